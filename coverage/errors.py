@@ -1,0 +1,52 @@
+"""Domain exceptions. Each carries what a user needs to fix the input: file, row, field, problem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about an input file.
+
+    ``row`` is the 1-based data row as a user sees it in a spreadsheet (header excluded) or the
+    feature number in a vector file; ``None`` when the problem concerns the whole file.
+    """
+
+    file: str
+    row: int | None
+    field: str | None
+    message: str
+    severity: str = "error"  # "error" rejects the file, "warning" is reported and repaired
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.field:
+            where += f", field {self.field!r}"
+        return f"{where}: {self.message}"
+
+
+class Village5gError(Exception):
+    """Base class of every error the domain raises on purpose."""
+
+
+class ValidationError(Village5gError):
+    """An input file was rejected; ``problems`` lists every error found (nothing was stored)."""
+
+    def __init__(self, problems: list[Problem], *, limit: int = 20) -> None:
+        self.problems = [p for p in problems if p.severity == "error"] or list(problems)
+        shown = "; ".join(str(p) for p in self.problems[:limit])
+        more = len(self.problems) - limit
+        if more > 0:
+            shown += f"; and {more} more problem(s)"
+        super().__init__(shown)
+
+
+class NotFoundError(Village5gError):
+    """A requested object (run, village, division) does not exist."""
+
+
+class ConfigError(Village5gError):
+    """A setting or option has a value the system cannot use."""

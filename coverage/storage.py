@@ -1,0 +1,492 @@
+"""Relational storage through SQLAlchemy 2: one schema for SQLite (embedded) and PostgreSQL/PostGIS.
+
+Geometries are WGS84 (EPSG:4326). On SQLite they are stored as WKB blobs, so the embedded default
+needs no SpatiaLite; on PostgreSQL the same columns are PostGIS ``geometry(Geometry, 4326)`` with
+GiST indexes, written and read as WKB. Every write is one transaction: a write that fails leaves
+the database as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.types import TypeDecorator, UserDefinedType
+
+from coverage.errors import ConfigError, Problem, ValidationError
+from coverage.schema import COLUMNS, GEOMETRY, Kind, conform, is_village_committee
+
+WGS84 = "EPSG:4326"
+
+
+class _PostGISGeometry(UserDefinedType[bytes]):
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "geometry(Geometry, 4326)"
+
+    def bind_expression(self, bindvalue: Any) -> ColumnElement[Any]:
+        return func.ST_GeomFromWKB(bindvalue, 4326, type_=self)
+
+    def column_expression(self, col: Any) -> ColumnElement[Any]:
+        return func.ST_AsBinary(col, type_=LargeBinary())
+
+
+class Geometry(TypeDecorator[bytes]):
+    """WKB in Python; a blob on SQLite, a PostGIS geometry on PostgreSQL."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(_PostGISGeometry())
+        return dialect.type_descriptor(LargeBinary())
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return bindvalue
+
+    def process_result_value(self, value: Any, dialect: Any) -> bytes | None:
+        return bytes(value) if value is not None else None
+
+
+metadata = MetaData()
+
+divisions = Table(
+    "divisions",
+    metadata,
+    Column("code", String(12), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("level", String(16), nullable=False),  # province | city | county | township
+    Column("parent_code", String(12), index=True),
+    Column("host_code", String(12)),  # development zones drawn inside a host county's polygon
+    Column("synthetic", Boolean, nullable=False, default=False),
+    Column("geom", Geometry()),
+)
+
+villages = Table(
+    "villages",
+    metadata,
+    Column("code", String(12), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("township_code", String(9), nullable=False, index=True),
+    Column("township_name", String(200)),
+    Column("county_code", String(6), nullable=False, index=True),
+    Column("county_name", String(200)),
+    Column("city_code", String(4), nullable=False, index=True),
+    Column("city_name", String(200)),
+    Column("province_code", String(2), nullable=False),
+    Column("province_name", String(200)),
+    Column("committee_lon", Float),
+    Column("committee_lat", Float),
+    Column("population", Integer),
+    Column("households", Integer),
+    Column("source", String(200)),
+    Column("is_committee", Boolean, nullable=False),  # NBS 200-399: 村委会 (administrative village)
+    Column("geom", Geometry(), nullable=False),
+)
+
+stations = Table(
+    "stations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site_id", String(100), nullable=False, index=True),
+    Column("cell_id", String(200)),
+    Column("operator", String(8), nullable=False),
+    Column("rat", String(8), nullable=False),
+    Column("band", String(16), nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("height_m", Float),
+    Column("azimuth_deg", Float),
+    Column("tilt_deg", Float),
+    Column("power_dbm", Float),
+    Column("bandwidth_mhz", Float),
+    Column("status", String(16), nullable=False),
+    Column("activated_on", Date),
+    Column("source", String(200)),
+    Column("geom", Geometry(), nullable=False),
+    Index("ix_stations_lon_lat", "lon", "lat"),
+)
+
+measurements = Table(
+    "measurements",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("measured_at", DateTime),
+    Column("operator", String(8), nullable=False),
+    Column("rat", String(8), nullable=False),
+    Column("band", String(16)),
+    Column("rsrp_dbm", Float, nullable=False),
+    Column("sinr_db", Float),
+    Column("dl_mbps", Float),
+    Column("ul_mbps", Float),
+    Column("source", String(200)),
+    Column("geom", Geometry(), nullable=False),
+    Index("ix_measurements_lon_lat", "lon", "lat"),
+)
+
+ingests = Table(
+    "ingests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("file_name", String(500), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("mode", String(16), nullable=False),  # append | replace | seed
+    Column("crs", String(100)),
+    Column("encoding", String(40)),
+    Column("warnings", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+)
+
+TABLES: dict[Kind, Table] = {"villages": villages, "stations": stations, "measurements": measurements}
+
+#: Columns that identify a row of each kind (stations: NULL cell_id counts as one value).
+KEYS: dict[Kind, tuple[str, ...]] = {
+    "villages": ("code",),
+    "stations": ("site_id", "cell_id", "operator", "band"),
+    "measurements": (),
+}
+
+
+@dataclass(frozen=True)
+class IngestRecord:
+    """What is logged about one write: the file, its fingerprint and how it was read."""
+
+    kind: Kind
+    file_name: str
+    sha256: str
+    mode: str = "append"
+    crs: str | None = None
+    encoding: str | None = None
+    warnings: int = 0
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers keep the last committed state during writes
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_pre_ping=True)
+    raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql+psycopg://...")
+
+
+class Store:
+    """The database of one deployment.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy database URL. ``sqlite:///data/village5g.db`` is the embedded default;
+        ``postgresql+psycopg://user@host/db`` selects PostgreSQL with PostGIS.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def create_schema(self) -> None:
+        """Create the PostGIS extension (PostgreSQL) and every table and index that is missing."""
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            metadata.create_all(conn)
+            if self.dialect == "postgresql":
+                for table in (divisions, villages, stations, measurements):
+                    conn.execute(text(
+                        f"CREATE INDEX IF NOT EXISTS ix_{table.name}_geom ON {table.name} USING GIST (geom)"
+                    ))
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, kind: Kind, frame: gpd.GeoDataFrame, *, record: IngestRecord,
+              replace: bool = False) -> int:
+        """Store validated rows of ``kind`` in one transaction; return the number written.
+
+        With ``replace`` the rows stored before are deleted in the same transaction. Without it,
+        rows whose key is already stored reject the whole write (:class:`ValidationError` naming
+        the rows), so a second ingest of the same file cannot duplicate data.
+        """
+        rows = _to_rows(kind, frame)
+        with self.engine.begin() as conn:
+            if replace:
+                conn.execute(delete(TABLES[kind]))
+            else:
+                self._check_conflicts(conn, kind, frame, record.file_name)
+            _insert(conn, TABLES[kind], rows)
+            conn.execute(ingests.insert().values(
+                kind=kind, file_name=record.file_name, sha256=record.sha256, rows=len(rows),
+                mode="replace" if replace and record.mode == "append" else record.mode,
+                crs=record.crs, encoding=record.encoding, warnings=record.warnings,
+                created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            ))
+        return len(rows)
+
+    def _check_conflicts(self, conn: Connection, kind: Kind, frame: gpd.GeoDataFrame,
+                         file_name: str) -> None:
+        key = KEYS[kind]
+        if not key or frame.empty:
+            return
+        table = TABLES[kind]
+        stored = {
+            tuple(_key_part(v) for v in row)
+            for row in conn.execute(select(*(table.c[k] for k in key)))
+        }
+        if not stored:
+            return
+        problems = []
+        incoming = zip(*(frame[k].tolist() for k in key), strict=True)
+        for i, values in enumerate(incoming):
+            if tuple(_key_part(v) for v in values) in stored:
+                shown = ", ".join(f"{k}={v}" for k, v in zip(key, values, strict=True) if v is not None)
+                problems.append(Problem(file_name, i + 1, key[0],
+                                        f"{kind[:-1]} {shown} is already stored (use --replace to "
+                                        "replace the stored set)"))
+        if problems:
+            raise ValidationError(problems)
+
+    def write_divisions(self, frame: gpd.GeoDataFrame) -> int:
+        """Replace the division reference (province, city, county, township rows) in one transaction."""
+        rows = _division_rows(frame)
+        with self.engine.begin() as conn:
+            conn.execute(delete(divisions))
+            _insert(conn, divisions, rows)
+        return len(rows)
+
+    def seed(self, *, divisions_frame: gpd.GeoDataFrame, frames: dict[Kind, gpd.GeoDataFrame],
+             fingerprint: str) -> dict[str, int]:
+        """Replace divisions and every kind with the given frames in one transaction."""
+        counts: dict[str, int] = {}
+        with self.engine.begin() as conn:
+            for kind in frames:
+                conn.execute(delete(TABLES[kind]))
+            conn.execute(delete(divisions))
+            rows = _division_rows(divisions_frame)
+            _insert(conn, divisions, rows)
+            counts["divisions"] = len(rows)
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            for kind, frame in frames.items():
+                krows = _to_rows(kind, frame)
+                _insert(conn, TABLES[kind], krows)
+                counts[kind] = len(krows)
+                conn.execute(ingests.insert().values(
+                    kind=kind, file_name="seed world", sha256=fingerprint, rows=len(krows),
+                    mode="seed", crs="EPSG:4326", encoding=None, warnings=0, created_at=now,
+                ))
+        return counts
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def read(self, kind: Kind, *, city_code: str | None = None, county_code: str | None = None,
+             committees_only: bool = False) -> gpd.GeoDataFrame:
+        """Stored rows of ``kind`` as a GeoDataFrame with the canonical columns, in EPSG:4326.
+
+        ``city_code``, ``county_code`` and ``committees_only`` filter villages.
+        """
+        table = TABLES[kind]
+        names = [c.name for c in COLUMNS[kind]]
+        cols = [table.c[n] for n in names]
+        if GEOMETRY[kind] == "polygon":
+            cols.append(table.c.geom)
+        order = [table.c.code] if kind == "villages" else [table.c.id]
+        query = select(*cols).order_by(*order)
+        if kind == "villages":
+            if city_code:
+                query = query.where(villages.c.city_code == city_code)
+            if county_code:
+                query = query.where(villages.c.county_code == county_code)
+            if committees_only:
+                query = query.where(villages.c.is_committee.is_(True))
+        with self.engine.connect() as conn:
+            result = conn.execute(query)
+            keys = list(result.keys())
+            rows = result.fetchall()
+        data = {k: [r[i] for r in rows] for i, k in enumerate(keys)}
+        return _from_rows(kind, data, len(rows))
+
+    def read_divisions(self, level: str | None = None) -> gpd.GeoDataFrame:
+        """The division reference (optionally one level), geometry in EPSG:4326 where known."""
+        query = select(divisions).order_by(divisions.c.code)
+        if level:
+            query = query.where(divisions.c.level == level)
+        with self.engine.connect() as conn:
+            result = conn.execute(query)
+            data = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        geom = data.pop("geom") if "geom" in data else pd.Series([], dtype=object)
+        geometry = shapely.from_wkb(np.array([g if g is not None else None for g in geom], dtype=object))
+        return gpd.GeoDataFrame(data, geometry=geometry, crs=WGS84)
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of every stored table."""
+        with self.engine.connect() as conn:
+            out = {
+                name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+                for name, table in (("divisions", divisions), *TABLES.items())
+            }
+            out["village_committees"] = int(conn.execute(
+                select(func.count()).select_from(villages).where(villages.c.is_committee.is_(True))
+            ).scalar_one())
+        return out
+
+    def counts_by_city(self) -> pd.DataFrame:
+        """Village-level units and village committees (村委会) per city."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(villages.c.city_code, func.max(villages.c.city_name), func.count(),
+                       func.sum(func.cast(villages.c.is_committee, Integer)))
+                .group_by(villages.c.city_code).order_by(villages.c.city_code)
+            ).all()
+        return pd.DataFrame(
+            [(r[0], r[1], int(r[2]), int(r[3] or 0)) for r in rows],
+            columns=["city_code", "city_name", "units", "village_committees"],
+        )
+
+    def station_counts(self) -> pd.DataFrame:
+        """Cells per operator, band and status."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(stations.c.operator, stations.c.band, stations.c.status, func.count())
+                .group_by(stations.c.operator, stations.c.band, stations.c.status)
+                .order_by(stations.c.operator, stations.c.band, stations.c.status)
+            ).all()
+        return pd.DataFrame([tuple(r) for r in rows], columns=["operator", "band", "status", "cells"])
+
+    def last_ingests(self, limit: int = 10) -> pd.DataFrame:
+        """The most recent writes, newest first."""
+        with self.engine.connect() as conn:
+            result = conn.execute(select(ingests).order_by(ingests.c.id.desc()).limit(limit))
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def fingerprint(self, kind: Kind) -> str:
+        """sha256 of the stored rows of ``kind`` in canonical order (an analysis run's input id)."""
+        frame = self.read(kind)
+        return frame_fingerprint(frame)
+
+
+def frame_fingerprint(frame: gpd.GeoDataFrame) -> str:
+    """A stable sha256 of a frame's values and geometries (WKB, 1e-7 degree grid)."""
+    digest = hashlib.sha256()
+    plain = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    digest.update(plain.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    geoms = shapely.set_precision(frame.geometry.values, 1e-7)
+    for wkb in shapely.to_wkb(geoms, hex=True):
+        digest.update((wkb or "").encode("ascii"))
+    return digest.hexdigest()
+
+
+# -- row conversion ----------------------------------------------------------------------------
+
+
+def _none(value: Any) -> Any:
+    """Python scalar or None for pandas/numpy missing values."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def _key_part(value: Any) -> Any:
+    value = _none(value)
+    return "" if value is None else str(value)
+
+
+def _to_rows(kind: Kind, frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    names = [c.name for c in COLUMNS[kind]]
+    geoms = frame.geometry.values
+    if frame.crs is not None and not frame.crs.equals(WGS84) and len(frame):
+        raise ConfigError(f"{kind} must be in EPSG:4326 before storing, got {frame.crs}")
+    wkb = shapely.to_wkb(np.asarray(geoms, dtype=object))
+    rows: list[dict[str, Any]] = []
+    columns = [frame[n].tolist() for n in names]
+    for i, values in enumerate(zip(*columns, strict=True)):
+        row = {n: _none(v) for n, v in zip(names, values, strict=True)}
+        row["geom"] = wkb[i]
+        if kind == "villages":
+            row["is_committee"] = is_village_committee(row["code"])
+        if kind == "stations" and isinstance(row.get("activated_on"), dt.datetime):
+            row["activated_on"] = row["activated_on"].date()
+        rows.append(row)
+    return rows
+
+
+def _division_rows(frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    geoms = frame.geometry.values
+    rows = []
+    for i, rec in enumerate(frame.to_dict("records")):
+        geom = geoms[i]
+        rows.append({
+            "code": str(rec["code"]), "name": str(rec["name"]), "level": str(rec["level"]),
+            "parent_code": _none(rec.get("parent_code")), "host_code": _none(rec.get("host_code")),
+            "synthetic": bool(rec.get("synthetic", False)),
+            "geom": None if geom is None or geom.is_empty else shapely.to_wkb(geom),
+        })
+    return rows
+
+
+def _insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], chunk: int = 5000) -> None:
+    for start in range(0, len(rows), chunk):
+        conn.execute(table.insert(), list(rows[start:start + chunk]))
+
+
+def _from_rows(kind: Kind, data: dict[str, list[Any]], n: int) -> gpd.GeoDataFrame:
+    if GEOMETRY[kind] == "polygon":
+        geometry = shapely.from_wkb(np.array(data["geom"], dtype=object))
+    else:
+        geometry = shapely.points(np.asarray(data["lon"], dtype=float), np.asarray(data["lat"], dtype=float))
+    return conform(kind, data, geometry)

@@ -1,0 +1,64 @@
+"""Storage: round trips, atomic replace, rejected writes leave the database unchanged."""
+
+from __future__ import annotations
+
+import pytest
+
+from coverage.errors import ValidationError
+from coverage.storage import IngestRecord, Store
+from tests.utils.frames import FRAMES, assert_frames_equal
+
+
+def _record(kind: str) -> IngestRecord:
+    return IngestRecord(kind=kind, file_name=f"{kind}.csv", sha256="0" * 64)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["villages", "stations", "measurements"])
+def test_write_read_round_trip(store: Store, kind: str) -> None:
+    frame = FRAMES[kind]()
+    assert store.write(kind, frame, record=_record(kind)) == len(frame)  # type: ignore[arg-type]
+    assert_frames_equal(store.read(kind), frame)  # type: ignore[arg-type]
+
+
+def test_counts_and_committee_flag(store: Store) -> None:
+    frame = FRAMES["villages"]()
+    frame.loc[1, "code"] = "321012101101"  # 101: a residents' committee, not a village committee
+    store.write("villages", frame, record=_record("villages"))
+    counts = store.counts()
+    assert counts["villages"] == 2
+    assert counts["village_committees"] == 1
+    assert store.counts_by_city().to_dict("records") == [
+        {"city_code": "3210", "city_name": "扬州市", "units": 2, "village_committees": 1}
+    ]
+    assert len(store.read("villages", committees_only=True)) == 1
+
+
+@pytest.mark.parametrize("kind", ["villages", "stations"])
+def test_second_append_of_same_keys_is_rejected_and_changes_nothing(store: Store, kind: str) -> None:
+    frame = FRAMES[kind]()
+    store.write(kind, frame, record=_record(kind))  # type: ignore[arg-type]
+    before = store.read(kind)  # type: ignore[arg-type]
+    ingests_before = len(store.last_ingests())
+    with pytest.raises(ValidationError) as err:
+        store.write(kind, frame.iloc[:1], record=_record(kind))  # type: ignore[arg-type]
+    assert "row 1" in str(err.value) and "already stored" in str(err.value)
+    assert_frames_equal(store.read(kind), before)  # type: ignore[arg-type]
+    assert len(store.last_ingests()) == ingests_before
+
+
+def test_replace_swaps_the_whole_set(store: Store) -> None:
+    frame = FRAMES["stations"]()
+    store.write("stations", frame, record=_record("stations"))
+    store.write("stations", frame.iloc[:2], record=_record("stations"), replace=True)
+    assert_frames_equal(store.read("stations"), frame.iloc[:2])
+    assert store.last_ingests().iloc[0]["mode"] == "replace"
+
+
+def test_failure_inside_the_transaction_rolls_back(store: Store) -> None:
+    frame = FRAMES["villages"]()
+    store.write("villages", frame, record=_record("villages"))
+    broken = frame.copy()
+    broken.loc[1, "name"] = None  # violates NOT NULL after the delete of --replace ran
+    with pytest.raises(Exception, match=r"(?i)null"):
+        store.write("villages", broken, record=_record("villages"), replace=True)
+    assert_frames_equal(store.read("villages"), frame)
