@@ -70,6 +70,10 @@ BANDS: dict[str, BandDefaults] = {
     )
 }
 
+#: Maximum gain of an omnidirectional antenna (a station without azimuth): the TR 38.901 element
+#: gain of 8 dBi, an assumption for small cells whose real antenna is unknown.
+OMNI_GAIN_DBI = 8.0
+
 NR_BANDS = tuple(b for b, d in BANDS.items() if d.rat == "NR")
 
 _ALIASES: dict[str, str] = {}

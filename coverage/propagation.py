@@ -1,0 +1,983 @@
+"""Radio propagation and link budget: path loss, antenna gain, RSRP and SS-SINR.
+
+Every function is vectorised: arguments may be scalars or numpy arrays and are broadcast against
+each other; results are float64 (or bool) ndarrays of the broadcast shape, 0-d for all-scalar
+arguments (``float()`` them). Distances are 2-D ground distances in metres, heights in metres above
+local ground, angles in degrees, levels in dB/dBm.
+
+Models
+------
+RMa (default, rural macro)
+    3GPP TR 38.901 Table 7.4.1-1. PL1/PL2 with the breakpoint d_BP = 2*pi*h_BS*h_UT*f/c, where the
+    standard fixes c = 3.0e8 m/s; NLOS = max(PL_RMa-LOS, PL'_RMa-NLOS). One deliberate detail: the
+    table switches from PL1 to PL2 at d_2D = d_BP while both formulas use d_3D, which leaves a step
+    of up to 0.04 dB at the breakpoint (up or, with tall buildings, down). We switch where
+    d_3D = d_BP instead, where PL1(d_3D) = PL1(d_BP) = PL2, so the curve is continuous and
+    non-decreasing. The two readings differ only for 2-D distances less than
+    (h_BS - h_UT)^2 / (2 d_BP) below d_BP (0.15 m for 35 m / 1.5 m at 3.5 GHz, 0.7 m at 773 MHz),
+    by at most that step; every published test vector is unaffected.
+UMa (town centres)
+    TR 38.901 Table 7.4.1-1 with effective heights h'_BS = h_BS - h_E, h'_UT = h_UT - h_E and
+    d'_BP = 4*h'_BS*h'_UT*f/c. The table draws h_E = 1 m with probability 1/(1 + C(d_2D, h_UT)),
+    otherwise from {12, 15, ..., h_UT - 1.5}. For h_UT < 13 m C = 0, so h_E = 1 m is the standard's
+    own (certain) value; for h_UT >= 13 m we keep h_E = 1 m as well, because a coverage map must be
+    deterministic (our user terminals stand at 1.5 m). NLOS = max(PL_UMa-LOS, PL'_UMa-NLOS).
+Okumura-Hata (option for sub-GHz)
+    Classic Hata for 150-1500 MHz, COST-231 Hata above 1500 MHz (COST 231 final report,
+    Section 4.4). COST-231 is published for 1500-2000 MHz; we accept it up to 2200 MHz so that the
+    2.1 GHz band (B1/n1, 2110-2170 MHz) can use it, as ns-3 does, and :func:`hata_valid` flags it.
+    Mobile-antenna correction a(h_m) for small/medium cities by default,
+    ``city_size="large"`` selects Hata's large-city form (8.29(log 1.54 h_m)^2 - 1.1 up to 200 MHz,
+    3.2(log 11.75 h_m)^2 - 4.97 above) and, above 1500 MHz, the 3 dB metropolitan-centre term C_M.
+    Environments: ``"urban"``; ``"suburban"`` adds -2(log(f/28))^2 - 5.4 below 1500 MHz and is the
+    C_M = 0 medium-city formula above (COST 231: "medium sized city and suburban centres");
+    ``"open"`` adds -4.78(log f)^2 + 18.33 log f - 40.94 (above 1500 MHz applied to the COST-231
+    urban value, the usual urban-to-open conversion).
+
+Outside the validity ranges
+---------------------------
+- Distances below the model's minimum (10 m for all three models) are clamped to it: the site's own
+  pixel gets the 10 m loss instead of a singular value.
+- Beyond the upper distance limit (RMa LOS 10 km, RMa NLOS and UMa 5 km, Hata 20 km) and for heights
+  outside the tables' ranges the formulas are extrapolated; with heights inside the ranges they stay
+  continuous and non-decreasing in distance. :func:`rma_valid`, :func:`uma_valid` and
+  :func:`hata_valid` say where a value is inside the published range. NaN distances give NaN.
+- Hata below 1 km (its published lower limit) is extrapolated but never drops below free-space loss
+  over the 3-D distance, a physical lower bound the log-distance law would otherwise cross near the
+  mast.
+- Frequencies outside the model's range (RMa 0.5-30 GHz, UMa 0.5-100 GHz, Hata 150-2200 MHz), and
+  heights for which a formula is undefined (h <= 0; UMa h_UT <= h_E = 1 m), raise
+  :class:`~coverage.errors.ConfigError`: there is no sensible extrapolation in frequency.
+
+Antenna
+-------
+TR 38.901 Table 7.3-1 element pattern: A_V(theta) = -min(12((theta - 90)/65)^2, 30) with theta the
+zenith angle (90 = horizon, >90 below it), A_H(phi) = -min(12(phi/65)^2, 30),
+A = -min(-(A_V + A_H), 30), plus the maximum gain. A downtilt of t degrees puts the vertical peak at
+theta = 90 + t (ns-3's convention too); the tilt shifts the vertical cut, the usual planning
+approximation of the full rotation in TR 38.901 Section 7.1.3 (exact in the vertical plane through
+the boresight). A NaN azimuth means an omnidirectional antenna: no horizontal attenuation.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.stats import norm
+
+from coverage.errors import ConfigError
+
+__all__ = [
+    "BEAMWIDTH_DEG",
+    "MAX_ATTENUATION_DB",
+    "SIDE_LOBE_DB",
+    "SPEED_OF_LIGHT_M_S",
+    "THERMAL_NOISE_DBM_PER_HZ",
+    "bearing_deg",
+    "edge_margin_db",
+    "epre_dbm",
+    "free_space_path_loss",
+    "hata_path_loss",
+    "hata_valid",
+    "horizontal_attenuation_db",
+    "horizontal_offset_deg",
+    "noise_per_re_dbm",
+    "rma_breakpoint_m",
+    "rma_los_probability",
+    "rma_path_loss",
+    "rma_shadow_fading_sigma_db",
+    "rma_valid",
+    "rsrp_dbm",
+    "sector_gain_db",
+    "sector_gain_towards_db",
+    "sinr_db",
+    "thermal_noise_dbm",
+    "uma_los_probability",
+    "uma_path_loss",
+    "uma_valid",
+    "vertical_attenuation_db",
+    "zenith_angle_deg",
+]
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+SPEED_OF_LIGHT_M_S = 3.0e8
+"""Propagation speed TR 38.901 prescribes for its breakpoint distances (Table 7.4.1-1, note 1)."""
+
+THERMAL_NOISE_DBM_PER_HZ = -174.0
+"""Thermal noise density kT at 290 K, rounded as link budgets use it."""
+
+MIN_DISTANCE_M = 10.0
+"""Lower validity limit of the 2-D distance in RMa and UMa; all models clamp to it."""
+
+RMA_FREQ_GHZ = (0.5, 30.0)
+RMA_H_BS_M = (10.0, 150.0)
+RMA_H_UT_M = (1.0, 10.0)
+RMA_BUILDING_HEIGHT_M = (5.0, 50.0)
+RMA_STREET_WIDTH_M = (5.0, 50.0)
+RMA_MAX_DISTANCE_LOS_M = 10_000.0
+RMA_MAX_DISTANCE_NLOS_M = 5_000.0
+
+UMA_FREQ_GHZ = (0.5, 100.0)
+UMA_H_UT_M = (1.5, 22.5)
+UMA_H_BS_M = 25.0
+UMA_MAX_DISTANCE_M = 5_000.0
+UMA_H_E_M = 1.0
+
+HATA_FREQ_MHZ = (150.0, 2000.0)
+HATA_ACCEPTED_FREQ_MHZ = (150.0, 2200.0)
+HATA_COST231_FROM_MHZ = 1500.0
+HATA_DISTANCE_M = (1_000.0, 20_000.0)
+HATA_H_BS_M = (30.0, 200.0)
+HATA_H_UT_M = (1.0, 10.0)
+
+# TR 38.901 Table 7.3-1: 3 dB beamwidths, side-lobe level and maximum attenuation.
+BEAMWIDTH_DEG = 65.0
+SIDE_LOBE_DB = 30.0
+MAX_ATTENUATION_DB = 30.0
+
+# TR 38.901 Table 7.4.1-1 shadow fading for RMa.
+RMA_SIGMA_LOS_BEFORE_BP_DB = 4.0
+RMA_SIGMA_LOS_AFTER_BP_DB = 6.0
+RMA_SIGMA_NLOS_DB = 8.0
+
+
+# --------------------------------------------------------------------------------------------------
+# input checks
+
+
+def _floats(value: ArrayLike) -> FloatArray:
+    return np.asarray(value, dtype=np.float64)
+
+
+def _los(value: ArrayLike) -> BoolArray:
+    arr = np.asarray(value)
+    if arr.dtype.kind != "b":
+        raise ConfigError(f"los must be a bool or a boolean array, got dtype {arr.dtype}")
+    return arr
+
+
+def _check_within(name: str, value: FloatArray, low: float, high: float, unit: str) -> None:
+    # NaN fails the comparison, so it is rejected as well.
+    inside = (value >= low) & (value <= high)
+    if not np.all(inside):
+        bad = np.ravel(value)[~np.ravel(inside)][:3].tolist()
+        raise ConfigError(f"{name} must be within {low:g}-{high:g} {unit}; got {bad}")
+
+
+def _check_positive(name: str, value: FloatArray, minimum: float = 0.0) -> None:
+    ok = value > minimum
+    if not np.all(ok):
+        bad = np.ravel(value)[~np.ravel(ok)][:3].tolist()
+        raise ConfigError(f"{name} must be greater than {minimum:g} m; got {bad}")
+
+
+def _in(value: FloatArray, bounds: tuple[float, float]) -> BoolArray:
+    return (value >= bounds[0]) & (value <= bounds[1])
+
+
+# --------------------------------------------------------------------------------------------------
+# path loss
+
+
+def free_space_path_loss(distance_3d_m: ArrayLike, freq_ghz: ArrayLike) -> FloatArray:
+    """Free-space path loss (Friis), as TR 38.901 writes it.
+
+    Parameters
+    ----------
+    distance_3d_m : array_like
+        Straight-line distance between the antennas, m (> 0).
+    freq_ghz : array_like
+        Carrier frequency, GHz.
+
+    Returns
+    -------
+    ndarray
+        32.4 + 20 log10(f_GHz) + 20 log10(d_m), dB.
+    """
+    d = _floats(distance_3d_m)
+    f = _floats(freq_ghz)
+    return np.asarray(32.4 + 20.0 * np.log10(f) + 20.0 * np.log10(d), dtype=np.float64)
+
+
+def rma_breakpoint_m(freq_ghz: ArrayLike, h_bs_m: ArrayLike = 35.0, h_ut_m: ArrayLike = 1.5) -> FloatArray:
+    """RMa LOS breakpoint distance d_BP = 2*pi*h_BS*h_UT*f/c (TR 38.901 Table 7.4.1-1, note 5).
+
+    Parameters
+    ----------
+    freq_ghz : array_like
+        Carrier frequency, GHz.
+    h_bs_m, h_ut_m : array_like
+        Antenna heights of the base station and the user terminal, m.
+
+    Returns
+    -------
+    ndarray
+        Breakpoint distance, m. The table compares it with d_2D; :func:`rma_path_loss` compares it
+        with d_3D to stay continuous (see the module docstring).
+    """
+    f_hz = _floats(freq_ghz) * 1e9
+    return np.asarray(2.0 * np.pi * _floats(h_bs_m) * _floats(h_ut_m) * f_hz / SPEED_OF_LIGHT_M_S)
+
+
+def _rma_pl1(d3: FloatArray, f_ghz: FloatArray, h: FloatArray) -> FloatArray:
+    hp = h**1.72
+    return np.asarray(
+        20.0 * np.log10(40.0 * np.pi * d3 * f_ghz / 3.0)
+        + np.minimum(0.03 * hp, 10.0) * np.log10(d3)
+        - np.minimum(0.044 * hp, 14.77)
+        + 0.002 * np.log10(h) * d3
+    )
+
+
+def rma_path_loss(
+    distance_m: ArrayLike,
+    freq_ghz: ArrayLike,
+    *,
+    los: ArrayLike,
+    h_bs_m: ArrayLike = 35.0,
+    h_ut_m: ArrayLike = 1.5,
+    building_height_m: ArrayLike = 5.0,
+    street_width_m: ArrayLike = 20.0,
+) -> FloatArray:
+    """Rural-macro path loss of 3GPP TR 38.901 Table 7.4.1-1, without shadow fading.
+
+    Parameters
+    ----------
+    distance_m : array_like
+        2-D ground distance station to point, m. Values below 10 m are clamped to 10 m; beyond the
+        validity limit (LOS 10 km, NLOS 5 km) the formula is extrapolated (see :func:`rma_valid`).
+    freq_ghz : array_like
+        Carrier frequency, GHz, 0.5-30.
+    los : bool or array_like of bool
+        True for line of sight, False for NLOS.
+    h_bs_m, h_ut_m : array_like
+        Base-station and user-terminal antenna heights, m (valid 10-150 and 1-10).
+    building_height_m, street_width_m : array_like
+        Average building height h and street width W, m (valid 5-50 each).
+
+    Returns
+    -------
+    ndarray
+        Path loss, dB: PL1(d_3D) while d_3D <= d_BP, PL2 beyond (continuous; see the module
+        docstring). NLOS values are max(PL_LOS, PL'_NLOS).
+
+    Raises
+    ------
+    ConfigError
+        A frequency outside 0.5-30 GHz, a height, building height or street width that is not
+        positive, or a non-boolean ``los``.
+    """
+    f = _floats(freq_ghz)
+    _check_within("RMa frequency", f, *RMA_FREQ_GHZ, "GHz")
+    h_bs, h_ut = _floats(h_bs_m), _floats(h_ut_m)
+    h, w = _floats(building_height_m), _floats(street_width_m)
+    for name, value in (("h_bs_m", h_bs), ("h_ut_m", h_ut), ("building_height_m", h), ("street_width_m", w)):
+        _check_positive(name, value)
+    los_b = _los(los)
+
+    d2 = np.maximum(_floats(distance_m), MIN_DISTANCE_M)
+    d3 = np.sqrt(d2**2 + (h_bs - h_ut) ** 2)
+    d_bp = rma_breakpoint_m(f, h_bs, h_ut)
+
+    pl_los = np.where(
+        d3 <= d_bp,
+        _rma_pl1(d3, f, h),
+        _rma_pl1(d_bp, f, h) + 40.0 * np.log10(d3 / d_bp),
+    )
+    pl_nlos_prime = (
+        161.04
+        - 7.1 * np.log10(w)
+        + 7.5 * np.log10(h)
+        - (24.37 - 3.7 * (h / h_bs) ** 2) * np.log10(h_bs)
+        + (43.42 - 3.1 * np.log10(h_bs)) * (np.log10(d3) - 3.0)
+        + 20.0 * np.log10(f)
+        - (3.2 * np.log10(11.75 * h_ut) ** 2 - 4.97)
+    )
+    return np.asarray(np.where(los_b, pl_los, np.maximum(pl_los, pl_nlos_prime)), dtype=np.float64)
+
+
+def rma_valid(
+    distance_m: ArrayLike,
+    freq_ghz: ArrayLike,
+    los: ArrayLike,
+    *,
+    h_bs_m: ArrayLike = 35.0,
+    h_ut_m: ArrayLike = 1.5,
+    building_height_m: ArrayLike = 5.0,
+    street_width_m: ArrayLike = 20.0,
+) -> BoolArray:
+    """Where an RMa path loss lies inside the published validity range.
+
+    Parameters
+    ----------
+    distance_m : array_like
+        2-D ground distance, m: valid 10 m-10 km in LOS, 10 m-5 km in NLOS.
+    freq_ghz : array_like
+        Carrier frequency, GHz: valid 0.5-30.
+    los : bool or array_like of bool
+        Line of sight.
+    h_bs_m, h_ut_m, building_height_m, street_width_m : array_like
+        Valid 10-150 m, 1-10 m, 5-50 m and 5-50 m.
+
+    Returns
+    -------
+    ndarray of bool
+        True where every parameter is inside TR 38.901 Table 7.4.1-1's applicability range.
+    """
+    d = _floats(distance_m)
+    los_b = _los(los)
+    d_max = np.where(los_b, RMA_MAX_DISTANCE_LOS_M, RMA_MAX_DISTANCE_NLOS_M)
+    ok = (
+        (d >= MIN_DISTANCE_M)
+        & (d <= d_max)
+        & _in(_floats(freq_ghz), RMA_FREQ_GHZ)
+        & _in(_floats(h_bs_m), RMA_H_BS_M)
+        & _in(_floats(h_ut_m), RMA_H_UT_M)
+        & _in(_floats(building_height_m), RMA_BUILDING_HEIGHT_M)
+        & _in(_floats(street_width_m), RMA_STREET_WIDTH_M)
+    )
+    return np.asarray(ok, dtype=np.bool_)
+
+
+def rma_shadow_fading_sigma_db(
+    distance_m: ArrayLike,
+    freq_ghz: ArrayLike,
+    *,
+    los: ArrayLike,
+    h_bs_m: ArrayLike = 35.0,
+    h_ut_m: ArrayLike = 1.5,
+) -> FloatArray:
+    """Standard deviation of RMa log-normal shadow fading (TR 38.901 Table 7.4.1-1).
+
+    Parameters
+    ----------
+    distance_m : array_like
+        2-D ground distance, m.
+    freq_ghz : array_like
+        Carrier frequency, GHz (sets the breakpoint).
+    los : bool or array_like of bool
+        Line of sight.
+    h_bs_m, h_ut_m : array_like
+        Antenna heights, m.
+
+    Returns
+    -------
+    ndarray
+        4 dB in LOS up to d_BP, 6 dB in LOS beyond, 8 dB in NLOS.
+    """
+    d = _floats(distance_m)
+    d_bp = rma_breakpoint_m(freq_ghz, h_bs_m, h_ut_m)
+    sigma_los = np.where(d <= d_bp, RMA_SIGMA_LOS_BEFORE_BP_DB, RMA_SIGMA_LOS_AFTER_BP_DB)
+    return np.asarray(np.where(_los(los), sigma_los, RMA_SIGMA_NLOS_DB), dtype=np.float64)
+
+
+def uma_path_loss(
+    distance_m: ArrayLike,
+    freq_ghz: ArrayLike,
+    *,
+    los: ArrayLike,
+    h_bs_m: ArrayLike = 25.0,
+    h_ut_m: ArrayLike = 1.5,
+) -> FloatArray:
+    """Urban-macro path loss of 3GPP TR 38.901 Table 7.4.1-1, without shadow fading.
+
+    Uses the effective environment height h_E = 1 m (see the module docstring for why this is
+    deterministic and exact for h_UT < 13 m).
+
+    Parameters
+    ----------
+    distance_m : array_like
+        2-D ground distance, m. Clamped below at 10 m; extrapolated beyond 5 km.
+    freq_ghz : array_like
+        Carrier frequency, GHz, 0.5-100.
+    los : bool or array_like of bool
+        Line of sight.
+    h_bs_m : array_like
+        Base-station antenna height, m (the table is written for 25 m).
+    h_ut_m : array_like
+        User-terminal height, m (valid 1.5-22.5; must exceed h_E = 1 m).
+
+    Returns
+    -------
+    ndarray
+        Path loss, dB. NLOS values are max(PL_LOS, PL'_NLOS).
+
+    Raises
+    ------
+    ConfigError
+        A frequency outside 0.5-100 GHz, h_UT <= 1 m or h_BS <= 1 m, or a non-boolean ``los``.
+    """
+    f = _floats(freq_ghz)
+    _check_within("UMa frequency", f, *UMA_FREQ_GHZ, "GHz")
+    h_bs, h_ut = _floats(h_bs_m), _floats(h_ut_m)
+    _check_positive("h_bs_m", h_bs, UMA_H_E_M)
+    _check_positive("h_ut_m", h_ut, UMA_H_E_M)
+    los_b = _los(los)
+
+    d2 = np.maximum(_floats(distance_m), MIN_DISTANCE_M)
+    dh = h_bs - h_ut
+    d3 = np.sqrt(d2**2 + dh**2)
+    d_bp = 4.0 * (h_bs - UMA_H_E_M) * (h_ut - UMA_H_E_M) * f * 1e9 / SPEED_OF_LIGHT_M_S
+
+    pl1 = 28.0 + 22.0 * np.log10(d3) + 20.0 * np.log10(f)
+    pl2 = 28.0 + 40.0 * np.log10(d3) + 20.0 * np.log10(f) - 9.0 * np.log10(d_bp**2 + dh**2)
+    pl_los = np.where(d2 <= d_bp, pl1, pl2)
+    pl_nlos_prime = 13.54 + 39.08 * np.log10(d3) + 20.0 * np.log10(f) - 0.6 * (h_ut - 1.5)
+    return np.asarray(np.where(los_b, pl_los, np.maximum(pl_los, pl_nlos_prime)), dtype=np.float64)
+
+
+def uma_valid(
+    distance_m: ArrayLike,
+    freq_ghz: ArrayLike,
+    *,
+    h_bs_m: ArrayLike = 25.0,
+    h_ut_m: ArrayLike = 1.5,
+) -> BoolArray:
+    """Where a UMa path loss lies inside the published validity range.
+
+    Parameters
+    ----------
+    distance_m : array_like
+        2-D ground distance, m: valid 10 m-5 km (LOS and NLOS).
+    freq_ghz : array_like
+        Carrier frequency, GHz: valid 0.5-100.
+    h_bs_m, h_ut_m : array_like
+        Valid h_BS = 25 m and 1.5 m <= h_UT <= 22.5 m.
+
+    Returns
+    -------
+    ndarray of bool
+        True where every parameter is inside TR 38.901 Table 7.4.1-1's applicability range.
+    """
+    d = _floats(distance_m)
+    ok = (
+        (d >= MIN_DISTANCE_M)
+        & (d <= UMA_MAX_DISTANCE_M)
+        & _in(_floats(freq_ghz), UMA_FREQ_GHZ)
+        & (_floats(h_bs_m) == UMA_H_BS_M)
+        & _in(_floats(h_ut_m), UMA_H_UT_M)
+    )
+    return np.asarray(ok, dtype=np.bool_)
+
+
+def _hata_a_hm(f_mhz: FloatArray, h_ut: FloatArray, large: bool) -> FloatArray:
+    log_f = np.log10(f_mhz)
+    if not large:
+        return np.asarray((1.1 * log_f - 0.7) * h_ut - (1.56 * log_f - 0.8))
+    return np.asarray(
+        np.where(
+            f_mhz <= 200.0,
+            8.29 * np.log10(1.54 * h_ut) ** 2 - 1.1,
+            3.2 * np.log10(11.75 * h_ut) ** 2 - 4.97,
+        )
+    )
+
+
+def hata_path_loss(
+    distance_m: ArrayLike,
+    freq_mhz: ArrayLike,
+    *,
+    h_bs_m: ArrayLike,
+    h_ut_m: ArrayLike,
+    environment: Literal["urban", "suburban", "open"] = "urban",
+    city_size: Literal["small_medium", "large"] = "small_medium",
+) -> FloatArray:
+    """Okumura-Hata median path loss (Hata 1980; COST-231 Hata above 1500 MHz).
+
+    Parameters
+    ----------
+    distance_m : array_like
+        2-D ground distance, m. Valid 1-20 km; clamped below at 10 m; below 1 km extrapolated with
+        free-space loss over the 3-D distance as a floor; extrapolated beyond 20 km.
+    freq_mhz : array_like
+        Carrier frequency, MHz, 150-2200 (classic Hata up to 1500, COST-231 Hata above; valid to
+        2000).
+    h_bs_m, h_ut_m : array_like
+        Base-station and mobile antenna heights, m (valid 30-200 and 1-10).
+    environment : {"urban", "suburban", "open"}
+        Land-use correction (see the module docstring).
+    city_size : {"small_medium", "large"}
+        Mobile-antenna correction a(h_m): small/medium city (default) or large city (urban only);
+        "large" also adds COST-231's 3 dB metropolitan-centre term C_M above 1500 MHz.
+
+    Returns
+    -------
+    ndarray
+        Path loss, dB, never below free-space loss over the 3-D distance.
+
+    Raises
+    ------
+    ConfigError
+        A frequency outside 150-2200 MHz, a non-positive height, an unknown environment or city
+        size, or a large city outside the urban environment.
+    """
+    if environment not in ("urban", "suburban", "open"):
+        raise ConfigError(f"Hata environment must be urban, suburban or open; got {environment!r}")
+    if city_size not in ("small_medium", "large"):
+        raise ConfigError(f"Hata city_size must be small_medium or large; got {city_size!r}")
+    large = city_size == "large"
+    if large and environment != "urban":
+        raise ConfigError("Hata city_size='large' applies to the urban environment only")
+    f = _floats(freq_mhz)
+    _check_within("Hata frequency", f, *HATA_ACCEPTED_FREQ_MHZ, "MHz")
+    h_bs, h_ut = _floats(h_bs_m), _floats(h_ut_m)
+    _check_positive("h_bs_m", h_bs)
+    _check_positive("h_ut_m", h_ut)
+
+    d2 = np.maximum(_floats(distance_m), MIN_DISTANCE_M)
+    log_f = np.log10(f)
+    log_hb = np.log10(h_bs)
+    common = -13.82 * log_hb - _hata_a_hm(f, h_ut, large) + (44.9 - 6.55 * log_hb) * np.log10(d2 / 1000.0)
+    c_m = 3.0 if large else 0.0
+    urban = np.where(
+        f > HATA_COST231_FROM_MHZ,
+        46.3 + 33.9 * log_f + common + c_m,
+        69.55 + 26.16 * log_f + common,
+    )
+    if environment == "urban":
+        loss = urban
+    elif environment == "suburban":
+        # COST 231's C_M = 0 case covers "medium sized city and suburban centres" above 1500 MHz.
+        loss = np.where(f > HATA_COST231_FROM_MHZ, urban, urban - 2.0 * np.log10(f / 28.0) ** 2 - 5.4)
+    else:
+        loss = urban - 4.78 * log_f**2 + 18.33 * log_f - 40.94
+
+    d3 = np.sqrt(d2**2 + (h_bs - h_ut) ** 2)
+    floor = free_space_path_loss(d3, f / 1000.0)
+    return np.asarray(np.maximum(loss, floor), dtype=np.float64)
+
+
+def hata_valid(
+    distance_m: ArrayLike,
+    freq_mhz: ArrayLike,
+    *,
+    h_bs_m: ArrayLike,
+    h_ut_m: ArrayLike,
+) -> BoolArray:
+    """Where an Okumura-Hata path loss lies inside the published validity range.
+
+    Parameters
+    ----------
+    distance_m : array_like
+        2-D ground distance, m: valid 1-20 km.
+    freq_mhz : array_like
+        Carrier frequency, MHz: valid 150-2000.
+    h_bs_m, h_ut_m : array_like
+        Valid 30-200 m and 1-10 m.
+
+    Returns
+    -------
+    ndarray of bool
+        True where every parameter is inside Hata's (and COST 231's) applicability range.
+    """
+    ok = (
+        _in(_floats(distance_m), HATA_DISTANCE_M)
+        & _in(_floats(freq_mhz), HATA_FREQ_MHZ)
+        & _in(_floats(h_bs_m), HATA_H_BS_M)
+        & _in(_floats(h_ut_m), HATA_H_UT_M)
+    )
+    return np.asarray(ok, dtype=np.bool_)
+
+
+# --------------------------------------------------------------------------------------------------
+# LOS probability
+
+
+def rma_los_probability(distance_m: ArrayLike) -> FloatArray:
+    """RMa LOS probability (TR 38.901 Table 7.4.2-1).
+
+    Parameters
+    ----------
+    distance_m : array_like
+        2-D ground distance, m.
+
+    Returns
+    -------
+    ndarray
+        1 for d <= 10 m, exp(-(d - 10)/1000) beyond.
+    """
+    d = _floats(distance_m)
+    return np.asarray(np.where(d <= 10.0, 1.0, np.exp(-(np.maximum(d, 10.0) - 10.0) / 1000.0)))
+
+
+def uma_los_probability(distance_m: ArrayLike, h_ut_m: ArrayLike = 1.5) -> FloatArray:
+    """UMa LOS probability (TR 38.901 Table 7.4.2-1), outdoor user terminal.
+
+    Parameters
+    ----------
+    distance_m : array_like
+        2-D ground distance (outdoor part), m.
+    h_ut_m : array_like
+        User-terminal height, m; above 13 m the probability rises with C'(h_UT).
+
+    Returns
+    -------
+    ndarray
+        1 for d <= 18 m, else [18/d + exp(-d/63)(1 - 18/d)][1 + C'(h_UT) 5/4 (d/100)^3 exp(-d/150)]
+        with C' = 0 for h_UT <= 13 m and ((h_UT - 13)/10)^1.5 above.
+    """
+    d = np.maximum(_floats(distance_m), 18.0)
+    h_ut = _floats(h_ut_m)
+    c_prime = np.where(h_ut <= 13.0, 0.0, (np.maximum(h_ut, 13.0) - 13.0) / 10.0) ** 1.5
+    p = (18.0 / d + np.exp(-d / 63.0) * (1.0 - 18.0 / d)) * (
+        1.0 + c_prime * 1.25 * (d / 100.0) ** 3 * np.exp(-d / 150.0)
+    )
+    return np.asarray(np.where(_floats(distance_m) <= 18.0, 1.0, p), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------------
+# antenna
+
+
+def bearing_deg(dx_m: ArrayLike, dy_m: ArrayLike) -> FloatArray:
+    """Bearing of a point seen from a station, clockwise from grid north.
+
+    Parameters
+    ----------
+    dx_m, dy_m : array_like
+        Easting and northing of the point minus those of the station, m (a metric CRS).
+
+    Returns
+    -------
+    ndarray
+        Bearing in [0, 360) degrees; 0 for the station's own position.
+    """
+    b = np.degrees(np.arctan2(_floats(dx_m), _floats(dy_m)))
+    return np.asarray(np.mod(b, 360.0), dtype=np.float64)
+
+
+def horizontal_offset_deg(bearing: ArrayLike, azimuth_deg: ArrayLike) -> FloatArray:
+    """Horizontal angle between a direction and an antenna's boresight.
+
+    Parameters
+    ----------
+    bearing : array_like
+        Direction station -> point, degrees clockwise from north.
+    azimuth_deg : array_like
+        Boresight azimuth, degrees clockwise from north; NaN for an omnidirectional antenna.
+
+    Returns
+    -------
+    ndarray
+        bearing - azimuth wrapped to [-180, 180) degrees; 0 where the azimuth is NaN.
+    """
+    az = _floats(azimuth_deg)
+    offset = np.mod(_floats(bearing) - np.nan_to_num(az) + 180.0, 360.0) - 180.0
+    return np.asarray(np.where(np.isnan(az), 0.0, offset), dtype=np.float64)
+
+
+def zenith_angle_deg(distance_m: ArrayLike, height_diff_m: ArrayLike) -> FloatArray:
+    """Zenith angle of a point seen from the antenna (TR 38.901 theta: 90 = horizon).
+
+    Parameters
+    ----------
+    distance_m : array_like
+        2-D ground distance, m.
+    height_diff_m : array_like
+        Antenna height above the point's antenna, m (positive when the point is lower), including
+        any ground elevation difference.
+
+    Returns
+    -------
+    ndarray
+        90 + atan2(height_diff, distance) in degrees, in [0, 180]; above 90 means below the horizon.
+    """
+    return np.asarray(90.0 + np.degrees(np.arctan2(_floats(height_diff_m), _floats(distance_m))))
+
+
+def vertical_attenuation_db(
+    angle_from_peak_deg: ArrayLike, beamwidth_deg: float = BEAMWIDTH_DEG
+) -> FloatArray:
+    """Vertical cut A_V of the TR 38.901 Table 7.3-1 element pattern.
+
+    Parameters
+    ----------
+    angle_from_peak_deg : array_like
+        Angle below the vertical peak, degrees: theta - 90 - tilt for zenith angle theta and
+        downtilt tilt (equivalently, depression angle minus downtilt); the sign does not matter.
+    beamwidth_deg : float
+        Vertical 3 dB beamwidth, degrees (65 in the table).
+
+    Returns
+    -------
+    ndarray
+        A_V = -min(12 (angle/bw)^2, 30), dB relative to the peak (<= 0).
+    """
+    x = _floats(angle_from_peak_deg) / beamwidth_deg
+    return np.asarray(-np.minimum(12.0 * x**2, SIDE_LOBE_DB), dtype=np.float64)
+
+
+def horizontal_attenuation_db(offset_deg: ArrayLike, beamwidth_deg: float = BEAMWIDTH_DEG) -> FloatArray:
+    """Horizontal cut A_H of the TR 38.901 Table 7.3-1 element pattern.
+
+    Parameters
+    ----------
+    offset_deg : array_like
+        Horizontal angle from the boresight, degrees in [-180, 180]
+        (:func:`horizontal_offset_deg`).
+    beamwidth_deg : float
+        Horizontal 3 dB beamwidth, degrees (65 in the table).
+
+    Returns
+    -------
+    ndarray
+        A_H = -min(12 (phi/bw)^2, 30), dB relative to the peak (<= 0). Combine with
+        max(A_V + A_H, -MAX_ATTENUATION_DB), as :func:`sector_gain_db` does.
+    """
+    x = _floats(offset_deg) / beamwidth_deg
+    return np.asarray(-np.minimum(12.0 * x**2, MAX_ATTENUATION_DB), dtype=np.float64)
+
+
+def sector_gain_db(
+    bearing: ArrayLike,
+    azimuth_deg: ArrayLike,
+    zenith_deg: ArrayLike,
+    *,
+    tilt_deg: ArrayLike,
+    max_gain_dbi: ArrayLike,
+    beamwidth_deg: float = BEAMWIDTH_DEG,
+) -> FloatArray:
+    """Antenna gain towards a direction, TR 38.901 Table 7.3-1 element pattern.
+
+    Parameters
+    ----------
+    bearing : array_like
+        Direction station -> point, degrees clockwise from north.
+    azimuth_deg : array_like
+        Boresight azimuth, degrees clockwise from north; NaN = omnidirectional (no horizontal
+        attenuation).
+    zenith_deg : array_like
+        Zenith angle of the direction, degrees (90 = horizon, > 90 below); see
+        :func:`zenith_angle_deg`.
+    tilt_deg : array_like
+        Downtilt, degrees (positive down): the vertical peak is at zenith 90 + tilt.
+    max_gain_dbi : array_like
+        Gain at boresight, dBi.
+    beamwidth_deg : float
+        Horizontal and vertical 3 dB beamwidth, degrees (65 in the table).
+
+    Returns
+    -------
+    ndarray
+        Gain, dBi: max_gain - min(12(phi/bw)^2 + 12((theta - 90 - tilt)/bw)^2 capped at 30 each,
+        30); never below max_gain - 30.
+    """
+    a_h = horizontal_attenuation_db(horizontal_offset_deg(bearing, azimuth_deg), beamwidth_deg)
+    a_v = vertical_attenuation_db(_floats(zenith_deg) - 90.0 - _floats(tilt_deg), beamwidth_deg)
+    return np.asarray(_floats(max_gain_dbi) + np.maximum(a_v + a_h, -MAX_ATTENUATION_DB), dtype=np.float64)
+
+
+def sector_gain_towards_db(
+    dx_m: ArrayLike,
+    dy_m: ArrayLike,
+    height_diff_m: ArrayLike,
+    *,
+    azimuth_deg: ArrayLike,
+    tilt_deg: ArrayLike,
+    max_gain_dbi: ArrayLike,
+) -> FloatArray:
+    """Antenna gain towards points given by their offset from the station.
+
+    Parameters
+    ----------
+    dx_m, dy_m : array_like
+        Easting and northing of the point minus those of the station, m.
+    height_diff_m : array_like
+        Station antenna height above the point's antenna, m.
+    azimuth_deg : array_like
+        Boresight azimuth, degrees clockwise from north; NaN = omnidirectional.
+    tilt_deg : array_like
+        Downtilt, degrees (positive down).
+    max_gain_dbi : array_like
+        Gain at boresight, dBi.
+
+    Returns
+    -------
+    ndarray
+        Gain, dBi (:func:`sector_gain_db` with bearing and zenith angle from the geometry).
+    """
+    dx, dy = _floats(dx_m), _floats(dy_m)
+    return sector_gain_db(
+        bearing_deg(dx, dy),
+        azimuth_deg,
+        zenith_angle_deg(np.hypot(dx, dy), height_diff_m),
+        tilt_deg=tilt_deg,
+        max_gain_dbi=max_gain_dbi,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# link budget
+
+
+def epre_dbm(power_dbm: ArrayLike, n_rb: ArrayLike) -> FloatArray:
+    """Energy per resource element of a carrier whose power is spread evenly over it.
+
+    Parameters
+    ----------
+    power_dbm : array_like
+        Total transmit power of the carrier at the antenna port, dBm.
+    n_rb : array_like
+        Number of resource blocks (12 subcarriers each), e.g. 273 for 100 MHz at 30 kHz.
+
+    Returns
+    -------
+    ndarray
+        P - 10 log10(12 N_RB), dBm per resource element.
+    """
+    return np.asarray(_floats(power_dbm) - 10.0 * np.log10(12.0 * _floats(n_rb)), dtype=np.float64)
+
+
+def edge_margin_db(probability: ArrayLike, sigma_db: ArrayLike) -> FloatArray:
+    """Log-normal shadowing margin for a target coverage probability at a point.
+
+    Parameters
+    ----------
+    probability : array_like
+        Target probability that the signal exceeds the prediction minus the margin, in (0, 1).
+    sigma_db : array_like
+        Shadow-fading standard deviation, dB.
+
+    Returns
+    -------
+    ndarray
+        z_p * sigma, dB (0.9 and 8 dB give 10.25 dB).
+
+    Raises
+    ------
+    ConfigError
+        A probability outside (0, 1) or a negative sigma.
+    """
+    p = _floats(probability)
+    sigma = _floats(sigma_db)
+    if not np.all((p > 0.0) & (p < 1.0)):
+        raise ConfigError(f"edge probability must be in (0, 1); got {np.ravel(p)[:3].tolist()}")
+    if not np.all(sigma >= 0.0):
+        raise ConfigError(f"shadow sigma must be >= 0 dB; got {np.ravel(sigma)[:3].tolist()}")
+    return np.asarray(norm.ppf(p) * sigma, dtype=np.float64)
+
+
+def thermal_noise_dbm(bandwidth_hz: ArrayLike, noise_figure_db: ArrayLike) -> FloatArray:
+    """Thermal noise power in a bandwidth at the receiver input, referred through its noise figure.
+
+    Parameters
+    ----------
+    bandwidth_hz : array_like
+        Noise bandwidth, Hz.
+    noise_figure_db : array_like
+        Receiver noise figure, dB.
+
+    Returns
+    -------
+    ndarray
+        -174 + 10 log10(B) + NF, dBm.
+    """
+    return np.asarray(
+        THERMAL_NOISE_DBM_PER_HZ + 10.0 * np.log10(_floats(bandwidth_hz)) + _floats(noise_figure_db),
+        dtype=np.float64,
+    )
+
+
+def noise_per_re_dbm(scs_khz: ArrayLike, noise_figure_db: ArrayLike) -> FloatArray:
+    """Noise power in one resource element, the reference of SS-RSRP and SS-SINR.
+
+    Parameters
+    ----------
+    scs_khz : array_like
+        Subcarrier spacing, kHz (15, 30 ...).
+    noise_figure_db : array_like
+        UE noise figure, dB.
+
+    Returns
+    -------
+    ndarray
+        -174 + 10 log10(SCS_Hz) + NF, dBm.
+    """
+    return thermal_noise_dbm(_floats(scs_khz) * 1e3, noise_figure_db)
+
+
+def rsrp_dbm(
+    power_dbm: ArrayLike,
+    n_rb: ArrayLike,
+    gain_dbi: ArrayLike,
+    path_loss_db: ArrayLike,
+    *,
+    losses_db: ArrayLike = 0.0,
+    margin_db: ArrayLike = 0.0,
+) -> FloatArray:
+    """Predicted SS-RSRP: EPRE + G_tx - PL - losses - margin.
+
+    Parameters
+    ----------
+    power_dbm : array_like
+        Total carrier power, dBm.
+    n_rb : array_like
+        Resource blocks of the carrier.
+    gain_dbi : array_like
+        Transmit antenna gain towards the point, dBi (:func:`sector_gain_db`).
+    path_loss_db : array_like
+        Path loss, dB.
+    losses_db : array_like
+        Other losses (feeder, body, penetration), dB.
+    margin_db : array_like
+        Edge margin, dB (:func:`edge_margin_db`).
+
+    Returns
+    -------
+    ndarray
+        RSRP, dBm per resource element.
+    """
+    return np.asarray(
+        epre_dbm(power_dbm, n_rb)
+        + _floats(gain_dbi)
+        - _floats(path_loss_db)
+        - _floats(losses_db)
+        - _floats(margin_db),
+        dtype=np.float64,
+    )
+
+
+def sinr_db(
+    best_rsrp_dbm: ArrayLike,
+    other_rsrp_dbm: ArrayLike,
+    noise_dbm: ArrayLike,
+    load: ArrayLike,
+) -> FloatArray:
+    """SS-SINR of the best server against the other cells and thermal noise.
+
+    Parameters
+    ----------
+    best_rsrp_dbm : array_like
+        RSRP of the serving cell, dBm per RE, shape ``S``.
+    other_rsrp_dbm : array_like
+        RSRP of the interfering cells, dBm per RE, shape ``S + (k,)``: the last axis lists the
+        interferers (k may be 0). NaN and -inf entries contribute nothing.
+    noise_dbm : array_like
+        Noise per RE, dBm (:func:`noise_per_re_dbm`), broadcastable to ``S``.
+    load : array_like
+        Share of interfering resource elements that are occupied, 0-1, broadcastable to ``S``.
+
+    Returns
+    -------
+    ndarray
+        best - 10 log10(load * sum(10^(other/10)) + 10^(noise/10)), dB, shape ``S``.
+
+    Raises
+    ------
+    ConfigError
+        A load outside 0-1, or ``other_rsrp_dbm`` without the interferer axis.
+    """
+    lo = _floats(load)
+    if not np.all((lo >= 0.0) & (lo <= 1.0)):
+        raise ConfigError(f"load must be within 0-1; got {np.ravel(lo)[:3].tolist()}")
+    others = _floats(other_rsrp_dbm)
+    if others.ndim == 0:
+        raise ConfigError("other_rsrp_dbm needs a last axis listing the interferers")
+    finite = np.isfinite(others)
+    interference_mw = np.sum(np.power(10.0, np.where(finite, others, 0.0) / 10.0) * finite, axis=-1)
+    total_mw = lo * interference_mw + np.power(10.0, _floats(noise_dbm) / 10.0)
+    return np.asarray(_floats(best_rsrp_dbm) - 10.0 * np.log10(total_mw), dtype=np.float64)
