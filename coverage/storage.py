@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
     Date,
@@ -41,7 +42,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import TypeDecorator, UserDefinedType
 
-from coverage.errors import ConfigError, Problem, ValidationError
+from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError
 from coverage.schema import COLUMNS, GEOMETRY, Kind, conform, is_village_committee
 
 WGS84 = "EPSG:4326"
@@ -171,6 +172,49 @@ ingests = Table(
     Column("created_at", DateTime, nullable=False),
 )
 
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("status", String(16), nullable=False, index=True),  # running | published | failed
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("rules", JSON, nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("inputs", JSON, nullable=False),  # fingerprints of the stored inputs
+    Column("code_version", String(40), nullable=False),
+    Column("timings", JSON),
+    Column("counts", JSON),
+    Column("raster_path", String(1000)),
+    Column("error", String(2000)),
+)
+
+village_results = Table(
+    "village_results",
+    metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("code", String(12), primary_key=True),
+    Column("verdict", String(12), nullable=False, index=True),
+    Column("predicted_verdict", String(12), nullable=False),
+    Column("measured_verdict", String(12)),
+    Column("verdict_source", String(12), nullable=False),
+    Column("no_site", Boolean, nullable=False),
+    Column("reasons", String(400), nullable=False),
+    Column("sites_inside", Integer, nullable=False),
+    Column("nearest_site_m", Float),
+    Column("nearest_site_id", String(100)),
+    Column("good_share", Float, nullable=False),
+    Column("weak_share", Float, nullable=False),
+    Column("none_share", Float, nullable=False),
+    Column("committee_rsrp_dbm", Float),
+    Column("committee_sinr_db", Float),
+    Column("committee_class", String(8), nullable=False),
+    Column("n_measurements", Integer, nullable=False),
+    Column("measured_rsrp_median_dbm", Float),
+    Column("measured_good_share", Float),
+    Column("measured_reached_share", Float),
+)
+
 TABLES: dict[Kind, Table] = {"villages": villages, "stations": stations, "measurements": measurements}
 
 #: Columns that identify a row of each kind (stations: NULL cell_id counts as one value).
@@ -269,7 +313,7 @@ class Store:
                 kind=kind, file_name=record.file_name, sha256=record.sha256, rows=len(rows),
                 mode="replace" if replace and record.mode == "append" else record.mode,
                 crs=record.crs, encoding=record.encoding, warnings=record.warnings,
-                created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                created_at=_utcnow(),
             ))
         return len(rows)
 
@@ -315,7 +359,7 @@ class Store:
             rows = _division_rows(divisions_frame)
             _insert(conn, divisions, rows)
             counts["divisions"] = len(rows)
-            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            now = _utcnow()
             for kind, frame in frames.items():
                 krows = _to_rows(kind, frame)
                 _insert(conn, TABLES[kind], krows)
@@ -408,6 +452,89 @@ class Store:
             result = conn.execute(select(ingests).order_by(ingests.c.id.desc()).limit(limit))
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
+    # -- analysis runs -------------------------------------------------------------------------
+
+    def start_run(self, *, rules: dict[str, Any], parameters: dict[str, Any], inputs: dict[str, Any],
+                  code_version: str) -> int:
+        """Record a new run as ``running`` (invisible to readers of results) and return its id."""
+        with self.engine.begin() as conn:
+            result = conn.execute(runs.insert().values(
+                status="running", started_at=_utcnow(), rules=rules, parameters=parameters,
+                inputs=inputs, code_version=code_version,
+            ))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def publish_run(self, run_id: int, results: pd.DataFrame, *, timings: dict[str, float],
+                    counts: dict[str, int], raster_path: str | None) -> None:
+        """Store a run's village results and mark it ``published``, in one transaction."""
+        names = [c.name for c in village_results.columns if c.name != "run_id"]
+        rows = [
+            {"run_id": run_id, **{n: _none(v) for n, v in zip(names, values, strict=True)}}
+            for values in zip(*(results[n].tolist() for n in names), strict=True)
+        ]
+        with self.engine.begin() as conn:
+            _insert(conn, village_results, rows)
+            conn.execute(runs.update().where(runs.c.id == run_id).values(
+                status="published", finished_at=_utcnow(), timings=timings, counts=counts,
+                raster_path=raster_path,
+            ))
+
+    def fail_run(self, run_id: int, error: str) -> None:
+        """Mark a run ``failed`` with its error (its results, if any, were never written)."""
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(
+                status="failed", finished_at=_utcnow(), error=error[:2000],
+            ))
+
+    def latest_run_id(self) -> int | None:
+        """The newest published run, or None."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.max(runs.c.id)).where(runs.c.status == "published")).scalar()
+        return int(value) if value is not None else None
+
+    def read_run(self, run_id: int) -> dict[str, Any]:
+        """One run's record; :class:`NotFoundError` when there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"run {run_id} does not exist")
+        return dict(row)
+
+    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Run records, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def read_results(self, run_id: int | None = None) -> gpd.GeoDataFrame:
+        """Village results of a run (default: the latest published) joined with the villages.
+
+        Columns: the canonical village columns, then every result column; geometry EPSG:4326.
+        """
+        if run_id is None:
+            run_id = self.latest_run_id()
+            if run_id is None:
+                raise NotFoundError("no published analysis run yet: run `village5g analyze`")
+        else:
+            status = self.read_run(run_id)["status"]
+            if status != "published":
+                raise NotFoundError(f"run {run_id} is {status}, not published")
+        result_cols = [c for c in village_results.columns if c.name not in ("run_id", "code")]
+        query = (select(*(villages.c[c.name] for c in COLUMNS["villages"]), villages.c.geom, *result_cols)
+                 .join_from(village_results, villages, village_results.c.code == villages.c.code)
+                 .where(village_results.c.run_id == run_id).order_by(villages.c.code))
+        with self.engine.connect() as conn:
+            result = conn.execute(query)
+            keys = list(result.keys())
+            rows = result.fetchall()
+        data = {k: [r[i] for r in rows] for i, k in enumerate(keys)}
+        frame = _from_rows("villages", data, len(rows))
+        for col in result_cols:
+            frame[col.name] = data[col.name]
+        frame["nearest_site_m"] = frame["nearest_site_m"].astype(float)
+        frame.attrs["run_id"] = run_id
+        return frame
+
     def fingerprint(self, kind: Kind) -> str:
         """sha256 of the stored rows of ``kind`` in canonical order (an analysis run's input id)."""
         frame = self.read(kind)
@@ -426,6 +553,10 @@ def frame_fingerprint(frame: gpd.GeoDataFrame) -> str:
 
 
 # -- row conversion ----------------------------------------------------------------------------
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _none(value: Any) -> Any:
