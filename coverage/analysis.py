@@ -1,0 +1,156 @@
+"""Analysis runs: read the stored inputs, predict, decide verdicts, publish atomically.
+
+A run is recorded as ``running`` first; its results are written, and the run flipped to
+``published``, in one transaction at the end. Readers always see the latest *published* run, so
+a run that fails or is killed midway leaves the previous results in place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+
+from coverage import __version__
+from coverage.crs import local_metric_crs, to_metric
+from coverage.errors import Village5gError
+from coverage.predict import DEFAULT_PARAMETERS, NODATA, ModelParameters, Prediction, make_grid, predict
+from coverage.rules import RuleSet
+from coverage.storage import Store, frame_fingerprint
+from coverage.verdicts import VERDICTS, label_raster, village_metrics
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    run_id: int
+    results: pd.DataFrame
+    counts: dict[str, int]
+    timings_s: dict[str, float] = field(default_factory=dict)
+    raster_path: Path | None = None
+
+
+def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
+                   measurements: gpd.GeoDataFrame | None, *, rules: RuleSet,
+                   params: ModelParameters, operators: list[str] | None = None,
+                   progress: Callable[[str], None] | None = None,
+                   timings: dict[str, float] | None = None) -> tuple[pd.DataFrame, Prediction, np.ndarray]:
+    """Predict and decide verdicts for ``villages`` (no storage): results, prediction, labels."""
+    timings = {} if timings is None else timings
+    say = progress or (lambda _m: None)
+    t = time.perf_counter()
+    crs = local_metric_crs(villages)
+    metric = to_metric(villages, crs)
+    grid = make_grid(tuple(metric.total_bounds), crs, params.resolution_m)
+    labels = label_raster(metric, grid)
+    timings["rasterize_s"] = time.perf_counter() - t
+    say(f"grid {grid.width} x {grid.height} at {params.resolution_m:g} m; predicting")
+    t = time.perf_counter()
+    prediction = predict(stations, grid, rules=rules, params=params, operators=operators, mask=labels > 0)
+    timings["predict_s"] = time.perf_counter() - t
+    say("deciding village verdicts")
+    t = time.perf_counter()
+    results = village_metrics(villages, stations, prediction, rules=rules, measurements=measurements,
+                              operators=operators, labels=labels)
+    timings["verdicts_s"] = time.perf_counter() - t
+    return results, prediction, labels
+
+
+def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFAULT_PARAMETERS,
+                 operators: list[str] | None = None, scope: str = "committees",
+                 artifacts_dir: Path | None = None,
+                 progress: Callable[[str], None] | None = None) -> RunResult:
+    """Compute a run from the stored inputs and publish it atomically.
+
+    Parameters
+    ----------
+    store
+        Where inputs are read and results published.
+    rules, params
+        The rule set and the model parameters, recorded with the run.
+    operators
+        Only these operators' sites and measurements count (default: all).
+    scope
+        ``"committees"`` (village committees, NBS 200-399; the default) or ``"all"`` village-level units.
+    artifacts_dir
+        Folder for the run's GeoTIFF (``<dir>/run-<id>/prediction.tif``); none is written when None.
+    """
+    say = progress or (lambda _m: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    villages = store.read("villages", committees_only=(scope == "committees"))
+    if villages.empty:
+        raise Village5gError("no villages stored: run `village5g seed` or `village5g ingest villages FILE`")
+    stations = store.read("stations")
+    measurements = store.read("measurements")
+    timings["read_s"] = time.perf_counter() - t0
+    inputs = {
+        "villages": frame_fingerprint(villages), "stations": frame_fingerprint(stations),
+        "measurements": frame_fingerprint(measurements), "scope": scope, "operators": operators or "all",
+    }
+    run_id = store.start_run(rules=rules.to_dict(), parameters=asdict(params), inputs=inputs,
+                             code_version=__version__)
+    try:
+        say(f"run {run_id}: {len(villages):,} villages, {len(stations):,} cells, "
+            f"{len(measurements):,} measurements")
+        results, prediction, labels = analyze_frames(
+            villages, stations, measurements, rules=rules, params=params, operators=operators,
+            progress=say, timings=timings)
+        raster_path = None
+        if artifacts_dir is not None:
+            t = time.perf_counter()
+            raster_path = Path(artifacts_dir) / f"run-{run_id}" / "prediction.tif"
+            write_geotiff(prediction, raster_path, mask=labels > 0)
+            timings["geotiff_s"] = time.perf_counter() - t
+        counts = summarize_counts(results)
+        t = time.perf_counter()
+        timings["total_s"] = time.perf_counter() - t0
+        store.publish_run(run_id, results, timings=timings, counts=counts,
+                          raster_path=str(raster_path) if raster_path else None)
+        timings["publish_s"] = time.perf_counter() - t
+    except BaseException as exc:
+        store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+        raise
+    return RunResult(run_id, results, counts, timings, raster_path)
+
+
+def summarize_counts(results: pd.DataFrame) -> dict[str, int]:
+    """Villages per verdict, no-site villages and the total."""
+    counts = {v: int((results["verdict"] == v).sum()) for v in VERDICTS}
+    counts["no_site"] = int(results["no_site"].sum())
+    counts["villages"] = len(results)
+    counts["measured"] = int((results["verdict_source"] == "measured").sum())
+    return counts
+
+
+def write_geotiff(prediction: Prediction, path: Path, *, mask: np.ndarray | None = None) -> None:
+    """Write RSRP (dBm), SINR (dB) and coverage class as a 3-band float32 GeoTIFF in the grid's CRS.
+
+    Pixels outside ``mask`` (and pixels no cell reaches) are nodata (-999).
+    """
+    grid = prediction.grid
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bands = [prediction.rsrp_dbm, prediction.sinr_db, prediction.coverage_class.astype(np.float32)]
+    profile = {
+        "driver": "GTiff", "height": grid.height, "width": grid.width, "count": 3, "dtype": "float32",
+        "crs": grid.crs.to_wkt(), "transform": grid.transform, "nodata": float(NODATA),
+        "compress": "deflate", "tiled": True, "blockxsize": 512, "blockysize": 512,
+    }
+    tmp = path.with_suffix(".tif.partial")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        for i, band in enumerate(bands, start=1):
+            data = band.astype(np.float32, copy=True)
+            if mask is not None:
+                data[~mask] = NODATA
+            dst.write(data, i)
+        dst.set_band_description(1, "ss_rsrp_dbm")
+        dst.set_band_description(2, "ss_sinr_db")
+        dst.set_band_description(3, "coverage_class (2 good, 1 weak, 0 none)")
+    tmp.replace(path)

@@ -1,0 +1,109 @@
+"""Thresholds and rule sets: the one place where coverage cut-offs live.
+
+A rule set is named and versioned and is echoed in every result, so a verdict can always be traced
+to the numbers that decided it. The defaults are common industry cut-offs for SS-RSRP/SS-SINR, not
+a published national rule.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from coverage.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Parameters that turn predicted and measured signal into village verdicts.
+
+    Attributes
+    ----------
+    name, version
+        Identify the rule set in every result.
+    good_rsrp_dbm, good_sinr_db
+        A pixel or sample is *good* when SS-RSRP >= ``good_rsrp_dbm`` and SS-SINR >= ``good_sinr_db``.
+    weak_rsrp_dbm
+        Below ``good`` but SS-RSRP >= this is *weak*; below it there is no usable coverage.
+    covered_area_share
+        Share (0-1) of a village's area that must be good for ``covered`` (with a good committee point).
+    reached_area_share
+        Share (0-1) of the area that must be at least weak for ``weak`` rather than ``uncovered``.
+    search_radius_m
+        An active 5G site farther than this from a village (metres) cannot serve it: flag ``no_site``.
+    edge_probability, shadow_sigma_db
+        Coverage probability at the cell edge and the log-normal shadowing it protects against;
+        the margin is z_p * sigma (0.9 and 8 dB give 10.25 dB).
+    min_measurements
+        Samples needed inside a village before its measured verdict decides.
+    target_rate
+        The 5G reach-rate (通达率) target, 0-1.
+    """
+
+    name: str = "default"
+    version: str = "2026.1"
+    good_rsrp_dbm: float = -105.0
+    good_sinr_db: float = -3.0
+    weak_rsrp_dbm: float = -115.0
+    covered_area_share: float = 0.5
+    reached_area_share: float = 0.2
+    search_radius_m: float = 3000.0
+    edge_probability: float = 0.9
+    shadow_sigma_db: float = 8.0
+    min_measurements: int = 30
+    target_rate: float = 0.9
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.weak_rsrp_dbm > self.good_rsrp_dbm:
+            problems.append("weak_rsrp_dbm must not exceed good_rsrp_dbm")
+        for share in ("covered_area_share", "reached_area_share", "target_rate"):
+            if not 0.0 <= getattr(self, share) <= 1.0:
+                problems.append(f"{share} must be between 0 and 1")
+        if not 0.5 <= self.edge_probability < 1.0:
+            problems.append("edge_probability must be in [0.5, 1)")
+        if self.search_radius_m <= 0 or self.shadow_sigma_db < 0 or self.min_measurements < 1:
+            problems.append("search_radius_m, shadow_sigma_db and min_measurements must be positive")
+        if problems:
+            raise ConfigError(f"rule set {self.name!r} {self.version}: " + "; ".join(problems))
+
+    @property
+    def label(self) -> str:
+        """``name@version``, as echoed in results."""
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, for JSON results and the run record."""
+        return asdict(self)
+
+
+DEFAULT_RULES = RuleSet()
+
+
+def load_rules(path: Path | str) -> RuleSet:
+    """A rule set from a TOML or JSON file; keys not given keep the defaults.
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read, has unknown keys or impossible values.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path.name}: cannot read rule set: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name}: a rule set is a table of key = value")
+    known = {f.name: f.type for f in fields(RuleSet)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{path.name}: unknown rule-set keys {', '.join(unknown)}")
+    try:
+        return replace(DEFAULT_RULES, **data)
+    except TypeError as exc:
+        raise ConfigError(f"{path.name}: {exc}") from None

@@ -1,0 +1,227 @@
+"""Village verdicts: per-village metrics from the prediction raster, sites and measurements.
+
+Villages are labelled on the prediction grid by rasterising their polygons (villages tile their
+township, so each pixel belongs to one village); the shares of good, weak and no-signal pixels are
+then a ``numpy.bincount`` away. A village smaller than one pixel takes the class of the pixel under
+its committee (or representative) point.
+
+Verdicts (5G通达 covered / 弱覆盖 weak / uncovered) and the ``no_site`` (无站址) flag follow the rule
+set; each village carries reason codes naming the rules that decided it. Predicted and measured
+evidence are kept apart: with ``rules.min_measurements`` samples inside a village the measured
+verdict decides, and both are reported.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from rasterio import features
+
+from coverage.predict import GOOD, NO_SIGNAL, WEAK, Grid, Prediction
+from coverage.rules import RuleSet
+
+VERDICTS = ("covered", "weak", "uncovered")
+CLASS_NAMES = {GOOD: "good", WEAK: "weak", NO_SIGNAL: "none"}
+
+#: Reason codes and what they mean (echoed in docs and the API).
+REASONS = {
+    "committee_good": "the committee point has good SS-RSRP and SS-SINR",
+    "committee_weak": "the committee point is reached but below the good bar",
+    "committee_none": "the committee point has no usable signal",
+    "area_good": "the good share of the area meets covered_area_share",
+    "area_good_short": "the good share of the area is below covered_area_share",
+    "area_reached": "the reached (good or weak) share meets reached_area_share",
+    "area_reached_short": "the reached share is below reached_area_share",
+    "no_site": "no active 5G site inside or within search_radius_m",
+    "measured_decides": "enough measurements inside the village: the measured verdict decides",
+    "measured_good": "the share of good samples meets covered_area_share",
+    "measured_reached": "the share of at least weak samples meets reached_area_share",
+    "measured_short": "too few good or weak samples",
+}
+
+
+def label_raster(villages_metric: gpd.GeoDataFrame, grid: Grid) -> np.ndarray:
+    """Village index + 1 per pixel (0 outside every village), int32 on ``grid``.
+
+    ``villages_metric`` must be in the grid's CRS.
+    """
+    shapes = zip(villages_metric.geometry.values, range(1, len(villages_metric) + 1), strict=True)
+    return features.rasterize(shapes, out_shape=(grid.height, grid.width), transform=grid.transform,
+                              fill=0, dtype="int32")
+
+
+def committee_points(villages: gpd.GeoDataFrame) -> np.ndarray:
+    """The committee point of each village, or a representative point inside its polygon."""
+    lon = villages["committee_lon"].to_numpy(float)
+    lat = villages["committee_lat"].to_numpy(float)
+    known = ~(np.isnan(lon) | np.isnan(lat))
+    points = shapely.point_on_surface(villages.geometry.values)
+    points = np.asarray(points, dtype=object)
+    points[known] = shapely.points(lon[known], lat[known])
+    return points
+
+
+def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, prediction: Prediction,
+                    *, rules: RuleSet, measurements: gpd.GeoDataFrame | None = None,
+                    operators: list[str] | None = None, labels: np.ndarray | None = None) -> pd.DataFrame:
+    """Metrics and verdicts of every village.
+
+    Parameters
+    ----------
+    villages, stations, measurements
+        Canonical frames in EPSG:4326.
+    prediction
+        The prediction on a grid that covers the villages.
+    rules
+        Thresholds and shares; echoed by the caller with the results.
+    operators
+        Restrict sites and measurements to these operators (default: all).
+    labels
+        Precomputed :func:`label_raster` (computed when omitted).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per village, in the order of ``villages``: ``code``, ``verdict``,
+        ``predicted_verdict``, ``measured_verdict`` (None without enough samples),
+        ``verdict_source``, ``no_site``, ``reasons`` (``;``-separated codes of :data:`REASONS`),
+        ``sites_inside``, ``nearest_site_m`` (polygon to site, 0 inside), ``nearest_site_id``,
+        ``good_share``, ``weak_share``, ``none_share`` (of the area, 0-1), ``committee_rsrp_dbm``,
+        ``committee_sinr_db``, ``committee_class``, ``n_measurements``, ``measured_rsrp_median_dbm``,
+        ``measured_good_share``, ``measured_reached_share``.
+    """
+    grid = prediction.grid
+    metric = villages.to_crs(grid.crs)
+    if labels is None:
+        labels = label_raster(metric, grid)
+    n = len(villages)
+
+    flat_labels = labels.ravel()
+    inside = flat_labels > 0
+    lab = flat_labels[inside]
+    cls = prediction.coverage_class.ravel()[inside]
+    pixels = np.bincount(lab, minlength=n + 1)[1:].astype(float)
+    good_px = np.bincount(lab, weights=(cls == GOOD), minlength=n + 1)[1:]
+    weak_px = np.bincount(lab, weights=(cls == WEAK), minlength=n + 1)[1:]
+
+    # committee / representative point values
+    points = gpd.GeoSeries(committee_points(villages), crs="EPSG:4326").to_crs(grid.crs)
+    prow, pcol = grid.pixel_of(points.x.to_numpy(), points.y.to_numpy())
+    on_grid = (prow >= 0) & (prow < grid.height) & (pcol >= 0) & (pcol < grid.width)
+    prow_c, pcol_c = np.clip(prow, 0, grid.height - 1), np.clip(pcol, 0, grid.width - 1)
+    c_class = np.where(on_grid, prediction.coverage_class[prow_c, pcol_c], NO_SIGNAL).astype(np.uint8)
+    c_rsrp = np.where(on_grid, prediction.rsrp_dbm[prow_c, pcol_c], np.nan).astype(float)
+    c_sinr = np.where(on_grid, prediction.sinr_db[prow_c, pcol_c], np.nan).astype(float)
+    reached_point = c_class > NO_SIGNAL
+    c_rsrp = np.where(reached_point, c_rsrp, np.nan)
+    c_sinr = np.where(reached_point, c_sinr, np.nan)
+
+    tiny = pixels == 0  # smaller than a pixel: the point's class stands for the whole area
+    pixels = np.where(tiny, 1.0, pixels)
+    good_px = np.where(tiny, (c_class == GOOD).astype(float), good_px)
+    weak_px = np.where(tiny, (c_class == WEAK).astype(float), weak_px)
+    good_share = good_px / pixels
+    weak_share = weak_px / pixels
+    none_share = 1.0 - good_share - weak_share
+
+    # sites
+    active = stations[(stations["status"] == "active") & (stations["rat"] == "NR")]
+    if operators:
+        active = active[active["operator"].isin(operators)]
+    sites = active.drop_duplicates("site_id")[["site_id", "geometry"]].to_crs(grid.crs)
+    sites_inside = np.zeros(n, dtype=np.int64)
+    nearest_m = np.full(n, np.inf)
+    nearest_id = np.full(n, None, dtype=object)
+    if len(sites):
+        tree = shapely.STRtree(sites.geometry.values)
+        v_idx, _ = tree.query(metric.geometry.values, predicate="intersects")
+        sites_inside = np.bincount(v_idx, minlength=n).astype(np.int64)
+        pairs_v, pairs_s = tree.query_nearest(metric.geometry.values, return_distance=False,
+                                              all_matches=False)
+        dist = shapely.distance(metric.geometry.values[pairs_v], sites.geometry.values[pairs_s])
+        nearest_m[pairs_v] = dist
+        nearest_id[pairs_v] = sites["site_id"].to_numpy()[pairs_s]
+    no_site = nearest_m > rules.search_radius_m
+
+    predicted, reasons = _decide(c_class, good_share, good_share + weak_share, rules)
+
+    # measurements
+    n_meas = np.zeros(n, dtype=np.int64)
+    meas_median = np.full(n, np.nan)
+    meas_good = np.full(n, np.nan)
+    meas_reached = np.full(n, np.nan)
+    if measurements is not None and len(measurements):
+        meas = measurements if not operators else measurements[measurements["operator"].isin(operators)]
+        tree = shapely.STRtree(villages.geometry.values)
+        m_idx, v_idx = tree.query(meas.geometry.values, predicate="within")
+        if len(m_idx):
+            rsrp = meas["rsrp_dbm"].to_numpy(float)[m_idx]
+            sinr = meas["sinr_db"].to_numpy(float)[m_idx]
+            good = (rsrp >= rules.good_rsrp_dbm) & (np.isnan(sinr) | (sinr >= rules.good_sinr_db))
+            reached = rsrp >= rules.weak_rsrp_dbm
+            n_meas = np.bincount(v_idx, minlength=n).astype(np.int64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                meas_good = np.bincount(v_idx, weights=good, minlength=n) / n_meas
+                meas_reached = np.bincount(v_idx, weights=reached, minlength=n) / n_meas
+            medians = pd.Series(rsrp).groupby(v_idx).median()
+            meas_median[medians.index.to_numpy()] = medians.to_numpy()
+    enough = n_meas >= rules.min_measurements
+    measured = np.where(meas_good >= rules.covered_area_share, "covered",
+                        np.where(meas_reached >= rules.reached_area_share, "weak", "uncovered"))
+    measured_verdict = np.array([m if e else None for m, e in zip(measured, enough, strict=True)],
+                                dtype=object)
+    verdict = np.where(enough, measured, predicted)
+
+    reason_text = []
+    for i in range(n):
+        codes = list(reasons[i])
+        if enough[i]:
+            codes.append("measured_decides")
+            codes.append("measured_good" if meas_good[i] >= rules.covered_area_share
+                         else "measured_reached" if meas_reached[i] >= rules.reached_area_share
+                         else "measured_short")
+        if no_site[i]:
+            codes.append("no_site")
+        reason_text.append(";".join(codes))
+
+    return pd.DataFrame({
+        "code": villages["code"].to_numpy(),
+        "verdict": verdict.astype(object),
+        "predicted_verdict": predicted.astype(object),
+        "measured_verdict": measured_verdict,
+        "verdict_source": np.where(enough, "measured", "predicted").astype(object),
+        "no_site": no_site,
+        "reasons": reason_text,
+        "sites_inside": sites_inside,
+        "nearest_site_m": np.where(np.isinf(nearest_m), np.nan, nearest_m),
+        "nearest_site_id": nearest_id,
+        "good_share": good_share,
+        "weak_share": weak_share,
+        "none_share": np.clip(none_share, 0.0, 1.0),
+        "committee_rsrp_dbm": c_rsrp,
+        "committee_sinr_db": c_sinr,
+        "committee_class": [CLASS_NAMES[int(c)] for c in c_class],
+        "n_measurements": n_meas,
+        "measured_rsrp_median_dbm": meas_median,
+        "measured_good_share": np.where(n_meas > 0, meas_good, np.nan),
+        "measured_reached_share": np.where(n_meas > 0, meas_reached, np.nan),
+    })
+
+
+def _decide(committee_class: np.ndarray, good_share: np.ndarray, reached_share: np.ndarray,
+            rules: RuleSet) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """Predicted verdicts and their reason codes (see :data:`REASONS`)."""
+    committee_code = np.where(committee_class == GOOD, "committee_good",
+                              np.where(committee_class == WEAK, "committee_weak", "committee_none"))
+    area_good = good_share >= rules.covered_area_share
+    area_reached = reached_share >= rules.reached_area_share
+    covered = (committee_class == GOOD) & area_good
+    weak = ~covered & ((committee_class >= WEAK) | area_reached)
+    verdict = np.where(covered, "covered", np.where(weak, "weak", "uncovered"))
+    reasons: list[tuple[str, ...]] = [
+        (str(c), "area_good" if g else "area_good_short", "area_reached" if r else "area_reached_short")
+        for c, g, r in zip(committee_code, area_good, area_reached, strict=True)
+    ]
+    return verdict, reasons

@@ -1,0 +1,136 @@
+"""Verdicts on tiny hand-made worlds whose answers can be checked by eye."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from coverage.analysis import analyze_frames
+from coverage.predict import ModelParameters
+from coverage.rules import RuleSet
+from coverage.schema import conform
+
+RULES = RuleSet()
+PARAMS = ModelParameters(resolution_m=100.0)
+# 1 degree of latitude is ~111 km; at 32.4 N one degree of longitude is ~94 km.
+KM_LAT = 1 / 111.0
+
+
+def villages(*boxes: tuple[float, float, float, float]) -> gpd.GeoDataFrame:
+    n = len(boxes)
+    codes = [f"3210121012{i:02d}" for i in range(1, n + 1)]
+    return conform("villages", {"code": codes, "name": [f"村{i}" for i in range(n)],
+                                "township_code": ["321012101"] * n, "county_code": ["321012"] * n,
+                                "city_code": ["3210"] * n, "province_code": ["32"] * n},
+                   [shapely.box(*b) for b in boxes])
+
+
+def stations(sites: list[tuple[float, float]], *, power_dbm: float = 53.0,
+             status: str = "active") -> gpd.GeoDataFrame:
+    rows: dict[str, list[object]] = {k: [] for k in ("site_id", "cell_id", "operator", "rat", "band", "lon",
+                                                      "lat", "azimuth_deg", "power_dbm", "status",
+                                                      "activated_on")}
+    for i, (lon, lat) in enumerate(sites):
+        for sector, az in enumerate((0.0, 120.0, 240.0)):
+            for key, value in (("site_id", f"S{i}"), ("cell_id", f"S{i}-{sector}"), ("operator", "CMCC"),
+                               ("rat", "NR"), ("band", "n41"), ("lon", lon), ("lat", lat),
+                               ("azimuth_deg", az), ("power_dbm", power_dbm), ("status", status),
+                               ("activated_on", dt.date(2021, 1, 1))):
+                rows[key].append(value)
+    return conform("stations", rows, shapely.points(rows["lon"], rows["lat"]))
+
+
+# Village A: 1 km square with a site at its centre. Village B: 20 km north of every site.
+A = (119.40, 32.40, 119.41, 32.409)
+B = (119.40, 32.40 + 20 * KM_LAT, 119.41, 32.409 + 20 * KM_LAT)
+
+
+def _run(v: gpd.GeoDataFrame, s: gpd.GeoDataFrame, **kw: object) -> pd.DataFrame:
+    results, _, _ = analyze_frames(v, s, None, rules=RULES, params=PARAMS, **kw)  # type: ignore[arg-type]
+    return results.set_index("code")
+
+
+def test_site_at_committee_point_covers_the_village_and_20_km_away_is_uncovered_no_site() -> None:
+    v = villages(A, B)
+    v.loc[0, ["committee_lon", "committee_lat"]] = [119.405, 32.4045]
+    r = _run(v, stations([(119.405, 32.4045)]))
+    a, b = r.loc[v.loc[0, "code"]], r.loc[v.loc[1, "code"]]
+    assert a["verdict"] == "covered" and not a["no_site"]
+    assert a["sites_inside"] == 1 and a["nearest_site_m"] == 0.0
+    assert a["good_share"] == pytest.approx(1.0)
+    assert a["reasons"].startswith("committee_good;area_good")
+    assert b["verdict"] == "uncovered" and b["no_site"]
+    assert b["nearest_site_m"] == pytest.approx(20_000 - 500, rel=0.02)  # polygon edge to the site
+    assert "no_site" in b["reasons"] and b["good_share"] == 0.0
+    assert np.isnan(b["committee_rsrp_dbm"])
+
+
+def test_planned_and_retired_sites_do_not_count() -> None:
+    v = villages(A)
+    r = _run(v, stations([(119.405, 32.4045)], status="planned"))
+    assert r.iloc[0]["verdict"] == "uncovered" and r.iloc[0]["no_site"]
+
+
+def test_measurements_decide_when_there_are_enough() -> None:
+    v = villages(A)
+    n = RULES.min_measurements
+    lon = np.full(n, 119.405)
+    lat = np.linspace(32.401, 32.408, n)
+    meas = conform("measurements", {"lon": lon, "lat": lat, "operator": ["CMCC"] * n, "rat": ["NR"] * n,
+                                    "rsrp_dbm": np.full(n, -120.0), "sinr_db": np.full(n, -5.0)},
+                   shapely.points(lon, lat))
+    results, _, _ = analyze_frames(v, stations([(119.405, 32.4045)]), meas, rules=RULES, params=PARAMS)
+    row = results.iloc[0]
+    assert row["predicted_verdict"] == "covered"
+    assert row["measured_verdict"] == "uncovered" and row["verdict"] == "uncovered"
+    assert row["verdict_source"] == "measured" and row["n_measurements"] == n
+    assert "measured_decides" in row["reasons"]
+    # one sample short of the minimum: the prediction decides
+    results, _, _ = analyze_frames(v, stations([(119.405, 32.4045)]), meas.iloc[1:], rules=RULES,
+                                   params=PARAMS)
+    assert results.iloc[0]["verdict"] == "covered" and results.iloc[0]["measured_verdict"] is None
+
+
+RANK = {"uncovered": 0, "weak": 1, "covered": 2}
+# A row of five 2 km x 1 km villages; sites anywhere within a few km of them.
+ROW = [(119.40 + 0.0213 * i, 32.40, 119.40 + 0.0213 * (i + 1), 32.40 + 1 * KM_LAT) for i in range(5)]
+site_strategy = st.lists(
+    st.tuples(st.floats(119.37, 119.54), st.floats(32.37, 32.44)), min_size=0, max_size=3,
+)
+NO_INTERFERENCE = ModelParameters(resolution_m=100.0, load=0.0)
+
+
+def _ranks(sites: list[tuple[float, float]], power: float = 53.0) -> np.ndarray:
+    results, _, _ = analyze_frames(villages(*ROW), stations(sites, power_dbm=power), None, rules=RULES,
+                                   params=NO_INTERFERENCE)
+    assert not ((results["verdict"] == "covered") & (results["good_share"] == 0)).any()
+    return results["verdict"].map(RANK).to_numpy()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sites=site_strategy, extra=st.tuples(st.floats(119.37, 119.54), st.floats(32.37, 32.44)))
+def test_adding_a_site_never_makes_a_verdict_worse(sites: list[tuple[float, float]],
+                                                   extra: tuple[float, float]) -> None:
+    assert (_ranks([*sites, extra]) >= _ranks(sites)).all()
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sites=site_strategy.filter(bool), boost=st.floats(0.5, 10.0))
+def test_raising_power_never_makes_a_verdict_worse(sites: list[tuple[float, float]], boost: float) -> None:
+    assert (_ranks(sites, 46.0 + boost) >= _ranks(sites, 46.0)).all()
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(site=st.tuples(st.floats(119.37, 119.54), st.floats(32.30, 32.37)), step=st.floats(0.1, 0.9))
+def test_moving_a_site_closer_never_makes_a_verdict_worse(site: tuple[float, float], step: float) -> None:
+    # the site is south of the row and moves straight north towards it
+    target = 32.40
+    closer = (site[0], site[1] + step * (target - site[1]))
+    assert (_ranks([closer]) >= _ranks([site])).all()
