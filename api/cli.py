@@ -47,6 +47,33 @@ class ExportFormat(StrEnum):
     parquet = "parquet"
 
 
+class Scope(StrEnum):
+    committees = "committees"
+    all = "all"
+
+
+class Verdict(StrEnum):
+    covered = "covered"
+    weak = "weak"
+    uncovered = "uncovered"
+
+
+class Level(StrEnum):
+    province = "province"
+    city = "city"
+    county = "county"
+    township = "township"
+
+
+class TableFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    geojson = "geojson"
+    gpkg = "gpkg"
+    xlsx = "xlsx"
+    kml = "kml"
+
+
 class _State:
     settings: Settings
     url: str
@@ -67,10 +94,15 @@ def _global(
     state.url = settings.resolved_database_url()
 
 
-def _store() -> Store:
+@contextmanager
+def _store() -> Iterator[Store]:
+    """The configured store with its schema in place; its connections are closed on exit."""
     store = Store(state.url)
-    store.create_schema()
-    return store
+    try:
+        store.create_schema()
+        yield store
+    finally:
+        store.dispose()
 
 
 @contextmanager
@@ -95,21 +127,20 @@ def seed(
     from seeds.world import build_world, world_checksums
 
     started = time.perf_counter()
-    store = _store()
-    with _steps() as step:
+    with _store() as store, _steps() as step:
         world = build_world(seed=seed, progress=step)
         step("computing checksums")
         fingerprint = world_checksums(world)["all"]
         step("writing to the database")
         counts = store.seed(
             divisions_frame=world.divisions,
-            frames={"villages": world.villages, "stations": world.stations,
-                    "measurements": world.measurements},
+            frames={"villages": world.villages, "stations": world.stations, "measurements": world.measurements},
             fingerprint=fingerprint,
         )
     console.print(
         f"seed world {fingerprint[:12]} stored in {time.perf_counter() - started:.1f} s: "
-        + ", ".join(f"{v:,} {k}" for k, v in counts.items())
+        + ", ".join(f"{v:,} {k}" for k, v in counts.items()),
+        soft_wrap=True,
     )
 
 
@@ -118,8 +149,7 @@ def ingest(
     kind: Annotated[KindArg, typer.Argument(help="What the file holds")],
     file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, shapefile, CSV, XLSX or GeoParquet")],
     crs: Annotated[str | None, typer.Option(
-        help="Coordinates of the file: wgs84, cgcs2000, gcj02 or EPSG:n "
-        "(default: the file's own, else WGS84)",
+        help="Coordinates of the file: wgs84, cgcs2000, gcj02 or EPSG:n (default: the file's own, else WGS84)",
     )] = None,
     encoding: Annotated[str | None, typer.Option(help="Text encoding of CSV/DBF (default: detected)")] = None,
     layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file (GeoPackage)")] = None,
@@ -128,8 +158,7 @@ def ingest(
     """Validate FILE completely, then store it in one transaction (nothing is stored on rejection)."""
     from coverage.ingest import read_input
 
-    store = _store()
-    with _steps() as step:
+    with _store() as store, _steps() as step:
         step(f"reading and validating {file.name}")
         result = read_input(kind.value, file, crs=crs, encoding=encoding, layer=layer)
         step(f"storing {result.rows:,} {kind.value}")
@@ -139,7 +168,7 @@ def ingest(
                                 crs=result.crs, encoding=result.encoding, warnings=len(result.warnings)),
         )
     for warning in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}")
+        err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     console.print(f"stored {written:,} {kind.value} from {file.name}"
                   + (" (replacing the previous set)" if replace else ""))
 
@@ -148,27 +177,32 @@ def ingest(
 def export(
     kind: Annotated[KindArg, typer.Argument(help="What to export")],
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write")],
-    fmt: Annotated[ExportFormat | None, typer.Option(
-        "--format", help="Format (default: from the file suffix)")] = None,
+    fmt: Annotated[ExportFormat | None, typer.Option("--format", help="Format (default: from the file suffix)")] = None,
 ) -> None:
     """Write what is stored, in a form `ingest` reads back (CSV is UTF-8 with BOM for Excel)."""
     from coverage.export import write_output
 
-    store = _store()
-    frame = store.read(kind.value)
+    with _store() as store:
+        frame = store.read(kind.value)
     write_output(kind.value, frame, output, fmt=fmt.value if fmt else None)
     console.print(f"wrote {len(frame):,} {kind.value} to {output}")
 
 
 @app.command()
 def status() -> None:
-    """What is stored: counts, villages per city, cells per operator and band, last ingests."""
-    store = _store()
-    counts = store.counts()
-    console.print(f"database: {_redact(state.url)}")
-    console.print(", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items()))
-
-    cities = store.counts_by_city()
+    """What is stored: counts, villages per city, cells per operator and band, last ingests and runs."""
+    with _store() as store:
+        counts = store.counts()
+        cities = store.counts_by_city()
+        cells = store.station_counts()
+        last = store.last_ingests()
+        latest = store.latest_run_id()
+        run = store.read_run(latest) if latest is not None else None
+    console.print(f"database: {_redact(state.url)}", soft_wrap=True)
+    console.print(", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items()), soft_wrap=True)
+    if run is not None:
+        console.print(f"latest published run: {run['id']} ({run['finished_at']:%Y-%m-%d %H:%M:%S} UTC), "
+                      + ", ".join(f"{v:,} {k}" for k, v in (run["counts"] or {}).items()), soft_wrap=True)
     if not cities.empty:
         table = Table(title="villages per city")
         for col in ("city code", "city", "village-level units", "village committees"):
@@ -176,8 +210,6 @@ def status() -> None:
         for row in cities.itertuples(index=False):
             table.add_row(row.city_code, row.city_name or "", f"{row.units:,}", f"{row.village_committees:,}")
         console.print(table)
-
-    cells = store.station_counts()
     if not cells.empty:
         pivot = cells.pivot_table(index=["operator", "band"], columns="status", values="cells",
                                   aggfunc="sum", fill_value=0)
@@ -189,8 +221,6 @@ def status() -> None:
         for (operator, band), values in pivot.iterrows():
             table.add_row(str(operator), str(band), *(f"{int(v):,}" for v in values))
         console.print(table)
-
-    last = store.last_ingests()
     if not last.empty:
         table = Table(title="last ingests")
         for col in ("when (UTC)", "kind", "file", "rows", "mode", "sha256"):
@@ -199,6 +229,166 @@ def status() -> None:
             table.add_row(f"{row.created_at:%Y-%m-%d %H:%M:%S}", row.kind, row.file_name,
                           f"{row.rows:,}", row.mode, row.sha256[:12])
         console.print(table)
+
+
+@app.command()
+def analyze(
+    resolution: Annotated[float, typer.Option(help="Pixel size of the prediction (m)")] = 100.0,
+    rules: Annotated[Path | None, typer.Option(help="Rule set file (TOML or JSON); default rules otherwise")] = None,
+    operator: Annotated[list[str] | None, typer.Option(
+        help="Only this operator (repeatable): CMCC CUCC CTCC CBN")] = None,
+    scope: Annotated[Scope, typer.Option(
+        help="committees: village committees (NBS 200-399); all: every village-level unit")] = Scope.committees,
+    workers: Annotated[int, typer.Option(help="Processes for the prediction (0: one per core)")] = 0,
+) -> None:
+    """Predict coverage, decide village verdicts and publish them as a new run (atomically)."""
+    from coverage.analysis import run_analysis
+    from coverage.predict import ModelParameters
+    from coverage.rules import DEFAULT_RULES, load_rules
+
+    rule_set = load_rules(rules) if rules else DEFAULT_RULES
+    params = ModelParameters(resolution_m=resolution, workers=workers)
+    operators = _operators(operator)
+    with _store() as store, _steps() as step:
+        result = run_analysis(store, rules=rule_set, params=params, operators=operators, scope=scope.value,
+                              artifacts_dir=state.settings.data_dir / "runs", progress=step)
+    c = result.counts
+    console.print(
+        f"run {result.run_id} published in {result.timings_s['total_s']:.1f} s ({rule_set.label}): "
+        f"{c['villages']:,} villages, {c['covered']:,} covered, {c['weak']:,} weak, "
+        f"{c['uncovered']:,} uncovered, {c['no_site']:,} without a site; 通达率 "
+        f"{c['covered'] / max(c['villages'], 1):.1%}",
+        soft_wrap=True,
+    )
+    if result.raster_path:
+        console.print(f"prediction raster: {result.raster_path}", soft_wrap=True)
+
+
+@app.command()
+def villages(
+    status_: Annotated[Verdict | None, typer.Option("--status", help="Only this verdict")] = None,
+    no_site: Annotated[bool, typer.Option("--no-site", help="Only villages without a site (无站址)")] = False,
+    city: Annotated[str | None, typer.Option(help="City code or name")] = None,
+    county: Annotated[str | None, typer.Option(help="County code or name")] = None,
+    run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="Output format")] = TableFormat.table,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (all formats but table)")
+                      ] = None,
+    limit: Annotated[int, typer.Option(help="Rows shown by --format table")] = 50,
+) -> None:
+    """List villages of a run with their verdicts, filtered (e.g. the uncovered list of a city)."""
+    from coverage.export import write_table
+    from coverage.queries import filter_results, village_table
+
+    with _store() as store:
+        results = store.read_results(run)
+    chosen = filter_results(results, verdict=status_.value if status_ else None, no_site=no_site,
+                            city=city, county=county)
+    table = village_table(chosen)
+    if fmt == TableFormat.table:
+        _print_villages(table, limit)
+        return
+    if output is None:
+        raise typer.BadParameter("-o FILE is needed for this format", param_hint="--output")
+    write_table(table, output, fmt=fmt.value, layer="villages")
+    console.print(f"wrote {len(table):,} villages of run {results.attrs['run_id']} to {output}")
+
+
+@app.command()
+def summary(
+    level: Annotated[Level, typer.Option(help="Regions to summarise")] = Level.city,
+    run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
+    target: Annotated[float | None, typer.Option(help="Reach-rate target 0-1 (default: the run's rule set)")
+                      ] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write CSV or XLSX")] = None,
+) -> None:
+    """通达率 (5G reach rate), verdict counts, no-site villages and gap to target per region."""
+    from coverage.export import write_table
+    from coverage.summary import summarize
+
+    with _store() as store:
+        results = store.read_results(run)
+        record = store.read_run(results.attrs["run_id"])
+    target_rate = target if target is not None else float(record["rules"]["target_rate"])
+    frame = summarize(results, level=level.value, target_rate=target_rate)
+    table = Table(title=f"run {record['id']}: 5G reach rate (通达率) by {level.value}, target {target_rate:.0%}")
+    for col in ("code", "name", "villages", "covered", "weak", "uncovered", "no site", "通达率", "gap"):
+        table.add_column(col, justify="left" if col in ("code", "name") else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(row.code, row.name or "", f"{row.villages:,}", f"{row.covered:,}", f"{row.weak:,}",
+                      f"{row.uncovered:,}", f"{row.no_site:,}", f"{row.reach_rate:.1%}", f"{row.gap_villages:,}")
+    console.print(table)
+    if output:
+        write_table(frame, output, layer="summary")
+        console.print(f"wrote {output}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the outputs")] = Path("out"),
+) -> None:
+    """Seed, analyze and write the key outputs: uncovered list, summary, GeoPackage and GeoTIFF."""
+    import shutil
+
+    from coverage.analysis import run_analysis
+    from coverage.export import write_table
+    from coverage.predict import ModelParameters
+    from coverage.queries import filter_results, village_table
+    from coverage.rules import DEFAULT_RULES
+    from coverage.summary import summarize
+
+    seed(seed=20261126)
+    with _store() as store:
+        with _steps() as step:
+            result = run_analysis(store, rules=DEFAULT_RULES, params=ModelParameters(),
+                                  artifacts_dir=state.settings.data_dir / "runs", progress=step)
+        results = store.read_results(result.run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    table = village_table(results)
+    written = [
+        write_table(village_table(filter_results(results, verdict="uncovered")), out / "uncovered.csv"),
+        write_table(village_table(filter_results(results, no_site=True)), out / "no_site.csv"),
+        write_table(summarize(results, level="city", target_rate=DEFAULT_RULES.target_rate), out / "summary_city.csv"),
+        write_table(summarize(results, level="county", target_rate=DEFAULT_RULES.target_rate),
+                    out / "summary_county.xlsx", layer="summary"),
+        write_table(table, out / "villages.gpkg", layer="villages"),
+    ]
+    if result.raster_path:
+        written.append(Path(shutil.copy2(result.raster_path, out / "prediction.tif")))
+    summary(level=Level.city, run=result.run_id, target=None, output=None)
+    console.print("outputs:\n" + "\n".join(f"  {p}" for p in written))
+
+
+def _operators(values: list[str] | None) -> list[str] | None:
+    from coverage.schema import OPERATORS
+
+    if not values:
+        return None
+    unknown = [v for v in values if v.upper() not in OPERATORS]
+    if unknown:
+        raise typer.BadParameter(f"unknown operator {', '.join(unknown)}; use {', '.join(OPERATORS)}",
+                                 param_hint="--operator")
+    return [v.upper() for v in values]
+
+
+def _print_villages(table: object, limit: int) -> None:
+    import pandas as pd
+
+    assert isinstance(table, pd.DataFrame)
+    shown = Table(title=f"{len(table):,} villages" + (f" (first {limit})" if len(table) > limit else ""))
+    columns = ["code", "name", "township_name", "county_name", "verdict", "no_site", "nearest_site_m",
+               "good_share", "committee_rsrp_dbm", "reasons"]
+    for col in columns:
+        shown.add_column(col)
+    for row in table.head(limit)[columns].itertuples(index=False):
+        shown.add_row(*(_fmt(v) for v in row))
+    console.print(shown)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:,.1f}" if abs(value) >= 2 else f"{value:.2f}"
+    return "" if value is None else str(value)
 
 
 def _redact(url: str) -> str:

@@ -50,7 +50,7 @@ from coverage import crs as crs_mod
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.schema import COLUMNS, GEOMETRY, KINDS, Kind, column_names, conform
 
-__all__ = ["EXCEL_CELL_LIMIT", "FORMATS", "write_output"]
+__all__ = ["EXCEL_CELL_LIMIT", "FORMATS", "TABLE_FORMATS", "write_output", "write_table"]
 
 #: Export formats and the file suffixes that select them.
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -314,3 +314,43 @@ _WRITERS: dict[str, Callable[[Kind, gpd.GeoDataFrame, Path, str], None]] = {
     "xlsx": _write_xlsx,
     "parquet": _write_parquet,
 }
+
+
+#: Formats of result tables (village lists, summaries): spreadsheets and GIS files.
+TABLE_FORMATS: dict[str, str] = {".csv": "csv", ".xlsx": "xlsx", ".geojson": "geojson", ".json": "geojson",
+                                 ".gpkg": "gpkg", ".kml": "kml"}
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, *, fmt: str | None = None, layer: str = "results") -> Path:
+    """Write a result table (a village list or a summary) for people and GIS tools.
+
+    ``csv`` is UTF-8 with BOM (Excel in China opens it) and ``xlsx`` one sheet; both drop the
+    geometry. ``geojson``, ``gpkg`` and ``kml`` (for field teams' phones and Google Earth) need a
+    GeoDataFrame and are written in WGS84. The file appears complete or not at all.
+    """
+    path = Path(path)
+    key = (fmt or TABLE_FORMATS.get(path.suffix.lower(), "")).lower()
+    if key not in set(TABLE_FORMATS.values()):
+        raise ConfigError(f"cannot write {path.name!r}: use one of {', '.join(sorted(set(TABLE_FORMATS.values())))}")
+    geographic = isinstance(frame, gpd.GeoDataFrame)
+    if key in ("geojson", "gpkg", "kml") and not geographic:
+        raise ConfigError(f"{key} needs geometries; this table has none")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix or '.' + key}")
+    try:
+        if key in ("csv", "xlsx"):
+            plain = pd.DataFrame(frame.drop(columns=frame.geometry.name) if geographic else frame)
+            if key == "csv":
+                plain.to_csv(tmp, index=False, encoding="utf-8-sig")
+            else:
+                plain.to_excel(tmp, index=False, sheet_name=layer[:31], engine="openpyxl")
+        else:
+            data = cast(gpd.GeoDataFrame, frame).to_crs("EPSG:4326")
+            driver = {"geojson": "GeoJSON", "gpkg": "GPKG", "kml": "KML"}[key]
+            options = {"layer": layer} if key != "geojson" else {}
+            data.to_file(tmp, driver=driver, engine="pyogrio", **options)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

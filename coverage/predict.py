@@ -23,9 +23,12 @@ How it is computed, and why it is fast enough for a province:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
+from multiprocessing import get_context
 
 import geopandas as gpd
 import numpy as np
@@ -64,6 +67,8 @@ class ModelParameters:
         Body, cable and penetration losses subtracted from every link (dB).
     tile_px
         Tile edge in pixels; bounds memory, not results.
+    workers
+        Processes computing tiles in parallel (0: one per CPU core); results do not depend on it.
     """
 
     resolution_m: float = 100.0
@@ -73,6 +78,7 @@ class ModelParameters:
     noise_figure_db: float = 7.0
     other_losses_db: float = 3.0
     tile_px: int = 512
+    workers: int = 0
 
     def __post_init__(self) -> None:
         if not 10.0 <= self.resolution_m <= 1000.0:
@@ -150,17 +156,20 @@ def prepare_cells(stations: gpd.GeoDataFrame, grid_crs: pyproj.CRS, *,
     if operators:
         active = active[active["operator"].isin(operators)]
     active = active.reset_index(drop=True)
-    bands = [normalize_band(b) for b in active["band"]]
-    defaults = [BANDS[b] if b else None for b in bands]
-    if any(d is None for d in defaults):
+    names = {b: normalize_band(b) for b in active["band"].unique()}
+    if any(n is None for n in names.values()):
         raise ConfigError("stations include a band without defaults; re-ingest them")
+    bands = active["band"].map(names).to_numpy(str)
     to_metric = pyproj.Transformer.from_crs("EPSG:4326", grid_crs, always_xy=True)
     x, y = to_metric.transform(active["lon"].to_numpy(float), active["lat"].to_numpy(float))
 
-    def fill(column: str, attr: str) -> np.ndarray:
+    def default(attr: str) -> np.ndarray:
+        per_band = {b: float(getattr(BANDS[b], attr)) for b in set(bands)}
+        return np.array([per_band[b] for b in bands], dtype=float)
+
+    def fill(column: str) -> np.ndarray:
         values = active[column].to_numpy(float)
-        default = np.array([getattr(d, attr) for d in defaults], dtype=float)
-        return np.where(np.isnan(values), default, values)
+        return np.where(np.isnan(values), default(column), values)
 
     omni = np.isnan(active["azimuth_deg"].to_numpy(float))
     return pd.DataFrame({
@@ -169,28 +178,29 @@ def prepare_cells(stations: gpd.GeoDataFrame, grid_crs: pyproj.CRS, *,
         "cell_id": active["cell_id"].to_numpy(),
         "operator": active["operator"].to_numpy(),
         "band": bands,
-        "freq_mhz": [d.freq_mhz for d in defaults],  # type: ignore[union-attr]
-        "scs_khz": [d.scs_khz for d in defaults],  # type: ignore[union-attr]
+        "freq_mhz": default("freq_mhz"),
+        "scs_khz": default("scs_khz"),
         "x": x,
         "y": y,
-        "height_m": fill("height_m", "height_m"),
-        "tilt_deg": fill("tilt_deg", "tilt_deg"),
-        "power_dbm": fill("power_dbm", "power_dbm"),
-        "bandwidth_mhz": fill("bandwidth_mhz", "bandwidth_mhz"),
+        "height_m": fill("height_m"),
+        "tilt_deg": fill("tilt_deg"),
+        "power_dbm": fill("power_dbm"),
+        "bandwidth_mhz": fill("bandwidth_mhz"),
         "azimuth_deg": np.where(omni, 0.0, np.nan_to_num(active["azimuth_deg"].to_numpy(float)) % 360.0),
         "omni": omni,
-        "gain_dbi": np.where(omni, OMNI_GAIN_DBI,
-                             [d.antenna_gain_dbi for d in defaults]),  # type: ignore[union-attr]
+        "gain_dbi": np.where(omni, OMNI_GAIN_DBI, default("antenna_gain_dbi")),
     })
 
 
-def _n_rb(bandwidth_mhz: float, scs_khz: float, band: str) -> int:
-    """Resource blocks: the standard's value at the band's default bandwidth, else the 38.101-1
-    ratio of occupied to channel bandwidth (about 98%) applied to ``bandwidth_mhz``."""
-    d = BANDS[band]
-    if abs(bandwidth_mhz - d.bandwidth_mhz) < 1e-9 and scs_khz == d.scs_khz:
-        return d.n_rb
-    return max(1, int(bandwidth_mhz * 1000.0 * 0.98 // (12.0 * scs_khz)))
+def _n_rb(cells: pd.DataFrame) -> np.ndarray:
+    """Resource blocks per cell: the standard's value at the band's default bandwidth and SCS, else
+    the TS 38.101-1 ratio of occupied to channel bandwidth (about 98%) applied to the bandwidth."""
+    bw = cells["bandwidth_mhz"].to_numpy(float)
+    scs = cells["scs_khz"].to_numpy(float)
+    default_bw = np.array([BANDS[b].bandwidth_mhz for b in cells["band"]])
+    default_n = np.array([BANDS[b].n_rb for b in cells["band"]])
+    approx = np.maximum(1, np.floor(bw * 1000.0 * 0.98 / (12.0 * scs))).astype(int)
+    return np.where(np.isclose(bw, default_bw), default_n, approx)
 
 
 def _path_loss(model: str, distance_m: np.ndarray, freq_mhz: float, h_bs_m: float,
@@ -223,8 +233,9 @@ def _offsets(radius_px: int, resolution_m: float) -> tuple[np.ndarray, np.ndarra
 
 
 @cache
-def _path_loss_kernel(model: str, radius_px: int, resolution_m: float, freq_mhz: float,
-                      h_bs_m: float, h_ut_m: float) -> np.ndarray:
+def _path_loss_kernel(model: str, radius_px: int, resolution_m: float, freq_mhz: float, h_bs_m: float,
+                      h_ut_m: float) -> np.ndarray:
+    """Path loss (dB, float32) over a kernel window; the window of a smaller radius is its centre."""
     distance, _ = _offsets(radius_px, resolution_m)
     return _path_loss(model, distance, freq_mhz, h_bs_m, h_ut_m).astype(np.float32)
 
@@ -232,6 +243,7 @@ def _path_loss_kernel(model: str, radius_px: int, resolution_m: float, freq_mhz:
 @cache
 def _vertical_kernel(radius_px: int, resolution_m: float, h_bs_m: float, h_ut_m: float,
                      tilt_deg: float) -> np.ndarray:
+    """Vertical element attenuation A_V (dB, float32) over a kernel window, for a downtilt."""
     distance, _ = _offsets(radius_px, resolution_m)
     elevation_down = np.degrees(np.arctan2(h_bs_m - h_ut_m, np.maximum(distance, 1.0)))
     return np.asarray(prop.vertical_attenuation_db(elevation_down - tilt_deg), dtype=np.float32)
@@ -245,25 +257,138 @@ def _horizontal_lut() -> np.ndarray:
     return np.asarray(prop.horizontal_attenuation_db(delta), dtype=np.float32)
 
 
-def max_range_m(cells: pd.DataFrame, params: ModelParameters, rules: RuleSet) -> np.ndarray:
-    """Per cell, the distance beyond which even boresight RSRP is 10 dB under the weak threshold.
+@cache
+def _horizontal_lut_for(azimuth_deg: int) -> np.ndarray:
+    """Attenuation indexed by bearing (whole degrees) for a sector pointing at ``azimuth_deg``."""
+    return np.roll(_horizontal_lut(), azimuth_deg)
 
-    Bounded by the RMa validity range (10 km); at least one pixel.
-    """
+
+#: A cell is stamped out to where its boresight RSRP falls this far below the weak threshold.
+#: Beyond that it cannot serve, and as interference it cannot change a verdict: "good" needs
+#: RSRP >= -105 dBm and SINR >= -3 dB, i.e. interference + noise <= -102 dBm, while a cell under
+#: -115 dBm adds at most -118 dBm at 50% load; it takes some 40 of them to cross the bar.
+#: (Reported SINR where the server itself is weak is slightly optimistic for the same reason.)
+RANGE_MARGIN_DB = 0.0
+
+
+def max_range_m(cells: pd.DataFrame, params: ModelParameters, rules: RuleSet) -> np.ndarray:
+    """Per cell, the distance beyond which even boresight RSRP is :data:`RANGE_MARGIN_DB` under the
+    weak threshold, in metres; bounded by the RMa validity range (10 km), at least one pixel."""
     margin = float(prop.edge_margin_db(rules.edge_probability, rules.shadow_sigma_db))
-    distances = np.geomspace(10.0, 10_000.0, 200)
-    out = np.empty(len(cells))
+    distances = np.geomspace(10.0, 10_000.0, 400)
     keys = cells[["freq_mhz", "height_m", "power_dbm", "gain_dbi", "n_rb"]].to_numpy(float)
-    cache_: dict[tuple[float, ...], float] = {}
-    for i, key in enumerate(map(tuple, keys)):
-        if key not in cache_:
-            freq, h_bs, power, gain, n_rb = key
-            pl = _path_loss(params.model, distances, freq, h_bs, params.h_ut_m)
-            rsrp = prop.epre_dbm(power, int(n_rb)) + gain - pl - params.other_losses_db - margin
-            reach = distances[rsrp >= rules.weak_rsrp_dbm - 10.0]
-            cache_[key] = float(reach.max()) if reach.size else params.resolution_m
-        out[i] = cache_[key]
+    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    reach_m = np.empty(len(unique))
+    for k, (freq, h_bs, power, gain, n_rb) in enumerate(unique):
+        pl = _path_loss(params.model, distances, freq, h_bs, params.h_ut_m)
+        rsrp = prop.epre_dbm(power, int(n_rb)) + gain - pl - params.other_losses_db - margin
+        reach = distances[rsrp >= rules.weak_rsrp_dbm - RANGE_MARGIN_DB]
+        reach_m[k] = float(reach.max()) if reach.size else params.resolution_m
+    out = reach_m[inverse.ravel()]
     return np.maximum(out, params.resolution_m)
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Plain arrays of the cells, cheap to pickle to tile workers."""
+
+    row: np.ndarray
+    col: np.ndarray
+    radius: np.ndarray
+    azimuth: np.ndarray
+    omni: np.ndarray
+    const_db: np.ndarray  # EPRE + max gain - losses - margin
+    operator: np.ndarray  # index into operator names
+    band: np.ndarray  # index into band names
+    freq_mhz: np.ndarray
+    height_m: np.ndarray
+    tilt_deg: np.ndarray
+    n_operators: int
+    band_noise_mw: np.ndarray  # noise per resource element, per band (mW)
+
+
+_TILE_CONTEXT: tuple[_Cells, ModelParameters, RuleSet, float] | None = None
+
+
+def _init_worker(context: tuple[_Cells, ModelParameters, RuleSet, float]) -> None:
+    global _TILE_CONTEXT
+    _TILE_CONTEXT = context
+
+
+def _tile_task(bounds: tuple[int, int, int, int]
+               ) -> tuple[tuple[int, int, int, int], tuple[np.ndarray, ...]]:
+    assert _TILE_CONTEXT is not None
+    cells, params, rules, resolution = _TILE_CONTEXT
+    return bounds, _predict_tile(cells, params, rules, resolution, *bounds)
+
+
+def _predict_tile(cells: _Cells, params: ModelParameters, rules: RuleSet, resolution: float,
+                  t_row: int, t_col: int, r1: int, c1: int) -> tuple[np.ndarray, ...]:
+    """Best-of-operators RSRP, SINR, class, cell and operator of rows t_row:r1, columns t_col:c1."""
+    h, w = r1 - t_row, c1 - t_col
+    best_rsrp = np.full((h, w), NODATA, dtype=np.float32)
+    best_sinr = np.full((h, w), NODATA, dtype=np.float32)
+    best_class = np.zeros((h, w), dtype=np.uint8)
+    best_cell = np.full((h, w), -1, dtype=np.int32)
+    best_operator = np.full((h, w), -1, dtype=np.int8)
+    row, col, rad = cells.row, cells.col, cells.radius
+    near = np.flatnonzero((row + rad >= t_row) & (row - rad < r1) & (col + rad >= t_col) & (col - rad < c1))
+    ln10_10 = np.float32(np.log(10.0) / 10.0)
+    big = int(rad.max()) if len(rad) else 0
+    _, bearing = _offsets(big, resolution)
+    max_attenuation = np.float32(-prop.MAX_ATTENUATION_DB)
+    for op in np.unique(cells.operator[near]):
+        op_cells = near[cells.operator[near] == op]
+        op_rsrp = np.full((h, w), -np.inf, dtype=np.float32)
+        op_sinr = np.full((h, w), -np.inf, dtype=np.float32)
+        op_cell = np.full((h, w), -1, dtype=np.int32)
+        for band in np.unique(cells.band[op_cells]):
+            b_rsrp = np.full((h, w), -np.inf, dtype=np.float32)
+            b_cell = np.full((h, w), -1, dtype=np.int32)
+            b_sum = np.zeros((h, w), dtype=np.float32)
+            for i in op_cells[cells.band[op_cells] == band]:
+                r = int(rad[i])
+                wr0, wc0 = int(row[i]) - r - t_row, int(col[i]) - r - t_col
+                kr0, kc0 = max(0, -wr0), max(0, -wc0)
+                kr1, kc1 = min(2 * r + 1, h - wr0), min(2 * r + 1, w - wc0)
+                if kr0 >= kr1 or kc0 >= kc1:
+                    continue
+                # the window of radius r is the centre of the shared kernels of radius big
+                ks = (slice(big - r + kr0, big - r + kr1), slice(big - r + kc0, big - r + kc1))
+                ts = (slice(wr0 + kr0, wr0 + kr1), slice(wc0 + kc0, wc0 + kc1))
+                pl = _path_loss_kernel(params.model, big, resolution, float(cells.freq_mhz[i]),
+                                       float(cells.height_m[i]), params.h_ut_m)
+                stamp = _vertical_kernel(big, resolution, float(cells.height_m[i]), params.h_ut_m,
+                                         float(cells.tilt_deg[i]))[ks]
+                if not cells.omni[i]:
+                    stamp = stamp + _horizontal_lut_for(int(cells.azimuth[i])).take(bearing[ks])
+                    np.maximum(stamp, max_attenuation, out=stamp)
+                stamp = stamp - pl[ks]
+                stamp += cells.const_db[i]
+                sub = b_rsrp[ts]
+                better = stamp > sub
+                np.maximum(sub, stamp, out=sub)
+                np.putmask(b_cell[ts], better, i)
+                stamp *= ln10_10
+                b_sum[ts] += np.exp(stamp)
+            reached = b_cell >= 0
+            signal = np.where(reached, np.exp(b_rsrp.astype(np.float64) * np.log(10.0) / 10.0), 0.0)
+            interference = params.load * np.maximum(b_sum - signal, 0.0)
+            with np.errstate(divide="ignore"):
+                b_sinr = np.where(reached, 10.0 * np.log10(signal / (interference + cells.band_noise_mw[band])),
+                                  -np.inf).astype(np.float32)
+            take = b_rsrp > op_rsrp
+            op_rsrp[take] = b_rsrp[take]
+            op_sinr[take] = b_sinr[take]
+            op_cell[take] = b_cell[take]
+        op_class = classify(op_rsrp, op_sinr, rules)
+        take = (op_cell >= 0) & ((op_class > best_class) | ((op_class == best_class) & (op_rsrp > best_rsrp)))
+        best_class[take] = op_class[take]
+        best_rsrp[take] = op_rsrp[take]
+        best_sinr[take] = op_sinr[take]
+        best_cell[take] = op_cell[take]
+        best_operator[take] = op
+    return best_rsrp, best_sinr, best_class, best_cell, best_operator
 
 
 def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
@@ -281,7 +406,7 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
     rules
         Thresholds for the coverage class, edge probability and shadowing sigma for the margin.
     params
-        Propagation parameters.
+        Propagation parameters; ``params.workers`` processes compute tiles in parallel.
     operators
         Restrict to these operators (default: all).
     mask
@@ -291,113 +416,71 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
     -------
     Prediction
         RSRP (dBm) includes the edge margin ``z_p * sigma``; SINR (dB) is per resource element at
-        ``params.load``.
+        ``params.load``. Results do not depend on the tile size or the number of workers.
     """
     cells = prepare_cells(stations, grid.crs, operators=operators)
-    cells["n_rb"] = [_n_rb(bw, scs, band) for bw, scs, band in
-                     zip(cells["bandwidth_mhz"], cells["scs_khz"], cells["band"], strict=True)]
+    cells["n_rb"] = _n_rb(cells)
     margin = float(prop.edge_margin_db(rules.edge_probability, rules.shadow_sigma_db))
-    cells["epre_dbm"] = [float(prop.epre_dbm(p, n)) for p, n in zip(cells["power_dbm"], cells["n_rb"],
-                                                                       strict=True)]
-    cells["radius_px"] = np.ceil(max_range_m(cells, params, rules) / grid.resolution_m).astype(int)
-    cells["row"], cells["col"] = grid.pixel_of(cells["x"].to_numpy(), cells["y"].to_numpy())
-    # Kernels are cached by height and tilt; rounding to 1 m and 1 degree keeps the cache small.
+    cells["epre_dbm"] = np.asarray(prop.epre_dbm(cells["power_dbm"].to_numpy(float),
+                                                 cells["n_rb"].to_numpy(int)), dtype=float)
+    # kernels are cached by height, tilt and radius: whole metres, whole degrees and radii rounded
+    # up to a multiple of 4 pixels keep the number of distinct kernels in the hundreds
     cells["height_m"] = cells["height_m"].round()
     cells["tilt_deg"] = cells["tilt_deg"].round()
-
+    radius = np.ceil(max_range_m(cells, params, rules) / grid.resolution_m / 4.0) * 4.0
+    cells["radius_px"] = radius.astype(int)
+    cells["row"], cells["col"] = grid.pixel_of(cells["x"].to_numpy(), cells["y"].to_numpy())
     operator_names = sorted(cells["operator"].unique().tolist())
+    band_names = sorted(cells["band"].unique().tolist())
+    arrays = _Cells(
+        row=cells["row"].to_numpy(), col=cells["col"].to_numpy(), radius=cells["radius_px"].to_numpy(),
+        azimuth=np.rint(cells["azimuth_deg"].to_numpy()).astype(np.int64) % 360,
+        omni=cells["omni"].to_numpy(bool),
+        const_db=(cells["epre_dbm"] + cells["gain_dbi"] - params.other_losses_db - margin
+                  ).to_numpy(np.float32),
+        operator=np.searchsorted(operator_names, cells["operator"].to_numpy(str)),
+        band=np.searchsorted(band_names, cells["band"].to_numpy(str)),
+        freq_mhz=cells["freq_mhz"].to_numpy(float),
+        height_m=cells["height_m"].to_numpy(float),
+        tilt_deg=cells["tilt_deg"].to_numpy(float),
+        n_operators=len(operator_names),
+        band_noise_mw=10.0 ** (np.array([float(prop.noise_per_re_dbm(BANDS[b].scs_khz, params.noise_figure_db))
+                                          for b in band_names]) / 10.0),
+    )
+
     shape = (grid.height, grid.width)
-    best_rsrp = np.full(shape, NODATA, dtype=np.float32)
-    best_sinr = np.full(shape, NODATA, dtype=np.float32)
-    best_class = np.zeros(shape, dtype=np.uint8)
-    best_cell = np.full(shape, -1, dtype=np.int32)
-    best_operator = np.full(shape, -1, dtype=np.int8)
-
-    hlut = _horizontal_lut()
-    const = (cells["epre_dbm"] + cells["gain_dbi"] - params.other_losses_db - margin).to_numpy(np.float32)
-    row = cells["row"].to_numpy()
-    col = cells["col"].to_numpy()
-    rad = cells["radius_px"].to_numpy()
-    az = np.rint(cells["azimuth_deg"].to_numpy()).astype(np.int64)
-    omni = cells["omni"].to_numpy()
-    noise_re = {scs: float(prop.noise_per_re_dbm(scs, params.noise_figure_db))
-                for scs in cells["scs_khz"].unique()}
-
+    out: tuple[np.ndarray, ...] = (
+        np.full(shape, NODATA, dtype=np.float32), np.full(shape, NODATA, dtype=np.float32),
+        np.zeros(shape, dtype=np.uint8), np.full(shape, -1, dtype=np.int32), np.full(shape, -1, dtype=np.int8),
+    )
     tile = params.tile_px
-    for t_row in range(0, grid.height, tile):
-        for t_col in range(0, grid.width, tile):
-            r1, c1 = min(t_row + tile, grid.height), min(t_col + tile, grid.width)
-            if mask is not None and not mask[t_row:r1, t_col:c1].any():
-                continue
-            near = np.flatnonzero((row + rad >= t_row) & (row - rad < r1)
-                                  & (col + rad >= t_col) & (col - rad < c1))
-            if near.size == 0:
-                continue
-            h, w = r1 - t_row, c1 - t_col
-            for op_i, op in enumerate(operator_names):
-                op_cells = near[cells["operator"].to_numpy()[near] == op]
-                if op_cells.size == 0:
-                    continue
-                op_rsrp = np.full((h, w), -np.inf, dtype=np.float32)
-                op_sinr = np.full((h, w), -np.inf, dtype=np.float32)
-                op_cell = np.full((h, w), -1, dtype=np.int32)
-                for band in sorted(set(cells["band"].to_numpy()[op_cells])):
-                    band_cells = op_cells[cells["band"].to_numpy()[op_cells] == band]
-                    b_rsrp = np.full((h, w), -np.inf, dtype=np.float32)
-                    b_cell = np.full((h, w), -1, dtype=np.int32)
-                    b_sum = np.zeros((h, w), dtype=np.float64)
-                    for i in band_cells:
-                        r = int(rad[i])
-                        pl = _path_loss_kernel(params.model, r, grid.resolution_m,
-                                               float(cells.at[i, "freq_mhz"]), float(cells.at[i, "height_m"]),
-                                               params.h_ut_m)
-                        av = _vertical_kernel(r, grid.resolution_m, float(cells.at[i, "height_m"]),
-                                              params.h_ut_m, float(cells.at[i, "tilt_deg"]))
-                        # window of the kernel that falls inside this tile
-                        wr0, wc0 = int(row[i]) - r - t_row, int(col[i]) - r - t_col
-                        kr0, kc0 = max(0, -wr0), max(0, -wc0)
-                        kr1, kc1 = min(2 * r + 1, h - wr0), min(2 * r + 1, w - wc0)
-                        if kr0 >= kr1 or kc0 >= kc1:
-                            continue
-                        ks = (slice(kr0, kr1), slice(kc0, kc1))
-                        ts = (slice(wr0 + kr0, wr0 + kr1), slice(wc0 + kc0, wc0 + kc1))
-                        if omni[i]:
-                            attenuation = av[ks]
-                        else:
-                            _, bearing = _offsets(r, grid.resolution_m)
-                            ah = hlut[(bearing[ks] - az[i]) % 360]
-                            attenuation = np.maximum(av[ks] + ah, np.float32(-prop.MAX_ATTENUATION_DB))
-                        stamp = const[i] + attenuation - pl[ks]
-                        sub = b_rsrp[ts]
-                        better = stamp > sub
-                        sub[better] = stamp[better]
-                        b_cell[ts][better] = i
-                        b_sum[ts] += 10.0 ** (stamp / 10.0)
-                    reached = b_cell >= 0
-                    signal = np.where(reached, 10.0 ** (b_rsrp.astype(np.float64) / 10.0), 0.0)
-                    noise = 10.0 ** (noise_re[float(BANDS[band].scs_khz)] / 10.0)
-                    interference = params.load * np.maximum(b_sum - signal, 0.0)
-                    with np.errstate(divide="ignore"):
-                        b_sinr = np.where(reached, 10.0 * np.log10(signal / (interference + noise)),
-                                          -np.inf).astype(np.float32)
-                    take = b_rsrp > op_rsrp
-                    op_rsrp[take] = b_rsrp[take]
-                    op_sinr[take] = b_sinr[take]
-                    op_cell[take] = b_cell[take]
-                op_class = classify(op_rsrp, op_sinr, rules)
-                ts = (slice(t_row, r1), slice(t_col, c1))
-                cur_class, cur_rsrp = best_class[ts], best_rsrp[ts]
-                take = (op_cell >= 0) & ((op_class > cur_class)
-                                         | ((op_class == cur_class) & (op_rsrp > cur_rsrp)))
-                cur_class[take] = op_class[take]
-                cur_rsrp[take] = op_rsrp[take]
-                best_sinr[ts][take] = op_sinr[take]
-                best_cell[ts][take] = op_cell[take]
-                best_operator[ts][take] = op_i
+    tiles = [(r, c, min(r + tile, grid.height), min(c + tile, grid.width))
+             for r in range(0, grid.height, tile) for c in range(0, grid.width, tile)
+             if mask is None or mask[r:r + tile, c:c + tile].any()]
+    context = (arrays, params, rules, grid.resolution_m)
+    # kernels are built once here, so forked workers share them instead of rebuilding each
+    big = int(arrays.radius.max()) if len(cells) else 0
+    for freq, h_bs in np.unique(np.column_stack([arrays.freq_mhz, arrays.height_m]), axis=0):
+        _path_loss_kernel(params.model, big, grid.resolution_m, float(freq), float(h_bs), params.h_ut_m)
+    for h_bs, tilt in np.unique(np.column_stack([arrays.height_m, arrays.tilt_deg]), axis=0):
+        _vertical_kernel(big, grid.resolution_m, float(h_bs), params.h_ut_m, float(tilt))
+    workers = params.workers or os.cpu_count() or 1
+    if workers > 1 and len(tiles) > 1:
+        # fork shares the read-only cell arrays; the pool lives only for this call
+        with ProcessPoolExecutor(max_workers=min(workers, len(tiles)), mp_context=get_context("fork"),
+                                 initializer=_init_worker, initargs=(context,)) as pool:
+            results = list(pool.map(_tile_task, tiles))
+    else:
+        _init_worker(context)
+        results = [_tile_task(t) for t in tiles]
+    for (r0, c0, r1, c1), arrays_out in results:
+        for target, part in zip(out, arrays_out, strict=True):
+            target[r0:r1, c0:c1] = part
     if progress:
-        progress(f"predicted {len(cells):,} cells on {grid.width} x {grid.height} pixels")
-    return Prediction(grid, best_rsrp, best_sinr, best_class, best_cell, best_operator,
-                      operator_names, cells)
+        progress(f"predicted {len(cells):,} cells on {grid.width} x {grid.height} pixels "
+                 f"in {len(tiles)} tiles")
+    rsrp, sinr, coverage_class, cell, operator = out
+    return Prediction(grid, rsrp, sinr, coverage_class, cell, operator, operator_names, cells)
 
 
 def classify(rsrp_dbm: np.ndarray, sinr_db: np.ndarray, rules: RuleSet) -> np.ndarray:

@@ -1,0 +1,72 @@
+"""Filtering and shaping village results for lists and exports (shared by the CLI and the API)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from coverage.errors import NotFoundError
+from coverage.verdicts import committee_points
+
+#: Columns of a village list, in order (geometry last).
+LIST_COLUMNS = (
+    "code", "name", "township_code", "township_name", "county_code", "county_name", "city_code", "city_name",
+    "verdict", "predicted_verdict", "measured_verdict", "verdict_source", "no_site", "reasons",
+    "sites_inside", "nearest_site_m", "nearest_site_id", "good_share", "weak_share", "none_share",
+    "committee_rsrp_dbm", "committee_sinr_db", "committee_class", "n_measurements",
+    "measured_rsrp_median_dbm", "measured_good_share", "point_lon", "point_lat", "population",
+)
+
+
+def _match_region(results: gpd.GeoDataFrame, value: str, code_col: str, name_col: str, what: str
+                  ) -> np.ndarray:
+    value = value.strip()
+    by_code = (results[code_col] == value).to_numpy()
+    if by_code.any():
+        return by_code
+    names = results[name_col].astype(str)
+    by_name = (names == value).to_numpy() | (names.str.removesuffix("市").str.removesuffix("县")
+                                              .str.removesuffix("区") == value).to_numpy()
+    if by_name.any():
+        return by_name
+    raise NotFoundError(f"no {what} with code or name {value!r} in these results")
+
+
+def filter_results(results: gpd.GeoDataFrame, *, verdict: str | None = None, no_site: bool = False,
+                   city: str | None = None, county: str | None = None,
+                   township: str | None = None) -> gpd.GeoDataFrame:
+    """Rows of ``results`` that match every filter given.
+
+    ``city``, ``county`` and ``township`` accept a code or a name (南京市 or 南京).
+    Raises :class:`NotFoundError` for a region that is not in the results.
+    """
+    keep = np.ones(len(results), dtype=bool)
+    if verdict:
+        keep &= (results["verdict"] == verdict).to_numpy()
+    if no_site:
+        keep &= results["no_site"].astype(bool).to_numpy()
+    if city:
+        keep &= _match_region(results, city, "city_code", "city_name", "city")
+    if county:
+        keep &= _match_region(results, county, "county_code", "county_name", "county")
+    if township:
+        keep &= _match_region(results, township, "township_code", "township_name", "township")
+    out = results[keep].copy()
+    out.attrs = dict(results.attrs)
+    return out
+
+
+def village_table(results: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The list columns of :data:`LIST_COLUMNS` with the village polygon as geometry.
+
+    ``point_lon``/``point_lat`` are the committee point, or a representative point inside the
+    polygon where the committee point is unknown (WGS84 degrees).
+    """
+    points = committee_points(results) if len(results) else np.array([], dtype=object)
+    table = results.copy()
+    table["point_lon"] = np.round(shapely.get_x(points).astype(float), 6)
+    table["point_lat"] = np.round(shapely.get_y(points).astype(float), 6)
+    out = gpd.GeoDataFrame(table[list(LIST_COLUMNS)], geometry=table.geometry.values, crs=results.crs)
+    out.attrs = dict(results.attrs)
+    return out

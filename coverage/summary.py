@@ -1,0 +1,68 @@
+"""5G reach rate (行政村5G通达率) and verdict counts per region.
+
+通达率 = covered villages / villages in scope. The gap to target is the number of further villages
+that must become covered for the rate to reach ``rules.target_rate``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from coverage.errors import ConfigError
+
+#: Levels and the code/name columns of the village results that group them.
+LEVELS: dict[str, tuple[str, str]] = {
+    "province": ("province_code", "province_name"),
+    "city": ("city_code", "city_name"),
+    "county": ("county_code", "county_name"),
+    "township": ("township_code", "township_name"),
+}
+
+
+def reach_gap(villages: int, covered: int, target_rate: float) -> int:
+    """Villages still to cover for ``covered / villages`` to reach ``target_rate`` (0 when reached)."""
+    needed = math.ceil(round(target_rate * villages, 9))
+    return max(0, needed - covered)
+
+
+def summarize(results: pd.DataFrame, *, level: str = "city", target_rate: float = 0.9) -> pd.DataFrame:
+    """Counts per verdict, no-site villages, 通达率 and gap to target per region of ``level``.
+
+    Parameters
+    ----------
+    results
+        Village results as :meth:`coverage.storage.Store.read_results` returns them.
+    level
+        ``province``, ``city``, ``county`` or ``township``.
+    target_rate
+        The reach-rate target (0-1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``code, name, villages, covered, weak, uncovered, no_site, reach_rate, target_rate,
+        gap_villages``, one row per region ordered by code; ``reach_rate`` is 0-1.
+    """
+    if level not in LEVELS:
+        raise ConfigError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    code_col, name_col = LEVELS[level]
+    frame = pd.DataFrame({
+        "code": results[code_col].astype(str),
+        "name": results[name_col].astype(object).where(results[name_col].notna(), None),
+        "covered": results["verdict"] == "covered",
+        "weak": results["verdict"] == "weak",
+        "uncovered": results["verdict"] == "uncovered",
+        "no_site": results["no_site"].astype(bool),
+    })
+    grouped = frame.groupby("code", sort=True)
+    out = grouped[["covered", "weak", "uncovered", "no_site"]].sum().astype(int)
+    out.insert(0, "villages", grouped.size())
+    out.insert(0, "name", grouped["name"].first())
+    out = out.reset_index()
+    out["reach_rate"] = out["covered"] / out["villages"]
+    out["target_rate"] = target_rate
+    out["gap_villages"] = [reach_gap(n, c, target_rate) for n, c in zip(out["villages"], out["covered"],
+                                                                        strict=True)]
+    return out
