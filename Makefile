@@ -16,11 +16,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/village5g seed
-	$(BIN)/village5g status
+	$(BIN)/village5g demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check coverage api maps seeds tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 test: $(STAMP) lint
