@@ -104,30 +104,34 @@ ROW = [(119.40 + 0.0213 * i, 32.40, 119.40 + 0.0213 * (i + 1), 32.40 + 1 * KM_LA
 site_strategy = st.lists(
     st.tuples(st.floats(119.37, 119.54), st.floats(32.37, 32.44)), min_size=0, max_size=3,
 )
-NO_INTERFERENCE = ModelParameters(resolution_m=100.0, load=0.0)
+# The default model, co-channel interference at 50% load included. An added site can lower SS-SINR
+# (pilot pollution) only where many near-equal cells overlap: with n equal cells the best server
+# still has SINR >= -10 log10(0.5 (n - 1)), above the -3 dB bar up to n = 3. The examples are
+# derandomised so CI sees the same cases every time.
+MODEL = ModelParameters(resolution_m=100.0, workers=1)
 
 
 def _ranks(sites: list[tuple[float, float]], power: float = 53.0) -> np.ndarray:
     results, _, _ = analyze_frames(villages(*ROW), stations(sites, power_dbm=power), None, rules=RULES,
-                                   params=NO_INTERFERENCE)
+                                   params=MODEL)
     assert not ((results["verdict"] == "covered") & (results["good_share"] == 0)).any()
     return results["verdict"].map(RANK).to_numpy()
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(sites=site_strategy, extra=st.tuples(st.floats(119.37, 119.54), st.floats(32.37, 32.44)))
 def test_adding_a_site_never_makes_a_verdict_worse(sites: list[tuple[float, float]],
                                                    extra: tuple[float, float]) -> None:
     assert (_ranks([*sites, extra]) >= _ranks(sites)).all()
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(sites=site_strategy.filter(bool), boost=st.floats(0.5, 10.0))
 def test_raising_power_never_makes_a_verdict_worse(sites: list[tuple[float, float]], boost: float) -> None:
     assert (_ranks(sites, 46.0 + boost) >= _ranks(sites, 46.0)).all()
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(site=st.tuples(st.floats(119.37, 119.54), st.floats(32.30, 32.37)), step=st.floats(0.1, 0.9))
 def test_moving_a_site_closer_never_makes_a_verdict_worse(site: tuple[float, float], step: float) -> None:
     # the site is south of the row and moves straight north towards it
