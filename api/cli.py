@@ -208,7 +208,8 @@ def status() -> None:
         for col in ("city code", "city", "village-level units", "village committees"):
             table.add_column(col, justify="right" if "units" in col or "committees" in col else "left")
         for row in cities.itertuples(index=False):
-            table.add_row(row.city_code, row.city_name or "", f"{row.units:,}", f"{row.village_committees:,}")
+            table.add_row(str(row.city_code), str(row.city_name or ""), f"{row.units:,}",
+                          f"{row.village_committees:,}")
         console.print(table)
     if not cells.empty:
         pivot = cells.pivot_table(index=["operator", "band"], columns="status", values="cells",
@@ -218,16 +219,17 @@ def status() -> None:
         table.add_column("band")
         for status_name in pivot.columns:
             table.add_column(str(status_name), justify="right")
-        for (operator, band), values in pivot.iterrows():
-            table.add_row(str(operator), str(band), *(f"{int(v):,}" for v in values))
+        for key, values in pivot.iterrows():
+            labels = [str(k) for k in key] if isinstance(key, tuple) else [str(key), ""]
+            table.add_row(*labels, *(f"{int(v):,}" for v in values))
         console.print(table)
     if not last.empty:
         table = Table(title="last ingests")
         for col in ("when (UTC)", "kind", "file", "rows", "mode", "sha256"):
             table.add_column(col)
         for row in last.itertuples(index=False):
-            table.add_row(f"{row.created_at:%Y-%m-%d %H:%M:%S}", row.kind, row.file_name,
-                          f"{row.rows:,}", row.mode, row.sha256[:12])
+            table.add_row(f"{row.created_at:%Y-%m-%d %H:%M:%S}", str(row.kind), str(row.file_name),
+                          f"{row.rows:,}", str(row.mode), str(row.sha256)[:12])
         console.print(table)
 
 
@@ -315,7 +317,7 @@ def summary(
     for col in ("code", "name", "villages", "covered", "weak", "uncovered", "no site", "通达率", "gap"):
         table.add_column(col, justify="left" if col in ("code", "name") else "right")
     for row in frame.itertuples(index=False):
-        table.add_row(row.code, row.name or "", f"{row.villages:,}", f"{row.covered:,}", f"{row.weak:,}",
+        table.add_row(str(row.code), str(row.name or ""), f"{row.villages:,}", f"{row.covered:,}", f"{row.weak:,}",
                       f"{row.uncovered:,}", f"{row.no_site:,}", f"{row.reach_rate:.1%}", f"{row.gap_villages:,}")
     console.print(table)
     if output:

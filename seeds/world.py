@@ -223,7 +223,7 @@ def _population(rng: np.random.Generator, unit: NDArray[np.int64]
 
 def _divisions(real: RealData, towns: _Townships) -> gpd.GeoDataFrame:
     prov, cities, counties = real.province, real.cities, real.counties
-    tw = real.townships.set_index("code").loc[towns.codes]
+    tw = real.townships.set_index("code").loc[list(towns.codes)]
     frames = [
         pd.DataFrame({"code": prov["code"], "name": prov["name"], "level": "province",
                       "parent_code": None, "synthetic": False, "host_code": None,
