@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli_audit import audit_app
 from api.settings import Settings
 from coverage.errors import Village5gError
 from coverage.storage import IngestRecord, Store
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+app.add_typer(audit_app, name="audit")
 
 
 class KindArg(StrEnum):
@@ -242,6 +244,8 @@ def analyze(
     scope: Annotated[Scope, typer.Option(
         help="committees: village committees (NBS 200-399); all: every village-level unit")] = Scope.committees,
     workers: Annotated[int, typer.Option(help="Processes for the prediction (0: one per core)")] = 0,
+    calibration: Annotated[int | None, typer.Option(
+        help="Apply the SS-RSRP offsets of this audit round (measured - predicted, per band and city)")] = None,
 ) -> None:
     """Predict coverage, decide village verdicts and publish them as a new run (atomically)."""
     from coverage.analysis import run_analysis
@@ -251,9 +255,12 @@ def analyze(
     rule_set = load_rules(rules) if rules else DEFAULT_RULES
     params = ModelParameters(resolution_m=resolution, workers=workers)
     operators = _operators(operator)
+    from coverage.audit_rounds import load_calibration
+
     with _store() as store, _steps() as step:
+        offsets = load_calibration(store, calibration) if calibration is not None else None
         result = run_analysis(store, rules=rule_set, params=params, operators=operators, scope=scope.value,
-                              artifacts_dir=state.settings.data_dir / "runs", progress=step)
+                              artifacts_dir=_artifacts_dir(), progress=step, calibration=offsets)
     c = result.counts
     console.print(
         f"run {result.run_id} published in {result.timings_s['total_s']:.1f} s ({rule_set.label}): "
@@ -343,7 +350,7 @@ def demo(
     with _store() as store:
         with _steps() as step:
             result = run_analysis(store, rules=DEFAULT_RULES, params=ModelParameters(),
-                                  artifacts_dir=state.settings.data_dir / "runs", progress=step)
+                                  artifacts_dir=_artifacts_dir(), progress=step)
         results = store.read_results(result.run_id)
     out.mkdir(parents=True, exist_ok=True)
     table = village_table(results)
@@ -359,6 +366,11 @@ def demo(
         written.append(Path(shutil.copy2(result.raster_path, out / "prediction.tif")))
     summary(level=Level.city, run=result.run_id, target=None, output=None)
     console.print("outputs:\n" + "\n".join(f"  {p}" for p in written))
+
+
+def _artifacts_dir() -> Path:
+    """Run artifacts (GeoTIFFs) under the data folder, as an absolute path recorded with each run."""
+    return state.settings.data_dir.resolve() / "runs"
 
 
 def _operators(values: list[str] | None) -> list[str] | None:

@@ -18,6 +18,7 @@ import pandas as pd
 import rasterio
 
 from coverage import __version__
+from coverage.audit_calibration import apply_calibration
 from coverage.crs import local_metric_crs, to_metric
 from coverage.errors import Village5gError
 from coverage.predict import DEFAULT_PARAMETERS, NODATA, ModelParameters, Prediction, make_grid, predict
@@ -66,7 +67,8 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
 def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFAULT_PARAMETERS,
                  operators: list[str] | None = None, scope: str = "committees",
                  artifacts_dir: Path | None = None,
-                 progress: Callable[[str], None] | None = None) -> RunResult:
+                 progress: Callable[[str], None] | None = None,
+                 calibration: pd.DataFrame | None = None) -> RunResult:
     """Compute a run from the stored inputs and publish it atomically.
 
     Parameters
@@ -79,6 +81,9 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         Only these operators' sites and measurements count (default: all).
     scope
         ``"committees"`` (village committees, NBS 200-399; the default) or ``"all"`` village-level units.
+    calibration
+        Audit offsets (:func:`coverage.audit_rounds.load_calibration`): each active cell's power moves
+        by the measured-minus-predicted SS-RSRP of its (band, city); recorded with the run's inputs.
     artifacts_dir
         Folder for the run's GeoTIFF (``<dir>/run-<id>/prediction.tif``); none is written when None.
     """
@@ -95,6 +100,9 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         "villages": frame_fingerprint(villages), "stations": frame_fingerprint(stations),
         "measurements": frame_fingerprint(measurements), "scope": scope, "operators": operators or "all",
     }
+    if calibration is not None:
+        stations = apply_calibration(stations, calibration, villages=villages)
+        inputs["calibration"] = {"audit_round": calibration.attrs.get("round"), **stations.attrs["calibration"]}
     run_id = store.start_run(rules=rules.to_dict(), parameters=asdict(params), inputs=inputs,
                              code_version=__version__)
     try:

@@ -1,0 +1,386 @@
+"""``village5g audit``: draw audit samples (抽查), export lists, upload field results, report.
+
+Registered in :mod:`api.cli` with ``app.add_typer(audit_app, name="audit")``; the parent callback
+sets the database URL (``--db``), and the store comes from :func:`api.cli._store`.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from coverage.audit import Sample
+    from coverage.audit_stats import AuditReport
+    from coverage.storage import Store
+
+audit_app = typer.Typer(
+    help="Audit sampling (抽查): fair, reproducible village samples, field results, pass rates, calibration.",
+    no_args_is_help=True,
+)
+
+
+class Strata(StrEnum):
+    city = "city"
+    city_verdict = "city-verdict"
+
+
+class Population(StrEnum):
+    all = "all"
+    covered = "covered"
+    weak = "weak"
+    uncovered = "uncovered"
+
+
+class ListFormat(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
+    kml = "kml"
+    geojson = "geojson"
+
+
+class Method(StrEnum):
+    exact = "exact"
+    wilson = "wilson"
+
+
+def _console() -> Any:
+    from api.cli import console
+
+    return console
+
+
+def _err() -> Any:
+    from api.cli import err_console
+
+    return err_console
+
+
+def _resolve_cities(store: Store, values: list[str] | None) -> tuple[str, ...]:
+    """City codes for codes or names (南京市 or 南京)."""
+    if not values:
+        return ()
+    cities = store.counts_by_city()
+    out = []
+    for value in values:
+        value = value.strip()
+        hit = cities[(cities["city_code"] == value) | (cities["city_name"] == value)
+                     | (cities["city_name"].astype(str).str.removesuffix("市") == value)]
+        if hit.empty:
+            raise typer.BadParameter(f"no city with code or name {value!r}", param_hint="--city")
+        out.append(str(hit["city_code"].iloc[0]))
+    return tuple(sorted(set(out)))
+
+
+def _title(round_number: int | None, run_id: int | None) -> str:
+    head = f"第{round_number}轮 " if round_number is not None else ""
+    return f"{head}行政村5G抽查名单 (run {run_id})"
+
+
+@audit_app.command()
+def sample(
+    strata: Annotated[Strata, typer.Option(help="Strata: city, or city x the run's verdict")] = Strata.city,
+    confidence: Annotated[float, typer.Option(help="Confidence level of Cochran's formula")] = 0.95,
+    margin: Annotated[float, typer.Option(help="Margin of error (proportion, 0.05 = 5 points)")] = 0.05,
+    expected_pass: Annotated[float | None, typer.Option(
+        "--expected-pass", help="Expected pass rate p of Cochran's formula (default 0.9)")] = None,
+    rate: Annotated[float | None, typer.Option(help="Fixed sampling rate per stratum instead (0-1]")] = None,
+    minimum: Annotated[int | None, typer.Option("--min", help="Minimum per stratum with --rate")] = None,
+    reserve_share: Annotated[float, typer.Option(help="Reserve villages as a share of each stratum's sample")
+                             ] = 0.2,
+    reserve_min: Annotated[int, typer.Option(help="At least this many reserves per stratum")] = 2,
+    exclude_rounds: Annotated[int, typer.Option(help="Leave out villages sampled in the last K rounds")] = 0,
+    population: Annotated[Population, typer.Option(
+        help="Sample all villages of the run, or only those it calls covered (to verify claims), weak, "
+             "uncovered")] = Population.all,
+    city: Annotated[list[str] | None, typer.Option(help="Only this city (code or name; repeatable)")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: drawn at random and stored)")] = None,
+    run: Annotated[int | None, typer.Option(help="Run to sample (default: the latest published)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the sample without storing a round")] = False,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the list (.csv .xlsx .kml "
+                                                                        ".geojson)")] = None,
+) -> None:
+    """Draw a stratified, seeded sample of villages and store it as the next audit round."""
+    from api.cli import _store
+    from coverage.audit import SamplingPlan, write_sample
+    from coverage.audit_rounds import draw_round
+
+    if rate is not None and expected_pass is not None:
+        raise typer.BadParameter("give either --expected-pass (Cochran) or --rate/--min, not both",
+                                 param_hint="--rate")
+    if minimum is not None and rate is None:
+        raise typer.BadParameter("--min goes with --rate", param_hint="--min")
+    drawn_seed = seed if seed is not None else secrets.randbelow(2**31)
+    with _store() as store:
+        plan = SamplingPlan(
+            strata=strata.value, confidence=confidence, margin=margin,
+            expected_pass=0.9 if expected_pass is None else expected_pass, rate=rate, minimum=minimum or 0,
+            reserve_share=reserve_share, reserve_min=reserve_min, exclude_rounds=exclude_rounds,
+            population=population.value, cities=_resolve_cities(store, city), seed=drawn_seed)
+        drawn = draw_round(store, plan, run_id=run, save=not dry_run)
+    console = _console()
+    main, reserves = len(drawn.main), len(drawn.villages) - len(drawn.main)
+    how = (f"Cochran n for {plan.confidence:.0%} ± {plan.margin:.0%}, p {plan.expected_pass:g}" if plan.rate is None
+           else f"rate {plan.rate:g}, min {plan.minimum}")
+    head = "preview (not stored)" if dry_run else f"round {drawn.round}"
+    console.print(
+        f"{head}: {main:,} villages and {reserves:,} reserves in {len(drawn.strata)} strata from run "
+        f"{drawn.run_id}; seed {plan.seed}{'' if seed is not None else ' (drawn at random, stored)'}; {how}; "
+        f"population {plan.population}"
+        + (f"; excluded {int(drawn.strata['excluded'].sum()):,} villages of round"
+           f"{'s' if len(drawn.excluded_rounds) > 1 else ''} "
+           f"{', '.join(map(str, drawn.excluded_rounds))}" if drawn.excluded_rounds else ""),
+        soft_wrap=True)
+    _print_strata(drawn)
+    if output is not None:
+        write_sample(drawn.villages, output, title=_title(drawn.round, drawn.run_id))
+        console.print(f"wrote {len(drawn.villages):,} villages to {output}")
+
+
+def _print_strata(drawn: Sample) -> None:
+    table = Table(title="strata")
+    for col in ("stratum", "city", "N", "excluded", "required n", "sample", "reserve"):
+        table.add_column(col, justify="left" if col in ("stratum", "city") else "right")
+    for r in drawn.strata.to_dict("records"):
+        short = " (short)" if r["sample"] < r["required"] else ""
+        table.add_row(str(r["stratum"]), str(r["city_name"] or ""), f"{r['population']:,}", f"{r['excluded']:,}",
+                      f"{r['required']:,}", f"{r['sample']:,}{short}", f"{r['reserve']:,}")
+    s = drawn.strata
+    table.add_row("all", "", f"{int(s['population'].sum()):,}", f"{int(s['excluded'].sum()):,}",
+                  f"{int(s['required'].sum()):,}", f"{int(s['sample'].sum()):,}", f"{int(s['reserve'].sum()):,}")
+    _console().print(table)
+
+
+@audit_app.command("list")
+def list_(
+    round_number: Annotated[int | None, typer.Argument(metavar="[ROUND]", help="Show this round's list")] = None,
+    city: Annotated[str | None, typer.Option(help="Only this city (code or name)")] = None,
+    limit: Annotated[int, typer.Option(help="Villages shown")] = 30,
+) -> None:
+    """List the audit rounds, or the villages of one round."""
+    from api.cli import _store
+    from coverage.audit_store import AuditStore
+
+    console = _console()
+    with _store() as store:
+        audits = AuditStore(store)
+        if round_number is None:
+            rounds = audits.rounds()
+            if rounds.empty:
+                console.print("no audit rounds yet: draw one with `village5g audit sample`")
+                return
+            table = Table(title="audit rounds")
+            for col in ("round", "drawn (UTC)", "run", "seed", "design", "villages", "reserves", "tests",
+                        "tested", "offsets"):
+                table.add_column(col, justify="left" if col in ("design", "drawn (UTC)") else "right")
+            for r in rounds.itertuples(index=False):
+                table.add_row(str(r.round), f"{r.created_at:%Y-%m-%d %H:%M}", str(r.run_id), str(r.seed),
+                              f"{r.strata}/{r.population}/{r.method}", f"{r.villages:,}", f"{r.reserves:,}",
+                              f"{r.tests:,}", f"{r.tested_villages:,}", f"{r.offsets:,}")
+            console.print(table)
+            return
+        drawn = audits.read_sample(round_number)
+        codes = _resolve_cities(store, [city]) if city else ()
+    villages = drawn.villages
+    if codes:
+        villages = villages[villages["city_code"].isin(codes)]
+        drawn.strata = drawn.strata[drawn.strata["city_code"].isin(codes)]
+    plan = drawn.plan
+    console.print(f"round {round_number}: run {drawn.run_id}, seed {plan.seed}, strata {plan.strata}, "
+                  f"population {plan.population}, {len(drawn.main):,} villages + "
+                  f"{len(drawn.villages) - len(drawn.main):,} reserves", soft_wrap=True)
+    _print_strata(drawn)
+    table = Table(title=f"{len(villages):,} villages" + (f" (first {limit})" if len(villages) > limit else ""))
+    by_stratum = plan.strata != "city"
+    main_size = dict(zip(drawn.strata["stratum"], drawn.strata["sample"], strict=True))
+    for col in (*(("stratum",) if by_stratum else ()), "order", "code", "name", "township", "verdict",
+                "WGS84 lon,lat", "GCJ-02 lon,lat", "site m", "RSRP dBm"):
+        table.add_column(col, no_wrap=True)
+    for r in villages.head(limit).itertuples(index=False):
+        order = f"R{r.order - main_size.get(r.stratum, 0)}" if r.reserve else str(r.order)
+        table.add_row(*((str(r.stratum),) if by_stratum else ()), order, str(r.code), str(r.name),
+                      _fmt(r.township_name), str(r.verdict), f"{r.point_lon:.6f},{r.point_lat:.6f}",
+                      f"{r.gcj02_lon:.6f},{r.gcj02_lat:.6f}", _fmt(r.nearest_site_m), _fmt(r.predicted_rsrp_dbm))
+    console.print(table)
+    console.print("order Rk: the stratum's k-th reserve (use reserves in order when a village cannot be reached)")
+
+
+@audit_app.command()
+def export(
+    round_number: Annotated[int, typer.Argument(metavar="ROUND", help="Round number")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write")],
+    fmt: Annotated[ListFormat | None, typer.Option("--format", help="Format (default: from the suffix)")] = None,
+    city: Annotated[str | None, typer.Option(help="Only this city (code or name)")] = None,
+) -> None:
+    """Write a round's list: CSV (UTF-8 BOM), XLSX (a printable sheet per city), KML or GeoJSON."""
+    from api.cli import _store
+    from coverage.audit import write_sample
+    from coverage.audit_store import AuditStore
+
+    with _store() as store:
+        drawn = AuditStore(store).read_sample(round_number)
+        codes = _resolve_cities(store, [city]) if city else ()
+    villages = drawn.villages
+    if codes:
+        villages = villages[villages["city_code"].isin(codes)]
+    write_sample(villages, output, fmt=fmt.value if fmt else None, title=_title(round_number, drawn.run_id))
+    _console().print(f"wrote {len(villages):,} villages of round {round_number} to {output}")
+
+
+@audit_app.command()
+def results(
+    round_number: Annotated[int, typer.Argument(metavar="ROUND", help="Round number")],
+    file: Annotated[Path, typer.Argument(help="Field tests: CSV, XLSX or JSON")],
+    crs: Annotated[str | None, typer.Option(
+        help="CRS of the test points: wgs84 (default) or gcj02 (points copied from Chinese map apps)")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Text encoding of a CSV (default: detected)")] = None,
+    sheet: Annotated[str | None, typer.Option(help="Worksheet of an XLSX (default: the first)")] = None,
+    replace: Annotated[bool, typer.Option(help="Replace the stored tests of the villages in the file")] = False,
+) -> None:
+    """Validate a field-test file against a round and store it (nothing is stored on rejection)."""
+    from api.cli import _store
+    from coverage.audit_rounds import upload_results
+
+    with _store() as store:
+        accepted = upload_results(store, round_number, file, crs=crs, encoding=encoding, sheet=sheet,
+                                  replace=replace)
+    for warning in accepted.warnings:
+        _err().print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    frame = accepted.frame
+    _console().print(f"stored {accepted.rows:,} tests of {frame['village_code'].nunique():,} villages for round "
+                     f"{round_number} from {accepted.file_name}" + (" (replacing those villages' tests)"
+                                                                    if replace else ""), soft_wrap=True)
+
+
+_RULE = "; default: the pass rule's"
+
+
+@audit_app.command()
+def report(
+    round_number: Annotated[int, typer.Argument(metavar="ROUND", help="Round number")],
+    rules: Annotated[Path | None, typer.Option(
+        help="Pass rule file (TOML or JSON with keys of coverage.audit_results.PassRule, whose defaults apply "
+             "otherwise; the report prints the bars in force)")] = None,
+    rsrp_min: Annotated[float | None, typer.Option(help=f"Test bar: SS-RSRP >= this (dBm){_RULE}")] = None,
+    sinr_min: Annotated[float | None, typer.Option(help=f"Test bar: SS-SINR >= this (dB){_RULE}")] = None,
+    dl_min: Annotated[float | None, typer.Option(help=f"Test bar: download >= this (Mbit/s){_RULE}")] = None,
+    ul_min: Annotated[float | None, typer.Option(help=f"Test bar: upload >= this (Mbit/s){_RULE}")] = None,
+    village_share: Annotated[float | None, typer.Option(
+        help=f"A village passes when this share (0-1) of its tests pass{_RULE}")] = None,
+    method: Annotated[Method, typer.Option(help="Interval: exact (Clopper-Pearson) or wilson")] = Method.exact,
+    confidence: Annotated[float, typer.Option(help="Interval level")] = 0.95,
+    raster: Annotated[Path | None, typer.Option(help="The run's GeoTIFF, if not where the run record says")] = None,
+    calibrate: Annotated[bool, typer.Option(help="Compute and store calibration offsets")] = True,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the report (.xlsx or .json)")
+                      ] = None,
+) -> None:
+    """Pass rate per stratum and overall with intervals, predicted vs measured, calibration offsets."""
+    from dataclasses import replace as dc_replace
+
+    from api.cli import _store
+    from coverage.audit_results import PassRule, load_pass_rule
+    from coverage.audit_rounds import round_report
+    from coverage.audit_stats import write_report
+
+    rule = load_pass_rule(rules) if rules else PassRule()
+    given = (("min_rsrp_dbm", rsrp_min), ("min_sinr_db", sinr_min), ("min_dl_mbps", dl_min),
+             ("min_ul_mbps", ul_min), ("village_pass_share", village_share))
+    overrides: dict[str, Any] = {k: v for k, v in given if v is not None}
+    rule = dc_replace(rule, **overrides)
+    with _store() as store:
+        result = round_report(store, round_number, rule=rule, method=method.value, confidence=confidence,
+                              raster_path=raster, calibrate=calibrate)
+    _print_report(result)
+    if output is not None:
+        write_report(result, output)
+        _console().print(f"wrote {output}")
+
+
+def _pct(value: float) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
+
+
+def _print_report(result: AuditReport) -> None:
+    console = _console()
+    r = result.rule
+    c = result.counts
+    console.print(
+        f"round {result.round}: {c['tests']:,} tests in {c['tested_villages']:,} villages "
+        f"({c['reserves_tested']:,} reserves used, {c['untested_villages']:,} listed villages untested); pass rule "
+        f"{r['name']}@{r['version']}: RSRP >= {r['min_rsrp_dbm']:g} dBm, SINR >= {r['min_sinr_db']:g} dB, "
+        f"DL >= {r['min_dl_mbps']:g} Mbit/s, UL >= {r['min_ul_mbps']:g} Mbit/s per test; "
+        f"village >= {r['village_pass_share']:.0%} of tests", soft_wrap=True)
+    o = result.overall
+    level = f"{o.confidence:.0%} {o.method}"
+    table = Table(title=f"pass rate by stratum ({level} intervals)")
+    for col in ("stratum", "city", "N", "weight", "tested", "passed", "pass rate", "low", "high"):
+        table.add_column(col, justify="left" if col in ("stratum", "city") else "right")
+    for s in result.strata.to_dict("records"):
+        table.add_row(str(s["stratum"]), str(s["city_name"] or ""), f"{s['population']:,}", f"{s['weight']:.3f}",
+                      f"{s['tested']:,}", f"{s['passed']:,}", _pct(s["pass_rate"]), _pct(s["low"]), _pct(s["high"]))
+    table.add_row("overall (stratified)", "", f"{o.population:,}", f"{o.population_share:.3f}", f"{o.tested:,}",
+                  f"{o.passed:,}", _pct(o.pass_rate), _pct(o.low), _pct(o.high))
+    console.print(table)
+    if o.tested:
+        console.print(f"overall pass rate {_pct(o.pass_rate)} ({level} interval {_pct(o.low)} - {_pct(o.high)}, "
+                      f"effective n {o.effective_n:,.1f}"
+                      + (f", strata with results cover {o.population_share:.1%} of the population"
+                         if o.population_share < 1 else "") + ")", soft_wrap=True)
+    conf = result.confusion
+    table = Table(title="predicted (run verdict) vs measured (audit)")
+    for col in ("predicted", "measured covered", "measured weak", "measured uncovered", "tested", "pass rate"):
+        table.add_column(col, justify="left" if col == "predicted" else "right")
+    for name, counts in zip(conf.index, conf.to_dict("records"), strict=True):
+        table.add_row(str(name), *(f"{int(counts[c]):,}" for c in ("covered", "weak", "uncovered", "tested")),
+                      _pct(counts["pass_rate"]))
+    console.print(table)
+    if result.offsets is not None:
+        _print_offsets(result.offsets)
+    elif result.offsets_note:
+        console.print(f"calibration offsets not computed: {result.offsets_note}", soft_wrap=True)
+
+
+def _print_offsets(offsets: pd.DataFrame) -> None:
+    attrs = offsets.attrs
+    bands = sorted(offsets["band"].unique())
+    table = Table(title=f"calibration offsets (dB): mean measured - predicted median SS-RSRP (tests); run "
+                        f"{attrs.get('run_id')}, edge margin {attrs.get('margin_db', float('nan')):.2f} dB added back; "
+                        "* too few tests, the all-cities value applies")
+    table.add_column("city")
+    for band in bands:
+        table.add_column(str(band), justify="right")
+    cities = offsets[["city_code", "city_name"]].drop_duplicates().sort_values("city_code", key=lambda c: c != "*",
+                                                                                kind="stable")
+    for city_code, city_name in cities.itertuples(index=False):
+        label = "all cities" if city_code == "*" else f"{city_code} {city_name or ''}"
+        cells = []
+        for band in bands:
+            hit = offsets[(offsets["band"] == band) & (offsets["city_code"] == city_code)]
+            if hit.empty:
+                cells.append("")
+                continue
+            row = hit.iloc[0]
+            cells.append(f"{row['offset_db']:+.1f} ({row['n_tests']:,}){'' if row['usable'] else '*'}")
+        table.add_row(label, *cells)
+    _console().print(table)
+    _console().print(f"{attrs.get('tests', 0):,} tests compared ({attrs.get('unpredicted', 0):,} without a "
+                     f"prediction at the test point); apply with `village5g analyze --calibration "
+                     f"{attrs.get('round')}`", soft_wrap=True)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, float):
+        if value != value:
+            return ""
+        return f"{value:.1f}"
+    return "" if value is None else str(value)

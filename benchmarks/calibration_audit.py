@@ -1,0 +1,231 @@
+"""Does audit calibration make the prediction closer to the truth? A benchmark on the seed world.
+
+Steps (everything through the public functions the CLI uses):
+
+1. build the seed world and store it in a temporary SQLite database (as ``village5g seed``);
+2. analyse it (``run_analysis``, with the GeoTIFF) - the uncalibrated prediction;
+3. draw an audit round (Cochran per city, 95 % +- 5 %, p 0.9) and simulate its field tests from the
+   world's true field at the committee points (5 test points per village, the best operator at
+   each point, outdoors, with the generator's measurement noise; 3 % of villages unreachable and
+   replaced by their stratum's first reserve);
+4. upload the tests (``upload_results``, as a Chinese-header CSV) and compute the round's
+   offsets (``round_report``);
+5. apply them to the stations (``apply_calibration``) and predict again;
+6. compare both predictions' median SS-RSRP (raster + edge margin) with the noise-free true
+   best-operator SS-RSRP at the committee points of held-out villages (not on the audit list).
+
+Run: ``.venv/bin/python benchmarks/calibration_audit.py`` (about 3-4 minutes on 2 cores).
+``python benchmarks/calibration_audit.py simulate --db URL --round N -o tests.csv`` only writes
+simulated field tests for an existing round of a seeded database (for trying the CLI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from coverage.analysis import analyze_frames, run_analysis, write_geotiff
+from coverage.audit import SamplingPlan
+from coverage.audit_calibration import apply_calibration, sample_raster
+from coverage.audit_rounds import draw_round, round_report, upload_results
+from coverage.audit_store import AuditStore
+from coverage.crs import project_xy, unproject_xy
+from coverage.predict import ModelParameters
+from coverage.propagation import edge_margin_db
+from coverage.rules import DEFAULT_RULES
+from coverage.storage import Store
+from seeds.field import BAND_ORDER, FIELD, OPERATORS, TrueField, throughput
+from seeds.world import METRIC_CRS, build_world, world_checksums
+
+TEST_DAY = np.datetime64("2026-11-16")
+TESTERS = ("张伟", "王芳", "李强", "刘洋", "陈静", "杨磊")
+OPERATOR_ZH = {"CMCC": "中国移动", "CUCC": "中国联通", "CTCC": "中国电信", "CBN": "中国广电"}
+
+
+def best_operator(field: TrueField, x: np.ndarray, y: np.ndarray, *, rng: np.random.Generator | None
+                  ) -> dict[str, np.ndarray]:
+    """The strongest operator's serving values at metric points (outdoors; noise with ``rng``)."""
+    best: dict[str, np.ndarray] = {}
+    for op in OPERATORS:
+        r = field.evaluate(x, y, op, TEST_DAY, vehicle=False, rng=rng)
+        if not best:
+            best = {k: v.copy() for k, v in r.items()}
+            best["operator"] = np.full(len(x), op, dtype=object)
+            continue
+        take = r["rsrp"] > best["rsrp"]
+        for k in ("rsrp", "sinr", "band", "bw"):
+            best[k][take] = r[k][take]
+        best["operator"][take] = op
+    return best
+
+
+def simulate_tests(field: TrueField, villages: pd.DataFrame, *, seed: int, points_per_village: int = 5,
+                   unreachable: float = 0.03) -> pd.DataFrame:
+    """Field tests of a round's list as a team would record them (Chinese headers, one row per test).
+
+    Main villages are tested; a share ``unreachable`` is skipped and the stratum's next reserve is
+    tested instead. Test points: the committee point and ``points_per_village - 1`` points within
+    300 m of it.
+    """
+    rng = np.random.default_rng(seed)
+    main = villages[~villages["reserve"].astype(bool)]
+    skipped = rng.random(len(main)) < unreachable
+    chosen = [main[~skipped]]
+    for stratum, part in main[skipped].groupby("stratum"):
+        reserves = villages[(villages["stratum"] == stratum) & villages["reserve"].astype(bool)].sort_values("order")
+        chosen.append(reserves.head(len(part)))
+    visit = pd.concat(chosen).reset_index(drop=True)
+    k = points_per_village
+    cx, cy = project_xy(visit["point_lon"].to_numpy(float), visit["point_lat"].to_numpy(float), METRIC_CRS)
+    radius = 300.0 * np.sqrt(rng.random((len(visit), k)))
+    angle = 2 * np.pi * rng.random((len(visit), k))
+    radius[:, 0] = 0.0
+    x = (cx[:, None] + radius * np.sin(angle)).ravel()
+    y = (cy[:, None] + radius * np.cos(angle)).ravel()
+    vals = best_operator(field, x, y, rng=rng)
+    rsrp = np.round(vals["rsrp"], 1)
+    served = rsrp > FIELD["no_service_rsrp_dbm"]
+    band_idx = np.where(vals["band"] >= 0, vals["band"], 0)
+    dl, ul = throughput(rng, vals["sinr"], rsrp, band_idx, np.nan_to_num(vals["bw"]))
+    lon, lat = unproject_xy(x, y, METRIC_CRS)
+    codes = np.repeat(visit["code"].to_numpy(), k)
+    names = np.repeat(visit["name"].to_numpy(), k)
+    day_offset = np.repeat(rng.integers(0, 5, len(visit)), k)
+    start = np.repeat(rng.integers(9 * 3600, 16 * 3600, len(visit)), k) + np.tile(np.arange(k) * 600, len(visit))
+    stamps = (TEST_DAY + day_offset.astype("timedelta64[D]")).astype("datetime64[s]") + start.astype("timedelta64[s]")
+    band_name = np.array(BAND_ORDER, dtype=object)[band_idx]
+    shown = served & (rng.random(len(x)) < 0.5)  # half the phones show the serving band
+    return pd.DataFrame({
+        "村代码": codes, "村名称": names,
+        "测试点经度": np.round(lon, 6), "测试点纬度": np.round(lat, 6),
+        "测试时间": pd.to_datetime(stamps).strftime("%Y-%m-%d %H:%M:%S"),
+        "运营商": [OPERATOR_ZH[o] for o in vals["operator"]],
+        "频段": np.where(shown, band_name, None),
+        "SS-RSRP(dBm)": np.where(served, rsrp, np.nan),
+        "SS-SINR(dB)": np.where(served, np.round(np.clip(vals["sinr"], -20, 35), 1), np.nan),
+        "下载速率(Mbps)": np.where(served, np.round(dl, 1), 0.0),
+        "上传速率(Mbps)": np.where(served, np.round(ul, 1), 0.0),
+        "测试人": np.repeat(rng.choice(TESTERS, len(visit)), k),
+        "备注": None,
+    })
+
+
+def _rms(error: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(error**2)))
+
+
+def benchmark(seed: int, audit_seed: int, holdout: int, workers: int) -> None:
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="v5g-calibration-") as tmp:
+        tmp_path = Path(tmp)
+        world = build_world(seed=seed)
+        assert world.true_field is not None
+        store = Store(f"sqlite:///{tmp_path / 'bench.db'}")
+        store.create_schema()
+        store.seed(divisions_frame=world.divisions, frames={"villages": world.villages, "stations": world.stations,
+                                                            "measurements": world.measurements},
+                   fingerprint=world_checksums(world)["all"])
+        print(f"seed world {seed} stored ({time.perf_counter() - t0:.0f} s)")
+        params = ModelParameters(workers=workers)
+        run = run_analysis(store, rules=DEFAULT_RULES, params=params, artifacts_dir=tmp_path / "runs")
+        print(f"run {run.run_id}: {run.counts['covered']:,} covered of {run.counts['villages']:,} "
+              f"({time.perf_counter() - t0:.0f} s)")
+
+        sample = draw_round(store, SamplingPlan(seed=audit_seed))
+        assert sample.round is not None
+        tests = simulate_tests(world.true_field, sample.villages, seed=audit_seed)
+        csv = tmp_path / "field_tests.csv"
+        tests.to_csv(csv, index=False, encoding="utf-8-sig")
+        upload_results(store, sample.round, csv)
+        report = round_report(store, sample.round)
+        offsets = report.offsets
+        assert offsets is not None, report.offsets_note
+        o = report.overall
+        print(f"round {sample.round}: {len(sample.main):,} villages, {len(tests):,} tests; pass rate "
+              f"{o.pass_rate:.1%} ({o.low:.1%} - {o.high:.1%}); {offsets.attrs['tests']:,} tests compared "
+              f"({time.perf_counter() - t0:.0f} s)")
+        pooled = offsets[offsets["city_code"] == "*"]
+        print("offsets per band over all cities (dB): " + ", ".join(
+            f"{r.band} {r.offset_db:+.2f} (n {r.n_tests}, sd {r.std_db:.1f})" for r in pooled.itertuples()))
+        city_rows = offsets[(offsets["city_code"] != "*") & offsets["usable"]]
+        print(f"{len(city_rows)} usable (band, city) offsets, range {city_rows['offset_db'].min():+.1f} .. "
+              f"{city_rows['offset_db'].max():+.1f} dB")
+
+        villages = store.read("villages", committees_only=True)
+        stations = store.read("stations")
+        measurements = store.read("measurements")
+        calibrated = apply_calibration(stations, offsets, villages=villages)
+        print(f"calibrated {calibrated.attrs['calibration']['cells_changed']:,} cells "
+              f"(mean offset {calibrated.attrs['calibration']['mean_offset_db']:+.2f} dB)")
+        results, prediction, labels = analyze_frames(villages, calibrated, measurements, rules=DEFAULT_RULES,
+                                                     params=params)
+        after_tif = tmp_path / "calibrated.tif"
+        write_geotiff(prediction, after_tif, mask=labels > 0)
+        covered_after = int((results["verdict"] == "covered").sum())
+        print(f"calibrated prediction: {covered_after:,} covered of {len(results):,} "
+              f"(uncalibrated {run.counts['covered']:,}) ({time.perf_counter() - t0:.0f} s)")
+
+        listed = set(AuditStore(store).read_sample(sample.round).villages["code"])
+        pool = villages[~villages["code"].isin(listed)].reset_index(drop=True)
+        rng = np.random.default_rng(audit_seed + 1)
+        held = pool.iloc[np.sort(rng.choice(len(pool), size=min(holdout, len(pool)), replace=False))]
+        lon, lat = held["committee_lon"].to_numpy(float), held["committee_lat"].to_numpy(float)
+        x, y = project_xy(lon, lat, METRIC_CRS)
+        truth = best_operator(world.true_field, x, y, rng=None)["rsrp"]
+        margin = float(edge_margin_db(DEFAULT_RULES.edge_probability, DEFAULT_RULES.shadow_sigma_db))
+        before = sample_raster(run.raster_path, lon, lat) + margin  # type: ignore[arg-type]
+        after = sample_raster(after_tif, lon, lat) + margin
+        ok = np.isfinite(before) & np.isfinite(after) & (truth > FIELD["no_service_rsrp_dbm"])
+        e_before, e_after = before[ok] - truth[ok], after[ok] - truth[ok]
+        print()
+        print(f"held-out villages: {ok.sum():,} of {len(held):,} (committee points with a prediction and "
+              "true service; not on the audit list)")
+        print("predicted median SS-RSRP (raster + edge margin) minus true best-operator SS-RSRP:")
+        print(f"  RMS error before calibration: {_rms(e_before):.2f} dB (mean {e_before.mean():+.2f} dB)")
+        print(f"  RMS error after calibration:  {_rms(e_after):.2f} dB (mean {e_after.mean():+.2f} dB)")
+        print(f"  reduction: {_rms(e_before) - _rms(e_after):.2f} dB "
+              f"({1 - _rms(e_after) / _rms(e_before):.0%})")
+        print(f"total {time.perf_counter() - t0:.0f} s")
+        store.dispose()
+
+
+def simulate_only(db: str, round_number: int, output: Path, seed: int, world_seed: int) -> None:
+    store = Store(db)
+    sample = AuditStore(store).read_sample(round_number)
+    world = build_world(seed=world_seed)
+    assert world.true_field is not None
+    tests = simulate_tests(world.true_field, sample.villages, seed=seed)
+    if output.suffix.lower() == ".xlsx":
+        tests.to_excel(output, index=False)
+    else:
+        tests.to_csv(output, index=False, encoding="utf-8-sig")
+    store.dispose()
+    print(f"wrote {len(tests):,} simulated tests of {tests['村代码'].nunique():,} villages to {output}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    sub = parser.add_subparsers(dest="command")
+    parser.add_argument("--seed", type=int, default=20261126, help="seed world")
+    parser.add_argument("--audit-seed", type=int, default=20261201, help="audit sample and field-test seed")
+    parser.add_argument("--holdout", type=int, default=3000, help="held-out villages compared")
+    parser.add_argument("--workers", type=int, default=0, help="prediction processes (0: one per core)")
+    sim = sub.add_parser("simulate", help="only write simulated field tests for a stored round")
+    sim.add_argument("--db", required=True)
+    sim.add_argument("--round", type=int, required=True)
+    sim.add_argument("-o", "--output", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.command == "simulate":
+        simulate_only(args.db, args.round, args.output, args.audit_seed, args.seed)
+    else:
+        benchmark(args.seed, args.audit_seed, args.holdout, args.workers)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

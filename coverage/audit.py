@@ -1,0 +1,727 @@
+"""Audit sampling (抽查): fair, reproducible, stratified sample lists of villages for field tests.
+
+The sampling unit is the village. Strata are cities (default) or city x verdict. The size of each
+stratum's sample comes from Cochran's formula with the finite-population correction,
+
+    n0 = z^2 p (1 - p) / e^2,      n = n0 / (1 + (n0 - 1) / N),   rounded up,
+
+(z the two-sided normal quantile of the confidence, p the expected pass rate, e the margin of
+error, N the stratum's population), or from a fixed rate with a minimum, ``max(ceil(rate N), min)``;
+never more than the villages available.
+
+Selection is without replacement from a numpy ``Generator`` seeded by ``SeedSequence([seed, h])``
+where ``h`` is a stable hash of the stratum key: each stratum has its own independent stream, so
+the same request (run, parameters, seed, exclusions) always gives the same list, and adding or
+dropping one stratum does not change the others. Within a stratum the eligible villages are put
+in code order and permuted; the first ``n`` of the permutation are the sample, the next ``r`` the
+ordered reserve list (use reserves in order when a village cannot be reached). Villages sampled in
+the last K rounds can be excluded; they still count in the stratum's population N (weights and the
+finite-population correction describe the stratum, not what is left of it).
+
+Sample lists carry, per village: round, stratum, order, reserve flag, codes and names down to the
+township, the committee point (村委会) in WGS84 and in GCJ-02 (for Chinese navigation apps), the
+run's verdict, the nearest active 5G site and its distance from the committee point, and the
+predicted SS-RSRP/SS-SINR at the committee point. :func:`write_sample` writes them as CSV (UTF-8
+with BOM), XLSX (one printable sheet per city), KML (one folder per stratum) and GeoJSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.stats import norm
+
+from coverage import crs as crs_mod
+from coverage.errors import ConfigError, Village5gError
+from coverage.verdicts import VERDICTS, committee_points
+
+__all__ = [
+    "POPULATIONS",
+    "SAMPLE_COLUMNS",
+    "SAMPLE_FORMATS",
+    "STRATA_MODES",
+    "Sample",
+    "SamplingPlan",
+    "cochran_size",
+    "draw_sample",
+    "rate_size",
+    "reserve_size",
+    "sample_list",
+    "stratum_keys",
+    "stratum_rng",
+    "stratum_size",
+    "write_sample",
+    "z_value",
+]
+
+#: Ways to form strata.
+STRATA_MODES = ("city", "city-verdict")
+#: Population filters: every village of the run, or only those the run gives this verdict
+#: (``covered`` verifies the run's 5G通达 claims).
+POPULATIONS = ("all", *VERDICTS)
+
+#: Columns of a sample list, in order (geometry, the committee point, last).
+SAMPLE_COLUMNS = (
+    "round", "stratum", "order", "reserve", "code", "name", "township_code", "township_name",
+    "county_code", "county_name", "city_code", "city_name", "point_lon", "point_lat", "point_source",
+    "gcj02_lon", "gcj02_lat", "verdict", "nearest_site_id", "nearest_site_m", "predicted_rsrp_dbm",
+    "predicted_sinr_db",
+)
+
+#: Chinese headers of the printable XLSX list (same order as :data:`SAMPLE_COLUMNS`, plus notes).
+XLSX_HEADERS: dict[str, str] = {
+    "round": "轮次", "stratum": "层", "order": "序号", "reserve": "备选", "code": "村代码",
+    "name": "村名称", "township_code": "乡镇代码", "township_name": "乡镇", "county_code": "区县代码",
+    "county_name": "区县", "city_code": "地市代码", "city_name": "地市",
+    "point_lon": "村委会经度(WGS84)", "point_lat": "村委会纬度(WGS84)", "point_source": "点位来源",
+    "gcj02_lon": "导航经度(GCJ-02)", "gcj02_lat": "导航纬度(GCJ-02)", "verdict": "预测结论",
+    "nearest_site_id": "最近站址", "nearest_site_m": "最近站址距离(m)",
+    "predicted_rsrp_dbm": "预测RSRP(dBm)", "predicted_sinr_db": "预测SINR(dB)", "notes": "备注",
+}
+_XLSX_WIDTHS: dict[str, float] = {
+    "round": 5, "stratum": 14, "order": 5, "reserve": 5, "code": 14, "name": 16, "township_code": 11,
+    "township_name": 12, "county_code": 8, "county_name": 10, "city_code": 6, "city_name": 8,
+    "point_lon": 11, "point_lat": 10, "point_source": 8, "gcj02_lon": 11, "gcj02_lat": 10,
+    "verdict": 9, "nearest_site_id": 12, "nearest_site_m": 9, "predicted_rsrp_dbm": 9,
+    "predicted_sinr_db": 8, "notes": 24,
+}
+_ZH_VERDICT = {"covered": "通达", "weak": "弱覆盖", "uncovered": "无覆盖"}
+
+#: Sample-list formats and the suffixes that select them.
+SAMPLE_FORMATS: dict[str, tuple[str, ...]] = {
+    "csv": (".csv",), "xlsx": (".xlsx",), "kml": (".kml",), "geojson": (".geojson", ".json"),
+}
+
+
+# ============================================================================================
+# Sample sizes
+# ============================================================================================
+
+
+def z_value(confidence: float) -> float:
+    """Two-sided standard-normal quantile of ``confidence`` (0.95 -> 1.959964)."""
+    if not 0.0 < confidence < 1.0:
+        raise ConfigError(f"confidence must be between 0 and 1 (exclusive), got {confidence}")
+    return float(norm.ppf(0.5 + confidence / 2.0))
+
+
+def _ceil(value: float) -> int:
+    # rounding first keeps 122.0000000001 (floating-point noise) from becoming 123
+    return math.ceil(round(value, 9))
+
+
+def cochran_size(population: int, *, confidence: float = 0.95, margin: float = 0.05,
+                 expected_pass: float = 0.9) -> int:
+    """Sample size for a proportion with finite-population correction (Cochran 1977, eq. 4.2).
+
+    Parameters
+    ----------
+    population : int
+        Villages in the stratum, N (>= 0).
+    confidence : float, keyword-only
+        Two-sided confidence level, e.g. 0.95 (z = 1.96).
+    margin : float, keyword-only
+        Margin of error e, as a proportion (0.05 = 5 percentage points).
+    expected_pass : float, keyword-only
+        Expected pass rate p (0-1); 0.5 is the most conservative choice.
+
+    Returns
+    -------
+    int
+        ``ceil(n0 / (1 + (n0 - 1) / N))`` with ``n0 = z^2 p (1 - p) / e^2``, at most N; 0 for N = 0.
+        Example: N = 1000, 95 %, e = 0.05, p = 0.9 gives n0 = 138.3 and n = 122.
+    """
+    if population < 0:
+        raise ConfigError("population must not be negative")
+    if not 0.0 < margin < 1.0:
+        raise ConfigError(f"margin must be between 0 and 1 (exclusive), got {margin}")
+    if not 0.0 <= expected_pass <= 1.0:
+        raise ConfigError(f"expected_pass must be between 0 and 1, got {expected_pass}")
+    if population == 0:
+        return 0
+    z = z_value(confidence)
+    n0 = z * z * expected_pass * (1.0 - expected_pass) / (margin * margin)
+    n = n0 / (1.0 + (n0 - 1.0) / population)
+    return min(population, max(1, _ceil(n)))
+
+
+def rate_size(population: int, *, rate: float, minimum: int = 0) -> int:
+    """Sample size ``max(ceil(rate * N), minimum)``, at most N.
+
+    Parameters
+    ----------
+    population : int
+        Villages in the stratum, N.
+    rate : float
+        Share of the stratum to sample (0-1], e.g. 0.05 for 5 %.
+    minimum : int
+        Smallest sample per stratum (a small stratum gets at least this many, or all of it).
+    """
+    if population < 0:
+        raise ConfigError("population must not be negative")
+    if not 0.0 < rate <= 1.0:
+        raise ConfigError(f"rate must be in (0, 1], got {rate}")
+    if minimum < 0:
+        raise ConfigError("minimum must not be negative")
+    return min(population, max(_ceil(rate * population), minimum))
+
+
+# ============================================================================================
+# The plan
+# ============================================================================================
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """Everything that determines a sample list (stored with the round).
+
+    Attributes
+    ----------
+    strata : {"city", "city-verdict"}
+        Stratify by city, or by city and the run's verdict.
+    confidence, margin, expected_pass
+        Cochran's formula: two-sided confidence level, margin of error (proportion) and expected
+        pass rate. Ignored when ``rate`` is set.
+    rate, minimum
+        A fixed sampling rate (0-1] per stratum with a minimum count, instead of Cochran's formula.
+    reserve_share, reserve_min
+        Reserve villages per stratum: ``max(ceil(reserve_share * n), reserve_min)``, as far as the
+        stratum has villages left.
+    exclude_rounds
+        Leave out villages sampled in the last K rounds (on a main list or tested there).
+    population : {"all", "covered", "weak", "uncovered"}
+        Which villages of the run form the population (``covered`` checks the run's claims).
+    cities
+        City codes to restrict the sample to (empty: every city of the run).
+    seed
+        Seed of the random selection; the same seed and plan give the same list.
+    """
+
+    strata: str = "city"
+    confidence: float = 0.95
+    margin: float = 0.05
+    expected_pass: float = 0.9
+    rate: float | None = None
+    minimum: int = 0
+    reserve_share: float = 0.2
+    reserve_min: int = 2
+    exclude_rounds: int = 0
+    population: str = "all"
+    cities: tuple[str, ...] = ()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.strata not in STRATA_MODES:
+            problems.append(f"strata must be one of {', '.join(STRATA_MODES)}")
+        if self.population not in POPULATIONS:
+            problems.append(f"population must be one of {', '.join(POPULATIONS)}")
+        if not 0.0 < self.confidence < 1.0:
+            problems.append("confidence must be between 0 and 1 (exclusive)")
+        if not 0.0 < self.margin < 1.0:
+            problems.append("margin must be between 0 and 1 (exclusive)")
+        if not 0.0 <= self.expected_pass <= 1.0:
+            problems.append("expected_pass must be between 0 and 1")
+        if self.rate is not None and not 0.0 < self.rate <= 1.0:
+            problems.append("rate must be in (0, 1]")
+        if self.minimum < 0 or self.reserve_min < 0 or self.exclude_rounds < 0:
+            problems.append("minimum, reserve_min and exclude_rounds must not be negative")
+        if not 0.0 <= self.reserve_share <= 1.0:
+            problems.append("reserve_share must be between 0 and 1")
+        if not 0 <= self.seed < 2**63:
+            problems.append("seed must be between 0 and 2^63 - 1")
+        if problems:
+            raise ConfigError("sampling plan: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable values (``cities`` as a list)."""
+        out = asdict(self)
+        out["cities"] = list(self.cities)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SamplingPlan:
+        """The plan stored with a round (unknown keys are ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["cities"] = tuple(values.get("cities") or ())
+        return cls(**values)
+
+    @property
+    def method(self) -> str:
+        """``"cochran"`` or ``"rate"``."""
+        return "cochran" if self.rate is None else "rate"
+
+
+def stratum_size(population: int, plan: SamplingPlan) -> int:
+    """Sample size of a stratum of ``population`` villages under ``plan`` (before exclusions)."""
+    if plan.rate is not None:
+        return rate_size(population, rate=plan.rate, minimum=plan.minimum)
+    return cochran_size(population, confidence=plan.confidence, margin=plan.margin,
+                        expected_pass=plan.expected_pass)
+
+
+def reserve_size(sample_size: int, plan: SamplingPlan) -> int:
+    """Reserve villages for a stratum sample of ``sample_size``: ``max(ceil(share n), min)``."""
+    if sample_size == 0:
+        return 0
+    return max(_ceil(plan.reserve_share * sample_size), plan.reserve_min)
+
+
+def stratum_rng(seed: int, stratum: str) -> np.random.Generator:
+    """The independent random stream of one stratum: ``SeedSequence([seed, sha256(stratum)[:8]])``.
+
+    The stratum key is hashed with SHA-256 (not Python's salted ``hash``), so the stream is the
+    same on every machine and in every process.
+    """
+    key = int.from_bytes(hashlib.sha256(stratum.encode("utf-8")).digest()[:8], "big")
+    return np.random.default_rng(np.random.SeedSequence([int(seed), key]))
+
+
+# ============================================================================================
+# Drawing a sample
+# ============================================================================================
+
+
+@dataclass
+class Sample:
+    """A drawn sample: its list, the strata table and what produced it.
+
+    Attributes
+    ----------
+    villages : geopandas.GeoDataFrame
+        The sample list, columns :data:`SAMPLE_COLUMNS` (``round`` empty until stored), geometry
+        the committee point (EPSG:4326), ordered by stratum, then order.
+    strata : pandas.DataFrame
+        One row per stratum: ``stratum, city_code, city_name, verdict`` (None for city strata),
+        ``population`` (N, villages of the stratum), ``excluded`` (left out as recently sampled),
+        ``eligible``, ``required`` (the formula's n for N), ``sample`` (n actually drawn, less than
+        ``required`` only when too few villages were eligible), ``reserve``.
+    plan : SamplingPlan
+    run_id : int or None
+        The analysis run sampled.
+    excluded_rounds : list of int
+        The rounds whose villages were excluded.
+    round : int or None
+        The round number once stored.
+    """
+
+    villages: gpd.GeoDataFrame
+    strata: pd.DataFrame
+    plan: SamplingPlan
+    run_id: int | None = None
+    excluded_rounds: list[int] = field(default_factory=list)
+    round: int | None = None
+
+    @property
+    def main(self) -> gpd.GeoDataFrame:
+        """The sample proper (no reserves)."""
+        return self.villages[~self.villages["reserve"].astype(bool)]
+
+
+def _check_results(results: pd.DataFrame) -> None:
+    needed = ["code", "name", "township_code", "county_code", "city_code", "verdict", "committee_lon",
+              "committee_lat", "committee_rsrp_dbm", "committee_sinr_db"]
+    missing = [c for c in needed if c not in results.columns]
+    if missing:
+        raise ValueError(f"village results lack columns: {', '.join(missing)}")
+
+
+def stratum_keys(results: pd.DataFrame, mode: str) -> np.ndarray:
+    """Stratum key of each village: the city code (``"3201"``) or city/verdict (``"3201/covered"``)."""
+    if mode not in STRATA_MODES:
+        raise ConfigError(f"strata must be one of {', '.join(STRATA_MODES)}")
+    city = results["city_code"].astype(str).to_numpy()
+    if mode == "city":
+        return city.astype(object)
+    verdict = results["verdict"].astype(str).to_numpy()
+    return np.array([f"{c}/{v}" for c, v in zip(city, verdict, strict=True)], dtype=object)
+
+
+def draw_sample(results: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, plan: SamplingPlan, *,
+                excluded: Iterable[str] = (), run_id: int | None = None,
+                excluded_rounds: Iterable[int] = ()) -> Sample:
+    """Draw the stratified sample of ``plan`` from a run's village results.
+
+    Parameters
+    ----------
+    results : geopandas.GeoDataFrame
+        Village results as :meth:`coverage.storage.Store.read_results` returns them (EPSG:4326).
+    stations : geopandas.GeoDataFrame
+        Canonical stations; the active NR sites give each village its nearest site and distance
+        from the committee point.
+    plan : SamplingPlan
+        Strata, sizes, population filter and seed.
+    excluded : iterable of str, keyword-only
+        Village codes to leave out (sampled in recent rounds).
+    run_id : int, optional
+        The run the results come from (recorded with the sample).
+    excluded_rounds : iterable of int, optional
+        The rounds ``excluded`` comes from (recorded with the sample).
+
+    Returns
+    -------
+    Sample
+        The list and the strata table. The same inputs always give the same list.
+
+    Raises
+    ------
+    Village5gError
+        When the population filter leaves no village.
+    """
+    _check_results(results)
+    frame = results
+    if plan.cities:
+        frame = frame[frame["city_code"].astype(str).isin(plan.cities)]
+    if plan.population != "all":
+        frame = frame[frame["verdict"] == plan.population]
+    if frame.empty:
+        where = f" in {', '.join(plan.cities)}" if plan.cities else ""
+        raise Village5gError(f"no {plan.population} villages{where} in these results: nothing to sample")
+    frame = frame.sort_values("code", kind="stable").reset_index(drop=True)
+    keys = stratum_keys(frame, plan.strata)
+    skip = set(excluded)
+    is_excluded = frame["code"].astype(str).isin(skip).to_numpy()
+
+    chosen: list[np.ndarray] = []
+    order: list[np.ndarray] = []
+    reserve: list[np.ndarray] = []
+    strata_rows = []
+    for key in sorted(set(keys.tolist())):
+        members = np.flatnonzero(keys == key)
+        eligible = members[~is_excluded[members]]
+        population = len(members)
+        required = stratum_size(population, plan)
+        n = min(required, len(eligible))
+        r = min(reserve_size(n, plan), len(eligible) - n)
+        perm = stratum_rng(plan.seed, key).permutation(len(eligible))[: n + r]
+        chosen.append(eligible[perm])
+        order.append(np.arange(1, n + r + 1))
+        reserve.append(np.arange(n + r) >= n)
+        first = members[0]
+        strata_rows.append({
+            "stratum": key, "city_code": str(frame.at[first, "city_code"]),
+            "city_name": _text_or_none(frame.at[first, "city_name"]) if "city_name" in frame else None,
+            "verdict": str(frame.at[first, "verdict"]) if plan.strata == "city-verdict" else None,
+            "population": population, "excluded": population - len(eligible), "eligible": len(eligible),
+            "required": required, "sample": n, "reserve": r,
+        })
+    index = np.concatenate(chosen) if chosen else np.array([], dtype=np.int64)
+    picked = frame.iloc[index].reset_index(drop=True)
+    strata = pd.DataFrame(strata_rows, columns=["stratum", "city_code", "city_name", "verdict", "population",
+                                                "excluded", "eligible", "required", "sample", "reserve"])
+    villages = sample_list(picked, stations, stratum=keys[index], order=np.concatenate(order),
+                           reserve=np.concatenate(reserve))
+    return Sample(villages=villages, strata=strata, plan=plan, run_id=run_id,
+                  excluded_rounds=sorted(set(int(r) for r in excluded_rounds)))
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return str(value)
+
+
+def sample_list(picked: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *, stratum: np.ndarray,
+                order: np.ndarray, reserve: np.ndarray, round_number: int | None = None) -> gpd.GeoDataFrame:
+    """The sample-list columns (:data:`SAMPLE_COLUMNS`) for chosen village results.
+
+    ``point_lon/point_lat`` are the committee point, or a representative point inside the polygon
+    when it is unknown (``point_source`` says which); ``gcj02_lon/lat`` the same point in GCJ-02
+    for Chinese navigation apps (degrees, 6 decimals, about 0.1 m). ``nearest_site_m`` is the
+    distance (m) from that point to the nearest active NR site of any operator.
+    """
+    n = len(picked)
+    points = committee_points(picked) if n else np.array([], dtype=object)
+    known = ~(picked["committee_lon"].isna() | picked["committee_lat"].isna()).to_numpy()
+    lon = shapely.get_x(points).astype(float) if n else np.array([], dtype=float)
+    lat = shapely.get_y(points).astype(float) if n else np.array([], dtype=float)
+    g_lon, g_lat = crs_mod.wgs84_to_gcj02(lon, lat)
+    site_id, site_m = _nearest_sites(lon, lat, stations)
+    out = pd.DataFrame({
+        "round": pd.array([round_number] * n, dtype="Int64"),
+        "stratum": pd.Series(stratum, dtype="str"),
+        "order": np.asarray(order, dtype=np.int64),
+        "reserve": np.asarray(reserve, dtype=bool),
+    })
+    for col in ("code", "name", "township_code", "township_name", "county_code", "county_name", "city_code",
+                "city_name"):
+        out[col] = pd.Series(picked[col].to_numpy() if col in picked else [None] * n, dtype="str")
+    out["point_lon"] = np.round(lon, 6)
+    out["point_lat"] = np.round(lat, 6)
+    out["point_source"] = pd.Series(np.where(known, "committee", "representative"), dtype="str")
+    out["gcj02_lon"] = np.round(np.asarray(g_lon, dtype=float), 6)
+    out["gcj02_lat"] = np.round(np.asarray(g_lat, dtype=float), 6)
+    out["verdict"] = pd.Series(picked["verdict"].to_numpy(), dtype="str")
+    out["nearest_site_id"] = pd.Series(site_id, dtype="str")
+    out["nearest_site_m"] = np.round(site_m, 1)
+    out["predicted_rsrp_dbm"] = np.round(picked["committee_rsrp_dbm"].to_numpy(float), 1)
+    out["predicted_sinr_db"] = np.round(picked["committee_sinr_db"].to_numpy(float), 1)
+    frame = gpd.GeoDataFrame(out, geometry=shapely.points(out["point_lon"], out["point_lat"]) if n else [],
+                             crs="EPSG:4326")
+    frame = frame.sort_values(["stratum", "order"], kind="stable").reset_index(drop=True)
+    return frame
+
+
+def _nearest_sites(lon: np.ndarray, lat: np.ndarray, stations: gpd.GeoDataFrame
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest active NR site (id) and its distance (m) from each point, in a local metric CRS."""
+    n = len(lon)
+    ids = np.full(n, None, dtype=object)
+    dist = np.full(n, np.nan)
+    if n == 0 or stations is None or stations.empty:
+        return ids, dist
+    active = stations[(stations["status"] == "active") & (stations["rat"] == "NR")]
+    sites = active.drop_duplicates("site_id")
+    if sites.empty:
+        return ids, dist
+    metric = crs_mod.local_metric_crs((float(np.min(lon)), float(np.min(lat)), float(np.max(lon)),
+                                       float(np.max(lat))))
+    px, py = crs_mod.project_xy(lon, lat, metric)
+    sx, sy = crs_mod.project_xy(sites["lon"].to_numpy(float), sites["lat"].to_numpy(float), metric)
+    tree = shapely.STRtree(shapely.points(sx, sy))
+    src, tgt = tree.query_nearest(shapely.points(px, py), all_matches=False)
+    dist[src] = np.hypot(px[src] - sx[tgt], py[src] - sy[tgt])
+    ids[src] = sites["site_id"].to_numpy()[tgt]
+    return ids, dist
+
+
+# ============================================================================================
+# Writing sample lists
+# ============================================================================================
+
+
+def _format(path: Path, fmt: str | None) -> str:
+    if fmt is not None:
+        key = fmt.lower().lstrip(".")
+        key = {"json": "geojson"}.get(key, key)
+        if key not in SAMPLE_FORMATS:
+            raise ConfigError(f"unknown sample-list format {fmt!r}; use one of {', '.join(SAMPLE_FORMATS)}")
+        return key
+    for key, suffixes in SAMPLE_FORMATS.items():
+        if path.suffix.lower() in suffixes:
+            return key
+    raise ConfigError(f"cannot tell the format from {path.name!r}; use .csv, .xlsx, .kml or .geojson")
+
+
+def write_sample(villages: gpd.GeoDataFrame, path: str | Path, *, fmt: str | None = None,
+                 title: str | None = None) -> Path:
+    """Write a sample list for field teams.
+
+    Parameters
+    ----------
+    villages : geopandas.GeoDataFrame
+        A sample list (:attr:`Sample.villages` or a stored round's list), columns
+        :data:`SAMPLE_COLUMNS`, geometry the committee point in EPSG:4326.
+    path : str or Path
+        Target file; replaced if it exists. The file appears complete or not at all.
+    fmt : {"csv", "xlsx", "kml", "geojson"}, optional
+        Format; by default from the suffix.
+    title : str, optional
+        Document title (XLSX page header, KML document name).
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Notes
+    -----
+    ``csv``: UTF-8 with BOM (Excel in China opens it), the columns of :data:`SAMPLE_COLUMNS`.
+    ``xlsx``: one sheet per city, Chinese headers in row 1, set column widths, frozen header row and
+    code columns, the header row repeated on every printed page, A4 landscape fitted to the page
+    width, reserve villages in grey italics, an empty 备注 (notes) column for the team.
+    ``kml``: one folder per stratum, a placemark per village at the WGS84 committee point (KML is
+    WGS84 by definition), named ``order name``, reserves in a grey style.
+    ``geojson``: RFC 7946 points with every column as properties.
+    """
+    path = Path(path)
+    key = _format(path, fmt)
+    missing = [c for c in SAMPLE_COLUMNS if c not in villages.columns]
+    if missing:
+        raise ValueError(f"the sample list lacks columns: {', '.join(missing)}")
+    data = villages.sort_values(["city_code", "stratum", "reserve", "order"], kind="stable").reset_index(drop=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix or '.' + key}")
+    try:
+        if key == "csv":
+            table = pd.DataFrame(data[list(SAMPLE_COLUMNS)])
+            table.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+        elif key == "xlsx":
+            _write_xlsx(data, tmp, title)
+        elif key == "kml":
+            _write_kml(data, tmp, title)
+        else:
+            _write_geojson(data, tmp, title)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _cell_value(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _sheet_name(city_code: str, city_name: str | None, used: set[str]) -> str:
+    name = f"{city_code} {city_name}" if city_name else city_code
+    for bad in "[]:*?/\\":
+        name = name.replace(bad, " ")
+    name = name[:31]
+    base, k = name, 2
+    while name in used:
+        name = f"{base[:28]}~{k}"
+        k += 1
+    used.add(name)
+    return name
+
+
+def _write_xlsx(data: gpd.GeoDataFrame, path: Path, title: str | None) -> None:
+    import openpyxl
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.page import PageMargins
+
+    columns = [*SAMPLE_COLUMNS, "notes"]
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    thin = Side(style="thin", color="999999")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    header_font = Font(bold=True)
+    header_fill = PatternFill("solid", fgColor="DDEBF7")
+    reserve_font = Font(italic=True, color="7F7F7F")
+    used: set[str] = set()
+    groups = data.groupby("city_code", sort=True) if len(data) else []
+    for city_code, part in groups:
+        city_name = _text_or_none(part["city_name"].iloc[0])
+        sheet = workbook.create_sheet(_sheet_name(str(city_code), city_name, used))
+        sheet.append([XLSX_HEADERS[c] for c in columns])
+        for cell in sheet[1]:
+            cell.font = header_font
+            cell.fill = header_fill
+            cell.border = border
+            cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        for rec in part.to_dict("records"):
+            row = []
+            for c in columns:
+                value = _cell_value(rec.get(c))
+                if c == "reserve":
+                    value = "是" if value else ""
+                elif c == "verdict" and isinstance(value, str):
+                    value = _ZH_VERDICT.get(value, value)
+                elif c == "point_source" and isinstance(value, str):
+                    value = "村委会" if value == "committee" else "代表点"
+                row.append(value)
+            sheet.append(row)
+            cells = sheet[sheet.max_row]
+            for cell in cells:
+                cell.border = border
+                if rec.get("reserve"):
+                    cell.font = reserve_font
+        for j, c in enumerate(columns, start=1):
+            letter = get_column_letter(j)
+            sheet.column_dimensions[letter].width = _XLSX_WIDTHS[c]
+            if c in ("code", "township_code", "county_code", "city_code", "nearest_site_id"):
+                for (cell,) in sheet.iter_rows(min_row=2, min_col=j, max_col=j):
+                    cell.number_format = "@"  # text: keep the 12 digits, no scientific notation
+            elif c in ("point_lon", "point_lat", "gcj02_lon", "gcj02_lat"):
+                for (cell,) in sheet.iter_rows(min_row=2, min_col=j, max_col=j):
+                    cell.number_format = "0.000000"
+            elif c in ("nearest_site_m", "predicted_rsrp_dbm", "predicted_sinr_db"):
+                for (cell,) in sheet.iter_rows(min_row=2, min_col=j, max_col=j):
+                    cell.number_format = "0.0"
+        sheet.row_dimensions[1].height = 30
+        sheet.freeze_panes = "G2"  # header row and round/stratum/order/reserve/code/name stay in view
+        sheet.print_title_rows = "1:1"
+        sheet.print_options.gridLines = False
+        sheet.page_setup.orientation = "landscape"
+        sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+        sheet.page_setup.fitToWidth = 1
+        sheet.page_setup.fitToHeight = 0
+        sheet.sheet_properties.pageSetUpPr.fitToPage = True
+        sheet.page_margins = PageMargins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+        heading = f"{title} {city_name or city_code}" if title else f"{city_name or city_code} 抽查名单"
+        sheet.oddHeader.center.text = heading.replace("&", "&&")
+        sheet.oddFooter.center.text = "第 &P 页 / 共 &N 页"
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{sheet.max_row}"
+    if not workbook.sheetnames:
+        sheet = workbook.create_sheet("sample")
+        sheet.append([XLSX_HEADERS[c] for c in columns])
+    workbook.save(path)
+    workbook.close()
+
+
+def _kml_text(value: Any) -> str:
+    value = _cell_value(value)
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def _write_kml(data: gpd.GeoDataFrame, path: Path, title: str | None) -> None:
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<kml xmlns="http://www.opengis.net/kml/2.2">',
+        "<Document>",
+        f"<name>{escape(title or 'audit sample')}</name>",
+        '<Style id="sample"><IconStyle><color>ff0000ff</color><scale>1.1</scale></IconStyle></Style>',
+        '<Style id="reserve"><IconStyle><color>ff9e9e9e</color><scale>0.8</scale></IconStyle></Style>',
+    ]
+    for stratum, part in (data.groupby("stratum", sort=True) if len(data) else []):
+        city = _text_or_none(part["city_name"].iloc[0]) or ""
+        lines.append(f"<Folder><name>{escape(f'{stratum} {city}'.strip())}</name>")
+        for rec in part.to_dict("records"):
+            label = f"{'备选' if rec['reserve'] else ''}{rec['order']} {rec['name']}"
+            desc = (f"{rec['code']} {rec.get('township_name') or ''} {rec.get('county_name') or ''}; "
+                    f"verdict {rec['verdict']}; GCJ-02 {_kml_text(rec['gcj02_lon'])},{_kml_text(rec['gcj02_lat'])}")
+            lines.append("<Placemark>")
+            lines.append(f"<name>{escape(label)}</name>")
+            lines.append(f"<description>{escape(desc)}</description>")
+            lines.append(f"<styleUrl>#{'reserve' if rec['reserve'] else 'sample'}</styleUrl>")
+            lines.append("<ExtendedData>")
+            for c in SAMPLE_COLUMNS:
+                lines.append(f'<Data name="{c}"><value>{escape(_kml_text(rec[c]))}</value></Data>')
+            lines.append("</ExtendedData>")
+            lines.append(f"<Point><coordinates>{_kml_text(rec['point_lon'])},{_kml_text(rec['point_lat'])}"
+                         "</coordinates></Point>")
+            lines.append("</Placemark>")
+        lines.append("</Folder>")
+    lines += ["</Document>", "</kml>", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _write_geojson(data: gpd.GeoDataFrame, path: Path, title: str | None) -> None:
+    import json
+
+    features = []
+    for rec in data.to_dict("records"):
+        props = {c: _cell_value(rec[c]) for c in SAMPLE_COLUMNS}
+        lon, lat = props["point_lon"], props["point_lat"]
+        features.append({"type": "Feature", "properties": props,
+                         "geometry": {"type": "Point", "coordinates": [lon, lat]}})
+    collection = {"type": "FeatureCollection", "name": title or "audit sample", "features": features}
+    with path.open("w", encoding="utf-8") as fh:
+        json.dump(collection, fh, ensure_ascii=False, allow_nan=False)

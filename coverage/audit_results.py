@@ -1,0 +1,692 @@
+"""Field results of an audit round: reading per-test records and the pass rule.
+
+A field team records one row per test (one phone, one place, one time): the village code, the test
+point, the time, the operator, SS-RSRP, SS-SINR, download and upload throughput and the tester.
+:func:`read_field_tests` reads such a file (CSV in UTF-8/GBK, XLSX or JSON), maps Chinese and
+English headers (村代码, 测试时间, 下载速率 ...), validates every row against the round it belongs
+to and either returns the whole file or raises :class:`~coverage.errors.ValidationError` listing
+every problem with file, row and field. Nothing is stored by this module; the caller stores a
+file only when it was accepted as a whole.
+
+The pass rule (:class:`PassRule`) decides per test and per village. Its default bars are
+**assumptions modelled on provincial spot-check practice** (a village committee and its
+surroundings must show 5G with usable signal and real speed), not a published national rule:
+
+* a test passes when SS-RSRP >= -105 dBm, SS-SINR >= -3 dB (the "good" bars of the default rule
+  set, :mod:`coverage.rules`), download >= 100 Mbit/s and upload >= 10 Mbit/s;
+* a village passes when at least 80 % of its tests pass (and it has at least one test).
+
+A test with no 5G service is recorded with empty SS-RSRP and SS-SINR (throughput empty or 0); it
+fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from coverage import crs as crs_mod
+from coverage.bands import BANDS, normalize_band
+from coverage.errors import ConfigError, Problem, ValidationError
+from coverage.ingest import (
+    RANGES,
+    _accepted_values,
+    _dates,
+    _file_error,
+    _fingerprint,
+    _floats,
+    _grid_to_table,
+    _is_missing,
+    _norm_key,
+    _normalize_operator,
+    _read_csv,
+    _read_xlsx,
+    _show,
+    _split_unit,
+    _Table,
+    _text,
+)
+from coverage.rules import DEFAULT_RULES
+from coverage.schema import OPERATORS, Column
+
+__all__ = [
+    "FIELD_TEST_COLUMNS",
+    "TEST_COLUMNS",
+    "FieldTests",
+    "PassRule",
+    "load_pass_rule",
+    "passing_tests",
+    "read_field_tests",
+    "tests_frame",
+    "village_outcomes",
+]
+
+#: Columns of a field-test file: canonical name, type, required, header aliases.
+FIELD_TEST_COLUMNS: tuple[Column, ...] = (
+    Column("village_code", "str", True, ("村代码", "行政村代码", "村编码", "村委会代码", "区划代码",
+                                         "统计用区划代码", "code", "village_code", "村庄代码"),
+           "12-digit NBS code of the sampled village"),
+    Column("village_name", "str", False, ("村名", "村名称", "行政村", "行政村名称", "村委会", "name",
+                                          "village", "village_name"), "checked against the list"),
+    Column("lon", "float", True, ("经度", "测试点经度", "测试经度", "lng", "longitude", "x", "long"),
+           "test point longitude (degrees; WGS84 unless crs says otherwise)"),
+    Column("lat", "float", True, ("纬度", "测试点纬度", "测试纬度", "latitude", "y"),
+           "test point latitude (degrees)"),
+    Column("tested_at", "datetime", True, ("测试时间", "时间", "测试日期", "采样时间", "time", "timestamp",
+                                           "datetime", "tested_at", "measured_at"),
+           "local time of the test (Asia/Shanghai when naive)"),
+    Column("operator", "str", True, ("运营商", "carrier", "operator"), "CMCC, CUCC, CTCC or CBN"),
+    Column("band", "str", False, ("频段", "服务频段", "工作频段", "band"), "serving band, when the phone shows it"),
+    Column("rsrp_dbm", "float", True, ("ss-rsrp", "ss_rsrp", "ssrsrp", "rsrp", "nr_rsrp", "参考信号接收功率",
+                                       "信号强度"), "SS-RSRP (dBm); empty means no 5G service"),
+    Column("sinr_db", "float", True, ("ss-sinr", "ss_sinr", "sssinr", "sinr", "nr_sinr", "信噪比"),
+           "SS-SINR (dB)"),
+    Column("dl_mbps", "float", True, ("下载速率", "下行速率", "下载速度", "下行速度", "dl", "download",
+                                      "download_mbps"), "download throughput (Mbit/s)"),
+    Column("ul_mbps", "float", True, ("上传速率", "上行速率", "上传速度", "上行速度", "ul", "upload",
+                                      "upload_mbps"), "upload throughput (Mbit/s)"),
+    Column("tester", "str", True, ("测试人", "测试人员", "测试员", "tester"), "who ran the test"),
+    Column("note", "str", False, ("备注", "note", "notes", "remark"), ""),
+)
+
+#: Columns of the normalised frame of field tests (geometry, the test point, last).
+TEST_COLUMNS = ("village_code", "lon", "lat", "tested_at", "operator", "band", "rsrp_dbm", "sinr_db",
+                "dl_mbps", "ul_mbps", "tester", "note")
+
+#: A test point farther than this from its village's list point is reported as a warning (m).
+TEST_POINT_WARN_M = 1500.0
+#: ... and farther than this is an error: a wrong village code or a wrong CRS (m).
+TEST_POINT_MAX_M = 5000.0
+
+_UNITS: dict[str, frozenset[str]] = {
+    "lon": frozenset({"°", "deg", "度", "degree", "degrees"}),
+    "lat": frozenset({"°", "deg", "度", "degree", "degrees"}),
+    "rsrp_dbm": frozenset({"dbm"}),
+    "sinr_db": frozenset({"db"}),
+    "dl_mbps": frozenset({"mbps", "mbit/s", "mb/s", "m", "兆"}),
+    "ul_mbps": frozenset({"mbps", "mbit/s", "mb/s", "m", "兆"}),
+}
+_READERS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".json": "json"}
+
+
+# ============================================================================================
+# The pass rule
+# ============================================================================================
+
+
+@dataclass(frozen=True)
+class PassRule:
+    """When a field test and a village pass (assumed bars, see the module docstring).
+
+    Attributes
+    ----------
+    name, version
+        Identify the rule in reports.
+    min_rsrp_dbm, min_sinr_db
+        Signal bars of a test: SS-RSRP (dBm) and SS-SINR (dB); default the "good" bars of
+        :data:`coverage.rules.DEFAULT_RULES`.
+    min_dl_mbps, min_ul_mbps
+        Speed bars of a test (Mbit/s).
+    village_pass_share
+        Share (0-1) of a village's tests that must pass for the village to pass.
+    min_tests
+        Tests a village needs to count as audited; villages with fewer are "not tested".
+    weak_rsrp_dbm
+        A failing village whose median SS-RSRP is at least this is measured ``weak``, else
+        ``uncovered`` (for the predicted-versus-measured comparison).
+    """
+
+    name: str = "spot-check"
+    version: str = "2026.1"
+    min_rsrp_dbm: float = DEFAULT_RULES.good_rsrp_dbm
+    min_sinr_db: float = DEFAULT_RULES.good_sinr_db
+    min_dl_mbps: float = 100.0
+    min_ul_mbps: float = 10.0
+    village_pass_share: float = 0.8
+    min_tests: int = 1
+    weak_rsrp_dbm: float = DEFAULT_RULES.weak_rsrp_dbm
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0.0 <= self.village_pass_share <= 1.0:
+            problems.append("village_pass_share must be between 0 and 1")
+        if self.min_tests < 1:
+            problems.append("min_tests must be at least 1")
+        if self.min_dl_mbps < 0 or self.min_ul_mbps < 0:
+            problems.append("speed bars must not be negative")
+        if problems:
+            raise ConfigError(f"pass rule {self.name!r}: " + "; ".join(problems))
+
+    @property
+    def label(self) -> str:
+        """``name@version``."""
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, echoed in reports."""
+        return asdict(self)
+
+
+def load_pass_rule(path: Path | str) -> PassRule:
+    """A pass rule from a TOML or JSON file; keys not given keep the defaults.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable file, unknown keys or impossible values.
+    """
+    import tomllib
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path.name}: cannot read pass rule: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name}: a pass rule is a table of key = value")
+    unknown = sorted(set(data) - {f.name for f in fields(PassRule)})
+    if unknown:
+        raise ConfigError(f"{path.name}: unknown pass-rule keys {', '.join(unknown)}")
+    try:
+        return replace(PassRule(), **data)
+    except TypeError as exc:
+        raise ConfigError(f"{path.name}: {exc}") from None
+
+
+def passing_tests(tests: pd.DataFrame, rule: PassRule) -> np.ndarray:
+    """Boolean per test: every signal and speed bar of ``rule`` met (a missing value fails)."""
+    with np.errstate(invalid="ignore"):
+        return ((tests["rsrp_dbm"].to_numpy(float) >= rule.min_rsrp_dbm)
+                & (tests["sinr_db"].to_numpy(float) >= rule.min_sinr_db)
+                & (tests["dl_mbps"].to_numpy(float) >= rule.min_dl_mbps)
+                & (tests["ul_mbps"].to_numpy(float) >= rule.min_ul_mbps))
+
+
+def village_outcomes(villages: pd.DataFrame, tests: pd.DataFrame, rule: PassRule) -> pd.DataFrame:
+    """Per sampled village: tests, passing tests, pass/fail and the measured class.
+
+    Parameters
+    ----------
+    villages : pandas.DataFrame
+        A round's sample list (``code, stratum, order, reserve, verdict`` and names).
+    tests : pandas.DataFrame
+        The round's field tests (:data:`TEST_COLUMNS`).
+    rule : PassRule
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per village of the list, in its order: ``code, name, city_code, city_name, stratum,
+        order, reserve, verdict`` (the run's), ``n_tests, n_pass, pass_share`` (0-1, NaN without
+        tests), ``tested`` (at least ``rule.min_tests`` tests), ``passed`` (nullable boolean, NA
+        when not tested), ``measured_class`` (``covered`` when passed, else ``weak`` or
+        ``uncovered`` by the median SS-RSRP; None when not tested), and the medians
+        ``rsrp_median_dbm, sinr_median_db, dl_median_mbps, ul_median_mbps``.
+    """
+    base = pd.DataFrame({c: villages[c].to_numpy() for c in
+                         ("code", "name", "city_code", "city_name", "stratum", "order", "reserve", "verdict")})
+    t = pd.DataFrame({"code": tests["village_code"].astype(str).to_numpy(),
+                      "pass": passing_tests(tests, rule) if len(tests) else np.array([], dtype=bool),
+                      "rsrp": tests["rsrp_dbm"].to_numpy(float), "sinr": tests["sinr_db"].to_numpy(float),
+                      "dl": tests["dl_mbps"].to_numpy(float), "ul": tests["ul_mbps"].to_numpy(float)})
+    # no service counts as the floor of the reporting range for the median, not as missing
+    t["rsrp"] = t["rsrp"].fillna(RANGES["rsrp_dbm"][0])
+    t["dl"] = t["dl"].fillna(0.0)
+    t["ul"] = t["ul"].fillna(0.0)
+    grouped = t.groupby("code", sort=False)
+    stats = pd.DataFrame({
+        "n_tests": grouped.size(), "n_pass": grouped["pass"].sum(),
+        "rsrp_median_dbm": grouped["rsrp"].median(), "sinr_median_db": grouped["sinr"].median(),
+        "dl_median_mbps": grouped["dl"].median(), "ul_median_mbps": grouped["ul"].median(),
+    })
+    out = base.join(stats, on="code")
+    out["n_tests"] = out["n_tests"].fillna(0).astype(np.int64)
+    out["n_pass"] = out["n_pass"].fillna(0).astype(np.int64)
+    n_tests = out["n_tests"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(n_tests > 0, out["n_pass"].to_numpy() / np.maximum(n_tests, 1), np.nan)
+    tested = n_tests >= rule.min_tests
+    passed = tested & (np.nan_to_num(share, nan=-1.0) >= rule.village_pass_share - 1e-12)
+    median = out["rsrp_median_dbm"].to_numpy(float)
+    measured = np.where(passed, "covered", np.where(median >= rule.weak_rsrp_dbm, "weak", "uncovered"))
+    out["pass_share"] = share
+    out["tested"] = tested
+    out["passed"] = pd.Series([bool(p) if t_ else pd.NA for p, t_ in zip(passed, tested, strict=True)],
+                              dtype="boolean", index=out.index)
+    out["measured_class"] = pd.Series([m if t_ else None for m, t_ in zip(measured, tested, strict=True)],
+                                      dtype="str", index=out.index)
+    columns = [*base.columns, "n_tests", "n_pass", "pass_share", "tested", "passed", "measured_class",
+               "rsrp_median_dbm", "sinr_median_db", "dl_median_mbps", "ul_median_mbps"]
+    out = out[columns]
+    return out
+
+
+# ============================================================================================
+# Reading field-test files
+# ============================================================================================
+
+
+@dataclass
+class FieldTests:
+    """A validated field-test file.
+
+    Attributes
+    ----------
+    frame : geopandas.GeoDataFrame
+        :data:`TEST_COLUMNS` plus the test point (EPSG:4326). ``tested_at`` is naive
+        Asia/Shanghai time (``datetime64[ns]``, whole milliseconds); missing RSRP/SINR mean no
+        service.
+    warnings : list of Problem
+        Findings worth a look that did not reject the file.
+    file_name, file_sha256 : str
+        The file's base name and the SHA-256 of its bytes.
+    crs : str
+        The coordinates' CRS as read (``EPSG:4326`` or ``gcj02`` ...).
+    """
+
+    frame: gpd.GeoDataFrame
+    warnings: list[Problem]
+    file_name: str
+    file_sha256: str
+    crs: str
+
+    @property
+    def rows(self) -> int:
+        """Number of tests."""
+        return len(self.frame)
+
+
+def empty_tests() -> gpd.GeoDataFrame:
+    """A field-test frame with no rows and the canonical columns and dtypes."""
+    return tests_frame({c: [] for c in TEST_COLUMNS}, np.array([], dtype=object))
+
+
+def tests_frame(values: dict[str, Any], geometry: np.ndarray) -> gpd.GeoDataFrame:
+    """A field-test frame (:data:`TEST_COLUMNS`, canonical dtypes, EPSG:4326) from column values."""
+    n = len(geometry)
+    stamps = pd.Series(pd.to_datetime(pd.Series(values.get("tested_at", [None] * n), dtype=object)))
+    data = {
+        "village_code": pd.Series(values["village_code"], dtype="str"),
+        "lon": pd.Series(values["lon"], dtype="float64"),
+        "lat": pd.Series(values["lat"], dtype="float64"),
+        "tested_at": stamps.astype("datetime64[ns]").dt.round("ms"),
+        "operator": pd.Series(values["operator"], dtype="str"),
+        "band": pd.Series(values.get("band", [None] * n), dtype="str"),
+    }
+    for name in ("rsrp_dbm", "sinr_db", "dl_mbps", "ul_mbps"):
+        data[name] = pd.Series(values[name], dtype="float64")
+    data["tester"] = pd.Series(values["tester"], dtype="str")
+    data["note"] = pd.Series(values.get("note", [None] * n), dtype="str")
+    frame = pd.DataFrame(data, index=pd.RangeIndex(n))
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(list(geometry), crs="EPSG:4326").values, crs="EPSG:4326")
+
+
+def read_field_tests(path: str | Path, *, round_number: int, villages: pd.DataFrame,
+                     known_codes: Collection[str], crs: object = None, encoding: str | None = None,
+                     sheet: str | None = None, now: dt.datetime | None = None) -> FieldTests:
+    """Read and validate a field-test file of one audit round.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv`` (UTF-8, UTF-8 with BOM, GBK ...), ``.xlsx`` or ``.json`` (an array of objects, an
+        object holding one under ``tests``/``records``/``results``/``data``, or a GeoJSON
+        FeatureCollection of points).
+    round_number : int, keyword-only
+        The round the tests belong to (named in messages).
+    villages : pandas.DataFrame
+        The round's sample list (main and reserve villages): ``code, name, point_lon, point_lat``.
+    known_codes : collection of str
+        Every village code in the database: a code outside it is reported as unknown, a known
+        code outside ``villages`` as "not in this round".
+    crs : optional
+        CRS of the test points (``"gcj02"`` for coordinates copied from Chinese map apps); WGS84
+        by default.
+    encoding, sheet : str, optional
+        Text encoding of a CSV file; worksheet of a workbook (default: the first).
+    now : datetime, optional
+        The present (naive Asia/Shanghai), for the "test in the future" check.
+
+    Returns
+    -------
+    FieldTests
+
+    Raises
+    ------
+    ValidationError
+        Every problem found (file, 1-based data row, field, message); nothing is returned.
+    """
+    path = Path(path)
+    file = path.name
+    source = crs_mod.resolve_crs(crs if crs not in (None, "") else "EPSG:4326")
+    if not path.exists():
+        raise _file_error(file, "file not found")
+    suffix = path.suffix.lower()
+    if suffix not in _READERS:
+        raise _file_error(file, f"unsupported file type {suffix or '(no extension)'!r}; use .csv, .xlsx or .json")
+    if path.stat().st_size == 0:
+        raise _file_error(file, "file is empty")
+    sha = _fingerprint(path)
+    reader = _READERS[suffix]
+    if reader == "csv":
+        table = _read_csv(path, file, encoding)
+    elif reader == "xlsx":
+        table = _read_xlsx(path, file, "measurements", sheet)
+    else:
+        table = _read_json(path, file)
+    checker = _Checker(file, table, source, round_number, villages, known_codes,
+                       now or dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=8))
+    frame = checker.run()
+    return FieldTests(frame=frame, warnings=checker.warnings, file_name=file, file_sha256=sha, crs=source.name)
+
+
+def _read_json(path: Path, file: str) -> _Table:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise _file_error(file, "JSON must be UTF-8") from None
+    except ValueError as exc:
+        raise _file_error(file, f"not valid JSON: {exc}") from None
+    records: Any = data
+    if isinstance(data, dict):
+        if data.get("type") == "FeatureCollection":
+            records = [_feature_record(f) for f in data.get("features") or []]
+        else:
+            records = next((data[k] for k in ("tests", "records", "results", "data", "items")
+                            if isinstance(data.get(k), list)), None)
+    if not isinstance(records, list) or not records:
+        raise _file_error(file, "expected a non-empty array of test objects (or an object with a 'tests' array, "
+                                "or a GeoJSON FeatureCollection)")
+    header: list[str] = []
+    seen: set[str] = set()
+    problems = []
+    for i, rec in enumerate(records, start=1):
+        if not isinstance(rec, dict):
+            problems.append(Problem(file, i, None, f"test {i} is not an object"))
+            continue
+        for key in rec:
+            if key not in seen:
+                seen.add(key)
+                header.append(str(key))
+    if problems:
+        raise ValidationError(problems)
+    body = [[_json_cell(rec.get(h)) for h in header] for rec in records]
+    return _grid_to_table(file, header, body, encoding="utf-8")
+
+
+def _json_cell(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+
+
+def _feature_record(feature: Any) -> dict[str, Any]:
+    if not isinstance(feature, dict):
+        return {}
+    props = dict(feature.get("properties") or {})
+    geom = feature.get("geometry") or {}
+    coords = geom.get("coordinates") if isinstance(geom, dict) and geom.get("type") == "Point" else None
+    has_xy = any(_alias_of(k) in ("lon", "lat") for k in props)
+    if coords and not has_xy and len(coords) >= 2:
+        props["lon"], props["lat"] = coords[0], coords[1]
+    return props
+
+
+_ALIASES: dict[str, str] = {}
+for _col in FIELD_TEST_COLUMNS:
+    for _name in (_col.name, *_col.aliases):
+        _ALIASES[_norm_key(_name)] = _col.name
+
+
+def _alias_of(header: str) -> str | None:
+    return _ALIASES.get(_split_unit(str(header))[0])
+
+
+class _Checker:
+    """Interprets a table of field tests; collects every problem, then builds the frame."""
+
+    def __init__(self, file: str, table: _Table, source: crs_mod.CrsSpec, round_number: int,
+                 villages: pd.DataFrame, known_codes: Collection[str], now: dt.datetime) -> None:
+        self.file = file
+        self.table = table
+        self.source = source
+        self.round = round_number
+        self.n = table.n
+        self.rows = table.rows
+        self.problems: list[Problem] = []
+        self.headers: dict[str, str] = {}
+        self.index: dict[str, int] = {}
+        self.values: dict[str, Any] = {}
+        self.listed = {str(c): i for i, c in enumerate(villages["code"].astype(str))}
+        self.list_names = villages["name"].astype(object).tolist()
+        self.list_lon = villages["point_lon"].to_numpy(float)
+        self.list_lat = villages["point_lat"].to_numpy(float)
+        self.known = known_codes if isinstance(known_codes, set | frozenset) else set(known_codes)
+        self.now = now
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def error(self, i: int | None, column: str | None, message: str) -> None:
+        row = int(self.rows[i]) if i is not None else None
+        self.problems.append(Problem(self.file, row, self.headers.get(column or "", column), message))
+
+    def warn(self, i: int | None, column: str | None, message: str) -> None:
+        row = int(self.rows[i]) if i is not None else None
+        self.problems.append(Problem(self.file, row, self.headers.get(column or "", column), message,
+                                     severity="warning"))
+
+    def run(self) -> gpd.GeoDataFrame:
+        self._map_headers()
+        self._convert()
+        self._row_checks()
+        geometry = self._points()
+        errors = [p for p in self.problems if p.severity == "error"]
+        if errors:
+            order = {h: j for j, h in enumerate(self.table.headers)}
+            errors.sort(key=lambda p: (p.row is not None, p.row or 0, order.get(p.field or "", len(order))))
+            raise ValidationError(errors)
+        return tests_frame(self.values, geometry)
+
+    def _map_headers(self) -> None:
+        ignored = []
+        for j, header in enumerate(self.table.headers):
+            key, unit = _split_unit(header)
+            name = _ALIASES.get(key)
+            if name is None:
+                if not (header.startswith("(column ") and all(_is_missing(v) for v in self.table.columns[j])):
+                    ignored.append(header)
+                continue
+            allowed = _UNITS.get(name)
+            if unit is not None and allowed is not None and unit not in allowed:
+                self.problems.append(Problem(self.file, None, header, f"unit {unit!r} is not supported for "
+                                             f"{name}; use " + " or ".join(sorted(allowed))))
+            if name in self.index:
+                self.problems.append(Problem(self.file, None, header, f"columns {self.headers[name]!r} and "
+                                             f"{header!r} both map to {name}; keep one of them"))
+                continue
+            self.index[name] = j
+            self.headers[name] = header
+        for column in FIELD_TEST_COLUMNS:
+            if column.required and column.name not in self.index:
+                accepted = ", ".join([column.name, *column.aliases])
+                self.problems.append(Problem(self.file, None, column.name,
+                                             f"missing required column {column.name!r} (accepted headers: "
+                                             f"{accepted})"))
+        if ignored:
+            self.problems.append(Problem(self.file, None, None, "ignored columns not in the field-test "
+                                         "contract: " + ", ".join(ignored), severity="warning"))
+        if any(p.severity == "error" for p in self.problems):
+            raise ValidationError(self.problems)
+
+    def _raw(self, name: str) -> np.ndarray:
+        if name not in self.index:
+            return np.full(self.n, None, dtype=object)
+        return self.table.columns[self.index[name]]
+
+    def _convert(self) -> None:
+        for column in FIELD_TEST_COLUMNS:
+            raw = self._raw(column.name)
+            if column.dtype == "str":
+                self.values[column.name] = [_text(v) for v in raw]
+            elif column.dtype == "float":
+                numbers, errors = _floats(raw, dms=column.name in ("lon", "lat"))
+                for i, message in errors.items():
+                    self.error(i, column.name, message)
+                self.values[column.name] = numbers
+            else:
+                parsed, errors = _dates(raw, with_time=True)
+                for i, message in errors.items():
+                    self.error(i, column.name, message)
+                self.values[column.name] = parsed
+        for name in ("rsrp_dbm", "sinr_db", "dl_mbps", "ul_mbps"):
+            lo, hi, unit = RANGES[name]
+            values = self.values[name]
+            with np.errstate(invalid="ignore"):
+                outside = np.isfinite(values) & ((values < lo) | (values > hi))
+            for i in np.flatnonzero(outside).tolist():
+                bound = f"at least {lo:g}" if math.isinf(hi) else f"{lo:g} to {hi:g}"
+                self.error(i, name, f"{values[i]:g} is out of range: {name} must be {bound} {unit}")
+                values[i] = np.nan
+
+    def _row_checks(self) -> None:
+        v = self.values
+        raw = {name: self._raw(name) for name in ("rsrp_dbm", "sinr_db", "dl_mbps", "ul_mbps", "tested_at")}
+        operators = []
+        bands: list[str | None] = []
+        seen: dict[tuple[Any, ...], int] = {}
+        for i in range(self.n):
+            code = v["village_code"][i]
+            if code is None:
+                self.error(i, "village_code", "missing village code")
+            elif not (len(code) == 12 and code.isdigit()):
+                self.error(i, "village_code", f"village code {_show(code)} is not a 12-digit NBS code")
+            elif code not in self.listed:
+                if code in self.known:
+                    self.error(i, "village_code", f"village {code} is not in round {self.round} "
+                               "(neither on its list nor a reserve)")
+                else:
+                    self.error(i, "village_code", f"unknown village code {code}: no such village is stored")
+            elif v["village_name"][i] is not None:
+                listed = self.list_names[self.listed[code]]
+                given = str(v["village_name"][i])
+                if isinstance(listed, str) and given not in listed and listed not in given:
+                    self.warn(i, "village_name", f"name {given!r} differs from the listed {listed!r} for {code}")
+            stamp = v["tested_at"][i]
+            if stamp is None and _is_missing(raw["tested_at"][i]):
+                self.error(i, "tested_at", "missing test time")
+            elif isinstance(stamp, dt.datetime) and stamp > self.now + dt.timedelta(days=1):
+                self.error(i, "tested_at", f"test time {stamp:%Y-%m-%d %H:%M} is in the future")
+            op_text = v["operator"][i]
+            op: str | None = None
+            if op_text is None:
+                self.error(i, "operator", "missing operator")
+            else:
+                found = _normalize_operator(op_text)
+                if isinstance(found, str):
+                    op = found
+                elif isinstance(found, tuple) and found:
+                    self.error(i, "operator", f"{op_text!r} names several operators ({', '.join(found)}); "
+                               "record one row per operator")
+                else:
+                    self.error(i, "operator", f"unknown operator {op_text!r}; use one of "
+                               + ", ".join(_accepted_values(OPERATORS)))
+            operators.append(op)
+            band_text = v["band"][i]
+            band = normalize_band(band_text) if band_text is not None else None
+            if band_text is not None and band is None:
+                self.error(i, "band", f"unknown band {band_text!r}; use a band name ({', '.join(BANDS)}) "
+                           "or a frequency in MHz")
+            bands.append(band)
+            no_service = _is_missing(raw["rsrp_dbm"][i])
+            if no_service:
+                if not _is_missing(raw["sinr_db"][i]):
+                    self.error(i, "sinr_db", "SS-SINR given without SS-RSRP; leave both empty for no service")
+                for name in ("dl_mbps", "ul_mbps"):
+                    if _is_missing(raw[name][i]):
+                        v[name][i] = 0.0  # no service: no throughput
+            else:
+                for name, what in (("sinr_db", "SS-SINR"), ("dl_mbps", "download rate"),
+                                   ("ul_mbps", "upload rate")):
+                    if _is_missing(raw[name][i]):
+                        self.error(i, name, f"missing {what} (only a test without 5G service, with empty "
+                                   "SS-RSRP, may leave it empty)")
+            if v["tester"][i] is None:
+                self.error(i, "tester", "missing tester")
+            if code is not None and op is not None and isinstance(stamp, dt.datetime):
+                key = (code, stamp, op)
+                if key in seen:
+                    self.error(i, "tested_at", f"duplicate test of {code} by {op} at {stamp:%Y-%m-%d %H:%M:%S}: "
+                               f"rows {self.rows[seen[key]]} and {self.rows[i]}")
+                else:
+                    seen[key] = i
+        v["operator"] = operators
+        v["band"] = bands
+
+    def _points(self) -> np.ndarray:
+        x = np.asarray(self.values["lon"], dtype=float)
+        y = np.asarray(self.values["lat"], dtype=float)
+        raw_lon, raw_lat = self._raw("lon"), self._raw("lat")
+        for i in range(self.n):
+            if _is_missing(raw_lon[i]):
+                self.error(i, "lon", "missing longitude of the test point")
+            if _is_missing(raw_lat[i]):
+                self.error(i, "lat", "missing latitude of the test point")
+        ok = np.isfinite(x) & np.isfinite(y)
+        swapped = ok & crs_mod.in_china(y, x) & ~crs_mod.in_china(x, y)
+        where = f"{self.headers['lon']}/{self.headers['lat']}"
+        for i in np.flatnonzero(swapped).tolist():
+            self.problems.append(Problem(self.file, int(self.rows[i]), where,
+                                         f"longitude {x[i]:g} and latitude {y[i]:g} look swapped; swap the columns"))
+        ok &= ~swapped
+        lon = np.full(self.n, np.nan)
+        lat = np.full(self.n, np.nan)
+        if ok.any():
+            lon[ok], lat[ok] = crs_mod.transform_xy(x[ok], y[ok], self.source)
+        inside = crs_mod.in_china(lon, lat)
+        for i in np.flatnonzero(ok & ~inside).tolist():
+            self.problems.append(Problem(self.file, int(self.rows[i]), where,
+                                         f"point ({x[i]:g}, {y[i]:g}) is outside China"))
+        lon[~inside], lat[~inside] = np.nan, np.nan
+        self._distances(lon, lat, where)
+        self.values["lon"], self.values["lat"] = np.round(lon, 7), np.round(lat, 7)
+        out = np.empty(self.n, dtype=object)
+        good = np.isfinite(lon) & np.isfinite(lat)
+        out[good] = shapely.points(lon[good], lat[good])
+        return out
+
+    def _distances(self, lon: np.ndarray, lat: np.ndarray, where: str) -> None:
+        codes = self.values["village_code"]
+        idx = np.array([self.listed.get(c, -1) if c is not None else -1 for c in codes], dtype=np.int64)
+        ok = (idx >= 0) & np.isfinite(lon)
+        if not ok.any():
+            return
+        ref_lon, ref_lat = self.list_lon[idx[ok]], self.list_lat[idx[ok]]
+        metric = crs_mod.local_metric_crs((float(np.nanmin(lon[ok])), float(np.nanmin(lat[ok])),
+                                           float(np.nanmax(lon[ok])), float(np.nanmax(lat[ok]))))
+        tx, ty = crs_mod.project_xy(lon[ok], lat[ok], metric)
+        rx, ry = crs_mod.project_xy(ref_lon, ref_lat, metric)
+        dist = np.hypot(tx - rx, ty - ry)
+        for i, d in zip(np.flatnonzero(ok).tolist(), dist.tolist(), strict=True):
+            if not math.isfinite(d):
+                continue
+            code = codes[i]
+            if d > TEST_POINT_MAX_M:
+                self.problems.append(Problem(
+                    self.file, int(self.rows[i]), where,
+                    f"test point is {d / 1000:.1f} km from the committee point of {code} (at most "
+                    f"{TEST_POINT_MAX_M / 1000:g} km): wrong village code or coordinates"))
+            elif d > TEST_POINT_WARN_M:
+                self.problems.append(Problem(
+                    self.file, int(self.rows[i]), where,
+                    f"test point is {d:.0f} m from the committee point of {code}", severity="warning"))

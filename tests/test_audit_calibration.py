@@ -1,0 +1,166 @@
+"""Calibration: raster sampling, serving bands, offsets and their application, checked by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from affine import Affine
+
+from coverage.audit_calibration import (
+    ALL_CITIES,
+    apply_calibration,
+    calibration_offsets,
+    measured_vs_predicted,
+    sample_raster,
+    serving_bands,
+)
+from coverage.crs import local_metric_crs, project_xy
+from coverage.errors import NotFoundError
+from tests.test_audit_fixtures import stations_frame, villages_frame
+
+CRS = local_metric_crs((118.7, 31.9, 118.9, 32.1))  # tmerc on 119 E
+
+
+def _raster(path: Path) -> Path:
+    """A 3-band float32 GeoTIFF like a run's: 10 x 10 pixels of 100 m, band 1 = -100 - column (dBm),
+    the last column nodata (-999); top-left corner at the projection of (118.80 E, 32.01 N)."""
+    x0, y0 = project_xy(np.array([118.80]), np.array([32.01]), CRS)
+    data = np.zeros((3, 10, 10), dtype=np.float32)
+    data[0] = -100.0 - np.arange(10, dtype=np.float32)[None, :]
+    data[0, :, 9] = -999.0
+    data[1] = 5.0
+    profile = {"driver": "GTiff", "height": 10, "width": 10, "count": 3, "dtype": "float32", "crs": CRS.to_wkt(),
+               "transform": Affine(100.0, 0.0, float(x0[0]), 0.0, -100.0, float(y0[0])), "nodata": -999.0}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def _lonlat_of_pixel(path: Path, row: int, col: int) -> tuple[float, float]:
+    from coverage.crs import unproject_xy
+
+    with rasterio.open(path) as src:
+        t = src.transform
+        x, y = t.c + (col + 0.5) * t.a, t.f + (row + 0.5) * t.e
+    lon, lat = unproject_xy(np.array([x]), np.array([y]), CRS)
+    return float(lon[0]), float(lat[0])
+
+
+def test_sample_raster_reads_the_pixel_under_each_point(tmp_path: Path) -> None:
+    tif = _raster(tmp_path / "p.tif")
+    points = [_lonlat_of_pixel(tif, 2, 3), _lonlat_of_pixel(tif, 7, 0), _lonlat_of_pixel(tif, 4, 9)]
+    lon = np.array([p[0] for p in points] + [118.0, np.nan])
+    lat = np.array([p[1] for p in points] + [32.0, 32.0])
+    values = sample_raster(tif, lon, lat)
+    assert values[:2].tolist() == [-103.0, -100.0]
+    assert np.isnan(values[2])  # nodata
+    assert np.isnan(values[3]) and np.isnan(values[4])  # outside, NaN input
+    assert sample_raster(tif, lon[:1], lat[:1], band=2).tolist() == [5.0]
+    with pytest.raises(NotFoundError, match="does not exist"):
+        sample_raster(tmp_path / "missing.tif", lon, lat)
+
+
+def test_serving_band_recorded_or_nearest_capacity_cell() -> None:
+    stations = stations_frame()
+    tests = pd.DataFrame({
+        "lon": [118.815, 118.836, 118.836, 119.0], "lat": [32.015, 32.025, 32.025, 32.0],
+        "operator": ["CMCC", "CBN", "CMCC", "CUCC"], "band": ["N78", None, None, None],
+    })
+    bands, sources = serving_bands(tests, stations)
+    # recorded; CBN's only cell is n28; CMCC's nearest site is S0 (n41); CUCC has no cells: any operator's
+    # nearest active cell - at (119.0, 32.0) that is 3201-S1 (n41) at (118.855, 32.035)
+    assert bands.tolist() == ["n78", "n28", "n41", "n41"]
+    assert sources.tolist() == ["recorded", "nearest cell", "nearest cell", "nearest cell"]
+
+
+def _comparison() -> pd.DataFrame:
+    diff = {
+        ("n41", "3201"): [2.0, 4.0, 6.0, 8.0, 10.0],  # mean 6, sd 3.1623
+        ("n41", "3202"): [-1.0, 1.0],  # mean 0, too few for use
+        ("n28", "3201"): [-3.0, -3.0, -3.0, -3.0, -3.0, -3.0],
+    }
+    rows = []
+    for (band, city), values in diff.items():
+        for i, d in enumerate(values):
+            rows.append({"village_code": f"{city}01001{201 + i:03d}", "city_code": city, "band": band,
+                         "difference_db": d})
+    rows.append({"village_code": "320101001201", "city_code": "3201", "band": None, "difference_db": 9.9})
+    rows.append({"village_code": "320101001201", "city_code": "3201", "band": "n41", "difference_db": np.nan})
+    return pd.DataFrame(rows)
+
+
+def test_calibration_offsets_by_hand() -> None:
+    out = calibration_offsets(_comparison(), city_names={"3201": "南京市", "3202": "无锡市"}, min_tests=5)
+    table = out.set_index(["band", "city_code"])
+    # n41 over all cities: (2+4+6+8+10-1+1)/7 = 30/7 = 4.2857
+    assert table.loc[("n41", ALL_CITIES), "offset_db"] == pytest.approx(30 / 7, abs=1e-3)
+    assert table.loc[("n41", ALL_CITIES), "n_tests"] == 7 and bool(table.loc[("n41", ALL_CITIES), "usable"])
+    row = table.loc[("n41", "3201")]
+    assert (row["offset_db"], row["median_db"], row["n_tests"], row["n_villages"]) == (6.0, 6.0, 5, 5)
+    assert row["std_db"] == pytest.approx(np.sqrt(10.0), abs=1e-3)
+    # t(0.975, 4) = 2.776445: 6 -+ 2.776445 * 3.162278 / sqrt(5) = 6 -+ 3.9265
+    assert row["low_db"] == pytest.approx(2.0735, abs=1e-3) and row["high_db"] == pytest.approx(9.9265, abs=1e-3)
+    assert row["city_name"] == "南京市"
+    assert not bool(table.loc[("n41", "3202"), "usable"])
+    assert table.loc[("n28", "3201"), "offset_db"] == -3.0
+    assert list(out["city_code"][:3]) == [ALL_CITIES, "3201", ALL_CITIES]  # pooled row first within a band
+
+
+def test_apply_calibration_adds_offsets_by_band_and_city() -> None:
+    stations = stations_frame()
+    villages = villages_frame()
+    offsets = calibration_offsets(_comparison(), min_tests=5)
+    out = apply_calibration(stations, offsets, villages=villages)
+    before = stations.set_index("cell_id")
+    after = out.set_index("cell_id")
+    # 3201 n41 cells: their own usable offset +6
+    assert after.loc["3201-S0-0", "power_dbm"] == before.loc["3201-S0-0", "power_dbm"] + 6.0
+    # 3202 n41: its row has 2 tests, so the all-city n41 offset 30/7 applies
+    assert after.loc["3202-S1-2", "power_dbm"] == pytest.approx(53.0 + 30 / 7, abs=1e-3)
+    # 3201 n28 (CBN omni) had no power: the band default 49 dBm + (-3)
+    assert after.loc["3201-S9-0", "power_dbm"] == pytest.approx(49.0 - 3.0)
+    # 3202 n28: no 3202 row, the all-city n28 row (-3) applies
+    assert after.loc["3202-S9-0", "power_dbm"] == pytest.approx(46.0)
+    # planned cells and bands without offsets are unchanged
+    assert after.loc["3201-P-0", "power_dbm"] == 53.0
+    assert out.attrs["calibration"]["cells_changed"] == 26  # 2 x (12 n41 sectors + 1 n28 cell)
+    assert stations["power_dbm"].isna().sum() == 2  # the input is not modified
+    # with min_tests=2 the 3202 n41 row (mean 0) applies instead: power unchanged
+    assert apply_calibration(stations, offsets, villages=villages, min_tests=2).set_index("cell_id").loc[
+        "3202-S1-2", "power_dbm"] == 53.0
+
+
+def test_apply_calibration_city_from_a_column_or_the_nearest_village() -> None:
+    stations = stations_frame()
+    offsets = calibration_offsets(_comparison(), min_tests=5)
+    # a site 20 km east of city 3202's villages still belongs to the nearest village's city
+    far = stations[stations["cell_id"] == "3201-S0-0"].copy()
+    far["lon"] = 119.6
+    far = far.set_geometry(far.geometry.translate(xoff=119.6 - 118.815))
+    out = apply_calibration(far, offsets, villages=villages_frame())
+    assert out["power_dbm"].iloc[0] == pytest.approx(53.0 + 30 / 7, abs=1e-3)  # 3202: pooled n41
+    with_column = stations.assign(city_code="3201")
+    assert apply_calibration(with_column, offsets).set_index("cell_id").loc["3202-S1-2", "power_dbm"] == 59.0
+    without = apply_calibration(stations, offsets)  # no city known: only the all-city rows
+    assert without.set_index("cell_id").loc["3201-S0-0", "power_dbm"] == pytest.approx(53.0 + 30 / 7, abs=1e-3)
+
+
+def test_measured_vs_predicted_keeps_the_strongest_test_per_point(tmp_path: Path) -> None:
+    tif = _raster(tmp_path / "p.tif")
+    lon, lat = _lonlat_of_pixel(tif, 2, 3)  # raster -103 dBm there
+    tests = pd.DataFrame({
+        "village_code": ["320101001211"] * 3, "operator": ["CMCC", "CTCC", "CMCC"], "band": ["n41", "n78", None],
+        "lon": [lon, lon + 1e-6, lon], "lat": [lat, lat, lat], "rsrp_dbm": [-100.0, -110.0, np.nan],
+    })
+    out = measured_vs_predicted(tests, raster_path=tif, stations=stations_frame(), margin_db=10.25)
+    assert len(out) == 1  # CTCC's weaker test at the same point and the no-service test are left out
+    row = out.iloc[0]
+    assert (row["band"], row["predicted_rsrp_dbm"], row["predicted_median_dbm"]) == ("n41", -103.0, -92.75)
+    assert row["difference_db"] == pytest.approx(-100.0 - (-92.75))
+    both = measured_vs_predicted(tests, raster_path=tif, stations=stations_frame(), margin_db=10.25,
+                                 best_of_operators=False)
+    assert sorted(both["band"]) == ["n41", "n78"]
