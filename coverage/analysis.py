@@ -96,7 +96,7 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     stations = store.read("stations")
     measurements = store.read("measurements")
     timings["read_s"] = time.perf_counter() - t0
-    inputs = {
+    inputs: dict[str, object] = {
         "villages": frame_fingerprint(villages), "stations": frame_fingerprint(stations),
         "measurements": frame_fingerprint(measurements), "scope": scope, "operators": operators or "all",
     }
