@@ -149,7 +149,9 @@ def write_geotiff(prediction: Prediction, path: Path, *, mask: np.ndarray | None
     profile = {
         "driver": "GTiff", "height": grid.height, "width": grid.width, "count": 3, "dtype": "float32",
         "crs": grid.crs.to_wkt(), "transform": grid.transform, "nodata": float(NODATA),
-        "compress": "deflate", "predictor": 3, "tiled": True, "blockxsize": 512, "blockysize": 512,
+        # zstd level 1 on all cores writes the Jiangsu raster about twice as fast as deflate
+        "compress": "zstd", "zstd_level": 1, "predictor": 3, "num_threads": "all_cpus",
+        "tiled": True, "blockxsize": 512, "blockysize": 512,
     }
     tmp = path.with_suffix(".tif.partial")
     with rasterio.open(tmp, "w", **profile) as dst:
