@@ -19,6 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from api.cli_audit import audit_app
+from api.cli_maps import map_command
 from api.settings import Settings
 from coverage.errors import Village5gError
 from coverage.storage import IngestRecord, Store
@@ -33,6 +34,7 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 app.add_typer(audit_app, name="audit")
+app.command("map")(map_command)
 
 
 class KindArg(StrEnum):

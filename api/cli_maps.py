@@ -1,0 +1,66 @@
+"""``village5g map``: write a coverage map as HTML.
+
+Registered in :mod:`api.cli` with ``app.command("map")(map_command)``. The store and the console come
+from :mod:`api.cli` at call time (importing them at module level would be circular).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+class BasemapArg(StrEnum):
+    osm = "osm"
+    tianditu = "tianditu"
+    amap = "amap"
+    none = "none"
+
+
+def map_command(
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write")],
+    city: Annotated[str | None, typer.Option(help="City code or name (default: the province map)")] = None,
+    county: Annotated[str | None, typer.Option(help="County code or name")] = None,
+    basemap: Annotated[BasemapArg, typer.Option(
+        help="osm; tianditu (needs --tianditu-key); amap (features shifted to GCJ-02 for display); "
+             "none (our own boundaries, works with no network)")] = BasemapArg.osm,
+    tianditu_key: Annotated[str | None, typer.Option(
+        "--tianditu-key", envvar="VILLAGE5G_TIANDITU_KEY", help="Tianditu (天地图) browser key")] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="One self-contained file with every script and style inlined. Without it the "
+                          "assets are copied to a village5g-static folder next to FILE. Either way "
+                          "nothing comes from a CDN; with --basemap none no network is needed at all")] = False,
+    drill_down: Annotated[bool, typer.Option(
+        "--drill-down", help="Province map only: also write map_<code>.html for every city and county "
+                             "next to FILE, linked both ways")] = False,
+    run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
+    stations: Annotated[bool, typer.Option(help="Draw the active 5G sites")] = True,
+    raster: Annotated[bool, typer.Option(help="Add the predicted RSRP overlay (when the run has one)")] = True,
+) -> None:
+    """Write a coverage map: the province by 5G通达率 (default), or a city or county with its villages."""
+    from api import cli
+    from maps import MapOptions, MapSource, drill_down_maps, write_html
+
+    if drill_down and (city or county):
+        raise typer.BadParameter("--drill-down writes the province map and every region below it; "
+                                 "leave out --city and --county", param_hint="--drill-down")
+    options = MapOptions(basemap=basemap.value, tianditu_key=tianditu_key, stations=stations, raster=raster)
+    regional = bool(city or county)
+    with cli._store() as store:
+        source = MapSource.load(store, run, stations=stations and (regional or drill_down))
+    if drill_down:
+        written = []
+        for name, m in drill_down_maps(source, output.name, options):
+            written.append(write_html(m, output.parent / name, offline=offline))
+        cli.console.print(f"wrote {len(written)} maps of run {source.run_id} to {output.parent} "
+                          f"(province: {output})", soft_wrap=True)
+        return
+    m = source.region(city=city, county=county, options=options) if regional else source.province(options)
+    path = write_html(m, output, offline=offline)
+    size_mb = path.stat().st_size / 1e6
+    cli.console.print(f"wrote {path} ({size_mb:.1f} MB, run {source.run_id}"
+                      + (", self-contained" if offline else ", assets in village5g-static/") + ")",
+                      soft_wrap=True)
