@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/village5g demo
+	$(BIN)/village5g demo --serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli_api import keys_app, serve
 from api.cli_audit import audit_app
 from api.cli_maps import map_command
 from api.settings import Settings
@@ -35,6 +36,8 @@ console = Console()
 err_console = Console(stderr=True)
 app.add_typer(audit_app, name="audit")
 app.command("map")(map_command)
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
 
 
 class KindArg(StrEnum):
@@ -337,8 +340,12 @@ def summary(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the outputs")] = Path("out"),
+    reseed: Annotated[bool, typer.Option(help="Rebuild the seed world even if villages are stored")] = False,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Then start the HTTP API")] = False,
+    port: Annotated[int, typer.Option(help="Port of the HTTP API with --serve")] = 8000,
 ) -> None:
-    """Seed, analyze and write the key outputs: uncovered list, summary, GeoPackage and GeoTIFF."""
+    """Seed (if empty), analyze, write the key outputs (uncovered list, summary, GeoPackage, GeoTIFF,
+    maps) and optionally serve the API: the README's main job."""
     import shutil
 
     from coverage.analysis import run_analysis
@@ -348,7 +355,10 @@ def demo(
     from coverage.rules import DEFAULT_RULES
     from coverage.summary import summarize
 
-    seed(seed=20261126)
+    with _store() as store:
+        empty = store.counts()["villages"] == 0
+    if empty or reseed:
+        seed(seed=20261126)
     with _store() as store:
         with _steps() as step:
             result = run_analysis(store, rules=DEFAULT_RULES, params=ModelParameters(),
@@ -366,8 +376,20 @@ def demo(
     ]
     if result.raster_path:
         written.append(Path(shutil.copy2(result.raster_path, out / "prediction.tif")))
+    from maps import MapOptions, build_map, write_html
+
+    with _store() as store:
+        for city in (None, "3203"):
+            path = out / ("map_province.html" if city is None else f"map_{city}.html")
+            write_html(build_map(store, city=city, run_id=result.run_id, options=MapOptions(basemap="none")),
+                       path, offline=True)
+            written.append(path)
     summary(level=Level.city, run=result.run_id, target=None, output=None)
     console.print("outputs:\n" + "\n".join(f"  {p}" for p in written))
+    if serve_after:
+        console.print(f"API: http://127.0.0.1:{port}/  (docs /docs, villages /collections/villages/items, "
+                      f"summary /summary)", soft_wrap=True)
+        serve(host="127.0.0.1", port=port, workers=1)
 
 
 def _artifacts_dir() -> Path:

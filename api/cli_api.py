@@ -1,0 +1,136 @@
+"""CLI commands of the HTTP service: ``village5g serve`` and ``village5g keys create|list|revoke``.
+
+Registered on the main typer app in :mod:`api.cli`; the database comes from its global ``--db``
+option (or ``VILLAGE5G_DATABASE_URL``), everything else from ``VILLAGE5G_*`` settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError as SettingsError
+from rich.console import Console
+from rich.table import Table
+
+from api.service_settings import ServiceSettings
+from coverage.storage import Store
+
+console = Console()
+err_console = Console(stderr=True)
+
+keys_app = typer.Typer(name="keys", help="API keys of the HTTP service: create, list, revoke.",
+                       no_args_is_help=True)
+
+
+class Role(StrEnum):
+    viewer = "viewer"
+    auditor = "auditor"
+    admin = "admin"
+
+
+def _database_url() -> str | None:
+    """The URL of the CLI's global ``--db`` option, when the main app has parsed one."""
+    from api import cli
+
+    return getattr(cli.state, "url", None)
+
+
+def _settings() -> ServiceSettings:
+    """Service settings, validated now: a bad value ends the command with one clear line."""
+    url = _database_url()
+    try:
+        return ServiceSettings(database_url=url) if url else ServiceSettings()
+    except SettingsError as exc:
+        problems = "; ".join(f"VILLAGE5G_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        err_console.print(f"[red]error:[/] invalid settings: {problems}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _store(settings: ServiceSettings) -> Iterator[Store]:
+    from coverage import keys as _keys  # noqa: F401  (defines the api_keys table before create_schema)
+
+    store = Store(settings.resolved_database_url())
+    try:
+        store.create_schema()
+        yield store
+    finally:
+        store.dispose()
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0: every interface)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (one per core is a good start)", min=1)] = 1,
+) -> None:
+    """Serve the HTTP API (OGC API - Features, summaries, runs, exports, ingest) with uvicorn."""
+    import uvicorn
+
+    from api.app import create_app, settle_heap
+    from api.logs import configure_logging
+    from coverage import jobs as _jobs  # noqa: F401
+    from coverage import results_query as _bounds  # noqa: F401
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    url = settings.resolved_database_url()
+    with _store(settings):
+        pass  # the schema exists before any worker starts, so workers never race to create it
+    err_console.print(f"serving http://{host}:{port}/ with {workers} worker(s); API docs at /docs", soft_wrap=True)
+    if workers == 1:
+        app = create_app(settings)
+        settle_heap()
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        return
+    os.environ["VILLAGE5G_DATABASE_URL"] = url  # each worker builds its settings from the environment
+    uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                log_config=None, access_log=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="viewer: reads; auditor: reads and measurements; admin: everything")],
+    region: Annotated[str | None, typer.Option(
+        help="Limit the key to this division code prefix (2, 4, 6, 9 or 12 digits, e.g. 3201 for 南京市)")] = None,
+    label: Annotated[str | None, typer.Option(help="A note on who holds the key")] = None,
+) -> None:
+    """Make an API key and print it once (only a hash of it is stored)."""
+    from coverage.keys import create_key
+
+    with _store(_settings()) as store:
+        record, plain = create_key(store, role=role.value, region_code=region, label=label)
+    err_console.print(f"key {record.id}: role {record.role}"
+                      + (f", limited to region {record.region_code}" if record.region_code else "")
+                      + ". It is shown once; store it now.", soft_wrap=True)
+    print(plain)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: id, role, region, label, when made and revoked (never the key itself)."""
+    from coverage.keys import list_keys
+
+    with _store(_settings()) as store:
+        records = list_keys(store)
+    table = Table(title=f"{len(records)} API key(s)")
+    for col in ("id", "role", "region", "label", "created (UTC)", "revoked (UTC)"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(r.id, r.role, r.region_code or "", r.label or "", f"{r.created_at:%Y-%m-%d %H:%M}",
+                      f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (the part after v5g_)")]) -> None:
+    """Revoke a key; running servers stop accepting it within VILLAGE5G_KEY_CACHE_S seconds."""
+    from coverage.keys import revoke_key
+
+    with _store(_settings()) as store:
+        record = revoke_key(store, key_id)
+    console.print(f"revoked key {record.id} ({record.role})")

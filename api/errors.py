@@ -1,0 +1,161 @@
+"""One JSON error shape for every 4xx and 5xx, and the table from domain errors to HTTP statuses.
+
+Every error response is ``{"code": ..., "message": ..., "details": [...]}`` with
+``Content-Type: application/json``. Messages say what the user can change; they never carry a stack
+trace, SQL or a server path. Anything unexpected is logged with its traceback (and the request id)
+and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from coverage.errors import ConfigError, NotFoundError, ValidationError, Village5gError
+
+log = logging.getLogger("village5g.error")
+
+#: Machine-readable ``code`` of each status.
+STATUS_CODES: dict[int, str] = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    406: "not_acceptable", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+    422: "invalid_input", 429: "too_many_requests", 500: "internal_error", 503: "unavailable",
+}
+
+#: Domain exceptions and the status each becomes (the first matching class wins).
+DOMAIN_STATUS: tuple[tuple[type[Village5gError], int], ...] = (
+    (ValidationError, 422),
+    (NotFoundError, 404),
+    (ConfigError, 400),
+    (Village5gError, 409),
+)
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "code": "not_found", "message": "run 7 does not exist", "details": []}})
+
+    code: str = Field(description="Stable machine-readable error code, e.g. `not_found`, `invalid_input`.")
+    message: str = Field(description="What went wrong, for people.")
+    details: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Itemised findings: for rejected files `file`, `row`, `field`, `message`; for bad "
+                    "parameters `location` and `message`.")
+
+
+class ApiError(Exception):
+    """An error the API answers on purpose, with its status and public message."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None,
+                 details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or STATUS_CODES.get(status, "error")
+        self.message = message
+        self.details = details or []
+        self.headers = headers
+
+
+def error_response(status: int, message: str, *, code: str | None = None,
+                   details: list[dict[str, Any]] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """The one error shape as a response."""
+    body = ErrorBody(code=code or STATUS_CODES.get(status, "error"), message=message, details=details or [])
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def domain_error_response(exc: Village5gError) -> JSONResponse:
+    """A domain exception as its HTTP error; a rejected file lists every problem found."""
+    status = next(code for cls, code in DOMAIN_STATUS if isinstance(exc, cls))
+    details: list[dict[str, Any]] = []
+    message = str(exc)
+    if isinstance(exc, ValidationError):
+        details = [{"file": p.file, "row": p.row, "field": p.field, "message": p.message} for p in exc.problems]
+        message = (f"{len(exc.problems)} problem(s) found; nothing was stored" if exc.problems
+                   else "the input was rejected; nothing was stored")
+    return error_response(status, message, details=details)
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = []
+    for err in exc.errors():
+        details.append({"location": _location(err.get("loc", ())), "message": str(err.get("msg", "invalid"))})
+    first = details[0] if details else {"location": "request", "message": "invalid"}
+    message = f"invalid {first['location']}: {first['message']}"
+    return error_response(400, message, code="invalid_parameter", details=details)
+
+
+async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    messages = {404: "no such resource", 405: "method not allowed for this resource",
+                413: "request body too large"}
+    detail = exc.detail if isinstance(exc.detail, str) and exc.status_code not in messages else None
+    return error_response(exc.status_code, detail or messages.get(exc.status_code, "request failed"),
+                          headers=getattr(exc, "headers", None))
+
+
+async def _api_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, code=exc.code, details=exc.details, headers=exc.headers)
+
+
+async def _domain_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Village5gError)
+    return domain_error_response(exc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error to the one shape; :class:`CatchAllMiddleware` takes what nothing else does."""
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(ApiError, _api_handler)
+    app.add_exception_handler(Village5gError, _domain_handler)
+
+
+class CatchAllMiddleware:
+    """Answer an unexpected exception with a generic 500 in the error shape, and log it in full.
+
+    A pure ASGI middleware (inside the access log, outside the routes) so the exception stops here
+    instead of reaching the server, and the response carries nothing of its text.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            request_id = scope.get("state", {}).get("request_id")
+            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"),
+                          extra={"request_id": request_id})
+            if started:
+                raise
+            response = error_response(500, "internal error; the server log has the details"
+                                      + (f" (request {request_id})" if request_id else ""))
+            await response(scope, receive, send)

@@ -1,0 +1,124 @@
+"""Analysis runs started over HTTP: recorded as jobs, computed on a background thread of this worker.
+
+One analysis at a time per worker (a run reads every input and uses every core); a request while
+one is queued or running anywhere is refused with 409. The job record (:mod:`coverage.jobs`) is in
+the database, so any worker answers ``/jobs/{id}``; the run it publishes appears under ``/runs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from api.errors import ApiError
+from coverage.errors import Village5gError
+from coverage.jobs import create_job, fail_orphans, finish_job, jobs, set_progress, start_job
+from coverage.rules import DEFAULT_RULES, RuleSet
+from coverage.storage import Store
+
+log = logging.getLogger("village5g.jobs")
+
+_RUN_ID = re.compile(r"^run (\d+):")
+
+
+def owner_id() -> str:
+    """This process, as job records name it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def rules_with(overrides: dict[str, Any] | None) -> RuleSet:
+    """The default rule set with ``overrides`` applied; ApiError 400 naming bad keys or values."""
+    if not overrides:
+        return DEFAULT_RULES
+    kinds = {f.name: type(getattr(DEFAULT_RULES, f.name)) for f in fields(RuleSet)}
+    problems = []
+    for key, value in overrides.items():
+        kind = kinds.get(key)
+        if kind is None:
+            problems.append({"location": f"body.rules.{key}", "message": "unknown rule-set key"})
+        elif kind is float and (isinstance(value, bool) or not isinstance(value, int | float)):
+            problems.append({"location": f"body.rules.{key}", "message": "must be a number"})
+        elif kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            problems.append({"location": f"body.rules.{key}", "message": "must be an integer"})
+        elif kind is str and not isinstance(value, str):
+            problems.append({"location": f"body.rules.{key}", "message": "must be text"})
+    if problems:
+        raise ApiError(400, "invalid rule-set values", code="invalid_parameter", details=problems)
+    values: dict[str, Any] = {k: float(v) if kinds[k] is float else v for k, v in overrides.items()}
+    return replace(DEFAULT_RULES, **values)  # ConfigError (-> 400) for impossible combinations
+
+
+class JobRunner:
+    """Runs analysis jobs of this worker on one background thread."""
+
+    def __init__(self, store: Store, *, artifacts_dir: Path) -> None:
+        self.store = store
+        self.artifacts_dir = artifacts_dir
+        self.owner = owner_id()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="village5g-job")
+
+    def recover(self) -> None:
+        """Mark failed the jobs of dead processes on this host (a worker restarted mid-run)."""
+        host = self.owner.rpartition(":")[0]
+        failed = fail_orphans(self.store, host=host, alive=_alive)
+        if failed:
+            log.warning("marked %d interrupted job(s) failed", failed)
+
+    def submit_analysis(self, *, rules: RuleSet, resolution_m: float, operators: list[str] | None, scope: str,
+                        parameters: dict[str, Any], requested_by: str | None) -> int:
+        """Record an analysis job and queue it; 409 while another one is queued or running."""
+        with self.store.engine.connect() as conn:
+            busy = conn.execute(select(jobs.c.id).where(jobs.c.kind == "analysis",
+                                                        jobs.c.status.in_(("queued", "running")))).scalar()
+        if busy is not None:
+            raise ApiError(409, f"analysis job {busy} is still running; wait for it (GET /jobs/{busy})")
+        job_id = create_job(self.store, kind="analysis", parameters=parameters, owner=self.owner,
+                            requested_by=requested_by)
+        self._executor.submit(self._run, job_id, rules, resolution_m, operators, scope)
+        return job_id
+
+    def _run(self, job_id: int, rules: RuleSet, resolution_m: float, operators: list[str] | None,
+             scope: str) -> None:
+        from coverage.analysis import run_analysis
+        from coverage.predict import ModelParameters
+
+        def progress(message: str) -> None:
+            match = _RUN_ID.match(message)
+            set_progress(self.store, job_id, message, run_id=int(match.group(1)) if match else None)
+
+        try:
+            start_job(self.store, job_id)
+            result = run_analysis(self.store, rules=rules, params=ModelParameters(resolution_m=resolution_m),
+                                  operators=operators, scope=scope, artifacts_dir=self.artifacts_dir,
+                                  progress=progress)
+        except Village5gError as exc:
+            log.warning("analysis job %d failed: %s", job_id, exc)
+            finish_job(self.store, job_id, error=str(exc))
+        except Exception:
+            log.exception("analysis job %d failed", job_id)
+            finish_job(self.store, job_id, error="internal error; the server log has the details")
+        else:
+            finish_job(self.store, job_id, run_id=result.run_id)
+            log.info("analysis job %d published run %d", job_id, result.run_id)
+
+    def shutdown(self, *, wait: bool = False) -> None:
+        """Stop taking jobs (a running one finishes unless the process exits)."""
+        self._executor.shutdown(wait=wait, cancel_futures=True)

@@ -1,0 +1,194 @@
+"""Query parameters of the collections and exports, and their translation into domain queries.
+
+Each set is a pydantic model that forbids unknown parameters, so a misspelt filter is a 400 rather
+than a silently unfiltered answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.errors import ApiError
+from api.ogc import CrsName, parse_bbox
+from api.security import Principal
+from coverage.bands import normalize_band
+from coverage.results_query import PointQuery, VillageQuery, division_codes, region_envelope
+from coverage.storage import Store
+
+MAX_ID = 2**31 - 1
+MAX_OFFSET = 1_000_000_000
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+REGION_PATTERN = r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$"
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class _Forbid(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class VillageFilters(_Forbid):
+    """Filters of village lists and exports."""
+
+    run: int | None = Field(default=None, ge=1, le=MAX_ID, description="Run id (default: the latest published)")
+    status: Literal["covered", "weak", "uncovered"] | None = Field(
+        default=None, description="Only this verdict: covered (5G通达), weak (弱覆盖) or uncovered")
+    no_site: bool | None = Field(default=None, description="true: only villages without a site (无站址); "
+                                                          "false: only villages with one")
+    verdict_source: Literal["predicted", "measured"] | None = Field(
+        default=None, description="Only verdicts decided by the prediction or by measurements")
+    city: str | None = Field(default=None, min_length=1, max_length=40,
+                             description="City code (4 digits) or name (南京市 or 南京)")
+    county: str | None = Field(default=None, min_length=1, max_length=40,
+                               description="County code (6 digits) or name (江都区 or 江都)")
+    township: str | None = Field(default=None, min_length=1, max_length=40,
+                                 description="Township code (9 digits) or name (a name found in several "
+                                             "counties is refused as ambiguous)")
+    region: str | None = Field(default=None, pattern=REGION_PATTERN,
+                               description="Division code prefix (2, 4, 6, 9 or 12 digits)")
+    name: str | None = Field(default=None, min_length=1, max_length=100,
+                             description="Part of the village name, e.g. 村委会 or 王庄")
+    bbox: str | None = Field(default=None, max_length=200,
+                             description="lon_min,lat_min,lon_max,lat_max: villages whose envelope intersects it")
+    bbox_crs: CrsName | None = Field(default=None, alias="bbox-crs",
+                                     description="CRS of bbox (default CRS84; gcj02 for web-map coordinates)")
+    crs: CrsName | None = Field(default=None, description="CRS of the output (default CRS84; gcj02 for Chinese "
+                                                          "web maps)")
+
+
+class Page(_Forbid):
+    """Paging of a collection."""
+
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Features per page")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Features to skip (see the next link)")
+    after: str | None = Field(
+        default=None, min_length=1, max_length=12, pattern=r"^[0-9]+$",
+        description="Continuation token that next links carry: the page starts after this feature id, so "
+                    "deep pages cost as little as the first (offset then only numbers the page)")
+    f: Literal["json", "geojson"] | None = Field(default=None, description="Output format (GeoJSON only)")
+
+
+class VillageItemsParams(VillageFilters, Page):
+    """Parameters of ``/collections/villages/items``."""
+
+
+class _PointFilters(_Forbid):
+    operator: Literal["CMCC", "CUCC", "CTCC", "CBN"] | None = Field(default=None, description="Operator")
+    rat: Literal["NR", "LTE"] | None = Field(default=None, description="Radio access technology")
+    band: str | None = Field(default=None, min_length=1, max_length=16,
+                             description="Band: n28, n41, n78, n79, ... (2.6G, 3500 and the like are understood)")
+    region: str | None = Field(default=None, pattern=REGION_PATTERN,
+                               description="Division code prefix: points inside the envelope of its villages")
+    bbox: str | None = Field(default=None, max_length=200, description="lon_min,lat_min,lon_max,lat_max")
+    bbox_crs: CrsName | None = Field(default=None, alias="bbox-crs", description="CRS of bbox (default CRS84)")
+    crs: CrsName | None = Field(default=None, description="CRS of the output (default CRS84)")
+
+
+class StationItemsParams(_PointFilters, Page):
+    """Parameters of ``/collections/stations/items``."""
+
+    status: Literal["active", "planned", "retired"] | None = Field(default=None, description="Cell status")
+    site_id: str | None = Field(default=None, min_length=1, max_length=100, description="Site identifier")
+
+
+class MeasurementItemsParams(_PointFilters, Page):
+    """Parameters of ``/collections/measurements/items``."""
+
+    source: str | None = Field(default=None, min_length=1, max_length=200,
+                               description="Source label: drive_test, mr, audit, ...")
+    datetime: str | None = Field(
+        default=None, max_length=100,
+        description="Measurement time: an instant or an interval a/b (open end: ..), RFC 3339; times "
+                    "without a zone are Asia/Shanghai")
+
+
+class ItemParams(_Forbid):
+    """Parameters of a single feature."""
+
+    crs: CrsName | None = Field(default=None, description="CRS of the output (default CRS84)")
+    run: int | None = Field(default=None, ge=1, le=MAX_ID, description="Run id (villages only; default: latest)")
+    f: Literal["json", "geojson"] | None = None
+
+
+def _bad(location: str, message: str) -> ApiError:
+    return ApiError(400, message, code="invalid_parameter", details=[{"location": location, "message": message}])
+
+
+_CODE_LENGTHS = {"city": 4, "county": 6, "township": 9}
+
+
+def _division(store: Store, level: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        if len(value) != _CODE_LENGTHS[level]:
+            raise _bad(f"query.{level}", f"a {level} code has {_CODE_LENGTHS[level]} digits")
+        return value
+    found = division_codes(store, level, value)
+    if not found:
+        raise _bad(f"query.{level}", f"no {level} named {value!r} among the stored villages")
+    if len(found) > 1:
+        raise ApiError(400, f"{level} name {value!r} is ambiguous; use a code", code="invalid_parameter",
+                       details=[{"location": f"query.{level}", "message": f"{code} {name}"} for code, name in found])
+    return found[0][0]
+
+
+def village_query(store: Store, params: VillageFilters, principal: Principal) -> VillageQuery:
+    """The domain query for these filters, inside the caller's region."""
+    regions = [*principal.regions, *((params.region,) if params.region else ())]
+    return VillageQuery(
+        verdict=params.status, no_site=params.no_site, verdict_source=params.verdict_source,
+        city_code=_division(store, "city", params.city), county_code=_division(store, "county", params.county),
+        township_code=_division(store, "township", params.township), regions=tuple(regions),
+        name=params.name, bbox=parse_bbox(params.bbox, params.bbox_crs),
+    )
+
+
+def point_query(store: Store, params: StationItemsParams | MeasurementItemsParams,
+                principal: Principal) -> PointQuery:
+    """The domain query for these filters, inside the envelope of the caller's region."""
+    within = [region_envelope(store, r) for r in (*principal.regions, *((params.region,) if params.region else ()))]
+    band = normalize_band(params.band) or params.band if params.band else None
+    common = dict(operator=params.operator, rat=params.rat, band=band, bbox=parse_bbox(params.bbox, params.bbox_crs),
+                  within=tuple(within))
+    if isinstance(params, StationItemsParams):
+        return PointQuery(status=params.status, site_id=params.site_id, **common)  # type: ignore[arg-type]
+    start, end = parse_interval(params.datetime)
+    return PointQuery(source=params.source, start=start, end=end, **common)  # type: ignore[arg-type]
+
+
+def _instant(text: str, *, end: bool) -> dt.datetime | None:
+    text = text.strip()
+    if text in ("", ".."):
+        return None
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            moment = dt.datetime.combine(day, dt.time.max if end else dt.time.min)
+        else:
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise _bad("query.datetime", f"{text!r} is not an RFC 3339 date or date-time") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(_SHANGHAI).replace(tzinfo=None)
+    return moment
+
+
+def parse_interval(text: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """An OGC ``datetime`` value as inclusive naive Asia/Shanghai bounds (None: open)."""
+    if text is None or not text.strip():
+        return None, None
+    if "/" in text:
+        first, _, second = text.partition("/")
+        start, end = _instant(first, end=False), _instant(second, end=True)
+        if start is not None and end is not None and start > end:
+            raise _bad("query.datetime", "the interval ends before it starts")
+        return start, end
+    if text.strip() == "..":
+        raise _bad("query.datetime", "an instant cannot be open")
+    return _instant(text, end=False), _instant(text, end=True)

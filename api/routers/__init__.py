@@ -1,0 +1,1 @@
+"""HTTP routers of the village5g API (thin: parse, call the domain or the store, shape)."""

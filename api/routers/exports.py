@@ -1,0 +1,107 @@
+"""Downloads: village lists with the collection's filters, and summaries, as files for people and GIS."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import shapely
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import Field
+from starlette.background import BackgroundTask
+
+from api.deps import ReaderDep, StoreDep
+from api.params import MAX_ID, REGION_PATTERN, VillageFilters, village_query
+from api.routers.runs import Level, summary_frame
+from coverage.crs import wgs84_to_gcj02
+from coverage.export import write_table
+from coverage.queries import village_table
+from coverage.results_query import query_villages, resolve_run
+
+router = APIRouter(prefix="/exports", tags=["Exports"])
+
+MEDIA_TYPES: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "geojson": "application/geo+json",
+    "gpkg": "application/geopackage+sqlite3",
+    "kml": "application/vnd.google-earth.kml+xml",
+}
+
+
+def _binary(formats: list[str]) -> dict[int | str, dict[str, Any]]:
+    content = {MEDIA_TYPES[f].split(";")[0]: {"schema": {"type": "string", "format": "binary"}} for f in formats}
+    return {200: {"description": "The file", "content": content}}
+
+
+class VillageExportParams(VillageFilters):
+    """Village filters and the file format."""
+
+    format: Literal["csv", "xlsx", "geojson", "gpkg", "kml"] = Field(
+        default="csv", description="csv (UTF-8 with BOM, for Excel), xlsx, geojson, gpkg (GeoPackage) or kml")
+
+
+def _send(path: Path, folder: Path, fmt: str, name: str) -> FileResponse:
+    return FileResponse(path, media_type=MEDIA_TYPES[fmt], filename=name,
+                        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
+
+
+def _to_gcj02(coords: np.ndarray) -> np.ndarray:
+    lon, lat = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
+    return np.column_stack([lon, lat])
+
+
+@router.get("/villages", response_class=FileResponse, summary="Export villages",
+            responses=_binary(list(MEDIA_TYPES)))
+def export_villages(store: StoreDep, principal: ReaderDep,
+                    params: Annotated[VillageExportParams, Query()]) -> FileResponse:
+    """Every village matching the filters of ``/collections/villages/items`` as one file.
+
+    CSV and XLSX carry the attributes (with the committee point as ``point_lon``/``point_lat``);
+    GeoJSON, GeoPackage and KML the polygons too, in WGS84 (GCJ-02 with ``crs=gcj02``).
+    """
+    run_id = resolve_run(store, params.run)
+    frame, _ = query_villages(store, run_id, village_query(store, params, principal), count=False)
+    table = village_table(frame)
+    table.insert(len(table.columns) - 1, "run_id", run_id)
+    if params.crs is not None and params.crs.is_gcj02:
+        table = table.set_geometry(shapely.transform(np.asarray(table.geometry.values, dtype=object), _to_gcj02),
+                                   crs="EPSG:4326")
+        table["point_lon"], table["point_lat"] = wgs84_to_gcj02(table["point_lon"].to_numpy(float),
+                                                                table["point_lat"].to_numpy(float))
+    folder = Path(tempfile.mkdtemp(prefix="village5g-export-"))
+    name = f"villages-run{run_id}.{params.format}"
+    try:
+        path = write_table(table, folder / name, fmt=params.format, layer="villages")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return _send(path, folder, params.format, name)
+
+
+@router.get("/summary", response_class=FileResponse, summary="Export a summary",
+            responses=_binary(["csv", "xlsx"]))
+def export_summary(request: Request, store: StoreDep, principal: ReaderDep,
+                   level: Annotated[Level, Query()] = "city",
+                   run: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+                   target: Annotated[float | None, Query(ge=0, le=1)] = None,
+                   region: Annotated[str | None, Query(pattern=REGION_PATTERN)] = None,
+                   format: Annotated[Literal["csv", "xlsx"], Query()] = "csv") -> FileResponse:
+    """``/summary`` as a spreadsheet: one row per region with 通达率 (0-1), counts and gap to target."""
+    run_id = resolve_run(store, run)
+    record = store.read_run(run_id)
+    target_rate = target if target is not None else float(record["rules"]["target_rate"])
+    regions = (*principal.regions, *((region,) if region else ()))
+    frame, _ = summary_frame(store, run_id=run_id, level=level, target_rate=target_rate, regions=regions)
+    folder = Path(tempfile.mkdtemp(prefix="village5g-export-"))
+    name = f"summary-{level}-run{run_id}.{format}"
+    try:
+        path = write_table(frame, folder / name, fmt=format, layer="summary")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return _send(path, folder, format, name)

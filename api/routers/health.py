@@ -1,0 +1,34 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.deps import StoreDep
+from api.errors import ApiError
+from api.models import Health
+
+router = APIRouter(tags=["Health"])
+
+
+@router.get("/healthz", response_model=Health, response_model_exclude_none=True, summary="Liveness")
+async def healthz() -> dict[str, Any]:
+    """The process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=Health, summary="Readiness",
+            responses={503: {"description": "The database cannot be reached"}})
+def readyz(store: StoreDep) -> dict[str, Any]:
+    """The database answers and has the schema: the service can take traffic."""
+    try:
+        with store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        latest = store.latest_run_id()
+    except SQLAlchemyError:
+        raise ApiError(503, "the database cannot be reached", code="unavailable") from None
+    return {"status": "ready", "database": store.dialect, "latest_run": latest}

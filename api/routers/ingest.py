@@ -1,0 +1,129 @@
+"""Uploads of village, station and measurement files: the CLI's validation, one transaction, or nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+
+from api.deps import StoreDep
+from api.errors import ApiError
+from api.models import IngestResult
+from api.security import Principal, get_principal
+from coverage.errors import ValidationError, Village5gError
+from coverage.ingest import read_input
+from coverage.keys import role_allows
+from coverage.results_query import region_envelope
+from coverage.storage import IngestRecord
+
+router = APIRouter(prefix="/ingest", tags=["Ingest"])
+
+#: The role each kind of upload needs: field audit tests are measurements, so auditors may add them.
+ROLE_FOR: dict[str, str] = {"villages": "admin", "stations": "admin", "measurements": "auditor"}
+_SHOWN = 20
+
+
+def _safe_name(name: str | None) -> str:
+    """The uploaded file's base name, without folders or control characters."""
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    base = re.sub(r"[\x00-\x1f\x7f]", "", base).strip()[-200:]
+    return base if base not in ("", ".", "..") else "upload"
+
+
+def _scrubbed(exc: Village5gError, folder: Path) -> Village5gError:
+    """``exc`` without the server's temporary folder in its messages (GDAL names whole paths)."""
+
+    def clean(text: str) -> str:
+        return text.replace(f"{folder}/", "").replace(str(folder), "")
+
+    if isinstance(exc, ValidationError):
+        return ValidationError([dataclasses.replace(p, file=clean(p.file), message=clean(p.message))
+                                for p in exc.problems])
+    return type(exc)(clean(str(exc)))
+
+
+def _authorize(principal: Principal, kind: str, replace: bool) -> None:
+    needed = ROLE_FOR[kind]
+    if principal.key is None:
+        raise ApiError(401, f"uploading {kind} needs an API key with role {needed} or above",
+                       headers={"WWW-Authenticate": 'Bearer realm="village5g"'})
+    if not role_allows(principal.key.role, needed):
+        raise ApiError(403, f"uploading {kind} needs role {needed} or above; the key has role {principal.key.role}")
+    if replace and (principal.region is not None or principal.key.role != "admin"):
+        raise ApiError(403, "replacing a stored set needs an admin key without a region limit")
+
+
+def _outside(problems: list[dict[str, Any]], what: str, region: str) -> None:
+    if problems:
+        raise ApiError(403, f"{len(problems)} {what} lie outside region {region}, which the key is limited to; "
+                            "nothing was stored", details=problems[:_SHOWN])
+
+
+def _check_region(store: Any, principal: Principal, kind: str, frame: Any, file_name: str) -> None:
+    region = principal.region
+    if region is None:
+        return
+    if kind == "villages":
+        codes = frame["code"].astype(str).to_numpy()
+        bad = np.flatnonzero(~np.char.startswith(codes.astype(str), region))
+        _outside([{"file": file_name, "row": int(i) + 1, "field": "code",
+                   "message": f"village {codes[i]} is outside region {region}"} for i in bad], "villages", region)
+        return
+    lon_min, lat_min, lon_max, lat_max = region_envelope(store, region)
+    lon, lat = frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)
+    bad = np.flatnonzero(~((lon >= lon_min) & (lon <= lon_max) & (lat >= lat_min) & (lat <= lat_max)))
+    _outside([{"file": file_name, "row": int(i) + 1, "field": "lon",
+               "message": f"({lon[i]}, {lat[i]}) is outside the extent of region {region}'s villages"}
+              for i in bad], kind, region)
+
+
+@router.post("/{kind}", response_model=IngestResult, status_code=201, summary="Upload a file",
+             responses={413: {"description": "The file is larger than the service accepts"},
+                        422: {"description": "The file was rejected; every problem is listed in details"}})
+def ingest(
+    store: StoreDep,
+    kind: Literal["villages", "stations", "measurements"],
+    file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped shapefile, CSV, XLSX or GeoParquet")],
+    principal: Annotated[Principal, Depends(get_principal)],
+    crs: Annotated[str | None, Form(max_length=200, description="wgs84, cgcs2000, gcj02 or EPSG:n "
+                                                                "(default: the file's own, else WGS84)")] = None,
+    encoding: Annotated[str | None, Form(max_length=40, description="Text encoding of CSV/DBF "
+                                                                    "(default: detected)")] = None,
+    layer: Annotated[str | None, Form(max_length=200, description="Layer of a GeoPackage or sheet of a "
+                                                                  "workbook")] = None,
+    replace: Annotated[bool, Form(description="Replace everything stored of this kind (admin key "
+                                              "without region limit)")] = False,
+) -> dict[str, Any]:
+    """Validate the file completely, then store it in one transaction; a rejected file changes nothing.
+
+    Villages and stations need an admin key, measurements an auditor key. A region-limited key may
+    add only villages of its region and points inside the extent of its region's villages. A
+    shapefile goes up as a .zip with its .shp, .shx, .dbf, .prj (and .cpg).
+    """
+    _authorize(principal, kind, replace)
+    name = _safe_name(file.filename)
+    folder = Path(tempfile.mkdtemp(prefix="village5g-upload-"))
+    try:
+        path = folder / name
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out, length=1024 * 1024)
+        result = read_input(kind, path, crs=crs or None, encoding=encoding or None, layer=layer or None)
+    except Village5gError as exc:
+        raise _scrubbed(exc, folder) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    _check_region(store, principal, kind, result.frame, result.file_name)
+    store.write(kind, result.frame, replace=replace, record=IngestRecord(
+        kind=kind, file_name=result.file_name, sha256=result.file_sha256, crs=result.crs,
+        encoding=result.encoding, warnings=len(result.warnings)))
+    return {
+        "kind": kind, "file_name": result.file_name, "rows": result.rows, "replaced": replace, "crs": result.crs,
+        "encoding": result.encoding, "sha256": result.file_sha256,
+        "warnings": [{"file": w.file, "row": w.row, "field": w.field, "message": w.message} for w in result.warnings],
+    }

@@ -1,0 +1,44 @@
+"""Coverage maps as HTML pages: the same folium builders as `village5g map`, assets served locally."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import HTMLResponse
+
+from api.deps import ReaderDep, StoreDep
+from api.errors import ApiError
+from api.params import MAX_ID
+from maps import MapOptions, build_map, render_html
+
+router = APIRouter(prefix="/maps", tags=["Maps"])
+
+Basemap = Literal["osm", "amap", "none"]
+RunParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Run id (default: latest published)")]
+BasemapParam = Annotated[Basemap, Query(description="osm, amap (features shifted to GCJ-02) or none")]
+
+
+def _page(store: StoreDep, principal: ReaderDep, *, level: str | None, code: str | None, run: int | None,
+          basemap: str) -> HTMLResponse:
+    if principal.regions and not (code and any(code.startswith(r) for r in principal.regions)):
+        raise ApiError(403, "this key is limited to its region: ask for a map inside it", code="forbidden")
+    options = MapOptions(basemap=basemap, link_template="/maps/{level}/{code}", parent_link=("/maps", "province"))
+    m = build_map(store, city=code if level == "city" else None, county=code if level == "county" else None,
+                  run_id=run, options=options)
+    return HTMLResponse(render_html(m, offline=False, asset_base="/maps/static"))
+
+
+@router.get("", response_class=HTMLResponse, summary="Province map: cities and counties by 5G reach rate")
+def province(store: StoreDep, principal: ReaderDep, run: RunParam = None, basemap: BasemapParam = "osm"
+             ) -> HTMLResponse:
+    """Cities and counties coloured by 通达率, linking down to their maps."""
+    return _page(store, principal, level=None, code=None, run=run, basemap=basemap)
+
+
+@router.get("/{level}/{code}", response_class=HTMLResponse, summary="City or county map with its villages")
+def region(store: StoreDep, principal: ReaderDep, level: Literal["city", "county"],
+           code: Annotated[str, Path(pattern=r"^\d{4}(\d{2})?$")], run: RunParam = None,
+           basemap: BasemapParam = "osm") -> HTMLResponse:
+    """Village polygons coloured by verdict, sites, the predicted RSRP overlay, search and boundaries."""
+    return _page(store, principal, level=level, code=code, run=run, basemap=basemap)

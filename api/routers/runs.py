@@ -1,0 +1,230 @@
+"""Summaries (通达率 per region), analysis runs, their differences, and analysis jobs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Body, Path, Query, Request, Response
+
+from api.cache import LruCache
+from api.deps import AdminDep, ReaderDep, StoreDep
+from api.errors import ApiError
+from api.jobs import JobRunner, rules_with
+from api.models import AnalysisRequest, Job, Jobs, Run, RunDiff, Runs, Summary
+from api.ogc import base_url, link
+from api.params import MAX_ID, REGION_PATTERN
+from api.security import Principal
+from coverage.jobs import list_jobs, read_job
+from coverage.results_query import (
+    compare_runs,
+    resolve_run,
+    resolve_run_and_version,
+    result_rows,
+    run_counts,
+    villages_version,
+)
+from coverage.storage import Store
+from coverage.summary import reach_gap, summarize
+
+router = APIRouter()
+
+Level = Literal["province", "city", "county", "township"]
+_DOMAIN_ERRORS = ("ValidationError", "NotFoundError", "ConfigError", "Village5gError")
+
+
+def _regions(principal: Principal, region: str | None) -> tuple[str, ...]:
+    return (*principal.regions, *((region,) if region else ()))
+
+
+def _version(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return villages_version(conn)
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored time (naive UTC) as an aware one, so it is written as RFC 3339 with its zone."""
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
+
+
+def _nan_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def summary_frame(store: Store, *, run_id: int, level: str, target_rate: float, regions: tuple[str, ...]
+                  ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """通达率 per region of ``level`` for the villages of a run inside ``regions``, and the totals."""
+    rows = result_rows(store, run_id, regions=regions)
+    frame = summarize(rows, level=level, target_rate=target_rate)
+    villages = len(rows)
+    covered = int((rows["verdict"] == "covered").sum())
+    totals = {
+        "code": regions[-1] if regions else "", "name": "total", "villages": villages, "covered": covered,
+        "weak": int((rows["verdict"] == "weak").sum()), "uncovered": int((rows["verdict"] == "uncovered").sum()),
+        "no_site": int(rows["no_site"].sum()), "reach_rate": covered / villages if villages else None,
+        "target_rate": target_rate, "gap_villages": reach_gap(villages, covered, target_rate),
+    }
+    return frame, totals
+
+
+@router.get("/summary", response_model=Summary, tags=["Summaries"], summary="5G reach rate per region")
+def summary(request: Request, store: StoreDep, principal: ReaderDep,
+            level: Annotated[Level, Query(description="Regions to summarise")] = "city",
+            run: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Run id (default: latest published)")] = None,
+            target: Annotated[float | None, Query(ge=0, le=1, description="Reach-rate target 0-1 "
+                                                                          "(default: the run's rule set)")] = None,
+            region: Annotated[str | None, Query(pattern=REGION_PATTERN, description="Only villages of this "
+                                                                                     "division code prefix")] = None,
+            ) -> Response:
+    """通达率 (covered / villages), verdict counts, no-site villages and gap to target per region.
+
+    A key limited to a region summarises the villages of its region only. Answers are cached per run.
+    """
+    run_id, version = resolve_run_and_version(store, run)
+    regions = _regions(principal, region)
+    cache: LruCache = request.app.state.report_cache
+    key = ("summary", run_id, version, level, target, regions)
+
+    def compute() -> dict[str, Any]:
+        record = store.read_run(run_id)
+        target_rate = target if target is not None else float(record["rules"]["target_rate"])
+        frame, totals = summary_frame(store, run_id=run_id, level=level, target_rate=target_rate, regions=regions)
+        return {
+            "run_id": run_id, "level": level, "target_rate": target_rate,
+            "rules": f"{record['rules'].get('name')}@{record['rules'].get('version')}",
+            "region": regions[-1] if regions else None, "totals": totals,
+            "regions": [{k: _nan_none(v) for k, v in r.items()} for r in frame.to_dict("records")],
+        }
+
+    return _json(cache.get_or_compute(key, lambda: Summary.model_validate(compute()).model_dump_json().encode()))
+
+
+def _json(body: bytes) -> Response:
+    """A cached, already validated JSON body as the response."""
+    return Response(body, media_type="application/json")
+
+
+def _run_document(request: Request, record: dict[str, Any], counts: dict[str, int] | None) -> dict[str, Any]:
+    root = base_url(request)
+    error = record.get("error")
+    if error and not error.startswith(_DOMAIN_ERRORS):
+        error = "internal error; the server log has the details"
+    villages = (counts or {}).get("villages") or 0
+    run_id = record["id"]
+    links = [link(f"{root}/runs/{run_id}", "self", "application/json", f"run {run_id}")]
+    if record["status"] == "published":
+        links += [
+            link(f"{root}/collections/villages/items?run={run_id}", "items", "application/geo+json", "its villages"),
+            link(f"{root}/summary?run={run_id}", "summary", "application/json", "its 5G reach rate"),
+        ]
+    return {
+        **{k: record[k] for k in ("id", "status", "rules", "parameters", "inputs", "code_version", "timings")},
+        "started_at": _utc(record["started_at"]), "finished_at": _utc(record["finished_at"]),
+        "counts": counts,
+        "reach_rate": (counts or {}).get("covered", 0) / villages if villages else None,
+        "has_raster": bool(record.get("raster_path")),
+        "error": error,
+        "links": links,
+    }
+
+
+def _counts(store: Store, principal: Principal, records: list[dict[str, Any]]) -> dict[int, dict[str, int] | None]:
+    if not principal.regions:
+        return {r["id"]: r["counts"] for r in records}
+    published = [r["id"] for r in records if r["status"] == "published"]
+    limited = run_counts(store, published, regions=principal.regions)
+    return {r["id"]: limited.get(r["id"]) for r in records}
+
+
+@router.get("/runs", response_model=Runs, tags=["Runs"], summary="Analysis runs")
+def runs(request: Request, store: StoreDep, principal: ReaderDep,
+         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> dict[str, Any]:
+    """Run records, newest first: status, rule set, parameters, input fingerprints, timings and counts.
+
+    For a region-limited key the counts are those of its region.
+    """
+    records = store.list_runs(limit=offset + limit)[offset:]
+    counts = _counts(store, principal, records)
+    root = base_url(request)
+    return {"runs": [_run_document(request, r, counts[r["id"]]) for r in records],
+            "links": [link(f"{root}/runs", "self", "application/json", "runs")]}
+
+
+@router.get("/runs/{run_id}", response_model=Run, tags=["Runs"], summary="One run")
+def run(request: Request, store: StoreDep, principal: ReaderDep,
+        run_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> dict[str, Any]:
+    """One run's record (a running run shows here as soon as it starts)."""
+    record = store.read_run(run_id)
+    return _run_document(request, record, _counts(store, principal, [record])[run_id])
+
+
+@router.get("/runs/{run_id}/diff", response_model=RunDiff, tags=["Runs"], summary="Compare two runs")
+def diff(request: Request, store: StoreDep, principal: ReaderDep,
+         run_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+         against: Annotated[int, Query(ge=1, le=MAX_ID, description="The earlier run")],
+         level: Annotated[Level, Query(description="Regions whose 通达率 is compared")] = "city") -> Response:
+    """Villages newly flagged (worse verdict or newly without a site) or cleared, and 通达率 changes by region."""
+    after, before = resolve_run(store, run_id), resolve_run(store, against)
+    regions = principal.regions
+    cache: LruCache = request.app.state.report_cache
+
+    def compute() -> dict[str, Any]:
+        villages, by_region, counts = compare_runs(result_rows(store, before, regions=regions),
+                                                   result_rows(store, after, regions=regions), level=level)
+        return {
+            "run_id": after, "against": before, "level": level, "counts": counts,
+            "villages": [{k: None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v
+                          for k, v in r.items()} for r in villages.to_dict("records")],
+            "regions": [{k: _nan_none(v) for k, v in r.items()} for r in by_region.to_dict("records")],
+        }
+
+    key = ("diff", after, before, _version(store), level, regions)
+    return _json(cache.get_or_compute(key, lambda: RunDiff.model_validate(compute()).model_dump_json().encode()))
+
+
+def _job_document(request: Request, record: dict[str, Any]) -> dict[str, Any]:
+    root = base_url(request)
+    links = [link(f"{root}/jobs/{record['id']}", "self", "application/json", f"job {record['id']}")]
+    if record.get("run_id"):
+        links.append(link(f"{root}/runs/{record['run_id']}", "run", "application/json", f"run {record['run_id']}"))
+    return {**{k: record[k] for k in ("id", "kind", "status", "parameters", "progress", "run_id", "error")},
+            **{k: _utc(record[k]) for k in ("created_at", "started_at", "finished_at")}, "links": links}
+
+
+@router.post("/runs", response_model=Job, status_code=202, tags=["Runs"], summary="Start an analysis run",
+             responses={409: {"description": "An analysis is already queued or running"}})
+def start_run(request: Request, response: Response, store: StoreDep, principal: AdminDep,
+              options: Annotated[AnalysisRequest | None, Body()] = None) -> dict[str, Any]:
+    """Predict coverage, decide verdicts and publish a new run, in the background (admin key, no region limit).
+
+    Answers at once with the job; follow ``/jobs/{id}`` until it has succeeded (it then names the run)
+    or failed. Readers keep seeing the previous run until the new one is published.
+    """
+    if principal.region is not None:
+        raise ApiError(403, "an analysis covers every region: it needs an admin key without a region limit")
+    options = options or AnalysisRequest()
+    rules = rules_with(options.rules)
+    runner: JobRunner = request.app.state.jobs
+    job_id = runner.submit_analysis(
+        rules=rules, resolution_m=options.resolution_m, operators=list(options.operators or []) or None,
+        scope=options.scope, parameters=options.model_dump(), requested_by=principal.key.id if principal.key else None)
+    response.headers["Location"] = f"{base_url(request)}/jobs/{job_id}"
+    return _job_document(request, read_job(store, job_id))
+
+
+@router.get("/jobs", response_model=Jobs, tags=["Runs"], summary="Background jobs")
+def jobs(request: Request, store: StoreDep, _: ReaderDep,
+         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> dict[str, Any]:
+    """Jobs, newest first."""
+    return {"jobs": [_job_document(request, r) for r in list_jobs(store, limit=limit, offset=offset)]}
+
+
+@router.get("/jobs/{job_id}", response_model=Job, tags=["Runs"], summary="One job")
+def job(request: Request, store: StoreDep, _: ReaderDep, job_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+        ) -> dict[str, Any]:
+    """A job's status, progress and, once it succeeded, the run it published."""
+    return _job_document(request, read_job(store, job_id))

@@ -1,0 +1,624 @@
+"""Filtered, paged queries over the stored villages, results, stations and measurements, in SQL.
+
+Everything here filters, counts and pages in the database (SQLite and PostgreSQL alike), so a page
+of a province-wide collection reads only that page. Rows come back in the shapes the rest of the
+domain uses: village pages as :meth:`coverage.storage.Store.read_results` returns them (so
+:func:`coverage.queries.village_table` and :func:`coverage.summary.summarize` apply unchanged),
+station and measurement pages as :meth:`~coverage.storage.Store.read` does, plus their ``id``.
+
+Bounding boxes
+    Villages are selected by bounding box through :data:`village_bounds`, a table of each village's
+    longitude/latitude envelope keyed by its code (SQLite has no spatial index; one code path serves
+    both databases). A village matches a bbox when the bbox intersects its polygon's envelope: this
+    is the envelope test PostGIS's ``&&`` makes, a superset of true intersection by at most the
+    corners of an envelope. The table follows the villages by itself: it records the id of the last
+    village ingest it was built from (every write of villages logs one) and is rebuilt, in one
+    transaction, when a read finds that the villages moved on (:func:`ensure_village_bounds`).
+    Stations and measurements are points with indexed ``lon``/``lat`` columns, tested exactly.
+Region limits
+    A region is a prefix of the 12-digit village code; it selects by code range, which the primary
+    key serves. Points have no division code: a region limit on them keeps the points inside the
+    envelope of the region's villages (:func:`region_envelope`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Column, Float, Integer, String, Table, func, select, true
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import ColumnElement, Select
+
+from coverage.errors import NotFoundError
+from coverage.queries import LIST_COLUMNS
+from coverage.schema import COLUMNS, conform
+from coverage.storage import Store, ingests, measurements, metadata, runs, stations, village_results, villages
+
+__all__ = [
+    "Envelope", "PointQuery", "Rows", "VillageQuery", "compare_runs", "count_points", "count_villages",
+    "data_version", "division_codes", "ensure_village_bounds", "extent", "point_rows", "query_villages",
+    "refresh_village_bounds", "region_envelope", "resolve_run", "resolve_run_and_version", "result_rows",
+    "run_counts", "village_bounds", "village_rows", "villages_version",
+]
+
+#: (lon_min, lat_min, lon_max, lat_max) in WGS84 degrees. ``lon_min > lon_max`` crosses the antimeridian.
+Envelope = tuple[float, float, float, float]
+PointKind = Literal["stations", "measurements"]
+
+village_bounds = Table(
+    "village_bounds",
+    metadata,
+    Column("code", String(12), primary_key=True),
+    Column("min_lon", Float, nullable=False, index=True),
+    Column("min_lat", Float, nullable=False),
+    Column("max_lon", Float, nullable=False),
+    Column("max_lat", Float, nullable=False),
+)
+
+village_bounds_state = Table(
+    "village_bounds_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("villages_version", Integer),  # ingests.id of the last village write the bounds reflect
+)
+
+#: An envelope no point or village intersects (a region with no villages).
+EMPTY_ENVELOPE: Envelope = (math.inf, math.inf, -math.inf, -math.inf)
+
+_RESULT_COLUMNS = [c for c in village_results.columns if c.name not in ("run_id", "code")]
+_LEVEL_COLUMNS = ("province_code", "province_name", "city_code", "city_name", "county_code", "county_name",
+                  "township_code", "township_name")
+
+
+@dataclass(frozen=True)
+class VillageQuery:
+    """Filters of a village list; every one given must hold.
+
+    ``regions`` are code prefixes that all must match (a caller's region limit and a requested
+    region, say). ``name`` is a substring of the village name. ``bbox`` intersects the village's
+    envelope (WGS84 degrees).
+    """
+
+    verdict: str | None = None
+    no_site: bool | None = None
+    verdict_source: str | None = None
+    city_code: str | None = None
+    county_code: str | None = None
+    township_code: str | None = None
+    regions: tuple[str, ...] = ()
+    name: str | None = None
+    bbox: Envelope | None = None
+
+
+@dataclass(frozen=True)
+class PointQuery:
+    """Filters of a station or measurement list; every one given must hold.
+
+    ``within`` are envelopes that all must contain the point (region limits); ``bbox`` too.
+    ``status`` and ``site_id`` apply to stations, ``source``, ``start`` and ``end`` (inclusive,
+    naive Asia/Shanghai time like ``measured_at``) to measurements.
+    """
+
+    operator: str | None = None
+    rat: str | None = None
+    band: str | None = None
+    status: str | None = None
+    site_id: str | None = None
+    source: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    bbox: Envelope | None = None
+    within: tuple[Envelope, ...] = field(default_factory=tuple)
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+def resolve_run(store: Store, run_id: int | None = None) -> int:
+    """``run_id`` when that run is published, else the latest published run; NotFoundError otherwise."""
+    with store.engine.connect() as conn:
+        if run_id is None:
+            value = conn.execute(select(func.max(runs.c.id)).where(runs.c.status == "published")).scalar()
+            if value is None:
+                raise NotFoundError("no published analysis run yet")
+            return int(value)
+        status = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+    if status is None:
+        raise NotFoundError(f"run {run_id} does not exist")
+    if status != "published":
+        raise NotFoundError(f"run {run_id} is {status}, not published")
+    return run_id
+
+
+def resolve_run_and_version(store: Store, run_id: int | None = None) -> tuple[int, int]:
+    """:func:`resolve_run` and :func:`villages_version` in one round trip (the hot path of reads)."""
+    published = select(func.max(runs.c.id)).where(runs.c.status == "published").scalar_subquery()
+    status = select(runs.c.status).where(runs.c.id == (run_id or 0)).scalar_subquery()
+    version = select(func.max(ingests.c.id)).where(ingests.c.kind == "villages").scalar_subquery()
+    with store.engine.connect() as conn:
+        latest, run_status, villages_at = conn.execute(select(published, status, version)).one()
+    if run_id is None:
+        if latest is None:
+            raise NotFoundError("no published analysis run yet")
+        return int(latest), int(villages_at or 0)
+    if run_status is None:
+        raise NotFoundError(f"run {run_id} does not exist")
+    if run_status != "published":
+        raise NotFoundError(f"run {run_id} is {run_status}, not published")
+    return run_id, int(villages_at or 0)
+
+
+# -- village bounds ------------------------------------------------------------------------------
+
+
+def villages_version(conn: Connection) -> int:
+    """Id of the last logged write of villages (0 when none): changes whenever the villages do."""
+    return data_version(conn, "villages")
+
+
+def data_version(conn: Connection, kind: str) -> int:
+    """Id of the last logged write of ``kind`` (0 when none): changes whenever the stored rows do."""
+    value = conn.execute(select(func.max(ingests.c.id)).where(ingests.c.kind == kind)).scalar()
+    return int(value or 0)
+
+
+def ensure_village_bounds(store: Store) -> None:
+    """Rebuild :data:`village_bounds` when the villages changed since it was built (two small reads)."""
+    with store.engine.connect() as conn:
+        current = villages_version(conn)
+        built = conn.execute(select(village_bounds_state.c.villages_version)
+                             .where(village_bounds_state.c.id == 1)).scalar()
+    if built != current:
+        refresh_village_bounds(store)
+
+
+def refresh_village_bounds(store: Store, *, force: bool = False) -> int:
+    """Recompute every village's envelope in one transaction; return the number of villages.
+
+    Concurrent callers (several API workers) serialise on the state row; the later one finds the
+    work done and returns. Without ``force`` nothing is rebuilt when the bounds are current.
+    """
+    for attempt in range(2):
+        try:
+            return _refresh(store, force=force)
+        except IntegrityError:  # two first-time callers raced to create the state row
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _refresh(store: Store, *, force: bool) -> int:
+    state = village_bounds_state
+    with store.engine.begin() as conn:
+        # Writing the state row first takes the write lock (SQLite) or the row lock (PostgreSQL).
+        locked = conn.execute(state.update().where(state.c.id == 1)
+                              .values(villages_version=state.c.villages_version)).rowcount
+        if not locked:
+            conn.execute(state.insert().values(id=1, villages_version=None))
+        version = villages_version(conn)
+        built = conn.execute(select(state.c.villages_version).where(state.c.id == 1)).scalar()
+        if built == version and not force:
+            return int(conn.execute(select(func.count()).select_from(village_bounds)).scalar_one())
+        conn.execute(village_bounds.delete())
+        result = conn.execute(select(villages.c.code, villages.c.geom).order_by(villages.c.code))
+        n = 0
+        while chunk := result.fetchmany(5000):
+            codes = [r[0] for r in chunk]
+            bounds = shapely.bounds(shapely.from_wkb(np.array([r[1] for r in chunk], dtype=object)))
+            conn.execute(village_bounds.insert(), [
+                {"code": c, "min_lon": float(b[0]), "min_lat": float(b[1]), "max_lon": float(b[2]),
+                 "max_lat": float(b[3])}
+                for c, b in zip(codes, bounds, strict=True)
+            ])
+            n += len(chunk)
+        conn.execute(state.update().where(state.c.id == 1).values(villages_version=version))
+    return n
+
+
+def region_envelope(store: Store, region: str) -> Envelope:
+    """The envelope of the villages whose code starts with ``region`` (:data:`EMPTY_ENVELOPE` if none)."""
+    ensure_village_bounds(store)
+    b = village_bounds
+    with store.engine.connect() as conn:
+        row = conn.execute(select(func.min(b.c.min_lon), func.min(b.c.min_lat), func.max(b.c.max_lon),
+                                  func.max(b.c.max_lat)).where(_code_prefix(b.c.code, region))).one()
+    if row[0] is None:
+        return EMPTY_ENVELOPE
+    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+def extent(store: Store, kind: str) -> Envelope | None:
+    """The envelope of everything stored of ``kind`` (None when nothing is)."""
+    if kind == "villages":
+        ensure_village_bounds(store)
+        b = village_bounds
+        query = select(func.min(b.c.min_lon), func.min(b.c.min_lat), func.max(b.c.max_lon), func.max(b.c.max_lat))
+    else:
+        t = stations if kind == "stations" else measurements
+        query = select(func.min(t.c.lon), func.min(t.c.lat), func.max(t.c.lon), func.max(t.c.lat))
+    with store.engine.connect() as conn:
+        row = conn.execute(query).one()
+    return None if row[0] is None else (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+# -- villages ------------------------------------------------------------------------------------
+
+
+def _code_prefix(column: Any, prefix: str) -> ColumnElement[bool]:
+    """``column`` starts with the digits ``prefix``, as a range the index serves."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return (column >= prefix) & (column < upper)
+
+
+def _lon_ranges(bbox: Envelope) -> list[tuple[float, float]]:
+    lon_min, _, lon_max, _ = bbox
+    if lon_min <= lon_max:
+        return [(lon_min, lon_max)]
+    return [(lon_min, 180.0), (-180.0, lon_max)]  # across the antimeridian
+
+
+def _village_conditions(query: VillageQuery, run_id: int) -> list[ColumnElement[bool]]:
+    r, v = village_results, villages
+    conds: list[ColumnElement[bool]] = [r.c.run_id == run_id]
+    # Verdicts are not selective: wrapped in coalesce so that SQLite, which has no statistics,
+    # walks the (run_id, code) key instead of the verdict index across every run.
+    if query.verdict:
+        conds.append(func.coalesce(r.c.verdict, "") == query.verdict)
+    if query.no_site is not None:
+        conds.append(r.c.no_site.is_(query.no_site))
+    if query.verdict_source:
+        conds.append(func.coalesce(r.c.verdict_source, "") == query.verdict_source)
+    # Division codes are prefixes of the village code: the range lets the key do the work, the
+    # equality keeps the answer exact for any stored code.
+    for column, value in (("city_code", query.city_code), ("county_code", query.county_code),
+                          ("township_code", query.township_code)):
+        if value:
+            conds += [v.c[column] == value, _code_prefix(r.c.code, value)]
+    for region in query.regions:
+        conds.append(_code_prefix(r.c.code, region))
+    if query.name:
+        conds.append(v.c.name.contains(query.name, autoescape=True))
+    if query.bbox is not None:
+        b = village_bounds
+        _, lat_min, _, lat_max = query.bbox
+        lon = [(b.c.max_lon >= lo) & (b.c.min_lon <= hi) for lo, hi in _lon_ranges(query.bbox)]
+        inside = select(b.c.code).where(lon[0] if len(lon) == 1 else lon[0] | lon[1],
+                                        b.c.max_lat >= lat_min, b.c.min_lat <= lat_max)
+        conds.append(r.c.code.in_(inside))
+    return conds
+
+
+def _village_select(*columns: Any) -> Select[Any]:
+    return select(*columns).join_from(village_results, villages, village_results.c.code == villages.c.code)
+
+
+def query_villages(store: Store, run_id: int, query: VillageQuery = VillageQuery(), *,
+                   limit: int | None = None, offset: int = 0, count: bool = True
+                   ) -> tuple[gpd.GeoDataFrame, int | None]:
+    """One page of a run's village results that match ``query``, ordered by code, and the number matched.
+
+    Parameters
+    ----------
+    run_id
+        A published run (see :func:`resolve_run`).
+    limit, offset
+        The page; ``limit=None`` returns every match from ``offset`` on.
+    count
+        Also count every match (the second value; None without it).
+
+    Returns
+    -------
+    (GeoDataFrame, int or None)
+        Rows shaped like :meth:`Store.read_results` (``attrs["run_id"]`` set), EPSG:4326.
+    """
+    if query.bbox is not None:
+        ensure_village_bounds(store)
+    conds = _village_conditions(query, run_id)
+    page = (_village_select(*(villages.c[c.name] for c in COLUMNS["villages"]), villages.c.geom, *_RESULT_COLUMNS)
+            .where(*conds).order_by(village_results.c.code).offset(offset))
+    if limit is not None:
+        page = page.limit(limit)
+    with store.engine.connect() as conn:
+        result = conn.execute(page)
+        keys = list(result.keys())
+        rows = result.fetchall()
+        matched = None
+        if count:
+            matched = int(conn.execute(_village_select(func.count()).where(*conds)).scalar_one())
+    return _results_frame(keys, rows, run_id), matched
+
+
+@dataclass
+class Rows:
+    """A page as plain columns: ``values[name]`` lists one Python value per row (None when missing).
+
+    ``geometry`` holds shapely geometries (EPSG:4326), ``ids`` the feature ids. Reading a page
+    this way skips building a GeoDataFrame; the values equal those of the frame functions.
+    """
+
+    columns: list[str]
+    values: dict[str, list[Any]]
+    geometry: np.ndarray
+    ids: list[Any]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+#: Columns of a village page (:data:`coverage.queries.LIST_COLUMNS` without the computed point).
+def _page_columns() -> list[Any]:
+    by_name = {**{c.name: c for c in village_results.columns if c.name != "run_id"},
+               **{c.name: c for c in villages.columns}}
+    return [by_name[name] for name in LIST_COLUMNS if name not in ("point_lon", "point_lat")]
+
+
+def village_rows(store: Store, run_id: int, query: VillageQuery = VillageQuery(), *, limit: int | None = None,
+                 offset: int = 0, count: bool = True, code: str | None = None,
+                 after: str | None = None) -> tuple[Rows, int | None]:
+    """Like :func:`query_villages` but as :class:`Rows` with the columns of a village list, in order.
+
+    ``point_lon``/``point_lat`` are computed exactly as :func:`coverage.queries.village_table` does
+    (committee point, else a point on the polygon's surface, rounded to 1e-6 degree). ``code``
+    selects one village; ``after`` starts the page after that code (then ``offset`` counts from
+    there), which the key serves without skipping rows. The count ignores ``after``.
+    """
+    if query.bbox is not None:
+        ensure_village_bounds(store)
+    conds = _village_conditions(query, run_id)
+    if code is not None:
+        conds.append(village_results.c.code == code)
+    matched_conds = list(conds)
+    if after is not None:
+        conds.append(village_results.c.code > after)
+    columns = _page_columns()
+    page = (_village_select(*columns, villages.c.committee_lon, villages.c.committee_lat, villages.c.geom)
+            .where(*conds).order_by(village_results.c.code).offset(offset))
+    if limit is not None:
+        page = page.limit(limit)
+    with store.engine.connect() as conn:
+        rows = conn.execute(page).all()
+        matched = int(conn.execute(_village_select(func.count()).where(*matched_conds)).scalar_one()) if count else None
+    n = len(columns)
+    values: dict[str, list[Any]] = {c.name: [r[i] for r in rows] for i, c in enumerate(columns)}
+    wkb = np.array([r[n + 2] for r in rows], dtype=object)
+    geometry = shapely.from_wkb(wkb) if rows else np.array([], dtype=object)
+    lon = np.array([np.nan if r[n] is None else r[n] for r in rows], dtype=float)
+    lat = np.array([np.nan if r[n + 1] is None else r[n + 1] for r in rows], dtype=float)
+    unknown = np.isnan(lon) | np.isnan(lat)
+    if unknown.any():
+        surface = shapely.point_on_surface(geometry[unknown])
+        lon[unknown], lat[unknown] = shapely.get_x(surface), shapely.get_y(surface)
+    values["point_lon"] = np.round(lon, 6).tolist()
+    values["point_lat"] = np.round(lat, 6).tolist()
+    return Rows(list(LIST_COLUMNS), values, geometry, list(values["code"])), matched
+
+
+def count_villages(store: Store, run_id: int, query: VillageQuery = VillageQuery()) -> int:
+    """The number of a run's villages matching ``query``."""
+    if query.bbox is not None:
+        ensure_village_bounds(store)
+    with store.engine.connect() as conn:
+        return int(conn.execute(_village_select(func.count()).where(*_village_conditions(query, run_id))).scalar_one())
+
+
+def count_points(store: Store, kind: PointKind, query: PointQuery = PointQuery()) -> int:
+    """The number of stations or measurements matching ``query``."""
+    t = stations if kind == "stations" else measurements
+    with store.engine.connect() as conn:
+        query_count = select(func.count()).select_from(t).where(*_point_conditions(kind, query))
+        return int(conn.execute(query_count).scalar_one())
+
+
+def point_rows(store: Store, kind: PointKind, query: PointQuery = PointQuery(), *, limit: int | None = None,
+               offset: int = 0, count: bool = True, item_id: int | None = None,
+               after: int | None = None) -> tuple[Rows, int | None]:
+    """Stations or measurements matching ``query`` as :class:`Rows` (``id`` then the canonical
+    columns), ordered by id; ``after`` starts after that id (the count ignores it)."""
+    t = stations if kind == "stations" else measurements
+    conds = _point_conditions(kind, query)
+    if item_id is not None:
+        conds.append(t.c.id == item_id)
+    matched_conds = list(conds)
+    if after is not None:
+        conds.append(t.c.id > after)
+    names = ["id", *(c.name for c in COLUMNS[kind])]
+    page = select(*(t.c[n] for n in names)).where(*conds).order_by(t.c.id).offset(offset)
+    if limit is not None:
+        page = page.limit(limit)
+    with store.engine.connect() as conn:
+        rows = conn.execute(page).all()
+        matched = None
+        if count:
+            matched = int(conn.execute(select(func.count()).select_from(t).where(*matched_conds)).scalar_one())
+    values = {name: [r[i] for r in rows] for i, name in enumerate(names)}
+    geometry = (shapely.points(np.asarray(values["lon"], dtype=float), np.asarray(values["lat"], dtype=float))
+                if rows else np.array([], dtype=object))
+    return Rows(names, values, geometry, list(values["id"])), matched
+
+
+def _results_frame(keys: list[str], rows: Sequence[Any], run_id: int) -> gpd.GeoDataFrame:
+    data = {k: [r[i] for r in rows] for i, k in enumerate(keys)}
+    geometry = shapely.from_wkb(np.array(data["geom"], dtype=object)) if rows else np.array([], dtype=object)
+    frame = conform("villages", data, geometry)
+    for col in _RESULT_COLUMNS:
+        frame[col.name] = data[col.name]
+    frame["nearest_site_m"] = frame["nearest_site_m"].astype(float)
+    frame.attrs["run_id"] = run_id
+    return frame
+
+
+def result_rows(store: Store, run_id: int, *, regions: Sequence[str] = ()) -> pd.DataFrame:
+    """Every village of a run without geometry: code, name, division codes and names, verdict, no_site.
+
+    Enough for :func:`coverage.summary.summarize` and for comparing runs; cheap to read.
+    """
+    conds = _village_conditions(VillageQuery(regions=tuple(regions)), run_id)
+    query = (_village_select(villages.c.code, villages.c.name, *(villages.c[c] for c in _LEVEL_COLUMNS),
+                             village_results.c.verdict, village_results.c.no_site)
+             .where(*conds).order_by(village_results.c.code))
+    with store.engine.connect() as conn:
+        result = conn.execute(query)
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    if frame.empty:
+        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in frame.columns})
+    frame["no_site"] = frame["no_site"].astype(bool)
+    return frame
+
+
+# -- stations and measurements -------------------------------------------------------------------
+
+
+def _point_conditions(kind: PointKind, query: PointQuery) -> list[ColumnElement[bool]]:
+    t = stations if kind == "stations" else measurements
+    conds: list[ColumnElement[bool]] = [true()]
+    for name in ("operator", "rat", "band"):
+        value = getattr(query, name)
+        if value:
+            conds.append(t.c[name] == value)
+    if kind == "stations":
+        if query.status:
+            conds.append(t.c.status == query.status)
+        if query.site_id:
+            conds.append(t.c.site_id == query.site_id)
+    else:
+        if query.source:
+            conds.append(t.c.source == query.source)
+        if query.start is not None:
+            conds.append(t.c.measured_at >= query.start)
+        if query.end is not None:
+            conds.append(t.c.measured_at <= query.end)
+    for box in (*query.within, *((query.bbox,) if query.bbox is not None else ())):
+        lon_min, lat_min, lon_max, lat_max = box
+        if lon_min <= lon_max or math.isinf(lon_min):
+            conds.append((t.c.lon >= lon_min) & (t.c.lon <= lon_max))
+        else:
+            conds.append((t.c.lon >= lon_min) | (t.c.lon <= lon_max))
+        conds.append((t.c.lat >= lat_min) & (t.c.lat <= lat_max))
+    return conds
+
+
+# -- divisions by name ---------------------------------------------------------------------------
+
+#: Suffixes a division name may be given without (南京 for 南京市, 江都 for 江都区, 大桥 for 大桥镇).
+NAME_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "city": ("市", "地区", "自治州", "盟"),
+    "county": ("区", "县", "市", "旗"),
+    "township": ("镇", "乡", "街道", "街道办事处"),
+}
+
+
+def division_codes(store: Store, level: str, name: str) -> list[tuple[str, str]]:
+    """``(code, name)`` of the cities, counties or townships of the stored villages called ``name``.
+
+    ``name`` matches the full name or the name without its usual suffix (南京 finds 南京市).
+    Several results mean the name is ambiguous (township names repeat across counties).
+    """
+    code_col, name_col = villages.c[f"{level}_code"], villages.c[f"{level}_name"]
+    candidates = [name, *(name + s for s in NAME_SUFFIXES[level])]
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(code_col, name_col).where(name_col.in_(candidates)).distinct()
+                            .order_by(code_col).limit(20)).all()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+# -- runs seen from a region, and what changed between runs --------------------------------------
+
+_RANK = {"uncovered": 0, "weak": 1, "covered": 2}
+
+
+def run_counts(store: Store, run_ids: Sequence[int], *, regions: Sequence[str] = ()) -> dict[int, dict[str, int]]:
+    """Villages per verdict, no-site, measured and total of each run, inside ``regions`` (one query)."""
+    if not run_ids:
+        return {}
+    r = village_results
+    conds: list[ColumnElement[bool]] = [r.c.run_id.in_(list(run_ids))]
+    conds += [_code_prefix(r.c.code, region) for region in regions]
+    query = (select(r.c.run_id, r.c.verdict, r.c.no_site, r.c.verdict_source, func.count())
+             .where(*conds).group_by(r.c.run_id, r.c.verdict, r.c.no_site, r.c.verdict_source))
+    out: dict[int, dict[str, int]] = {
+        int(i): {"covered": 0, "weak": 0, "uncovered": 0, "no_site": 0, "villages": 0, "measured": 0}
+        for i in run_ids}
+    with store.engine.connect() as conn:
+        for run_id, verdict, no_site, source, n in conn.execute(query):
+            counts = out[int(run_id)]
+            counts[verdict] = counts.get(verdict, 0) + int(n)
+            counts["villages"] += int(n)
+            counts["no_site"] += int(n) if no_site else 0
+            counts["measured"] += int(n) if source == "measured" else 0
+    return out
+
+
+def compare_runs(before: pd.DataFrame, after: pd.DataFrame, *, level: str = "city"
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Villages whose verdict or no-site flag changed, and 通达率 per region, from ``before`` to ``after``.
+
+    Both frames are :func:`result_rows` of a run. A village is ``flagged`` when its verdict got
+    worse or it newly lacks a site, ``cleared`` when its verdict got better or it gained a site,
+    ``changed`` when both happened, ``added``/``removed`` when it is in one run only.
+
+    Returns
+    -------
+    (villages, regions, counts)
+        ``villages``: code, name, county_code, county_name, before_verdict, after_verdict,
+        before_no_site, after_no_site, change (ordered by code); ``regions``: code, name,
+        villages_before, villages_after, reach_rate_before, reach_rate_after, change (0-1 scale,
+        None where a run has no village of the region); ``counts`` of each kind of change.
+    """
+    keep = ["code", "name", "county_code", "county_name", "verdict", "no_site"]
+    merged = before[keep].merge(after[keep], on="code", how="outer", suffixes=("_b", "_a"), sort=True)
+    in_b, in_a = merged["verdict_b"].notna().to_numpy(), merged["verdict_a"].notna().to_numpy()
+    rank_b = merged["verdict_b"].map(_RANK).to_numpy(dtype=float)
+    rank_a = merged["verdict_a"].map(_RANK).to_numpy(dtype=float)
+    site_b = merged["no_site_b"].astype(object).fillna(False).astype(bool).to_numpy()
+    site_a = merged["no_site_a"].astype(object).fillna(False).astype(bool).to_numpy()
+    worse = (rank_a < rank_b) | (site_a & ~site_b)
+    better = (rank_a > rank_b) | (~site_a & site_b)
+    change = np.full(len(merged), "", dtype=object)
+    both = in_b & in_a
+    change[both & worse & ~better] = "flagged"
+    change[both & better & ~worse] = "cleared"
+    change[both & better & worse] = "changed"
+    change[~in_b] = "added"
+    change[~in_a] = "removed"
+    counts = {kind: int((change == kind).sum()) for kind in ("flagged", "cleared", "changed", "added", "removed")}
+    counts["unchanged"] = int((change == "").sum())
+    chosen = merged[change != ""]
+    villages_out = pd.DataFrame({
+        "code": chosen["code"],
+        "name": chosen["name_a"].where(chosen["name_a"].notna(), chosen["name_b"]),
+        "county_code": chosen["county_code_a"].where(chosen["county_code_a"].notna(), chosen["county_code_b"]),
+        "county_name": chosen["county_name_a"].where(chosen["county_name_a"].notna(), chosen["county_name_b"]),
+        "before_verdict": chosen["verdict_b"], "after_verdict": chosen["verdict_a"],
+        "before_no_site": chosen["no_site_b"], "after_no_site": chosen["no_site_a"],
+        "change": change[change != ""],
+    }).reset_index(drop=True)
+    code_col, name_col = f"{level}_code", f"{level}_name"
+
+    def rates(frame: pd.DataFrame) -> pd.DataFrame:
+        grouped = frame.assign(covered=frame["verdict"] == "covered").groupby(code_col, sort=True)
+        return pd.DataFrame({"name": grouped[name_col].first(), "villages": grouped.size(),
+                             "covered": grouped["covered"].sum()})
+
+    rb, ra = rates(before), rates(after)
+    regions = rb.merge(ra, left_index=True, right_index=True, how="outer", suffixes=("_b", "_a")).sort_index()
+    villages_b = regions["villages_b"].fillna(0).astype(int)
+    villages_a = regions["villages_a"].fillna(0).astype(int)
+    rate_b = regions["covered_b"] / regions["villages_b"]
+    rate_a = regions["covered_a"] / regions["villages_a"]
+    regions_out = pd.DataFrame({
+        "code": regions.index.astype(str),
+        "name": regions["name_a"].where(regions["name_a"].notna(), regions["name_b"]),
+        "villages_before": villages_b.to_numpy(), "villages_after": villages_a.to_numpy(),
+        "reach_rate_before": rate_b.to_numpy(dtype=float), "reach_rate_after": rate_a.to_numpy(dtype=float),
+        "change": (rate_a - rate_b).to_numpy(dtype=float),
+    }).reset_index(drop=True)
+    return villages_out, regions_out, counts

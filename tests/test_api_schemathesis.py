@@ -1,0 +1,61 @@
+"""Property-based tests of the API against its own OpenAPI document (schemathesis).
+
+Every operation gets a bounded number of generated requests (deterministic: hypothesis is
+derandomised). No response may be a server error, or break the document: its status, content type,
+headers and body must all be ones the document states. Requests go in through ASGI, against the
+small world on SQLite; one viewer key is sent, so the keyed paths are exercised past the 401.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from coverage.storage import Store
+from tests.utils.api import app_for, build_world, key
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
+          response_schema_conformance]
+
+
+# The app exists at collection (schemathesis builds the tests from its document) over an empty
+# SQLite file; the world is stored in it by the module fixture below, before any request.
+_TMP = Path(tempfile.mkdtemp(prefix="village5g-schemathesis-"))
+_STORE = Store(f"sqlite:///{_TMP / 'api.db'}")
+_APP = app_for(_STORE, _TMP)
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)  # also when the module's tests are deselected
+schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
+
+
+@pytest.fixture(scope="module")
+def viewer_headers() -> Iterator[dict[str, str]]:
+    """The small world stored, the app's lifespan running, and a viewer key's header."""
+    build_world(_STORE)
+    with TestClient(_APP):
+        yield key(_STORE, "viewer")
+    _STORE.dispose()
+    shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@schema.parametrize()
+@settings(max_examples=25, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+def test_api_keeps_its_contract(case: schemathesis.Case, viewer_headers: dict[str, str]) -> None:
+    case.call_and_validate(headers=viewer_headers if "X-API-Key" not in (case.headers or {}) else None,
+                           checks=CHECKS)

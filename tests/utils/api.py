@@ -1,0 +1,178 @@
+"""Helpers of the API tests: a small hand-made world, API keys, and a live uvicorn server.
+
+The world: eight 1 km x 1 km villages in a row of two townships of two cities (扬州市 江都区 and
+南京市 江宁区; the codes are real-looking, the places deliberately side by side near lon 119.4,
+lat 32.4 so one small prediction grid covers them). One 3-sector CMCC n41 site stands at the centre
+of the first village; the villages far from it come out uncovered and without a site.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from fastapi import FastAPI
+
+from api.app import create_app
+from api.service_settings import ServiceSettings
+from coverage.analysis import run_analysis
+from coverage.keys import create_key
+from coverage.predict import ModelParameters
+from coverage.rules import DEFAULT_RULES
+from coverage.schema import conform
+from coverage.storage import IngestRecord, Store
+
+KM_LON = 1 / 94.0  # degrees of longitude per km at 32.4 N
+KM_LAT = 1 / 111.0
+WEST, SOUTH = 119.40, 32.40
+
+#: (code, name, township name, county name, city name) of the villages, west to east.
+VILLAGES = [
+    ("321012101201", "甲村村委会", "大桥镇", "江都区", "扬州市"),
+    ("321012101202", "乙村村委会", "大桥镇", "江都区", "扬州市"),
+    ("321012101203", "丙村村委会", "大桥镇", "江都区", "扬州市"),
+    ("321012101204", "丁庄村委会", "大桥镇", "江都区", "扬州市"),
+    ("320115100201", "王庄村委会", "秣陵街道", "江宁区", "南京市"),
+    ("320115100202", "李庄村委会", "秣陵街道", "江宁区", "南京市"),
+    ("320115100203", "张庄村委会", "秣陵街道", "江宁区", "南京市"),
+    ("320115100204", "赵庄村委会", "秣陵街道", "江宁区", "南京市"),
+]
+SITE = (WEST + 0.5 * KM_LON, SOUTH + 0.5 * KM_LAT)
+PARAMS = ModelParameters(resolution_m=100.0, workers=1)
+
+
+def village_box(i: int) -> shapely.Polygon:
+    """The i-th village: a 1 km square, the row running east from (WEST, SOUTH), 1 km gaps between."""
+    west = WEST + 2 * i * KM_LON
+    return shapely.box(west, SOUTH, west + KM_LON, SOUTH + KM_LAT)
+
+
+def villages_frame() -> gpd.GeoDataFrame:
+    """The eight villages in the canonical contract (committee point known for the first only)."""
+    n = len(VILLAGES)
+    codes = [v[0] for v in VILLAGES]
+    return conform("villages", {
+        "code": codes, "name": [v[1] for v in VILLAGES],
+        "township_code": [c[:9] for c in codes], "township_name": [v[2] for v in VILLAGES],
+        "county_code": [c[:6] for c in codes], "county_name": [v[3] for v in VILLAGES],
+        "city_code": [c[:4] for c in codes], "city_name": [v[4] for v in VILLAGES],
+        "province_code": ["32"] * n, "province_name": ["江苏省"] * n,
+        "committee_lon": [SITE[0], *([None] * (n - 1))], "committee_lat": [SITE[1], *([None] * (n - 1))],
+        "population": [1000 + 10 * i for i in range(n)], "source": ["test"] * n,
+    }, [village_box(i) for i in range(n)])
+
+
+def stations_frame(sites: list[tuple[float, float]] | None = None) -> gpd.GeoDataFrame:
+    """Three-sector CMCC n41 sites (default: the one at the first village's committee)."""
+    sites = sites if sites is not None else [SITE]
+    rows: dict[str, list[object]] = {k: [] for k in ("site_id", "cell_id", "operator", "rat", "band", "lon", "lat",
+                                                      "azimuth_deg", "power_dbm", "status", "activated_on")}
+    for i, (lon, lat) in enumerate(sites):
+        for sector, az in enumerate((0.0, 120.0, 240.0)):
+            for key, value in (("site_id", f"S{i}"), ("cell_id", f"S{i}-{sector}"), ("operator", "CMCC"),
+                               ("rat", "NR"), ("band", "n41"), ("lon", lon), ("lat", lat), ("azimuth_deg", az),
+                               ("power_dbm", 53.0), ("status", "active"), ("activated_on", dt.date(2021, 1, 1))):
+                rows[key].append(value)
+    return conform("stations", rows, shapely.points(rows["lon"], rows["lat"]))
+
+
+def measurements_frame() -> gpd.GeoDataFrame:
+    """Five drive-test samples in the first village and two in the fifth (CMCC and CTCC)."""
+    lon = [SITE[0] + d for d in (-0.002, -0.001, 0.0, 0.001, 0.002)] + [WEST + 8.5 * KM_LON] * 2
+    lat = [SITE[1]] * 5 + [SOUTH + 0.5 * KM_LAT] * 2
+    times = [dt.datetime(2026, 5, 1, 10, 0, i) for i in range(5)] + [dt.datetime(2026, 6, 1, 9, 0, 0)] * 2
+    return conform("measurements", {
+        "lon": lon, "lat": lat, "measured_at": times, "operator": ["CMCC"] * 5 + ["CTCC", "CMCC"],
+        "rat": ["NR"] * 7, "band": ["n41"] * 7, "rsrp_dbm": [-80.0, -85.0, -90.0, -95.0, -100.0, -118.0, -119.0],
+        "sinr_db": [15.0, 12.0, 9.0, 5.0, 1.0, -6.0, -7.0], "source": ["drive_test"] * 5 + ["audit"] * 2,
+    }, shapely.points(lon, lat))
+
+
+def build_world(store: Store, *, analyze: bool = True) -> int | None:
+    """Store the small world (three ingests) and publish one analysis run; return its id."""
+    for kind, frame in (("villages", villages_frame()), ("stations", stations_frame()),
+                        ("measurements", measurements_frame())):
+        store.write(kind, frame, record=IngestRecord(kind=kind, file_name=f"{kind}.test", sha256="0" * 64))
+    if not analyze:
+        return None
+    return run_analysis(store, rules=DEFAULT_RULES, params=PARAMS).run_id
+
+
+def key(store: Store, role: str, region: str | None = None) -> dict[str, str]:
+    """Headers carrying a new key of ``role`` (limited to ``region``)."""
+    _, plain = create_key(store, role=role, region_code=region)
+    return {"X-API-Key": plain}
+
+
+def settings_for(store: Store, tmp_path: Path, **overrides: object) -> ServiceSettings:
+    """Settings of a test app over ``store`` (its data folder under ``tmp_path``)."""
+    return ServiceSettings(database_url=store.url, data_dir=tmp_path / "data", _env_file=None,  # type: ignore[call-arg]
+                           **overrides)
+
+
+def app_for(store: Store, tmp_path: Path, **overrides: object) -> FastAPI:
+    """An app over ``store``."""
+    return create_app(settings_for(store, tmp_path, **overrides), store=store)
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_server(database_url: str, data_dir: Path, **env: str) -> Iterator[str]:
+    """Serve the API with uvicorn in a subprocess on a free loopback port; yield its base URL.
+
+    A separate process, because GDAL (through pyogrio) keeps the GIL while it waits for HTTP
+    answers: a server thread in the test process would never get to answer it.
+    """
+    port = free_port()
+    environment = {**os.environ, "VILLAGE5G_DATABASE_URL": database_url, "VILLAGE5G_DATA_DIR": str(data_dir),
+                   "VILLAGE5G_LOG_LEVEL": "WARNING", **{f"VILLAGE5G_{k.upper()}": v for k, v in env.items()}}
+    command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:app_from_environment", "--host", "127.0.0.1",
+               "--port", str(port), "--no-access-log"]
+    log = data_dir / f"server-{port}.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=environment, stdout=out, stderr=subprocess.STDOUT,
+                                   cwd=Path(__file__).resolve().parents[2])
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:
+                        if answer.status == 200:
+                            break
+                except OSError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the test server did not start:\n{log.read_text(errors='replace')}")
+                time.sleep(0.1)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def as_float(values: object) -> np.ndarray:
+    """Values as a float array (None -> NaN)."""
+    return np.array([np.nan if v is None else v for v in values], dtype=float)  # type: ignore[attr-defined]
