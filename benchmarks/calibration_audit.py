@@ -153,9 +153,13 @@ def benchmark(seed: int, audit_seed: int, holdout: int, workers: int) -> None:
         pooled = offsets[offsets["city_code"] == "*"]
         print("offsets per band over all cities (dB): " + ", ".join(
             f"{r.band} {r.offset_db:+.2f} (n {r.n_tests}, sd {r.std_db:.1f})" for r in pooled.itertuples()))
-        city_rows = offsets[(offsets["city_code"] != "*") & offsets["usable"]]
-        print(f"{len(city_rows)} usable (band, city) offsets, range {city_rows['offset_db'].min():+.1f} .. "
+        city_rows = offsets[(offsets["city_code"] != "*") & (offsets["band"] != "*") & offsets["usable"]]
+        print(f"{len(city_rows)} usable (band, city) offsets (report), range {city_rows['offset_db'].min():+.1f} .. "
               f"{city_rows['offset_db'].max():+.1f} dB")
+        for digits, level in ((4, "city"), (6, "county")):
+            area = offsets[(offsets["band"] == "*") & (offsets["city_code"].str.len() == digits)]
+            print(f"{len(area)} {level} clutter offsets (shrunk), sd {area['offset_db'].std():.2f} dB, range "
+                  f"{area['offset_db'].min():+.1f} .. {area['offset_db'].max():+.1f} dB")
 
         villages = store.read("villages", committees_only=True)
         stations = store.read("stations")

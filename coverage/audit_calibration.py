@@ -23,6 +23,24 @@ and serve as the fallback where a city has too few tests.
 and city, so an analysis calls it on the stations before predicting and the prediction code stays
 as it is: received power is linear in transmit power in dB, so the cell's predicted RSRP moves by
 exactly the offset everywhere.
+
+Area offsets. The model's error has two parts that calibration can learn: a bias per band
+(frequency dependence of the path loss) and an offset per area (clutter: buildings, vegetation and
+terrain that the model does not see), common to all bands. A city mixes counties whose clutter
+differs by several dB, so per (band, city) means learn little of it, and per (band, county) means
+rest on too few villages. The offsets table therefore also holds area rows (``band`` =
+:data:`ALL_BANDS`, ``city_code`` a 4-digit city or 6-digit county code): the mean residual after the
+band's pooled offset, per city and then per county within its city, each shrunk towards its parent
+by the empirical-Bayes (Buhlmann credibility) weight
+
+    w = tau^2 / (tau^2 + sigma^2 / n)         (n villages of the area)
+
+where sigma^2 is the variance of village means within areas and tau^2 the variance between areas
+(method of moments, floored at 0). Villages, not tests, are the units, since the tests of one
+village share its shadowing. With area rows present, :func:`apply_calibration` moves a cell by
+``offset(band, all cities) + offset(its county)`` (its city's when the county has no row); the
+(band, city) rows stay in the table as a report. Tables without area rows (older rounds) apply
+per (band, city) as described above.
 """
 
 from __future__ import annotations
@@ -42,6 +60,7 @@ from coverage.bands import BANDS, normalize_band
 from coverage.errors import NotFoundError
 
 __all__ = [
+    "ALL_BANDS",
     "ALL_CITIES",
     "OFFSET_COLUMNS",
     "apply_calibration",
@@ -53,6 +72,9 @@ __all__ = [
 
 #: ``city_code`` of the rows that pool every city of a band.
 ALL_CITIES = "*"
+#: ``band`` of the area rows (clutter offsets common to every band); their ``city_code`` is a
+#: city (4 digits) or county (6 digits) code.
+ALL_BANDS = "*"
 #: Columns of an offsets table.
 OFFSET_COLUMNS = ("band", "city_code", "city_name", "n_tests", "n_villages", "offset_db", "median_db",
                   "std_db", "low_db", "high_db", "usable")
@@ -248,7 +270,8 @@ def calibration_offsets(comparison: pd.DataFrame, *, city_names: dict[str, str] 
         :data:`OFFSET_COLUMNS`: ``band, city_code`` (:data:`ALL_CITIES` for the pooled rows),
         ``city_name, n_tests, n_villages, offset_db`` (mean difference, dB), ``median_db,
         std_db, low_db, high_db`` (interval of the mean, dB), ``usable``; ordered by band, then
-        city with the pooled row first.
+        city with the pooled row first. The area rows (``band`` :data:`ALL_BANDS`, shrunk clutter
+        offsets per city and county; see the module notes) come first, each county after its city.
     """
     data = comparison.dropna(subset=["band", "difference_db"])
     data = data[data["band"].astype(str) != "nan"]
@@ -272,39 +295,117 @@ def calibration_offsets(comparison: pd.DataFrame, *, city_names: dict[str, str] 
             "std_db": round(std, 3), "low_db": round(mean - half, 3), "high_db": round(mean + half, 3),
             "usable": n >= min_tests,
         })
+    rows.extend(_area_rows(data, rows, names=names, min_tests=min_tests, confidence=confidence))
     out = pd.DataFrame(rows, columns=list(OFFSET_COLUMNS))
     out["city_name"] = out["city_name"].astype("str")
-    return out
+    return out.sort_values(["band", "city_code"], kind="stable").reset_index(drop=True)
 
 
-def _station_cities(stations: gpd.GeoDataFrame, villages: gpd.GeoDataFrame | None) -> np.ndarray:
-    """City code of each station: its own column, the village it stands in, or the nearest village."""
+def shrunk_means(values: pd.Series, groups: pd.Series) -> pd.DataFrame:
+    """Group means shrunk towards 0 by the empirical-Bayes (Buhlmann credibility) weight.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        One value per unit (here: a village's mean residual, dB), centred on the parent's level.
+    groups : pandas.Series
+        The group of each unit (same index).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by group: ``n`` (units), ``mean``, ``weight`` = tau^2 / (tau^2 + sigma^2 / n) and
+        ``offset`` = weight x mean, where sigma^2 is the pooled within-group variance of the units
+        and tau^2 = max(0, variance of the group means - mean of sigma^2 / n) the between-group
+        variance (method of moments). Weights are 0 when there are fewer than two groups or no
+        group has two units (nothing separates area from noise then).
+    """
+    frame = pd.DataFrame({"v": values.to_numpy(float), "g": groups.astype(str).to_numpy()})
+    stats = frame.groupby("g", sort=True)["v"].agg(["count", "mean"]).rename(columns={"count": "n"})
+    within = frame["v"].to_numpy() - stats["mean"].reindex(frame["g"]).to_numpy()
+    dof = len(frame) - len(stats)
+    if len(stats) < 2 or dof < 1:
+        return stats.assign(weight=0.0, offset=0.0)
+    sigma2 = float(np.sum(within ** 2)) / dof
+    tau2 = max(0.0, float(np.var(stats["mean"].to_numpy(), ddof=1)) - float(np.mean(sigma2 / stats["n"])))
+    weight = tau2 / (tau2 + sigma2 / stats["n"]) if tau2 > 0 else stats["n"] * 0.0
+    return stats.assign(weight=weight.astype(float), offset=(weight * stats["mean"]).astype(float))
+
+
+def _area_rows(data: pd.DataFrame, band_rows: list[dict[str, object]], *, names: dict[str, str],
+               min_tests: int, confidence: float) -> list[dict[str, object]]:
+    """Area rows: residuals after the band's pooled offset, shrunk per city, then per county in it."""
+    pooled = {r["band"]: r["offset_db"] for r in band_rows if r["city_code"] == ALL_CITIES}
+    if data.empty:
+        return []
+    residual = data["difference_db"].to_numpy(float) - data["band"].astype(str).map(pooled).to_numpy(float)
+    tests = pd.DataFrame({"village": data["village_code"].astype(str).to_numpy(), "r": residual})
+    tests["city"] = tests["village"].str[:4]
+    tests["county"] = tests["village"].str[:6]
+    villages = tests.groupby("village", sort=True).agg(r=("r", "mean"), city=("city", "first"),
+                                                      county=("county", "first"))
+    city = shrunk_means(villages["r"], villages["city"])
+    villages["city_offset"] = city["offset"].reindex(villages["city"]).to_numpy()
+    county = shrunk_means(villages["r"] - villages["city_offset"], villages["county"])
+    county_parent = villages.groupby("county")["city_offset"].first()
+    rows: list[dict[str, object]] = []
+    parents = {str(k): float(v) for k, v in county_parent.items()}
+    for level, table in (("city", city), ("county", county)):
+        for code, rec in table.iterrows():
+            part = tests.loc[tests[level] == code, "r"].to_numpy(float)
+            offset = float(rec["offset"]) + (parents[str(code)] if level == "county" else 0.0)
+            n = len(part)
+            std = float(np.std(part, ddof=1)) if n > 1 else float("nan")
+            # the interval is that of the raw mean residual; the offset is the shrunk estimate
+            half = float(student_t.ppf(0.5 + confidence / 2.0, n - 1)) * std / np.sqrt(n) \
+                if n > 1 and std > 0 else float("nan")
+            mean = float(np.mean(part))
+            rows.append({
+                "band": ALL_BANDS, "city_code": str(code), "city_name": names.get(str(code)),
+                "n_tests": n, "n_villages": int(rec["n"]), "offset_db": round(offset, 3),
+                "median_db": round(float(np.median(part)), 3), "std_db": round(std, 3),
+                "low_db": round(mean - half, 3), "high_db": round(mean + half, 3), "usable": n >= min_tests,
+            })
+    return rows
+
+
+def _station_areas(stations: gpd.GeoDataFrame, villages: gpd.GeoDataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """City and county code of each station: its own columns, else those of the village it stands in
+    or, outside every village, of the nearest village (None where neither is known)."""
     n = len(stations)
-    if "city_code" in stations.columns:
-        return stations["city_code"].astype(object).to_numpy()
-    out = np.full(n, None, dtype=object)
-    if villages is None or villages.empty or n == 0:
-        return out
+    found = {c: stations[c].astype(object).to_numpy() for c in ("city_code", "county_code") if c in stations.columns}
+    if len(found) == 2 or villages is None or villages.empty or n == 0:
+        return (found.get("city_code", np.full(n, None, dtype=object)),
+                found.get("county_code", np.full(n, None, dtype=object)))
+    village = np.full(n, -1, dtype=np.int64)
     points = shapely.points(stations["lon"].to_numpy(float), stations["lat"].to_numpy(float))
-    polygons = villages.geometry.values
-    tree = shapely.STRtree(polygons)
+    tree = shapely.STRtree(villages.geometry.values)
     s_idx, v_idx = tree.query(points, predicate="within")
-    cities = villages["city_code"].astype(str).to_numpy()
-    out[s_idx] = cities[v_idx]
-    outside = np.flatnonzero(pd.isna(out))
+    village[s_idx] = v_idx
+    outside = np.flatnonzero(village < 0)
     if outside.size:
         metric = crs_mod.local_metric_crs(villages)
         mtree = shapely.STRtree(np.asarray(crs_mod.to_metric(villages.geometry, metric).array, dtype=object))
         x, y = crs_mod.project_xy(stations["lon"].to_numpy(float)[outside],
                                   stations["lat"].to_numpy(float)[outside], metric)
         src, tgt = mtree.query_nearest(shapely.points(x, y), all_matches=False)
-        out[outside[src]] = cities[tgt]
-    return out
+        village[outside[src]] = tgt
+    known = village >= 0
+    out = []
+    for column in ("city_code", "county_code"):
+        if column in found:
+            out.append(found[column])
+            continue
+        codes = np.full(n, None, dtype=object)
+        if column in villages.columns:
+            codes[known] = villages[column].astype(str).to_numpy()[village[known]]
+        out.append(codes)
+    return out[0], out[1]
 
 
 def apply_calibration(stations: gpd.GeoDataFrame, offsets: pd.DataFrame, *,
                       villages: gpd.GeoDataFrame | None = None, min_tests: int | None = None) -> gpd.GeoDataFrame:
-    """Stations with each active cell's transmit power moved by its (band, city) offset.
+    """Stations with each active cell's transmit power moved by its calibration offset.
 
     Parameters
     ----------
@@ -314,9 +415,10 @@ def apply_calibration(stations: gpd.GeoDataFrame, offsets: pd.DataFrame, *,
         :func:`calibration_offsets` (``band, city_code, offset_db`` and ``usable`` or
         ``n_tests``).
     villages : geopandas.GeoDataFrame, keyword-only, optional
-        Village polygons with ``city_code``: a station's city is that of the village it stands in,
-        else of the nearest village. Not needed when ``stations`` has a ``city_code`` column;
-        without either, only the all-city rows apply.
+        Village polygons with ``city_code`` and ``county_code``: a station's city and county are
+        those of the village it stands in, else of the nearest village. Not needed when
+        ``stations`` has ``city_code`` and ``county_code`` columns; without either, only the
+        all-city rows apply.
     min_tests : int, keyword-only, optional
         Override the offsets' ``usable`` flag: rows with at least this many tests apply.
 
@@ -324,9 +426,10 @@ def apply_calibration(stations: gpd.GeoDataFrame, offsets: pd.DataFrame, *,
     -------
     geopandas.GeoDataFrame
         A copy with ``power_dbm`` (dBm) of every active cell = its power, or the band default
-        when missing, + the usable (band, city) offset, else + the band's all-city offset, else
-        unchanged. ``attrs["calibration"]`` summarises what was applied (cells changed, mean
-        offset in dB).
+        when missing, + (with area rows) the band's all-city offset + the usable offset of its
+        county, else of its city; (without area rows) + the usable (band, city) offset, else the
+        band's all-city offset; else unchanged. ``attrs["calibration"]`` summarises what was
+        applied (cells changed, mean offset in dB).
     """
     out = stations.copy()
     if "usable" in offsets.columns and min_tests is None:
@@ -336,18 +439,22 @@ def apply_calibration(stations: gpd.GeoDataFrame, offsets: pd.DataFrame, *,
     table = {(str(b), str(c)): float(o) for b, c, o, u in
              zip(offsets["band"], offsets["city_code"], offsets["offset_db"], usable, strict=True)
              if u and np.isfinite(o)}
+    by_area = any(b == ALL_BANDS for b, _ in table)
     active = (out["status"] == "active").to_numpy()
     bands = np.array([normalize_band(b) for b in out["band"]], dtype=object)
-    cities = _station_cities(out, villages)
+    cities, counties = _station_areas(out, villages)
     delta = np.zeros(len(out))
     for i in np.flatnonzero(active).tolist():
         band = bands[i]
         if band is None:
             continue
-        city = cities[i]
-        key = (band, str(city)) if city is not None else None
-        if key is not None and key in table:
-            delta[i] = table[key]
+        city, county = cities[i], counties[i]
+        if by_area:
+            area = next((table[(ALL_BANDS, str(c))] for c in (county, city)
+                         if c is not None and (ALL_BANDS, str(c)) in table), 0.0)
+            delta[i] = table.get((band, ALL_CITIES), 0.0) + area
+        elif city is not None and (band, str(city)) in table:
+            delta[i] = table[(band, str(city))]
         elif (band, ALL_CITIES) in table:
             delta[i] = table[(band, ALL_CITIES)]
     changed = delta != 0.0

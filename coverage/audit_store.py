@@ -138,7 +138,7 @@ audit_offsets = Table(
     metadata,
     Column("round", Integer, primary_key=True),
     Column("band", String(16), primary_key=True),
-    Column("city_code", String(4), primary_key=True),
+    Column("city_code", String(12), primary_key=True),  # a city, or a county for area rows
     Column("city_name", String(200)),
     Column("n_tests", Integer, nullable=False),
     Column("n_villages", Integer, nullable=False),

@@ -11,12 +11,14 @@ import rasterio
 from affine import Affine
 
 from coverage.audit_calibration import (
+    ALL_BANDS,
     ALL_CITIES,
     apply_calibration,
     calibration_offsets,
     measured_vs_predicted,
     sample_raster,
     serving_bands,
+    shrunk_means,
 )
 from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import NotFoundError
@@ -107,13 +109,56 @@ def test_calibration_offsets_by_hand() -> None:
     assert row["city_name"] == "南京市"
     assert not bool(table.loc[("n41", "3202"), "usable"])
     assert table.loc[("n28", "3201"), "offset_db"] == -3.0
-    assert list(out["city_code"][:3]) == [ALL_CITIES, "3201", ALL_CITIES]  # pooled row first within a band
+    bands = _band_city(out)
+    assert list(bands["city_code"][:3]) == [ALL_CITIES, "3201", ALL_CITIES]  # pooled row first within a band
+    # the area rows come first, each county after its city
+    assert out["city_code"][:4].tolist() == ["3201", "320101", "3202", "320201"]
+
+
+def _band_city(offsets: pd.DataFrame) -> pd.DataFrame:
+    """The (band, city) rows only: a table as older rounds stored it, without area rows."""
+    return offsets[offsets["band"] != ALL_BANDS].reset_index(drop=True)
+
+
+def test_shrunk_means_by_hand() -> None:
+    # groups A [1, 3], B [5, 7], C [-1, 1]: sigma^2 = 6 / (6 - 3) = 2; the means 2, 6, 0 have
+    # variance 28/3; tau^2 = 28/3 - 2/2 = 25/3; w = (25/3) / (25/3 + 1) = 25/28
+    out = shrunk_means(pd.Series([1.0, 3.0, 5.0, 7.0, -1.0, 1.0]), pd.Series(list("AABBCC")))
+    assert out["weight"].tolist() == pytest.approx([25 / 28] * 3)
+    assert out["offset"].tolist() == pytest.approx([2 * 25 / 28, 6 * 25 / 28, 0.0])
+    # equal means: all between-group spread is noise, nothing is learned
+    same = shrunk_means(pd.Series([1.0, 3.0, 1.0, 3.0]), pd.Series(list("AABB")))
+    assert same["offset"].tolist() == [0.0, 0.0]
+    # one group, or one unit per group: no estimate of the noise, weight 0
+    assert shrunk_means(pd.Series([4.0, 6.0]), pd.Series(["A", "A"]))["offset"].tolist() == [0.0]
+    assert shrunk_means(pd.Series([4.0, 6.0]), pd.Series(["A", "B"]))["offset"].tolist() == [0.0, 0.0]
+
+
+def test_area_offsets_by_hand() -> None:
+    # Residuals after the band offsets (n41 30/7, n28 -3), averaged per village: 3201's six villages
+    # -8/7, -1/7, 6/7, 13/7, 20/7, 0 (mean 5/7); 3202's two -37/7, -23/7 (mean -30/7).
+    # sigma^2 = (74/7 + 2) / 6 = 2.10204; tau^2 = 12.5 - (sigma^2/6 + sigma^2/2) / 2 = 11.79932;
+    # city offsets (5/7) w and (-30/7) w with w = tau^2 / (tau^2 + sigma^2 / n): 0.69369, -3.93518.
+    # Per county (one county per city here) the means left are 0.0206 and -0.3505: their spread is
+    # below the noise, tau^2 = 0, so each county keeps its city's offset.
+    out = calibration_offsets(_comparison(), min_tests=5)
+    area = out[out["band"] == ALL_BANDS].set_index("city_code")
+    assert area["offset_db"].to_dict() == pytest.approx(
+        {"3201": 0.694, "3202": -3.935, "320101": 0.694, "320201": -3.935}, abs=1e-3)
+    assert area.loc["3201", "n_villages"] == 6 and area.loc["3201", "n_tests"] == 11
+    assert area.loc["3202", "n_tests"] == 2 and not area.loc["3202", "usable"]  # fewer than 5 tests
+    # applied: a cell moves by its band's all-city offset plus its county's area offset
+    after = apply_calibration(stations_frame(), out, villages=villages_frame()).set_index("cell_id")
+    assert after.loc["3201-S0-0", "power_dbm"] == pytest.approx(53.0 + 30 / 7 + 0.694, abs=1e-3)
+    assert after.loc["3201-S9-0", "power_dbm"] == pytest.approx(49.0 - 3.0 + 0.694, abs=1e-3)
+    # 3202's area rows have too few tests: only the band offset applies there
+    assert after.loc["3202-S1-2", "power_dbm"] == pytest.approx(53.0 + 30 / 7, abs=1e-3)
 
 
 def test_apply_calibration_adds_offsets_by_band_and_city() -> None:
     stations = stations_frame()
     villages = villages_frame()
-    offsets = calibration_offsets(_comparison(), min_tests=5)
+    offsets = _band_city(calibration_offsets(_comparison(), min_tests=5))
     out = apply_calibration(stations, offsets, villages=villages)
     before = stations.set_index("cell_id")
     after = out.set_index("cell_id")
@@ -136,7 +181,7 @@ def test_apply_calibration_adds_offsets_by_band_and_city() -> None:
 
 def test_apply_calibration_city_from_a_column_or_the_nearest_village() -> None:
     stations = stations_frame()
-    offsets = calibration_offsets(_comparison(), min_tests=5)
+    offsets = _band_city(calibration_offsets(_comparison(), min_tests=5))
     # a site 20 km east of city 3202's villages still belongs to the nearest village's city
     far = stations[stations["cell_id"] == "3201-S0-0"].copy()
     far["lon"] = 119.6
