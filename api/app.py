@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.cache import LruCache
+from api.docs import install_docs
 from api.errors import CatchAllMiddleware, install_error_handlers
 from api.jobs import JobRunner
 from api.limits import BodyLimitMiddleware
@@ -72,7 +73,7 @@ def create_app(settings: ServiceSettings, *, store: Store | None = None) -> Fast
 
     app = FastAPI(
         title="village5g", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-        docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
+        docs_url=None, redoc_url=None, openapi_url="/openapi.json",
         openapi_tags=[
             {"name": "OGC API - Features", "description": "Landing page, conformance, collections and items"},
             {"name": "Summaries", "description": "5G reach rate (通达率) per region"},
@@ -101,6 +102,7 @@ def create_app(settings: ServiceSettings, *, store: Store | None = None) -> Fast
     # the assets first: /maps/{level}/{code} must not shadow /maps/static/...
     app.mount("/maps/static", StaticFiles(directory=STATIC_DIR), name="map-assets")
     app.include_router(maps.router)
+    install_docs(app)
     install_openapi(app)
     return app
 
