@@ -21,10 +21,12 @@ from api.jobs import JobRunner
 from api.limits import BodyLimitMiddleware
 from api.logs import AccessLogMiddleware, configure_logging
 from api.openapi import install_openapi
-from api.routers import exports, health, ingest, maps, ogc, runs
+from api.routers import audits, exports, health, history, ingest, maps, ogc, planning, runs, schedule
+from api.scheduler import JobScheduler
 from api.security import KeyCache
 from api.service_settings import ServiceSettings
 from coverage import __version__
+from coverage import history as _history_tables  # noqa: F401  (defines kpi_snapshots)
 from coverage import jobs as _jobs_tables  # noqa: F401  (defines the jobs table on the metadata)
 from coverage import keys as _keys_tables  # noqa: F401  (defines the api_keys table)
 from coverage import results_query as _bounds_tables  # noqa: F401  (defines village_bounds)
@@ -35,6 +37,8 @@ from maps import STATIC_DIR
 PAGE_CACHE_BYTES = 64 * 1024 * 1024
 #: Largest body of a request other than an upload (JSON options), bytes.
 MAX_JSON_BODY = 1024 * 1024
+#: Paths of file uploads, which may be up to ``max_upload_mb``: data files and audit field tests.
+UPLOAD_PREFIXES = ("/ingest/", "/audits/", "/whatif")
 
 DESCRIPTION = """\
 5G coverage of administrative villages (行政村): which villages are covered (5G通达), weak (弱覆盖),
@@ -44,9 +48,11 @@ township.
 * **OGC API - Features** (Part 1 Core, GeoJSON): `/collections/villages`, `/collections/stations`,
   `/collections/measurements` with `bbox`, `limit`, `offset`, filters and next/prev links. Output is
   CRS84; `crs=gcj02` gives GCJ-02 for Chinese web maps.
-* **Summaries, runs and differences**: `/summary`, `/runs`, `/runs/{id}/diff`.
+* **Summaries, runs and differences**: `/summary`, `/summary/history` (通达率 over runs), `/runs`,
+  `/runs/{id}/diff`; reports of a region as `/reports/{region}.xlsx` and `.html`.
 * **Exports**: CSV (UTF-8 with BOM), XLSX, GeoJSON, GeoPackage, KML under `/exports`.
-* **Writes** (`/ingest/{kind}`, `POST /runs`) need an API key (`X-API-Key` or `Authorization: Bearer`)
+* **Audits** (抽查): rounds, sample lists, field results and pass-rate reports under `/audits`.
+* **Writes** (`/ingest/{kind}`, `POST /runs`, `POST /audits`) need an API key (`X-API-Key` or `Authorization: Bearer`)
   with the right role; a key limited to a region code sees and changes only that region.
 
 Every error is `{"code", "message", "details"}`.
@@ -63,10 +69,14 @@ def create_app(settings: ServiceSettings, *, store: Store | None = None) -> Fast
     the_store.create_schema()
     runner = JobRunner(the_store, artifacts_dir=settings.data_dir / "runs")
     runner.recover()
+    scheduler = JobScheduler(the_store, settings, owner=runner.owner)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.scheduler:
+            scheduler.start()
         yield
+        scheduler.shutdown()
         runner.shutdown()
         if owns_store:
             the_store.dispose()
@@ -80,6 +90,8 @@ def create_app(settings: ServiceSettings, *, store: Store | None = None) -> Fast
             {"name": "Runs", "description": "Analysis runs, their differences, and analysis jobs"},
             {"name": "Exports", "description": "Files for spreadsheets and GIS"},
             {"name": "Ingest", "description": "Uploads of villages, stations and measurements"},
+            {"name": "Audits", "description": "Audit rounds (抽查): sample lists, field results, pass rates"},
+            {"name": "Planning", "description": "Fill-in (补盲) site planning and what-if runs; nothing is stored"},
             {"name": "Health", "description": "Probes"},
         ],
     )
@@ -90,15 +102,21 @@ def create_app(settings: ServiceSettings, *, store: Store | None = None) -> Fast
     app.state.count_cache = LruCache(4096)
     app.state.page_cache = LruCache(1024, max_weight=PAGE_CACHE_BYTES, weigh=lambda page: len(page[0]))
     app.state.jobs = runner
+    app.state.scheduler = scheduler
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, upload_bytes=settings.max_upload_bytes, other_bytes=MAX_JSON_BODY)
+    app.add_middleware(BodyLimitMiddleware, upload_bytes=settings.max_upload_bytes, other_bytes=MAX_JSON_BODY,
+                       upload_prefix=UPLOAD_PREFIXES)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.include_router(ogc.router)
     app.include_router(runs.router)
+    app.include_router(schedule.router)
+    app.include_router(history.router)
     app.include_router(exports.router)
     app.include_router(ingest.router)
+    app.include_router(audits.router)
     app.include_router(health.router)
+    app.include_router(planning.router)
     # the assets first: /maps/{level}/{code} must not shadow /maps/static/...
     app.mount("/maps/static", StaticFiles(directory=STATIC_DIR), name="map-assets")
     app.include_router(maps.router)

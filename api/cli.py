@@ -20,7 +20,10 @@ from rich.table import Table
 
 from api.cli_api import keys_app, serve
 from api.cli_audit import audit_app
+from api.cli_jobs import jobs_app, scheduler
 from api.cli_maps import map_command
+from api.cli_plan import plan_command, what_if_command
+from api.cli_reports import print_history, report_command
 from api.settings import Settings
 from coverage.errors import Village5gError
 from coverage.storage import IngestRecord, Store
@@ -36,8 +39,12 @@ console = Console()
 err_console = Console(stderr=True)
 app.add_typer(audit_app, name="audit")
 app.command("map")(map_command)
+app.command("plan")(plan_command)
+app.command("report")(report_command)
 app.command()(serve)
 app.add_typer(keys_app, name="keys")
+app.add_typer(jobs_app, name="jobs")
+app.command()(scheduler)
 
 
 class KindArg(StrEnum):
@@ -129,13 +136,22 @@ def _steps() -> Iterator[Callable[[str], None]]:
 @app.command()
 def seed(
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic parts")] = 20261126,
+    provinces: Annotated[str | None, typer.Option(
+        help="National synthetic world of these provinces instead (codes such as 32,33,34, or all); "
+             "no measurements")] = None,
 ) -> None:
     """Build the Jiangsu seed world (real divisions, synthetic villages/stations/measurements)."""
+    from seeds.national import build_national_world, parse_provinces
     from seeds.world import build_world, world_checksums
 
     started = time.perf_counter()
+    try:
+        codes = parse_provinces(provinces) if provinces else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--provinces: "), param_hint="--provinces") from None
     with _store() as store, _steps() as step:
-        world = build_world(seed=seed, progress=step)
+        world = (build_national_world(codes, seed=seed, progress=step) if codes
+                 else build_world(seed=seed, progress=step))
         step("computing checksums")
         fingerprint = world_checksums(world)["all"]
         step("writing to the database")
@@ -248,24 +264,39 @@ def analyze(
         help="Only this operator (repeatable): CMCC CUCC CTCC CBN")] = None,
     scope: Annotated[Scope, typer.Option(
         help="committees: village committees (NBS 200-399); all: every village-level unit")] = Scope.committees,
-    workers: Annotated[int, typer.Option(help="Processes for the prediction (0: one per core)")] = 0,
+    workers: Annotated[int, typer.Option(
+        help="Partition by area and compute the partitions on a local Dask cluster of N worker processes "
+             "(0: one process, prediction tiles on every core)")] = 0,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Partition by area and compute on the Dask cluster at this scheduler address (tcp://host:8786)")] = None,
+    partition_villages: Annotated[int | None, typer.Option(
+        help="Villages per partition of a partitioned run (default 2000)")] = None,
     calibration: Annotated[int | None, typer.Option(
         help="Apply the SS-RSRP offsets of this audit round (measured - predicted, per band and city)")] = None,
+    add_sites: Annotated[Path | None, typer.Option(
+        "--add-sites", help="What-if: add these proposed stations (any ingest format) in memory, store nothing, "
+                            "list villages whose verdict changes against the latest run")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="With --add-sites: write the changed villages (.csv or .xlsx)")] = None,
 ) -> None:
     """Predict coverage, decide village verdicts and publish them as a new run (atomically)."""
+    if add_sites is not None:
+        what_if_command(add_sites, output)
+        return
     from coverage.analysis import run_analysis
     from coverage.predict import ModelParameters
     from coverage.rules import DEFAULT_RULES, load_rules
 
     rule_set = load_rules(rules) if rules else DEFAULT_RULES
-    params = ModelParameters(resolution_m=resolution, workers=workers)
+    params = ModelParameters(resolution_m=resolution)
     operators = _operators(operator)
     from coverage.audit_rounds import load_calibration
 
     with _store() as store, _steps() as step:
         offsets = load_calibration(store, calibration) if calibration is not None else None
         result = run_analysis(store, rules=rule_set, params=params, operators=operators, scope=scope.value,
-                              artifacts_dir=_artifacts_dir(), progress=step, calibration=offsets)
+                              artifacts_dir=_artifacts_dir(), progress=step, calibration=offsets,
+                              workers=workers or None, scheduler=scheduler, partition_villages=partition_villages)
     c = result.counts
     console.print(
         f"run {result.run_id} published in {result.timings_s['total_s']:.1f} s ({rule_set.label}): "
@@ -310,16 +341,25 @@ def villages(
 
 @app.command()
 def summary(
-    level: Annotated[Level, typer.Option(help="Regions to summarise")] = Level.city,
+    level: Annotated[Level | None, typer.Option(
+        help="Regions to summarise (default: city; with --history: province)")] = None,
     run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
     target: Annotated[float | None, typer.Option(help="Reach-rate target 0-1 (default: the run's rule set)")
                       ] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write CSV or XLSX")] = None,
+    history: Annotated[bool, typer.Option(
+        "--history", help="通达率 of every published run instead (levels province, city, county)")] = False,
+    code: Annotated[str | None, typer.Option(help="With --history: only regions whose code starts with this")
+                    ] = None,
 ) -> None:
     """通达率 (5G reach rate), verdict counts, no-site villages and gap to target per region."""
     from coverage.export import write_table
     from coverage.summary import summarize
 
+    if history:
+        print_history(level=level.value if level else "province", code=code, since=None, output=output)
+        return
+    level = level or Level.city
     with _store() as store:
         results = store.read_results(run)
         record = store.read_run(results.attrs["run_id"])

@@ -7,7 +7,6 @@ sets the database URL (``--db``), and the store comes from :func:`api.cli._store
 from __future__ import annotations
 
 import math
-import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -66,23 +65,19 @@ def _err() -> Any:
 
 def _resolve_cities(store: Store, values: list[str] | None) -> tuple[str, ...]:
     """City codes for codes or names (南京市 or 南京)."""
-    if not values:
-        return ()
-    cities = store.counts_by_city()
-    out = []
-    for value in values:
-        value = value.strip()
-        hit = cities[(cities["city_code"] == value) | (cities["city_name"] == value)
-                     | (cities["city_name"].astype(str).str.removesuffix("市") == value)]
-        if hit.empty:
-            raise typer.BadParameter(f"no city with code or name {value!r}", param_hint="--city")
-        out.append(str(hit["city_code"].iloc[0]))
-    return tuple(sorted(set(out)))
+    from coverage.audit_rounds import resolve_cities
+    from coverage.errors import ConfigError
+
+    try:
+        return resolve_cities(store, values)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--city") from None
 
 
 def _title(round_number: int | None, run_id: int | None) -> str:
-    head = f"第{round_number}轮 " if round_number is not None else ""
-    return f"{head}行政村5G抽查名单 (run {run_id})"
+    from coverage.audit_rounds import list_title
+
+    return list_title(round_number, run_id)
 
 
 @audit_app.command()
@@ -110,21 +105,19 @@ def sample(
 ) -> None:
     """Draw a stratified, seeded sample of villages and store it as the next audit round."""
     from api.cli import _store
-    from coverage.audit import SamplingPlan, write_sample
-    from coverage.audit_rounds import draw_round
+    from coverage.audit import write_sample
+    from coverage.audit_rounds import draw_round, sampling_plan
 
     if rate is not None and expected_pass is not None:
         raise typer.BadParameter("give either --expected-pass (Cochran) or --rate/--min, not both",
                                  param_hint="--rate")
     if minimum is not None and rate is None:
         raise typer.BadParameter("--min goes with --rate", param_hint="--min")
-    drawn_seed = seed if seed is not None else secrets.randbelow(2**31)
     with _store() as store:
-        plan = SamplingPlan(
-            strata=strata.value, confidence=confidence, margin=margin,
-            expected_pass=0.9 if expected_pass is None else expected_pass, rate=rate, minimum=minimum or 0,
-            reserve_share=reserve_share, reserve_min=reserve_min, exclude_rounds=exclude_rounds,
-            population=population.value, cities=_resolve_cities(store, city), seed=drawn_seed)
+        plan = sampling_plan(
+            strata=strata.value, confidence=confidence, margin=margin, expected_pass=expected_pass, rate=rate,
+            minimum=minimum, reserve_share=reserve_share, reserve_min=reserve_min, exclude_rounds=exclude_rounds,
+            population=population.value, cities=_resolve_cities(store, city), seed=seed)
         drawn = draw_round(store, plan, run_id=run, save=not dry_run)
     console = _console()
     main, reserves = len(drawn.main), len(drawn.villages) - len(drawn.main)
@@ -349,14 +342,18 @@ def _print_report(result: AuditReport) -> None:
 
 
 def _print_offsets(offsets: pd.DataFrame) -> None:
+    from coverage.audit_calibration import ALL_BANDS
+
     attrs = offsets.attrs
+    county = (offsets["band"] == ALL_BANDS) & (offsets["city_code"].str.len() > 4)
+    counties, offsets = offsets[county], offsets[~county]
     bands = sorted(offsets["band"].unique())
     table = Table(title=f"calibration offsets (dB): mean measured - predicted median SS-RSRP (tests); run "
                         f"{attrs.get('run_id')}, edge margin {attrs.get('margin_db', float('nan')):.2f} dB added back; "
                         "* too few tests, the all-cities value applies")
     table.add_column("city")
     for band in bands:
-        table.add_column(str(band), justify="right")
+        table.add_column("area (all bands, shrunk)" if band == ALL_BANDS else str(band), justify="right")
     cities = offsets[["city_code", "city_name"]].drop_duplicates().sort_values("city_code", key=lambda c: c != "*",
                                                                                 kind="stable")
     for city_code, city_name in cities.itertuples(index=False):
@@ -371,6 +368,10 @@ def _print_offsets(offsets: pd.DataFrame) -> None:
             cells.append(f"{row['offset_db']:+.1f} ({row['n_tests']:,}){'' if row['usable'] else '*'}")
         table.add_row(label, *cells)
     _console().print(table)
+    if len(counties):
+        _console().print(f"{len(counties):,} county clutter offsets (all bands, shrunk towards their city): "
+                         f"{counties['offset_db'].min():+.1f} .. {counties['offset_db'].max():+.1f} dB; a cell "
+                         "moves by its band's all-cities offset plus its county's", soft_wrap=True)
     _console().print(f"{attrs.get('tests', 0):,} tests compared ({attrs.get('unpredicted', 0):,} without a "
                      f"prediction at the test point); apply with `village5g analyze --calibration "
                      f"{attrs.get('round')}`", soft_wrap=True)

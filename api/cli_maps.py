@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from maps import MapOptions
 
 
 class BasemapArg(StrEnum):
@@ -39,6 +42,9 @@ def map_command(
     run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
     stations: Annotated[bool, typer.Option(help="Draw the active 5G sites")] = True,
     raster: Annotated[bool, typer.Option(help="Add the predicted RSRP overlay (when the run has one)")] = True,
+    audit: Annotated[int | None, typer.Option(
+        "--audit", metavar="ROUND", help="The map of an audit round's sample instead: villages by field outcome "
+                                         "(--city narrows it to one city)")] = None,
 ) -> None:
     """Write a coverage map: the province by 5G通达率 (default), or a city or county with its villages."""
     from api import cli
@@ -48,6 +54,9 @@ def map_command(
         raise typer.BadParameter("--drill-down writes the province map and every region below it; "
                                  "leave out --city and --county", param_hint="--drill-down")
     options = MapOptions(basemap=basemap.value, tianditu_key=tianditu_key, stations=stations, raster=raster)
+    if audit is not None:
+        _audit_map(audit, output, city=city, county=county, drill_down=drill_down, options=options, offline=offline)
+        return
     regional = bool(city or county)
     with cli._store() as store:
         source = MapSource.load(store, run, stations=stations and (regional or drill_down))
@@ -64,3 +73,20 @@ def map_command(
     cli.console.print(f"wrote {path} ({size_mb:.1f} MB, run {source.run_id}"
                       + (", self-contained" if offline else ", assets in village5g-static/") + ")",
                       soft_wrap=True)
+
+
+def _audit_map(round_number: int, output: Path, *, city: str | None, county: str | None, drill_down: bool,
+               options: MapOptions, offline: bool) -> None:
+    from api import cli
+    from api.cli_audit import _resolve_cities
+    from maps import write_html
+    from maps.audit import build_audit_map
+
+    if county or drill_down:
+        raise typer.BadParameter("an audit map takes --city at most", param_hint="--audit")
+    with cli._store() as store:
+        codes = _resolve_cities(store, [city] if city else None)
+        m = build_audit_map(store, round_number, city=codes[0] if codes else None, options=options)
+    path = write_html(m, output, offline=offline)
+    cli.console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, audit round {round_number}"
+                      + (", self-contained" if offline else ", assets in village5g-static/") + ")", soft_wrap=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
@@ -20,28 +19,16 @@ from sqlalchemy import select
 
 from api.errors import ApiError
 from coverage.errors import Village5gError
-from coverage.jobs import create_job, fail_orphans, finish_job, jobs, set_progress, start_job
+from coverage.jobs import create_job, fail_orphans, finish_job, job_progress, jobs, process_alive, start_job
 from coverage.rules import DEFAULT_RULES, RuleSet
 from coverage.storage import Store
 
 log = logging.getLogger("village5g.jobs")
 
-_RUN_ID = re.compile(r"^run (\d+):")
-
 
 def owner_id() -> str:
     """This process, as job records name it: ``host:pid``."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def rules_with(overrides: dict[str, Any] | None) -> RuleSet:
@@ -78,7 +65,7 @@ class JobRunner:
     def recover(self) -> None:
         """Mark failed the jobs of dead processes on this host (a worker restarted mid-run)."""
         host = self.owner.rpartition(":")[0]
-        failed = fail_orphans(self.store, host=host, alive=_alive)
+        failed = fail_orphans(self.store, host=host, alive=process_alive)
         if failed:
             log.warning("marked %d interrupted job(s) failed", failed)
 
@@ -100,15 +87,11 @@ class JobRunner:
         from coverage.analysis import run_analysis
         from coverage.predict import ModelParameters
 
-        def progress(message: str) -> None:
-            match = _RUN_ID.match(message)
-            set_progress(self.store, job_id, message, run_id=int(match.group(1)) if match else None)
-
         try:
             start_job(self.store, job_id)
             result = run_analysis(self.store, rules=rules, params=ModelParameters(resolution_m=resolution_m),
                                   operators=operators, scope=scope, artifacts_dir=self.artifacts_dir,
-                                  progress=progress)
+                                  progress=job_progress(self.store, job_id))
         except Village5gError as exc:
             log.warning("analysis job %d failed: %s", job_id, exc)
             finish_job(self.store, job_id, error=str(exc))

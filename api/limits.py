@@ -14,9 +14,11 @@ from api.errors import error_response
 
 
 class BodyLimitMiddleware:
-    """At most ``upload_bytes`` for paths under ``upload_prefix``, ``other_bytes`` elsewhere."""
+    """At most ``upload_bytes`` for paths under ``upload_prefix`` (one prefix or several), ``other_bytes``
+    elsewhere."""
 
-    def __init__(self, app: ASGIApp, *, upload_bytes: int, other_bytes: int, upload_prefix: str = "/ingest/") -> None:
+    def __init__(self, app: ASGIApp, *, upload_bytes: int, other_bytes: int,
+                 upload_prefix: str | tuple[str, ...] = "/ingest/") -> None:
         self.app = app
         self.upload_bytes = upload_bytes
         self.other_bytes = other_bytes

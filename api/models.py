@@ -260,11 +260,14 @@ class AnalysisRequest(BaseModel):
 
 
 class Job(BaseModel):
-    """A background job (an analysis run started over HTTP)."""
+    """A background job: an analysis run started over HTTP, or a scheduled refresh, snapshot or report."""
 
     id: int
     kind: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal["queued", "running", "succeeded", "failed", "skipped"]
+    trigger: str | None = Field(None, description="api, schedule, retry, manual or after-refresh")
+    scheduled_for: dt.datetime | None = Field(None, description="The fire time a scheduled job ran for")
+    attempt: int | None = Field(None, description="1 for the first try, 2 for the first retry, ...")
     parameters: dict[str, Any]
     created_at: dt.datetime
     started_at: dt.datetime | None
@@ -272,6 +275,8 @@ class Job(BaseModel):
     progress: str | None
     run_id: int | None
     error: str | None
+    result: dict[str, Any] | None = Field(None, description="What the job did (files ingested and rejected, "
+                                                               "run published, KPI rows, report files)")
     links: list[Link]
 
 
@@ -279,6 +284,25 @@ class Jobs(BaseModel):
     """Jobs, newest first."""
 
     jobs: list[Job]
+
+
+class ScheduledJob(BaseModel):
+    """One scheduled job: when it runs and how it last ended."""
+
+    name: Literal["refresh", "snapshot", "report"]
+    schedule: str = Field(description="Cron expression (in the schedule's time zone), 'every N s|min|h' or 'off'")
+    enabled: bool
+    next_run_at: dt.datetime | None
+    running_job: int | None = Field(description="The job running it now, in any process")
+    last_job: Job | None
+
+
+class Schedule(BaseModel):
+    """The scheduled jobs."""
+
+    timezone: str
+    running_here: bool = Field(description="Whether this server process fires the schedule")
+    jobs: list[ScheduledJob]
 
 
 class Health(BaseModel):

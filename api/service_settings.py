@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from pydantic import Field, field_validator
 
+from api.scheduler import parse_schedule
 from api.settings import Settings
 
 
@@ -24,6 +28,29 @@ class ServiceSettings(Settings):
         within this time).
     log_level
         Level of the JSON-lines log on standard error.
+    scheduler
+        ``VILLAGE5G_SCHEDULER``: run the scheduled jobs inside the service (default on; with several
+        workers or processes each job still runs once per fire time).
+    drop_dir
+        Drop folder the ``refresh`` job reads new exports from (default ``<data dir>/drop``).
+    refresh_schedule, snapshot_schedule, report_schedule
+        When the jobs run: a 5-field cron expression in :attr:`schedule_timezone` (minute hour day
+        month weekday; defaults daily 02:00, daily 03:00, Mondays 06:00), ``every N s|min|h`` (fire
+        times aligned to multiples of N since 2000-01-01 UTC, the same in every process), or ``off``.
+    schedule_timezone
+        Time zone of the cron expressions and of the report folders' dates.
+    misfire_grace_s
+        A fire time missed by up to this many seconds (the process was busy or down) still runs once;
+        several missed fire times coalesce into one run.
+    job_retry_s, job_max_retries
+        A failed job is tried again after this many seconds, at most this many times per fire time.
+    job_lease_s
+        Lease of a running job, renewed every third of it: a job whose process vanished on another
+        host is taken over after this long (on this host at once).
+    refresh_resolution_m
+        Pixel size of the refresh's analysis (metres).
+    report_regions
+        Comma-separated city or county codes that get their own report files besides the province's.
     """
 
     reads_need_key: bool = False
@@ -31,6 +58,52 @@ class ServiceSettings(Settings):
     public_url: str = ""
     key_cache_s: float = Field(default=60.0, ge=0, le=3600)
     log_level: str = "INFO"
+    scheduler: bool = True
+    drop_dir: Path | None = None
+    refresh_schedule: str = "0 2 * * *"
+    snapshot_schedule: str = "0 3 * * *"
+    report_schedule: str = "0 6 * * mon"
+    schedule_timezone: str = "Asia/Shanghai"
+    misfire_grace_s: int = Field(default=3600, ge=1, le=7 * 86400)
+    job_retry_s: float = Field(default=600.0, gt=0, le=86400)
+    job_max_retries: int = Field(default=3, ge=0, le=20)
+    job_lease_s: float = Field(default=120.0, ge=3, le=86400)
+    refresh_resolution_m: float = Field(default=100.0, ge=1, le=1000)
+    report_regions: str = ""
+
+    @field_validator("refresh_schedule", "snapshot_schedule", "report_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        parse_schedule(value, "UTC")  # ValueError naming the problem
+        return value.strip()
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+        return value
+
+    @field_validator("report_regions")
+    @classmethod
+    def _regions(cls, value: str) -> str:
+        codes = [c.strip() for c in value.split(",") if c.strip()]
+        bad = [c for c in codes if not (c.isdigit() and len(c) in (4, 6))]
+        if bad:
+            raise ValueError(f"report_regions takes 4-digit city or 6-digit county codes, not {', '.join(bad)}")
+        return ",".join(codes)
+
+    @property
+    def resolved_drop_dir(self) -> Path:
+        """The drop folder in force."""
+        return self.drop_dir if self.drop_dir is not None else self.data_dir / "drop"
+
+    @property
+    def report_region_codes(self) -> list[str]:
+        """:attr:`report_regions` as a list."""
+        return [c for c in self.report_regions.split(",") if c]
 
     @field_validator("public_url")
     @classmethod

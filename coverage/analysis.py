@@ -15,6 +15,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import rasterio
 
 from coverage import __version__
@@ -42,12 +43,17 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                    measurements: gpd.GeoDataFrame | None, *, rules: RuleSet,
                    params: ModelParameters, operators: list[str] | None = None,
                    progress: Callable[[str], None] | None = None,
-                   timings: dict[str, float] | None = None) -> tuple[pd.DataFrame, Prediction, np.ndarray]:
-    """Predict and decide verdicts for ``villages`` (no storage): results, prediction, labels."""
+                   timings: dict[str, float] | None = None,
+                   crs: pyproj.CRS | None = None) -> tuple[pd.DataFrame, Prediction, np.ndarray]:
+    """Predict and decide verdicts for ``villages`` (no storage): results, prediction, labels.
+
+    The grid is in ``crs`` (default :func:`coverage.crs.local_metric_crs` of the villages) and snapped
+    to multiples of the resolution, so runs over parts of an area in the same CRS share one lattice.
+    """
     timings = {} if timings is None else timings
     say = progress or (lambda _m: None)
     t = time.perf_counter()
-    crs = local_metric_crs(villages)
+    crs = local_metric_crs(villages) if crs is None else crs
     metric = to_metric(villages, crs)
     grid = make_grid(tuple(metric.total_bounds), crs, params.resolution_m)
     labels = label_raster(metric, grid)
@@ -68,7 +74,8 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
                  operators: list[str] | None = None, scope: str = "committees",
                  artifacts_dir: Path | None = None,
                  progress: Callable[[str], None] | None = None,
-                 calibration: pd.DataFrame | None = None) -> RunResult:
+                 calibration: pd.DataFrame | None = None, workers: int | None = None,
+                 scheduler: str | None = None, partition_villages: int | None = None) -> RunResult:
     """Compute a run from the stored inputs and publish it atomically.
 
     Parameters
@@ -86,6 +93,13 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         by the measured-minus-predicted SS-RSRP of its (band, city); recorded with the run's inputs.
     artifacts_dir
         Folder for the run's GeoTIFF (``<dir>/run-<id>/prediction.tif``); none is written when None.
+        A partitioned run writes one GeoTIFF per partition (``run-<id>/partitions/``) and a VRT
+        mosaic of them, ``run-<id>/prediction.vrt``.
+    workers, scheduler, partition_villages
+        Partition the run by area (:mod:`coverage.partition`) and compute the partitions on Dask:
+        a local cluster of ``workers`` processes, or the scheduler at address ``scheduler``.
+        ``partition_villages`` alone partitions in this process. The results equal the
+        single-process run's.
     """
     say = progress or (lambda _m: None)
     timings: dict[str, float] = {}
@@ -108,11 +122,18 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     try:
         say(f"run {run_id}: {len(villages):,} villages, {len(stations):,} cells, "
             f"{len(measurements):,} measurements")
-        results, prediction, labels = analyze_frames(
-            villages, stations, measurements, rules=rules, params=params, operators=operators,
-            progress=say, timings=timings)
         raster_path = None
-        if artifacts_dir is not None:
+        if workers is not None or scheduler is not None or partition_villages is not None:
+            results, raster_path = _run_partitioned(
+                villages, stations, measurements, rules=rules, params=params, operators=operators,
+                workers=workers, scheduler=scheduler, partition_villages=partition_villages,
+                raster_dir=None if artifacts_dir is None else Path(artifacts_dir) / f"run-{run_id}",
+                progress=say, timings=timings)
+        else:
+            results, prediction, labels = analyze_frames(
+                villages, stations, measurements, rules=rules, params=params, operators=operators,
+                progress=say, timings=timings)
+        if artifacts_dir is not None and raster_path is None:
             t = time.perf_counter()
             raster_path = Path(artifacts_dir) / f"run-{run_id}" / "prediction.tif"
             write_geotiff(prediction, raster_path, mask=labels > 0)
@@ -127,6 +148,34 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
         raise
     return RunResult(run_id, results, counts, timings, raster_path)
+
+
+def _run_partitioned(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, measurements: gpd.GeoDataFrame,
+                     *, rules: RuleSet, params: ModelParameters, operators: list[str] | None,
+                     workers: int | None, scheduler: str | None, partition_villages: int | None,
+                     raster_dir: Path | None, progress: Callable[[str], None],
+                     timings: dict[str, float]) -> tuple[pd.DataFrame, Path | None]:
+    """Results of a partitioned run, and the VRT mosaic of its rasters (when ``raster_dir``)."""
+    # imported here: coverage.partition imports this module's analyze_frames
+    from coverage.distributed import dask_client, dask_map
+    from coverage.partition import DEFAULT_PARTITION_VILLAGES, analyze_partitioned, write_mosaic_vrt
+
+    size = partition_villages or DEFAULT_PARTITION_VILLAGES
+    parts_dir = None if raster_dir is None else raster_dir / "partitions"
+    if workers is None and scheduler is None:
+        results, parts = analyze_partitioned(villages, stations, measurements, rules=rules, params=params,
+                                             operators=operators, max_villages=size, raster_dir=parts_dir,
+                                             progress=progress, timings=timings)
+    else:
+        with dask_client(workers=workers, scheduler=scheduler) as client:
+            results, parts = analyze_partitioned(
+                villages, stations, measurements, rules=rules, params=params, operators=operators,
+                max_villages=size, raster_dir=parts_dir, progress=progress, timings=timings,
+                map_fn=dask_map(client, progress=progress))
+    if raster_dir is None:
+        return results, None
+    return results, write_mosaic_vrt([p.raster_path for p in parts if p.raster_path is not None],
+                                     raster_dir / "prediction.vrt")
 
 
 def summarize_counts(results: pd.DataFrame) -> dict[str, int]:

@@ -10,21 +10,159 @@ persistence.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from coverage.audit import Sample, SamplingPlan, draw_sample
 from coverage.audit_calibration import MIN_TESTS, calibration_offsets, measured_vs_predicted
 from coverage.audit_results import FieldTests, PassRule, read_field_tests, village_outcomes
 from coverage.audit_stats import AuditReport, confusion_matrix, stratified_estimate, stratum_estimates
-from coverage.audit_store import AuditStore
-from coverage.errors import NotFoundError
+from coverage.audit_store import AuditStore, audit_tests, audit_villages
+from coverage.errors import ConfigError, NotFoundError
 from coverage.propagation import edge_margin_db
 from coverage.storage import Store, villages
 
-__all__ = ["draw_round", "load_calibration", "round_offsets", "round_report", "upload_results"]
+__all__ = [
+    "draw_round",
+    "in_regions",
+    "list_title",
+    "load_calibration",
+    "resolve_cities",
+    "round_offsets",
+    "round_outcomes",
+    "round_report",
+    "round_summaries",
+    "sampling_plan",
+    "upload_results",
+]
+
+
+def sampling_plan(*, strata: str = "city", confidence: float = 0.95, margin: float = 0.05,
+                  expected_pass: float | None = None, rate: float | None = None, minimum: int | None = None,
+                  reserve_share: float = 0.2, reserve_min: int = 2, exclude_rounds: int = 0, population: str = "all",
+                  cities: Sequence[str] = (), seed: int | None = None) -> SamplingPlan:
+    """The plan of a sample request as the CLI and the API take it.
+
+    Cochran's formula (``expected_pass``, default 0.9) or a fixed ``rate`` with a ``minimum``, not
+    both; without a ``seed`` one is drawn at random (and stored with the round, so the list can be
+    drawn again).
+
+    Raises
+    ------
+    ConfigError
+        Both sizing methods given, ``minimum`` without ``rate``, or a value out of range.
+    """
+    if rate is not None and expected_pass is not None:
+        raise ConfigError("give either expected_pass (Cochran's formula) or rate and minimum, not both")
+    if minimum is not None and rate is None:
+        raise ConfigError("minimum goes with rate")
+    return SamplingPlan(
+        strata=strata, confidence=confidence, margin=margin,
+        expected_pass=0.9 if expected_pass is None else expected_pass, rate=rate, minimum=minimum or 0,
+        reserve_share=reserve_share, reserve_min=reserve_min, exclude_rounds=exclude_rounds, population=population,
+        cities=tuple(sorted(set(cities))), seed=seed if seed is not None else secrets.randbelow(2**31))
+
+
+def resolve_cities(store: Store, values: Sequence[str] | None) -> tuple[str, ...]:
+    """City codes for codes or names (南京市 or 南京), sorted and without repeats.
+
+    Raises
+    ------
+    ConfigError
+        Naming the value that matches no stored city.
+    """
+    if not values:
+        return ()
+    cities = store.counts_by_city()
+    out = []
+    for value in values:
+        value = value.strip()
+        hit = cities[(cities["city_code"] == value) | (cities["city_name"] == value)
+                     | (cities["city_name"].astype(str).str.removesuffix("市") == value)]
+        if hit.empty:
+            raise ConfigError(f"no city with code or name {value!r}")
+        out.append(str(hit["city_code"].iloc[0]))
+    return tuple(sorted(set(out)))
+
+
+def list_title(round_number: int | None, run_id: int | None) -> str:
+    """Title of a printed or exported sample list (XLSX page header, KML document name)."""
+    head = f"第{round_number}轮 " if round_number is not None else ""
+    return f"{head}行政村5G抽查名单 (run {run_id})"
+
+
+def _within(codes: pd.Series, regions: Sequence[str]) -> np.ndarray:
+    text = codes.astype(str)
+    keep = np.zeros(len(text), dtype=bool)
+    for region in regions:
+        keep |= text.str.startswith(region).to_numpy()
+    return keep
+
+
+def in_regions(sample: Sample, regions: Sequence[str]) -> Sample:
+    """The part of a round inside division-code prefixes ``regions`` (all of it when empty).
+
+    The list keeps the villages whose code starts with one of the prefixes; the strata table the
+    strata that have villages there (with the stratum's whole population N, which its weight and
+    finite-population correction describe).
+    """
+    if not regions:
+        return sample
+    villages = sample.villages[_within(sample.villages["code"], regions)]
+    strata = sample.strata[sample.strata["stratum"].isin(set(villages["stratum"]))].reset_index(drop=True)
+    return Sample(villages=villages, strata=strata, plan=sample.plan, run_id=sample.run_id,
+                  excluded_rounds=list(sample.excluded_rounds), round=sample.round)
+
+
+def round_summaries(store: Store, *, regions: Sequence[str] = ()) -> pd.DataFrame:
+    """Every round, newest first (:meth:`~coverage.audit_store.AuditStore.rounds`).
+
+    With ``regions`` (division-code prefixes) only the rounds with villages there, and ``villages``,
+    ``reserves``, ``tests`` and ``tested_villages`` counted inside them.
+    """
+    rounds = AuditStore(store).rounds()
+    if not regions or rounds.empty:
+        return rounds
+
+    def inside(column: ColumnElement[str]) -> ColumnElement[bool]:
+        return or_(*(column.like(f"{r}%") for r in regions))
+
+    with store.engine.connect() as conn:
+        listed = conn.execute(select(audit_villages.c.round, audit_villages.c.reserve, func.count())
+                              .where(inside(audit_villages.c.code))
+                              .group_by(audit_villages.c.round, audit_villages.c.reserve)).all()
+        distinct_codes = func.count(audit_tests.c.village_code.distinct())
+        tests = conn.execute(select(audit_tests.c.round, func.count(), distinct_codes)
+                             .where(inside(audit_tests.c.village_code)).group_by(audit_tests.c.round)).all()
+    main = {int(r): int(n) for r, reserve, n in listed if not reserve}
+    spare = {int(r): int(n) for r, reserve, n in listed if reserve}
+    tested = {int(r): (int(n), int(v)) for r, n, v in tests}
+    rounds = rounds[rounds["round"].isin(set(main) | set(spare))].reset_index(drop=True)
+    rounds["villages"] = [main.get(int(r), 0) for r in rounds["round"]]
+    rounds["reserves"] = [spare.get(int(r), 0) for r in rounds["round"]]
+    rounds["tests"] = [tested.get(int(r), (0, 0))[0] for r in rounds["round"]]
+    rounds["tested_villages"] = [tested.get(int(r), (0, 0))[1] for r in rounds["round"]]
+    return rounds
+
+
+def round_outcomes(store: Store, round_number: int, *, rule: PassRule | None = None,
+                   regions: Sequence[str] = ()) -> tuple[Sample, pd.DataFrame]:
+    """A round's list (inside ``regions``) and the outcome of each village under ``rule``.
+
+    Returns
+    -------
+    (Sample, pandas.DataFrame)
+        The list and :func:`coverage.audit_results.village_outcomes`, row for row.
+    """
+    audits = AuditStore(store)
+    sample = in_regions(audits.read_sample(round_number), regions)
+    outcomes = village_outcomes(sample.villages, audits.read_tests(round_number), rule or PassRule())
+    return sample, outcomes
 
 
 def draw_round(store: Store, plan: SamplingPlan, *, run_id: int | None = None, save: bool = True) -> Sample:
@@ -58,7 +196,7 @@ def draw_round(store: Store, plan: SamplingPlan, *, run_id: int | None = None, s
 
 def upload_results(store: Store, round_number: int, path: str | Path, *, crs: object = None,
                    encoding: str | None = None, sheet: str | None = None, replace: bool = False,
-                   now: dt.datetime | None = None) -> FieldTests:
+                   now: dt.datetime | None = None, accept: Callable[[FieldTests], None] | None = None) -> FieldTests:
     """Validate a field-test file against a round and store it whole, or raise and store nothing.
 
     Parameters
@@ -75,6 +213,9 @@ def upload_results(store: Store, round_number: int, path: str | Path, *, crs: ob
         Replace the stored tests of the villages in the file instead of adding to them.
     now : datetime, optional
         The present (naive Asia/Shanghai), for the future-time check.
+    accept : callable, optional
+        Called with the validated file before anything is stored (the API checks a key's region
+        limit here); whatever it raises stops the upload with nothing stored.
 
     Returns
     -------
@@ -94,6 +235,8 @@ def upload_results(store: Store, round_number: int, path: str | Path, *, crs: ob
         known = {str(c) for c in conn.execute(select(villages.c.code)).scalars()}
     tests = read_field_tests(path, round_number=round_number, villages=sample.villages, known_codes=known,
                              crs=crs, encoding=encoding, sheet=sheet, now=now)
+    if accept is not None:
+        accept(tests)
     audits.save_tests(round_number, tests, replace=replace)
     return tests
 
@@ -151,7 +294,8 @@ def round_offsets(store: Store, round_number: int, *, raster_path: str | Path | 
 
 def round_report(store: Store, round_number: int, *, rule: PassRule | None = None, method: str = "exact",
                  confidence: float = 0.95, raster_path: str | Path | None = None, calibrate: bool = True,
-                 min_tests: int = MIN_TESTS) -> AuditReport:
+                 min_tests: int = MIN_TESTS, save_offsets: bool = True, stored_offsets: bool = False,
+                 regions: Sequence[str] = ()) -> AuditReport:
     """Pass rates, intervals, the confusion matrix and calibration offsets of a round.
 
     Parameters
@@ -171,16 +315,24 @@ def round_report(store: Store, round_number: int, *, rule: PassRule | None = Non
         ``offsets`` None with a note.
     min_tests : int
         Tests a (band, city) offset needs to be usable.
+    save_offsets : bool
+        Store the offsets computed with the round (``False`` for a report that only reads).
+    stored_offsets : bool
+        Take the offsets stored with the round when there are any (computing them reads every
+        station and samples the run's raster: seconds on a province), else compute them.
+    regions : sequence of str
+        Division-code prefixes: the report of the round's villages there only (strata keep their
+        whole population N; offsets keep the rows of cities or counties inside them). Empty: all.
 
     Returns
     -------
     AuditReport
     """
     rule = rule or PassRule()
-    audits = AuditStore(store)
-    sample = audits.read_sample(round_number)
-    tests = audits.read_tests(round_number)
-    outcomes = village_outcomes(sample.villages, tests, rule)
+    sample, outcomes = round_outcomes(store, round_number, rule=rule, regions=regions)
+    tests = AuditStore(store).read_tests(round_number)
+    if regions:
+        tests = tests[_within(tests["village_code"], regions)]
     strata = stratum_estimates(outcomes, sample.strata, method=method, confidence=confidence)
     overall = stratified_estimate(strata["population"], strata["tested"], strata["passed"], method=method,
                                   confidence=confidence)
@@ -196,7 +348,15 @@ def round_report(store: Store, round_number: int, *, rule: PassRule | None = Non
     }
     if calibrate:
         try:
-            report.offsets = round_offsets(store, round_number, raster_path=raster_path, min_tests=min_tests)
+            offsets = AuditStore(store).read_offsets(round_number) if stored_offsets else pd.DataFrame()
+            if offsets.empty:
+                offsets = round_offsets(store, round_number, raster_path=raster_path, min_tests=min_tests,
+                                        save=save_offsets)
+            if regions:
+                attrs = dict(offsets.attrs)
+                offsets = offsets[_within(offsets["city_code"], regions)].reset_index(drop=True)
+                offsets.attrs.update(attrs)
+            report.offsets = offsets
         except NotFoundError as exc:
             report.offsets_note = str(exc)
     return report

@@ -66,7 +66,7 @@ from coverage.bands import BANDS, normalize_band
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.schema import COLUMNS, KINDS, OPERATORS, RATS, STATUSES, Column, Kind, conform
 
-__all__ = ["GEOMETRY_HEADERS", "SUPPORTED_SUFFIXES", "IngestResult", "read_input"]
+__all__ = ["GEOMETRY_HEADERS", "SUPPORTED_SUFFIXES", "IngestResult", "file_sha256", "read_input"]
 
 #: File suffixes read_input understands, and the reader each goes to.
 SUPPORTED_SUFFIXES: dict[str, str] = {
@@ -256,6 +256,11 @@ def read_input(
 
 def _file_error(file: str, message: str, field: str | None = None) -> ValidationError:
     return ValidationError([Problem(file, None, field, message)])
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file as :attr:`IngestResult.file_sha256` records it (a shapefile: with its sidecars)."""
+    return _fingerprint(Path(path))
 
 
 def _fingerprint(path: Path) -> str:

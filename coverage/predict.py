@@ -304,6 +304,8 @@ class _Cells:
     tilt_deg: np.ndarray
     n_operators: int
     band_noise_mw: np.ndarray  # noise per resource element, per band (mW)
+    operator_names: tuple[str, ...] = ()
+    band_names: tuple[str, ...] = ()
 
 
 _TILE_CONTEXT: tuple[_Cells, ModelParameters, RuleSet, float] | None = None
@@ -321,6 +323,65 @@ def _tile_task(bounds: tuple[int, int, int, int]
     return bounds, _predict_tile(cells, params, rules, resolution, *bounds)
 
 
+def empty_band_layer(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An empty (operator, band) layer: best RSRP (-inf), its cell (-1) and linear power sum (0)."""
+    return (np.full(shape, -np.inf, dtype=np.float32), np.full(shape, -1, dtype=np.int32),
+            np.zeros(shape, dtype=np.float32))
+
+
+def stamp_cells(cells: _Cells, indices: np.ndarray, params: ModelParameters, resolution: float,
+                t_row: int, t_col: int, b_rsrp: np.ndarray, b_cell: np.ndarray, b_sum: np.ndarray) -> None:
+    """Stamp ``cells[indices]`` (one operator and band), in that order, onto a layer in place.
+
+    The layer covers rows ``t_row:t_row + h`` and columns ``t_col:t_col + w`` of the grid:
+    ``b_rsrp`` keeps the running maximum (the earlier cell wins a tie), ``b_cell`` its cell index
+    and ``b_sum`` the running float32 sum of linear power (mW), added cell by cell, so that a layer
+    extended by more cells later equals the layer stamped with all of them at once, bit for bit.
+    """
+    h, w = b_rsrp.shape
+    rad = cells.radius
+    big = int(rad.max()) if len(rad) else 0
+    _, bearing = _offsets(big, resolution)
+    ln10_10 = np.float32(np.log(10.0) / 10.0)
+    max_attenuation = np.float32(-prop.MAX_ATTENUATION_DB)
+    for i in indices:
+        r = int(rad[i])
+        wr0, wc0 = int(cells.row[i]) - r - t_row, int(cells.col[i]) - r - t_col
+        kr0, kc0 = max(0, -wr0), max(0, -wc0)
+        kr1, kc1 = min(2 * r + 1, h - wr0), min(2 * r + 1, w - wc0)
+        if kr0 >= kr1 or kc0 >= kc1:
+            continue
+        # the window of radius r is the centre of the shared kernels of radius big
+        ks = (slice(big - r + kr0, big - r + kr1), slice(big - r + kc0, big - r + kc1))
+        ts = (slice(wr0 + kr0, wr0 + kr1), slice(wc0 + kc0, wc0 + kc1))
+        pl = _path_loss_kernel(params.model, big, resolution, float(cells.freq_mhz[i]),
+                               float(cells.height_m[i]), params.h_ut_m)
+        stamp = _vertical_kernel(big, resolution, float(cells.height_m[i]), params.h_ut_m,
+                                 float(cells.tilt_deg[i]))[ks]
+        if not cells.omni[i]:
+            stamp = stamp + _horizontal_lut_for(int(cells.azimuth[i])).take(bearing[ks])
+            np.maximum(stamp, max_attenuation, out=stamp)
+        stamp = stamp - pl[ks]
+        stamp += cells.const_db[i]
+        sub = b_rsrp[ts]
+        better = stamp > sub
+        np.maximum(sub, stamp, out=sub)
+        np.putmask(b_cell[ts], better, i)
+        stamp *= ln10_10
+        b_sum[ts] += np.exp(stamp)
+
+
+def band_sinr(b_rsrp: np.ndarray, reached: np.ndarray, b_sum: np.ndarray, load: float,
+              noise_mw: float) -> np.ndarray:
+    """SS-SINR (dB, float32) of the best server of a layer: the other cells' power at ``load`` plus
+    noise per resource element as interference; -inf where no cell reaches."""
+    signal = np.where(reached, np.exp(b_rsrp.astype(np.float64) * np.log(10.0) / 10.0), 0.0)
+    interference = load * np.maximum(b_sum - signal, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.where(reached, 10.0 * np.log10(signal / (interference + noise_mw)),
+                        -np.inf).astype(np.float32)
+
+
 def _predict_tile(cells: _Cells, params: ModelParameters, rules: RuleSet, resolution: float,
                   t_row: int, t_col: int, r1: int, c1: int) -> tuple[np.ndarray, ...]:
     """Best-of-operators RSRP, SINR, class, cell and operator of rows t_row:r1, columns t_col:c1."""
@@ -332,50 +393,16 @@ def _predict_tile(cells: _Cells, params: ModelParameters, rules: RuleSet, resolu
     best_operator = np.full((h, w), -1, dtype=np.int8)
     row, col, rad = cells.row, cells.col, cells.radius
     near = np.flatnonzero((row + rad >= t_row) & (row - rad < r1) & (col + rad >= t_col) & (col - rad < c1))
-    ln10_10 = np.float32(np.log(10.0) / 10.0)
-    big = int(rad.max()) if len(rad) else 0
-    _, bearing = _offsets(big, resolution)
-    max_attenuation = np.float32(-prop.MAX_ATTENUATION_DB)
     for op in np.unique(cells.operator[near]):
         op_cells = near[cells.operator[near] == op]
         op_rsrp = np.full((h, w), -np.inf, dtype=np.float32)
         op_sinr = np.full((h, w), -np.inf, dtype=np.float32)
         op_cell = np.full((h, w), -1, dtype=np.int32)
         for band in np.unique(cells.band[op_cells]):
-            b_rsrp = np.full((h, w), -np.inf, dtype=np.float32)
-            b_cell = np.full((h, w), -1, dtype=np.int32)
-            b_sum = np.zeros((h, w), dtype=np.float32)
-            for i in op_cells[cells.band[op_cells] == band]:
-                r = int(rad[i])
-                wr0, wc0 = int(row[i]) - r - t_row, int(col[i]) - r - t_col
-                kr0, kc0 = max(0, -wr0), max(0, -wc0)
-                kr1, kc1 = min(2 * r + 1, h - wr0), min(2 * r + 1, w - wc0)
-                if kr0 >= kr1 or kc0 >= kc1:
-                    continue
-                # the window of radius r is the centre of the shared kernels of radius big
-                ks = (slice(big - r + kr0, big - r + kr1), slice(big - r + kc0, big - r + kc1))
-                ts = (slice(wr0 + kr0, wr0 + kr1), slice(wc0 + kc0, wc0 + kc1))
-                pl = _path_loss_kernel(params.model, big, resolution, float(cells.freq_mhz[i]),
-                                       float(cells.height_m[i]), params.h_ut_m)
-                stamp = _vertical_kernel(big, resolution, float(cells.height_m[i]), params.h_ut_m,
-                                         float(cells.tilt_deg[i]))[ks]
-                if not cells.omni[i]:
-                    stamp = stamp + _horizontal_lut_for(int(cells.azimuth[i])).take(bearing[ks])
-                    np.maximum(stamp, max_attenuation, out=stamp)
-                stamp = stamp - pl[ks]
-                stamp += cells.const_db[i]
-                sub = b_rsrp[ts]
-                better = stamp > sub
-                np.maximum(sub, stamp, out=sub)
-                np.putmask(b_cell[ts], better, i)
-                stamp *= ln10_10
-                b_sum[ts] += np.exp(stamp)
-            reached = b_cell >= 0
-            signal = np.where(reached, np.exp(b_rsrp.astype(np.float64) * np.log(10.0) / 10.0), 0.0)
-            interference = params.load * np.maximum(b_sum - signal, 0.0)
-            with np.errstate(divide="ignore"):
-                b_sinr = np.where(reached, 10.0 * np.log10(signal / (interference + cells.band_noise_mw[band])),
-                                  -np.inf).astype(np.float32)
+            b_rsrp, b_cell, b_sum = empty_band_layer((h, w))
+            stamp_cells(cells, op_cells[cells.band[op_cells] == band], params, resolution, t_row, t_col,
+                        b_rsrp, b_cell, b_sum)
+            b_sinr = band_sinr(b_rsrp, b_cell >= 0, b_sum, params.load, float(cells.band_noise_mw[band]))
             take = b_rsrp > op_rsrp
             op_rsrp[take] = b_rsrp[take]
             op_sinr[take] = b_sinr[take]
@@ -390,32 +417,13 @@ def _predict_tile(cells: _Cells, params: ModelParameters, rules: RuleSet, resolu
     return best_rsrp, best_sinr, best_class, best_cell, best_operator
 
 
-def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
-            params: ModelParameters = DEFAULT_PARAMETERS, operators: list[str] | None = None,
-            mask: np.ndarray | None = None,
-            progress: Callable[[str], None] | None = None) -> Prediction:
-    """Predict best-server SS-RSRP and SS-SINR on ``grid`` from the active NR cells of ``stations``.
+def compile_cells(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet, params: ModelParameters,
+                  operators: list[str] | None = None) -> tuple[pd.DataFrame, _Cells]:
+    """The active NR cells of ``stations`` ready for stamping on ``grid``: the frame of
+    :func:`prepare_cells` with pixel, radius and link-budget columns, and its plain arrays.
 
-    Parameters
-    ----------
-    stations
-        Canonical station frame (EPSG:4326); only ``status == "active"`` NR cells count.
-    grid
-        Raster in a metric CRS (see :func:`make_grid`).
-    rules
-        Thresholds for the coverage class, edge probability and shadowing sigma for the margin.
-    params
-        Propagation parameters; ``params.workers`` processes compute tiles in parallel.
-    operators
-        Restrict to these operators (default: all).
-    mask
-        Optional boolean ``(height, width)``: tiles with no True pixel are skipped.
-
-    Returns
-    -------
-    Prediction
-        RSRP (dBm) includes the edge margin ``z_p * sigma``; SINR (dB) is per resource element at
-        ``params.load``. Results do not depend on the tile size or the number of workers.
+    Operators and bands are indexed in sorted order of their names (the order the prediction
+    combines them in).
     """
     cells = prepare_cells(stations, grid.crs, operators=operators)
     cells["n_rb"] = _n_rb(cells)
@@ -445,7 +453,40 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
         n_operators=len(operator_names),
         band_noise_mw=10.0 ** (np.array([float(prop.noise_per_re_dbm(BANDS[b].scs_khz, params.noise_figure_db))
                                           for b in band_names]) / 10.0),
+        operator_names=tuple(operator_names),
+        band_names=tuple(band_names),
     )
+    return cells, arrays
+
+
+def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
+            params: ModelParameters = DEFAULT_PARAMETERS, operators: list[str] | None = None,
+            mask: np.ndarray | None = None,
+            progress: Callable[[str], None] | None = None) -> Prediction:
+    """Predict best-server SS-RSRP and SS-SINR on ``grid`` from the active NR cells of ``stations``.
+
+    Parameters
+    ----------
+    stations
+        Canonical station frame (EPSG:4326); only ``status == "active"`` NR cells count.
+    grid
+        Raster in a metric CRS (see :func:`make_grid`).
+    rules
+        Thresholds for the coverage class, edge probability and shadowing sigma for the margin.
+    params
+        Propagation parameters; ``params.workers`` processes compute tiles in parallel.
+    operators
+        Restrict to these operators (default: all).
+    mask
+        Optional boolean ``(height, width)``: tiles with no True pixel are skipped.
+
+    Returns
+    -------
+    Prediction
+        RSRP (dBm) includes the edge margin ``z_p * sigma``; SINR (dB) is per resource element at
+        ``params.load``. Results do not depend on the tile size or the number of workers.
+    """
+    cells, arrays = compile_cells(stations, grid, rules=rules, params=params, operators=operators)
 
     shape = (grid.height, grid.width)
     out: tuple[np.ndarray, ...] = (
@@ -479,7 +520,7 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
         progress(f"predicted {len(cells):,} cells on {grid.width} x {grid.height} pixels "
                  f"in {len(tiles)} tiles")
     rsrp, sinr, coverage_class, cell, operator = out
-    return Prediction(grid, rsrp, sinr, coverage_class, cell, operator, operator_names, cells)
+    return Prediction(grid, rsrp, sinr, coverage_class, cell, operator, list(arrays.operator_names), cells)
 
 
 def classify(rsrp_dbm: np.ndarray, sinr_db: np.ndarray, rules: RuleSet) -> np.ndarray:

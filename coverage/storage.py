@@ -213,6 +213,9 @@ village_results = Table(
     Column("measured_rsrp_median_dbm", Float),
     Column("measured_good_share", Float),
     Column("measured_reached_share", Float),
+    # the API's village filters within a run: status, no-site, and both
+    Index("ix_village_results_run_verdict", "run_id", "verdict", "no_site"),
+    Index("ix_village_results_run_no_site", "run_id", "no_site"),
 )
 
 TABLES: dict[Kind, Table] = {"villages": villages, "stations": stations, "measurements": measurements}
@@ -277,11 +280,17 @@ class Store:
         return self.engine.dialect.name
 
     def create_schema(self) -> None:
-        """Create the PostGIS extension (PostgreSQL) and every table and index that is missing."""
+        """Create the PostGIS extension (PostgreSQL) and every table and index that is missing.
+
+        Nullable columns that a newer version added to an existing table are added too.
+        """
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
             metadata.create_all(conn)
+            _add_missing_columns(conn)
+            for index in village_results.indexes:  # indexes a newer version added to an existing table
+                index.create(conn, checkfirst=True)
             if self.dialect == "postgresql":
                 for table in (divisions, villages, stations, measurements):
                     conn.execute(text(
@@ -555,6 +564,24 @@ def frame_fingerprint(frame: gpd.GeoDataFrame) -> str:
 # -- row conversion ----------------------------------------------------------------------------
 
 
+def _add_missing_columns(conn: Connection) -> None:
+    """ALTER TABLE ADD COLUMN for nullable columns the tables of an older database lack (no data changes)."""
+    if conn.dialect.name == "postgresql":
+        present: dict[str, set[str]] = {}
+        for table_name, column_name in conn.execute(text(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema()")):
+            present.setdefault(table_name, set()).add(column_name)
+    else:
+        present = {t.name: {row[1] for row in conn.execute(text(f'PRAGMA table_info("{t.name}")'))}
+                   for t in metadata.sorted_tables}
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            if column.name not in present.get(table.name, {column.name}) and column.nullable:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
@@ -611,8 +638,27 @@ def _division_rows(frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
 
 
 def _insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], chunk: int = 5000) -> None:
+    """Bulk insert in the caller's transaction: COPY on PostgreSQL, executemany in chunks on SQLite."""
+    if conn.dialect.name == "postgresql" and rows:
+        _copy_rows(conn, table, rows)
+        return
     for start in range(0, len(rows), chunk):
         conn.execute(table.insert(), list(rows[start:start + chunk]))
+
+
+def _copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``COPY table FROM STDIN`` through psycopg; geometries (WKB) go in as hex EWKB with SRID 4326."""
+    names = list(rows[0])
+    geo = {n for n in names if isinstance(table.c[n].type, Geometry)}
+    ewkb: dict[str, list[Any]] = {}
+    for n in geo:
+        geoms = shapely.set_srid(shapely.from_wkb([r[n] for r in rows]), 4326)
+        ewkb[n] = list(shapely.to_wkb(geoms, hex=True, include_srid=True))
+    cols = ", ".join(f'"{n}"' for n in names)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor, cursor.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
+        for i, row in enumerate(rows):
+            copy.write_row([ewkb[n][i] if n in geo else row[n] for n in names])
 
 
 def _from_rows(kind: Kind, data: dict[str, list[Any]], n: int) -> gpd.GeoDataFrame:

@@ -126,23 +126,7 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     weak_share = weak_px / pixels
     none_share = 1.0 - good_share - weak_share
 
-    # sites
-    active = stations[(stations["status"] == "active") & (stations["rat"] == "NR")]
-    if operators:
-        active = active[active["operator"].isin(operators)]
-    sites = active.drop_duplicates("site_id")[["site_id", "geometry"]].to_crs(grid.crs)
-    sites_inside = np.zeros(n, dtype=np.int64)
-    nearest_m = np.full(n, np.inf)
-    nearest_id = np.full(n, None, dtype=object)
-    if len(sites):
-        tree = shapely.STRtree(sites.geometry.values)
-        v_idx, _ = tree.query(metric.geometry.values, predicate="intersects")
-        sites_inside = np.bincount(v_idx, minlength=n).astype(np.int64)
-        pairs_v, pairs_s = tree.query_nearest(metric.geometry.values, return_distance=False,
-                                              all_matches=False)
-        dist = shapely.distance(metric.geometry.values[pairs_v], sites.geometry.values[pairs_s])
-        nearest_m[pairs_v] = dist
-        nearest_id[pairs_v] = sites["site_id"].to_numpy()[pairs_s]
+    sites_inside, nearest_m, nearest_id = nearest_sites(metric, stations, operators=operators)
     no_site = nearest_m > rules.search_radius_m
 
     predicted, reasons = _decide(c_class, good_share, good_share + weak_share, rules)
@@ -208,6 +192,39 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
         "measured_good_share": np.where(n_meas > 0, meas_good, np.nan),
         "measured_reached_share": np.where(n_meas > 0, meas_reached, np.nan),
     })
+
+
+def nearest_sites(villages_metric: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *,
+                  operators: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Active 5G sites inside each village, and the nearest one with its distance.
+
+    ``villages_metric`` is in a metric CRS; ``stations`` (EPSG:4326) are projected to it. Returns
+    ``sites_inside`` (int64), ``nearest_m`` (polygon to site in metres, 0 inside, inf without any
+    site) and ``nearest_id`` (site id or None; of equidistant sites the smallest id), one entry per
+    village.
+    """
+    n = len(villages_metric)
+    active = stations[(stations["status"] == "active") & (stations["rat"] == "NR")]
+    if operators:
+        active = active[active["operator"].isin(operators)]
+    sites = active.drop_duplicates("site_id")[["site_id", "geometry"]].to_crs(villages_metric.crs)
+    sites_inside = np.zeros(n, dtype=np.int64)
+    nearest_m = np.full(n, np.inf)
+    nearest_id = np.full(n, None, dtype=object)
+    if len(sites) and n:
+        geoms = villages_metric.geometry.values
+        tree = shapely.STRtree(sites.geometry.values)
+        v_idx, _ = tree.query(geoms, predicate="intersects")
+        sites_inside = np.bincount(v_idx, minlength=n).astype(np.int64)
+        # all equidistant sites (every site inside is at 0 m), then the smallest site id: the choice
+        # does not depend on which other sites were loaded (partitioned runs agree with whole ones)
+        pairs_v, pairs_s = tree.query_nearest(geoms, return_distance=False, all_matches=True)
+        ids = sites["site_id"].to_numpy().astype(str)[pairs_s]
+        pick = np.lexsort((ids, pairs_v))
+        first = pick[np.r_[True, pairs_v[pick][1:] != pairs_v[pick][:-1]]]
+        nearest_m[pairs_v[first]] = shapely.distance(geoms[pairs_v[first]], sites.geometry.values[pairs_s[first]])
+        nearest_id[pairs_v[first]] = ids[first]
+    return sites_inside, nearest_m, nearest_id
 
 
 def _decide(committee_class: np.ndarray, good_share: np.ndarray, reached_share: np.ndarray,

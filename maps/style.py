@@ -36,6 +36,15 @@ VILLAGE_CLASSES: tuple[MapClass, ...] = (
 )
 CLASS_COLORS: dict[str, str] = {c.key: c.color for c in VILLAGE_CLASSES}
 
+#: The classes of an audit sample point (:mod:`maps.audit`): the field outcome of a tested village, else
+#: not yet tested; reserves not (yet) used are a class of their own, and a tested reserve keeps a dashed ring.
+AUDIT_CLASSES: tuple[MapClass, ...] = (
+    MapClass("pass", "通过", "passed", "#1a9641"),
+    MapClass("fail", "未通过", "failed", "#d7191c"),
+    MapClass("untested", "待测", "not yet tested", "#2b83ba"),
+    MapClass("reserve", "备选", "reserve", "#bdbdbd"),
+)
+
 #: Fill opacity of village polygons (the browser test blends the class colours with it).
 VILLAGE_FILL_OPACITY = 0.75
 

@@ -80,6 +80,7 @@ class StationPlan:
     population: NDArray[np.int64]
     county_codes: NDArray[np.str_]
     province: shapely.Geometry
+    site_prefix: str = "JS"  # site ids are <prefix>-S<number>: a province's abbreviation keeps them unique
     area_m2: NDArray[np.float64] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -295,7 +296,7 @@ def place_stations(plan: StationPlan, rng: np.random.Generator) -> Stations:
     tilt = np.where(gb_omni[c_gb], 0.0, np.round(tilt * 2.0) / 2.0)
 
     # Identifiers: site numbers follow village code order, then placement order.
-    site_id = np.char.add("JS-S", np.char.zfill(np.arange(1, ns + 1).astype(str), 6))
+    site_id = np.char.add(f"{plan.site_prefix}-S", np.char.zfill(np.arange(1, ns + 1).astype(str), 6))
     c_site = g_site[c_g]
     cell_id = pd.Series(site_id[c_site]) + "-" + pd.Series(g_op[c_g]) + "-" + pd.Series(
         c_band.astype(str)) + "-" + pd.Series(c_sec.astype(str))

@@ -21,6 +21,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 from numpy.typing import NDArray
 
@@ -74,21 +75,21 @@ class SeedWorld:
 # -- reprojection (through coverage.crs) ----------------------------------------------------------
 
 
-def _geoms_to_metric(geoms: NDArray[np.object_]) -> NDArray[np.object_]:
-    return np.asarray(to_metric(gpd.GeoSeries(geoms, crs=WGS84), METRIC_CRS).array, dtype=object)
+def _geoms_to_metric(geoms: NDArray[np.object_], crs: pyproj.CRS = METRIC_CRS) -> NDArray[np.object_]:
+    return np.asarray(to_metric(gpd.GeoSeries(geoms, crs=WGS84), crs).array, dtype=object)
 
 
-def _geoms_to_wgs84(geoms: NDArray[np.object_]) -> NDArray[np.object_]:
-    out = np.asarray(to_lonlat(gpd.GeoSeries(geoms, crs=METRIC_CRS)).array, dtype=object)
+def _geoms_to_wgs84(geoms: NDArray[np.object_], crs: pyproj.CRS = METRIC_CRS) -> NDArray[np.object_]:
+    out = np.asarray(to_lonlat(gpd.GeoSeries(geoms, crs=crs)).array, dtype=object)
     bad = ~shapely.is_valid(out)
     if bad.any():  # a sliver can fold when its vertices move; repair, keep the polygonal part
         out[bad] = polygonal(shapely.make_valid(out[bad]))
     return out
 
 
-def _points_to_wgs84(x: NDArray[np.float64], y: NDArray[np.float64]
+def _points_to_wgs84(x: NDArray[np.float64], y: NDArray[np.float64], crs: pyproj.CRS = METRIC_CRS
                      ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    lon, lat = unproject_xy(x, y, METRIC_CRS)
+    lon, lat = unproject_xy(x, y, crs)
     return np.round(lon, COORD_DECIMALS), np.round(lat, COORD_DECIMALS)
 
 
@@ -115,14 +116,14 @@ class _Townships:
     seat_y: NDArray[np.float64]
 
 
-def _build_townships(real: RealData, rng: np.random.Generator) -> _Townships:
+def _build_townships(real: RealData, rng: np.random.Generator, crs: pyproj.CRS = METRIC_CRS) -> _Townships:
     """Tile every county polygon (a host shared with its development zone) with its townships:
     urban streets (街道) in a core round the county seat, a development zone's townships in a
     block of the host away from that core, towns and the rest over the remainder."""
     counties = real.counties
     has_poly = counties.geometry.notna().to_numpy()
     poly_codes = counties["code"].to_numpy()[has_poly]
-    parents = _geoms_to_metric(counties.geometry.to_numpy()[has_poly])
+    parents = _geoms_to_metric(counties.geometry.to_numpy()[has_poly], crs)
 
     tw = real.townships  # sorted by code
     codes = tw["code"].to_numpy()
@@ -221,7 +222,8 @@ def _population(rng: np.random.Generator, unit: NDArray[np.int64]
 # -- frames ---------------------------------------------------------------------------------------
 
 
-def _divisions(real: RealData, towns: _Townships) -> gpd.GeoDataFrame:
+def _divisions(real: RealData, towns: _Townships, crs: pyproj.CRS = METRIC_CRS,
+               province_code: str = PROVINCE_CODE) -> gpd.GeoDataFrame:
     prov, cities, counties = real.province, real.cities, real.counties
     tw = real.townships.set_index("code").loc[list(towns.codes)]
     frames = [
@@ -229,7 +231,7 @@ def _divisions(real: RealData, towns: _Townships) -> gpd.GeoDataFrame:
                       "parent_code": None, "synthetic": False, "host_code": None,
                       "geometry": prov.geometry.to_numpy()}),
         pd.DataFrame({"code": cities["code"], "name": cities["name"], "level": "city",
-                      "parent_code": PROVINCE_CODE, "synthetic": False, "host_code": None,
+                      "parent_code": province_code, "synthetic": False, "host_code": None,
                       "geometry": cities.geometry.to_numpy()}),
         pd.DataFrame({"code": counties["code"], "name": counties["name"], "level": "county",
                       "parent_code": counties["city_code"], "synthetic": False,
@@ -237,7 +239,7 @@ def _divisions(real: RealData, towns: _Townships) -> gpd.GeoDataFrame:
                       "geometry": counties.geometry.to_numpy()}),
         pd.DataFrame({"code": towns.codes, "name": tw["name"].to_numpy(), "level": "township",
                       "parent_code": tw["county_code"].to_numpy(), "synthetic": True,
-                      "host_code": None, "geometry": _geoms_to_wgs84(towns.cells)}),
+                      "host_code": None, "geometry": _geoms_to_wgs84(towns.cells, crs)}),
     ]
     df = pd.concat(frames, ignore_index=True)
     for col in ("code", "name", "level", "parent_code", "host_code"):
@@ -246,13 +248,14 @@ def _divisions(real: RealData, towns: _Townships) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(df, geometry="geometry", crs="EPSG:4326")
 
 
-def _village_frame(real: RealData, vil: _Villages, pop: NDArray[np.int64],
-                   hh: NDArray[np.int64]) -> gpd.GeoDataFrame:
+def _village_frame(real: RealData, vil: _Villages, pop: NDArray[np.int64], hh: NDArray[np.int64],
+                   crs: pyproj.CRS = METRIC_CRS, province_code: str = PROVINCE_CODE,
+                   province_name: str = PROVINCE_NAME) -> gpd.GeoDataFrame:
     v = vil.frame
     township = dict(zip(real.townships["code"], real.townships["name"], strict=True))
     county = dict(zip(real.counties["code"], real.counties["name"], strict=True))
     city = dict(zip(real.cities["code"], real.cities["name"], strict=True))
-    lon, lat = _points_to_wgs84(vil.x, vil.y)
+    lon, lat = _points_to_wgs84(vil.x, vil.y, crs)
     df = pd.DataFrame({
         "code": v["code"].to_numpy(),
         "name": v["name"].to_numpy(),
@@ -262,15 +265,15 @@ def _village_frame(real: RealData, vil: _Villages, pop: NDArray[np.int64],
         "county_name": v["county_code"].map(county).to_numpy(),
         "city_code": v["city_code"].to_numpy(),
         "city_name": v["city_code"].map(city).to_numpy(),
-        "province_code": PROVINCE_CODE,
-        "province_name": PROVINCE_NAME,
+        "province_code": province_code,
+        "province_name": province_name,
         "committee_lon": lon,
         "committee_lat": lat,
         "population": pop,
         "households": hh,
         "source": SOURCE,
     })
-    return _conform(df, VILLAGE_COLUMNS, _geoms_to_wgs84(vil.cells))
+    return _conform(df, VILLAGE_COLUMNS, _geoms_to_wgs84(vil.cells, crs))
 
 
 def _conform(df: pd.DataFrame, columns: tuple[Any, ...], geometry: Any) -> gpd.GeoDataFrame:
@@ -287,8 +290,8 @@ def _conform(df: pd.DataFrame, columns: tuple[Any, ...], geometry: Any) -> gpd.G
     return gpd.GeoDataFrame(out, geometry=geometry, crs="EPSG:4326")
 
 
-def _point_frame(df: pd.DataFrame, columns: tuple[Any, ...]) -> gpd.GeoDataFrame:
-    lon, lat = _points_to_wgs84(df["x"].to_numpy(), df["y"].to_numpy())
+def _point_frame(df: pd.DataFrame, columns: tuple[Any, ...], crs: pyproj.CRS = METRIC_CRS) -> gpd.GeoDataFrame:
+    lon, lat = _points_to_wgs84(df["x"].to_numpy(), df["y"].to_numpy(), crs)
     df = df.assign(lon=lon, lat=lat, source=SOURCE)
     return _conform(df, columns, gpd.points_from_xy(lon, lat))
 

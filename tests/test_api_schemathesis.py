@@ -26,6 +26,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from coverage.audit import SamplingPlan
+from coverage.audit_rounds import draw_round
 from coverage.storage import Store
 from tests.utils.api import app_for, build_world, key
 
@@ -46,6 +48,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
 def viewer_headers() -> Iterator[dict[str, str]]:
     """The small world stored, the app's lifespan running, and a viewer key's header."""
     build_world(_STORE)
+    draw_round(_STORE, SamplingPlan(margin=0.3, seed=1))  # round 1, so the /audits/{round} routes find it
     with TestClient(_APP):
         yield key(_STORE, "viewer")
     _STORE.dispose()

@@ -6,6 +6,8 @@ import dataclasses
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -46,6 +48,24 @@ def _scrubbed(exc: Village5gError, folder: Path) -> Village5gError:
         return ValidationError([dataclasses.replace(p, file=clean(p.file), message=clean(p.message))
                                 for p in exc.problems])
     return type(exc)(clean(str(exc)))
+
+
+@contextmanager
+def received_file(file: UploadFile) -> Iterator[Path]:
+    """The upload written to a fresh temporary folder, removed afterwards.
+
+    A domain error raised inside the block comes out without the folder in its messages.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="village5g-upload-"))
+    try:
+        path = folder / _safe_name(file.filename)
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out, length=1024 * 1024)
+        yield path
+    except Village5gError as exc:
+        raise _scrubbed(exc, folder) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _authorize(principal: Principal, kind: str, replace: bool) -> None:
@@ -107,17 +127,8 @@ def ingest(
     shapefile goes up as a .zip with its .shp, .shx, .dbf, .prj (and .cpg).
     """
     _authorize(principal, kind, replace)
-    name = _safe_name(file.filename)
-    folder = Path(tempfile.mkdtemp(prefix="village5g-upload-"))
-    try:
-        path = folder / name
-        with path.open("wb") as out:
-            shutil.copyfileobj(file.file, out, length=1024 * 1024)
+    with received_file(file) as path:
         result = read_input(kind, path, crs=crs or None, encoding=encoding or None, layer=layer or None)
-    except Village5gError as exc:
-        raise _scrubbed(exc, folder) from None
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     _check_region(store, principal, kind, result.frame, result.file_name)
     store.write(kind, result.frame, replace=replace, record=IngestRecord(
         kind=kind, file_name=result.file_name, sha256=result.file_sha256, crs=result.crs,

@@ -11,6 +11,7 @@ from api.deps import ReaderDep, StoreDep
 from api.errors import ApiError
 from api.params import MAX_ID
 from maps import MapOptions, build_map, render_html
+from maps.audit import build_audit_map
 
 router = APIRouter(prefix="/maps", tags=["Maps"])
 
@@ -34,6 +35,17 @@ def province(store: StoreDep, principal: ReaderDep, run: RunParam = None, basema
              ) -> HTMLResponse:
     """Cities and counties coloured by 通达率, linking down to their maps."""
     return _page(store, principal, level=None, code=None, run=run, basemap=basemap)
+
+
+@router.get("/audits/{round_number}", response_class=HTMLResponse, summary="Map of an audit round's sample")
+def audit(store: StoreDep, principal: ReaderDep, round_number: Annotated[int, Path(ge=1, le=MAX_ID)],
+          city: Annotated[str | None, Query(pattern=r"^\d{4}$", description="Only this city (code)")] = None,
+          basemap: BasemapParam = "osm") -> HTMLResponse:
+    """The sampled villages at their committee points, coloured by field outcome (passed, failed, not yet
+    tested; reserves apart), with popups and the villages outlined. A region-limited key sees its region."""
+    m = build_audit_map(store, round_number, city=city, regions=principal.regions,
+                        options=MapOptions(basemap=basemap))
+    return HTMLResponse(render_html(m, offline=False, asset_base="/maps/static"))
 
 
 @router.get("/{level}/{code}", response_class=HTMLResponse, summary="City or county map with its villages")

@@ -17,7 +17,7 @@ from api.models import AnalysisRequest, Job, Jobs, Run, RunDiff, Runs, Summary
 from api.ogc import base_url, link
 from api.params import MAX_ID, REGION_PATTERN
 from api.security import Principal
-from coverage.jobs import list_jobs, read_job
+from coverage.jobs import INTERNAL_ERROR, list_jobs, read_job
 from coverage.results_query import (
     compare_runs,
     resolve_run,
@@ -185,13 +185,18 @@ def diff(request: Request, store: StoreDep, principal: ReaderDep,
     return _json(cache.get_or_compute(key, lambda: RunDiff.model_validate(compute()).model_dump_json().encode()))
 
 
-def _job_document(request: Request, record: dict[str, Any]) -> dict[str, Any]:
+def job_document(request: Request, record: dict[str, Any]) -> dict[str, Any]:
     root = base_url(request)
     links = [link(f"{root}/jobs/{record['id']}", "self", "application/json", f"job {record['id']}")]
     if record.get("run_id"):
         links.append(link(f"{root}/runs/{record['run_id']}", "run", "application/json", f"run {record['run_id']}"))
-    return {**{k: record[k] for k in ("id", "kind", "status", "parameters", "progress", "run_id", "error")},
-            **{k: _utc(record[k]) for k in ("created_at", "started_at", "finished_at")}, "links": links}
+    error = record.get("error")
+    if error and error.startswith(INTERNAL_ERROR):
+        error = "internal error; the server log has the details"
+    return {**{k: record.get(k) for k in ("id", "kind", "status", "trigger", "attempt", "parameters", "progress",
+                                          "run_id", "result")},
+            **{k: _utc(record.get(k)) for k in ("created_at", "started_at", "finished_at", "scheduled_for")},
+            "error": error, "links": links}
 
 
 @router.post("/runs", response_model=Job, status_code=202, tags=["Runs"], summary="Start an analysis run",
@@ -212,19 +217,21 @@ def start_run(request: Request, response: Response, store: StoreDep, principal: 
         rules=rules, resolution_m=options.resolution_m, operators=list(options.operators or []) or None,
         scope=options.scope, parameters=options.model_dump(), requested_by=principal.key.id if principal.key else None)
     response.headers["Location"] = f"{base_url(request)}/jobs/{job_id}"
-    return _job_document(request, read_job(store, job_id))
+    return job_document(request, read_job(store, job_id))
 
 
 @router.get("/jobs", response_model=Jobs, tags=["Runs"], summary="Background jobs")
 def jobs(request: Request, store: StoreDep, _: ReaderDep,
          limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> dict[str, Any]:
-    """Jobs, newest first."""
-    return {"jobs": [_job_document(request, r) for r in list_jobs(store, limit=limit, offset=offset)]}
+         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+         kind: Annotated[Literal["analysis", "refresh", "snapshot", "report"] | None,
+                         Query(description="Only jobs of this kind")] = None) -> dict[str, Any]:
+    """Jobs, newest first: analyses started over HTTP and the scheduled refresh, snapshot and report runs."""
+    return {"jobs": [job_document(request, r) for r in list_jobs(store, limit=limit, offset=offset, kind=kind)]}
 
 
 @router.get("/jobs/{job_id}", response_model=Job, tags=["Runs"], summary="One job")
 def job(request: Request, store: StoreDep, _: ReaderDep, job_id: Annotated[int, Path(ge=1, le=MAX_ID)]
         ) -> dict[str, Any]:
     """A job's status, progress and, once it succeeded, the run it published."""
-    return _job_document(request, read_job(store, job_id))
+    return job_document(request, read_job(store, job_id))

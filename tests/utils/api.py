@@ -165,12 +165,19 @@ def live_server(database_url: str, data_dir: Path, **env: str) -> Iterator[str]:
                 time.sleep(0.1)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[bytes], *, timeout: float = 20) -> None:
+    """Ask a test's subprocess to stop (SIGTERM), and kill it when it has not after ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def as_float(values: object) -> np.ndarray:

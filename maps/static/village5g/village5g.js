@@ -107,6 +107,41 @@
       }
     },
 
+    auditPopup: function (p) {
+      var c = cfg.auditClasses[p['class']] || {color: '#999999', zh: p['class'], en: ''};
+      var outcome = '<span class="v5g-chip" style="background:' + c.color + '"></span>' + esc(c.zh + ' ' + c.en) +
+        (p.reserve ? ' <small>(备选 reserve)</small>' : '');
+      var measured = p.n_tests ? count(p.n_pass) + ' / ' + count(p.n_tests) + ' tests pass · RSRP ' +
+        fixed(p.rsrp_median_dbm, 1, ' dBm') + ' · SINR ' + fixed(p.sinr_median_db, 1, ' dB') + ' · DL/UL ' +
+        fixed(p.dl_median_mbps, 0) + ' / ' + fixed(p.ul_median_mbps, 0) + ' Mbit/s (medians)' : '–';
+      return '<div class="v5g-popup"><div class="v5g-popup-title">' + esc(p.label) + ' · ' + esc(p.name) +
+        '</div><div class="v5g-popup-sub">' + esc(p.code) + ' · ' + esc(p.township || '') + ' · ' +
+        esc(p.county || '') + '</div><table>' +
+        row('结果 outcome', outcome) +
+        row('层 / 序号 stratum / order', esc(p.stratum) + ' / ' + esc(p.label)) +
+        row('预测结论 predicted', chip(p.verdict)) +
+        row('预测 RSRP / SINR', fixed(p.predicted_rsrp_dbm, 1, ' dBm') + ' / ' + fixed(p.predicted_sinr_db, 1, ' dB')) +
+        row('最近站址 nearest site', esc(p.nearest_site_id || '–') + ' · ' + count(p.nearest_site_m) + ' m') +
+        row('导航点 GCJ-02', fixed(p.gcj02_lon, 6) + ', ' + fixed(p.gcj02_lat, 6)) +
+        row('实测 measured', measured) + '</table></div>';
+    },
+
+    auditLayer: function (data) {
+      return L.geoJSON(data, {
+        pointToLayer: function (feature, latlng) {
+          var p = feature.properties, c = cfg.auditClasses[p['class']] || {color: '#999999'};
+          return L.circleMarker(latlng, {
+            radius: p.reserve ? 5 : 7, fillColor: c.color, fillOpacity: 0.95, weight: p.reserve ? 2 : 1.5,
+            color: p.reserve ? '#3b3b3b' : '#ffffff', dashArray: p.reserve ? '2 2' : null});
+        },
+        onEachFeature: function (feature, layer) {
+          var p = feature.properties;
+          layer.bindPopup(function () { return v5g.auditPopup(p); }, {maxWidth: 400});
+          layer.bindTooltip(esc(p.label + ' ' + p.name), {sticky: true});
+        }
+      });
+    },
+
     stationLayer: function (map, data, opts) {
       var group = L.layerGroup();
       var cluster = L.markerClusterGroup({

@@ -1,0 +1,135 @@
+"""CLI commands of the schedule: ``village5g scheduler``, ``village5g jobs`` and ``village5g jobs run NAME``.
+
+Registered on the main typer app in :mod:`api.cli`; settings as for ``serve`` (``VILLAGE5G_*``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.cli_api import _settings, _store
+from api.jobs import owner_id
+from api.scheduler import JobScheduler
+
+console = Console()
+err_console = Console(stderr=True)
+
+jobs_app = typer.Typer(name="jobs", help="Job history (analyses, refresh, snapshot, report); run a scheduled job now.",
+                       invoke_without_command=True)
+
+
+class JobName(StrEnum):
+    refresh = "refresh"
+    snapshot = "snapshot"
+    report = "report"
+
+
+def _when(value: dt.datetime | None) -> str:
+    return f"{value:%m-%d %H:%M:%S}" if value is not None else ""
+
+
+def _outcome(record: dict[str, Any]) -> str:
+    """One line of what a job did: its error, or a digest of its result."""
+    if record.get("error"):
+        return str(record["error"])
+    result = record.get("result") or {}
+    parts = []
+    for key in ("ingested", "duplicates", "rejected"):
+        if result.get(key):
+            parts.append(f"{len(result[key])} {key}")
+    for key in ("analysis", "note"):
+        if result.get(key):
+            parts.append(str(result[key]))
+    if "rows" in result:
+        parts.append(f"{result['rows']} KPI rows")
+    if result.get("files"):
+        parts.append(f"{len(result['files'])} files")
+    return "; ".join(parts) or str(record.get("progress") or "")
+
+
+@jobs_app.callback()
+def jobs_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="Jobs shown, newest first", min=1)] = 20,
+    kind: Annotated[str | None, typer.Option(help="Only analysis, refresh, snapshot or report jobs")] = None,
+) -> None:
+    """The job history, newest first (without a sub-command)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from coverage.jobs import list_jobs
+
+    with _store(_settings()) as store:
+        records = list_jobs(store, limit=limit, kind=kind)
+    table = Table(title=f"{len(records)} job(s), newest first (times UTC)")
+    for col in ("id", "kind", "status", "trigger", "fire/start", "try", "run"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("outcome", overflow="fold")
+    for r in records:
+        table.add_row(str(r["id"]), r["kind"], r["status"], r.get("trigger") or "",
+                      _when(r.get("scheduled_for") or r["started_at"] or r["created_at"]),
+                      str(r.get("attempt") or ""), str(r["run_id"] or ""), _outcome(r))
+    console.print(table)
+
+
+@jobs_app.command("run")
+def jobs_run(name: Annotated[JobName, typer.Argument(help="The job to run now")]) -> None:
+    """Run a scheduled job now in this process and wait for it (it is recorded like a scheduled run)."""
+    from coverage.jobs import read_job
+
+    settings = _settings()
+    with _store(settings) as store:
+        scheduler = JobScheduler(store, settings, owner=owner_id())
+        job_id = scheduler.trigger_now(name.value, wait=True)
+        record = read_job(store, job_id)
+        follow = _followers(store, record)
+    for r in (record, *follow):
+        console.print(f"job {r['id']} {r['kind']}: {r['status']}; {_outcome(r)}", soft_wrap=True)
+        for rejected in (r.get("result") or {}).get("rejected", []):
+            err_console.print(f"[yellow]rejected:[/] {rejected['file']} -> {rejected['moved_to']}: "
+                              + "; ".join(rejected["problems"][:3]), soft_wrap=True)
+    if record["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+def _followers(store: Any, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The snapshot a refresh started after it published a run."""
+    from coverage.jobs import list_jobs
+
+    run_id = (record.get("result") or {}).get("run_id")
+    if record["kind"] != "refresh" or not run_id:
+        return []
+    return [r for r in list_jobs(store, limit=20, kind="snapshot")
+            if r.get("trigger") == "after-refresh" and r["parameters"].get("run_id") == run_id][:1]
+
+
+def scheduler() -> None:
+    """Run the scheduled jobs (refresh, snapshot, report) in this process until Ctrl-C or SIGTERM.
+
+    For deployments whose API runs with VILLAGE5G_SCHEDULER=0, or without an API. Several scheduler
+    processes (and API workers) may run against one database: each due job runs once.
+    """
+    from api.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    stop = threading.Event()
+    with _store(settings) as store:
+        jobs = JobScheduler(store, settings, owner=owner_id())
+        jobs.start()
+        for name in jobs.schedules:
+            err_console.print(f"{name}: {jobs.schedules[name]} ({settings.schedule_timezone}); next "
+                              f"{jobs.next_fire_time(name) or 'never'}", soft_wrap=True)
+        err_console.print(f"drop folder: {settings.resolved_drop_dir}", soft_wrap=True)
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        stop.wait()
+        err_console.print("stopping: a job that is running finishes first")
+        jobs.shutdown(wait=True)

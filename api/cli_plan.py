@@ -1,0 +1,89 @@
+"""``village5g plan`` and ``village5g analyze --add-sites``: fill-in (补盲) site planning and what-if.
+
+Registered in :mod:`api.cli`; the store and the consoles come from :mod:`api.cli` at call time
+(importing them at module level would be circular).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def plan_command(
+    sites: Annotated[int, typer.Option("--sites", help="Number of new sites to plan")],
+    band: Annotated[str, typer.Option(help="NR band of the new sites: n28 n41 n78 n79")] = "n41",
+    operator: Annotated[str, typer.Option(help="Operator of the new sites: CMCC CUCC CTCC CBN")] = "CMCC",
+    candidates: Annotated[Path | None, typer.Option(
+        help="Candidate locations (CSV/XLSX/GeoJSON/GPKG with lon/lat, WGS84), e.g. tower-company sites; "
+             "default: committee points of the villages not covered")] = None,
+    region: Annotated[str | None, typer.Option(
+        help="Division code prefix (city 3203, county 320321): count gains there only")] = None,
+    output: Annotated[list[Path] | None, typer.Option(
+        "-o", "--output", help="Ranked list: .csv (UTF-8 BOM), .xlsx, .geojson, .gpkg or .html (map); "
+                               "repeatable")] = None,
+    sites_file: Annotated[Path | None, typer.Option(
+        "--sites-file", help="Also write the planned sites as a stations file (3 sectors each) for "
+                             "`analyze --add-sites` or `ingest stations`")] = None,
+    resolution: Annotated[float, typer.Option(help="Pixel size of the prediction (m)")] = 100.0,
+    rules: Annotated[Path | None, typer.Option(help="Rule set file (TOML or JSON); default rules otherwise")] = None,
+    scope: Annotated[str, typer.Option(help="committees (NBS 200-399) or all village-level units")] = "committees",
+) -> None:
+    """Choose new sites that bring the most villages to covered (greedy maximum coverage)."""
+    from api.cli import _steps, _store, console
+    from coverage.export import write_output, write_table
+    from coverage.planning import plan_sites, plan_stations, read_candidates, read_scope
+    from coverage.predict import ModelParameters
+    from coverage.rules import DEFAULT_RULES, load_rules
+
+    rule_set = load_rules(rules) if rules else DEFAULT_RULES
+    params = ModelParameters(resolution_m=resolution)
+    points = read_candidates(candidates) if candidates else None
+    with _store() as store, _steps() as step:
+        villages, stations, measurements = read_scope(store, scope)
+        plan = plan_sites(villages, stations, measurements, n_sites=sites, rules=rule_set, params=params,
+                          band=band, operator=operator, candidates=points, region=region, progress=step)
+    before = plan.covered_before
+    console.print(f"{len(plan.sites)} sites planned from {plan.candidates:,} candidates in "
+                  f"{plan.timings_s['total_s']:.1f} s ({rule_set.label}); covered {before:,} -> "
+                  f"{before + int(plan.sites['gained'].sum()):,} of {plan.villages:,} villages; 通达率 "
+                  f"{before / max(plan.villages, 1):.1%} -> "
+                  f"{(before + int(plan.sites['gained'].sum())) / max(plan.villages, 1):.1%}", soft_wrap=True)
+    for row in plan.sites.itertuples():
+        console.print(f"{row.rank:>3} {row.site_id} {row.lon:.6f},{row.lat:.6f} {row.band} {row.operator} "
+                      f"+{row.gained} -> {row.reach_rate:.2%}", soft_wrap=True)
+    for path in output or []:
+        if path.suffix.lower() in (".html", ".htm"):
+            from maps.plan import plan_map
+
+            plan_map(plan.sites, villages, path)
+        else:
+            write_table(plan.sites, path, layer="plan")
+        console.print(f"wrote {path}", soft_wrap=True)
+    if sites_file:
+        write_output("stations", plan_stations(plan), sites_file)
+        console.print(f"wrote {sites_file}", soft_wrap=True)
+
+
+def what_if_command(add_sites: Path, output: Path | None) -> None:
+    """``analyze --add-sites FILE``: evaluate proposed stations without storing them."""
+    from api.cli import _steps, _store, console
+    from coverage.export import write_table
+    from coverage.ingest import read_input
+    from coverage.planning import what_if_store
+
+    added = read_input("stations", add_sites).frame
+    with _store() as store, _steps() as step:
+        step(f"what-if: {len(added):,} proposed cells from {add_sites.name}")
+        run_id, changed, counts = what_if_store(store, added)
+    n = max(counts["villages"], 1)
+    console.print(f"what-if against run {run_id} (nothing stored): covered {counts['before']:,} -> "
+                  f"{counts['after']:,} of {counts['villages']:,}; 通达率 {counts['before'] / n:.1%} -> "
+                  f"{counts['after'] / n:.1%}; {len(changed):,} villages change verdict", soft_wrap=True)
+    for row in changed.head(50).itertuples():
+        console.print(f"{row.code} {row.name} {row.verdict_before} -> {row.verdict_after}", soft_wrap=True)
+    if output:
+        write_table(changed, output, layer="whatif")
+        console.print(f"wrote {output}", soft_wrap=True)

@@ -1,0 +1,100 @@
+"""``village5g report`` and ``village5g summary --history``: reports and the 通达率 series over runs.
+
+``report_command`` is registered in :mod:`api.cli` with ``app.command("report")``; ``print_history``
+is what ``summary --history`` prints. The store and the console come from :mod:`api.cli` at call
+time (importing them at module level would be circular).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+
+class ReportFormat(StrEnum):
+    xlsx = "xlsx"
+    html = "html"
+
+
+def print_history(*, level: str, code: str | None, since: dt.datetime | None, output: Path | None) -> None:
+    """Print 通达率 per published run for the regions of ``level`` (one table), optionally write it."""
+    from api import cli
+    from coverage.export import write_table
+    from coverage.history import kpi_history
+    from coverage.reports import local_time
+
+    with cli._store() as store:
+        frame = kpi_history(store, level=level, code=code, since=since)
+    if frame.empty:
+        cli.console.print(f"no published run{' since ' + str(since) if since else ''} has villages at level {level}"
+                          + (f" in {code}" if code else ""))
+        return
+    regions = frame.drop_duplicates("code")[["code", "name"]]
+    title = f"5G reach rate (通达率) by run, {level}" + (f" {code}" if code else "") + " (times: Beijing)"
+    table = Table(title=title)
+    runs = frame.drop_duplicates("run_id")[["run_id", "finished_at", "target_rate"]]
+    if len(regions) == 1:
+        for col in ("run", "finished", "villages", "covered", "weak", "uncovered", "no site", "通达率", "target",
+                    "change"):
+            table.add_column(col, justify="left" if col == "finished" else "right", no_wrap=True)
+        previous: float | None = None
+        for row in frame.to_dict("records"):
+            rate = float(row["reach_rate"])
+            change = "" if previous is None else f"{rate - previous:+.1%}"
+            table.add_row(str(row["run_id"]), _when(local_time(row["finished_at"])), f"{row['villages']:,}",
+                          f"{row['covered']:,}", f"{row['weak']:,}", f"{row['uncovered']:,}", f"{row['no_site']:,}",
+                          f"{rate:.1%}", f"{row['target_rate']:.0%}", change)
+            previous = rate
+    else:
+        rates = frame.pivot(index="run_id", columns="code", values="reach_rate")
+        table.add_column("run", justify="right")
+        table.add_column("finished", no_wrap=True)
+        for rec in regions.to_dict("records"):
+            table.add_column(f"{rec['code']} {rec['name'] or ''}".strip(), justify="right")
+        table.add_column("target", justify="right")
+        for run in runs.to_dict("records"):
+            cells = [float(v) for v in rates.loc[run["run_id"]].reindex(regions["code"]).tolist()]
+            table.add_row(str(run["run_id"]), _when(local_time(run["finished_at"])),
+                          *("" if v != v else f"{v:.1%}" for v in cells), f"{run['target_rate']:.0%}")
+    cli.console.print(table)
+    if output:
+        write_table(frame, output, layer="history")
+        cli.console.print(f"wrote {output}")
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def report_command(
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write (.xlsx or .html)")],
+    region: Annotated[str | None, typer.Option(
+        help="province (default), a 4-digit city or a 6-digit county code")] = None,
+    fmt: Annotated[ReportFormat | None, typer.Option(
+        "--format", help="xlsx or html (default: from the file name)")] = None,
+    run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
+) -> None:
+    """Write the report of a region: XLSX (KPIs by city/county, uncovered and weak villages, changes since
+    the previous run, 通达率 history) or HTML (KPIs, chart of 通达率 over runs, changes, map; works offline)."""
+    from api import cli
+    from coverage.reports import write_report_xlsx
+    from maps.report import write_report_html
+
+    chosen = fmt.value if fmt is not None else output.suffix.lower().lstrip(".")
+    if chosen == "htm":
+        chosen = "html"
+    if chosen not in ("xlsx", "html"):
+        raise typer.BadParameter(f"cannot tell the format from {output.name!r}: use .xlsx or .html, or --format",
+                                 param_hint="--format")
+    with cli._store() as store:
+        if chosen == "xlsx":
+            path = write_report_xlsx(store, output, region=region, run_id=run)
+        else:
+            path = write_report_html(store, output, region=region, run_id=run)
+    cli.console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, region {region or 'province'})",
+                      soft_wrap=True)

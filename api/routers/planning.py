@@ -1,0 +1,126 @@
+"""Fill-in (补盲) site planning and what-if evaluation of proposed stations: nothing is stored."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, UploadFile
+from pydantic import BaseModel, Field
+
+from api.deps import AuditorDep, StoreDep
+from api.errors import ApiError
+from api.params import REGION_PATTERN
+from api.routers.ingest import received_file
+from coverage.ingest import read_input
+from coverage.planning import plan_sites, read_scope, run_settings, what_if_store
+
+router = APIRouter(tags=["Planning"])
+_SHOWN = 1000
+
+
+class PlanRequest(BaseModel):
+    """What to plan; the rule set, model parameters and scope are the latest published run's."""
+
+    sites: int = Field(ge=1, le=500, description="Number of new sites")
+    band: str = Field("n41", max_length=10, description="NR band of the new sites: n28 n41 n78 n79")
+    operator: str = Field("CMCC", max_length=10, description="Operator of the new sites: CMCC CUCC CTCC CBN")
+    region: str | None = Field(None, pattern=REGION_PATTERN,
+                               description="Count gains in this division code prefix only")
+
+
+class PlannedSite(BaseModel):
+    rank: int
+    site_id: str
+    candidate_id: str
+    lon: float
+    lat: float
+    band: str
+    operator: str
+    gained: int = Field(description="Net villages this site brings to covered")
+    villages_gained: list[str]
+    villages_lost: list[str]
+    covered: int = Field(description="Covered villages after this site (cumulative)")
+    reach_rate: float = Field(description="通达率 after this site (cumulative, 0-1)")
+    region_covered: int | None = None
+    region_reach_rate: float | None = None
+
+
+class PlanResponse(BaseModel):
+    run_id: int = Field(description="The published run whose rules, parameters and scope were used")
+    villages: int
+    covered_before: int
+    reach_rate_before: float
+    region: str | None
+    candidates: int
+    sites: list[PlannedSite]
+
+
+class ChangedVillage(BaseModel):
+    code: str
+    name: str | None
+    city_name: str | None
+    county_name: str | None
+    township_name: str | None
+    verdict_before: str | None
+    verdict_after: str
+    committee_rsrp_dbm: float | None
+    good_share: float
+
+
+class WhatIfResponse(BaseModel):
+    run_id: int = Field(description="The published run compared with")
+    villages: int
+    covered_before: int
+    covered_after: int
+    changed: int = Field(description="Villages whose verdict changes")
+    villages_changed: list[ChangedVillage] = Field(description=f"At most {_SHOWN}, in code order")
+
+
+def _region(principal_region: str | None, region: str | None) -> str | None:
+    if principal_region is None:
+        return region
+    if region is None:
+        return principal_region
+    if not region.startswith(principal_region):
+        raise ApiError(403, f"the key is limited to region {principal_region}")
+    return region
+
+
+def _codes(text: object) -> list[str]:
+    return [c for c in str(text).split(";") if c]
+
+
+@router.post("/plan", response_model=PlanResponse, summary="Plan fill-in sites (greedy maximum coverage)")
+def plan(body: PlanRequest, store: StoreDep, principal: AuditorDep) -> dict[str, Any]:
+    """Choose up to ``sites`` new sites that bring the most villages to covered, ranked, with the
+    cumulative 通达率. Takes as long as an analysis (tens of seconds for the province), hence an
+    auditor or admin key. A region-limited key plans inside its region."""
+    region = _region(principal.region, body.region)
+    run_id, rules, params, scope, _operators = run_settings(store)
+    villages, stations, measurements = read_scope(store, scope)
+    result = plan_sites(villages, stations, measurements, n_sites=body.sites, rules=rules, params=params,
+                        band=body.band, operator=body.operator, region=region)
+    rows = []
+    for row in result.sites.drop(columns="geometry").to_dict("records"):
+        row["villages_gained"], row["villages_lost"] = _codes(row["villages_gained"]), _codes(row["villages_lost"])
+        rows.append(row)
+    return {"run_id": run_id, "villages": result.villages, "covered_before": result.covered_before,
+            "reach_rate_before": result.covered_before / max(result.villages, 1), "region": region,
+            "candidates": result.candidates, "sites": rows}
+
+
+@router.post("/whatif", response_model=WhatIfResponse, summary="Evaluate proposed stations without storing them")
+def what_if(store: StoreDep, principal: AuditorDep,
+            file: Annotated[UploadFile, File(description="Proposed stations: any format `POST /ingest/stations` "
+                                                         "takes (WGS84)")]) -> dict[str, Any]:
+    """Add the proposed stations to the stored ones in memory, run the analysis with the latest run's
+    settings and list the villages whose verdict changes. Stored stations and the published run stay
+    as they are."""
+    with received_file(file) as path:
+        added = read_input("stations", path).frame
+    run_id, changed, counts = what_if_store(store, added)
+    records = [{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()}
+               for r in changed.head(_SHOWN).to_dict("records")]
+    return {"run_id": run_id, "villages": counts["villages"], "covered_before": counts["before"],
+            "covered_after": counts["after"], "changed": len(changed), "villages_changed": records}

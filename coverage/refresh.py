@@ -1,0 +1,285 @@
+"""The refresh: pick up new exports from a drop folder, ingest them, analyse and publish.
+
+A drop folder receives exports from the province's data platform or the operators. Each refresh
+(:func:`refresh`):
+
+1. lists the files directly inside the folder, in name order (:func:`pending_files`); names starting
+   with ``.`` and names ending in ``.part``, ``.partial``, ``.tmp`` or ``.crdownload`` are still being
+   written and are left alone (copy under such a name, then rename);
+2. classifies each by its name (:func:`classify`): it must start with ``villages``, ``stations`` or
+   ``measurements`` (any letter case) and have a suffix :func:`coverage.ingest.read_input` reads; a
+   token ``gcj02``, ``wgs84``, ``cgcs2000`` or ``epsg<code>`` in the name, separated by ``_``, ``-`` or
+   ``.``, declares the coordinates (``stations_gcj02_2026-05.csv``); a shapefile's sidecars
+   (``.dbf``, ``.shx``, ``.prj``, ``.cpg``, ...) travel with its ``.shp``;
+3. skips a file whose SHA-256 was already ingested as that kind (moved to ``processed/`` as a
+   duplicate), otherwise validates and stores it exactly as ``village5g ingest`` does. Villages and
+   stations exports are complete lists and **replace** what is stored of their kind; measurements
+   are batches and are **appended**;
+4. moves each stored file to ``processed/`` and each rejected one (a
+   :class:`~coverage.errors.ValidationError` or :class:`~coverage.errors.ConfigError`) to
+   ``rejected/`` with ``<file>.error.txt`` and ``<file>.error.json`` naming the file, row, field and
+   problem; moved names get a UTC time prefix (``20261127T020000Z_stations.csv``), so a rejected file
+   is never read again;
+5. runs :func:`coverage.analysis.run_analysis` and publishes when anything was stored, or when the
+   stored inputs differ from those of the latest published run (a refresh that died after storing a
+   file but before its analysis), or when nothing was published yet.
+
+Crash safety: each file is stored in one transaction and moved afterwards, and a run is published in
+one transaction at its end. A refresh killed at any point leaves the previous run published; the next
+refresh finds the files not yet moved again, skips those already stored by their checksum, and
+analyses what changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import func, select
+
+from coverage.analysis import run_analysis
+from coverage.errors import ConfigError, Problem, ValidationError
+from coverage.ingest import SUPPORTED_SUFFIXES, file_sha256, read_input
+from coverage.predict import DEFAULT_PARAMETERS, ModelParameters
+from coverage.rules import RuleSet
+from coverage.schema import KINDS, Kind
+from coverage.storage import IngestRecord, Store, frame_fingerprint, ingests
+
+__all__ = ["PROCESSED", "REJECTED", "REPLACING_KINDS", "RefreshResult", "classify", "inputs_changed",
+           "pending_files", "refresh", "stored_fingerprints"]
+
+#: Sub-folders of the drop folder for files that were handled.
+PROCESSED = "processed"
+REJECTED = "rejected"
+
+#: Kinds whose export is the complete list and replaces what is stored (measurements are appended).
+REPLACING_KINDS: frozenset[str] = frozenset({"villages", "stations"})
+
+#: Suffixes of files that belong to a ``.shp`` of the same name.
+SHAPEFILE_SIDECARS = frozenset({".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".fix", ".qmd",
+                                ".shp.xml", ".xml"})
+_UNFINISHED = (".part", ".partial", ".tmp", ".crdownload")
+#: Seconds by which the last write must precede a run's reading of its inputs to skip comparing fingerprints.
+WRITE_MARGIN_S = 60.0
+_CRS_TOKEN = re.compile(r"^(gcj02|wgs84|cgcs2000|epsg\d{4,5})$")
+
+
+@dataclass
+class RefreshResult:
+    """What one refresh did; :meth:`to_dict` is what the job history records."""
+
+    ingested: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    run_id: int | None = None
+    analysis: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the problems of rejected files are cut to the first 20 each)."""
+        return {"ingested": self.ingested, "duplicates": self.duplicates,
+                "rejected": [{**r, "problems": r["problems"][:20]} for r in self.rejected],
+                "run_id": self.run_id, "analysis": self.analysis}
+
+
+def pending_files(drop_dir: Path) -> list[Path]:
+    """The files waiting in ``drop_dir`` (not its sub-folders), in name order.
+
+    Hidden and unfinished files (see the module docstring) and a shapefile's sidecars are left out.
+    """
+    if not drop_dir.is_dir():
+        return []
+    stems_with_shp = {p.stem.lower() for p in drop_dir.iterdir() if p.suffix.lower() == ".shp"}
+    found = []
+    for path in sorted(drop_dir.iterdir(), key=lambda p: p.name):
+        name = path.name.lower()
+        if not path.is_file() or name.startswith(".") or name.endswith(_UNFINISHED):
+            continue
+        if _sidecar_suffix(path) and _shp_stem(path) in stems_with_shp:
+            continue
+        found.append(path)
+    return found
+
+
+def _sidecar_suffix(path: Path) -> bool:
+    name = path.name.lower()
+    return any(name.endswith(s) for s in SHAPEFILE_SIDECARS)
+
+
+def _shp_stem(path: Path) -> str:
+    name = path.name.lower()
+    return name[:-len(".shp.xml")] if name.endswith(".shp.xml") else path.stem.lower()
+
+
+def classify(path: Path) -> tuple[Kind, str | None]:
+    """The kind of a dropped file and the CRS its name declares (None: the file's own, else WGS84).
+
+    Raises :class:`ValidationError` naming the file when its name or suffix does not say what it is.
+    """
+    name = path.name
+    lower = name.lower()
+    kind = next((k for k in KINDS if lower.startswith(k)), None)
+    if kind is None:
+        raise ValidationError([Problem(name, None, None, "the name must start with villages, stations or "
+                                                         "measurements, so the refresh knows what the file holds")])
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise ValidationError([Problem(name, None, None, f"unsupported file type {path.suffix or '(none)'!r}; use "
+                                                         + ", ".join(sorted(SUPPORTED_SUFFIXES)))])
+    tokens = [t for t in re.split(r"[_\-.]", lower[len(kind):-len(path.suffix)]) if _CRS_TOKEN.match(t)]
+    if len(set(tokens)) > 1:
+        raise ValidationError([Problem(name, None, None, f"the name declares several coordinate systems: "
+                                                         f"{', '.join(sorted(set(tokens)))}")])
+    crs = None
+    if tokens:
+        crs = f"EPSG:{tokens[0][4:]}" if tokens[0].startswith("epsg") else tokens[0]
+    return cast(Kind, kind), crs
+
+
+def _already_ingested(store: Store, kind: str, sha256: str) -> bool:
+    with store.engine.connect() as conn:
+        return conn.execute(select(ingests.c.id).where(ingests.c.kind == kind, ingests.c.sha256 == sha256)
+                            .limit(1)).first() is not None
+
+
+def _move(path: Path, folder: Path, stamp: str) -> Path:
+    """Move ``path`` (with a shapefile's sidecars) into ``folder`` under a time-stamped name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = [path]
+    if path.suffix.lower() == ".shp":
+        parts += [p for p in path.parent.iterdir()
+                  if p != path and p.is_file() and _sidecar_suffix(p) and _shp_stem(p) == path.stem.lower()]
+    target = folder / f"{stamp}_{path.name}"
+    for part in parts:
+        os.replace(part, folder / f"{stamp}_{part.name}")
+    return target
+
+
+def _write_report(target: Path, *, file: str, kind: str | None, sha256: str | None, when: dt.datetime,
+                  problems: list[Problem]) -> None:
+    """``<target>.error.txt`` (one line per problem) and ``<target>.error.json`` beside a rejected file."""
+    lines = [f"file: {file}", f"kind: {kind or 'unknown'}", f"sha256: {sha256 or ''}",
+             f"rejected at: {when:%Y-%m-%d %H:%M:%S} UTC", "nothing of this file was stored; problems:"]
+    lines += [f"  {p}" for p in problems]
+    target.with_name(target.name + ".error.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    document = {"file": file, "kind": kind, "sha256": sha256, "rejected_at": when.isoformat() + "Z",
+                "problems": [{"file": p.file, "row": p.row, "field": p.field, "message": p.message,
+                              "severity": p.severity} for p in problems]}
+    target.with_name(target.name + ".error.json").write_text(json.dumps(document, ensure_ascii=False, indent=2),
+                                                             encoding="utf-8")
+
+
+def stored_fingerprints(store: Store, *, scope: str = "committees") -> dict[str, str]:
+    """Fingerprints of the stored inputs as :func:`coverage.analysis.run_analysis` records them."""
+    return {
+        "villages": frame_fingerprint(store.read("villages", committees_only=(scope == "committees"))),
+        "stations": frame_fingerprint(store.read("stations")),
+        "measurements": frame_fingerprint(store.read("measurements")),
+    }
+
+
+def inputs_changed(store: Store, *, scope: str = "committees") -> bool:
+    """True when the stored inputs differ from those the latest published run was computed from.
+
+    Also True when nothing was published yet, and when the latest run had another scope or operator
+    restriction than a refresh uses (``scope``, every operator). Every write of inputs is logged in
+    ``ingests``; when the last one is older than the run's reading of its inputs (with a margin of
+    :data:`WRITE_MARGIN_S` for clocks and commits), nothing can have changed and the stored rows are
+    not read; otherwise their fingerprints are compared.
+    """
+    run_id = store.latest_run_id()
+    if run_id is None:
+        return True
+    run = store.read_run(run_id)
+    inputs = run["inputs"] or {}
+    if inputs.get("scope") != scope or inputs.get("operators") != "all" or "calibration" in inputs:
+        return True
+    with store.engine.connect() as conn:
+        last_write = conn.execute(select(func.max(ingests.c.created_at))).scalar()
+    read_s = float((run.get("timings") or {}).get("read_s", 0.0))
+    reading_began = run["started_at"] - dt.timedelta(seconds=read_s + WRITE_MARGIN_S)
+    if last_write is not None and last_write < reading_began:
+        return False
+    current = stored_fingerprints(store, scope=scope)
+    return any(inputs.get(k) != v for k, v in current.items())
+
+
+def refresh(store: Store, drop_dir: Path, *, rules: RuleSet, params: ModelParameters = DEFAULT_PARAMETERS,
+            scope: str = "committees", artifacts_dir: Path | None = None,
+            progress: Callable[[str], None] | None = None,
+            now: Callable[[], dt.datetime] | None = None) -> RefreshResult:
+    """Ingest the new exports in ``drop_dir``, then analyse and publish when the inputs changed.
+
+    Parameters
+    ----------
+    store
+        Where files are stored and the run is published.
+    drop_dir
+        The drop folder (created when missing); ``processed/`` and ``rejected/`` are made inside it.
+    rules, params, scope, artifacts_dir
+        Passed to :func:`coverage.analysis.run_analysis`.
+    progress
+        Called with each step (the analysis's ``"run N: ..."`` step names the run).
+    now
+        Clock for the time stamps of moved files (naive UTC); the current time by default.
+
+    Returns
+    -------
+    RefreshResult
+        Files ingested (kind, rows, mode, checksum), duplicates, rejected files with their problems,
+        and the run published (None when the inputs had not changed or no villages are stored).
+
+    Errors of a file are never raised: the file is moved to ``rejected/``. Anything else (the
+    database is unreachable, the analysis fails) is raised, and the files not yet moved stay where
+    they are for the next refresh.
+    """
+    say = progress or (lambda _m: None)
+    clock = now or (lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    drop_dir.mkdir(parents=True, exist_ok=True)
+    result = RefreshResult()
+    for path in pending_files(drop_dir):
+        when = clock()
+        stamp = f"{when:%Y%m%dT%H%M%S}Z"
+        kind: Kind | None = None
+        sha: str | None = None
+        try:
+            kind, crs = classify(path)
+            sha = file_sha256(path)
+            if _already_ingested(store, kind, sha):
+                _move(path, drop_dir / PROCESSED, stamp)
+                result.duplicates.append(path.name)
+                say(f"{path.name}: already ingested (same checksum); moved to {PROCESSED}/")
+                continue
+            say(f"reading and validating {path.name} as {kind}")
+            read = read_input(kind, path, crs=crs)
+            replace = kind in REPLACING_KINDS
+            rows = store.write(kind, read.frame, replace=replace, record=IngestRecord(
+                kind=kind, file_name=read.file_name, sha256=read.file_sha256, crs=read.crs,
+                encoding=read.encoding, warnings=len(read.warnings)))
+        except (ValidationError, ConfigError) as exc:
+            problems = exc.problems if isinstance(exc, ValidationError) else [Problem(path.name, None, None, str(exc))]
+            target = _move(path, drop_dir / REJECTED, stamp)
+            _write_report(target, file=path.name, kind=kind, sha256=sha, when=when, problems=problems)
+            result.rejected.append({"file": path.name, "kind": kind, "moved_to": f"{REJECTED}/{target.name}",
+                                    "problems": [str(p) for p in problems]})
+            say(f"{path.name}: rejected ({len(problems)} problem(s)); report in {REJECTED}/{target.name}.error.txt")
+            continue
+        _move(path, drop_dir / PROCESSED, stamp)
+        result.ingested.append({"file": path.name, "kind": kind, "rows": rows, "sha256": sha,
+                                "mode": "replace" if replace else "append", "warnings": len(read.warnings)})
+        say(f"stored {rows:,} {kind} from {path.name}" + (" (replacing the previous set)" if replace else ""))
+    if store.counts()["villages"] == 0:
+        result.analysis = "no villages stored yet; nothing to analyse"
+    elif result.ingested or inputs_changed(store, scope=scope):
+        run = run_analysis(store, rules=rules, params=params, scope=scope, artifacts_dir=artifacts_dir,
+                           progress=say)
+        result.run_id = run.run_id
+        result.analysis = f"published run {run.run_id}"
+    else:
+        result.analysis = "inputs unchanged since the latest published run; no new run"
+    say(result.analysis)
+    return result

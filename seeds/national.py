@@ -1,0 +1,183 @@
+"""A national synthetic world for scale tests: the real NBS division list and real province, city
+and county boundaries of China (``seeds/data/china/``), with synthetic township and village
+polygons and 5G stations generated province by province by the Jiangsu seed world's own code
+(:mod:`seeds.world`, :mod:`seeds.tessellate`, :mod:`seeds.stations`).
+
+Differences from the Jiangsu seed world, all for size: no drive-test measurements (the measurement
+frame is empty), no true signal field, and each province is generated in its own transverse
+Mercator (:func:`coverage.crs.local_metric_crs` of the province). Station density per village
+follows the Jiangsu generator, so the number of stations scales with the number of villages.
+County-level units without a boundary of their own (development zones, and the counties of the
+four municipalities' "县" lists) are drawn inside a host: the same city's district with the lowest
+code, else the city's own polygon, else the province's first district (an assumption, like the
+Jiangsu hosts).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import time
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from coverage.crs import local_metric_crs
+from coverage.schema import MEASUREMENT_COLUMNS, STATION_COLUMNS, VILLAGE_COMMITTEE_MAX, VILLAGE_COMMITTEE_MIN
+from seeds import world
+from seeds.data import DATA_DIR, DEV_ZONE_HOSTS, RealData
+from seeds.stations import StationPlan, place_stations
+
+CHINA_DIR = DATA_DIR / "china"
+
+
+@cache
+def _tables() -> dict[str, Any]:
+    """Every shipped national table, read once per process (codes as text)."""
+
+    def csv(name: str) -> pd.DataFrame:
+        return pd.read_csv(CHINA_DIR / name, dtype=str, keep_default_na=False, encoding="utf-8")
+
+    def boundaries(name: str, digits: int) -> gpd.GeoDataFrame:
+        with gzip.open(CHINA_DIR / name, "rb") as fh:
+            frame = gpd.read_file(io.BytesIO(fh.read()))
+        gb = frame["gb"].astype(str)
+        keep = gb.str.len() >= 3 + digits
+        return gpd.GeoDataFrame({"code": gb[keep].str.slice(3, 3 + digits).to_numpy(),
+                                 "name": frame.loc[keep, "name"].astype(str).to_numpy()},
+                                geometry=frame.geometry[keep].to_numpy(), crs="EPSG:4326")
+
+    return {
+        "provinces": csv("provinces.csv"),
+        "cities": csv("cities.csv").rename(columns={"provinceCode": "province_code"}),
+        "areas": csv("areas.csv").rename(columns={"cityCode": "city_code", "provinceCode": "province_code"}),
+        "streets": csv("streets.csv.gz").rename(columns={"areaCode": "county_code", "cityCode": "city_code",
+                                                         "provinceCode": "province_code"}),
+        "villages": csv("villages.csv.gz").rename(columns={"streetCode": "township_code", "areaCode": "county_code",
+                                                           "cityCode": "city_code", "provinceCode": "province_code"}),
+        "province_geo": boundaries("province.geojson.gz", 2),
+        "city_geo": boundaries("city.geojson.gz", 4),
+        "district_geo": boundaries("district.geojson.gz", 6),
+    }
+
+
+def province_codes() -> pd.DataFrame:
+    """The provinces of the national list: ``code``, ``name`` and the number of village committees."""
+    t = _tables()
+    unit = t["villages"]["code"].str.slice(9, 12).astype(int)
+    vc = t["villages"][(unit >= VILLAGE_COMMITTEE_MIN) & (unit <= VILLAGE_COMMITTEE_MAX)]
+    counts = vc.groupby("province_code").size()
+    out = t["provinces"][["code", "name"]].copy()
+    out["village_committees"] = out["code"].map(counts).fillna(0).astype(int)
+    return out
+
+
+def parse_provinces(spec: str) -> list[str]:
+    """``"all"`` or comma-separated two-digit province codes, checked against the national list."""
+    known = province_codes()["code"].tolist()
+    if spec.strip().lower() == "all":
+        return known
+    codes = [c.strip() for c in spec.split(",") if c.strip()]
+    unknown = [c for c in codes if c not in known]
+    if not codes or unknown:
+        raise ValueError(f"--provinces: unknown province code(s) {', '.join(unknown) or '(none given)'}; "
+                         f"known: {', '.join(known)} or all")
+    return sorted(set(codes))
+
+
+def load_province_data(code: str) -> RealData:
+    """One province's divisions and boundaries in the form :mod:`seeds.world` builds from."""
+    t = _tables()
+    prov_geo = t["province_geo"][t["province_geo"]["code"] == code]
+    if prov_geo.empty:
+        raise ValueError(f"province {code} has no boundary in the shipped data")
+    name = t["provinces"].set_index("code").loc[code, "name"]
+    province = gpd.GeoDataFrame({"code": [code], "name": [name]},
+                                geometry=[shapely.union_all(prov_geo.geometry.to_numpy())], crs="EPSG:4326")
+    cities = t["cities"][t["cities"]["province_code"] == code].sort_values("code").reset_index(drop=True)
+    city_geom = dict(zip(t["city_geo"]["code"], t["city_geo"].geometry, strict=False))
+    areas = t["areas"][t["areas"]["province_code"] == code].sort_values("code").reset_index(drop=True)
+    districts = t["district_geo"][t["district_geo"]["code"].str.startswith(code)]
+    geom: dict[str, Any] = dict(zip(districts["code"], districts.geometry, strict=False))
+    streets = t["streets"][t["streets"]["province_code"] == code]
+    streets = streets[streets["county_code"].isin(areas["code"])].sort_values("code").reset_index(drop=True)
+    villages = t["villages"][t["villages"]["province_code"] == code]
+    villages = villages[villages["township_code"].isin(streets["code"])].sort_values("code").reset_index(drop=True)
+
+    # hosts for county-level units without a polygon (see the module docstring)
+    hosts: dict[str, str] = {}
+    for county, city in areas[["code", "city_code"]].itertuples(index=False):
+        if county in geom:
+            continue
+        listed = DEV_ZONE_HOSTS.get(county)
+        same_city = sorted(c for c in geom if c[:4] == city)
+        if listed in geom:
+            hosts[county] = listed
+        elif same_city:
+            hosts[county] = same_city[0]
+        elif city_geom.get(city) is not None:
+            geom[county] = city_geom[city]
+        else:
+            hosts[county] = sorted(geom)[0]
+    counties = gpd.GeoDataFrame({"code": areas["code"], "name": areas["name"], "city_code": areas["city_code"]},
+                                geometry=[geom.get(c) for c in areas["code"]], crs="EPSG:4326")
+    # a municipality's city ("市辖区", "县") has no polygon of its own: the union of its counties
+    city_polys = [city_geom.get(c) or shapely.union_all([g for k, g in geom.items() if k[:4] == c] or [None])
+                  for c in cities["code"]]
+    cities_gdf = gpd.GeoDataFrame({"code": cities["code"], "name": cities["name"]}, geometry=city_polys,
+                                  crs="EPSG:4326")
+    return RealData(province=province, cities=cities_gdf, counties=counties,
+                    townships=streets[["code", "name", "county_code", "city_code"]].copy(),
+                    villages=villages[["code", "name", "township_code", "county_code", "city_code"]].copy(),
+                    hosts=hosts)
+
+
+def build_national_world(provinces: Sequence[str], *, seed: int = world.DEFAULT_SEED,
+                         progress: Callable[[str], None] | None = None) -> world.SeedWorld:
+    """Build the synthetic world of ``provinces`` (two-digit codes; see :func:`parse_provinces`).
+
+    Each province gets its own random streams (``SeedSequence([seed, code])``), so a province's
+    villages and stations do not depend on which other provinces are built with it. Site ids are
+    ``CN<code>-S<number>``. The measurement frame is empty.
+    """
+    t0 = time.perf_counter()
+    say = progress or (lambda _m: None)
+    divisions, villages, stations = [], [], []
+    stats: dict[str, Any] = {}
+    for code in provinces:
+        real = load_province_data(code)
+        crs = local_metric_crs(tuple(float(b) for b in real.province.total_bounds))
+        rng_town, rng_vil, rng_pop, rng_sta = (
+            np.random.default_rng(s) for s in np.random.SeedSequence([seed, int(code)]).spawn(4))
+        towns = world._build_townships(real, rng_town, crs)
+        vil = world._build_villages(real, towns, rng_vil)
+        unit = np.array([int(c[9:12]) for c in vil.frame["code"].to_numpy()], np.int64)
+        pop, hh = world._population(rng_pop, unit)
+        province_m = world._geoms_to_metric(real.province.geometry.to_numpy(), crs)[0]
+        plan = StationPlan(cells=vil.cells, x=vil.x, y=vil.y, is_vc=vil.is_vc, population=pop,
+                           county_codes=vil.frame["county_code"].to_numpy(), province=province_m,
+                           site_prefix=f"CN{code}")
+        st = place_stations(plan, rng_sta)
+        name = str(real.province["name"].iloc[0])
+        divisions.append(world._divisions(real, towns, crs, province_code=code))
+        villages.append(world._village_frame(real, vil, pop, hh, crs, code, name))
+        stations.append(world._point_frame(st.cells, STATION_COLUMNS, crs))
+        stats[code] = {"name": name, "villages": len(vil.frame), "village_committees": int(vil.is_vc.sum()),
+                       "townships": len(towns.codes), "cells": len(st.cells), "sites": st.n_sites}
+        say(f"{code} {name}: {len(vil.frame):,} villages, {st.n_sites:,} sites, {len(st.cells):,} cells "
+            f"({time.perf_counter() - t0:.1f} s)")
+    measurements = world._conform(pd.DataFrame({c.name: pd.Series(dtype=object) for c in MEASUREMENT_COLUMNS}),
+                                  MEASUREMENT_COLUMNS, gpd.GeoSeries([], crs="EPSG:4326"))
+    truth = {"seed": int(seed), "generator": "seeds.national.build_national_world",
+             "provinces": list(provinces), "stats": stats,
+             "station_parameters": "seeds.stations.PARAMS"}
+    return world.SeedWorld(
+        divisions=gpd.GeoDataFrame(pd.concat(divisions, ignore_index=True), crs="EPSG:4326"),
+        villages=gpd.GeoDataFrame(pd.concat(villages, ignore_index=True), crs="EPSG:4326"),
+        stations=gpd.GeoDataFrame(pd.concat(stations, ignore_index=True), crs="EPSG:4326"),
+        measurements=measurements, truth=truth)

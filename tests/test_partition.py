@@ -1,0 +1,136 @@
+"""Partitioned analysis: halo, merge, and equality with the single-process run (also on Dask)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+
+from coverage.analysis import analyze_frames, write_geotiff
+from coverage.crs import project_xy, unproject_xy
+from coverage.errors import ConfigError
+from coverage.partition import PartitionPlan, analyze_partitioned, halo_m, partition_tasks, plan_partitions
+from coverage.predict import ModelParameters, compile_cells, make_grid
+from coverage.rules import RuleSet
+from tests.utils.frames import stations_frame, villages_frame
+
+RULES = RuleSet()
+PARAMS = ModelParameters(workers=1)
+
+
+def _two_counties() -> gpd.GeoDataFrame:
+    """Village A (the fixture's square, county 321012) and village B 20 km east (county 321023)."""
+    v = villages_frame()
+    v.loc[1, "geometry"] = shapely.box(119.61, 32.40, 119.62, 32.41)
+    v.loc[1, ["code", "township_code", "county_code"]] = ["321023101201", "321023101", "321023"]
+    return v
+
+
+def _one_village_partitions() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, PartitionPlan]:
+    villages, stations = _two_counties(), stations_frame()
+    return villages, stations, plan_partitions(villages, stations, rules=RULES, params=PARAMS, max_villages=1)
+
+
+def _moved(stations: gpd.GeoDataFrame, rows: list[int], site_ids: list[str], x: list[float], y: list[float],
+           crs: object) -> gpd.GeoDataFrame:
+    lon, lat = unproject_xy(np.array(x), np.array(y), crs)  # type: ignore[arg-type]
+    out = stations.iloc[rows].copy().reset_index(drop=True)
+    out["site_id"] = site_ids
+    out["lon"], out["lat"] = lon, lat
+    return out.set_geometry(gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+
+
+def test_halo_is_the_largest_stamp_radius_plus_a_pixel() -> None:
+    stations = stations_frame()
+    villages = _two_counties()
+    plan = plan_partitions(villages, stations, rules=RULES, params=PARAMS, max_villages=1)
+    grid = make_grid((0.0, 0.0, 100.0, 100.0), plan.crs, 100.0)
+    cells, _ = compile_cells(stations, grid, rules=RULES, params=PARAMS)
+    # by hand: (largest radius in pixels + 1) x 100 m, and never below the 3 km no-site search + 1 pixel
+    assert plan.halo_m == max((int(cells["radius_px"].max()) + 1) * 100.0, 3100.0)
+    assert halo_m(stations.iloc[:0], plan.crs, rules=RULES, params=PARAMS) == 3100.0
+    assert [p.key for p in plan.partitions] == ["321012", "321023"]
+    assert [p.index.tolist() for p in plan.partitions] == [[0], [1]]
+
+
+def test_station_within_the_halo_is_included_and_one_beyond_it_is_not() -> None:
+    villages, base, plan = _one_village_partitions()
+    minx, miny, _, maxy = plan.partitions[0].bounds_m
+    h = plan.halo_m
+    # west of village A (away from B): 300 m inside the halo, and 300 m beyond it
+    stations = _moved(base, [0, 0], ["NEAR", "FAR"], [minx - h + 300.0, minx - h - 300.0],
+                      [(miny + maxy) / 2] * 2, plan.crs)
+    tasks = list(partition_tasks(plan, villages, stations, None, rules=RULES, params=PARAMS))
+    assert tasks[0].stations["site_id"].tolist() == ["NEAR"]
+    assert tasks[1].stations.empty
+    assert tasks[0].params.workers == 1
+    # the near site is within a stamp radius + pixel or the no-site search of A (so the halo must
+    # include it); the far one is beyond both
+    grid = make_grid(plan.partitions[0].bounds_m, plan.crs, 100.0)
+    cells, _ = compile_cells(stations, grid, rules=RULES, params=PARAMS)
+    reach = cells["radius_px"].to_numpy() * 100.0
+    x, _ = project_xy(stations["lon"].to_numpy(), stations["lat"].to_numpy(), plan.crs)
+    assert minx - x[0] <= max(reach[0] + 100.0, RULES.search_radius_m + 100.0)
+    assert minx - x[1] > max(reach[1] + 100.0, RULES.search_radius_m + 100.0)
+
+
+def test_partitioned_equals_single_process_on_hand_made_villages() -> None:
+    villages, base, plan = _one_village_partitions()
+    minx, miny, _, maxy = plan.partitions[0].bounds_m
+    h = plan.halo_m
+    # the fixture's site inside A, one cell just within the halo west of A, and one 2 halos west
+    extra = _moved(base, [0, 0], ["NEAR", "DISTANT"], [minx - h + 300.0, minx - 2 * h],
+                   [(miny + maxy) / 2] * 2, plan.crs)
+    stations = pd.concat([base, extra], ignore_index=True)
+    single, _, _ = analyze_frames(villages, stations, None, rules=RULES, params=PARAMS)
+    merged, parts = analyze_partitioned(villages, stations, None, rules=RULES, params=PARAMS, max_villages=1)
+    pd.testing.assert_frame_equal(merged, single)
+    assert len(parts) == 2
+    # B has no site within its halo: its nearest site (S1 in A, about 19 km) comes from the merge
+    assert merged.loc[1, "nearest_site_id"] == "S1"
+    assert 18_000 < float(merged["nearest_site_m"].iloc[1]) < 20_000
+    assert bool(merged.loc[1, "no_site"]) and merged.loc[1, "verdict"] == "uncovered"
+
+
+def test_bad_partition_size_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="max_villages"):
+        plan_partitions(villages_frame(), stations_frame(), rules=RULES, params=PARAMS, max_villages=0)
+
+
+@pytest.mark.slow
+def test_dask_partitions_equal_single_process_on_the_seed_world(tmp_path: Path) -> None:
+    """One city of the seed world (Lianyungang: 1,424 village committees, no-site zones on the
+    province edge) in 16 partitions on a two-worker LocalCluster; rasters mosaic to the same pixels."""
+    from coverage.distributed import dask_client, dask_map
+    from coverage.partition import write_mosaic_vrt
+    from coverage.schema import VILLAGE_COMMITTEE_MAX, VILLAGE_COMMITTEE_MIN
+    from seeds.world import build_world
+
+    world = build_world()
+    unit = world.villages["code"].str.slice(9, 12).astype(int)
+    committees = (unit >= VILLAGE_COMMITTEE_MIN) & (unit <= VILLAGE_COMMITTEE_MAX)
+    villages = world.villages[committees & (world.villages["city_code"] == "3207")].reset_index(drop=True)
+    params = ModelParameters()
+    single, prediction, labels = analyze_frames(villages, world.stations, world.measurements, rules=RULES,
+                                                params=params)
+    write_geotiff(prediction, tmp_path / "single.tif", mask=labels > 0)
+    with dask_client(workers=2) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        merged, parts = analyze_partitioned(villages, world.stations, world.measurements, rules=RULES,
+                                            params=params, max_villages=300, map_fn=dask_map(client),
+                                            raster_dir=tmp_path / "parts")
+    assert len(parts) >= 10
+    pd.testing.assert_frame_equal(merged, single)
+    assert (single["verdict_source"] == "measured").any() and single["no_site"].any()
+
+    vrt = write_mosaic_vrt([p.raster_path for p in parts if p.raster_path], tmp_path / "prediction.vrt")
+    with rasterio.open(tmp_path / "single.tif") as a, rasterio.open(vrt) as b:
+        assert a.crs == b.crs and a.res == b.res
+        # the partitions' grids are pieces of the single grid: the mosaic covers the same pixels
+        assert (b.transform.c, b.transform.f, b.width, b.height) == (a.transform.c, a.transform.f, a.width, a.height)
+        np.testing.assert_array_equal(b.read(), a.read())
