@@ -94,7 +94,7 @@ def main() -> None:
           f"{first_eval_s:.1f} s; plain greedy measured for {args.baseline_picks} picks in {t_few:.1f} s "
           f"({per_pick:.1f} s per pick), same picks: {same}")
     print(f"ours: CPU {statistics.median(cpu):.1f} s (user+system, tile workers included; on a busy machine "
-          f"wall time exceeds it)")
+          f"wall time exceeds it); runs (s): {', '.join(f'{x:.1f}' for x in times)}")
     print(f"target < {TARGET_SECONDS:.0f} s for {args.sites} sites: {'met' if ours < TARGET_SECONDS else 'NOT met'}")
     if args.check:
         combined = gpd.GeoDataFrame(pd.concat([world.stations, planning.plan_stations(plan)], ignore_index=True),

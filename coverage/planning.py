@@ -14,7 +14,7 @@ of the existing cells; the operator's other bands and the other operators are fi
 three sectors are stamped onto a copy of its window of that state, the window's coverage classes
 are recomputed (new server, and the interference it adds to the existing servers), and every
 village touching the window gets its shares, committee-point class and verdict recomputed with the
-analysis' own rule (:func:`coverage.verdicts._decide`). Added after the existing stations, in rank
+analysis' own rule (:func:`coverage.verdicts.decide_predicted`). Added after the existing stations, in rank
 order, the planned sites therefore give a re-run of the analysis exactly the covered count the plan
 reports; villages whose verdict comes from measurements do not change.
 
@@ -66,7 +66,7 @@ from coverage.predict import (
 from coverage.rules import RuleSet
 from coverage.schema import conform
 from coverage.storage import Store
-from coverage.verdicts import _decide, committee_points, label_raster, village_metrics
+from coverage.verdicts import committee_points, decide_predicted, label_raster, village_metrics
 
 #: Sector azimuths (degrees clockwise from north) of a planned site.
 SECTOR_AZIMUTHS = (0.0, 120.0, 240.0)
@@ -292,7 +292,7 @@ class _State:
         pixels = np.where(tiny, 1.0, pixels)
         good = np.where(tiny, (c_class == GOOD).astype(float), good_px) / pixels
         weak = np.where(tiny, (c_class == WEAK).astype(float), weak_px) / pixels
-        predicted, _ = _decide(c_class, good, good + weak, self.rules)
+        predicted, _ = decide_predicted(c_class, good, good + weak, self.rules)
         return np.where(self.measured[idx], self.verdict[idx], predicted.astype(object))
 
 

@@ -129,7 +129,7 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     sites_inside, nearest_m, nearest_id = nearest_sites(metric, stations, operators=operators)
     no_site = nearest_m > rules.search_radius_m
 
-    predicted, reasons = _decide(c_class, good_share, good_share + weak_share, rules)
+    predicted, reasons = decide_predicted(c_class, good_share, good_share + weak_share, rules)
 
     # measurements
     n_meas = np.zeros(n, dtype=np.int64)
@@ -227,8 +227,8 @@ def nearest_sites(villages_metric: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     return sites_inside, nearest_m, nearest_id
 
 
-def _decide(committee_class: np.ndarray, good_share: np.ndarray, reached_share: np.ndarray,
-            rules: RuleSet) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+def decide_predicted(committee_class: np.ndarray, good_share: np.ndarray, reached_share: np.ndarray,
+                     rules: RuleSet) -> tuple[np.ndarray, list[tuple[str, ...]]]:
     """Predicted verdicts and their reason codes (see :data:`REASONS`)."""
     committee_code = np.where(committee_class == GOOD, "committee_good",
                               np.where(committee_class == WEAK, "committee_weak", "committee_none"))
