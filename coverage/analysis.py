@@ -20,12 +20,12 @@ import rasterio
 
 from coverage import __version__
 from coverage.audit_calibration import apply_calibration
-from coverage.crs import local_metric_crs, to_metric
+from coverage.crs import local_metric_crs
 from coverage.errors import Village5gError
-from coverage.predict import DEFAULT_PARAMETERS, NODATA, ModelParameters, Prediction, make_grid, predict
+from coverage.predict import DEFAULT_PARAMETERS, NODATA, ModelParameters, Prediction, predict
 from coverage.rules import RuleSet
 from coverage.storage import Store, frame_fingerprint
-from coverage.verdicts import VERDICTS, label_raster, village_metrics
+from coverage.verdicts import VERDICTS, village_metrics, village_raster
 
 
 @dataclass
@@ -44,23 +44,25 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                    params: ModelParameters, operators: list[str] | None = None,
                    progress: Callable[[str], None] | None = None,
                    timings: dict[str, float] | None = None,
-                   crs: pyproj.CRS | None = None) -> tuple[pd.DataFrame, Prediction, np.ndarray]:
+                   crs: pyproj.CRS | None = None, lattice: tuple[float, float, int] | None = None
+                   ) -> tuple[pd.DataFrame, Prediction, np.ndarray]:
     """Predict and decide verdicts for ``villages`` (no storage): results, prediction, labels.
 
     The grid is in ``crs`` (default :func:`coverage.crs.local_metric_crs` of the villages) and snapped
-    to multiples of the resolution, so runs over parts of an area in the same CRS share one lattice.
+    to multiples of the resolution, so runs over parts of an area in the same CRS share one lattice;
+    ``lattice`` (see :func:`coverage.predict.make_grid`) also aligns its tiles with a whole run's.
+    Only village and committee pixels are predicted (:func:`coverage.verdicts.village_raster`).
     """
     timings = {} if timings is None else timings
     say = progress or (lambda _m: None)
     t = time.perf_counter()
     crs = local_metric_crs(villages) if crs is None else crs
-    metric = to_metric(villages, crs)
-    grid = make_grid(tuple(metric.total_bounds), crs, params.resolution_m)
-    labels = label_raster(metric, grid)
+    raster = village_raster(villages, crs, params.resolution_m, lattice=lattice)
+    grid, labels = raster.grid, raster.labels
     timings["rasterize_s"] = time.perf_counter() - t
     say(f"grid {grid.width} x {grid.height} at {params.resolution_m:g} m; predicting")
     t = time.perf_counter()
-    prediction = predict(stations, grid, rules=rules, params=params, operators=operators, mask=labels > 0)
+    prediction = predict(stations, grid, rules=rules, params=params, operators=operators, mask=raster.mask)
     timings["predict_s"] = time.perf_counter() - t
     say("deciding village verdicts")
     t = time.perf_counter()

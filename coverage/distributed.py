@@ -47,7 +47,8 @@ def dask_client(*, workers: int | None = None, scheduler: str | None = None,
     # Dask's nannies set MALLOC_TRIM_THRESHOLD_ in the workers' environment; setting it switches off
     # glibc's dynamic mmap threshold, so every tile-sized numpy temporary is mmapped and page-faulted
     # afresh: the prediction ran about 1.5x slower. Workers keep glibc's defaults instead.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                          "distributed.worker.profile.enabled": False}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, memory_limit=memory_limit, silence_logs=logging.ERROR)
     client = Client(cluster)

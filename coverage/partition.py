@@ -24,7 +24,6 @@ memory or written as one file.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -37,12 +36,13 @@ import numpy as np
 import pandas as pd
 import pyproj
 import rasterio
+import shapely
 
 from coverage.crs import local_metric_crs, project_xy, to_metric
 from coverage.errors import ConfigError
 from coverage.predict import NODATA, ModelParameters, compile_cells, make_grid
 from coverage.rules import RuleSet
-from coverage.verdicts import nearest_sites
+from coverage.verdicts import committee_points, nearest_sites
 
 #: Default partition size (villages): a few counties; about 300 partitions for the nation.
 DEFAULT_PARTITION_VILLAGES = 2000
@@ -63,11 +63,13 @@ class Partition:
 
 @dataclass(frozen=True)
 class PartitionPlan:
-    """How a run is split: the run's metric CRS, the halo (m) and the partitions."""
+    """How a run is split: the run's metric CRS, the halo (m), the partitions and the tile lattice."""
 
     crs: pyproj.CRS
     halo_m: float
     partitions: tuple[Partition, ...]
+    #: The run's tile lattice ``(x0, y0, tile_px)``: partition grids are put on it (make_grid).
+    lattice: tuple[float, float, int] | None = None
 
 
 @dataclass
@@ -83,6 +85,7 @@ class PartitionTask:
     params: ModelParameters
     operators: list[str] | None
     raster_path: Path | None = None
+    lattice: tuple[float, float, int] | None = None
 
 
 @dataclass
@@ -113,15 +116,20 @@ def plan_partitions(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *, r
                     params: ModelParameters, operators: list[str] | None = None,
                     max_villages: int = DEFAULT_PARTITION_VILLAGES,
                     crs: pyproj.CRS | None = None) -> PartitionPlan:
-    """Split ``villages`` into partitions of whole counties (grouped within a city up to
-    ``max_villages``; bigger counties cut into square tiles of about ``max_villages``).
+    """Split ``villages`` into blocks of the run's tile lattice.
+
+    Each village belongs to the prediction tile (``params.tile_px`` pixels of the run's grid) that
+    holds the centre of its bounding box. Tiles of one tile row are grouped left to right up to
+    ``max_villages``; a tile with more villages is cut into quarters until each part has at most
+    ``max_villages`` (or is 16 pixels wide). Partitions are returned largest first, so the longest
+    tasks start first and a cluster's workers finish together.
 
     Parameters
     ----------
     villages, stations
-        Canonical frames (EPSG:4326); villages need ``code`` and ``county_code``.
+        Canonical frames (EPSG:4326).
     rules, params, operators
-        As for the run; they set the halo (:func:`halo_m`).
+        As for the run; they set the halo (:func:`halo_m`) and the tile size.
     max_villages
         Target size of a partition; bounds a worker's memory, not the results.
     crs
@@ -134,50 +142,72 @@ def plan_partitions(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *, r
     crs = local_metric_crs(villages) if crs is None else crs
     metric = to_metric(villages[["code", "geometry"]], crs)
     bounds = metric.geometry.bounds.to_numpy(float)
-    county = villages["county_code"].astype(str).to_numpy()
+    px, py = project_xy(*_committee_lonlat(villages), crs)
+    # the extent of a partition: its villages and their committee points (what its grid covers)
+    extent = np.column_stack([np.minimum(bounds[:, 0], px), np.minimum(bounds[:, 1], py),
+                              np.maximum(bounds[:, 2], px), np.maximum(bounds[:, 3], py)])
+    res = params.resolution_m
+    grid = make_grid((float(extent[:, 0].min()), float(extent[:, 1].min()), float(extent[:, 2].max()),
+                      float(extent[:, 3].max())), crs, res)
+    tile = params.tile_px
+    # pixel (column, row) of each village's bounding-box centre on the run's grid
+    ccol = np.floor(((bounds[:, 0] + bounds[:, 2]) / 2.0 - grid.x0) / res).astype(np.int64)
+    crow = np.floor((grid.y0 - (bounds[:, 1] + bounds[:, 3]) / 2.0) / res).astype(np.int64)
+    trow, tcol = crow // tile, ccol // tile
     groups: list[tuple[str, np.ndarray]] = []
     pending: list[np.ndarray] = []
     pending_keys: list[str] = []
 
     def flush() -> None:
         if pending:
-            groups.append(("+".join(pending_keys), np.concatenate(pending)))
+            key = pending_keys[0] if len(pending_keys) == 1 else f"{pending_keys[0]}..{pending_keys[-1].split('-')[1]}"
+            groups.append((key, np.sort(np.concatenate(pending))))
             pending.clear()
             pending_keys.clear()
 
-    order = np.argsort(county, kind="stable")
-    codes, starts = np.unique(county[order], return_index=True)
-    for code, members in zip(codes, np.split(order, starts[1:]), strict=True):
-        members = np.sort(members)
+    order = np.lexsort((tcol, trow))
+    keys = trow[order] * (int(tcol.max()) + 1) + tcol[order]
+    _, starts = np.unique(keys, return_index=True)
+    for members in np.split(order, starts[1:]):
+        r, c = int(trow[members[0]]), int(tcol[members[0]])
+        key = f"{r}-{c}"
         if len(members) > max_villages:
             flush()
-            groups.extend(_tiles(str(code), members, bounds, max_villages))
+            groups.extend(_quarters(key, np.sort(members), crow, ccol, r * tile, c * tile, tile, max_villages))
             continue
-        same_city = not pending_keys or pending_keys[0][:4] == str(code)[:4]
-        if not same_city or sum(len(p) for p in pending) + len(members) > max_villages:
+        same_row = not pending_keys or pending_keys[0].split("-")[0] == str(r)
+        if not same_row or sum(len(p) for p in pending) + len(members) > max_villages:
             flush()
         pending.append(members)
-        pending_keys.append(str(code))
+        pending_keys.append(key)
     flush()
+    groups.sort(key=lambda g: -len(g[1]))
     parts = tuple(
-        Partition(key, index, (float(bounds[index, 0].min()), float(bounds[index, 1].min()),
-                               float(bounds[index, 2].max()), float(bounds[index, 3].max())))
+        Partition(key, index, (float(extent[index, 0].min()), float(extent[index, 1].min()),
+                               float(extent[index, 2].max()), float(extent[index, 3].max())))
         for key, index in groups)
-    return PartitionPlan(crs, halo_m(stations, crs, rules=rules, params=params, operators=operators), parts)
+    return PartitionPlan(crs, halo_m(stations, crs, rules=rules, params=params, operators=operators), parts,
+                         (grid.x0, grid.y0, tile))
 
 
-def _tiles(county: str, members: np.ndarray, bounds: np.ndarray, max_villages: int
-           ) -> list[tuple[str, np.ndarray]]:
-    """Cut a big county into square tiles by its villages' bounding-box centres."""
-    cx = (bounds[members, 0] + bounds[members, 2]) / 2.0
-    cy = (bounds[members, 1] + bounds[members, 3]) / 2.0
-    n_tiles = math.ceil(len(members) / max_villages)
-    side = max(cx.max() - cx.min(), cy.max() - cy.min(), 1.0) / math.ceil(math.sqrt(n_tiles))
-    tx = np.floor((cx - cx.min()) / side).astype(np.int64)
-    ty = np.floor((cy - cy.min()) / side).astype(np.int64)
+def _committee_lonlat(villages: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    points = committee_points(villages)
+    return shapely.get_x(points), shapely.get_y(points)
+
+
+def _quarters(key: str, members: np.ndarray, crow: np.ndarray, ccol: np.ndarray, r0: int, c0: int,
+              size: int, max_villages: int) -> list[tuple[str, np.ndarray]]:
+    """Cut the block of ``size`` pixels at (``r0``, ``c0``) into quarters until each part is small enough."""
+    if len(members) <= max_villages or size <= 16:
+        return [(key, members)]
+    half = size // 2
+    spans = ((0, half), (half, size))
     out = []
-    for a, b in sorted(set(zip(tx.tolist(), ty.tolist(), strict=True))):
-        out.append((f"{county}/{a}-{b}", members[(tx == a) & (ty == b)]))
+    for q, ((dr0, dr1), (dc0, dc1)) in enumerate((a, b) for a in spans for b in spans):
+        inside = members[(crow[members] >= r0 + dr0) & (crow[members] < r0 + dr1)
+                         & (ccol[members] >= c0 + dc0) & (ccol[members] < c0 + dc1)]
+        if len(inside):
+            out.extend(_quarters(f"{key}/{q}", inside, crow, ccol, r0 + dr0, c0 + dc0, dr1 - dr0, max_villages))
     return out
 
 
@@ -192,22 +222,25 @@ def partition_tasks(plan: PartitionPlan, villages: gpd.GeoDataFrame, stations: g
     partitions are the parallel unit, and results do not depend on it.
     """
     sx, sy = project_xy(stations["lon"].to_numpy(float), stations["lat"].to_numpy(float), plan.crs)
-    mx = my = np.empty(0)
+    station_tree = shapely.STRtree(shapely.points(sx, sy))
+    measurement_tree = None
     if measurements is not None and len(measurements):
         mx, my = project_xy(measurements.geometry.x.to_numpy(), measurements.geometry.y.to_numpy(), plan.crs)
+        measurement_tree = shapely.STRtree(shapely.points(mx, my))
     task_params = replace(params, workers=1)
     h = plan.halo_m
     for part in plan.partitions:
         minx, miny, maxx, maxy = part.bounds_m
-        near = (sx >= minx - h) & (sx <= maxx + h) & (sy >= miny - h) & (sy <= maxy + h)
-        meas = None
-        if measurements is not None:
-            inside = (mx >= minx) & (mx <= maxx) & (my >= miny) & (my <= maxy)
-            meas = measurements[inside].reset_index(drop=True) if len(measurements) else measurements
+        # points in a box, edges included, in their stored order
+        near = np.sort(station_tree.query(shapely.box(minx - h, miny - h, maxx + h, maxy + h)))
+        meas = measurements
+        if measurement_tree is not None and measurements is not None:
+            inside = np.sort(measurement_tree.query(shapely.box(minx, miny, maxx, maxy)))
+            meas = measurements.iloc[inside].reset_index(drop=True)
         raster = None if raster_dir is None else Path(raster_dir) / f"{part.key.replace('/', '_')}.tif"
         yield PartitionTask(part.key, villages.iloc[part.index].reset_index(drop=True),
-                            stations[near].reset_index(drop=True), meas, plan.crs, rules, task_params,
-                            operators, raster)
+                            stations.iloc[near].reset_index(drop=True), meas, plan.crs, rules, task_params,
+                            operators, raster, plan.lattice)
 
 
 def analyze_partition(task: PartitionTask) -> PartitionResult:
@@ -220,7 +253,7 @@ def analyze_partition(task: PartitionTask) -> PartitionResult:
     t = time.perf_counter()
     results, prediction, labels = analyze_frames(
         task.villages, task.stations, task.measurements, rules=task.rules, params=task.params,
-        operators=task.operators, timings=timings, crs=task.crs)
+        operators=task.operators, timings=timings, crs=task.crs, lattice=task.lattice)
     if task.raster_path is not None:
         write_geotiff(prediction, task.raster_path, mask=labels > 0)
     timings["total_s"] = time.perf_counter() - t

@@ -45,7 +45,7 @@ import shapely
 from coverage import propagation as prop
 from coverage.analysis import analyze_frames
 from coverage.bands import BANDS, NR_BANDS, normalize_band
-from coverage.crs import in_china, local_metric_crs, project_xy, to_metric, unproject_xy
+from coverage.crs import in_china, local_metric_crs, project_xy, unproject_xy
 from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError, Village5gError
 from coverage.predict import (
     GOOD,
@@ -59,14 +59,14 @@ from coverage.predict import (
     classify,
     compile_cells,
     empty_band_layer,
-    make_grid,
     predict,
     stamp_cells,
+    tile_boxes,
 )
 from coverage.rules import RuleSet
 from coverage.schema import conform
 from coverage.storage import Store
-from coverage.verdicts import committee_points, decide_predicted, label_raster, village_metrics
+from coverage.verdicts import committee_points, decide_predicted, village_metrics, village_raster
 
 #: Sector azimuths (degrees clockwise from north) of a planned site.
 SECTOR_AZIMUTHS = (0.0, 120.0, 240.0)
@@ -192,25 +192,22 @@ class _State:
                  measurements: gpd.GeoDataFrame | None, *, band: str, operator: str, rules: RuleSet,
                  params: ModelParameters, say: Callable[[str], None]) -> None:
         self.rules, self.params = rules, params
-        crs = local_metric_crs(villages)
-        metric = to_metric(villages, crs)
-        self.grid = grid = make_grid(tuple(metric.total_bounds), crs, params.resolution_m)
-        self.labels = labels = label_raster(metric, grid)
+        raster = village_raster(villages, local_metric_crs(villages), params.resolution_m)
+        self.grid = grid = raster.grid
+        self.labels = labels = raster.labels
         shape = (grid.height, grid.width)
-        # the prediction skips tiles without a village pixel: they stay without signal
-        tile = params.tile_px
+        # the prediction computes only its boxes (tiles cropped to village and committee pixels):
+        # pixels outside them stay without signal
         self.live = np.zeros(shape, dtype=bool)
-        for r in range(0, grid.height, tile):
-            for c in range(0, grid.width, tile):
-                if (labels[r:r + tile, c:c + tile] > 0).any():
-                    self.live[r:r + tile, c:c + tile] = True
+        for r0, c0, r1, c1 in tile_boxes(shape, params.tile_px, raster.mask):
+            self.live[r0:r1, c0:c1] = True
         nr_active = (stations["status"] == "active") & (stations["rat"] == "NR")
         mine = nr_active & (stations["operator"] == operator)
         say(f"grid {grid.width} x {grid.height}; predicting the other operators")
         other_stations = stations[~(stations["operator"] == operator)]
         if (nr_active & ~mine).any():
             self.other_class = predict(other_stations, grid, rules=rules, params=params,
-                                       mask=labels > 0).coverage_class
+                                       mask=raster.mask).coverage_class
         else:
             self.other_class = np.zeros(shape, dtype=np.uint8)
         # the planned operator, band by band in name order (the prediction's order)

@@ -115,14 +115,51 @@ class Grid:
         return row, col
 
 
-def make_grid(bounds: tuple[float, float, float, float], crs: pyproj.CRS, resolution_m: float) -> Grid:
-    """The grid covering metric ``bounds`` (minx, miny, maxx, maxy), snapped to the resolution."""
+def make_grid(bounds: tuple[float, float, float, float], crs: pyproj.CRS, resolution_m: float, *,
+              lattice: tuple[float, float, int] | None = None) -> Grid:
+    """The grid covering metric ``bounds`` (minx, miny, maxx, maxy), snapped to the resolution.
+
+    ``lattice`` ``(x0, y0, step_px)``: put the top-left corner on that lattice instead (the corner of
+    a run's grid and its tile size), so that the tiles of a grid over part of the area are tiles of
+    the run's grid. ``x0`` and ``y0`` must be multiples of the resolution; corners are computed in
+    whole pixels, so both grids give every pixel the same coordinates, bit for bit.
+    """
     minx, miny, maxx, maxy = bounds
-    x0 = math.floor(minx / resolution_m) * resolution_m
-    y0 = math.ceil(maxy / resolution_m) * resolution_m
+    if lattice is None:
+        x0 = math.floor(minx / resolution_m) * resolution_m
+        y0 = math.ceil(maxy / resolution_m) * resolution_m
+    else:
+        kx, ky, step = round(lattice[0] / resolution_m), round(lattice[1] / resolution_m), int(lattice[2])
+        x0 = (kx + math.floor((minx / resolution_m - kx) / step) * step) * resolution_m
+        y0 = (ky - math.floor((ky - maxy / resolution_m) / step) * step) * resolution_m
     width = math.ceil((maxx - x0) / resolution_m)
     height = math.ceil((y0 - miny) / resolution_m)
     return Grid(crs, x0, y0, resolution_m, max(width, 1), max(height, 1))
+
+
+def tile_boxes(shape: tuple[int, int], tile_px: int, mask: np.ndarray | None = None
+               ) -> list[tuple[int, int, int, int]]:
+    """The boxes ``(row0, col0, row1, col1)`` a prediction computes: the grid's tiles of ``tile_px``,
+    each cropped to the bounding box of its ``mask`` pixels (tiles without any are skipped).
+
+    Pixels are independent of each other, so the boxes decide only which pixels get values, never
+    the values; pixels outside every box stay :data:`NODATA` / :data:`NO_SIGNAL`.
+    """
+    height, width = shape
+    boxes = []
+    for r in range(0, height, tile_px):
+        for c in range(0, width, tile_px):
+            r1, c1 = min(r + tile_px, height), min(c + tile_px, width)
+            if mask is None:
+                boxes.append((r, c, r1, c1))
+                continue
+            sub = mask[r:r1, c:c1]
+            rows = np.flatnonzero(sub.any(axis=1))
+            if not rows.size:
+                continue
+            cols = np.flatnonzero(sub.any(axis=0))
+            boxes.append((r + int(rows[0]), c + int(cols[0]), r + int(rows[-1]) + 1, c + int(cols[-1]) + 1))
+    return boxes
 
 
 @dataclass
@@ -156,16 +193,17 @@ def prepare_cells(stations: gpd.GeoDataFrame, grid_crs: pyproj.CRS, *,
     if operators:
         active = active[active["operator"].isin(operators)]
     active = active.reset_index(drop=True)
-    names = {b: normalize_band(b) for b in active["band"].unique()}
+    names = {str(b): normalize_band(b) for b in active["band"].unique()}
     if any(n is None for n in names.values()):
         raise ConfigError("stations include a band without defaults; re-ingest them")
-    bands = active["band"].map(names).to_numpy(str)
+    stored, stored_index = np.unique(active["band"].to_numpy(dtype=object).astype(str), return_inverse=True)
+    band_names = np.array([names[b] for b in stored], dtype=object)
+    bands = band_names[stored_index].astype(str)
     to_metric = pyproj.Transformer.from_crs("EPSG:4326", grid_crs, always_xy=True)
     x, y = to_metric.transform(active["lon"].to_numpy(float), active["lat"].to_numpy(float))
 
     def default(attr: str) -> np.ndarray:
-        per_band = {b: float(getattr(BANDS[b], attr)) for b in set(bands)}
-        return np.array([per_band[b] for b in bands], dtype=float)
+        return np.array([float(getattr(BANDS[b], attr)) for b in band_names], dtype=float)[stored_index]
 
     def fill(column: str) -> np.ndarray:
         values = active[column].to_numpy(float)
@@ -197,8 +235,9 @@ def _n_rb(cells: pd.DataFrame) -> np.ndarray:
     the TS 38.101-1 ratio of occupied to channel bandwidth (about 98%) applied to the bandwidth."""
     bw = cells["bandwidth_mhz"].to_numpy(float)
     scs = cells["scs_khz"].to_numpy(float)
-    default_bw = np.array([BANDS[b].bandwidth_mhz for b in cells["band"]])
-    default_n = np.array([BANDS[b].n_rb for b in cells["band"]])
+    names, index = np.unique(cells["band"].to_numpy(str), return_inverse=True)
+    default_bw = np.array([BANDS[b].bandwidth_mhz for b in names], dtype=float)[index]
+    default_n = np.array([BANDS[b].n_rb for b in names], dtype=np.int64)[index]
     approx = np.maximum(1, np.floor(bw * 1000.0 * 0.98 / (12.0 * scs))).astype(int)
     return np.where(np.isclose(bw, default_bw), default_n, approx)
 
@@ -340,7 +379,7 @@ def stamp_cells(cells: _Cells, indices: np.ndarray, params: ModelParameters, res
     """
     h, w = b_rsrp.shape
     rad = cells.radius
-    big = int(rad.max()) if len(rad) else 0
+    big = kernel_radius(rad)
     _, bearing = _offsets(big, resolution)
     ln10_10 = np.float32(np.log(10.0) / 10.0)
     max_attenuation = np.float32(-prop.MAX_ATTENUATION_DB)
@@ -369,6 +408,12 @@ def stamp_cells(cells: _Cells, indices: np.ndarray, params: ModelParameters, res
         np.putmask(b_cell[ts], better, i)
         stamp *= ln10_10
         b_sum[ts] += np.exp(stamp)
+
+
+def kernel_radius(radius_px: np.ndarray) -> int:
+    """Radius (pixels) of the shared kernels for cells of these radii: the largest, rounded up to
+    32 pixels, so that runs over parts of an area (partitions) mostly reuse one set of cached kernels."""
+    return int(-(-int(radius_px.max()) // 32) * 32) if len(radius_px) else 0
 
 
 def band_sinr(b_rsrp: np.ndarray, reached: np.ndarray, b_sum: np.ndarray, load: float,
@@ -478,7 +523,8 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
     operators
         Restrict to these operators (default: all).
     mask
-        Optional boolean ``(height, width)``: tiles with no True pixel are skipped.
+        Optional boolean ``(height, width)``: only the pixels in the boxes of :func:`tile_boxes`
+        (each tile cropped to its True pixels) are computed.
 
     Returns
     -------
@@ -493,13 +539,10 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
         np.full(shape, NODATA, dtype=np.float32), np.full(shape, NODATA, dtype=np.float32),
         np.zeros(shape, dtype=np.uint8), np.full(shape, -1, dtype=np.int32), np.full(shape, -1, dtype=np.int8),
     )
-    tile = params.tile_px
-    tiles = [(r, c, min(r + tile, grid.height), min(c + tile, grid.width))
-             for r in range(0, grid.height, tile) for c in range(0, grid.width, tile)
-             if mask is None or mask[r:r + tile, c:c + tile].any()]
+    tiles = tile_boxes(shape, params.tile_px, mask)
     context = (arrays, params, rules, grid.resolution_m)
     # kernels are built once here, so forked workers share them instead of rebuilding each
-    big = int(arrays.radius.max()) if len(cells) else 0
+    big = kernel_radius(arrays.radius)
     for freq, h_bs in np.unique(np.column_stack([arrays.freq_mhz, arrays.height_m]), axis=0):
         _path_loss_kernel(params.model, big, grid.resolution_m, float(freq), float(h_bs), params.h_ut_m)
     for h_bs, tilt in np.unique(np.column_stack([arrays.height_m, arrays.tilt_deg]), axis=0):

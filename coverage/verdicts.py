@@ -13,13 +13,17 @@ verdict decides, and both are reported.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 from rasterio import features
 
-from coverage.predict import GOOD, NO_SIGNAL, WEAK, Grid, Prediction
+from coverage.crs import to_metric
+from coverage.predict import GOOD, NO_SIGNAL, WEAK, Grid, Prediction, make_grid
 from coverage.rules import RuleSet
 
 VERDICTS = ("covered", "weak", "uncovered")
@@ -50,6 +54,37 @@ def label_raster(villages_metric: gpd.GeoDataFrame, grid: Grid) -> np.ndarray:
     shapes = zip(villages_metric.geometry.values, range(1, len(villages_metric) + 1), strict=True)
     return features.rasterize(shapes, out_shape=(grid.height, grid.width), transform=grid.transform,
                               fill=0, dtype="int32")
+
+
+@dataclass
+class VillageRaster:
+    """The villages of a run on their grid: metric frame, grid, labels and the prediction mask."""
+
+    metric: gpd.GeoDataFrame
+    grid: Grid
+    labels: np.ndarray
+    mask: np.ndarray
+
+
+def village_raster(villages: gpd.GeoDataFrame, crs: pyproj.CRS, resolution_m: float, *,
+                   lattice: tuple[float, float, int] | None = None) -> VillageRaster:
+    """Grid, labels and mask of ``villages`` (EPSG:4326) in the metric ``crs``.
+
+    The grid covers the villages and their committee points (:func:`coverage.predict.make_grid`,
+    on ``lattice`` when given); the mask, the pixels a prediction must compute, is every village
+    pixel and every committee pixel, so verdicts never depend on pixels outside it.
+    """
+    metric = to_metric(villages, crs)
+    points = to_metric(gpd.GeoDataFrame(geometry=committee_points(villages), crs="EPSG:4326"), crs)
+    px, py = points.geometry.x.to_numpy(), points.geometry.y.to_numpy()
+    minx, miny, maxx, maxy = metric.total_bounds
+    bounds = (min(minx, px.min()), min(miny, py.min()), max(maxx, px.max()), max(maxy, py.max()))
+    grid = make_grid(bounds, crs, resolution_m, lattice=lattice)
+    labels = label_raster(metric, grid)
+    mask = labels > 0
+    row, col = grid.pixel_of(px, py)
+    mask[row, col] = True
+    return VillageRaster(metric, grid, labels, mask)
 
 
 def committee_points(villages: gpd.GeoDataFrame) -> np.ndarray:

@@ -54,8 +54,35 @@ def test_halo_is_the_largest_stamp_radius_plus_a_pixel() -> None:
     # by hand: (largest radius in pixels + 1) x 100 m, and never below the 3 km no-site search + 1 pixel
     assert plan.halo_m == max((int(cells["radius_px"].max()) + 1) * 100.0, 3100.0)
     assert halo_m(stations.iloc[:0], plan.crs, rules=RULES, params=PARAMS) == 3100.0
-    assert [p.key for p in plan.partitions] == ["321012", "321023"]
+    # both villages lie in the run's first 512-pixel tile (A at its west edge, B about 200 pixels
+    # east): quartered to 256 pixels they share quarter 0, quartered again A is in 0 and B in 1
+    assert [p.key for p in plan.partitions] == ["0-0/0/0", "0-0/0/1"]
     assert [p.index.tolist() for p in plan.partitions] == [[0], [1]]
+    assert plan.lattice is not None and plan.lattice[2] == PARAMS.tile_px
+
+
+def test_partitions_group_tiles_of_a_row_and_come_largest_first() -> None:
+    """Villages on a 4 x 2 pattern of 10-pixel tiles: (row, col) -> villages, grouped along rows."""
+    base = villages_frame().iloc[[0]]
+    lon0, lat0 = 119.40, 32.40
+    rows = []
+    # tile (0, 0): 3 villages, (0, 1): 1, (0, 3): 2, (1, 0): 1; 0.004 degrees is about 400 m
+    spots = {(0, 0): 3, (0, 1): 1, (0, 3): 2, (1, 0): 1}
+    params = ModelParameters(workers=1, tile_px=10)  # 1 km tiles
+    for (tr, tc), count in spots.items():
+        for k in range(count):
+            x = lon0 + tc * 0.0107 + 0.002 + k * 0.0015
+            y = lat0 - tr * 0.009 - 0.002
+            row = base.copy()
+            row["geometry"] = [shapely.box(x, y - 0.001, x + 0.001, y)]
+            row["code"] = f"3210121012{len(rows):02d}"
+            row["committee_lon"], row["committee_lat"] = x + 0.0005, y - 0.0005
+            rows.append(row)
+    villages = gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), crs="EPSG:4326")
+    plan = plan_partitions(villages, stations_frame(), rules=RULES, params=params, max_villages=4)
+    # row 0: tiles 0 and 1 make 4 villages; tile 3 would make 6, so it starts a new group; row 1 alone
+    assert [(p.key, p.index.tolist()) for p in plan.partitions] == [
+        ("0-0..1", [0, 1, 2, 3]), ("0-3", [4, 5]), ("1-0", [6])]
 
 
 def test_station_within_the_halo_is_included_and_one_beyond_it_is_not() -> None:
