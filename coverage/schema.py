@@ -6,6 +6,7 @@ exactly these columns, in WGS84 (EPSG:4326). Column order here is the order of e
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 from collections.abc import Mapping
@@ -178,6 +179,16 @@ def _missing(value: Any) -> bool:
 
 
 def _typed(values: list[Any], dtype: str) -> pd.Series:
+    # fast paths for columns that are already of one type (rows from the database, typed frames);
+    # they give what the per-value conversions below give
+    kind = pd.api.types.infer_dtype(values, skipna=True) if values else "empty"
+    if dtype == "float" and kind in ("floating", "integer", "mixed-integer-float", "empty"):
+        with contextlib.suppress(TypeError):  # pd.NA among the values: the slow path
+            return pd.Series(np.array(values, dtype="float64"))
+    if dtype == "int" and kind == "integer":
+        return pd.Series(values, dtype="Int64")
+    if dtype == "str" and kind == "string":
+        return pd.Series(np.array(values, dtype=object), dtype="str")
     if dtype == "float":
         return pd.Series([np.nan if _missing(v) else float(v) for v in values], dtype="float64")
     if dtype == "int":

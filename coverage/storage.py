@@ -551,13 +551,23 @@ class Store:
 
 
 def frame_fingerprint(frame: gpd.GeoDataFrame) -> str:
-    """A stable sha256 of a frame's values and geometries (WKB, 1e-7 degree grid)."""
-    digest = hashlib.sha256()
+    """A stable sha256 of a canonical frame's values and geometries.
+
+    Values: the column names and pandas' row hashes (``hash_pandas_object``) of the typed columns
+    (:func:`coverage.schema.conform` makes them the same whichever database they were read from).
+    Geometries: type, coordinate count and coordinates rounded to 1e-7 degree (about 1 cm), so a
+    database's float round trip does not change it. Vectorised: about 0.1 s for the seed world's
+    144,000 cells (writing them as CSV, the first version, took 2.7 s).
+    """
+    digest = hashlib.sha256(b"village5g-fingerprint-2")
     plain = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-    digest.update(plain.to_csv(index=False, lineterminator="\n").encode("utf-8"))
-    geoms = shapely.set_precision(frame.geometry.values, 1e-7)
-    for wkb in shapely.to_wkb(geoms, hex=True):
-        digest.update((wkb or "").encode("ascii"))
+    digest.update("\x1f".join(map(str, plain.columns)).encode("utf-8"))
+    if len(plain):
+        digest.update(pd.util.hash_pandas_object(plain, index=False).to_numpy().tobytes())
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    digest.update(shapely.get_type_id(geoms).astype(np.int8).tobytes())
+    digest.update(shapely.get_num_coordinates(geoms).astype(np.int64).tobytes())
+    digest.update((np.round(shapely.get_coordinates(geoms), 7) + 0.0).tobytes())
     return digest.hexdigest()
 
 

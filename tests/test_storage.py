@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coverage.errors import ValidationError
-from coverage.storage import IngestRecord, Store
+from coverage.storage import IngestRecord, Store, frame_fingerprint
 from tests.utils.frames import FRAMES, assert_frames_equal
 
 
@@ -18,6 +18,23 @@ def test_write_read_round_trip(store: Store, kind: str) -> None:
     frame = FRAMES[kind]()
     assert store.write(kind, frame, record=_record(kind)) == len(frame)  # type: ignore[arg-type]
     assert_frames_equal(store.read(kind), frame)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["villages", "stations", "measurements"])
+def test_fingerprint_survives_the_database_and_sees_one_changed_value(store: Store, kind: str) -> None:
+    """The same rows give the same fingerprint from SQLite and PostGIS as in memory (refreshes rely on
+    it); a one-centimetre move or one changed value gives another."""
+    frame = FRAMES[kind]()
+    store.write(kind, frame, record=_record(kind))  # type: ignore[arg-type]
+    stored = store.read(kind)  # type: ignore[arg-type]
+    assert frame_fingerprint(stored) == frame_fingerprint(frame)
+    moved = stored.copy()
+    moved.geometry = moved.geometry.translate(xoff=2e-7)
+    assert frame_fingerprint(moved) != frame_fingerprint(stored)
+    changed = stored.copy()
+    column = next(c for c in changed.columns if changed[c].dtype == "float64")
+    changed.loc[0, column] = (changed.loc[0, column] if changed.loc[0, column] == changed.loc[0, column] else 0) + 1
+    assert frame_fingerprint(changed) != frame_fingerprint(stored)
 
 
 def test_counts_and_committee_flag(store: Store) -> None:
