@@ -140,6 +140,10 @@ def main() -> None:
         print(f"   {n:,.0f} village committees: partitioned ({args.workers} Dask workers, read + compute + "
               f"publish) {row['part_s']:.0f} s, peak {row['part_mb']:,.0f} MB, "
               f"{row['per_1000_s']:.2f} s per 1,000 villages; {base_text}", flush=True)
+        stages = ("read_s", "fingerprint_s", "plan_s", "partitions_s", "merge_s", "publish_s")
+        rest = part["wall_s"] - sum(part.get(k, 0.0) for k in stages)
+        print("   partitioned stages: " + ", ".join(f"{k[:-2]} {part[k]:.1f} s" for k in stages if k in part)
+              + f"; the rest (imports, cluster start and stop) {rest:.1f} s", flush=True)
 
     print()
     print("| provinces | village committees | partitioned s | peak MB | s / 1,000 villages | single s | single MB |")

@@ -112,10 +112,12 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     stations = store.read("stations")
     measurements = store.read("measurements")
     timings["read_s"] = time.perf_counter() - t0
+    t = time.perf_counter()
     inputs: dict[str, object] = {
         "villages": frame_fingerprint(villages), "stations": frame_fingerprint(stations),
         "measurements": frame_fingerprint(measurements), "scope": scope, "operators": operators or "all",
     }
+    timings["fingerprint_s"] = time.perf_counter() - t
     if calibration is not None:
         stations = apply_calibration(stations, calibration, villages=villages)
         inputs["calibration"] = {"audit_round": calibration.attrs.get("round"), **stations.attrs["calibration"]}

@@ -75,7 +75,8 @@ def dask_map(client: Any, *, window: int | None = None,
         position: dict[str, int] = {}
 
         def submit(i: int) -> Any:
-            [data] = client.scatter([tasks[i]])
+            # hash=False: no token computed from the data (Dask would pickle every geometry for it)
+            [data] = client.scatter([tasks[i]], hash=False)
             future = client.submit(fn, data, pure=False)
             position[future.key] = i
             return future

@@ -7,7 +7,7 @@ Why the merged results equal a single-process run, value for value:
   so a partition's pixels are the run's pixels and each village rasterises to the same pixels.
 * A pixel's RSRP, SINR and class depend only on the cells stamped onto it, and a cell is stamped
   at most ``radius_px`` pixels from the pixel it stands in. A partition takes every station within
-  its villages' bounds plus a *halo* of the largest stamp radius and one pixel, so each of its
+  its villages' and committee points' bounds plus a *halo* of the largest stamp radius and one pixel, so each of its
   pixels sees the same cells, in the same order (stations keep their order), as in the whole run.
   The per-pixel running sums of interference are then added in the same order, bit for bit.
 * The no-site search (``rules.search_radius_m``) is inside the halo too, so ``sites_inside`` and
@@ -15,8 +15,13 @@ Why the merged results equal a single-process run, value for value:
   distance from all stations when the results are merged.
 * Measurements count only inside a village, so a partition needs only those within its bounds.
 
-Partitions are counties (whole, the unit of most administrative work), small counties of a city
-grouped together up to ``max_villages``, and counties bigger than that cut into square tiles.
+Partitions are blocks of the run's tile lattice (the ``params.tile_px`` tiles a single-process
+prediction computes): each village goes to the tile holding its bounding-box centre, tiles of a
+row are grouped up to ``max_villages`` and crowded tiles are quartered. A partition's grid is put
+on the same lattice and, like every prediction, computes only the boxes of its village and
+committee pixels (:func:`coverage.predict.tile_boxes`), so the partitions together stamp about
+what one process stamps: no county bounding boxes overlapping each other. (The first version cut
+by county and cost twice the single process's CPU.)
 Each partition's prediction can be written as its own GeoTIFF on the run's lattice; a VRT
 (:func:`write_mosaic_vrt`) mosaics them without resampling, so no national-size raster is held in
 memory or written as one file.
