@@ -8,6 +8,8 @@ peak memory printed is that of everything the step started.
     python benchmarks/bench_national.py                    # 1 and 3 provinces
     python benchmarks/bench_national.py --sets 1,3,10      # and 10 (long on a 2-core machine)
     python benchmarks/bench_national.py --no-baseline      # skip the single-process runs
+    (the single-process run is skipped for sets of more than --baseline-max provinces, default 3:
+    its rasters cover the whole area and would not fit in memory)
 
 Printed per set: village committees analysed, seconds and peak memory of each step, seconds per
 1,000 villages, and the baseline: the same `run_analysis` in one process (prediction tiles on every
@@ -109,6 +111,9 @@ def main() -> None:
     parser.add_argument("--sets", default="1,3", help="province-set sizes to run: any of 1, 3, 10")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-baseline", action="store_true", help="skip the single-process runs")
+    parser.add_argument("--baseline-max", type=int, default=3,
+                        help="run the single-process baseline only for sets of at most this many provinces "
+                             "(one process holds the whole area's rasters: 5 GB for 3 provinces)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--provinces", help=argparse.SUPPRESS)
@@ -127,7 +132,8 @@ def main() -> None:
                   f"{seed['cells']:,.0f} cells and the villages in {seed['store_s']:.0f} s "
                   f"(peak {seed['peak_mb']:,.0f} MB)", flush=True)
             part = _measure("partitioned", db, provinces, args.workers)
-            base = None if args.no_baseline else _measure("single", db, provinces, args.workers)
+            skip = args.no_baseline or size > args.baseline_max
+            base = None if skip else _measure("single", db, provinces, args.workers)
         n = part["villages"]
         row: dict[str, Any] = {"size": size, "villages": n, "part_s": part["wall_s"], "part_mb": part["peak_mb"],
                "per_1000_s": part["wall_s"] / n * 1000, "base_s": base["wall_s"] if base else None,
