@@ -8,8 +8,9 @@ is submitted: the inputs held by the workers at any moment are a few partitions,
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -60,37 +61,39 @@ def dask_client(*, workers: int | None = None, scheduler: str | None = None,
 
 
 def dask_map(client: Any, *, window: int | None = None,
-             progress: Callable[[str], None] | None = None) -> Callable[[Callable[[T], R], Sequence[T]], list[R]]:
+             progress: Callable[[str], None] | None = None) -> Callable[[Callable[[T], R], Iterable[T]], list[R]]:
     """A ``map_fn`` for :func:`coverage.partition.analyze_partitioned` running on ``client``.
 
-    At most ``window`` tasks (default twice the cluster's threads) are in flight; results come
-    back in the order of the tasks.
+    At most ``window`` tasks (default twice the cluster's threads) are in flight, and tasks are taken
+    from their iterable only when submitted, so the coordinator holds no more of them than that;
+    results come back in the order of the tasks.
     """
     from dask.distributed import as_completed
 
-    def map_fn(fn: Callable[[T], R], tasks: Sequence[T]) -> list[R]:
+    def map_fn(fn: Callable[[T], R], tasks: Iterable[T]) -> list[R]:
         threads = sum(client.nthreads().values()) or 1
         limit = window or 2 * threads
-        results: list[Any] = [None] * len(tasks)
+        total = len(tasks) if isinstance(tasks, Sized) else None
+        results: dict[int, Any] = {}
         position: dict[str, int] = {}
+        source = enumerate(tasks)
 
-        def submit(i: int) -> Any:
+        def submit(i: int, task: T) -> Any:
             # hash=False: no token computed from the data (Dask would pickle every geometry for it)
-            [data] = client.scatter([tasks[i]], hash=False)
+            [data] = client.scatter([task], hash=False)
             future = client.submit(fn, data, pure=False)
             position[future.key] = i
             return future
 
-        running = as_completed([submit(i) for i in range(min(limit, len(tasks)))])
-        following = iter(range(min(limit, len(tasks)), len(tasks)))
+        running = as_completed([submit(i, task) for i, task in itertools.islice(source, limit)])
         for done, future in enumerate(running, start=1):
             results[position.pop(future.key)] = future.result()
             future.release()
             if progress:
-                progress(f"partition {done}/{len(tasks)} done")
-            i = next(following, None)
-            if i is not None:
-                running.add(submit(i))
-        return results
+                progress(f"partition {done}/{total if total is not None else '?'} done")
+            following = next(source, None)
+            if following is not None:
+                running.add(submit(*following))
+        return [results[i] for i in range(len(results))]
 
     return map_fn

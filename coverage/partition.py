@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -52,8 +52,9 @@ from coverage.verdicts import committee_points, nearest_sites
 #: Default partition size (villages): a few counties; about 300 partitions for the nation.
 DEFAULT_PARTITION_VILLAGES = 2000
 
-#: ``map_fn(function, tasks)``: returns ``function(task)`` for every task, in the tasks' order.
-MapFunction = Callable[[Callable[["PartitionTask"], "PartitionResult"], Sequence["PartitionTask"]],
+#: ``map_fn(function, tasks)``: returns ``function(task)`` for every task, in the tasks' order. ``tasks``
+#: is consumed lazily (each task is built only when it is submitted) and has a ``len``.
+MapFunction = Callable[[Callable[["PartitionTask"], "PartitionResult"], "TaskStream"],
                        list["PartitionResult"]]
 
 
@@ -91,6 +92,19 @@ class PartitionTask:
     operators: list[str] | None
     raster_path: Path | None = None
     lattice: tuple[float, float, int] | None = None
+
+
+class TaskStream:
+    """The tasks of a plan, built one at a time as they are taken, with their number."""
+
+    def __init__(self, tasks: Iterable[PartitionTask], count: int) -> None:
+        self._tasks, self._count = tasks, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[PartitionTask]:
+        return iter(self._tasks)
 
 
 @dataclass
@@ -327,7 +341,8 @@ def analyze_partitioned(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     tasks = partition_tasks(plan, villages, stations, measurements, rules=rules, params=params,
                             operators=operators, raster_dir=raster_dir)
     t = time.perf_counter()
-    parts = [analyze_partition(task) for task in tasks] if map_fn is None else map_fn(analyze_partition, list(tasks))
+    stream = TaskStream(tasks, len(plan.partitions))
+    parts = [analyze_partition(task) for task in stream] if map_fn is None else map_fn(analyze_partition, stream)
     timings["partitions_s"] = time.perf_counter() - t
     t = time.perf_counter()
     merged = merge_results(plan, parts, villages, stations, operators=operators)

@@ -401,12 +401,21 @@ class Store:
                 query = query.where(villages.c.county_code == county_code)
             if committees_only:
                 query = query.where(villages.c.is_committee.is_(True))
+        # typed chunk by chunk (a server-side cursor on PostgreSQL): the Python objects of at most
+        # READ_CHUNK rows exist at a time, so a national read peaks near the size of its frame
+        frames = []
         with self.engine.connect() as conn:
-            result = conn.execute(query)
+            result = conn.execution_options(stream_results=True, yield_per=READ_CHUNK).execute(query)
             keys = list(result.keys())
-            rows = result.fetchall()
-        data = {k: [r[i] for r in rows] for i, k in enumerate(keys)}
-        return _from_rows(kind, data, len(rows))
+            for rows in result.partitions():
+                data = {k: [r[i] for r in rows] for i, k in enumerate(keys)}
+                frames.append(_from_rows(kind, data, len(rows)))
+                del rows, data
+        if not frames:
+            return _from_rows(kind, {k: [] for k in keys}, 0)
+        if len(frames) == 1:
+            return frames[0]
+        return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WGS84)
 
     def read_divisions(self, level: str | None = None) -> gpd.GeoDataFrame:
         """The division reference (optionally one level), geometry in EPSG:4326 where known."""
@@ -548,6 +557,10 @@ class Store:
         """sha256 of the stored rows of ``kind`` in canonical order (an analysis run's input id)."""
         frame = self.read(kind)
         return frame_fingerprint(frame)
+
+
+#: Rows converted at a time when reading (see :meth:`Store.read`).
+READ_CHUNK = 50_000
 
 
 def frame_fingerprint(frame: gpd.GeoDataFrame) -> str:

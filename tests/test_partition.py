@@ -132,7 +132,8 @@ def test_bad_partition_size_is_rejected() -> None:
 @pytest.mark.slow
 def test_dask_partitions_equal_single_process_on_the_seed_world(tmp_path: Path) -> None:
     """One city of the seed world (Lianyungang: 1,424 village committees, no-site zones on the
-    province edge) in 16 partitions on a two-worker LocalCluster; rasters mosaic to the same pixels."""
+    province edge) in partitions of at most 300 villages (at least 10) on a two-worker LocalCluster;
+    rasters mosaic to the same pixels."""
     from coverage.distributed import dask_client, dask_map
     from coverage.partition import write_mosaic_vrt
     from coverage.schema import VILLAGE_COMMITTEE_MAX, VILLAGE_COMMITTEE_MIN
