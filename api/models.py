@@ -130,8 +130,8 @@ MeasurementFeature, MeasurementFeatureCollection = _feature_models("Measurement"
 # -- summaries and runs --------------------------------------------------------------------------
 
 
-class RegionSummary(BaseModel):
-    """通达率 and verdict counts of one region."""
+class RegionCounts(BaseModel):
+    """Verdict counts of one region (a summary row, a point of the history)."""
 
     code: str
     name: str | None
@@ -140,6 +140,11 @@ class RegionSummary(BaseModel):
     weak: int
     uncovered: int
     no_site: int
+
+
+class RegionSummary(RegionCounts):
+    """通达率 and verdict counts of one region."""
+
     reach_rate: float | None = Field(description="通达率: covered / villages, 0-1 (null without villages)")
     target_rate: float
     gap_villages: int = Field(description="further villages to cover to reach the target")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import ReaderDep, StoreDep
 from api.errors import ApiError
+from api.models import RegionCounts
 from api.params import MAX_ID, REGION_PATTERN
 from api.security import Principal
 from coverage.history import kpi_history
@@ -28,18 +29,11 @@ REPORT_REGION = r"^(province|\d{4}|\d{6})$"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-class HistoryPoint(BaseModel):
+class HistoryPoint(RegionCounts):
     """The KPIs of one region in one published run."""
 
     run_id: int
     finished_at: dt.datetime | None = Field(description="When the run was published (UTC)")
-    code: str
-    name: str | None
-    villages: int
-    covered: int
-    weak: int
-    uncovered: int
-    no_site: int
     reach_rate: float = Field(description="通达率 = covered / villages, 0-1")
     target_rate: float = Field(description="The run's reach-rate target, 0-1")
     source: Literal["snapshot", "computed"] = Field(
