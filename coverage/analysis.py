@@ -67,7 +67,7 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     say("deciding village verdicts")
     t = time.perf_counter()
     results = village_metrics(villages, stations, prediction, rules=rules, measurements=measurements,
-                              operators=operators, labels=labels)
+                              operators=operators, raster=raster)
     timings["verdicts_s"] = time.perf_counter() - t
     return results, prediction, labels
 

@@ -47,7 +47,7 @@ from coverage.crs import local_metric_crs, project_xy, to_metric
 from coverage.errors import ConfigError
 from coverage.predict import NODATA, ModelParameters, compile_cells, make_grid
 from coverage.rules import RuleSet
-from coverage.verdicts import committee_points, nearest_sites
+from coverage.verdicts import nearest_sites, village_extents
 
 #: Default partition size (villages): a few counties; about 300 partitions for the nation.
 DEFAULT_PARTITION_VILLAGES = 2000
@@ -159,12 +159,9 @@ def plan_partitions(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *, r
     if villages.empty:
         raise ConfigError("no villages to partition")
     crs = local_metric_crs(villages) if crs is None else crs
-    metric = to_metric(villages[["code", "geometry"]], crs)
-    bounds = metric.geometry.bounds.to_numpy(float)
-    px, py = project_xy(*_committee_lonlat(villages), crs)
     # the extent of a partition: its villages and their committee points (what its grid covers)
-    extent = np.column_stack([np.minimum(bounds[:, 0], px), np.minimum(bounds[:, 1], py),
-                              np.maximum(bounds[:, 2], px), np.maximum(bounds[:, 3], py)])
+    metric, _, _, extent = village_extents(villages, crs)
+    bounds = shapely.bounds(metric.geometry.values)
     res = params.resolution_m
     grid = make_grid((float(extent[:, 0].min()), float(extent[:, 1].min()), float(extent[:, 2].max()),
                       float(extent[:, 3].max())), crs, res)
@@ -207,11 +204,6 @@ def plan_partitions(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *, r
         for key, index in groups)
     return PartitionPlan(crs, halo_m(stations, crs, rules=rules, params=params, operators=operators), parts,
                          (grid.x0, grid.y0, tile))
-
-
-def _committee_lonlat(villages: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-    points = committee_points(villages)
-    return shapely.get_x(points), shapely.get_y(points)
 
 
 def _quarters(key: str, members: np.ndarray, crow: np.ndarray, ccol: np.ndarray, r0: int, c0: int,

@@ -236,7 +236,7 @@ class _State:
         prediction = Prediction(grid, nodata, nodata, self.coverage_class, np.full(shape, -1, dtype=np.int32),
                                 np.full(shape, -1, dtype=np.int8), [], pd.DataFrame())
         results = village_metrics(villages, stations, prediction, rules=rules, measurements=measurements,
-                                  labels=labels)
+                                  raster=raster)
         self.codes = villages["code"].to_numpy()
         self.verdict = results["verdict"].to_numpy(dtype=object)
         self.measured = (results["verdict_source"] == "measured").to_numpy()
@@ -248,8 +248,7 @@ class _State:
         self.pixels = np.bincount(lab, minlength=n + 1)[1:].astype(float)
         self.good_px = np.bincount(lab, weights=(cls == GOOD), minlength=n + 1)[1:]
         self.weak_px = np.bincount(lab, weights=(cls == WEAK), minlength=n + 1)[1:]
-        points = gpd.GeoSeries(committee_points(villages), crs="EPSG:4326").to_crs(grid.crs)
-        prow, pcol = grid.pixel_of(points.x.to_numpy(), points.y.to_numpy())
+        prow, pcol = raster.row, raster.col
         self.on_grid = (prow >= 0) & (prow < grid.height) & (pcol >= 0) & (pcol < grid.width)
         self.prow, self.pcol = np.clip(prow, 0, grid.height - 1), np.clip(pcol, 0, grid.width - 1)
         self.c_class = np.where(self.on_grid, self.coverage_class[self.prow, self.pcol], NO_SIGNAL).astype(np.uint8)

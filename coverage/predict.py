@@ -193,11 +193,10 @@ def prepare_cells(stations: gpd.GeoDataFrame, grid_crs: pyproj.CRS, *,
     if operators:
         active = active[active["operator"].isin(operators)]
     active = active.reset_index(drop=True)
-    names = {str(b): normalize_band(b) for b in active["band"].unique()}
-    if any(n is None for n in names.values()):
-        raise ConfigError("stations include a band without defaults; re-ingest them")
     stored, stored_index = np.unique(active["band"].to_numpy(dtype=object).astype(str), return_inverse=True)
-    band_names = np.array([names[b] for b in stored], dtype=object)
+    band_names = np.array([normalize_band(b) for b in stored], dtype=object)
+    if any(n is None for n in band_names):
+        raise ConfigError("stations include a band without defaults; re-ingest them")
     bands = band_names[stored_index].astype(str)
     to_metric = pyproj.Transformer.from_crs("EPSG:4326", grid_crs, always_xy=True)
     x, y = to_metric.transform(active["lon"].to_numpy(float), active["lat"].to_numpy(float))

@@ -22,7 +22,7 @@ import pyproj
 import shapely
 from rasterio import features
 
-from coverage.crs import to_metric
+from coverage.crs import project_xy, to_metric
 from coverage.predict import GOOD, NO_SIGNAL, WEAK, Grid, Prediction, make_grid
 from coverage.rules import RuleSet
 
@@ -64,27 +64,45 @@ class VillageRaster:
     grid: Grid
     labels: np.ndarray
     mask: np.ndarray
+    #: Row and column of each village's committee point (may fall off a given grid).
+    row: np.ndarray
+    col: np.ndarray
 
 
 def village_raster(villages: gpd.GeoDataFrame, crs: pyproj.CRS, resolution_m: float, *,
-                   lattice: tuple[float, float, int] | None = None) -> VillageRaster:
-    """Grid, labels and mask of ``villages`` (EPSG:4326) in the metric ``crs``.
+                   lattice: tuple[float, float, int] | None = None, grid: Grid | None = None) -> VillageRaster:
+    """Grid, labels, mask and committee pixels of ``villages`` (EPSG:4326) in the metric ``crs``.
 
-    The grid covers the villages and their committee points (:func:`coverage.predict.make_grid`,
-    on ``lattice`` when given); the mask, the pixels a prediction must compute, is every village
-    pixel and every committee pixel, so verdicts never depend on pixels outside it.
+    The grid (unless ``grid`` is given) covers the villages and their committee points
+    (:func:`coverage.predict.make_grid`, on ``lattice`` when given); the mask, the pixels a
+    prediction must compute, is every village pixel and every committee pixel, so verdicts never
+    depend on pixels outside it.
     """
-    metric = to_metric(villages, crs)
-    points = to_metric(gpd.GeoDataFrame(geometry=committee_points(villages), crs="EPSG:4326"), crs)
-    px, py = points.geometry.x.to_numpy(), points.geometry.y.to_numpy()
-    minx, miny, maxx, maxy = metric.total_bounds
-    bounds = (min(minx, px.min()), min(miny, py.min()), max(maxx, px.max()), max(maxy, py.max()))
-    grid = make_grid(bounds, crs, resolution_m, lattice=lattice)
+    metric, px, py, extent = village_extents(villages, crs)
+    if grid is None:
+        bounds = (float(extent[:, 0].min()), float(extent[:, 1].min()), float(extent[:, 2].max()),
+                  float(extent[:, 3].max()))
+        grid = make_grid(bounds, crs, resolution_m, lattice=lattice)
     labels = label_raster(metric, grid)
     mask = labels > 0
     row, col = grid.pixel_of(px, py)
-    mask[row, col] = True
-    return VillageRaster(metric, grid, labels, mask)
+    on = (row >= 0) & (row < grid.height) & (col >= 0) & (col < grid.width)
+    mask[row[on], col[on]] = True
+    return VillageRaster(metric, grid, labels, mask, row, col)
+
+
+def village_extents(villages: gpd.GeoDataFrame, crs: pyproj.CRS
+                    ) -> tuple[gpd.GeoDataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """``villages`` (EPSG:4326) in the metric ``crs``, their committee points' x and y there, and
+    each village's extent ``(n, 4)``: the bounds of its polygon and its committee point, what a
+    grid must cover for it (:func:`village_raster`; partitions use the same extents)."""
+    metric = to_metric(villages, crs)
+    points = committee_points(villages)
+    px, py = project_xy(shapely.get_x(points), shapely.get_y(points), crs)
+    bounds = shapely.bounds(metric.geometry.values)
+    extent = np.column_stack([np.minimum(bounds[:, 0], px), np.minimum(bounds[:, 1], py),
+                              np.maximum(bounds[:, 2], px), np.maximum(bounds[:, 3], py)])
+    return metric, px, py, extent
 
 
 def committee_points(villages: gpd.GeoDataFrame) -> np.ndarray:
@@ -100,7 +118,7 @@ def committee_points(villages: gpd.GeoDataFrame) -> np.ndarray:
 
 def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, prediction: Prediction,
                     *, rules: RuleSet, measurements: gpd.GeoDataFrame | None = None,
-                    operators: list[str] | None = None, labels: np.ndarray | None = None) -> pd.DataFrame:
+                    operators: list[str] | None = None, raster: VillageRaster | None = None) -> pd.DataFrame:
     """Metrics and verdicts of every village.
 
     Parameters
@@ -113,8 +131,8 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
         Thresholds and shares; echoed by the caller with the results.
     operators
         Restrict sites and measurements to these operators (default: all).
-    labels
-        Precomputed :func:`label_raster` (computed when omitted).
+    raster
+        The villages on the prediction's grid, :func:`village_raster` (computed when omitted).
 
     Returns
     -------
@@ -128,9 +146,9 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
         ``measured_good_share``, ``measured_reached_share``.
     """
     grid = prediction.grid
-    metric = villages.to_crs(grid.crs)
-    if labels is None:
-        labels = label_raster(metric, grid)
+    if raster is None:
+        raster = village_raster(villages, grid.crs, grid.resolution_m, grid=grid)
+    metric, labels = raster.metric, raster.labels
     n = len(villages)
 
     flat_labels = labels.ravel()
@@ -142,8 +160,7 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     weak_px = np.bincount(lab, weights=(cls == WEAK), minlength=n + 1)[1:]
 
     # committee / representative point values
-    points = gpd.GeoSeries(committee_points(villages), crs="EPSG:4326").to_crs(grid.crs)
-    prow, pcol = grid.pixel_of(points.x.to_numpy(), points.y.to_numpy())
+    prow, pcol = raster.row, raster.col
     on_grid = (prow >= 0) & (prow < grid.height) & (pcol >= 0) & (pcol < grid.width)
     prow_c, pcol_c = np.clip(prow, 0, grid.height - 1), np.clip(pcol, 0, grid.width - 1)
     c_class = np.where(on_grid, prediction.coverage_class[prow_c, pcol_c], NO_SIGNAL).astype(np.uint8)
