@@ -8,9 +8,11 @@ a run that fails or is killed midway leaves the previous results in place.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -27,16 +29,31 @@ from coverage.rules import RuleSet
 from coverage.storage import Store, frame_fingerprint
 from coverage.verdicts import VERDICTS, village_metrics, village_raster
 
+if TYPE_CHECKING:
+    from coverage.partition import MapFunction
 
-@dataclass
+
 class RunResult:
-    """What a finished run produced."""
+    """What a finished run produced: its id, counts, timings and raster. ``results`` (one row per
+    village, the columns of :func:`analyze_frames`' results) are those computed in this process, or,
+    for a run that streamed them to the store partition by partition, read back when first asked for.
+    """
 
-    run_id: int
-    results: pd.DataFrame
-    counts: dict[str, int]
-    timings_s: dict[str, float] = field(default_factory=dict)
-    raster_path: Path | None = None
+    def __init__(self, run_id: int, results: pd.DataFrame | None, counts: dict[str, int],
+                 timings_s: dict[str, float] | None = None, raster_path: Path | None = None, *,
+                 store: Store | None = None) -> None:
+        if results is None and store is None:
+            raise ValueError("a run result needs its results or the store that holds them")
+        self.run_id, self.counts, self.raster_path = run_id, counts, raster_path
+        self.timings_s = timings_s or {}
+        self._results, self._store = results, store
+
+    @property
+    def results(self) -> pd.DataFrame:
+        if self._results is None:
+            assert self._store is not None
+            self._results = self._store.read_run_results(self.run_id)
+        return self._results
 
 
 def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
@@ -101,14 +118,24 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         Partition the run by area (:mod:`coverage.partition`) and compute the partitions on Dask:
         a local cluster of ``workers`` processes, or the scheduler at address ``scheduler``.
         ``partition_villages`` alone partitions in this process. The results equal the
-        single-process run's.
+        single-process run's. Without ``calibration`` a partitioned run reads its rows partition by
+        partition and writes each partition's results as they come (:func:`_run_streamed`), so
+        this process never holds the whole area's villages, stations or results.
     """
     say = progress or (lambda _m: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    villages = store.read("villages", committees_only=(scope == "committees"))
+    committees_only = scope == "committees"
+    partitioned = workers is not None or scheduler is not None or partition_villages is not None
+    if partitioned and calibration is None:
+        if not store.counts()["village_committees" if committees_only else "villages"]:
+            raise Village5gError(NO_VILLAGES)
+        return _run_streamed(store, rules=rules, params=params, operators=operators, scope=scope,
+                             artifacts_dir=artifacts_dir, progress=say, workers=workers, scheduler=scheduler,
+                             partition_villages=partition_villages, timings=timings, t0=t0)
+    villages = store.read("villages", committees_only=committees_only)
     if villages.empty:
-        raise Village5gError("no villages stored: run `village5g seed` or `village5g ingest villages FILE`")
+        raise Village5gError(NO_VILLAGES)
     stations = store.read("stations")
     measurements = store.read("measurements")
     timings["read_s"] = time.perf_counter() - t0
@@ -127,12 +154,21 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         say(f"run {run_id}: {len(villages):,} villages, {len(stations):,} cells, "
             f"{len(measurements):,} measurements")
         raster_path = None
-        if workers is not None or scheduler is not None or partition_villages is not None:
-            results, raster_path = _run_partitioned(
-                villages, stations, measurements, rules=rules, params=params, operators=operators,
-                workers=workers, scheduler=scheduler, partition_villages=partition_villages,
-                raster_dir=None if artifacts_dir is None else Path(artifacts_dir) / f"run-{run_id}",
-                progress=say, timings=timings)
+        if partitioned:
+            # calibration needs every station's city and county from the villages round it: this
+            # partitioned run holds the frames in memory
+            from coverage.partition import DEFAULT_PARTITION_VILLAGES, analyze_partitioned, write_mosaic_vrt
+
+            raster_dir = None if artifacts_dir is None else Path(artifacts_dir) / f"run-{run_id}"
+            with _partition_map(workers, scheduler, say) as map_fn:
+                results, parts = analyze_partitioned(
+                    villages, stations, measurements, rules=rules, params=params, operators=operators,
+                    max_villages=partition_villages or DEFAULT_PARTITION_VILLAGES, map_fn=map_fn,
+                    raster_dir=None if raster_dir is None else raster_dir / "partitions", progress=say,
+                    timings=timings)
+            if raster_dir is not None:
+                raster_path = write_mosaic_vrt([p.raster_path for p in parts if p.raster_path is not None],
+                                               raster_dir / "prediction.vrt")
         else:
             results, prediction, labels = analyze_frames(
                 villages, stations, measurements, rules=rules, params=params, operators=operators,
@@ -154,32 +190,91 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     return RunResult(run_id, results, counts, timings, raster_path)
 
 
-def _run_partitioned(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, measurements: gpd.GeoDataFrame,
-                     *, rules: RuleSet, params: ModelParameters, operators: list[str] | None,
-                     workers: int | None, scheduler: str | None, partition_villages: int | None,
-                     raster_dir: Path | None, progress: Callable[[str], None],
-                     timings: dict[str, float]) -> tuple[pd.DataFrame, Path | None]:
-    """Results of a partitioned run, and the VRT mosaic of its rasters (when ``raster_dir``)."""
-    # imported here: coverage.partition imports this module's analyze_frames
-    from coverage.distributed import dask_client, dask_map
-    from coverage.partition import DEFAULT_PARTITION_VILLAGES, analyze_partitioned, write_mosaic_vrt
+NO_VILLAGES = "no villages stored: run `village5g seed` or `village5g ingest villages FILE`"
 
-    size = partition_villages or DEFAULT_PARTITION_VILLAGES
-    parts_dir = None if raster_dir is None else raster_dir / "partitions"
+
+@contextmanager
+def _partition_map(workers: int | None, scheduler: str | None,
+                   progress: Callable[[str], None]) -> Iterator[MapFunction | None]:
+    """The ``map_fn`` of a partitioned run: None (in this process) or Dask's, on a cluster closed on exit."""
     if workers is None and scheduler is None:
-        results, parts = analyze_partitioned(villages, stations, measurements, rules=rules, params=params,
-                                             operators=operators, max_villages=size, raster_dir=parts_dir,
-                                             progress=progress, timings=timings)
-    else:
-        with dask_client(workers=workers, scheduler=scheduler) as client:
-            results, parts = analyze_partitioned(
-                villages, stations, measurements, rules=rules, params=params, operators=operators,
-                max_villages=size, raster_dir=parts_dir, progress=progress, timings=timings,
-                map_fn=dask_map(client, progress=progress))
-    if raster_dir is None:
-        return results, None
-    return results, write_mosaic_vrt([p.raster_path for p in parts if p.raster_path is not None],
-                                     raster_dir / "prediction.vrt")
+        yield None
+        return
+    # imported here: Dask is needed only for runs on a cluster
+    from coverage.distributed import dask_client, dask_map
+
+    with dask_client(workers=workers, scheduler=scheduler) as client:
+        yield dask_map(client, progress=progress)
+
+
+def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, operators: list[str] | None,
+                  scope: str, artifacts_dir: Path | None, progress: Callable[[str], None],
+                  workers: int | None, scheduler: str | None, partition_villages: int | None,
+                  timings: dict[str, float], t0: float) -> RunResult:
+    """A partitioned run whose rows stream between the store and the partitions.
+
+    One chunked pass over the stored inputs (:func:`coverage.partition.survey_store`: fingerprints,
+    village extents, halo, sites) plans the partitions; each partition's rows are read from the
+    store when its task is submitted (:class:`coverage.partition.StoreInputs`) and its results are
+    written to the (still invisible) run as they come back; the run is published at the end, or
+    failed with its rows deleted.
+    """
+    from coverage.partition import (
+        DEFAULT_PARTITION_VILLAGES,
+        StoreInputs,
+        halo_from_radius,
+        plan_extents,
+        run_partitions,
+        survey_store,
+        write_mosaic_vrt,
+    )
+
+    survey = survey_store(store, committees_only=scope == "committees", rules=rules, params=params,
+                          operators=operators)
+    timings["read_s"] = time.perf_counter() - t0  # reading, fingerprints and extents, in one pass
+    inputs: dict[str, object] = {**survey.fingerprints, "scope": scope, "operators": operators or "all"}
+    t = time.perf_counter()
+    size = partition_villages or DEFAULT_PARTITION_VILLAGES
+    plan = plan_extents(survey.bounds, survey.extent, survey.crs,
+                        halo_from_radius(survey.radius_px, rules=rules, params=params),
+                        params=params, max_villages=size)
+    timings["plan_s"] = time.perf_counter() - t
+    run_id = store.start_run(rules=rules.to_dict(), parameters=asdict(params), inputs=inputs,
+                             code_version=__version__)
+    try:
+        rows = survey.rows
+        progress(f"run {run_id}: {rows['villages']:,} villages, {rows['stations']:,} cells, "
+                 f"{rows['measurements']:,} measurements")
+        progress(f"{len(plan.partitions)} partitions of up to {size:,} villages, halo {plan.halo_m / 1000:.1f} km")
+        raster_dir = None if artifacts_dir is None else Path(artifacts_dir) / f"run-{run_id}"
+        counts: dict[str, int] = {}
+        rasters: list[Path] = []
+        write_s = 0.0
+        t = time.perf_counter()
+        with _partition_map(workers, scheduler, progress) as map_fn:
+            done = run_partitions(plan, StoreInputs(store, survey.codes, survey.crs), survey.sites, rules=rules,
+                                  params=params, operators=operators, map_fn=map_fn,
+                                  raster_dir=None if raster_dir is None else raster_dir / "partitions")
+            for _part, result in done:
+                w = time.perf_counter()
+                store.write_results(run_id, result.results)
+                write_s += time.perf_counter() - w
+                for key, n in summarize_counts(result.results).items():
+                    counts[key] = counts.get(key, 0) + n
+                if result.raster_path is not None:
+                    rasters.append(result.raster_path)
+        timings["partitions_s"] = time.perf_counter() - t - write_s
+        timings["write_s"] = write_s
+        raster_path = None if raster_dir is None else write_mosaic_vrt(rasters, raster_dir / "prediction.vrt")
+        t = time.perf_counter()
+        timings["total_s"] = time.perf_counter() - t0
+        store.publish_run(run_id, None, timings=timings, counts=counts,
+                          raster_path=str(raster_path) if raster_path else None)
+        timings["publish_s"] = time.perf_counter() - t
+    except BaseException as exc:
+        store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+        raise
+    return RunResult(run_id, None, counts, timings, raster_path, store=store)
 
 
 def summarize_counts(results: pd.DataFrame) -> dict[str, int]:

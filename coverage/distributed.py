@@ -61,39 +61,36 @@ def dask_client(*, workers: int | None = None, scheduler: str | None = None,
 
 
 def dask_map(client: Any, *, window: int | None = None,
-             progress: Callable[[str], None] | None = None) -> Callable[[Callable[[T], R], Iterable[T]], list[R]]:
-    """A ``map_fn`` for :func:`coverage.partition.analyze_partitioned` running on ``client``.
+             progress: Callable[[str], None] | None = None) -> Callable[[Callable[[T], R], Iterable[T]], Iterator[R]]:
+    """A ``map_fn`` for :func:`coverage.partition.run_partitions` running on ``client``.
 
     At most ``window`` tasks (default twice the cluster's threads) are in flight, and tasks are taken
     from their iterable only when submitted, so the coordinator holds no more of them than that;
-    results come back in the order of the tasks.
+    results are yielded as they complete (not in the tasks' order), each released by the cluster
+    once it is taken.
     """
     from dask.distributed import as_completed
 
-    def map_fn(fn: Callable[[T], R], tasks: Iterable[T]) -> list[R]:
+    def map_fn(fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
         threads = sum(client.nthreads().values()) or 1
         limit = window or 2 * threads
         total = len(tasks) if isinstance(tasks, Sized) else None
-        results: dict[int, Any] = {}
-        position: dict[str, int] = {}
-        source = enumerate(tasks)
+        source = iter(tasks)
 
-        def submit(i: int, task: T) -> Any:
+        def submit(task: T) -> Any:
             # hash=False: no token computed from the data (Dask would pickle every geometry for it)
             [data] = client.scatter([task], hash=False)
-            future = client.submit(fn, data, pure=False)
-            position[future.key] = i
-            return future
+            return client.submit(fn, data, pure=False)
 
-        running = as_completed([submit(i, task) for i, task in itertools.islice(source, limit)])
+        running = as_completed([submit(task) for task in itertools.islice(source, limit)])
         for done, future in enumerate(running, start=1):
-            results[position.pop(future.key)] = future.result()
+            result = future.result()
             future.release()
             if progress:
                 progress(f"partition {done}/{total if total is not None else '?'} done")
             following = next(source, None)
             if following is not None:
-                running.add(submit(*following))
-        return [results[i] for i in range(len(results))]
+                running.add(submit(following))
+            yield result
 
     return map_fn

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 from xml.sax.saxutils import escape
 
 import geopandas as gpd
@@ -47,24 +48,30 @@ from coverage.crs import local_metric_crs, project_xy, to_metric
 from coverage.errors import ConfigError
 from coverage.predict import NODATA, ModelParameters, compile_cells, make_grid
 from coverage.rules import RuleSet
-from coverage.verdicts import nearest_sites, village_extents
+from coverage.schema import Kind
+from coverage.storage import Fingerprint, Store
+from coverage.verdicts import active_sites, nearest_sites, village_extents
 
 #: Default partition size (villages): a few counties; about 300 partitions for the nation.
 DEFAULT_PARTITION_VILLAGES = 2000
 
-#: ``map_fn(function, tasks)``: returns ``function(task)`` for every task, in the tasks' order. ``tasks``
-#: is consumed lazily (each task is built only when it is submitted) and has a ``len``.
+#: ``map_fn(function, tasks)``: yields ``function(task)`` for every task, in any order (each result
+#: names its partition). ``tasks`` is consumed lazily (each task is built only when it is submitted)
+#: and has a ``len``.
 MapFunction = Callable[[Callable[["PartitionTask"], "PartitionResult"], "TaskStream"],
-                       list["PartitionResult"]]
+                       Iterable["PartitionResult"]]
+
+#: A partition's metric bounds ``(minx, miny, maxx, maxy)``.
+Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
 class Partition:
-    """One part of a run: its villages (positions in the run's village frame) and their metric bounds."""
+    """One part of a run: its villages (positions in the run's village order) and their metric bounds."""
 
     key: str
     index: np.ndarray
-    bounds_m: tuple[float, float, float, float]
+    bounds_m: Box
 
 
 @dataclass(frozen=True)
@@ -117,31 +124,113 @@ class PartitionResult:
     raster_path: Path | None
 
 
-def halo_m(stations: gpd.GeoDataFrame, crs: pyproj.CRS, *, rules: RuleSet, params: ModelParameters,
-           operators: list[str] | None = None) -> float:
-    """The margin (m) round a partition within which stations can change its results.
+class PartitionInputs(Protocol):
+    """Where a partitioned run's rows come from: frames in memory (:class:`FrameInputs`) or the
+    database, read partition by partition (:class:`StoreInputs`)."""
 
-    The largest stamp radius of the active cells (:func:`coverage.predict.compile_cells`, the same
-    radius the prediction uses) plus one pixel for snapping stations to pixel centres, and at least
-    the no-site search radius plus one pixel.
-    """
+    def villages(self, index: np.ndarray) -> gpd.GeoDataFrame:
+        """The villages at ``index`` (ascending positions in the run's village order), in that order."""
+        ...
+
+    def stations(self, box: Box) -> gpd.GeoDataFrame:
+        """The stations whose point lies in the metric ``box`` (edges included), in stored order."""
+        ...
+
+    def measurements(self, box: Box) -> gpd.GeoDataFrame | None:
+        """The measurements in the metric ``box`` (edges included), in stored order."""
+        ...
+
+
+class FrameInputs:
+    """:class:`PartitionInputs` from frames in memory (canonical, EPSG:4326)."""
+
+    def __init__(self, villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
+                 measurements: gpd.GeoDataFrame | None, crs: pyproj.CRS) -> None:
+        self._villages, self._stations, self._measurements = villages, stations, measurements
+        sx, sy = project_xy(stations["lon"].to_numpy(float), stations["lat"].to_numpy(float), crs)
+        self._station_tree = shapely.STRtree(shapely.points(sx, sy))
+        self._measurement_tree = None
+        if measurements is not None and len(measurements):
+            mx, my = project_xy(measurements.geometry.x.to_numpy(), measurements.geometry.y.to_numpy(), crs)
+            self._measurement_tree = shapely.STRtree(shapely.points(mx, my))
+
+    def villages(self, index: np.ndarray) -> gpd.GeoDataFrame:
+        return self._villages.iloc[index].reset_index(drop=True)
+
+    def stations(self, box: Box) -> gpd.GeoDataFrame:
+        # points in a box, edges included, in their stored order
+        near = np.sort(self._station_tree.query(shapely.box(*box)))
+        return self._stations.iloc[near].reset_index(drop=True)
+
+    def measurements(self, box: Box) -> gpd.GeoDataFrame | None:
+        if self._measurement_tree is None or self._measurements is None:
+            return self._measurements
+        inside = np.sort(self._measurement_tree.query(shapely.box(*box)))
+        return self._measurements.iloc[inside].reset_index(drop=True)
+
+
+class StoreInputs:
+    """:class:`PartitionInputs` read from the database for each partition: the villages by code,
+    points by an indexed longitude/latitude range round the box, then tested exactly in the run's CRS.
+    The coordinator holds one partition's rows at a time, never the nation's."""
+
+    def __init__(self, store: Store, codes: np.ndarray, crs: pyproj.CRS) -> None:
+        self._store, self._codes, self._crs = store, codes, crs
+        self._to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+
+    def villages(self, index: np.ndarray) -> gpd.GeoDataFrame:
+        codes = self._codes[index]
+        frame = self._store.read("villages", codes=codes.tolist())
+        if len(frame) != len(codes) or not np.array_equal(frame["code"].to_numpy().astype(str), codes):
+            raise ConfigError("the stored villages changed during the run; run the analysis again")
+        return frame
+
+    def _points(self, kind: Kind, box: Box) -> gpd.GeoDataFrame:
+        # the box's longitude/latitude bounds (edges densified), widened by about 10 m for the curvature
+        # between densified points; the exact test is in the run's CRS, as FrameInputs makes it
+        lon0, lat0, lon1, lat1 = self._to_wgs84.transform_bounds(*box, densify_pts=21)
+        pad = 1e-4
+        frame = self._store.read(kind, box=(lon0 - pad, lat0 - pad, lon1 + pad, lat1 + pad))
+        x, y = project_xy(frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy(), self._crs)
+        inside = (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
+        return frame[inside].reset_index(drop=True)
+
+    def stations(self, box: Box) -> gpd.GeoDataFrame:
+        return self._points("stations", box)
+
+    def measurements(self, box: Box) -> gpd.GeoDataFrame | None:
+        return self._points("measurements", box)
+
+
+def stamp_radius_px(stations: gpd.GeoDataFrame, crs: pyproj.CRS, *, rules: RuleSet, params: ModelParameters,
+                    operators: list[str] | None = None) -> int:
+    """The largest stamp radius (pixels) of the active cells of ``stations`` (0 without any):
+    :func:`coverage.predict.compile_cells`, the radius the prediction uses. Cell by cell, so the
+    largest over chunks of stations is the largest over all."""
     grid = make_grid((0.0, 0.0, params.resolution_m, params.resolution_m), crs, params.resolution_m)
     cells, _ = compile_cells(stations, grid, rules=rules, params=params, operators=operators)
-    stamp_px = int(cells["radius_px"].max()) if len(cells) else 0
-    return max((stamp_px + 1) * params.resolution_m, rules.search_radius_m + params.resolution_m)
+    return int(cells["radius_px"].max()) if len(cells) else 0
+
+
+def halo_from_radius(radius_px: int, *, rules: RuleSet, params: ModelParameters) -> float:
+    """The halo (m) for a largest stamp radius: one pixel more for snapping stations to pixel
+    centres, and at least the no-site search radius plus one pixel."""
+    return max((radius_px + 1) * params.resolution_m, rules.search_radius_m + params.resolution_m)
+
+
+def halo_m(stations: gpd.GeoDataFrame, crs: pyproj.CRS, *, rules: RuleSet, params: ModelParameters,
+           operators: list[str] | None = None) -> float:
+    """The margin (m) round a partition within which stations can change its results
+    (:func:`halo_from_radius` of :func:`stamp_radius_px`)."""
+    return halo_from_radius(stamp_radius_px(stations, crs, rules=rules, params=params, operators=operators),
+                            rules=rules, params=params)
 
 
 def plan_partitions(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *, rules: RuleSet,
                     params: ModelParameters, operators: list[str] | None = None,
                     max_villages: int = DEFAULT_PARTITION_VILLAGES,
                     crs: pyproj.CRS | None = None) -> PartitionPlan:
-    """Split ``villages`` into blocks of the run's tile lattice.
-
-    Each village belongs to the prediction tile (``params.tile_px`` pixels of the run's grid) that
-    holds the centre of its bounding box. Tiles of one tile row are grouped left to right up to
-    ``max_villages``; a tile with more villages is cut into quarters until each part has at most
-    ``max_villages`` (or is 16 pixels wide). Partitions are returned largest first, so the longest
-    tasks start first and a cluster's workers finish together.
+    """:func:`plan_extents` for frames in memory.
 
     Parameters
     ----------
@@ -154,14 +243,31 @@ def plan_partitions(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *, r
     crs
         The run's metric CRS (default :func:`coverage.crs.local_metric_crs` of the villages).
     """
-    if max_villages < 1:
-        raise ConfigError("max_villages must be at least 1")
     if villages.empty:
         raise ConfigError("no villages to partition")
     crs = local_metric_crs(villages) if crs is None else crs
-    # the extent of a partition: its villages and their committee points (what its grid covers)
     metric, _, _, extent = village_extents(villages, crs)
-    bounds = shapely.bounds(metric.geometry.values)
+    return plan_extents(shapely.bounds(metric.geometry.values), extent, crs,
+                        halo_m(stations, crs, rules=rules, params=params, operators=operators),
+                        params=params, max_villages=max_villages)
+
+
+def plan_extents(bounds: np.ndarray, extent: np.ndarray, crs: pyproj.CRS, halo: float, *,
+                 params: ModelParameters, max_villages: int = DEFAULT_PARTITION_VILLAGES) -> PartitionPlan:
+    """Split a run's villages into blocks of the run's tile lattice.
+
+    ``bounds`` are the villages' polygon bounds and ``extent`` their extents (polygon and committee
+    point, :func:`coverage.verdicts.village_extents`), both ``(n, 4)`` in the metric ``crs``, in the
+    run's village order. Each village belongs to the prediction tile (``params.tile_px`` pixels of
+    the run's grid) that holds the centre of its bounding box. Tiles of one tile row are grouped left
+    to right up to ``max_villages``; a tile with more villages is cut into quarters until each part
+    has at most ``max_villages`` (or is 16 pixels wide). Partitions are returned largest first, so
+    the longest tasks start first and a cluster's workers finish together.
+    """
+    if max_villages < 1:
+        raise ConfigError("max_villages must be at least 1")
+    if len(bounds) == 0:
+        raise ConfigError("no villages to partition")
     res = params.resolution_m
     grid = make_grid((float(extent[:, 0].min()), float(extent[:, 1].min()), float(extent[:, 2].max()),
                       float(extent[:, 3].max())), crs, res)
@@ -202,8 +308,7 @@ def plan_partitions(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *, r
         Partition(key, index, (float(extent[index, 0].min()), float(extent[index, 1].min()),
                                float(extent[index, 2].max()), float(extent[index, 3].max())))
         for key, index in groups)
-    return PartitionPlan(crs, halo_m(stations, crs, rules=rules, params=params, operators=operators), parts,
-                         (grid.x0, grid.y0, tile))
+    return PartitionPlan(crs, halo, parts, (grid.x0, grid.y0, tile))
 
 
 def _quarters(key: str, members: np.ndarray, crow: np.ndarray, ccol: np.ndarray, r0: int, c0: int,
@@ -222,35 +327,23 @@ def _quarters(key: str, members: np.ndarray, crow: np.ndarray, ccol: np.ndarray,
     return out
 
 
-def partition_tasks(plan: PartitionPlan, villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
-                    measurements: gpd.GeoDataFrame | None, *, rules: RuleSet, params: ModelParameters,
+def partition_tasks(plan: PartitionPlan, inputs: PartitionInputs, *, rules: RuleSet, params: ModelParameters,
                     operators: list[str] | None = None, raster_dir: Path | None = None
-                    ) -> Iterable[PartitionTask]:
+                    ) -> Iterator[PartitionTask]:
     """The tasks of ``plan``, one at a time: each partition's villages, the stations within its
     bounds plus the halo (in their stored order) and the measurements within its bounds.
 
     Tile-level process pools are switched off inside a task (``params.workers = 1``): the
     partitions are the parallel unit, and results do not depend on it.
     """
-    sx, sy = project_xy(stations["lon"].to_numpy(float), stations["lat"].to_numpy(float), plan.crs)
-    station_tree = shapely.STRtree(shapely.points(sx, sy))
-    measurement_tree = None
-    if measurements is not None and len(measurements):
-        mx, my = project_xy(measurements.geometry.x.to_numpy(), measurements.geometry.y.to_numpy(), plan.crs)
-        measurement_tree = shapely.STRtree(shapely.points(mx, my))
     task_params = replace(params, workers=1)
     h = plan.halo_m
     for part in plan.partitions:
         minx, miny, maxx, maxy = part.bounds_m
-        # points in a box, edges included, in their stored order
-        near = np.sort(station_tree.query(shapely.box(minx - h, miny - h, maxx + h, maxy + h)))
-        meas = measurements
-        if measurement_tree is not None and measurements is not None:
-            inside = np.sort(measurement_tree.query(shapely.box(minx, miny, maxx, maxy)))
-            meas = measurements.iloc[inside].reset_index(drop=True)
         raster = None if raster_dir is None else Path(raster_dir) / f"{part.key.replace('/', '_')}.tif"
-        yield PartitionTask(part.key, villages.iloc[part.index].reset_index(drop=True),
-                            stations.iloc[near].reset_index(drop=True), meas, plan.crs, rules, task_params,
+        yield PartitionTask(part.key, inputs.villages(part.index),
+                            inputs.stations((minx - h, miny - h, maxx + h, maxy + h)),
+                            inputs.measurements(part.bounds_m), plan.crs, rules, task_params,
                             operators, raster, plan.lattice)
 
 
@@ -271,25 +364,51 @@ def analyze_partition(task: PartitionTask) -> PartitionResult:
     return PartitionResult(task.key, results, timings, task.raster_path)
 
 
-def merge_results(plan: PartitionPlan, parts: Sequence[PartitionResult], villages: gpd.GeoDataFrame,
-                  stations: gpd.GeoDataFrame, *, operators: list[str] | None = None) -> pd.DataFrame:
-    """The partitions' results as one frame in the order of ``villages``.
+def run_partitions(plan: PartitionPlan, inputs: PartitionInputs, sites: gpd.GeoDataFrame, *, rules: RuleSet,
+                   params: ModelParameters, operators: list[str] | None = None, map_fn: MapFunction | None = None,
+                   raster_dir: Path | None = None) -> Iterator[tuple[Partition, PartitionResult]]:
+    """Compute every partition of ``plan`` with ``map_fn`` (default: one after another in this
+    process; :func:`coverage.distributed.dask_map` runs them on Dask) and yield each with its final
+    results, as they are done.
 
     A village whose nearest site is farther than the halo (or that has none in its partition) may
     have a nearer site outside the partition: its ``nearest_site_m`` and ``nearest_site_id`` are
-    recomputed against all ``stations``. Nothing else can differ from a single-process run.
+    recomputed against ``sites`` (:func:`coverage.verdicts.active_sites` of the whole run). Nothing
+    else can differ from a single-process run.
     """
-    by_key = {p.key: p for p in parts}
-    missing = [part.key for part in plan.partitions if part.key not in by_key]
-    if missing:
-        raise ConfigError(f"partitions without results: {', '.join(missing[:5])}")
-    frames, positions = [], []
-    for part in plan.partitions:
-        result = by_key[part.key].results
-        if len(result) != len(part.index):
-            raise ConfigError(f"partition {part.key}: {len(result)} results for {len(part.index)} villages")
-        frames.append(result)
+    by_key = {part.key: part for part in plan.partitions}
+    stream = TaskStream(partition_tasks(plan, inputs, rules=rules, params=params, operators=operators,
+                                        raster_dir=raster_dir), len(plan.partitions))
+    done = (analyze_partition(task) for task in stream) if map_fn is None else map_fn(analyze_partition, stream)
+    seen = 0
+    for result in done:
+        part = by_key.get(result.key)
+        if part is None:
+            raise ConfigError(f"a result for partition {result.key}, which the plan does not have")
+        if len(result.results) != len(part.index):
+            raise ConfigError(f"partition {part.key}: {len(result.results)} results for {len(part.index)} villages")
+        frame = result.results
+        far = (frame["nearest_site_m"].isna() | (frame["nearest_site_m"] > plan.halo_m)).to_numpy()
+        if far.any():
+            subset = to_metric(inputs.villages(part.index[far])[["code", "geometry"]], plan.crs)
+            _, nearest_m, nearest_id = nearest_sites(subset, sites)
+            frame = frame.copy()
+            frame.loc[far, "nearest_site_m"] = np.where(np.isinf(nearest_m), np.nan, nearest_m)
+            frame.loc[far, "nearest_site_id"] = nearest_id
+            result.results = frame
+        seen += 1
+        yield part, result
+    if seen != len(plan.partitions):
+        raise ConfigError(f"{len(plan.partitions) - seen} partitions without results")
+
+
+def merge_results(done: Iterable[tuple[Partition, PartitionResult]]) -> tuple[pd.DataFrame, list[PartitionResult]]:
+    """The partitions' results as one frame in the run's village order, and the partition results."""
+    frames, positions, parts = [], [], []
+    for part, result in done:
+        frames.append(result.results)
         positions.append(part.index)
+        parts.append(result)
     merged = pd.concat(frames, ignore_index=True)
     order = np.argsort(np.concatenate(positions), kind="stable")
     merged = merged.iloc[order].reset_index(drop=True)
@@ -301,14 +420,7 @@ def merge_results(plan: PartitionPlan, parts: Sequence[PartitionResult], village
         if values.dtype == object:
             values[pd.isna(values)] = None
         columns[name] = values
-    merged = pd.DataFrame(columns)
-    far = (merged["nearest_site_m"].isna() | (merged["nearest_site_m"] > plan.halo_m)).to_numpy()
-    if far.any():
-        subset = to_metric(villages.iloc[np.flatnonzero(far)][["code", "geometry"]], plan.crs)
-        _, nearest_m, nearest_id = nearest_sites(subset, stations, operators=operators)
-        merged.loc[far, "nearest_site_m"] = np.where(np.isinf(nearest_m), np.nan, nearest_m)
-        merged.loc[far, "nearest_site_id"] = nearest_id
-    return merged
+    return pd.DataFrame(columns), parts
 
 
 def analyze_partitioned(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
@@ -317,11 +429,11 @@ def analyze_partitioned(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                         map_fn: MapFunction | None = None, raster_dir: Path | None = None,
                         progress: Callable[[str], None] | None = None,
                         timings: dict[str, float] | None = None) -> tuple[pd.DataFrame, list[PartitionResult]]:
-    """Partition, compute every partition with ``map_fn`` (default: one after another in this
-    process; :func:`coverage.distributed.dask_map` runs them on Dask) and merge.
+    """Partition frames held in memory, compute the partitions (:func:`run_partitions`) and merge.
 
     Returns the merged results (equal to :func:`coverage.analysis.analyze_frames`' results on the
-    whole area) and the per-partition results (timings, raster paths).
+    whole area) and the per-partition results (timings, raster paths). A stored run reads its rows
+    partition by partition instead (:func:`survey_store`, :class:`StoreInputs`).
     """
     timings = {} if timings is None else timings
     say = progress or (lambda _m: None)
@@ -330,16 +442,72 @@ def analyze_partitioned(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                            max_villages=max_villages)
     timings["plan_s"] = time.perf_counter() - t
     say(f"{len(plan.partitions)} partitions of up to {max_villages:,} villages, halo {plan.halo_m / 1000:.1f} km")
-    tasks = partition_tasks(plan, villages, stations, measurements, rules=rules, params=params,
-                            operators=operators, raster_dir=raster_dir)
     t = time.perf_counter()
-    stream = TaskStream(tasks, len(plan.partitions))
-    parts = [analyze_partition(task) for task in stream] if map_fn is None else map_fn(analyze_partition, stream)
+    merged, parts = merge_results(run_partitions(
+        plan, FrameInputs(villages, stations, measurements, plan.crs), active_sites(stations, operators=operators),
+        rules=rules, params=params, operators=operators, map_fn=map_fn, raster_dir=raster_dir))
     timings["partitions_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    merged = merge_results(plan, parts, villages, stations, operators=operators)
-    timings["merge_s"] = time.perf_counter() - t
     return merged, parts
+
+
+@dataclass
+class StoreSurvey:
+    """One chunked pass over a run's stored inputs: what a partitioned run needs to know before it
+    reads any partition, and nothing of the size of the nation but these arrays."""
+
+    crs: pyproj.CRS
+    #: Village codes in the run's (code) order, their polygon bounds and extents in ``crs`` (n x 4).
+    codes: np.ndarray
+    bounds: np.ndarray
+    extent: np.ndarray
+    #: The largest stamp radius (px) of the active cells.
+    radius_px: int
+    #: :func:`coverage.verdicts.active_sites` of all stations: one point per site.
+    sites: gpd.GeoDataFrame
+    #: :class:`coverage.storage.Fingerprint` of each kind, as run_analysis records its inputs.
+    fingerprints: dict[str, str]
+    rows: dict[str, int]
+
+
+def survey_store(store: Store, *, committees_only: bool, rules: RuleSet, params: ModelParameters,
+                 operators: list[str] | None = None) -> StoreSurvey:
+    """Read the stored villages, stations and measurements once, chunk by chunk, keeping only the
+    fingerprints, the villages' extents, the largest stamp radius and the active sites."""
+    # the run's CRS from the envelope of its villages' polygons (the table of village bounds)
+    from coverage.results_query import extent as stored_extent
+
+    envelope = stored_extent(store, "villages", committees_only=committees_only)
+    if envelope is None:
+        raise ConfigError("no villages to partition")
+    crs = local_metric_crs(envelope)
+    fingerprints = {kind: Fingerprint() for kind in ("villages", "stations", "measurements")}
+    rows = dict.fromkeys(fingerprints, 0)
+    codes, bounds, extents = [], [], []
+    for chunk in store.read_chunks("villages", committees_only=committees_only):
+        fingerprints["villages"].update(chunk)
+        rows["villages"] += len(chunk)
+        if len(chunk):
+            metric, _, _, ext = village_extents(chunk, crs)
+            codes.append(chunk["code"].to_numpy().astype(str))
+            bounds.append(shapely.bounds(metric.geometry.values))
+            extents.append(ext)
+    radius, sites, seen = 0, [], set[str]()
+    for chunk in store.read_chunks("stations"):
+        fingerprints["stations"].update(chunk)
+        rows["stations"] += len(chunk)
+        radius = max(radius, stamp_radius_px(chunk, crs, rules=rules, params=params, operators=operators))
+        new = active_sites(chunk, operators=operators)
+        new = new[~new["site_id"].isin(seen)]
+        seen.update(new["site_id"].tolist())
+        sites.append(new)
+    for chunk in store.read_chunks("measurements"):
+        fingerprints["measurements"].update(chunk)
+        rows["measurements"] += len(chunk)
+    if not codes:
+        raise ConfigError("no villages to partition")
+    return StoreSurvey(crs, np.concatenate(codes), np.concatenate(bounds), np.concatenate(extents), radius,
+                       gpd.GeoDataFrame(pd.concat(sites, ignore_index=True), geometry="geometry", crs="EPSG:4326"),
+                       {kind: f.hexdigest() for kind, f in fingerprints.items()}, rows)
 
 
 def write_mosaic_vrt(rasters: Sequence[Path], path: Path) -> Path:

@@ -49,7 +49,7 @@ from coverage.ingest import SUPPORTED_SUFFIXES, file_sha256, read_input
 from coverage.predict import DEFAULT_PARAMETERS, ModelParameters
 from coverage.rules import RuleSet
 from coverage.schema import KINDS, Kind
-from coverage.storage import IngestRecord, Store, frame_fingerprint, ingests
+from coverage.storage import IngestRecord, Store, ingests
 
 __all__ = ["PROCESSED", "REJECTED", "REPLACING_KINDS", "RefreshResult", "classify", "inputs_changed",
            "pending_files", "refresh", "stored_fingerprints"]
@@ -176,9 +176,9 @@ def _write_report(target: Path, *, file: str, kind: str | None, sha256: str | No
 def stored_fingerprints(store: Store, *, scope: str = "committees") -> dict[str, str]:
     """Fingerprints of the stored inputs as :func:`coverage.analysis.run_analysis` records them."""
     return {
-        "villages": frame_fingerprint(store.read("villages", committees_only=(scope == "committees"))),
-        "stations": frame_fingerprint(store.read("stations")),
-        "measurements": frame_fingerprint(store.read("measurements")),
+        "villages": store.fingerprint("villages", committees_only=(scope == "committees")),
+        "stations": store.fingerprint("stations"),
+        "measurements": store.fingerprint("measurements"),
     }
 
 

@@ -236,12 +236,15 @@ def region_envelope(store: Store, region: str) -> Envelope:
     return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
 
 
-def extent(store: Store, kind: str) -> Envelope | None:
-    """The envelope of everything stored of ``kind`` (None when nothing is)."""
+def extent(store: Store, kind: str, *, committees_only: bool = False) -> Envelope | None:
+    """The envelope of everything stored of ``kind`` (None when nothing is); of villages, the
+    envelope of their polygons (``committees_only``: of the village committees')."""
     if kind == "villages":
         ensure_village_bounds(store)
         b = village_bounds
         query = select(func.min(b.c.min_lon), func.min(b.c.min_lat), func.max(b.c.max_lon), func.max(b.c.max_lat))
+        if committees_only:
+            query = query.join_from(b, villages, b.c.code == villages.c.code).where(villages.c.is_committee.is_(True))
     else:
         t = stations if kind == "stations" else measurements
         query = select(func.min(t.c.lon), func.min(t.c.lat), func.max(t.c.lon), func.max(t.c.lat))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    false,
     func,
     select,
     text,
@@ -284,6 +285,10 @@ class Store:
 
         Nullable columns that a newer version added to an existing table are added too.
         """
+        # the tables of village bounds the result queries keep (coverage.results_query imports this
+        # module, so it is imported here, where it registers them on the metadata)
+        import coverage.results_query  # noqa: F401
+
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
@@ -382,10 +387,29 @@ class Store:
     # -- reading -------------------------------------------------------------------------------
 
     def read(self, kind: Kind, *, city_code: str | None = None, county_code: str | None = None,
-             committees_only: bool = False) -> gpd.GeoDataFrame:
+             committees_only: bool = False, codes: Sequence[str] | None = None,
+             box: tuple[float, float, float, float] | None = None) -> gpd.GeoDataFrame:
         """Stored rows of ``kind`` as a GeoDataFrame with the canonical columns, in EPSG:4326.
 
-        ``city_code``, ``county_code`` and ``committees_only`` filter villages.
+        ``city_code``, ``county_code``, ``committees_only`` and ``codes`` filter villages;
+        ``box`` (lon_min, lat_min, lon_max, lat_max, edges included) filters stations and
+        measurements. Villages come in code order, points in stored (id) order.
+        """
+        frames = list(self.read_chunks(kind, city_code=city_code, county_code=county_code,
+                                       committees_only=committees_only, codes=codes, box=box))
+        if len(frames) == 1:
+            return frames[0]
+        frames = [f for f in frames if len(f)] or frames[:1]
+        return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WGS84)
+
+    def read_chunks(self, kind: Kind, *, city_code: str | None = None, county_code: str | None = None,
+                    committees_only: bool = False, codes: Sequence[str] | None = None,
+                    box: tuple[float, float, float, float] | None = None) -> Iterator[gpd.GeoDataFrame]:
+        """:meth:`read` in typed chunks of at most :data:`READ_CHUNK` rows (at least one, maybe empty).
+
+        Rows are converted chunk by chunk (a server-side cursor on PostgreSQL), so the Python objects
+        of at most ``READ_CHUNK`` rows exist at a time: a caller that keeps only what it needs of each
+        chunk (a fingerprint, bounds) reads a national table in the memory of one chunk.
         """
         table = TABLES[kind]
         names = [c.name for c in COLUMNS[kind]]
@@ -401,21 +425,27 @@ class Store:
                 query = query.where(villages.c.county_code == county_code)
             if committees_only:
                 query = query.where(villages.c.is_committee.is_(True))
-        # typed chunk by chunk (a server-side cursor on PostgreSQL): the Python objects of at most
-        # READ_CHUNK rows exist at a time, so a national read peaks near the size of its frame
-        frames = []
+        elif box is not None:
+            query = query.where(table.c.lon >= box[0], table.c.lon <= box[2],
+                                table.c.lat >= box[1], table.c.lat <= box[3])
+        if codes is not None and kind == "villages":
+            wanted = sorted(set(codes))
+            queries = [query.where(villages.c.code.in_(wanted[i:i + CODES_PER_QUERY]))
+                       for i in range(0, len(wanted), CODES_PER_QUERY)] or [query.where(false())]
+        else:
+            queries = [query]
+        keys = [c.name for c in cols]
+        produced = False
         with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=READ_CHUNK).execute(query)
-            keys = list(result.keys())
-            for rows in result.partitions():
-                data = {k: [r[i] for r in rows] for i, k in enumerate(keys)}
-                frames.append(_from_rows(kind, data, len(rows)))
-                del rows, data
-        if not frames:
-            return _from_rows(kind, {k: [] for k in keys}, 0)
-        if len(frames) == 1:
-            return frames[0]
-        return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WGS84)
+            for q in queries:
+                result = conn.execution_options(stream_results=True, yield_per=READ_CHUNK).execute(q)
+                for rows in result.partitions():
+                    data = {k: [r[i] for r in rows] for i, k in enumerate(keys)}
+                    produced = True
+                    yield _from_rows(kind, data, len(rows))
+                    del rows, data
+        if not produced:
+            yield _from_rows(kind, {k: [] for k in keys}, 0)
 
     def read_divisions(self, level: str | None = None) -> gpd.GeoDataFrame:
         """The division reference (optionally one level), geometry in EPSG:4326 where known."""
@@ -482,14 +512,26 @@ class Store:
             ))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
-    def publish_run(self, run_id: int, results: pd.DataFrame, *, timings: dict[str, float],
+    def write_results(self, run_id: int, results: pd.DataFrame) -> int:
+        """Add village results to a run that is still ``running`` (its own transaction).
+
+        Readers see only published runs, so a partitioned run writes each partition's results as it
+        arrives and publishes at the end (:meth:`publish_run` without results); a run that fails
+        has them deleted (:meth:`fail_run`).
+        """
+        rows = _result_rows(run_id, results)
+        with self.engine.begin() as conn:
+            status = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+            if status != "running":
+                raise ConfigError(f"run {run_id} is {status or 'missing'}, not running: its results are final")
+            _insert(conn, village_results, rows)
+        return len(rows)
+
+    def publish_run(self, run_id: int, results: pd.DataFrame | None, *, timings: dict[str, float],
                     counts: dict[str, int], raster_path: str | None) -> None:
-        """Store a run's village results and mark it ``published``, in one transaction."""
-        names = [c.name for c in village_results.columns if c.name != "run_id"]
-        rows = [
-            {"run_id": run_id, **{n: _none(v) for n, v in zip(names, values, strict=True)}}
-            for values in zip(*(results[n].tolist() for n in names), strict=True)
-        ]
+        """Store a run's village results (None: written before with :meth:`write_results`) and mark
+        it ``published``, in one transaction."""
+        rows = [] if results is None else _result_rows(run_id, results)
         with self.engine.begin() as conn:
             _insert(conn, village_results, rows)
             conn.execute(runs.update().where(runs.c.id == run_id).values(
@@ -498,8 +540,9 @@ class Store:
             ))
 
     def fail_run(self, run_id: int, error: str) -> None:
-        """Mark a run ``failed`` with its error (its results, if any, were never written)."""
+        """Mark a run ``failed`` with its error and delete any results it had written."""
         with self.engine.begin() as conn:
+            conn.execute(delete(village_results).where(village_results.c.run_id == run_id))
             conn.execute(runs.update().where(runs.c.id == run_id).values(
                 status="failed", finished_at=_utcnow(), error=error[:2000],
             ))
@@ -553,35 +596,88 @@ class Store:
         frame.attrs["run_id"] = run_id
         return frame
 
-    def fingerprint(self, kind: Kind) -> str:
-        """sha256 of the stored rows of ``kind`` in canonical order (an analysis run's input id)."""
-        frame = self.read(kind)
-        return frame_fingerprint(frame)
+    def read_run_results(self, run_id: int) -> pd.DataFrame:
+        """A run's village results as :func:`coverage.analysis.analyze_frames` returns them: ``code``
+        and the result columns, in code order (no village columns, no geometry)."""
+        names = [c.name for c in village_results.columns if c.name != "run_id"]
+        query = (select(*(village_results.c[n] for n in names)).where(village_results.c.run_id == run_id)
+                 .order_by(village_results.c.code))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).fetchall()
+        data: dict[str, Any] = {}
+        for i, column in enumerate(list(village_results.columns)[1:]):
+            values = [r[i] for r in rows]
+            if isinstance(column.type, Float):
+                data[column.name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+            elif isinstance(column.type, Integer):
+                data[column.name] = np.array(values, dtype=np.int64)
+            elif isinstance(column.type, Boolean):
+                data[column.name] = np.array(values, dtype=bool)
+            else:
+                data[column.name] = np.array(values, dtype=object)
+        return pd.DataFrame(data, columns=names)
+
+    def fingerprint(self, kind: Kind, *, committees_only: bool = False) -> str:
+        """:func:`frame_fingerprint` of the stored rows of ``kind`` (an analysis run's input id),
+        computed chunk by chunk without holding the table."""
+        fingerprint = Fingerprint()
+        for chunk in self.read_chunks(kind, committees_only=committees_only):
+            fingerprint.update(chunk)
+        return fingerprint.hexdigest()
 
 
-#: Rows converted at a time when reading (see :meth:`Store.read`).
+#: Rows converted at a time when reading (see :meth:`Store.read_chunks`).
 READ_CHUNK = 50_000
 
+#: Village codes per ``IN`` list when reading villages by code (SQLite allows 32,766 parameters).
+CODES_PER_QUERY = 10_000
 
-def frame_fingerprint(frame: gpd.GeoDataFrame) -> str:
-    """A stable sha256 of a canonical frame's values and geometries.
+
+class Fingerprint:
+    """A stable sha256 of a canonical frame's values and geometries, fed in row chunks.
 
     Values: the column names and pandas' row hashes (``hash_pandas_object``) of the typed columns
     (:func:`coverage.schema.conform` makes them the same whichever database they were read from).
     Geometries: type, coordinate count and coordinates rounded to 1e-7 degree (about 1 cm), so a
-    database's float round trip does not change it. Vectorised: about 0.1 s for the seed world's
-    144,000 cells (writing them as CSV, the first version, took 2.7 s).
+    database's float round trip does not change it. Each of the four streams has its own sha256 and
+    the digest is taken over theirs, so it does not depend on how the rows were cut into chunks:
+    a national table is fingerprinted chunk by chunk as it is read (:meth:`Store.fingerprint`).
+    Vectorised: about 0.1 s for the seed world's 144,000 cells (writing them as CSV, the first
+    version, took 2.7 s).
     """
-    digest = hashlib.sha256(b"village5g-fingerprint-2")
-    plain = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-    digest.update("\x1f".join(map(str, plain.columns)).encode("utf-8"))
-    if len(plain):
-        digest.update(pd.util.hash_pandas_object(plain, index=False).to_numpy().tobytes())
-    geoms = np.asarray(frame.geometry.values, dtype=object)
-    digest.update(shapely.get_type_id(geoms).astype(np.int8).tobytes())
-    digest.update(shapely.get_num_coordinates(geoms).astype(np.int64).tobytes())
-    digest.update((np.round(shapely.get_coordinates(geoms), 7) + 0.0).tobytes())
-    return digest.hexdigest()
+
+    def __init__(self) -> None:
+        self._columns: str | None = None
+        self._streams = [hashlib.sha256() for _ in range(4)]
+
+    def update(self, frame: gpd.GeoDataFrame) -> Fingerprint:
+        """Add the next rows (same columns as the rows before)."""
+        plain = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+        columns = "\x1f".join(map(str, plain.columns))
+        if self._columns is None:
+            self._columns = columns
+        elif columns != self._columns:
+            raise ValueError("every chunk of a fingerprinted frame must have the same columns")
+        rows, types, counts, coords = self._streams
+        if len(plain):
+            rows.update(pd.util.hash_pandas_object(plain, index=False).to_numpy().tobytes())
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        types.update(shapely.get_type_id(geoms).astype(np.int8).tobytes())
+        counts.update(shapely.get_num_coordinates(geoms).astype(np.int64).tobytes())
+        coords.update((np.round(shapely.get_coordinates(geoms), 7) + 0.0).tobytes())
+        return self
+
+    def hexdigest(self) -> str:
+        digest = hashlib.sha256(b"village5g-fingerprint-3")
+        digest.update((self._columns or "").encode("utf-8"))
+        for stream in self._streams:
+            digest.update(stream.digest())
+        return digest.hexdigest()
+
+
+def frame_fingerprint(frame: gpd.GeoDataFrame) -> str:
+    """The :class:`Fingerprint` of a whole frame."""
+    return Fingerprint().update(frame).hexdigest()
 
 
 # -- row conversion ----------------------------------------------------------------------------
@@ -625,6 +721,14 @@ def _none(value: Any) -> Any:
 def _key_part(value: Any) -> Any:
     value = _none(value)
     return "" if value is None else str(value)
+
+
+def _result_rows(run_id: int, results: pd.DataFrame) -> list[dict[str, Any]]:
+    names = [c.name for c in village_results.columns if c.name != "run_id"]
+    return [
+        {"run_id": run_id, **{n: _none(v) for n, v in zip(names, values, strict=True)}}
+        for values in zip(*(results[n].tolist() for n in names), strict=True)
+    ]
 
 
 def _to_rows(kind: Kind, frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:

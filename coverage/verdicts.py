@@ -178,7 +178,7 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     weak_share = weak_px / pixels
     none_share = 1.0 - good_share - weak_share
 
-    sites_inside, nearest_m, nearest_id = nearest_sites(metric, stations, operators=operators)
+    sites_inside, nearest_m, nearest_id = nearest_sites(metric, active_sites(stations, operators=operators))
     no_site = nearest_m > rules.search_radius_m
 
     predicted, reasons = decide_predicted(c_class, good_share, good_share + weak_share, rules)
@@ -246,20 +246,26 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     })
 
 
-def nearest_sites(villages_metric: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *,
-                  operators: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Active 5G sites inside each village, and the nearest one with its distance.
-
-    ``villages_metric`` is in a metric CRS; ``stations`` (EPSG:4326) are projected to it. Returns
-    ``sites_inside`` (int64), ``nearest_m`` (polygon to site in metres, 0 inside, inf without any
-    site) and ``nearest_id`` (site id or None; of equidistant sites the smallest id), one entry per
-    village.
-    """
-    n = len(villages_metric)
+def active_sites(stations: gpd.GeoDataFrame, *, operators: list[str] | None = None) -> gpd.GeoDataFrame:
+    """The active 5G sites of ``stations``: ``site_id`` and the point of its first cell in stored
+    order (EPSG:4326), one row per site, in the order of those first cells."""
     active = stations[(stations["status"] == "active") & (stations["rat"] == "NR")]
     if operators:
         active = active[active["operator"].isin(operators)]
-    sites = active.drop_duplicates("site_id")[["site_id", "geometry"]].to_crs(villages_metric.crs)
+    return active.drop_duplicates("site_id")[["site_id", "geometry"]].reset_index(drop=True)
+
+
+def nearest_sites(villages_metric: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sites inside each village, and the nearest one with its distance.
+
+    ``villages_metric`` is in a metric CRS; ``sites`` (:func:`active_sites`, any CRS) are projected
+    to it. Returns ``sites_inside`` (int64), ``nearest_m`` (polygon to site in metres, 0 inside, inf
+    without any site) and ``nearest_id`` (site id or None; of equidistant sites the smallest id),
+    one entry per village.
+    """
+    n = len(villages_metric)
+    sites = sites.to_crs(villages_metric.crs)
     sites_inside = np.zeros(n, dtype=np.int64)
     nearest_m = np.full(n, np.inf)
     nearest_id = np.full(n, None, dtype=object)

@@ -9,6 +9,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyproj
 import pytest
 import rasterio
@@ -16,6 +17,7 @@ import shapely
 from sqlalchemy import func, select
 
 import coverage.analysis
+import coverage.partition
 import coverage.storage
 from coverage import __version__
 from coverage.analysis import RunResult, run_analysis
@@ -232,3 +234,44 @@ def test_the_geotiff_has_three_bands_in_the_grid_crs_and_a_site_pixel_is_good(wo
         assert cls[brow, bcol] == 0 and rsrp[brow, bcol] == NODATA
         between = src.index(x, (y + by) / 2)
         assert cls[between] == NODATA
+
+
+def test_a_partitioned_run_streams_through_the_store_and_equals_the_single_run(world: Store) -> None:
+    """Partitions of one village, read from the store partition by partition and written back as they
+    come: the same inputs' fingerprints, counts and results as one process (B's nearest site, S0 in
+    A about 20 km away, is beyond the halo and comes from the run's sites)."""
+    single = _run(world)
+    parted = run_analysis(world, rules=RULES, params=PARAMS, partition_villages=1)
+    one, two = world.read_run(single.run_id), world.read_run(parted.run_id)
+    assert two["status"] == "published" and two["inputs"] == one["inputs"]
+    assert parted.counts == single.counts == two["counts"]
+    assert parted.results["nearest_site_id"].tolist() == ["S0", "S0"]
+    assert 19_000 < parted.results["nearest_site_m"].iloc[1] < 21_000
+    pd.testing.assert_frame_equal(parted.results, single.results)
+    pd.testing.assert_frame_equal(world.read_results(parted.run_id), world.read_results(single.run_id))
+    for stage in ("read_s", "plan_s", "partitions_s", "write_s", "total_s"):
+        assert 0.0 <= two["timings"][stage] <= two["timings"]["total_s"], stage
+
+
+def test_a_partitioned_run_that_fails_midway_deletes_what_it_wrote(world: Store,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    good = _run(world)
+    analyze = coverage.partition.analyze_partition
+    written: list[int] = []
+
+    def second_fails(task: Any) -> Any:
+        if task.key != coverage.partition.plan_partitions(  # the first (largest) partition is computed
+                world.read("villages", committees_only=True), world.read("stations"), rules=RULES,
+                params=PARAMS, max_villages=1).partitions[0].key:
+            written.append(_result_rows(world, world.list_runs()[0]["id"]))
+            raise RuntimeError("boom in a partition")
+        return analyze(task)
+
+    monkeypatch.setattr(coverage.partition, "analyze_partition", second_fails)
+    with pytest.raises(RuntimeError, match="boom in a partition"):
+        run_analysis(world, rules=RULES, params=PARAMS, partition_villages=1)
+    monkeypatch.undo()
+    failed = world.list_runs()[0]
+    assert written == [1]  # the first partition's village was in the run's rows, not visible
+    assert failed["status"] == "failed" and _result_rows(world, failed["id"]) == 0
+    assert world.latest_run_id() == good.run_id

@@ -11,10 +11,17 @@ import pytest
 import rasterio
 import shapely
 
-from coverage.analysis import analyze_frames, write_geotiff
+from coverage.analysis import analyze_frames
 from coverage.crs import project_xy, unproject_xy
 from coverage.errors import ConfigError
-from coverage.partition import PartitionPlan, analyze_partitioned, halo_m, partition_tasks, plan_partitions
+from coverage.partition import (
+    FrameInputs,
+    PartitionPlan,
+    analyze_partitioned,
+    halo_m,
+    partition_tasks,
+    plan_partitions,
+)
 from coverage.predict import ModelParameters, compile_cells, make_grid
 from coverage.rules import RuleSet
 from tests.utils.frames import stations_frame, villages_frame
@@ -92,7 +99,7 @@ def test_station_within_the_halo_is_included_and_one_beyond_it_is_not() -> None:
     # west of village A (away from B): 300 m inside the halo, and 300 m beyond it
     stations = _moved(base, [0, 0], ["NEAR", "FAR"], [minx - h + 300.0, minx - h - 300.0],
                       [(miny + maxy) / 2] * 2, plan.crs)
-    tasks = list(partition_tasks(plan, villages, stations, None, rules=RULES, params=PARAMS))
+    tasks = list(partition_tasks(plan, FrameInputs(villages, stations, None, plan.crs), rules=RULES, params=PARAMS))
     assert tasks[0].stations["site_id"].tolist() == ["NEAR"]
     assert tasks[1].stations.empty
     assert tasks[0].params.workers == 1
@@ -132,32 +139,34 @@ def test_bad_partition_size_is_rejected() -> None:
 @pytest.mark.slow
 def test_dask_partitions_equal_single_process_on_the_seed_world(tmp_path: Path) -> None:
     """One city of the seed world (Lianyungang: 1,424 village committees, no-site zones on the
-    province edge) in partitions of at most 300 villages (at least 10) on a two-worker LocalCluster;
-    rasters mosaic to the same pixels."""
-    from coverage.distributed import dask_client, dask_map
-    from coverage.partition import write_mosaic_vrt
-    from coverage.schema import VILLAGE_COMMITTEE_MAX, VILLAGE_COMMITTEE_MIN
+    province edge) stored in SQLite and analysed twice: in one process, and in partitions of at most
+    300 villages (at least 10) on a two-worker LocalCluster, each partition's rows read from the
+    store and its results written back as it comes. Same results; rasters mosaic to the same pixels."""
+    from coverage.analysis import run_analysis
+    from coverage.storage import IngestRecord, Store
     from seeds.world import build_world
 
     world = build_world()
-    unit = world.villages["code"].str.slice(9, 12).astype(int)
-    committees = (unit >= VILLAGE_COMMITTEE_MIN) & (unit <= VILLAGE_COMMITTEE_MAX)
-    villages = world.villages[committees & (world.villages["city_code"] == "3207")].reset_index(drop=True)
+    store = Store(f"sqlite:///{tmp_path / 'lyg.db'}")
+    store.create_schema()
+    for kind, frame in (("villages", world.villages[world.villages["city_code"] == "3207"]),
+                        ("stations", world.stations), ("measurements", world.measurements)):
+        store.write(kind, frame.reset_index(drop=True),  # type: ignore[arg-type]
+                    record=IngestRecord(kind=kind, file_name=f"{kind}.csv", sha256="0" * 64))  # type: ignore[arg-type]
     params = ModelParameters()
-    single, prediction, labels = analyze_frames(villages, world.stations, world.measurements, rules=RULES,
-                                                params=params)
-    write_geotiff(prediction, tmp_path / "single.tif", mask=labels > 0)
-    with dask_client(workers=2) as client:
-        assert len(client.scheduler_info()["workers"]) == 2
-        merged, parts = analyze_partitioned(villages, world.stations, world.measurements, rules=RULES,
-                                            params=params, max_villages=300, map_fn=dask_map(client),
-                                            raster_dir=tmp_path / "parts")
+    single = run_analysis(store, rules=RULES, params=params, artifacts_dir=tmp_path / "single")
+    parted = run_analysis(store, rules=RULES, params=params, workers=2, partition_villages=300,
+                          artifacts_dir=tmp_path / "parts")
+    parts = sorted((tmp_path / "parts" / f"run-{parted.run_id}" / "partitions").glob("*.tif"))
     assert len(parts) >= 10
-    pd.testing.assert_frame_equal(merged, single)
-    assert (single["verdict_source"] == "measured").any() and single["no_site"].any()
+    assert parted.counts == single.counts and single.counts["villages"] == 1424
+    pd.testing.assert_frame_equal(parted.results, single.results)
+    assert (single.results["verdict_source"] == "measured").any() and single.results["no_site"].any()
+    assert store.read_run(parted.run_id)["inputs"] == store.read_run(single.run_id)["inputs"]
 
-    vrt = write_mosaic_vrt([p.raster_path for p in parts if p.raster_path], tmp_path / "prediction.vrt")
-    with rasterio.open(tmp_path / "single.tif") as a, rasterio.open(vrt) as b:
+    assert single.raster_path is not None and parted.raster_path is not None
+    assert parted.raster_path.suffix == ".vrt"
+    with rasterio.open(single.raster_path) as a, rasterio.open(parted.raster_path) as b:
         assert a.crs == b.crs and a.res == b.res
         # the partitions' grids are pieces of the single grid: the mosaic covers the same pixels
         assert (b.transform.c, b.transform.f, b.width, b.height) == (a.transform.c, a.transform.f, a.width, a.height)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import coverage.storage
 from coverage.errors import ValidationError
 from coverage.storage import IngestRecord, Store, frame_fingerprint
 from tests.utils.frames import FRAMES, assert_frames_equal
@@ -35,6 +36,38 @@ def test_fingerprint_survives_the_database_and_sees_one_changed_value(store: Sto
     column = next(c for c in changed.columns if changed[c].dtype == "float64")
     changed.loc[0, column] = (changed.loc[0, column] if changed.loc[0, column] == changed.loc[0, column] else 0) + 1
     assert frame_fingerprint(changed) != frame_fingerprint(stored)
+
+
+@pytest.mark.parametrize("kind", ["villages", "stations", "measurements"])
+def test_chunked_reads_and_fingerprints_equal_whole_ones(store: Store, kind: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows read one at a time make the same frame and the same fingerprint as the whole frame (a
+    partitioned run fingerprints a national table chunk by chunk)."""
+    frame = FRAMES[kind]()
+    store.write(kind, frame, record=_record(kind))  # type: ignore[arg-type]
+    whole = frame_fingerprint(frame)
+    monkeypatch.setattr(coverage.storage, "READ_CHUNK", 1)
+    chunks = list(store.read_chunks(kind))  # type: ignore[arg-type]
+    assert [len(c) for c in chunks] == [1] * len(frame)
+    assert_frames_equal(store.read(kind), frame)  # type: ignore[arg-type]
+    assert store.fingerprint(kind) == whole  # type: ignore[arg-type]
+    assert frame_fingerprint(frame.iloc[:1]) != whole
+
+
+def test_villages_by_code_and_points_by_box(store: Store) -> None:
+    villages, stations = FRAMES["villages"](), FRAMES["stations"]()
+    store.write("villages", villages, record=_record("villages"))
+    store.write("stations", stations, record=_record("stations"))
+    codes = villages["code"].tolist()
+    assert store.read("villages", codes=[codes[1]])["code"].tolist() == [codes[1]]
+    assert store.read("villages", codes=list(reversed(codes)))["code"].tolist() == sorted(codes)
+    assert store.read("villages", codes=[]).empty
+    lon, lat = float(stations["lon"].iloc[0]), float(stations["lat"].iloc[0])
+    # edges included; points in stored order
+    inside = store.read("stations", box=(lon, lat, lon, lat))
+    expected = stations[(stations["lon"] == lon) & (stations["lat"] == lat)]
+    assert inside["cell_id"].tolist() == expected["cell_id"].tolist() and len(inside) >= 1
+    assert store.read("stations", box=(lon + 1, lat + 1, lon + 2, lat + 2)).empty
 
 
 def test_counts_and_committee_flag(store: Store) -> None:
