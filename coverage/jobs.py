@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from coverage.errors import NotFoundError, Village5gError
-from coverage.storage import Store, metadata, runs
+from coverage.storage import Store, metadata, runs, village_results
 
 __all__ = ["JOB_STATUSES", "JobBusyError", "acquire_lease", "claim_fire", "create_job", "execute_job",
            "fail_orphans", "finish_job", "job_claims", "job_leases", "job_progress", "jobs", "lease_holder",
@@ -208,8 +208,13 @@ def _fail_jobs(conn: Connection, dead: list[tuple[int, int | None]], message: st
         status="failed", finished_at=_now(), progress="failed", error=message))
     started = [r for _, r in dead if r is not None]
     if started:
-        conn.execute(runs.update().where(runs.c.id.in_(started), runs.c.status == "running")
-                     .values(status="failed", finished_at=_now(), error=message))
+        stale = [int(r) for r in conn.execute(select(runs.c.id).where(runs.c.id.in_(started),
+                                                                     runs.c.status == "running")).scalars()]
+        if stale:
+            # a partitioned run writes its results before it publishes: a dead one leaves some
+            conn.execute(delete(village_results).where(village_results.c.run_id.in_(stale)))
+            conn.execute(runs.update().where(runs.c.id.in_(stale))
+                         .values(status="failed", finished_at=_now(), error=message))
 
 
 def fail_orphans(store: Store, *, host: str, alive: Callable[[int], bool]) -> int:

@@ -50,7 +50,7 @@ from coverage.predict import NODATA, ModelParameters, compile_cells, make_grid
 from coverage.rules import RuleSet
 from coverage.schema import Kind
 from coverage.storage import Fingerprint, Store
-from coverage.verdicts import active_sites, nearest_sites, village_extents
+from coverage.verdicts import SiteIndex, active_sites, village_extents
 
 #: Default partition size (villages): a few counties; about 300 partitions for the nation.
 DEFAULT_PARTITION_VILLAGES = 2000
@@ -377,6 +377,7 @@ def run_partitions(plan: PartitionPlan, inputs: PartitionInputs, sites: gpd.GeoD
     else can differ from a single-process run.
     """
     by_key = {part.key: part for part in plan.partitions}
+    index: SiteIndex | None = None
     stream = TaskStream(partition_tasks(plan, inputs, rules=rules, params=params, operators=operators,
                                         raster_dir=raster_dir), len(plan.partitions))
     done = (analyze_partition(task) for task in stream) if map_fn is None else map_fn(analyze_partition, stream)
@@ -391,7 +392,8 @@ def run_partitions(plan: PartitionPlan, inputs: PartitionInputs, sites: gpd.GeoD
         far = (frame["nearest_site_m"].isna() | (frame["nearest_site_m"] > plan.halo_m)).to_numpy()
         if far.any():
             subset = to_metric(inputs.villages(part.index[far])[["code", "geometry"]], plan.crs)
-            _, nearest_m, nearest_id = nearest_sites(subset, sites)
+            index = SiteIndex(sites, plan.crs) if index is None else index
+            _, nearest_m, nearest_id = index.nearest(subset)
             frame = frame.copy()
             frame.loc[far, "nearest_site_m"] = np.where(np.isinf(nearest_m), np.nan, nearest_m)
             frame.loc[far, "nearest_site_id"] = nearest_id

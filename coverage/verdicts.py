@@ -255,6 +255,37 @@ def active_sites(stations: gpd.GeoDataFrame, *, operators: list[str] | None = No
     return active.drop_duplicates("site_id")[["site_id", "geometry"]].reset_index(drop=True)
 
 
+class SiteIndex:
+    """Sites (:func:`active_sites`) projected to a metric CRS once, with their search tree: a
+    partitioned run asks it for the villages whose nearest site may lie outside their partition."""
+
+    def __init__(self, sites: gpd.GeoDataFrame, crs: pyproj.CRS) -> None:
+        self.crs = crs
+        self.points = np.asarray(sites.to_crs(crs).geometry.values, dtype=object)
+        self.ids = sites["site_id"].to_numpy().astype(str)
+        self.tree = shapely.STRtree(self.points)
+
+    def nearest(self, villages_metric: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`nearest_sites` of ``villages_metric`` (in this index's CRS)."""
+        n = len(villages_metric)
+        sites_inside = np.zeros(n, dtype=np.int64)
+        nearest_m = np.full(n, np.inf)
+        nearest_id = np.full(n, None, dtype=object)
+        if len(self.ids) and n:
+            geoms = villages_metric.geometry.values
+            v_idx, _ = self.tree.query(geoms, predicate="intersects")
+            sites_inside = np.bincount(v_idx, minlength=n).astype(np.int64)
+            # all equidistant sites (every site inside is at 0 m), then the smallest site id: the choice
+            # does not depend on which other sites were loaded (partitioned runs agree with whole ones)
+            pairs_v, pairs_s = self.tree.query_nearest(geoms, return_distance=False, all_matches=True)
+            ids = self.ids[pairs_s]
+            pick = np.lexsort((ids, pairs_v))
+            first = pick[np.r_[True, pairs_v[pick][1:] != pairs_v[pick][:-1]]]
+            nearest_m[pairs_v[first]] = shapely.distance(geoms[pairs_v[first]], self.points[pairs_s[first]])
+            nearest_id[pairs_v[first]] = ids[first]
+        return sites_inside, nearest_m, nearest_id
+
+
 def nearest_sites(villages_metric: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sites inside each village, and the nearest one with its distance.
@@ -264,25 +295,7 @@ def nearest_sites(villages_metric: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
     without any site) and ``nearest_id`` (site id or None; of equidistant sites the smallest id),
     one entry per village.
     """
-    n = len(villages_metric)
-    sites = sites.to_crs(villages_metric.crs)
-    sites_inside = np.zeros(n, dtype=np.int64)
-    nearest_m = np.full(n, np.inf)
-    nearest_id = np.full(n, None, dtype=object)
-    if len(sites) and n:
-        geoms = villages_metric.geometry.values
-        tree = shapely.STRtree(sites.geometry.values)
-        v_idx, _ = tree.query(geoms, predicate="intersects")
-        sites_inside = np.bincount(v_idx, minlength=n).astype(np.int64)
-        # all equidistant sites (every site inside is at 0 m), then the smallest site id: the choice
-        # does not depend on which other sites were loaded (partitioned runs agree with whole ones)
-        pairs_v, pairs_s = tree.query_nearest(geoms, return_distance=False, all_matches=True)
-        ids = sites["site_id"].to_numpy().astype(str)[pairs_s]
-        pick = np.lexsort((ids, pairs_v))
-        first = pick[np.r_[True, pairs_v[pick][1:] != pairs_v[pick][:-1]]]
-        nearest_m[pairs_v[first]] = shapely.distance(geoms[pairs_v[first]], sites.geometry.values[pairs_s[first]])
-        nearest_id[pairs_v[first]] = ids[first]
-    return sites_inside, nearest_m, nearest_id
+    return SiteIndex(sites, villages_metric.crs).nearest(villages_metric)
 
 
 def decide_predicted(committee_class: np.ndarray, good_share: np.ndarray, reached_share: np.ndarray,

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import shapely
 import typer
@@ -276,6 +277,15 @@ def test_jobs_of_a_dead_worker_are_marked_failed_with_their_run(store: Store) ->
 
     host = owner_id().rpartition(":")[0]
     run_id = store.start_run(rules={}, parameters={}, inputs={}, code_version="test")
+    # a partitioned run writes its results before publishing: one row written when the worker died
+    store.write_results(run_id, pd.DataFrame({
+        "code": ["321012101201"], "verdict": ["covered"], "predicted_verdict": ["covered"],
+        "measured_verdict": [None], "verdict_source": ["predicted"], "no_site": [False], "reasons": ["x"],
+        "sites_inside": [1], "nearest_site_m": [0.0], "nearest_site_id": ["S1"], "good_share": [1.0],
+        "weak_share": [0.0], "none_share": [0.0], "committee_rsrp_dbm": [-80.0], "committee_sinr_db": [10.0],
+        "committee_class": ["good"], "n_measurements": [0], "measured_rsrp_median_dbm": [None],
+        "measured_good_share": [None], "measured_reached_share": [None]}))
+    assert len(store.read_run_results(run_id)) == 1
     orphan = create_job(store, kind="analysis", parameters={}, owner=f"{host}:999999999")
     start_job(store, orphan)
     set_progress(store, orphan, "predicting", run_id=run_id)
@@ -288,4 +298,5 @@ def test_jobs_of_a_dead_worker_are_marked_failed_with_their_run(store: Store) ->
         runner.shutdown()
     assert read_job(store, orphan)["status"] == "failed"
     assert store.read_run(run_id)["status"] == "failed"
+    assert store.read_run_results(run_id).empty
     assert read_job(store, alive)["status"] == "queued" and read_job(store, elsewhere)["status"] == "queued"
