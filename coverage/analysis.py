@@ -190,6 +190,9 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     return RunResult(run_id, results, counts, timings, raster_path)
 
 
+#: Villages whose results a streamed partitioned run writes in one transaction.
+WRITE_BATCH = 20_000
+
 NO_VILLAGES = "no villages stored: run `village5g seed` or `village5g ingest villages FILE`"
 
 
@@ -255,14 +258,19 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
             done = run_partitions(plan, StoreInputs(store, survey.codes, survey.crs), survey.sites, rules=rules,
                                   params=params, operators=operators, map_fn=map_fn,
                                   raster_dir=None if raster_dir is None else raster_dir / "partitions")
-            for _part, result in done:
-                w = time.perf_counter()
-                store.write_results(run_id, result.results)
-                write_s += time.perf_counter() - w
+            pending: list[pd.DataFrame] = []
+            for i, (_part, result) in enumerate(done, start=1):
+                pending.append(result.results)
                 for key, n in summarize_counts(result.results).items():
                     counts[key] = counts.get(key, 0) + n
                 if result.raster_path is not None:
                     rasters.append(result.raster_path)
+                # results written in batches of about WRITE_BATCH villages, one transaction each
+                if sum(len(f) for f in pending) >= WRITE_BATCH or i == len(plan.partitions):
+                    w = time.perf_counter()
+                    store.write_results(run_id, pd.concat(pending, ignore_index=True))
+                    write_s += time.perf_counter() - w
+                    pending = []
         timings["partitions_s"] = time.perf_counter() - t - write_s
         timings["write_s"] = write_s
         raster_path = None if raster_dir is None else write_mosaic_vrt(rasters, raster_dir / "prediction.vrt")

@@ -86,13 +86,53 @@ class PartitionPlan:
 
 
 @dataclass
-class PartitionTask:
-    """Everything one partition needs, small enough to ship to a worker process."""
+class PartitionFrames:
+    """A partition's rows: its villages, the stations within its bounds plus the halo (in stored
+    order) and the measurements within its bounds."""
 
-    key: str
     villages: gpd.GeoDataFrame
     stations: gpd.GeoDataFrame
     measurements: gpd.GeoDataFrame | None
+
+    def load(self) -> PartitionFrames:
+        return self
+
+
+@dataclass(frozen=True)
+class StoreSlice:
+    """Where a partition's rows are in the database: read by the process that computes the task
+    (:class:`StoreInputs`), so a Dask worker reads its own partition and the coordinator ships
+    only codes and boxes. The database URL must reach the same database from every worker."""
+
+    url: str
+    codes: np.ndarray
+    station_box: Box
+    measurement_box: Box
+    crs: pyproj.CRS
+
+    def load(self) -> PartitionFrames:
+        inputs = StoreInputs(_open_store(self.url), self.codes, self.crs)
+        return PartitionFrames(inputs.villages(np.arange(len(self.codes))), inputs.stations(self.station_box),
+                               inputs.measurements(self.measurement_box))
+
+
+_STORES: dict[str, Store] = {}
+
+
+def _open_store(url: str) -> Store:
+    """One :class:`Store` (engine and connection pool) per database URL and process."""
+    if url not in _STORES:
+        _STORES[url] = Store(url)
+    return _STORES[url]
+
+
+@dataclass
+class PartitionTask:
+    """Everything one partition needs, small enough to ship to a worker process: its rows, or where
+    to read them."""
+
+    key: str
+    data: PartitionFrames | StoreSlice
     crs: pyproj.CRS
     rules: RuleSet
     params: ModelParameters
@@ -140,6 +180,10 @@ class PartitionInputs(Protocol):
         """The measurements in the metric ``box`` (edges included), in stored order."""
         ...
 
+    def data(self, index: np.ndarray, station_box: Box, measurement_box: Box) -> PartitionFrames | StoreSlice:
+        """A partition's rows, or where the process computing it reads them."""
+        ...
+
 
 class FrameInputs:
     """:class:`PartitionInputs` from frames in memory (canonical, EPSG:4326)."""
@@ -168,14 +212,18 @@ class FrameInputs:
         inside = np.sort(self._measurement_tree.query(shapely.box(*box)))
         return self._measurements.iloc[inside].reset_index(drop=True)
 
+    def data(self, index: np.ndarray, station_box: Box, measurement_box: Box) -> PartitionFrames:
+        return PartitionFrames(self.villages(index), self.stations(station_box), self.measurements(measurement_box))
+
 
 class StoreInputs:
     """:class:`PartitionInputs` read from the database for each partition: the villages by code,
     points by an indexed longitude/latitude range round the box, then tested exactly in the run's CRS.
-    The coordinator holds one partition's rows at a time, never the nation's."""
+    Tasks carry a :class:`StoreSlice`, read where the task runs: nobody holds the nation's rows."""
 
     def __init__(self, store: Store, codes: np.ndarray, crs: pyproj.CRS) -> None:
         self._store, self._codes, self._crs = store, codes, crs
+        _STORES.setdefault(store.url, store)  # slices loaded in this process share its engine
         self._to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
 
     def villages(self, index: np.ndarray) -> gpd.GeoDataFrame:
@@ -200,6 +248,9 @@ class StoreInputs:
 
     def measurements(self, box: Box) -> gpd.GeoDataFrame | None:
         return self._points("measurements", box)
+
+    def data(self, index: np.ndarray, station_box: Box, measurement_box: Box) -> StoreSlice:
+        return StoreSlice(self._store.url, self._codes[index], station_box, measurement_box, self._crs)
 
 
 def stamp_radius_px(stations: gpd.GeoDataFrame, crs: pyproj.CRS, *, rules: RuleSet, params: ModelParameters,
@@ -331,7 +382,8 @@ def partition_tasks(plan: PartitionPlan, inputs: PartitionInputs, *, rules: Rule
                     operators: list[str] | None = None, raster_dir: Path | None = None
                     ) -> Iterator[PartitionTask]:
     """The tasks of ``plan``, one at a time: each partition's villages, the stations within its
-    bounds plus the halo (in their stored order) and the measurements within its bounds.
+    bounds plus the halo (in their stored order) and the measurements within its bounds, as
+    :class:`PartitionFrames` or as the :class:`StoreSlice` to read them from.
 
     Tile-level process pools are switched off inside a task (``params.workers = 1``): the
     partitions are the parallel unit, and results do not depend on it.
@@ -341,10 +393,8 @@ def partition_tasks(plan: PartitionPlan, inputs: PartitionInputs, *, rules: Rule
     for part in plan.partitions:
         minx, miny, maxx, maxy = part.bounds_m
         raster = None if raster_dir is None else Path(raster_dir) / f"{part.key.replace('/', '_')}.tif"
-        yield PartitionTask(part.key, inputs.villages(part.index),
-                            inputs.stations((minx - h, miny - h, maxx + h, maxy + h)),
-                            inputs.measurements(part.bounds_m), plan.crs, rules, task_params,
-                            operators, raster, plan.lattice)
+        yield PartitionTask(part.key, inputs.data(part.index, (minx - h, miny - h, maxx + h, maxy + h), part.bounds_m),
+                            plan.crs, rules, task_params, operators, raster, plan.lattice)
 
 
 def analyze_partition(task: PartitionTask) -> PartitionResult:
@@ -355,8 +405,10 @@ def analyze_partition(task: PartitionTask) -> PartitionResult:
 
     timings: dict[str, float] = {}
     t = time.perf_counter()
+    frames = task.data.load()
+    timings["load_s"] = time.perf_counter() - t
     results, prediction, labels = analyze_frames(
-        task.villages, task.stations, task.measurements, rules=task.rules, params=task.params,
+        frames.villages, frames.stations, frames.measurements, rules=task.rules, params=task.params,
         operators=task.operators, timings=timings, crs=task.crs, lattice=task.lattice)
     if task.raster_path is not None:
         write_geotiff(prediction, task.raster_path, mask=labels > 0)
@@ -493,22 +545,21 @@ def survey_store(store: Store, *, committees_only: bool, rules: RuleSet, params:
             codes.append(chunk["code"].to_numpy().astype(str))
             bounds.append(shapely.bounds(metric.geometry.values))
             extents.append(ext)
-    radius, sites, seen = 0, [], set[str]()
+    radius, sites = 0, []
     for chunk in store.read_chunks("stations"):
         fingerprints["stations"].update(chunk)
         rows["stations"] += len(chunk)
         radius = max(radius, stamp_radius_px(chunk, crs, rules=rules, params=params, operators=operators))
-        new = active_sites(chunk, operators=operators)
-        new = new[~new["site_id"].isin(seen)]
-        seen.update(new["site_id"].tolist())
-        sites.append(new)
+        sites.append(active_sites(chunk, operators=operators))
     for chunk in store.read_chunks("measurements"):
         fingerprints["measurements"].update(chunk)
         rows["measurements"] += len(chunk)
     if not codes:
         raise ConfigError("no villages to partition")
     return StoreSurvey(crs, np.concatenate(codes), np.concatenate(bounds), np.concatenate(extents), radius,
-                       gpd.GeoDataFrame(pd.concat(sites, ignore_index=True), geometry="geometry", crs="EPSG:4326"),
+                       # each chunk's first cell per site, then the first of those: the run's first cell per site
+                       gpd.GeoDataFrame(pd.concat(sites, ignore_index=True).drop_duplicates("site_id"),
+                                        geometry="geometry", crs="EPSG:4326").reset_index(drop=True),
                        {kind: f.hexdigest() for kind, f in fingerprints.items()}, rows)
 
 

@@ -268,6 +268,7 @@ def test_a_partitioned_run_that_fails_midway_deletes_what_it_wrote(world: Store,
         return analyze(task)
 
     monkeypatch.setattr(coverage.partition, "analyze_partition", second_fails)
+    monkeypatch.setattr(coverage.analysis, "WRITE_BATCH", 1)  # each partition's results written at once
     with pytest.raises(RuntimeError, match="boom in a partition"):
         run_analysis(world, rules=RULES, params=PARAMS, partition_villages=1)
     monkeypatch.undo()

@@ -100,8 +100,8 @@ def test_station_within_the_halo_is_included_and_one_beyond_it_is_not() -> None:
     stations = _moved(base, [0, 0], ["NEAR", "FAR"], [minx - h + 300.0, minx - h - 300.0],
                       [(miny + maxy) / 2] * 2, plan.crs)
     tasks = list(partition_tasks(plan, FrameInputs(villages, stations, None, plan.crs), rules=RULES, params=PARAMS))
-    assert tasks[0].stations["site_id"].tolist() == ["NEAR"]
-    assert tasks[1].stations.empty
+    assert tasks[0].data.load().stations["site_id"].tolist() == ["NEAR"]
+    assert tasks[1].data.load().stations.empty
     assert tasks[0].params.workers == 1
     # the near site is within a stamp radius + pixel or the no-site search of A (so the halo must
     # include it); the far one is beyond both
