@@ -29,9 +29,11 @@ memory or written as one file.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -60,6 +62,9 @@ DEFAULT_PARTITION_VILLAGES = 2000
 #: and has a ``len``.
 MapFunction = Callable[[Callable[["PartitionTask"], "PartitionResult"], "TaskStream"],
                        Iterable["PartitionResult"]]
+
+#: The station columns a cell's stamp radius depends on (with whether its azimuth is missing).
+RADIUS_COLUMNS = ("status", "rat", "operator", "band", "height_m", "power_dbm", "bandwidth_mhz")
 
 #: A partition's metric bounds ``(minx, miny, maxx, maxy)``.
 Box = tuple[float, float, float, float]
@@ -257,9 +262,17 @@ def stamp_radius_px(stations: gpd.GeoDataFrame, crs: pyproj.CRS, *, rules: RuleS
                     operators: list[str] | None = None) -> int:
     """The largest stamp radius (pixels) of the active cells of ``stations`` (0 without any):
     :func:`coverage.predict.compile_cells`, the radius the prediction uses. Cell by cell, so the
-    largest over chunks of stations is the largest over all."""
+    largest over chunks of stations is the largest over all.
+
+    A cell's radius depends only on its status, RAT, operator, band, height, power, bandwidth and
+    whether it is omnidirectional (:func:`coverage.predict.prepare_cells` fills the defaults,
+    :func:`coverage.predict.max_range_m` turns the link budget into a range), so one cell of each
+    such combination is compiled: thousands instead of millions for a nation.
+    """
+    key = stations[list(RADIUS_COLUMNS)].assign(omni=stations["azimuth_deg"].isna())
+    distinct = stations[~key.duplicated().to_numpy()]
     grid = make_grid((0.0, 0.0, params.resolution_m, params.resolution_m), crs, params.resolution_m)
-    cells, _ = compile_cells(stations, grid, rules=rules, params=params, operators=operators)
+    cells, _ = compile_cells(distinct, grid, rules=rules, params=params, operators=operators)
     return int(cells["radius_px"].max()) if len(cells) else 0
 
 
@@ -534,6 +547,28 @@ def survey_store(store: Store, *, committees_only: bool, rules: RuleSet, params:
     if envelope is None:
         raise ConfigError("no villages to partition")
     crs = local_metric_crs(envelope)
+    with _gc_paused():
+        return _survey(store, crs, committees_only=committees_only, rules=rules, params=params,
+                       operators=operators)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a bulk read (its full collections walk every object
+    the imported libraries hold: a quarter of a national survey's time); what it would have found is
+    collected at the end."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+            gc.collect()
+
+
+def _survey(store: Store, crs: pyproj.CRS, *, committees_only: bool, rules: RuleSet, params: ModelParameters,
+            operators: list[str] | None) -> StoreSurvey:
     fingerprints = {kind: Fingerprint() for kind in ("villages", "stations", "measurements")}
     rows = dict.fromkeys(fingerprints, 0)
     codes, bounds, extents = [], [], []

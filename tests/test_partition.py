@@ -12,7 +12,7 @@ import rasterio
 import shapely
 
 from coverage.analysis import analyze_frames
-from coverage.crs import project_xy, unproject_xy
+from coverage.crs import local_metric_crs, project_xy, unproject_xy
 from coverage.errors import ConfigError
 from coverage.partition import (
     FrameInputs,
@@ -21,6 +21,7 @@ from coverage.partition import (
     halo_m,
     partition_tasks,
     plan_partitions,
+    stamp_radius_px,
 )
 from coverage.predict import ModelParameters, compile_cells, make_grid
 from coverage.rules import RuleSet
@@ -147,6 +148,11 @@ def test_dask_partitions_equal_single_process_on_the_seed_world(tmp_path: Path) 
     from seeds.world import build_world
 
     world = build_world()
+    # the halo's radius from one cell per radio combination equals the largest over all 144k cells
+    crs = local_metric_crs(world.villages)
+    cells, _ = compile_cells(world.stations, make_grid((0.0, 0.0, 100.0, 100.0), crs, 100.0), rules=RULES,
+                             params=ModelParameters())
+    assert stamp_radius_px(world.stations, crs, rules=RULES, params=ModelParameters()) == int(cells["radius_px"].max())
     store = Store(f"sqlite:///{tmp_path / 'lyg.db'}")
     store.create_schema()
     for kind, frame in (("villages", world.villages[world.villages["city_code"] == "3207"]),
