@@ -150,7 +150,7 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         inputs["calibration"] = {"audit_round": calibration.attrs.get("round"), **stations.attrs["calibration"]}
     run_id = store.start_run(rules=rules.to_dict(), parameters=asdict(params), inputs=inputs,
                              code_version=__version__)
-    try:
+    with _failing_run(store, run_id):
         say(f"run {run_id}: {len(villages):,} villages, {len(stations):,} cells, "
             f"{len(measurements):,} measurements")
         raster_path = None
@@ -179,14 +179,7 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
             write_geotiff(prediction, raster_path, mask=labels > 0)
             timings["geotiff_s"] = time.perf_counter() - t
         counts = summarize_counts(results)
-        t = time.perf_counter()
-        timings["total_s"] = time.perf_counter() - t0
-        store.publish_run(run_id, results, timings=timings, counts=counts,
-                          raster_path=str(raster_path) if raster_path else None)
-        timings["publish_s"] = time.perf_counter() - t
-    except BaseException as exc:
-        store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
-        raise
+        _publish(store, run_id, results, counts=counts, raster_path=raster_path, timings=timings, t0=t0)
     return RunResult(run_id, results, counts, timings, raster_path)
 
 
@@ -244,7 +237,7 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
     timings["plan_s"] = time.perf_counter() - t
     run_id = store.start_run(rules=rules.to_dict(), parameters=asdict(params), inputs=inputs,
                              code_version=__version__)
-    try:
+    with _failing_run(store, run_id):
         rows = survey.rows
         progress(f"run {run_id}: {rows['villages']:,} villages, {rows['stations']:,} cells, "
                  f"{rows['measurements']:,} measurements")
@@ -274,15 +267,28 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
         timings["partitions_s"] = time.perf_counter() - t - write_s
         timings["write_s"] = write_s
         raster_path = None if raster_dir is None else write_mosaic_vrt(rasters, raster_dir / "prediction.vrt")
-        t = time.perf_counter()
-        timings["total_s"] = time.perf_counter() - t0
-        store.publish_run(run_id, None, timings=timings, counts=counts,
-                          raster_path=str(raster_path) if raster_path else None)
-        timings["publish_s"] = time.perf_counter() - t
+        _publish(store, run_id, None, counts=counts, raster_path=raster_path, timings=timings, t0=t0)
+    return RunResult(run_id, None, counts, timings, raster_path, store=store)
+
+
+@contextmanager
+def _failing_run(store: Store, run_id: int) -> Iterator[None]:
+    """Mark the run failed (its written results deleted) when the block raises, and re-raise."""
+    try:
+        yield
     except BaseException as exc:
         store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
         raise
-    return RunResult(run_id, None, counts, timings, raster_path, store=store)
+
+
+def _publish(store: Store, run_id: int, results: pd.DataFrame | None, *, counts: dict[str, int],
+             raster_path: Path | None, timings: dict[str, float], t0: float) -> None:
+    """Publish the run (with ``results``, or those written before) and record the total and publish times."""
+    t = time.perf_counter()
+    timings["total_s"] = time.perf_counter() - t0
+    store.publish_run(run_id, results, timings=timings, counts=counts,
+                      raster_path=str(raster_path) if raster_path else None)
+    timings["publish_s"] = time.perf_counter() - t
 
 
 def summarize_counts(results: pd.DataFrame) -> dict[str, int]:
