@@ -399,7 +399,6 @@ class Store:
                                        committees_only=committees_only, codes=codes, box=box))
         if len(frames) == 1:
             return frames[0]
-        frames = [f for f in frames if len(f)] or frames[:1]
         return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WGS84)
 
     def read_chunks(self, kind: Kind, *, city_code: str | None = None, county_code: str | None = None,
