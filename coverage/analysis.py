@@ -23,7 +23,7 @@ import rasterio
 from coverage import __version__
 from coverage.audit_calibration import apply_calibration
 from coverage.crs import local_metric_crs
-from coverage.errors import Village5gError
+from coverage.errors import NO_VILLAGES, Village5gError
 from coverage.predict import DEFAULT_PARAMETERS, NODATA, ModelParameters, Prediction, predict
 from coverage.rules import RuleSet
 from coverage.storage import Store, frame_fingerprint
@@ -128,8 +128,6 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     committees_only = scope == "committees"
     partitioned = workers is not None or scheduler is not None or partition_villages is not None
     if partitioned and calibration is None:
-        if not store.counts()["village_committees" if committees_only else "villages"]:
-            raise Village5gError(NO_VILLAGES)
         return _run_streamed(store, rules=rules, params=params, operators=operators, scope=scope,
                              artifacts_dir=artifacts_dir, progress=say, workers=workers, scheduler=scheduler,
                              partition_villages=partition_villages, timings=timings, t0=t0)
@@ -185,9 +183,6 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
 
 #: Villages whose results a streamed partitioned run writes in one transaction.
 WRITE_BATCH = 20_000
-
-NO_VILLAGES = "no villages stored: run `village5g seed` or `village5g ingest villages FILE`"
-
 
 @contextmanager
 def _partition_map(workers: int | None, scheduler: str | None,

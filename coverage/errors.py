@@ -50,3 +50,7 @@ class NotFoundError(Village5gError):
 
 class ConfigError(Village5gError):
     """A setting or option has a value the system cannot use."""
+
+
+#: What a run says when no villages are stored (in its scope).
+NO_VILLAGES = "no villages stored: run `village5g seed` or `village5g ingest villages FILE`"

@@ -47,7 +47,7 @@ import rasterio
 import shapely
 
 from coverage.crs import local_metric_crs, project_xy, to_metric
-from coverage.errors import ConfigError
+from coverage.errors import NO_VILLAGES, ConfigError
 from coverage.predict import NODATA, ModelParameters, compile_cells, make_grid
 from coverage.rules import RuleSet
 from coverage.schema import Kind
@@ -545,7 +545,7 @@ def survey_store(store: Store, *, committees_only: bool, rules: RuleSet, params:
 
     envelope = stored_extent(store, "villages", committees_only=committees_only)
     if envelope is None:
-        raise ConfigError("no villages to partition")
+        raise ConfigError(NO_VILLAGES)
     crs = local_metric_crs(envelope)
     with _gc_paused():
         return _survey(store, crs, committees_only=committees_only, rules=rules, params=params,
@@ -590,7 +590,7 @@ def _survey(store: Store, crs: pyproj.CRS, *, committees_only: bool, rules: Rule
         fingerprints["measurements"].update(chunk)
         rows["measurements"] += len(chunk)
     if not codes:
-        raise ConfigError("no villages to partition")
+        raise ConfigError(NO_VILLAGES)
     return StoreSurvey(crs, np.concatenate(codes), np.concatenate(bounds), np.concatenate(extents), radius,
                        # each chunk's first cell per site, then the first of those: the run's first cell per site
                        gpd.GeoDataFrame(pd.concat(sites, ignore_index=True).drop_duplicates("site_id"),
