@@ -109,21 +109,29 @@ def load_province_data(code: str) -> RealData:
     villages = t["villages"][t["villages"]["province_code"] == code]
     villages = villages[villages["township_code"].isin(streets["code"])].sort_values("code").reset_index(drop=True)
 
-    # hosts for county-level units without a polygon (see the module docstring)
+    # hosts for county-level units without a polygon (see the module docstring). A host must be a
+    # county of the list: the boundary file also has polygons under codes that are not (嘉峪关市, a
+    # city without districts, is 620200 there and its one county-level unit 620201 in the list), and
+    # a township carved from a polygon that is no county of the world has no parent to tile.
+    own = {c for c in areas["code"] if c in geom}
     hosts: dict[str, str] = {}
     for county, city in areas[["code", "city_code"]].itertuples(index=False):
-        if county in geom:
+        if county in own:
             continue
         listed = DEV_ZONE_HOSTS.get(county)
-        same_city = sorted(c for c in geom if c[:4] == city)
-        if listed in geom:
+        same_city = sorted(c for c in own if c[:4] == city)
+        if listed is not None and listed in own:
             hosts[county] = listed
         elif same_city:
             hosts[county] = same_city[0]
         elif city_geom.get(city) is not None:
             geom[county] = city_geom[city]
+            own.add(county)
+        elif own:
+            hosts[county] = sorted(own)[0]
         else:
-            hosts[county] = sorted(geom)[0]
+            raise ValueError(f"province {code}: county {county} has no polygon, and neither its city "
+                             "nor any other county of the province has one to host it")
     counties = gpd.GeoDataFrame({"code": areas["code"], "name": areas["name"], "city_code": areas["city_code"]},
                                 geometry=[geom.get(c) for c in areas["code"]], crs="EPSG:4326")
     # a municipality's city ("市辖区", "县") has no polygon of its own: the union of its counties

@@ -130,8 +130,10 @@ def _build_townships(real: RealData, rng: np.random.Generator, crs: pyproj.CRS =
     county = tw["county_code"].to_numpy()
     host = np.array([real.hosts.get(c, c) for c in county])
     pidx = np.searchsorted(poly_codes, host)
-    if not np.array_equal(poly_codes[np.minimum(pidx, len(poly_codes) - 1)], host):
-        raise ValueError("a township's county has no polygon and no host")
+    orphan = poly_codes[np.minimum(pidx, len(poly_codes) - 1)] != host
+    if orphan.any():
+        raise ValueError("county " + ", ".join(sorted(set(county[orphan]))) + " has townships but no polygon "
+                         "and no host county with one")
 
     n_par = len(parents)
     area = shapely.area(parents)
