@@ -1,31 +1,42 @@
 # Two entry points (see README): `make demo` runs the main job, `make test` runs the tests.
-# Both create .venv and install the project into it first.
+# Both create .venv and install the project into it first: `make demo` the product only, `make test`
+# and `make install` the product with the dev tools (pytest, ruff, mypy, ...).
+# `make demo PORT=8080` serves on another port.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-STAMP   = $(VENV)/.installed
+PORT   ?= 8000
+STAMP     = $(VENV)/.installed
+DEV_STAMP = $(VENV)/.installed-dev
+# quiet installs: no progress bars, no "already satisfied" lines, no upgrade nag
+PIP = $(BIN)/pip install --quiet --disable-pip-version-check --no-input
 
 .PHONY: install demo test test-fast lint clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[dev]'
+	touch $(STAMP) $(DEV_STAMP)
+
+install: $(DEV_STAMP)
 
 demo: $(STAMP)
-	$(BIN)/village5g demo --serve
+	$(BIN)/village5g demo --serve --port $(PORT)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(STAMP) lint
+test: $(DEV_STAMP) lint
 	$(BIN)/python -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
