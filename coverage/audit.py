@@ -46,6 +46,7 @@ from scipy.stats import norm
 from coverage import crs as crs_mod
 from coverage.errors import ConfigError, Village5gError
 from coverage.verdicts import VERDICTS, committee_points
+from coverage.writers import write_csv, xlsx_cell
 
 __all__ = [
     "POPULATIONS",
@@ -557,8 +558,7 @@ def write_sample(villages: gpd.GeoDataFrame, path: str | Path, *, fmt: str | Non
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix or '.' + key}")
     try:
         if key == "csv":
-            table = pd.DataFrame(data[list(SAMPLE_COLUMNS)])
-            table.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+            write_csv(pd.DataFrame(data[list(SAMPLE_COLUMNS)]), tmp)
         elif key == "xlsx":
             _write_xlsx(data, tmp, title)
         elif key == "kml":
@@ -632,7 +632,7 @@ def _write_xlsx(data: gpd.GeoDataFrame, path: Path, title: str | None) -> None:
                     value = _ZH_VERDICT.get(value, value)
                 elif c == "point_source" and isinstance(value, str):
                     value = "村委会" if value == "committee" else "代表点"
-                row.append(value)
+                row.append(xlsx_cell(sheet, value))
             sheet.append(row)
             cells = sheet[sheet.max_row]
             for cell in cells:

@@ -33,6 +33,7 @@ from scipy.stats import beta, norm
 
 from coverage.errors import ConfigError
 from coverage.verdicts import VERDICTS
+from coverage.writers import write_xlsx
 
 __all__ = [
     "INTERVAL_METHODS",
@@ -328,18 +329,7 @@ def write_report(report: AuditReport, path: str | Path) -> Path:
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
     try:
         if suffix == ".xlsx":
-            with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
-                for name, table in tables.items():
-                    plain = table.copy()
-                    for col in plain.columns:
-                        if str(plain[col].dtype) == "boolean":
-                            plain[col] = plain[col].astype(object)
-                    plain.to_excel(writer, sheet_name=name, index=False)
-                    sheet = writer.sheets[name]
-                    sheet.freeze_panes = "A2"
-                    for j, col in enumerate(plain.columns, start=1):
-                        width = max(10, min(28, len(str(col)) + 2))
-                        sheet.column_dimensions[sheet.cell(1, j).column_letter].width = width
+            write_xlsx(tables, tmp)
         else:
             out = {name: json.loads(table.to_json(orient="records", force_ascii=False, date_format="iso"))
                    for name, table in tables.items()}

@@ -12,12 +12,14 @@ Every export is readable back by :func:`coverage.ingest.read_input` and gives th
     resolution, which is why ingest rounds ``measured_at`` to the millisecond).
 ``csv``
     UTF-8 with BOM, so Excel in China opens it without mojibake. Points as the ``lon``/``lat``
-    columns (no geometry column); villages with a full-precision WKT column ``geometry``.
+    columns (no geometry column); villages with a full-precision WKT column ``geometry``. Text
+    that a spreadsheet would take for a formula gets a leading apostrophe (:mod:`coverage.writers`;
+    ingest removes it again).
 ``xlsx``
     One sheet named after the kind, canonical headers, dates as Excel dates, numbers written with
-    17 significant digits (openpyxl alone keeps 16). Villages carry a WKT column; Excel cells hold
-    at most 32,767 characters, so a village whose WKT is longer makes the export fail with a
-    :class:`~coverage.errors.ValidationError` naming the rows (use GeoPackage, GeoJSON, CSV or
+    17 significant digits (openpyxl alone keeps 16); text is never a formula. Villages carry a WKT
+    column; Excel cells hold at most 32,767 characters, so a village whose WKT is longer makes the
+    export fail with a :class:`~coverage.errors.ValidationError` naming the rows (use GeoPackage, GeoJSON, CSV or
     Parquet for such boundaries; silently simplifying them would change the data).
 ``parquet``
     GeoParquet (WKB geometry, CRS in the metadata).
@@ -49,6 +51,7 @@ from openpyxl.utils.exceptions import IllegalCharacterError
 from coverage import crs as crs_mod
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.schema import COLUMNS, GEOMETRY, KINDS, Kind, column_names, conform
+from coverage.writers import write_csv, write_xlsx, xlsx_cell
 
 __all__ = ["EXCEL_CELL_LIMIT", "FORMATS", "TABLE_FORMATS", "write_output", "write_table"]
 
@@ -228,7 +231,7 @@ def _write_csv(kind: Kind, data: gpd.GeoDataFrame, path: Path, name: str) -> Non
             table[column.name] = [None if pd.isna(v) else _iso_datetime(v).replace("T", " ")
                                   for v in table[column.name]]
     # Python's repr of a float is the shortest string that reads back to the same double.
-    table.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    write_csv(table, path)
 
 
 def _write_xlsx(kind: Kind, data: gpd.GeoDataFrame, path: Path, name: str) -> None:
@@ -269,11 +272,7 @@ def _write_xlsx(kind: Kind, data: gpd.GeoDataFrame, path: Path, name: str) -> No
 
 def _xlsx_cell_maker(dtype: str) -> Callable[[Any, Any], Any]:
     def text(sheet: Any, value: Any) -> Any:
-        if value is None:
-            return None
-        cell = WriteOnlyCell(sheet, value=str(value))
-        cell.data_type = "s"  # never a formula, even when the text starts with "="
-        return cell
+        return None if value is None else xlsx_cell(sheet, str(value))  # never a formula
 
     def number(sheet: Any, value: Any) -> Any:
         if value is None:
@@ -341,9 +340,9 @@ def write_table(frame: pd.DataFrame, path: str | Path, *, fmt: str | None = None
         if key in ("csv", "xlsx"):
             plain = pd.DataFrame(frame.drop(columns=frame.geometry.name) if geographic else frame)
             if key == "csv":
-                plain.to_csv(tmp, index=False, encoding="utf-8-sig")
+                write_csv(plain, tmp)
             else:
-                plain.to_excel(tmp, index=False, sheet_name=layer[:31], engine="openpyxl")
+                write_xlsx({layer: plain}, tmp)
         else:
             data = cast(gpd.GeoDataFrame, frame).to_crs("EPSG:4326")
             driver = {"geojson": "GeoJSON", "gpkg": "GPKG", "kml": "KML"}[key]

@@ -65,6 +65,7 @@ from coverage import crs as crs_mod
 from coverage.bands import BANDS, normalize_band
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.schema import COLUMNS, KINDS, OPERATORS, RATS, STATUSES, Column, Kind, conform
+from coverage.writers import csv_unescape
 
 __all__ = ["GEOMETRY_HEADERS", "SUPPORTED_SUFFIXES", "IngestResult", "file_sha256", "read_input"]
 
@@ -784,7 +785,8 @@ def _text(value: object) -> str | None:
     if _is_missing(value):
         return None
     if isinstance(value, str):
-        return value.strip()
+        # our CSV writer puts an apostrophe before text a spreadsheet would take for a formula
+        return csv_unescape(value.strip())
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if isinstance(value, (int, np.integer)):

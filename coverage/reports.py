@@ -27,6 +27,7 @@ from coverage.history import CODE_WIDTH, kpi_history
 from coverage.results_query import VillageQuery, compare_runs, query_villages, resolve_run, result_rows
 from coverage.storage import Store, runs
 from coverage.summary import summarize
+from coverage.writers import xlsx_cell
 
 __all__ = ["CHANGE_LABELS", "REPORT_TZ", "SHEETS", "VERDICT_LABELS", "ReportData", "local_time", "parse_region",
            "previous_run", "report_data", "write_report_xlsx"]
@@ -244,31 +245,9 @@ SHEETS = {"overview": "概况", "city": "分市指标", "county": "分县指标"
           "changes": "较上期变化", "history": "通达率历史"}
 
 
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if hasattr(value, "item"):
-        return value.item()
-    return value
-
-
 def _cell(sheet: Any, value: Any, number_format: str | None = None) -> Any:
     """A write-only cell; text is always text (a name starting with ``=`` never becomes a formula)."""
-    from openpyxl.cell import WriteOnlyCell
-
-    value = _plain(value)
-    if value is None:
-        return None
-    cell = WriteOnlyCell(sheet, value=value)
-    if isinstance(value, str):
-        cell.data_type = "s"
-    if number_format:
-        cell.number_format = number_format
-    return cell
+    return xlsx_cell(sheet, value, number_format)
 
 
 def _header(sheet: Any, labels: list[str]) -> list[Any]:

