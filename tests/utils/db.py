@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import URL, create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
 
 POSTGRES_URL = os.environ.get(
     "VILLAGE5G_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/village5g_test"
@@ -13,20 +14,59 @@ POSTGRES_URL = os.environ.get(
 REQUIRE_POSTGIS = os.environ.get("VILLAGE5G_REQUIRE_POSTGIS") == "1"
 
 
-def postgis_unavailable_reason() -> str | None:
-    """None when POSTGRES_URL reaches a server with PostGIS available, else why not."""
+def postgis_unavailable_reason(url: str = POSTGRES_URL) -> str | None:
+    """None when ``url`` reaches a server with PostGIS available, else the cause and the command to fix it.
+
+    The causes told apart: no server answers (or it refuses the user), the server runs but the
+    database is missing (found by connecting to the server's ``postgres`` database instead), and
+    the server has no PostGIS extension package.
+    """
+    target = make_url(url)
+    where = f"{target.host or 'localhost'}:{target.port or 5432}"
     try:
-        engine = create_engine(POSTGRES_URL)
+        engine = create_engine(target)
         with engine.connect() as conn:
             ok = conn.execute(
                 text("SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis'")
             ).scalar_one()
+            major = int(conn.execute(text("SHOW server_version_num")).scalar_one()) // 10000
         engine.dispose()
-    except Exception as exc:  # any connection failure means: no server for this run
-        return f"no PostgreSQL at {POSTGRES_URL}: {type(exc).__name__}"
+    except OperationalError as exc:
+        if _server_answers(target):
+            return (f"PostgreSQL at {where} is running but has no database {target.database!r}: create it with "
+                    f"`createdb -h {target.host or 'localhost'} -p {target.port or 5432} "
+                    f"-U {target.username or 'postgres'} {target.database}`")
+        return (f"no PostgreSQL server accepts {target.username or 'postgres'} at {where} ({_first_cause(exc)}): "
+                "start one (`sudo service postgresql start`) or point VILLAGE5G_TEST_POSTGRES_URL at one")
     if not ok:
-        return "PostgreSQL has no PostGIS extension (apt-get install postgresql-15-postgis-3)"
+        return (f"PostgreSQL {major} at {where} has no PostGIS extension: install it with "
+                f"`sudo apt-get install postgresql-{major}-postgis-3`")
     return None
+
+
+def _server_answers(target: URL) -> bool:
+    """True when the server of ``target`` accepts the same user on its ``postgres`` database."""
+    if target.database == "postgres":
+        return False
+    engine = create_engine(target.set(database="postgres"))
+    try:
+        with engine.connect():
+            return True
+    except OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def _first_cause(exc: OperationalError) -> str:
+    """The server's or the socket's own words, e.g. ``Connection refused``."""
+    message = str(exc.orig).strip()
+    for line in message.splitlines():
+        if "FATAL:" in line:
+            return line.split("FATAL:", 1)[1].strip()
+        if "failed:" in line:
+            return line.rsplit("failed:", 1)[1].strip()
+    return message.splitlines()[0] if message else type(exc.orig).__name__
 
 
 def reset_postgres() -> None:
