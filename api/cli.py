@@ -141,7 +141,7 @@ def seed(
              "no measurements")] = None,
 ) -> None:
     """Build the Jiangsu seed world (real divisions, synthetic villages/stations/measurements)."""
-    from seeds.national import build_national_world, parse_provinces
+    from seeds.national import parse_provinces, seed_national_world
     from seeds.world import build_world, world_checksums
 
     started = time.perf_counter()
@@ -150,16 +150,18 @@ def seed(
     except ValueError as exc:
         raise typer.BadParameter(str(exc).removeprefix("--provinces: "), param_hint="--provinces") from None
     with _store() as store, _steps() as step:
-        world = (build_national_world(codes, seed=seed, progress=step) if codes
-                 else build_world(seed=seed, progress=step))
-        step("computing checksums")
-        fingerprint = world_checksums(world)["all"]
-        step("writing to the database")
-        counts = store.seed(
-            divisions_frame=world.divisions,
-            frames={"villages": world.villages, "stations": world.stations, "measurements": world.measurements},
-            fingerprint=fingerprint,
-        )
+        if codes:  # built and stored one province at a time, in one transaction
+            fingerprint, counts = seed_national_world(store, codes, seed=seed, progress=step)
+        else:
+            world = build_world(seed=seed, progress=step)
+            step("computing checksums")
+            fingerprint = world_checksums(world)["all"]
+            step("writing to the database")
+            counts = store.seed(
+                divisions_frame=world.divisions,
+                frames={"villages": world.villages, "stations": world.stations, "measurements": world.measurements},
+                fingerprint=fingerprint,
+            )
     console.print(
         f"seed world {fingerprint[:12]} stored in {time.perf_counter() - started:.1f} s: "
         + ", ".join(f"{v:,} {k}" for k, v in counts.items()),

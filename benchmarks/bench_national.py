@@ -1,5 +1,6 @@
-"""National scale: build the synthetic world of 1, 3 and 10 provinces, store it, and time the
-partitioned analysis on a local Dask cluster (2 workers) against the single-process run.
+"""National scale: build the synthetic world of 1, 3, 10 or all 31 provinces, store it (one province
+at a time, as `village5g seed --provinces` does), and time the partitioned analysis on a local Dask
+cluster (2 workers) against the single-process run.
 
 Every step runs in a fresh child process while this process samples the resident memory of the
 child's whole process tree (Dask scheduler, nannies and workers included) every 0.2 s, so the
@@ -12,13 +13,18 @@ the coordinator's peak should stay flat as the area grows and a worker's follow 
     python benchmarks/bench_national.py --sets 1,3,10      # and 10 (long on a 2-core machine)
     python benchmarks/bench_national.py --no-baseline      # skip the single-process runs
     python benchmarks/bench_national.py --sets 3 --partition-sizes 500,2000,8000   # memory vs partition size
+    python benchmarks/bench_national.py --sets all --work-dir /tmp/nation --rasters   # the whole nation, measured
+    python benchmarks/bench_national.py --sets all --database-url postgresql+psycopg://postgres@127.0.0.1/nation
     (the single-process run is skipped for sets of more than --baseline-max provinces, default 3:
     its rasters cover the whole area and would not fit in memory)
 
-Printed per set: village committees analysed, seconds and peak memory of each step, seconds per
-1,000 villages, and the baseline: the same `run_analysis` in one process (prediction tiles on every
-core), with the ratio; then a linear extrapolation to the
-nation (487,144 village committees) and whether the 20-minute target holds.
+Printed per set: the seed's seconds and peak memory (build and store, province by province), village
+committees analysed, seconds and peak memory of each step, seconds per 1,000 villages, and the
+baseline: the same `run_analysis` in one process (prediction tiles on every core), with the ratio;
+then the nation (487,144 village committees) against the targets: measured when `all` was
+run, else a linear extrapolation. `--database-url` runs on that database instead of a temporary SQLite
+file (its stored world is replaced); `--work-dir` keeps the SQLite file and rasters there (deleted at
+the end); `--rasters` writes the run's GeoTIFFs and VRT as `village5g analyze` does.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -39,15 +46,19 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {
-    1: ["32"],
-    3: ["31", "32", "34"],
-    10: ["31", "32", "33", "34", "35", "36", "41", "42", "43", "44"],
+    "1": ["32"],
+    "3": ["31", "32", "34"],
+    "10": ["31", "32", "33", "34", "35", "36", "41", "42", "43", "44"],
+    "all": [],  # every province of the national list (seeds.national.province_codes)
 }
 NATION_COMMITTEES = 487_144
-TARGET_S = 20 * 60
+TARGET_S = 20 * 60  # the extrapolated analysis of the nation
+NATION_TARGET_S = 15 * 60  # the measured nation's analysis (issue 23)
+SEED_TARGET_MB = 4 * 1024  # the national seed's peak (issue 23)
 
 
-def _child(step: str, db: str, provinces: list[str], workers: int, size: int | None) -> dict[str, float]:
+def _child(step: str, db: str, provinces: list[str], workers: int, size: int | None,
+           artifacts: str | None) -> dict[str, float]:
     """Run one step in this (child) process and return its figures."""
     from coverage.analysis import run_analysis
     from coverage.predict import ModelParameters
@@ -56,30 +67,29 @@ def _child(step: str, db: str, provinces: list[str], workers: int, size: int | N
 
     store = Store(db)
     t = time.perf_counter()
-    if step == "seed":
-        from seeds.national import build_national_world
+    if step == "seed":  # what `village5g seed --provinces` does: build and store one province at a time
+        from seeds.national import seed_national_world
 
         store.create_schema()
-        world = build_national_world(provinces)
-        built = time.perf_counter() - t
-        store.seed(divisions_frame=world.divisions, frames={"villages": world.villages, "stations": world.stations,
-                                                             "measurements": world.measurements},
-                   fingerprint="bench")
-        return {"build_s": built, "store_s": time.perf_counter() - t - built,
-                "cells": float(len(world.stations))}
+        _, counts = seed_national_world(store, provinces)
+        return {"seed_s": time.perf_counter() - t, "cells": float(counts["stations"]),
+                "villages": float(counts["villages"])}
     # the same run either way (read, fingerprint, compute, publish): partitioned on Dask, or one process
     result = run_analysis(store, rules=DEFAULT_RULES, params=ModelParameters(),
+                          artifacts_dir=Path(artifacts) if artifacts else None,
                           workers=workers if step == "partitioned" else None,
                           partition_villages=size if step == "partitioned" else None)
     return {"seconds": time.perf_counter() - t, "villages": float(result.counts["villages"]),
             **{k: float(v) for k, v in result.timings_s.items()}}
 
 
-def _measure(step: str, db: str, provinces: list[str], workers: int, size: int | None = None) -> dict[str, float]:
+def _measure(step: str, db: str, provinces: list[str], workers: int, size: int | None = None,
+             artifacts: str | None = None) -> dict[str, float]:
     """Run a step in a child process; add its wall time and the peak RSS (MB) of its process tree, of
     the child itself (the coordinator) and of its largest other process (a Dask worker)."""
     cmd = [sys.executable, __file__, "--child", step, "--db", db, "--provinces", ",".join(provinces),
-           "--workers", str(workers), "--partition-villages", str(size or 0)]
+           "--workers", str(workers), "--partition-villages", str(size or 0), *(["--artifacts", artifacts]
+                                                                              if artifacts else [])]
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     peak = coordinator = worker = 0
@@ -122,7 +132,7 @@ def _measure(step: str, db: str, provinces: list[str], workers: int, size: int |
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sets", default="1,3", help="province-set sizes to run: any of 1, 3, 10")
+    parser.add_argument("--sets", default="1,3", help="province sets to run: any of 1, 3, 10, all")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-baseline", action="store_true", help="skip the single-process runs")
     parser.add_argument("--baseline-max", type=int, default=3,
@@ -130,33 +140,55 @@ def main() -> None:
                              "(one process holds the whole area's rasters: 5 GB for 3 provinces)")
     parser.add_argument("--partition-sizes", default="2000",
                         help="villages per partition (comma-separated: one partitioned run per size)")
+    parser.add_argument("--database-url", help="run on this database (its stored world is replaced) instead "
+                                               "of a temporary SQLite file")
+    parser.add_argument("--work-dir", type=Path, help="folder for the SQLite file and rasters (default: a "
+                                                      "temporary folder); what the run writes there is deleted")
+    parser.add_argument("--rasters", action="store_true",
+                        help="write the run's GeoTIFFs and VRT mosaic, as `village5g analyze` does")
     parser.add_argument("--partition-villages", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--provinces", help=argparse.SUPPRESS)
+    parser.add_argument("--artifacts", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(args.child, args.db, args.provinces.split(","), args.workers,
-                                args.partition_villages or None)))
+                                args.partition_villages or None, args.artifacts)))
         return
+    names = [n.strip() for n in args.sets.split(",")]
+    unknown = [n for n in names if n not in SETS]
+    if unknown:
+        parser.error(f"--sets: unknown set(s) {', '.join(unknown)}; known: {', '.join(SETS)}")
+    load = os.getloadavg()
+    memory_gb = psutil.virtual_memory().total / 2**30
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {os.cpu_count()} cores, {memory_gb:.0f} GB; load average "
+          f"at start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}", flush=True)
 
     rows = []
-    for size in (int(s) for s in args.sets.split(",")):
-        provinces = SETS[size]
-        with tempfile.TemporaryDirectory() as tmp:
-            db = f"sqlite:///{Path(tmp) / 'national.db'}"
+    for name in names:
+        if name == "all":
+            from seeds.national import province_codes
+
+            provinces = province_codes()["code"].tolist()
+        else:
+            provinces = SETS[name]
+        with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
+            db = args.database_url or f"sqlite:///{Path(tmp) / 'national.db'}"
+            artifacts = str(Path(tmp) / "runs") if args.rasters else None
             seed = _measure("seed", db, provinces, args.workers)
-            print(f"{size:>2} provinces {','.join(provinces)}: built in {seed['build_s']:.0f} s, stored "
-                  f"{seed['cells']:,.0f} cells and the villages in {seed['store_s']:.0f} s "
-                  f"(peak {seed['peak_mb']:,.0f} MB)", flush=True)
+            print(f"{name:>3} provinces ({','.join(provinces)}): built and stored {seed['villages']:,.0f} villages "
+                  f"and {seed['cells']:,.0f} cells one province at a time in {seed['wall_s']:.0f} s (peak "
+                  f"{seed['peak_mb']:,.0f} MB, load {os.getloadavg()[0]:.2f})", flush=True)
             sizes = [int(v) for v in args.partition_sizes.split(",")]
-            runs = [(v, _measure("partitioned", db, provinces, args.workers, v)) for v in sizes]
-            skip = args.no_baseline or size > args.baseline_max
-            base = None if skip else _measure("single", db, provinces, args.workers)
+            runs = [(v, _measure("partitioned", db, provinces, args.workers, v, artifacts)) for v in sizes]
+            skip = args.no_baseline or len(provinces) > args.baseline_max
+            base = None if skip else _measure("single", db, provinces, args.workers, artifacts=artifacts)
         for partition_size, part in runs:
             n = part["villages"]
             row: dict[str, Any] = {
-                "size": size, "partition": partition_size, "villages": n, "part_s": part["wall_s"],
+                "set": name, "provinces": len(provinces), "partition": partition_size, "villages": n,
+                "seed_s": seed["wall_s"], "seed_mb": seed["peak_mb"], "part_s": part["wall_s"],
                 "part_mb": part["peak_mb"], "coord_mb": part["coordinator_mb"], "worker_mb": part["worker_mb"],
                 "per_1000_s": part["wall_s"] / n * 1000, "base_s": base["wall_s"] if base else None,
                 "base_mb": base["peak_mb"] if base else None}
@@ -175,15 +207,25 @@ def main() -> None:
                   + f"; the rest (imports, cluster start and stop) {rest:.1f} s", flush=True)
 
     print()
-    print("| provinces | village committees | partition | partitioned s | peak MB | coordinator MB | "
-          "largest worker MB | s / 1,000 villages | single s | single MB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| provinces | village committees | seed s | seed peak MB | partition | partitioned s | peak MB | "
+          "coordinator MB | largest worker MB | s / 1,000 villages | single s | single MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         single = f"{r['base_s']:.0f} | {r['base_mb']:,.0f}" if r["base_s"] else "- | -"
-        print(f"| {r['size']} | {r['villages']:,.0f} | {r['partition']:,} | {r['part_s']:.0f} | {r['part_mb']:,.0f} | "
-              f"{r['coord_mb']:,.0f} | {r['worker_mb']:,.0f} | {r['per_1000_s']:.2f} | {single} |")
+        print(f"| {r['provinces']} | {r['villages']:,.0f} | {r['seed_s']:.0f} | {r['seed_mb']:,.0f} | "
+              f"{r['partition']:,} | {r['part_s']:.0f} | {r['part_mb']:,.0f} | {r['coord_mb']:,.0f} | "
+              f"{r['worker_mb']:,.0f} | {r['per_1000_s']:.2f} | {single} |")
     default_size = int(args.partition_sizes.split(",")[0])
     rows = [r for r in rows if r["partition"] == default_size]
+    nation = [r for r in rows if r["set"] == "all"]
+    if nation:
+        r = nation[0]
+        met = {True: "met", False: "NOT met"}
+        print(f"\nthe nation, measured: seeded in {r['seed_s'] / 60:.1f} min with a peak of {r['seed_mb'] / 1024:.2f} "
+              f"GB (target 4 GB: {met[r['seed_mb'] <= SEED_TARGET_MB]}); its {r['villages']:,.0f} village "
+              f"committees analysed in {r['part_s'] / 60:.1f} min (target {NATION_TARGET_S // 60} min: "
+              f"{met[r['part_s'] <= NATION_TARGET_S]}) with a peak of {r['part_mb'] / 1024:.2f} GB")
+        return
     per_1000 = max(r["per_1000_s"] for r in rows)
     nation_s = per_1000 * NATION_COMMITTEES / 1000
     print(f"\nlinear extrapolation with the slowest rate ({per_1000:.2f} s per 1,000 villages): the nation's "

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import geopandas as gpd
@@ -365,21 +366,35 @@ class Store:
     def seed(self, *, divisions_frame: gpd.GeoDataFrame, frames: dict[Kind, gpd.GeoDataFrame],
              fingerprint: str) -> dict[str, int]:
         """Replace divisions and every kind with the given frames in one transaction."""
-        counts: dict[str, int] = {}
+        return self.seed_parts([(divisions_frame, frames)], kinds=tuple(frames), fingerprint=lambda: fingerprint)
+
+    def seed_parts(self, parts: Iterable[tuple[gpd.GeoDataFrame, Mapping[Kind, gpd.GeoDataFrame]]], *,
+                   kinds: Sequence[Kind], fingerprint: Callable[[], str]) -> dict[str, int]:
+        """Replace divisions and every kind of ``kinds`` with the rows of ``parts``, in one transaction.
+
+        ``parts`` yields (divisions, {kind: rows}) pairs, e.g. one province at a time from a
+        generator that builds it when asked: each part is stored before the next is asked for, so
+        the memory is one part's, and the rows are stored in the order given, as one
+        :meth:`seed` of the parts concatenated stores them. ``fingerprint`` is called after the
+        last part (a checksum of the whole world) and logged with every kind. Until the commit
+        readers see what was stored before; an error, or a part that fails to build, stores nothing.
+        """
+        counts: dict[str, int] = {"divisions": 0, **dict.fromkeys(kinds, 0)}
         with self.engine.begin() as conn:
-            for kind in frames:
+            for kind in kinds:
                 conn.execute(delete(TABLES[kind]))
             conn.execute(delete(divisions))
-            rows = _division_rows(divisions_frame)
-            _insert(conn, divisions, rows)
-            counts["divisions"] = len(rows)
-            now = _utcnow()
-            for kind, frame in frames.items():
-                krows = _to_rows(kind, frame)
-                _insert(conn, TABLES[kind], krows)
-                counts[kind] = len(krows)
+            for divisions_frame, frames in parts:
+                unknown = set(frames) - set(kinds)
+                if unknown:
+                    raise ValueError(f"a seed part has rows of {', '.join(sorted(unknown))}, not among {kinds}")
+                counts["divisions"] += _insert_frame(conn, divisions, divisions_frame, _division_rows)
+                for kind, frame in frames.items():
+                    counts[kind] += _insert_frame(conn, TABLES[kind], frame, partial(_to_rows, kind))
+            sha256, now = fingerprint(), _utcnow()
+            for kind in kinds:
                 conn.execute(ingests.insert().values(
-                    kind=kind, file_name="seed world", sha256=fingerprint, rows=len(krows),
+                    kind=kind, file_name="seed world", sha256=sha256, rows=counts[kind],
                     mode="seed", crs="EPSG:4326", encoding=None, warnings=0, created_at=now,
                 ))
         return counts
@@ -761,6 +776,15 @@ def _division_rows(frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
             "geom": None if geom is None or geom.is_empty else shapely.to_wkb(geom),
         })
     return rows
+
+
+def _insert_frame(conn: Connection, table: Table, frame: gpd.GeoDataFrame,
+                  to_rows: Callable[[gpd.GeoDataFrame], list[dict[str, Any]]], chunk: int = 50_000) -> int:
+    """:func:`_insert` of a frame's rows converted ``chunk`` at a time (the Python rows of one chunk
+    exist at a time); return the number of rows."""
+    for start in range(0, len(frame), chunk):
+        _insert(conn, table, to_rows(frame.iloc[start:start + chunk]))
+    return len(frame)
 
 
 def _insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], chunk: int = 5000) -> None:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import gzip
 import io
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -28,10 +29,13 @@ import pandas as pd
 import shapely
 
 from coverage.crs import local_metric_crs
-from coverage.schema import MEASUREMENT_COLUMNS, STATION_COLUMNS, VILLAGE_COMMITTEE_MAX, VILLAGE_COMMITTEE_MIN
+from coverage.schema import MEASUREMENT_COLUMNS, STATION_COLUMNS, VILLAGE_COMMITTEE_MAX, VILLAGE_COMMITTEE_MIN, Kind
 from seeds import world
 from seeds.data import DATA_DIR, DEV_ZONE_HOSTS, RealData
 from seeds.stations import StationPlan, place_stations
+
+if TYPE_CHECKING:
+    from coverage.storage import Store
 
 CHINA_DIR = DATA_DIR / "china"
 
@@ -145,47 +149,109 @@ def load_province_data(code: str) -> RealData:
                     hosts=hosts)
 
 
+@dataclass
+class ProvinceWorld:
+    """One province of the national world: its frames (EPSG:4326, as in :class:`seeds.world.SeedWorld`)
+    and its generator statistics."""
+
+    code: str
+    name: str
+    divisions: gpd.GeoDataFrame
+    villages: gpd.GeoDataFrame
+    stations: gpd.GeoDataFrame
+    stats: dict[str, Any]
+
+
+def build_province(code: str, *, seed: int = world.DEFAULT_SEED) -> ProvinceWorld:
+    """The synthetic world of one province, from its own random streams (``SeedSequence([seed, code])``),
+    so a province does not depend on which other provinces are built with it."""
+    real = load_province_data(code)
+    crs = local_metric_crs(tuple(float(b) for b in real.province.total_bounds))
+    rng_town, rng_vil, rng_pop, rng_sta = (
+        np.random.default_rng(s) for s in np.random.SeedSequence([seed, int(code)]).spawn(4))
+    towns = world._build_townships(real, rng_town, crs)
+    vil = world._build_villages(real, towns, rng_vil)
+    unit = np.array([int(c[9:12]) for c in vil.frame["code"].to_numpy()], np.int64)
+    pop, hh = world._population(rng_pop, unit)
+    province_m = world._geoms_to_metric(real.province.geometry.to_numpy(), crs)[0]
+    plan = StationPlan(cells=vil.cells, x=vil.x, y=vil.y, is_vc=vil.is_vc, population=pop,
+                       county_codes=vil.frame["county_code"].to_numpy(), province=province_m,
+                       site_prefix=f"CN{code}")
+    st = place_stations(plan, rng_sta)
+    name = str(real.province["name"].iloc[0])
+    stats = {"name": name, "villages": len(vil.frame), "village_committees": int(vil.is_vc.sum()),
+             "townships": len(towns.codes), "cells": len(st.cells), "sites": st.n_sites}
+    return ProvinceWorld(code=code, name=name, divisions=world._divisions(real, towns, crs, province_code=code),
+                         villages=world._village_frame(real, vil, pop, hh, crs, code, name),
+                         stations=world._point_frame(st.cells, STATION_COLUMNS, crs), stats=stats)
+
+
+def iter_national_world(provinces: Sequence[str], *, seed: int = world.DEFAULT_SEED,
+                        progress: Callable[[str], None] | None = None) -> Iterator[ProvinceWorld]:
+    """:func:`build_province` of each of ``provinces`` in turn, built when the next one is asked for."""
+    t0 = time.perf_counter()
+    for code in provinces:
+        part = build_province(code, seed=seed)
+        if progress is not None:
+            progress(f"{code} {part.name}: {part.stats['villages']:,} villages, {part.stats['sites']:,} sites, "
+                     f"{part.stats['cells']:,} cells ({time.perf_counter() - t0:.1f} s)")
+        yield part
+
+
+def _empty_measurements() -> gpd.GeoDataFrame:
+    return world._conform(pd.DataFrame({c.name: pd.Series(dtype=object) for c in MEASUREMENT_COLUMNS}),
+                          MEASUREMENT_COLUMNS, gpd.GeoSeries([], crs="EPSG:4326"))
+
+
+def _truth(provinces: Sequence[str], seed: int, stats: dict[str, Any]) -> dict[str, Any]:
+    return {"seed": int(seed), "generator": "seeds.national.build_national_world",
+            "provinces": list(provinces), "stats": stats, "station_parameters": "seeds.stations.PARAMS"}
+
+
 def build_national_world(provinces: Sequence[str], *, seed: int = world.DEFAULT_SEED,
                          progress: Callable[[str], None] | None = None) -> world.SeedWorld:
-    """Build the synthetic world of ``provinces`` (two-digit codes; see :func:`parse_provinces`).
+    """Build the synthetic world of ``provinces`` (two-digit codes; see :func:`parse_provinces`) in memory.
 
     Each province gets its own random streams (``SeedSequence([seed, code])``), so a province's
     villages and stations do not depend on which other provinces are built with it. Site ids are
-    ``CN<code>-S<number>``. The measurement frame is empty.
+    ``CN<code>-S<number>``. The measurement frame is empty. The whole nation needs about 12 GB this
+    way: :func:`seed_national_world` stores the same rows one province at a time.
     """
-    t0 = time.perf_counter()
-    say = progress or (lambda _m: None)
-    divisions, villages, stations = [], [], []
-    stats: dict[str, Any] = {}
-    for code in provinces:
-        real = load_province_data(code)
-        crs = local_metric_crs(tuple(float(b) for b in real.province.total_bounds))
-        rng_town, rng_vil, rng_pop, rng_sta = (
-            np.random.default_rng(s) for s in np.random.SeedSequence([seed, int(code)]).spawn(4))
-        towns = world._build_townships(real, rng_town, crs)
-        vil = world._build_villages(real, towns, rng_vil)
-        unit = np.array([int(c[9:12]) for c in vil.frame["code"].to_numpy()], np.int64)
-        pop, hh = world._population(rng_pop, unit)
-        province_m = world._geoms_to_metric(real.province.geometry.to_numpy(), crs)[0]
-        plan = StationPlan(cells=vil.cells, x=vil.x, y=vil.y, is_vc=vil.is_vc, population=pop,
-                           county_codes=vil.frame["county_code"].to_numpy(), province=province_m,
-                           site_prefix=f"CN{code}")
-        st = place_stations(plan, rng_sta)
-        name = str(real.province["name"].iloc[0])
-        divisions.append(world._divisions(real, towns, crs, province_code=code))
-        villages.append(world._village_frame(real, vil, pop, hh, crs, code, name))
-        stations.append(world._point_frame(st.cells, STATION_COLUMNS, crs))
-        stats[code] = {"name": name, "villages": len(vil.frame), "village_committees": int(vil.is_vc.sum()),
-                       "townships": len(towns.codes), "cells": len(st.cells), "sites": st.n_sites}
-        say(f"{code} {name}: {len(vil.frame):,} villages, {st.n_sites:,} sites, {len(st.cells):,} cells "
-            f"({time.perf_counter() - t0:.1f} s)")
-    measurements = world._conform(pd.DataFrame({c.name: pd.Series(dtype=object) for c in MEASUREMENT_COLUMNS}),
-                                  MEASUREMENT_COLUMNS, gpd.GeoSeries([], crs="EPSG:4326"))
-    truth = {"seed": int(seed), "generator": "seeds.national.build_national_world",
-             "provinces": list(provinces), "stats": stats,
-             "station_parameters": "seeds.stations.PARAMS"}
+    parts = list(iter_national_world(provinces, seed=seed, progress=progress))
     return world.SeedWorld(
-        divisions=gpd.GeoDataFrame(pd.concat(divisions, ignore_index=True), crs="EPSG:4326"),
-        villages=gpd.GeoDataFrame(pd.concat(villages, ignore_index=True), crs="EPSG:4326"),
-        stations=gpd.GeoDataFrame(pd.concat(stations, ignore_index=True), crs="EPSG:4326"),
-        measurements=measurements, truth=truth)
+        divisions=gpd.GeoDataFrame(pd.concat([p.divisions for p in parts], ignore_index=True), crs="EPSG:4326"),
+        villages=gpd.GeoDataFrame(pd.concat([p.villages for p in parts], ignore_index=True), crs="EPSG:4326"),
+        stations=gpd.GeoDataFrame(pd.concat([p.stations for p in parts], ignore_index=True), crs="EPSG:4326"),
+        measurements=_empty_measurements(), truth=_truth(provinces, seed, {p.code: p.stats for p in parts}))
+
+
+def seed_national_world(store: Store, provinces: Sequence[str], *, seed: int = world.DEFAULT_SEED,
+                        progress: Callable[[str], None] | None = None) -> tuple[str, dict[str, int]]:
+    """Build and store the national world of ``provinces`` one province at a time, replacing what is stored.
+
+    The stored rows, and the checksum logged with them, are those of ``store.seed`` with
+    :func:`build_national_world` and its :func:`seeds.world.world_checksums`; the memory is one
+    province's (the largest, 37 山东省, rather than the nation). Everything is stored in one
+    transaction (:meth:`coverage.storage.Store.seed_parts`). Returns the checksum (``all``) and the
+    rows stored per table.
+    """
+    checksums = world.WorldChecksums()
+    stats: dict[str, Any] = {}
+
+    def parts() -> Iterator[tuple[gpd.GeoDataFrame, dict[Kind, gpd.GeoDataFrame]]]:
+        frames: dict[Kind, gpd.GeoDataFrame] = {"measurements": _empty_measurements()}
+        checksums.update(measurements=frames["measurements"])
+        for part in iter_national_world(provinces, seed=seed, progress=progress):
+            checksums.update(divisions=part.divisions, villages=part.villages, stations=part.stations)
+            stats[part.code] = part.stats
+            yield part.divisions, {**frames, "villages": part.villages, "stations": part.stations}
+            frames = {}
+
+    digest: list[str] = []
+
+    def fingerprint() -> str:  # called once every part is stored and hashed
+        digest.append(checksums.hexdigests(_truth(provinces, seed, stats))["all"])
+        return digest[0]
+
+    counts = store.seed_parts(parts(), kinds=("villages", "stations", "measurements"), fingerprint=fingerprint)
+    return digest[0], counts

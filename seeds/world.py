@@ -430,9 +430,12 @@ def build_world(*, seed: int = DEFAULT_SEED,
                      measurements=measurements, truth=truth, true_field=tfield)
 
 
-def _canonical_csv(frame: pd.DataFrame) -> bytes:
+def _canonical_csv(frame: pd.DataFrame, *, header: bool = True) -> bytes:
     """Deterministic CSV of a frame: floats to 7 decimals, ISO timestamps, empty for missing,
-    geometry as WKB hex (little endian, 2D) with coordinates rounded to 1e-7."""
+    geometry as WKB hex (little endian, 2D) with coordinates rounded to 1e-7.
+
+    Every value is written on its own, so the CSV of frames concatenated (same columns and dtypes) is
+    the first frame's CSV followed by the others' without ``header``."""
     is_geo = isinstance(frame, gpd.GeoDataFrame)
     df = pd.DataFrame(frame.drop(columns=[frame.geometry.name]) if is_geo else frame)
     if is_geo:
@@ -443,9 +446,42 @@ def _canonical_csv(frame: pd.DataFrame) -> bytes:
         wkb[present] = shapely.to_wkb(rounded, hex=True, output_dimension=2, byte_order=1)
         df = df.assign(geometry=wkb)
     buf = io.StringIO()
-    df.to_csv(buf, index=False, lineterminator="\n", float_format="%.7f", na_rep="",
+    df.to_csv(buf, index=False, header=header, lineterminator="\n", float_format="%.7f", na_rep="",
               date_format="%Y-%m-%dT%H:%M:%S")
     return buf.getvalue().encode("utf-8")
+
+
+FRAMES = ("divisions", "villages", "stations", "measurements")
+
+
+class WorldChecksums:
+    """:func:`world_checksums` of a world that comes in parts: :meth:`update` with each part's frames
+    in order (a frame's rows as they follow one another in the whole world), then :meth:`hexdigests`
+    with the whole world's truth. A world given in one part gives :func:`world_checksums`."""
+
+    def __init__(self) -> None:
+        self._hashes = {name: hashlib.sha256() for name in FRAMES}
+        self._started: set[str] = set()
+
+    def update(self, **frames: pd.DataFrame) -> None:
+        """Hash the next rows of the named frames (``divisions``, ``villages``, ``stations``,
+        ``measurements``); the first part of each frame must be given, even when empty (its header)."""
+        for name, frame in frames.items():
+            self._hashes[name].update(_canonical_csv(frame, header=name not in self._started))
+            self._started.add(name)
+
+    def hexdigests(self, truth: dict[str, Any]) -> dict[str, str]:
+        """SHA-256 per frame and of ``truth`` (without ``timings_s``), plus ``all`` over those."""
+        missing = [name for name in FRAMES if name not in self._started]
+        if missing:
+            raise ValueError(f"no part of {', '.join(missing)} was hashed")
+        out = {name: h.hexdigest() for name, h in self._hashes.items()}
+        kept = {k: v for k, v in truth.items() if k != "timings_s"}
+        out["truth"] = hashlib.sha256(json.dumps(kept, sort_keys=True, ensure_ascii=False)
+                                      .encode("utf-8")).hexdigest()
+        out["all"] = hashlib.sha256("".join(f"{k}={out[k]}\n" for k in sorted(out))
+                                    .encode("ascii")).hexdigest()
+        return out
 
 
 def world_checksums(world: SeedWorld) -> dict[str, str]:
@@ -455,11 +491,6 @@ def world_checksums(world: SeedWorld) -> dict[str, str]:
     WKB hex of the geometry with coordinates rounded to 1e-7 degrees); the truth's over its sorted
     JSON without ``timings_s``. Equal seeds give equal checksums.
     """
-    out = {name: hashlib.sha256(_canonical_csv(getattr(world, name))).hexdigest()
-           for name in ("divisions", "villages", "stations", "measurements")}
-    truth = {k: v for k, v in world.truth.items() if k != "timings_s"}
-    out["truth"] = hashlib.sha256(json.dumps(truth, sort_keys=True, ensure_ascii=False)
-                                  .encode("utf-8")).hexdigest()
-    out["all"] = hashlib.sha256("".join(f"{k}={out[k]}\n" for k in sorted(out))
-                                .encode("ascii")).hexdigest()
-    return out
+    checksums = WorldChecksums()
+    checksums.update(**{name: getattr(world, name) for name in FRAMES})
+    return checksums.hexdigests(world.truth)

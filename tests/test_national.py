@@ -3,13 +3,26 @@ county-level units without a boundary get the polygon the module docstring promi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
+import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from api.cli import app
 from coverage.crs import local_metric_crs
+from coverage.schema import Kind
+from coverage.storage import Store, ingests
 from seeds import world
-from seeds.national import load_province_data, province_codes
+from seeds.national import build_national_world, load_province_data, province_codes, seed_national_world
+from seeds.world import world_checksums
+from tests.utils.frames import assert_frames_equal, measurements_frame, stations_frame, villages_frame
 
 PROVINCES = province_codes()["code"].tolist()
 
@@ -64,3 +77,83 @@ def test_a_city_without_districts_gives_its_polygon_to_its_county() -> None:
     assert shapely.equals(counties.geometry["620201"], cities.geometry["6202"])
     assert real.hosts == {"620171": "620102"}
     assert "620200" not in counties.index
+
+
+def _stored(store: Store) -> dict[str, Any]:
+    """What a seed leaves in the store: every kind's rows (in read order) and fingerprint, the
+    divisions, and the latest seed's log lines (kind, checksum, rows)."""
+    with store.engine.connect() as conn:
+        log = sorted(conn.execute(sa.select(ingests.c.kind, ingests.c.sha256, ingests.c.rows)
+                                  .order_by(ingests.c.id.desc()).limit(3)).all())  # the latest seed's
+    out: dict[str, Any] = {kind: store.read(kind) for kind in ("villages", "stations", "measurements")}
+    out.update({f"{kind} fingerprint": store.fingerprint(kind) for kind in ("villages", "stations", "measurements")})
+    out["divisions"] = store.read_divisions()
+    out["log"] = log
+    return out
+
+
+def test_seeding_province_by_province_stores_what_the_whole_world_stores(store: Store) -> None:
+    """Two small provinces (宁夏 without and 海南 with a hosted county): built and stored one at a
+    time, the store holds the same rows in the same order, fingerprints and checksum as the world
+    built in memory and stored in one piece."""
+    codes = ["46", "64"]
+    whole = build_national_world(codes)
+    checksum = world_checksums(whole)["all"]
+    store.seed(divisions_frame=whole.divisions, frames={"villages": whole.villages, "stations": whole.stations,
+                                                        "measurements": whole.measurements}, fingerprint=checksum)
+    before = _stored(store)
+    assert [row[1] for row in before["log"]] == [checksum] * 3
+
+    messages: list[str] = []
+    streamed, counts = seed_national_world(store, codes, progress=messages.append)
+    after = _stored(store)
+
+    assert streamed == checksum
+    assert counts == {"divisions": len(whole.divisions), "villages": len(whole.villages),
+                      "stations": len(whole.stations), "measurements": 0}
+    assert [m.split(":")[0] for m in messages] == ["46 海南省", "64 宁夏回族自治区"]
+    for key in ("villages", "stations", "measurements"):
+        assert_frames_equal(after[key], before[key])
+    # divisions: a hosted county has no geometry (None), which equals_exact does not call equal
+    pd.testing.assert_frame_equal(after["divisions"].drop(columns="geometry"),
+                                  before["divisions"].drop(columns="geometry"))
+    assert list(shapely.to_wkb(after["divisions"].geometry.to_numpy())) == \
+        list(shapely.to_wkb(before["divisions"].geometry.to_numpy()))
+    assert after["divisions"].geometry.isna().sum() == 1  # 460323 中沙群岛, hosted by 460321 西沙群岛
+    assert {k: v for k, v in after.items() if isinstance(v, str | list)} == \
+        {k: v for k, v in before.items() if isinstance(v, str | list)}
+
+
+def test_a_seed_whose_part_fails_stores_nothing(store: Store) -> None:
+    """The parts go in one transaction: a part that fails to build leaves the stored world as it was."""
+    villages, stations, measurements = villages_frame(), stations_frame(), measurements_frame()
+    divisions = gpd.GeoDataFrame({"code": ["32"], "name": ["江苏省"], "level": ["province"], "parent_code": [None],
+                                  "host_code": [None], "synthetic": [False]}, geometry=[None], crs="EPSG:4326")
+    store.seed(divisions_frame=divisions, frames={"villages": villages, "stations": stations,
+                                                  "measurements": measurements}, fingerprint="first")
+
+    def parts() -> Iterator[tuple[gpd.GeoDataFrame, dict[Kind, gpd.GeoDataFrame]]]:
+        yield divisions.iloc[:0], {"villages": villages.iloc[:1], "stations": stations}
+        raise RuntimeError("the second province failed to build")
+
+    with pytest.raises(RuntimeError, match="second province"):
+        store.seed_parts(parts(), kinds=("villages", "stations", "measurements"), fingerprint=lambda: "second")
+    assert_frames_equal(store.read("villages"), villages)
+    assert_frames_equal(store.read("stations"), stations)
+    assert_frames_equal(store.read("measurements"), measurements)
+    assert store.read_divisions()["code"].tolist() == ["32"]
+
+
+def test_the_seed_command_stores_the_provinces(tmp_path: Path) -> None:
+    """`village5g seed --provinces 64`: 宁夏's 2,912 village-level units of the NBS list are stored,
+    and the printed checksum is the one logged with them."""
+    db = f"sqlite:///{tmp_path / 'nation.db'}"
+    result = CliRunner().invoke(app, ["--db", db, "seed", "--provinces", "64"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "2,912 villages" in result.output
+    store = Store(db)
+    with store.engine.connect() as conn:
+        logged = conn.execute(sa.select(ingests.c.sha256).where(ingests.c.kind == "villages")).scalar_one()
+    assert f"seed world {logged[:12]} stored" in result.output
+    assert store.read("villages")["province_code"].unique().tolist() == ["64"]
+    store.dispose()
