@@ -21,7 +21,8 @@ class ReportFormat(StrEnum):
     html = "html"
 
 
-def print_history(*, level: str, code: str | None, since: dt.datetime | None, output: Path | None) -> None:
+def print_history(*, level: str, code: str | None, since: dt.datetime | None, output: Path | None,
+                  lang: str = "zh") -> None:
     """Print 通达率 per published run for the regions of ``level`` (one table), optionally write it."""
     from api import cli
     from coverage.export import write_table
@@ -63,7 +64,7 @@ def print_history(*, level: str, code: str | None, since: dt.datetime | None, ou
                           *("" if v != v else f"{v:.1%}" for v in cells), f"{run['target_rate']:.0%}")
     cli.console.print(table)
     if output:
-        write_table(frame, output, layer="history")
+        write_table(frame, output, layer="history", lang=lang)
         cli.console.print(f"wrote {output}")
 
 

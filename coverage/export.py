@@ -320,13 +320,19 @@ TABLE_FORMATS: dict[str, str] = {".csv": "csv", ".xlsx": "xlsx", ".geojson": "ge
                                  ".gpkg": "gpkg", ".kml": "kml"}
 
 
-def write_table(frame: pd.DataFrame, path: str | Path, *, fmt: str | None = None, layer: str = "results") -> Path:
+def write_table(frame: pd.DataFrame, path: str | Path, *, fmt: str | None = None, layer: str = "results",
+                lang: str = "zh") -> Path:
     """Write a result table (a village list or a summary) for people and GIS tools.
 
-    ``csv`` is UTF-8 with BOM (Excel in China opens it) and ``xlsx`` one sheet; both drop the
-    geometry. ``geojson``, ``gpkg`` and ``kml`` (for field teams' phones and Google Earth) need a
+    ``csv`` (UTF-8 with BOM, Excel in China opens it) and ``xlsx`` (one sheet: column widths,
+    frozen and filtered header row, number formats, codes as text) are for people: headers in
+    ``lang`` (Chinese by default, ``en``: the column keys), rates as percentages, values rounded,
+    flags 是/否 (:func:`coverage.labels.people_sheet`); both drop the geometry. ``geojson``,
+    ``gpkg`` and ``kml`` (for field teams' phones and Google Earth) keep the column keys, need a
     GeoDataFrame and are written in WGS84. The file appears complete or not at all.
     """
+    from coverage.labels import SHEET_NAMES, people_sheet
+
     path = Path(path)
     key = (fmt or TABLE_FORMATS.get(path.suffix.lower(), "")).lower()
     if key not in set(TABLE_FORMATS.values()):
@@ -334,15 +340,14 @@ def write_table(frame: pd.DataFrame, path: str | Path, *, fmt: str | None = None
     geographic = isinstance(frame, gpd.GeoDataFrame)
     if key in ("geojson", "gpkg", "kml") and not geographic:
         raise ConfigError(f"{key} needs geometries; this table has none")
+    sheet = people_sheet(frame, lang=lang, excel=key == "xlsx") if key in ("csv", "xlsx") else None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix or '.' + key}")
     try:
-        if key in ("csv", "xlsx"):
-            plain = pd.DataFrame(frame.drop(columns=frame.geometry.name) if geographic else frame)
-            if key == "csv":
-                write_csv(plain, tmp)
-            else:
-                write_xlsx({layer: plain}, tmp)
+        if sheet is not None and key == "csv":
+            write_csv(sheet.frame, tmp)
+        elif sheet is not None:
+            write_xlsx({SHEET_NAMES.get(layer, layer) if lang == "zh" else layer: sheet}, tmp)
         else:
             data = cast(gpd.GeoDataFrame, frame).to_crs("EPSG:4326")
             driver = {"geojson": "GeoJSON", "gpkg": "GPKG", "kml": "KML"}[key]

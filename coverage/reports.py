@@ -24,16 +24,15 @@ from sqlalchemy import func, select
 
 from coverage.errors import ConfigError, NotFoundError
 from coverage.history import CODE_WIDTH, kpi_history
+from coverage.labels import VERDICT_LABELS
 from coverage.results_query import VillageQuery, compare_runs, query_villages, resolve_run, result_rows
 from coverage.storage import Store, runs
 from coverage.summary import summarize
-from coverage.writers import xlsx_cell
+from coverage.writers import Sheet, append_table, header_cells, xlsx_cell
 
 __all__ = ["CHANGE_LABELS", "REPORT_TZ", "SHEETS", "VERDICT_LABELS", "ReportData", "local_time", "parse_region",
            "previous_run", "report_data", "write_report_xlsx"]
 
-#: Verdicts as the reports name them.
-VERDICT_LABELS = {"covered": "5G通达", "weak": "弱覆盖", "uncovered": "无覆盖"}
 #: Kinds of change between runs (:func:`coverage.results_query.compare_runs`) as the reports name them.
 CHANGE_LABELS = {"flagged": "新增问题", "cleared": "已消除", "changed": "有升有降", "added": "新增村",
                  "removed": "移除村"}
@@ -245,39 +244,12 @@ SHEETS = {"overview": "概况", "city": "分市指标", "county": "分县指标"
           "changes": "较上期变化", "history": "通达率历史"}
 
 
-def _cell(sheet: Any, value: Any, number_format: str | None = None) -> Any:
-    """A write-only cell; text is always text (a name starting with ``=`` never becomes a formula)."""
-    return xlsx_cell(sheet, value, number_format)
-
-
-def _header(sheet: Any, labels: list[str]) -> list[Any]:
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
-
-    cells = []
-    for label in labels:
-        cell = WriteOnlyCell(sheet, value=label)
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="DDEBF7")
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-        cells.append(cell)
-    return cells
-
-
 def _sheet(workbook: Any, title: str, frame: pd.DataFrame, columns: tuple[_Col, ...]) -> None:
-    from openpyxl.utils import get_column_letter
-
-    sheet = workbook.create_sheet(title)
-    for j, col in enumerate(columns, start=1):
-        sheet.column_dimensions[get_column_letter(j)].width = col.width
-    sheet.freeze_panes = "A2"
-    if len(frame):
-        sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(frame) + 1}"
-    sheet.append(_header(sheet, [c.header for c in columns]))
-    values = [[c.convert(v) for v in frame[c.key].tolist()] if c.convert else frame[c.key].tolist()
-              for c in columns]
-    for row in zip(*values, strict=True):
-        sheet.append([_cell(sheet, v, c.number_format) for v, c in zip(row, columns, strict=True)])
+    values = {c.header: pd.Series([c.convert(v) for v in frame[c.key].tolist()] if c.convert
+                                  else frame[c.key].tolist(), dtype=object, index=range(len(frame)))
+              for c in columns}
+    table = pd.DataFrame(values, index=range(len(frame)))
+    append_table(workbook, title, Sheet(table, [c.width for c in columns], [c.number_format for c in columns]))
 
 
 def _overview(workbook: Any, data: ReportData) -> None:
@@ -296,9 +268,9 @@ def _overview(workbook: Any, data: ReportData) -> None:
     sheet.column_dimensions["A"].width = 18
     sheet.column_dimensions["B"].width = 30
     sheet.freeze_panes = "A2"
-    sheet.append(_header(sheet, ["项目", "值"]))
+    sheet.append(header_cells(sheet, ["项目", "值"]))
     for label, value, fmt in rows:
-        sheet.append([_cell(sheet, label), _cell(sheet, value, fmt)])
+        sheet.append([xlsx_cell(sheet, label), xlsx_cell(sheet, value, fmt)])
 
 
 def write_report_xlsx(store: Store, path: str | Path, *, region: str | None = None, run_id: int | None = None

@@ -66,3 +66,19 @@ def summarize(results: pd.DataFrame, *, level: str = "city", target_rate: float 
     out["gap_villages"] = [reach_gap(n, c, target_rate) for n, c in zip(out["villages"], out["covered"],
                                                                         strict=True)]
     return out
+
+
+def with_parent_city(frame: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (county or township rows of :func:`summarize`) with ``city_code`` and ``city_name``
+    first, so a county list says which city each county belongs to. City and province rows are
+    returned unchanged."""
+    if frame.empty or frame["code"].str.len().max() <= 4:
+        return frame
+    cities = (pd.DataFrame({"city_code": results["city_code"].astype(str),
+                            "city_name": results["city_name"].astype(object)})
+              .drop_duplicates("city_code").set_index("city_code")["city_name"])
+    out = frame.copy()
+    city_codes = out["code"].str[:4]
+    out.insert(0, "city_name", city_codes.map(cities).astype(object))
+    out.insert(0, "city_code", city_codes)
+    return out

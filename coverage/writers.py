@@ -22,15 +22,16 @@ Every CSV and XLSX writer of the project goes through :func:`write_csv`, :func:`
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["FORMULA_TRIGGERS", "csv_text", "csv_unescape", "formula_risk", "safe_frame", "write_csv",
-           "write_xlsx", "xlsx_cell"]
+__all__ = ["FORMULA_TRIGGERS", "Sheet", "append_table", "csv_text", "csv_unescape", "formula_risk", "header_cells",
+           "safe_frame", "write_csv", "write_xlsx", "xlsx_cell"]
 
 #: First characters that make a spreadsheet program read a cell as a formula (OWASP's list, and
 #: the full-width forms a Chinese input method types).
@@ -121,30 +122,68 @@ def xlsx_cell(sheet: Any, value: Any, number_format: str | None = None) -> Any:
     return cell
 
 
-def write_xlsx(sheets: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
-    """Write each frame of ``sheets`` as one sheet (header row frozen, formula-safe cells).
+@dataclass(frozen=True)
+class Sheet:
+    """A table ready for people: ``frame`` with its headers and values as shown, and per column an
+    XLSX width (characters) and Excel number format (None: General). :func:`coverage.labels.people_sheet`
+    makes them."""
 
-    Columns are 10 to 28 characters wide, after the length of their header.
+    frame: pd.DataFrame
+    widths: Sequence[float]
+    formats: Sequence[str | None]
+
+
+def header_cells(sheet: Any, labels: Sequence[str]) -> list[Any]:
+    """Bold, shaded, centred header cells (formula-safe like every other cell)."""
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    cells = []
+    for label in labels:
+        cell = xlsx_cell(sheet, str(label))
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="DDEBF7")
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        cells.append(cell)
+    return cells
+
+
+def append_table(workbook: Any, name: str, table: pd.DataFrame | Sheet) -> None:
+    """Add ``table`` to a write-only ``workbook`` as sheet ``name``: header row frozen and filtered,
+    column widths and number formats from a :class:`Sheet` (10-28 characters after the header
+    otherwise), formula-safe cells."""
+    from openpyxl.utils import get_column_letter
+
+    if isinstance(table, Sheet):
+        frame, widths, formats = table.frame, list(table.widths), list(table.formats)
+    else:
+        geometry = getattr(table, "_geometry_column_name", None)
+        frame = pd.DataFrame(table.drop(columns=geometry) if geometry in table.columns else table)
+        widths = [max(10, min(28, len(str(h)) + 2)) for h in frame.columns]
+        formats = [None] * len(frame.columns)
+    sheet = workbook.create_sheet(str(name)[:31])
+    for j, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(j)].width = width
+    sheet.freeze_panes = "A2"
+    if len(frame.columns):
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
+    sheet.append(header_cells(sheet, [str(h) for h in frame.columns]))
+    columns = [frame[h].astype(object).tolist() for h in frame.columns]
+    for row in zip(*columns, strict=True):
+        sheet.append([xlsx_cell(sheet, v, f) for v, f in zip(row, formats, strict=True)])
+
+
+def write_xlsx(sheets: Mapping[str, pd.DataFrame | Sheet], path: str | Path) -> Path:
+    """Write each table of ``sheets`` as one sheet (see :func:`append_table`).
 
     Sheet names are cut to Excel's 31 characters; the geometry of a GeoDataFrame is not written.
     """
     import openpyxl
-    from openpyxl.utils import get_column_letter
 
     path = Path(path)
     workbook = openpyxl.Workbook(write_only=True)
     try:
-        for name, frame in sheets.items():
-            geometry = getattr(frame, "_geometry_column_name", None)
-            table = pd.DataFrame(frame.drop(columns=geometry) if geometry in frame.columns else frame)
-            sheet = workbook.create_sheet(str(name)[:31])
-            for j, header in enumerate(table.columns, start=1):
-                sheet.column_dimensions[get_column_letter(j)].width = max(10, min(28, len(str(header)) + 2))
-            sheet.freeze_panes = "A2"
-            sheet.append([xlsx_cell(sheet, str(h)) for h in table.columns])
-            columns = [table[h].astype(object).tolist() for h in table.columns]
-            for row in zip(*columns, strict=True):
-                sheet.append([xlsx_cell(sheet, v) for v in row])
+        for name, table in sheets.items():
+            append_table(workbook, name, table)
         workbook.save(path)
     finally:
         workbook.close()

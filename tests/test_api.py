@@ -295,8 +295,13 @@ def test_exports_in_every_format_hold_the_filtered_villages(world: World, tmp_pa
     csv = world.client.get("/exports/villages?format=csv&city=3210")
     assert csv.status_code == 200 and csv.content.startswith(b"\xef\xbb\xbf")
     assert "attachment" in csv.headers["content-disposition"]
-    table = pd.read_csv(io.BytesIO(csv.content), encoding="utf-8-sig", dtype={"code": str})
-    assert table["code"].tolist() == expected and "run_id" in table
+    table = pd.read_csv(io.BytesIO(csv.content), encoding="utf-8-sig", dtype={"代码": str})
+    assert table["代码"].tolist() == expected and "运行" in table  # Chinese headers by default
+    assert set(table["无站址"]) <= {"是", "否"} and table["良好覆盖面积占比"].str.endswith("%").all()
+    english = pd.read_csv(io.BytesIO(world.client.get("/exports/villages?format=csv&city=3210&lang=en").content),
+                          encoding="utf-8-sig", dtype={"code": str})
+    assert english["code"].tolist() == expected and "run_id" in english
+    assert set(english["verdict"]) <= {"covered", "weak", "uncovered"}
     xlsx = world.client.get("/exports/villages?format=xlsx&city=3210")
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet is not None and sheet.max_row == len(expected) + 1
@@ -308,7 +313,7 @@ def test_exports_in_every_format_hold_the_filtered_villages(world: World, tmp_pa
         frame = pyogrio.read_dataframe(path)
         assert len(frame) == len(expected), fmt
     summary = world.client.get("/exports/summary?level=county&format=csv")
-    assert pd.read_csv(io.BytesIO(summary.content), encoding="utf-8-sig", dtype={"code": str})["code"].tolist() == [
+    assert pd.read_csv(io.BytesIO(summary.content), encoding="utf-8-sig", dtype={"代码": str})["代码"].tolist() == [
         "320115", "321012"]
 
 

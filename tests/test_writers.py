@@ -18,6 +18,7 @@ from api.cli import app as cli_app
 from coverage.analysis import run_analysis
 from coverage.export import write_output, write_table
 from coverage.ingest import read_input
+from coverage.labels import LABELS, header
 from coverage.reports import write_report_xlsx
 from coverage.rules import DEFAULT_RULES
 from coverage.storage import IngestRecord, Store
@@ -48,17 +49,23 @@ def test_safe_frame_escapes_text_only_and_keeps_negative_numbers_numbers() -> No
     assert frame["name"].iloc[0] == EVIL  # the caller's frame is not changed
 
 
+#: Column keys by their Chinese header (files a person opens have Chinese headers by default).
+_KEYS = {header(k): k for k in LABELS}
+
+
 def _csv_rows(data: bytes) -> list[dict[str, str]]:
+    """Each data row as column key -> text."""
     assert data.startswith(b"\xef\xbb\xbf")
-    return list(csv.DictReader(io.StringIO(data[3:].decode("utf-8"), newline="")))
+    rows = csv.DictReader(io.StringIO(data[3:].decode("utf-8"), newline=""))
+    return [{_KEYS.get(h, h): v for h, v in row.items()} for row in rows]
 
 
 def _xlsx_cells(data: bytes | Path) -> list[dict[str, object]]:
-    """Each data row of the first sheet as header -> cell."""
+    """Each data row of the first sheet as column key -> cell."""
     source = io.BytesIO(data) if isinstance(data, bytes) else data
     sheet = openpyxl.load_workbook(source).worksheets[0]
-    header = [c.value for c in sheet[1]]
-    return [dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2)]
+    keys = [_KEYS.get(c.value, c.value) for c in sheet[1]]
+    return [dict(zip(keys, row, strict=True)) for row in sheet.iter_rows(min_row=2)]
 
 
 def _assert_text_not_formula(cell: object, text: str) -> None:

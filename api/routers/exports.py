@@ -43,6 +43,9 @@ class VillageExportParams(VillageFilters):
 
     format: Literal["csv", "xlsx", "geojson", "gpkg", "kml"] = Field(
         default="csv", description="csv (UTF-8 with BOM, for Excel), xlsx, geojson, gpkg (GeoPackage) or kml")
+    lang: Literal["zh", "en"] = Field(
+        default="zh", description="CSV/XLSX headers and labels: zh (Chinese headers, 5G通达/弱覆盖/无覆盖, "
+                                  "是/否, rates as 70.6%) or en (the column keys, covered/weak/uncovered, yes/no)")
 
 
 def _send(path: Path, folder: Path, fmt: str, name: str) -> FileResponse:
@@ -76,7 +79,7 @@ def export_villages(store: StoreDep, principal: ReaderDep,
     folder = Path(tempfile.mkdtemp(prefix="village5g-export-"))
     name = f"villages-run{run_id}.{params.format}"
     try:
-        path = write_table(table, folder / name, fmt=params.format, layer="villages")
+        path = write_table(table, folder / name, fmt=params.format, layer="villages", lang=params.lang)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -90,8 +93,10 @@ def export_summary(request: Request, store: StoreDep, principal: ReaderDep,
                    run: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
                    target: Annotated[float | None, Query(ge=0, le=1)] = None,
                    region: Annotated[str | None, Query(pattern=REGION_PATTERN)] = None,
-                   format: Annotated[Literal["csv", "xlsx"], Query()] = "csv") -> FileResponse:
-    """``/summary`` as a spreadsheet: one row per region with 通达率 (0-1), counts and gap to target."""
+                   format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
+                   lang: Annotated[Literal["zh", "en"], Query(description="Headers and labels: zh or en")] = "zh",
+                   ) -> FileResponse:
+    """``/summary`` as a spreadsheet: one row per region with 通达率 (a percentage), counts and gap to target."""
     run_id = resolve_run(store, run)
     record = store.read_run(run_id)
     target_rate = target if target is not None else float(record["rules"]["target_rate"])
@@ -100,7 +105,7 @@ def export_summary(request: Request, store: StoreDep, principal: ReaderDep,
     folder = Path(tempfile.mkdtemp(prefix="village5g-export-"))
     name = f"summary-{level}-run{run_id}.{format}"
     try:
-        path = write_table(frame, folder / name, fmt=format, layer="summary")
+        path = write_table(frame, folder / name, fmt=format, layer="summary", lang=lang)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
