@@ -11,10 +11,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -66,10 +68,14 @@ class Scope(StrEnum):
     all = "all"
 
 
-class Verdict(StrEnum):
-    covered = "covered"
-    weak = "weak"
-    uncovered = "uncovered"
+class Lang(StrEnum):
+    zh = "zh"
+    en = "en"
+
+
+LangOption = Annotated[Lang, typer.Option(
+    "--lang", help="Headers and labels of CSV/XLSX files: zh (Chinese, 是/否, 5G通达/弱覆盖/无覆盖) "
+                   "or en (column keys)")]
 
 
 class Level(StrEnum):
@@ -121,14 +127,17 @@ def _store() -> Iterator[Store]:
 
 @contextmanager
 def _steps() -> Iterator[Callable[[str], None]]:
-    """A spinner with elapsed time; the yielded callback names the current step."""
+    """A spinner with elapsed time; the yielded callback names the current step and prints it once,
+    after the seconds since the start (no log time or source location)."""
+    started = time.perf_counter()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err_console, transient=True) as progress:
         task = progress.add_task("starting", total=None)
 
         def step(message: str) -> None:
             progress.update(task, description=message)
-            progress.console.log(message)
+            progress.console.print(f"[dim]{time.perf_counter() - started:6.1f} s[/]  {escape(message)}",
+                                   soft_wrap=True, highlight=False)
 
         yield step
 
@@ -313,7 +322,8 @@ def analyze(
 
 @app.command()
 def villages(
-    status_: Annotated[Verdict | None, typer.Option("--status", help="Only this verdict")] = None,
+    status_: Annotated[str | None, typer.Option(
+        "--status", help="Only this verdict: covered (5G通达, 已覆盖), weak (弱覆盖) or uncovered (无覆盖)")] = None,
     no_site: Annotated[bool, typer.Option("--no-site", help="Only villages without a site (无站址)")] = False,
     city: Annotated[str | None, typer.Option(help="City code or name")] = None,
     county: Annotated[str | None, typer.Option(help="County code or name")] = None,
@@ -322,22 +332,27 @@ def villages(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (all formats but table)")
                       ] = None,
     limit: Annotated[int, typer.Option(help="Rows shown by --format table")] = 50,
+    lang: LangOption = Lang.zh,
 ) -> None:
     """List villages of a run with their verdicts, filtered (e.g. the uncovered list of a city)."""
     from coverage.export import write_table
+    from coverage.labels import parse_verdict
     from coverage.queries import filter_results, village_table
 
+    try:
+        verdict = parse_verdict(status_) if status_ else None
+    except Village5gError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--status") from None
     with _store() as store:
         results = store.read_results(run)
-    chosen = filter_results(results, verdict=status_.value if status_ else None, no_site=no_site,
-                            city=city, county=county)
+    chosen = filter_results(results, verdict=verdict, no_site=no_site, city=city, county=county)
     table = village_table(chosen)
     if fmt == TableFormat.table:
         _print_villages(table, limit)
         return
     if output is None:
         raise typer.BadParameter("-o FILE is needed for this format", param_hint="--output")
-    write_table(table, output, fmt=fmt.value, layer="villages")
+    write_table(table, output, fmt=fmt.value, layer="villages", lang=lang.value)
     console.print(f"wrote {len(table):,} villages of run {results.attrs['run_id']} to {output}")
 
 
@@ -353,13 +368,16 @@ def summary(
         "--history", help="通达率 of every published run instead (levels province, city, county)")] = False,
     code: Annotated[str | None, typer.Option(help="With --history: only regions whose code starts with this")
                     ] = None,
+    lang: LangOption = Lang.zh,
 ) -> None:
-    """通达率 (5G reach rate), verdict counts, no-site villages and gap to target per region."""
+    """通达率 (5G reach rate), verdict counts, no-site villages and gap to target per region, with a
+    total row for the whole province."""
     from coverage.export import write_table
-    from coverage.summary import summarize
+    from coverage.summary import summarize, with_parent_city
 
     if history:
-        print_history(level=level.value if level else "province", code=code, since=None, output=output)
+        print_history(level=level.value if level else "province", code=code, since=None, output=output,
+                      lang=lang.value)
         return
     level = level or Level.city
     with _store() as store:
@@ -367,16 +385,53 @@ def summary(
         record = store.read_run(results.attrs["run_id"])
     target_rate = target if target is not None else float(record["rules"]["target_rate"])
     frame = summarize(results, level=level.value, target_rate=target_rate)
-    table = Table(title=f"run {record['id']}: 5G reach rate (通达率) by {level.value}, target {target_rate:.0%}")
-    for col in ("code", "name", "villages", "covered", "weak", "uncovered", "no site", "通达率", "gap"):
-        table.add_column(col, justify="left" if col in ("code", "name") else "right")
-    for row in frame.itertuples(index=False):
-        table.add_row(str(row.code), str(row.name or ""), f"{row.villages:,}", f"{row.covered:,}", f"{row.weak:,}",
-                      f"{row.uncovered:,}", f"{row.no_site:,}", f"{row.reach_rate:.1%}", f"{row.gap_villages:,}")
-    console.print(table)
+    total = summarize(results, level="province", target_rate=target_rate) if level != Level.province else None
+    _print_summary(frame, total, title=f"run {record['id']}: 5G reach rate (通达率) by {level.value}, "
+                                       f"target {target_rate:.0%}")
     if output:
-        write_table(frame, output, layer="summary")
+        write_table(with_parent_city(frame, results), output, layer="summary", lang=lang.value)
         console.print(f"wrote {output}")
+
+
+def _print_summary(frame: object, total: object, *, title: str) -> None:
+    """The summary as a table whose code and name are never cut, with a bold total row."""
+    import pandas as pd
+
+    assert isinstance(frame, pd.DataFrame)
+    rows = pd.concat([frame, total]) if isinstance(total, pd.DataFrame) else frame
+    table = _compact_table(title)
+    _text_columns(table, [("code", rows["code"]), ("name", rows["name"])])
+    for col in ("villages", "covered", "weak", "uncovered", "no site", "通达率", "gap"):
+        table.add_column(col, justify="right", no_wrap=True)
+
+    def cells(row: dict[Any, Any]) -> list[str]:
+        counts = ("villages", "covered", "weak", "uncovered", "no_site")
+        return [str(row["code"]), str(row["name"] or ""), *(f"{int(row[c]):,}" for c in counts),
+                f"{float(row['reach_rate']):.1%}", f"{int(row['gap_villages']):,}"]
+
+    records = frame.to_dict("records")
+    for i, row in enumerate(records):
+        table.add_row(*cells(row), end_section=isinstance(total, pd.DataFrame) and i == len(records) - 1)
+    if isinstance(total, pd.DataFrame):
+        table.add_row(*cells(total.to_dict("records")[0]), style="bold")
+    console.print(table)
+
+
+def _compact_table(title: str) -> Table:
+    """A table without outer or vertical rules, so more columns fit 80 characters."""
+    from rich import box
+
+    return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+
+
+def _text_columns(table: Table, columns: list[tuple[str, object]]) -> None:
+    """Left-aligned columns as wide as their longest value, never wrapped or cut (codes and names)."""
+    import pandas as pd
+
+    for name, values in columns:
+        assert isinstance(values, pd.Series)
+        longest = max([cell_len(str(v)) for v in values if v is not None and v == v] + [len(name)])
+        table.add_column(name, no_wrap=True, min_width=longest)
 
 
 @app.command()
@@ -384,19 +439,29 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the outputs")] = Path("out"),
     reseed: Annotated[bool, typer.Option(help="Rebuild the seed world even if villages are stored")] = False,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Then start the HTTP API")] = False,
-    port: Annotated[int, typer.Option(help="Port of the HTTP API with --serve")] = 8000,
+    port: Annotated[int, typer.Option(help="Port of the HTTP API with --serve", min=1, max=65535)] = 8000,
+    lang: LangOption = Lang.zh,
 ) -> None:
-    """Seed (if empty), analyze, write the key outputs (uncovered list, summary, GeoPackage, GeoTIFF,
-    maps) and optionally serve the API: the README's main job."""
+    """Seed (if empty), analyze, write the key outputs (uncovered list, summaries, the province report,
+    GeoPackage, GeoTIFF, maps) and optionally serve the API: the README's main job."""
     import shutil
 
+    from api.cli_api import LogFormat, port_in_use
     from coverage.analysis import run_analysis
     from coverage.export import write_table
     from coverage.predict import ModelParameters
     from coverage.queries import filter_results, village_table
+    from coverage.reports import write_report_xlsx
     from coverage.rules import DEFAULT_RULES
-    from coverage.summary import summarize
+    from coverage.summary import summarize, with_parent_city
+    from maps import MapOptions, build_map, write_html
+    from maps.report import write_report_html
 
+    if serve_after and (busy := port_in_use("127.0.0.1", port)) is not None:
+        # said before minutes of work, not after
+        raise typer.BadParameter(f"127.0.0.1:{port}: {busy.lower()} (another server is listening there?); "
+                                 f"choose another port: --port {port + 1} (make demo PORT={port + 1})",
+                                 param_hint="--port")
     with _store() as store:
         empty = store.counts()["villages"] == 0
     if empty or reseed:
@@ -407,31 +472,42 @@ def demo(
                                   artifacts_dir=_artifacts_dir(), progress=step)
         results = store.read_results(result.run_id)
     out.mkdir(parents=True, exist_ok=True)
-    table = village_table(results)
-    written = [
-        write_table(village_table(filter_results(results, verdict="uncovered")), out / "uncovered.csv"),
-        write_table(village_table(filter_results(results, no_site=True)), out / "no_site.csv"),
-        write_table(summarize(results, level="city", target_rate=DEFAULT_RULES.target_rate), out / "summary_city.csv"),
-        write_table(summarize(results, level="county", target_rate=DEFAULT_RULES.target_rate),
-                    out / "summary_county.xlsx", layer="summary"),
-        write_table(table, out / "villages.gpkg", layer="villages"),
+    target = DEFAULT_RULES.target_rate
+    files: list[tuple[Path, str]] = [
+        (write_table(village_table(filter_results(results, verdict="uncovered")), out / "uncovered.csv",
+                     layer="villages", lang=lang.value), "uncovered villages (无覆盖), Excel opens it"),
+        (write_table(village_table(filter_results(results, no_site=True)), out / "no_site.csv", layer="villages",
+                     lang=lang.value), "villages without a 5G site (无站址)"),
+        (write_table(summarize(results, level="city", target_rate=target), out / "summary_city.csv",
+                     layer="summary", lang=lang.value), "通达率 per city"),
+        (write_table(with_parent_city(summarize(results, level="county", target_rate=target), results),
+                     out / "summary_county.xlsx", layer="summary", lang=lang.value), "通达率 per county"),
+        (write_table(village_table(results), out / "villages.gpkg", layer="villages"),
+         "every village with its verdict, for QGIS"),
     ]
     if result.raster_path:
-        written.append(Path(shutil.copy2(result.raster_path, out / "prediction.tif")))
-    from maps import MapOptions, build_map, write_html
-
+        files.append((Path(shutil.copy2(result.raster_path, out / "prediction.tif")),
+                      "predicted SS-RSRP/SS-SINR/class raster"))
     with _store() as store:
+        files.append((write_report_xlsx(store, out / "report_province.xlsx", run_id=result.run_id),
+                      "the province report: KPIs by city and county, village lists, changes, history"))
+        files.append((write_report_html(store, out / "report_province.html", run_id=result.run_id),
+                      "the same report as a page with a chart and a map (offline)"))
         for city in (None, "3203"):
             path = out / ("map_province.html" if city is None else f"map_{city}.html")
             write_html(build_map(store, city=city, run_id=result.run_id, options=MapOptions(basemap="none")),
                        path, offline=True)
-            written.append(path)
+            files.append((path, "offline map: cities by 通达率" if city is None else "offline map: 徐州市's villages"))
     summary(level=Level.city, run=result.run_id, target=None, output=None)
-    console.print("outputs:\n" + "\n".join(f"  {p}" for p in written))
+    width = max(len(str(p)) for p, _ in files)
+    console.print("outputs:\n" + "\n".join(f"  {p!s:<{width}}  {what}" for p, what in files), soft_wrap=True,
+                  highlight=False)
     if serve_after:
-        console.print(f"API: http://127.0.0.1:{port}/  (docs /docs, villages /collections/villages/items, "
-                      f"summary /summary)", soft_wrap=True)
-        serve(host="127.0.0.1", port=port, workers=1)
+        url = f"http://127.0.0.1:{port}"
+        console.print(f"starting the HTTP API at {url}/ : API docs {url}/docs, villages {url}/collections/villages/"
+                      f"items, summary {url}/summary, maps {url}/maps and {url}/maps/city/3203; Ctrl-C stops it",
+                      soft_wrap=True, highlight=False)
+        serve(host="127.0.0.1", port=port, workers=1, log_format=LogFormat.text)
 
 
 def _artifacts_dir() -> Path:
@@ -455,20 +531,28 @@ def _print_villages(table: object, limit: int) -> None:
     import pandas as pd
 
     assert isinstance(table, pd.DataFrame)
-    shown = Table(title=f"{len(table):,} villages" + (f" (first {limit})" if len(table) > limit else ""))
-    columns = ["code", "name", "township_name", "county_name", "verdict", "no_site", "nearest_site_m",
-               "good_share", "committee_rsrp_dbm", "reasons"]
-    for col in columns:
-        shown.add_column(col)
-    for row in table.head(limit)[columns].itertuples(index=False):
-        shown.add_row(*(_fmt(v) for v in row))
+    head = table.head(limit)
+    shown = _compact_table(f"{len(table):,} villages" + (f" (first {limit}; -o FILE writes them all with every "
+                                                         "column)" if len(table) > limit else ""))
+    _text_columns(shown, [("code", head["code"]), ("name", head["name"])])
+    shown.add_column("county", overflow="ellipsis", no_wrap=True, max_width=8)
+    for col in ("verdict", "no site"):
+        shown.add_column(col, no_wrap=True)
+    for col in ("site m", "good", "dBm"):
+        shown.add_column(col, justify="right", no_wrap=True)
+    for row in head.to_dict("records"):
+        shown.add_row(str(row["code"]), str(row["name"] or ""), str(row["county_name"] or ""), str(row["verdict"]),
+                      "yes" if row["no_site"] else "", _fmt(row["nearest_site_m"], "{:,.0f}"),
+                      _fmt(row["good_share"], "{:.0%}"), _fmt(row["committee_rsrp_dbm"], "{:.1f}"))
     console.print(shown)
+    console.print("site m: distance to the nearest active 5G site; good: share of the area with good coverage; "
+                  "dBm: predicted SS-RSRP at the village committee", style="dim", soft_wrap=True)
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return "" if value != value else f"{value:,.1f}" if abs(value) >= 2 else f"{value:.2f}"
-    return "" if value is None else str(value)
+def _fmt(value: object, spec: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return spec.format(value)
 
 
 def _redact(url: str) -> str:
@@ -485,8 +569,21 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except Village5gError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        for line in error_lines(exc):
+            err_console.print(f"[red]error:[/] {escape(line)}", soft_wrap=True, highlight=False)
         raise SystemExit(1) from None
+
+
+def error_lines(exc: Village5gError, *, limit: int = 20) -> list[str]:
+    """One line per problem of a rejected file (the first ``limit``, then how many more), else the message."""
+    from coverage.errors import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return [str(exc)]
+    lines = [str(p) for p in exc.problems[:limit]]
+    if len(exc.problems) > limit:
+        lines.append(f"and {len(exc.problems) - limit} more problem(s)")
+    return lines
 
 
 if __name__ == "__main__":

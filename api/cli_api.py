@@ -7,6 +7,7 @@ option (or ``VILLAGE5G_DATABASE_URL``), everything else from ``VILLAGE5G_*`` set
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -63,10 +64,30 @@ def _store(settings: ServiceSettings) -> Iterator[Store]:
         store.dispose()
 
 
+class LogFormat(StrEnum):
+    json = "json"
+    text = "text"
+
+
+def port_in_use(host: str, port: int) -> str | None:
+    """None when ``host:port`` can be listened on now, else why not (the system's words)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0: every interface)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (one per core is a good start)", min=1)] = 1,
+    log_format: Annotated[LogFormat | None, typer.Option(
+        help="Logs on standard error: json (one object per line, for log collectors) or text (for people); "
+             "default VILLAGE5G_LOG_FORMAT, else json")] = None,
 ) -> None:
     """Serve the HTTP API (OGC API - Features, summaries, runs, exports, ingest) with uvicorn."""
     import uvicorn
@@ -77,11 +98,19 @@ def serve(
     from coverage import results_query as _bounds  # noqa: F401
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    busy = port_in_use(host, port)
+    if busy is not None:
+        err_console.print(f"[red]error:[/] cannot serve on {host}:{port}: {busy.lower()} (another server is "
+                          f"listening there?); choose another port with --port {port + 1} "
+                          f"(make demo PORT={port + 1})", soft_wrap=True, highlight=False)
+        raise typer.Exit(1)
+    configure_logging(settings.log_level, fmt=(log_format.value if log_format else settings.log_format))
     url = settings.resolved_database_url()
     with _store(settings):
         pass  # the schema exists before any worker starts, so workers never race to create it
-    err_console.print(f"serving http://{host}:{port}/ with {workers} worker(s); API docs at /docs", soft_wrap=True)
+    err_console.print(f"serving http://{host}:{port}/ with {workers} worker(s); API docs at /docs; Ctrl-C stops",
+                      soft_wrap=True, highlight=False)
+    err_console.print(_scheduler_line(settings), soft_wrap=True, highlight=False)
     if workers == 1:
         app = create_app(settings)
         settle_heap()
@@ -90,6 +119,19 @@ def serve(
     os.environ["VILLAGE5G_DATABASE_URL"] = url  # each worker builds its settings from the environment
     uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 log_config=None, access_log=False)
+
+
+def _scheduler_line(settings: ServiceSettings) -> str:
+    """What the in-process scheduler will run, or that it is off."""
+    if not settings.scheduler:
+        return "scheduler: off (VILLAGE5G_SCHEDULER=0)"
+    jobs = {"refresh": (settings.refresh_schedule, f"ingests new exports from {settings.resolved_drop_dir}, "
+                                                   "analyses and publishes"),
+            "snapshot": (settings.snapshot_schedule, "records the 通达率 history"),
+            "report": (settings.report_schedule, "writes the reports")}
+    parts = [f"{name} '{when}' ({what})" for name, (when, what) in jobs.items() if when != "off"]
+    return (f"scheduler ({settings.schedule_timezone}): " + "; ".join(parts) if parts else "scheduler: every job off"
+            ) + " (VILLAGE5G_SCHEDULER=0 turns it off)"
 
 
 @keys_app.command("create")

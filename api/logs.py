@@ -40,13 +40,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send every log (ours and uvicorn's) to standard error as JSON lines."""
+def configure_logging(level: str = "INFO", *, fmt: str = "json") -> None:
+    """Send every log (ours and uvicorn's) to standard error: as JSON lines (``fmt="json"``), or
+    for people (``"text"``: ``12:00:01 INFO message``, with APScheduler's own bookkeeping lines
+    such as "Adding job tentatively" left out)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    if fmt == "text":
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
+    else:
+        handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("apscheduler").setLevel("WARNING" if fmt == "text" else logging.NOTSET)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -27,7 +28,10 @@ class ServiceSettings(Settings):
         Seconds a verified API key is trusted without hashing it again (so revoking takes effect
         within this time).
     log_level
-        Level of the JSON-lines log on standard error.
+        Level of the log on standard error.
+    log_format
+        ``VILLAGE5G_LOG_FORMAT``: ``json`` (one object per line, for log collectors; the default) or
+        ``text`` (one short line per event, for people; the demo uses it).
     scheduler
         ``VILLAGE5G_SCHEDULER``: run the scheduled jobs inside the service (default on; with several
         workers or processes each job still runs once per fire time).
@@ -58,6 +62,7 @@ class ServiceSettings(Settings):
     public_url: str = ""
     key_cache_s: float = Field(default=60.0, ge=0, le=3600)
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
     scheduler: bool = True
     drop_dir: Path | None = None
     refresh_schedule: str = "0 2 * * *"

@@ -25,6 +25,7 @@ from coverage.audit_stats import AuditReport, confusion_matrix, stratified_estim
 from coverage.audit_store import AuditStore, audit_tests, audit_villages
 from coverage.errors import ConfigError, NotFoundError
 from coverage.propagation import edge_margin_db
+from coverage.queries import did_you_mean
 from coverage.storage import Store, villages
 
 __all__ = [
@@ -85,7 +86,8 @@ def resolve_cities(store: Store, values: Sequence[str] | None) -> tuple[str, ...
         hit = cities[(cities["city_code"] == value) | (cities["city_name"] == value)
                      | (cities["city_name"].astype(str).str.removesuffix("市") == value)]
         if hit.empty:
-            raise ConfigError(f"no city with code or name {value!r}")
+            regions = cities[["city_code", "city_name"]].astype(str).itertuples(index=False, name=None)
+            raise ConfigError(f"no city with code or name {value!r}{did_you_mean(value, regions)}")
         out.append(str(hit["city_code"].iloc[0]))
     return tuple(sorted(set(out)))
 

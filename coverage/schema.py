@@ -84,7 +84,7 @@ VILLAGE_COLUMNS: tuple[Column, ...] = (
 )
 
 STATION_COLUMNS: tuple[Column, ...] = (
-    Column("site_id", "str", True, ("站址编码", "站址id", "站址代码", "站号", "基站编号", "基站id",
+    Column("site_id", "str", True, ("站址编码", "站址编号", "站址id", "站址代码", "站号", "基站编号", "基站id",
                                     "gnb_id", "gnbid", "enodeb_id", "site", "siteid"),
            "physical site identifier (shared sites carry one id for several operators)"),
     Column("cell_id", "str", False, ("小区id", "小区编号", "小区标识", "cgi", "ecgi", "ncgi", "cell",

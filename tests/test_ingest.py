@@ -560,3 +560,11 @@ def test_random_bytes_give_a_validation_error(data: bytes, suffix: str, tmp_path
     except ValidationError as exc:
         assert all(p.file == path.name for p in exc.problems)
         assert str(tmp_path) not in str(exc)
+
+
+def test_site_number_header_is_the_site_id_as_in_planning(tmp_path: Path) -> None:
+    # 站址编号 is what the planning candidates and many 工参 tables call the site id
+    path = write_csv(tmp_path / "s.csv", ["站址编号", "运营商", "频段", "经度", "纬度"],
+                     [["JS-0001", "移动", "n41", "119.4", "32.4"]])
+    frame = read_input("stations", path).frame
+    assert frame["site_id"].tolist() == ["JS-0001"] and frame["operator"].tolist() == ["CMCC"]

@@ -1,0 +1,197 @@
+"""What a new user meets in the first hour, on the small hand-made world (tests/utils/api.py):
+Chinese-first, Excel-ready files; readable CLI tables with a total row; Chinese verdict words;
+"did you mean" for region names; one error per line; progress lines without log locations; a
+clear message on a busy port."""
+
+from __future__ import annotations
+
+import csv
+import io
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import openpyxl
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app, error_lines
+from api.cli_api import port_in_use
+from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError
+from coverage.labels import LABELS, header, parse_verdict, people_sheet
+from coverage.queries import did_you_mean
+from coverage.storage import Store
+from tests.utils.api import build_world
+
+runner = CliRunner()
+
+# The world's verdicts (tests/utils/api.py): one covered and one weak village next to the only site,
+# six uncovered without a site; Nanjing's four are all uncovered.
+COVERED, WEAK = "321012101201", "321012101202"
+UNCOVERED = ["320115100201", "320115100202", "320115100203", "320115100204", "321012101203", "321012101204"]
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('first-hour') / 'w.db'}")
+    store.create_schema()
+    build_world(store)
+    yield store.url
+    store.dispose()
+
+
+def _cli(db: str, *args: str, code: int = 0) -> str:
+    result = runner.invoke(app, ["--db", db, *args], catch_exceptions=False, env={"COLUMNS": "80"})
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(data[3:].decode("utf-8"), newline="")))
+
+
+# -- files -----------------------------------------------------------------------------------------
+
+
+def test_village_csv_is_chinese_rounded_with_percentages_and_yes_no(db: str, tmp_path: Path) -> None:
+    path = tmp_path / "v.csv"
+    _cli(db, "villages", "--format", "csv", "-o", str(path))
+    rows = {r["代码"]: r for r in _csv(path)}
+    assert set(rows) == {COVERED, WEAK, *UNCOVERED}
+    first = rows[COVERED]
+    assert first["名称"] == "甲村村委会" and first["地市"] == "扬州市" and first["结论"] == "5G通达"
+    assert rows[WEAK]["结论"] == "弱覆盖" and rows[UNCOVERED[0]]["结论"] == "无覆盖"
+    assert first["无站址"] == "否" and rows[UNCOVERED[0]]["无站址"] == "是"
+    share = first["良好覆盖面积占比"]
+    assert share.endswith("%") and len(share.split(".")[1]) == 2  # "97.0%": one decimal, a percentage
+    assert first["最近站点距离(米)"].isdigit()  # whole metres, no 1216.224752834002
+    rsrp = first["村委会SS-RSRP(dBm)"]
+    assert rsrp.startswith("-") and len(rsrp.split(".")[1]) == 1
+    assert "True" not in path.read_text(encoding="utf-8-sig") and "False" not in path.read_text(encoding="utf-8-sig")
+
+
+def test_english_files_keep_the_column_keys(db: str, tmp_path: Path) -> None:
+    path = tmp_path / "v.csv"
+    _cli(db, "villages", "--status", "uncovered", "--format", "csv", "-o", str(path), "--lang", "en")
+    rows = _csv(path)
+    assert sorted(r["code"] for r in rows) == UNCOVERED
+    assert {r["verdict"] for r in rows} == {"uncovered"} and {r["no_site"] for r in rows} == {"yes"}
+
+
+def test_county_summary_workbook_is_excel_ready(db: str, tmp_path: Path) -> None:
+    path = tmp_path / "s.xlsx"
+    _cli(db, "summary", "--level", "county", "-o", str(path))
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    assert sheet.title == "通达率汇总"
+    headers = [c.value for c in sheet[1]]
+    assert headers[:4] == ["地市代码", "地市", "代码", "名称"]  # the city of each county comes first
+    assert {"行政村数", "5G通达", "弱覆盖", "无覆盖", "无站址", "通达率", "距目标差(村)"} <= set(headers)
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(headers)).column_letter}3"
+    assert all(sheet.column_dimensions[c].width >= 8 for c in "ABCDEFG")
+    rows = {r[2].value: dict(zip(headers, r, strict=True)) for r in sheet.iter_rows(min_row=2)}
+    jiangdu = rows["321012"]
+    assert jiangdu["地市"].value == "扬州市" and jiangdu["代码"].data_type == "s"
+    assert jiangdu["代码"].number_format == "@"
+    assert jiangdu["通达率"].value == pytest.approx(0.25) and jiangdu["通达率"].number_format == "0.0%"
+    assert jiangdu["行政村数"].value == 4 and jiangdu["行政村数"].number_format == "#,##0"
+    assert rows["320115"]["无站址"].value == 4 and rows["320115"]["通达率"].value == 0
+
+
+def test_every_catalogued_header_is_unique_so_files_read_back_by_header() -> None:
+    headers = [header(k) for k in LABELS]
+    assert len(headers) == len(set(headers))
+
+
+def test_people_sheet_refuses_an_unknown_language() -> None:
+    import pandas as pd
+
+    with pytest.raises(ConfigError, match="unknown language 'fr'"):
+        people_sheet(pd.DataFrame({"code": ["1"]}), lang="fr")
+
+
+# -- CLI tables ------------------------------------------------------------------------------------
+
+
+def test_village_table_never_cuts_code_or_name_at_80_columns(db: str) -> None:
+    out = _cli(db, "villages")
+    for code in (COVERED, WEAK, *UNCOVERED):
+        assert code in out
+    assert "甲村村委会" in out and "赵庄村委会" in out
+    assert "…" not in "".join(line for line in out.splitlines() if COVERED in line).split("甲村村委会")[0]
+    assert "reasons" not in out  # fewer columns: the long reason codes stay in the files
+
+
+def test_summary_table_ends_with_the_province_total(db: str) -> None:
+    out = _cli(db, "summary")
+    lines = out.splitlines()
+    total = next(line for line in lines if "江苏省" in line)
+    assert "32" in total and "8" in total and "12.5%" in total  # 1 of 8 covered
+    assert lines.index(total) > max(i for i, line in enumerate(lines) if "扬州市" in line or "南京市" in line)
+
+
+def test_progress_lines_carry_no_log_location(db: str) -> None:
+    result = runner.invoke(app, ["--db", db, "analyze"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "cli.py:" not in result.output and " s  " in result.output
+
+
+# -- words people type -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("word", "codes"), [
+    ("无覆盖", UNCOVERED), ("未覆盖", UNCOVERED), ("弱覆盖", [WEAK]), ("5G通达", [COVERED]), ("已覆盖", [COVERED]),
+    ("uncovered", UNCOVERED),
+])
+def test_chinese_verdict_words_are_accepted(db: str, tmp_path: Path, word: str, codes: list[str]) -> None:
+    path = tmp_path / "v.csv"
+    _cli(db, "villages", "--status", word, "--format", "csv", "-o", str(path))
+    assert sorted(r["代码"] for r in _csv(path)) == sorted(codes)
+
+
+def test_an_unknown_verdict_word_names_the_accepted_ones(db: str) -> None:
+    out = _cli(db, "villages", "--status", "坏", code=2)
+    assert "无覆盖" in out and "弱覆盖" in out
+    with pytest.raises(ConfigError, match="unknown verdict"):
+        parse_verdict("good")
+
+
+def test_a_misspelt_city_gets_a_suggestion(db: str) -> None:
+    result = runner.invoke(app, ["--db", db, "villages", "--city", "杨州"])
+    assert isinstance(result.exception, NotFoundError)
+    assert str(result.exception) == "no city with code or name '杨州' in these results (did you mean 3210 扬州市?)"
+    result = runner.invoke(app, ["--db", db, "villages", "--county", "320151"])
+    assert "did you mean 320115 江宁区?" in str(result.exception)
+
+
+def test_did_you_mean_matches_names_with_or_without_their_suffix() -> None:
+    cities = [("3207", "连云港市"), ("3208", "淮安市"), ("3203", "徐州市")]
+    assert did_you_mean("连云岗", cities) == " (did you mean 3207 连云港市?)"
+    assert did_you_mean("连云岗市", cities) == " (did you mean 3207 连云港市?)"
+    assert did_you_mean("上海", cities) == ""
+
+
+def test_each_problem_of_a_rejected_file_is_its_own_line() -> None:
+    problems = [Problem("s.csv", i, "lon", f"problem {i}") for i in range(1, 24)]
+    lines = error_lines(ValidationError(problems))
+    assert lines[:2] == ["s.csv, row 1, field 'lon': problem 1", "s.csv, row 2, field 'lon': problem 2"]
+    assert len(lines) == 21 and lines[-1] == "and 3 more problem(s)"
+    assert error_lines(NotFoundError("no run 7")) == ["no run 7"]
+
+
+# -- serving ---------------------------------------------------------------------------------------
+
+
+def test_a_busy_port_is_one_clear_line(db: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert port_in_use("127.0.0.1", port) is not None
+        result = runner.invoke(app, ["--db", db, "serve", "--port", str(port)])
+    assert result.exit_code == 1
+    message = result.output.strip()
+    assert "\n" not in message and f"cannot serve on 127.0.0.1:{port}" in message
+    assert f"--port {port + 1}" in message and f"make demo PORT={port + 1}" in message
+    assert port_in_use("127.0.0.1", port) is None
