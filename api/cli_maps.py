@@ -28,14 +28,15 @@ def map_command(
     city: Annotated[str | None, typer.Option(help="City code or name (default: the province map)")] = None,
     county: Annotated[str | None, typer.Option(help="County code or name")] = None,
     basemap: Annotated[BasemapArg, typer.Option(
-        help="osm; tianditu (needs --tianditu-key); amap (features shifted to GCJ-02 for display); "
-             "none (our own boundaries, works with no network)")] = BasemapArg.osm,
+        help="none (default: our own boundaries, works with no network); osm; tianditu (needs --tianditu-key); "
+             "amap (features shifted to GCJ-02 for display)")] = BasemapArg.none,
     tianditu_key: Annotated[str | None, typer.Option(
         "--tianditu-key", envvar="VILLAGE5G_TIANDITU_KEY", help="Tianditu (天地图) browser key")] = None,
     offline: Annotated[bool, typer.Option(
-        "--offline", help="One self-contained file with every script and style inlined. Without it the "
-                          "assets are copied to a village5g-static folder next to FILE. Either way "
-                          "nothing comes from a CDN; with --basemap none no network is needed at all")] = False,
+        "--offline/--assets-folder", help="--offline (default): one self-contained file with every script and "
+                                          "style inlined, fit to mail; --assets-folder: smaller pages sharing a "
+                                          "village5g-static folder copied next to FILE. Either way nothing comes "
+                                          "from a CDN; with --basemap none no network is needed at all")] = True,
     drill_down: Annotated[bool, typer.Option(
         "--drill-down", help="Province map only: also write map_<code>.html for every city and county "
                              "next to FILE, linked both ways")] = False,

@@ -413,17 +413,24 @@ def region_map(results: gpd.GeoDataFrame, *, level: str, code: str, divisions: g
                  parent_link=parent_link, run_id=run_id).add_to(m)
 
     classes = village_classes(results["verdict"].to_numpy(), results["no_site"].to_numpy())
-    sections: list[tuple[str, list[tuple[str, str, str | None]]]] = [(
-        "村 villages",
-        [(c.color, f"{c.label_zh} {c.label_en}", f"{int((classes == c.key).sum()):,}") for c in VILLAGE_CLASSES],
-    )]
+    counts = {c.key: int((classes == c.key).sum()) for c in VILLAGE_CLASSES}
+    items: list[tuple[str, str, str | None]] = [
+        (c.color, f"{c.label_zh} {c.label_en}" + _CLASS_NOTES.get(c.key, ""), f"{counts[c.key]:,}")
+        for c in VILLAGE_CLASSES]
+    if base.name == "none":
+        items.append((NO_BASEMAP_LAND, "居委会等 other units, not counted", None))
+    sections: list[tuple[str, list[tuple[str, str, str | None]]]] = [("村 villages", items)]
+    uncovered_total = int((results["verdict"] == "uncovered").sum())
+    note = (f"无覆盖 uncovered in the summary: {uncovered_total:,} = {counts['uncovered']:,} 无覆盖 + "
+            f"{uncovered_total - counts['uncovered']:,} of the 无站址 drawn here (the others are 弱覆盖 weak "
+            "without a site). Only village committees (村委会) are coloured.")
     if station_pack is not None:
         bands = [b for b in BAND_COLORS if b in station_pack["bands"]] + ["other"] * any(
             b not in BAND_COLORS for b in station_pack["bands"])
         sections.append((f"扇区 sectors (zoom ≥ {WEDGE_ZOOM})", [(BAND_COLORS[b], b, None) for b in bands]))
     if overlay is not None:
         sections.append(("预测 SS-RSRP", [(s.color, s.label, None) for s in rsrp_steps(rules)]))
-    HtmlControl(legend_html(sections), position="bottomright", css_class="v5g-box v5g-legend").add_to(m)
+    HtmlControl(legend_html(sections, note=note), position="bottomright", css_class="v5g-box v5g-legend").add_to(m)
 
     VillageSearch(villages, search_label="search", placeholder="村名或代码 village name or code",
                   not_found="没有找到 not found").add_to(m)
@@ -431,6 +438,10 @@ def region_map(results: gpd.GeoDataFrame, *, level: str, code: str, divisions: g
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     ReadyHook().add_to(m)
     return m
+
+
+#: What each village class of the legend counts (no-site villages are drawn apart from the uncovered).
+_CLASS_NOTES = {"uncovered": " (site near)"}
 
 
 def province_map(results: gpd.GeoDataFrame, *, divisions: gpd.GeoDataFrame, rules: RuleSet = DEFAULT_RULES,
@@ -483,7 +494,9 @@ def province_map(results: gpd.GeoDataFrame, *, divisions: gpd.GeoDataFrame, rule
         raise NotFoundError("no city polygons in the division reference match these results")
     bounds = lonlat_bounds(display_geometries(
         divisions[divisions["level"] == "city"].geometry.dropna().values, tolerance_deg=0.0, gcj02=base.gcj02))
-    m = _new_map(bounds, base, tianditu_key, js_config(target_rate=target))
+    # the colours spread over the cities' own rates (the layer shown first); counties share them
+    rates = city_stats["reach_rate"].to_numpy(dtype=float)
+    m = _new_map(bounds, base, tianditu_key, js_config(target_rate=target, rates=rates))
     if base.name == "none":
         land = _land_layer(divisions, **shape)
         if land is not None:
@@ -506,8 +519,11 @@ def province_map(results: gpd.GeoDataFrame, *, divisions: gpd.GeoDataFrame, rule
         parent_link=None, children_title="地市 cities", children=children,
     ), position="topright", css_class="v5g-box v5g-info").add_to(m)
     HtmlControl(legend_html([(
-        "5G通达率 reach rate", [(s.color, s.label, None) for s in reach_rate_steps(target)],
-    )]), position="bottomright", css_class="v5g-box v5g-legend").add_to(m)
+        f"5G通达率 reach rate (目标 target {target:.0%})",
+        [(s.color, s.label, None) for s in reach_rate_steps(target, rates)],
+    )], note="通达率 = 5G通达村 / 行政村 (村委会); classes below the target spread over the cities' rates. "
+             "covered village committees / all village committees."), position="bottomright",
+        css_class="v5g-box v5g-legend").add_to(m)
     Fullscreen(position="topleft", title="全屏 full screen", title_cancel="退出全屏 exit full screen").add_to(m)
     folium.LayerControl(position="topright", collapsed=False).add_to(m)
     ReadyHook().add_to(m)

@@ -123,8 +123,9 @@ class ReadyHook(folium.MacroElement):
         self._name = "ReadyHook"
 
 
-def legend_html(sections: list[tuple[str, list[tuple[str, str, str | None]]]]) -> str:
-    """The legend's HTML: ``sections`` of (title, [(colour, label, count text or None)])."""
+def legend_html(sections: list[tuple[str, list[tuple[str, str, str | None]]]], *, note: str | None = None) -> str:
+    """The legend's HTML: ``sections`` of (title, [(colour, label, count text or None)]), then a
+    ``note`` saying what is counted."""
     parts = []
     for title, items in sections:
         rows = "".join(
@@ -135,4 +136,6 @@ def legend_html(sections: list[tuple[str, list[tuple[str, str, str | None]]]]) -
             for color, label, count in items
         )
         parts.append(f'<div class="v5g-section"><h4>{html.escape(title)}</h4>{rows}</div>')
+    if note:
+        parts.append(f'<div class="v5g-note">{html.escape(note)}</div>')
     return "".join(parts)

@@ -129,7 +129,7 @@ def _signed_pct(value: object) -> str:
 
 def _kpi_table(frame: pd.DataFrame, *, target_rate: float, caption: str) -> str:
     e = html.escape
-    steps = reach_rate_steps(target_rate)
+    steps = reach_rate_steps(target_rate, frame["reach_rate"].to_numpy(dtype=float) if len(frame) else None)
     colors = [steps[i].color for i in step_index(frame["reach_rate"].to_numpy(dtype=float), steps)] if len(frame) \
         else []
     head = ("<tr><th>代码</th><th>名称</th><th>行政村</th><th>5G通达</th><th>弱覆盖</th><th>无覆盖</th><th>无站址</th>"

@@ -89,17 +89,38 @@ class Step:
     label: str
 
 
-def reach_rate_steps(target_rate: float) -> tuple[Step, ...]:
-    """Stepped colours of 通达率 (0-1) around the target: above it greens, below it yellow to red."""
+#: Colours of the four classes below the target, from the lowest rates up.
+_BELOW_TARGET = ("#d7191c", "#f46d43", "#fdae61", "#fee08b")
+
+
+def reach_rate_steps(target_rate: float, rates: Any = None) -> tuple[Step, ...]:
+    """Stepped colours of 通达率 (0-1): green at or above the target, four classes below it.
+
+    Without ``rates`` the classes below the target are 5 points wide (target-5%, -10%, -15%). With
+    the ``rates`` being mapped, the classes are spread over their actual range below the target
+    (whole percents from the lowest rate to the highest one under the target), so a province whose
+    cities all lie between 49% and 79% shows four colours, not one; a class between the highest
+    rate and the target is added when there is room. Labels mark the target.
+    """
     t = target_rate
-    top = min(1.0, t + 0.05)
-    return (
-        Step(top, "#1a9641", f"≥ {top:.0%}"),
-        Step(t, "#a6d96a", f"{t:.0%}–{top:.0%} (target {t:.0%})"),
-        Step(t - 0.05, "#ffffbf", f"{t - 0.05:.0%}–{t:.0%}"),
-        Step(t - 0.10, "#fdae61", f"{t - 0.10:.0%}–{t - 0.05:.0%}"),
-        Step(-np.inf, "#d7191c", f"< {t - 0.10:.0%}"),
-    )
+    values = np.asarray([] if rates is None else rates, dtype=float)
+    values = values[np.isfinite(values) & (values < t)]
+    reached = Step(t, "#1a9641", f"≥ {t:.0%} 达标 target reached")
+    if values.size == 0:
+        edges = [t - 0.15, t - 0.10, t - 0.05]
+        top = t
+    else:
+        top = min(t, float(np.ceil(values.max() * 100 - 1e-9)) / 100)
+        low = min(float(np.floor(values.min() * 100 + 1e-9)) / 100, top - 0.04)
+        edges = [round(low + (top - low) * k / 4, 2) for k in (1, 2, 3)]
+    steps = [reached]
+    if top < t:
+        steps.append(Step(top, "#ffffbf", f"{top:.0%}–{t:.0%} (below target)"))
+    bounds = [*edges, top]
+    for k in (2, 1, 0):
+        steps.append(Step(edges[k], _BELOW_TARGET[k + 1], f"{edges[k]:.0%}–{bounds[k + 1]:.0%}"))
+    steps.append(Step(-np.inf, _BELOW_TARGET[0], f"< {edges[0]:.0%}"))
+    return tuple(steps)
 
 
 def rsrp_steps(rules: RuleSet) -> tuple[Step, ...]:
@@ -127,8 +148,9 @@ def hex_rgb(color: str) -> tuple[int, int, int]:
     return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
 
 
-def js_config(*, target_rate: float | None = None) -> dict[str, Any]:
-    """The tables the page script needs: class colours and labels, band colours, reason texts."""
+def js_config(*, target_rate: float | None = None, rates: Any = None) -> dict[str, Any]:
+    """The tables the page script needs: class colours and labels, band colours, reason texts, and
+    with ``target_rate`` the 通达率 classes (:func:`reach_rate_steps` of ``rates``)."""
     config: dict[str, Any] = {
         "classes": {c.key: {"color": c.color, "zh": c.label_zh, "en": c.label_en} for c in VILLAGE_CLASSES},
         "fillOpacity": VILLAGE_FILL_OPACITY,
@@ -138,5 +160,5 @@ def js_config(*, target_rate: float | None = None) -> dict[str, Any]:
     }
     if target_rate is not None:
         config["rateSteps"] = [{"lower": s.lower if np.isfinite(s.lower) else -1.0, "color": s.color}
-                               for s in reach_rate_steps(target_rate)]
+                               for s in reach_rate_steps(target_rate, rates)]
     return config

@@ -37,7 +37,7 @@ from maps.assets import PACKAGES, RESOURCES
 from maps.builders import station_data, village_properties
 from maps.geometry import simplify_coverage
 from maps.raster import OVERLAY_ALPHA, rsrp_overlay
-from maps.style import VILLAGE_CLASSES, hex_rgb, rsrp_steps, village_class
+from maps.style import VILLAGE_CLASSES, hex_rgb, reach_rate_steps, rsrp_steps, step_index, village_class
 
 # -- the hand-made world -------------------------------------------------------------------------
 
@@ -331,6 +331,38 @@ def test_province_map_colours_regions_by_reach_rate_and_links_down() -> None:
     assert "village5g.rateStyle" in render_html(m)
 
 
+#: 通达率 of the 13 Jiangsu cities in the README's seed-world table (49.4% to 78.7%, all below 90%).
+SEED_CITY_RATES = (0.706, 0.679, 0.637, 0.652, 0.726, 0.671, 0.494, 0.661, 0.541, 0.787, 0.708, 0.730, 0.742)
+
+
+def test_province_colours_spread_over_the_cities_rates_with_the_target_marked() -> None:
+    steps = reach_rate_steps(0.9, SEED_CITY_RATES)
+    assert steps[0].lower == 0.9 and "target" in steps[0].label and "90%" in steps[0].label
+    # the old fixed scale (classes 5 points wide below the target) put all 13 cities under 80%: one red province
+    # spread from 49% to 79%: edges 56.5 -> 0.56 (rounded), 0.64, 0.72; 79%-90% below target
+    assert [s.lower for s in steps[1:-1]] == pytest.approx([0.79, 0.72, 0.64, 0.56])
+    colours = [steps[i].color for i in step_index(np.array(SEED_CITY_RATES), steps)]
+    assert len(set(colours)) == 4
+    assert colours[6] == colours[8] == steps[-1].color  # 连云港 49.4%, 盐城 54.1%: the lowest class
+    assert colours[9] == steps[2].color  # 扬州 78.7%
+    # rates at or above the target leave the fixed classes below it
+    assert [s.lower for s in reach_rate_steps(0.9, [0.95])] == [s.lower for s in reach_rate_steps(0.9)]
+
+
+def test_province_legend_marks_the_target_and_says_what_is_counted() -> None:
+    html = render_html(province_map(results_frame(), divisions=divisions_frame(), basemap="none"))
+    assert "5G通达率 reach rate (目标 target 90%)" in html
+    assert "通达率 = 5G通达村 / 行政村 (村委会)" in html
+
+
+def test_city_legend_reconciles_uncovered_with_the_summary_and_names_grey_units() -> None:
+    html = render_html(city_map())
+    # results_frame: two uncovered villages, one of them without a site (drawn as 无站址)
+    assert "无覆盖 uncovered in the summary: 2 = 1 无覆盖 + 1 of the 无站址 drawn here" in html
+    assert "居委会等 other units, not counted" in html
+    assert "居委会等" not in render_html(city_map(basemap="osm"))  # no land layer under map tiles
+
+
 def test_bad_link_template_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="link_template"):
         province_map(results_frame(), divisions=divisions_frame(), link_template="map_{id}.html")
@@ -495,7 +527,7 @@ def _cli_app() -> typer.Typer:
     return app
 
 
-@pytest.mark.parametrize("args", [["--city", "3210", "--basemap", "none", "--offline"],
+@pytest.mark.parametrize("args", [["--city", "3210", "--basemap", "osm", "--assets-folder"],
                                   ["--county", "江都区"], []])
 def test_cli_writes_a_map(small_store: str, tmp_path: Path, args: list[str]) -> None:
     out = tmp_path / "map.html"
@@ -505,7 +537,9 @@ def test_cli_writes_a_map(small_store: str, tmp_path: Path, args: list[str]) -> 
     html = out.read_text(encoding="utf-8")
     assert "village5g.ready(" in html
     assert not [r for r in asset_refs(html) if "http" in r]
-    assert (tmp_path / "village5g-static").is_dir() != ("--offline" in args)
+    # by default one self-contained file on our own boundaries, like the demo's: it survives being mailed
+    assert (tmp_path / "village5g-static").is_dir() == ("--assets-folder" in args)
+    assert ("tile.openstreetmap.org" in html) == ("osm" in args)
 
 
 def test_cli_drill_down_writes_linked_maps(small_store: str, tmp_path: Path) -> None:
