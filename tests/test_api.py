@@ -346,3 +346,6 @@ def test_city_map_page_uses_local_assets_only(world: World) -> None:
     assert asset.status_code == 200 and len(asset.content) > 10_000
     missing = world.client.get("/maps/city/9999?basemap=none")
     assert missing.status_code == 404 and set(missing.json()) == {"code", "message", "details"}
+    # the served maps default to our own boundaries, like the CLI's and the demo's files; tiles on request
+    assert "tile.openstreetmap.org" not in world.client.get(f"/maps/city/{city}").text
+    assert "tile.openstreetmap.org" in world.client.get(f"/maps/city/{city}?basemap=osm").text

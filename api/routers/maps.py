@@ -17,7 +17,8 @@ router = APIRouter(prefix="/maps", tags=["Maps"])
 
 Basemap = Literal["osm", "amap", "none"]
 RunParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Run id (default: latest published)")]
-BasemapParam = Annotated[Basemap, Query(description="osm, amap (features shifted to GCJ-02) or none")]
+BasemapParam = Annotated[Basemap, Query(description="none (default: our own boundaries, no tile server needed), "
+                                                            "osm, or amap (features shifted to GCJ-02)")]
 
 
 def _page(store: StoreDep, principal: ReaderDep, *, level: str | None, code: str | None, run: int | None,
@@ -31,7 +32,7 @@ def _page(store: StoreDep, principal: ReaderDep, *, level: str | None, code: str
 
 
 @router.get("", response_class=HTMLResponse, summary="Province map: cities and counties by 5G reach rate")
-def province(store: StoreDep, principal: ReaderDep, run: RunParam = None, basemap: BasemapParam = "osm"
+def province(store: StoreDep, principal: ReaderDep, run: RunParam = None, basemap: BasemapParam = "none"
              ) -> HTMLResponse:
     """Cities and counties coloured by 通达率, linking down to their maps."""
     return _page(store, principal, level=None, code=None, run=run, basemap=basemap)
@@ -40,7 +41,7 @@ def province(store: StoreDep, principal: ReaderDep, run: RunParam = None, basema
 @router.get("/audits/{round_number}", response_class=HTMLResponse, summary="Map of an audit round's sample")
 def audit(store: StoreDep, principal: ReaderDep, round_number: Annotated[int, Path(ge=1, le=MAX_ID)],
           city: Annotated[str | None, Query(pattern=r"^\d{4}$", description="Only this city (code)")] = None,
-          basemap: BasemapParam = "osm") -> HTMLResponse:
+          basemap: BasemapParam = "none") -> HTMLResponse:
     """The sampled villages at their committee points, coloured by field outcome (passed, failed, not yet
     tested; reserves apart), with popups and the villages outlined. A region-limited key sees its region."""
     m = build_audit_map(store, round_number, city=city, regions=principal.regions,
@@ -51,6 +52,6 @@ def audit(store: StoreDep, principal: ReaderDep, round_number: Annotated[int, Pa
 @router.get("/{level}/{code}", response_class=HTMLResponse, summary="City or county map with its villages")
 def region(store: StoreDep, principal: ReaderDep, level: Literal["city", "county"],
            code: Annotated[str, Path(pattern=r"^\d{4}(\d{2})?$")], run: RunParam = None,
-           basemap: BasemapParam = "osm") -> HTMLResponse:
+           basemap: BasemapParam = "none") -> HTMLResponse:
     """Village polygons coloured by verdict, sites, the predicted RSRP overlay, search and boundaries."""
     return _page(store, principal, level=level, code=code, run=run, basemap=basemap)
