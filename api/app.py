@@ -23,7 +23,7 @@ from api.logs import AccessLogMiddleware, configure_logging
 from api.openapi import install_openapi
 from api.routers import audits, exports, health, history, ingest, maps, ogc, planning, runs, schedule
 from api.scheduler import JobScheduler
-from api.security import KeyCache
+from api.security import UPLOAD_PREFIXES, KeyBeforeBodyMiddleware, KeyCache
 from api.service_settings import ServiceSettings
 from coverage import __version__
 from coverage import history as _history_tables  # noqa: F401  (defines kpi_snapshots)
@@ -37,8 +37,6 @@ from maps import STATIC_DIR
 PAGE_CACHE_BYTES = 64 * 1024 * 1024
 #: Largest body of a request other than an upload (JSON options), bytes.
 MAX_JSON_BODY = 1024 * 1024
-#: Paths of file uploads, which may be up to ``max_upload_mb``: data files and audit field tests.
-UPLOAD_PREFIXES = ("/ingest/", "/audits/", "/whatif")
 
 DESCRIPTION = """\
 5G coverage of administrative villages (行政村): which villages are covered (5G通达), weak (弱覆盖),
@@ -67,7 +65,7 @@ def create_app(settings: ServiceSettings, *, store: Store | None = None) -> Fast
     owns_store = store is None
     the_store = store if store is not None else Store(settings.resolved_database_url())
     the_store.create_schema()
-    runner = JobRunner(the_store, artifacts_dir=settings.data_dir / "runs")
+    runner = JobRunner(the_store, artifacts_dir=settings.data_dir / "runs", limits=settings.limits)
     runner.recover()
     scheduler = JobScheduler(the_store, settings, owner=runner.owner)
 
@@ -97,13 +95,15 @@ def create_app(settings: ServiceSettings, *, store: Store | None = None) -> Fast
     )
     app.state.settings = settings
     app.state.store = the_store
-    app.state.key_cache = KeyCache(settings.key_cache_s)
+    app.state.key_cache = KeyCache(settings.key_cache_s, failed_limit=settings.failed_key_limit,
+                                   failed_window_s=settings.failed_key_window_s)
     app.state.report_cache = LruCache(256)
     app.state.count_cache = LruCache(4096)
     app.state.page_cache = LruCache(1024, max_weight=PAGE_CACHE_BYTES, weigh=lambda page: len(page[0]))
     app.state.jobs = runner
     app.state.scheduler = scheduler
     install_error_handlers(app)
+    app.add_middleware(KeyBeforeBodyMiddleware, prefixes=UPLOAD_PREFIXES)
     app.add_middleware(BodyLimitMiddleware, upload_bytes=settings.max_upload_bytes, other_bytes=MAX_JSON_BODY,
                        upload_prefix=UPLOAD_PREFIXES)
     app.add_middleware(CatchAllMiddleware)

@@ -307,7 +307,8 @@ def analyze(
         offsets = load_calibration(store, calibration) if calibration is not None else None
         result = run_analysis(store, rules=rule_set, params=params, operators=operators, scope=scope.value,
                               artifacts_dir=_artifacts_dir(), progress=step, calibration=offsets,
-                              workers=workers or None, scheduler=scheduler, partition_villages=partition_villages)
+                              workers=workers or None, scheduler=scheduler, partition_villages=partition_villages,
+                              limits=state.settings.limits)
     c = result.counts
     console.print(
         f"run {result.run_id} published in {result.timings_s['total_s']:.1f} s ({rule_set.label}): "

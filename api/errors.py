@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coverage.errors import ConfigError, NotFoundError, ValidationError, Village5gError
+from coverage.limits import LimitError
 
 log = logging.getLogger("village5g.error")
 
@@ -82,6 +83,8 @@ def domain_error_response(exc: Village5gError) -> JSONResponse:
         details = [{"file": p.file, "row": p.row, "field": p.field, "message": p.message} for p in exc.problems]
         message = (f"{len(exc.problems)} problem(s) found; nothing was stored" if exc.problems
                    else "the input was rejected; nothing was stored")
+    if isinstance(exc, LimitError):  # the limit, its setting and the amount asked for, in the message
+        return error_response(status, f"{exc}; nothing was done", code="limit_exceeded", details=details)
     return error_response(status, message, details=details)
 
 

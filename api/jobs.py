@@ -20,6 +20,7 @@ from sqlalchemy import select
 from api.errors import ApiError
 from coverage.errors import Village5gError
 from coverage.jobs import create_job, fail_orphans, finish_job, job_progress, jobs, process_alive, start_job
+from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.rules import DEFAULT_RULES, RuleSet
 from coverage.storage import Store
 
@@ -56,9 +57,10 @@ def rules_with(overrides: dict[str, Any] | None) -> RuleSet:
 class JobRunner:
     """Runs analysis jobs of this worker on one background thread."""
 
-    def __init__(self, store: Store, *, artifacts_dir: Path) -> None:
+    def __init__(self, store: Store, *, artifacts_dir: Path, limits: Limits = DEFAULT_LIMITS) -> None:
         self.store = store
         self.artifacts_dir = artifacts_dir
+        self.limits = limits
         self.owner = owner_id()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="village5g-job")
 
@@ -91,7 +93,7 @@ class JobRunner:
             start_job(self.store, job_id)
             result = run_analysis(self.store, rules=rules, params=ModelParameters(resolution_m=resolution_m),
                                   operators=operators, scope=scope, artifacts_dir=self.artifacts_dir,
-                                  progress=job_progress(self.store, job_id))
+                                  progress=job_progress(self.store, job_id), limits=self.limits)
         except Village5gError as exc:
             log.warning("analysis job %d failed: %s", job_id, exc)
             finish_job(self.store, job_id, error=str(exc))

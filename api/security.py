@@ -6,7 +6,13 @@ region-limited key sees only its region. A wrong, revoked or malformed key is a 
 key is needed: a client that sends one expects it to work.
 
 Verified keys are remembered for ``key_cache_s`` seconds (by a SHA-256 of the key, in memory), so
-the deliberately slow scrypt check runs once per key and worker, not once per request.
+the deliberately slow scrypt check runs once per key and worker, not once per request. Invalid
+keys are remembered too (the same wrong key costs nothing the second time), and a client address
+that sent ``failed_key_limit`` invalid keys within ``failed_key_window_s`` gets 429 without any
+check until the window has passed: guessing keys cannot starve legitimate callers of CPU.
+
+Uploads (POST under :data:`UPLOAD_PREFIXES`) are authenticated by :class:`KeyBeforeBodyMiddleware`
+before their body is read: an anonymous or wrong-key 200 MB upload is refused at its headers.
 """
 
 from __future__ import annotations
@@ -14,16 +20,18 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import ApiError
+from api.errors import ApiError, error_response
 from coverage.keys import ApiKey, role_allows, verify_key
 from coverage.storage import Store
 
@@ -51,14 +59,60 @@ class Principal:
         return (self.key.region_code,) if self.key and self.key.region_code else ()
 
 
-class KeyCache:
-    """Verified keys by SHA-256 of the key text, for a limited time; bounded in size."""
+#: Paths of file uploads (a body of up to ``max_upload_mb``), authenticated before the body is read.
+UPLOAD_PREFIXES = ("/ingest/", "/audits/", "/whatif")
 
-    def __init__(self, ttl_s: float, size: int = 1024) -> None:
+
+class KeyCache:
+    """Verified keys by SHA-256 of the key text, for a limited time; bounded in size.
+
+    Also remembers invalid keys (for the same time) and counts invalid keys per client address:
+    :meth:`blocked` says when an address has sent ``failed_limit`` of them within ``failed_window_s``.
+    """
+
+    def __init__(self, ttl_s: float, size: int = 1024, *, failed_limit: int = 20,
+                 failed_window_s: float = 60.0) -> None:
         self.ttl_s = ttl_s
         self.size = size
+        self.failed_limit = failed_limit
+        self.failed_window_s = failed_window_s
         self._items: OrderedDict[bytes, tuple[float, ApiKey]] = OrderedDict()
+        self._invalid: OrderedDict[bytes, float] = OrderedDict()
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def blocked(self, client: str) -> float:
+        """Seconds until ``client`` may present keys again (0: it may now)."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._failures.get(client)
+            if times is None:
+                return 0.0
+            while times and times[0] <= now - self.failed_window_s:
+                times.popleft()
+            if len(times) < self.failed_limit:
+                return 0.0
+            return times[0] + self.failed_window_s - now
+
+    def known_invalid(self, presented: str) -> bool:
+        """True when ``presented`` failed verification less than ``ttl_s`` ago."""
+        digest = self._digest(presented)
+        with self._lock:
+            until = self._invalid.get(digest)
+            return until is not None and until > time.monotonic()
+
+    def failed(self, client: str, presented: str) -> None:
+        """Record that ``client`` presented the invalid key ``presented``."""
+        now = time.monotonic()
+        with self._lock:
+            self._invalid[self._digest(presented)] = now + max(self.ttl_s, 1.0)
+            while len(self._invalid) > self.size:
+                self._invalid.popitem(last=False)
+            times = self._failures.pop(client, None) or deque(maxlen=self.failed_limit)
+            times.append(now)
+            self._failures[client] = times  # most recent last: the oldest address is dropped first
+            while len(self._failures) > 16 * self.size:
+                self._failures.popitem(last=False)
 
     @staticmethod
     def _digest(presented: str) -> bytes:
@@ -79,6 +133,8 @@ class KeyCache:
         hit = self.cached(presented)
         if hit is not None:
             return hit
+        if self.known_invalid(presented):
+            return None
         digest = self._digest(presented)
         now = time.monotonic()
         key = verify_key(store, presented)
@@ -98,6 +154,36 @@ def _presented(api_key: str | None, credentials: HTTPAuthorizationCredentials | 
     return None
 
 
+async def authenticate(state: Any, presented: str | None, client: str) -> Principal:
+    """The caller presenting ``presented`` (None: anonymous) from address ``client``.
+
+    ApiError 401 for a key that does not verify, 429 for an address that sent too many invalid
+    keys lately. A key is checked on a worker thread (a database read and a deliberately slow
+    hash) unless it was verified, or found invalid, moments ago.
+    """
+    if presented is None:
+        return Principal()
+    cache: KeyCache = state.key_cache
+    key = cache.cached(presented)
+    if key is None and cache.known_invalid(presented):
+        raise ApiError(401, "the API key is not valid (unknown, revoked or mistyped)", headers=_CHALLENGE)
+    if key is None:
+        wait = cache.blocked(client)
+        if wait > 0:
+            raise ApiError(429, f"too many invalid API keys from this address; try again in {wait:.0f} s",
+                           headers={"Retry-After": str(max(1, round(wait)))})
+        key = await run_in_threadpool(cache.verify, state.store, presented)
+    if key is None:
+        cache.failed(client, presented)
+        raise ApiError(401, "the API key is not valid (unknown, revoked or mistyped)", headers=_CHALLENGE)
+    return Principal(key)
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
 async def get_principal(
     request: Request,
     api_key: Annotated[str | None, Security(api_key_header)],
@@ -105,20 +191,48 @@ async def get_principal(
 ) -> Principal:
     """The caller, from whichever key header is present; 401 for a key that does not verify.
 
-    Anonymous callers cost nothing; a key is checked on a worker thread (a database read and a
-    deliberately slow hash) unless it was verified moments ago.
+    Anonymous callers cost nothing; see :func:`authenticate`.
     """
-    presented = _presented(api_key, credentials)
-    if presented is None:
-        return Principal()
-    cache: KeyCache = request.app.state.key_cache
-    key = cache.cached(presented)
-    if key is None:
-        key = await run_in_threadpool(cache.verify, request.app.state.store, presented)
-    if key is None:
-        raise ApiError(401, "the API key is not valid (unknown, revoked or mistyped)", headers=_CHALLENGE)
-    request.state.key_id = key.id
-    return Principal(key)
+    principal = await authenticate(request.app.state, _presented(api_key, credentials), _client(request.scope))
+    if principal.key is not None:
+        request.state.key_id = principal.key.id
+    return principal
+
+
+class KeyBeforeBodyMiddleware:
+    """Authenticate uploads (POST under ``prefixes``) from their headers, before the body is read.
+
+    Every upload needs a key of role ``role`` or above (the route then checks its own, stricter
+    role); without one the answer is 401 or 403 at once, and the body is never received.
+    """
+
+    def __init__(self, app: ASGIApp, *, prefixes: tuple[str, ...] = UPLOAD_PREFIXES, role: str = "auditor") -> None:
+        self.app = app
+        self.prefixes = prefixes
+        self.role = role
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST" or not scope.get("path", "").startswith(
+                self.prefixes):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        presented = headers.get("x-api-key") or None
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if presented is None and scheme.lower() == "bearer" and token.strip():
+            presented = token.strip()
+        try:
+            if presented is None:
+                raise ApiError(401, f"uploads need an API key with role {self.role} or above", headers=_CHALLENGE)
+            principal = await authenticate(scope["app"].state, presented, _client(scope))
+            assert principal.key is not None
+            if not role_allows(principal.key.role, self.role):
+                raise ApiError(403, f"uploads need role {self.role} or above; the key has role {principal.key.role}")
+        except ApiError as exc:
+            response = error_response(exc.status, exc.message, code=exc.code, details=exc.details, headers=exc.headers)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 async def reader(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from api.scheduler import parse_schedule
 from api.settings import Settings
+from coverage.limits import Limits
 
 
 class ServiceSettings(Settings):
@@ -20,7 +21,17 @@ class ServiceSettings(Settings):
     reads_need_key
         ``VILLAGE5G_READS_NEED_KEY``: reads need an API key too (any role); open by default.
     max_upload_mb
-        Largest request body accepted (an uploaded file and its form), MiB.
+        Largest request body accepted (an uploaded file and its form), MiB; checked against the
+        declared length before the body is read, and while it streams in.
+    max_upload_rows
+        Data rows of one uploaded file, counted before it is parsed (CSV: lines).
+    max_unpacked_mb
+        What one uploaded archive (.zip, and .xlsx, which is one) may unpack to, MiB.
+    max_zip_ratio
+        Largest unpacked-to-packed ratio of one archive member (zip bombs: ~1,000).
+    failed_key_limit, failed_key_window_s
+        A client (by address) that sent this many invalid API keys within the window gets 429
+        without any key check until the window has passed.
     public_url
         Base URL of links in responses when the service sits behind a proxy that rewrites the
         host (e.g. ``https://gis.example.org/village5g``); by default links follow the request.
@@ -59,6 +70,11 @@ class ServiceSettings(Settings):
 
     reads_need_key: bool = False
     max_upload_mb: float = Field(default=200.0, gt=0, le=10_240)
+    max_upload_rows: int = Field(default=500_000, ge=1)
+    max_unpacked_mb: float = Field(default=200.0, gt=0, le=100_000)
+    max_zip_ratio: float = Field(default=100.0, ge=1)
+    failed_key_limit: int = Field(default=20, ge=1)
+    failed_key_window_s: float = Field(default=60.0, gt=0, le=86400)
     public_url: str = ""
     key_cache_s: float = Field(default=60.0, ge=0, le=3600)
     log_level: str = "INFO"
@@ -124,6 +140,12 @@ class ServiceSettings(Settings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
+
+    @property
+    def limits(self) -> Limits:
+        """The resource limits of requests (:class:`coverage.limits.Limits`)."""
+        return Limits(max_grid_pixels=self.max_grid_pixels, max_rows=self.max_upload_rows,
+                      max_unpacked_bytes=int(self.max_unpacked_mb * 1024 * 1024), max_zip_ratio=self.max_zip_ratio)
 
     @property
     def max_upload_bytes(self) -> int:

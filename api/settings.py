@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coverage.limits import Limits
 
 
 class Settings(BaseSettings):
@@ -19,6 +21,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     database_url: str = ""
+    max_grid_pixels: int = Field(default=Limits.max_grid_pixels, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -33,3 +36,8 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.data_dir / 'village5g.db').as_posix()}"
+
+    @property
+    def limits(self) -> Limits:
+        """The resource limits in force (:class:`coverage.limits.Limits`)."""
+        return Limits(max_grid_pixels=self.max_grid_pixels)

@@ -7,6 +7,7 @@ a run that fails or is killed midway leaves the previous results in place.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,9 @@ from coverage import __version__
 from coverage.audit_calibration import apply_calibration
 from coverage.crs import local_metric_crs
 from coverage.errors import NO_VILLAGES, Village5gError
+from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bounds
 from coverage.predict import DEFAULT_PARAMETERS, NODATA, ModelParameters, Prediction, predict
+from coverage.results_query import extent
 from coverage.rules import RuleSet
 from coverage.storage import Store, frame_fingerprint
 from coverage.verdicts import VERDICTS, village_metrics, village_raster
@@ -94,7 +97,8 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
                  artifacts_dir: Path | None = None,
                  progress: Callable[[str], None] | None = None,
                  calibration: pd.DataFrame | None = None, workers: int | None = None,
-                 scheduler: str | None = None, partition_villages: int | None = None) -> RunResult:
+                 scheduler: str | None = None, partition_villages: int | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> RunResult:
     """Compute a run from the stored inputs and publish it atomically.
 
     Parameters
@@ -121,16 +125,21 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         single-process run's. Without ``calibration`` a partitioned run reads its rows partition by
         partition and writes each partition's results as they come (:func:`_run_streamed`), so
         this process never holds the whole area's villages, stations or results.
+    limits
+        ``limits.max_grid_pixels`` bounds the prediction grid of one process (the run's, or each
+        partition's); checked before the run is recorded (:class:`coverage.limits.LimitError`).
     """
     say = progress or (lambda _m: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     committees_only = scope == "committees"
     partitioned = workers is not None or scheduler is not None or partition_villages is not None
+    if not partitioned:
+        check_run_grid(store, resolution_m=params.resolution_m, scope=scope, limits=limits)
     if partitioned and calibration is None:
         return _run_streamed(store, rules=rules, params=params, operators=operators, scope=scope,
                              artifacts_dir=artifacts_dir, progress=say, workers=workers, scheduler=scheduler,
-                             partition_villages=partition_villages, timings=timings, t0=t0)
+                             partition_villages=partition_villages, timings=timings, t0=t0, limits=limits)
     villages = store.read("villages", committees_only=committees_only)
     if villages.empty:
         raise Village5gError(NO_VILLAGES)
@@ -184,6 +193,20 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
 #: Villages whose results a streamed partitioned run writes in one transaction.
 WRITE_BATCH = 20_000
 
+def check_run_grid(store: Store, *, resolution_m: float, scope: str = "committees",
+                   limits: Limits = DEFAULT_LIMITS) -> None:
+    """Refuse, before any work, a single-process run whose grid would exceed ``limits.max_grid_pixels``.
+
+    The grid is estimated from the envelope of the stored villages in scope (a database
+    aggregate), projected as the run projects it; nothing stored means nothing to check.
+    """
+    bounds = extent(store, "villages", committees_only=scope == "committees")
+    if bounds is None:
+        return
+    width, height = grid_shape_of_bounds(bounds, resolution_m)
+    check_grid(width, height, resolution_m, limits, what="the run's prediction grid")
+
+
 @contextmanager
 def _partition_map(workers: int | None, scheduler: str | None,
                    progress: Callable[[str], None]) -> Iterator[MapFunction | None]:
@@ -201,7 +224,7 @@ def _partition_map(workers: int | None, scheduler: str | None,
 def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, operators: list[str] | None,
                   scope: str, artifacts_dir: Path | None, progress: Callable[[str], None],
                   workers: int | None, scheduler: str | None, partition_villages: int | None,
-                  timings: dict[str, float], t0: float) -> RunResult:
+                  timings: dict[str, float], t0: float, limits: Limits) -> RunResult:
     """A partitioned run whose rows stream between the store and the partitions.
 
     One chunked pass over the stored inputs (:func:`coverage.partition.survey_store`: fingerprints,
@@ -230,6 +253,11 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
                         halo_from_radius(survey.radius_px, rules=rules, params=params),
                         params=params, max_villages=size)
     timings["plan_s"] = time.perf_counter() - t
+    res = params.resolution_m
+    for part in plan.partitions:
+        minx, miny, maxx, maxy = part.bounds_m
+        check_grid(math.ceil((maxx - minx) / res) + 1, math.ceil((maxy - miny) / res) + 1, res, limits,
+                   what=f"the prediction grid of partition {part.key}")
     run_id = store.start_run(rules=rules.to_dict(), parameters=asdict(params), inputs=inputs,
                              code_version=__version__)
     with _failing_run(store, run_id):

@@ -55,7 +55,9 @@ from coverage.ingest import (
     _split_unit,
     _Table,
     _text,
+    check_encoding,
 )
+from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.rules import DEFAULT_RULES
 from coverage.schema import OPERATORS, Column
 
@@ -334,7 +336,8 @@ def tests_frame(values: dict[str, Any], geometry: np.ndarray) -> gpd.GeoDataFram
 
 def read_field_tests(path: str | Path, *, round_number: int, villages: pd.DataFrame,
                      known_codes: Collection[str], crs: object = None, encoding: str | None = None,
-                     sheet: str | None = None, now: dt.datetime | None = None) -> FieldTests:
+                     sheet: str | None = None, now: dt.datetime | None = None,
+                     limits: Limits = DEFAULT_LIMITS) -> FieldTests:
     """Read and validate a field-test file of one audit round.
 
     Parameters
@@ -357,6 +360,8 @@ def read_field_tests(path: str | Path, *, round_number: int, villages: pd.DataFr
         Text encoding of a CSV file; worksheet of a workbook (default: the first).
     now : datetime, optional
         The present (naive Asia/Shanghai), for the "test in the future" check.
+    limits : Limits, optional
+        Rows and archive sizes the file may have, checked before it is parsed.
 
     Returns
     -------
@@ -370,6 +375,7 @@ def read_field_tests(path: str | Path, *, round_number: int, villages: pd.DataFr
     path = Path(path)
     file = path.name
     source = crs_mod.resolve_crs(crs if crs not in (None, "") else "EPSG:4326")
+    check_encoding(encoding)
     if not path.exists():
         raise _file_error(file, "file not found")
     suffix = path.suffix.lower()
@@ -380,9 +386,9 @@ def read_field_tests(path: str | Path, *, round_number: int, villages: pd.DataFr
     sha = _fingerprint(path)
     reader = _READERS[suffix]
     if reader == "csv":
-        table = _read_csv(path, file, encoding)
+        table = _read_csv(path, file, encoding, limits)
     elif reader == "xlsx":
-        table = _read_xlsx(path, file, "measurements", sheet)
+        table = _read_xlsx(path, file, "measurements", sheet, limits)
     else:
         table = _read_json(path, file)
     checker = _Checker(file, table, source, round_number, villages, known_codes,

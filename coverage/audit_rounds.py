@@ -24,6 +24,7 @@ from coverage.audit_results import FieldTests, PassRule, read_field_tests, villa
 from coverage.audit_stats import AuditReport, confusion_matrix, stratified_estimate, stratum_estimates
 from coverage.audit_store import AuditStore, audit_tests, audit_villages
 from coverage.errors import ConfigError, NotFoundError
+from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.propagation import edge_margin_db
 from coverage.queries import did_you_mean
 from coverage.storage import Store, villages
@@ -198,7 +199,8 @@ def draw_round(store: Store, plan: SamplingPlan, *, run_id: int | None = None, s
 
 def upload_results(store: Store, round_number: int, path: str | Path, *, crs: object = None,
                    encoding: str | None = None, sheet: str | None = None, replace: bool = False,
-                   now: dt.datetime | None = None, accept: Callable[[FieldTests], None] | None = None) -> FieldTests:
+                   now: dt.datetime | None = None, accept: Callable[[FieldTests], None] | None = None,
+                   limits: Limits = DEFAULT_LIMITS) -> FieldTests:
     """Validate a field-test file against a round and store it whole, or raise and store nothing.
 
     Parameters
@@ -218,6 +220,8 @@ def upload_results(store: Store, round_number: int, path: str | Path, *, crs: ob
     accept : callable, optional
         Called with the validated file before anything is stored (the API checks a key's region
         limit here); whatever it raises stops the upload with nothing stored.
+    limits : Limits, optional
+        Rows and archive sizes the file may have, checked before it is parsed.
 
     Returns
     -------
@@ -236,7 +240,7 @@ def upload_results(store: Store, round_number: int, path: str | Path, *, crs: ob
     with store.engine.connect() as conn:
         known = {str(c) for c in conn.execute(select(villages.c.code)).scalars()}
     tests = read_field_tests(path, round_number=round_number, villages=sample.villages, known_codes=known,
-                             crs=crs, encoding=encoding, sheet=sheet, now=now)
+                             crs=crs, encoding=encoding, sheet=sheet, now=now, limits=limits)
     if accept is not None:
         accept(tests)
     audits.save_tests(round_number, tests, replace=replace)

@@ -64,6 +64,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from coverage import crs as crs_mod
 from coverage.bands import BANDS, normalize_band
 from coverage.errors import ConfigError, Problem, ValidationError
+from coverage.limits import DEFAULT_LIMITS, LimitError, Limits, check_archive, check_rows, count_lines
 from coverage.schema import COLUMNS, KINDS, OPERATORS, RATS, STATUSES, Column, Kind, conform
 from coverage.writers import csv_unescape
 
@@ -124,7 +125,6 @@ _DEGREE_COLUMNS = frozenset({"lon", "lat", "committee_lon", "committee_lat"})
 _LEVELS = (("township_code", 9), ("county_code", 6), ("city_code", 4), ("province_code", 2))
 _NULL_TOKENS = frozenset({"", "null", "none", "nan", "nat", "n/a", "#n/a", "na", "<na>", "-", "--", "—"})
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
-_MAX_ZIP_BYTES = 4 * 1024**3
 
 
 @dataclass
@@ -179,6 +179,7 @@ def read_input(
     crs: object = None,
     encoding: str | None = None,
     layer: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> IngestResult:
     """Read and validate one input file of ``kind``.
 
@@ -199,6 +200,9 @@ def read_input(
     layer : str, optional
         Layer of a GeoPackage or sheet of a workbook. By default the only one, else the one named
         like ``kind``.
+    limits : Limits, optional
+        Rows and archive sizes the file may have (:class:`coverage.limits.Limits`), checked before
+        the file is parsed.
 
     Returns
     -------
@@ -207,7 +211,8 @@ def read_input(
     Raises
     ------
     ValidationError
-        Listing every problem found; nothing of the file is returned.
+        Listing every problem found; nothing of the file is returned. A
+        :class:`~coverage.limits.LimitError` when the file breaks one of ``limits``.
     ConfigError
         For an unknown ``kind``, CRS specification or encoding name.
     """
@@ -217,11 +222,7 @@ def read_input(
     path = Path(path)
     file = path.name
     declared = crs_mod.resolve_crs(crs) if crs is not None and crs != "" else None
-    if encoding is not None:
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise ConfigError(f"unknown text encoding {encoding!r}") from None
+    check_encoding(encoding)
     if not path.exists():
         raise _file_error(file, "file not found")
     if path.is_dir():
@@ -239,7 +240,7 @@ def read_input(
         raise _file_error(file, "file is empty")
 
     sha = _fingerprint(path)
-    table = _read_table(kind, path, file, encoding=encoding, layer=layer)
+    table = _read_table(kind, path, file, encoding=encoding, layer=layer, limits=limits)
     validator = _Validator(kind, file, table, declared)
     frame = validator.run()
     return IngestResult(
@@ -253,6 +254,18 @@ def read_input(
         crs_source=validator.crs_source,
         encoding=table.encoding,
     )
+
+
+def check_encoding(encoding: str | None) -> None:
+    """Raise :class:`ConfigError` unless ``encoding`` is None or the name of a text encoding."""
+    if encoding is None:
+        return
+    try:
+        text_encoding = codecs.lookup(encoding)._is_text_encoding
+    except LookupError:
+        raise ConfigError(f"unknown text encoding {encoding!r}") from None
+    if not text_encoding:  # hex, rot13, zlib, base64: codecs, but not of text files
+        raise ConfigError(f"{encoding!r} is not a text encoding; use e.g. utf-8, gbk or gb18030")
 
 
 def _file_error(file: str, message: str, field: str | None = None) -> ValidationError:
@@ -313,17 +326,18 @@ class _Table:
         return len(self.rows)
 
 
-def _read_table(kind: Kind, path: Path, file: str, *, encoding: str | None, layer: str | None) -> _Table:
+def _read_table(kind: Kind, path: Path, file: str, *, encoding: str | None, layer: str | None,
+                limits: Limits) -> _Table:
     reader = SUPPORTED_SUFFIXES[path.suffix.lower()]
     if reader == "csv":
-        return _read_csv(path, file, encoding)
+        return _read_csv(path, file, encoding, limits)
     if reader == "xlsx":
-        return _read_xlsx(path, file, kind, layer)
+        return _read_xlsx(path, file, kind, layer, limits)
     if reader == "vector":
-        return _read_vector(path, file, kind, encoding, layer)
+        return _read_vector(path, file, kind, encoding, layer, limits)
     if reader == "parquet":
-        return _read_parquet(path, file)
-    return _read_zip(path, file, kind, encoding, layer)
+        return _read_parquet(path, file, limits)
+    return _read_zip(path, file, kind, encoding, layer, limits)
 
 
 # --- CSV ------------------------------------------------------------------------------------
@@ -384,7 +398,10 @@ def _sniff_delimiter(text: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def _read_csv(path: Path, file: str, encoding: str | None) -> _Table:
+def _read_csv(path: Path, file: str, encoding: str | None, limits: Limits) -> _Table:
+    if limits.max_rows is not None:
+        # counted before the file is read: a line is at least one row's worth of text
+        check_rows(count_lines(path, limits.max_rows + 1) - 1, file, limits, unit="lines")
     data = path.read_bytes()
     text, used = _decode(data, encoding, file)
     if not text.strip():
@@ -460,8 +477,10 @@ def _column_letter(index: int) -> str:
 # --- XLSX -----------------------------------------------------------------------------------
 
 
-def _read_xlsx(path: Path, file: str, kind: Kind, sheet: str | None) -> _Table:
+def _read_xlsx(path: Path, file: str, kind: Kind, sheet: str | None, limits: Limits) -> _Table:
     try:
+        with zipfile.ZipFile(path) as archive:  # a workbook is a zip archive: no bombs
+            check_archive(archive, file, limits)
         with warnings.catch_warnings():
             # openpyxl warns about styles and extensions it ignores; they do not affect values.
             warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
@@ -478,9 +497,15 @@ def _read_xlsx(path: Path, file: str, kind: Kind, sheet: str | None) -> _Table:
             worksheet = workbook[kind]
         else:
             worksheet = workbook[names[0]]
+        if limits.max_rows is not None and isinstance(worksheet.max_row, int):
+            check_rows(worksheet.max_row - 1, file, limits)  # the sheet's stated dimension
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
-            grid = [tuple(r) for r in worksheet.iter_rows(values_only=True)]
+            grid = []
+            for r in worksheet.iter_rows(values_only=True):
+                grid.append(tuple(r))
+                if limits.max_rows is not None and len(grid) > limits.max_rows + 1:
+                    check_rows(len(grid) - 1, file, limits, unit="lines")  # the dimension understated it
     finally:
         workbook.close()
     while grid and all(_is_missing(v) for v in grid[-1]):
@@ -503,7 +528,8 @@ _OGR_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def _read_vector(path: Path, file: str, kind: Kind, encoding: str | None, layer: str | None) -> _Table:
+def _read_vector(path: Path, file: str, kind: Kind, encoding: str | None, layer: str | None, limits: Limits
+                 ) -> _Table:
     is_shapefile = path.suffix.lower() == ".shp"
     read_encoding: str | None = None  # passed to GDAL; None lets it use the .cpg
     reported: str | None = None
@@ -533,6 +559,9 @@ def _read_vector(path: Path, file: str, kind: Kind, encoding: str | None, layer:
     else:
         raise _file_error(file, f"the file has several layers ({', '.join(layers)}); choose one with layer=")
     try:
+        if limits.max_rows is not None:
+            features = int(pyogrio.read_info(path, layer=chosen, encoding=read_encoding)["features"])
+            check_rows(features, file, limits)  # -1 (unknown without reading) passes
         frame = pyogrio.read_dataframe(path, layer=chosen, encoding=read_encoding)
     except UnicodeDecodeError as exc:
         raise _file_error(
@@ -598,11 +627,18 @@ def _object_column(series: pd.Series) -> NDArray[np.object_]:
 # --- Parquet --------------------------------------------------------------------------------
 
 
-def _read_parquet(path: Path, file: str) -> _Table:
+def _read_parquet(path: Path, file: str, limits: Limits) -> _Table:
     try:
+        metadata_ = pq.read_metadata(path)
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError) as exc:
         raise _file_error(file, f"not a readable Parquet file: {_clean_message(exc, path, file)}") from None
+    check_rows(metadata_.num_rows, file, limits)
+    unpacked = sum(metadata_.row_group(i).total_byte_size for i in range(metadata_.num_row_groups))
+    if unpacked > limits.max_unpacked_bytes:
+        raise LimitError(f"the Parquet file unpacks to {unpacked:,} bytes, more than the limit max_unpacked_mb = "
+                         f"{limits.max_unpacked_bytes / 1024**2:g} MiB", setting="max_unpacked_mb",
+                         limit=limits.max_unpacked_bytes, found=unpacked, file=file)
     metadata = schema.metadata or {}
     try:
         if b"geo" in metadata:
@@ -629,7 +665,8 @@ def _read_parquet(path: Path, file: str) -> _Table:
 # --- ZIP ------------------------------------------------------------------------------------
 
 
-def _read_zip(path: Path, file: str, kind: Kind, encoding: str | None, layer: str | None) -> _Table:
+def _read_zip(path: Path, file: str, kind: Kind, encoding: str | None, layer: str | None, limits: Limits
+              ) -> _Table:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -637,8 +674,7 @@ def _read_zip(path: Path, file: str, kind: Kind, encoding: str | None, layer: st
     with archive, tempfile.TemporaryDirectory(prefix="village5g-zip-") as tmp:
         members = [m for m in archive.infolist() if not m.is_dir()
                    and not m.filename.startswith("__MACOSX/") and not Path(m.filename).name.startswith(".")]
-        if sum(m.file_size for m in members) > _MAX_ZIP_BYTES:
-            raise _file_error(file, "the archive unpacks to more than 4 GiB")
+        check_archive(archive, file, limits)
         for member in members:
             parts = Path(member.filename).parts
             if member.filename.startswith(("/", "\\")) or ".." in parts:
@@ -655,7 +691,8 @@ def _read_zip(path: Path, file: str, kind: Kind, encoding: str | None, layer: st
         except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
             raise _file_error(file, f"cannot unpack the archive: {_clean_message(exc, path, file)}") from None
         # problems keep naming the archive: that is the file the user knows
-        return _read_table(kind, Path(tmp) / chosen[0].filename, file, encoding=encoding, layer=layer)
+        return _read_table(kind, Path(tmp) / chosen[0].filename, file, encoding=encoding, layer=layer,
+                           limits=limits)
 
 
 # ============================================================================================

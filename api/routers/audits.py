@@ -19,7 +19,7 @@ import pandas as pd
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from api.deps import AuditorDep, ReaderDep, StoreDep
+from api.deps import AuditorDep, ReaderDep, SettingsDep, StoreDep
 from api.errors import ApiError
 from api.models_audits import (
     AuditReport,
@@ -199,6 +199,7 @@ def _region_guard(principal: Principal, round_number: int) -> Any:
                         422: {"description": "The file was rejected; every problem is listed in details"}})
 def results(
     store: StoreDep,
+    settings: SettingsDep,
     principal: AuditorDep,
     round_number: RoundParam,
     file: Annotated[UploadFile, File(description="Field tests: CSV (UTF-8 or GBK), XLSX or JSON, one row per test")],
@@ -218,7 +219,8 @@ def results(
     """
     with received_file(file) as path:
         accepted = upload_results(store, round_number, path, crs=crs or None, encoding=encoding or None,
-                                  sheet=sheet or None, replace=replace, accept=_region_guard(principal, round_number))
+                                  sheet=sheet or None, replace=replace, accept=_region_guard(principal, round_number),
+                                  limits=settings.limits)
     return {
         "round": round_number, "file_name": accepted.file_name, "rows": accepted.rows,
         "villages": int(accepted.frame["village_code"].nunique()), "replaced": replace, "crs": accepted.crs,

@@ -14,13 +14,14 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
-from api.deps import StoreDep
+from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
 from api.models import IngestResult
 from api.security import Principal, get_principal
 from coverage.errors import ValidationError, Village5gError
 from coverage.ingest import read_input
 from coverage.keys import role_allows
+from coverage.limits import LimitError
 from coverage.results_query import region_envelope
 from coverage.storage import IngestRecord
 
@@ -44,6 +45,8 @@ def _scrubbed(exc: Village5gError, folder: Path) -> Village5gError:
     def clean(text: str) -> str:
         return text.replace(f"{folder}/", "").replace(str(folder), "")
 
+    if isinstance(exc, LimitError):
+        return exc  # names the file by its base name only
     if isinstance(exc, ValidationError):
         return ValidationError([dataclasses.replace(p, file=clean(p.file), message=clean(p.message))
                                 for p in exc.problems])
@@ -108,6 +111,7 @@ def _check_region(store: Any, principal: Principal, kind: str, frame: Any, file_
                         422: {"description": "The file was rejected; every problem is listed in details"}})
 def ingest(
     store: StoreDep,
+    settings: SettingsDep,
     kind: Literal["villages", "stations", "measurements"],
     file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped shapefile, CSV, XLSX or GeoParquet")],
     principal: Annotated[Principal, Depends(get_principal)],
@@ -128,7 +132,8 @@ def ingest(
     """
     _authorize(principal, kind, replace)
     with received_file(file) as path:
-        result = read_input(kind, path, crs=crs or None, encoding=encoding or None, layer=layer or None)
+        result = read_input(kind, path, crs=crs or None, encoding=encoding or None, layer=layer or None,
+                            limits=settings.limits)
     _check_region(store, principal, kind, result.frame, result.file_name)
     store.write(kind, result.frame, replace=replace, record=IngestRecord(
         kind=kind, file_name=result.file_name, sha256=result.file_sha256, crs=result.crs,

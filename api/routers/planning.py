@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, UploadFile
 from pydantic import BaseModel, Field
 
-from api.deps import AuditorDep, StoreDep
+from api.deps import AuditorDep, SettingsDep, StoreDep
 from api.errors import ApiError
 from api.params import REGION_PATTERN
 from api.routers.ingest import received_file
@@ -111,14 +111,14 @@ def plan(body: PlanRequest, store: StoreDep, principal: AuditorDep) -> dict[str,
 
 
 @router.post("/whatif", response_model=WhatIfResponse, summary="Evaluate proposed stations without storing them")
-def what_if(store: StoreDep, principal: AuditorDep,
+def what_if(store: StoreDep, settings: SettingsDep, principal: AuditorDep,
             file: Annotated[UploadFile, File(description="Proposed stations: any format `POST /ingest/stations` "
                                                          "takes (WGS84)")]) -> dict[str, Any]:
     """Add the proposed stations to the stored ones in memory, run the analysis with the latest run's
     settings and list the villages whose verdict changes. Stored stations and the published run stay
     as they are."""
     with received_file(file) as path:
-        added = read_input("stations", path).frame
+        added = read_input("stations", path, limits=settings.limits).frame
     run_id, changed, counts = what_if_store(store, added)
     records = [{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()}
                for r in changed.head(_SHOWN).to_dict("records")]

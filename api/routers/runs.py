@@ -10,13 +10,14 @@ import pandas as pd
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from api.cache import LruCache
-from api.deps import AdminDep, ReaderDep, StoreDep
+from api.deps import AdminDep, ReaderDep, SettingsDep, StoreDep
 from api.errors import ApiError
 from api.jobs import JobRunner, rules_with
 from api.models import AnalysisRequest, Job, Jobs, Run, RunDiff, Runs, Summary
 from api.ogc import base_url, link
 from api.params import MAX_ID, REGION_PATTERN
 from api.security import Principal
+from coverage.analysis import check_run_grid
 from coverage.jobs import INTERNAL_ERROR, list_jobs, read_job
 from coverage.results_query import (
     compare_runs,
@@ -201,7 +202,7 @@ def job_document(request: Request, record: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/runs", response_model=Job, status_code=202, tags=["Runs"], summary="Start an analysis run",
              responses={409: {"description": "An analysis is already queued or running"}})
-def start_run(request: Request, response: Response, store: StoreDep, principal: AdminDep,
+def start_run(request: Request, response: Response, store: StoreDep, settings: SettingsDep, principal: AdminDep,
               options: Annotated[AnalysisRequest | None, Body()] = None) -> dict[str, Any]:
     """Predict coverage, decide verdicts and publish a new run, in the background (admin key, no region limit).
 
@@ -212,6 +213,8 @@ def start_run(request: Request, response: Response, store: StoreDep, principal: 
         raise ApiError(403, "an analysis covers every region: it needs an admin key without a region limit")
     options = options or AnalysisRequest()
     rules = rules_with(options.rules)
+    # decided here, before the job exists: a grid over max_grid_pixels is a 422 naming the limit
+    check_run_grid(store, resolution_m=options.resolution_m, scope=options.scope, limits=settings.limits)
     runner: JobRunner = request.app.state.jobs
     job_id = runner.submit_analysis(
         rules=rules, resolution_m=options.resolution_m, operators=list(options.operators or []) or None,
