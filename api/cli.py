@@ -399,40 +399,42 @@ def _print_summary(frame: object, total: object, *, title: str) -> None:
     import pandas as pd
 
     assert isinstance(frame, pd.DataFrame)
-    rows = pd.concat([frame, total]) if isinstance(total, pd.DataFrame) else frame
-    table = _compact_table(title)
-    _text_columns(table, [("code", rows["code"]), ("name", rows["name"])])
-    for col in ("villages", "covered", "weak", "uncovered", "no site", "通达率", "gap"):
-        table.add_column(col, justify="right", no_wrap=True)
 
     def cells(row: dict[Any, Any]) -> list[str]:
         counts = ("villages", "covered", "weak", "uncovered", "no_site")
         return [str(row["code"]), str(row["name"] or ""), *(f"{int(row[c]):,}" for c in counts),
                 f"{float(row['reach_rate']):.1%}", f"{int(row['gap_villages']):,}"]
 
-    records = frame.to_dict("records")
-    for i, row in enumerate(records):
-        table.add_row(*cells(row), end_section=isinstance(total, pd.DataFrame) and i == len(records) - 1)
-    if isinstance(total, pd.DataFrame):
-        table.add_row(*cells(total.to_dict("records")[0]), style="bold")
-    console.print(table)
+    rows = [cells(r) for r in frame.to_dict("records")]
+    totals = [cells(r) for r in total.to_dict("records")] if isinstance(total, pd.DataFrame) else []
+    _print_rows(title, ["code", "name", "villages", "covered", "weak", "uncovered", "no site", "通达率", "gap"],
+                rows, totals=totals, left=2)
 
 
-def _compact_table(title: str) -> Table:
-    """A table without outer or vertical rules, so more columns fit 80 characters."""
+def _print_rows(title: str, headers: list[str], rows: list[list[str]], *, totals: list[list[str]] | None = None,
+                left: int, shrink: int | None = None) -> None:
+    """A compact table (no outer or vertical rules) whose columns are as wide as their widest cell:
+    nothing is cut or wrapped. The first ``left`` columns are left-aligned (codes, names), the rest
+    right-aligned; column ``shrink`` alone may be cut with an ellipsis on a narrow terminal. When
+    the table is still wider than the terminal it is printed whole (the terminal wraps its lines)
+    rather than cutting a code or a name. ``totals`` rows follow a rule, in bold."""
     from rich import box
 
-    return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-
-
-def _text_columns(table: Table, columns: list[tuple[str, object]]) -> None:
-    """Left-aligned columns as wide as their longest value, never wrapped or cut (codes and names)."""
-    import pandas as pd
-
-    for name, values in columns:
-        assert isinstance(values, pd.Series)
-        longest = max([cell_len(str(v)) for v in values if v is not None and v == v] + [len(name)])
-        table.add_column(name, no_wrap=True, min_width=longest)
+    totals = totals or []
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    widths = [max(cell_len(str(v)) for v in (h, *(r[j] for r in [*rows, *totals]))) for j, h in enumerate(headers)]
+    for j, (name, width) in enumerate(zip(headers, widths, strict=True)):
+        if j == shrink:
+            table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=min(width, 4), max_width=width)
+        else:
+            table.add_column(name, no_wrap=True, min_width=width, justify="left" if j < left else "right")
+    for i, row in enumerate(rows):
+        table.add_row(*row, end_section=bool(totals) and i == len(rows) - 1)
+    for row in totals:
+        table.add_row(*row, style="bold")
+    needed = sum(widths if shrink is None else [w if j != shrink else min(w, 4) for j, w in enumerate(widths)])
+    needed += 2 * (len(headers) - 1)
+    console.print(table, width=max(console.width, needed), crop=False)
 
 
 @app.command()
@@ -533,19 +535,12 @@ def _print_villages(table: object, limit: int) -> None:
 
     assert isinstance(table, pd.DataFrame)
     head = table.head(limit)
-    shown = _compact_table(f"{len(table):,} villages" + (f" (first {limit}; -o FILE writes them all with every "
-                                                         "column)" if len(table) > limit else ""))
-    _text_columns(shown, [("code", head["code"]), ("name", head["name"])])
-    shown.add_column("county", overflow="ellipsis", no_wrap=True, max_width=8)
-    for col in ("verdict", "no site"):
-        shown.add_column(col, no_wrap=True)
-    for col in ("site m", "good", "dBm"):
-        shown.add_column(col, justify="right", no_wrap=True)
-    for row in head.to_dict("records"):
-        shown.add_row(str(row["code"]), str(row["name"] or ""), str(row["county_name"] or ""), str(row["verdict"]),
-                      "yes" if row["no_site"] else "", _fmt(row["nearest_site_m"], "{:,.0f}"),
-                      _fmt(row["good_share"], "{:.0%}"), _fmt(row["committee_rsrp_dbm"], "{:.1f}"))
-    console.print(shown)
+    rows = [[str(r["code"]), str(r["name"] or ""), str(r["county_name"] or ""), str(r["verdict"]),
+             "yes" if r["no_site"] else "", _fmt(r["nearest_site_m"], "{:,.0f}"), _fmt(r["good_share"], "{:.0%}"),
+             _fmt(r["committee_rsrp_dbm"], "{:.1f}")] for r in head.to_dict("records")]
+    _print_rows(f"{len(table):,} villages" + (f" (first {limit}; -o FILE writes them all with every column)"
+                                               if len(table) > limit else ""),
+                ["code", "name", "county", "verdict", "no site", "site m", "good", "dBm"], rows, left=5, shrink=2)
     console.print("site m: distance to the nearest active 5G site; good: share of the area with good coverage; "
                   "dBm: predicted SS-RSRP at the village committee", style="dim", soft_wrap=True)
 

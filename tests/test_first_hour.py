@@ -195,3 +195,19 @@ def test_a_busy_port_is_one_clear_line(db: str) -> None:
     assert "\n" not in message and f"cannot serve on 127.0.0.1:{port}" in message
     assert f"--port {port + 1}" in message and f"make demo PORT={port + 1}" in message
     assert port_in_use("127.0.0.1", port) is None
+
+
+def test_a_table_wider_than_the_terminal_is_printed_whole_not_cut() -> None:
+    from api import cli
+
+    width = cli.console.width
+    cli.console.width = 40
+    try:
+        with cli.console.capture() as captured:
+            cli._print_rows("t", ["code", "name", "county", "villages"],
+                            [["320771", "连云港经济技术开发区", "连云港经济技术开发区", "16"]], left=3, shrink=2)
+    finally:
+        cli.console.width = width
+    row = next(line for line in captured.get().splitlines() if "320771" in line)
+    assert "320771  连云港经济技术开发区  " in row and row.rstrip().endswith("16")
+    assert "…" in row  # only the county column gave way
