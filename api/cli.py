@@ -462,9 +462,10 @@ def demo(
 
     if serve_after and (busy := port_in_use("127.0.0.1", port)) is not None:
         # said before minutes of work, not after
-        raise typer.BadParameter(f"127.0.0.1:{port}: {busy.lower()} (another server is listening there?); "
-                                 f"choose another port: --port {port + 1} (make demo PORT={port + 1})",
-                                 param_hint="--port")
+        err_console.print(f"[red]error:[/] cannot serve on 127.0.0.1:{port}: {busy.lower()} (another server is "
+                          f"listening there?); choose another port with --port {port + 1} (make demo "
+                          f"PORT={port + 1})", soft_wrap=True, highlight=False)
+        raise typer.Exit(1)
     with _store() as store:
         empty = store.counts()["villages"] == 0
     if empty or reseed:

@@ -211,3 +211,17 @@ def test_a_table_wider_than_the_terminal_is_printed_whole_not_cut() -> None:
     row = next(line for line in captured.get().splitlines() if "320771" in line)
     assert "320771  连云港经济技术开发区  " in row and row.rstrip().endswith("16")
     assert "…" in row  # only the county column gave way
+
+
+def test_the_demo_checks_its_port_before_any_work(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        db = f"sqlite:///{tmp_path / 'empty.db'}"
+        result = runner.invoke(app, ["--db", db, "demo", "--serve", "--port", str(port), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"error: cannot serve on 127.0.0.1:{port}: address already in use (another server is listening there?); "
+        f"choose another port with --port {port + 1} (make demo PORT={port + 1})"]
+    assert not (tmp_path / "o").exists() and not (tmp_path / "empty.db").exists()
