@@ -6,6 +6,7 @@ the user for a problem in their input.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -561,8 +562,17 @@ def _redact(url: str) -> str:
     return url
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
-    """Console-script entry point: domain errors become one red line and exit code 1."""
+    """Console-script entry point: domain errors become one red line and exit code 1.
+
+    SIGTERM ends the command like Ctrl-C does, through the code's cleanup: a run being computed is
+    marked failed and its rasters are deleted.
+    """
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app(standalone_mode=True)
     except Village5gError as exc:

@@ -8,8 +8,6 @@ the database, so any worker answers ``/jobs/{id}``; the run it publishes appears
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
 from pathlib import Path
@@ -21,15 +19,11 @@ from api.errors import ApiError
 from coverage.errors import Village5gError
 from coverage.jobs import create_job, fail_orphans, finish_job, job_progress, jobs, process_alive, start_job
 from coverage.limits import DEFAULT_LIMITS, Limits
+from coverage.processes import owner_id
 from coverage.rules import DEFAULT_RULES, RuleSet
 from coverage.storage import Store
 
 log = logging.getLogger("village5g.jobs")
-
-
-def owner_id() -> str:
-    """This process, as job records name it: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def rules_with(overrides: dict[str, Any] | None) -> RuleSet:
@@ -65,15 +59,23 @@ class JobRunner:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="village5g-job")
 
     def recover(self) -> None:
-        """Mark failed the jobs of dead processes on this host (a worker restarted mid-run)."""
+        """Mark failed the jobs and runs of dead processes on this host (a worker or a CLI run killed
+        mid-run; the runs' rasters are deleted). Cheap: called on start-up and whenever jobs or runs
+        are read or an analysis is requested, so nothing stays ``running`` once its process is gone."""
+        from coverage.analysis import reap_dead_runs
+
         host = self.owner.rpartition(":")[0]
         failed = fail_orphans(self.store, host=host, alive=process_alive)
         if failed:
             log.warning("marked %d interrupted job(s) failed", failed)
+        runs = reap_dead_runs(self.store, self.artifacts_dir)
+        if runs:
+            log.warning("marked %d interrupted run(s) failed: %s", len(runs), ", ".join(map(str, runs)))
 
     def submit_analysis(self, *, rules: RuleSet, resolution_m: float, operators: list[str] | None, scope: str,
                         parameters: dict[str, Any], requested_by: str | None) -> int:
         """Record an analysis job and queue it; 409 while another one is queued or running."""
+        self.recover()
         with self.store.engine.connect() as conn:
             busy = conn.execute(select(jobs.c.id).where(jobs.c.kind == "analysis",
                                                         jobs.c.status.in_(("queued", "running")))).scalar()

@@ -8,6 +8,7 @@ a run that fails or is killed midway leaves the previous results in place.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,8 +26,10 @@ from coverage import __version__
 from coverage.audit_calibration import apply_calibration
 from coverage.crs import local_metric_crs
 from coverage.errors import NO_VILLAGES, Village5gError
+from coverage.jobs import fail_dead_runs, process_alive
 from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bounds
 from coverage.predict import DEFAULT_PARAMETERS, NODATA, ModelParameters, Prediction, predict
+from coverage.processes import owner_id
 from coverage.results_query import extent
 from coverage.rules import RuleSet
 from coverage.storage import Store, frame_fingerprint
@@ -132,6 +135,7 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     say = progress or (lambda _m: None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    reap_dead_runs(store, artifacts_dir)
     committees_only = scope == "committees"
     partitioned = workers is not None or scheduler is not None or partition_villages is not None
     if not partitioned:
@@ -157,7 +161,7 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         inputs["calibration"] = {"audit_round": calibration.attrs.get("round"), **stations.attrs["calibration"]}
     run_id = store.start_run(rules=rules.to_dict(), parameters=asdict(params), inputs=inputs,
                              code_version=__version__)
-    with _failing_run(store, run_id):
+    with _failing_run(store, run_id, artifacts_dir):
         say(f"run {run_id}: {len(villages):,} villages, {len(stations):,} cells, "
             f"{len(measurements):,} measurements")
         raster_path = None
@@ -260,7 +264,7 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
                    what=f"the prediction grid of partition {part.key}")
     run_id = store.start_run(rules=rules.to_dict(), parameters=asdict(params), inputs=inputs,
                              code_version=__version__)
-    with _failing_run(store, run_id):
+    with _failing_run(store, run_id, artifacts_dir):
         rows = survey.rows
         progress(f"run {run_id}: {rows['villages']:,} villages, {rows['stations']:,} cells, "
                  f"{rows['measurements']:,} measurements")
@@ -295,13 +299,32 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
 
 
 @contextmanager
-def _failing_run(store: Store, run_id: int) -> Iterator[None]:
-    """Mark the run failed (its written results deleted) when the block raises, and re-raise."""
+def _failing_run(store: Store, run_id: int, artifacts_dir: Path | None) -> Iterator[None]:
+    """Mark the run failed (its written results and rasters deleted) when the block raises, and re-raise."""
     try:
         yield
     except BaseException as exc:
         store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+        _remove_artifacts(artifacts_dir, [run_id])
         raise
+
+
+def _remove_artifacts(artifacts_dir: Path | None, run_ids: list[int]) -> None:
+    if artifacts_dir is not None:
+        for run_id in run_ids:
+            shutil.rmtree(Path(artifacts_dir) / f"run-{run_id}", ignore_errors=True)
+
+
+def reap_dead_runs(store: Store, artifacts_dir: Path | None = None) -> list[int]:
+    """Fail the runs left ``running`` by processes of this host that are gone (killed mid-run), and
+    delete their rasters under ``artifacts_dir``; returns their ids.
+
+    Called when a run starts, when the service starts and when runs or jobs are read, so a run
+    never stays ``running`` once its process is gone.
+    """
+    dead = fail_dead_runs(store, host=owner_id().rpartition(":")[0], alive=process_alive)
+    _remove_artifacts(artifacts_dir, dead)
+    return dead
 
 
 def _publish(store: Store, run_id: int, results: pd.DataFrame | None, *, counts: dict[str, int],

@@ -40,9 +40,9 @@ from coverage.errors import NotFoundError, Village5gError
 from coverage.storage import Store, metadata, runs, village_results
 
 __all__ = ["JOB_STATUSES", "JobBusyError", "acquire_lease", "claim_fire", "create_job", "execute_job",
-           "fail_orphans", "finish_job", "job_claims", "job_leases", "job_progress", "jobs", "lease_holder",
-           "list_jobs", "live_lease", "process_alive", "read_job", "release_lease", "renew_lease", "set_progress",
-           "start_job"]
+           "fail_dead_runs", "fail_orphans", "finish_job", "job_claims", "job_leases", "job_progress", "jobs",
+           "lease_holder", "list_jobs", "live_lease", "process_alive", "read_job", "release_lease", "renew_lease",
+           "set_progress", "start_job"]
 
 log = logging.getLogger("village5g.jobs")
 
@@ -232,6 +232,26 @@ def fail_orphans(store: Store, *, host: str, alive: Callable[[int], bool]) -> in
                 dead.append((job_id, run_id))
         _fail_jobs(conn, dead, "interrupted: the server process running it stopped")
     return len(dead)
+
+
+def fail_dead_runs(store: Store, *, host: str, alive: Callable[[int], bool]) -> list[int]:
+    """Mark failed the runs still ``running`` whose owner is a process of ``host`` that is gone.
+
+    Their written results are deleted, as a failing run's are; returns their ids. Runs recorded
+    before runs named their owner are left alone.
+    """
+    with store.engine.begin() as conn:
+        rows = conn.execute(select(runs.c.id, runs.c.owner).where(runs.c.status == "running")).all()
+        dead = []
+        for run_id, owner in rows:
+            owner_host, _, pid = (owner or "").rpartition(":")
+            if owner_host == host and pid.isdigit() and not alive(int(pid)):
+                dead.append(int(run_id))
+        if dead:
+            conn.execute(delete(village_results).where(village_results.c.run_id.in_(dead)))
+            conn.execute(runs.update().where(runs.c.id.in_(dead), runs.c.status == "running").values(
+                status="failed", finished_at=_now(), error="interrupted: the process computing it stopped"))
+    return dead
 
 
 # -- once-only claims and leases ---------------------------------------------------------------

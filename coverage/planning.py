@@ -31,9 +31,7 @@ import io
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +61,7 @@ from coverage.predict import (
     stamp_cells,
     tile_boxes,
 )
+from coverage.processes import forked_pool
 from coverage.rules import RuleSet
 from coverage.schema import conform
 from coverage.storage import Store
@@ -219,8 +218,7 @@ class _State:
         bands = [(r, min(r + step, grid.height)) for r in range(0, grid.height, step)]
         context = (cells, band, rules, params, grid)
         if len(bands) > 1 and cells is not None:
-            with ProcessPoolExecutor(max_workers=len(bands), mp_context=get_context("fork"),
-                                     initializer=_init_layers, initargs=(context,)) as pool:
+            with forked_pool(len(bands), _init_layers, (context,)) as pool:
                 parts = list(pool.map(_layers_task, bands))
         else:
             _init_layers(context)
@@ -326,7 +324,7 @@ def _initial_gains(gain: Callable[[int], float], n: int, workers: int) -> np.nda
             return np.array(_gains_task(range(n)), dtype=float)
         step = -(-n // (4 * workers))
         chunks = [range(i, min(i + step, n)) for i in range(0, n, step)]
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+        with forked_pool(workers) as pool:
             return np.array([g for part in pool.map(_gains_task, chunks) for g in part], dtype=float)
     finally:
         _GAIN = None

@@ -25,10 +25,8 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
-from multiprocessing import get_context
 
 import geopandas as gpd
 import numpy as np
@@ -39,6 +37,7 @@ from affine import Affine
 from coverage import propagation as prop
 from coverage.bands import BANDS, OMNI_GAIN_DBI, normalize_band
 from coverage.errors import ConfigError
+from coverage.processes import forked_pool
 from coverage.rules import RuleSet
 
 #: Coverage classes of a pixel, as stored in the class raster.
@@ -551,8 +550,7 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
     workers = params.workers or os.cpu_count() or 1
     if workers > 1 and len(tiles) > 1:
         # fork shares the read-only cell arrays; the pool lives only for this call
-        with ProcessPoolExecutor(max_workers=min(workers, len(tiles)), mp_context=get_context("fork"),
-                                 initializer=_init_worker, initargs=(context,)) as pool:
+        with forked_pool(min(workers, len(tiles)), _init_worker, (context,)) as pool:
             results = list(pool.map(_tile_task, tiles))
     else:
         _init_worker(context)

@@ -45,6 +45,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError
+from coverage.processes import owner_id
 from coverage.schema import COLUMNS, GEOMETRY, Kind, conform, is_village_committee
 
 WGS84 = "EPSG:4326"
@@ -189,6 +190,7 @@ runs = Table(
     Column("counts", JSON),
     Column("raster_path", String(1000)),
     Column("error", String(2000)),
+    Column("owner", String(300)),  # host:pid of the process computing it (a dead one's run is failed)
 )
 
 village_results = Table(
@@ -518,11 +520,15 @@ class Store:
 
     def start_run(self, *, rules: dict[str, Any], parameters: dict[str, Any], inputs: dict[str, Any],
                   code_version: str) -> int:
-        """Record a new run as ``running`` (invisible to readers of results) and return its id."""
+        """Record a new run as ``running`` (invisible to readers of results) and return its id.
+
+        The run names this process as its owner (``host:pid``), so that a run whose process was
+        killed can be found and failed (:func:`coverage.jobs.fail_dead_runs`).
+        """
         with self.engine.begin() as conn:
             result = conn.execute(runs.insert().values(
                 status="running", started_at=_utcnow(), rules=rules, parameters=parameters,
-                inputs=inputs, code_version=code_version,
+                inputs=inputs, code_version=code_version, owner=owner_id(),
             ))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 

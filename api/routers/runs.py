@@ -33,7 +33,7 @@ from coverage.summary import reach_gap, summarize
 router = APIRouter()
 
 Level = Literal["province", "city", "county", "township"]
-_DOMAIN_ERRORS = ("ValidationError", "NotFoundError", "ConfigError", "Village5gError")
+_DOMAIN_ERRORS = ("ValidationError", "NotFoundError", "ConfigError", "Village5gError", "LimitError", "interrupted:")
 
 
 def _regions(principal: Principal, region: str | None) -> tuple[str, ...]:
@@ -147,6 +147,7 @@ def runs(request: Request, store: StoreDep, principal: ReaderDep,
 
     For a region-limited key the counts are those of its region.
     """
+    request.app.state.jobs.recover()
     records = store.list_runs(limit=offset + limit)[offset:]
     counts = _counts(store, principal, records)
     root = base_url(request)
@@ -158,6 +159,7 @@ def runs(request: Request, store: StoreDep, principal: ReaderDep,
 def run(request: Request, store: StoreDep, principal: ReaderDep,
         run_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> dict[str, Any]:
     """One run's record (a running run shows here as soon as it starts)."""
+    request.app.state.jobs.recover()
     record = store.read_run(run_id)
     return _run_document(request, record, _counts(store, principal, [record])[run_id])
 
@@ -230,6 +232,7 @@ def jobs(request: Request, store: StoreDep, _: ReaderDep,
          kind: Annotated[Literal["analysis", "refresh", "snapshot", "report"] | None,
                          Query(description="Only jobs of this kind")] = None) -> dict[str, Any]:
     """Jobs, newest first: analyses started over HTTP and the scheduled refresh, snapshot and report runs."""
+    request.app.state.jobs.recover()
     return {"jobs": [job_document(request, r) for r in list_jobs(store, limit=limit, offset=offset, kind=kind)]}
 
 
@@ -237,4 +240,5 @@ def jobs(request: Request, store: StoreDep, _: ReaderDep,
 def job(request: Request, store: StoreDep, _: ReaderDep, job_id: Annotated[int, Path(ge=1, le=MAX_ID)]
         ) -> dict[str, Any]:
     """A job's status, progress and, once it succeeded, the run it published."""
+    request.app.state.jobs.recover()
     return job_document(request, read_job(store, job_id))
