@@ -102,6 +102,8 @@ def sample(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the sample without storing a round")] = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the list (.csv .xlsx .kml "
                                                                         ".geojson)")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="CSV headers and labels: zh (Chinese) or en (column keys)")
+                    ] = "zh",
 ) -> None:
     """Draw a stratified, seeded sample of villages and store it as the next audit round."""
     from api.cli import _store
@@ -134,7 +136,7 @@ def sample(
         soft_wrap=True)
     _print_strata(drawn)
     if output is not None:
-        write_sample(drawn.villages, output, title=_title(drawn.round, drawn.run_id))
+        write_sample(drawn.villages, output, title=_title(drawn.round, drawn.run_id), lang=_lang(lang))
         console.print(f"wrote {len(drawn.villages):,} villages to {output}")
 
 
@@ -212,6 +214,8 @@ def export(
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write")],
     fmt: Annotated[ListFormat | None, typer.Option("--format", help="Format (default: from the suffix)")] = None,
     city: Annotated[str | None, typer.Option(help="Only this city (code or name)")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="CSV headers and labels: zh (Chinese) or en (column keys)")
+                    ] = "zh",
 ) -> None:
     """Write a round's list: CSV (UTF-8 BOM), XLSX (a printable sheet per city), KML or GeoJSON."""
     from api.cli import _store
@@ -224,7 +228,8 @@ def export(
     villages = drawn.villages
     if codes:
         villages = villages[villages["city_code"].isin(codes)]
-    write_sample(villages, output, fmt=fmt.value if fmt else None, title=_title(round_number, drawn.run_id))
+    write_sample(villages, output, fmt=fmt.value if fmt else None, title=_title(round_number, drawn.run_id),
+                 lang=_lang(lang))
     _console().print(f"wrote {len(villages):,} villages of round {round_number} to {output}")
 
 
@@ -385,3 +390,9 @@ def _fmt(value: object) -> str:
             return ""
         return f"{value:.1f}"
     return "" if value is None else str(value)
+
+
+def _lang(value: str) -> str:
+    if value not in ("zh", "en"):
+        raise typer.BadParameter(f"{value!r}: use zh or en", param_hint="--lang")
+    return value

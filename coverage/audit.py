@@ -45,6 +45,7 @@ from scipy.stats import norm
 
 from coverage import crs as crs_mod
 from coverage.errors import ConfigError, Village5gError
+from coverage.labels import show_value
 from coverage.verdicts import VERDICTS, committee_points
 from coverage.writers import write_csv, xlsx_cell
 
@@ -98,7 +99,17 @@ _XLSX_WIDTHS: dict[str, float] = {
     "verdict": 9, "nearest_site_id": 12, "nearest_site_m": 9, "predicted_rsrp_dbm": 9,
     "predicted_sinr_db": 8, "notes": 24,
 }
-_ZH_VERDICT = {"covered": "通达", "weak": "弱覆盖", "uncovered": "无覆盖"}
+#: How the list's values are shown to people (:func:`coverage.labels.show_value` kinds).
+_KINDS = {"reserve": "yesno", "verdict": "verdict", "code": "code", "township_code": "code", "county_code": "code",
+          "city_code": "code", "nearest_site_id": "code", "nearest_site_m": "m", "predicted_rsrp_dbm": "db",
+          "predicted_sinr_db": "db", "point_lon": "deg", "point_lat": "deg", "gcj02_lon": "deg", "gcj02_lat": "deg"}
+
+
+def _show(column: str, value: Any, *, lang: str = "zh") -> Any:
+    """A list value as people read it: 5G通达/弱覆盖/无覆盖, 村委会/代表点, rounded numbers."""
+    if column == "point_source" and isinstance(value, str):
+        return ("村委会" if value == "committee" else "代表点") if lang == "zh" else value
+    return show_value(_KINDS.get(column, "text"), value, lang=lang)
 
 #: Sample-list formats and the suffixes that select them.
 SAMPLE_FORMATS: dict[str, tuple[str, ...]] = {
@@ -518,7 +529,7 @@ def _format(path: Path, fmt: str | None) -> str:
 
 
 def write_sample(villages: gpd.GeoDataFrame, path: str | Path, *, fmt: str | None = None,
-                 title: str | None = None) -> Path:
+                 title: str | None = None, lang: str = "zh") -> Path:
     """Write a sample list for field teams.
 
     Parameters
@@ -540,7 +551,9 @@ def write_sample(villages: gpd.GeoDataFrame, path: str | Path, *, fmt: str | Non
 
     Notes
     -----
-    ``csv``: UTF-8 with BOM (Excel in China opens it), the columns of :data:`SAMPLE_COLUMNS`.
+    ``csv``: UTF-8 with BOM (Excel in China opens it), the columns of :data:`SAMPLE_COLUMNS` under
+    their Chinese headers (:data:`XLSX_HEADERS`; the field-test reader takes 村代码 back), verdicts as
+    5G通达/弱覆盖/无覆盖, reserves 是/否, numbers rounded; ``lang="en"``: the column keys and raw values.
     ``xlsx``: one sheet per city, Chinese headers in row 1, set column widths, frozen header row and
     code columns, the header row repeated on every printed page, A4 landscape fitted to the page
     width, reserve villages in grey italics, an empty 备注 (notes) column for the team.
@@ -557,7 +570,10 @@ def write_sample(villages: gpd.GeoDataFrame, path: str | Path, *, fmt: str | Non
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix or '.' + key}")
     try:
-        if key == "csv":
+        if key == "csv" and lang == "zh":
+            write_csv(pd.DataFrame({XLSX_HEADERS[c]: pd.Series([_show(c, v) for v in data[c].astype(object)],
+                                                               dtype=object) for c in SAMPLE_COLUMNS}), tmp)
+        elif key == "csv":
             write_csv(pd.DataFrame(data[list(SAMPLE_COLUMNS)]), tmp)
         elif key == "xlsx":
             _write_xlsx(data, tmp, title)
@@ -628,10 +644,8 @@ def _write_xlsx(data: gpd.GeoDataFrame, path: Path, title: str | None) -> None:
                 value = _cell_value(rec.get(c))
                 if c == "reserve":
                     value = "是" if value else ""
-                elif c == "verdict" and isinstance(value, str):
-                    value = _ZH_VERDICT.get(value, value)
-                elif c == "point_source" and isinstance(value, str):
-                    value = "村委会" if value == "committee" else "代表点"
+                elif c in ("verdict", "point_source"):
+                    value = _show(c, value)
                 row.append(xlsx_cell(sheet, value))
             sheet.append(row)
             cells = sheet[sheet.max_row]

@@ -145,8 +145,11 @@ def test_list_downloads_are_the_clis_files(client: TestClient, store: Store) -> 
     client.post("/audits", json=DRAW, headers=key(store, "auditor"))
     csv = client.get("/audits/1/villages?format=csv")
     assert csv.status_code == 200 and csv.content.startswith(b"\xef\xbb\xbf")
-    table = pd.read_csv(io.BytesIO(csv.content), encoding="utf-8-sig", dtype={"code": str})
-    assert len(table) == 30 and set(table["code"]) == set(_listed(client)["code"])
+    table = pd.read_csv(io.BytesIO(csv.content), encoding="utf-8-sig", dtype={"村代码": str})
+    assert len(table) == 30 and set(table["村代码"]) == set(_listed(client)["code"])  # Chinese headers by default
+    english = client.get("/audits/1/villages?format=csv&lang=en")
+    assert set(pd.read_csv(io.BytesIO(english.content), encoding="utf-8-sig", dtype={"code": str})["code"]) == set(
+        table["村代码"])
     book = openpyxl.load_workbook(io.BytesIO(client.get("/audits/1/villages?format=xlsx&city=无锡").content))
     assert book.sheetnames == ["3202 无锡市"]
     assert client.get("/audits/1/villages?format=kml").text.count("<Placemark>") == 30

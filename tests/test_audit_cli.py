@@ -65,10 +65,14 @@ def test_sample_list_export(db: str, tmp_path: Path) -> None:
 
 
 def test_results_and_report(db: str, tmp_path: Path) -> None:
-    _cli(db, "sample", "--margin", "0.15", "--seed", "8", "-o", str(tmp_path / "r1.csv"))
+    _cli(db, "sample", "--margin", "0.15", "--seed", "8", "-o", str(tmp_path / "r1.csv"), "--lang", "en")
     import pandas as pd
 
     listed = pd.read_csv(tmp_path / "r1.csv", encoding="utf-8-sig", dtype={"code": str})
+    _cli(db, "export", "1", "-o", str(tmp_path / "r1_zh.csv"))  # the default: Chinese headers, same villages
+    chinese = pd.read_csv(tmp_path / "r1_zh.csv", encoding="utf-8-sig", dtype=str)
+    assert chinese["村代码"].tolist() == listed["code"].tolist()
+    assert chinese["备选"].tolist() == ["是" if r else "否" for r in listed["reserve"]]
     tests = field_tests(listed[~listed["reserve"]], per_village=3)
     tests.to_csv(tmp_path / "tests.csv", index=False, encoding="utf-8-sig")
     out = _cli(db, "results", "1", str(tmp_path / "tests.csv"))

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from coverage.audit import (
     SAMPLE_COLUMNS,
+    XLSX_HEADERS,
     SamplingPlan,
     cochran_size,
     draw_sample,
@@ -228,9 +229,14 @@ def test_write_csv_xlsx_kml_geojson(tmp_path: Path) -> None:
     csv = write_sample(v, tmp_path / "list.csv")
     raw = csv.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
-    back = pd.read_csv(csv, encoding="utf-8-sig", dtype={"code": str, "city_code": str})
-    assert list(back.columns) == list(SAMPLE_COLUMNS) and len(back) == len(v)
-    assert set(back["code"]) == set(v["code"])
+    back = pd.read_csv(csv, encoding="utf-8-sig", dtype=str)
+    assert list(back.columns) == [XLSX_HEADERS[c] for c in SAMPLE_COLUMNS] and len(back) == len(v)  # Chinese first
+    assert set(back["村代码"]) == set(v["code"]) and set(back["备选"]) == {"是", "否"}
+    assert set(back["预测结论"]) <= {"5G通达", "弱覆盖", "无覆盖"}
+    assert back["预测RSRP(dBm)"].dropna().str.fullmatch(r"-?\d+\.\d").all()  # one decimal
+    english = pd.read_csv(write_sample(v, tmp_path / "list_en.csv", lang="en"), encoding="utf-8-sig",
+                          dtype={"code": str, "city_code": str})
+    assert list(english.columns) == list(SAMPLE_COLUMNS) and set(english["code"]) == set(v["code"])
 
     xlsx = write_sample(v, tmp_path / "list.xlsx", title="第4轮")
     book = openpyxl.load_workbook(xlsx)

@@ -155,7 +155,9 @@ def villages(store: StoreDep, principal: ReaderDep, round_number: RoundParam,
              format: Annotated[ListFormat, Query(description="json, or a file: csv (UTF-8 with BOM), xlsx (a "
                                                              "printable sheet per city), kml or geojson")] = "json",
              city: Annotated[str | None, Query(min_length=1, max_length=40,
-                                               description="Only this city (code or name)")] = None) -> Any:
+                                               description="Only this city (code or name)")] = None,
+             lang: Annotated[Literal["zh", "en"], Query(description="CSV headers and labels: zh (Chinese) or en "
+                                                                    "(the column keys)")] = "zh") -> Any:
     """Villages in stratum order, reserves after each stratum's sample, with the committee point in WGS84
     and GCJ-02, the run's verdict, the nearest site and the predicted SS-RSRP/SINR."""
     sample = _region_sample(store, round_number, principal)
@@ -168,7 +170,8 @@ def villages(store: StoreDep, principal: ReaderDep, round_number: RoundParam,
     folder = FilePath(tempfile.mkdtemp(prefix="village5g-audit-"))
     name = f"audit-round{round_number}.{format}"
     try:
-        path = write_sample(listed, folder / name, fmt=format, title=list_title(round_number, sample.run_id))
+        path = write_sample(listed, folder / name, fmt=format, title=list_title(round_number, sample.run_id),
+                            lang=lang)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
