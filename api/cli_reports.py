@@ -10,10 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class ReportFormat(StrEnum):
@@ -25,7 +28,6 @@ def print_history(*, level: str, code: str | None, since: dt.datetime | None, ou
                   lang: str = "zh") -> None:
     """Print 通达率 per published run for the regions of ``level`` (one table), optionally write it."""
     from api import cli
-    from coverage.export import write_table
     from coverage.history import kpi_history
     from coverage.reports import local_time
 
@@ -52,17 +54,25 @@ def print_history(*, level: str, code: str | None, since: dt.datetime | None, ou
                           f"{rate:.1%}", f"{row['target_rate']:.0%}", change)
             previous = rate
     else:
-        rates = frame.pivot(index="run_id", columns="code", values="reach_rate")
-        table.add_column("run", justify="right")
-        table.add_column("finished", no_wrap=True)
-        for rec in regions.to_dict("records"):
-            table.add_column(f"{rec['code']} {rec['name'] or ''}".strip(), justify="right")
-        table.add_column("target", justify="right")
-        for run in runs.to_dict("records"):
-            cells = [float(v) for v in rates.loc[run["run_id"]].reindex(regions["code"]).tolist()]
-            table.add_row(str(run["run_id"]), _when(local_time(run["finished_at"])),
-                          *("" if v != v else f"{v:.1%}" for v in cells), f"{run['target_rate']:.0%}")
+        # one row per region (code and name whole), one column per run: regions outnumber runs
+        rates = frame.pivot(index="code", columns="run_id", values="reach_rate")
+        headers = ["code", "name", *(f"run {r['run_id']} {_when(local_time(r['finished_at']))}"
+                                     for r in runs.to_dict("records"))]
+        rows = [[str(rec["code"]), str(rec["name"] or ""),
+                 *("" if v != v else f"{v:.1%}" for v in rates.loc[rec["code"]].reindex(runs["run_id"]).tolist())]
+                for rec in regions.to_dict("records")]
+        target = ", ".join(sorted({f"{t:.0%}" for t in runs["target_rate"]}))
+        cli._print_rows(f"{title}, target {target}", headers, rows, left=2)
+        _written(frame, output, lang)
+        return
     cli.console.print(table)
+    _written(frame, output, lang)
+
+
+def _written(frame: pd.DataFrame, output: Path | None, lang: str) -> None:
+    from api import cli
+    from coverage.export import write_table
+
     if output:
         write_table(frame, output, layer="history", lang=lang)
         cli.console.print(f"wrote {output}")

@@ -20,6 +20,7 @@ Value kinds (``Label.kind``):
 ``verdict``  covered/weak/uncovered as 5G通达/弱覆盖/无覆盖
 ``source``   predicted/measured as 预测/实测
 ``class``    committee-point class good/weak/none as 良好/弱/无
+``level``    province/city/county/township as 省/地市/区县/乡镇
 ``time``     timestamps (naive, as given)
 ``text``     anything else
 """
@@ -52,6 +53,7 @@ VERDICT_WORDS = {
 }
 _SOURCE_LABELS = {"predicted": "预测", "measured": "实测"}
 _CLASS_LABELS = {"good": "良好", "weak": "弱", "none": "无"}
+_LEVEL_LABELS = {"province": "省", "city": "地市", "county": "区县", "township": "乡镇"}
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ LABELS: dict[str, Label] = {
     "uncovered": Label("无覆盖", 9, "int"),
     "reach_rate": Label("通达率", 9, "rate"), "target_rate": Label("目标", 8, "rate"),
     "gap_villages": Label("距目标差(村)", 13, "int"), "run_id": Label("运行", 7, "int"),
-    "finished_at": Label("完成时间(UTC)", 18, "time"), "level": Label("层级", 8), "source": Label("来源", 10),
+    "finished_at": Label("完成时间(UTC)", 18, "time"), "level": Label("层级", 8, "level"), "source": Label("来源", 10),
     # planning and what-if
     "rank": Label("序号", 6, "int"), "site_id": Label("站址编号", 14, "code"),
     "candidate_id": Label("候选点", 12, "code"), "lon": Label("经度", 12, "deg"), "lat": Label("纬度", 12, "deg"),
@@ -146,8 +148,9 @@ def show_value(kind: str, value: Any, *, lang: str = "zh", excel: bool = False) 
     if kind == "yesno":
         yes = bool(value)
         return ("是" if yes else "否") if zh else ("yes" if yes else "no")
-    if kind in ("verdict", "source", "class"):
-        labels = {"verdict": VERDICT_LABELS, "source": _SOURCE_LABELS, "class": _CLASS_LABELS}[kind]
+    if kind in ("verdict", "source", "class", "level"):
+        labels = {"verdict": VERDICT_LABELS, "source": _SOURCE_LABELS, "class": _CLASS_LABELS,
+                  "level": _LEVEL_LABELS}[kind]
         return labels.get(str(value), str(value)) if zh else str(value)
     if kind == "code":
         return str(value)

@@ -225,3 +225,23 @@ def test_the_demo_checks_its_port_before_any_work(tmp_path: Path) -> None:
         f"error: cannot serve on 127.0.0.1:{port}: address already in use (another server is listening there?); "
         f"choose another port with --port {port + 1} (make demo PORT={port + 1})"]
     assert not (tmp_path / "o").exists() and not (tmp_path / "empty.db").exists()
+
+
+@pytest.mark.parametrize(("kind", "value", "csv_text", "excel"), [
+    ("rate", 0.7063953488372093, "70.6%", 0.7064),
+    ("m", 1216.224752834002, 1216, 1216),
+    ("db", -105.04999, -105.0, -105.0),
+    ("deg", 119.123456789, 119.123457, 119.123457),
+    ("yesno", False, "否", "否"),
+    ("yesno", True, "是", "是"),
+    ("verdict", "weak", "弱覆盖", "弱覆盖"),
+    ("level", "county", "区县", "区县"),
+    ("code", "320111006207", "320111006207", "320111006207"),
+    ("int", 13263.0, 13263, 13263),
+    ("rate", float("nan"), None, None),
+])
+def test_values_are_shown_rounded_and_in_chinese(kind: str, value: object, csv_text: object, excel: object) -> None:
+    from coverage.labels import show_value
+
+    assert show_value(kind, value) == csv_text
+    assert show_value(kind, value, excel=True) == excel
