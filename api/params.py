@@ -16,7 +16,7 @@ from api.errors import ApiError
 from api.ogc import CrsName, parse_bbox
 from api.security import Principal
 from coverage.bands import normalize_band
-from coverage.results_query import PointQuery, VillageQuery, division_codes, region_envelope
+from coverage.results_query import PointQuery, VillageQuery, division_codes
 from coverage.storage import Store
 
 MAX_ID = 2**31 - 1
@@ -151,11 +151,11 @@ def village_query(store: Store, params: VillageFilters, principal: Principal) ->
 
 def point_query(store: Store, params: StationItemsParams | MeasurementItemsParams,
                 principal: Principal) -> PointQuery:
-    """The domain query for these filters, inside the envelope of the caller's region."""
-    within = [region_envelope(store, r) for r in (*principal.regions, *((params.region,) if params.region else ()))]
+    """The domain query for these filters, inside the polygons of the caller's region."""
+    regions = (*principal.regions, *((params.region,) if params.region else ()))
     band = normalize_band(params.band) or params.band if params.band else None
     common = dict(operator=params.operator, rat=params.rat, band=band, bbox=parse_bbox(params.bbox, params.bbox_crs),
-                  within=tuple(within))
+                  regions=regions)
     if isinstance(params, StationItemsParams):
         return PointQuery(status=params.status, site_id=params.site_id, **common)  # type: ignore[arg-type]
     start, end = parse_interval(params.datetime)

@@ -559,18 +559,24 @@ def read_scope(store: Store, scope: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataF
     return villages, store.read("stations"), store.read("measurements")
 
 
-def what_if_store(store: Store, added: gpd.GeoDataFrame) -> tuple[int, pd.DataFrame, dict[str, int]]:
+def what_if_store(store: Store, added: gpd.GeoDataFrame, *, region: str | None = None
+                  ) -> tuple[int, pd.DataFrame, dict[str, int]]:
     """What-if against the latest published run, with that run's rules, parameters, scope and operators.
 
     Nothing is written: the stored stations and the published run stay as they are.
     Returns the run id compared with, the changed villages (see :func:`what_if`) and the covered
-    counts ``before`` / ``after`` and ``villages``.
+    counts ``before`` / ``after`` and ``villages``; with ``region`` (a division code prefix) of
+    that region's villages only.
     """
     run_id, rules, params, scope, operators = run_settings(store)
     villages, stations, measurements = read_scope(store, scope)
     baseline = store.read_results(run_id)
     results, changed = what_if(villages, stations, measurements, added, baseline, rules=rules, params=params,
                                operators=operators)
+    if region is not None:
+        results = results[results["code"].astype(str).str.startswith(region)]
+        baseline = baseline[baseline["code"].astype(str).str.startswith(region)]
+        changed = changed[changed["code"].astype(str).str.startswith(region)]
     counts = {"villages": len(results), "before": int((baseline["verdict"] == "covered").sum()),
               "after": int((results["verdict"] == "covered").sum())}
     return run_id, changed, counts

@@ -22,7 +22,7 @@ from coverage.errors import ValidationError, Village5gError
 from coverage.ingest import read_input
 from coverage.keys import role_allows
 from coverage.limits import LimitError
-from coverage.results_query import region_envelope
+from coverage.results_query import in_regions
 from coverage.storage import IngestRecord
 
 router = APIRouter(prefix="/ingest", tags=["Ingest"])
@@ -88,7 +88,9 @@ def _outside(problems: list[dict[str, Any]], what: str, region: str) -> None:
                             "nothing was stored", details=problems[:_SHOWN])
 
 
-def _check_region(store: Any, principal: Principal, kind: str, frame: Any, file_name: str) -> None:
+def check_region(store: Any, principal: Principal, kind: str, frame: Any, file_name: str) -> None:
+    """403 naming the rows of ``frame`` outside the caller's region (villages by code, points by the
+    region's village polygons); nothing for a key without a region limit."""
     region = principal.region
     if region is None:
         return
@@ -98,11 +100,10 @@ def _check_region(store: Any, principal: Principal, kind: str, frame: Any, file_
         _outside([{"file": file_name, "row": int(i) + 1, "field": "code",
                    "message": f"village {codes[i]} is outside region {region}"} for i in bad], "villages", region)
         return
-    lon_min, lat_min, lon_max, lat_max = region_envelope(store, region)
     lon, lat = frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)
-    bad = np.flatnonzero(~((lon >= lon_min) & (lon <= lon_max) & (lat >= lat_min) & (lat <= lat_max)))
+    bad = np.flatnonzero(~in_regions(store, [region], lon, lat))
     _outside([{"file": file_name, "row": int(i) + 1, "field": "lon",
-               "message": f"({lon[i]}, {lat[i]}) is outside the extent of region {region}'s villages"}
+               "message": f"({lon[i]}, {lat[i]}) is not inside a village of region {region}"}
               for i in bad], kind, region)
 
 
@@ -127,14 +128,14 @@ def ingest(
     """Validate the file completely, then store it in one transaction; a rejected file changes nothing.
 
     Villages and stations need an admin key, measurements an auditor key. A region-limited key may
-    add only villages of its region and points inside the extent of its region's villages. A
+    add only villages of its region and points inside its region's village polygons. A
     shapefile goes up as a .zip with its .shp, .shx, .dbf, .prj (and .cpg).
     """
     _authorize(principal, kind, replace)
     with received_file(file) as path:
         result = read_input(kind, path, crs=crs or None, encoding=encoding or None, layer=layer or None,
                             limits=settings.limits)
-    _check_region(store, principal, kind, result.frame, result.file_name)
+    check_region(store, principal, kind, result.frame, result.file_name)
     store.write(kind, result.frame, replace=replace, record=IngestRecord(
         kind=kind, file_name=result.file_name, sha256=result.file_sha256, crs=result.crs,
         encoding=result.encoding, warnings=len(result.warnings)))

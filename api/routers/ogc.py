@@ -57,7 +57,6 @@ from coverage.results_query import (
     data_version,
     extent,
     point_rows,
-    region_envelope,
     resolve_run,
     resolve_run_and_version,
     village_rows,
@@ -214,7 +213,9 @@ def _point_items(request: Request, store: Any, principal: Any, kind: PointKind,
                              offset=0 if after is not None else params.offset)
         return feature_strings(rows, collection=COLLECTIONS[kind], crs=crs), rows.ids[-1] if len(rows) else None
 
-    key = (kind, _version(store, kind), query, params.limit, params.offset, after, crs)
+    # a region is its villages' polygons: pages limited to one change with the villages too
+    villages_seen = _version(store, "villages") if query.regions else 0
+    key = (kind, _version(store, kind), villages_seen, query, params.limit, params.offset, after, crs)
     matched, text, returned, last = _page(request, key, lambda: count_points(store, kind, query), encode)
     links = page_links(request, offset=params.offset, limit=params.limit, returned=returned, matched=matched,
                        last_id=last)
@@ -226,8 +227,7 @@ def _point_item(request: Request, store: Any, principal: Any, kind: PointKind, i
     if params.run is not None:
         raise ApiError(400, "run applies to villages only", code="invalid_parameter",
                        details=[{"location": "query.run", "message": "not a parameter of this collection"}])
-    within = [region_envelope(store, r) for r in principal.regions]
-    rows, _ = point_rows(store, kind, PointQuery(within=tuple(within)), item_id=item_id, count=False)
+    rows, _ = point_rows(store, kind, PointQuery(regions=principal.regions), item_id=item_id, count=False)
     if not len(rows):
         raise ApiError(404, f"{kind[:-1]} {item_id} does not exist")
     crs = _crs(params.crs)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api.deps import AuditorDep, SettingsDep, StoreDep
 from api.errors import ApiError
 from api.params import REGION_PATTERN
-from api.routers.ingest import received_file
+from api.routers.ingest import check_region, received_file
 from coverage.ingest import read_input
 from coverage.planning import plan_sites, read_scope, run_settings, what_if_store
 
@@ -116,10 +116,13 @@ def what_if(store: StoreDep, settings: SettingsDep, principal: AuditorDep,
                                                          "takes (WGS84)")]) -> dict[str, Any]:
     """Add the proposed stations to the stored ones in memory, run the analysis with the latest run's
     settings and list the villages whose verdict changes. Stored stations and the published run stay
-    as they are."""
+    as they are. A region-limited key may propose stations inside its region's villages only, and
+    sees its region's villages and counts."""
     with received_file(file) as path:
-        added = read_input("stations", path, limits=settings.limits).frame
-    run_id, changed, counts = what_if_store(store, added)
+        read = read_input("stations", path, limits=settings.limits)
+    added = read.frame
+    check_region(store, principal, "stations", added, read.file_name)  # another city's stations: 403
+    run_id, changed, counts = what_if_store(store, added, region=principal.region)
     records = [{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()}
                for r in changed.head(_SHOWN).to_dict("records")]
     return {"run_id": run_id, "villages": counts["villages"], "covered_before": counts["before"],
