@@ -9,6 +9,7 @@ and answered with a generic 500.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -107,8 +108,30 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     messages = {404: "no such resource", 405: "method not allowed for this resource",
                 413: "request body too large"}
     detail = exc.detail if isinstance(exc.detail, str) and exc.status_code not in messages else None
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405 and (methods := allowed_methods(request)):
+        headers = {**(headers or {}), "Allow": ", ".join(methods)}
     return error_response(exc.status_code, detail or messages.get(exc.status_code, "request failed"),
-                          headers=getattr(exc, "headers", None))
+                          headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API documents at the request's path (Starlette's 405 names only the first
+    matching route's, so OPTIONS /runs said GET though POST /runs exists)."""
+    table = getattr(request.app.state, "allowed_methods", None)
+    if table is None:
+        table = []
+        for template, operations in request.app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            table.append((re.compile(f"^{pattern}$"), {m.upper() for m in operations if m != "parameters"}))
+        request.app.state.allowed_methods = table
+    methods: set[str] = set()
+    for pattern, verbs in table:
+        if pattern.match(request.url.path):
+            methods |= verbs
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 async def _api_handler(request: Request, exc: Exception) -> JSONResponse:

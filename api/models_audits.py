@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.models import IngestProblem, Link
 from api.params import MAX_ID
+from coverage.audit import MIN_MARGIN
 
 
 class AuditRound(BaseModel):
@@ -43,7 +44,7 @@ class AuditRequest(BaseModel):
 
     strata: Literal["city", "city-verdict"] = Field(default="city", description="City, or city x the run's verdict")
     confidence: float = Field(default=0.95, gt=0, lt=1, description="Confidence level of Cochran's formula")
-    margin: float = Field(default=0.05, gt=0, lt=1, description="Margin of error (proportion)")
+    margin: float = Field(default=0.05, ge=MIN_MARGIN, lt=1, description="Margin of error (proportion)")
     expected_pass: float | None = Field(default=None, ge=0, le=1,
                                         description="Expected pass rate p of Cochran's formula (default 0.9)")
     rate: float | None = Field(default=None, gt=0, le=1, description="Fixed sampling rate per stratum instead")

@@ -175,8 +175,27 @@ def _instant(text: str, *, end: bool) -> dt.datetime | None:
     except ValueError:
         raise _bad("query.datetime", f"{text!r} is not an RFC 3339 date or date-time") from None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(_SHANGHAI).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(_SHANGHAI).replace(tzinfo=None)
+        except OverflowError:  # within hours of year 1 or 9999: before or after every measurement
+            return dt.datetime.min if moment.year == 1 else dt.datetime.max
     return moment
+
+
+def parse_since(text: str | None) -> dt.datetime | None:
+    """An RFC 3339 date-time (``2026-11-01T00:00:00Z``; no zone means UTC) as given; 400 otherwise.
+
+    Only the date-time text is accepted: a number such as ``0.5`` is not taken for a Unix time.
+    """
+    if text is None or not text.strip():
+        return None
+    value = text.strip()
+    if len(value) < 10 or not value[:4].isdigit() or value[4] != "-":
+        raise _bad("query.since", f"{text!r} is not an RFC 3339 date-time")
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise _bad("query.since", f"{text!r} is not an RFC 3339 date-time") from None
 
 
 def parse_interval(text: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:

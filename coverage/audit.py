@@ -134,6 +134,11 @@ def _ceil(value: float) -> int:
     return math.ceil(round(value, 9))
 
 
+#: Smallest margin of error: 0.1 percentage points already asks for every village of a city;
+#: far smaller margins only underflow ``e^2``.
+MIN_MARGIN = 0.001
+
+
 def cochran_size(population: int, *, confidence: float = 0.95, margin: float = 0.05,
                  expected_pass: float = 0.9) -> int:
     """Sample size for a proportion with finite-population correction (Cochran 1977, eq. 4.2).
@@ -157,8 +162,8 @@ def cochran_size(population: int, *, confidence: float = 0.95, margin: float = 0
     """
     if population < 0:
         raise ConfigError("population must not be negative")
-    if not 0.0 < margin < 1.0:
-        raise ConfigError(f"margin must be between 0 and 1 (exclusive), got {margin}")
+    if not MIN_MARGIN <= margin < 1.0:
+        raise ConfigError(f"margin must be at least {MIN_MARGIN} and below 1, got {margin}")
     if not 0.0 <= expected_pass <= 1.0:
         raise ConfigError(f"expected_pass must be between 0 and 1, got {expected_pass}")
     if population == 0:
@@ -242,8 +247,8 @@ class SamplingPlan:
             problems.append(f"population must be one of {', '.join(POPULATIONS)}")
         if not 0.0 < self.confidence < 1.0:
             problems.append("confidence must be between 0 and 1 (exclusive)")
-        if not 0.0 < self.margin < 1.0:
-            problems.append("margin must be between 0 and 1 (exclusive)")
+        if not MIN_MARGIN <= self.margin < 1.0:
+            problems.append(f"margin must be at least {MIN_MARGIN} and below 1")
         if not 0.0 <= self.expected_pass <= 1.0:
             problems.append("expected_pass must be between 0 and 1")
         if self.rate is not None and not 0.0 < self.rate <= 1.0:

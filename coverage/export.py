@@ -351,7 +351,7 @@ def write_table(frame: pd.DataFrame, path: str | Path, *, fmt: str | None = None
         else:
             data = cast(gpd.GeoDataFrame, frame).to_crs("EPSG:4326")
             driver = {"geojson": "GeoJSON", "gpkg": "GPKG", "kml": "KML"}[key]
-            options = {"layer": layer} if key != "geojson" else {}
+            options = {"layer": layer}  # GeoJSON too: its "name" is the layer, not the temporary file
             data.to_file(tmp, driver=driver, engine="pyogrio", **options)
         os.replace(tmp, path)
     finally:

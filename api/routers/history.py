@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from api.deps import ReaderDep, StoreDep
 from api.errors import ApiError
 from api.models import RegionCounts
-from api.params import MAX_ID, REGION_PATTERN
+from api.params import MAX_ID, REGION_PATTERN, parse_since
 from api.security import Principal
 from coverage.history import kpi_history
 from coverage.reports import write_report_xlsx
@@ -54,8 +54,9 @@ def history(store: StoreDep, principal: ReaderDep,
             level: Annotated[HistoryLevel, Query(description="Regions of the series")] = "province",
             code: Annotated[str | None, Query(pattern=REGION_PATTERN, description="Only regions whose code "
                                                                                    "starts with this")] = None,
-            since: Annotated[dt.datetime | None, Query(description="Only runs published at or after this "
-                                                                    "time (RFC 3339; no zone means UTC)")] = None,
+            since: Annotated[str | None, Query(max_length=40, json_schema_extra={"format": "date-time"},
+                                               description="Only runs published at or after this time "
+                                                           "(RFC 3339 date-time; no zone means UTC)")] = None,
             ) -> dict[str, Any]:
     """通达率 and verdict counts per published run for each region of ``level``, oldest run first.
 
@@ -63,7 +64,7 @@ def history(store: StoreDep, principal: ReaderDep,
     their stored results. A key limited to a region sees its region only (its villages only, as in
     ``/summary``, when it asks for a level above its region).
     """
-    frame = kpi_history(store, level=level, code=code, since=since, regions=principal.regions)
+    frame = kpi_history(store, level=level, code=code, since=parse_since(since), regions=principal.regions)
     series = [{**r, "finished_at": _utc(r["finished_at"]), "name": r["name"] if isinstance(r["name"], str) else None}
               for r in frame.drop(columns="level").to_dict("records")]
     return {"level": level, "code": code, "region": principal.region, "series": series}
