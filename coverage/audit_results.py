@@ -56,6 +56,7 @@ from coverage.ingest import (
     _Table,
     _text,
     check_encoding,
+    csv_head,
 )
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.rules import DEFAULT_RULES
@@ -386,6 +387,9 @@ def read_field_tests(path: str | Path, *, round_number: int, villages: pd.DataFr
     sha = _fingerprint(path)
     reader = _READERS[suffix]
     if reader == "csv":
+        head = csv_head(path, file, encoding)
+        if head is not None:  # a missing column is reported before the whole file is parsed
+            _Checker(file, head, source, round_number, villages, known_codes, dt.datetime(2000, 1, 1))._map_headers()
         table = _read_csv(path, file, encoding, limits)
     elif reader == "xlsx":
         table = _read_xlsx(path, file, "measurements", sheet, limits)

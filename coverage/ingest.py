@@ -240,6 +240,10 @@ def read_input(
         raise _file_error(file, "file is empty")
 
     sha = _fingerprint(path)
+    if suffix == ".csv":
+        head = csv_head(path, file, encoding)
+        if head is not None:  # a missing column is reported before the whole file is parsed
+            _Validator(kind, file, head, declared).check_headers()
     table = _read_table(kind, path, file, encoding=encoding, layer=layer, limits=limits)
     validator = _Validator(kind, file, table, declared)
     frame = validator.run()
@@ -396,6 +400,30 @@ def _sniff_delimiter(text: str) -> str:
     counts = {d: first.count(d) for d in (",", "\t", ";", "|")}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] > 0 else ","
+
+
+#: A CSV file larger than this has its header checked on its first lines before it is read whole.
+HEAD_BYTES = 1 << 16
+
+
+def csv_head(path: Path, file: str, encoding: str | None) -> _Table | None:
+    """The header and the first complete lines of a CSV larger than :data:`HEAD_BYTES`, or None
+    (a small file, UTF-16, or a head that does not parse on its own: the whole read will tell)."""
+    if path.stat().st_size <= HEAD_BYTES:
+        return None
+    with path.open("rb") as fh:
+        data = fh.read(HEAD_BYTES)
+    cut = data.rfind(b"\n")
+    if cut <= 0 or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    try:
+        text, used = _decode(data[:cut + 1], encoding, file)
+        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text)))
+        if len(records) < 2:
+            return None
+        return _grid_to_table(file, [h.strip() for h in records[0]], records[1:], encoding=used)
+    except (ValidationError, csv.Error):
+        return None
 
 
 def _read_csv(path: Path, file: str, encoding: str | None, limits: Limits) -> _Table:
@@ -1118,6 +1146,16 @@ class _Validator:
         columns = {h: i for i, h in enumerate(self.table.headers)}
         first = (problem.field or "").split("/", 1)[0]
         return problem.row is not None, problem.row or 0, columns.get(first, len(columns))
+
+    def check_headers(self) -> None:
+        """Raise :class:`ValidationError` for the problems of the header row alone (missing,
+        duplicate or unknown-unit columns); the rows are not looked at."""
+        self.matches, self.wkt_index, header_problems = _map_headers(self.kind, self.table, self.file)
+        self.problems.extend(header_problems)
+        self._check_required()
+        errors = [p for p in self.problems if p.severity == "error"]
+        if errors:
+            raise ValidationError(sorted(errors, key=self._reading_order))
 
     def _check_required(self) -> None:
         has_geometry = self.table.geometry is not None or self.wkt_index is not None

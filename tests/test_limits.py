@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 import api.security
 from coverage.analysis import run_analysis
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, ValidationError
 from coverage.ingest import read_input
 from coverage.limits import LimitError, Limits, check_grid, grid_shape_of_bounds
 from coverage.rules import DEFAULT_RULES
@@ -258,3 +258,41 @@ def test_repeated_invalid_keys_are_cheap(store: Store, tmp_path: Path, monkeypat
         assert "wrong-6" not in checks  # refused without a hash
         assert client.get("/runs", headers=viewer).status_code == 200  # a verified key still works
         assert client.get("/runs").status_code == 200  # and so do anonymous reads
+
+
+# -- early header checks -------------------------------------------------------------------------
+
+
+def test_a_missing_column_is_reported_before_the_file_is_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    import coverage.ingest as ingest
+
+    path = tmp_path / "m.csv"
+    path.write_bytes(b"lon,lat,operator\n" + b"119.401,32.401,CMCC\n" * 10_000)  # 200 KB, no rsrp_dbm
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the whole file was parsed")
+
+    monkeypatch.setattr(ingest, "_read_table", never)
+    with pytest.raises(ValidationError, match="missing required column 'rsrp_dbm'") as caught:
+        read_input("measurements", path)
+    assert [p.row for p in caught.value.problems] == [None]
+
+
+def test_audit_results_check_their_header_first(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                ) -> None:
+    import coverage.audit_results as audit_results
+    from coverage.audit import SamplingPlan
+    from coverage.audit_rounds import draw_round, upload_results
+
+    build_world(store)
+    drawn = draw_round(store, SamplingPlan(margin=0.3, seed=1))
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"lon,lat,rsrp_dbm\n" + b"119.401,32.401,-90\n" * 10_000)  # no village code nor time
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the whole file was parsed")
+
+    monkeypatch.setattr(audit_results, "_read_csv", never)
+    with pytest.raises(ValidationError, match="missing required column"):
+        upload_results(store, drawn.round, path)
