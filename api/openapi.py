@@ -20,6 +20,7 @@ COMMON_ERRORS: dict[str, str] = {
     "401": "Missing, unknown or revoked API key where one is needed",
     "403": "The key's role or region does not allow this",
     "404": "Not found",
+    "429": "Too many invalid API keys from this address lately; Retry-After says when to try again",
     "500": "Internal error (details are in the server log, never in the response)",
 }
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -46,6 +47,8 @@ def install_openapi(app: FastAPI) -> None:
                     responses.setdefault(status, {"description": description})
                 if "requestBody" in operation:
                     responses.setdefault("413", {"description": "The request body is larger than accepted here"})
+                    responses.setdefault("422", {"description": "The input was rejected, or asks for more than a "
+                                                                "limit allows (code limit_exceeded)"})
                 for status, response in responses.items():
                     if status[0] in "45":
                         response["content"] = {"application/json": {"schema": _ERROR_REF}}
