@@ -71,6 +71,7 @@ def create_app(settings: ServiceSettings, *, store: Store | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner.start()
         if settings.scheduler:
             scheduler.start()
         yield

@@ -57,6 +57,7 @@ class JobRunner:
         self.limits = limits
         self.owner = owner_id()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="village5g-job")
+        self._closed = False
 
     def recover(self) -> None:
         """Mark failed the jobs and runs of dead processes on this host (a worker or a CLI run killed
@@ -74,7 +75,11 @@ class JobRunner:
 
     def submit_analysis(self, *, rules: RuleSet, resolution_m: float, operators: list[str] | None, scope: str,
                         parameters: dict[str, Any], requested_by: str | None) -> int:
-        """Record an analysis job and queue it; 409 while another one is queued or running."""
+        """Record an analysis job and queue it; 409 while another one is queued or running, 503
+        once the service is shutting down."""
+        if self._closed:
+            raise ApiError(503, "the service is shutting down; start the analysis again once it is back",
+                           code="unavailable")
         self.recover()
         with self.store.engine.connect() as conn:
             busy = conn.execute(select(jobs.c.id).where(jobs.c.kind == "analysis",
@@ -106,6 +111,13 @@ class JobRunner:
             finish_job(self.store, job_id, run_id=result.run_id)
             log.info("analysis job %d published run %d", job_id, result.run_id)
 
+    def start(self) -> None:
+        """Take jobs again after :meth:`shutdown` (an app whose lifespan is run again)."""
+        if self._closed:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="village5g-job")
+            self._closed = False
+
     def shutdown(self, *, wait: bool = False) -> None:
         """Stop taking jobs (a running one finishes unless the process exits)."""
+        self._closed = True
         self._executor.shutdown(wait=wait, cancel_futures=True)

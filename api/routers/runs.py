@@ -203,7 +203,8 @@ def job_document(request: Request, record: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/runs", response_model=Job, status_code=202, tags=["Runs"], summary="Start an analysis run",
-             responses={409: {"description": "An analysis is already queued or running"}})
+             responses={409: {"description": "An analysis is already queued or running"},
+                        503: {"description": "The service is shutting down"}})
 def start_run(request: Request, response: Response, store: StoreDep, settings: SettingsDep, principal: AdminDep,
               options: Annotated[AnalysisRequest | None, Body()] = None) -> dict[str, Any]:
     """Predict coverage, decide verdicts and publish a new run, in the background (admin key, no region limit).
