@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -425,16 +426,34 @@ def count_points(store: Store, kind: PointKind, query: PointQuery = PointQuery()
         return int(conn.execute(query_count).scalar_one())
 
 
-def _region_ids(store: Store, kind: PointKind, query: PointQuery, conds: list[ColumnElement[bool]]
-                ) -> np.ndarray:
-    """Ids (ascending) of the points meeting ``conds`` that lie in ``query``'s region polygons."""
+_REGION_IDS: dict[tuple[Any, ...], np.ndarray] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _region_ids(store: Store, kind: PointKind, query: PointQuery, conds: list[ColumnElement[bool]],
+                item_id: int | None = None) -> np.ndarray:
+    """Ids (ascending) of the points meeting ``conds`` that lie in ``query``'s region polygons.
+
+    Remembered per query and data version (the points' and the villages'), so paging through a
+    region reads and tests its points once, not once per page.
+    """
     t = stations if kind == "stations" else measurements
     with store.engine.connect() as conn:
+        versions = (data_version(conn, kind), villages_version(conn))
+        key = (store.url, kind, query, item_id, versions)
+        hit = _REGION_IDS.get(key)
+        if hit is not None:
+            return hit
         rows = conn.execute(select(t.c.id, t.c.lon, t.c.lat).where(*conds).order_by(t.c.id)).all()
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     lon = np.fromiter((r[1] for r in rows), dtype=float, count=len(rows))
     lat = np.fromiter((r[2] for r in rows), dtype=float, count=len(rows))
-    return ids[in_regions(store, query.regions, lon, lat)]
+    matching = ids[in_regions(store, query.regions, lon, lat)]
+    with _CACHE_LOCK:
+        if len(_REGION_IDS) >= 16:
+            _REGION_IDS.pop(next(iter(_REGION_IDS)))
+        _REGION_IDS[key] = matching
+    return matching
 
 
 def in_regions(store: Store, regions: Sequence[str], lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -467,9 +486,10 @@ def _region_shape(store: Store, region: str, version: int) -> Any:
         polygons = shapely.from_wkb(np.array(blobs, dtype=object)) if blobs else np.array([], dtype=object)
         shape = shapely.union_all(shapely.make_valid(polygons)) if len(polygons) else shapely.Polygon()
         shapely.prepare(shape)
-        if len(_REGION_SHAPES) >= 64:
-            _REGION_SHAPES.pop(next(iter(_REGION_SHAPES)))
-        _REGION_SHAPES[key] = shape
+        with _CACHE_LOCK:
+            if len(_REGION_SHAPES) >= 64:
+                _REGION_SHAPES.pop(next(iter(_REGION_SHAPES)))
+            _REGION_SHAPES[key] = shape
     return shape
 
 
@@ -485,7 +505,7 @@ def point_rows(store: Store, kind: PointKind, query: PointQuery = PointQuery(), 
     names = ["id", *(c.name for c in COLUMNS[kind])]
     if query.regions:
         # region polygons are tested here, not in SQL: the page is cut from the matching ids
-        matching = _region_ids(store, kind, query, conds)
+        matching = _region_ids(store, kind, query, conds, item_id)
         chosen = matching[matching > after] if after is not None else matching
         chosen = chosen[offset:] if limit is None else chosen[offset:offset + limit]
         with store.engine.connect() as conn:
