@@ -46,9 +46,10 @@ class Limits:
     Attributes
     ----------
     max_grid_pixels
-        Pixels of one prediction grid (a single-process run's, or one partition's). About 110
-        bytes per pixel at peak: the default 40 million is about 4.4 GB (Jiangsu at 100 m is 25.3
-        million; at 50 m partition the run).
+        Pixels of one prediction grid (a single-process run's, or one partition's). About 100-110
+        bytes per pixel at peak (Jiangsu at 100 m: 25.3 million pixels, 2.7 GB; Shanghai, Jiangsu
+        and Anhui: 42.5 million, 4.3 GB): the default 60 million is about 6.5 GB. At 50 m,
+        partition a province's run.
     max_rows
         Data rows of one input file, counted before it is parsed (CSV: lines; other formats: the
         count their header or metadata states); None for no limit.
@@ -60,7 +61,7 @@ class Limits:
         pack 3-20x).
     """
 
-    max_grid_pixels: int = 40_000_000
+    max_grid_pixels: int = 60_000_000
     max_rows: int | None = None
     max_unpacked_bytes: int = 4 * 1024**3
     max_zip_ratio: float = 200.0

@@ -74,7 +74,7 @@ def test_a_province_wide_grid_at_18_6_m_is_refused_before_the_run_starts(wide: S
         response = client.post("/runs", json={"resolution_m": 18.6, "scope": "all"}, headers=key(wide, "admin"))
         assert response.status_code == 422, response.text
         body = response.json()
-        assert "max_grid_pixels = 40,000,000" in body["message"] and "pixels" in body["message"]
+        assert "max_grid_pixels = 60,000,000" in body["message"] and "pixels" in body["message"]
         assert client.get("/jobs").json()["jobs"] == []  # refused before a job existed
     assert wide.list_runs() == []
 
