@@ -263,13 +263,15 @@ class JobScheduler:
         return self._report
 
     def _refresh(self, progress: Callable[[str], None]) -> dict[str, Any]:
+        from coverage.limits import Limits
         from coverage.predict import ModelParameters
         from coverage.refresh import refresh
         from coverage.rules import DEFAULT_RULES
 
         result = refresh(self.store, self.settings.resolved_drop_dir, rules=DEFAULT_RULES,
                          params=ModelParameters(resolution_m=self.settings.refresh_resolution_m),
-                         artifacts_dir=self.settings.data_dir.resolve() / "runs", progress=progress)
+                         artifacts_dir=self.settings.data_dir.resolve() / "runs", progress=progress,
+                         limits=Limits(max_grid_pixels=self.settings.max_grid_pixels))
         return result.to_dict()
 
     def _snapshot(self, progress: Callable[[str], None], run_id: int | None) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from sqlalchemy import func, select
 from coverage.analysis import run_analysis
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.ingest import SUPPORTED_SUFFIXES, file_sha256, read_input
+from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.predict import DEFAULT_PARAMETERS, ModelParameters
 from coverage.rules import RuleSet
 from coverage.schema import KINDS, Kind
@@ -211,7 +212,7 @@ def inputs_changed(store: Store, *, scope: str = "committees") -> bool:
 def refresh(store: Store, drop_dir: Path, *, rules: RuleSet, params: ModelParameters = DEFAULT_PARAMETERS,
             scope: str = "committees", artifacts_dir: Path | None = None,
             progress: Callable[[str], None] | None = None,
-            now: Callable[[], dt.datetime] | None = None) -> RefreshResult:
+            now: Callable[[], dt.datetime] | None = None, limits: Limits = DEFAULT_LIMITS) -> RefreshResult:
     """Ingest the new exports in ``drop_dir``, then analyse and publish when the inputs changed.
 
     Parameters
@@ -220,8 +221,9 @@ def refresh(store: Store, drop_dir: Path, *, rules: RuleSet, params: ModelParame
         Where files are stored and the run is published.
     drop_dir
         The drop folder (created when missing); ``processed/`` and ``rejected/`` are made inside it.
-    rules, params, scope, artifacts_dir
-        Passed to :func:`coverage.analysis.run_analysis`.
+    rules, params, scope, artifacts_dir, limits
+        Passed to :func:`coverage.analysis.run_analysis` (the files of the drop folder are trusted:
+        read without row limits).
     progress
         Called with each step (the analysis's ``"run N: ..."`` step names the run).
     now
@@ -276,7 +278,7 @@ def refresh(store: Store, drop_dir: Path, *, rules: RuleSet, params: ModelParame
         result.analysis = "no villages stored yet; nothing to analyse"
     elif result.ingested or inputs_changed(store, scope=scope):
         run = run_analysis(store, rules=rules, params=params, scope=scope, artifacts_dir=artifacts_dir,
-                           progress=say)
+                           progress=say, limits=limits)
         result.run_id = run.run_id
         result.analysis = f"published run {run.run_id}"
     else:
