@@ -8,6 +8,7 @@ tables included), so a fresh database serves at once.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -102,6 +103,7 @@ def create_app(settings: ServiceSettings, *, store: Store | None = None) -> Fast
     app.state.count_cache = LruCache(4096)
     app.state.page_cache = LruCache(1024, max_weight=PAGE_CACHE_BYTES, weigh=lambda page: len(page[0]))
     app.state.jobs = runner
+    app.state.heavy = threading.Semaphore(1)  # one plan or what-if at a time per process
     app.state.scheduler = scheduler
     install_error_handlers(app)
     app.add_middleware(KeyBeforeBodyMiddleware, prefixes=UPLOAD_PREFIXES)

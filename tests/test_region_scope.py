@@ -138,3 +138,18 @@ def test_whatif_of_a_region_key_stays_in_its_region(client: TestClient, store: S
     assert body["villages"] == 4  # 扬州's four villages, not the nine of the run
     assert all(v["code"].startswith("3210") for v in body["villages_changed"])
     assert body["covered_before"] <= body["covered_after"] <= 4
+
+
+def test_one_plan_or_whatif_at_a_time_per_process(client: TestClient, store: Store) -> None:
+    auditor = key(store, "auditor")
+    slot = client.app.state.heavy  # type: ignore[attr-defined]
+    assert slot.acquire(blocking=False)  # as a plan being computed holds it
+    try:
+        busy = client.post("/plan", json={"sites": 1}, headers=auditor)
+        assert busy.status_code == 409 and "another plan or what-if" in busy.json()["message"]
+        site = (WEST + 4.5 * KM_LON, SOUTH + 0.5 * KM_LAT)
+        busy = client.post("/whatif", files={"file": ("s.csv", _stations_csv([site]))}, headers=auditor)
+        assert busy.status_code == 409
+    finally:
+        slot.release()
+    assert client.post("/plan", json={"sites": 1}, headers=auditor).status_code == 200

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from api.deps import AuditorDep, SettingsDep, StoreDep
@@ -91,16 +94,36 @@ def _codes(text: object) -> list[str]:
     return [c for c in str(text).split(";") if c]
 
 
-@router.post("/plan", response_model=PlanResponse, summary="Plan fill-in sites (greedy maximum coverage)")
-def plan(body: PlanRequest, store: StoreDep, principal: AuditorDep) -> dict[str, Any]:
+_BUSY: dict[int | str, dict[str, Any]] = {
+    409: {"description": "This server process is computing another plan or what-if; try again later"}}
+
+
+@contextmanager
+def one_at_a_time(request: Request) -> Iterator[None]:
+    """Hold the process's slot for a whole-area computation (a plan needs about 2.5 GB for the
+    province); 409 at once when it is taken, instead of a second one in memory beside it."""
+    slot: threading.Semaphore = request.app.state.heavy
+    if not slot.acquire(blocking=False):
+        raise ApiError(409, "this server process is computing another plan or what-if; try again when it has "
+                            "finished")
+    try:
+        yield
+    finally:
+        slot.release()
+
+
+@router.post("/plan", response_model=PlanResponse, summary="Plan fill-in sites (greedy maximum coverage)",
+             responses=_BUSY)
+def plan(request: Request, body: PlanRequest, store: StoreDep, principal: AuditorDep) -> dict[str, Any]:
     """Choose up to ``sites`` new sites that bring the most villages to covered, ranked, with the
     cumulative 通达率. Takes as long as an analysis (tens of seconds for the province), hence an
     auditor or admin key. A region-limited key plans inside its region."""
     region = _region(principal.region, body.region)
-    run_id, rules, params, scope, _operators = run_settings(store)
-    villages, stations, measurements = read_scope(store, scope)
-    result = plan_sites(villages, stations, measurements, n_sites=body.sites, rules=rules, params=params,
-                        band=body.band, operator=body.operator, region=region)
+    with one_at_a_time(request):
+        run_id, rules, params, scope, _operators = run_settings(store)
+        villages, stations, measurements = read_scope(store, scope)
+        result = plan_sites(villages, stations, measurements, n_sites=body.sites, rules=rules, params=params,
+                            band=body.band, operator=body.operator, region=region)
     rows = []
     for row in result.sites.drop(columns="geometry").to_dict("records"):
         row["villages_gained"], row["villages_lost"] = _codes(row["villages_gained"]), _codes(row["villages_lost"])
@@ -110,8 +133,9 @@ def plan(body: PlanRequest, store: StoreDep, principal: AuditorDep) -> dict[str,
             "candidates": result.candidates, "sites": rows}
 
 
-@router.post("/whatif", response_model=WhatIfResponse, summary="Evaluate proposed stations without storing them")
-def what_if(store: StoreDep, settings: SettingsDep, principal: AuditorDep,
+@router.post("/whatif", response_model=WhatIfResponse, summary="Evaluate proposed stations without storing them",
+             responses=_BUSY)
+def what_if(request: Request, store: StoreDep, settings: SettingsDep, principal: AuditorDep,
             file: Annotated[UploadFile, File(description="Proposed stations: any format `POST /ingest/stations` "
                                                          "takes (WGS84)")]) -> dict[str, Any]:
     """Add the proposed stations to the stored ones in memory, run the analysis with the latest run's
@@ -122,7 +146,8 @@ def what_if(store: StoreDep, settings: SettingsDep, principal: AuditorDep,
         read = read_input("stations", path, limits=settings.limits)
     added = read.frame
     check_region(store, principal, "stations", added, read.file_name)  # another city's stations: 403
-    run_id, changed, counts = what_if_store(store, added, region=principal.region)
+    with one_at_a_time(request):
+        run_id, changed, counts = what_if_store(store, added, region=principal.region)
     records = [{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()}
                for r in changed.head(_SHOWN).to_dict("records")]
     return {"run_id": run_id, "villages": counts["villages"], "covered_before": counts["before"],
