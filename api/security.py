@@ -17,6 +17,7 @@ before their body is read: an anonymous or wrong-key 200 MB upload is refused at
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
@@ -58,6 +59,9 @@ class Principal:
         """Region limits as a tuple of code prefixes (empty: unlimited)."""
         return (self.key.region_code,) if self.key and self.key.region_code else ()
 
+
+#: Seconds a refused (429) key check is held before it is answered.
+TARPIT_S = 1.0
 
 #: Paths of file uploads (a body of up to ``max_upload_mb``), authenticated before the body is read.
 UPLOAD_PREFIXES = ("/ingest/", "/audits/", "/whatif")
@@ -165,13 +169,16 @@ async def authenticate(state: Any, presented: str | None, client: str) -> Princi
         return Principal()
     cache: KeyCache = state.key_cache
     key = cache.cached(presented)
-    if key is None and cache.known_invalid(presented):
-        raise ApiError(401, "the API key is not valid (unknown, revoked or mistyped)", headers=_CHALLENGE)
     if key is None:
         wait = cache.blocked(client)
         if wait > 0:
+            # held for a moment (it costs the server a timer, not a thread): a client guessing keys
+            # in a loop gets one answer a second instead of taking its share of the server
+            await asyncio.sleep(min(wait, TARPIT_S))
             raise ApiError(429, f"too many invalid API keys from this address; try again in {wait:.0f} s",
                            headers={"Retry-After": str(max(1, round(wait)))})
+        if cache.known_invalid(presented):
+            raise ApiError(401, "the API key is not valid (unknown, revoked or mistyped)", headers=_CHALLENGE)
         key = await run_in_threadpool(cache.verify, state.store, presented)
     if key is None:
         cache.failed(client, presented)
