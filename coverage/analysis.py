@@ -255,7 +255,7 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
     size = partition_villages or DEFAULT_PARTITION_VILLAGES
     plan = plan_extents(survey.bounds, survey.extent, survey.crs,
                         halo_from_radius(survey.radius_px, rules=rules, params=params),
-                        params=params, max_villages=size)
+                        params=params, max_villages=size, max_pixels=limits.max_grid_pixels)
     timings["plan_s"] = time.perf_counter() - t
     res = params.resolution_m
     for part in plan.partitions:

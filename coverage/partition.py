@@ -30,6 +30,7 @@ memory or written as one file.
 from __future__ import annotations
 
 import gc
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -317,16 +318,19 @@ def plan_partitions(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *, r
 
 
 def plan_extents(bounds: np.ndarray, extent: np.ndarray, crs: pyproj.CRS, halo: float, *,
-                 params: ModelParameters, max_villages: int = DEFAULT_PARTITION_VILLAGES) -> PartitionPlan:
+                 params: ModelParameters, max_villages: int = DEFAULT_PARTITION_VILLAGES,
+                 max_pixels: int | None = None) -> PartitionPlan:
     """Split a run's villages into blocks of the run's tile lattice.
 
     ``bounds`` are the villages' polygon bounds and ``extent`` their extents (polygon and committee
     point, :func:`coverage.verdicts.village_extents`), both ``(n, 4)`` in the metric ``crs``, in the
     run's village order. Each village belongs to the prediction tile (``params.tile_px`` pixels of
     the run's grid) that holds the centre of its bounding box. Tiles of one tile row are grouped left
-    to right up to ``max_villages``; a tile with more villages is cut into quarters until each part
-    has at most ``max_villages`` (or is 16 pixels wide). Partitions are returned largest first, so
-    the longest tasks start first and a cluster's workers finish together.
+    to right up to ``max_villages`` and, when ``max_pixels`` is given, as long as the grid of the
+    group's extent stays within ``max_pixels`` (a row of sparse tiles, as in 西藏 or 新疆, would
+    otherwise make a partition thousands of kilometres wide); a tile with more villages is cut into
+    quarters until each part has at most ``max_villages`` (or is 16 pixels wide). Partitions are
+    returned largest first, so the longest tasks start first and a cluster's workers finish together.
     """
     if max_villages < 1:
         raise ConfigError("max_villages must be at least 1")
@@ -344,12 +348,24 @@ def plan_extents(bounds: np.ndarray, extent: np.ndarray, crs: pyproj.CRS, halo: 
     pending: list[np.ndarray] = []
     pending_keys: list[str] = []
 
+    box = [np.inf, np.inf, -np.inf, -np.inf]  # extent of the pending group
+
     def flush() -> None:
         if pending:
             key = pending_keys[0] if len(pending_keys) == 1 else f"{pending_keys[0]}..{pending_keys[-1].split('-')[1]}"
             groups.append((key, np.sort(np.concatenate(pending))))
             pending.clear()
             pending_keys.clear()
+        box[:] = [np.inf, np.inf, -np.inf, -np.inf]
+
+    def grown(members: np.ndarray) -> list[float]:
+        e = extent[members]
+        return [min(box[0], float(e[:, 0].min())), min(box[1], float(e[:, 1].min())),
+                max(box[2], float(e[:, 2].max())), max(box[3], float(e[:, 3].max()))]
+
+    def too_wide(b: list[float]) -> bool:  # the partition grid's pixels, as the run checks them
+        return max_pixels is not None and (
+            (math.ceil((b[2] - b[0]) / res) + 1) * (math.ceil((b[3] - b[1]) / res) + 1) > max_pixels)
 
     order = np.lexsort((tcol, trow))
     keys = trow[order] * (int(tcol.max()) + 1) + tcol[order]
@@ -362,8 +378,9 @@ def plan_extents(bounds: np.ndarray, extent: np.ndarray, crs: pyproj.CRS, halo: 
             groups.extend(_quarters(key, np.sort(members), crow, ccol, r * tile, c * tile, tile, max_villages))
             continue
         same_row = not pending_keys or pending_keys[0].split("-")[0] == str(r)
-        if not same_row or sum(len(p) for p in pending) + len(members) > max_villages:
+        if not same_row or sum(len(p) for p in pending) + len(members) > max_villages or too_wide(grown(members)):
             flush()
+        box[:] = grown(members)
         pending.append(members)
         pending_keys.append(key)
     flush()

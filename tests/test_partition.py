@@ -20,6 +20,7 @@ from coverage.partition import (
     analyze_partitioned,
     halo_m,
     partition_tasks,
+    plan_extents,
     plan_partitions,
     stamp_radius_px,
 )
@@ -91,6 +92,22 @@ def test_partitions_group_tiles_of_a_row_and_come_largest_first() -> None:
     # row 0: tiles 0 and 1 make 4 villages; tile 3 would make 6, so it starts a new group; row 1 alone
     assert [(p.key, p.index.tolist()) for p in plan.partitions] == [
         ("0-0..1", [0, 1, 2, 3]), ("0-3", [4, 5]), ("1-0", [6])]
+
+
+def test_a_row_of_sparse_tiles_is_cut_where_its_grid_would_pass_the_pixel_limit() -> None:
+    """Three 200 m villages on 1 km tiles 0, 5 and 9 of one tile row (metres): one group by village
+    count, its grid 400-9,600 m x 200 m = 93 x 3 = 279 pixels at 100 m. With a limit of 200 pixels
+    tiles 0 and 5 (400-5,600 m: 53 x 3 = 159 pixels) stay together and tile 9 starts its own."""
+    x0 = np.array([400.0, 5_400.0, 9_400.0])
+    bounds = np.column_stack([x0, np.full(3, -600.0), x0 + 200.0, np.full(3, -400.0)])
+    crs = local_metric_crs((119.0, 32.0, 119.1, 32.1))
+    params = ModelParameters(workers=1, tile_px=10)
+    plan = plan_extents(bounds, bounds, crs, 0.0, params=params, max_villages=10)
+    assert [(p.key, p.index.tolist()) for p in plan.partitions] == [("0-0..9", [0, 1, 2])]
+    plan = plan_extents(bounds, bounds, crs, 0.0, params=params, max_villages=10, max_pixels=278)
+    assert [(p.key, p.index.tolist()) for p in plan.partitions] == [("0-0..5", [0, 1]), ("0-9", [2])]
+    plan = plan_extents(bounds, bounds, crs, 0.0, params=params, max_villages=10, max_pixels=279)
+    assert len(plan.partitions) == 1
 
 
 def test_station_within_the_halo_is_included_and_one_beyond_it_is_not() -> None:
