@@ -9,7 +9,8 @@ Verified keys are remembered for ``key_cache_s`` seconds (by a SHA-256 of the ke
 the deliberately slow scrypt check runs once per key and worker, not once per request. Invalid
 keys are remembered too (the same wrong key costs nothing the second time), and a client address
 that sent ``failed_key_limit`` invalid keys within ``failed_key_window_s`` gets 429 without any
-check until the window has passed: guessing keys cannot starve legitimate callers of CPU.
+check until the window has passed (each 429 held a second, on a timer): guessing keys cannot
+starve legitimate callers of CPU. Checks run one at a time on a thread of their own.
 
 Uploads (POST under :data:`UPLOAD_PREFIXES`) are authenticated by :class:`KeyBeforeBodyMiddleware`
 before their body is read: an anonymous or wrong-key 200 MB upload is refused at its headers.
@@ -23,12 +24,12 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -70,8 +71,10 @@ UPLOAD_PREFIXES = ("/ingest/", "/audits/", "/whatif")
 class KeyCache:
     """Verified keys by SHA-256 of the key text, for a limited time; bounded in size.
 
-    Also remembers invalid keys (for the same time) and counts invalid keys per client address:
-    :meth:`blocked` says when an address has sent ``failed_limit`` of them within ``failed_window_s``.
+    Also remembers invalid keys (for the same time) and counts key checks per client address
+    (:meth:`admit`; a check that finds a valid key does not count): :meth:`blocked` says when an
+    address has had ``failed_limit`` of them within ``failed_window_s``. Bounded: ``size`` keys of
+    each kind, ``16 * size`` addresses of ``failed_limit`` times each.
     """
 
     def __init__(self, ttl_s: float, size: int = 1024, *, failed_limit: int = 20,
@@ -84,19 +87,49 @@ class KeyCache:
         self._invalid: OrderedDict[bytes, float] = OrderedDict()
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
+        #: The thread that checks keys (started at the first check)
+        self.checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="village5g-key-check")
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        """``client``'s checks within the window (call with the lock held)."""
+        times = self._failures.get(client)
+        if times is None:
+            return deque()
+        while times and times[0] <= now - self.failed_window_s:
+            times.popleft()
+        return times
 
     def blocked(self, client: str) -> float:
         """Seconds until ``client`` may present keys again (0: it may now)."""
         now = time.monotonic()
         with self._lock:
+            times = self._recent(client, now)
+            return times[0] + self.failed_window_s - now if len(times) >= self.failed_limit else 0.0
+
+    def admit(self, client: str) -> float:
+        """Take one of ``client``'s key checks: 0 when taken, else seconds until one is free.
+
+        A check counts as failed from the start until :meth:`passed` says otherwise, so requests
+        sent at the same moment cannot run more than ``failed_limit`` checks between them.
+        """
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(client, now)
+            if len(times) >= self.failed_limit:
+                return times[0] + self.failed_window_s - now
+            self._failures.pop(client, None)
+            times.append(now)
+            self._failures[client] = times  # most recent last: the oldest address is dropped first
+            while len(self._failures) > 16 * self.size:
+                self._failures.popitem(last=False)
+            return 0.0
+
+    def passed(self, client: str) -> None:
+        """The check :meth:`admit` took for ``client`` found a valid key: it does not count."""
+        with self._lock:
             times = self._failures.get(client)
-            if times is None:
-                return 0.0
-            while times and times[0] <= now - self.failed_window_s:
-                times.popleft()
-            if len(times) < self.failed_limit:
-                return 0.0
-            return times[0] + self.failed_window_s - now
+            if times:
+                times.pop()
 
     def known_invalid(self, presented: str) -> bool:
         """True when ``presented`` failed verification less than ``ttl_s`` ago."""
@@ -105,18 +138,12 @@ class KeyCache:
             until = self._invalid.get(digest)
             return until is not None and until > time.monotonic()
 
-    def failed(self, client: str, presented: str) -> None:
-        """Record that ``client`` presented the invalid key ``presented``."""
-        now = time.monotonic()
+    def failed(self, presented: str) -> None:
+        """Remember that ``presented`` is not a valid key (its check was counted by :meth:`admit`)."""
         with self._lock:
-            self._invalid[self._digest(presented)] = now + max(self.ttl_s, 1.0)
+            self._invalid[self._digest(presented)] = time.monotonic() + max(self.ttl_s, 1.0)
             while len(self._invalid) > self.size:
                 self._invalid.popitem(last=False)
-            times = self._failures.pop(client, None) or deque(maxlen=self.failed_limit)
-            times.append(now)
-            self._failures[client] = times  # most recent last: the oldest address is dropped first
-            while len(self._failures) > 16 * self.size:
-                self._failures.popitem(last=False)
 
     @staticmethod
     def _digest(presented: str) -> bytes:
@@ -162,8 +189,9 @@ async def authenticate(state: Any, presented: str | None, client: str) -> Princi
     """The caller presenting ``presented`` (None: anonymous) from address ``client``.
 
     ApiError 401 for a key that does not verify, 429 for an address that sent too many invalid
-    keys lately. A key is checked on a worker thread (a database read and a deliberately slow
-    hash) unless it was verified, or found invalid, moments ago.
+    keys lately. A key is checked (a database read and a deliberately slow hash) unless it was
+    verified, or found invalid, moments ago: on the key cache's own thread, one check at a time,
+    so keys being guessed never take more than one core nor a thread of the request handlers.
     """
     if presented is None:
         return Principal()
@@ -171,18 +199,21 @@ async def authenticate(state: Any, presented: str | None, client: str) -> Princi
     key = cache.cached(presented)
     if key is None:
         wait = cache.blocked(client)
+        if wait == 0 and cache.known_invalid(presented):
+            raise ApiError(401, "the API key is not valid (unknown, revoked or mistyped)", headers=_CHALLENGE)
+        if wait == 0:
+            wait = cache.admit(client)
         if wait > 0:
             # held for a moment (it costs the server a timer, not a thread): a client guessing keys
             # in a loop gets one answer a second instead of taking its share of the server
             await asyncio.sleep(min(wait, TARPIT_S))
             raise ApiError(429, f"too many invalid API keys from this address; try again in {wait:.0f} s",
                            headers={"Retry-After": str(max(1, round(wait)))})
-        if cache.known_invalid(presented):
+        key = await asyncio.get_running_loop().run_in_executor(cache.checks, cache.verify, state.store, presented)
+        if key is None:
+            cache.failed(presented)
             raise ApiError(401, "the API key is not valid (unknown, revoked or mistyped)", headers=_CHALLENGE)
-        key = await run_in_threadpool(cache.verify, state.store, presented)
-    if key is None:
-        cache.failed(client, presented)
-        raise ApiError(401, "the API key is not valid (unknown, revoked or mistyped)", headers=_CHALLENGE)
+        cache.passed(client)
     return Principal(key)
 
 

@@ -9,8 +9,11 @@ import io
 import os
 import subprocess
 import sys
+import threading
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ import shapely
 from fastapi.testclient import TestClient
 
 import api.security
+from api.security import KeyCache
 from coverage.analysis import run_analysis
 from coverage.errors import ConfigError, ValidationError
 from coverage.ingest import read_input
@@ -258,6 +262,38 @@ def test_repeated_invalid_keys_are_cheap(store: Store, tmp_path: Path, monkeypat
         assert "wrong-6" not in checks  # refused without a hash
         assert client.get("/runs", headers=viewer).status_code == 200  # a verified key still works
         assert client.get("/runs").status_code == 200  # and so do anonymous reads
+
+
+def test_keys_sent_at_once_get_no_more_checks_than_the_limit(store: Store, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten different invalid keys at the same moment, limit five: five checks (each on the key
+    cache's own thread, not one of the request handlers'), five 401 and five 429."""
+    build_world(store, analyze=False)
+    threads: list[str] = []
+    real = api.security.verify_key
+
+    def counting(store_: Store, presented: str) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(store_, presented)
+
+    monkeypatch.setattr(api.security, "verify_key", counting)
+    monkeypatch.setattr(api.security, "TARPIT_S", 0.0)
+    with TestClient(app_for(store, tmp_path, failed_key_limit=5, failed_key_window_s=600)) as client, \
+            ThreadPoolExecutor(10) as pool:
+        statuses = Counter(pool.map(lambda i: client.get("/runs", headers={"X-API-Key": f"v5g_wrong-{i}"}).status_code,
+                                    range(10)))
+        assert statuses == {401: 5, 429: 5}
+        assert len(threads) == 5 and all(name.startswith("village5g-key-check") for name in threads)
+        assert client.get("/runs", headers=key(store, "viewer")).status_code == 429  # the address is blocked
+
+
+def test_a_valid_key_does_not_count_against_its_address() -> None:
+    cache = KeyCache(60.0, failed_limit=2, failed_window_s=600)
+    assert cache.admit("10.0.0.1") == 0 and cache.admit("10.0.0.1") == 0  # two checks under way
+    assert cache.admit("10.0.0.1") > 0 and cache.blocked("10.0.0.1") > 0  # no third, whatever they find
+    cache.passed("10.0.0.1")  # one found a valid key
+    assert cache.blocked("10.0.0.1") == 0 and cache.admit("10.0.0.1") == 0
+    assert cache.blocked("10.0.0.1") > 0 and cache.blocked("10.0.0.2") == 0  # counted per address
 
 
 # -- early header checks -------------------------------------------------------------------------
