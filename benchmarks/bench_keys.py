@@ -9,7 +9,7 @@ alone, then while ``--attackers`` threads send random keys in closed loops (each
 the same loopback address, as the probe's did). Prints the legitimate requests per second of both
 phases, and how the attackers were answered (401 with a key check, 429 without). On Linux also the
 server's CPU time: per legitimate request alone, and what the random keys cost it (the attacked
-phase's CPU time less its legitimate requests at the lone price); these hold on a busy machine,
+phase's CPU time less its legitimate requests at the lone price); these vary less on a busy machine,
 where the requests per second of two phases a few seconds apart can differ by a third either way.
 """
 
