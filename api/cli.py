@@ -271,7 +271,8 @@ def status() -> None:
 @app.command()
 def analyze(
     resolution: Annotated[float, typer.Option(help="Pixel size of the prediction (m)")] = 100.0,
-    rules: Annotated[Path | None, typer.Option(help="Rule set file (TOML or JSON); default rules otherwise")] = None,
+    rules: Annotated[str | None, typer.Option(
+        help="Rule set: a name (default, planning-90) or a TOML/JSON file; default (best estimate) otherwise")] = None,
     operator: Annotated[list[str] | None, typer.Option(
         help="Only this operator (repeatable): CMCC CUCC CTCC CBN")] = None,
     scope: Annotated[Scope, typer.Option(
@@ -284,7 +285,9 @@ def analyze(
     partition_villages: Annotated[int | None, typer.Option(
         help="Villages per partition of a partitioned run (default 2000)")] = None,
     calibration: Annotated[int | None, typer.Option(
-        help="Apply the SS-RSRP offsets of this audit round (measured - predicted, per band and city)")] = None,
+        help="Calibrate the model on the stored measurements and the field tests of audit rounds up to this "
+             "one (path-loss intercept and slope per band, area offsets, variogram; refused when held-out "
+             "error would grow)")] = None,
     add_sites: Annotated[Path | None, typer.Option(
         "--add-sites", help="What-if: add these proposed stations (any ingest format) in memory, store nothing, "
                             "list villages whose verdict changes against the latest run")] = None,
@@ -302,12 +305,19 @@ def analyze(
     rule_set = load_rules(rules) if rules else DEFAULT_RULES
     params = ModelParameters(resolution_m=resolution)
     operators = _operators(operator)
-    from coverage.audit_rounds import load_calibration
+    from coverage.audit_rounds import round_calibration
 
     with _store() as store, _steps() as step:
-        offsets = load_calibration(store, calibration) if calibration is not None else None
+        fitted = (round_calibration(store, calibration, rules=rule_set, params=params, scope=scope.value,
+                                   progress=step) if calibration is not None else None)
+        if fitted is not None:
+            for band in fitted.bands.itertuples():
+                step(f"calibration {band.band}: {band.intercept_db:+.1f} dB at 1 km, "
+                     f"{band.slope_db_per_decade:+.1f} dB/decade (400 m-3 km), {band.at_100m_db:+.1f} dB at 100 m "
+                     f"(se {band.se_100m_db:.1f}), "
+                     f"{band.samples:,} samples")
         result = run_analysis(store, rules=rule_set, params=params, operators=operators, scope=scope.value,
-                              artifacts_dir=_artifacts_dir(), progress=step, calibration=offsets,
+                              artifacts_dir=_artifacts_dir(), progress=step, calibration=fitted,
                               workers=workers or None, scheduler=scheduler, partition_villages=partition_villages,
                               limits=state.settings.limits)
     c = result.counts
@@ -403,13 +413,16 @@ def _print_summary(frame: object, total: object, *, title: str) -> None:
 
     def cells(row: dict[Any, Any]) -> list[str]:
         counts = ("villages", "covered", "weak", "uncovered", "no_site")
+        expected = float(row.get("expected_rate", float("nan")))
+        interval = "" if expected != expected else (f"{expected:.1%} ({float(row['rate_low']):.1%}-"
+                                                    f"{float(row['rate_high']):.1%})")
         return [str(row["code"]), str(row["name"] or ""), *(f"{int(row[c]):,}" for c in counts),
-                f"{float(row['reach_rate']):.1%}", f"{int(row['gap_villages']):,}"]
+                f"{float(row['reach_rate']):.1%}", interval, f"{int(row['gap_villages']):,}"]
 
     rows = [cells(r) for r in frame.to_dict("records")]
     totals = [cells(r) for r in total.to_dict("records")] if isinstance(total, pd.DataFrame) else []
-    _print_rows(title, ["code", "name", "villages", "covered", "weak", "uncovered", "no site", "通达率", "gap"],
-                rows, totals=totals, left=2)
+    _print_rows(title, ["code", "name", "villages", "covered", "weak", "uncovered", "no site", "通达率",
+                        "expected (95%)", "gap"], rows, totals=totals, left=2)
 
 
 def _print_rows(title: str, headers: list[str], rows: list[list[str]], *, totals: list[list[str]] | None = None,
@@ -538,13 +551,14 @@ def _print_villages(table: object, limit: int) -> None:
     assert isinstance(table, pd.DataFrame)
     head = table.head(limit)
     rows = [[str(r["code"]), str(r["name"] or ""), str(r["county_name"] or ""), str(r["verdict"]),
-             "yes" if r["no_site"] else "", _fmt(r["nearest_site_m"], "{:,.0f}"), _fmt(r["good_share"], "{:.0%}"),
-             _fmt(r["committee_rsrp_dbm"], "{:.1f}")] for r in head.to_dict("records")]
+             _fmt(r["p_covered"], "{:.0%}"), "yes" if r["no_site"] else "", _fmt(r["nearest_site_m"], "{:,.0f}"),
+             _fmt(r["good_share"], "{:.0%}"), _fmt(r["committee_rsrp_dbm"], "{:.1f}")] for r in head.to_dict("records")]
     _print_rows(f"{len(table):,} villages" + (f" (first {limit}; -o FILE writes them all with every column)"
                                                if len(table) > limit else ""),
-                ["code", "name", "county", "verdict", "no site", "site m", "good", "dBm"], rows, left=5, shrink=2)
-    console.print("site m: distance to the nearest active 5G site; good: share of the area with good coverage; "
-                  "dBm: predicted SS-RSRP at the village committee", style="dim", soft_wrap=True)
+                ["code", "name", "county", "verdict", "p", "no site", "site m", "good", "dBm"], rows, left=5, shrink=2)
+    console.print("p: probability that the village is covered (5G通达); site m: distance to the nearest active 5G "
+                  "site; good: share of the area with good coverage; dBm: predicted SS-RSRP at the village committee",
+                  style="dim", soft_wrap=True)
 
 
 def _fmt(value: object, spec: str) -> str:

@@ -98,6 +98,9 @@ def sample(
              "uncovered")] = Population.all,
     city: Annotated[list[str] | None, typer.Option(help="Only this city (code or name; repeatable)")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: drawn at random and stored)")] = None,
+    uncertain: Annotated[int, typer.Option(
+        help="Also list N supplementary villages whose p_covered is closest to 0.5 (tests there change most "
+             "verdicts); they are left out of the pass-rate estimate")] = 0,
     run: Annotated[int | None, typer.Option(help="Run to sample (default: the latest published)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the sample without storing a round")] = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the list (.csv .xlsx .kml "
@@ -107,7 +110,7 @@ def sample(
 ) -> None:
     """Draw a stratified, seeded sample of villages and store it as the next audit round."""
     from api.cli import _store
-    from coverage.audit import write_sample
+    from coverage.audit import SUPPLEMENT, write_sample
     from coverage.audit_rounds import draw_round, sampling_plan
 
     if rate is not None and expected_pass is not None:
@@ -119,10 +122,12 @@ def sample(
         plan = sampling_plan(
             strata=strata.value, confidence=confidence, margin=margin, expected_pass=expected_pass, rate=rate,
             minimum=minimum, reserve_share=reserve_share, reserve_min=reserve_min, exclude_rounds=exclude_rounds,
-            population=population.value, cities=_resolve_cities(store, city), seed=seed)
+            population=population.value, cities=_resolve_cities(store, city), seed=seed, uncertain=uncertain)
         drawn = draw_round(store, plan, run_id=run, save=not dry_run)
     console = _console()
-    main, reserves = len(drawn.main), len(drawn.villages) - len(drawn.main)
+    supplementary = int((drawn.villages["stratum"].astype(str) == SUPPLEMENT).sum())
+    main = len(drawn.main) - supplementary
+    reserves = len(drawn.villages) - len(drawn.main)
     how = (f"Cochran n for {plan.confidence:.0%} ± {plan.margin:.0%}, p {plan.expected_pass:g}" if plan.rate is None
            else f"rate {plan.rate:g}, min {plan.minimum}")
     head = "preview (not stored)" if dry_run else f"round {drawn.round}"
@@ -132,7 +137,9 @@ def sample(
         f"population {plan.population}"
         + (f"; excluded {int(drawn.strata['excluded'].sum()):,} villages of round"
            f"{'s' if len(drawn.excluded_rounds) > 1 else ''} "
-           f"{', '.join(map(str, drawn.excluded_rounds))}" if drawn.excluded_rounds else ""),
+           f"{', '.join(map(str, drawn.excluded_rounds))}" if drawn.excluded_rounds else "")
+        + (f"; plus {supplementary:,} supplementary villages where p_covered is closest to 0.5 (stratum "
+           f"'{SUPPLEMENT}': evidence for the model, not part of the pass-rate estimate)" if supplementary else ""),
         soft_wrap=True)
     _print_strata(drawn)
     if output is not None:
@@ -316,6 +323,12 @@ def _print_report(result: AuditReport) -> None:
         f"{r['name']}@{r['version']}: RSRP >= {r['min_rsrp_dbm']:g} dBm, SINR >= {r['min_sinr_db']:g} dB, "
         f"DL >= {r['min_dl_mbps']:g} Mbit/s, UL >= {r['min_ul_mbps']:g} Mbit/s per test; "
         f"village >= {r['village_pass_share']:.0%} of tests", soft_wrap=True)
+    if c.get("supplementary"):
+        console.print(
+            f"supplementary villages (where p_covered was closest to 0.5): {c['supplementary']:,} listed, "
+            f"{c['supplementary_tested']:,} tested, {c['supplementary_passed']:,} passed; they are evidence for the "
+            "model (fusion, calibration), not part of the pass-rate estimate below, which rests on the random "
+            "sample alone", soft_wrap=True)
     o = result.overall
     level = f"{o.confidence:.0%} {o.method}"
     table = Table(title=f"pass rate by stratum ({level} intervals)")

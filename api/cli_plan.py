@@ -28,7 +28,9 @@ def plan_command(
         "--sites-file", help="Also write the planned sites as a stations file (3 sectors each) for "
                              "`analyze --add-sites` or `ingest stations`")] = None,
     resolution: Annotated[float, typer.Option(help="Pixel size of the prediction (m)")] = 100.0,
-    rules: Annotated[Path | None, typer.Option(help="Rule set file (TOML or JSON); default rules otherwise")] = None,
+    rules: Annotated[str | None, typer.Option(
+        help="Rule set: a name (planning-90, default) or a TOML/JSON file; planning-90 (90 % location "
+             "probability, 10.25 dB margin) otherwise")] = None,
     scope: Annotated[str, typer.Option(help="committees (NBS 200-399) or all village-level units")] = "committees",
 ) -> None:
     """Choose new sites that bring the most villages to covered (greedy maximum coverage)."""
@@ -36,9 +38,9 @@ def plan_command(
     from coverage.export import write_output, write_table
     from coverage.planning import plan_sites, plan_stations, read_candidates, read_scope
     from coverage.predict import ModelParameters
-    from coverage.rules import DEFAULT_RULES, load_rules
+    from coverage.rules import PLANNING_RULES, load_rules
 
-    rule_set = load_rules(rules) if rules else DEFAULT_RULES
+    rule_set = load_rules(rules) if rules else PLANNING_RULES
     params = ModelParameters(resolution_m=resolution)
     points = read_candidates(candidates) if candidates else None
     with _store() as store, _steps() as step:

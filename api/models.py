@@ -146,6 +146,10 @@ class RegionSummary(RegionCounts):
     """通达率 and verdict counts of one region."""
 
     reach_rate: float | None = Field(description="通达率: covered / villages, 0-1 (null without villages)")
+    expected_rate: float | None = Field(default=None, description="通达率 expected from the villages' p_covered "
+                                                                   "(null for runs before probabilities)")
+    rate_low: float | None = Field(default=None, description="~95 % interval of the expected 通达率, lower end")
+    rate_high: float | None = Field(default=None, description="~95 % interval of the expected 通达率, upper end")
     target_rate: float
     gap_villages: int = Field(description="further villages to cover to reach the target")
 

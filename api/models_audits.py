@@ -52,6 +52,8 @@ class AuditRequest(BaseModel):
     reserve_share: float = Field(default=0.2, ge=0, le=1, description="Reserves as a share of each sample")
     reserve_min: int = Field(default=2, ge=0, le=10_000, description="At least this many reserves per stratum")
     exclude_rounds: int = Field(default=0, ge=0, le=1000, description="Leave out villages of the last K rounds")
+    uncertain: int = Field(default=0, ge=0, le=10_000, description="Supplementary villages whose p_covered is "
+                           "closest to 0.5 (stratum 'uncertain'), left out of the pass-rate estimate")
     population: Literal["all", "covered", "weak", "uncovered"] = Field(
         default="all", description="All villages of the run, or only those with this verdict")
     cities: list[str] = Field(default_factory=list, max_length=100,
@@ -78,6 +80,7 @@ class AuditPlan(BaseModel):
     population: str
     cities: list[str]
     seed: int
+    uncertain: int = 0
 
 
 class AuditStratum(BaseModel):

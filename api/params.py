@@ -39,8 +39,9 @@ class VillageFilters(_Forbid):
         default=None, description="Only this verdict: covered (5G通达), weak (弱覆盖) or uncovered")
     no_site: bool | None = Field(default=None, description="true: only villages without a site (无站址); "
                                                           "false: only villages with one")
-    verdict_source: Literal["predicted", "measured"] | None = Field(
-        default=None, description="Only verdicts decided by the prediction or by measurements")
+    verdict_source: Literal["predicted", "fused", "measured"] | None = Field(
+        default=None, description="Only verdicts decided by the prediction alone, by the prediction corrected by "
+                                  "measurements nearby (fused) or by measurements inside the village")
     city: str | None = Field(default=None, min_length=1, max_length=40,
                              description="City code (4 digits) or name (南京市 or 南京)")
     county: str | None = Field(default=None, min_length=1, max_length=40,

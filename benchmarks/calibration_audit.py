@@ -28,92 +28,21 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from coverage.analysis import analyze_frames, run_analysis, write_geotiff
 from coverage.audit import SamplingPlan
 from coverage.audit_calibration import apply_calibration, sample_raster
 from coverage.audit_rounds import draw_round, round_report, upload_results
 from coverage.audit_store import AuditStore
-from coverage.crs import project_xy, unproject_xy
+from coverage.crs import project_xy
 from coverage.predict import ModelParameters
 from coverage.propagation import edge_margin_db
 from coverage.rules import DEFAULT_RULES
 from coverage.storage import Store
-from seeds.field import BAND_ORDER, FIELD, OPERATORS, TrueField, throughput
+from seeds.field import FIELD
+from seeds.truth import best_operator
+from seeds.truth import simulate_field_tests as simulate_tests
 from seeds.world import METRIC_CRS, build_world, world_checksums
-
-TEST_DAY = np.datetime64("2026-11-16")
-TESTERS = ("张伟", "王芳", "李强", "刘洋", "陈静", "杨磊")
-OPERATOR_ZH = {"CMCC": "中国移动", "CUCC": "中国联通", "CTCC": "中国电信", "CBN": "中国广电"}
-
-
-def best_operator(field: TrueField, x: np.ndarray, y: np.ndarray, *, rng: np.random.Generator | None
-                  ) -> dict[str, np.ndarray]:
-    """The strongest operator's serving values at metric points (outdoors; noise with ``rng``)."""
-    best: dict[str, np.ndarray] = {}
-    for op in OPERATORS:
-        r = field.evaluate(x, y, op, TEST_DAY, vehicle=False, rng=rng)
-        if not best:
-            best = {k: v.copy() for k, v in r.items()}
-            best["operator"] = np.full(len(x), op, dtype=object)
-            continue
-        take = r["rsrp"] > best["rsrp"]
-        for k in ("rsrp", "sinr", "band", "bw"):
-            best[k][take] = r[k][take]
-        best["operator"][take] = op
-    return best
-
-
-def simulate_tests(field: TrueField, villages: pd.DataFrame, *, seed: int, points_per_village: int = 5,
-                   unreachable: float = 0.03) -> pd.DataFrame:
-    """Field tests of a round's list as a team would record them (Chinese headers, one row per test).
-
-    Main villages are tested; a share ``unreachable`` is skipped and the stratum's next reserve is
-    tested instead. Test points: the committee point and ``points_per_village - 1`` points within
-    300 m of it.
-    """
-    rng = np.random.default_rng(seed)
-    main = villages[~villages["reserve"].astype(bool)]
-    skipped = rng.random(len(main)) < unreachable
-    chosen = [main[~skipped]]
-    for stratum, part in main[skipped].groupby("stratum"):
-        reserves = villages[(villages["stratum"] == stratum) & villages["reserve"].astype(bool)].sort_values("order")
-        chosen.append(reserves.head(len(part)))
-    visit = pd.concat(chosen).reset_index(drop=True)
-    k = points_per_village
-    cx, cy = project_xy(visit["point_lon"].to_numpy(float), visit["point_lat"].to_numpy(float), METRIC_CRS)
-    radius = 300.0 * np.sqrt(rng.random((len(visit), k)))
-    angle = 2 * np.pi * rng.random((len(visit), k))
-    radius[:, 0] = 0.0
-    x = (cx[:, None] + radius * np.sin(angle)).ravel()
-    y = (cy[:, None] + radius * np.cos(angle)).ravel()
-    vals = best_operator(field, x, y, rng=rng)
-    rsrp = np.round(vals["rsrp"], 1)
-    served = rsrp > FIELD["no_service_rsrp_dbm"]
-    band_idx = np.where(vals["band"] >= 0, vals["band"], 0)
-    dl, ul = throughput(rng, vals["sinr"], rsrp, band_idx, np.nan_to_num(vals["bw"]))
-    lon, lat = unproject_xy(x, y, METRIC_CRS)
-    codes = np.repeat(visit["code"].to_numpy(), k)
-    names = np.repeat(visit["name"].to_numpy(), k)
-    day_offset = np.repeat(rng.integers(0, 5, len(visit)), k)
-    start = np.repeat(rng.integers(9 * 3600, 16 * 3600, len(visit)), k) + np.tile(np.arange(k) * 600, len(visit))
-    stamps = (TEST_DAY + day_offset.astype("timedelta64[D]")).astype("datetime64[s]") + start.astype("timedelta64[s]")
-    band_name = np.array(BAND_ORDER, dtype=object)[band_idx]
-    shown = served & (rng.random(len(x)) < 0.5)  # half the phones show the serving band
-    return pd.DataFrame({
-        "村代码": codes, "村名称": names,
-        "测试点经度": np.round(lon, 6), "测试点纬度": np.round(lat, 6),
-        "测试时间": pd.to_datetime(stamps).strftime("%Y-%m-%d %H:%M:%S"),
-        "运营商": [OPERATOR_ZH[o] for o in vals["operator"]],
-        "频段": np.where(shown, band_name, None),
-        "SS-RSRP(dBm)": np.where(served, rsrp, np.nan),
-        "SS-SINR(dB)": np.where(served, np.round(np.clip(vals["sinr"], -20, 35), 1), np.nan),
-        "下载速率(Mbps)": np.where(served, np.round(dl, 1), 0.0),
-        "上传速率(Mbps)": np.where(served, np.round(ul, 1), 0.0),
-        "测试人": np.repeat(rng.choice(TESTERS, len(visit)), k),
-        "备注": None,
-    })
 
 
 def _rms(error: np.ndarray) -> float:

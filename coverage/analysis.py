@@ -23,19 +23,21 @@ import pyproj
 import rasterio
 
 from coverage import __version__
-from coverage.audit_calibration import apply_calibration
-from coverage.crs import local_metric_crs
+from coverage.audit_rounds import audit_evidence
+from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import NO_VILLAGES, Village5gError
+from coverage.fusion import Posterior, Variogram, apply_effect, evidence_residuals, fuse
 from coverage.jobs import fail_dead_runs, process_alive
 from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bounds
-from coverage.predict import DEFAULT_PARAMETERS, NODATA, ModelParameters, Prediction, predict
+from coverage.predict import DEFAULT_PARAMETERS, NODATA, ModelParameters, Prediction, classify, predict
 from coverage.processes import owner_id
 from coverage.results_query import extent
 from coverage.rules import RuleSet
 from coverage.storage import Store, frame_fingerprint
-from coverage.verdicts import VERDICTS, village_metrics, village_raster
+from coverage.verdicts import VERDICTS, VillageRaster, village_metrics, village_raster
 
 if TYPE_CHECKING:
+    from coverage.calibration import Calibration
     from coverage.partition import MapFunction
 
 
@@ -85,21 +87,82 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     timings["rasterize_s"] = time.perf_counter() - t
     say(f"grid {grid.width} x {grid.height} at {params.resolution_m:g} m; predicting")
     t = time.perf_counter()
-    prediction = predict(stations, grid, rules=rules, params=params, operators=operators, mask=raster.mask)
+    meas = measurements if measurements is not None and len(measurements) else None
+    if meas is not None and operators:
+        meas = meas[meas["operator"].isin(operators)].reset_index(drop=True)
+    probes = None
+    if meas is not None and len(meas):
+        mx, my = project_xy(meas.geometry.x.to_numpy(), meas.geometry.y.to_numpy(), crs)
+        probes = grid.pixel_of(mx, my)
+    prediction = predict(stations, grid, rules=rules, params=params, operators=operators, mask=raster.mask,
+                         probes=probes)
     timings["predict_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    model_class, posterior = fuse_evidence(prediction, raster, villages, stations, meas, probes, rules=rules,
+                                           params=params)
+    timings["fusion_s"] = time.perf_counter() - t
     say("deciding village verdicts")
     t = time.perf_counter()
-    results = village_metrics(villages, stations, prediction, rules=rules, measurements=measurements,
-                              operators=operators, raster=raster)
+    results = village_metrics(villages, stations, prediction, rules=rules, measurements=meas,
+                              operators=operators, raster=raster, sigma_db=posterior.sd_db,
+                              informed=posterior.informed, model_class=model_class,
+                              noise_figure_db=params.noise_figure_db, correlation_m=params.correlation_m)
     timings["verdicts_s"] = time.perf_counter() - t
     return results, prediction, labels
+
+
+def area_prior(codes: np.ndarray, params: ModelParameters) -> np.ndarray:
+    """The calibrated prior of the location effect (dB) of villages by code: their county's area
+    offset, else their city's, else 0 (:attr:`coverage.predict.ModelParameters.area_offsets`)."""
+    offsets = dict(params.area_offsets)
+    out = np.zeros(len(codes))
+    if not offsets:
+        return out
+    for i, code in enumerate(codes.astype(str)):
+        out[i] = offsets.get(code[:6], offsets.get(code[:4], 0.0))
+    return out
+
+
+def run_variogram(rules: RuleSet, params: ModelParameters) -> Variogram:
+    """The run's variogram of the location effect: the calibration's, else the priors."""
+    return Variogram(sigma_db=params.sigma_db if params.sigma_db is not None else rules.shadow_sigma_db,
+                     correlation_m=params.correlation_m, nugget_db=params.nugget_db)
+
+
+def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.GeoDataFrame,
+                  stations: gpd.GeoDataFrame, measurements: gpd.GeoDataFrame | None,
+                  probes: tuple[np.ndarray, np.ndarray] | None, *, rules: RuleSet, params: ModelParameters
+                  ) -> tuple[np.ndarray, Posterior]:
+    """Move ``prediction`` (in place) to the best estimate: the calibrated area prior plus the kriged
+    residuals of the measurements (:mod:`coverage.fusion`). Returns the model's classes before the
+    move and the posterior (its standard deviation is the prior sigma where no data informs)."""
+    model_class = prediction.coverage_class.copy()
+    variogram = run_variogram(rules, params)
+    grid = prediction.grid
+    prior = np.zeros((grid.height, grid.width), dtype=np.float32)
+    if params.area_offsets:
+        by_village = np.concatenate([[0.0], area_prior(villages["code"].to_numpy(), params)]).astype(np.float32)
+        prior = by_village[raster.labels]
+    posterior = Posterior(np.zeros_like(prior), np.full_like(prior, variogram.sigma_db), np.zeros(prior.shape, bool))
+    if measurements is not None and probes is not None and len(measurements):
+        rows, cols = probes
+        on = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
+        prior_at = np.where(on, prior[np.clip(rows, 0, grid.height - 1), np.clip(cols, 0, grid.width - 1)], 0.0)
+        _samples, bins = evidence_residuals(measurements, prediction, rows, cols, stations=stations,
+                                            prior_db=prior_at, selection_offsets=params.selection_offsets)
+        posterior = fuse(bins, grid, raster.mask, variogram)
+    effect = prior + posterior.mean_db
+    apply_effect(prediction, effect, noise_figure_db=params.noise_figure_db,
+                 rules_classify=lambda r, s: classify(r, s, rules))
+    prediction.sigma_db = posterior.sd_db
+    return model_class, posterior
 
 
 def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFAULT_PARAMETERS,
                  operators: list[str] | None = None, scope: str = "committees",
                  artifacts_dir: Path | None = None,
                  progress: Callable[[str], None] | None = None,
-                 calibration: pd.DataFrame | None = None, workers: int | None = None,
+                 calibration: Calibration | None = None, workers: int | None = None,
                  scheduler: str | None = None, partition_villages: int | None = None,
                  limits: Limits = DEFAULT_LIMITS) -> RunResult:
     """Compute a run from the stored inputs and publish it atomically.
@@ -115,8 +178,10 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     scope
         ``"committees"`` (village committees, NBS 200-399; the default) or ``"all"`` village-level units.
     calibration
-        Audit offsets (:func:`coverage.audit_rounds.load_calibration`): each active cell's power moves
-        by the measured-minus-predicted SS-RSRP of its (band, city); recorded with the run's inputs.
+        A fitted :class:`coverage.calibration.Calibration` (band path-loss terms, area offsets and the
+        variogram, :func:`coverage.audit_rounds.round_calibration`): the run's parameters take it
+        (:meth:`~coverage.calibration.Calibration.parameters`) and its summary is recorded with the
+        run's inputs.
     artifacts_dir
         Folder for the run's GeoTIFF (``<dir>/run-<id>/prediction.tif``); none is written when None.
         A partitioned run writes one GeoTIFF per partition (``run-<id>/partitions/``) and a VRT
@@ -125,9 +190,10 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         Partition the run by area (:mod:`coverage.partition`) and compute the partitions on Dask:
         a local cluster of ``workers`` processes, or the scheduler at address ``scheduler``.
         ``partition_villages`` alone partitions in this process. The results equal the
-        single-process run's. Without ``calibration`` a partitioned run reads its rows partition by
-        partition and writes each partition's results as they come (:func:`_run_streamed`), so
-        this process never holds the whole area's villages, stations or results.
+        single-process run's (audit field tests aside: a partitioned run fuses only the stored
+        measurements). A partitioned run reads its rows partition by partition and writes each
+        partition's results as they come (:func:`_run_streamed`), so this process never holds the
+        whole area's villages, stations or results.
     limits
         ``limits.max_grid_pixels`` bounds the prediction grid of one process (the run's, or each
         partition's); checked before the run is recorded (:class:`coverage.limits.LimitError`).
@@ -138,17 +204,24 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     reap_dead_runs(store, artifacts_dir)
     committees_only = scope == "committees"
     partitioned = workers is not None or scheduler is not None or partition_villages is not None
+    if calibration is not None:
+        params = calibration.parameters(params)
     if not partitioned:
         check_run_grid(store, resolution_m=params.resolution_m, scope=scope, limits=limits)
-    if partitioned and calibration is None:
+    if partitioned:
         return _run_streamed(store, rules=rules, params=params, operators=operators, scope=scope,
                              artifacts_dir=artifacts_dir, progress=say, workers=workers, scheduler=scheduler,
-                             partition_villages=partition_villages, timings=timings, t0=t0, limits=limits)
+                             partition_villages=partition_villages, timings=timings, t0=t0, limits=limits,
+                             calibration=None if calibration is None else calibration.summary())
     villages = store.read("villages", committees_only=committees_only)
     if villages.empty:
         raise Village5gError(NO_VILLAGES)
     stations = store.read("stations")
     measurements = store.read("measurements")
+    # audit field tests are evidence too (outdoors, NR), fused like any other measurement
+    audits = audit_evidence(store)
+    if len(audits):
+        measurements = pd.concat([measurements, audits], ignore_index=True)
     timings["read_s"] = time.perf_counter() - t0
     t = time.perf_counter()
     inputs: dict[str, object] = {
@@ -157,34 +230,17 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     }
     timings["fingerprint_s"] = time.perf_counter() - t
     if calibration is not None:
-        stations = apply_calibration(stations, calibration, villages=villages)
-        inputs["calibration"] = {"audit_round": calibration.attrs.get("round"), **stations.attrs["calibration"]}
+        inputs["calibration"] = calibration.summary()
     run_id = store.start_run(rules=rules.to_dict(), parameters=asdict(params), inputs=inputs,
                              code_version=__version__)
     with _failing_run(store, run_id, artifacts_dir):
         say(f"run {run_id}: {len(villages):,} villages, {len(stations):,} cells, "
             f"{len(measurements):,} measurements")
         raster_path = None
-        if partitioned:
-            # calibration needs every station's city and county from the villages round it: this
-            # partitioned run holds the frames in memory
-            from coverage.partition import DEFAULT_PARTITION_VILLAGES, analyze_partitioned, write_mosaic_vrt
-
-            raster_dir = None if artifacts_dir is None else Path(artifacts_dir) / f"run-{run_id}"
-            with _partition_map(workers, scheduler, say) as map_fn:
-                results, parts = analyze_partitioned(
-                    villages, stations, measurements, rules=rules, params=params, operators=operators,
-                    max_villages=partition_villages or DEFAULT_PARTITION_VILLAGES, map_fn=map_fn,
-                    raster_dir=None if raster_dir is None else raster_dir / "partitions", progress=say,
-                    timings=timings)
-            if raster_dir is not None:
-                raster_path = write_mosaic_vrt([p.raster_path for p in parts if p.raster_path is not None],
-                                               raster_dir / "prediction.vrt")
-        else:
-            results, prediction, labels = analyze_frames(
-                villages, stations, measurements, rules=rules, params=params, operators=operators,
-                progress=say, timings=timings)
-        if artifacts_dir is not None and raster_path is None:
+        results, prediction, labels = analyze_frames(
+            villages, stations, measurements, rules=rules, params=params, operators=operators,
+            progress=say, timings=timings)
+        if artifacts_dir is not None:
             t = time.perf_counter()
             raster_path = Path(artifacts_dir) / f"run-{run_id}" / "prediction.tif"
             write_geotiff(prediction, raster_path, mask=labels > 0)
@@ -228,7 +284,8 @@ def _partition_map(workers: int | None, scheduler: str | None,
 def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, operators: list[str] | None,
                   scope: str, artifacts_dir: Path | None, progress: Callable[[str], None],
                   workers: int | None, scheduler: str | None, partition_villages: int | None,
-                  timings: dict[str, float], t0: float, limits: Limits) -> RunResult:
+                  timings: dict[str, float], t0: float, limits: Limits,
+                  calibration: dict[str, object] | None = None) -> RunResult:
     """A partitioned run whose rows stream between the store and the partitions.
 
     One chunked pass over the stored inputs (:func:`coverage.partition.survey_store`: fingerprints,
@@ -251,6 +308,8 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
                           operators=operators)
     timings["read_s"] = time.perf_counter() - t0  # reading, fingerprints and extents, in one pass
     inputs: dict[str, object] = {**survey.fingerprints, "scope": scope, "operators": operators or "all"}
+    if calibration is not None:
+        inputs["calibration"] = calibration
     t = time.perf_counter()
     size = partition_villages or DEFAULT_PARTITION_VILLAGES
     plan = plan_extents(survey.bounds, survey.extent, survey.crs,
@@ -347,15 +406,18 @@ def summarize_counts(results: pd.DataFrame) -> dict[str, int]:
 
 
 def write_geotiff(prediction: Prediction, path: Path, *, mask: np.ndarray | None = None) -> None:
-    """Write RSRP (dBm), SINR (dB) and coverage class as a 3-band float32 GeoTIFF in the grid's CRS.
+    """Write RSRP (dBm), SINR (dB), coverage class and, after fusion, the standard deviation of the
+    location effect (dB) as a 3- or 4-band float32 GeoTIFF in the grid's CRS.
 
     Pixels outside ``mask`` (and pixels no cell reaches) are nodata (-999).
     """
     grid = prediction.grid
     path.parent.mkdir(parents=True, exist_ok=True)
     bands = [prediction.rsrp_dbm, prediction.sinr_db, prediction.coverage_class.astype(np.float32)]
+    if prediction.sigma_db is not None:
+        bands.append(prediction.sigma_db)
     profile = {
-        "driver": "GTiff", "height": grid.height, "width": grid.width, "count": 3, "dtype": "float32",
+        "driver": "GTiff", "height": grid.height, "width": grid.width, "count": len(bands), "dtype": "float32",
         "crs": grid.crs.to_wkt(), "transform": grid.transform, "nodata": float(NODATA),
         # zstd level 1 on all cores writes the Jiangsu raster about twice as fast as deflate
         "compress": "zstd", "zstd_level": 1, "predictor": 3, "num_threads": "all_cpus",
@@ -371,4 +433,6 @@ def write_geotiff(prediction: Prediction, path: Path, *, mask: np.ndarray | None
         dst.set_band_description(1, "ss_rsrp_dbm")
         dst.set_band_description(2, "ss_sinr_db")
         dst.set_band_description(3, "coverage_class (2 good, 1 weak, 0 none)")
+        if len(bands) == 4:
+            dst.set_band_description(4, "location_sigma_db (standard deviation of the best estimate)")
     tmp.replace(path)

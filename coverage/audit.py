@@ -54,6 +54,7 @@ __all__ = [
     "SAMPLE_COLUMNS",
     "SAMPLE_FORMATS",
     "STRATA_MODES",
+    "SUPPLEMENT",
     "Sample",
     "SamplingPlan",
     "cochran_size",
@@ -64,6 +65,7 @@ __all__ = [
     "stratum_keys",
     "stratum_rng",
     "stratum_size",
+    "uncertain_villages",
     "write_sample",
     "z_value",
 ]
@@ -75,6 +77,9 @@ STRATA_MODES = ("city", "city-verdict")
 POPULATIONS = ("all", *VERDICTS)
 
 #: Columns of a sample list, in order (geometry, the committee point, last).
+#: Stratum of the supplementary villages chosen where verdicts are most uncertain (``uncertain``).
+SUPPLEMENT = "uncertain"
+
 SAMPLE_COLUMNS = (
     "round", "stratum", "order", "reserve", "code", "name", "township_code", "township_name",
     "county_code", "county_name", "city_code", "city_name", "point_lon", "point_lat", "point_source",
@@ -224,6 +229,12 @@ class SamplingPlan:
         City codes to restrict the sample to (empty: every city of the run).
     seed
         Seed of the random selection; the same seed and plan give the same list.
+    uncertain
+        Supplementary villages to add beyond the random sample: those (not already listed, not
+        excluded) whose ``p_covered`` is closest to 0.5, where a field test changes most verdicts.
+        They form the stratum :data:`SUPPLEMENT` and are left out of the pass-rate estimate, which
+        rests on the random sample alone (a targeted choice would bias it); their tests still serve
+        as evidence and calibration.
     """
 
     strata: str = "city"
@@ -238,6 +249,7 @@ class SamplingPlan:
     population: str = "all"
     cities: tuple[str, ...] = ()
     seed: int = 0
+    uncertain: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -253,8 +265,8 @@ class SamplingPlan:
             problems.append("expected_pass must be between 0 and 1")
         if self.rate is not None and not 0.0 < self.rate <= 1.0:
             problems.append("rate must be in (0, 1]")
-        if self.minimum < 0 or self.reserve_min < 0 or self.exclude_rounds < 0:
-            problems.append("minimum, reserve_min and exclude_rounds must not be negative")
+        if self.minimum < 0 or self.reserve_min < 0 or self.exclude_rounds < 0 or self.uncertain < 0:
+            problems.append("minimum, reserve_min, exclude_rounds and uncertain must not be negative")
         if not 0.0 <= self.reserve_share <= 1.0:
             problems.append("reserve_share must be between 0 and 1")
         if not 0 <= self.seed < 2**63:
@@ -436,13 +448,34 @@ def draw_sample(results: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, plan: Sam
             "required": required, "sample": n, "reserve": r,
         })
     index = np.concatenate(chosen) if chosen else np.array([], dtype=np.int64)
+    stratum_of = keys[index]
+    orders = np.concatenate(order) if order else np.array([], dtype=np.int64)
+    reserves = np.concatenate(reserve) if reserve else np.array([], dtype=bool)
+    if plan.uncertain:
+        extra = uncertain_villages(frame, plan.uncertain, exclude=np.union1d(index, np.flatnonzero(is_excluded)))
+        index = np.concatenate([index, extra])
+        stratum_of = np.concatenate([stratum_of, np.full(len(extra), SUPPLEMENT, dtype=object)])
+        orders = np.concatenate([orders, np.arange(1, len(extra) + 1)])
+        reserves = np.concatenate([reserves, np.zeros(len(extra), dtype=bool)])
     picked = frame.iloc[index].reset_index(drop=True)
     strata = pd.DataFrame(strata_rows, columns=["stratum", "city_code", "city_name", "verdict", "population",
                                                 "excluded", "eligible", "required", "sample", "reserve"])
-    villages = sample_list(picked, stations, stratum=keys[index], order=np.concatenate(order),
-                           reserve=np.concatenate(reserve))
+    villages = sample_list(picked, stations, stratum=stratum_of, order=orders, reserve=reserves)
     return Sample(villages=villages, strata=strata, plan=plan, run_id=run_id,
                   excluded_rounds=sorted(set(int(r) for r in excluded_rounds)))
+
+
+def uncertain_villages(results: pd.DataFrame, count: int, *, exclude: np.ndarray) -> np.ndarray:
+    """Row positions of the ``count`` villages of ``results`` whose ``p_covered`` is closest to 0.5
+    (ties: smaller code first), leaving out the positions ``exclude``; none without probabilities."""
+    if "p_covered" not in results or count <= 0:
+        return np.array([], dtype=np.int64)
+    p = pd.to_numeric(results["p_covered"], errors="coerce").to_numpy(float)
+    distance = np.abs(p - 0.5)
+    distance[np.asarray(exclude, dtype=np.int64)] = np.nan
+    candidates = np.flatnonzero(~np.isnan(distance))
+    ranked = candidates[np.lexsort((results["code"].astype(str).to_numpy()[candidates], distance[candidates]))]
+    return ranked[:count].astype(np.int64)
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -14,27 +14,36 @@ import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from sqlalchemy import ColumnElement, func, or_, select
 
-from coverage.audit import Sample, SamplingPlan, draw_sample
+from coverage.audit import SUPPLEMENT, Sample, SamplingPlan, draw_sample
 from coverage.audit_calibration import MIN_TESTS, calibration_offsets, measured_vs_predicted
 from coverage.audit_results import FieldTests, PassRule, read_field_tests, village_outcomes
 from coverage.audit_stats import AuditReport, confusion_matrix, stratified_estimate, stratum_estimates
 from coverage.audit_store import AuditStore, audit_tests, audit_villages
+from coverage.calibration import Calibration, fit_calibration
 from coverage.errors import ConfigError, NotFoundError
 from coverage.limits import DEFAULT_LIMITS, Limits
+from coverage.predict import DEFAULT_PARAMETERS, ModelParameters
 from coverage.propagation import edge_margin_db
 from coverage.queries import did_you_mean
+from coverage.rules import DEFAULT_RULES, RuleSet
+from coverage.schema import MEASUREMENT_COLUMNS, conform
 from coverage.storage import Store, villages
+from coverage.verdicts import NO_SERVICE_RSRP_DBM
 
 __all__ = [
+    "audit_evidence",
     "draw_round",
     "in_regions",
     "list_title",
     "load_calibration",
     "resolve_cities",
+    "round_calibration",
     "round_offsets",
     "round_outcomes",
     "round_report",
@@ -47,12 +56,13 @@ __all__ = [
 def sampling_plan(*, strata: str = "city", confidence: float = 0.95, margin: float = 0.05,
                   expected_pass: float | None = None, rate: float | None = None, minimum: int | None = None,
                   reserve_share: float = 0.2, reserve_min: int = 2, exclude_rounds: int = 0, population: str = "all",
-                  cities: Sequence[str] = (), seed: int | None = None) -> SamplingPlan:
+                  cities: Sequence[str] = (), seed: int | None = None, uncertain: int = 0) -> SamplingPlan:
     """The plan of a sample request as the CLI and the API take it.
 
     Cochran's formula (``expected_pass``, default 0.9) or a fixed ``rate`` with a ``minimum``, not
     both; without a ``seed`` one is drawn at random (and stored with the round, so the list can be
-    drawn again).
+    drawn again). ``uncertain``: supplementary villages where ``p_covered`` is closest to 0.5, outside
+    the pass-rate estimate (:class:`coverage.audit.SamplingPlan`).
 
     Raises
     ------
@@ -67,7 +77,8 @@ def sampling_plan(*, strata: str = "city", confidence: float = 0.95, margin: flo
         strata=strata, confidence=confidence, margin=margin,
         expected_pass=0.9 if expected_pass is None else expected_pass, rate=rate, minimum=minimum or 0,
         reserve_share=reserve_share, reserve_min=reserve_min, exclude_rounds=exclude_rounds, population=population,
-        cities=tuple(sorted(set(cities))), seed=seed if seed is not None else secrets.randbelow(2**31))
+        cities=tuple(sorted(set(cities))), seed=seed if seed is not None else secrets.randbelow(2**31),
+        uncertain=uncertain)
 
 
 def resolve_cities(store: Store, values: Sequence[str] | None) -> tuple[str, ...]:
@@ -351,6 +362,12 @@ def round_report(store: Store, round_number: int, *, rule: PassRule | None = Non
         "tested_villages": int(outcomes["tested"].sum()),
         "untested_villages": int((~outcomes["tested"].astype(bool) & ~outcomes["reserve"].astype(bool)).sum()),
         "reserves_tested": int((outcomes["tested"].astype(bool) & outcomes["reserve"].astype(bool)).sum()),
+        # supplementary villages (where verdicts were most uncertain): evidence, not in the estimate
+        "supplementary": int((outcomes["stratum"].astype(str) == SUPPLEMENT).sum()),
+        "supplementary_tested": int(((outcomes["stratum"].astype(str) == SUPPLEMENT)
+                                     & outcomes["tested"].astype(bool)).sum()),
+        "supplementary_passed": int(((outcomes["stratum"].astype(str) == SUPPLEMENT)
+                                     & outcomes["passed"].fillna(False).astype(bool)).sum()),
     }
     if calibrate:
         try:
@@ -368,14 +385,61 @@ def round_report(store: Store, round_number: int, *, rule: PassRule | None = Non
     return report
 
 
+def audit_evidence(store: Store, *, up_to_round: int | None = None) -> gpd.GeoDataFrame:
+    """Every stored field test (of rounds up to ``up_to_round``) as canonical measurements: outdoors
+    (``loss_db`` 0), NR, ``source`` ``audit round N``; a test without SS-RSRP had no service."""
+    audit = AuditStore(store)
+    rounds = audit.rounds()
+    frames = []
+    for number in (rounds["round"].tolist() if len(rounds) else []):
+        if up_to_round is not None and int(number) > up_to_round:
+            continue
+        tests = audit.read_tests(int(number))
+        if len(tests):
+            frames.append(pd.DataFrame({
+                "lon": tests["lon"].to_numpy(float), "lat": tests["lat"].to_numpy(float),
+                "measured_at": tests["tested_at"], "operator": tests["operator"], "rat": "NR", "band": tests["band"],
+                "rsrp_dbm": tests["rsrp_dbm"].fillna(NO_SERVICE_RSRP_DBM).to_numpy(float),
+                "sinr_db": tests["sinr_db"].to_numpy(float), "dl_mbps": tests["dl_mbps"].to_numpy(float),
+                "ul_mbps": tests["ul_mbps"].to_numpy(float), "loss_db": 0.0, "source": f"audit round {int(number)}"}))
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        {c.name: pd.Series(dtype=float if c.dtype == "float" else object) for c in MEASUREMENT_COLUMNS})
+    return conform("measurements", data, shapely.points(data["lon"].to_numpy(float), data["lat"].to_numpy(float)))
+
+
 def load_calibration(store: Store, round_number: int, *, raster_path: str | Path | None = None) -> pd.DataFrame:
-    """The calibration offsets of a round for :func:`coverage.audit_calibration.apply_calibration`.
+    """The measured-minus-predicted offsets of a round (the report's table, per band and city and per
+    area) for :func:`coverage.audit_calibration.apply_calibration`.
 
     The stored offsets when ``village5g audit report`` computed them, else computed (and stored)
-    now. ``attrs["round"]`` names the round, for the run record.
+    now. ``attrs["round"]`` names the round. Analyses calibrate with :func:`round_calibration`,
+    which fits the model itself (per band by distance, per area, the variogram).
     """
     offsets = AuditStore(store).read_offsets(round_number)
     if offsets.empty:
         offsets = round_offsets(store, round_number, raster_path=raster_path)
     offsets.attrs["round"] = round_number
     return offsets
+
+
+def round_calibration(store: Store, round_number: int, *, rules: RuleSet = DEFAULT_RULES,
+                     params: ModelParameters = DEFAULT_PARAMETERS, scope: str = "committees",
+                     progress: Callable[[str], None] | None = None) -> Calibration:
+    """A calibration (:func:`coverage.calibration.fit_calibration`) fitted on the stored measurements
+    and the field tests of rounds up to ``round_number``, checked on held-out villages.
+
+    Raises
+    ------
+    NotFoundError
+        No such round.
+    coverage.calibration.CalibrationRefused
+        Too little evidence, or the held-out error would grow.
+    """
+    AuditStore(store).read_round(round_number)  # NotFoundError for an unknown round
+    villages = store.read("villages", committees_only=scope == "committees")
+    stations = store.read("stations")
+    evidence = pd.concat([store.read("measurements"), audit_evidence(store, up_to_round=round_number)],
+                         ignore_index=True)
+    calibration = fit_calibration(villages, stations, evidence, rules=rules, params=params, progress=progress)
+    calibration.sources = {"audit_round": round_number, "evidence_samples": len(evidence)}
+    return calibration

@@ -98,6 +98,8 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "sinr_db": (-23.0, 40.0, "dB"),
     "dl_mbps": (0.0, math.inf, "Mbit/s"),
     "ul_mbps": (0.0, math.inf, "Mbit/s"),
+    # in-car losses run 3-10 dB (TR 38.901 7.4.3.2: mean 9, sd 5 dB); 40 dB would be a basement
+    "loss_db": (0.0, 40.0, "dB"),
     "population": (0.0, math.inf, "persons"),
     "households": (0.0, math.inf, "households"),
 }
@@ -115,6 +117,7 @@ _UNITS: dict[str, frozenset[str]] = {
     "bandwidth_mhz": frozenset({"mhz", "m", "兆", "兆赫"}),
     "rsrp_dbm": frozenset({"dbm"}),
     "sinr_db": frozenset({"db"}),
+    "loss_db": frozenset({"db"}),
     "dl_mbps": frozenset({"mbps", "mbit/s", "mb/s", "m", "兆"}),
     "ul_mbps": frozenset({"mbps", "mbit/s", "mb/s", "m", "兆"}),
 }

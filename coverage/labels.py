@@ -18,7 +18,8 @@ Value kinds (``Label.kind``):
 ``deg``      longitude/latitude: 6 decimals (about 0.1 m)
 ``yesno``    flags: 是/否 (``--lang en``: yes/no)
 ``verdict``  covered/weak/uncovered as 5G通达/弱覆盖/无覆盖
-``source``   predicted/measured as 预测/实测
+``source``   predicted/fused/measured as 预测/预测+实测修正/实测
+``confidence`` high/medium/low (of ``p_covered``) as 高/中/低
 ``class``    committee-point class good/weak/none as 良好/弱/无
 ``level``    province/city/county/township as 省/地市/区县/乡镇
 ``time``     timestamps (naive, as given)
@@ -37,7 +38,8 @@ import pandas as pd
 from coverage.errors import ConfigError
 from coverage.writers import Sheet
 
-__all__ = ["LABELS", "LANGS", "SHEET_NAMES", "VERDICT_LABELS", "VERDICT_WORDS", "Label", "header", "parse_verdict",
+__all__ = ["CONFIDENCE_LABELS", "LABELS", "LANGS", "SHEET_NAMES", "SOURCE_LABELS", "VERDICT_LABELS", "VERDICT_WORDS",
+           "Label", "header", "parse_verdict",
            "people_sheet", "show_value"]
 
 #: Languages of the files a person opens; Chinese is the default.
@@ -51,7 +53,9 @@ VERDICT_WORDS = {
     "weak": ("weak", "弱覆盖", "弱"),
     "uncovered": ("uncovered", "无覆盖", "未覆盖", "无"),
 }
-_SOURCE_LABELS = {"predicted": "预测", "measured": "实测"}
+#: Evidence behind a verdict, and the confidence labels of ``p_covered``, as people read them.
+SOURCE_LABELS = {"predicted": "预测", "fused": "预测+实测修正", "measured": "实测"}
+CONFIDENCE_LABELS = {"high": "高", "medium": "中", "low": "低"}
 _CLASS_LABELS = {"good": "良好", "weak": "弱", "none": "无"}
 _LEVEL_LABELS = {"province": "省", "city": "地市", "county": "区县", "township": "乡镇"}
 
@@ -74,7 +78,9 @@ LABELS: dict[str, Label] = {
     "county_code": Label("区县代码", 10, "code"), "county_name": Label("区县", 11),
     "township_code": Label("乡镇代码", 12, "code"), "township_name": Label("乡镇", 12),
     # verdicts
-    "verdict": Label("结论", 9, "verdict"), "predicted_verdict": Label("预测结论", 10, "verdict"),
+    "verdict": Label("结论", 9, "verdict"), "p_covered": Label("通达概率", 9, "rate"),
+    "confidence": Label("可信度", 7, "confidence"), "sigma_db": Label("位置标准差(dB)", 14, "db"),
+    "predicted_verdict": Label("模型结论", 10, "verdict"),
     "measured_verdict": Label("实测结论", 10, "verdict"), "verdict_source": Label("依据", 7, "source"),
     "verdict_before": Label("原结论", 9, "verdict"), "verdict_after": Label("新结论", 9, "verdict"),
     "no_site": Label("无站址", 8, "yesno"), "reasons": Label("原因代码", 36),
@@ -92,6 +98,8 @@ LABELS: dict[str, Label] = {
     "villages": Label("行政村数", 10, "int"), "covered": Label("5G通达", 9, "int"), "weak": Label("弱覆盖", 9, "int"),
     "uncovered": Label("无覆盖", 9, "int"),
     "reach_rate": Label("通达率", 9, "rate"), "target_rate": Label("目标", 8, "rate"),
+    "expected_rate": Label("期望通达率", 11, "rate"), "rate_low": Label("通达率下限(95%)", 15, "rate"),
+    "rate_high": Label("通达率上限(95%)", 15, "rate"),
     "gap_villages": Label("距目标差(村)", 13, "int"), "run_id": Label("运行", 7, "int"),
     "finished_at": Label("完成时间(UTC)", 18, "time"), "level": Label("层级", 8, "level"), "source": Label("来源", 10),
     # planning and what-if
@@ -148,8 +156,9 @@ def show_value(kind: str, value: Any, *, lang: str = "zh", excel: bool = False) 
     if kind == "yesno":
         yes = bool(value)
         return ("是" if yes else "否") if zh else ("yes" if yes else "no")
-    if kind in ("verdict", "source", "class", "level"):
-        labels = {"verdict": VERDICT_LABELS, "source": _SOURCE_LABELS, "class": _CLASS_LABELS,
+    if kind in ("verdict", "source", "confidence", "class", "level"):
+        labels = {"verdict": VERDICT_LABELS, "source": SOURCE_LABELS,
+                  "confidence": CONFIDENCE_LABELS, "class": _CLASS_LABELS,
                   "level": _LEVEL_LABELS}[kind]
         return labels.get(str(value), str(value)) if zh else str(value)
     if kind == "code":

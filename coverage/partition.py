@@ -49,6 +49,7 @@ import shapely
 
 from coverage.crs import local_metric_crs, project_xy, to_metric
 from coverage.errors import NO_VILLAGES, ConfigError
+from coverage.fusion import evidence_reach_m
 from coverage.predict import NODATA, ModelParameters, compile_cells, make_grid
 from coverage.rules import RuleSet
 from coverage.schema import Kind
@@ -94,7 +95,7 @@ class PartitionPlan:
 @dataclass
 class PartitionFrames:
     """A partition's rows: its villages, the stations within its bounds plus the halo (in stored
-    order) and the measurements within its bounds."""
+    order) and the measurements within its bounds plus the reach of evidence."""
 
     villages: gpd.GeoDataFrame
     stations: gpd.GeoDataFrame
@@ -279,8 +280,11 @@ def stamp_radius_px(stations: gpd.GeoDataFrame, crs: pyproj.CRS, *, rules: RuleS
 
 def halo_from_radius(radius_px: int, *, rules: RuleSet, params: ModelParameters) -> float:
     """The halo (m) for a largest stamp radius: one pixel more for snapping stations to pixel
-    centres, and at least the no-site search radius plus one pixel."""
-    return max((radius_px + 1) * params.resolution_m, rules.search_radius_m + params.resolution_m)
+    centres, plus the reach of measurements (:func:`coverage.fusion.evidence_reach_m`: a measurement
+    that moves a partition's pixel needs its own prediction, from stations round it), and at least
+    the no-site search radius plus one pixel."""
+    return max((radius_px + 1) * params.resolution_m + evidence_reach_m(params),
+               rules.search_radius_m + params.resolution_m)
 
 
 def halo_m(stations: gpd.GeoDataFrame, crs: pyproj.CRS, *, rules: RuleSet, params: ModelParameters,
@@ -412,7 +416,8 @@ def partition_tasks(plan: PartitionPlan, inputs: PartitionInputs, *, rules: Rule
                     operators: list[str] | None = None, raster_dir: Path | None = None
                     ) -> Iterator[PartitionTask]:
     """The tasks of ``plan``, one at a time: each partition's villages, the stations within its
-    bounds plus the halo (in their stored order) and the measurements within its bounds, as
+    bounds plus the halo (in their stored order) and the measurements within its bounds plus
+    :func:`coverage.fusion.evidence_reach_m`, as
     :class:`PartitionFrames` or as the :class:`StoreSlice` to read them from.
 
     Tile-level process pools are switched off inside a task (``params.workers = 1``): the
@@ -420,10 +425,12 @@ def partition_tasks(plan: PartitionPlan, inputs: PartitionInputs, *, rules: Rule
     """
     task_params = replace(params, workers=1)
     h = plan.halo_m
+    e = evidence_reach_m(params)
     for part in plan.partitions:
         minx, miny, maxx, maxy = part.bounds_m
         raster = None if raster_dir is None else Path(raster_dir) / f"{part.key.replace('/', '_')}.tif"
-        yield PartitionTask(part.key, inputs.data(part.index, (minx - h, miny - h, maxx + h, maxy + h), part.bounds_m),
+        yield PartitionTask(part.key, inputs.data(part.index, (minx - h, miny - h, maxx + h, maxy + h),
+                                                  (minx - e, miny - e, maxx + e, maxy + e)),
                             plan.crs, rules, task_params, operators, raster, plan.lattice)
 
 

@@ -157,7 +157,8 @@ def _init_layers(context: tuple[Any, str, RuleSet, ModelParameters, Grid]) -> No
 
 def _layers_task(rows: tuple[int, int]) -> tuple[np.ndarray, ...]:
     """The planned operator's layers on grid rows ``rows[0]:rows[1]``: the planned band's best RSRP,
-    reach and power sum, and the best RSRP and class of its bands before and after it in name order."""
+    reach and power sum, and the best selection score (RSRP + the band's selection offset) and the class
+    of that band among its bands before and after it in name order."""
     assert _LAYERS_CONTEXT is not None
     cells, band, rules, params, grid = _LAYERS_CONTEXT
     r0, r1 = rows
@@ -178,8 +179,9 @@ def _layers_task(rows: tuple[int, int]) -> tuple[np.ndarray, ...]:
             cls = classify(rsrp, band_sinr(rsrp, cell >= 0, total, params.load, float(cells.band_noise_mw[b])),
                            rules)
             r_acc, c_acc = (r_before, c_before) if name < band else (r_after, c_after)
-            take = rsrp > r_acc
-            r_acc[take] = rsrp[take]
+            score = rsrp + np.float32(dict(params.selection_offsets).get(name, 0.0))
+            take = score > r_acc
+            r_acc[take] = score[take]
             c_acc[take] = cls[take]
     return s_rsrp, s_cell >= 0, s_sum, r_before, c_before, r_after, c_after
 
@@ -212,6 +214,7 @@ class _State:
         # the planned operator, band by band in name order (the prediction's order)
         say(f"stamping {int(mine.sum()):,} {operator} cells")
         self.noise_mw = band_noise_mw(band, params)
+        self.selection_offset = np.float32(dict(params.selection_offsets).get(band, 0.0))
         cells = compile_cells(stations[mine], grid, rules=rules, params=params)[1] if mine.any() else None
         # row bands computed in forked workers (per-pixel results do not depend on the split)
         step = max(1, -(-grid.height // (params.workers or os.cpu_count() or 1)))
@@ -272,8 +275,9 @@ class _State:
         sinr = band_sinr(s_rsrp, s_reached, s_sum, self.params.load, self.noise_mw)
         k_cls = classify(s_rsrp, sinr, self.rules)
         r_b = self.r_before[win]
-        take_k = s_rsrp > r_b
-        cur_r = np.where(take_k, s_rsrp, r_b)
+        s_score = s_rsrp + self.selection_offset
+        take_k = s_score > r_b
+        cur_r = np.where(take_k, s_score, r_b)
         cur_c = np.where(take_k, k_cls, self.c_before[win])
         op_cls = np.where(self.r_after[win] > cur_r, self.c_after[win], cur_c)
         return np.where(self.live[win], np.maximum(self.other_class[win], op_cls), NO_SIGNAL).astype(np.uint8)

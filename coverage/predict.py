@@ -68,6 +68,25 @@ class ModelParameters:
         Tile edge in pixels; bounds memory, not results.
     workers
         Processes computing tiles in parallel (0: one per CPU core); results do not depend on it.
+    calibration
+        Path-loss corrections fitted on measurements (:mod:`coverage.calibration`): per band
+        ``(band, values)``, the correction (dB, added to every link of the band's cells) at the
+        distances :data:`CALIBRATION_KNOTS_M`, linear in ``log10(d)`` between them and constant
+        beyond (``d`` the ground distance). Empty: the standard's model as it is.
+    selection_offsets
+        Per band ``(band, dB)`` added to its SS-RSRP when a phone's serving layer is chosen (not to the
+        signal itself): idle-mode reselection priorities (TS 38.304) keep phones on a capacity layer
+        (n41/n78) while it is usable, though a coverage layer (n28) is stronger; a negative offset on
+        n28 says so. Empty: the strongest band serves. A calibration fits it from the serving bands
+        the measurements report.
+    area_offsets
+        Calibrated location effect per area ``(county or city code, dB)``: the prior mean of the
+        effect at a village's pixels (its county's, else its city's, else 0).
+    sigma_db, correlation_m, nugget_db
+        The location effect's variogram (:class:`coverage.fusion.Variogram`): standard deviation
+        (dB; None: the rule set's ``shadow_sigma_db``, the TR 38.901 NLOS value, as prior),
+        correlation length (m; prior 120 m, the TR 38.901 Table 7.5-6 RMa NLOS shadow-fading
+        correlation distance) and the noise of one measured sample (dB). A calibration fits them.
     """
 
     resolution_m: float = 100.0
@@ -78,8 +97,21 @@ class ModelParameters:
     other_losses_db: float = 3.0
     tile_px: int = 512
     workers: int = 0
+    calibration: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    area_offsets: tuple[tuple[str, float], ...] = ()
+    selection_offsets: tuple[tuple[str, float], ...] = ()
+    sigma_db: float | None = None
+    correlation_m: float = 120.0
+    nugget_db: float = 3.0
 
     def __post_init__(self) -> None:
+        # stored runs give lists back from JSON: keep the tables hashable tuples
+        object.__setattr__(self, "calibration", tuple((str(b), tuple(float(x) for x in v))
+                                                      for b, v in self.calibration))
+        if any(len(v) != len(CALIBRATION_KNOTS_M) for _b, v in self.calibration):
+            raise ConfigError(f"a band's calibration has one value per distance of {CALIBRATION_KNOTS_M} m")
+        object.__setattr__(self, "area_offsets", tuple((str(c), float(o)) for c, o in self.area_offsets))
+        object.__setattr__(self, "selection_offsets", tuple((str(b), float(o)) for b, o in self.selection_offsets))
         if not 10.0 <= self.resolution_m <= 1000.0:
             raise ConfigError("resolution_m must be between 10 and 1000 metres")
         if self.model not in ("rma", "uma", "hata"):
@@ -89,6 +121,33 @@ class ModelParameters:
 
 
 DEFAULT_PARAMETERS = ModelParameters()
+
+#: Distances (m) at which a calibration gives its correction per band: closer than a pixel the
+#: corrections would extrapolate without data, beyond 10 km the path-loss models are not valid. The
+#: knots are dense near the site, where the antenna's vertical pattern (narrow beams of real
+#: panels against the TR 38.901 element's 65 degrees) makes the model's error change fastest.
+CALIBRATION_KNOTS_M = (100.0, 200.0, 400.0, 1000.0, 3000.0, 10_000.0)
+_LOG_KNOTS = np.log10(np.array(CALIBRATION_KNOTS_M) / 1000.0)
+
+
+def log_distance(distance_m: np.ndarray) -> np.ndarray:
+    """``log10(d / 1 km)`` of ground distances (m), clamped to the calibration's knots."""
+    d = np.clip(np.asarray(distance_m, dtype=float), CALIBRATION_KNOTS_M[0], CALIBRATION_KNOTS_M[-1])
+    return np.log10(d / 1000.0)
+
+
+def calibration_db(distance_m: np.ndarray, values: tuple[float, ...] | np.ndarray) -> np.ndarray:
+    """A band's calibration term (dB, added to received power) at ground distances (m): ``values``
+    at :data:`CALIBRATION_KNOTS_M`, linear in ``log10(d)`` between them, constant beyond."""
+    return np.interp(log_distance(distance_m), _LOG_KNOTS, np.asarray(values, dtype=float))
+
+
+def band_calibration(params: ModelParameters, band: str) -> tuple[float, ...]:
+    """The calibration values of ``band`` in ``params.calibration`` (zeros without)."""
+    for name, values in params.calibration:
+        if name == band:
+            return tuple(values)
+    return (0.0,) * len(CALIBRATION_KNOTS_M)
 
 
 @dataclass(frozen=True)
@@ -179,6 +238,15 @@ class Prediction:
     operators: list[str]
     cells: pd.DataFrame
     timings_s: dict[str, float] = field(default_factory=dict)
+    #: Per probe (the ``probes`` of :func:`predict`), operator (``operators`` order) and band
+    #: (``band_names`` order): the band's best SS-RSRP (dBm, -inf where none of its cells reaches, NaN
+    #: off the grid) and that cell (index into ``cells``, -1 none).
+    probe_band_rsrp: np.ndarray | None = None
+    probe_band_cell: np.ndarray | None = None
+    band_names: list[str] = field(default_factory=list)
+    #: Standard deviation (dB, float32) of the location effect per pixel, once a run has fused its
+    #: evidence (:mod:`coverage.fusion`); None for the model alone.
+    sigma_db: np.ndarray | None = None
 
 
 def prepare_cells(stations: gpd.GeoDataFrame, grid_crs: pyproj.CRS, *,
@@ -270,10 +338,14 @@ def _offsets(radius_px: int, resolution_m: float) -> tuple[np.ndarray, np.ndarra
 
 @cache
 def _path_loss_kernel(model: str, radius_px: int, resolution_m: float, freq_mhz: float, h_bs_m: float,
-                      h_ut_m: float) -> np.ndarray:
-    """Path loss (dB, float32) over a kernel window; the window of a smaller radius is its centre."""
+                      h_ut_m: float, calibration: tuple[float, ...] = ()) -> np.ndarray:
+    """Path loss (dB, float32) over a kernel window, less the calibration term of its band; the
+    window of a smaller radius is its centre."""
     distance, _ = _offsets(radius_px, resolution_m)
-    return _path_loss(model, distance, freq_mhz, h_bs_m, h_ut_m).astype(np.float32)
+    loss = _path_loss(model, distance, freq_mhz, h_bs_m, h_ut_m)
+    if any(calibration):
+        loss = loss - calibration_db(distance, calibration)
+    return loss.astype(np.float32)
 
 
 @cache
@@ -312,13 +384,16 @@ def max_range_m(cells: pd.DataFrame, params: ModelParameters, rules: RuleSet) ->
     weak threshold, in metres; bounded by the RMa validity range (10 km), at least one pixel."""
     margin = float(prop.edge_margin_db(rules.edge_probability, rules.shadow_sigma_db))
     distances = np.geomspace(10.0, 10_000.0, 400)
-    keys = cells[["freq_mhz", "height_m", "power_dbm", "gain_dbi", "n_rb"]].astype(float)
+    names = sorted(set(cells["band"].astype(str)))
+    keys = cells[["freq_mhz", "height_m", "power_dbm", "gain_dbi", "n_rb"]].astype(float).assign(
+        band=np.searchsorted(names, cells["band"].to_numpy(str)).astype(float))
     # distinct link budgets (a hash group-by: np.unique over rows sorts them, 0.4 s for a province)
     inverse = keys.groupby(list(keys.columns), sort=False).ngroup().to_numpy()
     unique = keys.drop_duplicates().to_numpy(float)
     reach_m = np.empty(len(unique))
-    for k, (freq, h_bs, power, gain, n_rb) in enumerate(unique):
-        pl = _path_loss(params.model, distances, freq, h_bs, params.h_ut_m)
+    for k, (freq, h_bs, power, gain, n_rb, band) in enumerate(unique):
+        pl = (_path_loss(params.model, distances, freq, h_bs, params.h_ut_m)
+              - calibration_db(distances, band_calibration(params, names[int(band)])))
         rsrp = prop.epre_dbm(power, int(n_rb)) + gain - pl - params.other_losses_db - margin
         reach = distances[rsrp >= rules.weak_rsrp_dbm - RANGE_MARGIN_DB]
         reach_m[k] = float(reach.max()) if reach.size else params.resolution_m
@@ -343,23 +418,35 @@ class _Cells:
     tilt_deg: np.ndarray
     n_operators: int
     band_noise_mw: np.ndarray  # noise per resource element, per band (mW)
+    calibration: tuple[tuple[float, ...], ...] = ()  # per band: values at CALIBRATION_KNOTS_M (dB)
+    selection_offset: np.ndarray | None = None  # per band (dB), for choosing the serving layer
     operator_names: tuple[str, ...] = ()
     band_names: tuple[str, ...] = ()
 
 
-_TILE_CONTEXT: tuple[_Cells, ModelParameters, RuleSet, float] | None = None
+#: Probe pixels (rows, columns) whose per-operator values a prediction reports, or None.
+_Probes = tuple[np.ndarray, np.ndarray] | None
+_TILE_CONTEXT: tuple[_Cells, ModelParameters, RuleSet, float, _Probes] | None = None
+#: A tile's probes: their indices, and per operator and band the best RSRP and its cell.
+_ProbeValues = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _init_worker(context: tuple[_Cells, ModelParameters, RuleSet, float]) -> None:
+def _init_worker(context: tuple[_Cells, ModelParameters, RuleSet, float, _Probes]) -> None:
     global _TILE_CONTEXT
     _TILE_CONTEXT = context
 
 
 def _tile_task(bounds: tuple[int, int, int, int]
-               ) -> tuple[tuple[int, int, int, int], tuple[np.ndarray, ...]]:
+               ) -> tuple[tuple[int, int, int, int], tuple[np.ndarray, ...], _ProbeValues | None]:
     assert _TILE_CONTEXT is not None
-    cells, params, rules, resolution = _TILE_CONTEXT
-    return bounds, _predict_tile(cells, params, rules, resolution, *bounds)
+    cells, params, rules, resolution, probes = _TILE_CONTEXT
+    r0, c0, r1, c1 = bounds
+    tile_probes = None
+    if probes is not None:
+        inside = np.flatnonzero((probes[0] >= r0) & (probes[0] < r1) & (probes[1] >= c0) & (probes[1] < c1))
+        tile_probes = (inside, probes[0][inside] - r0, probes[1][inside] - c0)
+    arrays, probe_values = _predict_tile(cells, params, rules, resolution, *bounds, probes=tile_probes)
+    return bounds, arrays, probe_values
 
 
 def empty_band_layer(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -393,8 +480,9 @@ def stamp_cells(cells: _Cells, indices: np.ndarray, params: ModelParameters, res
         # the window of radius r is the centre of the shared kernels of radius big
         ks = (slice(big - r + kr0, big - r + kr1), slice(big - r + kc0, big - r + kc1))
         ts = (slice(wr0 + kr0, wr0 + kr1), slice(wc0 + kc0, wc0 + kc1))
+        cal = cells.calibration[cells.band[i]] if cells.calibration else ()
         pl = _path_loss_kernel(params.model, big, resolution, float(cells.freq_mhz[i]),
-                               float(cells.height_m[i]), params.h_ut_m)
+                               float(cells.height_m[i]), params.h_ut_m, cal)
         stamp = _vertical_kernel(big, resolution, float(cells.height_m[i]), params.h_ut_m,
                                  float(cells.tilt_deg[i]))[ks]
         if not cells.omni[i]:
@@ -428,8 +516,11 @@ def band_sinr(b_rsrp: np.ndarray, reached: np.ndarray, b_sum: np.ndarray, load: 
 
 
 def _predict_tile(cells: _Cells, params: ModelParameters, rules: RuleSet, resolution: float,
-                  t_row: int, t_col: int, r1: int, c1: int) -> tuple[np.ndarray, ...]:
-    """Best-of-operators RSRP, SINR, class, cell and operator of rows t_row:r1, columns t_col:c1."""
+                  t_row: int, t_col: int, r1: int, c1: int, *,
+                  probes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                  ) -> tuple[tuple[np.ndarray, ...], _ProbeValues | None]:
+    """Best-of-operators RSRP, SINR, class, cell and operator of rows t_row:r1, columns t_col:c1, and
+    each probe's (``(index, row, col)`` in the tile) per-operator RSRP and serving cell."""
     h, w = r1 - t_row, c1 - t_col
     best_rsrp = np.full((h, w), NODATA, dtype=np.float32)
     best_sinr = np.full((h, w), NODATA, dtype=np.float32)
@@ -438,17 +529,29 @@ def _predict_tile(cells: _Cells, params: ModelParameters, rules: RuleSet, resolu
     best_operator = np.full((h, w), -1, dtype=np.int8)
     row, col, rad = cells.row, cells.col, cells.radius
     near = np.flatnonzero((row + rad >= t_row) & (row - rad < r1) & (col + rad >= t_col) & (col - rad < c1))
+    probe_values = None
+    if probes is not None:
+        n_ops = max(cells.n_operators, 1)
+        n_bands = max(len(cells.band_names), 1)
+        probe_values = (probes[0], np.full((len(probes[0]), n_ops, n_bands), -np.inf, dtype=np.float32),
+                        np.full((len(probes[0]), n_ops, n_bands), -1, dtype=np.int32))
     for op in np.unique(cells.operator[near]):
         op_cells = near[cells.operator[near] == op]
         op_rsrp = np.full((h, w), -np.inf, dtype=np.float32)
         op_sinr = np.full((h, w), -np.inf, dtype=np.float32)
         op_cell = np.full((h, w), -1, dtype=np.int32)
+        op_score = np.full((h, w), -np.inf, dtype=np.float32)  # RSRP + the band's selection offset
         for band in np.unique(cells.band[op_cells]):
             b_rsrp, b_cell, b_sum = empty_band_layer((h, w))
             stamp_cells(cells, op_cells[cells.band[op_cells] == band], params, resolution, t_row, t_col,
                         b_rsrp, b_cell, b_sum)
             b_sinr = band_sinr(b_rsrp, b_cell >= 0, b_sum, params.load, float(cells.band_noise_mw[band]))
-            take = b_rsrp > op_rsrp
+            b_score = b_rsrp + (cells.selection_offset[band] if cells.selection_offset is not None else np.float32(0))
+            if probe_values is not None and probes is not None:
+                probe_values[1][:, op, band] = b_rsrp[probes[1], probes[2]]
+                probe_values[2][:, op, band] = b_cell[probes[1], probes[2]]
+            take = b_score > op_score
+            op_score[take] = b_score[take]
             op_rsrp[take] = b_rsrp[take]
             op_sinr[take] = b_sinr[take]
             op_cell[take] = b_cell[take]
@@ -459,7 +562,7 @@ def _predict_tile(cells: _Cells, params: ModelParameters, rules: RuleSet, resolu
         best_sinr[take] = op_sinr[take]
         best_cell[take] = op_cell[take]
         best_operator[take] = op
-    return best_rsrp, best_sinr, best_class, best_cell, best_operator
+    return (best_rsrp, best_sinr, best_class, best_cell, best_operator), probe_values
 
 
 def compile_cells(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet, params: ModelParameters,
@@ -498,6 +601,8 @@ def compile_cells(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet, par
         n_operators=len(operator_names),
         band_noise_mw=10.0 ** (np.array([float(prop.noise_per_re_dbm(BANDS[b].scs_khz, params.noise_figure_db))
                                           for b in band_names]) / 10.0),
+        calibration=tuple(band_calibration(params, b) for b in band_names),
+        selection_offset=np.array([dict(params.selection_offsets).get(b, 0.0) for b in band_names], dtype=np.float32),
         operator_names=tuple(operator_names),
         band_names=tuple(band_names),
     )
@@ -506,7 +611,7 @@ def compile_cells(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet, par
 
 def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
             params: ModelParameters = DEFAULT_PARAMETERS, operators: list[str] | None = None,
-            mask: np.ndarray | None = None,
+            mask: np.ndarray | None = None, probes: tuple[np.ndarray, np.ndarray] | None = None,
             progress: Callable[[str], None] | None = None) -> Prediction:
     """Predict best-server SS-RSRP and SS-SINR on ``grid`` from the active NR cells of ``stations``.
 
@@ -525,6 +630,10 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
     mask
         Optional boolean ``(height, width)``: only the pixels in the boxes of :func:`tile_boxes`
         (each tile cropped to its True pixels) are computed.
+    probes
+        Optional pixel rows and columns (e.g. of measurements) whose per-operator best SS-RSRP and
+        serving cell per band are reported in ``probe_band_rsrp`` / ``probe_band_cell``; they are added
+        to ``mask``.
 
     Returns
     -------
@@ -539,12 +648,21 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
         np.full(shape, NODATA, dtype=np.float32), np.full(shape, NODATA, dtype=np.float32),
         np.zeros(shape, dtype=np.uint8), np.full(shape, -1, dtype=np.int32), np.full(shape, -1, dtype=np.int8),
     )
+    probe_on = None
+    if probes is not None:
+        prow, pcol = np.asarray(probes[0], dtype=np.int64), np.asarray(probes[1], dtype=np.int64)
+        probe_on = (prow >= 0) & (prow < grid.height) & (pcol >= 0) & (pcol < grid.width)
+        if mask is not None:
+            mask = mask.copy()
+            mask[prow[probe_on], pcol[probe_on]] = True
     tiles = tile_boxes(shape, params.tile_px, mask)
-    context = (arrays, params, rules, grid.resolution_m)
+    context = (arrays, params, rules, grid.resolution_m,
+               None if probe_on is None else (prow[probe_on], pcol[probe_on]))
     # kernels are built once here, so forked workers share them instead of rebuilding each
     big = kernel_radius(arrays.radius)
-    for freq, h_bs in np.unique(np.column_stack([arrays.freq_mhz, arrays.height_m]), axis=0):
-        _path_loss_kernel(params.model, big, grid.resolution_m, float(freq), float(h_bs), params.h_ut_m)
+    for freq, h_bs, band in np.unique(np.column_stack([arrays.freq_mhz, arrays.height_m, arrays.band]), axis=0):
+        cal = arrays.calibration[int(band)] if arrays.calibration else ()
+        _path_loss_kernel(params.model, big, grid.resolution_m, float(freq), float(h_bs), params.h_ut_m, cal)
     for h_bs, tilt in np.unique(np.column_stack([arrays.height_m, arrays.tilt_deg]), axis=0):
         _vertical_kernel(big, grid.resolution_m, float(h_bs), params.h_ut_m, float(tilt))
     workers = params.workers or os.cpu_count() or 1
@@ -555,14 +673,89 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
     else:
         _init_worker(context)
         results = [_tile_task(t) for t in tiles]
-    for (r0, c0, r1, c1), arrays_out in results:
+    n_ops = max(arrays.n_operators, 1)
+    probe_band = probe_cell = None
+    if probe_on is not None:
+        on_index = np.flatnonzero(probe_on)
+        shape_p = (len(probe_on), n_ops, max(len(arrays.band_names), 1))
+        probe_band = np.full(shape_p, np.nan, dtype=np.float32)
+        probe_cell = np.full(shape_p, -1, dtype=np.int32)
+        probe_band[on_index] = -np.inf
+    for (r0, c0, r1, c1), arrays_out, probe_values in results:
         for target, part in zip(out, arrays_out, strict=True):
             target[r0:r1, c0:c1] = part
+        if probe_values is not None and probe_cell is not None and probe_band is not None:
+            idx = on_index[probe_values[0]]
+            probe_band[idx], probe_cell[idx] = probe_values[1], probe_values[2]
     if progress:
         progress(f"predicted {len(cells):,} cells on {grid.width} x {grid.height} pixels "
                  f"in {len(tiles)} tiles")
     rsrp, sinr, coverage_class, cell, operator = out
-    return Prediction(grid, rsrp, sinr, coverage_class, cell, operator, list(arrays.operator_names), cells)
+    return Prediction(grid, rsrp, sinr, coverage_class, cell, operator, list(arrays.operator_names), cells,
+                      probe_band_rsrp=probe_band, probe_band_cell=probe_cell, band_names=list(arrays.band_names))
+
+
+def probe_serving(prediction: Prediction, operator_index: np.ndarray,
+                  selection_offsets: tuple[tuple[str, float], ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each probe's serving SS-RSRP (dBm, -inf none, NaN off the grid), cell (-1 none) and band index
+    for the operator ``operator_index`` (-1: none), the serving band chosen by RSRP plus
+    ``selection_offsets`` as :func:`predict` chooses it."""
+    n = len(operator_index)
+    if prediction.probe_band_rsrp is None or prediction.probe_band_cell is None or n == 0:
+        return np.full(n, np.nan), np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    rows = np.arange(n)
+    op = np.maximum(operator_index, 0)
+    rsrp = prediction.probe_band_rsrp[rows, op].astype(float)
+    cells = prediction.probe_band_cell[rows, op]
+    offsets = np.array([dict(selection_offsets).get(b, 0.0) for b in prediction.band_names] or [0.0])
+    with np.errstate(invalid="ignore"):
+        score = np.where(np.isnan(rsrp), -np.inf, rsrp + offsets[None, :])
+    band = np.argmax(score, axis=1)
+    serving = rsrp[rows, band]
+    cell = cells[rows, band].astype(np.int64)
+    serving = np.where(operator_index >= 0, serving, -np.inf)
+    off_grid = np.isnan(rsrp).all(axis=1)
+    serving = np.where(off_grid, np.nan, serving)
+    return serving, np.where(operator_index >= 0, cell, -1), np.where(np.isfinite(serving), band, -1)
+
+
+def pixel_noise_mw(prediction: Prediction, cell: np.ndarray, noise_figure_db: float) -> np.ndarray:
+    """Noise per resource element (mW) of the serving cells ``cell`` (indices into
+    ``prediction.cells``; -1 gives the first band's), for SS-SINR arithmetic on pixels."""
+    bands = prediction.cells["band"].to_numpy().astype(str)
+    if not len(bands):
+        return np.full(np.shape(cell), np.nan)
+    names, band_index = np.unique(bands, return_inverse=True)
+    noise_dbm = np.array([float(prop.noise_per_re_dbm(BANDS[b].scs_khz, noise_figure_db)) for b in names])
+    return 10.0 ** (noise_dbm[band_index[np.maximum(cell, 0)]] / 10.0)
+
+
+def good_headroom_db(prediction: Prediction, rules: RuleSet, noise_figure_db: float) -> np.ndarray:
+    """Per pixel, the smallest location effect (dB, added to every link at the place) that keeps the
+    pixel good, negated: the pixel is good exactly where this is >= 0, and stays good under any
+    common loss smaller than it. -inf where nothing reaches or interference alone keeps SS-SINR below
+    the bar.
+
+    SS-RSRP moves one for one with the effect; SS-SINR = S g / (I g + N) moves only through the noise
+    (``g = 10^(effect/10)``), so an interference-limited pixel keeps its SINR however much common
+    loss it gets: the SINR bar holds for ``g >= T N / (S - T I)``.
+    """
+    reached = prediction.rsrp_dbm > NODATA
+    out = np.full(prediction.rsrp_dbm.shape, -np.inf)
+    if not reached.any():
+        return out
+    rows, cols = np.nonzero(reached)
+    s_dbm = prediction.rsrp_dbm[rows, cols].astype(np.float64)
+    sinr = prediction.sinr_db[rows, cols].astype(np.float64)
+    n_mw = pixel_noise_mw(prediction, prediction.cell[rows, cols], noise_figure_db)
+    s_mw = 10.0 ** (s_dbm / 10.0)
+    i_mw = np.maximum(s_mw / 10.0 ** (sinr / 10.0) - n_mw, 0.0)
+    t = 10.0 ** (rules.good_sinr_db / 10.0)
+    margin = s_mw - t * i_mw
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sinr_headroom = np.where(margin > 0, 10.0 * np.log10(margin / (t * n_mw)), -np.inf)
+    out[rows, cols] = np.minimum(s_dbm - rules.good_rsrp_dbm, sinr_headroom)
+    return out
 
 
 def classify(rsrp_dbm: np.ndarray, sinr_db: np.ndarray, rules: RuleSet) -> np.ndarray:

@@ -15,7 +15,8 @@ from coverage.verdicts import committee_points
 #: Columns of a village list, in order (geometry last).
 LIST_COLUMNS = (
     "code", "name", "township_code", "township_name", "county_code", "county_name", "city_code", "city_name",
-    "verdict", "predicted_verdict", "measured_verdict", "verdict_source", "no_site", "reasons",
+    "verdict", "p_covered", "confidence", "predicted_verdict", "measured_verdict", "verdict_source", "no_site",
+    "reasons",
     "sites_inside", "nearest_site_m", "nearest_site_id", "good_share", "weak_share", "none_share",
     "committee_rsrp_dbm", "committee_sinr_db", "committee_class", "n_measurements",
     "measured_rsrp_median_dbm", "measured_good_share", "point_lon", "point_lat", "population",

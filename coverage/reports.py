@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from coverage.errors import ConfigError, NotFoundError
 from coverage.history import CODE_WIDTH, kpi_history
-from coverage.labels import VERDICT_LABELS
+from coverage.labels import CONFIDENCE_LABELS, SOURCE_LABELS, VERDICT_LABELS
 from coverage.results_query import VillageQuery, compare_runs, query_villages, resolve_run, result_rows
 from coverage.storage import Store, runs
 from coverage.summary import summarize
@@ -38,7 +38,8 @@ CHANGE_LABELS = {"flagged": "新增问题", "cleared": "已消除", "changed": "
                  "removed": "移除村"}
 
 #: Columns of the village lists (uncovered, weak), in order.
-LIST_COLUMNS = ("code", "name", "township_name", "county_name", "city_name", "verdict", "no_site", "nearest_site_m",
+LIST_COLUMNS = ("code", "name", "township_name", "county_name", "city_name", "verdict", "p_covered", "confidence",
+                "no_site", "nearest_site_m",
                 "nearest_site_id", "sites_inside", "good_share", "committee_rsrp_dbm", "committee_sinr_db",
                 "verdict_source", "n_measurements", "reasons")
 
@@ -219,11 +220,13 @@ _KPI_COLUMNS = (
 _LIST_COLUMNS = (
     _Col("code", "村代码", 15, _CODE), _Col("name", "村名称", 16), _Col("township_name", "乡镇", 12),
     _Col("county_name", "区县", 10), _Col("city_name", "地市", 9), _Col("verdict", "结论", 9, None, _verdict),
+    _Col("p_covered", "通达概率", 10, _RATE),
+    _Col("confidence", "可信度", 8, None, lambda v: CONFIDENCE_LABELS.get(v, v)),
     _Col("no_site", "无站址", 8, None, _yes), _Col("nearest_site_m", "最近站点距离(米)", 16, _M),
     _Col("nearest_site_id", "最近站点", 14, _CODE), _Col("sites_inside", "村内站点数", 11, _INT),
     _Col("good_share", "良好覆盖面积占比", 17, _RATE), _Col("committee_rsrp_dbm", "村委会SS-RSRP(dBm)", 19, "0.0"),
     _Col("committee_sinr_db", "村委会SS-SINR(dB)", 18, "0.0"),
-    _Col("verdict_source", "依据", 9, None, lambda v: {"measured": "实测", "predicted": "预测"}.get(v, v)),
+    _Col("verdict_source", "依据", 9, None, lambda v: SOURCE_LABELS.get(v, v)),
     _Col("n_measurements", "实测样本数", 11, _INT), _Col("reasons", "原因代码", 40),
 )
 _CHANGE_COLUMNS = (

@@ -542,13 +542,14 @@ def _results_frame(keys: list[str], rows: Sequence[Any], run_id: int) -> gpd.Geo
 
 
 def result_rows(store: Store, run_id: int, *, regions: Sequence[str] = ()) -> pd.DataFrame:
-    """Every village of a run without geometry: code, name, division codes and names, verdict, no_site.
+    """Every village of a run without geometry: code, name, division codes and names, verdict, no_site,
+    p_covered.
 
     Enough for :func:`coverage.summary.summarize` and for comparing runs; cheap to read.
     """
     conds = _village_conditions(VillageQuery(regions=tuple(regions)), run_id)
     query = (_village_select(villages.c.code, villages.c.name, *(villages.c[c] for c in _LEVEL_COLUMNS),
-                             village_results.c.verdict, village_results.c.no_site)
+                             village_results.c.verdict, village_results.c.no_site, village_results.c.p_covered)
              .where(*conds).order_by(village_results.c.code))
     with store.engine.connect() as conn:
         result = conn.execute(query)
@@ -556,6 +557,7 @@ def result_rows(store: Store, run_id: int, *, regions: Sequence[str] = ()) -> pd
     if frame.empty:
         frame = pd.DataFrame({c: pd.Series(dtype=object) for c in frame.columns})
     frame["no_site"] = frame["no_site"].astype(bool)
+    frame["p_covered"] = pd.to_numeric(frame["p_covered"], errors="coerce").astype(float)
     return frame
 
 

@@ -129,6 +129,10 @@ MEASUREMENT_COLUMNS: tuple[Column, ...] = (
                                        "download", "download_mbps"), "download throughput (Mbit/s)"),
     Column("ul_mbps", "float", False, ("上传速率", "上行速率", "上传速率mbps", "上行速率mbps", "ul",
                                        "upload", "upload_mbps"), "upload throughput (Mbit/s)"),
+    Column("loss_db", "float", False, ("车内损耗", "穿透损耗", "附加损耗", "vehicle_loss_db", "penetration_loss_db",
+                                       "loss"),
+           "declared loss between the phone and the outdoors at 1.5 m (dB; e.g. 3-9 in a car, 0 or empty "
+           "outdoors): added back before the sample is compared with the prediction"),
     Column("source", "str", False, ("来源", "数据来源", "测试来源"),
            "drive_test, mr, audit, synthetic-seed, ..."),
 )

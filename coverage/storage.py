@@ -155,6 +155,7 @@ measurements = Table(
     Column("sinr_db", Float),
     Column("dl_mbps", Float),
     Column("ul_mbps", Float),
+    Column("loss_db", Float),
     Column("source", String(200)),
     Column("geom", Geometry(), nullable=False),
     Index("ix_measurements_lon_lat", "lon", "lat"),
@@ -199,6 +200,9 @@ village_results = Table(
     Column("run_id", Integer, primary_key=True),
     Column("code", String(12), primary_key=True),
     Column("verdict", String(12), nullable=False, index=True),
+    Column("p_covered", Float),
+    Column("confidence", String(8)),
+    Column("sigma_db", Float),
     Column("predicted_verdict", String(12), nullable=False),
     Column("measured_verdict", String(12)),
     Column("verdict_source", String(12), nullable=False),
@@ -745,9 +749,12 @@ def _key_part(value: Any) -> Any:
 
 def _result_rows(run_id: int, results: pd.DataFrame) -> list[dict[str, Any]]:
     names = [c.name for c in village_results.columns if c.name != "run_id"]
+    # a nullable column the results lack (a frame from before it existed) is stored empty
+    columns = [results[n].tolist() if n in results or not village_results.c[n].nullable else [None] * len(results)
+               for n in names]
     return [
         {"run_id": run_id, **{n: _none(v) for n, v in zip(names, values, strict=True)}}
-        for values in zip(*(results[n].tolist() for n in names), strict=True)
+        for values in zip(*columns, strict=True)
     ]
 
 

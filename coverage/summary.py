@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from coverage.errors import ConfigError
@@ -27,6 +28,22 @@ def reach_gap(villages: int, covered: int, target_rate: float) -> int:
     return max(0, needed - covered)
 
 
+def reach_interval(p_covered: np.ndarray, *, z: float = 1.96) -> tuple[float, float, float]:
+    """Expected 通达率 and its ~95 % interval from the villages' probabilities of being covered.
+
+    The number of covered villages is a sum of independent Bernoulli(p_i) (Poisson-binomial): mean
+    ``sum p``, variance ``sum p (1 - p)``; the interval is mean +- ``z`` sd (normal approximation),
+    divided by the villages and clipped to 0-1. NaN for no villages or no probabilities (old runs).
+    """
+    p = np.asarray(p_covered, dtype=float)
+    if p.size == 0 or np.isnan(p).any():
+        return math.nan, math.nan, math.nan
+    mean = float(p.sum())
+    half = z * math.sqrt(float(np.sum(p * (1.0 - p))))
+    n = p.size
+    return mean / n, max(0.0, (mean - half) / n), min(1.0, (mean + half) / n)
+
+
 def summarize(results: pd.DataFrame, *, level: str = "city", target_rate: float = 0.9) -> pd.DataFrame:
     """Counts per verdict, no-site villages, 通达率 and gap to target per region of ``level``.
 
@@ -43,7 +60,9 @@ def summarize(results: pd.DataFrame, *, level: str = "city", target_rate: float 
     -------
     pandas.DataFrame
         ``code, name, villages, covered, weak, uncovered, no_site, reach_rate, target_rate,
-        gap_villages``, one row per region ordered by code; ``reach_rate`` is 0-1.
+        gap_villages``, one row per region ordered by code; ``reach_rate`` is 0-1. With a
+        ``p_covered`` column also ``expected_rate``, ``rate_low`` and ``rate_high``
+        (:func:`reach_interval`).
     """
     if level not in LEVELS:
         raise ConfigError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
@@ -65,6 +84,12 @@ def summarize(results: pd.DataFrame, *, level: str = "city", target_rate: float 
     out["target_rate"] = target_rate
     out["gap_villages"] = [reach_gap(n, c, target_rate) for n, c in zip(out["villages"], out["covered"],
                                                                         strict=True)]
+    if "p_covered" in results:
+        p = pd.Series(results["p_covered"].to_numpy(dtype=float), index=frame["code"].to_numpy())
+        bounds = {code: reach_interval(part.to_numpy()) for code, part in p.groupby(level=0, sort=True)}
+        out["expected_rate"] = [bounds[c][0] for c in out["code"]]
+        out["rate_low"] = [bounds[c][1] for c in out["code"]]
+        out["rate_high"] = [bounds[c][2] for c in out["code"]]
     return out
 
 

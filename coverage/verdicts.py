@@ -21,13 +21,17 @@ import pandas as pd
 import pyproj
 import shapely
 from rasterio import features
+from scipy.special import ndtr, ndtri
 
 from coverage.crs import project_xy, to_metric
-from coverage.predict import GOOD, NO_SIGNAL, WEAK, Grid, Prediction, make_grid
+from coverage.predict import GOOD, NO_SIGNAL, WEAK, Grid, Prediction, good_headroom_db, make_grid
+from coverage.propagation import edge_margin_db
 from coverage.rules import RuleSet
 
 VERDICTS = ("covered", "weak", "uncovered")
 CLASS_NAMES = {GOOD: "good", WEAK: "weak", NO_SIGNAL: "none"}
+#: A measured sample at or below this SS-RSRP (dBm), or without any, had no service.
+NO_SERVICE_RSRP_DBM = -140.0
 
 #: Reason codes and what they mean (echoed in docs and the API).
 REASONS = {
@@ -39,7 +43,12 @@ REASONS = {
     "area_reached": "the reached (good or weak) share meets reached_area_share",
     "area_reached_short": "the reached share is below reached_area_share",
     "no_site": "no active 5G site inside or within search_radius_m",
-    "measured_decides": "enough measurements inside the village: the measured verdict decides",
+    "measured_decides": "enough samples of one operator inside the village: they found coverage, or they "
+                        "measured the operator predicted to serve the committee point; the measured verdict decides",
+    "measured_fused": "measurements nearby corrected the prediction (kriged residuals)",
+    "probability_short": "the median prediction meets the covered rule, but with probability below 0.5",
+    "probability_met": "the median prediction falls short of the covered rule, but it is met with probability "
+                       "0.5 or more",
     "measured_good": "the share of good samples meets covered_area_share",
     "measured_reached": "the share of at least weak samples meets reached_area_share",
     "measured_short": "too few good or weak samples",
@@ -116,10 +125,85 @@ def committee_points(villages: gpd.GeoDataFrame) -> np.ndarray:
     return points
 
 
+def covered_probability(labels: np.ndarray, headroom: np.ndarray, h_committee: np.ndarray, sigma_db: np.ndarray,
+                        area_m2: np.ndarray, *, n: int, share: float, correlation_m: float,
+                        iterations: int = 24, nodes: int = 64) -> np.ndarray:
+    """P(covered) of each village under a two-part location effect (see :func:`village_metrics`).
+
+    The effect at a pixel is ``V + W``: ``V`` common to the village with variance ``rho sigma^2``,
+    ``W`` independent from pixel to pixel with variance ``(1 - rho) sigma^2``, where ``rho =
+    exp(-0.52 sqrt(area) / L)`` is the exponential correlation at the mean distance between two
+    points of a square of that area (0.5214 times its side). Given ``V`` the area is covered when
+    the expected good share ``mean_i Phi((h_i + V) / sigma_W)`` reaches ``share``, i.e. ``V >= v*``
+    (found by bisection); the committee point is good when ``V + W_c >= -h_c``. So
+
+        p = integral over V >= v* of phi_V(V) Phi((h_c + V) / sigma_W) dV
+
+    (midpoint rule on ``nodes`` quantiles of ``V``). With ``rho = 1`` it is ``Phi(min(h_c, h_q) /
+    sigma)``, ``h_q`` the headroom of the share-th best pixel. Villages without pixels use the
+    committee point for the area.
+    """
+    sigma = np.maximum(np.asarray(sigma_db, dtype=float), 1e-6)
+    rho = np.exp(-0.5214 * np.sqrt(np.asarray(area_m2, dtype=float)) / max(correlation_m, 1e-6))
+    sigma_v = np.maximum(sigma * np.sqrt(rho), 1e-6)
+    sigma_w = np.maximum(sigma * np.sqrt(1.0 - rho), 1e-3)
+    inside = labels > 0
+    lab = labels[inside].astype(np.int64) - 1
+    h = headroom[inside]
+    counts = np.bincount(lab, minlength=n).astype(float)
+    has = counts > 0
+    # bisection for v*: the common effect at which the expected good share reaches ``share``
+    low, high = np.full(n, -80.0), np.full(n, 80.0)
+    for _ in range(iterations):
+        mid = (low + high) / 2.0
+        with np.errstate(invalid="ignore"):
+            good = ndtr((h + mid[lab]) / sigma_w[lab])
+        expected = np.bincount(lab, weights=good, minlength=n) / np.maximum(counts, 1.0)
+        enough = expected >= share
+        high = np.where(enough, mid, high)
+        low = np.where(enough, low, mid)
+    v_star = np.where(has, high, -h_committee)
+    v_star = np.where(has & (high >= 80.0), np.inf, v_star)  # never enough, however strong
+    t_star = v_star / sigma_v
+    tail = ndtr(-t_star)  # P(V >= v*)
+    u = ndtr(t_star)[:, None] + (np.arange(nodes) + 0.5)[None, :] / nodes * tail[:, None]
+    v = sigma_v[:, None] * ndtri(np.clip(u, 1e-15, 1 - 1e-15))
+    with np.errstate(invalid="ignore"):
+        committee = ndtr((h_committee[:, None] + v) / sigma_w[:, None])
+    p = tail * committee.mean(axis=1)
+    return np.where(np.isfinite(h_committee) & np.isfinite(v_star), np.clip(p, 0.0, 1.0), 0.0)
+
+
+#: Confidence labels of ``p_covered``: high beyond 0.9 / 0.1, medium beyond 0.75 / 0.25, else low.
+CONFIDENCE = (("high", 0.9), ("medium", 0.75))
+
+
+def confidence_label(p_covered: np.ndarray) -> np.ndarray:
+    """``high``, ``medium`` or ``low``: how far ``p_covered`` is from a coin toss (:data:`CONFIDENCE`)."""
+    certainty = np.maximum(p_covered, 1.0 - p_covered)
+    return np.where(certainty >= CONFIDENCE[0][1], "high",
+                    np.where(certainty >= CONFIDENCE[1][1], "medium", "low")).astype(object)
+
+
 def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, prediction: Prediction,
                     *, rules: RuleSet, measurements: gpd.GeoDataFrame | None = None,
-                    operators: list[str] | None = None, raster: VillageRaster | None = None) -> pd.DataFrame:
-    """Metrics and verdicts of every village.
+                    operators: list[str] | None = None, raster: VillageRaster | None = None,
+                    sigma_db: np.ndarray | None = None, informed: np.ndarray | None = None,
+                    model_class: np.ndarray | None = None, noise_figure_db: float = 7.0,
+                    correlation_m: float = 120.0) -> pd.DataFrame:
+    """Metrics, best-estimate verdicts and their probabilities for every village.
+
+    The prediction is the median, corrected by the measurements around it when the run fused them
+    (:mod:`coverage.fusion`). ``p_covered`` is the probability that the village meets the covered
+    rule (committee point good and ``covered_area_share`` of the area good) given the location
+    effect's standard deviation at the committee pixel (the posterior's) and its correlation length
+    (:func:`covered_probability`; a pixel's headroom is :func:`coverage.predict.good_headroom_db`).
+    The verdict is the best estimate, the most probable one: ``covered`` when ``p_covered >= 0.5``,
+    else ``weak`` or ``uncovered`` by the median prediction's reach (reason codes
+    ``probability_short`` / ``probability_met`` say when this differs from the median's verdict).
+    Under a planning rule set (a margin for a location probability above 0.5) the verdict is the
+    rule applied to the prediction lowered by the margin, and ``p_covered`` is still that of the
+    median.
 
     Parameters
     ----------
@@ -133,13 +217,27 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
         Restrict sites and measurements to these operators (default: all).
     raster
         The villages on the prediction's grid, :func:`village_raster` (computed when omitted).
+    sigma_db
+        Standard deviation of the location effect per pixel (dB; default the rule set's
+        ``shadow_sigma_db`` everywhere): the posterior of the fusion, the prior far from data.
+    informed
+        Pixels where measurements informed the estimate (``verdict_source`` ``fused``).
+    model_class
+        The model's coverage classes before fusion (default: the prediction's): ``predicted_verdict``.
+    correlation_m
+        Correlation length of the location effect (m; :class:`coverage.predict.ModelParameters`).
+    noise_figure_db
+        The UE noise figure of the prediction (:class:`coverage.predict.ModelParameters`), for the
+        headroom of SS-SINR (:func:`coverage.predict.good_headroom_db`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per village, in the order of ``villages``: ``code``, ``verdict``,
-        ``predicted_verdict``, ``measured_verdict`` (None without enough samples),
-        ``verdict_source``, ``no_site``, ``reasons`` (``;``-separated codes of :data:`REASONS`),
+        One row per village, in the order of ``villages``: ``code``, ``verdict`` (best estimate),
+        ``p_covered`` (0-1), ``confidence``, ``sigma_db``, ``predicted_verdict`` (the model alone),
+        ``measured_verdict`` (from the samples inside, None without enough),
+        ``verdict_source`` (measured / fused / predicted), ``no_site``,
+        ``reasons`` (``;``-separated codes of :data:`REASONS`),
         ``sites_inside``, ``nearest_site_m`` (polygon to site, 0 inside), ``nearest_site_id``,
         ``good_share``, ``weak_share``, ``none_share`` (of the area, 0-1), ``committee_rsrp_dbm``,
         ``committee_sinr_db``, ``committee_class``, ``n_measurements``, ``measured_rsrp_median_dbm``,
@@ -155,15 +253,31 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     inside = flat_labels > 0
     lab = flat_labels[inside]
     cls = prediction.coverage_class.ravel()[inside]
+    model_cls = cls if model_class is None else model_class.ravel()[inside]
     pixels = np.bincount(lab, minlength=n + 1)[1:].astype(float)
     good_px = np.bincount(lab, weights=(cls == GOOD), minlength=n + 1)[1:]
     weak_px = np.bincount(lab, weights=(cls == WEAK), minlength=n + 1)[1:]
+    model_good_px = np.bincount(lab, weights=(model_cls == GOOD), minlength=n + 1)[1:]
+    model_weak_px = np.bincount(lab, weights=(model_cls == WEAK), minlength=n + 1)[1:]
 
     # committee / representative point values
     prow, pcol = raster.row, raster.col
     on_grid = (prow >= 0) & (prow < grid.height) & (pcol >= 0) & (pcol < grid.width)
     prow_c, pcol_c = np.clip(prow, 0, grid.height - 1), np.clip(pcol, 0, grid.width - 1)
     c_class = np.where(on_grid, prediction.coverage_class[prow_c, pcol_c], NO_SIGNAL).astype(np.uint8)
+    model_c_class = c_class if model_class is None else np.where(on_grid, model_class[prow_c, pcol_c],
+                                                                  NO_SIGNAL).astype(np.uint8)
+    # a planning rule set's margin lowered every pixel: the probability is of the median, without it
+    margin_db = float(edge_margin_db(rules.edge_probability, rules.shadow_sigma_db))
+    headroom = good_headroom_db(prediction, rules, noise_figure_db) + margin_db
+    h_committee = np.where(on_grid, headroom[prow_c, pcol_c], -np.inf)
+    sigma_v = np.full(n, float(rules.shadow_sigma_db))
+    if sigma_db is not None:
+        sigma_v = np.where(on_grid, sigma_db[prow_c, pcol_c], sigma_v).astype(float)
+    fused_here = np.zeros(n, dtype=bool)
+    if informed is not None:
+        fused_here = np.where(on_grid, informed[prow_c, pcol_c], False)
+        fused_here |= np.bincount(lab, weights=informed.ravel()[inside], minlength=n + 1)[1:] > 0
     c_rsrp = np.where(on_grid, prediction.rsrp_dbm[prow_c, pcol_c], np.nan).astype(float)
     c_sinr = np.where(on_grid, prediction.sinr_db[prow_c, pcol_c], np.nan).astype(float)
     reached_point = c_class > NO_SIGNAL
@@ -174,26 +288,50 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     pixels = np.where(tiny, 1.0, pixels)
     good_px = np.where(tiny, (c_class == GOOD).astype(float), good_px)
     weak_px = np.where(tiny, (c_class == WEAK).astype(float), weak_px)
+    model_good_px = np.where(tiny, (model_c_class == GOOD).astype(float), model_good_px)
+    model_weak_px = np.where(tiny, (model_c_class == WEAK).astype(float), model_weak_px)
     good_share = good_px / pixels
     weak_share = weak_px / pixels
     none_share = 1.0 - good_share - weak_share
+    area_m2 = pixels * grid.resolution_m**2
+    p_covered = covered_probability(labels, headroom, h_committee, sigma_v, area_m2, n=n,
+                                    share=rules.covered_area_share, correlation_m=correlation_m)
 
     sites_inside, nearest_m, nearest_id = nearest_sites(metric, active_sites(stations, operators=operators))
     no_site = nearest_m > rules.search_radius_m
 
-    predicted, reasons = decide_predicted(c_class, good_share, good_share + weak_share, rules)
+    median, reasons = decide_predicted(c_class, good_share, good_share + weak_share, rules)
+    # the best estimate is the most probable verdict: covered when p_covered >= 0.5 (the median field's
+    # verdict is optimistic for a rule that needs two things at once, the committee point and the area);
+    # a planning rule set asks for its location probability through its margin, so its verdict is the
+    # rule applied to the lowered prediction
+    likely = p_covered >= 0.5 if margin_db == 0.0 else median == "covered"
+    best = np.where(likely, "covered", np.where(median == "covered", "weak", median))
+    reasons = [(*r, "probability_short") if m == "covered" and not k else
+               (*r, "probability_met") if m != "covered" and k else r
+               for r, m, k in zip(reasons, median, likely, strict=True)]
+    predicted, _ = decide_predicted(model_c_class, model_good_px / pixels,
+                                    (model_good_px + model_weak_px) / pixels, rules)
 
-    # measurements
+    # measurements: NR samples inside the village, as outdoor equivalents, per operator
     n_meas = np.zeros(n, dtype=np.int64)
     meas_median = np.full(n, np.nan)
     meas_good = np.full(n, np.nan)
     meas_reached = np.full(n, np.nan)
+    measured_rank = np.full(n, -1)
+    measured_ops: list[set[str]] = [set() for _ in range(n)]
     if measurements is not None and len(measurements):
         meas = measurements if not operators else measurements[measurements["operator"].isin(operators)]
+        if "rat" in meas:  # LTE samples never decide a 5G verdict (they stay stored and shown)
+            meas = meas[meas["rat"].fillna("NR").astype(str) == "NR"]
         tree = shapely.STRtree(villages.geometry.values)
         m_idx, v_idx = tree.query(meas.geometry.values, predicate="within")
         if len(m_idx):
             rsrp = meas["rsrp_dbm"].to_numpy(float)[m_idx]
+            if "loss_db" in meas:  # outdoor equivalent: add back the declared loss (e.g. in a car)
+                served = np.isfinite(rsrp) & (rsrp > NO_SERVICE_RSRP_DBM)
+                rsrp = np.where(served, rsrp + np.nan_to_num(meas["loss_db"].to_numpy(float)[m_idx]), rsrp)
+            rsrp = np.nan_to_num(rsrp, nan=NO_SERVICE_RSRP_DBM)  # a sample with no service is a sample
             sinr = meas["sinr_db"].to_numpy(float)[m_idx]
             good = (rsrp >= rules.good_rsrp_dbm) & (np.isnan(sinr) | (sinr >= rules.good_sinr_db))
             reached = rsrp >= rules.weak_rsrp_dbm
@@ -203,21 +341,40 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
                 meas_reached = np.bincount(v_idx, weights=reached, minlength=n) / n_meas
             medians = pd.Series(rsrp).groupby(v_idx).median()
             meas_median[medians.index.to_numpy()] = medians.to_numpy()
-    enough = n_meas >= rules.min_measurements
-    measured = np.where(meas_good >= rules.covered_area_share, "covered",
-                        np.where(meas_reached >= rules.reached_area_share, "weak", "uncovered"))
-    measured_verdict = np.array([m if e else None for m, e in zip(measured, enough, strict=True)],
-                                dtype=object)
-    verdict = np.where(enough, measured, predicted)
+            # one phone measures one operator: a verdict per operator with enough samples, the best counts
+            per_op = pd.DataFrame({"v": v_idx, "op": meas["operator"].to_numpy()[m_idx].astype(str),
+                                   "good": good, "reached": reached}).groupby(["v", "op"]).agg(
+                n=("good", "size"), good=("good", "mean"), reached=("reached", "mean")).reset_index()
+            per_op = per_op[per_op["n"] >= rules.min_measurements]
+            op_rank = np.where(per_op["good"] >= rules.covered_area_share, 2,
+                               np.where(per_op["reached"] >= rules.reached_area_share, 1, 0))
+            for v, op, r in zip(per_op["v"].to_numpy(), per_op["op"].to_numpy(), op_rank, strict=True):
+                measured_rank[v] = max(measured_rank[v], int(r))
+                measured_ops[v].add(str(op))
+    # the measured verdict decides when it finds coverage, or when it measured the operator the
+    # prediction expects to serve the committee point (one operator's weak signal says nothing of another's)
+    serving_op = np.full(n, "", dtype=object)
+    names = list(prediction.operators)
+    op_at = np.where(on_grid, prediction.operator[prow_c, pcol_c], -1)
+    serving_op[op_at >= 0] = [names[i] for i in op_at[op_at >= 0]]
+    enough = measured_rank >= 0
+    decides = enough & ((measured_rank == 2) | np.array([serving_op[i] in measured_ops[i] or serving_op[i] == ""
+                                                         for i in range(n)], dtype=bool))
+    measured = np.array(["uncovered", "weak", "covered"], dtype=object)[np.maximum(measured_rank, 0)]
+    measured_verdict = np.array([m if e else None for m, e in zip(measured, enough, strict=True)], dtype=object)
+    verdict = np.where(decides, measured, best)
+    p_covered = np.where(decides, np.where(measured == "covered", np.maximum(p_covered, 0.95),
+                                           np.minimum(p_covered, 0.05)), p_covered)
+    source = np.where(decides, "measured", np.where(fused_here | enough, "fused", "predicted"))
 
     reason_text = []
     for i in range(n):
         codes = list(reasons[i])
-        if enough[i]:
+        if (fused_here[i] or enough[i]) and not decides[i]:
+            codes.append("measured_fused")
+        if decides[i]:
             codes.append("measured_decides")
-            codes.append("measured_good" if meas_good[i] >= rules.covered_area_share
-                         else "measured_reached" if meas_reached[i] >= rules.reached_area_share
-                         else "measured_short")
+            codes.append({2: "measured_good", 1: "measured_reached"}.get(int(measured_rank[i]), "measured_short"))
         if no_site[i]:
             codes.append("no_site")
         reason_text.append(";".join(codes))
@@ -225,9 +382,12 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     return pd.DataFrame({
         "code": villages["code"].to_numpy(),
         "verdict": verdict.astype(object),
+        "p_covered": np.round(p_covered, 4),
+        "confidence": confidence_label(p_covered),
+        "sigma_db": np.round(sigma_v, 2),
         "predicted_verdict": predicted.astype(object),
         "measured_verdict": measured_verdict,
-        "verdict_source": np.where(enough, "measured", "predicted").astype(object),
+        "verdict_source": source.astype(object),
         "no_site": no_site,
         "reasons": reason_text,
         "sites_inside": sites_inside,

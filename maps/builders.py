@@ -71,8 +71,9 @@ _RESULT_COLUMNS = ("code", "name", "township_code", "township_name", "county_cod
 #: Popup properties of a village: (property, results column, decimals or None).
 _VILLAGE_PROPERTIES: tuple[tuple[str, str, int | None], ...] = (
     ("code", "code", None), ("name", "name", None), ("township", "township_name", None),
-    ("county", "county_name", None), ("verdict", "verdict", None),
-    ("predicted_verdict", "predicted_verdict", None), ("measured_verdict", "measured_verdict", None),
+    ("county", "county_name", None), ("verdict", "verdict", None), ("p_covered", "p_covered", 2),
+    ("confidence", "confidence", None), ("predicted_verdict", "predicted_verdict", None),
+    ("measured_verdict", "measured_verdict", None),
     ("verdict_source", "verdict_source", None), ("no_site", "no_site", None), ("reasons", "reasons", None),
     ("sites_inside", "sites_inside", 0), ("nearest_site_m", "nearest_site_m", 0),
     ("nearest_site_id", "nearest_site_id", None), ("good_share", "good_share", 3),

@@ -34,7 +34,7 @@ from coverage.schema import (
     VILLAGE_COMMITTEE_MIN,
 )
 from seeds.data import PROVINCE_CODE, PROVINCE_NAME, RealData, load_real_data
-from seeds.field import TrueField, drive_tests
+from seeds.field import FIELD, TrueField, drive_tests
 from seeds.stations import StationPlan, Stations, place_stations
 from seeds.tessellate import blob_polygons, polygonal, sample_points, tile_groups
 
@@ -406,7 +406,8 @@ def build_world(*, seed: int = DEFAULT_SEED,
     divisions = _divisions(real, towns)
     villages = _village_frame(real, vil, pop, hh)
     stations = _point_frame(st.cells, STATION_COLUMNS)
-    measurements = _point_frame(meas.frame, MEASUREMENT_COLUMNS)
+    # the drive-test team declares its car's loss (the field's vehicle loss), as a real source must
+    measurements = _point_frame(meas.frame.assign(loss_db=FIELD["vehicle_loss_db"]), MEASUREMENT_COLUMNS)
     stats = _statistics(st, tfield, vil, towns)
     truth: dict[str, Any] = {
         "seed": int(seed),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,8 @@ def _stations(sites: list[tuple[float, float]], prefix: str) -> gpd.GeoDataFrame
 
 
 def _measurements() -> gpd.GeoDataFrame:
-    """Five samples in A: fewer than rules.min_measurements, so the prediction decides."""
+    """Five samples in A: fewer than rules.min_measurements, so no measured verdict; they only
+    correct the prediction around them (verdict source ``fused``)."""
     lon = np.full(5, 119.404)
     lat = np.linspace(32.401, 32.408, 5)
     return conform("measurements", {"lon": lon, "lat": lat, "operator": ["CMCC"] * 5, "rat": ["NR"] * 5,
@@ -106,7 +108,7 @@ def test_a_run_records_rules_parameters_fingerprints_version_timings_and_counts(
     assert record["status"] == "published" and record["error"] is None
     assert record["started_at"] <= record["finished_at"]
     assert record["rules"] == RULES.to_dict()
-    assert record["parameters"] == asdict(PARAMS)
+    assert record["parameters"] == json.loads(json.dumps(asdict(PARAMS)))  # as stored: tuples become lists
     assert record["code_version"] == __version__
     # fingerprints of exactly what the run read: the village committees in scope, all stations, samples
     assert record["inputs"] == {
@@ -135,7 +137,7 @@ def test_read_results_returns_the_latest_published_run(world: Store) -> None:
     assert results["code"].tolist() == [CODE_A, CODE_B]  # the residents' committee is out of scope
     by_code = results.set_index("code")
     assert by_code.loc[CODE_A, "verdict"] == "covered" and not by_code.loc[CODE_A, "no_site"]
-    assert by_code.loc[CODE_A, "n_measurements"] == 5 and by_code.loc[CODE_A, "verdict_source"] == "predicted"
+    assert by_code.loc[CODE_A, "n_measurements"] == 5 and by_code.loc[CODE_A, "verdict_source"] == "fused"
     assert by_code.loc[CODE_B, "verdict"] == "uncovered" and by_code.loc[CODE_B, "no_site"]
     assert by_code.loc[CODE_A, "name"] == "甲村村委会"  # joined with the stored villages
     assert results.crs == "EPSG:4326"
@@ -210,20 +212,24 @@ def test_a_failed_run_leaves_the_previous_run_published(world: Store, monkeypatc
     assert _run(world, tmp_path).counts["covered"] == 2
 
 
-def test_the_geotiff_has_three_bands_in_the_grid_crs_and_a_site_pixel_is_good(world: Store,
-                                                                              tmp_path: Path) -> None:
+def test_the_geotiff_has_four_bands_in_the_grid_crs_and_a_site_pixel_is_good(world: Store,
+                                                                             tmp_path: Path) -> None:
     run = _run(world, tmp_path)
     assert run.raster_path is not None and run.raster_path.is_file()
     assert not list(run.raster_path.parent.glob("*.partial"))
     grid_crs = local_metric_crs(world.read("villages", committees_only=True))
     with rasterio.open(run.raster_path) as src:
-        assert src.count == 3
-        assert src.dtypes == ("float32",) * 3
+        assert src.count == 4
+        assert src.dtypes == ("float32",) * 4
         assert src.nodata == NODATA
         assert pyproj.CRS.from_wkt(src.crs.to_wkt()) == grid_crs
         assert src.res == (PARAMS.resolution_m, PARAMS.resolution_m)
         assert src.descriptions[0] == "ss_rsrp_dbm" and src.descriptions[1] == "ss_sinr_db"
-        rsrp, sinr, cls = src.read()
+        assert src.descriptions[3].startswith("location_sigma_db")
+        rsrp, sinr, cls, sigma = src.read()
+        # band B is far from the five samples in A: its standard deviation is the prior's
+        (sbx,), (sby,) = project_xy([SITE_B[0]], [SITE_B[1]], grid_crs)
+        assert sigma[src.index(sbx, sby)] == RULES.shadow_sigma_db
         (x,), (y,) = project_xy([SITE_A[0]], [SITE_A[1]], grid_crs)
         row, col = src.index(x, y)
         assert cls[row, col] == GOOD

@@ -286,3 +286,25 @@ def test_province_sized_stratum_sizes() -> None:
     big = villages_frame({f"32{c:02d}": (f"城{c}", 117.0 + c * 0.2) for c in range(1, 4)})
     sample = draw_sample(results_frame(big), STATIONS, SamplingPlan(seed=1))
     assert list(sample.strata["sample"]) == [32, 32, 32]
+
+
+def test_uncertain_supplement_takes_the_villages_nearest_a_coin_toss_outside_the_estimate() -> None:
+    from coverage.audit import SUPPLEMENT
+
+    results = results_frame()
+    k = np.arange(len(results))
+    results["p_covered"] = np.round(np.abs(np.sin(k)), 4)  # deterministic spread over 0-1
+    plan = SamplingPlan(rate=0.1, minimum=1, seed=5)
+    plain = draw_sample(results, stations_frame(), plan)
+    sample = draw_sample(results, stations_frame(), SamplingPlan(rate=0.1, minimum=1, seed=5, uncertain=3))
+    extra = sample.villages[sample.villages["stratum"] == SUPPLEMENT]
+    # the random part is unchanged, and the strata table (the estimate) knows nothing of the supplement
+    assert sample.villages[sample.villages["stratum"] != SUPPLEMENT]["code"].tolist() == plain.villages["code"].tolist()
+    assert SUPPLEMENT not in set(sample.strata["stratum"])
+    listed = set(plain.villages["code"])
+    pool = results[~results["code"].isin(listed)]
+    expected = pool.assign(d=(pool["p_covered"] - 0.5).abs()).sort_values(["d", "code"])["code"].head(3).tolist()
+    assert extra["code"].tolist() == expected and extra["order"].tolist() == [1, 2, 3]
+    assert not extra["reserve"].any()
+    with pytest.raises(ConfigError, match="uncertain"):
+        SamplingPlan(uncertain=-1)

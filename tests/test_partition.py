@@ -14,6 +14,7 @@ import shapely
 from coverage.analysis import analyze_frames
 from coverage.crs import local_metric_crs, project_xy, unproject_xy
 from coverage.errors import ConfigError
+from coverage.fusion import evidence_reach_m
 from coverage.partition import (
     FrameInputs,
     PartitionPlan,
@@ -60,8 +61,10 @@ def test_halo_is_the_largest_stamp_radius_plus_a_pixel() -> None:
     plan = plan_partitions(villages, stations, rules=RULES, params=PARAMS, max_villages=1)
     grid = make_grid((0.0, 0.0, 100.0, 100.0), plan.crs, 100.0)
     cells, _ = compile_cells(stations, grid, rules=RULES, params=PARAMS)
-    # by hand: (largest radius in pixels + 1) x 100 m, and never below the 3 km no-site search + 1 pixel
-    assert plan.halo_m == max((int(cells["radius_px"].max()) + 1) * 100.0, 3100.0)
+    # by hand: (largest radius in pixels + 1) x 100 m plus the reach of measurements (3 x 120 m
+    # correlation + 2 pixels = 560 m), and never below the 3 km no-site search + 1 pixel
+    assert evidence_reach_m(PARAMS) == 560.0
+    assert plan.halo_m == max((int(cells["radius_px"].max()) + 1) * 100.0 + 560.0, 3100.0)
     assert halo_m(stations.iloc[:0], plan.crs, rules=RULES, params=PARAMS) == 3100.0
     # both villages lie in the run's first 512-pixel tile (A at its west edge, B about 200 pixels
     # east): quartered to 256 pixels they share quarter 0, quartered again A is in 0 and B in 1
@@ -121,14 +124,15 @@ def test_station_within_the_halo_is_included_and_one_beyond_it_is_not() -> None:
     assert tasks[0].data.load().stations["site_id"].tolist() == ["NEAR"]
     assert tasks[1].data.load().stations.empty
     assert tasks[0].params.workers == 1
-    # the near site is within a stamp radius + pixel or the no-site search of A (so the halo must
-    # include it); the far one is beyond both
+    # the near site is within a stamp radius + pixel + the reach of measurements, or the no-site
+    # search of A (so the halo must include it); the far one is beyond both
     grid = make_grid(plan.partitions[0].bounds_m, plan.crs, 100.0)
     cells, _ = compile_cells(stations, grid, rules=RULES, params=PARAMS)
     reach = cells["radius_px"].to_numpy() * 100.0
     x, _ = project_xy(stations["lon"].to_numpy(), stations["lat"].to_numpy(), plan.crs)
-    assert minx - x[0] <= max(reach[0] + 100.0, RULES.search_radius_m + 100.0)
-    assert minx - x[1] > max(reach[1] + 100.0, RULES.search_radius_m + 100.0)
+    e = evidence_reach_m(PARAMS)
+    assert minx - x[0] <= max(reach[0] + 100.0 + e, RULES.search_radius_m + 100.0)
+    assert minx - x[1] > max(reach[1] + 100.0 + e, RULES.search_radius_m + 100.0)
 
 
 def test_partitioned_equals_single_process_on_hand_made_villages() -> None:

@@ -92,10 +92,14 @@ def test_measurements_decide_when_there_are_enough() -> None:
     assert row["measured_verdict"] == "uncovered" and row["verdict"] == "uncovered"
     assert row["verdict_source"] == "measured" and row["n_measurements"] == n
     assert "measured_decides" in row["reasons"]
-    # one sample short of the minimum: the prediction decides
+    # one sample short of the minimum: no measured verdict, but the samples still correct the prediction
+    # around them (kriged residuals of about -50 dB), so the best estimate is no longer covered
     results, _, _ = analyze_frames(v, stations([(119.405, 32.4045)]), meas.iloc[1:], rules=RULES,
                                    params=PARAMS)
-    assert results.iloc[0]["verdict"] == "covered" and results.iloc[0]["measured_verdict"] is None
+    row = results.iloc[0]
+    assert row["measured_verdict"] is None and row["predicted_verdict"] == "covered"
+    assert row["verdict"] != "covered" and row["verdict_source"] == "fused" and "measured_fused" in row["reasons"]
+    assert row["p_covered"] < 0.5
 
 
 RANK = {"uncovered": 0, "weak": 1, "covered": 2}

@@ -129,7 +129,8 @@ def create(request: Request, store: StoreDep, principal: AuditorDep, body: Audit
     plan = sampling_plan(
         strata=body.strata, confidence=body.confidence, margin=body.margin, expected_pass=body.expected_pass,
         rate=body.rate, minimum=body.minimum, reserve_share=body.reserve_share, reserve_min=body.reserve_min,
-        exclude_rounds=body.exclude_rounds, population=body.population, cities=cities, seed=body.seed)
+        exclude_rounds=body.exclude_rounds, population=body.population, cities=cities, seed=body.seed,
+        uncertain=body.uncertain)
     drawn = draw_round(store, plan, run_id=body.run, save=not body.dry_run)
     created = AuditStore(store).read_round(drawn.round)["created_at"] if drawn.round is not None else None
     detail = _detail(request, drawn, created)

@@ -6,6 +6,7 @@ import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Request, UploadFile
@@ -17,6 +18,7 @@ from api.params import REGION_PATTERN
 from api.routers.ingest import check_region, received_file
 from coverage.ingest import read_input
 from coverage.planning import plan_sites, read_scope, run_settings, what_if_store
+from coverage.rules import PLANNING_RULES
 
 router = APIRouter(tags=["Planning"])
 _SHOWN = 1000
@@ -120,7 +122,9 @@ def plan(request: Request, body: PlanRequest, store: StoreDep, principal: Audito
     auditor or admin key. A region-limited key plans inside its region."""
     region = _region(principal.region, body.region)
     with one_at_a_time(request):
-        run_id, rules, params, scope, _operators = run_settings(store)
+        run_id, run_rules, params, scope, _operators = run_settings(store)
+        # planning asks for 90 % location probability (the planning rule set's margin) on the run's thresholds
+        rules = replace(run_rules, name=PLANNING_RULES.name, edge_probability=PLANNING_RULES.edge_probability)
         villages, stations, measurements = read_scope(store, scope)
         result = plan_sites(villages, stations, measurements, n_sites=body.sites, rules=rules, params=params,
                             band=body.band, operator=body.operator, region=region)

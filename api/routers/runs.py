@@ -28,7 +28,7 @@ from coverage.results_query import (
     villages_version,
 )
 from coverage.storage import Store
-from coverage.summary import reach_gap, summarize
+from coverage.summary import reach_gap, reach_interval, summarize
 
 router = APIRouter()
 
@@ -61,11 +61,13 @@ def summary_frame(store: Store, *, run_id: int, level: str, target_rate: float, 
     frame = summarize(rows, level=level, target_rate=target_rate)
     villages = len(rows)
     covered = int((rows["verdict"] == "covered").sum())
+    expected, low, high = reach_interval(rows["p_covered"].to_numpy(float))
     totals = {
         "code": regions[-1] if regions else "", "name": "total", "villages": villages, "covered": covered,
         "weak": int((rows["verdict"] == "weak").sum()), "uncovered": int((rows["verdict"] == "uncovered").sum()),
         "no_site": int(rows["no_site"].sum()), "reach_rate": covered / villages if villages else None,
         "target_rate": target_rate, "gap_villages": reach_gap(villages, covered, target_rate),
+        "expected_rate": _nan_none(expected), "rate_low": _nan_none(low), "rate_high": _nan_none(high),
     }
     return frame, totals
 

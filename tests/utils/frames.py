@@ -82,6 +82,7 @@ def measurements_frame() -> gpd.GeoDataFrame:
             "sinr_db": [12.0, 3.5, np.nan],
             "dl_mbps": [512.0, 120.5, np.nan],
             "ul_mbps": [60.0, 20.0, np.nan],
+            "loss_db": [3.0, 3.0, np.nan],
             "source": ["drive_test"] * 3,
         },
         geometry=shapely.points(lon, lat),

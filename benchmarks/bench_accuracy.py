@@ -1,0 +1,194 @@
+"""How often is a verdict right? Accuracy against the seed world's truth, held-out villages only.
+
+For each seed world (``--seeds``, default the shipped seed and one other):
+
+1. build the world and store it in a temporary SQLite database (as ``village5g seed``);
+2. the truth: every village committee's true verdict (:func:`seeds.truth.true_verdicts`: the true
+   field, noise-free and outdoors, on the run's 100 m pixels and at the committee point, operators
+   combined as the prediction combines them, the default rule set);
+3. the variants, each an analysis of the same stored inputs:
+
+   - ``planning-90``: the planning rule set (10.25 dB margin) as the monitoring verdict, which is
+     what the product reported before (drive tests fused as evidence, as the other variants);
+   - ``model``: the best estimate (median) of the model alone, no measurements;
+   - ``drive tests``: the best estimate with the drive tests fused (kriged residuals);
+   - ``calibrated``: after one simulated audit round (Cochran per city, 95 % +- 5 %, simulated by
+     :func:`seeds.truth.simulate_field_tests`), a calibration fitted on the drive tests and the
+     round's tests (:func:`coverage.audit_rounds.round_calibration`), then the best estimate with
+     the calibrated model and all evidence fused;
+   - ``calibrated model``: the calibrated model alone (for the RSRP error of the calibration itself);
+
+4. figures on the *held-out* village committees: no drive-test sample inside and not on the audit
+   list (main or reserve), so no village is scored on its own measurements.
+
+Printed per variant: agreement with the true verdict, false alarms (flagged weak/uncovered but truly
+covered) as a share of the flagged list, misses (said covered, truly not) as a share of the truly
+not covered, 通达率 predicted (and expected from ``p_covered``) vs true, SS-RSRP RMSE at committee
+points (predicted committee pixel vs true best-operator RSRP at the point), the Brier score of
+``p_covered``, and the confident flags (``p_covered <= 0.1``) with their false-alarm share; then the
+confusion matrix and a reliability table of the final variant.
+
+Run: ``.venv/bin/python benchmarks/bench_accuracy.py`` (about 10-15 minutes on 2 cores for two
+worlds; the truth is cached under ``--cache``, default ``/tmp/village5g-accuracy``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from coverage.analysis import analyze_frames, run_analysis
+from coverage.audit import SamplingPlan
+from coverage.audit_rounds import audit_evidence, draw_round, round_calibration, upload_results
+from coverage.audit_store import AuditStore
+from coverage.calibration import SE_COLUMNS, VALUE_COLUMNS
+from coverage.predict import CALIBRATION_KNOTS_M, ModelParameters
+from coverage.rules import DEFAULT_RULES, PLANNING_RULES
+from coverage.storage import Store
+from seeds.truth import simulate_field_tests, true_verdicts
+from seeds.world import DEFAULT_SEED, build_world, world_checksums
+
+ORDER = ["covered", "weak", "uncovered"]
+
+
+def metrics(results: pd.DataFrame, truth: pd.DataFrame, held: np.ndarray) -> dict[str, float]:
+    """Accuracy figures of ``results`` against ``truth`` (same village order) on ``held`` villages."""
+    t = truth["true_verdict"].to_numpy()[held]
+    p = results["verdict"].to_numpy()[held]
+    prob = results["p_covered"].to_numpy(float)[held]
+    flagged = p != "covered"
+    not_covered = t != "covered"
+    pred = results["committee_rsrp_dbm"].to_numpy(float)[held]
+    true = truth["true_committee_rsrp_dbm"].to_numpy(float)[held]
+    both = np.isfinite(pred) & np.isfinite(true) & (true > -140.0)
+    return {
+        "villages": int(held.sum()),
+        "agreement": float(np.mean(t == p)),
+        "flagged": int(flagged.sum()),
+        "false_alarm_share": float(np.mean(t[flagged] == "covered")) if flagged.any() else float("nan"),
+        "miss_share": float(np.mean(p[not_covered] == "covered")) if not_covered.any() else float("nan"),
+        # the flags a work list would act on first: high confidence, p_covered <= 0.1
+        "confident_flags": int((prob <= 0.1).sum()),
+        "confident_false_alarm_share": float(np.mean(t[prob <= 0.1] == "covered")) if (prob <= 0.1).any()
+        else float("nan"),
+        "rate_predicted": float(np.mean(p == "covered")),
+        "rate_expected": float(np.mean(prob)),
+        "rate_true": float(np.mean(t == "covered")),
+        "rsrp_rmse_db": float(np.sqrt(np.mean((pred[both] - true[both]) ** 2))),
+        "rsrp_bias_db": float(np.mean(pred[both] - true[both])),
+        "brier": float(np.mean((prob - (t == "covered")) ** 2)),
+    }
+
+
+def _line(name: str, m: dict[str, float]) -> str:
+    return (f"{name:<18} {m['agreement']:>8.1%} {m['false_alarm_share']:>10.1%} {m['flagged']:>8,} "
+            f"{m['miss_share']:>7.1%} {m['rate_predicted']:>8.1%} {m['rate_expected']:>8.1%} {m['rate_true']:>7.1%} "
+            f"{m['rate_predicted'] - m['rate_true']:>+7.1%} {m['rsrp_rmse_db']:>7.2f} {m['rsrp_bias_db']:>+6.2f} "
+            f"{m['brier']:>6.3f} {m['confident_flags']:>8,} {m['confident_false_alarm_share']:>8.1%}")
+
+
+def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path | None = None
+              ) -> dict[str, dict[str, float]]:
+    t0 = time.perf_counter()
+    world = build_world(seed=seed)
+    assert world.true_field is not None
+    out: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="v5g-accuracy-") as tmp:
+        store = Store(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        store.create_schema()
+        store.seed(divisions_frame=world.divisions, frames={"villages": world.villages, "stations": world.stations,
+                                                            "measurements": world.measurements},
+                   fingerprint=world_checksums(world)["all"])
+        villages = store.read("villages", committees_only=True)
+        stations = store.read("stations")
+        measurements = store.read("measurements")
+        cache.mkdir(parents=True, exist_ok=True)
+        cached = cache / f"truth-{seed}.parquet"
+        if cached.is_file():
+            truth = pd.read_parquet(cached)
+        else:
+            truth = true_verdicts(world.true_field, villages)
+            truth.to_parquet(cached)
+        assert truth["code"].tolist() == villages["code"].astype(str).tolist()
+        print(f"seed {seed}: {len(villages):,} village committees, truth ready ({time.perf_counter() - t0:.0f} s); "
+              f"true 通达率 {np.mean(truth['true_verdict'] == 'covered'):.1%}")
+        params = ModelParameters(workers=workers)
+        variants: dict[str, pd.DataFrame] = {}
+        variants["planning-90"] = analyze_frames(villages, stations, measurements, rules=PLANNING_RULES,
+                                                 params=params)[0]
+        variants["model"] = analyze_frames(villages, stations, None, rules=DEFAULT_RULES, params=params)[0]
+        variants["drive tests"] = analyze_frames(villages, stations, measurements, rules=DEFAULT_RULES,
+                                                 params=params)[0]
+        print(f"  three variants analysed ({time.perf_counter() - t0:.0f} s)")
+        run_analysis(store, rules=DEFAULT_RULES, params=params)
+        sample = draw_round(store, SamplingPlan(seed=audit_seed))
+        assert sample.round is not None
+        tests = simulate_field_tests(world.true_field, sample.villages, seed=audit_seed)
+        csv = Path(tmp) / "field_tests.csv"
+        tests.to_csv(csv, index=False, encoding="utf-8-sig")
+        upload_results(store, sample.round, csv)
+        calibration = round_calibration(store, sample.round, params=params, progress=lambda m: print("  " + m))
+        for band in calibration.bands.to_dict("records"):
+            curve = ", ".join(f"{int(k)} m {band[v]:+.1f} ({band[e]:.1f})"
+                              for k, v, e in zip(CALIBRATION_KNOTS_M, VALUE_COLUMNS, SE_COLUMNS, strict=True))
+            print(f"  {band['band']} ({band['samples']:,} samples): line {band['intercept_db']:+.2f} dB at 1 km, "
+                  f"{band['slope_db_per_decade']:+.2f} dB/decade; correction (se) {curve}")
+        calibrated = calibration.parameters(params)
+        evidence = pd.concat([measurements, audit_evidence(store)], ignore_index=True)
+        variants["calibrated"] = analyze_frames(villages, stations, evidence, rules=DEFAULT_RULES,
+                                                params=calibrated)[0]
+        variants["calibrated model"] = analyze_frames(villages, stations, None, rules=DEFAULT_RULES,
+                                                      params=calibrated)[0]
+        listed = set(AuditStore(store).read_sample(sample.round).villages["code"].astype(str))
+        driven = variants["drive tests"]["n_measurements"].to_numpy() > 0
+        held = ~driven & ~villages["code"].astype(str).isin(listed).to_numpy()
+        store.dispose()
+    print(f"  held out: {held.sum():,} of {len(held):,} village committees (no drive-test sample inside, not on "
+          f"the audit list) ({time.perf_counter() - t0:.0f} s)")
+    print(f"  {'variant':<18} {'agree':>8} {'false al.':>10} {'flagged':>8} {'misses':>7} {'通达率':>7} "
+          f"{'expected':>8} {'true':>7} {'error':>7} {'RMSE':>7} {'bias':>6} {'Brier':>6} {'p<=0.1':>8} "
+          f"{'false al.':>8}")
+    for name, results in variants.items():
+        out[name] = metrics(results, truth, held)
+        print("  " + _line(name, out[name]))
+    if save is not None:  # for diagnostics: every variant's results beside the truth and the held-out mask
+        save.mkdir(parents=True, exist_ok=True)
+        for name, results in variants.items():
+            results.drop(columns=[c for c in ("geometry",) if c in results]).to_parquet(
+                save / f"{seed}-{name.replace(' ', '_')}.parquet")
+        truth.assign(held=held).to_parquet(save / f"{seed}-truth.parquet")
+    final = variants["calibrated"]
+    t = pd.Categorical(truth["true_verdict"].to_numpy()[held], categories=ORDER)
+    p = pd.Categorical(final["verdict"].to_numpy()[held], categories=ORDER)
+    print("  confusion (rows: true, columns: calibrated best estimate):")
+    print("  " + pd.crosstab(t, p, dropna=False).to_string().replace("\n", "\n  "))
+    prob = final["p_covered"].to_numpy(float)[held]
+    covered = truth["true_verdict"].to_numpy()[held] == "covered"
+    bins = pd.cut(prob, [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0], include_lowest=True)
+    table = pd.DataFrame({"p": prob, "covered": covered}).groupby(bins, observed=True).agg(
+        villages=("p", "size"), mean_p=("p", "mean"), truly_covered=("covered", "mean"))
+    print("  reliability of p_covered (calibrated variant):")
+    print("  " + table.round(3).to_string().replace("\n", "\n  "))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--seeds", default=f"{DEFAULT_SEED},7", help="seed worlds, comma-separated")
+    parser.add_argument("--audit-seed", type=int, default=20261201, help="audit sample and field-test seed")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/village5g-accuracy"), help="truth cache folder")
+    parser.add_argument("--workers", type=int, default=0, help="prediction processes (0: one per core)")
+    parser.add_argument("--save", type=Path, default=None, help="also write every variant's results here")
+    args = parser.parse_args(argv)
+    for seed in (int(s) for s in args.seeds.split(",")):
+        one_world(seed, args.audit_seed, args.cache, args.workers, args.save)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,337 @@
+"""Evidence fusion: measurements correct the prediction around them (simple kriging of residuals).
+
+The prediction is a median; the truth at a place differs from it by a *location effect* (shadowing
+and clutter that the model does not see), common to every operator's links at that place. A
+measured sample of operator ``o`` at point ``x`` sees that effect plus measurement noise:
+
+    r = (measured SS-RSRP + declared loss) - predicted SS-RSRP of operator o at x      (dB)
+
+where the declared loss (``loss_db`` of the measurement, e.g. 3-9 dB inside a car) turns the
+sample into its outdoor equivalent at 1.5 m. Residuals are averaged per pixel ("bins": mean and
+count) and interpolated by *simple kriging* with an exponential covariance
+
+    C(h) = sigma^2 exp(-h / L)            (sigma: location variability, L: correlation length)
+
+and a nugget tau^2 / n_i per bin (tau: the noise of one sample). Simple kriging has a known mean,
+the run's prior (0, or the calibration's area offsets), so far from data the posterior returns to
+the prior and its standard deviation to sigma; at a bin it tends to the bin's mean (less the
+nugget's share). The posterior mean is added to the best-of-operators SS-RSRP and SS-SINR of each
+pixel (the location effect moves the serving signal, and in noise-limited rural cells the SINR with
+it), and the posterior standard deviation is what the village probabilities use.
+
+Why not gstools or pykrige: both solve one global system (O(n^3) in the samples) or loop in Python
+per target; a province has tens of thousands of bins and millions of pixels. Here each target pixel
+uses its ``k`` nearest bins within ``3 L`` (where the covariance has fallen to 5 %), and all
+targets' ``k x k`` systems are solved at once with ``numpy.linalg.solve``. The variogram itself is
+fitted by :func:`fit_variogram` (binned semivariances, weighted least squares with scipy).
+
+Samples count only for the RAT they measure: LTE samples never enter (the prediction is of NR).
+Samples without service are not residuals (their level is unknown) and are left out here; they
+still count in a village's measured statistics. A sample measured before the cell predicted to
+serve it was activated describes an older network and is left out as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.ndimage import distance_transform_edt
+from scipy.optimize import least_squares
+from scipy.spatial import cKDTree
+
+from coverage.predict import NODATA, Grid, ModelParameters, Prediction, pixel_noise_mw, probe_serving
+from coverage.verdicts import NO_SERVICE_RSRP_DBM
+
+__all__ = [
+    "NO_SERVICE_RSRP_DBM",
+    "Evidence",
+    "Posterior",
+    "Variogram",
+    "apply_effect",
+    "evidence_reach_m",
+    "evidence_residuals",
+    "fit_variogram",
+    "fuse",
+    "krige",
+    "residual_bins",
+]
+
+#: The least noise of one sample (dB): a phone's SS-RSRP is reported in 1 dB steps and averages fast
+#: fading over a few hundred milliseconds; a fit that finds less is fitting the field, not the noise.
+MIN_NUGGET_DB = 1.0
+#: Neighbouring bins each kriged pixel uses (the nearer bins screen the farther ones).
+NEIGHBOURS = 16
+#: Targets solved at once (memory: NEIGHBOURS^2 * 8 bytes each).
+CHUNK = 20_000
+
+
+@dataclass(frozen=True)
+class Variogram:
+    """Exponential covariance of the location effect, with a per-sample nugget.
+
+    Attributes
+    ----------
+    sigma_db
+        Location variability (standard deviation of the effect, dB): the sill's square root.
+    correlation_m
+        Correlation length ``L`` (m): the covariance is ``sigma^2 exp(-h / L)``.
+    nugget_db
+        Standard deviation of one sample about the local effect (measurement noise, fast fading), dB.
+    """
+
+    sigma_db: float
+    correlation_m: float
+    nugget_db: float
+
+    @property
+    def radius_m(self) -> float:
+        """How far a bin informs a pixel: 3 L (the covariance is down to 5 %)."""
+        return 3.0 * self.correlation_m
+
+    def covariance(self, distance_m: np.ndarray) -> np.ndarray:
+        """``sigma^2 exp(-h / L)`` (dB^2)."""
+        return self.sigma_db**2 * np.exp(-np.asarray(distance_m, dtype=float) / self.correlation_m)
+
+
+@dataclass
+class Evidence:
+    """Residual bins on a grid: pixel row/column, centre x/y (metric), mean residual (dB), samples."""
+
+    row: np.ndarray
+    col: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    residual_db: np.ndarray
+    n: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+@dataclass
+class Posterior:
+    """Posterior location effect on a grid: mean (dB, 0 where no data informs) and standard deviation
+    (dB, the prior sigma where no data informs), float32 ``(height, width)``; ``informed`` marks pixels
+    within reach of a bin."""
+
+    mean_db: np.ndarray
+    sd_db: np.ndarray
+    informed: np.ndarray
+
+
+def evidence_reach_m(params: ModelParameters) -> float:
+    """How far (m) from a pixel the measurements that can move it lie: the kriging radius 3 L plus two
+    pixels (a bin's samples share one pixel). Partitioned runs read measurements this far round a
+    partition, and stations this much farther, so their results equal a single run's."""
+    return 3.0 * params.correlation_m + 2.0 * params.resolution_m
+
+
+def evidence_residuals(measurements: pd.DataFrame, prediction: Prediction, rows: np.ndarray, cols: np.ndarray,
+                       *, stations: pd.DataFrame | None = None, prior_db: np.ndarray | None = None,
+                       selection_offsets: tuple[tuple[str, float], ...] = ()) -> tuple[pd.DataFrame, Evidence]:
+    """Residuals of the NR samples with service against their operator's prediction, and their bins.
+
+    Parameters
+    ----------
+    measurements
+        Canonical measurements (``operator``, ``rat``, ``rsrp_dbm``, optional ``loss_db`` and
+        ``measured_at``), in the order of ``rows``/``cols``: the pixels they were probed at
+        (``prediction`` must come from :func:`coverage.predict.predict` with those probes).
+    stations
+        The stations predicted; with ``activated_on`` they drop samples older than their server.
+    prior_db
+        Prior mean of the location effect per sample (the calibration's area offsets), subtracted.
+    selection_offsets
+        How the serving band is chosen (:attr:`coverage.predict.ModelParameters.selection_offsets`).
+
+    Returns
+    -------
+    (samples, bins)
+        ``samples``: one row per usable sample with ``residual_db``, ``band`` and ``distance_m`` of
+        the predicted server (what a calibration fits); ``bins``: :class:`Evidence`.
+    """
+    n = len(measurements)
+    empty = pd.DataFrame({"index": np.zeros(0, int), "residual_db": np.zeros(0), "band": np.zeros(0, str),
+                          "distance_m": np.zeros(0), "operator": np.zeros(0, str), "x": np.zeros(0),
+                          "y": np.zeros(0)})
+    if n == 0 or prediction.probe_band_rsrp is None:
+        return empty, residual_bins(empty, prediction.grid)
+    ops = {name: i for i, name in enumerate(prediction.operators)}
+    op_index = np.array([ops.get(str(o), -1) for o in measurements["operator"].to_numpy()], dtype=np.int64)
+    rat = measurements["rat"].to_numpy(dtype=object) if "rat" in measurements else np.full(n, "NR", object)
+    rsrp = measurements["rsrp_dbm"].to_numpy(float)
+    loss = (measurements["loss_db"].to_numpy(float) if "loss_db" in measurements else np.zeros(n))
+    loss = np.nan_to_num(loss, nan=0.0)
+    predicted, cell, _band = probe_serving(prediction, op_index, selection_offsets)
+    usable = ((rat == "NR") & (op_index >= 0) & np.isfinite(rsrp) & (rsrp > NO_SERVICE_RSRP_DBM)
+              & np.isfinite(predicted) & (predicted > NODATA) & (cell >= 0))
+    cells = prediction.cells
+    if stations is not None and "activated_on" in stations and "measured_at" in measurements and usable.any():
+        station_index = cells["station_index"].to_numpy()[np.maximum(cell, 0)]
+        activated = pd.to_datetime(pd.Series(stations["activated_on"].to_numpy()[station_index]), errors="coerce")
+        measured = pd.to_datetime(measurements["measured_at"], errors="coerce").reset_index(drop=True)
+        older = (measured.notna() & activated.notna() & (measured.dt.normalize() < activated)).to_numpy()
+        usable &= ~older
+    idx = np.flatnonzero(usable)
+    residual = rsrp[idx] + loss[idx] - predicted[idx]
+    if prior_db is not None:
+        residual = residual - np.asarray(prior_db, dtype=float)[idx]
+    grid = prediction.grid
+    px = grid.x0 + (cols[idx] + 0.5) * grid.resolution_m
+    py = grid.y0 - (rows[idx] + 0.5) * grid.resolution_m
+    c = cell[idx]
+    samples = pd.DataFrame({
+        "index": idx, "residual_db": residual, "band": cells["band"].to_numpy()[c].astype(str),
+        "distance_m": np.hypot(cells["x"].to_numpy()[c] - px, cells["y"].to_numpy()[c] - py),
+        "operator": measurements["operator"].to_numpy()[idx].astype(str), "x": px, "y": py,
+        "row": rows[idx], "col": cols[idx],
+    })
+    return samples, residual_bins(samples, grid)
+
+
+def residual_bins(samples: pd.DataFrame, grid: Grid) -> Evidence:
+    """Per-pixel bins (mean residual and count) of residual samples with ``row``, ``col``, ``residual_db``."""
+    if samples.empty:
+        z = np.zeros(0)
+        return Evidence(z.astype(np.int64), z.astype(np.int64), z, z, z, z.astype(np.int64))
+    g = samples.groupby(["row", "col"], sort=True)["residual_db"].agg(["mean", "size"]).reset_index()
+    row, col = g["row"].to_numpy(np.int64), g["col"].to_numpy(np.int64)
+    return Evidence(row, col, grid.x0 + (col + 0.5) * grid.resolution_m, grid.y0 - (row + 0.5) * grid.resolution_m,
+                    g["mean"].to_numpy(float), g["size"].to_numpy(np.int64))
+
+
+def fit_variogram(bins: Evidence, *, prior: Variogram, max_lag_m: float = 5000.0, lags: int = 20,
+                  max_bins: int = 4000, rng: np.random.Generator | None = None) -> Variogram:
+    """Fit sigma, L and the sample nugget to the empirical semivariogram of the bins.
+
+    Pairs of bins closer than ``max_lag_m`` (at most ``max_bins`` bins, drawn with ``rng``) are
+    grouped by distance; each group's mean of ``(r_i - r_j)^2 / 2`` is fitted, weighted by its pair
+    count, with ``gamma(h) = tau^2 (1/n_i + 1/n_j) / 2 + sigma^2 (1 - exp(-h / L))`` (``tau`` at least
+    :data:`MIN_NUGGET_DB`). With fewer than 30 bins the prior is returned unchanged.
+    """
+    if len(bins) < 30:
+        return prior
+    rng = rng or np.random.default_rng(0)
+    pick = np.arange(len(bins)) if len(bins) <= max_bins else np.sort(rng.choice(len(bins), max_bins, replace=False))
+    xy = np.column_stack([bins.x[pick], bins.y[pick]])
+    pairs = cKDTree(xy).query_pairs(max_lag_m, output_type="ndarray")
+    if len(pairs) < 100:
+        return prior
+    i, j = pairs[:, 0], pairs[:, 1]
+    h = np.hypot(*(xy[i] - xy[j]).T)
+    r, n = bins.residual_db[pick], bins.n[pick].astype(float)
+    semi = 0.5 * (r[i] - r[j]) ** 2
+    inv_n = 0.5 * (1.0 / n[i] + 1.0 / n[j])
+    edges = np.linspace(0.0, max_lag_m, lags + 1)
+    which = np.clip(np.digitize(h, edges) - 1, 0, lags - 1)
+    count = np.bincount(which, minlength=lags)
+    ok = count >= 10
+    gamma = np.bincount(which, weights=semi, minlength=lags)[ok] / count[ok]
+    hbar = np.bincount(which, weights=h, minlength=lags)[ok] / count[ok]
+    nbar = np.bincount(which, weights=inv_n, minlength=lags)[ok] / count[ok]
+    weight = np.sqrt(count[ok])
+
+    def model(p: np.ndarray) -> np.ndarray:
+        tau2, sigma2, length = p
+        return tau2 * nbar + sigma2 * (1.0 - np.exp(-hbar / length))
+
+    p0 = np.array([prior.nugget_db**2, prior.sigma_db**2, max(prior.correlation_m, 200.0)])
+    fit = least_squares(lambda p: (model(p) - gamma) * weight, p0,
+                        bounds=([MIN_NUGGET_DB**2, 0.01, 50.0], [400.0, 900.0, 20_000.0]))
+    tau2, sigma2, length = fit.x
+    return Variogram(sigma_db=float(np.sqrt(sigma2)), correlation_m=float(length), nugget_db=float(np.sqrt(tau2)))
+
+
+def krige(bins: Evidence, x: np.ndarray, y: np.ndarray, variogram: Variogram, *, neighbours: int = NEIGHBOURS
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Simple kriging (mean 0) of the bins' residuals at metric points.
+
+    Returns the posterior mean (dB), standard deviation (dB) and whether any bin lay within
+    :attr:`Variogram.radius_m` (elsewhere the mean is 0 and the deviation ``sigma``).
+    """
+    m = len(x)
+    mean = np.zeros(m)
+    sd = np.full(m, variogram.sigma_db)
+    informed = np.zeros(m, dtype=bool)
+    if len(bins) == 0 or m == 0:
+        return mean, sd, informed
+    k = min(neighbours, len(bins))
+    tree = cKDTree(np.column_stack([bins.x, bins.y]))
+    sill = variogram.sigma_db**2
+    noise = variogram.nugget_db**2 / np.maximum(bins.n.astype(float), 1.0)
+    bxy = np.column_stack([bins.x, bins.y])
+    for start in range(0, m, CHUNK):
+        stop = min(start + CHUNK, m)
+        dist, nb = tree.query(np.column_stack([x[start:stop], y[start:stop]]), k=k,
+                              distance_upper_bound=variogram.radius_m)
+        dist, nb = dist.reshape(stop - start, k), nb.reshape(stop - start, k)
+        present = np.isfinite(dist)
+        has = present.any(axis=1)
+        if not has.any():
+            continue
+        dist, nb, present = dist[has], nb[has], present[has]
+        safe = np.where(present, nb, 0)
+        px, py = bxy[safe, 0], bxy[safe, 1]
+        dx = px[:, :, None] - px[:, None, :]
+        dy = py[:, :, None] - py[:, None, :]
+        cov = variogram.covariance(np.sqrt(dx * dx + dy * dy))
+        weight = present.astype(float)
+        cov *= weight[:, :, None] * weight[:, None, :]  # absent neighbours: rows and columns of 0 ...
+        cov[:, np.arange(k), np.arange(k)] += np.where(present, noise[safe], 1.0)  # ... and 1 on the diagonal
+        c0 = variogram.covariance(np.where(present, dist, 0.0)) * weight
+        w = np.linalg.solve(cov, c0[:, :, None])[:, :, 0]
+        target = np.flatnonzero(has) + start
+        mean[target] = np.sum(w * np.where(present, bins.residual_db[safe], 0.0), axis=1)
+        sd[target] = np.sqrt(np.maximum(sill - np.sum(w * c0, axis=1), 0.0))
+        informed[target] = True
+    return mean, sd, informed
+
+
+def fuse(bins: Evidence, grid: Grid, mask: np.ndarray, variogram: Variogram) -> Posterior:
+    """The posterior location effect on ``grid``'s ``mask`` pixels within reach of the bins."""
+    shape = (grid.height, grid.width)
+    mean = np.zeros(shape, dtype=np.float32)
+    sd = np.full(shape, variogram.sigma_db, dtype=np.float32)
+    informed = np.zeros(shape, dtype=bool)
+    if len(bins) == 0:
+        return Posterior(mean, sd, informed)
+    # candidate pixels: mask pixels within the kriging radius of a bin (a dilation of the bins' pixels)
+    seeds = np.ones(shape, dtype=bool)
+    on = (bins.row >= 0) & (bins.row < grid.height) & (bins.col >= 0) & (bins.col < grid.width)
+    seeds[bins.row[on], bins.col[on]] = False
+    if seeds.all():
+        return Posterior(mean, sd, informed)
+    # pixel distance to the nearest bin pixel, plus a pixel's diagonal for bins off their centre
+    near = mask & (distance_transform_edt(seeds) * grid.resolution_m <= variogram.radius_m + grid.resolution_m)
+    rows, cols = np.nonzero(near)
+    x = grid.x0 + (cols + 0.5) * grid.resolution_m
+    y = grid.y0 - (rows + 0.5) * grid.resolution_m
+    m, s, inf = krige(bins, x, y, variogram)
+    mean[rows, cols], sd[rows, cols], informed[rows, cols] = m, s, inf
+    return Posterior(mean, sd, informed)
+
+
+def apply_effect(prediction: Prediction, effect_db: np.ndarray, *, noise_figure_db: float,
+                 rules_classify: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+    """Add a location effect (dB, per pixel) to ``prediction`` in place: SS-RSRP moves by it; SS-SINR
+    as the same effect on every link at the place moves it (signal and interference alike, the noise
+    not): ``SINR' = S g / (I g + N)`` with ``g = 10^(effect/10)``; the class is recomputed."""
+    reached = prediction.rsrp_dbm > NODATA
+    if not reached.any() or not np.any(effect_db[reached]):
+        return
+    rows, cols = np.nonzero(reached & (effect_db != 0))
+    e = effect_db[rows, cols].astype(float)
+    s_dbm = prediction.rsrp_dbm[rows, cols].astype(float)
+    sinr = prediction.sinr_db[rows, cols].astype(float)
+    n_mw = pixel_noise_mw(prediction, prediction.cell[rows, cols], noise_figure_db)
+    s_mw = 10.0 ** (s_dbm / 10.0)
+    i_mw = np.maximum(s_mw / 10.0 ** (sinr / 10.0) - n_mw, 0.0)
+    g = 10.0 ** (e / 10.0)
+    new_sinr = 10.0 * np.log10(s_mw * g / (i_mw * g + n_mw))
+    prediction.rsrp_dbm[rows, cols] = (s_dbm + e).astype(np.float32)
+    prediction.sinr_db[rows, cols] = new_sinr.astype(np.float32)
+    prediction.coverage_class[rows, cols] = rules_classify(prediction.rsrp_dbm[rows, cols],
+                                                           prediction.sinr_db[rows, cols])
