@@ -28,8 +28,11 @@ points (predicted committee pixel vs true best-operator RSRP at the point), the 
 ``p_covered``, and the confident flags (``p_covered <= 0.1``) with their false-alarm share; then the
 confusion matrix and a reliability table of the final variant.
 
-Run: ``.venv/bin/python benchmarks/bench_accuracy.py`` (about 10-15 minutes on 2 cores for two
-worlds; the truth is cached under ``--cache``, default ``/tmp/village5g-accuracy``).
+Run: ``.venv/bin/python benchmarks/bench_accuracy.py`` (about 10 minutes per world on 2 cores; the
+truth is cached under ``--cache``, default ``/tmp/village5g-accuracy``).
+``python benchmarks/bench_accuracy.py simulate --db URL --round N -o tests.csv`` only writes the
+simulated field tests of a stored round of a seeded database (to try ``audit results`` and
+``analyze --calibration`` by hand).
 """
 
 from __future__ import annotations
@@ -178,14 +181,38 @@ def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path 
     return out
 
 
+def simulate_only(db: str, round_number: int, output: Path, seed: int, world_seed: int) -> None:
+    """Write the simulated field tests of a stored round (CSV with BOM, or XLSX)."""
+    store = Store(db)
+    sample = AuditStore(store).read_sample(round_number)
+    world = build_world(seed=world_seed)
+    assert world.true_field is not None
+    tests = simulate_field_tests(world.true_field, sample.villages, seed=seed)
+    if output.suffix.lower() == ".xlsx":
+        tests.to_excel(output, index=False)
+    else:
+        tests.to_csv(output, index=False, encoding="utf-8-sig")
+    store.dispose()
+    print(f"wrote {len(tests):,} simulated tests of {tests['村代码'].nunique():,} villages to {output}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    sub = parser.add_subparsers(dest="command")
+    sim = sub.add_parser("simulate", help="only write simulated field tests for a stored round")
+    sim.add_argument("--db", required=True)
+    sim.add_argument("--round", type=int, required=True)
+    sim.add_argument("--world-seed", type=int, default=DEFAULT_SEED, help="the seed the database was seeded with")
+    sim.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--seeds", default=f"{DEFAULT_SEED},7", help="seed worlds, comma-separated")
     parser.add_argument("--audit-seed", type=int, default=20261201, help="audit sample and field-test seed")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/village5g-accuracy"), help="truth cache folder")
     parser.add_argument("--workers", type=int, default=0, help="prediction processes (0: one per core)")
     parser.add_argument("--save", type=Path, default=None, help="also write every variant's results here")
     args = parser.parse_args(argv)
+    if args.command == "simulate":
+        simulate_only(args.db, args.round, args.output, args.audit_seed, args.world_seed)
+        return
     for seed in (int(s) for s in args.seeds.split(",")):
         one_world(seed, args.audit_seed, args.cache, args.workers, args.save)
 

@@ -1,12 +1,13 @@
-"""Calibration offsets from audit field tests, and how an analysis applies them.
+"""Measured-minus-predicted offsets of an audit round's field tests: the round's report.
 
 For every field test with 5G service the measured SS-RSRP is compared with the prediction at the
 test point, read from the run's GeoTIFF (band 1, SS-RSRP in dBm, nodata -999, in the grid's metric
-CRS) with rasterio. The GeoTIFF holds RSRP *minus the edge margin* z_p sigma (10.25 dB for 90 %
-and 8 dB): a deliberately pessimistic value. The offset is taken against the predicted **median**,
-raster + margin, because measurements scatter around the median; an offset against the raster
-itself would, once applied, cancel the edge margin and silently turn a 90 % coverage prediction
-into a 50 % one.
+CRS) with rasterio. The GeoTIFF holds RSRP *minus the run's edge margin* z_p sigma: 0 for the
+default (best-estimate) rule set, 10.25 dB for ``planning-90``. The offset is taken against the
+predicted **median**, raster + margin, because measurements scatter around the median.
+
+This table is the round's report (measured minus predicted per band, city and area). Analyses are
+calibrated by :mod:`coverage.calibration` instead, which fits the model itself by band and distance.
 
     difference = measured RSRP - (raster RSRP + edge margin)                      (dB)
     offset(band, city) = mean of the differences of the tests of that band and city
@@ -18,11 +19,6 @@ only the strongest test at each test point (tests of several operators at the sa
 compared ("like with like"). Each (band, city) row reports its test count, the median, the
 standard deviation and a t-interval of the mean; rows with city ``*`` pool all cities of a band
 and serve as the fallback where a city has too few tests.
-
-:func:`apply_calibration` adds the offset (dB) to the transmit power of each active cell by band
-and city, so an analysis calls it on the stations before predicting and the prediction code stays
-as it is: received power is linear in transmit power in dB, so the cell's predicted RSRP moves by
-exactly the offset everywhere.
 
 Area offsets. The model's error has two parts that calibration can learn: a bias per band
 (frequency dependence of the path loss) and an offset per area (clutter: buildings, vegetation and
@@ -37,10 +33,7 @@ by the empirical-Bayes (Buhlmann credibility) weight
 
 where sigma^2 is the variance of village means within areas and tau^2 the variance between areas
 (method of moments, floored at 0). Villages, not tests, are the units, since the tests of one
-village share its shadowing. With area rows present, :func:`apply_calibration` moves a cell by
-``offset(band, all cities) + offset(its county)`` (its city's when the county has no row); the
-(band, city) rows stay in the table as a report. Tables without area rows (older rounds) apply
-per (band, city) as described above.
+village share its shadowing.
 """
 
 from __future__ import annotations
@@ -51,19 +44,17 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
-import shapely
 from scipy.spatial import cKDTree
 from scipy.stats import t as student_t
 
 from coverage import crs as crs_mod
-from coverage.bands import BANDS, normalize_band
+from coverage.bands import normalize_band
 from coverage.errors import NotFoundError
 
 __all__ = [
     "ALL_BANDS",
     "ALL_CITIES",
     "OFFSET_COLUMNS",
-    "apply_calibration",
     "calibration_offsets",
     "measured_vs_predicted",
     "sample_raster",
@@ -259,8 +250,7 @@ def calibration_offsets(comparison: pd.DataFrame, *, city_names: dict[str, str] 
     city_names : dict, keyword-only
         City code -> name, for the report.
     min_tests : int, keyword-only
-        A row with fewer tests is reported but not ``usable``: :func:`apply_calibration` then
-        falls back to the band's all-city row.
+        A row with fewer tests is reported but not ``usable`` (too few tests to read much into it).
     confidence : float, keyword-only
         Level of the t-interval of the mean.
 
@@ -367,103 +357,3 @@ def _area_rows(data: pd.DataFrame, band_rows: list[dict[str, object]], *, names:
                 "low_db": round(mean - half, 3), "high_db": round(mean + half, 3), "usable": n >= min_tests,
             })
     return rows
-
-
-def _station_areas(stations: gpd.GeoDataFrame, villages: gpd.GeoDataFrame | None) -> tuple[np.ndarray, np.ndarray]:
-    """City and county code of each station: its own columns, else those of the village it stands in
-    or, outside every village, of the nearest village (None where neither is known)."""
-    n = len(stations)
-    found = {c: stations[c].astype(object).to_numpy() for c in ("city_code", "county_code") if c in stations.columns}
-    if len(found) == 2 or villages is None or villages.empty or n == 0:
-        return (found.get("city_code", np.full(n, None, dtype=object)),
-                found.get("county_code", np.full(n, None, dtype=object)))
-    village = np.full(n, -1, dtype=np.int64)
-    points = shapely.points(stations["lon"].to_numpy(float), stations["lat"].to_numpy(float))
-    tree = shapely.STRtree(villages.geometry.values)
-    s_idx, v_idx = tree.query(points, predicate="within")
-    village[s_idx] = v_idx
-    outside = np.flatnonzero(village < 0)
-    if outside.size:
-        metric = crs_mod.local_metric_crs(villages)
-        mtree = shapely.STRtree(np.asarray(crs_mod.to_metric(villages.geometry, metric).array, dtype=object))
-        x, y = crs_mod.project_xy(stations["lon"].to_numpy(float)[outside],
-                                  stations["lat"].to_numpy(float)[outside], metric)
-        src, tgt = mtree.query_nearest(shapely.points(x, y), all_matches=False)
-        village[outside[src]] = tgt
-    known = village >= 0
-    out = []
-    for column in ("city_code", "county_code"):
-        if column in found:
-            out.append(found[column])
-            continue
-        codes = np.full(n, None, dtype=object)
-        if column in villages.columns:
-            codes[known] = villages[column].astype(str).to_numpy()[village[known]]
-        out.append(codes)
-    return out[0], out[1]
-
-
-def apply_calibration(stations: gpd.GeoDataFrame, offsets: pd.DataFrame, *,
-                      villages: gpd.GeoDataFrame | None = None, min_tests: int | None = None) -> gpd.GeoDataFrame:
-    """Stations with each active cell's transmit power moved by its calibration offset.
-
-    Parameters
-    ----------
-    stations : geopandas.GeoDataFrame
-        Canonical stations (EPSG:4326); not modified.
-    offsets : pandas.DataFrame
-        :func:`calibration_offsets` (``band, city_code, offset_db`` and ``usable`` or
-        ``n_tests``).
-    villages : geopandas.GeoDataFrame, keyword-only, optional
-        Village polygons with ``city_code`` and ``county_code``: a station's city and county are
-        those of the village it stands in, else of the nearest village. Not needed when
-        ``stations`` has ``city_code`` and ``county_code`` columns; without either, only the
-        all-city rows apply.
-    min_tests : int, keyword-only, optional
-        Override the offsets' ``usable`` flag: rows with at least this many tests apply.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        A copy with ``power_dbm`` (dBm) of every active cell = its power, or the band default
-        when missing, + (with area rows) the band's all-city offset + the usable offset of its
-        county, else of its city; (without area rows) + the usable (band, city) offset, else the
-        band's all-city offset; else unchanged. ``attrs["calibration"]`` summarises what was
-        applied (cells changed, mean offset in dB).
-    """
-    out = stations.copy()
-    if "usable" in offsets.columns and min_tests is None:
-        usable = offsets["usable"].astype(bool).to_numpy()
-    else:
-        usable = offsets["n_tests"].to_numpy() >= (MIN_TESTS if min_tests is None else min_tests)
-    table = {(str(b), str(c)): float(o) for b, c, o, u in
-             zip(offsets["band"], offsets["city_code"], offsets["offset_db"], usable, strict=True)
-             if u and np.isfinite(o)}
-    by_area = any(b == ALL_BANDS for b, _ in table)
-    active = (out["status"] == "active").to_numpy()
-    bands = np.array([normalize_band(b) for b in out["band"]], dtype=object)
-    cities, counties = _station_areas(out, villages)
-    delta = np.zeros(len(out))
-    for i in np.flatnonzero(active).tolist():
-        band = bands[i]
-        if band is None:
-            continue
-        city, county = cities[i], counties[i]
-        if by_area:
-            area = next((table[(ALL_BANDS, str(c))] for c in (county, city)
-                         if c is not None and (ALL_BANDS, str(c)) in table), 0.0)
-            delta[i] = table.get((band, ALL_CITIES), 0.0) + area
-        elif city is not None and (band, str(city)) in table:
-            delta[i] = table[(band, str(city))]
-        elif (band, ALL_CITIES) in table:
-            delta[i] = table[(band, ALL_CITIES)]
-    changed = delta != 0.0
-    if changed.any():
-        power = out["power_dbm"].to_numpy(float).copy()
-        default = np.array([BANDS[b].power_dbm if b in BANDS else np.nan for b in bands], dtype=float)
-        power = np.where(np.isnan(power), default, power)
-        out.loc[changed, "power_dbm"] = power[changed] + delta[changed]
-    out.attrs = dict(stations.attrs)
-    out.attrs["calibration"] = {"cells_changed": int(changed.sum()),
-                                "mean_offset_db": float(delta[changed].mean()) if changed.any() else 0.0}
-    return out

@@ -41,7 +41,6 @@ __all__ = [
     "draw_round",
     "in_regions",
     "list_title",
-    "load_calibration",
     "resolve_cities",
     "round_calibration",
     "round_offsets",
@@ -405,21 +404,6 @@ def audit_evidence(store: Store, *, up_to_round: int | None = None) -> gpd.GeoDa
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         {c.name: pd.Series(dtype=float if c.dtype == "float" else object) for c in MEASUREMENT_COLUMNS})
     return conform("measurements", data, shapely.points(data["lon"].to_numpy(float), data["lat"].to_numpy(float)))
-
-
-def load_calibration(store: Store, round_number: int, *, raster_path: str | Path | None = None) -> pd.DataFrame:
-    """The measured-minus-predicted offsets of a round (the report's table, per band and city and per
-    area) for :func:`coverage.audit_calibration.apply_calibration`.
-
-    The stored offsets when ``village5g audit report`` computed them, else computed (and stored)
-    now. ``attrs["round"]`` names the round. Analyses calibrate with :func:`round_calibration`,
-    which fits the model itself (per band by distance, per area, the variogram).
-    """
-    offsets = AuditStore(store).read_offsets(round_number)
-    if offsets.empty:
-        offsets = round_offsets(store, round_number, raster_path=raster_path)
-    offsets.attrs["round"] = round_number
-    return offsets
 
 
 def round_calibration(store: Store, round_number: int, *, rules: RuleSet = DEFAULT_RULES,

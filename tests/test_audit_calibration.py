@@ -13,7 +13,6 @@ from affine import Affine
 from coverage.audit_calibration import (
     ALL_BANDS,
     ALL_CITIES,
-    apply_calibration,
     calibration_offsets,
     measured_vs_predicted,
     sample_raster,
@@ -22,7 +21,7 @@ from coverage.audit_calibration import (
 )
 from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import NotFoundError
-from tests.test_audit_fixtures import stations_frame, villages_frame
+from tests.test_audit_fixtures import stations_frame
 
 CRS = local_metric_crs((118.7, 31.9, 118.9, 32.1))  # tmerc on 119 E
 
@@ -147,51 +146,6 @@ def test_area_offsets_by_hand() -> None:
         {"3201": 0.694, "3202": -3.935, "320101": 0.694, "320201": -3.935}, abs=1e-3)
     assert area.loc["3201", "n_villages"] == 6 and area.loc["3201", "n_tests"] == 11
     assert area.loc["3202", "n_tests"] == 2 and not area.loc["3202", "usable"]  # fewer than 5 tests
-    # applied: a cell moves by its band's all-city offset plus its county's area offset
-    after = apply_calibration(stations_frame(), out, villages=villages_frame()).set_index("cell_id")
-    assert after.loc["3201-S0-0", "power_dbm"] == pytest.approx(53.0 + 30 / 7 + 0.694, abs=1e-3)
-    assert after.loc["3201-S9-0", "power_dbm"] == pytest.approx(49.0 - 3.0 + 0.694, abs=1e-3)
-    # 3202's area rows have too few tests: only the band offset applies there
-    assert after.loc["3202-S1-2", "power_dbm"] == pytest.approx(53.0 + 30 / 7, abs=1e-3)
-
-
-def test_apply_calibration_adds_offsets_by_band_and_city() -> None:
-    stations = stations_frame()
-    villages = villages_frame()
-    offsets = _band_city(calibration_offsets(_comparison(), min_tests=5))
-    out = apply_calibration(stations, offsets, villages=villages)
-    before = stations.set_index("cell_id")
-    after = out.set_index("cell_id")
-    # 3201 n41 cells: their own usable offset +6
-    assert after.loc["3201-S0-0", "power_dbm"] == before.loc["3201-S0-0", "power_dbm"] + 6.0
-    # 3202 n41: its row has 2 tests, so the all-city n41 offset 30/7 applies
-    assert after.loc["3202-S1-2", "power_dbm"] == pytest.approx(53.0 + 30 / 7, abs=1e-3)
-    # 3201 n28 (CBN omni) had no power: the band default 49 dBm + (-3)
-    assert after.loc["3201-S9-0", "power_dbm"] == pytest.approx(49.0 - 3.0)
-    # 3202 n28: no 3202 row, the all-city n28 row (-3) applies
-    assert after.loc["3202-S9-0", "power_dbm"] == pytest.approx(46.0)
-    # planned cells and bands without offsets are unchanged
-    assert after.loc["3201-P-0", "power_dbm"] == 53.0
-    assert out.attrs["calibration"]["cells_changed"] == 26  # 2 x (12 n41 sectors + 1 n28 cell)
-    assert stations["power_dbm"].isna().sum() == 2  # the input is not modified
-    # with min_tests=2 the 3202 n41 row (mean 0) applies instead: power unchanged
-    assert apply_calibration(stations, offsets, villages=villages, min_tests=2).set_index("cell_id").loc[
-        "3202-S1-2", "power_dbm"] == 53.0
-
-
-def test_apply_calibration_city_from_a_column_or_the_nearest_village() -> None:
-    stations = stations_frame()
-    offsets = _band_city(calibration_offsets(_comparison(), min_tests=5))
-    # a site 20 km east of city 3202's villages still belongs to the nearest village's city
-    far = stations[stations["cell_id"] == "3201-S0-0"].copy()
-    far["lon"] = 119.6
-    far = far.set_geometry(far.geometry.translate(xoff=119.6 - 118.815))
-    out = apply_calibration(far, offsets, villages=villages_frame())
-    assert out["power_dbm"].iloc[0] == pytest.approx(53.0 + 30 / 7, abs=1e-3)  # 3202: pooled n41
-    with_column = stations.assign(city_code="3201")
-    assert apply_calibration(with_column, offsets).set_index("cell_id").loc["3202-S1-2", "power_dbm"] == 59.0
-    without = apply_calibration(stations, offsets)  # no city known: only the all-city rows
-    assert without.set_index("cell_id").loc["3201-S0-0", "power_dbm"] == pytest.approx(53.0 + 30 / 7, abs=1e-3)
 
 
 def test_measured_vs_predicted_keeps_the_strongest_test_per_point(tmp_path: Path) -> None:

@@ -45,10 +45,13 @@
     villagePopup: function (p) {
       var verdict = chip(p.verdict);
       if (p.verdict_source === 'measured') {
-        verdict += ' <small>(measured; predicted ' + esc(p.predicted_verdict) + ')</small>';
+        verdict += ' <small>(实测 measured; 模型 model ' + esc(p.predicted_verdict) + ')</small>';
+      } else if (p.verdict_source === 'fused') {
+        verdict += ' <small>(实测修正 corrected by measurements; 模型 model ' + esc(p.predicted_verdict) + ')</small>';
       } else if (p.measured_verdict) {
         verdict += ' <small>(measured ' + esc(p.measured_verdict) + ')</small>';
       }
+      var confidence = {high: '高 high', medium: '中 medium', low: '低 low'}[p.confidence] || '';
       var reasons = (p.reasons || '').split(';').filter(Boolean).map(function (code) {
         return '<li><code>' + esc(code) + '</code> ' + esc(cfg.reasons[code] || '') + '</li>';
       }).join('');
@@ -56,6 +59,7 @@
         '<div class="v5g-popup-sub">' + esc(p.code) + ' · ' + esc(p.township || '') + ' · ' +
         esc(p.county || '') + '</div><table>' +
         row('结论 verdict', verdict) +
+        (p.p_covered != null ? row('通达概率 P(covered)', pct(p.p_covered) + ' · 可信度 ' + esc(confidence)) : '') +
         row('无站址 no site', p.no_site ? chip('no_site') : 'no') +
         row('好/弱/无 good/weak/none', pct(p.good_share) + ' / ' + pct(p.weak_share) + ' / ' + pct(p.none_share)) +
         row('村委会 RSRP / SINR', fixed(p.committee_rsrp_dbm, 1, ' dBm') + ' / ' + fixed(p.committee_sinr_db, 1, ' dB')) +
