@@ -26,15 +26,26 @@ from coverage import __version__
 from coverage.audit_rounds import audit_evidence
 from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import NO_VILLAGES, Village5gError
-from coverage.fusion import Posterior, Variogram, apply_effect, evidence_residuals, fuse
+from coverage.fusion import Posterior, Variogram, apply_effect, evidence_reach_m, evidence_residuals, fuse
 from coverage.jobs import fail_dead_runs, process_alive
 from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bounds
-from coverage.predict import DEFAULT_PARAMETERS, NODATA, ModelParameters, Prediction, classify, predict
+from coverage.predict import (
+    DEFAULT_PARAMETERS,
+    NODATA,
+    ModelParameters,
+    Prediction,
+    classify,
+    crop_prediction,
+    crop_prediction_array,
+    make_grid,
+    predict,
+)
 from coverage.processes import owner_id
+from coverage.propagation import edge_margin_db
 from coverage.results_query import extent
 from coverage.rules import RuleSet
 from coverage.storage import Store, frame_fingerprint
-from coverage.verdicts import VERDICTS, VillageRaster, village_metrics, village_raster
+from coverage.verdicts import VERDICTS, VillageRaster, village_extents, village_metrics, village_raster
 
 if TYPE_CHECKING:
     from coverage.calibration import Calibration
@@ -82,24 +93,41 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     say = progress or (lambda _m: None)
     t = time.perf_counter()
     crs = local_metric_crs(villages) if crs is None else crs
-    raster = village_raster(villages, crs, params.resolution_m, lattice=lattice)
+    # measurements are evidence only for the monitoring verdict: a planning rule set asks the model
+    # (with its margin) alone, as the planner does; measured verdicts still decide in both
+    fusing = float(edge_margin_db(rules.edge_probability, rules.shadow_sigma_db)) == 0.0
+    meas = measurements if measurements is not None and len(measurements) else None
+    if meas is not None and operators:
+        meas = meas[meas["operator"].isin(operators)].reset_index(drop=True)
+    extent = village_extents(villages, crs)[3]
+    bounds = (float(extent[:, 0].min()), float(extent[:, 1].min()), float(extent[:, 2].max()),
+              float(extent[:, 3].max()))
+    village_grid = grid = make_grid(bounds, crs, params.resolution_m, lattice=lattice)
+    mx = my = None
+    if fusing and meas is not None and len(meas):
+        # samples within reach of the villages are evidence; the prediction's grid covers them too,
+        # so a partition predicts those round it as a whole run does (the raster keeps the villages' grid)
+        mx, my = project_xy(meas.geometry.x.to_numpy(), meas.geometry.y.to_numpy(), crs)
+        reach = evidence_reach_m(params)
+        near = ((mx >= bounds[0] - reach) & (mx <= bounds[2] + reach) & (my >= bounds[1] - reach)
+                & (my <= bounds[3] + reach))
+        meas, mx, my = meas[near].reset_index(drop=True), mx[near], my[near]
+        if len(meas):
+            grid = make_grid((min(bounds[0], float(mx.min())), min(bounds[1], float(my.min())),
+                              max(bounds[2], float(mx.max())), max(bounds[3], float(my.max()))),
+                             crs, params.resolution_m, lattice=lattice)
+    raster = village_raster(villages, crs, params.resolution_m, lattice=lattice, grid=grid)
     grid, labels = raster.grid, raster.labels
     timings["rasterize_s"] = time.perf_counter() - t
     say(f"grid {grid.width} x {grid.height} at {params.resolution_m:g} m; predicting")
     t = time.perf_counter()
-    meas = measurements if measurements is not None and len(measurements) else None
-    if meas is not None and operators:
-        meas = meas[meas["operator"].isin(operators)].reset_index(drop=True)
-    probes = None
-    if meas is not None and len(meas):
-        mx, my = project_xy(meas.geometry.x.to_numpy(), meas.geometry.y.to_numpy(), crs)
-        probes = grid.pixel_of(mx, my)
+    probes = None if mx is None or my is None else grid.pixel_of(mx, my)
     prediction = predict(stations, grid, rules=rules, params=params, operators=operators, mask=raster.mask,
                          probes=probes)
     timings["predict_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    model_class, posterior = fuse_evidence(prediction, raster, villages, stations, meas, probes, rules=rules,
-                                           params=params)
+    model_class, posterior = fuse_evidence(prediction, raster, villages, meas if fusing else None,
+                                           probes, rules=rules, params=params, use_area_prior=fusing)
     timings["fusion_s"] = time.perf_counter() - t
     say("deciding village verdicts")
     t = time.perf_counter()
@@ -108,6 +136,9 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                               informed=posterior.informed, model_class=model_class,
                               noise_figure_db=params.noise_figure_db, correlation_m=params.correlation_m)
     timings["verdicts_s"] = time.perf_counter() - t
+    if grid != village_grid:
+        labels = crop_prediction_array(labels, grid, village_grid)
+        prediction = crop_prediction(prediction, village_grid)
     return results, prediction, labels
 
 
@@ -130,9 +161,9 @@ def run_variogram(rules: RuleSet, params: ModelParameters) -> Variogram:
 
 
 def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.GeoDataFrame,
-                  stations: gpd.GeoDataFrame, measurements: gpd.GeoDataFrame | None,
-                  probes: tuple[np.ndarray, np.ndarray] | None, *, rules: RuleSet, params: ModelParameters
-                  ) -> tuple[np.ndarray, Posterior]:
+                  measurements: gpd.GeoDataFrame | None,
+                  probes: tuple[np.ndarray, np.ndarray] | None, *, rules: RuleSet, params: ModelParameters,
+                  use_area_prior: bool = True) -> tuple[np.ndarray, Posterior]:
     """Move ``prediction`` (in place) to the best estimate: the calibrated area prior plus the kriged
     residuals of the measurements (:mod:`coverage.fusion`). Returns the model's classes before the
     move and the posterior (its standard deviation is the prior sigma where no data informs)."""
@@ -140,7 +171,7 @@ def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.G
     variogram = run_variogram(rules, params)
     grid = prediction.grid
     prior = np.zeros((grid.height, grid.width), dtype=np.float32)
-    if params.area_offsets:
+    if use_area_prior and params.area_offsets:
         by_village = np.concatenate([[0.0], area_prior(villages["code"].to_numpy(), params)]).astype(np.float32)
         prior = by_village[raster.labels]
     posterior = Posterior(np.zeros_like(prior), np.full_like(prior, variogram.sigma_db), np.zeros(prior.shape, bool))
@@ -148,8 +179,8 @@ def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.G
         rows, cols = probes
         on = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
         prior_at = np.where(on, prior[np.clip(rows, 0, grid.height - 1), np.clip(cols, 0, grid.width - 1)], 0.0)
-        _samples, bins = evidence_residuals(measurements, prediction, rows, cols, stations=stations,
-                                            prior_db=prior_at, selection_offsets=params.selection_offsets)
+        _samples, bins = evidence_residuals(measurements, prediction, rows, cols, prior_db=prior_at,
+                                            selection_offsets=params.selection_offsets)
         posterior = fuse(bins, grid, raster.mask, variogram)
     effect = prior + posterior.mean_db
     apply_effect(prediction, effect, noise_figure_db=params.noise_figure_db,

@@ -280,7 +280,7 @@ def fit_calibration(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, meas
     selection, serving = fit_selection_offsets(meas, prediction, op_index)
     say(f"calibration: serving band of {serving[0]:.1%} of the samples with a reported band explained by the "
         f"strongest band, {serving[1]:.1%} with selection offsets {dict(selection) or 'none'}")
-    samples, _ = evidence_residuals(meas, prediction, rows, cols, stations=stations, selection_offsets=selection)
+    samples, _ = evidence_residuals(meas, prediction, rows, cols, selection_offsets=selection)
     if len(samples) < MIN_BAND_SAMPLES:
         raise CalibrationRefused(f"calibration refused: {len(samples)} usable NR samples with service, "
                                  f"at least {MIN_BAND_SAMPLES} needed")

@@ -64,6 +64,8 @@ __all__ = [
 MIN_NUGGET_DB = 1.0
 #: Neighbouring bins each kriged pixel uses (the nearer bins screen the farther ones).
 NEIGHBOURS = 16
+#: Further neighbours queried so that ties at the k-th distance are broken the same way everywhere.
+TIE_SPARE = 8
 #: Targets solved at once (memory: NEIGHBOURS^2 * 8 bytes each).
 CHUNK = 20_000
 
@@ -130,7 +132,7 @@ def evidence_reach_m(params: ModelParameters) -> float:
 
 
 def evidence_residuals(measurements: pd.DataFrame, prediction: Prediction, rows: np.ndarray, cols: np.ndarray,
-                       *, stations: pd.DataFrame | None = None, prior_db: np.ndarray | None = None,
+                       *, prior_db: np.ndarray | None = None,
                        selection_offsets: tuple[tuple[str, float], ...] = ()) -> tuple[pd.DataFrame, Evidence]:
     """Residuals of the NR samples with service against their operator's prediction, and their bins.
 
@@ -139,9 +141,8 @@ def evidence_residuals(measurements: pd.DataFrame, prediction: Prediction, rows:
     measurements
         Canonical measurements (``operator``, ``rat``, ``rsrp_dbm``, optional ``loss_db`` and
         ``measured_at``), in the order of ``rows``/``cols``: the pixels they were probed at
-        (``prediction`` must come from :func:`coverage.predict.predict` with those probes).
-    stations
-        The stations predicted; with ``activated_on`` they drop samples older than their server.
+        (``prediction`` must come from :func:`coverage.predict.predict` with those probes). A sample
+        measured before the predicted server's ``activated_on`` is dropped.
     prior_db
         Prior mean of the location effect per sample (the calibration's area offsets), subtracted.
     selection_offsets
@@ -169,9 +170,8 @@ def evidence_residuals(measurements: pd.DataFrame, prediction: Prediction, rows:
     usable = ((rat == "NR") & (op_index >= 0) & np.isfinite(rsrp) & (rsrp > NO_SERVICE_RSRP_DBM)
               & np.isfinite(predicted) & (predicted > NODATA) & (cell >= 0))
     cells = prediction.cells
-    if stations is not None and "activated_on" in stations and "measured_at" in measurements and usable.any():
-        station_index = cells["station_index"].to_numpy()[np.maximum(cell, 0)]
-        activated = pd.to_datetime(pd.Series(stations["activated_on"].to_numpy()[station_index]), errors="coerce")
+    if "activated_on" in cells and "measured_at" in measurements and usable.any():
+        activated = pd.to_datetime(pd.Series(cells["activated_on"].to_numpy()[np.maximum(cell, 0)]), errors="coerce")
         measured = pd.to_datetime(measurements["measured_at"], errors="coerce").reset_index(drop=True)
         older = (measured.notna() & activated.notna() & (measured.dt.normalize() < activated)).to_numpy()
         usable &= ~older
@@ -259,15 +259,22 @@ def krige(bins: Evidence, x: np.ndarray, y: np.ndarray, variogram: Variogram, *,
     if len(bins) == 0 or m == 0:
         return mean, sd, informed
     k = min(neighbours, len(bins))
+    extra = min(k + TIE_SPARE, len(bins))
+    # bins on a pixel lattice are often equally far: the k nearest are chosen by distance, then by the
+    # bins' pixel (global), not by their order here, so a partition picks what a whole run picks
+    rank = np.lexsort((bins.col, bins.row)).argsort()
     tree = cKDTree(np.column_stack([bins.x, bins.y]))
     sill = variogram.sigma_db**2
     noise = variogram.nugget_db**2 / np.maximum(bins.n.astype(float), 1.0)
     bxy = np.column_stack([bins.x, bins.y])
     for start in range(0, m, CHUNK):
         stop = min(start + CHUNK, m)
-        dist, nb = tree.query(np.column_stack([x[start:stop], y[start:stop]]), k=k,
+        dist, nb = tree.query(np.column_stack([x[start:stop], y[start:stop]]), k=extra,
                               distance_upper_bound=variogram.radius_m)
-        dist, nb = dist.reshape(stop - start, k), nb.reshape(stop - start, k)
+        dist, nb = dist.reshape(stop - start, extra), nb.reshape(stop - start, extra)
+        tie_rank = np.where(nb < len(bins), rank[np.minimum(nb, len(bins) - 1)], len(bins))
+        order = np.lexsort((tie_rank, np.round(dist, 3)), axis=1)[:, :k]
+        dist, nb = np.take_along_axis(dist, order, axis=1), np.take_along_axis(nb, order, axis=1)
         present = np.isfinite(dist)
         has = present.any(axis=1)
         if not has.any():

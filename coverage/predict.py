@@ -293,6 +293,8 @@ def prepare_cells(stations: gpd.GeoDataFrame, grid_crs: pyproj.CRS, *,
         "azimuth_deg": np.where(omni, 0.0, np.nan_to_num(active["azimuth_deg"].to_numpy(float)) % 360.0),
         "omni": omni,
         "gain_dbi": np.where(omni, OMNI_GAIN_DBI, default("antenna_gain_dbi")),
+        "activated_on": (active["activated_on"].to_numpy() if "activated_on" in active
+                         else np.full(len(active), None, dtype=object)),
     })
 
 
@@ -693,6 +695,26 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
     rsrp, sinr, coverage_class, cell, operator = out
     return Prediction(grid, rsrp, sinr, coverage_class, cell, operator, list(arrays.operator_names), cells,
                       probe_band_rsrp=probe_band, probe_band_cell=probe_cell, band_names=list(arrays.band_names))
+
+
+def crop_prediction_array(array: np.ndarray, grid: Grid, inner: Grid) -> np.ndarray:
+    """The window of ``array`` (on ``grid``) that is ``inner``, a grid on the same lattice inside it."""
+    r0 = round((grid.y0 - inner.y0) / grid.resolution_m)
+    c0 = round((inner.x0 - grid.x0) / grid.resolution_m)
+    if r0 < 0 or c0 < 0 or r0 + inner.height > grid.height or c0 + inner.width > grid.width:
+        raise ValueError("the inner grid is not inside the grid")
+    return array[r0:r0 + inner.height, c0:c0 + inner.width]
+
+
+def crop_prediction(prediction: Prediction, inner: Grid) -> Prediction:
+    """``prediction`` cut to ``inner`` (its arrays are views; probes are left out)."""
+    def cut(a: np.ndarray) -> np.ndarray:
+        return crop_prediction_array(a, prediction.grid, inner)
+
+    return Prediction(inner, cut(prediction.rsrp_dbm), cut(prediction.sinr_db), cut(prediction.coverage_class),
+                      cut(prediction.cell), cut(prediction.operator), prediction.operators, prediction.cells,
+                      timings_s=prediction.timings_s,
+                      sigma_db=None if prediction.sigma_db is None else cut(prediction.sigma_db))
 
 
 def probe_serving(prediction: Prediction, operator_index: np.ndarray,

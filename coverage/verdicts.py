@@ -21,7 +21,7 @@ import pandas as pd
 import pyproj
 import shapely
 from rasterio import features
-from scipy.special import ndtr, ndtri
+from scipy.special import betainc, ndtr, ndtri
 
 from coverage.crs import project_xy, to_metric
 from coverage.predict import GOOD, NO_SIGNAL, WEAK, Grid, Prediction, good_headroom_db, make_grid
@@ -202,8 +202,8 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     else ``weak`` or ``uncovered`` by the median prediction's reach (reason codes
     ``probability_short`` / ``probability_met`` say when this differs from the median's verdict).
     Under a planning rule set (a margin for a location probability above 0.5) the verdict is the
-    rule applied to the prediction lowered by the margin, and ``p_covered`` is still that of the
-    median.
+    rule applied to the prediction lowered by the margin (no measurements fused), every measured
+    verdict decides, and ``p_covered`` is still that of the median.
 
     Parameters
     ----------
@@ -320,6 +320,9 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     meas_reached = np.full(n, np.nan)
     measured_rank = np.full(n, -1)
     measured_ops: list[set[str]] = [set() for _ in range(n)]
+    # good and all samples of each village's best-measured operator (highest rank, then good share)
+    best_good = np.zeros(n)
+    best_n = np.zeros(n)
     if measurements is not None and len(measurements):
         meas = measurements if not operators else measurements[measurements["operator"].isin(operators)]
         if "rat" in meas:  # LTE samples never decide a 5G verdict (they stay stored and shown)
@@ -348,9 +351,13 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
             per_op = per_op[per_op["n"] >= rules.min_measurements]
             op_rank = np.where(per_op["good"] >= rules.covered_area_share, 2,
                                np.where(per_op["reached"] >= rules.reached_area_share, 1, 0))
-            for v, op, r in zip(per_op["v"].to_numpy(), per_op["op"].to_numpy(), op_rank, strict=True):
+            order = np.lexsort((per_op["good"].to_numpy(), op_rank))  # the best operator of a village comes last
+            for v, op, r, k, m in zip(per_op["v"].to_numpy()[order], per_op["op"].to_numpy()[order], op_rank[order],
+                                      (per_op["good"] * per_op["n"]).to_numpy()[order], per_op["n"].to_numpy()[order],
+                                      strict=True):
                 measured_rank[v] = max(measured_rank[v], int(r))
                 measured_ops[v].add(str(op))
+                best_good[v], best_n[v] = k, m
     # the measured verdict decides when it finds coverage, or when it measured the operator the
     # prediction expects to serve the committee point (one operator's weak signal says nothing of another's)
     serving_op = np.full(n, "", dtype=object)
@@ -360,11 +367,19 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     enough = measured_rank >= 0
     decides = enough & ((measured_rank == 2) | np.array([serving_op[i] in measured_ops[i] or serving_op[i] == ""
                                                          for i in range(n)], dtype=bool))
+    if margin_db != 0.0:
+        # a planning rule set keeps every measured verdict fixed, as the planner does (its new sites
+        # cannot change which operator the samples speak for)
+        decides = enough
     measured = np.array(["uncovered", "weak", "covered"], dtype=object)[np.maximum(measured_rank, 0)]
     measured_verdict = np.array([m if e else None for m, e in zip(measured, enough, strict=True)], dtype=object)
     verdict = np.where(decides, measured, best)
-    p_covered = np.where(decides, np.where(measured == "covered", np.maximum(p_covered, 0.95),
-                                           np.minimum(p_covered, 0.05)), p_covered)
+    # where the samples decide, p_covered is theirs: the Jeffreys posterior probability that the good share
+    # of the deciding operator reaches covered_area_share (kept on the side of the verdict it gives)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_measured = 1.0 - betainc(best_good + 0.5, best_n - best_good + 0.5, rules.covered_area_share)
+    p_measured = np.where(measured == "covered", np.maximum(p_measured, 0.5), np.minimum(p_measured, 0.4999))
+    p_covered = np.where(decides, p_measured, p_covered)
     source = np.where(decides, "measured", np.where(fused_here | enough, "fused", "predicted"))
 
     reason_text = []

@@ -92,6 +92,8 @@ def test_measurements_decide_when_there_are_enough() -> None:
     assert row["measured_verdict"] == "uncovered" and row["verdict"] == "uncovered"
     assert row["verdict_source"] == "measured" and row["n_measurements"] == n
     assert "measured_decides" in row["reasons"]
+    # all 30 samples bad: the Jeffreys posterior Beta(0.5, 30.5) leaves P(good share >= 0.5) ~ 1e-9
+    assert row["p_covered"] < 1e-6
     # one sample short of the minimum: no measured verdict, but the samples still correct the prediction
     # around them (kriged residuals of about -50 dB), so the best estimate is no longer covered
     results, _, _ = analyze_frames(v, stations([(119.405, 32.4045)]), meas.iloc[1:], rules=RULES,
