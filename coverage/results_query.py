@@ -168,6 +168,15 @@ def villages_version(conn: Connection) -> int:
     return data_version(conn, "villages")
 
 
+def data_stamp(conn: Connection, kind: str) -> tuple[int, str]:
+    """Id and time of the last logged write of ``kind``: unlike :func:`data_version` alone, it also
+    tells a database that was emptied and filled again (ids restart) from the one before, for caches
+    that outlive a connection."""
+    row = conn.execute(select(ingests.c.id, ingests.c.created_at).where(ingests.c.kind == kind)
+                       .order_by(ingests.c.id.desc()).limit(1)).first()
+    return (0, "") if row is None else (int(row[0]), str(row[1]))
+
+
 def data_version(conn: Connection, kind: str) -> int:
     """Id of the last logged write of ``kind`` (0 when none): changes whenever the stored rows do."""
     value = conn.execute(select(func.max(ingests.c.id)).where(ingests.c.kind == kind)).scalar()
@@ -439,7 +448,7 @@ def _region_ids(store: Store, kind: PointKind, query: PointQuery, conds: list[Co
     """
     t = stations if kind == "stations" else measurements
     with store.engine.connect() as conn:
-        versions = (data_version(conn, kind), villages_version(conn))
+        versions = (data_stamp(conn, kind), data_stamp(conn, "villages"))
         key = (store.url, kind, query, item_id, versions)
         hit = _REGION_IDS.get(key)
         if hit is not None:
@@ -466,17 +475,17 @@ def in_regions(store: Store, regions: Sequence[str], lon: np.ndarray, lat: np.nd
     if not len(lon):
         return inside
     with store.engine.connect() as conn:
-        version = villages_version(conn)
+        version = data_stamp(conn, "villages")
     for region in regions:
         shape = _region_shape(store, region, version)
         inside &= shapely.intersects_xy(shape, np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
     return inside
 
 
-_REGION_SHAPES: dict[tuple[str, str, int], Any] = {}
+_REGION_SHAPES: dict[tuple[str, str, tuple[int, str]], Any] = {}
 
 
-def _region_shape(store: Store, region: str, version: int) -> Any:
+def _region_shape(store: Store, region: str, version: tuple[int, str]) -> Any:
     """The union of the polygons of ``region``'s villages, prepared; remembered per villages version."""
     key = (store.url, region, version)
     shape = _REGION_SHAPES.get(key)
