@@ -31,7 +31,7 @@ import pandas as pd
 from coverage import planning
 from coverage.analysis import analyze_frames
 from coverage.predict import ModelParameters
-from coverage.rules import DEFAULT_RULES
+from coverage.rules import PLANNING_RULES
 from coverage.schema import is_village_committee
 from seeds import DEFAULT_SEED, build_world
 
@@ -63,7 +63,7 @@ def main() -> None:
         t = time.perf_counter()
         c = _cpu_s()
         plan = planning.plan_sites(v, world.stations, world.measurements, n_sites=args.sites,
-                                   rules=DEFAULT_RULES, params=params)
+                                   rules=PLANNING_RULES, params=params)
         times.append(time.perf_counter() - t)
         cpu.append(_cpu_s() - c)
     assert plan is not None
@@ -75,7 +75,7 @@ def main() -> None:
     # plain greedy: after each pick, every remaining candidate again (timed for a few picks)
     t = time.perf_counter()
     base = planning.plan_sites(v, world.stations, world.measurements, n_sites=args.baseline_picks,
-                               rules=DEFAULT_RULES, params=params, reevaluate_all=True)
+                               rules=PLANNING_RULES, params=params, reevaluate_all=True)
     t_few = time.perf_counter() - t
     same = base.sites["candidate_id"].tolist() == plan.sites["candidate_id"].tolist()[:args.baseline_picks]
     # plain greedy: the same state and first evaluation, then every pick re-evaluates all candidates
@@ -99,7 +99,7 @@ def main() -> None:
     if args.check:
         combined = gpd.GeoDataFrame(pd.concat([world.stations, planning.plan_stations(plan)], ignore_index=True),
                                     crs="EPSG:4326")
-        results, _, _ = analyze_frames(v, combined, world.measurements, rules=DEFAULT_RULES, params=params)
+        results, _, _ = analyze_frames(v, combined, world.measurements, rules=PLANNING_RULES, params=params)
         covered = int((results["verdict"] == "covered").sum())
         expected = int(plan.sites["covered"].iloc[-1])
         print(f"check: re-run analysis covered {covered:,}, plan reported {expected:,}: "
