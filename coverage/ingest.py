@@ -593,7 +593,10 @@ def _read_vector(path: Path, file: str, kind: Kind, encoding: str | None, layer:
         if limits.max_rows is not None:
             features = int(pyogrio.read_info(path, layer=chosen, encoding=read_encoding)["features"])
             check_rows(features, file, limits)  # -1 (unknown without reading) passes
-        frame = pyogrio.read_dataframe(path, layer=chosen, encoding=read_encoding)
+        # GDAL's GeoJSON driver turns text that looks like a date (a source named "0/01/01") into a
+        # timestamp; the contracts say which columns are dates, so every property is read as given
+        options = {"DATE_AS_STRING": "YES"} if path.suffix.lower() in (".geojson", ".json") else {}
+        frame = pyogrio.read_dataframe(path, layer=chosen, encoding=read_encoding, **options)
     except UnicodeDecodeError as exc:
         raise _file_error(
             file, f"cannot decode the attribute table as {read_encoding or 'UTF-8'} ({exc.reason}); "

@@ -216,3 +216,11 @@ def _stations(draw: st.DrawFn) -> gpd.GeoDataFrame:
 def test_any_valid_stations_frame_round_trips(frame: gpd.GeoDataFrame, fmt: str, tmp_path: Path) -> None:
     path = write_output("stations", frame, tmp_path / f"s{FORMATS[fmt][0]}")
     assert_frames_equal(read_input("stations", path).frame, frame)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "geojson", "xlsx"])
+def test_text_that_looks_like_a_date_stays_text(fmt: str, tmp_path: Path) -> None:
+    # found by the property test above: GDAL's GeoJSON driver read "0/01/01" as 2000-01-01
+    frame = FRAMES["stations"]().assign(source="0/01/01")
+    path = write_output("stations", frame, tmp_path / f"s.{fmt}")
+    assert read_input("stations", path).frame["source"].tolist() == ["0/01/01"] * len(frame)
