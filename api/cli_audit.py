@@ -203,13 +203,15 @@ def list_(
     table = Table(title=f"{len(villages):,} villages" + (f" (first {limit})" if len(villages) > limit else ""))
     by_stratum = plan.strata != "city"
     main_size = dict(zip(drawn.strata["stratum"], drawn.strata["sample"], strict=True))
-    for col in (*(("stratum",) if by_stratum else ()), "order", "code", "name", "township", "verdict",
+    for col in (*(("stratum",) if by_stratum else ()), "order", "code", "name", "township", "verdict", "p",
                 "WGS84 lon,lat", "GCJ-02 lon,lat", "site m", "RSRP dBm"):
         table.add_column(col, no_wrap=True)
     for r in villages.head(limit).itertuples(index=False):
         order = f"R{r.order - main_size.get(r.stratum, 0)}" if r.reserve else str(r.order)
         table.add_row(*((str(r.stratum),) if by_stratum else ()), order, str(r.code), str(r.name),
-                      _fmt(r.township_name), str(r.verdict), f"{r.point_lon:.6f},{r.point_lat:.6f}",
+                      _fmt(r.township_name), str(r.verdict),
+                      "" if r.p_covered != r.p_covered else f"{r.p_covered:.0%}",
+                      f"{r.point_lon:.6f},{r.point_lat:.6f}",
                       f"{r.gcj02_lon:.6f},{r.gcj02_lat:.6f}", _fmt(r.nearest_site_m), _fmt(r.predicted_rsrp_dbm))
     console.print(table)
     console.print("order Rk: the stratum's k-th reserve (use reserves in order when a village cannot be reached)")

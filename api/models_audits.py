@@ -135,6 +135,8 @@ class AuditVillage(BaseModel):
     gcj02_lon: float | None = Field(description="The same point in GCJ-02, for Chinese navigation apps")
     gcj02_lat: float | None
     verdict: str | None = Field(description="The run's verdict")
+    p_covered: float | None = Field(default=None, description="The run's probability that the village is covered "
+                                                              "(null for rounds drawn before probabilities)")
     nearest_site_id: str | None
     nearest_site_m: float | None
     predicted_rsrp_dbm: float | None

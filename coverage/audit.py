@@ -83,7 +83,7 @@ SUPPLEMENT = "uncertain"
 SAMPLE_COLUMNS = (
     "round", "stratum", "order", "reserve", "code", "name", "township_code", "township_name",
     "county_code", "county_name", "city_code", "city_name", "point_lon", "point_lat", "point_source",
-    "gcj02_lon", "gcj02_lat", "verdict", "nearest_site_id", "nearest_site_m", "predicted_rsrp_dbm",
+    "gcj02_lon", "gcj02_lat", "verdict", "p_covered", "nearest_site_id", "nearest_site_m", "predicted_rsrp_dbm",
     "predicted_sinr_db",
 )
 
@@ -94,6 +94,7 @@ XLSX_HEADERS: dict[str, str] = {
     "county_name": "区县", "city_code": "地市代码", "city_name": "地市",
     "point_lon": "村委会经度(WGS84)", "point_lat": "村委会纬度(WGS84)", "point_source": "点位来源",
     "gcj02_lon": "导航经度(GCJ-02)", "gcj02_lat": "导航纬度(GCJ-02)", "verdict": "预测结论",
+    "p_covered": "通达概率",
     "nearest_site_id": "最近站址", "nearest_site_m": "最近站址距离(m)",
     "predicted_rsrp_dbm": "预测RSRP(dBm)", "predicted_sinr_db": "预测SINR(dB)", "notes": "备注",
 }
@@ -101,13 +102,14 @@ _XLSX_WIDTHS: dict[str, float] = {
     "round": 5, "stratum": 14, "order": 5, "reserve": 5, "code": 14, "name": 16, "township_code": 11,
     "township_name": 12, "county_code": 8, "county_name": 10, "city_code": 6, "city_name": 8,
     "point_lon": 11, "point_lat": 10, "point_source": 8, "gcj02_lon": 11, "gcj02_lat": 10,
-    "verdict": 9, "nearest_site_id": 12, "nearest_site_m": 9, "predicted_rsrp_dbm": 9,
+    "verdict": 9, "p_covered": 8, "nearest_site_id": 12, "nearest_site_m": 9, "predicted_rsrp_dbm": 9,
     "predicted_sinr_db": 8, "notes": 24,
 }
 #: How the list's values are shown to people (:func:`coverage.labels.show_value` kinds).
-_KINDS = {"reserve": "yesno", "verdict": "verdict", "code": "code", "township_code": "code", "county_code": "code",
-          "city_code": "code", "nearest_site_id": "code", "nearest_site_m": "m", "predicted_rsrp_dbm": "db",
-          "predicted_sinr_db": "db", "point_lon": "deg", "point_lat": "deg", "gcj02_lon": "deg", "gcj02_lat": "deg"}
+_KINDS = {"reserve": "yesno", "verdict": "verdict", "p_covered": "rate", "code": "code", "township_code": "code",
+          "county_code": "code", "city_code": "code", "nearest_site_id": "code", "nearest_site_m": "m",
+          "predicted_rsrp_dbm": "db", "predicted_sinr_db": "db", "point_lon": "deg", "point_lat": "deg",
+          "gcj02_lon": "deg", "gcj02_lat": "deg"}
 
 
 def _show(column: str, value: Any, *, lang: str = "zh") -> Any:
@@ -515,6 +517,8 @@ def sample_list(picked: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *, stratum
     out["gcj02_lon"] = np.round(np.asarray(g_lon, dtype=float), 6)
     out["gcj02_lat"] = np.round(np.asarray(g_lat, dtype=float), 6)
     out["verdict"] = pd.Series(picked["verdict"].to_numpy(), dtype="str")
+    out["p_covered"] = (np.round(pd.to_numeric(picked["p_covered"], errors="coerce").to_numpy(float), 4)
+                        if "p_covered" in picked else np.full(n, np.nan))
     out["nearest_site_id"] = pd.Series(site_id, dtype="str")
     out["nearest_site_m"] = np.round(site_m, 1)
     out["predicted_rsrp_dbm"] = np.round(picked["committee_rsrp_dbm"].to_numpy(float), 1)

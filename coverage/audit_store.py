@@ -91,6 +91,7 @@ audit_villages = Table(
     Column("gcj02_lon", Float),
     Column("gcj02_lat", Float),
     Column("verdict", String(12)),
+    Column("p_covered", Float),
     Column("nearest_site_id", String(100)),
     Column("nearest_site_m", Float),
     Column("predicted_rsrp_dbm", Float),
@@ -285,7 +286,7 @@ class AuditStore:
             if col in ("round", "order", "reserve"):
                 continue
             if col in ("point_lon", "point_lat", "gcj02_lon", "gcj02_lat", "nearest_site_m", "predicted_rsrp_dbm",
-                       "predicted_sinr_db"):
+                       "predicted_sinr_db", "p_covered"):
                 data[col] = pd.to_numeric(data[col], errors="coerce").astype("float64")
             else:
                 data[col] = pd.Series(data[col].tolist(), dtype="str")

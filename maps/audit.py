@@ -42,7 +42,7 @@ POINT_MARGIN_DEG = 0.01
 _POINT_PROPERTIES: tuple[tuple[str, str, int | None], ...] = (
     ("code", "code", None), ("name", "name", None), ("stratum", "stratum", None), ("order", "order", 0),
     ("reserve", "reserve", None), ("township", "township_name", None), ("county", "county_name", None),
-    ("verdict", "verdict", None), ("predicted_rsrp_dbm", "predicted_rsrp_dbm", 1),
+    ("verdict", "verdict", None), ("p_covered", "p_covered", 2), ("predicted_rsrp_dbm", "predicted_rsrp_dbm", 1),
     ("predicted_sinr_db", "predicted_sinr_db", 1), ("nearest_site_id", "nearest_site_id", None),
     ("nearest_site_m", "nearest_site_m", 0), ("gcj02_lon", "gcj02_lon", 6), ("gcj02_lat", "gcj02_lat", 6),
     ("n_tests", "n_tests", 0), ("n_pass", "n_pass", 0), ("rsrp_median_dbm", "rsrp_median_dbm", 1),

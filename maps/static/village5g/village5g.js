@@ -123,7 +123,7 @@
         esc(p.county || '') + '</div><table>' +
         row('结果 outcome', outcome) +
         row('层 / 序号 stratum / order', esc(p.stratum) + ' / ' + esc(p.label)) +
-        row('预测结论 predicted', chip(p.verdict)) +
+        row('预测结论 predicted', chip(p.verdict) + (p.p_covered != null ? ' · 通达概率 ' + pct(p.p_covered) : '')) +
         row('预测 RSRP / SINR', fixed(p.predicted_rsrp_dbm, 1, ' dBm') + ' / ' + fixed(p.predicted_sinr_db, 1, ' dB')) +
         row('最近站址 nearest site', esc(p.nearest_site_id || '–') + ' · ' + count(p.nearest_site_m) + ' m') +
         row('导航点 GCJ-02', fixed(p.gcj02_lon, 6) + ', ' + fixed(p.gcj02_lat, 6)) +
