@@ -24,6 +24,7 @@ import rasterio
 
 from coverage import __version__
 from coverage.audit_rounds import audit_evidence
+from coverage.calibration import area_offsets_of
 from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import NO_VILLAGES, Village5gError
 from coverage.fusion import Posterior, Variogram, apply_effect, evidence_reach_m, evidence_residuals, fuse
@@ -99,7 +100,8 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     meas = measurements if measurements is not None and len(measurements) else None
     if meas is not None and operators:
         meas = meas[meas["operator"].isin(operators)].reset_index(drop=True)
-    extent = village_extents(villages, crs)[3]
+    extents = village_extents(villages, crs)
+    extent = extents[3]
     bounds = (float(extent[:, 0].min()), float(extent[:, 1].min()), float(extent[:, 2].max()),
               float(extent[:, 3].max()))
     village_grid = grid = make_grid(bounds, crs, params.resolution_m, lattice=lattice)
@@ -116,7 +118,7 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
             grid = make_grid((min(bounds[0], float(mx.min())), min(bounds[1], float(my.min())),
                               max(bounds[2], float(mx.max())), max(bounds[3], float(my.max()))),
                              crs, params.resolution_m, lattice=lattice)
-    raster = village_raster(villages, crs, params.resolution_m, lattice=lattice, grid=grid)
+    raster = village_raster(villages, crs, params.resolution_m, lattice=lattice, grid=grid, extents=extents)
     grid, labels = raster.grid, raster.labels
     timings["rasterize_s"] = time.perf_counter() - t
     say(f"grid {grid.width} x {grid.height} at {params.resolution_m:g} m; predicting")
@@ -145,13 +147,7 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
 def area_prior(codes: np.ndarray, params: ModelParameters) -> np.ndarray:
     """The calibrated prior of the location effect (dB) of villages by code: their county's area
     offset, else their city's, else 0 (:attr:`coverage.predict.ModelParameters.area_offsets`)."""
-    offsets = dict(params.area_offsets)
-    out = np.zeros(len(codes))
-    if not offsets:
-        return out
-    for i, code in enumerate(codes.astype(str)):
-        out[i] = offsets.get(code[:6], offsets.get(code[:4], 0.0))
-    return out
+    return area_offsets_of(codes, dict(params.area_offsets))
 
 
 def run_variogram(rules: RuleSet, params: ModelParameters) -> Variogram:

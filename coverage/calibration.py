@@ -58,7 +58,7 @@ from coverage.predict import CALIBRATION_KNOTS_M, ModelParameters, Prediction, l
 from coverage.rules import RuleSet
 from coverage.verdicts import village_raster
 
-__all__ = ["Calibration", "CalibrationRefused", "fit_calibration", "fit_selection_offsets"]
+__all__ = ["Calibration", "CalibrationRefused", "area_offsets_of", "fit_calibration", "fit_selection_offsets"]
 
 #: Prior standard deviations of a band's values and of their second differences (dB).
 PRIOR_VALUE_DB = 10.0
@@ -225,10 +225,21 @@ def _fit(samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]
             pd.DataFrame({"code": county.index.astype(str), "villages": county["n"].to_numpy(int),
                           "offset_db": county["offset"].to_numpy(float) + parent.reindex(county.index).to_numpy()}),
         ], ignore_index=True)
-        offset = dict(zip(areas["code"], areas["offset_db"], strict=True))
-        codes = samples["village"].astype(str).to_numpy()
-        left = left - np.array([offset.get(c[:6], offset.get(c[:4], 0.0)) if len(c) == 12 else 0.0 for c in codes])
+        left = left - area_offsets_of(samples["village"].to_numpy(), dict(zip(areas["code"].astype(str),
+                                                                              areas["offset_db"].astype(float),
+                                                                              strict=True)))
     return bands, areas, left
+
+
+def area_offsets_of(codes: np.ndarray, offsets: dict[str, float]) -> np.ndarray:
+    """Per 12-digit village code, its county's area offset (dB), else its city's, else 0 (0 for
+    anything that is no village code)."""
+    code = pd.Series(np.asarray(codes, dtype=object)).astype(str)
+    table = pd.Series(offsets, dtype=float)
+    county = code.str[:6].map(table)
+    city = code.str[:4].map(table)
+    out = county.fillna(city).fillna(0.0).to_numpy(float)
+    return np.where(code.str.len().to_numpy() == 12, out, 0.0)
 
 
 def _apply(samples: pd.DataFrame, bands: pd.DataFrame, areas: pd.DataFrame) -> np.ndarray:
@@ -238,9 +249,8 @@ def _apply(samples: pd.DataFrame, bands: pd.DataFrame, areas: pd.DataFrame) -> n
     zero = np.zeros(len(CALIBRATION_KNOTS_M))
     basis = _basis(logd)
     correction = np.array([basis[i] @ terms.get(b, zero) for i, b in enumerate(samples["band"].astype(str))])
-    offset = dict(zip(areas["code"].astype(str), areas["offset_db"].astype(float), strict=True))
-    area = np.array([offset.get(c[:6], offset.get(c[:4], 0.0)) if len(c) == 12 else 0.0
-                     for c in samples["village"].astype(str)])
+    area = area_offsets_of(samples["village"].to_numpy(),
+                           dict(zip(areas["code"].astype(str), areas["offset_db"].astype(float), strict=True)))
     return samples["residual_db"].to_numpy(float) - correction - area
 
 

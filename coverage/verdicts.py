@@ -79,15 +79,18 @@ class VillageRaster:
 
 
 def village_raster(villages: gpd.GeoDataFrame, crs: pyproj.CRS, resolution_m: float, *,
-                   lattice: tuple[float, float, int] | None = None, grid: Grid | None = None) -> VillageRaster:
+                   lattice: tuple[float, float, int] | None = None, grid: Grid | None = None,
+                   extents: tuple[gpd.GeoDataFrame, np.ndarray, np.ndarray, np.ndarray] | None = None
+                   ) -> VillageRaster:
     """Grid, labels, mask and committee pixels of ``villages`` (EPSG:4326) in the metric ``crs``.
 
     The grid (unless ``grid`` is given) covers the villages and their committee points
     (:func:`coverage.predict.make_grid`, on ``lattice`` when given); the mask, the pixels a
     prediction must compute, is every village pixel and every committee pixel, so verdicts never
-    depend on pixels outside it.
+    depend on pixels outside it. ``extents``: :func:`village_extents` of the villages in ``crs``, when
+    the caller has them already.
     """
-    metric, px, py, extent = village_extents(villages, crs)
+    metric, px, py, extent = village_extents(villages, crs) if extents is None else extents
     if grid is None:
         bounds = (float(extent[:, 0].min()), float(extent[:, 1].min()), float(extent[:, 2].max()),
                   float(extent[:, 3].max()))
