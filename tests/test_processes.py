@@ -160,3 +160,30 @@ def _admin(store: Store) -> dict[str, str]:
     from tests.utils.api import key
 
     return key(store, "admin")
+
+
+def _hang_in_first_worker(flag: str) -> None:
+    """Pool initializer: the first worker to start hangs for good (as on a lock inherited at fork)."""
+    try:
+        os.close(os.open(flag, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return
+    while True:
+        time.sleep(60)
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def test_a_worker_hung_at_start_does_not_hang_the_pool_close(tmp_path: Path, monkeypatch: object) -> None:
+    from coverage import processes
+
+    monkeypatch.setattr(processes, "EXIT_GRACE_S", 1.0)  # type: ignore[attr-defined]
+    start = time.monotonic()
+    with processes.forked_pool(2, _hang_in_first_worker, (str(tmp_path / "flag"),)) as pool:
+        assert list(pool.map(_square, range(6))) == [0, 1, 4, 9, 16, 25]  # the other worker does it all
+        workers = list(pool._processes.values())  # type: ignore[attr-defined]
+    assert time.monotonic() - start < 20
+    assert len(workers) == 2 and not any(_alive(w.pid) for w in workers)
+    assert sorted(w.exitcode for w in workers) == [-signal.SIGKILL, 0]
