@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
-from api.scheduler import parse_schedule
+from api.schedules import parse_schedule
 from api.settings import Settings
 from coverage.limits import Limits
 

@@ -85,7 +85,8 @@ def main() -> None:
     args = parser.parse_args()
     from coverage.keys import create_key
     from coverage.storage import Store
-    from tests.utils.api import build_world, free_port
+    from tests.utils.api import free_port
+    from tests.worlds.row import build_row_world
 
     folder = Path(tempfile.mkdtemp(prefix="village5g-bench-keys-"))
     process = None
@@ -93,7 +94,7 @@ def main() -> None:
         url = f"sqlite:///{folder / 'bench.db'}"
         store = Store(url)
         store.create_schema()
-        build_world(store)
+        build_row_world(store)
         _, viewer = create_key(store, role="viewer")
         store.dispose()
         port = free_port()

@@ -109,7 +109,8 @@ def peak_mb(pid: int, field: str = "VmHWM") -> float:
 def main() -> None:
     from coverage.keys import create_key
     from coverage.storage import IngestRecord, Store
-    from tests.utils.api import free_port, villages_frame
+    from tests.utils.api import free_port
+    from tests.worlds.row import row_villages
 
     folder = Path(tempfile.mkdtemp(prefix="village5g-bench-limits-"))
     process = None
@@ -117,7 +118,7 @@ def main() -> None:
         url = f"sqlite:///{folder / 'bench.db'}"
         store = Store(url)
         store.create_schema()
-        store.write("villages", villages_frame(), record=IngestRecord(kind="villages", file_name="v", sha256="0" * 64))
+        store.write("villages", row_villages(), record=IngestRecord(kind="villages", file_name="v", sha256="0" * 64))
         _, auditor = create_key(store, role="auditor")
         store.dispose()
         bomb, big, accepted = folder / "bomb.zip", folder / "big.csv", folder / "accepted.csv"

@@ -43,7 +43,10 @@ from coverage.predict import ModelParameters
 from coverage.rules import DEFAULT_RULES
 from coverage.storage import Store
 from maps import MapOptions, MapSource, render_html
-from maps.browser import find_chromium, open_page
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the browser driver is a test utility (tests/utils/browser.py)
+from tests.utils.browser import find_chromium, open_page  # noqa: E402
 
 SIZE_BUDGET_MB = 8.0
 DRAW_BUDGET_MS = 3000.0

@@ -47,6 +47,7 @@ import pyproj
 import rasterio
 import shapely
 
+from coverage.compute import analyze_frames, write_geotiff
 from coverage.crs import local_metric_crs, project_xy, to_metric
 from coverage.errors import NO_VILLAGES, ConfigError
 from coverage.fusion import evidence_reach_m
@@ -435,10 +436,8 @@ def partition_tasks(plan: PartitionPlan, inputs: PartitionInputs, *, rules: Rule
 
 
 def analyze_partition(task: PartitionTask) -> PartitionResult:
-    """Compute one partition alone with :func:`coverage.analysis.analyze_frames` (and write its
+    """Compute one partition alone with :func:`coverage.compute.analyze_frames` (and write its
     GeoTIFF, masked to its own villages, when the task names a path)."""
-    # imported here: coverage.analysis imports this module to run partitioned analyses
-    from coverage.analysis import analyze_frames, write_geotiff
 
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -522,7 +521,7 @@ def analyze_partitioned(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                         timings: dict[str, float] | None = None) -> tuple[pd.DataFrame, list[PartitionResult]]:
     """Partition frames held in memory, compute the partitions (:func:`run_partitions`) and merge.
 
-    Returns the merged results (equal to :func:`coverage.analysis.analyze_frames`' results on the
+    Returns the merged results (equal to :func:`coverage.compute.analyze_frames`' results on the
     whole area) and the per-partition results (timings, raster paths). A stored run reads its rows
     partition by partition instead (:func:`survey_store`, :class:`StoreInputs`).
     """

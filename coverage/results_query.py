@@ -34,7 +34,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Column, Float, Integer, String, Table, func, select, true
+from sqlalchemy import func, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnElement, Select
@@ -42,7 +42,17 @@ from sqlalchemy.sql.expression import ColumnElement, Select
 from coverage.errors import NotFoundError
 from coverage.queries import LIST_COLUMNS
 from coverage.schema import COLUMNS, conform
-from coverage.storage import Store, ingests, measurements, metadata, runs, stations, village_results, villages
+from coverage.storage import (
+    Store,
+    ingests,
+    measurements,
+    runs,
+    stations,
+    village_bounds,
+    village_bounds_state,
+    village_results,
+    villages,
+)
 
 __all__ = [
     "Envelope", "PointQuery", "Rows", "VillageQuery", "compare_runs", "count_points", "count_villages",
@@ -54,23 +64,6 @@ __all__ = [
 #: (lon_min, lat_min, lon_max, lat_max) in WGS84 degrees. ``lon_min > lon_max`` crosses the antimeridian.
 Envelope = tuple[float, float, float, float]
 PointKind = Literal["stations", "measurements"]
-
-village_bounds = Table(
-    "village_bounds",
-    metadata,
-    Column("code", String(12), primary_key=True),
-    Column("min_lon", Float, nullable=False, index=True),
-    Column("min_lat", Float, nullable=False),
-    Column("max_lon", Float, nullable=False),
-    Column("max_lat", Float, nullable=False),
-)
-
-village_bounds_state = Table(
-    "village_bounds_state",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("villages_version", Integer),  # ingests.id of the last village write the bounds reflect
-)
 
 #: An envelope no point or village intersects (a region with no villages).
 EMPTY_ENVELOPE: Envelope = (math.inf, math.inf, -math.inf, -math.inf)

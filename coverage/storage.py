@@ -226,6 +226,25 @@ village_results = Table(
     Index("ix_village_results_run_no_site", "run_id", "no_site"),
 )
 
+#: The villages' lon/lat envelopes the result queries (:mod:`coverage.results_query`) filter by, kept
+#: in step with the stored villages.
+village_bounds = Table(
+    "village_bounds",
+    metadata,
+    Column("code", String(12), primary_key=True),
+    Column("min_lon", Float, nullable=False, index=True),
+    Column("min_lat", Float, nullable=False),
+    Column("max_lon", Float, nullable=False),
+    Column("max_lat", Float, nullable=False),
+)
+
+village_bounds_state = Table(
+    "village_bounds_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("villages_version", Integer),  # ingests.id of the last village write the bounds reflect
+)
+
 TABLES: dict[Kind, Table] = {"villages": villages, "stations": stations, "measurements": measurements}
 
 #: Columns that identify a row of each kind (stations: NULL cell_id counts as one value).
@@ -292,10 +311,6 @@ class Store:
 
         Nullable columns that a newer version added to an existing table are added too.
         """
-        # the tables of village bounds the result queries keep (coverage.results_query imports this
-        # module, so it is imported here, where it registers them on the metadata)
-        import coverage.results_query  # noqa: F401
-
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))

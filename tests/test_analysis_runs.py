@@ -18,6 +18,7 @@ import shapely
 from sqlalchemy import func, select
 
 import coverage.analysis
+import coverage.compute
 import coverage.partition
 import coverage.storage
 from coverage import __version__
@@ -171,7 +172,7 @@ def _fail_in_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("boom in the verdicts")
 
-    monkeypatch.setattr(coverage.analysis, "village_metrics", boom)
+    monkeypatch.setattr(coverage.compute, "village_metrics", boom)
 
 
 def _fail_inside_publish(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,8 +22,9 @@ from coverage.queries import LIST_COLUMNS, village_table
 from coverage.rules import DEFAULT_RULES
 from coverage.storage import Store
 from coverage.summary import summarize
-from tests.utils.api import PARAMS, SITE, VILLAGES, app_for, build_world, village_box
+from tests.utils.api import app_for
 from tests.utils.db import POSTGRES_URL, require_postgis, reset_postgres
+from tests.worlds.row import PARAMS, SITE, VILLAGES, build_row_world, row_village_box
 
 CODES = sorted(v[0] for v in VILLAGES)
 
@@ -46,7 +47,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         reset_postgres()
         store = Store(POSTGRES_URL)
     store.create_schema()
-    run_id = build_world(store)
+    run_id = build_row_world(store)
     assert run_id is not None
     with TestClient(app_for(store, tmp)) as client:
         yield World(store, run_id, client, tmp)
@@ -78,7 +79,7 @@ def test_landing_page_conformance_and_collections_link_to_each_other(world: Worl
     assert [c["id"] for c in collections] == ["villages", "stations", "measurements"]
     villages = world.client.get("/collections/villages").json()
     lon_min, lat_min, lon_max, lat_max = villages["extent"]["spatial"]["bbox"][0]
-    expected = shapely.bounds(shapely.union_all([village_box(i) for i in range(len(VILLAGES))]))
+    expected = shapely.bounds(shapely.union_all([row_village_box(i) for i in range(len(VILLAGES))]))
     np.testing.assert_allclose([lon_min, lat_min, lon_max, lat_max], expected)
     assert any(link["rel"] == "items" for link in villages["links"])
     measurements = world.client.get("/collections/measurements").json()
@@ -152,11 +153,11 @@ def test_filters_select_the_expected_villages(world: World) -> None:
 
 def test_bbox_selects_villages_whose_envelope_it_touches(world: World) -> None:
     # the first village's east half and nothing of the second (1 km gap between them)
-    box = village_box(0).bounds
+    box = row_village_box(0).bounds
     mid = (box[0] + box[2]) / 2
     url = f"/collections/villages/items?bbox={mid},{box[1]},{box[2] + 0.001},{box[3]}"
     assert _codes(world.client, url) == ["321012101201"]
-    second = village_box(1).bounds
+    second = row_village_box(1).bounds
     url = f"/collections/villages/items?bbox={box[0]},{box[1]},{second[0]},{box[3]}"  # touches the second's edge
     assert _codes(world.client, url) == ["321012101201", "321012101202"]
     assert _codes(world.client, "/collections/villages/items?bbox=100,20,101,21") == []

@@ -19,8 +19,8 @@ from api.cli import app as cli_app
 from coverage.audit_rounds import round_report
 from coverage.audit_store import AuditStore
 from coverage.storage import Store
-from tests.test_audit_fixtures import field_tests, seeded_store
 from tests.utils.api import app_for, key
+from tests.worlds.two_cities import field_tests, seed_two_cities
 
 #: The request of the CLI tests: Cochran with a 15-point margin gives 24 villages and 6 reserves.
 DRAW = {"margin": 0.15, "seed": 8}
@@ -28,7 +28,7 @@ DRAW = {"margin": 0.15, "seed": 8}
 
 @pytest.fixture
 def client(store: Store, tmp_path: Path) -> Iterator[TestClient]:
-    seeded_store(store, tmp_path)
+    seed_two_cities(store, tmp_path)
     with TestClient(app_for(store, tmp_path, max_upload_mb=0.05)) as c:
         yield c
 

@@ -14,7 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from coverage.storage import Store
-from tests.utils.api import app_for, build_world, key
+from tests.utils.api import app_for, key
+from tests.worlds.row import build_row_world
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +25,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Tes
     tmp = tmp_path_factory.mktemp("edges")
     store = Store(f"sqlite:///{tmp / 'edges.db'}")
     store.create_schema()
-    build_world(store)
+    build_row_world(store)
     with TestClient(app_for(store, tmp), raise_server_exceptions=False) as client:
         yield store, client
     store.dispose()

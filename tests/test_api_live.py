@@ -19,8 +19,9 @@ import shapely
 
 from coverage.queries import LIST_COLUMNS, village_table
 from coverage.storage import Store
-from tests.utils.api import build_world, live_server
+from tests.utils.api import live_server
 from tests.utils.db import POSTGRES_URL, require_postgis, reset_postgres
+from tests.worlds.row import build_row_world
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
@@ -32,7 +33,7 @@ def test_gdal_reads_every_village_with_the_stored_attributes(backend: str, tmp_p
         reset_postgres()
         store = Store(POSTGRES_URL)
     store.create_schema()
-    run_id = build_world(store)
+    run_id = build_row_world(store)
     expected = village_table(store.read_results(run_id)).reset_index(drop=True)
     try:
         with live_server(store.url, tmp_path / "data") as url:

@@ -29,7 +29,8 @@ from schemathesis.specs.openapi.checks import (
 from coverage.audit import SamplingPlan
 from coverage.audit_rounds import draw_round
 from coverage.storage import Store
-from tests.utils.api import app_for, build_world, key
+from tests.utils.api import app_for, key
+from tests.worlds.row import build_row_world
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
@@ -49,7 +50,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
 @pytest.fixture(scope="module")
 def viewer_headers() -> Iterator[dict[str, str]]:
     """The small world stored, the app's lifespan running, and a viewer key's header."""
-    build_world(_STORE)
+    build_row_world(_STORE)
     draw_round(_STORE, SamplingPlan(margin=0.3, seed=1))  # round 1, so the /audits/{round} routes find it
     with TestClient(_APP):
         yield key(_STORE, "viewer")

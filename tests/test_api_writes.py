@@ -16,29 +16,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from api.cli_api import keys_app, serve
+from api.cli.service import keys_app, serve
 from coverage.errors import ConfigError
 from coverage.export import write_output
 from coverage.keys import api_keys, create_key, list_keys, revoke_key, verify_key
 from coverage.storage import Store, ingests
-from tests.utils.api import (
-    KM_LAT,
-    KM_LON,
-    SOUTH,
-    WEST,
-    app_for,
-    build_world,
-    key,
-    measurements_frame,
-    stations_frame,
-    villages_frame,
-)
+from tests.utils.api import app_for, key
+from tests.worlds.row import KM_LAT, KM_LON, SOUTH, WEST, build_row_world, row_measurements, row_stations, row_villages
 
 
 @pytest.fixture
 def client(store: Store, tmp_path: Path) -> Iterator[TestClient]:
     """A client of an app over the small world (one published run)."""
-    build_world(store)
+    build_row_world(store)
     with TestClient(app_for(store, tmp_path)) as c:
         yield c
 
@@ -60,7 +50,7 @@ def _snapshot(store: Store) -> tuple[dict[str, int], int]:
 
 
 def _new_villages(codes: list[str], column: int = 0) -> object:
-    frame = villages_frame().iloc[: len(codes)].copy()
+    frame = row_villages().iloc[: len(codes)].copy()
     frame["code"] = codes
     for level, digits in (("township_code", 9), ("county_code", 6), ("city_code", 4)):
         frame[level] = [c[:digits] for c in codes]
@@ -124,7 +114,7 @@ def test_keys_cli_prints_the_key_once_and_lists_and_revokes(store: Store) -> Non
 
 
 def test_writes_need_a_key_with_the_right_role(client: TestClient, store: Store, tmp_path: Path) -> None:
-    file = _file(tmp_path, "measurements", measurements_frame(), "more.csv")
+    file = _file(tmp_path, "measurements", row_measurements(), "more.csv")
     before = _snapshot(store)
     response = _upload(client, "measurements", file)
     assert response.status_code == 401 and response.json()["code"] == "unauthorized"  # type: ignore[attr-defined]
@@ -135,7 +125,7 @@ def test_writes_need_a_key_with_the_right_role(client: TestClient, store: Store,
     response = _upload(client, "measurements", file, viewer)
     assert response.status_code == 403 and response.json()["code"] == "forbidden"  # type: ignore[attr-defined]
     auditor = key(store, "auditor")
-    new_site = stations_frame([(WEST + 0.1, SOUTH)])
+    new_site = row_stations([(WEST + 0.1, SOUTH)])
     new_site["site_id"] = "S9"
     new_site["cell_id"] = ["S9-0", "S9-1", "S9-2"]
     stations = _file(tmp_path, "stations", new_site, "more_stations.csv")
@@ -174,7 +164,7 @@ def test_a_region_limited_key_sees_and_changes_only_its_region(client: TestClien
     assert response.status_code == 403  # type: ignore[attr-defined]
     details = response.json()["details"]  # type: ignore[attr-defined]
     assert [d["row"] for d in details] == [2] and "321012101205" in details[0]["message"]
-    far = measurements_frame().iloc[:1]
+    far = row_measurements().iloc[:1]
     far_file = _file(tmp_path, "measurements", far, "far.csv")  # in 扬州's first village
     assert _upload(client, "measurements", far_file, nanjing).status_code == 403  # type: ignore[attr-defined]
     inside = _file(tmp_path, "villages", _new_villages(["320115100205"], column=4), "nanjing.geojson")
@@ -190,11 +180,11 @@ def test_a_region_limited_key_sees_and_changes_only_its_region(client: TestClien
 
 
 def test_rejected_uploads_leave_everything_as_it_was(store: Store, tmp_path: Path) -> None:
-    build_world(store)
+    build_row_world(store)
     admin = key(store, "admin")
     with TestClient(app_for(store, tmp_path, max_upload_mb=0.05)) as client:
         before = _snapshot(store)
-        bad = stations_frame([(WEST, SOUTH)])
+        bad = row_stations([(WEST, SOUTH)])
         bad.loc[1, "operator"] = "Vodafone"
         name, data = _file(tmp_path, "stations", bad, "broken.csv")
         response = _upload(client, "stations", (name, data), admin)
@@ -203,7 +193,7 @@ def test_rejected_uploads_leave_everything_as_it_was(store: Store, tmp_path: Pat
         assert body["code"] == "invalid_input" and "nothing was stored" in body["message"]
         assert any(d["row"] == 2 and d["file"] == "broken.csv" for d in body["details"])
         assert str(tmp_path) not in response.text and "/tmp" not in response.text  # type: ignore[attr-defined]
-        again = _file(tmp_path, "villages", villages_frame(), "villages.geojson")
+        again = _file(tmp_path, "villages", row_villages(), "villages.geojson")
         response = _upload(client, "villages", again, admin)  # every code is stored already
         assert response.status_code == 422 and "already stored" in response.text  # type: ignore[attr-defined]
         odd = _upload(client, "villages", ("villages.doc", b"not a table"), admin)

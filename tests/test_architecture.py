@@ -1,7 +1,10 @@
-"""The domain library never imports web, map or scheduler code (checked in a fresh interpreter)."""
+"""The domain library never imports web, map or scheduler code (checked in a fresh interpreter); the
+packages import one way (api -> maps -> seeds -> coverage) and no module imports itself back through
+others, lazy imports inside functions included (read from the source)."""
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import subprocess
 import sys
@@ -22,10 +25,114 @@ def test_coverage_imports_no_outer_layer() -> None:
         + f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r})\n"
         + "print(','.join(bad))\n"
     )
-    root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "", f"coverage/ pulled in {out.stdout.strip()}"
 
 
 def test_coverage_is_our_package_not_coverage_py() -> None:
     assert Path(coverage.__file__).resolve().parent == Path(__file__).resolve().parents[1] / "coverage"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The layers, lowest first: a module imports only from its own layer or lower ones.
+LAYERS = ("coverage", "seeds", "maps", "api")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in LAYERS:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join(parts)] = path
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports anywhere in its source (``from a import b`` counts as
+    ``a.b`` when ``b`` is a module, else as ``a``; the parent packages a dotted import runs are not
+    counted)."""
+    modules = _modules()
+
+    def known(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for module, path in modules.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*up, *([base] if base else [])])
+                subs = [f"{base}.{a.name}" for a in node.names]
+                names = [n for n in subs if n in modules]
+                if len(names) < len(subs):
+                    names.append(base)
+            else:
+                continue
+            for name in names:
+                target = known(name) if name.split(".")[0] in LAYERS else None
+                if target is not None and target != module:
+                    graph[module].add(target)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_cycle_finder_finds_a_hand_made_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles() -> None:
+    graph = import_graph()
+    assert "coverage.analysis" in graph and graph["api.cli.root"], "the import graph was not read"
+    assert cycles(graph) == []
+
+
+def test_no_upward_imports() -> None:
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    upward = sorted(f"{m} -> {t}" for m, targets in import_graph().items() for t in targets
+                    if rank[t.split(".")[0]] > rank[m.split(".")[0]])
+    assert upward == []

@@ -21,7 +21,7 @@ from coverage.audit_calibration import (
 )
 from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import NotFoundError
-from tests.test_audit_fixtures import stations_frame
+from tests.worlds.two_cities import two_city_stations
 
 CRS = local_metric_crs((118.7, 31.9, 118.9, 32.1))  # tmerc on 119 E
 
@@ -66,7 +66,7 @@ def test_sample_raster_reads_the_pixel_under_each_point(tmp_path: Path) -> None:
 
 
 def test_serving_band_recorded_or_nearest_capacity_cell() -> None:
-    stations = stations_frame()
+    stations = two_city_stations()
     tests = pd.DataFrame({
         "lon": [118.815, 118.836, 118.836, 119.0], "lat": [32.015, 32.025, 32.025, 32.0],
         "operator": ["CMCC", "CBN", "CMCC", "CUCC"], "band": ["N78", None, None, None],
@@ -155,11 +155,11 @@ def test_measured_vs_predicted_keeps_the_strongest_test_per_point(tmp_path: Path
         "village_code": ["320101001211"] * 3, "operator": ["CMCC", "CTCC", "CMCC"], "band": ["n41", "n78", None],
         "lon": [lon, lon + 1e-6, lon], "lat": [lat, lat, lat], "rsrp_dbm": [-100.0, -110.0, np.nan],
     })
-    out = measured_vs_predicted(tests, raster_path=tif, stations=stations_frame(), margin_db=10.25)
+    out = measured_vs_predicted(tests, raster_path=tif, stations=two_city_stations(), margin_db=10.25)
     assert len(out) == 1  # CTCC's weaker test at the same point and the no-service test are left out
     row = out.iloc[0]
     assert (row["band"], row["predicted_rsrp_dbm"], row["predicted_median_dbm"]) == ("n41", -103.0, -92.75)
     assert row["difference_db"] == pytest.approx(-100.0 - (-92.75))
-    both = measured_vs_predicted(tests, raster_path=tif, stations=stations_frame(), margin_db=10.25,
+    both = measured_vs_predicted(tests, raster_path=tif, stations=two_city_stations(), margin_db=10.25,
                                  best_of_operators=False)
     assert sorted(both["band"]) == ["n41", "n78"]

@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.cli_audit import audit_app
+from api.cli.audit import audit_app
 from coverage.errors import ValidationError
 from coverage.storage import Store
-from tests.test_audit_fixtures import field_tests, seeded_store
+from tests.worlds.two_cities import field_tests, seed_two_cities
 
 if not any(group.typer_instance is audit_app for group in app.registered_groups):
     app.add_typer(audit_app, name="audit")  # until api/cli.py registers it
@@ -39,7 +39,7 @@ def db(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     store = Store(url)
     store.create_schema()
-    seeded_store(store, tmp_path)
+    seed_two_cities(store, tmp_path)
     store.dispose()
     return url
 

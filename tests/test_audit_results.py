@@ -14,10 +14,10 @@ from coverage.audit import SamplingPlan, draw_sample
 from coverage.audit_results import PassRule, load_pass_rule, passing_tests, read_field_tests
 from coverage.crs import wgs84_to_gcj02
 from coverage.errors import ConfigError, ValidationError
-from tests.test_audit_fixtures import field_tests, results_frame, stations_frame
+from tests.worlds.two_cities import field_tests, two_city_results, two_city_stations
 
-RESULTS = results_frame()
-SAMPLE = draw_sample(RESULTS, stations_frame(), SamplingPlan(margin=0.2, seed=11))
+RESULTS = two_city_results()
+SAMPLE = draw_sample(RESULTS, two_city_stations(), SamplingPlan(margin=0.2, seed=11))
 LISTED = SAMPLE.villages
 KNOWN = set(RESULTS["code"]) | {"320101001299"}  # 299: stored, but in no round
 NOW = dt.datetime(2026, 11, 26, 12, 0)

@@ -28,7 +28,7 @@ from coverage.audit import (
 )
 from coverage.crs import wgs84_to_gcj02
 from coverage.errors import ConfigError, Village5gError
-from tests.test_audit_fixtures import results_frame, stations_frame, villages_frame
+from tests.worlds.two_cities import two_city_results, two_city_stations, two_city_villages
 
 # -- sizes -------------------------------------------------------------------------------------
 
@@ -91,8 +91,8 @@ def test_reserve_size() -> None:
 # -- drawing -----------------------------------------------------------------------------------
 
 
-RESULTS = results_frame()
-STATIONS = stations_frame()
+RESULTS = two_city_results()
+STATIONS = two_city_stations()
 
 
 def test_every_stratum_size_matches_the_formula() -> None:
@@ -283,20 +283,20 @@ def test_province_sized_stratum_sizes() -> None:
     # a stratum the size of Xuzhou's 1,964 village committees: 138.2925 / (1 + 137.2925 / 1964) = 129.26 -> 130
     assert cochran_size(1964) == 130
     assert math.ceil(138.2925 / (1 + 137.2925 / 1964)) == 130
-    big = villages_frame({f"32{c:02d}": (f"城{c}", 117.0 + c * 0.2) for c in range(1, 4)})
-    sample = draw_sample(results_frame(big), STATIONS, SamplingPlan(seed=1))
+    big = two_city_villages({f"32{c:02d}": (f"城{c}", 117.0 + c * 0.2) for c in range(1, 4)})
+    sample = draw_sample(two_city_results(big), STATIONS, SamplingPlan(seed=1))
     assert list(sample.strata["sample"]) == [32, 32, 32]
 
 
 def test_uncertain_supplement_takes_the_villages_nearest_a_coin_toss_outside_the_estimate() -> None:
     from coverage.audit import SUPPLEMENT
 
-    results = results_frame()
+    results = two_city_results()
     k = np.arange(len(results))
     results["p_covered"] = np.round(np.abs(np.sin(k)), 4)  # deterministic spread over 0-1
     plan = SamplingPlan(rate=0.1, minimum=1, seed=5)
-    plain = draw_sample(results, stations_frame(), plan)
-    sample = draw_sample(results, stations_frame(), SamplingPlan(rate=0.1, minimum=1, seed=5, uncertain=3))
+    plain = draw_sample(results, two_city_stations(), plan)
+    sample = draw_sample(results, two_city_stations(), SamplingPlan(rate=0.1, minimum=1, seed=5, uncertain=3))
     extra = sample.villages[sample.villages["stratum"] == SUPPLEMENT]
     # the random part is unchanged, and the strata table (the estimate) knows nothing of the supplement
     assert sample.villages[sample.villages["stratum"] != SUPPLEMENT]["code"].tolist() == plain.villages["code"].tolist()

@@ -21,16 +21,16 @@ from coverage.predict import ModelParameters
 from coverage.propagation import edge_margin_db
 from coverage.rules import DEFAULT_RULES
 from coverage.storage import IngestRecord, Store
-from tests.test_audit_fixtures import field_tests, results_frame, seeded_store, stations_frame
+from tests.worlds.two_cities import field_tests, seed_two_cities, two_city_results, two_city_stations
 
 MARGIN = float(edge_margin_db(DEFAULT_RULES.edge_probability, DEFAULT_RULES.shadow_sigma_db))
 
 
 def test_sample_round_trip_and_numbering(store: Store) -> None:
     audits = AuditStore(store)
-    sample = draw_sample(results_frame(), stations_frame(), SamplingPlan(margin=0.1, seed=4), run_id=1)
+    sample = draw_sample(two_city_results(), two_city_stations(), SamplingPlan(margin=0.1, seed=4), run_id=1)
     assert audits.save_sample(sample) == 1
-    second = draw_sample(results_frame(), stations_frame(), SamplingPlan(margin=0.2, seed=5), run_id=1)
+    second = draw_sample(two_city_results(), two_city_stations(), SamplingPlan(margin=0.2, seed=5), run_id=1)
     assert audits.save_sample(second) == 2 and audits.latest_round() == 2
     back = audits.read_sample(1)
     assert back.plan == sample.plan and back.run_id == 1 and back.round == 1
@@ -47,10 +47,10 @@ def test_sample_round_trip_and_numbering(store: Store) -> None:
 
 
 def test_recent_codes_are_main_lists_and_tested_reserves(store: Store, tmp_path: Path) -> None:
-    store.write("villages", results_frame().drop(columns=["verdict", "committee_rsrp_dbm", "committee_sinr_db"]),
+    store.write("villages", two_city_results().drop(columns=["verdict", "committee_rsrp_dbm", "committee_sinr_db"]),
                 record=_record())
     audits = AuditStore(store)
-    first = draw_sample(results_frame(), stations_frame(), SamplingPlan(margin=0.2, seed=4), run_id=1)
+    first = draw_sample(two_city_results(), two_city_stations(), SamplingPlan(margin=0.2, seed=4), run_id=1)
     audits.save_sample(first)
     reserve = first.villages[first.villages["reserve"]].iloc[:1]
     path = tmp_path / "t.csv"
@@ -67,10 +67,10 @@ def _record() -> IngestRecord:
 
 
 def test_rejected_upload_stores_nothing_and_duplicates_are_refused(store: Store, tmp_path: Path) -> None:
-    store.write("villages", results_frame().drop(columns=["verdict", "committee_rsrp_dbm", "committee_sinr_db"]),
+    store.write("villages", two_city_results().drop(columns=["verdict", "committee_rsrp_dbm", "committee_sinr_db"]),
                 record=_record())
     audits = AuditStore(store)
-    sample = draw_sample(results_frame(), stations_frame(), SamplingPlan(margin=0.2, seed=4), run_id=1)
+    sample = draw_sample(two_city_results(), two_city_stations(), SamplingPlan(margin=0.2, seed=4), run_id=1)
     audits.save_sample(sample)
     good = field_tests(sample.main.head(4))
     bad = good.astype(object)
@@ -117,7 +117,7 @@ def test_offsets_round_trip(store: Store) -> None:
 
 
 def test_a_whole_round_on_the_tiny_world(store: Store, tmp_path: Path) -> None:
-    run_id = seeded_store(store, tmp_path)
+    run_id = seed_two_cities(store, tmp_path)
     run = store.read_run(run_id)
     first = draw_round(store, SamplingPlan(margin=0.15, seed=8))
     assert first.round == 1 and first.run_id == run_id
@@ -164,7 +164,7 @@ def test_a_whole_round_on_the_tiny_world(store: Store, tmp_path: Path) -> None:
 
 
 def test_offsets_need_tests_and_a_raster(store: Store, tmp_path: Path) -> None:
-    seeded_store(store, tmp_path)
+    seed_two_cities(store, tmp_path)
     draw_round(store, SamplingPlan(margin=0.3, seed=1))
     report = round_report(store, 1)
     assert report.offsets is None and "no field tests" in (report.offsets_note or "")

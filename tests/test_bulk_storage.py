@@ -10,11 +10,12 @@ from coverage.analysis import analyze_frames
 from coverage.predict import ModelParameters
 from coverage.rules import RuleSet
 from coverage.storage import Store
-from tests.utils.frames import assert_frames_equal, measurements_frame, stations_frame, villages_frame
+from tests.utils.frames import assert_frames_equal
+from tests.worlds.contract import contract_measurements, contract_stations, contract_villages
 
 
 def test_seed_and_results_round_trip(store: Store) -> None:
-    villages, stations, measurements = villages_frame(), stations_frame(), measurements_frame()
+    villages, stations, measurements = contract_villages(), contract_stations(), contract_measurements()
     divisions = villages.iloc[:1][["code", "name", "geometry"]].assign(
         code="321012101", level="township", parent_code="321012", host_code=None, synthetic=True)
     divisions.loc[len(divisions)] = {"code": "321012", "name": "江都区", "geometry": None, "level": "county",

@@ -19,7 +19,8 @@ from coverage.errors import ConfigError, ValidationError
 from coverage.export import EXCEL_CELL_LIMIT, FORMATS, write_output
 from coverage.ingest import read_input
 from coverage.schema import conform
-from tests.utils.frames import FRAMES, assert_frames_equal
+from tests.utils.frames import assert_frames_equal
+from tests.worlds.contract import CONTRACT_FRAMES
 
 KINDS = ("villages", "stations", "measurements")
 
@@ -68,7 +69,7 @@ def awkward_frames() -> dict[str, gpd.GeoDataFrame]:
 @pytest.mark.parametrize("fmt", list(FORMATS))
 @pytest.mark.parametrize("kind", KINDS)
 def test_round_trip_of_the_hand_made_frames(kind: str, fmt: str, tmp_path: Path) -> None:
-    frame = FRAMES[kind]()
+    frame = CONTRACT_FRAMES[kind]()
     path = write_output(kind, frame, tmp_path / f"{kind}{FORMATS[fmt][0]}")
     result = read_input(kind, path)
     assert result.warnings == []
@@ -85,20 +86,20 @@ def test_round_trip_is_exact_for_awkward_values(kind: str, fmt: str, tmp_path: P
 
 
 def test_csv_is_utf8_with_bom_points_as_lon_lat_villages_as_wkt(tmp_path: Path) -> None:
-    stations = write_output("stations", FRAMES["stations"](), tmp_path / "s.csv")
+    stations = write_output("stations", CONTRACT_FRAMES["stations"](), tmp_path / "s.csv")
     data = stations.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     header = data[3:].decode("utf-8").splitlines()[0].split(",")
     assert header[:7] == ["site_id", "cell_id", "operator", "rat", "band", "lon", "lat"]
     assert "geometry" not in header
-    villages = write_output("villages", FRAMES["villages"](), tmp_path / "v.csv")
+    villages = write_output("villages", CONTRACT_FRAMES["villages"](), tmp_path / "v.csv")
     text = villages.read_bytes()[3:].decode("utf-8")
     assert text.splitlines()[0].endswith(",population,households,source,geometry")
     assert "甲村村委会" in text and ',"MULTIPOLYGON (((119.42 32.4, 119.42 32.41, ' in text
 
 
 def test_geojson_is_plain_wgs84_utf8(tmp_path: Path) -> None:
-    path = write_output("villages", FRAMES["villages"](), tmp_path / "v.geojson")
+    path = write_output("villages", CONTRACT_FRAMES["villages"](), tmp_path / "v.geojson")
     text = path.read_text(encoding="utf-8")
     assert "甲村村委会" in text  # not \\u-escaped
     document = json.loads(text)
@@ -121,7 +122,7 @@ def test_xlsx_cells_keep_types_and_text_never_becomes_a_formula(tmp_path: Path) 
 
 
 def test_xlsx_refuses_wkt_beyond_the_excel_cell_limit(tmp_path: Path) -> None:
-    frame = FRAMES["villages"]()
+    frame = CONTRACT_FRAMES["villages"]()
     ring = shapely.Point(119.4, 32.4).buffer(0.01, quad_segs=1024)
     frame.loc[1, "geometry"] = ring
     assert len(shapely.to_wkt(ring, rounding_precision=-1)) > EXCEL_CELL_LIMIT
@@ -137,7 +138,7 @@ def test_xlsx_refuses_wkt_beyond_the_excel_cell_limit(tmp_path: Path) -> None:
 
 
 def test_format_from_suffix_or_argument(tmp_path: Path) -> None:
-    frame = FRAMES["measurements"]()
+    frame = CONTRACT_FRAMES["measurements"]()
     with pytest.raises(ConfigError, match="cannot tell the export format"):
         write_output("measurements", frame, tmp_path / "m.txt")
     with pytest.raises(ConfigError, match="unknown export format"):
@@ -152,11 +153,11 @@ def test_format_from_suffix_or_argument(tmp_path: Path) -> None:
 
 def test_missing_columns_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="lacks canonical columns: rsrp_dbm"):
-        write_output("measurements", FRAMES["measurements"]().drop(columns="rsrp_dbm"), tmp_path / "m.csv")
+        write_output("measurements", CONTRACT_FRAMES["measurements"]().drop(columns="rsrp_dbm"), tmp_path / "m.csv")
 
 
 def test_projected_frame_is_written_in_wgs84(tmp_path: Path) -> None:
-    frame = FRAMES["villages"]()
+    frame = CONTRACT_FRAMES["villages"]()
     path = write_output("villages", frame.to_crs("EPSG:4549"), tmp_path / "v.gpkg")
     back = read_input("villages", path).frame
     assert back.crs == "EPSG:4326"
@@ -164,7 +165,7 @@ def test_projected_frame_is_written_in_wgs84(tmp_path: Path) -> None:
 
 
 def test_existing_file_is_replaced_not_appended(tmp_path: Path) -> None:
-    frame = FRAMES["stations"]()
+    frame = CONTRACT_FRAMES["stations"]()
     target = tmp_path / "s.gpkg"
     write_output("stations", frame, target)
     write_output("stations", frame.iloc[:2], target)
@@ -173,7 +174,7 @@ def test_existing_file_is_replaced_not_appended(tmp_path: Path) -> None:
 
 
 def test_extra_columns_are_not_exported(tmp_path: Path) -> None:
-    frame = FRAMES["measurements"]()
+    frame = CONTRACT_FRAMES["measurements"]()
     frame["debug"] = np.arange(len(frame))
     path = write_output("measurements", frame, tmp_path / "m.csv")
     assert "debug" not in path.read_text(encoding="utf-8-sig").splitlines()[0]
@@ -221,6 +222,6 @@ def test_any_valid_stations_frame_round_trips(frame: gpd.GeoDataFrame, fmt: str,
 @pytest.mark.parametrize("fmt", ["csv", "geojson", "xlsx"])
 def test_text_that_looks_like_a_date_stays_text(fmt: str, tmp_path: Path) -> None:
     # found by the property test above: GDAL's GeoJSON driver read "0/01/01" as 2000-01-01
-    frame = FRAMES["stations"]().assign(source="0/01/01")
+    frame = CONTRACT_FRAMES["stations"]().assign(source="0/01/01")
     path = write_output("stations", frame, tmp_path / f"s.{fmt}")
     assert read_input("stations", path).frame["source"].tolist() == ["0/01/01"] * len(frame)

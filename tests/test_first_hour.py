@@ -16,12 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app, error_lines
-from api.cli_api import port_in_use
+from api.cli.service import port_in_use
 from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError
 from coverage.labels import LABELS, header, parse_verdict, people_sheet
 from coverage.queries import did_you_mean
 from coverage.storage import Store
-from tests.utils.api import build_world
+from tests.worlds.row import build_row_world
 
 runner = CliRunner()
 
@@ -35,7 +35,7 @@ UNCOVERED = ["320115100201", "320115100202", "320115100203", "320115100204", "32
 def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('first-hour') / 'w.db'}")
     store.create_schema()
-    build_world(store)
+    build_row_world(store)
     yield store.url
     store.dispose()
 
@@ -198,13 +198,13 @@ def test_a_busy_port_is_one_clear_line(db: str) -> None:
 
 
 def test_a_table_wider_than_the_terminal_is_printed_whole_not_cut() -> None:
-    from api import cli
+    from api.cli import context as cli
 
     width = cli.console.width
     cli.console.width = 40
     try:
         with cli.console.capture() as captured:
-            cli._print_rows("t", ["code", "name", "county", "villages"],
+            cli.print_rows("t", ["code", "name", "county", "villages"],
                             [["320771", "连云港经济技术开发区", "连云港经济技术开发区", "16"]], left=3, shrink=2)
     finally:
         cli.console.width = width

@@ -22,7 +22,9 @@ from coverage.rules import PLANNING_RULES, RULE_SETS, load_rules
 from coverage.schema import conform
 from coverage.summary import reach_interval
 from coverage.verdicts import confidence_label, covered_probability
-from tests.test_verdicts import KM_LAT, RULES, A, stations, villages
+from tests.worlds.boxes import KM_LAT, RULES, A
+from tests.worlds.boxes import box_villages as villages
+from tests.worlds.boxes import sector_stations as stations
 
 #: A correlation length such as a calibration fits on the seed world's drive tests.
 PARAMS = ModelParameters(resolution_m=100.0, workers=1, correlation_m=500.0)

@@ -38,7 +38,9 @@ from coverage.results_query import compare_runs, result_rows
 from coverage.rules import DEFAULT_RULES
 from coverage.storage import IngestRecord, Store
 from maps.report import CHART_HEIGHT, chart_y, render_report_html, write_report_html
-from tests.utils.api import (
+from tests.utils.api import app_for, key
+from tests.utils.db import POSTGRES_URL, require_postgis, reset_postgres
+from tests.worlds.row import (
     KM_LAT,
     KM_LON,
     PARAMS,
@@ -46,13 +48,10 @@ from tests.utils.api import (
     SOUTH,
     VILLAGES,
     WEST,
-    app_for,
-    build_world,
-    key,
-    stations_frame,
-    village_box,
+    build_row_world,
+    row_stations,
+    row_village_box,
 )
-from tests.utils.db import POSTGRES_URL, require_postgis, reset_postgres
 
 CODES = [v[0] for v in VILLAGES]  # 321012101201..204 (江都), then 320115100201..204 (江宁)
 JIA, YI, BING, DING = CODES[:4]
@@ -117,14 +116,14 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         store = Store(POSTGRES_URL)
     store.create_schema()
     store.write_divisions(divisions())
-    first = build_world(store)
+    first = build_row_world(store)
     assert first is not None
     assert record_snapshot(store, first) == 1 + 2 + 2  # province, two cities, two counties
     failed = store.start_run(rules=DEFAULT_RULES.to_dict(), parameters={}, inputs={}, code_version="test")
     store.fail_run(failed, "test: never published")
     second_site = (WEST + 8.5 * KM_LON, SOUTH + 0.5 * KM_LAT)  # centre of 王庄, the fifth village
-    assert shapely.Point(second_site).within(village_box(4))
-    store.write("stations", stations_frame([SITE, second_site]),
+    assert shapely.Point(second_site).within(row_village_box(4))
+    store.write("stations", row_stations([SITE, second_site]),
                 record=IngestRecord(kind="stations", file_name="stations2.test", sha256="1" * 64), replace=True)
     second = run_analysis(store, rules=DEFAULT_RULES, params=PARAMS).run_id
     runs = [first, second, publish(store, VERDICTS_3), publish(store, VERDICTS_4)]

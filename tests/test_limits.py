@@ -31,7 +31,8 @@ from coverage.limits import LimitError, Limits, check_grid, grid_shape_of_bounds
 from coverage.rules import DEFAULT_RULES
 from coverage.schema import conform
 from coverage.storage import IngestRecord, Store
-from tests.utils.api import PARAMS, app_for, build_world, key
+from tests.utils.api import app_for, key
+from tests.worlds.row import PARAMS, build_row_world
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +85,7 @@ def test_a_province_wide_grid_at_18_6_m_is_refused_before_the_run_starts(wide: S
 
 
 def test_the_grid_limit_is_a_setting(store: Store, tmp_path: Path) -> None:
-    build_world(store, analyze=False)  # eight villages over 15 km x 1 km: 1,500 x 100 px at 10 m
+    build_row_world(store, analyze=False)  # eight villages over 15 km x 1 km: 1,500 x 100 px at 10 m
     with TestClient(app_for(store, tmp_path, max_grid_pixels=100_000)) as client:
         admin = key(store, "admin")
         refused = client.post("/runs", json={"resolution_m": 10}, headers=admin)
@@ -129,7 +130,7 @@ def _bomb() -> bytes:
 
 @pytest.fixture
 def world(store: Store, tmp_path: Path) -> Iterator[tuple[Store, TestClient]]:
-    build_world(store)
+    build_row_world(store)
     with TestClient(app_for(store, tmp_path, max_upload_rows=1000, max_unpacked_mb=4)) as client:
         yield store, client
 
@@ -228,7 +229,7 @@ def _post_upload(app: Any, headers: list[tuple[bytes, bytes]]) -> tuple[int, int
 
 
 def test_uploads_are_authenticated_before_the_body_is_read(store: Store, tmp_path: Path) -> None:
-    build_world(store, analyze=False)
+    build_row_world(store, analyze=False)
     app = app_for(store, tmp_path)
     assert _post_upload(app, []) == (401, 0)
     assert _post_upload(app, [(b"x-api-key", b"v5g_not-a-key")]) == (401, 0)
@@ -240,7 +241,7 @@ def test_uploads_are_authenticated_before_the_body_is_read(store: Store, tmp_pat
 
 
 def test_repeated_invalid_keys_are_cheap(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    build_world(store, analyze=False)
+    build_row_world(store, analyze=False)
     checks: list[str] = []
     real = api.security.verify_key
 
@@ -268,7 +269,7 @@ def test_keys_sent_at_once_get_no_more_checks_than_the_limit(store: Store, tmp_p
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Ten different invalid keys at the same moment, limit five: five checks (each on the key
     cache's own thread, not one of the request handlers'), five 401 and five 429."""
-    build_world(store, analyze=False)
+    build_row_world(store, analyze=False)
     threads: list[str] = []
     real = api.security.verify_key
 
@@ -321,7 +322,7 @@ def test_audit_results_check_their_header_first(store: Store, tmp_path: Path, mo
     from coverage.audit import SamplingPlan
     from coverage.audit_rounds import draw_round, upload_results
 
-    build_world(store)
+    build_row_world(store)
     drawn = draw_round(store, SamplingPlan(margin=0.3, seed=1))
     path = tmp_path / "t.csv"
     path.write_bytes(b"lon,lat,rsrp_dbm\n" + b"119.401,32.401,-90\n" * 10_000)  # no village code nor time

@@ -22,8 +22,8 @@ from affine import Affine
 from folium.plugins import MiniMap
 from typer.testing import CliRunner
 
-from api import cli
-from api.cli_maps import map_command
+from api.cli import root
+from api.cli.maps import map_command
 from coverage.analysis import run_analysis
 from coverage.crs import local_metric_crs, wgs84_to_gcj02
 from coverage.errors import ConfigError, NotFoundError
@@ -522,7 +522,7 @@ def test_map_source_reads_a_run_once_and_builds_every_level(small_store: str) ->
 
 def _cli_app() -> typer.Typer:
     app = typer.Typer()
-    app.callback()(cli._global)
+    app.callback()(root._global)
     app.command("map")(map_command)
     return app
 

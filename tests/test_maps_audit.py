@@ -19,10 +19,9 @@ from coverage.audit_rounds import draw_round, round_outcomes, upload_results
 from coverage.storage import Store
 from maps import MapOptions, render_html, write_html
 from maps.audit import audit_points, build_audit_map
-from maps.browser import open_page
-from tests.test_audit_fixtures import field_tests, seeded_store
-from tests.test_maps_browser import assert_offline, require_browser
 from tests.utils.api import app_for, key
+from tests.utils.browser import assert_offline, open_page, require_browser
+from tests.worlds.two_cities import field_tests, seed_two_cities
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +31,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Pat
     folder = tmp_path_factory.mktemp("audit-map")
     store = Store(f"sqlite:///{folder / 'audit.db'}")
     store.create_schema()
-    seeded_store(store, folder)
+    seed_two_cities(store, folder)
     sample = draw_round(store, SamplingPlan(margin=0.15, seed=8))
     main, spare = sample.main, sample.villages[sample.villages["reserve"]]
     used = spare[spare["stratum"] == "3201"].head(1)

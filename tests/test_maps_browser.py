@@ -6,7 +6,6 @@ Skipped when Chromium is missing, unless VILLAGE5G_REQUIRE_BROWSER=1 (CI) makes 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,21 +19,13 @@ from coverage.storage import Store
 from coverage.verdicts import REASONS
 from maps import MapOptions, MapSource, write_html
 from maps import png as pngio
-from maps.browser import PageResult, find_chromium, open_page
 from maps.style import NO_BASEMAP_LAND, VILLAGE_CLASSES, VILLAGE_FILL_OPACITY, hex_rgb
+from tests.utils.browser import assert_offline, open_page, require_browser
 
 pytestmark = pytest.mark.slow
 
 #: The city of the test: the seed world's biggest, with villages of every class (default scope).
 CITY = "3203"
-
-
-def require_browser() -> None:
-    if find_chromium() is None:
-        if os.environ.get("VILLAGE5G_REQUIRE_BROWSER") == "1":
-            pytest.fail("VILLAGE5G_REQUIRE_BROWSER=1 but chromium is not installed (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium); set VILLAGE5G_REQUIRE_BROWSER=1 "
-                    "to make this a failure")
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +62,6 @@ def class_pixels(screenshot: bytes, tolerance: int = 6) -> dict[str, int]:
     """Pixels of each legend class's colour in the screenshot."""
     rgb = pngio.decode(screenshot)[..., :3].astype(int)
     return {c.key: int((np.abs(rgb - blended(c.color)) <= tolerance).all(axis=2).sum()) for c in VILLAGE_CLASSES}
-
-
-def assert_offline(result: PageResult, proxy_requests: list[str]) -> None:
-    assert proxy_requests == [], f"requests reached the network proxy: {proxy_requests}"
-    assert result.network_requests == [], f"the page asked for: {result.network_requests}"
-    assert result.exceptions == [] and result.console_errors == []
 
 
 def test_city_map_draws_all_four_classes_without_the_network(city_page: Path, tmp_path: Path) -> None:

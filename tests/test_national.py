@@ -22,7 +22,8 @@ from coverage.storage import Store, ingests
 from seeds import world
 from seeds.national import build_national_world, load_province_data, province_codes, seed_national_world
 from seeds.world import world_checksums
-from tests.utils.frames import assert_frames_equal, measurements_frame, stations_frame, villages_frame
+from tests.utils.frames import assert_frames_equal
+from tests.worlds.contract import contract_measurements, contract_stations, contract_villages
 
 PROVINCES = province_codes()["code"].tolist()
 
@@ -126,7 +127,7 @@ def test_seeding_province_by_province_stores_what_the_whole_world_stores(store: 
 
 def test_a_seed_whose_part_fails_stores_nothing(store: Store) -> None:
     """The parts go in one transaction: a part that fails to build leaves the stored world as it was."""
-    villages, stations, measurements = villages_frame(), stations_frame(), measurements_frame()
+    villages, stations, measurements = contract_villages(), contract_stations(), contract_measurements()
     divisions = gpd.GeoDataFrame({"code": ["32"], "name": ["江苏省"], "level": ["province"], "parent_code": [None],
                                   "host_code": [None], "synthetic": [False]}, geometry=[None], crs="EPSG:4326")
     store.seed(divisions_frame=divisions, frames={"villages": villages, "stations": stations,

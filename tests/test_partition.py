@@ -27,7 +27,7 @@ from coverage.partition import (
 )
 from coverage.predict import ModelParameters, compile_cells, make_grid
 from coverage.rules import RuleSet
-from tests.utils.frames import stations_frame, villages_frame
+from tests.worlds.contract import contract_stations, contract_villages
 
 RULES = RuleSet()
 PARAMS = ModelParameters(workers=1)
@@ -35,14 +35,14 @@ PARAMS = ModelParameters(workers=1)
 
 def _two_counties() -> gpd.GeoDataFrame:
     """Village A (the fixture's square, county 321012) and village B 20 km east (county 321023)."""
-    v = villages_frame()
+    v = contract_villages()
     v.loc[1, "geometry"] = shapely.box(119.61, 32.40, 119.62, 32.41)
     v.loc[1, ["code", "township_code", "county_code"]] = ["321023101201", "321023101", "321023"]
     return v
 
 
 def _one_village_partitions() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, PartitionPlan]:
-    villages, stations = _two_counties(), stations_frame()
+    villages, stations = _two_counties(), contract_stations()
     return villages, stations, plan_partitions(villages, stations, rules=RULES, params=PARAMS, max_villages=1)
 
 
@@ -56,7 +56,7 @@ def _moved(stations: gpd.GeoDataFrame, rows: list[int], site_ids: list[str], x: 
 
 
 def test_halo_is_the_largest_stamp_radius_plus_a_pixel() -> None:
-    stations = stations_frame()
+    stations = contract_stations()
     villages = _two_counties()
     plan = plan_partitions(villages, stations, rules=RULES, params=PARAMS, max_villages=1)
     grid = make_grid((0.0, 0.0, 100.0, 100.0), plan.crs, 100.0)
@@ -75,7 +75,7 @@ def test_halo_is_the_largest_stamp_radius_plus_a_pixel() -> None:
 
 def test_partitions_group_tiles_of_a_row_and_come_largest_first() -> None:
     """Villages on a 4 x 2 pattern of 10-pixel tiles: (row, col) -> villages, grouped along rows."""
-    base = villages_frame().iloc[[0]]
+    base = contract_villages().iloc[[0]]
     lon0, lat0 = 119.40, 32.40
     rows = []
     # tile (0, 0): 3 villages, (0, 1): 1, (0, 3): 2, (1, 0): 1; 0.004 degrees is about 400 m
@@ -91,7 +91,7 @@ def test_partitions_group_tiles_of_a_row_and_come_largest_first() -> None:
             row["committee_lon"], row["committee_lat"] = x + 0.0005, y - 0.0005
             rows.append(row)
     villages = gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), crs="EPSG:4326")
-    plan = plan_partitions(villages, stations_frame(), rules=RULES, params=params, max_villages=4)
+    plan = plan_partitions(villages, contract_stations(), rules=RULES, params=params, max_villages=4)
     # row 0: tiles 0 and 1 make 4 villages; tile 3 would make 6, so it starts a new group; row 1 alone
     assert [(p.key, p.index.tolist()) for p in plan.partitions] == [
         ("0-0..1", [0, 1, 2, 3]), ("0-3", [4, 5]), ("1-0", [6])]
@@ -155,7 +155,7 @@ def test_partitioned_equals_single_process_on_hand_made_villages() -> None:
 
 def test_bad_partition_size_is_rejected() -> None:
     with pytest.raises(ConfigError, match="max_villages"):
-        plan_partitions(villages_frame(), stations_frame(), rules=RULES, params=PARAMS, max_villages=0)
+        plan_partitions(contract_villages(), contract_stations(), rules=RULES, params=PARAMS, max_villages=0)
 
 
 @pytest.mark.slow

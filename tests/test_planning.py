@@ -17,7 +17,7 @@ from coverage.planning import plan_sites, plan_stations, read_candidates, site_s
 from coverage.rules import PLANNING_RULES as RULES  # planning asks for 90 % location probability
 from coverage.schema import is_village_committee
 from coverage.storage import IngestRecord, Store
-from tests.test_verdicts import KM_LAT, PARAMS, stations, villages
+from tests.worlds.boxes import KM_LAT, PARAMS, box_villages, sector_stations
 
 KM_LON = 1 / 94.0  # at 32.4 N
 # An n41 site with the standard 3 sectors covers 0.3 km villages out to about 1.1 km east
@@ -28,7 +28,7 @@ CENTRES_KM = {"A": 0.0, "B": 0.8, "C": 1.6, "D": 20.0, "E": 20.8}
 def _world() -> gpd.GeoDataFrame:
     boxes = [(119.40 + (d - 0.15) * KM_LON, 32.40 - 0.15 * KM_LAT, 119.40 + (d + 0.15) * KM_LON,
               32.40 + 0.15 * KM_LAT) for d in CENTRES_KM.values()]
-    return villages(*boxes)
+    return box_villages(*boxes)
 
 
 def _point(km: float) -> tuple[float, float]:
@@ -40,7 +40,7 @@ def _point(km: float) -> tuple[float, float]:
 CANDIDATES = pd.DataFrame({"candidate_id": ["P2", "P1", "P3", "P4"],
                            "lon": [_point(k)[0] for k in (0.0, 0.8, 20.0, 10.0)],
                            "lat": [_point(k)[1] for k in (0.0, 0.8, 20.0, 10.0)]})
-NO_STATIONS = stations([])
+NO_STATIONS = sector_stations([])
 
 
 def _covered(v: gpd.GeoDataFrame, s: gpd.GeoDataFrame) -> set[str]:
@@ -93,8 +93,8 @@ def test_plan_with_an_existing_network_equals_a_rerun_of_the_analysis() -> None:
     # an existing site 1.2 km west of A, another operator's site at E: interference from the new
     # sites on the existing ones is part of the state, and the default candidates are used
     v = _world()
-    existing = stations([_point(-1.2)])
-    other = stations([_point(20.8)])
+    existing = sector_stations([_point(-1.2)])
+    other = sector_stations([_point(20.8)])
     other["operator"] = "CTCC"
     other["band"] = "n78"
     s = _with(existing, other)
@@ -127,7 +127,7 @@ def _record(kind: str) -> IngestRecord:
 def test_what_if_lists_changed_villages_and_stores_nothing(store: Store) -> None:
     v = _world()
     store.write("villages", v, record=_record("villages"))
-    store.write("stations", stations([_point(20.0)]), record=_record("stations"))
+    store.write("stations", sector_stations([_point(20.0)]), record=_record("stations"))
     run = run_analysis(store, rules=RULES, params=PARAMS)
     stored_before = store.read("stations")
     proposed = site_stations(np.array([_point(0.8)[0]]), np.array([_point(0.8)[1]]), ["NEW"], band="n41",
@@ -170,7 +170,7 @@ def test_api_plan_and_whatif_need_an_auditor_key_and_store_nothing(store: Store,
     v = _world()
     code = dict(zip(CENTRES_KM, v["code"].astype(str).tolist(), strict=True))
     store.write("villages", v, record=_record("villages"))
-    store.write("stations", stations([_point(20.0)]), record=_record("stations"))
+    store.write("stations", sector_stations([_point(20.0)]), record=_record("stations"))
     run = run_analysis(store, rules=RULES, params=PARAMS)
     stored = store.read("stations")
     proposed = write_output("stations", site_stations(np.array([_point(0.8)[0]]), np.array([_point(0.8)[1]]),

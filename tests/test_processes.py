@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 
 from coverage.jobs import create_job, read_job
 from coverage.storage import Store
-from tests.utils.api import app_for, build_world
+from tests.utils.api import app_for
+from tests.worlds.row import build_row_world
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +56,7 @@ PREDICT_SLOWLY = textwrap.dedent("""
     import sys, time
     import coverage.predict as predict
     from coverage.rules import DEFAULT_RULES
-    from tests.utils.api import PARAMS, stations_frame, villages_frame
+    from tests.worlds.row import PARAMS, row_stations, row_villages
     from coverage.crs import local_metric_crs
     from coverage.verdicts import village_raster
     from dataclasses import replace
@@ -65,10 +66,10 @@ PREDICT_SLOWLY = textwrap.dedent("""
         raise SystemExit("never")
 
     predict._tile_task = slow_tile
-    villages = villages_frame()
+    villages = row_villages()
     raster = village_raster(villages, local_metric_crs(villages), 100.0)
     print("predicting", flush=True)
-    predict.predict(stations_frame(), raster.grid, rules=DEFAULT_RULES,
+    predict.predict(row_stations(), raster.grid, rules=DEFAULT_RULES,
                     params=replace(PARAMS, workers=2, tile_px=16), mask=raster.mask)
 """)
 
@@ -111,7 +112,7 @@ def test_a_killed_cli_run_is_failed_and_its_geotiff_removed(tmp_path: Path) -> N
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     store = Store(url)
     store.create_schema()
-    build_world(store, analyze=False)
+    build_row_world(store, analyze=False)
     env = {**os.environ, "VILLAGE5G_DATABASE_URL": url, "VILLAGE5G_DATA_DIR": str(tmp_path / "data")}
     killed = subprocess.run([sys.executable, "-c", KILLED_BEFORE_PUBLISH], cwd=ROOT, env=env, capture_output=True,
                             timeout=300)
@@ -131,7 +132,7 @@ def test_a_terminated_cli_run_is_failed_at_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'term.db'}"
     store = Store(url)
     store.create_schema()
-    build_world(store, analyze=False)
+    build_row_world(store, analyze=False)
     script = KILLED_BEFORE_PUBLISH.replace("signal.SIGKILL)", "signal.SIGTERM)")
     env = {**os.environ, "VILLAGE5G_DATABASE_URL": url, "VILLAGE5G_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, timeout=300)
@@ -143,7 +144,7 @@ def test_a_terminated_cli_run_is_failed_at_once(tmp_path: Path) -> None:
 
 
 def test_a_job_whose_process_is_gone_is_failed_when_read(store: Store, tmp_path: Path) -> None:
-    build_world(store, analyze=False)
+    build_row_world(store, analyze=False)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     host = os.uname().nodename

@@ -38,7 +38,7 @@ from coverage.jobs import (
 from coverage.refresh import RefreshResult, classify, inputs_changed, pending_files, refresh
 from coverage.rules import DEFAULT_RULES
 from coverage.storage import IngestRecord, Store, ingests, runs, stations
-from tests.utils.api import KM_LAT, KM_LON, PARAMS, SITE, SOUTH, WEST, build_world, stations_frame
+from tests.worlds.row import KM_LAT, KM_LON, PARAMS, SITE, SOUTH, WEST, build_row_world, row_stations
 
 FIFTH = "320115100201"
 FIRST = "321012101201"
@@ -57,12 +57,12 @@ def _refresh(store: Store, drop: Path) -> RefreshResult:
 
 
 def test_new_station_export_is_ingested_analysed_and_published(store: Store, tmp_path: Path) -> None:
-    first_run = build_world(store)
+    first_run = build_row_world(store)
     before = _verdicts(store)
     assert before[FIFTH] == ("uncovered", True)
     drop = tmp_path / "drop"
     drop.mkdir()
-    export = write_output("stations", stations_frame([SITE, SECOND_SITE]), drop / "stations_2026-11.csv")
+    export = write_output("stations", row_stations([SITE, SECOND_SITE]), drop / "stations_2026-11.csv")
 
     result = _refresh(store, drop)
 
@@ -79,14 +79,14 @@ def test_new_station_export_is_ingested_analysed_and_published(store: Store, tmp
     assert pending_files(drop) == []
 
     # the same bytes again: skipped by checksum, nothing new to analyse
-    write_output("stations", stations_frame([SITE, SECOND_SITE]), drop / "stations_again.csv")
+    write_output("stations", row_stations([SITE, SECOND_SITE]), drop / "stations_again.csv")
     again = _refresh(store, drop)
     assert again.duplicates == ["stations_again.csv"] and again.ingested == [] and again.run_id is None
     assert store.latest_run_id() == result.run_id
 
 
 def test_broken_file_is_moved_aside_with_a_report_and_the_previous_run_stays(store: Store, tmp_path: Path) -> None:
-    run_id = build_world(store)
+    run_id = build_row_world(store)
     drop = tmp_path / "drop"
     drop.mkdir()
     (drop / "stations_broken.csv").write_text(
@@ -115,10 +115,10 @@ def test_broken_file_is_moved_aside_with_a_report_and_the_previous_run_stays(sto
 
 
 def test_a_file_stored_before_a_crash_is_not_stored_twice_and_its_analysis_runs(store: Store, tmp_path: Path) -> None:
-    run_id = build_world(store)
+    run_id = build_row_world(store)
     drop = tmp_path / "drop"
     drop.mkdir()
-    export = write_output("stations", stations_frame([SITE, SECOND_SITE]), drop / "stations.geojson")
+    export = write_output("stations", row_stations([SITE, SECOND_SITE]), drop / "stations.geojson")
     # the crashed refresh had stored the file (one transaction) but neither moved it nor analysed
     read = read_input("stations", export)
     store.write("stations", read.frame, replace=True, record=IngestRecord(
@@ -235,7 +235,7 @@ def test_older_jobs_table_gets_the_new_columns(tmp_path: Path) -> None:
 def test_inputs_are_compared_only_when_a_write_was_logged_since_the_run_read_them(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'log.db'}")
     store.create_schema()
-    build_world(store)
+    build_row_world(store)
     with store.engine.begin() as conn:  # a change the ingest log does not show, and a log from long ago
         conn.execute(stations.update().values(power_dbm=40.0))
         conn.execute(ingests.update().values(created_at=dt.datetime(2000, 1, 1)))

@@ -21,19 +21,8 @@ from coverage.analysis import run_analysis
 from coverage.rules import DEFAULT_RULES
 from coverage.schema import conform
 from coverage.storage import IngestRecord, Store
-from tests.utils.api import (
-    KM_LAT,
-    KM_LON,
-    PARAMS,
-    SITE,
-    SOUTH,
-    WEST,
-    app_for,
-    key,
-    measurements_frame,
-    stations_frame,
-    villages_frame,
-)
+from tests.utils.api import app_for, key
+from tests.worlds.row import KM_LAT, KM_LON, PARAMS, SITE, SOUTH, WEST, row_measurements, row_stations, row_villages
 
 ENCLAVE = "320115100209"
 ENCLAVE_POINT = (WEST + 1.5 * KM_LON, SOUTH + 0.5 * KM_LAT)  # in 扬州's box, in 南京's 插花村
@@ -41,15 +30,15 @@ GAP_POINT = (WEST + 5.5 * KM_LON, SOUTH + 0.5 * KM_LAT)  # in 扬州's box, in n
 
 
 def _world(store: Store) -> None:
-    villages = villages_frame()
+    villages = row_villages()
     enclave = conform("villages", {
         "code": [ENCLAVE], "name": ["插花村村委会"], "township_code": [ENCLAVE[:9]], "township_name": ["秣陵街道"],
         "county_code": [ENCLAVE[:6]], "county_name": ["江宁区"], "city_code": [ENCLAVE[:4]], "city_name": ["南京市"],
         "province_code": ["32"], "province_name": ["江苏省"], "source": ["test"],
     }, [shapely.box(WEST + 1.1 * KM_LON, SOUTH, WEST + 1.9 * KM_LON, SOUTH + KM_LAT)])
     villages = pd.concat([villages, enclave], ignore_index=True)
-    stations = stations_frame([SITE, ENCLAVE_POINT, GAP_POINT])
-    measurements = measurements_frame()
+    stations = row_stations([SITE, ENCLAVE_POINT, GAP_POINT])
+    measurements = row_measurements()
     extra = conform("measurements", {
         "lon": [ENCLAVE_POINT[0], GAP_POINT[0]], "lat": [ENCLAVE_POINT[1], GAP_POINT[1]],
         "operator": ["CMCC", "CMCC"], "rat": ["NR", "NR"], "rsrp_dbm": [-99.0, -98.0], "source": ["enclave", "gap"],
@@ -120,7 +109,7 @@ def test_a_region_key_cannot_write_into_another_citys_village(client: TestClient
 
 
 def _stations_csv(points: list[tuple[float, float]]) -> bytes:
-    frame = stations_frame(points)
+    frame = row_stations(points)
     buffer = io.StringIO()
     pd.DataFrame(frame.drop(columns="geometry")).to_csv(buffer, index=False)
     return buffer.getvalue().encode()

@@ -33,20 +33,8 @@ from api.service_settings import ServiceSettings
 from coverage.export import write_output
 from coverage.jobs import INTERNAL_ERROR, acquire_lease, create_job, finish_job, job_claims, jobs, list_jobs, read_job
 from coverage.storage import Store, runs
-from tests.utils.api import (
-    KM_LAT,
-    KM_LON,
-    SITE,
-    SOUTH,
-    WEST,
-    app_for,
-    build_world,
-    key,
-    live_server,
-    settings_for,
-    stations_frame,
-    stop_process,
-)
+from tests.utils.api import app_for, key, live_server, settings_for, stop_process
+from tests.worlds.row import KM_LAT, KM_LON, SITE, SOUTH, WEST, build_row_world, row_stations
 
 FIRST, FIFTH = "321012101201", "320115100201"
 SECOND_SITE = (WEST + 8.5 * KM_LON, SOUTH + 0.5 * KM_LAT)
@@ -164,11 +152,11 @@ def test_failed_scheduled_job_is_recorded_and_retried_a_bounded_number_of_times(
 
 def test_schedule_listing_and_admin_trigger_over_http(tmp_path: Path) -> None:
     store = _sqlite(tmp_path)
-    first_run = build_world(store)
+    first_run = build_row_world(store)
     app = app_for(store, tmp_path, snapshot_schedule="off")
     drop = tmp_path / "data" / "drop"
     drop.mkdir(parents=True)
-    write_output("stations", stations_frame([SITE, SECOND_SITE]), drop / "stations_2026-11.csv")
+    write_output("stations", row_stations([SITE, SECOND_SITE]), drop / "stations_2026-11.csv")
     with TestClient(app) as client:
         schedule = client.get("/schedule").json()
         assert schedule["timezone"] == "Asia/Shanghai" and schedule["running_here"] is True
@@ -224,14 +212,14 @@ def test_schedule_listing_and_admin_trigger_over_http(tmp_path: Path) -> None:
 def test_two_server_processes_publish_a_dropped_export_once_and_reject_a_broken_one(store: Store,
                                                                                     tmp_path: Path) -> None:
     """A uvicorn server and ``village5g scheduler`` share one database and one drop folder."""
-    first_run = build_world(store)
+    first_run = build_row_world(store)
     drop = tmp_path / "drop"
     drop.mkdir()
     env = {**QUICK, "log_level": "INFO", "drop_dir": str(drop)}
     with scheduler_process(store.url, tmp_path / "b", **env) as other, live_server(store.url, tmp_path / "a", **env) \
             as url, httpx.Client(base_url=url, timeout=30) as client:
         _wait_for(lambda: _ready(other, tmp_path / "b" / "scheduler.log"), timeout=90, what="the scheduler process")
-        partial = write_output("stations", stations_frame([SITE, SECOND_SITE]), drop / "upload.csv.part", fmt="csv")
+        partial = write_output("stations", row_stations([SITE, SECOND_SITE]), drop / "upload.csv.part", fmt="csv")
         partial.rename(drop / "stations_2026-11.csv")  # arrives complete
 
         def new_run() -> dict[str, Any] | None:
@@ -287,13 +275,13 @@ def test_two_server_processes_publish_a_dropped_export_once_and_reject_a_broken_
 @pytest.mark.slow
 def test_killed_refresh_leaves_the_previous_run_and_the_next_refresh_succeeds(tmp_path: Path) -> None:
     store = _sqlite(tmp_path)
-    first_run = build_world(store)
+    first_run = build_row_world(store)
     data = tmp_path / "data"
     drop = data / "drop"
     drop.mkdir(parents=True)
     rng = np.random.default_rng(7)  # 400 sites at 10 m make the analysis last a few seconds
     sites = [(WEST + rng.uniform(0, 15) * KM_LON, SOUTH + rng.uniform(-1, 2) * KM_LAT) for _ in range(400)]
-    write_output("stations", stations_frame(sites), drop / "stations_dense.csv")
+    write_output("stations", row_stations(sites), drop / "stations_dense.csv")
 
     def running_run() -> int | None:
         """The run of the refresh job once the job names it (its analysis is under way)."""
@@ -332,11 +320,11 @@ def test_jobs_run_and_jobs_list_on_the_command_line(tmp_path: Path, monkeypatch:
     from api.cli import app
 
     store = _sqlite(tmp_path)
-    first_run = build_world(store)
+    first_run = build_row_world(store)
     data = tmp_path / "data"
     drop = data / "drop"
     drop.mkdir(parents=True)
-    write_output("stations", stations_frame([SITE, SECOND_SITE]), drop / "stations_2026-11.gpkg")
+    write_output("stations", row_stations([SITE, SECOND_SITE]), drop / "stations_2026-11.gpkg")
     (drop / "measurements_bad.csv").write_text("lon,lat,operator,rsrp_dbm\n119.41,32.40,CMCC,-20\n", encoding="utf-8")
     monkeypatch.setenv("VILLAGE5G_DATA_DIR", str(data))
     runner = CliRunner()

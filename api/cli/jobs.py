@@ -1,6 +1,6 @@
 """CLI commands of the schedule: ``village5g scheduler``, ``village5g jobs`` and ``village5g jobs run NAME``.
 
-Registered on the main typer app in :mod:`api.cli`; settings as for ``serve`` (``VILLAGE5G_*``).
+Registered on the main typer app in :mod:`api.cli.root`; settings as for ``serve`` (``VILLAGE5G_*``).
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from api.cli_api import _settings, _store
+from api.cli.context import console, err_console
+from api.cli.context import open_service_store as _store
+from api.cli.context import service_settings as _settings
 from api.jobs import owner_id
 from api.scheduler import JobScheduler
-
-console = Console()
-err_console = Console(stderr=True)
 
 jobs_app = typer.Typer(name="jobs", help="Job history (analyses, refresh, snapshot, report); run a scheduled job now.",
                        invoke_without_command=True)

@@ -1,4 +1,4 @@
-"""A tiny hand-made world for the audit tests: two cities of 40 one-kilometre villages each.
+"""The two-cities world of the audit tests: two cities of 40 one-kilometre villages each.
 
 City 3201 sits round (118.80 E, 32.00 N), city 3202 round (119.30 E, 32.00 N), about 47 km apart.
 Each city is one county and one township with an 8 x 5 grid of 0.01-degree square villages (NBS
@@ -28,7 +28,7 @@ COLS, ROWS = 8, 5
 STEP = 0.01
 
 
-def villages_frame(cities: dict[str, tuple[str, float]] | None = None) -> gpd.GeoDataFrame:
+def two_city_villages(cities: dict[str, tuple[str, float]] | None = None) -> gpd.GeoDataFrame:
     """80 square villages (40 per city), codes in order, committee point at the centre."""
     cities = cities or CITIES
     rows: dict[str, list[object]] = {k: [] for k in (
@@ -50,7 +50,7 @@ def villages_frame(cities: dict[str, tuple[str, float]] | None = None) -> gpd.Ge
     return conform("villages", rows, boxes)
 
 
-def stations_frame() -> gpd.GeoDataFrame:
+def two_city_stations() -> gpd.GeoDataFrame:
     """Per city: four 3-sector CMCC n41 sites and one omnidirectional CBN n28 cell, all active, plus
     one planned cell."""
     rows: dict[str, list[object]] = {k: [] for k in (
@@ -73,9 +73,9 @@ def stations_frame() -> gpd.GeoDataFrame:
     return conform("stations", rows, shapely.points(rows["lon"], rows["lat"]))
 
 
-def results_frame(villages: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+def two_city_results(villages: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """Village results by hand: every 10th village uncovered, every 10th + 5 weak, the rest covered."""
-    v = (villages if villages is not None else villages_frame()).copy()
+    v = (villages if villages is not None else two_city_villages()).copy()
     k = np.arange(len(v))
     v["verdict"] = np.where(k % 10 == 0, "uncovered", np.where(k % 10 == 5, "weak", "covered"))
     v["verdict"] = v["verdict"].astype("str")
@@ -85,10 +85,10 @@ def results_frame(villages: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     return v
 
 
-def seeded_store(store: Store, tmp_path: Path) -> int:
+def seed_two_cities(store: Store, tmp_path: Path) -> int:
     """Store the tiny world and publish an analysis run with its GeoTIFF; return the run id."""
-    store.write("villages", villages_frame(), record=_record("villages"))
-    store.write("stations", stations_frame(), record=_record("stations"))
+    store.write("villages", two_city_villages(), record=_record("villages"))
+    store.write("stations", two_city_stations(), record=_record("stations"))
     result = run_analysis(store, rules=DEFAULT_RULES, params=ModelParameters(workers=1),
                           artifacts_dir=tmp_path / "runs")
     return result.run_id

@@ -1,7 +1,6 @@
 """``village5g plan`` and ``village5g analyze --add-sites``: fill-in (补盲) site planning and what-if.
 
-Registered in :mod:`api.cli`; the store and the consoles come from :mod:`api.cli` at call time
-(importing them at module level would be circular).
+Registered in :mod:`api.cli.root`; the store and the consoles come from :mod:`api.cli.context`.
 """
 
 from __future__ import annotations
@@ -10,6 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from api.cli.context import console
+from api.cli.context import open_store as _store
+from api.cli.context import steps as _steps
 
 
 def plan_command(
@@ -34,7 +37,6 @@ def plan_command(
     scope: Annotated[str, typer.Option(help="committees (NBS 200-399) or all village-level units")] = "committees",
 ) -> None:
     """Choose new sites that bring the most villages to covered (greedy maximum coverage)."""
-    from api.cli import _steps, _store, console
     from coverage.export import write_output, write_table
     from coverage.planning import plan_sites, plan_stations, read_candidates, read_scope
     from coverage.predict import ModelParameters
@@ -71,7 +73,6 @@ def plan_command(
 
 def what_if_command(add_sites: Path, output: Path | None) -> None:
     """``analyze --add-sites FILE``: evaluate proposed stations without storing them."""
-    from api.cli import _steps, _store, console
     from coverage.export import write_table
     from coverage.ingest import read_input
     from coverage.planning import what_if_store

@@ -1,7 +1,7 @@
 """Open a map page in headless Chromium with the network blocked: draw time, screenshot, requests.
 
-For the browser tests, the benchmark and the screenshots under ``docs/`` (never imported by the
-builders). Chromium is driven through the DevTools protocol over a pipe (``--remote-debugging-pipe``:
+A test utility (not shipped): for the browser tests, ``benchmarks/bench_maps.py`` and the screenshots
+under ``docs/``. Chromium is driven through the DevTools protocol over a pipe (``--remote-debugging-pipe``:
 JSON messages separated by NUL bytes on file descriptors 3 and 4), so nothing but the standard library
 is needed. Every request the browser tries to send to the network goes to :class:`RecordingProxy`, a
 proxy on 127.0.0.1 that answers none of them and records them all; host names also resolve to nothing,
@@ -296,3 +296,22 @@ def open_page(path: Path | str, *, screenshot: bool = True, window: tuple[int, i
                 result.console_errors.append(" ".join(str(a.get("value", a.get("description")))
                                                       for a in params.get("args", [])))
         return result, list(proxy.requests)
+
+
+
+def require_browser() -> None:
+    """Skip the calling test when Chromium is missing (fail instead when VILLAGE5G_REQUIRE_BROWSER=1)."""
+    import pytest
+
+    if find_chromium() is None:
+        if os.environ.get("VILLAGE5G_REQUIRE_BROWSER") == "1":
+            pytest.fail("VILLAGE5G_REQUIRE_BROWSER=1 but chromium is not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium); set VILLAGE5G_REQUIRE_BROWSER=1 "
+                    "to make this a failure")
+
+
+def assert_offline(result: PageResult, proxy_requests: list[str]) -> None:
+    """Nothing of the page reached the network, and it ran without errors."""
+    assert proxy_requests == [], f"requests reached the network proxy: {proxy_requests}"
+    assert result.network_requests == [], f"the page asked for: {result.network_requests}"
+    assert result.exceptions == [] and result.console_errors == []

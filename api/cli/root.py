@@ -1,35 +1,36 @@
 """The ``village5g`` command line: an interface over the domain, like the HTTP API.
 
-Every command prints one clear line and exits non-zero on a domain error; no traceback reaches
-the user for a problem in their input.
+The main app, its global ``--db`` option and the commands on the data (seed, ingest, export,
+status, analyze, villages, summary, demo); the other command groups live in their own modules of
+:mod:`api.cli` and are registered here. Every command prints one clear line and exits non-zero on a
+domain error; no traceback reaches the user for a problem in their input.
 """
 
 from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.cells import cell_len
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli_api import keys_app, serve
-from api.cli_audit import audit_app
-from api.cli_jobs import jobs_app, scheduler
-from api.cli_maps import map_command
-from api.cli_plan import plan_command, what_if_command
-from api.cli_reports import print_history, report_command
-from api.settings import Settings
+from api.cli.audit import audit_app
+from api.cli.context import artifacts_dir as _artifacts_dir
+from api.cli.context import configure, console, err_console, state
+from api.cli.context import open_store as _store
+from api.cli.context import print_rows as _print_rows
+from api.cli.context import steps as _steps
+from api.cli.jobs import jobs_app, scheduler
+from api.cli.maps import map_command
+from api.cli.plan import plan_command, what_if_command
+from api.cli.reports import print_history, report_command
+from api.cli.service import keys_app, serve
 from coverage.errors import Village5gError
-from coverage.storage import IngestRecord, Store
+from coverage.storage import IngestRecord
 
 app = typer.Typer(
     name="village5g",
@@ -38,8 +39,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 app.add_typer(audit_app, name="audit")
 app.command("map")(map_command)
 app.command("plan")(plan_command)
@@ -95,14 +94,6 @@ class TableFormat(StrEnum):
     kml = "kml"
 
 
-class _State:
-    settings: Settings
-    url: str
-
-
-state = _State()
-
-
 @app.callback()
 def _global(
     db: Annotated[str | None, typer.Option(
@@ -110,37 +101,7 @@ def _global(
         help="Database URL (default: SQLite file data/village5g.db; postgresql+psycopg://... for PostGIS)",
     )] = None,
 ) -> None:
-    settings = Settings(database_url=db) if db else Settings()
-    state.settings = settings
-    state.url = settings.resolved_database_url()
-
-
-@contextmanager
-def _store() -> Iterator[Store]:
-    """The configured store with its schema in place; its connections are closed on exit."""
-    store = Store(state.url)
-    try:
-        store.create_schema()
-        yield store
-    finally:
-        store.dispose()
-
-
-@contextmanager
-def _steps() -> Iterator[Callable[[str], None]]:
-    """A spinner with elapsed time; the yielded callback names the current step and prints it once,
-    after the seconds since the start (no log time or source location)."""
-    started = time.perf_counter()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
-        task = progress.add_task("starting", total=None)
-
-        def step(message: str) -> None:
-            progress.update(task, description=message)
-            progress.console.print(f"[dim]{time.perf_counter() - started:6.1f} s[/]  {escape(message)}",
-                                   soft_wrap=True, highlight=False)
-
-        yield step
+    configure(db)
 
 
 @app.command()
@@ -425,32 +386,6 @@ def _print_summary(frame: object, total: object, *, title: str) -> None:
                         "expected (95%)", "gap"], rows, totals=totals, left=2)
 
 
-def _print_rows(title: str, headers: list[str], rows: list[list[str]], *, totals: list[list[str]] | None = None,
-                left: int, shrink: int | None = None) -> None:
-    """A compact table (no outer or vertical rules) whose columns are as wide as their widest cell:
-    nothing is cut or wrapped. The first ``left`` columns are left-aligned (codes, names), the rest
-    right-aligned; column ``shrink`` alone may be cut with an ellipsis on a narrow terminal. When
-    the table is still wider than the terminal it is printed whole (the terminal wraps its lines)
-    rather than cutting a code or a name. ``totals`` rows follow a rule, in bold."""
-    from rich import box
-
-    totals = totals or []
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    widths = [max(cell_len(str(v)) for v in (h, *(r[j] for r in [*rows, *totals]))) for j, h in enumerate(headers)]
-    for j, (name, width) in enumerate(zip(headers, widths, strict=True)):
-        if j == shrink:
-            table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=min(width, 4), max_width=width)
-        else:
-            table.add_column(name, no_wrap=True, min_width=width, justify="left" if j < left else "right")
-    for i, row in enumerate(rows):
-        table.add_row(*row, end_section=bool(totals) and i == len(rows) - 1)
-    for row in totals:
-        table.add_row(*row, style="bold")
-    needed = sum(widths if shrink is None else [w if j != shrink else min(w, 4) for j, w in enumerate(widths)])
-    needed += 2 * (len(headers) - 1)
-    console.print(table, width=max(console.width, needed), crop=False)
-
-
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the outputs")] = Path("out"),
@@ -463,7 +398,7 @@ def demo(
     GeoPackage, GeoTIFF, maps) and optionally serve the API: the README's main job."""
     import shutil
 
-    from api.cli_api import LogFormat, port_in_use
+    from api.cli.service import LogFormat, port_in_use
     from coverage.analysis import run_analysis
     from coverage.export import write_table
     from coverage.predict import ModelParameters
@@ -526,11 +461,6 @@ def demo(
                       f"items, summary {url}/summary, maps {url}/maps and {url}/maps/city/3203; Ctrl-C stops it",
                       soft_wrap=True, highlight=False)
         serve(host="127.0.0.1", port=port, workers=1, log_format=LogFormat.text)
-
-
-def _artifacts_dir() -> Path:
-    """Run artifacts (GeoTIFFs) under the data folder, as an absolute path recorded with each run."""
-    return state.settings.data_dir.resolve() / "runs"
 
 
 def _operators(values: list[str] | None) -> list[str] | None:

@@ -1,7 +1,7 @@
 """``village5g audit``: draw audit samples (抽查), export lists, upload field results, report.
 
-Registered in :mod:`api.cli` with ``app.add_typer(audit_app, name="audit")``; the parent callback
-sets the database URL (``--db``), and the store comes from :func:`api.cli._store`.
+Registered in :mod:`api.cli.root` with ``app.add_typer(audit_app, name="audit")``; the parent callback
+sets the database URL (``--db``), and the store comes from :func:`api.cli.context.open_store`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from api.cli.context import console, err_console
+from api.cli.context import open_store as _store
+from api.cli.context import resolve_cities as _resolve_cities
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from coverage.audit import Sample
     from coverage.audit_stats import AuditReport
-    from coverage.storage import Store
 
 audit_app = typer.Typer(
     help="Audit sampling (抽查): fair, reproducible village samples, field results, pass rates, calibration.",
@@ -49,29 +52,6 @@ class ListFormat(StrEnum):
 class Method(StrEnum):
     exact = "exact"
     wilson = "wilson"
-
-
-def _console() -> Any:
-    from api.cli import console
-
-    return console
-
-
-def _err() -> Any:
-    from api.cli import err_console
-
-    return err_console
-
-
-def _resolve_cities(store: Store, values: list[str] | None) -> tuple[str, ...]:
-    """City codes for codes or names (南京市 or 南京)."""
-    from coverage.audit_rounds import resolve_cities
-    from coverage.errors import ConfigError
-
-    try:
-        return resolve_cities(store, values)
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--city") from None
 
 
 def _title(round_number: int | None, run_id: int | None) -> str:
@@ -109,7 +89,6 @@ def sample(
                     ] = "zh",
 ) -> None:
     """Draw a stratified, seeded sample of villages and store it as the next audit round."""
-    from api.cli import _store
     from coverage.audit import SUPPLEMENT, write_sample
     from coverage.audit_rounds import draw_round, sampling_plan
 
@@ -124,7 +103,6 @@ def sample(
             minimum=minimum, reserve_share=reserve_share, reserve_min=reserve_min, exclude_rounds=exclude_rounds,
             population=population.value, cities=_resolve_cities(store, city), seed=seed, uncertain=uncertain)
         drawn = draw_round(store, plan, run_id=run, save=not dry_run)
-    console = _console()
     supplementary = int((drawn.villages["stratum"].astype(str) == SUPPLEMENT).sum())
     main = len(drawn.main) - supplementary
     reserves = len(drawn.villages) - len(drawn.main)
@@ -158,7 +136,7 @@ def _print_strata(drawn: Sample) -> None:
     s = drawn.strata
     table.add_row("all", "", f"{int(s['population'].sum()):,}", f"{int(s['excluded'].sum()):,}",
                   f"{int(s['required'].sum()):,}", f"{int(s['sample'].sum()):,}", f"{int(s['reserve'].sum()):,}")
-    _console().print(table)
+    console.print(table)
 
 
 @audit_app.command("list")
@@ -168,10 +146,8 @@ def list_(
     limit: Annotated[int, typer.Option(help="Villages shown")] = 30,
 ) -> None:
     """List the audit rounds, or the villages of one round."""
-    from api.cli import _store
     from coverage.audit_store import AuditStore
 
-    console = _console()
     with _store() as store:
         audits = AuditStore(store)
         if round_number is None:
@@ -227,7 +203,6 @@ def export(
                     ] = "zh",
 ) -> None:
     """Write a round's list: CSV (UTF-8 BOM), XLSX (a printable sheet per city), KML or GeoJSON."""
-    from api.cli import _store
     from coverage.audit import write_sample
     from coverage.audit_store import AuditStore
 
@@ -239,7 +214,7 @@ def export(
         villages = villages[villages["city_code"].isin(codes)]
     write_sample(villages, output, fmt=fmt.value if fmt else None, title=_title(round_number, drawn.run_id),
                  lang=_lang(lang))
-    _console().print(f"wrote {len(villages):,} villages of round {round_number} to {output}")
+    console.print(f"wrote {len(villages):,} villages of round {round_number} to {output}")
 
 
 @audit_app.command()
@@ -253,16 +228,15 @@ def results(
     replace: Annotated[bool, typer.Option(help="Replace the stored tests of the villages in the file")] = False,
 ) -> None:
     """Validate a field-test file against a round and store it (nothing is stored on rejection)."""
-    from api.cli import _store
     from coverage.audit_rounds import upload_results
 
     with _store() as store:
         accepted = upload_results(store, round_number, file, crs=crs, encoding=encoding, sheet=sheet,
                                   replace=replace)
     for warning in accepted.warnings:
-        _err().print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     frame = accepted.frame
-    _console().print(f"stored {accepted.rows:,} tests of {frame['village_code'].nunique():,} villages for round "
+    console.print(f"stored {accepted.rows:,} tests of {frame['village_code'].nunique():,} villages for round "
                      f"{round_number} from {accepted.file_name}" + (" (replacing those villages' tests)"
                                                                     if replace else ""), soft_wrap=True)
 
@@ -292,7 +266,6 @@ def report(
     """Pass rate per stratum and overall with intervals, predicted vs measured, calibration offsets."""
     from dataclasses import replace as dc_replace
 
-    from api.cli import _store
     from coverage.audit_results import PassRule, load_pass_rule
     from coverage.audit_rounds import round_report
     from coverage.audit_stats import write_report
@@ -308,7 +281,7 @@ def report(
     _print_report(result)
     if output is not None:
         write_report(result, output)
-        _console().print(f"wrote {output}")
+        console.print(f"wrote {output}")
 
 
 def _pct(value: float) -> str:
@@ -316,7 +289,6 @@ def _pct(value: float) -> str:
 
 
 def _print_report(result: AuditReport) -> None:
-    console = _console()
     r = result.rule
     c = result.counts
     console.print(
@@ -387,12 +359,12 @@ def _print_offsets(offsets: pd.DataFrame) -> None:
             row = hit.iloc[0]
             cells.append(f"{row['offset_db']:+.1f} ({row['n_tests']:,}){'' if row['usable'] else '*'}")
         table.add_row(label, *cells)
-    _console().print(table)
+    console.print(table)
     if len(counties):
-        _console().print(f"{len(counties):,} county clutter offsets (all bands, shrunk towards their city): "
+        console.print(f"{len(counties):,} county clutter offsets (all bands, shrunk towards their city): "
                          f"{counties['offset_db'].min():+.1f} .. {counties['offset_db'].max():+.1f} dB; a cell "
                          "moves by its band's all-cities offset plus its county's", soft_wrap=True)
-    _console().print(f"{attrs.get('tests', 0):,} tests compared ({attrs.get('unpredicted', 0):,} without a "
+    console.print(f"{attrs.get('tests', 0):,} tests compared ({attrs.get('unpredicted', 0):,} without a "
                      f"prediction at the test point); apply with `village5g analyze --calibration "
                      f"{attrs.get('round')}`", soft_wrap=True)
 

@@ -1,7 +1,7 @@
 """``village5g map``: write a coverage map as HTML.
 
-Registered in :mod:`api.cli` with ``app.command("map")(map_command)``. The store and the console come
-from :mod:`api.cli` at call time (importing them at module level would be circular).
+Registered in :mod:`api.cli.root` with ``app.command("map")(map_command)``; the store and the console
+come from :mod:`api.cli.context`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from api.cli.context import console, open_store, resolve_cities
 
 if TYPE_CHECKING:
     from maps import MapOptions
@@ -48,7 +50,6 @@ def map_command(
                                          "(--city narrows it to one city)")] = None,
 ) -> None:
     """Write a coverage map: the province by 5G通达率 (default), or a city or county with its villages."""
-    from api import cli
     from maps import MapOptions, MapSource, drill_down_maps, write_html
 
     if drill_down and (city or county):
@@ -59,35 +60,33 @@ def map_command(
         _audit_map(audit, output, city=city, county=county, drill_down=drill_down, options=options, offline=offline)
         return
     regional = bool(city or county)
-    with cli._store() as store:
+    with open_store() as store:
         source = MapSource.load(store, run, stations=stations and (regional or drill_down))
     if drill_down:
         written = []
         for name, m in drill_down_maps(source, output.name, options):
             written.append(write_html(m, output.parent / name, offline=offline))
-        cli.console.print(f"wrote {len(written)} maps of run {source.run_id} to {output.parent} "
+        console.print(f"wrote {len(written)} maps of run {source.run_id} to {output.parent} "
                           f"(province: {output})", soft_wrap=True)
         return
     m = source.region(city=city, county=county, options=options) if regional else source.province(options)
     path = write_html(m, output, offline=offline)
     size_mb = path.stat().st_size / 1e6
-    cli.console.print(f"wrote {path} ({size_mb:.1f} MB, run {source.run_id}"
+    console.print(f"wrote {path} ({size_mb:.1f} MB, run {source.run_id}"
                       + (", self-contained" if offline else ", assets in village5g-static/") + ")",
                       soft_wrap=True)
 
 
 def _audit_map(round_number: int, output: Path, *, city: str | None, county: str | None, drill_down: bool,
                options: MapOptions, offline: bool) -> None:
-    from api import cli
-    from api.cli_audit import _resolve_cities
     from maps import write_html
     from maps.audit import build_audit_map
 
     if county or drill_down:
         raise typer.BadParameter("an audit map takes --city at most", param_hint="--audit")
-    with cli._store() as store:
-        codes = _resolve_cities(store, [city] if city else None)
+    with open_store() as store:
+        codes = resolve_cities(store, [city] if city else None)
         m = build_audit_map(store, round_number, city=codes[0] if codes else None, options=options)
     path = write_html(m, output, offline=offline)
-    cli.console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, audit round {round_number}"
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, audit round {round_number}"
                       + (", self-contained" if offline else ", assets in village5g-static/") + ")", soft_wrap=True)

@@ -1,0 +1,144 @@
+"""What every command of the ``village5g`` CLI shares: the settings of the global ``--db`` option,
+the store, the consoles and the progress line.
+
+The command modules import from here and never from each other or from :mod:`api.cli.root`, which
+registers them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError as SettingsError
+from rich.cells import cell_len
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from api.service_settings import ServiceSettings
+from api.settings import Settings
+from coverage.storage import Store
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _State:
+    settings: Settings
+    url: str
+
+
+#: Set by the main app's callback from ``--db`` (or ``VILLAGE5G_DATABASE_URL``) before any command runs.
+state = _State()
+
+
+def configure(db: str | None) -> None:
+    """Take the global options: the database URL (default: the settings')."""
+    settings = Settings(database_url=db) if db else Settings()
+    state.settings = settings
+    state.url = settings.resolved_database_url()
+
+
+@contextmanager
+def open_store() -> Iterator[Store]:
+    """The configured store with its schema in place; its connections are closed on exit."""
+    store = Store(state.url)
+    try:
+        store.create_schema()
+        yield store
+    finally:
+        store.dispose()
+
+
+@contextmanager
+def steps() -> Iterator[Callable[[str], None]]:
+    """A spinner with elapsed time; the yielded callback names the current step and prints it once,
+    after the seconds since the start (no log time or source location)."""
+    started = time.perf_counter()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def step(message: str) -> None:
+            progress.update(task, description=message)
+            progress.console.print(f"[dim]{time.perf_counter() - started:6.1f} s[/]  {escape(message)}",
+                                   soft_wrap=True, highlight=False)
+
+        yield step
+
+
+def artifacts_dir() -> Path:
+    """Run artifacts (GeoTIFFs) under the data folder, as an absolute path recorded with each run."""
+    return state.settings.data_dir.resolve() / "runs"
+
+
+def database_url() -> str | None:
+    """The URL of the CLI's global ``--db`` option, when the main app has parsed one."""
+    return getattr(state, "url", None)
+
+
+def service_settings() -> ServiceSettings:
+    """Service settings (``serve``, ``keys``, ``jobs``), validated now: a bad value ends the command with
+    one clear line."""
+    url = database_url()
+    try:
+        return ServiceSettings(database_url=url) if url else ServiceSettings()
+    except SettingsError as exc:
+        problems = "; ".join(f"VILLAGE5G_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        err_console.print(f"[red]error:[/] invalid settings: {problems}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def open_service_store(settings: ServiceSettings) -> Iterator[Store]:
+    """The store of the service settings, with its schema (API keys included) in place."""
+    from coverage import keys as _keys  # noqa: F401  (defines the api_keys table before create_schema)
+
+    store = Store(settings.resolved_database_url())
+    try:
+        store.create_schema()
+        yield store
+    finally:
+        store.dispose()
+
+
+def resolve_cities(store: Store, values: list[str] | None) -> tuple[str, ...]:
+    """City codes for codes or names (南京市 or 南京); a miss is a bad ``--city``."""
+    from coverage.audit_rounds import resolve_cities as resolve
+    from coverage.errors import ConfigError
+
+    try:
+        return resolve(store, values)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--city") from None
+
+
+def print_rows(title: str, headers: list[str], rows: list[list[str]], *, totals: list[list[str]] | None = None,
+               left: int, shrink: int | None = None) -> None:
+    """A compact table (no outer or vertical rules) whose columns are as wide as their widest cell:
+    nothing is cut or wrapped. The first ``left`` columns are left-aligned (codes, names), the rest
+    right-aligned; column ``shrink`` alone may be cut with an ellipsis on a narrow terminal. When
+    the table is still wider than the terminal it is printed whole (the terminal wraps its lines)
+    rather than cutting a code or a name. ``totals`` rows follow a rule, in bold."""
+    from rich import box
+
+    totals = totals or []
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    widths = [max(cell_len(str(v)) for v in (h, *(r[j] for r in [*rows, *totals]))) for j, h in enumerate(headers)]
+    for j, (name, width) in enumerate(zip(headers, widths, strict=True)):
+        if j == shrink:
+            table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=min(width, 4), max_width=width)
+        else:
+            table.add_column(name, no_wrap=True, min_width=width, justify="left" if j < left else "right")
+    for i, row in enumerate(rows):
+        table.add_row(*row, end_section=bool(totals) and i == len(rows) - 1)
+    for row in totals:
+        table.add_row(*row, style="bold")
+    needed = sum(widths if shrink is None else [w if j != shrink else min(w, 4) for j, w in enumerate(widths)])
+    needed += 2 * (len(headers) - 1)
+    console.print(table, width=max(console.width, needed), crop=False)

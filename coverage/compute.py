@@ -1,0 +1,177 @@
+"""One analysis computed in memory on frames, with no store: predict, fuse the evidence, decide the
+verdicts (:func:`analyze_frames`), and the run's GeoTIFF (:func:`write_geotiff`).
+
+Runs over the store (:mod:`coverage.analysis`) and their partitions (:mod:`coverage.partition`) both
+call these; ``coverage.analysis`` re-exports them for its callers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import rasterio
+
+from coverage.calibration import area_offsets_of
+from coverage.crs import local_metric_crs, project_xy
+from coverage.fusion import Posterior, Variogram, apply_effect, evidence_reach_m, evidence_residuals, fuse
+from coverage.predict import (
+    NODATA,
+    ModelParameters,
+    Prediction,
+    classify,
+    crop_prediction,
+    crop_prediction_array,
+    make_grid,
+    predict,
+)
+from coverage.propagation import edge_margin_db
+from coverage.rules import RuleSet
+from coverage.verdicts import VillageRaster, village_extents, village_metrics, village_raster
+
+
+def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
+                   measurements: gpd.GeoDataFrame | None, *, rules: RuleSet,
+                   params: ModelParameters, operators: list[str] | None = None,
+                   progress: Callable[[str], None] | None = None,
+                   timings: dict[str, float] | None = None,
+                   crs: pyproj.CRS | None = None, lattice: tuple[float, float, int] | None = None
+                   ) -> tuple[pd.DataFrame, Prediction, np.ndarray]:
+    """Predict and decide verdicts for ``villages`` (no storage): results, prediction, labels.
+
+    The grid is in ``crs`` (default :func:`coverage.crs.local_metric_crs` of the villages) and snapped
+    to multiples of the resolution, so runs over parts of an area in the same CRS share one lattice;
+    ``lattice`` (see :func:`coverage.predict.make_grid`) also aligns its tiles with a whole run's.
+    Only village and committee pixels are predicted (:func:`coverage.verdicts.village_raster`).
+    """
+    timings = {} if timings is None else timings
+    say = progress or (lambda _m: None)
+    t = time.perf_counter()
+    crs = local_metric_crs(villages) if crs is None else crs
+    # measurements are evidence only for the monitoring verdict: a planning rule set asks the model
+    # (with its margin) alone, as the planner does; measured verdicts still decide in both
+    fusing = float(edge_margin_db(rules.edge_probability, rules.shadow_sigma_db)) == 0.0
+    meas = measurements if measurements is not None and len(measurements) else None
+    if meas is not None and operators:
+        meas = meas[meas["operator"].isin(operators)].reset_index(drop=True)
+    extents = village_extents(villages, crs)
+    extent = extents[3]
+    bounds = (float(extent[:, 0].min()), float(extent[:, 1].min()), float(extent[:, 2].max()),
+              float(extent[:, 3].max()))
+    village_grid = grid = make_grid(bounds, crs, params.resolution_m, lattice=lattice)
+    mx = my = None
+    if fusing and meas is not None and len(meas):
+        # samples within reach of the villages are evidence; the prediction's grid covers them too,
+        # so a partition predicts those round it as a whole run does (the raster keeps the villages' grid)
+        mx, my = project_xy(meas.geometry.x.to_numpy(), meas.geometry.y.to_numpy(), crs)
+        reach = evidence_reach_m(params)
+        near = ((mx >= bounds[0] - reach) & (mx <= bounds[2] + reach) & (my >= bounds[1] - reach)
+                & (my <= bounds[3] + reach))
+        meas, mx, my = meas[near].reset_index(drop=True), mx[near], my[near]
+        if len(meas):
+            grid = make_grid((min(bounds[0], float(mx.min())), min(bounds[1], float(my.min())),
+                              max(bounds[2], float(mx.max())), max(bounds[3], float(my.max()))),
+                             crs, params.resolution_m, lattice=lattice)
+    raster = village_raster(villages, crs, params.resolution_m, lattice=lattice, grid=grid, extents=extents)
+    grid, labels = raster.grid, raster.labels
+    timings["rasterize_s"] = time.perf_counter() - t
+    say(f"grid {grid.width} x {grid.height} at {params.resolution_m:g} m; predicting")
+    t = time.perf_counter()
+    probes = None if mx is None or my is None else grid.pixel_of(mx, my)
+    prediction = predict(stations, grid, rules=rules, params=params, operators=operators, mask=raster.mask,
+                         probes=probes)
+    timings["predict_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    model_class, posterior = fuse_evidence(prediction, raster, villages, meas if fusing else None,
+                                           probes, rules=rules, params=params, use_area_prior=fusing)
+    timings["fusion_s"] = time.perf_counter() - t
+    say("deciding village verdicts")
+    t = time.perf_counter()
+    results = village_metrics(villages, stations, prediction, rules=rules, measurements=meas,
+                              operators=operators, raster=raster, sigma_db=posterior.sd_db,
+                              informed=posterior.informed, model_class=model_class,
+                              noise_figure_db=params.noise_figure_db, correlation_m=params.correlation_m)
+    timings["verdicts_s"] = time.perf_counter() - t
+    if grid != village_grid:
+        labels = crop_prediction_array(labels, grid, village_grid)
+        prediction = crop_prediction(prediction, village_grid)
+    return results, prediction, labels
+
+
+def area_prior(codes: np.ndarray, params: ModelParameters) -> np.ndarray:
+    """The calibrated prior of the location effect (dB) of villages by code: their county's area
+    offset, else their city's, else 0 (:attr:`coverage.predict.ModelParameters.area_offsets`)."""
+    return area_offsets_of(codes, dict(params.area_offsets))
+
+
+def run_variogram(rules: RuleSet, params: ModelParameters) -> Variogram:
+    """The run's variogram of the location effect: the calibration's, else the priors."""
+    return Variogram(sigma_db=params.sigma_db if params.sigma_db is not None else rules.shadow_sigma_db,
+                     correlation_m=params.correlation_m, nugget_db=params.nugget_db)
+
+
+def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.GeoDataFrame,
+                  measurements: gpd.GeoDataFrame | None,
+                  probes: tuple[np.ndarray, np.ndarray] | None, *, rules: RuleSet, params: ModelParameters,
+                  use_area_prior: bool = True) -> tuple[np.ndarray, Posterior]:
+    """Move ``prediction`` (in place) to the best estimate: the calibrated area prior plus the kriged
+    residuals of the measurements (:mod:`coverage.fusion`). Returns the model's classes before the
+    move and the posterior (its standard deviation is the prior sigma where no data informs)."""
+    model_class = prediction.coverage_class.copy()
+    variogram = run_variogram(rules, params)
+    grid = prediction.grid
+    prior = np.zeros((grid.height, grid.width), dtype=np.float32)
+    if use_area_prior and params.area_offsets:
+        by_village = np.concatenate([[0.0], area_prior(villages["code"].to_numpy(), params)]).astype(np.float32)
+        prior = by_village[raster.labels]
+    posterior = Posterior(np.zeros_like(prior), np.full_like(prior, variogram.sigma_db), np.zeros(prior.shape, bool))
+    if measurements is not None and probes is not None and len(measurements):
+        rows, cols = probes
+        on = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
+        prior_at = np.where(on, prior[np.clip(rows, 0, grid.height - 1), np.clip(cols, 0, grid.width - 1)], 0.0)
+        _samples, bins = evidence_residuals(measurements, prediction, rows, cols, prior_db=prior_at,
+                                            selection_offsets=params.selection_offsets)
+        posterior = fuse(bins, grid, raster.mask, variogram)
+    effect = prior + posterior.mean_db
+    apply_effect(prediction, effect, noise_figure_db=params.noise_figure_db,
+                 rules_classify=lambda r, s: classify(r, s, rules))
+    prediction.sigma_db = posterior.sd_db
+    return model_class, posterior
+
+
+def write_geotiff(prediction: Prediction, path: Path, *, mask: np.ndarray | None = None) -> None:
+    """Write RSRP (dBm), SINR (dB), coverage class and, after fusion, the standard deviation of the
+    location effect (dB) as a 3- or 4-band float32 GeoTIFF in the grid's CRS.
+
+    Pixels outside ``mask`` (and pixels no cell reaches) are nodata (-999).
+    """
+    grid = prediction.grid
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bands = [prediction.rsrp_dbm, prediction.sinr_db, prediction.coverage_class.astype(np.float32)]
+    if prediction.sigma_db is not None:
+        bands.append(prediction.sigma_db)
+    profile = {
+        "driver": "GTiff", "height": grid.height, "width": grid.width, "count": len(bands), "dtype": "float32",
+        "crs": grid.crs.to_wkt(), "transform": grid.transform, "nodata": float(NODATA),
+        # zstd level 1 on all cores writes the Jiangsu raster about twice as fast as deflate
+        "compress": "zstd", "zstd_level": 1, "predictor": 3, "num_threads": "all_cpus",
+        "tiled": True, "blockxsize": 512, "blockysize": 512,
+    }
+    tmp = path.with_suffix(".tif.partial")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        for i, band in enumerate(bands, start=1):
+            data = band.astype(np.float32, copy=True)
+            if mask is not None:
+                data[~mask] = NODATA
+            dst.write(data, i)
+        dst.set_band_description(1, "ss_rsrp_dbm")
+        dst.set_band_description(2, "ss_sinr_db")
+        dst.set_band_description(3, "coverage_class (2 good, 1 weak, 0 none)")
+        if len(bands) == 4:
+            dst.set_band_description(4, "location_sigma_db (standard deviation of the best estimate)")
+    tmp.replace(path)
