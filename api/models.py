@@ -233,12 +233,13 @@ class RunDiff(BaseModel):
 
 
 class IngestProblem(BaseModel):
-    """A warning about an accepted file."""
+    """A warning about an accepted file (or, in a dry run, an error of a rejected one)."""
 
     file: str
     row: int | None
     field: str | None
     message: str
+    severity: Literal["error", "warning"] = "warning"
 
 
 class IngestResult(BaseModel):
@@ -252,6 +253,28 @@ class IngestResult(BaseModel):
     encoding: str | None
     sha256: str
     warnings: list[IngestProblem]
+
+
+class IngestColumn(BaseModel):
+    """How one column of an uploaded file is read (``--dry-run``)."""
+
+    header: str
+    column: str | None = Field(description="Canonical column it feeds; null when ignored")
+    how: str = Field(description="header (a known name), --map, --set, ignored or geometry")
+    unit: str | None
+    note: str = Field(description="Conversion applied, e.g. '0.1 dBm per RE -> total dBm'")
+    samples: list[tuple[str, str]] = Field(description="The first rows' cells and what they became")
+
+
+class IngestPreview(BaseModel):
+    """What an upload would store, and how its columns are read; nothing is stored."""
+
+    kind: Literal["villages", "stations", "measurements"]
+    file_name: str
+    accepted: bool
+    rows: int | None
+    columns: list[IngestColumn]
+    problems: list[IngestProblem] = Field(description="Errors (a rejected file) or warnings")
 
 
 class AnalysisRequest(BaseModel):

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     database_url: str = ""
+    #: Saved column-mapping profiles of `ingest --profile NAME` (default: <data_dir>/profiles).
+    profile_dir: Path | None = None
     max_grid_pixels: int = Field(default=Limits.max_grid_pixels, ge=1)
 
     @field_validator("database_url")
@@ -36,6 +38,11 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.data_dir / 'village5g.db').as_posix()}"
+
+    @property
+    def profiles(self) -> Path:
+        """The folder of mapping profiles (``VILLAGE5G_PROFILE_DIR``, else ``<data_dir>/profiles``)."""
+        return self.profile_dir if self.profile_dir is not None else self.data_dir / "profiles"
 
     @property
     def limits(self) -> Limits:

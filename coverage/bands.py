@@ -140,6 +140,29 @@ def normalize_band(value: object, rat: str | None = None) -> str | None:
     return None
 
 
+def resource_blocks(band: str, bandwidth_mhz: float | None = None) -> int:
+    """Resource blocks of a carrier: the table's ``n_rb`` at the band's default bandwidth, else the
+    TS 38.101-1 ratio of occupied to channel bandwidth (about 98%) at the band's subcarrier spacing
+    (LTE: 5 RB per MHz, TS 36.101 Table 5.6-1)."""
+    d = BANDS[band]
+    if bandwidth_mhz is None or not math.isfinite(bandwidth_mhz) or math.isclose(bandwidth_mhz, d.bandwidth_mhz):
+        return d.n_rb
+    if d.rat == "LTE":
+        return max(6, round(5 * bandwidth_mhz))
+    return max(1, math.floor(bandwidth_mhz * 1000.0 * 0.98 / (12.0 * d.scs_khz)))
+
+
+def total_power_dbm(epre_dbm: float, band: str, bandwidth_mhz: float | None = None) -> float:
+    """Total transmit power of a carrier from its power per resource element (dBm).
+
+    The one place where a 工参 table's reference-signal power (LTE RS EPRE, 参考信号功率) or NR
+    SS-PBCH EPRE becomes the total power the model takes: P_total = EPRE + 10 log10(12 N_RB), the
+    inverse of the model's EPRE = P_total - 10 log10(12 N_RB) (every resource element at the same
+    power). LTE 20 MHz (100 RB) adds 30.8 dB, NR 100 MHz at 30 kHz (273 RB) 35.2 dB.
+    """
+    return epre_dbm + 10.0 * math.log10(12 * resource_blocks(band, bandwidth_mhz))
+
+
 # ============================================================================================
 # Technology strings of 工参 tables (制式): RAT and band together
 # ============================================================================================

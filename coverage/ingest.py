@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -62,13 +63,23 @@ from numpy.typing import NDArray
 from openpyxl.utils.exceptions import InvalidFileException
 
 from coverage import crs as crs_mod
-from coverage.bands import BANDS, normalize_band
+from coverage.bands import BANDS, band_rat, channel, normalize_band, parse_technology, total_power_dbm
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.limits import DEFAULT_LIMITS, LimitError, Limits, check_archive, check_rows, count_lines
+from coverage.mapping import IGNORE, ColumnMapping, split_target
 from coverage.schema import COLUMNS, KINDS, OPERATORS, RATS, STATUSES, Column, Kind, conform
 from coverage.writers import csv_unescape
 
-__all__ = ["GEOMETRY_HEADERS", "SUPPORTED_SUFFIXES", "IngestResult", "file_sha256", "read_input"]
+__all__ = [
+    "GEOMETRY_HEADERS",
+    "SUPPORTED_SUFFIXES",
+    "ColumnUse",
+    "IngestResult",
+    "Inspection",
+    "file_sha256",
+    "inspect_input",
+    "read_input",
+]
 
 #: File suffixes read_input understands, and the reader each goes to.
 SUPPORTED_SUFFIXES: dict[str, str] = {
@@ -126,6 +137,11 @@ _WATT_UNITS = frozenset({"w", "watt", "watts", "瓦"})
 _DEGREE_COLUMNS = frozenset({"lon", "lat", "committee_lon", "committee_lat"})
 #: Division levels above the village: name of the code column and its number of digits.
 _LEVELS = (("township_code", 9), ("county_code", 6), ("city_code", 4), ("province_code", 2))
+_YES = frozenset({"1", "true", "yes", "y", "是", "有", "t"})
+_NO = frozenset({"0", "false", "no", "n", "否", "无", "f"})
+#: What an RSRP cell or a no-service column of a drive-test export says for "no service".
+_NO_SERVICE_TOKENS = frozenset({"无服务", "noservice", "无信号", "nosignal", "脱网", "outofservice", "oos",
+                                "limitedservice", "无覆盖", "nocoverage"})
 _NULL_TOKENS = frozenset({"", "null", "none", "nan", "nat", "n/a", "#n/a", "na", "<na>", "-", "--", "—"})
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -168,6 +184,37 @@ class IngestResult:
     crs: str
     crs_source: str
     encoding: str | None
+    columns: list[ColumnUse] = dataclasses.field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ColumnUse:
+    """How one column of a file was understood (``ingest --dry-run`` prints these).
+
+    ``column`` is the canonical column it feeds (``None``: ignored); ``how`` says why: ``header``
+    (its header is a known name), ``--map``, ``--set`` (a fixed value, no file column), ``ignored``
+    or ``geometry``; ``note`` names a conversion (watts to dBm, power per resource element to total
+    power, 制式 to RAT and band); ``samples`` pairs the first rows' cells with what they became.
+    """
+
+    header: str
+    column: str | None
+    how: str
+    unit: str | None = None
+    note: str = ""
+    samples: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Inspection:
+    """What :func:`inspect_input` found: the columns as understood, and either the frame that would
+    be stored (``result``) or the problems that reject the file."""
+
+    kind: Kind
+    file_name: str
+    columns: list[ColumnUse]
+    result: IngestResult | None
+    problems: list[Problem]
 
 
 # ============================================================================================
@@ -183,6 +230,7 @@ def read_input(
     encoding: str | None = None,
     layer: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    mapping: ColumnMapping | None = None,
 ) -> IngestResult:
     """Read and validate one input file of ``kind``.
 
@@ -206,6 +254,10 @@ def read_input(
     limits : Limits, optional
         Rows and archive sizes the file may have (:class:`coverage.limits.Limits`), checked before
         the file is parsed.
+    mapping : ColumnMapping, optional
+        Header renames (``--map``), fixed values (``--set``) and options of a saved profile
+        (:mod:`coverage.mapping`); ``crs``, ``encoding`` and ``layer`` given here win over the
+        profile's.
 
     Returns
     -------
@@ -219,9 +271,50 @@ def read_input(
     ConfigError
         For an unknown ``kind``, CRS specification or encoding name.
     """
+    validator, frame, error = _read(kind, path, crs=crs, encoding=encoding, layer=layer, limits=limits,
+                                    mapping=mapping)
+    if error is not None:
+        raise error
+    assert frame is not None
+    return validator.result(frame)
+
+
+def inspect_input(
+    kind: str,
+    path: str | Path,
+    *,
+    crs: object = None,
+    encoding: str | None = None,
+    layer: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    mapping: ColumnMapping | None = None,
+) -> Inspection:
+    """Read ``path`` as :func:`read_input` does, but return how each column was understood, with
+    the first rows' cells and what they became, and the problems instead of raising them.
+
+    File-level failures that stop the reading (unreadable file, missing file) still raise.
+    """
+    validator, frame, error = _read(kind, path, crs=crs, encoding=encoding, layer=layer, limits=limits,
+                                    mapping=mapping, stop_at_headers=False)
+    columns = validator.column_uses(frame)
+    if error is not None:
+        return Inspection(validator.kind, validator.file, columns, None, list(error.problems))
+    assert frame is not None
+    result = validator.result(frame)
+    return Inspection(validator.kind, validator.file, columns, result, list(result.warnings))
+
+
+def _read(kind: str, path: str | Path, *, crs: object, encoding: str | None, layer: str | None, limits: Limits,
+          mapping: ColumnMapping | None, stop_at_headers: bool = True,
+          ) -> tuple[_Validator, gpd.GeoDataFrame | None, ValidationError | None]:
     if kind not in KINDS:
         raise ConfigError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
     kind = cast(Kind, kind)
+    mapping = mapping or ColumnMapping()
+    mapping.check(kind)
+    crs = crs if crs is not None and crs != "" else mapping.crs
+    encoding = encoding or mapping.encoding
+    layer = layer or mapping.layer
     path = Path(path)
     file = path.name
     declared = crs_mod.resolve_crs(crs) if crs is not None and crs != "" else None
@@ -243,24 +336,17 @@ def read_input(
         raise _file_error(file, "file is empty")
 
     sha = _fingerprint(path)
-    if suffix == ".csv":
+    if suffix == ".csv" and stop_at_headers:
         head = csv_head(path, file, encoding)
         if head is not None:  # a missing column is reported before the whole file is parsed
-            _Validator(kind, file, head, declared).check_headers()
+            _Validator(kind, file, head, declared, mapping).check_headers()
     table = _read_table(kind, path, file, encoding=encoding, layer=layer, limits=limits)
-    validator = _Validator(kind, file, table, declared)
-    frame = validator.run()
-    return IngestResult(
-        kind=kind,
-        frame=frame,
-        warnings=validator.warnings,
-        file_sha256=sha,
-        file_name=file,
-        rows=len(frame),
-        crs=validator.source.name,
-        crs_source=validator.crs_source,
-        encoding=table.encoding,
-    )
+    validator = _Validator(kind, file, table, declared, mapping)
+    validator.sha = sha
+    try:
+        return validator, validator.run(), None
+    except ValidationError as exc:
+        return validator, None, exc
 
 
 def check_encoding(encoding: str | None) -> None:
@@ -761,21 +847,61 @@ def _alias_index(kind: Kind) -> dict[str, str]:
     return index
 
 
+#: Headers of values the reader converts into canonical columns, per kind (also ``--map`` targets):
+#: reference-signal / SS-PBCH power per resource element (to ``power_dbm``), channel numbers (to
+#: ``band``) and a no-service flag of measurements.
+EXTRA_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "stations": {
+        "rs_power_dbm": ("参考信号功率", "rs功率", "rs发射功率", "参考信号发射功率", "导频功率", "rspower",
+                         "rs_power", "referencesignalpower", "crs功率", "ssb功率", "ss-pbch功率", "ssbepre",
+                         "ss_pbch_epre", "ssb_epre", "ssbpower", "同步信号功率", "ssb_epre_dbm",
+                         "rs_epre", "每re功率"),
+        "arfcn": ("频点", "下行频点", "中心频点", "earfcn", "dl_earfcn", "nrarfcn", "nr_arfcn", "ssb频点",
+                  "ssb_arfcn", "arfcn", "dlarfcn", "下行中心频点"),
+    },
+    "measurements": {
+        "arfcn": ("频点", "earfcn", "nrarfcn", "nr_arfcn", "ssb_arfcn", "arfcn", "ssb频点"),
+        "no_service": ("无服务", "服务状态", "no_service", "noservice", "service_state", "脱网"),
+    },
+    "villages": {},
+}
+_EXTRA_UNITS: dict[str, frozenset[str]] = {"rs_power_dbm": frozenset({"dbm", "0.1dbm"})}
+
+
+@cache
+def _extra_index(kind: Kind) -> dict[str, str]:
+    main = _alias_index(kind)
+    index: dict[str, str] = {}
+    for column, aliases in EXTRA_ALIASES[kind].items():
+        for name in (column, *aliases):
+            key = _norm_key(name)
+            if key in main:
+                raise RuntimeError(f"extra alias {name!r} is also an alias of {main[key]}")
+            index[key] = column
+    return index
+
+
 @dataclass(frozen=True)
 class _Match:
     index: int
     header: str
     column: str
     unit: str | None
+    how: str = "header"
 
 
-def _map_headers(kind: Kind, table: _Table, file: str) -> tuple[dict[str, _Match], int | None, list[Problem]]:
-    """Map the table's headers to canonical columns.
+def _map_headers(kind: Kind, table: _Table, file: str, mapping: ColumnMapping | None = None
+                 ) -> tuple[dict[str, _Match], int | None, list[Problem]]:
+    """Map the table's headers to canonical columns (and the extra inputs of :data:`EXTRA_ALIASES`).
 
-    Returns the matches by canonical column, the index of a WKT geometry column (tabular files),
-    and file-level problems (duplicates, bad units, ignored columns as warnings).
+    ``mapping.rename`` (``--map``) decides first, by the header's exact text or its normalised
+    form. Returns the matches by column, the index of a WKT geometry column (tabular files), and
+    file-level problems (duplicates, bad units, ``--map`` names the file lacks, ignored columns as
+    warnings).
     """
-    index = _alias_index(kind)
+    index = {**_alias_index(kind), **_extra_index(kind)}
+    renames = {_norm_key(h): split_target(t) for h, t in (mapping.rename if mapping else {}).items()}
+    used: set[str] = set()
     matches: dict[str, _Match] = {}
     problems: list[Problem] = []
     ignored: list[str] = []
@@ -783,7 +909,18 @@ def _map_headers(kind: Kind, table: _Table, file: str) -> tuple[dict[str, _Match
     geometry_keys = {_norm_key(g) for g in GEOMETRY_HEADERS}
     for i, header in enumerate(table.headers):
         key, unit = _split_unit(header)
-        column = index.get(key)
+        how = "header"
+        full_key = _norm_key(unicodedata.normalize("NFKC", header))
+        target = renames.get(full_key) or renames.get(key)
+        if target is not None:
+            used.add(full_key if full_key in renames else key)
+            if target[0] == IGNORE:
+                continue
+            column: str | None = target[0]
+            unit = target[1] if target[1] is not None else unit
+            how = "--map"
+        else:
+            column = index.get(key)
         if column is None and unit is None and key.endswith("w") and index.get(key[:-1]) == "power_dbm":
             column, unit = "power_dbm", "w"  # power_w, 发射功率W
         if column is None and unit is None and key.endswith("dbm") and index.get(key[:-3]) == "power_dbm":
@@ -799,25 +936,36 @@ def _map_headers(kind: Kind, table: _Table, file: str) -> tuple[dict[str, _Match
                 continue
             ignored.append(header)
             continue
-        allowed = _UNITS.get(column)
+        allowed = _UNITS.get(column) or _EXTRA_UNITS.get(column)
         if unit is not None and allowed is not None and unit not in allowed:
             problems.append(Problem(file, None, header,
                                     f"unit {unit!r} is not supported for {column}; use "
                                     + " or ".join(sorted(allowed))))
         if column in matches:
             other = matches[column]
+            if how == "--map" and other.how != "--map":  # the user's word wins over a header's name
+                ignored.append(other.header)
+                matches[column] = _Match(i, header, column, unit, how)
+                continue
+            if other.how == "--map" and how != "--map":
+                ignored.append(header)
+                continue
             if key in _WEAK_KEYS and _split_unit(other.header)[0] not in _WEAK_KEYS:
                 ignored.append(header)  # e.g. ArcGIS's default "Id" next to a real 村代码 column
                 continue
             if _split_unit(other.header)[0] in _WEAK_KEYS and key not in _WEAK_KEYS:
                 ignored.append(other.header)
-                matches[column] = _Match(i, header, column, unit)
+                matches[column] = _Match(i, header, column, unit, how)
                 continue
             problems.append(Problem(file, None, header,
                                     f"columns {other.header!r} and {header!r} both map to "
-                                    f"{column}; keep one of them"))
+                                    f"{column}; keep one of them (or --map one of them to {IGNORE})"))
             continue
-        matches[column] = _Match(i, header, column, unit)
+        matches[column] = _Match(i, header, column, unit, how)
+    for key in renames.keys() - used:
+        written = next(h for h in (mapping.rename if mapping else {}) if _norm_key(h) == key)
+        problems.append(Problem(file, None, written, f"--map names column {written!r}, which the file does "
+                                f"not have; its columns are {', '.join(table.headers)}"))
     if ignored:
         problems.append(Problem(file, None, None, "ignored columns not in the data contract: "
                                 + ", ".join(ignored), severity="warning"))
@@ -908,6 +1056,16 @@ def _parse_number(value: object, *, dms: bool) -> float | str:
                     return number
         return f"not a number: {_show(value)}"
     return number if math.isfinite(number) else f"not a finite number: {_show(value)}"
+
+
+def _show_cell(value: object) -> str:
+    """A cell as ``ingest --dry-run`` shows it: empty for missing, numbers without noise."""
+    if value is None or _is_missing(value):
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.6g}"
+    text = _text(value) or ""
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _show(value: object) -> str:
@@ -1070,11 +1228,16 @@ def _normalize_operator(text: str) -> str | tuple[str, ...] | None:
 class _Validator:
     """Interprets a _Table as ``kind``; collects every problem, then builds the frame."""
 
-    def __init__(self, kind: Kind, file: str, table: _Table, declared: crs_mod.CrsSpec | None) -> None:
+    def __init__(self, kind: Kind, file: str, table: _Table, declared: crs_mod.CrsSpec | None,
+                 mapping: ColumnMapping | None = None) -> None:
         self.kind = kind
         self.file = file
         self.table = table
         self.declared = declared
+        self.mapping = mapping or ColumnMapping()
+        self.sha = ""
+        self.notes: dict[str, str] = {}  # column -> conversion applied, for ColumnUse
+        self.no_service_cells = np.zeros(table.n, dtype=bool)
         self.problems: list[Problem] = []
         self.rows = table.rows
         self.n = table.n
@@ -1127,9 +1290,10 @@ class _Validator:
     # --- main --------------------------------------------------------------------------------
 
     def run(self) -> gpd.GeoDataFrame:
-        self.matches, wkt_index, header_problems = _map_headers(self.kind, self.table, self.file)
+        self.matches, wkt_index, header_problems = _map_headers(self.kind, self.table, self.file, self.mapping)
         self.problems.extend(header_problems)
         self.wkt_index = wkt_index
+        self._apply_defaults()
         self._check_required()
         self._convert_columns()
         if self.kind == "villages":
@@ -1145,7 +1309,74 @@ class _Validator:
         errors = [p for p in self.problems if p.severity == "error"]
         if errors:
             raise ValidationError(sorted(errors, key=self._reading_order))
-        return self._frame(geometry)
+        frame = self._frame(geometry)
+        if self.kind == "stations":
+            frame = self._sectors(frame)
+        return frame
+
+    def result(self, frame: gpd.GeoDataFrame) -> IngestResult:
+        return IngestResult(kind=self.kind, frame=frame, warnings=self.warnings, file_sha256=self.sha,
+                            file_name=self.file, rows=len(frame), crs=self.source.name,
+                            crs_source=self.crs_source, encoding=self.table.encoding,
+                            columns=self.column_uses(frame))
+
+    def _apply_defaults(self) -> None:
+        """``--set COLUMN=VALUE``: a column of that value where the file has none, else the value in
+        the column's empty cells (counted in a warning)."""
+        for column, value in self.mapping.defaults.items():
+            match = self.matches.get(column)
+            if match is None:
+                cells = np.empty(self.n, dtype=object)
+                cells[:] = value
+                header = f"--set {column}"
+                self.table.headers.append(header)
+                self.table.columns.append(cells)
+                self.matches[column] = _Match(len(self.table.headers) - 1, header, column, None, "--set")
+                continue
+            raw = self.table.columns[match.index]
+            empty = np.fromiter((_is_missing(v) for v in raw), dtype=bool, count=self.n)
+            if empty.any():
+                filled = raw.copy()
+                filled[empty] = value
+                self.table.columns[match.index] = filled
+                self.warn(None, match.header, f"{int(empty.sum())} empty cell(s) filled with --set {column}={value}")
+                self.notes[column] = f"empty cells: --set {value}"
+
+    def column_uses(self, frame: gpd.GeoDataFrame | None) -> list[ColumnUse]:
+        """How each column of the file (and each --set value) was understood, with up to three
+        sample cells and what they became (from ``frame`` when the file was accepted)."""
+        by_index = {m.index: m for m in self.matches.values()}
+        shown = min(3, self.n)
+        out: list[ColumnUse] = []
+        targets = {"rs_power_dbm": "power_dbm", "arfcn": "band", "no_service": "rsrp_dbm"}
+        for i, header in enumerate(self.table.headers):
+            match = by_index.get(i)
+            raw = self.table.columns[i]
+            if match is None:
+                how = "geometry" if i == self.wkt_index else "ignored"
+                samples = tuple((_show_cell(raw[j]), "") for j in range(shown))
+                out.append(ColumnUse(header, None, how, samples=samples))
+                continue
+            column = match.column
+            target = targets.get(column, column)
+            converted: list[str] = []
+            for j in range(shown):
+                if column in targets and _is_missing(raw[j]):
+                    converted.append("")  # the value came from another column
+                    continue
+                if frame is not None and target in frame.columns and len(frame) == self.n:
+                    value = frame[target].iloc[j]
+                    if column == "rat" and "band" in frame.columns:
+                        value = f"{value} {frame['band'].iloc[j]}"
+                else:
+                    stored = self.values.get(target)
+                    value = stored[j] if stored is not None and len(stored) == self.n else None
+                converted.append(_show_cell(value))
+            out.append(ColumnUse(header, column, match.how, match.unit, self.notes.get(column, ""),
+                                 tuple((_show_cell(raw[j]), converted[j]) for j in range(shown))))
+        if self.table.geometry is not None:
+            out.append(ColumnUse("(geometry)", "geometry", "geometry"))
+        return out
 
     def _reading_order(self, problem: Problem) -> tuple[bool, int, int]:
         """File-level problems first, then by row, then left to right as the columns stand."""
@@ -1156,8 +1387,10 @@ class _Validator:
     def check_headers(self) -> None:
         """Raise :class:`ValidationError` for the problems of the header row alone (missing,
         duplicate or unknown-unit columns); the rows are not looked at."""
-        self.matches, self.wkt_index, header_problems = _map_headers(self.kind, self.table, self.file)
+        self.matches, self.wkt_index, header_problems = _map_headers(self.kind, self.table, self.file,
+                                                                     self.mapping)
         self.problems.extend(header_problems)
+        self._apply_defaults()
         self._check_required()
         errors = [p for p in self.problems if p.severity == "error"]
         if errors:
@@ -1170,6 +1403,10 @@ class _Validator:
                 continue
             if column.name in ("lon", "lat") and has_geometry:
                 continue  # taken from point geometry
+            if column.name == "band" and ("arfcn" in self.matches or "rat" in self.matches):
+                continue  # a channel number or a 制式 such as L1800 names the band; rows without one are named
+            if column.name == "rsrp_dbm" and "no_service" in self.matches:
+                continue
             self.problems.append(Problem(
                 self.file, None, column.name,
                 f"missing required column {column.name!r} (accepted headers: {_accepted(column)})"))
@@ -1187,6 +1424,12 @@ class _Validator:
             if match is None:
                 continue
             raw = self.table.columns[match.index]
+            if column.name == "rsrp_dbm":  # "无服务" in the RSRP column: a sample without service
+                self.no_service_cells = np.fromiter(
+                    (isinstance(v, str) and _norm_key(v) in _NO_SERVICE_TOKENS for v in raw), dtype=bool, count=self.n)
+                if self.no_service_cells.any():
+                    raw = raw.copy()
+                    raw[self.no_service_cells] = None
             if column.dtype == "str":
                 self.values[column.name] = [_text(v) for v in raw]
             elif column.dtype in ("float", "int"):
@@ -1391,10 +1634,10 @@ class _Validator:
         self._text_required("site_id")
         self.values["operator"] = self._categorical(
             "operator", _normalize_operator, _accepted_values(OPERATORS), None, required=True)
-        self.values["rat"] = self._categorical("rat", _rat, _accepted_values(RATS), "NR", False)
-        self.values["band"] = self._bands(required=True)
+        self.values["rat"], self.values["band"] = self._rat_and_band(required=True)
         self.values["status"] = self._categorical(
             "status", _status, _accepted_values(STATUSES), "active", False)
+        self._radio_parameters()
         keys = ("site_id", "cell_id", "operator", "band")
         cells = [self.values.get(k, [None] * self.n) for k in keys]
         self._duplicates(
@@ -1405,11 +1648,240 @@ class _Validator:
     def _measurement_checks(self) -> None:
         self.values["operator"] = self._categorical(
             "operator", _normalize_operator, _accepted_values(OPERATORS), None, required=True)
-        self.values["rat"] = self._categorical("rat", _rat, _accepted_values(RATS), "NR", False)
-        self.values["band"] = self._bands(required=False)
-        if "rsrp_dbm" in self.matches:
-            for i in np.flatnonzero(self._raw_missing("rsrp_dbm")).tolist():
-                self.error(int(i), self.header("rsrp_dbm"), "missing SS-RSRP")
+        self.values["rat"], self.values["band"] = self._rat_and_band(required=False)
+        self._no_service()
+
+    def _no_service(self) -> None:
+        """Samples without service are samples: an RSRP cell saying so (无服务, no service), a
+        no-service column, or an empty RSRP. They are stored at the no-service level
+        (:data:`coverage.verdicts.NO_SERVICE_RSRP_DBM`), count as no coverage in a village's measured
+        share and are never a residual; each way is counted in a warning."""
+        from coverage.verdicts import NO_SERVICE_RSRP_DBM
+
+        rsrp = np.asarray(self.values.get("rsrp_dbm", np.full(self.n, np.nan)), dtype=np.float64)
+        flagged = np.zeros(self.n, dtype=bool)
+        if "no_service" in self.matches:
+            match = self.matches["no_service"]
+            for i, cell in enumerate(self.table.columns[match.index]):
+                text = _text(cell)
+                if text is None:
+                    continue
+                key = _norm_key(text)
+                if key in _YES or key in _NO_SERVICE_TOKENS:
+                    flagged[i] = True
+                elif key not in _NO:
+                    self.error(i, match.header, f"{text!r} is not yes/no (是/否, 1/0, true/false)")
+        tokens = self.no_service_cells
+        empty = self._raw_missing("rsrp_dbm") & ~tokens if "rsrp_dbm" in self.matches else ~flagged
+        both = flagged & np.isfinite(rsrp)
+        for i in np.flatnonzero(both).tolist():
+            self.error(int(i), f"{self.header('no_service')}/{self.header('rsrp_dbm')}",
+                       f"marked as no service but has SS-RSRP {rsrp[i]:g} dBm")
+        none = (flagged | tokens | empty) & ~both
+        rsrp[none] = NO_SERVICE_RSRP_DBM
+        self.values["rsrp_dbm"] = rsrp
+        if none.any():
+            parts = []
+            if (tokens & none).any():
+                parts.append(f"{int((tokens & none).sum())} say so in {self.header('rsrp_dbm')!r}")
+            if (flagged & none & ~tokens).any():
+                parts.append(f"{int((flagged & none & ~tokens).sum())} flagged in {self.header('no_service')!r}")
+            if (empty & none & ~flagged).any():
+                parts.append(f"{int((empty & none & ~flagged).sum())} have an empty SS-RSRP")
+            self.warn(None, self.header("rsrp_dbm"),
+                      f"{int(none.sum())} sample(s) without service ({'; '.join(parts)}): kept, stored at "
+                      f"{NO_SERVICE_RSRP_DBM:g} dBm and counted as no coverage; remove rows that are log gaps "
+                      "rather than outages")
+            self.notes["rsrp_dbm"] = f"no service -> {NO_SERVICE_RSRP_DBM:g} dBm"
+
+    def _rat_and_band(self, *, required: bool) -> tuple[list[str | None], list[str | None]]:
+        """RAT and band of each row from the RAT/制式 column (``L1800`` names both), the band
+        column and a channel number (EARFCN or NR-ARFCN); every source that names a band must name
+        the same one, and the band must belong to the RAT, or the row is rejected. Without any RAT
+        the band's decides; without either, NR."""
+        rat_texts: list[str | None] = self.values.get("rat", [None] * self.n)
+        band_texts: list[str | None] = self.values.get("band", [None] * self.n)
+        arfcn = self.table.columns[self.matches["arfcn"].index] if "arfcn" in self.matches else None
+        rat_h, band_h, arfcn_h = self.header("rat"), self.header("band"), self.header("arfcn")
+        rats: list[str | None] = []
+        bands: list[str | None] = []
+        from_technology = 0
+        for i in range(self.n):
+            rat: str | None = None
+            named: dict[str, str] = {}
+            text = rat_texts[i]
+            ok = True
+            if text is not None:
+                tech = parse_technology(text)
+                if tech is None:
+                    self.error(i, rat_h, f"unknown RAT {text!r}; use NR or LTE (5G/4G), or a 制式 such as "
+                               "NR3500, NR2600, 700M, L1800, L900, L2100, TDD-F")
+                    ok = False
+                else:
+                    rat = tech.rat
+                    if tech.band is not None:
+                        named[rat_h] = tech.band
+            if arfcn is not None and not _is_missing(arfcn[i]):
+                found = channel(_text(arfcn[i]), rat)
+                if found is None:
+                    self.error(i, arfcn_h, f"channel number {_show(arfcn[i])} is not "
+                               + ({"LTE": "an EARFCN", "NR": "an NR-ARFCN"}.get(rat or "", "an EARFCN or NR-ARFCN")
+                                  + " of a known band (TS 36.101 / TS 38.104)"))
+                    ok = False
+                else:
+                    named[arfcn_h] = found.band
+                    rat = rat or found.rat
+            text = band_texts[i]
+            if text is not None:
+                band = normalize_band(text, rat)
+                if band is None:  # a 制式 such as L1800 in the band column names the band too
+                    tech = parse_technology(text)
+                    band = tech.band if tech is not None and tech.band in BANDS else None
+                if band is None:
+                    other = normalize_band(text)
+                    if other is not None and rat is not None:
+                        self.error(i, f"{rat_h}/{band_h}", f"RAT and band disagree: {rat_h} says {rat} but "
+                                   f"{text!r} is {band_rat(other)} band {other}")
+                    else:
+                        self.error(i, band_h, f"unknown band {text!r}; use a band name "
+                                   f"({', '.join(BANDS)}) or a frequency in MHz")
+                    ok = False
+                else:
+                    named[band_h] = band
+            distinct = sorted(set(named.values()))
+            band_out: str | None = None
+            if len(distinct) > 1:
+                self.error(i, "/".join(named), "the band columns disagree: "
+                           + ", ".join(f"{h} says {b}" for h, b in named.items()))
+                ok = False
+            elif distinct:
+                band_out = distinct[0]
+                band_is = band_rat(band_out)
+                if rat is not None and band_is != rat:
+                    self.error(i, "/".join([rat_h, *named]), f"RAT and band disagree: {rat} but band {band_out} "
+                               f"is {band_is}; the row is rejected")
+                    ok = False
+                rat = rat or band_is
+                if required and band_out not in BANDS:
+                    self.error(i, "/".join(named), f"band {band_out} has no radio defaults (coverage/bands.py: "
+                               f"{', '.join(BANDS)})")
+                    ok = False
+                if rat_h in named:
+                    from_technology += 1
+            elif required and ok:
+                self.error(i, band_h, "missing band")
+                ok = False
+            rats.append(rat or "NR" if ok else None)
+            bands.append(band_out if ok else None)
+        if from_technology:
+            self.notes["rat"] = "制式 -> RAT and band"
+        return rats, bands
+
+    def _radio_parameters(self) -> None:
+        """Station radio columns as 工参 tables write them: height 0, or tilt 0 of a sector cell,
+        means unknown (band defaults, counted), azimuth 360 is 0, cells without azimuth are counted (omnidirectional, or
+        three sectors with ``three_sectors``), reference-signal power per resource element becomes
+        total power (:func:`coverage.bands.total_power_dbm`), and a total power that looks like a
+        per-RE power is counted in a warning."""
+        sector = np.isfinite(np.asarray(self.values.get("azimuth_deg", np.full(self.n, np.nan)), dtype=np.float64))
+        for name, what in (("height_m", "antenna height"), ("tilt_deg", "downtilt")):
+            if name not in self.matches:
+                continue
+            values = np.asarray(self.values[name], dtype=np.float64)
+            # an omnidirectional antenna (no azimuth) has no downtilt: its 0 is a real value
+            zero = (values == 0) & (sector if name == "tilt_deg" else True)
+            if zero.any():
+                values = values.copy()
+                values[zero] = np.nan
+                self.values[name] = values
+                self.warn(None, self.header(name), f"{int(zero.sum())} cell(s) with {what} 0 taken as unknown: "
+                          "the band's default is used")
+                self.notes[name] = "0 -> band default"
+        if "azimuth_deg" in self.matches:
+            az = np.asarray(self.values["azimuth_deg"], dtype=np.float64)
+            self.values["azimuth_deg"] = np.where(az == 360.0, 0.0, az)
+        missing = np.isnan(np.asarray(self.values.get("azimuth_deg", np.full(self.n, np.nan)), dtype=np.float64))
+        if missing.any():
+            if self.mapping.three_sectors:
+                self.warn(None, self.header("azimuth_deg"),
+                          f"{int(missing.sum())} row(s) without azimuth taken as three-sector sites "
+                          "(0, 120 and 240 degrees; --three-sectors)")
+                self.notes["azimuth_deg"] = "empty -> three sectors 0/120/240"
+            else:
+                self.warn(None, self.header("azimuth_deg"),
+                          f"{int(missing.sum())} cell(s) without azimuth (方位角/方向角): each is predicted as one "
+                          "omnidirectional 8 dBi antenna; if they are sector sites, pass --three-sectors")
+        bands = self.values.get("band", [None] * self.n)
+        bandwidth = np.asarray(self.values.get("bandwidth_mhz", np.full(self.n, np.nan)), dtype=np.float64)
+        power = np.asarray(self.values.get("power_dbm", np.full(self.n, np.nan)), dtype=np.float64)
+        if "rs_power_dbm" in self.matches:
+            match = self.matches["rs_power_dbm"]
+            epre, errors = _floats(self.table.columns[match.index])
+            for i, message in errors.items():
+                self.error(i, match.header, message)
+            finite = np.isfinite(epre)
+            if match.unit == "0.1dbm":
+                epre = epre / 10.0
+                self.notes["rs_power_dbm"] = "0.1 dBm per RE -> total dBm"
+            elif finite.any():
+                tenths = finite & (np.abs(epre) > 60.0)
+                if tenths.all() or (tenths == finite).all():
+                    epre = epre / 10.0
+                    self.warn(None, match.header,
+                              f"{int(tenths.sum())} power(s) per resource element above 60 read as 0.1 dBm "
+                              "(e.g. 152 = 15.2 dBm); name the unit, e.g. 参考信号功率(0.1dBm), to say so")
+                    self.notes["rs_power_dbm"] = "0.1 dBm per RE -> total dBm"
+                else:
+                    for i in np.flatnonzero(tenths).tolist():
+                        self.error(int(i), match.header, f"{epre[i]:g} is not a power per resource element in "
+                                   "dBm (-60 to 60) and the column mixes it with dBm values")
+                    epre[tenths] = np.nan
+                    self.notes["rs_power_dbm"] = "dBm per RE -> total dBm"
+            both = 0
+            for i in np.flatnonzero(np.isfinite(epre)).tolist():
+                band = bands[i]
+                if band is None or band not in BANDS:
+                    continue
+                if np.isfinite(power[i]):
+                    both += 1
+                    continue
+                width = float(bandwidth[i]) if np.isfinite(bandwidth[i]) else None
+                power[i] = total_power_dbm(float(epre[i]), band, width)
+                if not RANGES["power_dbm"][0] <= power[i] <= RANGES["power_dbm"][1]:
+                    self.error(int(i), match.header, f"{epre[i]:g} dBm per resource element is "
+                               f"{power[i]:.1f} dBm in total, outside the plausible 0-80 dBm")
+            if both:
+                self.warn(None, match.header, f"{both} row(s) give both total power and power per resource "
+                          f"element; the total power ({self.header('power_dbm')}) is used")
+            self.values["power_dbm"] = power
+        elif "power_dbm" in self.matches:
+            low = np.isfinite(power) & (power < 30.0)
+            if low.any():
+                self.warn(None, self.header("power_dbm"),
+                          f"{int(low.sum())} cell(s) with a total transmit power under 30 dBm (1 W); if the column "
+                          "is the reference-signal power per resource element (参考信号功率), map it with "
+                          f"--map {self.header('power_dbm')}=rs_power_dbm: it is 30.8 dB below the total for "
+                          "LTE 20 MHz")
+
+    def _sectors(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """With ``three_sectors``: each row without azimuth becomes three rows at 0, 120 and 240
+        degrees, cell ids ``<cell or site>-1/-2/-3``."""
+        if not self.mapping.three_sectors:
+            return frame
+        omni = frame["azimuth_deg"].isna().to_numpy()
+        if not omni.any():
+            return frame
+        parts = [frame[~omni]]
+        base = frame[omni]
+        names = base["cell_id"].where(base["cell_id"].notna(), base["site_id"]).astype(str)
+        for k, azimuth in enumerate((0.0, 120.0, 240.0), start=1):
+            part = base.copy()
+            part["azimuth_deg"] = azimuth
+            part["cell_id"] = (names + f"-{k}").to_numpy()
+            parts.append(part)
+        out = pd.concat(parts)
+        order = np.argsort(np.concatenate([np.flatnonzero(~omni), *(np.flatnonzero(omni),) * 3]), kind="stable")
+        return gpd.GeoDataFrame(out.iloc[order].reset_index(drop=True), geometry="geometry", crs=frame.crs)
 
     def _raw_missing(self, name: str) -> NDArray[np.bool_]:
         raw = self.table.columns[self.matches[name].index]
@@ -1419,23 +1891,6 @@ class _Validator:
         for i, value in enumerate(self.values.get(name, [])):
             if value is None:
                 self.error(i, self.header(name), f"missing {name}")
-
-    def _bands(self, *, required: bool) -> list[str | None]:
-        texts: list[str | None] = self.values.get("band", [None] * self.n)
-        out: list[str | None] = []
-        for i, text in enumerate(texts):
-            if text is None:
-                if required and "band" in self.matches:
-                    self.error(i, self.header("band"), "missing band")
-                out.append(None)
-                continue
-            band = normalize_band(text)
-            if band is None:
-                self.error(i, self.header("band"),
-                           f"unknown band {text!r}; use a band name ({', '.join(BANDS)}) "
-                           "or a frequency in MHz")
-            out.append(band)
-        return out
 
     def _duplicates(self, keys: list[tuple[Any, ...]], candidates: list[int], what: str, field: str) -> None:
         first: dict[tuple[Any, ...], int] = {}

@@ -275,6 +275,13 @@ def prepare_cells(stations: gpd.GeoDataFrame, grid_crs: pyproj.CRS, *,
         values = active[column].to_numpy(float)
         return np.where(np.isnan(values), default(column), values)
 
+    height = fill("height_m")
+    low = np.flatnonzero(~(height > 0))
+    if len(low):  # stored before ingest read a 0 as unknown; name the cells, not a bare array
+        shown = ", ".join(f"site {active['site_id'].iat[i]} cell {active['cell_id'].iat[i]} "
+                          f"({active['operator'].iat[i]} {bands[i]}): {height[i]:g} m" for i in low[:5])
+        raise ConfigError(f"height_m must be greater than 0 m; {len(low)} station(s) have no positive "
+                          f"antenna height: {shown}; re-ingest them (a height of 0 now reads as unknown)")
     omni = np.isnan(active["azimuth_deg"].to_numpy(float))
     return pd.DataFrame({
         "station_index": active.index.to_numpy(),
@@ -286,7 +293,7 @@ def prepare_cells(stations: gpd.GeoDataFrame, grid_crs: pyproj.CRS, *,
         "scs_khz": default("scs_khz"),
         "x": x,
         "y": y,
-        "height_m": fill("height_m"),
+        "height_m": height,
         "tilt_deg": fill("tilt_deg"),
         "power_dbm": fill("power_dbm"),
         "bandwidth_mhz": fill("bandwidth_mhz"),

@@ -13,6 +13,8 @@ from coverage.bands import (
     nr_arfcn_channel,
     nr_arfcn_freq_mhz,
     parse_technology,
+    resource_blocks,
+    total_power_dbm,
 )
 
 
@@ -111,3 +113,13 @@ def test_a_frequency_resolves_within_the_rat_given() -> None:
 def test_every_band_default_names_its_source() -> None:
     for band in BANDS.values():
         assert band.source and band_rat(band.band) == band.rat
+
+
+def test_power_per_resource_element_to_total_power() -> None:
+    # LTE 20 MHz: 100 RB, 1200 subcarriers: +30.8 dB (the misreading the issue measured)
+    assert total_power_dbm(15.2, "B3") == pytest.approx(15.2 + 30.792, abs=1e-3)
+    # NR 100 MHz at 30 kHz: 273 RB (TS 38.101-1 Table 5.3.2-1), 3276 subcarriers: +35.15 dB
+    assert total_power_dbm(18.0, "n78") == pytest.approx(18.0 + 35.153, abs=1e-3)
+    assert resource_blocks("B8", 10.0) == 50 and resource_blocks("B3", 15.0) == 75
+    assert resource_blocks("n28", 30.0) == 160
+    assert abs(resource_blocks("n41", 60.0) - 162) <= 1   # the 98% approximation of the standard's 162

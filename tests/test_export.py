@@ -72,7 +72,8 @@ def test_round_trip_of_the_hand_made_frames(kind: str, fmt: str, tmp_path: Path)
     frame = CONTRACT_FRAMES[kind]()
     path = write_output(kind, frame, tmp_path / f"{kind}{FORMATS[fmt][0]}")
     result = read_input(kind, path)
-    assert result.warnings == []
+    # the hand-made stations include a cell without azimuth, which is counted
+    assert [w.message for w in result.warnings if "without azimuth" not in w.message] == []
     assert_frames_equal(result.frame, frame)
 
 
@@ -196,15 +197,19 @@ def _stations(draw: st.DrawFn) -> gpd.GeoDataFrame:
     def column(strategy: st.SearchStrategy[object]) -> list[object]:
         return draw(st.lists(st.one_of(st.none(), strategy), min_size=n, max_size=n))
 
+    bands = draw(st.lists(st.sampled_from(["n28", "n41", "n78", "n79", "B3", "B8"]), min_size=n, max_size=n))
     return conform("stations", {
         "site_id": [f"{i}-{t}" for i, t in enumerate(draw(st.lists(_TEXT, min_size=n, max_size=n)))],
         "cell_id": column(_TEXT),
         "operator": draw(st.lists(st.sampled_from(["CMCC", "CUCC", "CTCC", "CBN"]), min_size=n, max_size=n)),
-        "rat": draw(st.lists(st.sampled_from(["NR", "LTE"]), min_size=n, max_size=n)),
-        "band": draw(st.lists(st.sampled_from(["n28", "n41", "n78", "n79", "B3"]), min_size=n, max_size=n)),
+        # RAT and band agree (a disagreeing row is rejected)
+        "rat": ["LTE" if b.startswith("B") else "NR" for b in bands],
+        "band": bands,
         "lon": lon, "lat": lat,
-        "height_m": column(st.floats(0, 300)), "azimuth_deg": column(st.floats(0, 360)),
-        "tilt_deg": column(st.floats(-20, 90)), "power_dbm": column(st.floats(0, 80)),
+        # height 0 and a sector's tilt 0 read as unknown, azimuth 360 as 0 (工参 conventions)
+        "height_m": column(st.floats(0, 300, exclude_min=True)),
+        "azimuth_deg": column(st.floats(0, 360, exclude_max=True)),
+        "tilt_deg": column(st.floats(-20, 90).filter(lambda v: v != 0)), "power_dbm": column(st.floats(0, 80)),
         "bandwidth_mhz": column(st.floats(0.1, 400)),
         "status": draw(st.lists(st.sampled_from(["active", "planned", "retired"]), min_size=n, max_size=n)),
         "activated_on": column(st.dates(dt.date(1980, 1, 1), dt.date(2100, 12, 31))),

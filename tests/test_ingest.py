@@ -330,7 +330,10 @@ def test_headers_are_trimmed_case_folded_and_units_stripped(tmp_path: Path) -> N
     assert (row["site_id"], row["operator"], row["band"]) == ("S1", "CMCC", "n41")
     assert (row["height_m"], row["tilt_deg"], row["bandwidth_mhz"]) == (35.0, 6.0, 100.0)
     assert row["power_dbm"] == pytest.approx(46.0206, abs=1e-4)  # 40 W
-    assert [w.message for w in result.warnings] == ["ignored columns not in the data contract: 备注"]
+    assert [w.message for w in result.warnings] == [
+        "ignored columns not in the data contract: 备注",
+        "1 cell(s) without azimuth (方位角/方向角): each is predicted as one omnidirectional 8 dBi antenna; "
+        "if they are sector sites, pass --three-sectors"]
 
 
 def test_a_generic_id_column_gives_way_to_the_real_code_column(tmp_path: Path) -> None:

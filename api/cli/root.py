@@ -150,13 +150,52 @@ def ingest(
     encoding: Annotated[str | None, typer.Option(help="Text encoding of CSV/DBF (default: detected)")] = None,
     layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file (GeoPackage)")] = None,
     replace: Annotated[bool, typer.Option(help="Replace everything stored of this kind")] = False,
+    map_: Annotated[list[str] | None, typer.Option(
+        "--map", help="Which file column is which: HEADER=column[,HEADER=column] (e.g. 维度=lat,A=site_id; "
+                      "column 'ignore' drops one; a unit may follow in brackets: "
+                      "参考信号功率=rs_power_dbm(0.1dBm))")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="A value for a column the file lacks, and for its empty cells: column=VALUE[,...] "
+                      "(e.g. operator=CUCC,rat=LTE)")] = None,
+    profile: Annotated[str | None, typer.Option(
+        help="A saved mapping profile: NAME (<data dir>/profiles/NAME.toml) or a .toml path")] = None,
+    save_profile: Annotated[str | None, typer.Option(
+        help="Save this --map/--set/--crs/--encoding/--layer as profile NAME for the next export")] = None,
+    three_sectors: Annotated[bool, typer.Option(
+        "--three-sectors",
+        help="Stations: a row without azimuth is a three-sector site (0, 120, 240 degrees)")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Show how each column is understood, with converted sample values; store nothing")] = False,
 ) -> None:
     """Validate FILE completely, then store it in one transaction (nothing is stored on rejection)."""
-    from coverage.ingest import read_input
+    from coverage.ingest import inspect_input, read_input
+    from coverage.mapping import ColumnMapping, load_profile, parse_pairs, profile_path
+    from coverage.mapping import save_profile as write_profile
 
+    given = ColumnMapping(rename=parse_pairs(map_, "--map"), defaults=parse_pairs(set_, "--set"),
+                          crs=crs, encoding=encoding, layer=layer, three_sectors=three_sectors)
+    mapping = load_profile(profile, state.settings.profiles, kind=kind.value).merged(given) if profile else given
+    mapping.check(kind.value)
+    if save_profile:
+        saved = write_profile(mapping, profile_path(save_profile, state.settings.profiles), kind=kind.value)
+        console.print(f"profile {save_profile} saved to {saved}")
+    if dry_run:
+        inspection = inspect_input(kind.value, file, mapping=mapping)
+        _print_columns(inspection)
+        for problem in inspection.problems:
+            colour = "yellow" if problem.severity == "warning" else "red"
+            console.print(f"[{colour}]{problem.severity}:[/] {escape(str(problem))}", soft_wrap=True,
+                          highlight=False)
+        if inspection.result is None:
+            console.print(f"dry run: {file.name} would be rejected ({len(inspection.problems)} problem(s)); "
+                          "nothing stored")
+            raise typer.Exit(1)
+        console.print(f"dry run: {inspection.result.rows:,} {kind.value} would be stored from {file.name}; "
+                      "nothing stored")
+        return
     with _store() as store, _steps() as step:
         step(f"reading and validating {file.name}")
-        result = read_input(kind.value, file, crs=crs, encoding=encoding, layer=layer)
+        result = read_input(kind.value, file, mapping=mapping)
         step(f"storing {result.rows:,} {kind.value}")
         written = store.write(
             kind.value, result.frame, replace=replace,
@@ -167,6 +206,19 @@ def ingest(
         err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     console.print(f"stored {written:,} {kind.value} from {file.name}"
                   + (" (replacing the previous set)" if replace else ""))
+
+
+def _print_columns(inspection: Any) -> None:
+    """The dry run's table: each file column, what it was read as, and sample cells converted."""
+    table = Table(title=f"{inspection.file_name}: how each column is read", show_lines=False)
+    for name in ("file column", "read as", "because", "unit / conversion", "first rows: cell -> value"):
+        table.add_column(name, overflow="fold")
+    for use in inspection.columns:
+        conversion = "; ".join(x for x in (use.unit or "", use.note) if x)
+        samples = ", ".join(f"{raw or '(empty)'} -> {value or '(empty)'}" if use.column else raw or "(empty)"
+                            for raw, value in use.samples)
+        table.add_row(escape(use.header), use.column or "-", use.how, escape(conversion), escape(samples))
+    console.print(table)
 
 
 @app.command()

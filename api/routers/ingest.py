@@ -16,12 +16,13 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
-from api.models import IngestResult
+from api.models import IngestPreview, IngestResult
 from api.security import Principal, get_principal
-from coverage.errors import ValidationError, Village5gError
-from coverage.ingest import read_input
+from coverage.errors import ConfigError, ValidationError, Village5gError
+from coverage.ingest import inspect_input, read_input
 from coverage.keys import role_allows
 from coverage.limits import LimitError
+from coverage.mapping import ColumnMapping, load_profile, parse_pairs
 from coverage.results_query import in_regions
 from coverage.storage import IngestRecord
 
@@ -107,6 +108,65 @@ def check_region(store: Any, principal: Principal, kind: str, frame: Any, file_n
               for i in bad], kind, region)
 
 
+MapForm = Annotated[str | None, Form(
+    max_length=4000, description="Which file column is which: HEADER=column,... (e.g. 维度=lat,A=site_id; "
+                                 "'ignore' drops a column; a unit may follow: 参考信号功率=rs_power_dbm(0.1dBm))")]
+SetForm = Annotated[str | None, Form(
+    max_length=4000, description="Values for columns the file lacks and for their empty cells: column=VALUE,... "
+                                 "(e.g. operator=CUCC,rat=LTE)")]
+ProfileForm = Annotated[str | None, Form(
+    max_length=100, description="A mapping profile saved on the server (<data dir>/profiles/NAME.toml)")]
+SectorsForm = Annotated[bool, Form(description="Stations: a row without azimuth is a three-sector site")]
+CrsForm = Annotated[str | None, Form(max_length=200, description="wgs84, cgcs2000, gcj02 or EPSG:n "
+                                                                 "(default: the file's own, else WGS84)")]
+EncodingForm = Annotated[str | None, Form(max_length=40, description="Text encoding of CSV/DBF (default: detected)")]
+LayerForm = Annotated[str | None, Form(max_length=200, description="Layer of a GeoPackage or sheet of a workbook")]
+FileForm = Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped shapefile, CSV, XLSX or GeoParquet")]
+
+
+def mapping_of(settings: Any, kind: str, map_: str | None, set_: str | None, profile: str | None,
+               three_sectors: bool, crs: str | None, encoding: str | None, layer: str | None) -> ColumnMapping:
+    """The upload's column mapping: the named profile, overridden by the form's own fields."""
+    given = ColumnMapping(rename=parse_pairs(map_, "map"), defaults=parse_pairs(set_, "set"), crs=crs or None,
+                          encoding=encoding or None, layer=layer or None, three_sectors=three_sectors)
+    if not profile:
+        given.check(kind)
+        return given
+    if not re.fullmatch(r"[\w.\-]+", profile) or profile.startswith(".") or profile.endswith(".toml"):
+        raise ConfigError(f"profile {profile!r}: give the name of a saved profile")
+    return load_profile(profile, settings.profiles, kind=kind).merged(given)
+
+
+@router.post("/{kind}/dry-run", response_model=IngestPreview, summary="Preview how a file would be read",
+             responses={422: {"description": "The mapping options are unusable"}})
+def ingest_dry_run(
+    settings: SettingsDep,
+    kind: Literal["villages", "stations", "measurements"],
+    file: FileForm,
+    principal: Annotated[Principal, Depends(get_principal)],
+    crs: CrsForm = None,
+    encoding: EncodingForm = None,
+    layer: LayerForm = None,
+    map: MapForm = None,
+    set: SetForm = None,
+    profile: ProfileForm = None,
+    three_sectors: SectorsForm = False,
+) -> dict[str, Any]:
+    """How each column of the file is read, with the first rows' cells converted, and whether it
+    would be accepted (with every problem); nothing is stored. Needs the key an upload needs."""
+    _authorize(principal, kind, False)
+    mapping = mapping_of(settings, kind, map, set, profile, three_sectors, crs, encoding, layer)
+    with received_file(file) as path:
+        inspection = inspect_input(kind, path, limits=settings.limits, mapping=mapping)
+    return {
+        "kind": kind, "file_name": inspection.file_name, "accepted": inspection.result is not None,
+        "rows": inspection.result.rows if inspection.result is not None else None,
+        "columns": [dataclasses.asdict(c) for c in inspection.columns],
+        "problems": [{"file": p.file, "row": p.row, "field": p.field, "message": p.message, "severity": p.severity}
+                     for p in inspection.problems[:200]],
+    }
+
+
 @router.post("/{kind}", response_model=IngestResult, status_code=201, summary="Upload a file",
              responses={413: {"description": "The file is larger than the service accepts"},
                         422: {"description": "The file was rejected; every problem is listed in details"}})
@@ -114,27 +174,29 @@ def ingest(
     store: StoreDep,
     settings: SettingsDep,
     kind: Literal["villages", "stations", "measurements"],
-    file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped shapefile, CSV, XLSX or GeoParquet")],
+    file: FileForm,
     principal: Annotated[Principal, Depends(get_principal)],
-    crs: Annotated[str | None, Form(max_length=200, description="wgs84, cgcs2000, gcj02 or EPSG:n "
-                                                                "(default: the file's own, else WGS84)")] = None,
-    encoding: Annotated[str | None, Form(max_length=40, description="Text encoding of CSV/DBF "
-                                                                    "(default: detected)")] = None,
-    layer: Annotated[str | None, Form(max_length=200, description="Layer of a GeoPackage or sheet of a "
-                                                                  "workbook")] = None,
+    crs: CrsForm = None,
+    encoding: EncodingForm = None,
+    layer: LayerForm = None,
     replace: Annotated[bool, Form(description="Replace everything stored of this kind (admin key "
                                               "without region limit)")] = False,
+    map: MapForm = None,
+    set: SetForm = None,
+    profile: ProfileForm = None,
+    three_sectors: SectorsForm = False,
 ) -> dict[str, Any]:
     """Validate the file completely, then store it in one transaction; a rejected file changes nothing.
 
     Villages and stations need an admin key, measurements an auditor key. A region-limited key may
     add only villages of its region and points inside its region's village polygons. A
-    shapefile goes up as a .zip with its .shp, .shx, .dbf, .prj (and .cpg).
+    shapefile goes up as a .zip with its .shp, .shx, .dbf, .prj (and .cpg). ``map``, ``set`` and
+    ``profile`` read a file with its own headers as ``village5g ingest --map/--set/--profile`` does.
     """
     _authorize(principal, kind, replace)
+    mapping = mapping_of(settings, kind, map, set, profile, three_sectors, crs, encoding, layer)
     with received_file(file) as path:
-        result = read_input(kind, path, crs=crs or None, encoding=encoding or None, layer=layer or None,
-                            limits=settings.limits)
+        result = read_input(kind, path, limits=settings.limits, mapping=mapping)
     check_region(store, principal, kind, result.frame, result.file_name)
     store.write(kind, result.frame, replace=replace, record=IngestRecord(
         kind=kind, file_name=result.file_name, sha256=result.file_sha256, crs=result.crs,
