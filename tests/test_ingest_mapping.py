@@ -23,8 +23,9 @@ from coverage.mapping import ColumnMapping, load_profile, parse_pairs, save_prof
 from coverage.predict import prepare_cells
 from coverage.schema import conform
 from coverage.storage import Store
-from tests.utils.api import app_for, build_world, key
+from tests.utils.api import app_for, key
 from tests.utils.bad_inputs import write_csv
+from tests.worlds.row import build_row_world
 
 #: A 4G 工参 export as operators hand it out: no operator column, 维度 (a typo of 纬度), 方向角,
 #: 参考信号功率 in 0.1 dBm per resource element, 制式 naming RAT and band, a micro cell of height 0.
@@ -257,7 +258,7 @@ def test_analysis_names_the_station_with_a_height_of_zero() -> None:
 
 
 def test_api_dry_run_and_upload_with_map_and_set(store: Store, tmp_path: Path) -> None:
-    build_world(store, analyze=False)
+    build_row_world(store, analyze=False)
     headers = key(store, "admin")
     path = _gongcan(tmp_path)
     before = store.counts()["stations"]
