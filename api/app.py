@@ -22,7 +22,7 @@ from api.jobs import JobRunner
 from api.limits import BodyLimitMiddleware
 from api.logs import AccessLogMiddleware, configure_logging
 from api.openapi import install_openapi
-from api.routers import audits, exports, health, history, ingest, maps, ogc, planning, runs, schedule
+from api.routers import audits, console, exports, health, history, ingest, maps, ogc, planning, runs, schedule
 from api.scheduler import JobScheduler
 from api.security import UPLOAD_PREFIXES, KeyBeforeBodyMiddleware, KeyCache
 from api.service_settings import ServiceSettings
@@ -33,6 +33,7 @@ from coverage import keys as _keys_tables  # noqa: F401  (defines the api_keys t
 from coverage import results_query as _bounds_tables  # noqa: F401  (defines village_bounds)
 from coverage.storage import Store
 from maps import STATIC_DIR
+from maps.tiles import TileSource
 
 #: Memory for encoded pages of features (characters, about bytes); a larger page is not kept.
 PAGE_CACHE_BYTES = 64 * 1024 * 1024
@@ -105,6 +106,7 @@ def create_app(settings: ServiceSettings, *, store: Store | None = None) -> Fast
     app.state.jobs = runner
     app.state.heavy = threading.Semaphore(1)  # one plan or what-if at a time per process
     app.state.scheduler = scheduler
+    app.state.tiles = TileSource(the_store, settings.data_dir / "tiles")
     install_error_handlers(app)
     app.add_middleware(KeyBeforeBodyMiddleware, prefixes=UPLOAD_PREFIXES)
     app.add_middleware(BodyLimitMiddleware, upload_bytes=settings.max_upload_bytes, other_bytes=MAX_JSON_BODY,
@@ -123,6 +125,8 @@ def create_app(settings: ServiceSettings, *, store: Store | None = None) -> Fast
     # the assets first: /maps/{level}/{code} must not shadow /maps/static/...
     app.mount("/maps/static", StaticFiles(directory=STATIC_DIR), name="map-assets")
     app.include_router(maps.router)
+    app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-assets")
+    app.include_router(console.router)
     install_docs(app)
     install_openapi(app)
     return app

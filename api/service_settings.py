@@ -76,6 +76,7 @@ class ServiceSettings(Settings):
     failed_key_limit: int = Field(default=20, ge=1)
     failed_key_window_s: float = Field(default=60.0, gt=0, le=86400)
     public_url: str = ""
+    tianditu_key: str = ""  # 天地图 browser key for the console map's tianditu basemap
     key_cache_s: float = Field(default=60.0, ge=0, le=3600)
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

@@ -56,6 +56,24 @@ VERDICT_WORDS = {
 #: Evidence behind a verdict, and the confidence labels of ``p_covered``, as people read them.
 SOURCE_LABELS = {"predicted": "预测", "fused": "预测+实测修正", "measured": "实测"}
 CONFIDENCE_LABELS = {"high": "高", "medium": "中", "low": "低"}
+#: The reason codes of a verdict (:data:`coverage.verdicts.REASONS`) as people read them.
+REASON_LABELS = {
+    "committee_good": "村委会处信号良好（RSRP与SINR均达标）",
+    "committee_weak": "村委会处有信号但未达良好标准",
+    "committee_none": "村委会处无可用信号",
+    "area_good": "村域良好覆盖面积占比达标",
+    "area_good_short": "村域良好覆盖面积占比不足",
+    "area_reached": "村域有信号面积占比达标",
+    "area_reached_short": "村域有信号面积占比不足",
+    "no_site": "村内及搜索半径内无在用5G站址",
+    "measured_decides": "村内同一运营商实测样本充足，以实测结论为准",
+    "measured_fused": "周边实测数据已修正预测（残差克里金）",
+    "probability_short": "预测中值达到通达标准，但通达概率低于50%",
+    "probability_met": "预测中值未达通达标准，但通达概率不低于50%",
+    "measured_good": "实测良好样本占比达标",
+    "measured_reached": "实测有信号样本占比达标",
+    "measured_short": "实测良好或弱覆盖样本不足",
+}
 _CLASS_LABELS = {"good": "良好", "weak": "弱", "none": "无"}
 _LEVEL_LABELS = {"province": "省", "city": "地市", "county": "区县", "township": "乡镇"}
 

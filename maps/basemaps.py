@@ -78,3 +78,25 @@ def add_basemap(m: folium.Map, basemap: Basemap, *, tianditu_key: str | None = N
     elif basemap.name == "amap":
         folium.TileLayer(_AMAP_URL, attr=_AMAP_ATTR, name=basemap.label, subdomains="1234",
                          max_zoom=18).add_to(m)
+
+
+def raster_sources(basemap: Basemap, *, tianditu_key: str | None = None) -> list[dict[str, object]]:
+    """The basemap as MapLibre raster sources (``tiles`` with the subdomains spelled out), bottom first.
+
+    The same tile servers as :func:`add_basemap`; empty for ``none``. Raises :class:`ConfigError` for
+    Tianditu without a key.
+    """
+    def spell(url: str, subdomains: str) -> list[str]:
+        return [url.replace("{s}", s) for s in subdomains] if "{s}" in url else [url]
+
+    if basemap.name == "osm":
+        return [{"tiles": spell(_OSM_URL, ""), "attribution": _OSM_ATTR, "maxzoom": 19}]
+    if basemap.name == "tianditu":
+        key = (tianditu_key or "").strip()
+        if not key:
+            raise ConfigError("the tianditu basemap needs a key: VILLAGE5G_TIANDITU_KEY")
+        return [{"tiles": spell(_TIANDITU_URL.replace("{layer}", layer).replace("{key}", key), "01234567"),
+                 "attribution": _TIANDITU_ATTR, "maxzoom": 18} for layer in ("vec", "cva")]
+    if basemap.name == "amap":
+        return [{"tiles": spell(_AMAP_URL, "1234"), "attribution": _AMAP_ATTR, "maxzoom": 18}]
+    return []

@@ -169,9 +169,11 @@ class PageResult:
     console_errors: list[str] = field(default_factory=list)
 
 
-def _flags(user_dir: str, proxy_port: int, window: tuple[int, int]) -> list[str]:
+def _flags(user_dir: str, proxy_port: int, window: tuple[int, int], server: str | None = None) -> list[str]:
+    # a page of a local server (the console) draws with WebGL: software rendering, not --disable-gpu
+    graphics = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader"] if server else ["--disable-gpu"]
     return [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--headless", "--no-sandbox", *graphics, "--disable-dev-shm-usage",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-default-apps", "--disable-extensions", "--disable-breakpad", "--disable-domain-reliability",
         "--disable-client-side-phishing-detection", "--no-first-run", "--no-default-browser-check",
@@ -181,7 +183,8 @@ def _flags(user_dir: str, proxy_port: int, window: tuple[int, int]) -> list[str]
         "NetworkTimeServiceQuerying",
         f"--user-data-dir={user_dir}",
         f"--proxy-server=http://127.0.0.1:{proxy_port}",
-        "--proxy-bypass-list=<-loopback>",
+        # loopback goes to the recording proxy too, except the local server's own host:port
+        f"--proxy-bypass-list=<-loopback>;{server}" if server else "--proxy-bypass-list=<-loopback>",
         '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
         # The browser's own services (component updater, Google sign-in) would call Google even with
         # the flags above; point them at a closed port on this machine instead.
@@ -193,7 +196,7 @@ def _flags(user_dir: str, proxy_port: int, window: tuple[int, int]) -> list[str]
 
 
 @contextmanager
-def _browser(proxy_port: int, window: tuple[int, int]) -> Iterator[_Pipe]:
+def _browser(proxy_port: int, window: tuple[int, int], server: str | None = None) -> Iterator[_Pipe]:
     exe = find_chromium()
     if exe is None:
         raise BrowserError("chromium is not installed (apt-get install chromium)")
@@ -209,7 +212,8 @@ def _browser(proxy_port: int, window: tuple[int, int]) -> Iterator[_Pipe]:
         for fd in (to_browser_r, from_browser_w):
             os.close(fd)
         shell = f'exec "$0" "$@" 3<&{child_r} 4>&{child_w}'
-        proc = subprocess.Popen(["/bin/bash", "-c", shell, exe, *_flags(user_dir, proxy_port, window), "about:blank"],
+        proc = subprocess.Popen(["/bin/bash", "-c", shell, exe, *_flags(user_dir, proxy_port, window, server),
+                                 "about:blank"],
                                 pass_fds=(child_r, child_w), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=log)
         os.close(child_r)
@@ -235,15 +239,19 @@ def _browser(proxy_port: int, window: tuple[int, int]) -> Iterator[_Pipe]:
 def open_page(path: Path | str, *, screenshot: bool = True, window: tuple[int, int] = (1280, 900),
               timeout_s: float = 60.0, settle_ms: int = 300, prepare: str | None = None
               ) -> tuple[PageResult, list[str]]:
-    """Load ``path`` (a local HTML file) offline; return the page result and the proxy's records.
+    """Load ``path`` (a local HTML file, or an ``http://127.0.0.1:PORT/...`` page of a local server)
+    offline; return the page result and the proxy's records. Only that server is reachable; its pages
+    draw with WebGL in software (SwiftShader).
 
     Waits for ``window.village5gReady`` (see :class:`maps.elements.ReadyHook`), runs the JavaScript
     expression ``prepare`` if given (awaited when it returns a promise; e.g. open a popup for a
     screenshot), lets the page settle ``settle_ms`` for anything it might still fetch, then takes a PNG
     screenshot of the viewport.
     """
-    url = Path(path).resolve().as_uri()
-    with RecordingProxy() as proxy, _browser(proxy.port, window) as cdp:
+    text = str(path)
+    server = text.split("/")[2] if text.startswith("http://127.0.0.1:") else None
+    url = text if server else Path(path).resolve().as_uri()
+    with RecordingProxy() as proxy, _browser(proxy.port, window, server) as cdp:
         target = cdp.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Network"):
@@ -287,7 +295,8 @@ def open_page(path: Path | str, *, screenshot: bool = True, window: tuple[int, i
             method, params = event.get("method"), event.get("params", {})
             if method == "Network.requestWillBeSent":
                 request_url = params.get("request", {}).get("url", "")
-                if not request_url.startswith(("file:", "data:", "about:")):
+                local = ("file:", "data:", "about:", "blob:", *((f"http://{server}/",) if server else ()))
+                if not request_url.startswith(local):
                     result.network_requests.append(request_url)
             elif method == "Runtime.exceptionThrown":
                 details = params.get("exceptionDetails", {})

@@ -1,0 +1,135 @@
+"""The console's map: vector tiles of a run (what each zoom holds, region limits, the GCJ-02 shift,
+the disk cache) and the page that draws them, in a headless browser.
+
+The world is the API tests' row of eight 1 km villages from lon 119.40, lat 32.40 (tests/utils/api.py):
+the first village holds the only site and is covered; the far ones (南京市 江宁区) have no site.
+Tile numbers are worked out by hand from the Web Mercator tile formulas:
+x = floor((lon + 180) / 360 * 2^z); y = floor((1 - ln(tan(lat) + sec(lat)) / pi) / 2 * 2^z).
+At z = 12, lon 119.405 gives x = floor(3406.54) = 3406 and lat 32.405 gives y = floor(1657.9) = 1657.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mapbox_vector_tile
+import pytest
+from fastapi.testclient import TestClient
+
+from coverage.crs import wgs84_to_gcj02
+from coverage.storage import Store
+from maps.tiles import EXTENT, TileSource, tile_bounds
+from tests.utils.api import SOUTH, VILLAGES, WEST, app_for, build_world, live_server
+
+Z, X, Y = 12, 3406, 1657
+
+
+def _layer(data: bytes, name: str) -> list[dict]:
+    return mapbox_vector_tile.decode(data).get(name, {}).get("features", [])
+
+
+def test_tile_bounds_match_the_web_mercator_grid() -> None:
+    assert tile_bounds(0, 0, 0) == pytest.approx((-180.0, -85.0511287798, 180.0, 85.0511287798))
+    assert tile_bounds(1, 1, 1) == pytest.approx((0.0, -85.0511287798, 180.0, 0.0))
+    west, south, east, north = tile_bounds(Z, X, Y)
+    assert west <= WEST + 0.005 < east and south <= SOUTH + 0.005 < north
+
+
+def test_a_village_tile_holds_each_village_with_its_verdict(store: Store, tmp_path: Path) -> None:
+    run_id = build_world(store)
+    assert run_id is not None
+    source = TileSource(store, tmp_path / "tiles")
+    villages = {f["properties"]["code"]: f["properties"] for f in _layer(source.tile(run_id, Z, X, Y), "villages")}
+    # the tile spans lon 119.3555-119.4434: villages 1 and 2 whole, the third's west edge within the buffer
+    assert {VILLAGES[0][0], VILLAGES[1][0]} <= set(villages) and VILLAGES[7][0] not in villages
+    first = villages[VILLAGES[0][0]]
+    assert (first["name"], first["verdict"], first["cls"]) == ("甲村村委会", "covered", "covered")
+    assert first["no_site"] is False
+    assert 0.5 <= first["p"] <= 1.0
+    # the next tile east (lon 119.4434-119.5313) holds the sixth village (lon 119.5064-119.5170)
+    east = {f["properties"]["code"]: f["properties"] for f in _layer(source.tile(run_id, Z, X + 1, Y), "villages")}
+    last = east[VILLAGES[5][0]]
+    assert (last["verdict"], last["cls"], last["no_site"]) == ("uncovered", "no_site", True)
+    # the second answer comes from the disk cache, byte for byte
+    cached = list((tmp_path / "tiles").rglob(f"{Z}/{X}/{Y}.mvt"))
+    assert len(cached) == 1 and cached[0].read_bytes() == source.tile(run_id, Z, X, Y)
+
+
+def test_a_region_limited_tile_holds_only_that_region(store: Store, tmp_path: Path) -> None:
+    run_id = build_world(store)
+    assert run_id is not None
+    source = TileSource(store)
+    codes = {f["properties"]["code"] for f in _layer(source.tile(run_id, Z, X + 1, Y, regions=("3201",)), "villages")}
+    assert codes and all(code.startswith("3201") for code in codes)
+    # and a tile of only the other region's villages is empty for that key
+    assert source.tile(run_id, Z, X, Y, regions=("3201",)) == b""
+
+
+def test_low_zooms_hold_no_villages_and_gcj02_shifts_them(store: Store) -> None:
+    run_id = build_world(store)
+    assert run_id is not None
+    source = TileSource(store)
+    assert _layer(source.tile(run_id, 8, 212, 103), "villages") == []  # below the villages' zoom
+    plain = {f["properties"]["code"]: f for f in _layer(source.tile(run_id, Z, X, Y), "villages")}
+    shifted = {f["properties"]["code"]: f for f in _layer(source.tile(run_id, Z, X, Y, gcj02=True), "villages")}
+    code = VILLAGES[0][0]
+    x0 = min(p[0] for p in plain[code]["geometry"]["coordinates"][0])
+    x1 = min(p[0] for p in shifted[code]["geometry"]["coordinates"][0])
+    west, _, east, _ = tile_bounds(Z, X, Y)
+    d_lon = wgs84_to_gcj02(WEST, SOUTH)[0] - WEST  # the published GCJ-02 offset here, about 0.0048 degrees east
+    assert x1 - x0 == pytest.approx(d_lon / (east - west) * EXTENT, abs=2)
+
+
+def test_tiles_and_the_map_page_over_http(store: Store, tmp_path: Path) -> None:
+    run_id = build_world(store)
+    with TestClient(app_for(store, tmp_path)) as client:
+        answer = client.get(f"/tiles/{run_id}/{Z}/{X}/{Y}.mvt")
+        assert answer.status_code == 200 and answer.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+        assert _layer(answer.content, "villages")
+        assert client.get(f"/tiles/{run_id}/3/0/0.mvt").status_code == 204  # nothing stored up there
+        assert client.get(f"/tiles/{run_id}/2/4/0.mvt").status_code == 404  # x beyond 2^z - 1
+        assert client.get(f"/tiles/{run_id + 1}/{Z}/{X}/{Y}.mvt").status_code == 404  # no such run
+        page = client.get("/console/map")
+        assert page.status_code == 200 and "5G通达地图" in page.text and f'"run": {run_id}' in page.text
+        assert "/console/static/maplibre/maplibre-gl.js" in page.text
+        assert client.get("/console/static/maplibre/maplibre-gl.js").status_code == 200
+        assert "5G coverage map" in client.get("/console/map", params={"lang": "en"}).text
+        amap = client.get("/console/map", params={"basemap": "amap"}).text
+        assert "crs=gcj02" in amap and "autonavi.com" in amap
+        missing_key = client.get("/console/map", params={"basemap": "tianditu"})
+        assert missing_key.status_code == 400 and "VILLAGE5G_TIANDITU_KEY" in missing_key.json()["message"]
+
+
+@pytest.fixture
+def browser() -> None:
+    from maps.browser import find_chromium
+
+    if find_chromium() is None:
+        if os.environ.get("VILLAGE5G_REQUIRE_BROWSER") == "1":
+            pytest.fail("VILLAGE5G_REQUIRE_BROWSER=1 but chromium is not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_the_map_draws_every_village_and_a_click_opens_its_card(store: Store, tmp_path: Path, browser: None) -> None:
+    from maps.browser import open_page
+
+    build_world(store)
+    click = """(async () => {
+        const m = village5gMap;
+        m.jumpTo({center: [119.48, 32.405], zoom: 11.5});  // the 15 km row in about 660 px
+        await new Promise(r => m.once('idle', r));
+        const codes = new Set(m.queryRenderedFeatures({layers: ['villages-fill']}).map(f => f.properties.code));
+        const at = {lng: 119.405, lat: 32.405};
+        m.fire('click', {point: m.project(at), lngLat: at});
+        await new Promise(r => setTimeout(r, 1000));
+        return [codes.size, document.getElementById('card').innerText];
+    })()"""
+    with live_server(store.url, tmp_path / "data") as url:
+        result, proxied = open_page(f"{url}/console/map", prepare=click)
+    assert result.exceptions == [] and result.console_errors == []
+    assert result.network_requests == [] and proxied == []  # nothing but the server itself
+    n_codes, card = result.prepared
+    assert n_codes == len(VILLAGES)
+    assert "甲村村委会" in card and "5G通达" in card and "村委会处信号良好" in card
