@@ -1,7 +1,7 @@
 """The console's map: vector tiles of a run (what each zoom holds, region limits, the GCJ-02 shift,
 the disk cache) and the page that draws them, in a headless browser.
 
-The world is the API tests' row of eight 1 km villages from lon 119.40, lat 32.40 (tests/utils/api.py):
+The world is the API tests' row of eight 1 km villages from lon 119.40, lat 32.40 (tests/worlds/row.py):
 the first village holds the only site and is covered; the far ones (南京市 江宁区) have no site.
 Tile numbers are worked out by hand from the Web Mercator tile formulas:
 x = floor((lon + 180) / 360 * 2^z); y = floor((1 - ln(tan(lat) + sec(lat)) / pi) / 2 * 2^z).
@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 from coverage.crs import wgs84_to_gcj02
 from coverage.storage import Store
 from maps.tiles import EXTENT, TileSource, tile_bounds
-from tests.utils.api import SOUTH, VILLAGES, WEST, app_for, build_world, live_server
+from tests.utils.api import app_for, live_server
+from tests.worlds.row import SOUTH, VILLAGES, WEST, build_row_world
 
 Z, X, Y = 12, 3406, 1657
 
@@ -37,7 +38,7 @@ def test_tile_bounds_match_the_web_mercator_grid() -> None:
 
 
 def test_a_village_tile_holds_each_village_with_its_verdict(store: Store, tmp_path: Path) -> None:
-    run_id = build_world(store)
+    run_id = build_row_world(store)
     assert run_id is not None
     source = TileSource(store, tmp_path / "tiles")
     villages = {f["properties"]["code"]: f["properties"] for f in _layer(source.tile(run_id, Z, X, Y), "villages")}
@@ -57,7 +58,7 @@ def test_a_village_tile_holds_each_village_with_its_verdict(store: Store, tmp_pa
 
 
 def test_a_region_limited_tile_holds_only_that_region(store: Store, tmp_path: Path) -> None:
-    run_id = build_world(store)
+    run_id = build_row_world(store)
     assert run_id is not None
     source = TileSource(store)
     codes = {f["properties"]["code"] for f in _layer(source.tile(run_id, Z, X + 1, Y, regions=("3201",)), "villages")}
@@ -67,7 +68,7 @@ def test_a_region_limited_tile_holds_only_that_region(store: Store, tmp_path: Pa
 
 
 def test_low_zooms_hold_no_villages_and_gcj02_shifts_them(store: Store) -> None:
-    run_id = build_world(store)
+    run_id = build_row_world(store)
     assert run_id is not None
     source = TileSource(store)
     assert _layer(source.tile(run_id, 8, 212, 103), "villages") == []  # below the villages' zoom
@@ -82,7 +83,7 @@ def test_low_zooms_hold_no_villages_and_gcj02_shifts_them(store: Store) -> None:
 
 
 def test_tiles_and_the_map_page_over_http(store: Store, tmp_path: Path) -> None:
-    run_id = build_world(store)
+    run_id = build_row_world(store)
     with TestClient(app_for(store, tmp_path)) as client:
         answer = client.get(f"/tiles/{run_id}/{Z}/{X}/{Y}.mvt")
         assert answer.status_code == 200 and answer.headers["content-type"] == "application/vnd.mapbox-vector-tile"
@@ -103,7 +104,7 @@ def test_tiles_and_the_map_page_over_http(store: Store, tmp_path: Path) -> None:
 
 @pytest.fixture
 def browser() -> None:
-    from maps.browser import find_chromium
+    from tests.utils.browser import find_chromium
 
     if find_chromium() is None:
         if os.environ.get("VILLAGE5G_REQUIRE_BROWSER") == "1":
@@ -113,9 +114,9 @@ def browser() -> None:
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_the_map_draws_every_village_and_a_click_opens_its_card(store: Store, tmp_path: Path, browser: None) -> None:
-    from maps.browser import open_page
+    from tests.utils.browser import open_page
 
-    build_world(store)
+    build_row_world(store)
     click = """(async () => {
         const m = village5gMap;
         m.jumpTo({center: [119.48, 32.405], zoom: 11.5});  // the 15 km row in about 660 px
