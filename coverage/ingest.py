@@ -76,6 +76,7 @@ __all__ = [
     "ColumnUse",
     "IngestResult",
     "Inspection",
+    "far_from_villages",
     "file_sha256",
     "inspect_input",
     "read_input",
@@ -349,6 +350,34 @@ def _read(kind: str, path: str | Path, *, crs: object, encoding: str | None, lay
         return validator, None, exc
 
 
+#: A file of points whose median lies farther than this outside the stored villages' extent is
+#: rejected: a wrong CRS, e.g. one UTM zone off (about 600 km at 30N), not a shift to take silently.
+NEAR_VILLAGES_KM = 50.0
+
+
+def far_from_villages(result: IngestResult, extent: tuple[float, float, float, float] | None) -> Problem | None:
+    """The problem of a station or measurement file whose points lie (median) more than
+    :data:`NEAR_VILLAGES_KM` outside ``extent`` (the stored villages' lon/lat box), else None; no
+    check without villages."""
+    frame = result.frame
+    if extent is None or result.kind == "villages" or not len(frame) or not all(map(math.isfinite, extent)):
+        return None
+    lon, lat = frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)
+    min_lon, min_lat, max_lon, max_lat = extent
+    dx = np.maximum(np.maximum(min_lon - lon, lon - max_lon), 0.0) * 111.32 * np.cos(np.radians(lat))
+    dy = np.maximum(np.maximum(min_lat - lat, lat - max_lat), 0.0) * 110.57
+    distance = np.hypot(dx, dy)
+    median = float(np.median(distance))
+    if median <= NEAR_VILLAGES_KM:
+        return None
+    far = int((distance > NEAR_VILLAGES_KM).sum())
+    return Problem(result.file_name, None, "lon/lat",
+                   f"{far} of {len(frame)} points lie more than {NEAR_VILLAGES_KM:g} km outside the stored villages "
+                   f"(longitude {min_lon:.2f}-{max_lon:.2f}, latitude {min_lat:.2f}-{max_lat:.2f}; median "
+                   f"{median:.0f} km) in CRS {result.crs}: check the CRS (one UTM zone off moves points "
+                   "about 600 km); nothing stored")
+
+
 def check_encoding(encoding: str | None) -> None:
     """Raise :class:`ConfigError` unless ``encoding`` is None or the name of a text encoding."""
     if encoding is None:
@@ -413,6 +442,7 @@ class _Table:
     file_crs: pyproj.CRS | None = None
     encoding: str | None = None
     vector: bool = False  # geometry comes from the format, not from a WKT column
+    notes: list[Problem] = dataclasses.field(default_factory=list)  # the reader's warnings
 
     @property
     def n(self) -> int:
@@ -507,6 +537,8 @@ def csv_head(path: Path, file: str, encoding: str | None) -> _Table | None:
         return None
     try:
         text, used = _decode(data[:cut + 1], encoding, file)
+        if _whitespace_separated(text):
+            return None
         records = list(csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text)))
         if len(records) < 2:
             return None
@@ -524,12 +556,41 @@ def _read_csv(path: Path, file: str, encoding: str | None, limits: Limits) -> _T
     if not text.strip():
         raise _file_error(file, "file is empty")
     csv.field_size_limit(1 << 30)
+    if _whitespace_separated(text):
+        return _read_whitespace(text, file, used)
     try:
         records = list(csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text)))
     except csv.Error as exc:
         raise _file_error(file, f"not a readable CSV file: {exc}") from None
     header = [h.strip() for h in records[0]]
     return _grid_to_table(file, header, records[1:], encoding=used)
+
+
+def _whitespace_separated(text: str) -> bool:
+    """A drive-test text export: fields separated by runs of spaces, no comma, tab, ; or | in the header."""
+    first = text.lstrip("\ufeff").split("\n", 1)[0].strip()
+    return bool(first) and not any(d in first for d in (",", "\t", ";", "|")) and len(first.split()) >= 3
+
+
+def _read_whitespace(text: str, file: str, encoding: str) -> _Table:
+    """Fields separated by whitespace; an empty field cannot be written, so rows shorter than the
+    header (outage rows of drive tests) are read as the first columns with the rest empty, counted
+    in a warning. A longer row is an error, as in CSV."""
+    lines = text.lstrip("\ufeff").splitlines()
+    header = lines[0].split()
+    body = [line.split() for line in lines[1:]]
+    short: dict[int, int] = {}
+    for record in body:
+        if record and len(record) < len(header):
+            short[len(record)] = short.get(len(record), 0) + 1
+    table = _grid_to_table(file, header, body, encoding=encoding)
+    if short:
+        counts = ", ".join(f"{n} with {k}" for k, n in sorted(short.items()))
+        table.notes.append(Problem(
+            file, None, None, f"whitespace-separated text: {sum(short.values())} row(s) have fewer fields than "
+            f"the {len(header)} of the header ({counts}); read as the first columns, the rest empty "
+            "(check with --dry-run that no column in the middle is missing)", severity="warning"))
+    return table
 
 
 def _grid_to_table(
@@ -824,6 +885,7 @@ def _norm_key(text: str) -> str:
     return re.sub(r"[\s_\-]+", "", unicodedata.normalize("NFKC", text)).casefold()
 
 
+_UNIT_SUFFIX_RE = re.compile(r"^(.+?)[_\s]+(dbm|db|mbps|mbit/s|mhz|deg|m|w)$", re.IGNORECASE)
 _UNIT_RE = re.compile(r"^(.*?)\s*[(\[【]\s*([^)\]】]*?)\s*[)\]】]\s*$")
 
 
@@ -921,6 +983,14 @@ def _map_headers(kind: Kind, table: _Table, file: str, mapping: ColumnMapping | 
             how = "--map"
         else:
             column = index.get(key)
+            if column is None and unit is None:  # RSRP_dBm, SINR dB, 下载速率_Mbps: the unit after _ or a space
+                m = _UNIT_SUFFIX_RE.match(unicodedata.normalize("NFKC", header).strip())
+                if m and index.get(_norm_key(m.group(1))) is not None:
+                    column, unit = index[_norm_key(m.group(1))], m.group(2).casefold()
+        if column == "rsrp_dbm" and unit == "db":
+            problems.append(Problem(file, None, header, "unit 'dB' read as dBm: RSRP is a power (dBm), never "
+                                    "a ratio", severity="warning"))
+            unit = "dbm"
         if column is None and unit is None and key.endswith("w") and index.get(key[:-1]) == "power_dbm":
             column, unit = "power_dbm", "w"  # power_w, 发射功率W
         if column is None and unit is None and key.endswith("dbm") and index.get(key[:-3]) == "power_dbm":
@@ -1291,6 +1361,7 @@ class _Validator:
 
     def run(self) -> gpd.GeoDataFrame:
         self.matches, wkt_index, header_problems = _map_headers(self.kind, self.table, self.file, self.mapping)
+        self.problems.extend(self.table.notes)
         self.problems.extend(header_problems)
         self.wkt_index = wkt_index
         self._apply_defaults()

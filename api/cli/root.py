@@ -168,9 +168,11 @@ def ingest(
         "--dry-run", help="Show how each column is understood, with converted sample values; store nothing")] = False,
 ) -> None:
     """Validate FILE completely, then store it in one transaction (nothing is stored on rejection)."""
-    from coverage.ingest import inspect_input, read_input
+    from coverage.errors import ValidationError
+    from coverage.ingest import far_from_villages, inspect_input, read_input
     from coverage.mapping import ColumnMapping, load_profile, parse_pairs, profile_path
     from coverage.mapping import save_profile as write_profile
+    from coverage.results_query import extent
 
     given = ColumnMapping(rename=parse_pairs(map_, "--map"), defaults=parse_pairs(set_, "--set"),
                           crs=crs, encoding=encoding, layer=layer, three_sectors=three_sectors)
@@ -181,6 +183,12 @@ def ingest(
         console.print(f"profile {save_profile} saved to {saved}")
     if dry_run:
         inspection = inspect_input(kind.value, file, mapping=mapping)
+        if inspection.result is not None:
+            with _store() as store:
+                far = far_from_villages(inspection.result, extent(store, "villages"))
+            if far is not None:
+                inspection.problems.insert(0, far)
+                inspection.result = None
         _print_columns(inspection)
         for problem in inspection.problems:
             colour = "yellow" if problem.severity == "warning" else "red"
@@ -196,6 +204,9 @@ def ingest(
     with _store() as store, _steps() as step:
         step(f"reading and validating {file.name}")
         result = read_input(kind.value, file, mapping=mapping)
+        far = far_from_villages(result, extent(store, "villages"))
+        if far is not None:
+            raise ValidationError([far])
         step(f"storing {result.rows:,} {kind.value}")
         written = store.write(
             kind.value, result.frame, replace=replace,

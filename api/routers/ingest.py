@@ -19,11 +19,11 @@ from api.errors import ApiError
 from api.models import IngestPreview, IngestResult
 from api.security import Principal, get_principal
 from coverage.errors import ConfigError, ValidationError, Village5gError
-from coverage.ingest import inspect_input, read_input
+from coverage.ingest import far_from_villages, inspect_input, read_input
 from coverage.keys import role_allows
 from coverage.limits import LimitError
 from coverage.mapping import ColumnMapping, load_profile, parse_pairs
-from coverage.results_query import in_regions
+from coverage.results_query import extent, in_regions
 from coverage.storage import IngestRecord
 
 router = APIRouter(prefix="/ingest", tags=["Ingest"])
@@ -140,6 +140,7 @@ def mapping_of(settings: Any, kind: str, map_: str | None, set_: str | None, pro
 @router.post("/{kind}/dry-run", response_model=IngestPreview, summary="Preview how a file would be read",
              responses={422: {"description": "The mapping options are unusable"}})
 def ingest_dry_run(
+    store: StoreDep,
     settings: SettingsDep,
     kind: Literal["villages", "stations", "measurements"],
     file: FileForm,
@@ -158,6 +159,11 @@ def ingest_dry_run(
     mapping = mapping_of(settings, kind, map, set, profile, three_sectors, crs, encoding, layer)
     with received_file(file) as path:
         inspection = inspect_input(kind, path, limits=settings.limits, mapping=mapping)
+    if inspection.result is not None:
+        far = far_from_villages(inspection.result, extent(store, "villages"))
+        if far is not None:
+            inspection.problems.insert(0, far)
+            inspection.result = None
     return {
         "kind": kind, "file_name": inspection.file_name, "accepted": inspection.result is not None,
         "rows": inspection.result.rows if inspection.result is not None else None,
@@ -197,6 +203,9 @@ def ingest(
     mapping = mapping_of(settings, kind, map, set, profile, three_sectors, crs, encoding, layer)
     with received_file(file) as path:
         result = read_input(kind, path, limits=settings.limits, mapping=mapping)
+    far = far_from_villages(result, extent(store, "villages"))
+    if far is not None:
+        raise ValidationError([far])
     check_region(store, principal, kind, result.frame, result.file_name)
     store.write(kind, result.frame, replace=replace, record=IngestRecord(
         kind=kind, file_name=result.file_name, sha256=result.file_sha256, crs=result.crs,

@@ -30,6 +30,7 @@ import pyogrio
 import shapely
 
 from coverage.crs import wgs84_to_gcj02
+from coverage.mapping import ColumnMapping
 
 # --------------------------------------------------------------------------------------------
 # Truth data
@@ -443,6 +444,46 @@ def _excel_number_codes(d: Path) -> Path:
     return write_xlsx(d / "villages_numeric_codes.xlsx", VILLAGE_HEADER_ZH, rows)
 
 
+#: A 4G 工参 export: 维度 (a typo of 纬度), 方向角, 参考信号功率 in 0.1 dBm per resource element, 制式.
+GONGCAN_HEADER = ["小区名称", "站号", "运营商", "经度", "维度", "方向角", "下倾角", "天线挂高", "参考信号功率", "制式"]
+GONGCAN_ROWS = [
+    ["甲村-1", "JD01", "联通", "119.405", "32.405", "0", "6", "35", "152", "L1800"],
+    ["乙村微站", "JD02", "联通", "119.415", "32.408", "360", "0", "0", "122", "L900"],
+    ["丙村", "JD03", "联通", "119.425", "32.402", "", "3", "40", "180", "700M"],
+]
+
+
+def _gongcan(d: Path) -> Path:
+    return write_csv(d / "4G工参.csv", GONGCAN_HEADER, GONGCAN_ROWS, encoding="gbk")
+
+
+def _gongcan_band_as_nr(d: Path) -> Path:
+    header = ["站号", "运营商", "制式", "频段", "经度", "纬度", "方位角"]
+    rows = [["S1", "联通", "NR", "1800", "119.405", "32.405", "0"], ["S2", "联通", "L1800", "L900", "119.415",
+                                                                    "32.405", "0"]]
+    return write_csv(d / "rat_band.csv", header, rows)
+
+
+def _rs_power_mixed(d: Path) -> Path:
+    rows = [list(r) for r in GONGCAN_ROWS]
+    rows[1][8] = "12.2"
+    return write_csv(d / "rs_mixed.csv", GONGCAN_HEADER, rows)
+
+
+def _no_service_with_rsrp(d: Path) -> Path:
+    return write_csv(d / "outage.csv", ["经度", "纬度", "运营商", "RSRP_dBm", "服务状态"],
+                     [["119.401", "32.401", "移动", "-95", "否"], ["119.402", "32.401", "移动", "-97", "是"]])
+
+
+def _drive_test_text(d: Path) -> Path:
+    lines = ["Time X Y Operator Tech NR-ARFCN Cell SS-RSRP(db) SS-SINR_dB DL_Mbps",
+             "2026-06-01T10:00:00 653214.3 3587057.5 CMCC NR 504990 C1 -88.5 12 310.5",
+             "2026-06-01T10:00:01 653300.0 3587100.0 CMCC NR 504990 C1"]
+    path = d / "NR路测.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 CORPUS: tuple[CorpusCase, ...] = (
     CorpusCase("gbk_csv_chinese_headers", "stations", "GBK CSV from Excel with Chinese headers and units",
                _gbk_csv_chinese_headers, warnings=(Expect(None, "方位角", "1 cell(s) without azimuth"),)),
@@ -534,6 +575,33 @@ CORPUS: tuple[CorpusCase, ...] = (
                _multi_layer_gpkg, errors=(Expect(None, None, "several layers"),)),
     CorpusCase("excel_numeric_codes", "villages", "codes stored as Excel numbers (int and float)",
                _excel_number_codes),
+    CorpusCase("gongcan_without_mapping", "stations", "4G 工参 with 维度 for 纬度, no --map", _gongcan,
+               errors=(Expect(None, "lat", "missing required column 'lat'"),)),
+    CorpusCase("gongcan_mapped", "stations", "4G 工参 with --map 维度=lat: 制式, 0.1 dBm RS power, height 0",
+               _gongcan, {"mapping": ColumnMapping(rename={"维度": "lat"})},
+               warnings=(Expect(None, "天线挂高", "1 cell(s) with antenna height 0"),
+                         Expect(None, "下倾角", "1 cell(s) with downtilt 0"),
+                         Expect(None, "方向角", "1 cell(s) without azimuth"),
+                         Expect(None, "参考信号功率", "3 power(s) per resource element above 60 read as 0.1 dBm"),
+                         Expect(None, None, "ignored columns not in the data contract: 小区名称"))),
+    CorpusCase("map_names_a_missing_column", "stations", "--map names a header the file lacks", _gongcan,
+               {"mapping": ColumnMapping(rename={"纬度": "lat"})},
+               errors=(Expect(None, "纬度", "which the file does not have"),)),
+    CorpusCase("rat_band_disagree", "stations", "制式 NR with band 1800; 制式 L1800 with band L900",
+               _gongcan_band_as_nr, errors=(Expect(1, "制式/频段", "RAT and band disagree"),
+                                            Expect(2, "制式/频段", "the band columns disagree"))),
+    CorpusCase("rs_power_mixed_units", "stations", "RS power in 0.1 dBm with one value in dBm", _rs_power_mixed,
+               {"mapping": ColumnMapping(rename={"维度": "lat"})},
+               errors=(Expect(1, "参考信号功率", "mixes it with dbm values"),
+                       Expect(3, "参考信号功率", "mixes it with dbm values"))),
+    CorpusCase("no_service_with_rsrp", "measurements", "a sample flagged no service that has an RSRP",
+               _no_service_with_rsrp, errors=(Expect(2, "服务状态/RSRP_dBm", "marked as no service"),)),
+    CorpusCase("drive_test_text_utm", "measurements", "whitespace text in UTM 50N, an outage row of 7 fields",
+               _drive_test_text, {"crs": "EPSG:32650"},
+               warnings=(Expect(None, None, "1 row(s) have fewer fields than the 10 of the header"),
+                         Expect(None, "SS-RSRP(db)", "1 sample(s) without service"),
+                         Expect(None, "SS-RSRP(db)", "unit 'dB' read as dBm"),
+                         Expect(None, None, "ignored columns not in the data contract: Cell"))),
 )
 
 
