@@ -67,7 +67,18 @@ from coverage.bands import BANDS, band_rat, channel, normalize_band, parse_techn
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.limits import DEFAULT_LIMITS, LimitError, Limits, check_archive, check_rows, count_lines
 from coverage.mapping import IGNORE, ColumnMapping, split_target
-from coverage.schema import COLUMNS, KINDS, OPERATORS, RATS, STATUSES, Column, Kind, conform
+from coverage.schema import (
+    COLUMNS,
+    KINDS,
+    OPERATORS,
+    RATS,
+    STATUSES,
+    Column,
+    Kind,
+    conform,
+    is_village_committee,
+    name_says_urban,
+)
 from coverage.writers import csv_unescape
 
 __all__ = [
@@ -2077,6 +2088,14 @@ class _Validator:
         for i, name in enumerate(names):
             if not name:
                 self.error(i, self.header("name"), "missing village name")
+        urban = [i for i, (c, name) in enumerate(zip(codes, names, strict=True))
+                 if c is not None and is_village_committee(c[-3:].rjust(12, "0")) and name_says_urban(name)]
+        if urban:
+            shown = ", ".join(f"{codes[i]} {names[i]}" for i in urban[:3])
+            self.warn(None, self.header("name"),
+                      f"{len(urban)} unit(s) coded as village committees (NBS 200-399) are named as urban units "
+                      f"(社区, 居委会, 街道办事处), e.g. {shown}: counted as urban, not as administrative villages "
+                      "(the codes may follow another scheme than NBS)")
         self._duplicates([(c,) for c in codes], [i for i in range(self.n) if codes[i] is not None],
                          "village code", header)
         for name, length in _LEVELS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -153,10 +154,31 @@ def column_names(kind: Kind) -> list[str]:
     return [c.name for c in COLUMNS[kind]]
 
 
-def is_village_committee(code: str) -> bool:
-    """True for NBS codes whose last three digits are 200-399 (村委会, administrative villages)."""
+#: Name endings of urban units (街道办事处, 社区, 居委会): never a village committee, whatever the code.
+URBAN_NAME_RE = re.compile(r"(街道办事处|街道办|街道|社区|社区居委会|社区居民委员会|居委会|居民委员会)"
+                           r"\s*(?:[(（][^)）]*[)）])?\s*$")
+
+
+#: Words of rural units that may still end like urban ones (西街村居民委员会, 巴润宝拉格嘎查社区).
+_RURAL_WORDS = ("村", "嘎查", "屯", "组")
+
+
+def name_says_urban(name: object) -> bool:
+    """True when a unit's name ends like an urban unit's (XX社区, XX居委会, XX街道办事处,
+    XX社区居民委员会) and names no rural unit (村, 嘎查) before that ending."""
+    if not isinstance(name, str):
+        return False
+    m = URBAN_NAME_RE.search(name.strip())
+    return m is not None and not any(w in name[:m.start()] for w in _RURAL_WORDS)
+
+
+def is_village_committee(code: str, name: object = None) -> bool:
+    """True for NBS codes whose last three digits are 200-399 (村委会, administrative villages),
+    unless ``name`` says the unit is urban (社区, 居委会, 街道办事处): no NBS village committee of the
+    seed world's 13,263 is named so, and a file whose codes follow another scheme (a land-survey
+    one numbers every unit 2xx) would otherwise count street offices as villages."""
     unit = int(code[-3:])
-    return VILLAGE_COMMITTEE_MIN <= unit <= VILLAGE_COMMITTEE_MAX
+    return VILLAGE_COMMITTEE_MIN <= unit <= VILLAGE_COMMITTEE_MAX and not name_says_urban(name)
 
 
 def conform(kind: Kind, data: Mapping[str, Any] | pd.DataFrame, geometry: Any) -> gpd.GeoDataFrame:

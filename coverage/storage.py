@@ -785,7 +785,7 @@ def _to_rows(kind: Kind, frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
         row = {n: _none(v) for n, v in zip(names, values, strict=True)}
         row["geom"] = wkb[i]
         if kind == "villages":
-            row["is_committee"] = is_village_committee(row["code"])
+            row["is_committee"] = is_village_committee(row["code"], row.get("name"))
         if kind == "stations" and isinstance(row.get("activated_on"), dt.datetime):
             row["activated_on"] = row["activated_on"].date()
         rows.append(row)

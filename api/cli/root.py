@@ -55,6 +55,13 @@ class KindArg(StrEnum):
     measurements = "measurements"
 
 
+class IngestKind(StrEnum):
+    villages = "villages"
+    stations = "stations"
+    measurements = "measurements"
+    committees = "committees"  # 村委会 points joined to the stored villages
+
+
 class ExportFormat(StrEnum):
     geojson = "geojson"
     gpkg = "gpkg"
@@ -142,7 +149,8 @@ def seed(
 
 @app.command()
 def ingest(
-    kind: Annotated[KindArg, typer.Argument(help="What the file holds")],
+    kind_arg: Annotated[IngestKind, typer.Argument(
+        metavar="KIND", help="What the file holds (committees: 村委会 points joined to the stored villages)")],
     file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, shapefile, CSV, XLSX or GeoParquet")],
     crs: Annotated[str | None, typer.Option(
         help="Coordinates of the file: wgs84, cgcs2000, gcj02 or EPSG:n (default: the file's own, else WGS84)",
@@ -176,6 +184,10 @@ def ingest(
 
     given = ColumnMapping(rename=parse_pairs(map_, "--map"), defaults=parse_pairs(set_, "--set"),
                           crs=crs, encoding=encoding, layer=layer, three_sectors=three_sectors)
+    if kind_arg is IngestKind.committees:
+        _ingest_committees(file, given, dry_run=dry_run)
+        return
+    kind = KindArg(kind_arg.value)
     mapping = load_profile(profile, state.settings.profiles, kind=kind.value).merged(given) if profile else given
     mapping.check(kind.value)
     if save_profile:
@@ -217,6 +229,34 @@ def ingest(
         err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     console.print(f"stored {written:,} {kind.value} from {file.name}"
                   + (" (replacing the previous set)" if replace else ""))
+
+
+def _ingest_committees(file: Path, mapping: Any, *, dry_run: bool) -> None:
+    """Committee points joined to the stored villages by code or name; the report, then the update."""
+    from coverage.committees import match_committees, read_committees, store_committee_points
+    from coverage.errors import ConfigError
+    from coverage.ingest import file_sha256
+
+    points, warnings = read_committees(file, mapping=mapping)
+    with _store() as store:
+        stored = store.read("villages")
+        if stored.empty:
+            raise ConfigError("no villages stored: ingest the village boundaries before their committee points")
+        report = match_committees(points, stored, file_name=file.name, warnings=warnings)
+        for warning in report.warnings:
+            err_console.print(f"[yellow]warning:[/] {escape(str(warning))}", soft_wrap=True, highlight=False)
+        shown = [m for m in report.matches if m.status in ("ambiguous", "unmatched")]
+        for m in shown[:20]:
+            what = ("fits " + ", ".join(m.candidates[:5])) if m.status == "ambiguous" else "fits no stored village"
+            err_console.print(f"[yellow]{m.status}:[/] {escape(file.name)}, row {m.row}: "
+                              f"{escape(m.code or '')} {escape(m.name or '')} {what}", soft_wrap=True, highlight=False)
+        if len(shown) > 20:
+            err_console.print(f"and {len(shown) - 20} more ambiguous or unmatched row(s)")
+        if dry_run:
+            console.print(f"dry run: {report.summary()}; nothing stored")
+            return
+        updated = store_committee_points(store, report, sha256=file_sha256(file), crs=str(mapping.crs or "file/WGS84"))
+    console.print(f"committee points of {updated:,} villages stored from {file.name} ({report.summary()})")
 
 
 def _print_columns(inspection: Any) -> None:
