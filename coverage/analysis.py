@@ -133,6 +133,9 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         "villages": frame_fingerprint(villages), "stations": frame_fingerprint(stations),
         "measurements": frame_fingerprint(measurements), "scope": scope, "operators": operators or "all",
     }
+    unknown_radio = int(stations["source"].fillna("").astype(str).str.startswith("opencellid").sum())
+    if unknown_radio:  # OpenCelliD cells: band assumed, every radio parameter a default
+        inputs["stations_unknown_radio"] = unknown_radio
     timings["fingerprint_s"] = time.perf_counter() - t
     if calibration is not None:
         inputs["calibration"] = calibration.summary()

@@ -63,6 +63,7 @@ from numpy.typing import NDArray
 from openpyxl.utils.exceptions import InvalidFileException
 
 from coverage import crs as crs_mod
+from coverage import opencellid
 from coverage.bands import BANDS, band_rat, channel, normalize_band, parse_technology, total_power_dbm
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.limits import DEFAULT_LIMITS, LimitError, Limits, check_archive, check_rows, count_lines
@@ -350,9 +351,14 @@ def _read(kind: str, path: str | Path, *, crs: object, encoding: str | None, lay
     sha = _fingerprint(path)
     if suffix == ".csv" and stop_at_headers:
         head = csv_head(path, file, encoding)
-        if head is not None:  # a missing column is reported before the whole file is parsed
+        # a missing column is reported before the whole file is parsed
+        if head is not None and not opencellid.is_opencellid(head.headers):
             _Validator(kind, file, head, declared, mapping).check_headers()
     table = _read_table(kind, path, file, encoding=encoding, layer=layer, limits=limits)
+    if kind == "stations" and table.geometry is None and opencellid.is_opencellid(table.headers):
+        table = opencellid.convert(table, file)
+        if not table.n:
+            raise ValidationError([*table.notes, Problem(file, None, None, "no NR or LTE cell of China in the file")])
     validator = _Validator(kind, file, table, declared, mapping)
     validator.sha = sha
     try:
