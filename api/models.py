@@ -245,7 +245,7 @@ class IngestProblem(BaseModel):
 class IngestResult(BaseModel):
     """What an upload stored."""
 
-    kind: Literal["villages", "stations", "measurements"]
+    kind: Literal["villages", "stations", "measurements", "mr"]
     file_name: str
     rows: int
     replaced: bool

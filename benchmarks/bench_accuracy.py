@@ -54,6 +54,7 @@ from coverage.calibration import SE_COLUMNS, VALUE_COLUMNS
 from coverage.predict import CALIBRATION_KNOTS_M, ModelParameters
 from coverage.rules import DEFAULT_RULES, PLANNING_RULES
 from coverage.storage import Store
+from seeds.mr import world_mr
 from seeds.truth import simulate_field_tests, true_verdicts
 from seeds.world import DEFAULT_SEED, build_world, world_checksums
 
@@ -96,8 +97,8 @@ def _line(name: str, m: dict[str, float]) -> str:
             f"{m['brier']:>6.3f} {m['confident_flags']:>8,} {m['confident_false_alarm_share']:>8.1%}")
 
 
-def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path | None = None
-              ) -> dict[str, dict[str, float]]:
+def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path | None = None,
+              with_mr: bool = True) -> dict[str, dict[str, float]]:
     t0 = time.perf_counter()
     world = build_world(seed=seed)
     assert world.true_field is not None
@@ -128,7 +129,14 @@ def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path 
         variants["model"] = analyze_frames(villages, stations, None, rules=DEFAULT_RULES, params=params)[0]
         variants["drive tests"] = analyze_frames(villages, stations, measurements, rules=DEFAULT_RULES,
                                                  params=params)[0]
-        print(f"  three variants analysed ({time.perf_counter() - t0:.0f} s)")
+        mr = world_mr(world, seed) if with_mr else None
+        if mr is not None:
+            timings: dict[str, float] = {}
+            variants["drive tests + MR"] = analyze_frames(villages, stations, measurements, rules=DEFAULT_RULES,
+                                                          params=params, mr=mr, timings=timings)[0]
+            print(f"  {len(mr):,} MR grid rows; MR offset {timings.get('mr_offset_db')} dB fitted on "
+                  f"{timings.get('mr_offset_pixels')} pixels with drive tests; fusion {timings['fusion_s']:.1f} s")
+        print(f"  variants analysed ({time.perf_counter() - t0:.0f} s)")
         run_analysis(store, rules=DEFAULT_RULES, params=params)
         sample = draw_round(store, SamplingPlan(seed=audit_seed))
         assert sample.round is not None
@@ -148,6 +156,13 @@ def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path 
                                                 params=calibrated)[0]
         variants["calibrated model"] = analyze_frames(villages, stations, None, rules=DEFAULT_RULES,
                                                       params=calibrated)[0]
+        if mr is not None:
+            timings = {}
+            t_mr = time.perf_counter()
+            variants["calibrated + MR"] = analyze_frames(villages, stations, evidence, rules=DEFAULT_RULES,
+                                                         params=calibrated, mr=mr, timings=timings)[0]
+            print(f"  calibrated + MR: offset {timings.get('mr_offset_db')} dB on {timings.get('mr_offset_pixels')} "
+                  f"pixels; analysis {time.perf_counter() - t_mr:.0f} s (fusion {timings['fusion_s']:.1f} s)")
         listed = set(AuditStore(store).read_sample(sample.round).villages["code"].astype(str))
         driven = variants["drive tests"]["n_measurements"].to_numpy() > 0
         held = ~driven & ~villages["code"].astype(str).isin(listed).to_numpy()
@@ -166,10 +181,10 @@ def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path 
             results.drop(columns=[c for c in ("geometry",) if c in results]).to_parquet(
                 save / f"{seed}-{name.replace(' ', '_')}.parquet")
         truth.assign(held=held).to_parquet(save / f"{seed}-truth.parquet")
-    final = variants["calibrated"]
+    final = variants["calibrated + MR" if "calibrated + MR" in variants else "calibrated"]
     t = pd.Categorical(truth["true_verdict"].to_numpy()[held], categories=ORDER)
     p = pd.Categorical(final["verdict"].to_numpy()[held], categories=ORDER)
-    print("  confusion (rows: true, columns: calibrated best estimate):")
+    print("  confusion (rows: true, columns: the last calibrated variant):")
     print("  " + pd.crosstab(t, p, dropna=False).to_string().replace("\n", "\n  "))
     prob = final["p_covered"].to_numpy(float)[held]
     covered = truth["true_verdict"].to_numpy()[held] == "covered"
@@ -209,12 +224,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/village5g-accuracy"), help="truth cache folder")
     parser.add_argument("--workers", type=int, default=0, help="prediction processes (0: one per core)")
     parser.add_argument("--save", type=Path, default=None, help="also write every variant's results here")
+    parser.add_argument("--no-mr", action="store_true", help="leave out the variants with MR grid statistics")
     args = parser.parse_args(argv)
     if args.command == "simulate":
         simulate_only(args.db, args.round, args.output, args.audit_seed, args.world_seed)
         return
     for seed in (int(s) for s in args.seeds.split(",")):
-        one_world(seed, args.audit_seed, args.cache, args.workers, args.save)
+        one_world(seed, args.audit_seed, args.cache, args.workers, args.save, with_mr=not args.no_mr)
 
 
 if __name__ == "__main__":

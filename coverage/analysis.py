@@ -25,6 +25,7 @@ from coverage.compute import write_geotiff
 from coverage.errors import NO_VILLAGES, Village5gError
 from coverage.jobs import fail_dead_runs, process_alive
 from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bounds
+from coverage.mr import latest_mr, mr_fingerprint
 from coverage.predict import (
     DEFAULT_PARAMETERS,
     ModelParameters,
@@ -127,6 +128,7 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     audits = audit_evidence(store)
     if len(audits):
         measurements = pd.concat([measurements, audits], ignore_index=True)
+    mr = latest_mr(store, villages)
     timings["read_s"] = time.perf_counter() - t0
     t = time.perf_counter()
     inputs: dict[str, object] = {
@@ -136,6 +138,8 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     unknown_radio = int(stations["source"].fillna("").astype(str).str.startswith("opencellid").sum())
     if unknown_radio:  # OpenCelliD cells: band assumed, every radio parameter a default
         inputs["stations_unknown_radio"] = unknown_radio
+    if len(mr):
+        inputs["mr"] = mr_fingerprint(mr)
     timings["fingerprint_s"] = time.perf_counter() - t
     if calibration is not None:
         inputs["calibration"] = calibration.summary()
@@ -143,11 +147,11 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
                              code_version=__version__)
     with _failing_run(store, run_id, artifacts_dir):
         say(f"run {run_id}: {len(villages):,} villages, {len(stations):,} cells, "
-            f"{len(measurements):,} measurements")
+            f"{len(measurements):,} measurements" + (f", {len(mr):,} MR grid rows" if len(mr) else ""))
         raster_path = None
         results, prediction, labels = analyze_frames(
             villages, stations, measurements, rules=rules, params=params, operators=operators,
-            progress=say, timings=timings)
+            progress=say, timings=timings, mr=mr if len(mr) else None)
         if artifacts_dir is not None:
             t = time.perf_counter()
             raster_path = Path(artifacts_dir) / f"run-{run_id}" / "prediction.tif"

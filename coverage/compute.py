@@ -19,7 +19,25 @@ import rasterio
 
 from coverage.calibration import area_offsets_of
 from coverage.crs import local_metric_crs, project_xy
-from coverage.fusion import Posterior, Variogram, apply_effect, evidence_reach_m, evidence_residuals, fuse
+from coverage.fusion import (
+    Posterior,
+    Variogram,
+    apply_effect,
+    combine_evidence,
+    evidence_reach_m,
+    evidence_residuals,
+    fuse,
+)
+from coverage.mr_evidence import (
+    DEFAULT_MR_MODEL,
+    MrModel,
+    apply_mr_verdicts,
+    fit_offset,
+    mr_bins,
+    mr_points,
+    mr_residuals,
+    village_mr,
+)
 from coverage.predict import (
     NODATA,
     ModelParameters,
@@ -40,9 +58,14 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                    params: ModelParameters, operators: list[str] | None = None,
                    progress: Callable[[str], None] | None = None,
                    timings: dict[str, float] | None = None,
-                   crs: pyproj.CRS | None = None, lattice: tuple[float, float, int] | None = None
+                   crs: pyproj.CRS | None = None, lattice: tuple[float, float, int] | None = None,
+                   mr: pd.DataFrame | None = None, mr_model: MrModel = DEFAULT_MR_MODEL
                    ) -> tuple[pd.DataFrame, Prediction, np.ndarray]:
     """Predict and decide verdicts for ``villages`` (no storage): results, prediction, labels.
+
+    ``mr``: operators' MR grid statistics (:func:`coverage.mr.read_mr` rows), fused as evidence with their
+    own error model (:mod:`coverage.mr_evidence`) beside the measurements, and summarised per village
+    (``mr_samples``, ``mr_good_share``, ``mr_period``; ``mr_no_5g`` decides where no 5G is heard).
 
     The grid is in ``crs`` (default :func:`coverage.crs.local_metric_crs` of the villages) and snapped
     to multiples of the resolution, so runs over parts of an area in the same CRS share one lattice;
@@ -65,6 +88,16 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
               float(extent[:, 3].max()))
     village_grid = grid = make_grid(bounds, crs, params.resolution_m, lattice=lattice)
     mx = my = None
+    points = None
+    if fusing and mr is not None and len(mr):
+        use = mr if not operators else mr[mr["operator"].isin(operators)]
+        points = mr_points(use)
+        qx, qy = project_xy(points["lon"].to_numpy(float), points["lat"].to_numpy(float), crs)
+        reach = evidence_reach_m(params)
+        near = ((qx >= bounds[0] - reach) & (qx <= bounds[2] + reach) & (qy >= bounds[1] - reach)
+                & (qy <= bounds[3] + reach))
+        points = points[near].reset_index(drop=True)
+        qx, qy = qx[near], qy[near]
     if fusing and meas is not None and len(meas):
         # samples within reach of the villages are evidence; the prediction's grid covers them too,
         # so a partition predicts those round it as a whole run does (the raster keeps the villages' grid)
@@ -73,10 +106,14 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
         near = ((mx >= bounds[0] - reach) & (mx <= bounds[2] + reach) & (my >= bounds[1] - reach)
                 & (my <= bounds[3] + reach))
         meas, mx, my = meas[near].reset_index(drop=True), mx[near], my[near]
-        if len(meas):
-            grid = make_grid((min(bounds[0], float(mx.min())), min(bounds[1], float(my.min())),
-                              max(bounds[2], float(mx.max())), max(bounds[3], float(my.max()))),
-                             crs, params.resolution_m, lattice=lattice)
+    n_meas = 0 if mx is None else len(mx)
+    if points is not None and len(points):
+        mx = qx if mx is None else np.concatenate([mx, qx])
+        my = qy if my is None else np.concatenate([my, qy])
+    if mx is not None and my is not None and len(mx):
+        grid = make_grid((min(bounds[0], float(mx.min())), min(bounds[1], float(my.min())),
+                          max(bounds[2], float(mx.max())), max(bounds[3], float(my.max()))),
+                         crs, params.resolution_m, lattice=lattice)
     raster = village_raster(villages, crs, params.resolution_m, lattice=lattice, grid=grid, extents=extents)
     grid, labels = raster.grid, raster.labels
     timings["rasterize_s"] = time.perf_counter() - t
@@ -88,7 +125,9 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     timings["predict_s"] = time.perf_counter() - t
     t = time.perf_counter()
     model_class, posterior = fuse_evidence(prediction, raster, villages, meas if fusing else None,
-                                           probes, rules=rules, params=params, use_area_prior=fusing)
+                                           probes, rules=rules, params=params, use_area_prior=fusing,
+                                           mr_grid_points=points, mr_first_probe=n_meas, mr_model=mr_model,
+                                           timings=timings)
     timings["fusion_s"] = time.perf_counter() - t
     say("deciding village verdicts")
     t = time.perf_counter()
@@ -96,6 +135,11 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                               operators=operators, raster=raster, sigma_db=posterior.sd_db,
                               informed=posterior.informed, model_class=model_class,
                               noise_figure_db=params.noise_figure_db, correlation_m=params.correlation_m)
+    if fusing and mr is not None and len(mr):
+        results = apply_mr_verdicts(results, village_mr(villages, mr), model=mr_model)
+    else:  # no MR in this run: its columns are empty (as a stored run reads them back)
+        results = results.assign(mr_samples=np.nan, mr_good_share=np.nan,
+                                 mr_period=pd.Series([None] * len(results), dtype=object))
     timings["verdicts_s"] = time.perf_counter() - t
     if grid != village_grid:
         labels = crop_prediction_array(labels, grid, village_grid)
@@ -118,10 +162,15 @@ def run_variogram(rules: RuleSet, params: ModelParameters) -> Variogram:
 def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.GeoDataFrame,
                   measurements: gpd.GeoDataFrame | None,
                   probes: tuple[np.ndarray, np.ndarray] | None, *, rules: RuleSet, params: ModelParameters,
-                  use_area_prior: bool = True) -> tuple[np.ndarray, Posterior]:
+                  use_area_prior: bool = True, mr_grid_points: pd.DataFrame | None = None, mr_first_probe: int = 0,
+                  mr_model: MrModel = DEFAULT_MR_MODEL, timings: dict[str, float] | None = None
+                  ) -> tuple[np.ndarray, Posterior]:
     """Move ``prediction`` (in place) to the best estimate: the calibrated area prior plus the kriged
-    residuals of the measurements (:mod:`coverage.fusion`). Returns the model's classes before the
-    move and the posterior (its standard deviation is the prior sigma where no data informs)."""
+    residuals of the measurements (:mod:`coverage.fusion`) and of the MR grids (``mr_grid_points``,
+    :func:`coverage.mr_evidence.mr_points`, probed from probe ``mr_first_probe`` on). Returns the
+    model's classes before the move and the posterior (its standard deviation is the prior sigma where
+    no data informs). The MR offset fitted against the measurements goes to ``timings`` as
+    ``mr_offset_db`` (with ``mr_offset_pixels``)."""
     model_class = prediction.coverage_class.copy()
     variogram = run_variogram(rules, params)
     grid = prediction.grid
@@ -130,13 +179,33 @@ def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.G
         by_village = np.concatenate([[0.0], area_prior(villages["code"].to_numpy(), params)]).astype(np.float32)
         prior = by_village[raster.labels]
     posterior = Posterior(np.zeros_like(prior), np.full_like(prior, variogram.sigma_db), np.zeros(prior.shape, bool))
-    if measurements is not None and probes is not None and len(measurements):
+    parts = []
+    if probes is not None:
         rows, cols = probes
         on = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
         prior_at = np.where(on, prior[np.clip(rows, 0, grid.height - 1), np.clip(cols, 0, grid.width - 1)], 0.0)
-        _samples, bins = evidence_residuals(measurements, prediction, rows, cols, prior_db=prior_at,
-                                            selection_offsets=params.selection_offsets)
-        posterior = fuse(bins, grid, raster.mask, variogram)
+        outdoor = None
+        if measurements is not None and len(measurements):
+            _samples, outdoor = evidence_residuals(measurements, prediction, rows[:mr_first_probe],
+                                                   cols[:mr_first_probe], prior_db=prior_at[:mr_first_probe],
+                                                   selection_offsets=params.selection_offsets)
+            parts.append(outdoor)
+        if mr_grid_points is not None and len(mr_grid_points):
+            mrow, mcol, mprior = rows[mr_first_probe:], cols[mr_first_probe:], prior_at[mr_first_probe:]
+            raw, raw_var, well = mr_residuals(mr_grid_points, prediction, mr_first_probe, model=mr_model, offset_db=0.0,
+                                              selection_offsets=params.selection_offsets, prior_db=mprior)
+            offset, pairs = mr_model.prior_offset_db, 0
+            if outdoor is not None:
+                raw_bins = mr_bins(mr_grid_points, mrow, mcol, np.where(well, raw, np.nan), raw_var, grid)
+                offset, pairs = fit_offset(raw_bins, outdoor, prior_db=mr_model.prior_offset_db)
+            if timings is not None:
+                timings["mr_offset_db"], timings["mr_offset_pixels"] = round(offset, 2), pairs
+            residual, variance, _ = mr_residuals(mr_grid_points, prediction, mr_first_probe, model=mr_model,
+                                                 offset_db=offset, selection_offsets=params.selection_offsets,
+                                                 prior_db=mprior)
+            parts.append(mr_bins(mr_grid_points, mrow, mcol, residual, variance, grid))
+    if parts:
+        posterior = fuse(combine_evidence(parts, variogram.nugget_db), grid, raster.mask, variogram)
     effect = prior + posterior.mean_db
     apply_effect(prediction, effect, noise_figure_db=params.noise_figure_db,
                  rules_classify=lambda r, s: classify(r, s, rules))

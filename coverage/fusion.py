@@ -51,6 +51,7 @@ __all__ = [
     "Posterior",
     "Variogram",
     "apply_effect",
+    "combine_evidence",
     "evidence_reach_m",
     "evidence_residuals",
     "fit_variogram",
@@ -108,9 +109,33 @@ class Evidence:
     y: np.ndarray
     residual_db: np.ndarray
     n: np.ndarray
+    #: Noise variance of each bin's mean (dB^2); None: the variogram's ``nugget^2 / n`` (measurements).
+    #: Sources with their own error model (MR grids, :mod:`coverage.mr_evidence`) set it.
+    noise_var: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.row)
+
+    def with_noise(self, nugget_db: float) -> Evidence:
+        """These bins with ``noise_var`` filled in (``nugget^2 / n`` where it was not set)."""
+        if self.noise_var is not None:
+            return self
+        return Evidence(self.row, self.col, self.x, self.y, self.residual_db, self.n,
+                        noise_var=nugget_db**2 / np.maximum(self.n.astype(float), 1.0))
+
+
+def combine_evidence(parts: list[Evidence], nugget_db: float) -> Evidence:
+    """Bins of several sources as one set for :func:`krige`, each with its noise variance."""
+    parts = [p.with_noise(nugget_db) for p in parts if len(p)]
+    if not parts:
+        z = np.zeros(0)
+        return Evidence(z.astype(np.int64), z.astype(np.int64), z, z, z, z.astype(np.int64))
+    if len(parts) == 1:
+        return parts[0]
+    row, col, x, y, residual, n = (np.concatenate([getattr(p, name) for p in parts])
+                                   for name in ("row", "col", "x", "y", "residual_db", "n"))
+    return Evidence(row, col, x, y, residual, n,
+                    noise_var=np.concatenate([p.noise_var for p in parts if p.noise_var is not None]))
 
 
 @dataclass
@@ -265,7 +290,8 @@ def krige(bins: Evidence, x: np.ndarray, y: np.ndarray, variogram: Variogram, *,
     rank = np.lexsort((bins.col, bins.row)).argsort()
     tree = cKDTree(np.column_stack([bins.x, bins.y]))
     sill = variogram.sigma_db**2
-    noise = variogram.nugget_db**2 / np.maximum(bins.n.astype(float), 1.0)
+    noise = (bins.noise_var if bins.noise_var is not None
+             else variogram.nugget_db**2 / np.maximum(bins.n.astype(float), 1.0))
     bxy = np.column_stack([bins.x, bins.y])
     for start in range(0, m, CHUNK):
         stop = min(start + CHUNK, m)

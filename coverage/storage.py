@@ -161,6 +161,33 @@ measurements = Table(
     Index("ix_measurements_lon_lat", "lon", "lat"),
 )
 
+#: Operators' MR grid statistics (coverage/mr.py): one row per grid, period, operator, RAT and band.
+#: No geometry column: the grid is its WGS84 centre and size, and the one index serves the reads by
+#: area and period (lon range first, then lat and period inside the index, no table lookups to filter).
+mr_grids = Table(
+    "mr_grids",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("grid_m", Float, nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("operator", String(8), nullable=False),
+    Column("rat", String(8), nullable=False),
+    Column("band", String(16), nullable=False),
+    Column("arfcn", Integer),
+    Column("samples", Integer, nullable=False),
+    Column("rsrp_mean_dbm", Float),
+    Column("share_good", Float),
+    Column("threshold_dbm", Float),
+    Column("sinr_mean_db", Float),
+    Column("users", Integer),
+    Column("dl_mbps", Float),
+    Column("source", String(200)),
+    Index("ix_mr_grids_lon_lat_period", "lon", "lat", "period_start"),
+)
+
 ingests = Table(
     "ingests",
     metadata,
@@ -221,6 +248,9 @@ village_results = Table(
     Column("measured_rsrp_median_dbm", Float),
     Column("measured_good_share", Float),
     Column("measured_reached_share", Float),
+    Column("mr_samples", Integer),  # operators' MR samples inside the village (coverage.mr_evidence)
+    Column("mr_good_share", Float),
+    Column("mr_period", String(24)),
     # the API's village filters within a run: status, no-site, and both
     Index("ix_village_results_run_verdict", "run_id", "verdict", "no_site"),
     Index("ix_village_results_run_no_site", "run_id", "no_site"),
@@ -649,7 +679,8 @@ class Store:
             if isinstance(column.type, Float):
                 data[column.name] = np.array([np.nan if v is None else v for v in values], dtype=float)
             elif isinstance(column.type, Integer):
-                data[column.name] = np.array(values, dtype=np.int64)
+                data[column.name] = (np.array(values, dtype=np.int64) if None not in values
+                                     else np.array([np.nan if v is None else v for v in values], dtype=float))
             elif isinstance(column.type, Boolean):
                 data[column.name] = np.array(values, dtype=bool)
             else:

@@ -12,7 +12,7 @@ import signal
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.markup import escape
@@ -30,6 +30,7 @@ from api.cli.plan import plan_command, what_if_command
 from api.cli.reports import print_history, report_command
 from api.cli.service import keys_app, serve
 from coverage.errors import Village5gError
+from coverage.schema import Kind
 from coverage.storage import IngestRecord
 
 app = typer.Typer(
@@ -53,6 +54,7 @@ class KindArg(StrEnum):
     villages = "villages"
     stations = "stations"
     measurements = "measurements"
+    mr = "mr"
 
 
 class IngestKind(StrEnum):
@@ -140,6 +142,9 @@ def seed(
                 frames={"villages": world.villages, "stations": world.stations, "measurements": world.measurements},
                 fingerprint=fingerprint,
             )
+            from api.cli.mr import seed_mr
+
+            counts["mr_grids"] = seed_mr(store, world, seed=seed, step=step)
     console.print(
         f"seed world {fingerprint[:12]} stored in {time.perf_counter() - started:.1f} s: "
         + ", ".join(f"{v:,} {k}" for k, v in counts.items()),
@@ -174,8 +179,20 @@ def ingest(
         help="Stations: a row without azimuth is a three-sector site (0, 120, 240 degrees)")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Show how each column is understood, with converted sample values; store nothing")] = False,
+    threshold: Annotated[float | None, typer.Option(
+        help="mr: the level (dBm) the file's share column counts, when its header does not say it")] = None,
 ) -> None:
-    """Validate FILE completely, then store it in one transaction (nothing is stored on rejection)."""
+    """Validate FILE completely, then store it in one transaction (nothing is stored on rejection).
+
+    `mr` (operators' MR grid statistics: CSV, Parquet or XLSX) is read and stored in chunks, still in
+    one transaction (--crs, --encoding, --layer for the sheet, --threshold, --replace)."""
+    if kind is KindArg.mr:
+        from api.cli.mr import ingest_mr_file
+
+        with _store() as store, _steps() as step:
+            console.print(ingest_mr_file(store, file, crs=crs, encoding=encoding, sheet=layer, threshold_dbm=threshold,
+                                         replace=replace, step=step))
+        return
     from coverage.errors import ValidationError
     from coverage.ingest import far_from_villages, inspect_input, read_input
     from coverage.mapping import ColumnMapping, load_profile, parse_pairs, profile_path
@@ -221,8 +238,8 @@ def ingest(
             raise ValidationError([far])
         step(f"storing {result.rows:,} {kind.value}")
         written = store.write(
-            kind.value, result.frame, replace=replace,
-            record=IngestRecord(kind=kind.value, file_name=result.file_name, sha256=result.file_sha256,
+            cast(Kind, kind.value), result.frame, replace=replace,
+            record=IngestRecord(kind=cast(Kind, kind.value), file_name=result.file_name, sha256=result.file_sha256,
                                 crs=result.crs, encoding=result.encoding, warnings=len(result.warnings)),
         )
     for warning in result.warnings:
@@ -281,8 +298,14 @@ def export(
     """Write what is stored, in a form `ingest` reads back (CSV is UTF-8 with BOM for Excel)."""
     from coverage.export import write_output
 
+    if kind is KindArg.mr:
+        from api.cli.mr import export_mr_file
+
+        with _store() as store:
+            console.print(export_mr_file(store, output, fmt.value if fmt else None))
+        return
     with _store() as store:
-        frame = store.read(kind.value)
+        frame = store.read(cast(Kind, kind.value))
     write_output(kind.value, frame, output, fmt=fmt.value if fmt else None)
     console.print(f"wrote {len(frame):,} {kind.value} to {output}")
 

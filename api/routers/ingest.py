@@ -29,7 +29,7 @@ from coverage.storage import IngestRecord
 router = APIRouter(prefix="/ingest", tags=["Ingest"])
 
 #: The role each kind of upload needs: field audit tests are measurements, so auditors may add them.
-ROLE_FOR: dict[str, str] = {"villages": "admin", "stations": "admin", "measurements": "auditor"}
+ROLE_FOR: dict[str, str] = {"villages": "admin", "stations": "admin", "measurements": "auditor", "mr": "admin"}
 _SHOWN = 20
 
 
@@ -179,7 +179,7 @@ def ingest_dry_run(
 def ingest(
     store: StoreDep,
     settings: SettingsDep,
-    kind: Literal["villages", "stations", "measurements"],
+    kind: Literal["villages", "stations", "measurements", "mr"],
     file: FileForm,
     principal: Annotated[Principal, Depends(get_principal)],
     crs: CrsForm = None,
@@ -191,8 +191,14 @@ def ingest(
     set: SetForm = None,
     profile: ProfileForm = None,
     three_sectors: SectorsForm = False,
+    threshold: Annotated[float | None, Form(description="mr: the level (dBm) the share column counts, when its "
+                                                        "header does not state it")] = None,
 ) -> dict[str, Any]:
     """Validate the file completely, then store it in one transaction; a rejected file changes nothing.
+
+    ``mr`` (operators' MR grid statistics, CSV/Parquet/XLSX) needs an admin key without a region limit
+    and is read in chunks, still in one transaction (``crs``, ``encoding``, ``layer`` for the sheet,
+    ``threshold``).
 
     Villages and stations need an admin key, measurements an auditor key. A region-limited key may
     add only villages of its region and points inside its region's village polygons. A
@@ -200,6 +206,9 @@ def ingest(
     ``profile`` read a file with its own headers as ``village5g ingest --map/--set/--profile`` does.
     """
     _authorize(principal, kind, replace)
+    if kind == "mr":
+        return _ingest_mr(store, file, principal, crs=crs, encoding=encoding, sheet=layer, threshold=threshold,
+                          replace=replace)
     mapping = mapping_of(settings, kind, map, set, profile, three_sectors, crs, encoding, layer)
     with received_file(file) as path:
         result = read_input(kind, path, limits=settings.limits, mapping=mapping)
@@ -215,3 +224,17 @@ def ingest(
         "encoding": result.encoding, "sha256": result.file_sha256,
         "warnings": [{"file": w.file, "row": w.row, "field": w.field, "message": w.message} for w in result.warnings],
     }
+
+
+def _ingest_mr(store: Any, file: UploadFile, principal: Principal, *, crs: str | None, encoding: str | None,
+               sheet: str | None, threshold: float | None, replace: bool) -> dict[str, Any]:
+    """MR grid statistics (coverage.mr): validated and stored in chunks, in one transaction."""
+    from coverage.mr import ingest_mr
+
+    if principal.region is not None:
+        raise ApiError(403, "MR grid statistics cover whole areas; uploading them needs a key without a region limit")
+    with received_file(file) as path:
+        result = ingest_mr(store, path, crs=crs or None, encoding=encoding or None, sheet=sheet or None,
+                           threshold_dbm=threshold, replace=replace, file_name=_safe_name(file.filename))
+    return {"kind": "mr", "file_name": result.file_name, "rows": result.rows, "replaced": replace,
+            "crs": result.crs, "encoding": result.encoding, "sha256": result.file_sha256, "warnings": []}

@@ -1,0 +1,44 @@
+"""The command line's MR grid statistics (``ingest mr``, ``export mr``): thin adapters over coverage.mr."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from coverage.storage import Store
+
+
+def ingest_mr_file(store: Store, file: Path, *, crs: str | None, encoding: str | None, sheet: str | None,
+                   threshold_dbm: float | None, replace: bool, step: Callable[[str], None]) -> str:
+    """Validate and store an MR file; the line to print."""
+    from coverage.mr import ingest_mr
+
+    step(f"reading, validating and storing {file.name} (MR grid statistics, in chunks)")
+    result = ingest_mr(store, file, crs=crs, encoding=encoding, sheet=sheet, threshold_dbm=threshold_dbm,
+                       replace=replace, progress=step)
+    periods = ", ".join(f"{a}..{b}" for a, b in result.periods[:4]) + (" ..." if len(result.periods) > 4 else "")
+    threshold = f"; share counted at >= {result.threshold_dbm:g} dBm" if result.threshold_dbm is not None else ""
+    return (f"stored {result.rows:,} MR grid rows from {file.name} ({', '.join(result.operators)}; {periods}"
+            f"{threshold})" + (" (replacing the stored MR)" if replace else ""))
+
+
+def export_mr_file(store: Store, output: Path, fmt: str | None) -> str:
+    """Write the stored MR rows; the line to print."""
+    from coverage.mr import export_mr
+
+    rows = export_mr(store, output, fmt=fmt)
+    return f"wrote {rows:,} MR grid rows to {output}"
+
+
+def seed_mr(store: Store, world: object, *, seed: int, step: Callable[[str], None]) -> int:
+    """Draw the seed world's month of MR grid statistics from its true field and store them (replacing)."""
+    import hashlib
+
+    from coverage.mr import write_mr_frame
+    from seeds.mr import world_mr
+
+    step("drawing the operators' MR grid statistics")
+    frame = world_mr(world, seed)
+    step(f"storing {len(frame):,} MR grid rows")
+    digest = hashlib.sha256(f"seeds.mr seed={seed} rows={len(frame)}".encode()).hexdigest()
+    return write_mr_frame(store, frame, file_name="seed world MR", sha256=digest)

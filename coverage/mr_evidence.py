@@ -1,0 +1,241 @@
+"""MR grid statistics as evidence: residual bins with their own error model, "no 5G" from absence, and
+per-village MR figures.
+
+An MR grid's mean RSRP is not an outdoor measurement: most phones are indoors, so the mean sits an
+*offset* below the outdoor field (the indoor share times the building loss); a phone reports an NR
+cell only when it hears it, so where NR is weak the heard samples are the strong ones. The model
+here (:class:`MrModel`):
+
+- **Well heard** (NR samples at least ``heard_share`` of the operator's LTE samples in the grid, or no
+  LTE row to compare with): residual ``r = mean RSRP + offset - predicted`` (operator's serving band at
+  the grid's pixel), with variance ``floor^2 + sample_sd^2 / n`` (``n`` NR samples; ``floor``: what many
+  samples do not average out, the grid's own indoor share and buildings).
+- **Partly heard or not heard** (``n_lte >= min_lte_samples`` LTE samples): the share heard
+  ``f = (n_nr + 0.5) / (n_lte + 1)`` says where the phones' levels lie against the level a phone
+  hears (``heard_dbm``): outdoor level ``H + offset + sample_sd Phi^-1(f)``, variance by the delta
+  method plus ``floor^2`` plus ``censored_extra_db^2``. Where no NR sample is heard among many LTE
+  samples (absence: in NSA networks a phone reports the NR cells it hears) this is an upper bound of
+  the level, used only when it is below the prediction: "no 5G here".
+- The **offset** is fitted per run against the outdoor reference, the drive-test and field-test bins
+  at the same pixels (:func:`fit_offset`: the median of their difference, at least
+  :data:`MIN_OFFSET_PAIRS` pixels), else the prior ``prior_offset_db`` (indoor share 0.8 x 13 dB low-loss
+  O2I, TR 38.901 7.4.3).
+
+Rows of a grid are binned per pixel of the run's grid (inverse-variance weighted), and enter the
+kriging of :mod:`coverage.fusion` beside the measurements' bins, each bin with its own noise variance.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy.special import ndtri
+
+from coverage.fusion import Evidence
+from coverage.predict import NODATA, Grid, Prediction, probe_serving
+from coverage.verdicts import confidence_label
+
+__all__ = ["MR_REASONS", "MrModel", "apply_mr_verdicts", "fit_offset", "mr_bins", "mr_points", "village_mr"]
+
+#: Reason codes MR adds to a verdict.
+MR_REASONS = {
+    "mr_fused": "operators' MR grids inside the village were fused (their residuals moved the estimate)",
+    "mr_no_5g": "MR decides: many LTE samples inside the village and not one NR sample of any operator "
+                "(phones hear no 5G there), so not covered",
+}
+#: Co-located pixels (MR and outdoor measurements) the per-run offset fit needs.
+MIN_OFFSET_PAIRS = 30
+
+
+@dataclass(frozen=True)
+class MrModel:
+    """The error model of MR grid statistics (dB, dBm, samples); see the module docstring."""
+
+    prior_offset_db: float = 10.4
+    floor_db: float = 3.0
+    sample_sd_db: float = 7.5
+    heard_dbm: float = -124.0
+    heard_share: float = 0.8
+    min_lte_samples: int = 50
+    censored_extra_db: float = 3.0
+    #: A village with at least this many LTE samples inside and no NR sample is "no 5G" (``mr_no_5g``).
+    no_5g_lte_samples: int = 300
+
+
+DEFAULT_MR_MODEL = MrModel()
+
+
+def mr_points(mr: pd.DataFrame) -> pd.DataFrame:
+    """One row per grid and operator: NR samples and mean RSRP (samples-weighted over the grid's NR rows),
+    the NR share at or above the threshold, and LTE samples (``lon, lat, operator, n_nr, rsrp_nr, good_nr,
+    n_lte``)."""
+    if mr.empty:
+        return pd.DataFrame({c: [] for c in ("lon", "lat", "operator", "n_nr", "rsrp_nr", "good_nr", "n_lte")})
+    nr = mr[(mr["rat"] == "NR") & (mr["samples"] > 0)]
+    w = nr["samples"].to_numpy(float)
+    share = nr["share_good"].to_numpy(float) if "share_good" in nr else np.full(len(nr), np.nan)
+    agg = pd.DataFrame({"lon": nr["lon"].to_numpy(), "lat": nr["lat"].to_numpy(), "operator": nr["operator"].to_numpy(),
+                        "n": w, "wr": w * nr["rsrp_mean_dbm"].to_numpy(float), "wg": w * np.nan_to_num(share),
+                        "gn": np.where(np.isnan(share), 0.0, w)}).groupby(["lon", "lat", "operator"], sort=False).sum()
+    lte = mr[mr["rat"] == "LTE"].groupby(["lon", "lat", "operator"], sort=False)["samples"].sum()
+    out = agg.join(lte.rename("n_lte"), how="outer").reset_index()
+    out["n_nr"] = out["n"].fillna(0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["rsrp_nr"] = out["wr"] / out["n"]
+        out["good_nr"] = np.where(out["gn"] > 0, out["wg"] / out["gn"], np.nan)
+    out["n_lte"] = out["n_lte"].astype(float)
+    return out[["lon", "lat", "operator", "n_nr", "rsrp_nr", "good_nr", "n_lte"]]
+
+
+def _view(prediction: Prediction, start: int) -> Prediction:
+    """``prediction`` whose probes start at probe ``start`` (shallow; probes of several sources share a run)."""
+    view = copy.copy(prediction)
+    if prediction.probe_band_rsrp is not None:
+        view.probe_band_rsrp = prediction.probe_band_rsrp[start:]
+    if prediction.probe_band_cell is not None:
+        view.probe_band_cell = prediction.probe_band_cell[start:]
+    return view
+
+
+def mr_residuals(points: pd.DataFrame, prediction: Prediction, first_probe: int, *, model: MrModel,
+                 offset_db: float, selection_offsets: tuple[tuple[str, float], ...] = (),
+                 prior_db: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per grid point: residual (dB; NaN when the point says nothing), its variance (dB^2), and whether it
+    is a well-heard mean (the rest come from the share heard). ``points`` (:func:`mr_points`) were probed
+    from probe ``first_probe`` on."""
+    n = len(points)
+    ops = {name: i for i, name in enumerate(prediction.operators)}
+    op_index = np.array([ops.get(str(o), -1) for o in points["operator"].to_numpy()], dtype=np.int64)
+    predicted, _cell, _band = probe_serving(_view(prediction, first_probe), op_index, selection_offsets)
+    n_nr = points["n_nr"].to_numpy(float)
+    n_lte = points["n_lte"].to_numpy(float)
+    rsrp = points["rsrp_nr"].to_numpy(float)
+    has_lte = np.isfinite(n_lte) & (n_lte > 0)
+    share = np.where(has_lte, n_nr / np.where(has_lte, n_lte, 1.0), 1.0)
+    ok_pred = np.isfinite(predicted)
+    pred = np.where(ok_pred & (predicted > NODATA), predicted, np.nan)
+    prior = np.zeros(n) if prior_db is None else np.asarray(prior_db, dtype=float)
+    well = (n_nr > 0) & np.isfinite(rsrp) & (share >= model.heard_share)
+    residual = np.full(n, np.nan)
+    variance = np.full(n, np.nan)
+    residual[well] = rsrp[well] + offset_db - pred[well] - prior[well]
+    variance[well] = model.floor_db**2 + model.sample_sd_db**2 / n_nr[well]
+    # partly heard or not heard: the share heard places the level against the level phones hear
+    part = ~well & has_lte & (n_lte >= model.min_lte_samples) & (op_index >= 0)
+    f = (n_nr[part] + 0.5) / (n_lte[part] + 1.0)
+    z = ndtri(np.clip(f, 1e-6, 1 - 1e-6))
+    level = model.heard_dbm + offset_db + model.sample_sd_db * z
+    density = np.exp(-0.5 * z**2) / np.sqrt(2.0 * np.pi)
+    var_f = model.sample_sd_db**2 * f * (1.0 - f) / (n_lte[part] + 1.0) / np.maximum(density, 1e-6) ** 2
+    r = level - np.nan_to_num(pred[part], nan=-np.inf) - prior[part]
+    # not heard at all is a bound: it says "weaker than this", never "stronger" (nor anything where the model
+    # reaches nothing)
+    bound = n_nr[part] == 0
+    usable = np.isfinite(r) & (~bound | (r < 0.0))
+    idx = np.flatnonzero(part)
+    residual[idx[usable]] = r[usable]
+    variance[idx[usable]] = model.floor_db**2 + model.censored_extra_db**2 + np.minimum(var_f[usable], 100.0)
+    residual = np.where(np.isfinite(pred), residual, np.nan)
+    return residual, variance, well
+
+
+def mr_bins(points: pd.DataFrame, rows: np.ndarray, cols: np.ndarray, residual: np.ndarray, variance: np.ndarray,
+            grid: Grid) -> Evidence:
+    """Per-pixel bins of MR residuals: inverse-variance weighted mean and the variance of that mean."""
+    ok = np.isfinite(residual) & np.isfinite(variance) & (rows >= 0) & (rows < grid.height) & (cols >= 0) \
+        & (cols < grid.width)
+    if not ok.any():
+        z = np.zeros(0)
+        return Evidence(z.astype(np.int64), z.astype(np.int64), z, z, z, z.astype(np.int64), noise_var=z)
+    w = 1.0 / variance[ok]
+    g = pd.DataFrame({"row": rows[ok], "col": cols[ok], "w": w, "wr": w * residual[ok], "n": 1}).groupby(
+        ["row", "col"], sort=True).sum().reset_index()
+    row, col = g["row"].to_numpy(np.int64), g["col"].to_numpy(np.int64)
+    return Evidence(row, col, grid.x0 + (col + 0.5) * grid.resolution_m, grid.y0 - (row + 0.5) * grid.resolution_m,
+                    (g["wr"] / g["w"]).to_numpy(float), g["n"].to_numpy(np.int64),
+                    noise_var=(1.0 / g["w"]).to_numpy(float))
+
+
+def fit_offset(mr_raw: Evidence, outdoor: Evidence, *, prior_db: float) -> tuple[float, int]:
+    """The MR offset (dB) from pixels holding both an MR bin (residual computed with offset 0, well-heard
+    grids) and an outdoor measurement bin: the median of outdoor minus MR. Returns (offset, pixels); the
+    prior when fewer than :data:`MIN_OFFSET_PAIRS` pixels pair up."""
+    if len(mr_raw) == 0 or len(outdoor) == 0:
+        return prior_db, 0
+    a = pd.DataFrame({"row": mr_raw.row, "col": mr_raw.col, "mr": mr_raw.residual_db})
+    b = pd.DataFrame({"row": outdoor.row, "col": outdoor.col, "out": outdoor.residual_db, "n": outdoor.n})
+    both = a.merge(b, on=["row", "col"])
+    both = both[both["n"] >= 2]
+    if len(both) < MIN_OFFSET_PAIRS:
+        return prior_db, len(both)
+    return float(np.median(both["out"] - both["mr"])), len(both)
+
+
+def village_mr(villages: gpd.GeoDataFrame, mr: pd.DataFrame) -> pd.DataFrame:
+    """Per village (in order): MR samples inside (NR and LTE rows), NR samples, LTE samples of the operators
+    that have LTE, the NR share at or above the files' threshold, and the period (``mr_samples``,
+    ``mr_nr_samples``, ``mr_lte_samples``, ``mr_good_share``, ``mr_period``)."""
+    n = len(villages)
+    out = pd.DataFrame({"mr_samples": np.zeros(n, np.int64), "mr_nr_samples": np.zeros(n, np.int64),
+                        "mr_lte_samples": np.zeros(n, np.int64), "mr_good_share": np.full(n, np.nan),
+                        "mr_period": np.full(n, None, dtype=object)})
+    if mr.empty or n == 0:
+        return out
+    tree = shapely.STRtree(villages.geometry.values)
+    pts = shapely.points(mr["lon"].to_numpy(float), mr["lat"].to_numpy(float))
+    m_idx, v_idx = tree.query(pts, predicate="within")
+    if not len(m_idx):
+        return out
+    samples = mr["samples"].to_numpy(np.int64)[m_idx]
+    nr = (mr["rat"].to_numpy() == "NR")[m_idx]
+    share = mr["share_good"].to_numpy(float)[m_idx] if "share_good" in mr else np.full(len(m_idx), np.nan)
+    out["mr_samples"] = np.bincount(v_idx, weights=samples, minlength=n).astype(np.int64)
+    out["mr_nr_samples"] = np.bincount(v_idx, weights=samples * nr, minlength=n).astype(np.int64)
+    out["mr_lte_samples"] = np.bincount(v_idx, weights=samples * ~nr, minlength=n).astype(np.int64)
+    known = nr & np.isfinite(share)
+    good = np.bincount(v_idx, weights=np.where(known, share * samples, 0.0), minlength=n)
+    base = np.bincount(v_idx, weights=np.where(known, samples, 0), minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["mr_good_share"] = np.where(base > 0, good / base, np.nan)
+    start = pd.Series(mr["period_start"].to_numpy()[m_idx]).groupby(v_idx).min()
+    end = pd.Series(mr["period_end"].to_numpy()[m_idx]).groupby(v_idx).max()
+    period = np.full(n, None, dtype=object)
+    period[start.index.to_numpy()] = [f"{pd.Timestamp(a).date()}/{pd.Timestamp(b).date()}"
+                                      for a, b in zip(start.to_numpy(), end.to_numpy(), strict=True)]
+    out["mr_period"] = period
+    return out
+
+
+def apply_mr_verdicts(results: pd.DataFrame, stats: pd.DataFrame, *, model: MrModel = DEFAULT_MR_MODEL
+                      ) -> pd.DataFrame:
+    """``results`` (:func:`coverage.verdicts.village_metrics`) with the MR figures beside them and MR's
+    decision: a village with ``no_5g_lte_samples`` LTE samples inside and no NR sample is not covered
+    (``mr_no_5g``; weak or uncovered as the model's reach says, ``p_covered`` at most 0.05 unless
+    measurements inside decided); villages with MR inside get ``mr_fused``."""
+    out = pd.concat([results.reset_index(drop=True),
+                     stats[["mr_samples", "mr_good_share", "mr_period", "mr_nr_samples", "mr_lte_samples"]]
+                     .reset_index(drop=True)], axis=1)
+    no_5g = ((out["mr_lte_samples"].to_numpy() >= model.no_5g_lte_samples) & (out["mr_nr_samples"].to_numpy() == 0)
+             & (out["verdict_source"].to_numpy() != "measured"))
+    has_mr = out["mr_samples"].to_numpy() > 0
+    verdict = out["verdict"].to_numpy(dtype=object).copy()
+    predicted = out["predicted_verdict"].to_numpy(dtype=object)
+    verdict[no_5g & (verdict == "covered")] = np.where(predicted[no_5g & (verdict == "covered")] == "uncovered",
+                                                       "uncovered", "weak")
+    out["verdict"] = verdict
+    out["p_covered"] = np.where(no_5g, np.minimum(out["p_covered"].to_numpy(float), 0.05), out["p_covered"])
+    out["confidence"] = confidence_label(out["p_covered"].to_numpy(float))
+    reasons = out["reasons"].to_numpy(dtype=object).copy()
+    for i in np.flatnonzero(has_mr):
+        reasons[i] = f"{reasons[i]};{'mr_no_5g' if no_5g[i] else 'mr_fused'}"
+    out["reasons"] = reasons
+    source = out["verdict_source"].to_numpy(dtype=object).copy()
+    source[has_mr & (source == "predicted")] = "fused"
+    source[no_5g] = "measured"
+    out["verdict_source"] = source
+    return out.drop(columns=["mr_nr_samples", "mr_lte_samples"])

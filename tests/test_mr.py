@@ -1,0 +1,154 @@
+"""MR grid statistics: reading (CSV UTF-8/GBK with Chinese headers, Parquet, XLSX), validation with file,
+row and field, all-or-nothing storage, reading back by area and period."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coverage.bands import channel, nr_arfcn_freq_mhz
+from coverage.errors import ValidationError
+from coverage.mr import export_mr, ingest_mr, read_mr
+from coverage.storage import Store
+
+HEADER = ("栅格ID,中心经度,中心纬度,栅格大小(m),开始日期,结束日期,运营商,制式,频点,采样点数,平均RSRP(dBm),"
+          "RSRP>=-105dBm占比,平均SINR(dB),用户数")
+ROWS = [
+    "g1,118.80,32.05,100,2026-10-01,2026-10-31,移动,NR,504990,1200,-98.5,0.78,8.2,35",
+    "g1,118.80,32.05,100,2026-10-01,2026-10-31,移动,LTE,38400,2400,-88.1,0.95,10.1,60",
+    "g2,118.801,32.05,100,2026/10/1,2026/10/31,电信,5G,627264,300,-108.2,45%,3.0,",
+]
+
+
+def _csv(tmp_path: Path, rows: list[str], *, name: str = "mr.csv", encoding: str = "utf-8",
+         header: str = HEADER) -> Path:
+    path = tmp_path / name
+    path.write_bytes(("\n".join([header, *rows]) + "\n").encode(encoding))
+    return path
+
+
+def test_arfcn_table_matches_the_standards() -> None:
+    # TS 38.104 5.4.2.1: 504990 -> 2524.95 MHz (CMCC n41 SSB), 627264 -> 3408.96 MHz (n78)
+    assert nr_arfcn_freq_mhz(504990) == pytest.approx(2524.95)
+    assert nr_arfcn_freq_mhz(627264) == pytest.approx(3408.96)
+    assert nr_arfcn_freq_mhz(152650) == pytest.approx(763.25)
+    assert channel(504990, "NR").band == "n41" and channel(627264, "NR").band == "n78"  # type: ignore[union-attr]
+    # TS 36.101 Table 5.7.3-1: EARFCN 1825 is band 3, 38400 band 39
+    assert channel(1825, "LTE").band == "B3" and channel(38400, "LTE").band == "B39"  # type: ignore[union-attr]
+    assert channel(999_999, "NR") is None
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_chinese_csv_is_stored_and_read_back(store: Store, tmp_path: Path, encoding: str) -> None:
+    result = ingest_mr(store, _csv(tmp_path, ROWS, encoding=encoding))
+    assert result.rows == 3 and result.threshold_dbm == -105.0
+    assert result.periods == [("2026-10-01", "2026-10-31")] and result.operators == ["CMCC", "CTCC"]
+    frame = read_mr(store)
+    assert frame["operator"].tolist() == ["CMCC", "CMCC", "CTCC"]
+    assert frame["rat"].tolist() == ["NR", "LTE", "NR"]
+    assert frame["band"].tolist() == ["n41", "B39", "n78"]  # from the ARFCNs
+    assert frame["share_good"].tolist() == pytest.approx([0.78, 0.95, 0.45])  # 45% read as 0.45
+    assert frame["samples"].tolist() == [1200, 2400, 300]
+    assert frame["period_end"].iloc[2] == pd.Timestamp("2026-10-31")
+    assert np.isnan(frame["users"].iloc[2])
+    # by area and period
+    assert len(read_mr(store, box=(118.8005, 32.0, 118.9, 32.1))) == 1
+    assert len(read_mr(store, period=("2026-11-01", "2026-11-30"))) == 0
+    assert len(read_mr(store, period=("2026-10-31", "2026-11-30"), operators=["CMCC"])) == 2
+
+
+def test_corner_in_a_projected_crs_gives_the_centre(store: Store, tmp_path: Path) -> None:
+    # CGCS2000 / 3-degree Gauss-Kruger CM 120E (EPSG:4549): corner + half the grid is the centre
+    import pyproj
+
+    to_gk = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:4549", always_xy=True)
+    x, y = to_gk.transform(119.5, 32.5)
+    header = "左下角经度,左下角纬度,栅格边长,统计开始时间,统计结束时间,运营商,频段,采样点,RSRP均值,threshold_dbm,覆盖率"
+    path = _csv(tmp_path, [f"{x - 25},{y - 25},50,20261001,20261031,CTCC,n78,80,-101.0,-110,0.9"], header=header)
+    ingest_mr(store, path, crs="EPSG:4549")
+    row = read_mr(store).iloc[0]
+    assert row["lon"] == pytest.approx(119.5, abs=1e-6) and row["lat"] == pytest.approx(32.5, abs=1e-6)
+    assert row["rat"] == "NR" and row["threshold_dbm"] == -110.0 and row["grid_m"] == 50.0
+
+
+@pytest.mark.parametrize(("row", "line", "field", "words"), [
+    ("g9,118.9,32.1,75,2026-10-01,2026-10-31,移动,NR,504990,10,-98,0.5,1,1", 4, "栅格大小(m)", "wrong grid size 75"),
+    ("g9,118.9,32.1,100,2026-10-01,2026-10-31,移动,NR,504990,-5,-98,0.5,1,1", 4, "采样点数", "negative sample count"),
+    ("g9,118.9,32.1,100,2026-10-01,2026-10-31,移动,NR,504990,10,-98,1.2,1,1", 4, "RSRP>=-105dBm占比", "above 1"),
+    ("g9,118.9,32.1,100,2026-10-01,2026-10-31,移动,NR,123,10,-98,0.5,1,1", 4, "频点", "unknown ARFCN 123"),
+    ("g9,118.9,32.1,100,2026-10-31,2026-10-01,移动,NR,504990,10,-98,0.5,1,1", 4, "结束日期", "before it starts"),
+    ("g1,118.80,32.05,100,2026-10-15,2026-11-14,移动,NR,504990,10,-98,0.5,1,1", 4, "中心经度", "duplicate grid"),
+])
+def test_bad_files_are_rejected_with_row_and_field(store: Store, tmp_path: Path, row: str, line: int, field: str,
+                                                    words: str) -> None:
+    ingest_mr(store, _csv(tmp_path, ROWS[1:2], name="before.csv"))  # something stored already
+    with pytest.raises(ValidationError) as caught:
+        ingest_mr(store, _csv(tmp_path, [*ROWS, row]))
+    problem = caught.value.problems[0]
+    assert (problem.file, problem.row, problem.field) == ("mr.csv", line, field)
+    assert words in problem.message
+    assert len(read_mr(store)) == 1  # nothing of the rejected file, the stored row kept
+
+
+def test_overlapping_stored_grid_is_rejected_and_replace_replaces(store: Store, tmp_path: Path) -> None:
+    ingest_mr(store, _csv(tmp_path, ROWS))
+    with pytest.raises(ValidationError) as caught:
+        ingest_mr(store, _csv(tmp_path, ROWS[2:], name="again.csv"))
+    assert caught.value.problems[0].row == 1 and "already stored" in caught.value.problems[0].message
+    ingest_mr(store, _csv(tmp_path, ROWS[2:], name="again.csv"), replace=True)
+    assert len(read_mr(store)) == 1
+
+
+def test_threshold_must_be_stated(store: Store, tmp_path: Path) -> None:
+    header = HEADER.replace("RSRP>=-105dBm占比", "达标比例")
+    with pytest.raises(ValidationError, match="threshold is not stated"):
+        ingest_mr(store, _csv(tmp_path, ROWS, header=header))
+    assert ingest_mr(store, _csv(tmp_path, ROWS, header=header), threshold_dbm=-110).threshold_dbm == -110
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "xlsx"])
+def test_export_reads_back_exactly(store: Store, tmp_path: Path, suffix: str) -> None:
+    ingest_mr(store, _csv(tmp_path, ROWS))
+    before = read_mr(store)
+    out = tmp_path / f"export.{suffix}"
+    assert export_mr(store, out) == 3
+    other = Store(f"sqlite:///{tmp_path / 'other.db'}")
+    other.create_schema()
+    ingest_mr(other, out)
+    pd.testing.assert_frame_equal(read_mr(other).drop(columns="source"), before.drop(columns="source"))
+    other.dispose()
+
+
+def test_chunks_make_no_difference(store: Store, tmp_path: Path) -> None:
+    rows = [f"g{i},{118 + i * 0.001:.3f},32.05,100,2026-10-01,2026-10-31,联通,NR,{627264},{10 + i},-100,0.5,2,1"
+            for i in range(25)]
+    result = ingest_mr(store, _csv(tmp_path, rows), chunk_rows=7)
+    assert result.rows == 25 and read_mr(store)["samples"].tolist() == [10 + i for i in range(25)]
+    bad = [*rows[:20], rows[3].replace("g3", "g99")]  # a duplicate of row 4 in the last chunk
+    with pytest.raises(ValidationError) as caught:
+        ingest_mr(store, _csv(tmp_path, bad, name="dup.csv"), chunk_rows=7, replace=True)
+    assert caught.value.problems[0].row == 21
+    assert len(read_mr(store)) == 25
+
+
+def test_post_ingest_mr_needs_an_admin_key_and_stores_or_rejects_whole(store: Store, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.utils.api import app_for, build_world, key
+
+    build_world(store)
+    good = _csv(tmp_path, ROWS).read_bytes()
+    bad = _csv(tmp_path, [*ROWS, ROWS[0].replace(",100,", ",75,")], name="bad.csv").read_bytes()
+    with TestClient(app_for(store, tmp_path)) as client:
+        auditor, admin = key(store, "auditor"), key(store, "admin")
+        assert client.post("/ingest/mr", files={"file": ("mr.csv", good)}, headers=auditor).status_code == 403
+        rejected = client.post("/ingest/mr", files={"file": ("bad.csv", bad)}, headers=admin)
+        assert rejected.status_code == 422
+        assert rejected.json()["details"][0]["row"] == 4 and "grid size" in rejected.json()["details"][0]["message"]
+        assert len(read_mr(store)) == 0
+        stored = client.post("/ingest/mr", files={"file": ("mr.csv", good)}, headers=admin)
+        assert stored.status_code == 201 and stored.json()["rows"] == 3
+    assert len(read_mr(store)) == 3
