@@ -137,9 +137,8 @@ def test_chunks_make_no_difference(store: Store, tmp_path: Path) -> None:
 def test_post_ingest_mr_needs_an_admin_key_and_stores_or_rejects_whole(store: Store, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from tests.utils.api import app_for, build_world, key
+    from tests.utils.api import app_for, key
 
-    build_world(store)
     good = _csv(tmp_path, ROWS).read_bytes()
     bad = _csv(tmp_path, [*ROWS, ROWS[0].replace(",100,", ",75,")], name="bad.csv").read_bytes()
     with TestClient(app_for(store, tmp_path)) as client:
