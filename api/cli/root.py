@@ -62,6 +62,7 @@ class IngestKind(StrEnum):
     stations = "stations"
     measurements = "measurements"
     committees = "committees"  # 村委会 points joined to the stored villages
+    mr = "mr"  # operators' MR grid statistics (coverage.mr)
 
 
 class ExportFormat(StrEnum):
@@ -186,7 +187,7 @@ def ingest(
 
     `mr` (operators' MR grid statistics: CSV, Parquet or XLSX) is read and stored in chunks, still in
     one transaction (--crs, --encoding, --layer for the sheet, --threshold, --replace)."""
-    if kind is KindArg.mr:
+    if kind_arg is IngestKind.mr:
         from api.cli.mr import ingest_mr_file
 
         with _store() as store, _steps() as step:
