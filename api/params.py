@@ -53,6 +53,8 @@ class VillageFilters(_Forbid):
                                description="Division code prefix (2, 4, 6, 9 or 12 digits)")
     name: str | None = Field(default=None, min_length=1, max_length=100,
                              description="Part of the village name, e.g. 村委会 or 王庄")
+    p_min: float | None = Field(default=None, ge=0, le=1, description="Only villages with p_covered >= this")
+    p_max: float | None = Field(default=None, ge=0, le=1, description="Only villages with p_covered <= this")
     bbox: str | None = Field(default=None, max_length=200,
                              description="lon_min,lat_min,lon_max,lat_max: villages whose envelope intersects it")
     bbox_crs: CrsName | None = Field(default=None, alias="bbox-crs",
@@ -75,6 +77,12 @@ class Page(_Forbid):
 
 class VillageItemsParams(VillageFilters, Page):
     """Parameters of ``/collections/villages/items``."""
+
+    sortby: str | None = Field(
+        default=None, max_length=40, pattern=r"^-?[a-z_]+$",
+        description="Sort by code (default), name, county_code, township_code, verdict, p_covered, verdict_source, "
+                    "no_site, nearest_site_m, n_measurements or population; '-' before it for descending "
+                    "(missing values last). Sorted pages are paged with offset.")
 
 
 class _PointFilters(_Forbid):
@@ -146,7 +154,7 @@ def village_query(store: Store, params: VillageFilters, principal: Principal) ->
         verdict=params.status, no_site=params.no_site, verdict_source=params.verdict_source,
         city_code=_division(store, "city", params.city), county_code=_division(store, "county", params.county),
         township_code=_division(store, "township", params.township), regions=tuple(regions),
-        name=params.name, bbox=parse_bbox(params.bbox, params.bbox_crs),
+        name=params.name, bbox=parse_bbox(params.bbox, params.bbox_crs), p_min=params.p_min, p_max=params.p_max,
     )
 
 

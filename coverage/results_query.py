@@ -55,10 +55,11 @@ from coverage.storage import (
 )
 
 __all__ = [
-    "Envelope", "PointQuery", "Rows", "VillageQuery", "compare_runs", "count_points", "count_villages",
+    "VILLAGE_SORT_COLUMNS", "Envelope", "PointQuery", "Rows", "VillageQuery", "compare_runs", "count_points",
+    "count_villages",
     "data_version", "division_codes", "ensure_village_bounds", "extent", "point_rows", "query_villages",
     "refresh_village_bounds", "region_envelope", "resolve_run", "resolve_run_and_version", "result_rows",
-    "run_counts", "village_bounds", "village_rows", "villages_version",
+    "run_counts", "village_bounds", "village_history", "village_rows", "villages_version",
 ]
 
 #: (lon_min, lat_min, lon_max, lat_max) in WGS84 degrees. ``lon_min > lon_max`` crosses the antimeridian.
@@ -91,6 +92,13 @@ class VillageQuery:
     regions: tuple[str, ...] = ()
     name: str | None = None
     bbox: Envelope | None = None
+    p_min: float | None = None
+    p_max: float | None = None
+
+
+#: Columns a village page can be sorted by (``-`` before the name: descending); code breaks ties.
+VILLAGE_SORT_COLUMNS = ("code", "name", "county_code", "township_code", "verdict", "p_covered", "verdict_source",
+                        "no_site", "nearest_site_m", "n_measurements", "population")
 
 
 @dataclass(frozen=True)
@@ -285,6 +293,10 @@ def _village_conditions(query: VillageQuery, run_id: int) -> list[ColumnElement[
         conds.append(r.c.no_site.is_(query.no_site))
     if query.verdict_source:
         conds.append(func.coalesce(r.c.verdict_source, "") == query.verdict_source)
+    if query.p_min is not None:
+        conds.append(r.c.p_covered >= query.p_min)
+    if query.p_max is not None:
+        conds.append(r.c.p_covered <= query.p_max)
     # Division codes are prefixes of the village code: the range lets the key do the work, the
     # equality keeps the answer exact for any stored code.
     for column, value in (("city_code", query.city_code), ("county_code", query.county_code),
@@ -371,13 +383,15 @@ def _page_columns() -> list[Any]:
 
 def village_rows(store: Store, run_id: int, query: VillageQuery = VillageQuery(), *, limit: int | None = None,
                  offset: int = 0, count: bool = True, code: str | None = None,
-                 after: str | None = None) -> tuple[Rows, int | None]:
+                 after: str | None = None, sortby: str | None = None) -> tuple[Rows, int | None]:
     """Like :func:`query_villages` but as :class:`Rows` with the columns of a village list, in order.
 
     ``point_lon``/``point_lat`` are computed exactly as :func:`coverage.queries.village_table` does
     (committee point, else a point on the polygon's surface, rounded to 1e-6 degree). ``code``
     selects one village; ``after`` starts the page after that code (then ``offset`` counts from
-    there), which the key serves without skipping rows. The count ignores ``after``.
+    there), which the key serves without skipping rows. The count ignores ``after``. ``sortby`` is one
+    of :data:`VILLAGE_SORT_COLUMNS`, ``-`` before it for descending (missing values last), code next;
+    it cannot be combined with ``after``.
     """
     if query.bbox is not None:
         ensure_village_bounds(store)
@@ -389,7 +403,7 @@ def village_rows(store: Store, run_id: int, query: VillageQuery = VillageQuery()
         conds.append(village_results.c.code > after)
     columns = _page_columns()
     page = (_village_select(*columns, villages.c.committee_lon, villages.c.committee_lat, villages.c.geom)
-            .where(*conds).order_by(village_results.c.code).offset(offset))
+            .where(*conds).order_by(*_village_order(sortby, after)).offset(offset))
     if limit is not None:
         page = page.limit(limit)
     with store.engine.connect() as conn:
@@ -408,6 +422,40 @@ def village_rows(store: Store, run_id: int, query: VillageQuery = VillageQuery()
     values["point_lon"] = np.round(lon, 6).tolist()
     values["point_lat"] = np.round(lat, 6).tolist()
     return Rows(list(LIST_COLUMNS), values, geometry, list(values["code"])), matched
+
+
+def _village_order(sortby: str | None, after: str | None) -> list[Any]:
+    if not sortby or sortby == "code":
+        return [village_results.c.code]
+    name = sortby.removeprefix("-")
+    if name not in VILLAGE_SORT_COLUMNS or sortby.count("-") > 1:
+        raise ValueError(f"cannot sort villages by {sortby!r}; use one of {', '.join(VILLAGE_SORT_COLUMNS)} "
+                         "(- before it: descending)")
+    if after is not None:
+        raise ValueError("a sorted page cannot continue after a code: page it with offset")
+    column = villages.c[name] if name in villages.c else village_results.c[name]
+    key = column.desc() if sortby.startswith("-") else column.asc()
+    return [column.is_(None), key, village_results.c.code]
+
+
+def village_history(store: Store, code: str) -> list[dict[str, Any]]:
+    """The village's verdict in every published run that has it, oldest first: ``run_id``,
+    ``finished_at``, ``rules`` (name@version), ``verdict``, ``p_covered``, ``verdict_source``, ``no_site``."""
+    r = village_results
+    query = (select(runs.c.id, runs.c.finished_at, runs.c.rules, r.c.verdict, r.c.p_covered, r.c.verdict_source,
+                    r.c.no_site)
+             .join_from(r, runs, r.c.run_id == runs.c.id)
+             .where(r.c.code == code, runs.c.status == "published").order_by(runs.c.id))
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    out = []
+    for run_id, finished, rules, verdict, p, source, no_site in rows:
+        rules = rules or {}
+        out.append({"run_id": int(run_id), "finished_at": finished,
+                    "rules": f"{rules.get('name')}@{rules.get('version')}", "verdict": verdict,
+                    "p_covered": None if p is None else float(p), "verdict_source": source,
+                    "no_site": bool(no_site)})
+    return out
 
 
 def count_villages(store: Store, run_id: int, query: VillageQuery = VillageQuery()) -> int:

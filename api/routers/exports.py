@@ -34,7 +34,9 @@ MEDIA_TYPES: dict[str, str] = {
 
 
 def _binary(formats: list[str]) -> dict[int | str, dict[str, Any]]:
-    content = {MEDIA_TYPES[f].split(";")[0]: {"schema": {"type": "string", "format": "binary"}} for f in formats}
+    # a GeoJSON file is a JSON document (a FeatureCollection), the others are files
+    content = {MEDIA_TYPES[f].split(";")[0]: {"schema": {"type": "object"} if f == "geojson" else
+                                              {"type": "string", "format": "binary"}} for f in formats}
     return {200: {"description": "The file", "content": content}}
 
 

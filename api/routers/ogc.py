@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
 from api.cache import LruCache
@@ -66,9 +66,15 @@ from coverage.storage import Store, measurements
 router = APIRouter(tags=["OGC API - Features"])
 
 
-@router.get("/", response_model=LandingPage, summary="Landing page")
-def landing(request: Request, _: ReaderDep) -> dict[str, Any]:
-    """What the service is, and links to its API description, conformance and collections."""
+@router.get("/", response_model=LandingPage, summary="Landing page",
+            responses={303: {"description": "A browser (Accept: text/html) is sent to the console"}})
+def landing(request: Request, _: ReaderDep,
+            f: Annotated[Literal["json"] | None, Query(description="json: this document even for a browser")] = None,
+            ) -> Any:
+    """What the service is, and links to its API description, conformance and collections. A browser
+    asking for HTML (and not ``f=json``) is redirected to the web console, ``/console``."""
+    if f is None and _prefers_html(request.headers.get("accept", "")):
+        return RedirectResponse("/console", status_code=303)
     root = base_url(request)
     return {
         "title": "village5g: 5G coverage of administrative villages",
@@ -85,6 +91,24 @@ def landing(request: Request, _: ReaderDep) -> dict[str, Any]:
             link(f"{root}/runs", "runs", "application/json", "analysis runs"),
         ],
     }
+
+
+def _prefers_html(accept: str) -> bool:
+    """Whether an Accept header ranks text/html above JSON (a browser's does; ``*/*`` alone does not)."""
+    ranks: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *options = (x.strip() for x in part.split(";"))
+        q = 1.0
+        for option in options:
+            if option.startswith("q="):
+                try:
+                    q = float(option[2:])
+                except ValueError:
+                    q = 0.0
+        ranks[media.lower()] = max(q, ranks.get(media.lower(), 0.0))
+    html = ranks.get("text/html", 0.0)
+    json_q = max(ranks.get("application/json", 0.0), ranks.get("application/geo+json", 0.0))
+    return html > json_q
 
 
 @router.get("/conformance", response_model=Conformance, summary="Conformance classes")
@@ -168,14 +192,23 @@ def village_items(request: Request, store: StoreDep, principal: ReaderDep,
     run_id, version = resolve_run_and_version(store, params.run)
     query = village_query(store, params, principal)
     crs = _crs(params.crs)
+    sortby = None if params.sortby in (None, "code") else params.sortby
+    if sortby and params.after:
+        raise ApiError(400, "a sorted page cannot continue after a code: page it with offset",
+                       code="invalid_parameter", details=[{"location": "query.after", "message": "use offset"}])
 
     def encode() -> tuple[list[str], Any]:
-        rows, _ = village_rows(store, run_id, query, limit=params.limit, count=False, after=params.after,
-                               offset=0 if params.after else params.offset)
+        try:
+            rows, _ = village_rows(store, run_id, query, limit=params.limit, count=False, after=params.after,
+                                   offset=0 if params.after else params.offset, sortby=sortby)
+        except ValueError as exc:
+            raise ApiError(400, str(exc), code="invalid_parameter",
+                           details=[{"location": "query.sortby", "message": str(exc)}]) from None
         features = feature_strings(rows, collection=COLLECTIONS["villages"], crs=crs, extra={"run_id": run_id})
-        return features, rows.ids[-1] if len(rows) else None
+        # sorted pages continue by offset: no keyset token
+        return features, rows.ids[-1] if len(rows) and not sortby else None
 
-    key = ("villages", version, run_id, query, params.limit, params.offset, params.after, crs)
+    key = ("villages", version, run_id, query, params.limit, params.offset, params.after, crs, sortby)
     matched, text, returned, last = _page(request, key, lambda: count_villages(store, run_id, query), encode)
     links = page_links(request, offset=params.offset, limit=params.limit, returned=returned, matched=matched,
                        last_id=last)

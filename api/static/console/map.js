@@ -4,6 +4,7 @@
   "use strict";
   var C = window.VILLAGE5G;
   var T = C.text;
+  document.getElementById("app").innerHTML = '<div id="map"></div><aside id="panel"></aside>';
   var origin = window.location.origin;
   var key = window.sessionStorage.getItem("village5g-key");
 
@@ -122,8 +123,6 @@
 
   // -- panel ------------------------------------------------------------------------------------
   var panel = document.getElementById("panel");
-  var switchUrl = new URL(window.location.href);
-  switchUrl.searchParams.set("lang", C.lang === "zh" ? "en" : "zh");
   var legend = Object.keys(C.classes).map(function (k) {
     return '<div class="row"><span class="swatch" style="background:' + C.classes[k].color + '"></span>' +
       esc(C.classes[k][C.lang]) + "</div>";
@@ -139,8 +138,7 @@
   }).join("");
   panel.innerHTML =
     '<h1>' + esc(T.title) + '</h1>' +
-    '<div class="meta">' + esc(T.run) + " " + C.run + (C.region ? " · " + esc(C.region) : "") +
-    ' · <a href="' + esc(switchUrl.toString()) + '">' + esc(T.switch) + "</a></div>" +
+    '<div class="meta">' + esc(T.run) + " " + C.run + (C.region ? " · " + esc(C.region) : "") + "</div>" +
     '<div class="hint">' + esc(T.zoom_hint) + "</div>" +
     '<fieldset><legend>' + esc(T.legend) + "</legend>" +
     '<label><input type="checkbox" data-layers="villages-fill,villages-line,villages-selected" checked> ' + esc(T.villages) + "</label>" +
@@ -174,7 +172,9 @@
       row(T.code, esc(p.code)) + row(T.county, esc(p.county || "")) + row(T.township, esc(p.township || "")) +
       row(T.verdict, '<span class="swatch" style="background:' + (C.classes[p.cls] || {}).color + '"></span>' + esc(label(p.verdict))) +
       row(T.p, pct(p.p)) + row(T.source, esc(C.sources[p.source] || p.source || "")) +
-      row(T.no_site, p.no_site ? T.yes : T.no) + "</table><div id=\"more\">" + esc(T.loading) + "</div>";
+      row(T.no_site, esc(p.no_site ? T.yes : T.no)) + "</table><div id=\"more\">" + esc(T.loading) + "</div>" +
+      '<a class="details" href="/console/villages/' + encodeURIComponent(p.code) + "?run=" + C.run +
+      (C.lang === "en" ? "&lang=en" : "") + '">' + esc(T.details) + " →</a>";
     card.innerHTML = html;
     var url = origin + "/collections/villages/items/" + encodeURIComponent(p.code) + "?run=" + C.run;
     fetch(url, { headers: key ? { "X-API-Key": key } : {} }).then(function (r) { return r.ok ? r.json() : null; })

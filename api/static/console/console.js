@@ -1,0 +1,122 @@
+// What every console page shares: texts, formatting, API calls with the caller's key, the header.
+// Configuration comes from the page (window.VILLAGE5G, built by api/routers/console.py).
+(function () {
+  "use strict";
+  var C = window.VILLAGE5G;
+  var T = C.text;
+  var KEY = "village5g-key";
+
+  function esc(value) {
+    return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function pct(value, digits) {
+    return value == null || isNaN(value) ? "–" : (100 * value).toFixed(digits == null ? 1 : digits) + "%";
+  }
+  function num(value) {
+    return value == null || isNaN(value) ? "–" : Number(value).toLocaleString(C.lang === "zh" ? "zh-CN" : "en-US");
+  }
+  function round(value, digits) {
+    return value == null || isNaN(value) ? "–" : Number(value).toFixed(digits || 0);
+  }
+  function key() { return window.sessionStorage.getItem(KEY); }
+  function headers() { var k = key(); return k ? { "X-API-Key": k } : {}; }
+  function query(params) {
+    var q = new URLSearchParams();
+    Object.keys(params || {}).forEach(function (k) {
+      var v = params[k];
+      if (v !== null && v !== undefined && v !== "") { q.set(k, v); }
+    });
+    var text = q.toString();
+    return text ? "?" + text : "";
+  }
+  // calls in flight: the page is ready (window.village5gReady, for browser tests) when none is left
+  var pending = 0, waiting = [];
+  function settle() {
+    if (pending === 0) { waiting.splice(0).forEach(function (resolve) { resolve(performance.now()); }); }
+  }
+  window.village5gReady = new Promise(function (resolve) {
+    window.addEventListener("load", function () { waiting.push(resolve); setTimeout(settle, 50); });
+  });
+  // GET a JSON document of the API; rejects with the API's own message
+  function api(path, params) {
+    pending += 1;
+    return fetch(path + query(params), { headers: headers() }).then(function (r) {
+      if (r.status === 204) { return null; }
+      return r.json().then(function (body) {
+        if (!r.ok) { throw new Error((body && body.message) || r.statusText); }
+        return body;
+      });
+    }).finally(function () { pending -= 1; setTimeout(settle, 50); });
+  }
+  function verdict(v) { return C.verdicts[v] || v || "–"; }
+  function source(v) { return C.sources[v] || v || "–"; }
+  function swatch(cls) {
+    var c = C.classes[cls];
+    return c ? '<span class="swatch" style="background:' + c.color + '"></span>' : "";
+  }
+  function classOf(v, noSite) { return v !== "covered" && noSite ? "no_site" : v; }
+  function reasons(text) {
+    return String(text || "").split(/[;,]/).filter(Boolean).map(function (r) {
+      var words = C.reasons[r.trim()];
+      return esc(words ? (C.lang === "zh" ? words[0] : words[1]) : r);
+    });
+  }
+  function link(path, params) {
+    var all = Object.assign({}, params || {});
+    if (C.lang === "en") { all.lang = "en"; }
+    return path + query(all);
+  }
+  function error(where, e) {
+    where.innerHTML = '<div class="error">' + esc(e && e.message ? e.message : e) + "</div>";
+  }
+  // a table whose columns sort on a click of their header; rows are arrays of [html, sortValue]
+  function sortable(table, rows, render) {
+    var order = { col: -1, dir: 1 };
+    function draw() {
+      var shown = rows.slice();
+      if (order.col >= 0) {
+        shown.sort(function (a, b) {
+          var x = a[order.col][1], y = b[order.col][1];
+          if (x == null) { return 1; }
+          if (y == null) { return -1; }
+          return (x < y ? -1 : x > y ? 1 : 0) * order.dir;
+        });
+      }
+      table.querySelector("tbody").innerHTML = shown.map(render).join("");
+    }
+    table.querySelectorAll("th").forEach(function (th, i) {
+      th.classList.add("sort");
+      th.addEventListener("click", function () {
+        order.dir = order.col === i ? -order.dir : (th.classList.contains("num") ? -1 : 1);
+        order.col = i;
+        table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("data-dir"); });
+        th.setAttribute("data-dir", order.dir > 0 ? "▲" : "▼");
+        draw();
+      });
+    });
+    draw();
+  }
+
+  // header: language switch and key
+  var switcher = document.getElementById("lang-switch");
+  var url = new URL(window.location.href);
+  url.searchParams.set("lang", C.lang === "zh" ? "en" : "zh");
+  switcher.href = url.toString();
+  switcher.textContent = T.switch;
+  var button = document.getElementById("key-button");
+  function showKey() { button.textContent = key() ? T.key_set + " ✓" : T.key; }
+  button.addEventListener("click", function () {
+    var value = window.prompt(T.key_prompt, "");
+    if (value === null) { return; }
+    if (value.trim()) { window.sessionStorage.setItem(KEY, value.trim()); }
+    else { window.sessionStorage.removeItem(KEY); }
+    window.location.reload();
+  });
+  showKey();
+
+  window.V5G = { C: C, T: T, esc: esc, pct: pct, num: num, round: round, api: api, headers: headers, query: query,
+                 verdict: verdict, source: source, swatch: swatch, classOf: classOf, reasons: reasons, link: link,
+                 error: error, sortable: sortable, key: key };
+})();

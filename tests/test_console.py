@@ -1,0 +1,240 @@
+"""The web console: the map's vector tiles (what each zoom holds, region limits, the GCJ-02 shift, the
+disk cache), the pages (dashboard, villages, a village, audits, map) and the API calls they add
+(sorting, probability filters, a village's verdict over runs), in a headless browser too.
+
+The world is the API tests' row of eight 1 km villages from lon 119.40, lat 32.40 (tests/worlds/row.py):
+the first village holds the only site and is covered; the far ones (南京市 江宁区) have no site.
+Tile numbers are worked out by hand from the Web Mercator tile formulas:
+x = floor((lon + 180) / 360 * 2^z); y = floor((1 - ln(tan(lat) + sec(lat)) / pi) / 2 * 2^z).
+At z = 12, lon 119.405 gives x = floor(3406.54) = 3406 and lat 32.405 gives y = floor(1657.9) = 1657.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mapbox_vector_tile
+import pytest
+from fastapi.testclient import TestClient
+
+from coverage.analysis import run_analysis
+from coverage.crs import wgs84_to_gcj02
+from coverage.rules import DEFAULT_RULES
+from coverage.storage import Store
+from maps.tiles import EXTENT, TileSource, tile_bounds
+from tests.utils.api import app_for, key, live_server
+from tests.utils.browser import open_page
+from tests.worlds.row import PARAMS, SOUTH, VILLAGES, WEST, build_row_world
+
+Z, X, Y = 12, 3406, 1657
+
+
+def _layer(data: bytes, name: str) -> list[dict]:
+    return mapbox_vector_tile.decode(data).get(name, {}).get("features", [])
+
+
+def test_tile_bounds_match_the_web_mercator_grid() -> None:
+    assert tile_bounds(0, 0, 0) == pytest.approx((-180.0, -85.0511287798, 180.0, 85.0511287798))
+    assert tile_bounds(1, 1, 1) == pytest.approx((0.0, -85.0511287798, 180.0, 0.0))
+    west, south, east, north = tile_bounds(Z, X, Y)
+    assert west <= WEST + 0.005 < east and south <= SOUTH + 0.005 < north
+
+
+def test_a_village_tile_holds_each_village_with_its_verdict(store: Store, tmp_path: Path) -> None:
+    run_id = build_row_world(store)
+    assert run_id is not None
+    source = TileSource(store, tmp_path / "tiles")
+    villages = {f["properties"]["code"]: f["properties"] for f in _layer(source.tile(run_id, Z, X, Y), "villages")}
+    # the tile spans lon 119.3555-119.4434: villages 1 and 2 whole, the third's west edge within the buffer
+    assert {VILLAGES[0][0], VILLAGES[1][0]} <= set(villages) and VILLAGES[7][0] not in villages
+    first = villages[VILLAGES[0][0]]
+    assert (first["name"], first["verdict"], first["cls"]) == ("甲村村委会", "covered", "covered")
+    assert first["no_site"] is False
+    assert 0.5 <= first["p"] <= 1.0
+    # the next tile east (lon 119.4434-119.5313) holds the sixth village (lon 119.5064-119.5170)
+    east = {f["properties"]["code"]: f["properties"] for f in _layer(source.tile(run_id, Z, X + 1, Y), "villages")}
+    last = east[VILLAGES[5][0]]
+    assert (last["verdict"], last["cls"], last["no_site"]) == ("uncovered", "no_site", True)
+    # the second answer comes from the disk cache, byte for byte
+    cached = list((tmp_path / "tiles").rglob(f"{Z}/{X}/{Y}.mvt"))
+    assert len(cached) == 1 and cached[0].read_bytes() == source.tile(run_id, Z, X, Y)
+
+
+def test_a_region_limited_tile_holds_only_that_region(store: Store, tmp_path: Path) -> None:
+    run_id = build_row_world(store)
+    assert run_id is not None
+    source = TileSource(store)
+    codes = {f["properties"]["code"] for f in _layer(source.tile(run_id, Z, X + 1, Y, regions=("3201",)), "villages")}
+    assert codes and all(code.startswith("3201") for code in codes)
+    # and a tile of only the other region's villages is empty for that key
+    assert source.tile(run_id, Z, X, Y, regions=("3201",)) == b""
+
+
+def test_low_zooms_hold_no_villages_and_gcj02_shifts_them(store: Store) -> None:
+    run_id = build_row_world(store)
+    assert run_id is not None
+    source = TileSource(store)
+    assert _layer(source.tile(run_id, 8, 212, 103), "villages") == []  # below the villages' zoom
+    plain = {f["properties"]["code"]: f for f in _layer(source.tile(run_id, Z, X, Y), "villages")}
+    shifted = {f["properties"]["code"]: f for f in _layer(source.tile(run_id, Z, X, Y, gcj02=True), "villages")}
+    code = VILLAGES[0][0]
+    x0 = min(p[0] for p in plain[code]["geometry"]["coordinates"][0])
+    x1 = min(p[0] for p in shifted[code]["geometry"]["coordinates"][0])
+    west, _, east, _ = tile_bounds(Z, X, Y)
+    d_lon = wgs84_to_gcj02(WEST, SOUTH)[0] - WEST  # the published GCJ-02 offset here, about 0.0048 degrees east
+    assert x1 - x0 == pytest.approx(d_lon / (east - west) * EXTENT, abs=2)
+
+
+def test_tiles_and_the_map_page_over_http(store: Store, tmp_path: Path) -> None:
+    run_id = build_row_world(store)
+    with TestClient(app_for(store, tmp_path)) as client:
+        answer = client.get(f"/tiles/{run_id}/{Z}/{X}/{Y}.mvt")
+        assert answer.status_code == 200 and answer.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+        assert _layer(answer.content, "villages")
+        assert client.get(f"/tiles/{run_id}/3/0/0.mvt").status_code == 204  # nothing stored up there
+        assert client.get(f"/tiles/{run_id}/2/4/0.mvt").status_code == 404  # x beyond 2^z - 1
+        assert client.get(f"/tiles/{run_id + 1}/{Z}/{X}/{Y}.mvt").status_code == 404  # no such run
+        page = client.get("/console/map")
+        assert page.status_code == 200 and "5G通达地图" in page.text and f'"run": {run_id}' in page.text
+        assert "/console/static/maplibre/maplibre-gl.js" in page.text
+        assert client.get("/console/static/maplibre/maplibre-gl.js").status_code == 200
+        assert "5G coverage map" in client.get("/console/map", params={"lang": "en"}).text
+        amap = client.get("/console/map", params={"basemap": "amap"}).text
+        assert "crs=gcj02" in amap and "autonavi.com" in amap
+        missing_key = client.get("/console/map", params={"basemap": "tianditu"})
+        assert missing_key.status_code == 400 and "VILLAGE5G_TIANDITU_KEY" in missing_key.json()["message"]
+
+
+@pytest.fixture
+def browser() -> None:
+    from tests.utils.browser import find_chromium
+
+    if find_chromium() is None:
+        if os.environ.get("VILLAGE5G_REQUIRE_BROWSER") == "1":
+            pytest.fail("VILLAGE5G_REQUIRE_BROWSER=1 but chromium is not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_the_map_draws_every_village_and_a_click_opens_its_card(store: Store, tmp_path: Path, browser: None) -> None:
+    build_row_world(store)
+    click = """(async () => {
+        const m = village5gMap;
+        m.jumpTo({center: [119.48, 32.405], zoom: 11.5});  // the 15 km row in about 660 px
+        await new Promise(r => m.once('idle', r));
+        const codes = new Set(m.queryRenderedFeatures({layers: ['villages-fill']}).map(f => f.properties.code));
+        const at = {lng: 119.405, lat: 32.405};
+        m.fire('click', {point: m.project(at), lngLat: at});
+        await new Promise(r => setTimeout(r, 1000));
+        return [codes.size, document.getElementById('card').innerText];
+    })()"""
+    with live_server(store.url, tmp_path / "data") as url:
+        result, proxied = open_page(f"{url}/console/map", prepare=click)
+    assert result.exceptions == [] and result.console_errors == []
+    assert result.network_requests == [] and proxied == []  # nothing but the server itself
+    n_codes, card = result.prepared
+    assert n_codes == len(VILLAGES)
+    assert "甲村村委会" in card and "5G通达" in card and "村委会处信号良好" in card
+
+
+# -- the console's pages and the API they use -----------------------------------------------------
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_a_browser_at_the_root_is_sent_to_the_console_and_api_clients_get_json(store: Store, tmp_path: Path) -> None:
+    with TestClient(app_for(store, tmp_path)) as client:
+        answer = client.get("/", headers={"Accept": BROWSER_ACCEPT}, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/console"
+        assert client.get("/").json()["title"].startswith("village5g")  # Accept: */*
+        assert client.get("/", headers={"Accept": "application/json, text/html;q=0.5"}).json()["links"]
+        assert client.get("/", params={"f": "json"}, headers={"Accept": BROWSER_ACCEPT}).json()["links"]
+        # before any run the dashboard says so instead of failing
+        page = client.get("/console")
+        assert page.status_code == 200 and '"run": null' in page.text
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_every_console_page_answers_in_chinese_and_english(store: Store, tmp_path: Path) -> None:
+    build_row_world(store)
+    code = VILLAGES[0][0]
+    with TestClient(app_for(store, tmp_path)) as client:
+        for path in ("/console", "/console/villages", f"/console/villages/{code}", "/console/audits", "/console/map"):
+            zh = client.get(path)
+            assert zh.status_code == 200 and "5G通达监测" in zh.text and 'lang="zh-CN"' in zh.text, path
+            assert "/console/static/console/console.js" in zh.text
+            en = client.get(path, params={"lang": "en"})
+            assert "5G village coverage" in en.text and 'lang="en"' in en.text, path
+        assert client.get("/console/villages/12345").status_code == 400  # not a 12-digit code
+        for script in ("console", "home", "villages", "village", "audits", "map"):
+            assert client.get(f"/console/static/console/{script}.js").status_code == 200
+
+
+def test_village_lists_sort_and_filter_by_probability(store: Store, tmp_path: Path) -> None:
+    run_id = build_row_world(store)
+    with TestClient(app_for(store, tmp_path)) as client:
+        every = client.get("/collections/villages/items", params={"run": run_id}).json()["features"]
+        p = {f["properties"]["code"]: f["properties"]["p_covered"] for f in every}
+        down = client.get("/collections/villages/items", params={"sortby": "-p_covered"}).json()
+        values = [f["properties"]["p_covered"] for f in down["features"]]
+        assert values == sorted(p.values(), reverse=True)
+        names = [f["properties"]["name"] for f in client.get("/collections/villages/items",
+                                                             params={"sortby": "name"}).json()["features"]]
+        assert names == sorted(v[1] for v in VILLAGES)
+        # sorted pages continue by offset: the next link carries no keyset token
+        first = client.get("/collections/villages/items", params={"sortby": "-p_covered", "limit": 3}).json()
+        after = next(link["href"] for link in first["links"] if link["rel"] == "next")
+        assert "after=" not in after and "offset=3" in after
+        assert client.get("/collections/villages/items", params={"sortby": "bogus"}).status_code == 400
+        keyset = client.get("/collections/villages/items", params={"sortby": "-p_covered", "after": "1"})
+        assert keyset.status_code == 400
+        low = client.get("/collections/villages/items", params={"p_max": 0.5}).json()
+        assert low["numberMatched"] == sum(1 for v in p.values() if v <= 0.5)
+        assert all(f["properties"]["p_covered"] <= 0.5 for f in low["features"])
+        high = client.get("/collections/villages/items", params={"p_min": 0.5}).json()
+        assert high["numberMatched"] == sum(1 for v in p.values() if v >= 0.5)
+        # the export takes the same filter
+        export = client.get("/exports/villages", params={"p_min": 0.5, "format": "csv"})
+        assert export.status_code == 200
+        assert len(export.content.decode("utf-8-sig").strip().splitlines()) == 1 + high["numberMatched"]
+
+
+def test_a_villages_verdict_over_runs(store: Store, tmp_path: Path) -> None:
+    first = build_row_world(store)
+    second = run_analysis(store, rules=DEFAULT_RULES, params=PARAMS).run_id
+    code = VILLAGES[0][0]
+    with TestClient(app_for(store, tmp_path)) as client:
+        history = client.get(f"/villages/{code}/history").json()
+        assert [r["run_id"] for r in history["runs"]] == [first, second]
+        item = client.get(f"/collections/villages/items/{code}").json()["properties"]
+        last = history["runs"][-1]
+        assert (last["verdict"], last["p_covered"]) == (item["verdict"], item["p_covered"])
+        assert last["rules"] == "default@2026.2"
+        assert client.get("/villages/329999999999/history").status_code == 404
+        outside = key(store, "viewer", region="3201")  # 甲村 is in 3210 扬州
+        assert client.get(f"/villages/{code}/history", headers=outside).status_code == 404
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_the_console_pages_draw_in_a_browser(store: Store, tmp_path: Path, browser: None) -> None:
+    build_row_world(store)
+    code = VILLAGES[0][0]
+    sort_by_probability = """(async () => {
+        const before = [...document.querySelectorAll('#list tbody tr td:first-child')].map(td => td.textContent);
+        document.querySelector('th[data-sort="p_covered"]').click();
+        await window.village5gReady;
+        await new Promise(r => setTimeout(r, 800));
+        const after = [...document.querySelectorAll('#list tbody tr td:first-child')].map(td => td.textContent);
+        return [before, after, document.getElementById('count').textContent];
+    })()"""
+    with live_server(store.url, tmp_path / "data") as url:
+        home, _ = open_page(f"{url}/console")
+        villages, _ = open_page(f"{url}/console/villages", prepare=sort_by_probability)
+        village, _ = open_page(f"{url}/console/villages/{code}",
+                               prepare="document.getElementById('facts').innerText")
+    for result in (home, villages, village):
+        assert result.exceptions == [] and result.console_errors == [] and result.network_requests == []
+    before, after, count = villages.prepared
+    assert before == sorted(v[0] for v in VILLAGES) and sorted(after) == before and count == "共 8 个行政村"
+    assert "5G通达" in village.prepared and "村委会处信号良好" in village.prepared
