@@ -17,15 +17,27 @@ with
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from coverage.errors import Problem
 
-if TYPE_CHECKING:
-    from coverage.ingest import _Table
+
+class _Table(Protocol):
+    """What is used here of the reader's raw table (``coverage.ingest``), a dataclass: it is copied with
+    :func:`dataclasses.replace`. A protocol, so that this module does not import the reader's."""
+
+    headers: list[str]
+    columns: list[NDArray[np.object_]]
+    rows: NDArray[np.int64]
+    notes: list[Problem]
+
+
+_T = TypeVar("_T", bound=_Table)
 
 __all__ = ["ASSUMED_BANDS", "HEADER", "MNC_OPERATORS", "SOURCE", "convert", "is_opencellid"]
 
@@ -60,11 +72,9 @@ def is_opencellid(headers: list[str]) -> bool:
             and headers[4].strip().isdigit())
 
 
-def convert(table: _Table, file: str) -> _Table:
+def convert(table: _T, file: str) -> _T:
     """The OpenCelliD rows of ``table`` as a station table with canonical headers; GSM/UMTS/CDMA
     rows and rows of other countries are left out, each group counted in a warning."""
-    from coverage.ingest import _Table
-
     keys = [_key(h) for h in table.headers]
     columns = [np.asarray(c, dtype=object) for c in table.columns]
     rows = table.rows
@@ -100,11 +110,12 @@ def convert(table: _Table, file: str) -> _Table:
         cell[i] = str(cid)
         operator[i], rat[i] = op, radio[i]
         band[i] = ASSUMED_BANDS[(op, radio[i])]
-    out = _Table(
-        headers=["site_id", "cell_id", "operator", "rat", "band", "lon", "lat", "source"],
+    # a new table of the same class (no runtime import of the reader module: no import cycle)
+    out = dataclasses.replace(  # type: ignore[type-var]  # a dataclass, seen through the protocol
+        table, headers=["site_id", "cell_id", "operator", "rat", "band", "lon", "lat", "source"],
         columns=[v[keep] for v in (site, cell, operator, rat, band)]
         + [columns[6][keep], columns[7][keep], np.full(int(keep.sum()), SOURCE, dtype=object)],
-        rows=rows[keep], encoding=table.encoding)
+        rows=rows[keep], geometry=None, file_crs=None, vector=False, notes=[])
     out.notes.extend(problems)
     out.notes.append(Problem(file, None, None, f"OpenCelliD format: {int(keep.sum())} NR/LTE cell(s) of China read "
                              "as stations of unknown radio parameters (band assumed per operator, defaults, "
