@@ -136,7 +136,7 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                               informed=posterior.informed, model_class=model_class,
                               noise_figure_db=params.noise_figure_db, correlation_m=params.correlation_m)
     if fusing and mr is not None and len(mr):
-        results = apply_mr_verdicts(results, village_mr(villages, mr), model=mr_model)
+        results = apply_mr_verdicts(results, village_mr(raster.labels, raster.grid, len(villages), mr), model=mr_model)
     else:  # no MR in this run: its columns are empty (as a stored run reads them back)
         results = results.assign(mr_samples=np.nan, mr_good_share=np.nan,
                                  mr_period=pd.Series([None] * len(results), dtype=object))

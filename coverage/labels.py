@@ -73,6 +73,8 @@ REASON_LABELS = {
     "measured_good": "实测良好样本占比达标",
     "measured_reached": "实测有信号样本占比达标",
     "measured_short": "实测良好或弱覆盖样本不足",
+    "mr_fused": "村内运营商MR栅格数据已融合修正预测",
+    "mr_no_5g": "MR判定：村内大量4G采样点而无任何5G采样点（手机收不到5G），判为未通达",
 }
 _CLASS_LABELS = {"good": "良好", "weak": "弱", "none": "无"}
 _LEVEL_LABELS = {"province": "省", "city": "地市", "county": "区县", "township": "乡镇"}
@@ -110,6 +112,8 @@ LABELS: dict[str, Label] = {
     "n_measurements": Label("实测样本数", 11, "int"),
     "measured_rsrp_median_dbm": Label("实测SS-RSRP中位数(dBm)", 22, "db"),
     "measured_good_share": Label("实测良好样本占比", 16, "rate"),
+    "mr_samples": Label("MR采样点数", 11, "int"), "mr_good_share": Label("MR达标采样点占比", 16, "rate"),
+    "mr_period": Label("MR统计周期", 22),
     "point_lon": Label("村委会经度", 12, "deg"), "point_lat": Label("村委会纬度", 12, "deg"),
     "population": Label("人口", 9, "int"),
     # summaries and history

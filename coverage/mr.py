@@ -140,9 +140,9 @@ def _chunks(path: Path, file: str, *, encoding: str | None, sheet: str | None, c
 
         def csv_chunks() -> Iterator[pd.DataFrame]:
             try:
-                reader = pd.read_csv(path, encoding=enc, chunksize=chunk_rows, sep=sep or ",", dtype=str,
-                                     keep_default_na=False, na_filter=False, skipinitialspace=True,
-                                     engine="c", low_memory=False)
+                # numbers parsed by the C reader; a column with any text stays text and is checked cell by cell
+                reader = pd.read_csv(path, encoding=enc, chunksize=chunk_rows, sep=sep or ",",
+                                     skipinitialspace=True, engine="c", low_memory=False)
                 yield from reader
             except UnicodeDecodeError:
                 raise ValidationError([Problem(file, None, None, f"not readable as {enc}; give --encoding "

@@ -30,24 +30,19 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from scipy.special import ndtri
 
+from coverage.crs import project_xy
 from coverage.fusion import Evidence
 from coverage.predict import NODATA, Grid, Prediction, probe_serving
-from coverage.verdicts import confidence_label
+from coverage.verdicts import REASONS, confidence_label
 
 __all__ = ["MR_REASONS", "MrModel", "apply_mr_verdicts", "fit_offset", "mr_bins", "mr_points", "village_mr"]
 
-#: Reason codes MR adds to a verdict.
-MR_REASONS = {
-    "mr_fused": "operators' MR grids inside the village were fused (their residuals moved the estimate)",
-    "mr_no_5g": "MR decides: many LTE samples inside the village and not one NR sample of any operator "
-                "(phones hear no 5G there), so not covered",
-}
+#: Reason codes MR adds to a verdict (listed with the others in :data:`coverage.verdicts.REASONS`).
+MR_REASONS = {code: REASONS[code] for code in ("mr_fused", "mr_no_5g")}
 #: Co-located pixels (MR and outdoor measurements) the per-run offset fit needs.
 MIN_OFFSET_PAIRS = 30
 
@@ -176,21 +171,26 @@ def fit_offset(mr_raw: Evidence, outdoor: Evidence, *, prior_db: float) -> tuple
     return float(np.median(both["out"] - both["mr"])), len(both)
 
 
-def village_mr(villages: gpd.GeoDataFrame, mr: pd.DataFrame) -> pd.DataFrame:
-    """Per village (in order): MR samples inside (NR and LTE rows), NR samples, LTE samples of the operators
-    that have LTE, the NR share at or above the files' threshold, and the period (``mr_samples``,
-    ``mr_nr_samples``, ``mr_lte_samples``, ``mr_good_share``, ``mr_period``)."""
-    n = len(villages)
+def village_mr(labels: np.ndarray, grid: Grid, n: int, mr: pd.DataFrame) -> pd.DataFrame:
+    """Per village (``labels``: village index + 1 per pixel of ``grid``, :func:`coverage.verdicts.label_raster`):
+    MR samples of the grids whose centre falls on its pixels (NR and LTE rows), NR samples, LTE samples, the
+    NR share at or above the files' threshold, and the period (``mr_samples``, ``mr_nr_samples``,
+    ``mr_lte_samples``, ``mr_good_share``, ``mr_period``). A grid belongs to the village its centre's pixel
+    belongs to, as the verdicts count pixels."""
     out = pd.DataFrame({"mr_samples": np.zeros(n, np.int64), "mr_nr_samples": np.zeros(n, np.int64),
                         "mr_lte_samples": np.zeros(n, np.int64), "mr_good_share": np.full(n, np.nan),
                         "mr_period": np.full(n, None, dtype=object)})
     if mr.empty or n == 0:
         return out
-    tree = shapely.STRtree(villages.geometry.values)
-    pts = shapely.points(mr["lon"].to_numpy(float), mr["lat"].to_numpy(float))
-    m_idx, v_idx = tree.query(pts, predicate="within")
+    x, y = project_xy(mr["lon"].to_numpy(float), mr["lat"].to_numpy(float), grid.crs)
+    row, col = grid.pixel_of(x, y)
+    on = (row >= 0) & (row < grid.height) & (col >= 0) & (col < grid.width)
+    lab = np.zeros(len(mr), dtype=np.int64)
+    lab[on] = labels[row[on], col[on]]
+    m_idx = np.flatnonzero(lab > 0)
     if not len(m_idx):
         return out
+    v_idx = lab[m_idx] - 1
     samples = mr["samples"].to_numpy(np.int64)[m_idx]
     nr = (mr["rat"].to_numpy() == "NR")[m_idx]
     share = mr["share_good"].to_numpy(float)[m_idx] if "share_good" in mr else np.full(len(m_idx), np.nan)

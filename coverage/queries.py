@@ -19,7 +19,8 @@ LIST_COLUMNS = (
     "reasons",
     "sites_inside", "nearest_site_m", "nearest_site_id", "good_share", "weak_share", "none_share",
     "committee_rsrp_dbm", "committee_sinr_db", "committee_class", "n_measurements",
-    "measured_rsrp_median_dbm", "measured_good_share", "point_lon", "point_lat", "population",
+    "measured_rsrp_median_dbm", "measured_good_share", "mr_samples", "mr_good_share", "mr_period", "point_lon",
+    "point_lat", "population",
 )
 
 

@@ -52,6 +52,10 @@ REASONS = {
     "measured_good": "the share of good samples meets covered_area_share",
     "measured_reached": "the share of at least weak samples meets reached_area_share",
     "measured_short": "too few good or weak samples",
+    # operators' MR grid statistics (coverage.mr_evidence)
+    "mr_fused": "operators' MR grids inside the village were fused (their residuals moved the estimate)",
+    "mr_no_5g": "MR decides: many LTE samples inside the village and not one NR sample of any operator "
+                "(phones hear no 5G there), so not covered",
 }
 
 

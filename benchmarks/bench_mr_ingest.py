@@ -1,0 +1,154 @@
+"""MR grid statistics at province scale: ingest time and peak memory against plain pandas.
+
+For each size (``--rows``, default 1, 2 and 5 million; the issue's province-month is 20 million:
+``--rows 20000000``) a synthetic MR CSV of that many rows is written (Chinese headers, 100 m grids over
+Jiangsu, one month, four operators, NR and LTE), then ingested into a fresh SQLite database twice, each
+in its own process (peak memory is that process's maximum resident set):
+
+- ``village5g``: :func:`coverage.mr.ingest_mr` (chunks of 500,000 rows, every row validated, one
+  transaction, bulk insert, the area/period index maintained);
+- ``pandas``: ``pandas.read_csv`` of the whole file, then ``DataFrame.to_sql`` (chunks of 100,000
+  rows, no validation, no index): the plain baseline.
+
+Then the time to read one box holding 4 % of the grids (a county of a province) for the month back from each database
+(with the index, and the baseline's full scan).
+
+Run: ``.venv/bin/python benchmarks/bench_mr_ingest.py [--rows 1000000,2000000] [--folder /tmp/mr-bench]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HEADER = ["栅格ID", "中心经度", "中心纬度", "栅格大小(m)", "开始日期", "结束日期", "运营商", "制式", "频点",
+          "采样点数", "平均RSRP(dBm)", "RSRP>=-105dBm占比", "平均SINR(dB)", "用户数"]
+LON0, LAT0, DLON, DLAT = 116.4, 30.8, 0.00106, 0.0009  # 100 m grids over Jiangsu
+
+
+def _side(rows: int) -> int:
+    """Grids per lattice row: the grids (8 rows each) laid out in a square."""
+    return max(1, int(np.ceil(np.sqrt(rows / 8))))
+
+
+def box_of(rows: int) -> tuple[float, float, float, float]:
+    """A box holding the middle 4 % of the grids (a county of a province-month)."""
+    side = _side(rows)
+    return (LON0 + 0.4 * side * DLON, LAT0 + 0.4 * side * DLAT, LON0 + 0.6 * side * DLON, LAT0 + 0.6 * side * DLAT)
+
+
+def write_csv(path: Path, rows: int, seed: int = 1) -> None:
+    """``rows`` MR rows on distinct 100 m grids (8 rows per grid: 4 operators x NR/LTE), in 1M-row blocks."""
+    rng = np.random.default_rng(seed)
+    ops = np.array(["移动", "联通", "电信", "广电"])
+    arfcn = {("移动", "NR"): 504990, ("联通", "NR"): 627264, ("电信", "NR"): 633984, ("广电", "NR"): 152650,
+             ("移动", "LTE"): 38400, ("联通", "LTE"): 1650, ("电信", "LTE"): 1825, ("广电", "LTE"): 38400}
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(",".join(HEADER) + "\n")
+        for start in range(0, rows, 1_000_000):
+            n = min(1_000_000, rows - start)
+            i = np.arange(start, start + n)
+            grid = i // 8
+            op = ops[(i // 2) % 4]
+            rat = np.where(i % 2 == 0, "NR", "LTE")
+            # grids on a 100 m lattice over Jiangsu (about 0.00106 x 0.0009 degrees), in a square
+            side = _side(rows)
+            col, row = grid % side, grid // side
+            lon = LON0 + col * DLON + DLON / 2
+            lat = LAT0 + row * DLAT + DLAT / 2
+            frame = pd.DataFrame({
+                "id": "g" + pd.Series(grid).astype(str), "lon": np.round(lon, 6), "lat": np.round(lat, 6),
+                "size": 100, "start": "2026-10-01", "end": "2026-10-31", "op": op, "rat": rat,
+                "arfcn": [arfcn[(o, r)] for o, r in zip(op, rat, strict=True)],
+                "samples": rng.integers(20, 3000, n), "rsrp": np.round(rng.normal(-98, 8, n), 1),
+                "share": np.round(rng.uniform(0, 1, n), 3), "sinr": np.round(rng.normal(8, 4, n), 1),
+                "users": rng.integers(1, 80, n)})
+            frame.to_csv(out, header=False, index=False)
+
+
+def _child(mode: str, csv: Path, db: Path) -> None:
+    """Run one ingest in this (child) process and print its time and peak memory as JSON."""
+    t = time.perf_counter()
+    if mode == "village5g":
+        from coverage.mr import ingest_mr
+        from coverage.storage import Store
+
+        store = Store(f"sqlite:///{db}")
+        store.create_schema()
+        rows = ingest_mr(store, csv).rows
+        store.dispose()
+    else:
+        from sqlalchemy import create_engine
+
+        frame = pd.read_csv(csv)
+        engine = create_engine(f"sqlite:///{db}")
+        rows = int(frame.to_sql("mr", engine, if_exists="append", index=False, chunksize=100_000) or len(frame))
+        engine.dispose()
+    seconds = time.perf_counter() - t
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak_mb}))
+
+
+def run(mode: str, csv: Path, db: Path) -> dict[str, float]:
+    db.unlink(missing_ok=True)
+    out = subprocess.run([sys.executable, __file__, "--child", mode, str(csv), str(db)], check=True,
+                         capture_output=True, text=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def read_box(db: Path, mode: str, rows: int) -> tuple[float, int]:
+    from coverage.mr import read_mr
+    from coverage.storage import Store
+
+    box = box_of(rows)
+    store = Store(f"sqlite:///{db}")
+    t = time.perf_counter()
+    if mode == "village5g":
+        n = len(read_mr(store, box=box, period=("2026-10-01", "2026-10-31")))
+    else:
+        with sqlite3.connect(db) as conn:
+            n = len(pd.read_sql(
+                'SELECT * FROM mr WHERE "中心经度" BETWEEN ? AND ? AND "中心纬度" BETWEEN ? AND ?', conn,
+                params=[box[0], box[2], box[1], box[3]]))
+    seconds = time.perf_counter() - t
+    store.dispose()
+    return seconds, n
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--child"]:
+        _child(argv[1], Path(argv[2]), Path(argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rows", default="1000000,2000000,5000000", help="sizes, comma-separated")
+    parser.add_argument("--folder", type=Path, default=Path("/tmp/village5g-mr-bench"))
+    args = parser.parse_args(argv)
+    args.folder.mkdir(parents=True, exist_ok=True)
+    print(f"{'rows':>11} {'CSV MB':>7} | {'village5g s':>11} {'peak MB':>8} {'rows/s':>9} | "
+          f"{'pandas s':>9} {'peak MB':>8} {'rows/s':>9} | {'box read v5g s':>14} {'pandas s':>9}")
+    for rows in (int(r) for r in args.rows.split(",")):
+        csv = args.folder / f"mr_{rows}.csv"
+        if not csv.is_file():
+            write_csv(csv, rows)
+        ours = run("village5g", csv, args.folder / f"ours_{rows}.db")
+        base = run("pandas", csv, args.folder / f"pandas_{rows}.db")
+        ours_read, n1 = read_box(args.folder / f"ours_{rows}.db", "village5g", rows)
+        base_read, n2 = read_box(args.folder / f"pandas_{rows}.db", "pandas", rows)
+        assert n1 == n2, (n1, n2)
+        print(f"{rows:>11,} {csv.stat().st_size / 1e6:>7.0f} | {ours['seconds']:>11.1f} {ours['peak_mb']:>8.0f} "
+              f"{rows / ours['seconds']:>9,.0f} | {base['seconds']:>9.1f} {base['peak_mb']:>8.0f} "
+              f"{rows / base['seconds']:>9,.0f} | {ours_read:>14.2f} {base_read:>9.2f}  ({n1:,} rows in the box)",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

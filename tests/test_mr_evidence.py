@@ -1,0 +1,67 @@
+"""MR grids as evidence: aggregation per grid, the error model's residuals, the offset fit and MR's
+verdict rule, on hand-made numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coverage.fusion import Evidence, Variogram, combine_evidence, krige
+from coverage.mr_evidence import MrModel, apply_mr_verdicts, fit_offset, mr_points
+
+
+def _mr(rows: list[tuple[float, str, str, int, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["lon", "operator", "rat", "samples", "rsrp_mean_dbm", "share_good"]).assign(
+        lat=32.0)
+
+
+def test_mr_points_weigh_rows_by_samples_and_pair_nr_with_lte() -> None:
+    points = mr_points(_mr([(119.0, "CMCC", "NR", 100, -100.0, 0.5), (119.0, "CMCC", "NR", 300, -96.0, 0.9),
+                            (119.0, "CMCC", "LTE", 500, -85.0, 1.0), (119.1, "CTCC", "LTE", 800, -90.0, 1.0)]))
+    cmcc = points[points["operator"] == "CMCC"].iloc[0]
+    # (100 x -100 + 300 x -96) / 400 = -97; share (50 + 270) / 400 = 0.8
+    assert (cmcc["n_nr"], cmcc["rsrp_nr"], cmcc["good_nr"], cmcc["n_lte"]) == (400, -97.0, 0.8, 500)
+    ctcc = points[points["operator"] == "CTCC"].iloc[0]
+    assert ctcc["n_nr"] == 0 and ctcc["n_lte"] == 800  # absence: LTE samples, no NR
+
+
+def test_offset_is_the_median_outdoor_minus_mr_on_shared_pixels() -> None:
+    rows = np.arange(40)
+    mr = Evidence(rows, rows, rows * 100.0, rows * 0.0, np.full(40, -9.0), np.ones(40, np.int64),
+                  noise_var=np.ones(40))
+    outdoor = Evidence(rows, rows, rows * 100.0, rows * 0.0, np.full(40, 1.0) + (rows % 3 - 1), np.full(40, 5))
+    offset, pairs = fit_offset(mr, outdoor, prior_db=10.4)
+    assert (offset, pairs) == (10.0, 40)
+    assert fit_offset(mr, Evidence(rows[:5], rows[:5], rows[:5] * 1.0, rows[:5] * 0.0, np.zeros(5), np.full(5, 5)),
+                      prior_db=10.4) == (10.4, 5)  # too few pairs: the prior
+
+
+def test_bins_with_their_own_noise_krige_like_the_nugget_says() -> None:
+    # one bin, noise variance v: simple kriging at the bin gives r sigma^2 / (sigma^2 + v)
+    one = Evidence(np.array([0]), np.array([0]), np.array([0.0]), np.array([0.0]), np.array([-6.0]),
+                   np.array([1]), noise_var=np.array([9.0]))
+    vg = Variogram(sigma_db=6.0, correlation_m=1000.0, nugget_db=3.0)
+    mean, sd, _ = krige(one, np.array([0.0]), np.array([0.0]), vg)
+    assert mean[0] == pytest.approx(-6.0 * 36.0 / 45.0)
+    assert sd[0] == pytest.approx(np.sqrt(36.0 - 36.0**2 / 45.0))
+    # measurements' bins get nugget^2 / n when combined with MR bins
+    meas = Evidence(np.array([1]), np.array([1]), np.array([50.0]), np.array([0.0]), np.array([2.0]), np.array([4]))
+    both = combine_evidence([meas, one], nugget_db=3.0)
+    assert both.noise_var is not None and both.noise_var.tolist() == [9.0 / 4.0, 9.0]
+
+
+def test_no_nr_among_many_lte_samples_says_not_covered() -> None:
+    results = pd.DataFrame({"verdict": ["covered", "covered", "weak"], "predicted_verdict": ["covered", "uncovered",
+                                                                                            "weak"],
+                            "p_covered": [0.8, 0.6, 0.3], "confidence": ["medium", "low", "low"],
+                            "reasons": ["a", "b", "c"], "verdict_source": ["predicted", "fused", "measured"]})
+    stats = pd.DataFrame({"mr_samples": [900, 400, 500], "mr_nr_samples": [0, 100, 0],
+                          "mr_lte_samples": [900, 300, 500],
+                          "mr_good_share": [np.nan, 0.7, np.nan], "mr_period": ["2026-10-01/2026-10-31"] * 3})
+    out = apply_mr_verdicts(results, stats, model=MrModel(no_5g_lte_samples=300))
+    assert out["verdict"].tolist() == ["weak", "covered", "weak"]  # the measured verdict of village 3 stands
+    assert out["p_covered"].tolist() == [0.05, 0.6, 0.3]
+    assert out["reasons"].tolist() == ["a;mr_no_5g", "b;mr_fused", "c;mr_fused"]
+    assert out["verdict_source"].tolist() == ["measured", "fused", "measured"]
+    assert "mr_nr_samples" not in out and out["mr_samples"].tolist() == [900, 400, 500]
