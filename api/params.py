@@ -16,7 +16,8 @@ from api.errors import ApiError
 from api.ogc import CrsName, parse_bbox
 from api.security import Principal
 from coverage.bands import normalize_band
-from coverage.results_query import PointQuery, VillageQuery, division_codes
+from coverage.regions import did_you_mean
+from coverage.results_query import PointQuery, VillageQuery, division_codes, division_names
 from coverage.storage import Store
 
 MAX_ID = 2**31 - 1
@@ -140,7 +141,8 @@ def _division(store: Store, level: str, value: str | None) -> str | None:
         return value
     found = division_codes(store, level, value)
     if not found:
-        raise _bad(f"query.{level}", f"no {level} named {value!r} among the stored villages")
+        hint = did_you_mean(value, division_names(store, level))
+        raise _bad(f"query.{level}", f"no {level} named {value!r} among the stored villages{hint}")
     if len(found) > 1:
         raise ApiError(400, f"{level} name {value!r} is ambiguous; use a code", code="invalid_parameter",
                        details=[{"location": f"query.{level}", "message": f"{code} {name}"} for code, name in found])

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -47,7 +45,7 @@ from coverage import crs as crs_mod
 from coverage.errors import ConfigError, Village5gError
 from coverage.labels import show_value
 from coverage.verdicts import VERDICTS, committee_points
-from coverage.writers import write_csv, xlsx_cell
+from coverage.writers import atomic_write, write_csv, xlsx_cell
 
 __all__ = [
     "POPULATIONS",
@@ -609,9 +607,7 @@ def write_sample(villages: gpd.GeoDataFrame, path: str | Path, *, fmt: str | Non
     if missing:
         raise ValueError(f"the sample list lacks columns: {', '.join(missing)}")
     data = villages.sort_values(["city_code", "stratum", "reserve", "order"], kind="stable").reset_index(drop=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix or '.' + key}")
-    try:
+    with atomic_write(path, suffix=path.suffix or "." + key) as tmp:
         if key == "csv" and lang == "zh":
             write_csv(pd.DataFrame({XLSX_HEADERS[c]: pd.Series([_show(c, v) for v in data[c].astype(object)],
                                                                dtype=object) for c in SAMPLE_COLUMNS}), tmp)
@@ -623,10 +619,6 @@ def write_sample(villages: gpd.GeoDataFrame, path: str | Path, *, fmt: str | Non
             _write_kml(data, tmp, title)
         else:
             _write_geojson(data, tmp, title)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

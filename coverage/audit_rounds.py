@@ -30,7 +30,7 @@ from coverage.errors import ConfigError, NotFoundError
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.predict import DEFAULT_PARAMETERS, ModelParameters
 from coverage.propagation import edge_margin_db
-from coverage.queries import did_you_mean
+from coverage.regions import did_you_mean, names_match
 from coverage.rules import DEFAULT_RULES, RuleSet
 from coverage.schema import MEASUREMENT_COLUMNS, conform
 from coverage.storage import Store, villages
@@ -94,8 +94,7 @@ def resolve_cities(store: Store, values: Sequence[str] | None) -> tuple[str, ...
     out = []
     for value in values:
         value = value.strip()
-        hit = cities[(cities["city_code"] == value) | (cities["city_name"] == value)
-                     | (cities["city_name"].astype(str).str.removesuffix("市") == value)]
+        hit = cities[(cities["city_code"] == value).to_numpy() | names_match(cities["city_name"], value, "city")]
         if hit.empty:
             regions = cities[["city_code", "city_name"]].astype(str).itertuples(index=False, name=None)
             raise ConfigError(f"no city with code or name {value!r}{did_you_mean(value, regions)}")

@@ -33,7 +33,7 @@ from scipy.stats import beta, norm
 
 from coverage.errors import ConfigError
 from coverage.verdicts import VERDICTS
-from coverage.writers import write_xlsx
+from coverage.writers import atomic_write, write_xlsx
 
 __all__ = [
     "INTERVAL_METHODS",
@@ -317,17 +317,13 @@ def write_report(report: AuditReport, path: str | Path) -> Path:
     The file appears complete or not at all.
     """
     import json
-    import os
-    import uuid
 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".xlsx", ".json"):
         raise ConfigError(f"cannot write a report to {path.name!r}: use .xlsx or .json")
     tables = report_tables(report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
-    try:
+    with atomic_write(path, suffix=suffix) as tmp:
         if suffix == ".xlsx":
             write_xlsx(tables, tmp)
         else:
@@ -336,8 +332,4 @@ def write_report(report: AuditReport, path: str | Path) -> Path:
             out["overall"] = out["overall"][0]
             out["rule"] = out["rule"][0]
             tmp.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

@@ -51,6 +51,7 @@ from coverage.predict import (
 from coverage.propagation import edge_margin_db
 from coverage.rules import RuleSet
 from coverage.verdicts import VillageRaster, village_extents, village_metrics, village_raster
+from coverage.writers import atomic_write
 
 
 def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
@@ -220,7 +221,6 @@ def write_geotiff(prediction: Prediction, path: Path, *, mask: np.ndarray | None
     Pixels outside ``mask`` (and pixels no cell reaches) are nodata (-999).
     """
     grid = prediction.grid
-    path.parent.mkdir(parents=True, exist_ok=True)
     bands = [prediction.rsrp_dbm, prediction.sinr_db, prediction.coverage_class.astype(np.float32)]
     if prediction.sigma_db is not None:
         bands.append(prediction.sigma_db)
@@ -231,8 +231,7 @@ def write_geotiff(prediction: Prediction, path: Path, *, mask: np.ndarray | None
         "compress": "zstd", "zstd_level": 1, "predictor": 3, "num_threads": "all_cpus",
         "tiled": True, "blockxsize": 512, "blockysize": 512,
     }
-    tmp = path.with_suffix(".tif.partial")
-    with rasterio.open(tmp, "w", **profile) as dst:
+    with atomic_write(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         for i, band in enumerate(bands, start=1):
             data = band.astype(np.float32, copy=True)
             if mask is not None:
@@ -243,4 +242,3 @@ def write_geotiff(prediction: Prediction, path: Path, *, mask: np.ndarray | None
         dst.set_band_description(3, "coverage_class (2 good, 1 weak, 0 none)")
         if len(bands) == 4:
             dst.set_band_description(4, "location_sigma_db (standard deviation of the best estimate)")
-    tmp.replace(path)

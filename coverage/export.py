@@ -33,8 +33,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -51,7 +49,7 @@ from openpyxl.utils.exceptions import IllegalCharacterError
 from coverage import crs as crs_mod
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.schema import COLUMNS, GEOMETRY, KINDS, Kind, column_names, conform
-from coverage.writers import write_csv, write_xlsx, xlsx_cell
+from coverage.writers import atomic_write, write_csv, write_xlsx, xlsx_cell
 
 __all__ = ["EXCEL_CELL_LIMIT", "FORMATS", "TABLE_FORMATS", "write_output", "write_table"]
 
@@ -106,15 +104,9 @@ def write_output(kind: str, frame: gpd.GeoDataFrame, path: str | Path, *, fmt: s
     fmt = _resolve_format(path, fmt)
     data = _canonical(kind, frame)
     writer = _WRITERS[fmt]
-    path.parent.mkdir(parents=True, exist_ok=True)
     # the temporary file carries the format's own suffix: GDAL drivers look at it
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{FORMATS[fmt][0]}")
-    try:
+    with atomic_write(path, suffix=FORMATS[fmt][0]) as tmp:
         writer(kind, data, tmp, path.name)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
@@ -341,9 +333,7 @@ def write_table(frame: pd.DataFrame, path: str | Path, *, fmt: str | None = None
     if key in ("geojson", "gpkg", "kml") and not geographic:
         raise ConfigError(f"{key} needs geometries; this table has none")
     sheet = people_sheet(frame, lang=lang, excel=key == "xlsx") if key in ("csv", "xlsx") else None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix or '.' + key}")
-    try:
+    with atomic_write(path, suffix=path.suffix or "." + key) as tmp:
         if sheet is not None and key == "csv":
             write_csv(sheet.frame, tmp)
         elif sheet is not None:
@@ -353,8 +343,4 @@ def write_table(frame: pd.DataFrame, path: str | Path, *, fmt: str | None = None
             driver = {"geojson": "GeoJSON", "gpkg": "GPKG", "kml": "KML"}[key]
             options = {"layer": layer}  # GeoJSON too: its "name" is the layer, not the temporary file
             data.to_file(tmp, driver=driver, engine="pyogrio", **options)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

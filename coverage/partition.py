@@ -56,6 +56,7 @@ from coverage.rules import RuleSet
 from coverage.schema import Kind
 from coverage.storage import Fingerprint, Store
 from coverage.verdicts import SiteIndex, active_sites, village_extents
+from coverage.writers import atomic_write
 
 #: Default partition size (villages): a few counties; about 300 partitions for the nation.
 DEFAULT_PARTITION_VILLAGES = 2000
@@ -661,8 +662,6 @@ def write_mosaic_vrt(rasters: Sequence[Path], path: Path) -> Path:
                       "    </ComplexSource>"]
         lines.append("  </VRTRasterBand>")
     lines.append("</VRTDataset>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".vrt.partial")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

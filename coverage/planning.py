@@ -65,6 +65,7 @@ from coverage.processes import forked_pool
 from coverage.rules import RuleSet
 from coverage.schema import conform
 from coverage.storage import Store
+from coverage.summary import reach_rate
 from coverage.verdicts import committee_points, decide_predicted, village_metrics, village_raster
 
 #: Sector azimuths (degrees clockwise from north) of a planned site.
@@ -471,12 +472,12 @@ def plan_sites(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
             "lon": float(lon[best]), "lat": float(lat[best]), "band": band, "operator": operator,
             "gained": len(won) - len(lost), "villages_gained": ";".join(st.codes[won].astype(str)),
             "villages_lost": ";".join(st.codes[lost].astype(str)), "covered": covered,
-            "villages": len(villages), "reach_rate": covered / max(len(villages), 1),
+            "villages": len(villages), "reach_rate": reach_rate(covered, len(villages)),
         }
         if region is not None:
             row_out.update(region_gained=int(in_region[won].sum() - in_region[lost].sum()),
                            region_covered=region_covered, region_villages=int(in_region.sum()),
-                           region_reach_rate=region_covered / max(int(in_region.sum()), 1))
+                           region_reach_rate=reach_rate(region_covered, int(in_region.sum())))
         rows.append(row_out)
         # candidates whose window meets the pick's window or a village whose counts changed
         boxes = [(out.win[0].start, out.win[0].stop - 1, out.win[1].start, out.win[1].stop - 1)]

@@ -51,6 +51,7 @@ from coverage.predict import DEFAULT_PARAMETERS, ModelParameters
 from coverage.rules import RuleSet
 from coverage.schema import KINDS, Kind
 from coverage.storage import IngestRecord, Store, ingests
+from coverage.writers import atomic_write
 
 __all__ = ["PROCESSED", "REJECTED", "REPLACING_KINDS", "RefreshResult", "classify", "inputs_changed",
            "pending_files", "refresh", "stored_fingerprints"]
@@ -166,12 +167,13 @@ def _write_report(target: Path, *, file: str, kind: str | None, sha256: str | No
     lines = [f"file: {file}", f"kind: {kind or 'unknown'}", f"sha256: {sha256 or ''}",
              f"rejected at: {when:%Y-%m-%d %H:%M:%S} UTC", "nothing of this file was stored; problems:"]
     lines += [f"  {p}" for p in problems]
-    target.with_name(target.name + ".error.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with atomic_write(target.with_name(target.name + ".error.txt")) as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     document = {"file": file, "kind": kind, "sha256": sha256, "rejected_at": when.isoformat() + "Z",
                 "problems": [{"file": p.file, "row": p.row, "field": p.field, "message": p.message,
                               "severity": p.severity} for p in problems]}
-    target.with_name(target.name + ".error.json").write_text(json.dumps(document, ensure_ascii=False, indent=2),
-                                                             encoding="utf-8")
+    with atomic_write(target.with_name(target.name + ".error.json")) as tmp:
+        tmp.write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 def stored_fingerprints(store: Store, *, scope: str = "committees") -> dict[str, str]:

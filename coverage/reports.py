@@ -11,8 +11,6 @@ same data as an HTML page with a chart and a map.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ from coverage.labels import CONFIDENCE_LABELS, SOURCE_LABELS, VERDICT_LABELS
 from coverage.results_query import VillageQuery, compare_runs, query_villages, resolve_run, result_rows
 from coverage.storage import Store, runs
 from coverage.summary import summarize
-from coverage.writers import Sheet, append_table, header_cells, xlsx_cell
+from coverage.writers import Sheet, append_table, atomic_write, header_cells, xlsx_cell
 
 __all__ = ["CHANGE_LABELS", "REPORT_TZ", "SHEETS", "VERDICT_LABELS", "ReportData", "local_time", "parse_region",
            "previous_run", "report_data", "write_report_xlsx"]
@@ -300,13 +298,9 @@ def write_report_xlsx(store: Store, path: str | Path, *, region: str | None = No
     _sheet(workbook, SHEETS["weak"], data.weak, _LIST_COLUMNS)
     _sheet(workbook, SHEETS["changes"], data.changes, _CHANGE_COLUMNS)
     _sheet(workbook, SHEETS["history"], data.history, _HISTORY_COLUMNS)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp.xlsx")
     try:
-        workbook.save(tmp)
-        os.replace(tmp, path)
+        with atomic_write(path, suffix=".xlsx") as tmp:
+            workbook.save(tmp)
     finally:
         workbook.close()
-        if tmp.exists():
-            tmp.unlink()
     return path

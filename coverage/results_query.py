@@ -41,6 +41,7 @@ from sqlalchemy.sql.expression import ColumnElement, Select
 
 from coverage.errors import NotFoundError
 from coverage.queries import LIST_COLUMNS
+from coverage.regions import name_forms
 from coverage.schema import COLUMNS, conform
 from coverage.storage import (
     Store,
@@ -53,13 +54,14 @@ from coverage.storage import (
     village_results,
     villages,
 )
+from coverage.summary import reach_rates
 
 __all__ = [
     "VILLAGE_SORT_COLUMNS", "Envelope", "PointQuery", "Rows", "VillageQuery", "compare_runs", "count_points",
-    "count_villages",
-    "data_version", "division_codes", "ensure_village_bounds", "extent", "point_rows", "query_villages",
-    "refresh_village_bounds", "region_envelope", "resolve_run", "resolve_run_and_version", "result_rows",
-    "run_counts", "village_bounds", "village_history", "village_rows", "villages_version",
+    "count_villages", "data_version", "division_codes", "division_names", "ensure_village_bounds", "extent",
+    "point_rows", "query_villages", "refresh_village_bounds", "region_envelope", "resolve_run",
+    "resolve_run_and_version", "result_rows", "run_counts", "village_bounds", "village_history", "village_rows",
+    "villages_version",
 ]
 
 #: (lon_min, lat_min, lon_max, lat_max) in WGS84 degrees. ``lon_min > lon_max`` crosses the antimeridian.
@@ -646,25 +648,26 @@ def _point_conditions(store: Store, kind: PointKind, query: PointQuery) -> list[
 
 # -- divisions by name ---------------------------------------------------------------------------
 
-#: Suffixes a division name may be given without (南京 for 南京市, 江都 for 江都区, 大桥 for 大桥镇).
-NAME_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "city": ("市", "地区", "自治州", "盟"),
-    "county": ("区", "县", "市", "旗"),
-    "township": ("镇", "乡", "街道", "街道办事处"),
-}
-
-
 def division_codes(store: Store, level: str, name: str) -> list[tuple[str, str]]:
     """``(code, name)`` of the cities, counties or townships of the stored villages called ``name``.
 
-    ``name`` matches the full name or the name without its usual suffix (南京 finds 南京市).
+    ``name`` matches the full name or the name without its usual suffix (南京 finds 南京市;
+    :func:`coverage.regions.name_forms`).
     Several results mean the name is ambiguous (township names repeat across counties).
     """
     code_col, name_col = villages.c[f"{level}_code"], villages.c[f"{level}_name"]
-    candidates = [name, *(name + s for s in NAME_SUFFIXES[level])]
+    candidates = name_forms(name, level)
     with store.engine.connect() as conn:
         rows = conn.execute(select(code_col, name_col).where(name_col.in_(candidates)).distinct()
                             .order_by(code_col).limit(20)).all()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def division_names(store: Store, level: str) -> list[tuple[str, str]]:
+    """``(code, name)`` of every city, county or township of the stored villages (for "did you mean")."""
+    code_col, name_col = villages.c[f"{level}_code"], villages.c[f"{level}_name"]
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(code_col, name_col).where(name_col.is_not(None)).distinct()).all()
     return [(str(r[0]), str(r[1])) for r in rows]
 
 
@@ -750,8 +753,8 @@ def compare_runs(before: pd.DataFrame, after: pd.DataFrame, *, level: str = "cit
     regions = rb.merge(ra, left_index=True, right_index=True, how="outer", suffixes=("_b", "_a")).sort_index()
     villages_b = regions["villages_b"].fillna(0).astype(int)
     villages_a = regions["villages_a"].fillna(0).astype(int)
-    rate_b = regions["covered_b"] / regions["villages_b"]
-    rate_a = regions["covered_a"] / regions["villages_a"]
+    rate_b = reach_rates(regions["covered_b"], regions["villages_b"])
+    rate_a = reach_rates(regions["covered_a"], regions["villages_a"])
     regions_out = pd.DataFrame({
         "code": regions.index.astype(str),
         "name": regions["name_a"].where(regions["name_a"].notna(), regions["name_b"]),

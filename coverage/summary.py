@@ -22,6 +22,22 @@ LEVELS: dict[str, tuple[str, str]] = {
 }
 
 
+def reach_rate(covered: int, villages: int) -> float | None:
+    """通达率: covered villages / villages in scope, 0-1; None when there are no villages (a rate of
+    nothing is shown as null or "–", never as 0 %). Every interface computes the rate here."""
+    return covered / villages if villages else None
+
+
+def reach_rates(covered: pd.Series, villages: pd.Series) -> pd.Series:
+    """:func:`reach_rate` row by row (regions, runs): NaN, the frame's None, where a row has no villages."""
+    return covered / villages.where(villages > 0)
+
+
+def rate_text(rate: float | None) -> str:
+    """A 通达率 as people read it: ``12.3%``, or ``–`` without villages."""
+    return "–" if rate is None or rate != rate else f"{rate:.1%}"
+
+
 def reach_gap(villages: int, covered: int, target_rate: float) -> int:
     """Villages still to cover for ``covered / villages`` to reach ``target_rate`` (0 when reached)."""
     needed = math.ceil(round(target_rate * villages, 9))
@@ -80,7 +96,7 @@ def summarize(results: pd.DataFrame, *, level: str = "city", target_rate: float 
     out.insert(0, "villages", grouped.size())
     out.insert(0, "name", grouped["name"].first())
     out = out.reset_index()
-    out["reach_rate"] = out["covered"] / out["villages"]
+    out["reach_rate"] = reach_rates(out["covered"], out["villages"])
     out["target_rate"] = target_rate
     out["gap_villages"] = [reach_gap(n, c, target_rate) for n, c in zip(out["villages"], out["covered"],
                                                                         strict=True)]

@@ -16,13 +16,17 @@ OWASP advice:
   stays exactly as stored, and editing the cell keeps it text.
 
 Every CSV and XLSX writer of the project goes through :func:`write_csv`, :func:`safe_frame` or
-:func:`xlsx_cell`.
+:func:`xlsx_cell`; every file the product writes (tables, reports, maps, rasters) goes through
+:func:`atomic_write`, so it appears whole or not at all.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,14 +34,35 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FORMULA_TRIGGERS", "Sheet", "append_table", "csv_text", "csv_unescape", "formula_risk", "header_cells",
-           "safe_frame", "write_csv", "write_xlsx", "xlsx_cell"]
+__all__ = ["FORMULA_TRIGGERS", "Sheet", "append_table", "atomic_write", "csv_text", "csv_unescape", "formula_risk",
+           "header_cells", "safe_frame", "write_csv", "write_xlsx", "xlsx_cell"]
 
 #: First characters that make a spreadsheet program read a cell as a formula (OWASP's list, and
 #: the full-width forms a Chinese input method types).
 FORMULA_TRIGGERS = frozenset("=+-@\t\r＝＋－＠")
 
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+@contextmanager
+def atomic_write(path: str | Path, *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write; when the block ends without an error it
+    replaces ``path`` in one step (``os.replace``), else it is removed.
+
+    Readers (a person's spreadsheet, a web server, the next job) see the old file or the whole new
+    one, never a part. The temporary name is hidden (a leading dot: the drop folder skips it) and
+    unique (two writers of one path do not meet); it ends with ``suffix`` (default ``path``'s), as
+    GDAL drivers and openpyxl choose the format by it. The parent folder is created.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix if suffix is None else suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def formula_risk(text: str) -> bool:

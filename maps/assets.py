@@ -28,6 +28,7 @@ from branca.element import Element, Figure
 from folium.elements import JSCSSMixin
 
 from coverage.errors import ConfigError
+from coverage.writers import atomic_write
 
 #: The vendored assets (serve this folder to use ``offline=False`` over HTTP).
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -230,5 +231,6 @@ def write_html(m: folium.Map, path: Path | str, *, offline: bool = True) -> Path
     html = render_html(m, offline=offline, asset_base=STATIC_FOLDER_NAME)
     if not offline:
         shutil.copytree(STATIC_DIR, path.parent / STATIC_FOLDER_NAME, dirs_exist_ok=True)
-    path.write_text(html, encoding="utf-8")
+    with atomic_write(path) as tmp:
+        tmp.write_text(html, encoding="utf-8")
     return path

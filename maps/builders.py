@@ -28,7 +28,7 @@ from folium.utilities import JsCode
 
 from coverage.errors import ConfigError, NotFoundError
 from coverage.rules import DEFAULT_RULES, RuleSet
-from coverage.summary import reach_gap, summarize
+from coverage.summary import rate_text, reach_gap, reach_rate, summarize
 from maps.assets import VillageAssets
 from maps.basemaps import Basemap, add_basemap, get_basemap
 from maps.elements import FitView, HtmlControl, PageSetup, ReadyHook, StationLayer, legend_html
@@ -242,7 +242,7 @@ def _land_layer(divisions: gpd.GeoDataFrame | None, **kwargs: Any) -> folium.Geo
 
 
 def _rate_text(covered: int, villages: int) -> str:
-    return f"{covered / villages:.1%}" if villages else "–"
+    return rate_text(reach_rate(covered, villages))
 
 
 def _anchor(url: str | None, text: str) -> str:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import pandas as pd
 from coverage.errors import ConfigError, NotFoundError
 from coverage.reports import CHANGE_LABELS, VERDICT_LABELS, ReportData, local_time, report_data
 from coverage.storage import Store
+from coverage.writers import atomic_write
 from maps.assets import render_html
 from maps.build import MapOptions, MapSource
 from maps.style import reach_rate_steps, step_index
@@ -275,12 +274,6 @@ def write_report_html(store: Store, path: str | Path, *, region: str | None = No
     if path.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"cannot write an HTML report to {path.name!r}: use a .html file name")
     text = render_report_html(store, region=region, run_id=run_id, basemap=basemap)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp.html")
-    try:
+    with atomic_write(path, suffix=".html") as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

@@ -1,5 +1,6 @@
-"""End to end through the CLI: seed the world, export every kind, ingest the exports into an empty
-database and get the same data back, on SQLite and on PostGIS."""
+"""End to end through the CLI: the seeded world (the session's, stored by ``village5g seed``), export
+every kind, ingest the exports into an empty database and get the same data back, on SQLite and on
+PostGIS."""
 
 from __future__ import annotations
 
@@ -24,12 +25,22 @@ def _cli(db: str, *args: str) -> str:
     return result.output
 
 
+FORMATS = {"villages": "gpkg", "stations": "csv", "measurements": "parquet"}
+
+
 @pytest.fixture(scope="module")
-def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    db = f"sqlite:///{tmp_path_factory.mktemp('seed') / 'seed.db'}"
-    out = _cli(db, "seed")
-    assert "21,958 villages" in out
-    return db
+def seeded_db(seed_store: Store) -> str:
+    return seed_store.url
+
+
+@pytest.fixture(scope="module")
+def exports(seeded_db: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every kind exported once by ``village5g export``, for each database to ingest."""
+    folder = tmp_path_factory.mktemp("exports")
+    paths = {kind: folder / f"{kind}.{fmt}" for kind, fmt in FORMATS.items()}
+    for kind, path in paths.items():
+        _cli(seeded_db, "export", kind, "-o", str(path))
+    return paths
 
 
 def test_status_reports_counts_per_city(seeded_db: str) -> None:
@@ -40,20 +51,18 @@ def test_status_reports_counts_per_city(seeded_db: str) -> None:
 
 
 @pytest.mark.parametrize("target", ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
-def test_export_then_ingest_reproduces_the_seed_world(seeded_db: str, tmp_path: Path, target: str) -> None:
+def test_export_then_ingest_reproduces_the_seed_world(seeded_db: str, exports: dict[str, Path], tmp_path: Path,
+                                                     target: str) -> None:
     if target == "postgis":
         require_postgis()
         reset_postgres()
         fresh = POSTGRES_URL
     else:
         fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
-    formats = {"villages": "gpkg", "stations": "csv", "measurements": "parquet"}
-    for kind, fmt in formats.items():
-        path = tmp_path / f"{kind}.{fmt}"
-        _cli(seeded_db, "export", kind, "-o", str(path))
+    for kind, path in exports.items():
         _cli(fresh, "ingest", kind, str(path))
     source, copy = Store(seeded_db), Store(fresh)
-    for kind in formats:
+    for kind in FORMATS:
         assert_frames_equal(copy.read(kind), source.read(kind))  # type: ignore[arg-type]
     source.dispose()
     copy.dispose()

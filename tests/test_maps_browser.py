@@ -6,16 +6,11 @@ Skipped when Chromium is missing, unless VILLAGE5G_REQUIRE_BROWSER=1 (CI) makes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from coverage.analysis import run_analysis
-from coverage.predict import ModelParameters
-from coverage.rules import DEFAULT_RULES
-from coverage.storage import Store
 from coverage.verdicts import REASONS
 from maps import MapOptions, MapSource, write_html
 from maps import png as pngio
@@ -29,21 +24,11 @@ CITY = "3203"
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MapSource]:
-    """The seed world, analysed once (village committees, the default scope), read for mapping."""
-    require_browser()
-    from seeds.world import build_world, world_checksums
-
-    folder = tmp_path_factory.mktemp("seed-maps")
-    store = Store(f"sqlite:///{folder / 'seed.db'}")
-    store.create_schema()
-    world = build_world()
-    store.seed(divisions_frame=world.divisions,
-               frames={"villages": world.villages, "stations": world.stations, "measurements": world.measurements},
-               fingerprint=world_checksums(world)["all"])
-    run_analysis(store, rules=DEFAULT_RULES, params=ModelParameters(), artifacts_dir=folder / "runs")
-    yield MapSource.load(store)
-    store.dispose()
+def source(request: pytest.FixtureRequest) -> MapSource:
+    """The seed world, analysed once (village committees, the default scope: the session's
+    ``seed_store``), read for mapping."""
+    require_browser()  # before the store is built: without a browser there is nothing to map
+    return MapSource.load(request.getfixturevalue("seed_store"))
 
 
 @pytest.fixture(scope="module")

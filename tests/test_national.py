@@ -21,7 +21,7 @@ from coverage.schema import Kind
 from coverage.storage import Store, ingests
 from seeds import world
 from seeds.national import build_national_world, load_province_data, province_codes, seed_national_world
-from seeds.world import world_checksums
+from seeds.world import SeedWorld, world_checksums
 from tests.utils.frames import assert_frames_equal
 from tests.worlds.contract import contract_measurements, contract_stations, contract_villages
 
@@ -93,13 +93,20 @@ def _stored(store: Store) -> dict[str, Any]:
     return out
 
 
-def test_seeding_province_by_province_stores_what_the_whole_world_stores(store: Store) -> None:
+@pytest.fixture(scope="module")
+def two_provinces() -> tuple[SeedWorld, str]:
+    """宁夏 and 海南 built in memory in one piece, with the checksum of the whole (once for both stores)."""
+    whole = build_national_world(["46", "64"])
+    return whole, world_checksums(whole)["all"]
+
+
+def test_seeding_province_by_province_stores_what_the_whole_world_stores(
+        store: Store, two_provinces: tuple[SeedWorld, str]) -> None:
     """Two small provinces (宁夏 without and 海南 with a hosted county): built and stored one at a
     time, the store holds the same rows in the same order, fingerprints and checksum as the world
     built in memory and stored in one piece."""
     codes = ["46", "64"]
-    whole = build_national_world(codes)
-    checksum = world_checksums(whole)["all"]
+    whole, checksum = two_provinces
     store.seed(divisions_frame=whole.divisions, frames={"villages": whole.villages, "stations": whole.stations,
                                                         "measurements": whole.measurements}, fingerprint=checksum)
     before = _stored(store)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -28,6 +29,9 @@ from coverage.partition import (
 from coverage.predict import ModelParameters, compile_cells, make_grid
 from coverage.rules import RuleSet
 from tests.worlds.contract import contract_stations, contract_villages
+
+if TYPE_CHECKING:
+    from seeds import SeedWorld
 
 RULES = RuleSet()
 PARAMS = ModelParameters(workers=1)
@@ -159,16 +163,15 @@ def test_bad_partition_size_is_rejected() -> None:
 
 
 @pytest.mark.slow
-def test_dask_partitions_equal_single_process_on_the_seed_world(tmp_path: Path) -> None:
+def test_dask_partitions_equal_single_process_on_the_seed_world(tmp_path: Path, seed_world: SeedWorld) -> None:
     """One city of the seed world (Lianyungang: 1,424 village committees, no-site zones on the
     province edge) stored in SQLite and analysed twice: in one process, and in partitions of at most
     300 villages (at least 10) on a two-worker LocalCluster, each partition's rows read from the
     store and its results written back as it comes. Same results; rasters mosaic to the same pixels."""
     from coverage.analysis import run_analysis
     from coverage.storage import IngestRecord, Store
-    from seeds.world import build_world
 
-    world = build_world()
+    world = seed_world
     # the halo's radius from one cell per radio combination equals the largest over all 144k cells
     crs = local_metric_crs(world.villages)
     cells, _ = compile_cells(world.stations, make_grid((0.0, 0.0, 100.0, 100.0), crs, 100.0), rules=RULES,

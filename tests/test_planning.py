@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -18,6 +19,9 @@ from coverage.rules import PLANNING_RULES as RULES  # planning asks for 90 % loc
 from coverage.schema import is_village_committee
 from coverage.storage import IngestRecord, Store
 from tests.worlds.boxes import KM_LAT, PARAMS, box_villages, sector_stations
+
+if TYPE_CHECKING:
+    from seeds import SeedWorld
 
 KM_LON = 1 / 94.0  # at 32.4 N
 # An n41 site with the standard 3 sectors covers 0.3 km villages out to about 1.1 km east
@@ -143,12 +147,10 @@ def test_what_if_lists_changed_villages_and_stores_nothing(store: Store) -> None
 
 
 @pytest.mark.slow
-def test_seed_world_city_plan_raises_the_rate_exactly_as_reported() -> None:
-    from seeds import DEFAULT_SEED, build_world
-
+def test_seed_world_city_plan_raises_the_rate_exactly_as_reported(seed_world: SeedWorld) -> None:
     # the village committees of one city (Xuzhou, 1,985) with every station of the province keep the
     # test near 40 s; the whole province gives the same equality (benchmarks/bench_plan.py --check)
-    world = build_world(seed=DEFAULT_SEED)
+    world = seed_world
     v = world.villages
     committees = v[v["code"].map(is_village_committee) & v["code"].str.startswith("3203")].reset_index(drop=True)
     plan = plan_sites(committees, world.stations, world.measurements, n_sites=5, rules=RULES, params=PARAMS)

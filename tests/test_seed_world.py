@@ -1,5 +1,6 @@
 """The seed world: real division counts, synthetic geometry invariants, station mix, measurements,
-the coverage arrangement and reproducibility. The world is built once per module (~7 s)."""
+the coverage arrangement and reproducibility. The world is the session's (``seed_world`` in
+tests/conftest.py, built once, ~10 s)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ PINNED = {
 
 
 @pytest.fixture(scope="module")
-def world() -> SeedWorld:
-    return build_world(seed=DEFAULT_SEED)
+def world(seed_world: SeedWorld) -> SeedWorld:
+    return seed_world
 
 
 @pytest.fixture(scope="module")

@@ -29,3 +29,13 @@ def test_summary_per_city_and_province() -> None:
         3, 1, 2, 1, 2]
     province = summarize(results, level="province").iloc[0]
     assert province["reach_rate"] == pytest.approx(2 / 5) and province["gap_villages"] == 3
+
+
+def test_reach_rate_is_covered_over_villages_and_none_without_villages() -> None:
+    from coverage.summary import rate_text, reach_rate, reach_rates
+
+    assert reach_rate(3, 4) == 0.75 and reach_rate(0, 4) == 0.0
+    assert reach_rate(0, 0) is None
+    rates = reach_rates(pd.Series([1, 0, 2]), pd.Series([4, 0, float("nan")]))
+    assert rates.iloc[0] == 0.25 and rates.iloc[1:].isna().all()
+    assert (rate_text(0.1234), rate_text(None), rate_text(float("nan"))) == ("12.3%", "–", "–")

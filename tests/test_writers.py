@@ -154,3 +154,41 @@ def test_csv_export_of_a_formula_name_reads_back_unchanged(tmp_path: Path) -> No
     path = write_output("villages", villages, tmp_path / "v.csv")
     assert _csv_rows(path.read_bytes())[0]["name"] == "'" + EVIL
     assert read_input("villages", path).frame["name"].iloc[0] == EVIL
+
+
+def test_atomic_write_replaces_the_file_whole_or_leaves_it(tmp_path: Path) -> None:
+    from coverage.writers import atomic_write
+
+    target = tmp_path / "sub" / "村名单.csv"
+    with atomic_write(target) as tmp:
+        assert tmp.parent == target.parent and tmp.name.startswith(".") and tmp.suffix == ".csv"
+        tmp.write_text("old", encoding="utf-8")
+        assert not target.exists()  # nothing at the target until the block ends
+    assert target.read_text(encoding="utf-8") == "old"
+    with pytest.raises(RuntimeError), atomic_write(target, suffix=".xlsx") as tmp:
+        assert tmp.suffix == ".xlsx"
+        tmp.write_text("half", encoding="utf-8")
+        raise RuntimeError("the writer failed")
+    assert target.read_text(encoding="utf-8") == "old"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["村名单.csv"]  # no temporary file left
+
+
+def test_a_map_page_is_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import folium
+
+    from maps import write_html
+
+    page = tmp_path / "map.html"
+    page.write_text("the previous map", encoding="utf-8")
+    write_text = Path.write_text
+
+    def disk_full(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        write_text(self, data[: len(data) // 2], encoding="utf-8")  # half the page, then the disk is full
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        write_html(folium.Map(), page)
+    monkeypatch.undo()
+    assert page.read_text(encoding="utf-8") == "the previous map"
+    assert [p.name for p in tmp_path.iterdir()] == ["map.html"]

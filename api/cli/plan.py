@@ -41,6 +41,7 @@ def plan_command(
     from coverage.planning import plan_sites, plan_stations, read_candidates, read_scope
     from coverage.predict import ModelParameters
     from coverage.rules import PLANNING_RULES, load_rules
+    from coverage.summary import rate_text, reach_rate
 
     rule_set = load_rules(rules) if rules else PLANNING_RULES
     params = ModelParameters(resolution_m=resolution)
@@ -53,8 +54,8 @@ def plan_command(
     console.print(f"{len(plan.sites)} sites planned from {plan.candidates:,} candidates in "
                   f"{plan.timings_s['total_s']:.1f} s ({rule_set.label}); covered {before:,} -> "
                   f"{before + int(plan.sites['gained'].sum()):,} of {plan.villages:,} villages; 通达率 "
-                  f"{before / max(plan.villages, 1):.1%} -> "
-                  f"{(before + int(plan.sites['gained'].sum())) / max(plan.villages, 1):.1%}", soft_wrap=True)
+                  f"{rate_text(reach_rate(before, plan.villages))} -> "
+                  f"{rate_text(reach_rate(before + int(plan.sites['gained'].sum()), plan.villages))}", soft_wrap=True)
     for row in plan.sites.itertuples():
         console.print(f"{row.rank:>3} {row.site_id} {row.lon:.6f},{row.lat:.6f} {row.band} {row.operator} "
                       f"+{row.gained} -> {row.reach_rate:.2%}", soft_wrap=True)

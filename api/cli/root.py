@@ -389,6 +389,7 @@ def analyze(
     from coverage.analysis import run_analysis
     from coverage.predict import ModelParameters
     from coverage.rules import DEFAULT_RULES, load_rules
+    from coverage.summary import rate_text, reach_rate
 
     rule_set = load_rules(rules) if rules else DEFAULT_RULES
     params = ModelParameters(resolution_m=resolution)
@@ -413,7 +414,7 @@ def analyze(
         f"run {result.run_id} published in {result.timings_s['total_s']:.1f} s ({rule_set.label}): "
         f"{c['villages']:,} villages, {c['covered']:,} covered, {c['weak']:,} weak, "
         f"{c['uncovered']:,} uncovered, {c['no_site']:,} without a site; 通达率 "
-        f"{c['covered'] / max(c['villages'], 1):.1%}",
+        f"{rate_text(reach_rate(c['covered'], c['villages']))}",
         soft_wrap=True,
     )
     if result.raster_path:

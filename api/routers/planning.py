@@ -19,6 +19,7 @@ from api.routers.ingest import check_region, received_file
 from coverage.ingest import read_input
 from coverage.planning import plan_sites, read_scope, run_settings, what_if_store
 from coverage.rules import PLANNING_RULES
+from coverage.summary import reach_rate
 
 router = APIRouter(tags=["Planning"])
 _SHOWN = 1000
@@ -133,7 +134,7 @@ def plan(request: Request, body: PlanRequest, store: StoreDep, principal: Audito
         row["villages_gained"], row["villages_lost"] = _codes(row["villages_gained"]), _codes(row["villages_lost"])
         rows.append(row)
     return {"run_id": run_id, "villages": result.villages, "covered_before": result.covered_before,
-            "reach_rate_before": result.covered_before / max(result.villages, 1), "region": region,
+            "reach_rate_before": reach_rate(result.covered_before, result.villages), "region": region,
             "candidates": result.candidates, "sites": rows}
 
 

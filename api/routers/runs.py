@@ -28,7 +28,7 @@ from coverage.results_query import (
     villages_version,
 )
 from coverage.storage import Store
-from coverage.summary import reach_gap, reach_interval, summarize
+from coverage.summary import reach_gap, reach_interval, reach_rate, summarize
 
 router = APIRouter()
 
@@ -65,7 +65,7 @@ def summary_frame(store: Store, *, run_id: int, level: str, target_rate: float, 
     totals = {
         "code": regions[-1] if regions else "", "name": "total", "villages": villages, "covered": covered,
         "weak": int((rows["verdict"] == "weak").sum()), "uncovered": int((rows["verdict"] == "uncovered").sum()),
-        "no_site": int(rows["no_site"].sum()), "reach_rate": covered / villages if villages else None,
+        "no_site": int(rows["no_site"].sum()), "reach_rate": reach_rate(covered, villages),
         "target_rate": target_rate, "gap_villages": reach_gap(villages, covered, target_rate),
         "expected_rate": _nan_none(expected), "rate_low": _nan_none(low), "rate_high": _nan_none(high),
     }
@@ -126,7 +126,7 @@ def _run_document(request: Request, record: dict[str, Any], counts: dict[str, in
         **{k: record[k] for k in ("id", "status", "rules", "parameters", "inputs", "code_version", "timings")},
         "started_at": _utc(record["started_at"]), "finished_at": _utc(record["finished_at"]),
         "counts": counts,
-        "reach_rate": (counts or {}).get("covered", 0) / villages if villages else None,
+        "reach_rate": reach_rate((counts or {}).get("covered", 0), villages),
         "has_raster": bool(record.get("raster_path")),
         "error": error,
         "links": links,

@@ -70,11 +70,22 @@ def _first_cause(exc: OperationalError) -> str:
 
 
 def reset_postgres() -> None:
-    """Drop every table of the test database so each test starts empty."""
+    """Drop every table of the test database so each test starts empty.
+
+    The tables go, the PostGIS extension stays (with its ``spatial_ref_sys``): creating the extension
+    again took most of a second per test, dropping the tables a tenth.
+    """
     engine = create_engine(POSTGRES_URL)
+    kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
     with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+        found = conn.execute(text(
+            "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S') "
+            "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')")).all()
+        for kind in ("MATERIALIZED VIEW", "VIEW", "TABLE", "SEQUENCE"):
+            names = ", ".join(f'"{name}"' for name, relkind in found if kinds[relkind] == kind)
+            if names:
+                conn.execute(text(f"DROP {kind} IF EXISTS {names} CASCADE"))
     engine.dispose()
 
 
