@@ -36,6 +36,7 @@ from typing import Any, cast
 
 from coverage.errors import ConfigError
 from coverage.schema import COLUMNS, KINDS, Kind
+from coverage.writers import atomic_write
 
 __all__ = ["EXTRA_TARGETS", "IGNORE", "ColumnMapping", "load_profile", "parse_pairs", "profile_path", "save_profile",
            "split_target"]
@@ -193,8 +194,8 @@ def save_profile(mapping: ColumnMapping, path: Path, *, kind: str) -> Path:
     for table, entries in (("map", mapping.rename), ("set", mapping.defaults)):
         if entries:
             lines += ["", f"[{table}]", *(f"{_toml(k)} = {_toml(v)}" for k, v in entries.items())]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with atomic_write(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +44,7 @@ from sqlalchemy import func, select
 from coverage.results_query import PointQuery, VillageQuery, data_stamp, point_rows, result_rows, village_rows
 from coverage.storage import Store, ingests
 from coverage.summary import summarize
+from coverage.writers import atomic_write
 from maps.geometry import shift_to_gcj02
 from maps.style import village_classes
 
@@ -173,11 +172,8 @@ class TileSource:
                 return path.read_bytes()
         data = self._make(run_id, z, x, y, regions=regions, gcj02=gcj02, stamp=stamp)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
+            with atomic_write(path) as tmp:
+                tmp.write_bytes(data)
         return data
 
     # -- layers ---------------------------------------------------------------------------------
