@@ -238,3 +238,41 @@ def test_the_console_pages_draw_in_a_browser(store: Store, tmp_path: Path, brows
     before, after, count = villages.prepared
     assert before == sorted(v[0] for v in VILLAGES) and sorted(after) == before and count == "共 8 个行政村"
     assert "5G通达" in village.prepared and "村委会处信号良好" in village.prepared
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_an_auditor_draws_a_round_and_a_bad_upload_is_shown_row_by_row(store: Store, tmp_path: Path,
+                                                                         browser: None) -> None:
+    build_row_world(store)
+    auditor = key(store, "auditor")["X-API-Key"]
+    script = """(async () => {
+      const until = async (f) => { for (let i = 0; i < 150; i++) { if (f()) return true;
+                                   await new Promise(r => setTimeout(r, 200)); } return false; };
+      sessionStorage.setItem('village5g-key', 'AUDITOR_KEY');
+      const form = document.getElementById('draw');
+      form.elements.margin.value = '30';
+      form.elements.seed.value = '7';
+      document.getElementById('preview').click();
+      await until(() => !document.getElementById('confirm').disabled);
+      const preview = document.getElementById('plan').innerText;
+      document.getElementById('confirm').click();
+      await until(() => document.querySelector('#plan .ok') && document.querySelector('input[data-upload]'));
+      const drawn = document.querySelector('#plan .ok').innerText;
+      const input = document.querySelector('input[data-upload="1"]');
+      const files = new DataTransfer();
+      files.items.add(new File(['village_code,rsrp\\n123,abc\\n'], 'bad.csv', {type: 'text/csv'}));
+      input.files = files.files;
+      input.dispatchEvent(new Event('change'));
+      await until(() => document.querySelector('#upload-1 table'));
+      return [preview, drawn, document.getElementById('upload-1').innerText];
+    })()""".replace("AUDITOR_KEY", auditor)
+    with live_server(store.url, tmp_path / "data") as url:
+        result, _ = open_page(f"{url}/console/audits", prepare=script)
+    assert result.exceptions == [] and result.console_errors == []
+    preview, drawn, upload = result.prepared
+    assert "扬州市" in preview and "南京市" in preview  # the two cities' strata before anything is stored
+    assert drawn == "已抽取第 1 轮"
+    assert "nothing was stored" in upload and "bad.csv" in upload and "lon" in upload
+    with TestClient(app_for(store, tmp_path)) as client:
+        rounds = client.get("/audits").json()["rounds"]
+        assert [(r["round"], r["seed"], r["tests"]) for r in rounds] == [(1, 7, 0)]

@@ -4,7 +4,22 @@
   "use strict";
   var V = window.V5G, C = V.C, T = V.T, esc = V.esc;
   var app = document.getElementById("app");
-  app.innerHTML = '<section class="panel"><h2>' + esc(T.rounds) + '</h2><div id="rounds"></div></section>' +
+  app.innerHTML = '<section class="panel"><h2>' + esc(T.draw) + ' <small>' + esc(T.needs_auditor) + "</small></h2>" +
+    '<form id="draw" class="filters">' +
+    "<label>" + esc(T.strata) + ' <select name="strata"><option value="city">' + esc(T.strata_city) + '</option><option value="city-verdict">' +
+    esc(T.strata_city_verdict) + "</option></select></label>" +
+    "<label>" + esc(T.population_label) + ' <select name="population"><option value="all">' + esc(T.all) + "</option>" +
+    ["covered", "weak", "uncovered"].map(function (k) { return '<option value="' + k + '">' + esc(V.verdict(k)) + "</option>"; }).join("") +
+    "</select></label>" +
+    "<label>" + esc(T.confidence_level) + ' <select name="confidence"><option value="0.9">90%</option><option value="0.95" selected>95%</option>' +
+    '<option value="0.99">99%</option></select></label>' +
+    "<label>" + esc(T.margin) + ' <input name="margin" type="number" min="1" max="50" step="0.5" value="5"> %</label>' +
+    "<label>" + esc(T.expected_pass) + ' <input name="expected_pass" type="number" min="0" max="100" step="1" value="90"> %</label>' +
+    "<label>" + esc(T.uncertain) + ' <input name="uncertain" type="number" min="0" max="10000" step="1" value="0"></label>' +
+    "<label>" + esc(T.seed) + ' <input name="seed" type="number" min="0" step="1"></label>' +
+    '<button type="button" id="preview">' + esc(T.preview) + '</button> <button type="button" id="confirm" disabled>' + esc(T.confirm) + "</button>" +
+    '</form><div id="plan"></div></section>' +
+    '<section class="panel"><h2>' + esc(T.rounds) + '</h2><div id="rounds"></div></section>' +
     '<section class="panel" id="report-panel" hidden><h2 id="report-title"></h2><div id="report"></div></section>';
   function download(path, params, fallback) {
     fetch(path + V.query(params), { headers: V.headers() }).then(function (r) {
@@ -46,19 +61,82 @@
         }).join("") + "</tbody></table>";
     }).catch(function (e) { V.error(box, e); });
   }
+  // draw a round: a dry run shows the strata sizes first; the confirmed draw stores the round
+  var drawForm = document.getElementById("draw"), plan = document.getElementById("plan");
+  var confirm = document.getElementById("confirm");
+  function request(dry) {
+    var f = drawForm.elements;
+    var body = { strata: f.strata.value, population: f.population.value, confidence: Number(f.confidence.value),
+                 margin: Number(f.margin.value) / 100, expected_pass: Number(f.expected_pass.value) / 100,
+                 uncertain: Number(f.uncertain.value || 0), dry_run: dry };
+    if (f.seed.value !== "") { body.seed = Number(f.seed.value); }
+    if (C.run) { body.run = C.run; }
+    return body;
+  }
+  function strataTable(d) {
+    return '<div class="sub">' + esc(T.run_label) + " " + esc(d.run_id) + " · " + esc(T.seed_short) + " " + esc(d.seed) + " · " + esc(T.sample) + " " +
+      V.num(d.villages) + " + " + esc(T.reserve) + " " + V.num(d.reserves) + '</div><table class="data"><thead><tr><th>' + esc(T.strata) +
+      '</th><th class="num">N</th><th class="num">' + esc(T.eligible) + '</th><th class="num">' + esc(T.required) + '</th><th class="num">' +
+      esc(T.sample) + '</th><th class="num">' + esc(T.reserve) + "</th></tr></thead><tbody>" + d.strata.map(function (s) {
+        return "<tr><td>" + esc((s.city_name || s.stratum) + (s.verdict ? " · " + V.verdict(s.verdict) : "")) + '</td><td class="num">' +
+          V.num(s.population) + '</td><td class="num">' + V.num(s.eligible) + '</td><td class="num">' + V.num(s.required) +
+          '</td><td class="num">' + V.num(s.sample) + '</td><td class="num">' + V.num(s.reserve) + "</td></tr>";
+      }).join("") + "</tbody></table>";
+  }
+  drawForm.addEventListener("change", function () { confirm.disabled = true; });
+  document.getElementById("preview").addEventListener("click", function () {
+    // the draw repeats the preview exactly: without a seed given, one is chosen here and shown
+    if (drawForm.elements.seed.value === "") { drawForm.elements.seed.value = String(Math.floor(Math.random() * 2147483647)); }
+    V.post("/audits", request(true)).then(function (r) {
+      if (!r.ok) { plan.innerHTML = V.problems(r.body); confirm.disabled = true; return; }
+      plan.innerHTML = strataTable(r.body);
+      confirm.disabled = false;
+    });
+  });
+  confirm.addEventListener("click", function () {
+    confirm.disabled = true;
+    var body = request(false);
+    V.post("/audits", body).then(function (r) {
+      if (!r.ok) { plan.innerHTML = V.problems(r.body); return; }
+      plan.innerHTML = '<div class="ok">' + esc(T.drawn.replace("{n}", r.body.round)) + "</div>" + strataTable(r.body);
+      rounds();
+    });
+  });
+
+  function upload(n, input, out) {
+    if (!input.files.length) { return; }
+    var data = new FormData();
+    data.append("file", input.files[0]);
+    out.innerHTML = esc(T.loading);
+    V.post("/audits/" + n + "/results", data).then(function (r) {
+      input.value = "";
+      if (!r.ok) { out.innerHTML = V.problems(r.body); return; }
+      out.innerHTML = '<div class="ok">' + esc(T.uploaded.replace("{rows}", V.num(r.body.rows)).replace("{n}", V.num(r.body.villages))) + "</div>";
+      rounds();
+    });
+  }
+
+  function rounds() {
   V.api("/audits", {}).then(function (a) {
     var box = document.getElementById("rounds");
     if (!a.rounds.length) { box.textContent = T.none_found; return; }
     box.innerHTML = '<table class="data"><thead><tr><th>' + esc(T.round) + "</th><th>" + esc(T.created) + "</th><th>" + esc(T.run_label) +
       '</th><th class="num">' + esc(T.sample) + '</th><th class="num">' + esc(T.tested) + "</th><th>" + esc(T.lists) + "</th><th>" +
-      esc(T.report) + "</th></tr></thead><tbody>" + a.rounds.map(function (r) {
+      esc(T.report) + "</th><th></th></tr></thead><tbody>" + a.rounds.map(function (r) {
         return "<tr><td>" + r.round + "</td><td>" + esc(String(r.created_at || "").replace("T", " ").slice(0, 16)) + "</td><td>" +
           esc(r.run_id || "") + '</td><td class="num">' + V.num(r.villages) + " + " + V.num(r.reserves) + '</td><td class="num">' +
           V.num(r.tested_villages) + '</td><td><button type="button" data-list="' + r.round + '" data-format="xlsx">XLSX</button> ' +
           '<button type="button" data-list="' + r.round + '" data-format="csv">CSV</button> ' +
           '<a href="/maps/audits/' + r.round + '" target="_blank">' + esc(T.nav_map) + '</a></td><td><button type="button" data-report="' +
-          r.round + '">' + esc(T.report) + "</button></td></tr>";
+          r.round + '">' + esc(T.report) + '</button></td><td><label class="upload">' + esc(T.upload) + ' <input type="file" data-upload="' +
+          r.round + '" accept=".csv,.xlsx,.json"></label></td></tr><tr class="upload-result"><td colspan="8" id="upload-' + r.round + '"></td></tr>';
       }).join("") + "</tbody></table>";
+    box.querySelectorAll("input[data-upload]").forEach(function (input) {
+      input.addEventListener("change", function () {
+        var n = input.getAttribute("data-upload");
+        upload(n, input, document.getElementById("upload-" + n));
+      });
+    });
     box.querySelectorAll("button[data-list]").forEach(function (b) {
       b.addEventListener("click", function () {
         var n = b.getAttribute("data-list"), fmt = b.getAttribute("data-format");
@@ -69,4 +147,6 @@
       b.addEventListener("click", function () { report(b.getAttribute("data-report")); });
     });
   }).catch(function (e) { V.error(document.getElementById("rounds"), e); });
+  }
+  rounds();
 })();

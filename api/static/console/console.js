@@ -50,6 +50,26 @@
       });
     }).finally(function () { pending -= 1; setTimeout(settle, 50); });
   }
+  // POST JSON (or a FormData) with the key; resolves with {ok, status, body} (the API's error body too)
+  function post(path, data) {
+    var form = typeof FormData !== "undefined" && data instanceof FormData;
+    var h = headers();
+    if (!form) { h["Content-Type"] = "application/json"; }
+    pending += 1;
+    return fetch(path, { method: "POST", headers: h, body: form ? data : JSON.stringify(data) }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) { return { ok: r.ok, status: r.status, body: body }; });
+    }).finally(function () { pending -= 1; setTimeout(settle, 50); });
+  }
+  // an error body of the API as a message and a table of its problems (file, row, field, message)
+  function problems(body) {
+    var rows = (body.details || []).slice(0, 200).map(function (d) {
+      return "<tr><td>" + esc(d.file || d.location || "") + '</td><td class="num">' + esc(d.row == null ? "" : d.row) + "</td><td>" +
+        esc(d.field || "") + "</td><td>" + esc(d.message || "") + "</td></tr>";
+    }).join("");
+    return '<div class="error">' + esc(body.message || T.failed) + "</div>" + (rows ? '<table class="data problems"><thead><tr><th>' +
+      esc(T.file) + '</th><th class="num">' + esc(T.row) + "</th><th>" + esc(T.field) + "</th><th>" + esc(T.problem) +
+      "</th></tr></thead><tbody>" + rows + "</tbody></table>" : "");
+  }
   function verdict(v) { return C.verdicts[v] || v || "–"; }
   function source(v) { return C.sources[v] || v || "–"; }
   function swatch(cls) {
@@ -116,7 +136,7 @@
   });
   showKey();
 
-  window.V5G = { C: C, T: T, esc: esc, pct: pct, num: num, round: round, api: api, headers: headers, query: query,
+  window.V5G = { C: C, T: T, esc: esc, pct: pct, num: num, round: round, api: api, post: post, problems: problems, headers: headers, query: query,
                  verdict: verdict, source: source, swatch: swatch, classOf: classOf, reasons: reasons, link: link,
                  error: error, sortable: sortable, key: key };
 })();
