@@ -290,6 +290,25 @@ def _print_columns(inspection: Any) -> None:
     console.print(table)
 
 
+class TemplateKind(StrEnum):
+    villages = "villages"
+    stations = "stations"
+    measurements = "measurements"
+
+
+@app.command()
+def template(
+    kind: Annotated[TemplateKind, typer.Argument(help="Which data the workbook collects")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Workbook to write (.xlsx)")],
+) -> None:
+    """Write a fill-in workbook: Chinese headers with units, allowed values as data validation, two
+    example rows and a sheet explaining every column; `ingest` reads it back as it is."""
+    from coverage.templates import write_template
+
+    write_template(kind.value, output)
+    console.print(f"wrote the {kind.value} template to {output} (rows 2-3 are examples: delete them)")
+
+
 @app.command()
 def export(
     kind: Annotated[KindArg, typer.Argument(help="What to export")],

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
@@ -25,8 +27,10 @@ from coverage.limits import LimitError
 from coverage.mapping import ColumnMapping, load_profile, parse_pairs
 from coverage.results_query import extent, in_regions
 from coverage.storage import IngestRecord
+from coverage.templates import write_template
 
 router = APIRouter(prefix="/ingest", tags=["Ingest"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 #: The role each kind of upload needs: field audit tests are measurements, so auditors may add them.
 ROLE_FOR: dict[str, str] = {"villages": "admin", "stations": "admin", "measurements": "auditor", "mr": "admin"}
@@ -135,6 +139,17 @@ def mapping_of(settings: Any, kind: str, map_: str | None, set_: str | None, pro
     if not re.fullmatch(r"[\w.\-]+", profile) or profile.startswith(".") or profile.endswith(".toml"):
         raise ConfigError(f"profile {profile!r}: give the name of a saved profile")
     return load_profile(profile, settings.profiles, kind=kind).merged(given)
+
+
+@router.get("/{kind}/template", summary="A fill-in workbook", response_class=FileResponse,
+            responses={200: {"content": {XLSX: {}}, "description": "The template workbook"}})
+def template(kind: Literal["villages", "stations", "measurements"]) -> FileResponse:
+    """The workbook `village5g template KIND` writes: Chinese headers with units, allowed values as
+    data validation, two example rows and a sheet explaining every column. No key needed."""
+    folder = Path(tempfile.mkdtemp(prefix="village5g-template-"))
+    path = write_template(kind, folder / f"village5g-{kind}-template.xlsx")
+    return FileResponse(path, media_type=XLSX, filename=path.name,
+                        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
 
 
 @router.post("/{kind}/dry-run", response_model=IngestPreview, summary="Preview how a file would be read",
