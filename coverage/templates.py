@@ -19,8 +19,8 @@ from coverage.schema import COLUMNS, STATUSES
 
 __all__ = ["TEMPLATE_KINDS", "TemplateColumn", "template_columns", "write_template"]
 
-TEMPLATE_KINDS = ("villages", "stations", "measurements")
-_SHEET = {"villages": "行政村", "stations": "基站", "measurements": "测试数据"}
+TEMPLATE_KINDS = ("villages", "stations", "measurements", "mr")
+_SHEET = {"villages": "行政村", "stations": "基站", "measurements": "测试数据", "mr": "MR栅格"}
 #: Rows given data validation below the header (the template's practical length).
 VALIDATED_ROWS = 5000
 _LON = (73.3, 135.1)
@@ -240,6 +240,94 @@ def template_columns(kind: str) -> list[TemplateColumn]:
             ),
             TemplateColumn("来源", "source", False, "如 drive_test", examples=("drive_test", "drive_test")),
         ]
+    if kind == "mr":
+        from coverage.mr import GRID_SIZES_M, RSRP_RANGE, SINR_RANGE
+
+        return [
+            TemplateColumn("栅格ID", "grid_id", False, "栅格编号", examples=("G0001", "G0002")),
+            TemplateColumn(
+                "中心经度(°)",
+                "lon",
+                True,
+                "栅格中心 WGS84 经度 (或左下角经度)",
+                bounds=_LON,
+                kind="decimal",
+                examples=(119.4045, 119.4055),
+            ),
+            TemplateColumn(
+                "中心纬度(°)",
+                "lat",
+                True,
+                "栅格中心 WGS84 纬度",
+                bounds=_LAT,
+                kind="decimal",
+                examples=(32.4045, 32.4045),
+            ),
+            TemplateColumn(
+                "栅格大小(m)",
+                "grid_m",
+                True,
+                "栅格边长",
+                allowed=tuple(f"{g:g}" for g in GRID_SIZES_M),
+                kind="decimal",
+                examples=(100, 100),
+            ),
+            TemplateColumn(
+                "开始日期", "period_start", True, "统计周期第一天 YYYY-MM-DD", examples=("2026-06-01", "2026-06-01")
+            ),
+            TemplateColumn(
+                "结束日期", "period_end", True, "统计周期最后一天 YYYY-MM-DD", examples=("2026-06-30", "2026-06-30")
+            ),
+            TemplateColumn(
+                "运营商",
+                "operator",
+                True,
+                "中国移动/联通/电信/广电",
+                allowed=_OPERATORS,
+                examples=("中国移动", "中国移动"),
+            ),
+            TemplateColumn("制式", "rat", False, "NR 或 LTE", allowed=("NR", "LTE"), examples=("NR", "NR")),
+            TemplateColumn("频段", "band", False, "频段名; 或填频点", allowed=tuple(BANDS), examples=("n41", "n28")),
+            TemplateColumn(
+                "采样点数", "samples", True, "MR 采样点数", bounds=(1, 1e9), kind="whole", examples=(1520, 340)
+            ),
+            TemplateColumn(
+                "平均RSRP(dBm)",
+                "rsrp_mean_dbm",
+                True,
+                "平均 SS-RSRP",
+                bounds=RSRP_RANGE,
+                kind="decimal",
+                examples=(-96.5, -109.2),
+            ),
+            TemplateColumn(
+                "达标比例",
+                "share_good",
+                False,
+                "RSRP 不低于门限的采样点比例 (0-1)",
+                bounds=(0, 1),
+                kind="decimal",
+                examples=(0.82, 0.31),
+            ),
+            TemplateColumn(
+                "门限(dBm)",
+                "threshold_dbm",
+                False,
+                "达标比例所用的 RSRP 门限",
+                bounds=(-140, -60),
+                kind="decimal",
+                examples=(-105, -105),
+            ),
+            TemplateColumn(
+                "平均SINR(dB)",
+                "sinr_mean_db",
+                False,
+                "平均 SS-SINR",
+                bounds=SINR_RANGE,
+                kind="decimal",
+                examples=(8.5, 2.1),
+            ),
+        ]
     raise ConfigError(f"no template for {kind!r}; use one of {', '.join(TEMPLATE_KINDS)}")
 
 
@@ -251,7 +339,12 @@ def write_template(kind: str, path: str | Path) -> Path:
     from openpyxl.worksheet.datavalidation import DataValidation
 
     columns = template_columns(kind)
-    known = {c.name for c in COLUMNS[kind]} | {"geometry"}  # type: ignore[index]
+    if kind == "mr":
+        from coverage.mr import MR_COLUMNS
+
+        known = set(MR_COLUMNS)
+    else:
+        known = {c.name for c in COLUMNS[kind]} | {"geometry"}  # type: ignore[index]
     assert all(c.column in known for c in columns)
     path = Path(path)
     workbook = openpyxl.Workbook()

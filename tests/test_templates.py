@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli_app
 from coverage.ingest import read_input
+from coverage.mr import ingest_mr, read_mr
 from coverage.storage import Store
 from coverage.templates import TEMPLATE_KINDS, template_columns, write_template
 from tests.utils.api import app_for
@@ -19,9 +20,17 @@ from tests.utils.api import app_for
 @pytest.mark.parametrize("kind", TEMPLATE_KINDS)
 def test_a_template_reads_back_with_its_two_example_rows(kind: str, tmp_path: Path) -> None:
     path = write_template(kind, tmp_path / f"{kind}.xlsx")
-    result = read_input(kind, path)
-    assert result.rows == 2
-    assert not any("ignored columns" in w.message for w in result.warnings)
+    if kind == "mr":
+        store = Store(f"sqlite:///{tmp_path / 'mr.db'}")
+        store.create_schema()
+        stored = ingest_mr(store, path)
+        assert stored.rows == 2 and stored.threshold_dbm == -105.0 and stored.warnings == []
+        assert list(read_mr(store)["rsrp_mean_dbm"]) == [-96.5, -109.2]
+        store.dispose()
+    else:
+        result = read_input(kind, path)
+        assert result.rows == 2
+        assert not any("ignored columns" in w.message for w in result.warnings)
     workbook = openpyxl.load_workbook(path)
     sheet = workbook.worksheets[0]
     headers = [c.value for c in sheet[1]]

@@ -294,6 +294,7 @@ class TemplateKind(StrEnum):
     villages = "villages"
     stations = "stations"
     measurements = "measurements"
+    mr = "mr"
 
 
 @app.command()

@@ -143,7 +143,7 @@ def mapping_of(settings: Any, kind: str, map_: str | None, set_: str | None, pro
 
 @router.get("/{kind}/template", summary="A fill-in workbook", response_class=FileResponse,
             responses={200: {"content": {XLSX: {}}, "description": "The template workbook"}})
-def template(kind: Literal["villages", "stations", "measurements"]) -> FileResponse:
+def template(kind: Literal["villages", "stations", "measurements", "mr"]) -> FileResponse:
     """The workbook `village5g template KIND` writes: Chinese headers with units, allowed values as
     data validation, two example rows and a sheet explaining every column. No key needed."""
     folder = Path(tempfile.mkdtemp(prefix="village5g-template-"))
