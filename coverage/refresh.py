@@ -45,9 +45,10 @@ from sqlalchemy import func, select
 
 from coverage.analysis import run_analysis
 from coverage.errors import ConfigError, Problem, ValidationError
-from coverage.ingest import SUPPORTED_SUFFIXES, file_sha256, read_input
+from coverage.ingest import SUPPORTED_SUFFIXES, far_from_villages, file_sha256, read_input
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.predict import DEFAULT_PARAMETERS, ModelParameters
+from coverage.results_query import extent
 from coverage.rules import RuleSet
 from coverage.schema import KINDS, Kind
 from coverage.storage import IngestRecord, Store, ingests
@@ -260,6 +261,9 @@ def refresh(store: Store, drop_dir: Path, *, rules: RuleSet, params: ModelParame
                 continue
             say(f"reading and validating {path.name} as {kind}")
             read = read_input(kind, path, crs=crs)
+            far = far_from_villages(read, extent(store, "villages"))
+            if far is not None:  # a wrong CRS or UTM zone: rejected as the CLI and the API reject it
+                raise ValidationError([far])
             replace = kind in REPLACING_KINDS
             rows = store.write(kind, read.frame, replace=replace, record=IngestRecord(
                 kind=kind, file_name=read.file_name, sha256=read.file_sha256, crs=read.crs,

@@ -23,10 +23,11 @@ KINDS: tuple[Kind, ...] = ("villages", "stations", "measurements")
 
 #: Operators (运营商) and the names they go by in Chinese exports.
 OPERATORS: dict[str, tuple[str, ...]] = {
-    "CMCC": ("cmcc", "中国移动", "移动", "china mobile", "mobile"),
-    "CUCC": ("cucc", "中国联通", "联通", "china unicom", "unicom"),
-    "CTCC": ("ctcc", "中国电信", "电信", "china telecom", "telecom"),
-    "CBN": ("cbn", "中国广电", "广电", "china broadnet", "broadnet", "cbnet"),
+    # MCC-MNC (PLMN) codes as phones and drive-test tools log them: ITU-T E.212 assignments for 460
+    "CMCC": ("cmcc", "中国移动", "移动", "china mobile", "mobile", "46000", "46002", "46004", "46007", "46008"),
+    "CUCC": ("cucc", "中国联通", "联通", "china unicom", "unicom", "46001", "46006", "46009"),
+    "CTCC": ("ctcc", "中国电信", "电信", "china telecom", "telecom", "46003", "46005", "46011"),
+    "CBN": ("cbn", "中国广电", "广电", "china broadnet", "broadnet", "cbnet", "46015"),
 }
 RATS: dict[str, tuple[str, ...]] = {
     "NR": ("nr", "5g", "5g nr", "sa", "nsa"),

@@ -149,3 +149,10 @@ def test_a_profile_can_carry_the_crs(tmp_path: Path) -> None:
     path = _drive_test(tmp_path / "NR路测.txt", _points_in_a(2))
     frame = read_input("measurements", path, mapping=ColumnMapping(crs="EPSG:32650")).frame
     assert frame["lon"].between(119.39, 119.42).all()
+
+
+def test_operators_written_as_plmn_codes(tmp_path: Path) -> None:
+    path = tmp_path / "plmn.csv"
+    path.write_text("lon,lat,operator,rsrp\n119.401,32.401,46000,-90\n119.402,32.401,460-01,-91\n"
+                    "119.403,32.401,46011,-92\n119.404,32.401,46015,-93\n", encoding="utf-8")
+    assert list(read_input("measurements", path).frame["operator"]) == ["CMCC", "CUCC", "CTCC", "CBN"]
