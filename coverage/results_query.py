@@ -59,9 +59,9 @@ from coverage.summary import reach_rates
 __all__ = [
     "VILLAGE_SORT_COLUMNS", "Envelope", "PointQuery", "Rows", "VillageQuery", "compare_runs", "count_points",
     "count_villages", "data_version", "division_codes", "division_names", "ensure_village_bounds", "extent",
-    "point_rows", "query_villages", "refresh_village_bounds", "region_envelope", "resolve_run",
-    "resolve_run_and_version", "result_rows", "run_counts", "village_bounds", "village_history", "village_rows",
-    "villages_version",
+    "measurement_times", "point_rows", "query_villages", "refresh_village_bounds", "region_envelope", "resolve_run",
+    "resolve_run_and_version", "result_rows", "run_counts", "stored_version", "village_bounds", "village_history",
+    "village_rows", "villages_version",
 ]
 
 #: (lon_min, lat_min, lon_max, lat_max) in WGS84 degrees. ``lon_min > lon_max`` crosses the antimeridian.
@@ -184,6 +184,20 @@ def data_version(conn: Connection, kind: str) -> int:
     """Id of the last logged write of ``kind`` (0 when none): changes whenever the stored rows do."""
     value = conn.execute(select(func.max(ingests.c.id)).where(ingests.c.kind == kind)).scalar()
     return int(value or 0)
+
+
+def stored_version(store: Store, kind: str) -> int:
+    """:func:`data_version` of ``kind`` in ``store`` (what caches of the stored rows are keyed by)."""
+    with store.engine.connect() as conn:
+        return data_version(conn, kind)
+
+
+def measurement_times(store: Store) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The first and the last ``measured_at`` of the stored measurements (None, None when there are none)."""
+    with store.engine.connect() as conn:
+        first, last = conn.execute(select(func.min(measurements.c.measured_at),
+                                          func.max(measurements.c.measured_at))).one()
+    return first, last
 
 
 def ensure_village_bounds(store: Store) -> None:

@@ -136,3 +136,9 @@ def test_no_upward_imports() -> None:
     upward = sorted(f"{m} -> {t}" for m, targets in import_graph().items() for t in targets
                     if rank[t.split(".")[0]] > rank[m.split(".")[0]])
     assert upward == []
+
+
+def test_routers_reach_the_database_through_domain_functions() -> None:
+    routers = sorted((ROOT / "api" / "routers").glob("*.py"))
+    assert routers, "no routers found"
+    assert [p.name for p in routers if ".engine" in p.read_text(encoding="utf-8")] == []

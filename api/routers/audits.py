@@ -31,9 +31,8 @@ from api.models_audits import (
 )
 from api.ogc import base_url, link
 from api.params import MAX_ID
-from api.routers.exports import _binary, _send
+from api.responses import file_responses, send_file, utc
 from api.routers.ingest import received_file
-from api.routers.runs import _utc
 from api.security import Principal
 from coverage.audit import SAMPLE_COLUMNS, Sample, write_sample
 from coverage.audit_results import FieldTests, PassRule
@@ -84,7 +83,7 @@ def _detail(request: Request, sample: Sample, created_at: Any) -> dict[str, Any]
                  link(f"{here}/report", "describedby", "application/json", "the report"),
                  link(f"{base}/maps/audits/{sample.round}", "alternate", "text/html", "the map")]
     return {
-        "round": sample.round, "created_at": _utc(created_at), "run_id": sample.run_id, "seed": sample.plan.seed,
+        "round": sample.round, "created_at": utc(created_at), "run_id": sample.run_id, "seed": sample.plan.seed,
         "plan": sample.plan.to_dict(), "method": sample.plan.method, "excluded_rounds": sample.excluded_rounds,
         "villages": int((~reserve).sum()), "reserves": int(reserve.sum()), "strata": _plain(sample.strata),
         "links": links,
@@ -100,7 +99,7 @@ def rounds(request: Request, store: StoreDep, principal: ReaderDep) -> dict[str,
     frame = round_summaries(store, regions=principal.regions)
     records = _plain(frame.drop(columns="created_at"))
     for row, created in zip(records, frame["created_at"], strict=True):
-        row["created_at"] = _utc(created)
+        row["created_at"] = utc(created)
     return {"rounds": records, "links": [link(f"{base_url(request)}/audits", "self", "application/json")]}
 
 
@@ -151,7 +150,7 @@ ListFormat = Literal["json", "csv", "xlsx", "kml", "geojson"]
 
 
 @router.get("/{round_number}/villages", response_model=AuditVillages, summary="A round's sample list",
-            responses=_binary(["csv", "xlsx", "kml", "geojson"]))
+            responses=file_responses(["csv", "xlsx", "kml", "geojson"]))
 def villages(store: StoreDep, principal: ReaderDep, round_number: RoundParam,
              format: Annotated[ListFormat, Query(description="json, or a file: csv (UTF-8 with BOM), xlsx (a "
                                                              "printable sheet per city), kml or geojson")] = "json",
@@ -176,7 +175,7 @@ def villages(store: StoreDep, principal: ReaderDep, round_number: RoundParam,
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return _send(path, folder, format, name)
+    return send_file(path, folder, format, name)
 
 
 def _region_guard(principal: Principal, round_number: int) -> Any:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import shapely
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import Field
-from starlette.background import BackgroundTask
 
 from api.deps import ReaderDep, StoreDep
 from api.params import MAX_ID, REGION_PATTERN, VillageFilters, village_query
+from api.responses import MEDIA_TYPES, file_responses, send_file
 from api.routers.runs import Level, summary_frame
 from coverage.crs import wgs84_to_gcj02
 from coverage.export import write_table
@@ -24,20 +24,6 @@ from coverage.results_query import query_villages, resolve_run
 
 router = APIRouter(prefix="/exports", tags=["Exports"])
 
-MEDIA_TYPES: dict[str, str] = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "geojson": "application/geo+json",
-    "gpkg": "application/geopackage+sqlite3",
-    "kml": "application/vnd.google-earth.kml+xml",
-}
-
-
-def _binary(formats: list[str]) -> dict[int | str, dict[str, Any]]:
-    # a GeoJSON file is a JSON document (a FeatureCollection), the others are files
-    content = {MEDIA_TYPES[f].split(";")[0]: {"schema": {"type": "object"} if f == "geojson" else
-                                              {"type": "string", "format": "binary"}} for f in formats}
-    return {200: {"description": "The file", "content": content}}
 
 
 class VillageExportParams(VillageFilters):
@@ -50,18 +36,13 @@ class VillageExportParams(VillageFilters):
                                   "是/否, rates as 70.6%) or en (the column keys, covered/weak/uncovered, yes/no)")
 
 
-def _send(path: Path, folder: Path, fmt: str, name: str) -> FileResponse:
-    return FileResponse(path, media_type=MEDIA_TYPES[fmt], filename=name,
-                        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
-
-
 def _to_gcj02(coords: np.ndarray) -> np.ndarray:
     lon, lat = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
     return np.column_stack([lon, lat])
 
 
 @router.get("/villages", response_class=FileResponse, summary="Export villages",
-            responses=_binary(list(MEDIA_TYPES)))
+            responses=file_responses(list(MEDIA_TYPES)))
 def export_villages(store: StoreDep, principal: ReaderDep,
                     params: Annotated[VillageExportParams, Query()]) -> FileResponse:
     """Every village matching the filters of ``/collections/villages/items`` as one file.
@@ -85,11 +66,11 @@ def export_villages(store: StoreDep, principal: ReaderDep,
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return _send(path, folder, params.format, name)
+    return send_file(path, folder, params.format, name)
 
 
 @router.get("/summary", response_class=FileResponse, summary="Export a summary",
-            responses=_binary(["csv", "xlsx"]))
+            responses=file_responses(["csv", "xlsx"]))
 def export_summary(request: Request, store: StoreDep, principal: ReaderDep,
                    level: Annotated[Level, Query()] = "city",
                    run: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -111,4 +92,4 @@ def export_summary(request: Request, store: StoreDep, principal: ReaderDep,
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return _send(path, folder, format, name)
+    return send_file(path, folder, format, name)

@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import func, select
 
 from api.cache import LruCache
 from api.deps import ReaderDep, StoreDep
@@ -54,14 +53,15 @@ from coverage.results_query import (
     VillageQuery,
     count_points,
     count_villages,
-    data_version,
     extent,
+    measurement_times,
     point_rows,
     resolve_run,
     resolve_run_and_version,
+    stored_version,
     village_rows,
 )
-from coverage.storage import Store, measurements
+from coverage.storage import Store
 
 router = APIRouter(tags=["OGC API - Features"])
 
@@ -118,8 +118,7 @@ def conformance(_: ReaderDep) -> dict[str, Any]:
 
 
 def _temporal(store: Store) -> tuple[str | None, str | None]:
-    with store.engine.connect() as conn:
-        lo, hi = conn.execute(select(func.min(measurements.c.measured_at), func.max(measurements.c.measured_at))).one()
+    lo, hi = measurement_times(store)
     return (lo.isoformat() if lo else None, hi.isoformat() if hi else None)
 
 
@@ -156,8 +155,7 @@ def collection(request: Request, store: StoreDep, _: ReaderDep,
 
 
 def _version(store: Store, kind: str) -> int:
-    with store.engine.connect() as conn:
-        return data_version(conn, kind)
+    return stored_version(store, kind)
 
 
 def _page(request: Request, key: tuple[Any, ...], count: Callable[[], int],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from typing import Annotated, Any, Literal
 
@@ -16,6 +15,7 @@ from api.jobs import JobRunner, rules_with
 from api.models import AnalysisRequest, Job, Jobs, Run, RunDiff, Runs, Summary
 from api.ogc import base_url, link
 from api.params import MAX_ID, REGION_PATTERN
+from api.responses import utc
 from api.security import Principal
 from coverage.analysis import check_run_grid
 from coverage.jobs import INTERNAL_ERROR, list_jobs, read_job
@@ -25,7 +25,7 @@ from coverage.results_query import (
     resolve_run_and_version,
     result_rows,
     run_counts,
-    villages_version,
+    stored_version,
 )
 from coverage.storage import Store
 from coverage.summary import reach_gap, reach_interval, reach_rate, summarize
@@ -41,13 +41,7 @@ def _regions(principal: Principal, region: str | None) -> tuple[str, ...]:
 
 
 def _version(store: Store) -> int:
-    with store.engine.connect() as conn:
-        return villages_version(conn)
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    """A stored time (naive UTC) as an aware one, so it is written as RFC 3339 with its zone."""
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
+    return stored_version(store, "villages")
 
 
 def _nan_none(value: Any) -> Any:
@@ -124,7 +118,7 @@ def _run_document(request: Request, record: dict[str, Any], counts: dict[str, in
         ]
     return {
         **{k: record[k] for k in ("id", "status", "rules", "parameters", "inputs", "code_version", "timings")},
-        "started_at": _utc(record["started_at"]), "finished_at": _utc(record["finished_at"]),
+        "started_at": utc(record["started_at"]), "finished_at": utc(record["finished_at"]),
         "counts": counts,
         "reach_rate": reach_rate((counts or {}).get("covered", 0), villages),
         "has_raster": bool(record.get("raster_path")),
@@ -200,7 +194,7 @@ def job_document(request: Request, record: dict[str, Any]) -> dict[str, Any]:
         error = "internal error; the server log has the details"
     return {**{k: record.get(k) for k in ("id", "kind", "status", "trigger", "attempt", "parameters", "progress",
                                           "run_id", "result")},
-            **{k: _utc(record.get(k)) for k in ("created_at", "started_at", "finished_at", "scheduled_for")},
+            **{k: utc(record.get(k)) for k in ("created_at", "started_at", "finished_at", "scheduled_for")},
             "error": error, "links": links}
 
 
