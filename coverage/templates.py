@@ -7,8 +7,6 @@ A template filled in goes back through ``village5g ingest`` unchanged: its heade
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from coverage.bands import BANDS
 from coverage.errors import ConfigError
 from coverage.ingest import RANGES
 from coverage.schema import COLUMNS, STATUSES
+from coverage.writers import atomic_write
 
 __all__ = ["TEMPLATE_KINDS", "TemplateColumn", "template_columns", "write_template"]
 
@@ -402,11 +401,9 @@ def write_template(kind: str, path: str | Path) -> Path:
     notes.append(["第2、3行是示例, 填写前请删除。导入: village5g ingest " + kind + " 文件.xlsx (先用 --dry-run 检查)"])
     for letter, width in zip("ABCDE", (22, 16, 6, 48, 40), strict=True):
         notes.column_dimensions[letter].width = width
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp.xlsx")
     try:
-        workbook.save(tmp)
-        os.replace(tmp, path)
+        with atomic_write(path, suffix=".xlsx") as tmp:
+            workbook.save(tmp)
     finally:
         workbook.close()
-        tmp.unlink(missing_ok=True)
     return path
