@@ -55,6 +55,71 @@ def _inverse_mercator(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndar
     return lon, lat
 
 
+def _sample(path: Path, box: tuple[float, float, float, float], width: int, height: int, *, gcj02: bool
+            ) -> np.ndarray:
+    """Band 1 of the raster at the centres of a ``height`` x ``width`` grid over the Web Mercator ``box``
+    (nearest neighbour; NaN outside the raster and at nodata). With ``gcj02`` the grid is in GCJ-02."""
+    x0, y0, x1, y1 = box
+    xs = x0 + (np.arange(width) + 0.5) * (x1 - x0) / width
+    ys = y1 - (np.arange(height) + 0.5) * (y1 - y0) / height
+    gx, gy = np.meshgrid(xs, ys)
+    lon, lat = _inverse_mercator(gx.ravel(), gy.ravel())
+    if gcj02:
+        lon, lat = gcj02_to_wgs84(lon, lat)
+    with rasterio.open(path) as src:
+        crs = pyproj.CRS.from_user_input(src.crs.to_wkt())
+        nodata = src.nodata
+        px, py = project_xy(lon, lat, crs)
+        inv = ~src.transform
+        cols = np.floor(inv.a * px + inv.b * py + inv.c).astype(np.int64)
+        rows = np.floor(inv.d * px + inv.e * py + inv.f).astype(np.int64)
+        inside = (cols >= 0) & (cols < src.width) & (rows >= 0) & (rows < src.height)
+        values = np.full(cols.shape, np.nan, dtype=np.float64)
+        if inside.any():
+            c0, c1 = int(cols[inside].min()), int(cols[inside].max()) + 1
+            r0, r1 = int(rows[inside].min()), int(rows[inside].max()) + 1
+            block = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+            values[inside] = block[rows[inside] - r0, cols[inside] - c0]
+    if nodata is not None:
+        values[values == nodata] = np.nan
+    return values.reshape(height, width)
+
+
+def _colour(values: np.ndarray, rules: RuleSet) -> bytes:
+    """RSRP values (NaN: transparent) as a palette PNG in the stepped colours of the rule set."""
+    steps = rsrp_steps(rules)
+    index = np.zeros(values.shape, dtype=np.uint8)
+    known = ~np.isnan(values)
+    index[known] = step_index(values[known], steps) + 1
+    palette = [(0, 0, 0, 0)] + [(*hex_rgb(s.color), OVERLAY_ALPHA) for s in steps]
+    return png.encode_indexed(index, palette)
+
+
+#: Side of a raster tile (px) and the lowest tile zoom served: below it a tile would read a window of
+#: the run's raster larger than a few thousand pixels a side.
+TILE_PX = 256
+RSRP_MIN_ZOOM = 9
+
+
+def rsrp_tile(raster_path: Path | str, z: int, x: int, y: int, *, rules: RuleSet, gcj02: bool = False
+              ) -> bytes | None:
+    """The Web Mercator tile ``z/x/y`` of the run's predicted SS-RSRP as a 256 px palette PNG, in the
+    colours of :func:`rsrp_overlay`; None where the raster has no value in the tile (or below
+    :data:`RSRP_MIN_ZOOM`)."""
+    path = Path(raster_path)
+    if not path.is_file():
+        raise NotFoundError(f"prediction raster {path} does not exist")
+    if z < RSRP_MIN_ZOOM:
+        return None
+    size = 2 * math.pi * _R / 2 ** z
+    box = (-math.pi * _R + x * size, math.pi * _R - (y + 1) * size, -math.pi * _R + (x + 1) * size,
+           math.pi * _R - y * size)
+    values = _sample(path, box, TILE_PX, TILE_PX, gcj02=gcj02)
+    if np.isnan(values).all():
+        return None
+    return _colour(values, rules)
+
+
 def rsrp_overlay(raster_path: Path | str, bounds: tuple[float, float, float, float], *, rules: RuleSet,
                  gcj02: bool = False, clip: np.ndarray | None = None, max_px: int = 2048) -> Overlay:
     """Band 1 (SS-RSRP, dBm) of a run's GeoTIFF over ``bounds`` as a stepped-colour overlay.
@@ -85,48 +150,21 @@ def rsrp_overlay(raster_path: Path | str, bounds: tuple[float, float, float, flo
         raise NotFoundError(f"prediction raster {path} does not exist")
     west, south, east, north = bounds
     with rasterio.open(path) as src:
-        crs = pyproj.CRS.from_user_input(src.crs.to_wkt())
         res_m = abs(src.transform.a)
-        nodata = src.nodata
-        (x0, x1), (y0, y1) = _mercator(np.array([west, east]), np.array([south, north]))
-        # a ground metre is 1/cos(lat) Web Mercator units
-        cell = res_m / math.cos(math.radians((south + north) / 2))
-        cell = max(cell, max(x1 - x0, y1 - y0) / max_px)
-        width = max(1, math.ceil((x1 - x0) / cell))
-        height = max(1, math.ceil((y1 - y0) / cell))
-        xs = x0 + (np.arange(width) + 0.5) * (x1 - x0) / width
-        ys = y1 - (np.arange(height) + 0.5) * (y1 - y0) / height
-        gx, gy = np.meshgrid(xs, ys)
-        lon, lat = _inverse_mercator(gx.ravel(), gy.ravel())
-        if gcj02:
-            lon, lat = gcj02_to_wgs84(lon, lat)
-        px, py = project_xy(lon, lat, crs)
-        inv = ~src.transform
-        cols = inv.a * px + inv.b * py + inv.c
-        rows = inv.d * px + inv.e * py + inv.f
-        cols = np.floor(cols).astype(np.int64)
-        rows = np.floor(rows).astype(np.int64)
-        inside = (cols >= 0) & (cols < src.width) & (rows >= 0) & (rows < src.height)
-        values = np.full(cols.shape, np.nan, dtype=np.float64)
-        if inside.any():
-            c0, c1 = int(cols[inside].min()), int(cols[inside].max()) + 1
-            r0, r1 = int(rows[inside].min()), int(rows[inside].max()) + 1
-            block = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
-            values[inside] = block[rows[inside] - r0, cols[inside] - c0]
-    if nodata is not None:
-        values[values == nodata] = np.nan
+    (x0, x1), (y0, y1) = _mercator(np.array([west, east]), np.array([south, north]))
+    # a ground metre is 1/cos(lat) Web Mercator units
+    cell = res_m / math.cos(math.radians((south + north) / 2))
+    cell = max(cell, max(x1 - x0, y1 - y0) / max_px)
+    width = max(1, math.ceil((x1 - x0) / cell))
+    height = max(1, math.ceil((y1 - y0) / cell))
+    values = _sample(path, (float(x0), float(y0), float(x1), float(y1)), width, height, gcj02=gcj02)
     if clip is not None and len(clip):
         polygons = shapely.transform(np.asarray(clip, dtype=object),
                                      lambda c: np.column_stack(_mercator(c[:, 0], c[:, 1])))
         grid = Affine((x1 - x0) / width, 0.0, x0, 0.0, -(y1 - y0) / height, y1)
         outside = features.geometry_mask([g for g in polygons if g is not None and not g.is_empty],
                                          out_shape=(height, width), transform=grid)
-        values[outside.ravel()] = np.nan
-    steps = rsrp_steps(rules)
-    index = np.zeros(values.shape, dtype=np.uint8)
-    known = ~np.isnan(values)
-    index[known] = step_index(values[known], steps) + 1
-    palette = [(0, 0, 0, 0)] + [(*hex_rgb(s.color), OVERLAY_ALPHA) for s in steps]
-    data = png.encode_indexed(index.reshape(height, width), palette)
+        values[outside] = np.nan
+    data = _colour(values, rules)
     url = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
     return Overlay(url, [[south, west], [north, east]], width, height)

@@ -41,11 +41,21 @@ import pandas as pd
 import shapely
 from sqlalchemy import func, select
 
-from coverage.results_query import PointQuery, VillageQuery, data_stamp, point_rows, result_rows, village_rows
+from coverage.results_query import (
+    PointQuery,
+    VillageQuery,
+    data_stamp,
+    point_rows,
+    region_envelope,
+    result_rows,
+    village_rows,
+)
 from coverage.storage import Store, ingests
 from coverage.summary import summarize
 from coverage.writers import atomic_write
+from maps.build import run_rules
 from maps.geometry import shift_to_gcj02
+from maps.raster import RSRP_MIN_ZOOM, rsrp_tile
 from maps.style import village_classes
 
 __all__ = ["COUNTY_MIN_ZOOM", "EXTENT", "MAX_ZOOM", "SITE_MIN_ZOOM", "VILLAGE_MIN_ZOOM", "TileSource",
@@ -171,6 +181,35 @@ class TileSource:
             if path.exists():
                 return path.read_bytes()
         data = self._make(run_id, z, x, y, regions=regions, gcj02=gcj02, stamp=stamp)
+        if path is not None:
+            with atomic_write(path) as tmp:
+                tmp.write_bytes(data)
+        return data
+
+    def rsrp(self, run_id: int, z: int, x: int, y: int, *, regions: tuple[str, ...] = (),
+             gcj02: bool = False) -> bytes:
+        """PNG tile ``z/x/y`` of the run's predicted SS-RSRP (:func:`maps.raster.rsrp_tile`); empty bytes
+        where it has no value, below :data:`maps.raster.RSRP_MIN_ZOOM`, for a run without a raster, and
+        for a region-limited caller outside the envelope of its region's villages."""
+        if not (0 <= z <= MAX_ZOOM and 0 <= x < 2 ** z and 0 <= y < 2 ** z):
+            raise ValueError(f"tile {z}/{x}/{y} does not exist (zoom 0-{MAX_ZOOM})")
+        if z < RSRP_MIN_ZOOM:
+            return b""
+        west, south, east, north = tile_bounds(z, x, y)
+        for region in regions:
+            e = region_envelope(self.store, region)
+            if e[0] > east or e[2] < west or e[1] > north or e[3] < south:
+                return b""
+        path = None
+        if self.cache_dir is not None:
+            path = self.cache_dir / f"run-{run_id}" / f"rsrp{'-gcj02' if gcj02 else ''}" / str(z) / str(x) / f"{y}.png"
+            if path.exists():
+                return path.read_bytes()
+        record = self.store.read_run(run_id)
+        raster = record.get("raster_path")
+        if not raster or not Path(str(raster)).is_file():
+            return b""
+        data = rsrp_tile(Path(str(raster)), z, x, y, rules=run_rules(record), gcj02=gcj02) or b""
         if path is not None:
             with atomic_write(path) as tmp:
                 tmp.write_bytes(data)

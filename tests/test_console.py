@@ -11,6 +11,7 @@ At z = 12, lon 119.405 gives x = floor(3406.54) = 3406 and lat 32.405 gives y = 
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -22,10 +23,12 @@ from coverage.analysis import run_analysis
 from coverage.crs import wgs84_to_gcj02
 from coverage.rules import DEFAULT_RULES
 from coverage.storage import Store
+from maps import png
+from maps.style import hex_rgb, rsrp_steps
 from maps.tiles import EXTENT, TileSource, tile_bounds
 from tests.utils.api import app_for, key, live_server
 from tests.utils.browser import open_page
-from tests.worlds.row import PARAMS, SOUTH, VILLAGES, WEST, build_row_world
+from tests.worlds.row import PARAMS, SITE, SOUTH, VILLAGES, WEST, build_row_world
 
 Z, X, Y = 12, 3406, 1657
 
@@ -276,3 +279,28 @@ def test_an_auditor_draws_a_round_and_a_bad_upload_is_shown_row_by_row(store: St
     with TestClient(app_for(store, tmp_path)) as client:
         rounds = client.get("/audits").json()["rounds"]
         assert [(r["round"], r["seed"], r["tests"]) for r in rounds] == [(1, 7, 0)]
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_predicted_rsrp_tiles_colour_the_runs_raster(store: Store, tmp_path: Path) -> None:
+    build_row_world(store, analyze=False)
+    with_raster = run_analysis(store, rules=DEFAULT_RULES, params=PARAMS, artifacts_dir=tmp_path / "runs").run_id
+    without = run_analysis(store, rules=DEFAULT_RULES, params=PARAMS).run_id
+    # the site's pixel in tile 12/3406/1657 (256 px): Web Mercator x, y of the site against the tile's corner
+    size = 2 * math.pi * 6378137.0 / 2 ** Z
+    mx = math.radians(SITE[0]) * 6378137.0 + math.pi * 6378137.0 - X * size
+    my = math.pi * 6378137.0 - math.log(math.tan(math.pi / 4 + math.radians(SITE[1]) / 2)) * 6378137.0 - Y * size
+    col, row = int(mx / size * 256), int(my / size * 256)
+    good = {hex_rgb(step.color) for step in rsrp_steps(DEFAULT_RULES)[:3]}  # at or above the good cut-off
+    with TestClient(app_for(store, tmp_path)) as client:
+        answer = client.get(f"/tiles/{with_raster}/rsrp/{Z}/{X}/{Y}.png")
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+        image = png.decode(answer.content)
+        assert image.shape == (256, 256, 4) and tuple(image[row, col, :3]) in good and image[row, col, 3] > 0
+        assert client.get(f"/tiles/{with_raster}/rsrp/8/212/103.png").status_code == 204  # below zoom 9
+        assert client.get(f"/tiles/{without}/rsrp/{Z}/{X}/{Y}.png").status_code == 204  # a run without raster
+        # the tile (lon 119.3555-119.4434) holds 扬州 (3210) villages only: a 南京 (3201) key, whose villages
+        # start at lon 119.4851, gets nothing there; a 扬州 key gets the tile
+        tile = f"/tiles/{with_raster}/rsrp/{Z}/{X}/{Y}.png"
+        assert client.get(tile, headers=key(store, "viewer", region="3210")).content == answer.content
+        assert client.get(tile, headers=key(store, "viewer", region="3201")).status_code == 204

@@ -41,12 +41,16 @@
     layers.push({ id: "basemap" + i, type: "raster", source: "basemap" + i });
   });
   var VZ = C.villageMinZoom;
+  // the predicted RSRP: 256 px raster tiles (shown at the tile's own zoom), off until asked for
+  sources.rsrp = { type: "raster", tiles: [origin + C.rsrpTiles], tileSize: 256, minzoom: C.rsrpMinZoom, maxzoom: C.maxZoom };
   layers.push(
     { id: "divisions-fill", type: "fill", source: "v5g", "source-layer": "divisions",
       paint: { "fill-color": ["step", ["zoom"], reachColor, VZ, C.rasters.length ? "rgba(0,0,0,0)" : C.land],
                "fill-opacity": ["step", ["zoom"], 0.85, VZ, 1] } },
     { id: "villages-fill", type: "fill", source: "v5g", "source-layer": "villages", minzoom: VZ,
       paint: { "fill-color": classColor, "fill-opacity": C.fillOpacity } },
+    { id: "rsrp", type: "raster", source: "rsrp", minzoom: C.rsrpMinZoom, layout: { visibility: "none" },
+      paint: { "raster-opacity": 0.85, "raster-resampling": "nearest" } },
     { id: "villages-line", type: "line", source: "v5g", "source-layer": "villages", minzoom: VZ + 2,
       paint: { "line-color": "#ffffff", "line-width": 0.6 } },
     { id: "villages-selected", type: "line", source: "v5g", "source-layer": "villages", minzoom: VZ,
@@ -144,8 +148,12 @@
     '<label><input type="checkbox" data-layers="villages-fill,villages-line,villages-selected" checked> ' + esc(T.villages) + "</label>" +
     '<label><input type="checkbox" data-layers="sites-circle,sites-sector" checked> ' + esc(T.sites) + "</label>" +
     '<label><input type="checkbox" data-layers="divisions-fill,divisions-line" checked> ' + esc(T.divisions) + "</label>" +
+    '<label><input type="checkbox" data-layers="rsrp"> ' + esc(T.rsrp) + "</label>" +
     "</fieldset>" +
-    '<div class="legend"><h2>' + esc(T.villages) + "</h2>" + legend + "<h2>" + esc(T.reach) + "</h2>" + rateLegend + "</div>" +
+    '<div class="legend"><h2>' + esc(T.villages) + "</h2>" + legend + "<h2>" + esc(T.reach) + "</h2>" + rateLegend +
+    "<h2>" + esc(T.rsrp) + "</h2>" + C.rsrpSteps.map(function (s) {
+      return '<div class="row"><span class="swatch" style="background:' + s.color + '"></span>' + esc(s.label) + "</div>";
+    }).join("") + "</div>" +
     '<label class="basemap">' + esc(T.basemap) + ' <select id="basemap">' + options + "</select></label>" +
     '<div id="card"></div>';
   panel.querySelectorAll("input[data-layers]").forEach(function (box) {

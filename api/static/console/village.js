@@ -26,7 +26,9 @@
       row(T.good_share, V.pct(q.good_share)) + row(T.weak_share, V.pct(q.weak_share)) +
       row(T.committee_rsrp, db(q.committee_rsrp_dbm, "dBm")) + row(T.committee_sinr, db(q.committee_sinr_db, "dB")) +
       row(T.samples, V.num(q.n_measurements)) + row(T.measured_rsrp, db(q.measured_rsrp_median_dbm, "dBm")) +
-      row(T.measured_good, V.pct(q.measured_good_share)) + row(T.population, V.num(q.population)) + "</table>";
+      row(T.measured_good, V.pct(q.measured_good_share)) +
+      row(T.mr_samples, V.num(q.mr_samples)) + row(T.mr_good, V.pct(q.mr_good_share)) + row(T.mr_period, esc(q.mr_period || "–")) +
+      row(T.population, V.num(q.population)) + "</table>";
     drawMap(f);
     sites(f);
   }).catch(function (e) { V.error(document.getElementById("facts"), e); });
