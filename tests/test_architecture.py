@@ -142,3 +142,19 @@ def test_routers_reach_the_database_through_domain_functions() -> None:
     routers = sorted((ROOT / "api" / "routers").glob("*.py"))
     assert routers, "no routers found"
     assert [p.name for p in routers if ".engine" in p.read_text(encoding="utf-8")] == []
+
+
+def _imports_a_test_module(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tests.test_"):
+            return True
+        if isinstance(node, ast.Import) and any(a.name.startswith("tests.test_") for a in node.names):
+            return True
+    return False
+
+
+def test_no_test_module_imports_another_and_helpers_are_not_named_as_tests() -> None:
+    tests = ROOT / "tests"
+    assert [p.name for p in sorted(tests.glob("test_*.py")) if _imports_a_test_module(p)] == []
+    helpers = [p for folder in ("utils", "worlds") for p in (tests / folder).rglob("*.py")]
+    assert helpers and [p.name for p in helpers if p.name.startswith("test_")] == []
