@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
@@ -16,6 +17,7 @@ from coverage.errors import ValidationError
 from coverage.ingest import read_input
 from coverage.schema import is_village_committee, name_says_urban
 from coverage.storage import Store
+from tests.utils.api import app_for, key
 from tests.utils.bad_inputs import VILLAGE_POLYGONS, write_csv
 from tests.worlds.row import KM_LAT, KM_LON, SOUTH, WEST, build_row_world
 
@@ -119,3 +121,26 @@ def test_cli_ingest_committees_stores_the_matched_points_only(tmp_path: Path) ->
     assert after.at["321012101202", "committee_lon"] == pytest.approx(second[0], abs=1e-7)
     assert after.drop(index="321012101202")["committee_lon"].equals(before.drop(index="321012101202")["committee_lon"])
     store.dispose()
+
+
+def test_api_joins_committee_points_and_reports_the_rest(store: Store, tmp_path: Path) -> None:
+    build_row_world(store, analyze=False)
+    second = (WEST + 2.5 * KM_LON, SOUTH + 0.5 * KM_LAT)
+    path = _points_file(tmp_path, [["320000000000", "乙村村民委员会", "0514", "", *_gcj(*second)],
+                                   ["320000000001", "戊村", "0514", "", *_gcj(*second)]])
+    files = {"file": (path.name, path.read_bytes())}
+    with TestClient(app_for(store, tmp_path)) as client:
+        dry = client.post("/ingest/committees", files=files, data={"crs": "gcj02", "dry_run": "true"},
+                          headers=key(store, "admin"))
+        assert dry.status_code == 200, dry.text
+        assert (dry.json()["name"], dry.json()["unmatched"], dry.json()["updated"]) == (1, 1, 0)
+        assert pd.isna(store.read("villages").set_index("code").at["321012101202", "committee_lon"])
+        limited = client.post("/ingest/committees", files=files, data={"crs": "gcj02"},
+                              headers=key(store, "admin", region="3210"))
+        assert limited.status_code == 403
+        done = client.post("/ingest/committees", files=files, data={"crs": "gcj02"}, headers=key(store, "admin"))
+        assert done.status_code == 200 and done.json()["updated"] == 1
+        assert done.json()["not_joined"] == [{"row": 2, "code": "320000000001", "name": "戊村", "status": "unmatched",
+                                              "candidates": []}]
+    lon = store.read("villages").set_index("code").at["321012101202", "committee_lon"]
+    assert lon == pytest.approx(second[0], abs=1e-7)

@@ -188,6 +188,49 @@ def ingest_dry_run(
     }
 
 
+@router.post("/committees", summary="Join village-committee points to the stored villages",
+             responses={422: {"description": "The file was rejected; every problem is listed in details"}})
+def ingest_committees(
+    store: StoreDep,
+    file: FileForm,
+    principal: Annotated[Principal, Depends(get_principal)],
+    crs: CrsForm = None,
+    encoding: EncodingForm = None,
+    layer: LayerForm = None,
+    map: MapForm = None,
+    dry_run: Annotated[bool, Form(description="Report the join only; store nothing")] = False,
+) -> dict[str, Any]:
+    """村委会 points (their own CRS) joined to the stored villages by 12-digit code, else by normalised
+    name narrowed by a township or county column, as ``village5g ingest committees`` does: the
+    report lists ambiguous and unmatched rows (nothing is joined for them) and, unless ``dry_run``,
+    the matched villages' committee points are stored in one transaction. Needs an admin key
+    without a region limit."""
+    from coverage.committees import match_committees, read_committees, store_committee_points
+    from coverage.ingest import file_sha256
+
+    _authorize(principal, "villages", False)
+    if principal.region is not None:
+        raise ApiError(403, "joining committee points needs a key without a region limit")
+    mapping = ColumnMapping(rename=parse_pairs(map, "map"))
+    with received_file(file) as path:
+        points, warnings = read_committees(path, crs=crs or None, encoding=encoding or None, layer=layer or None,
+                                           mapping=mapping)
+        sha = file_sha256(path)
+    stored = store.read("villages")
+    if stored.empty:
+        raise ConfigError("no villages stored: upload the village boundaries before their committee points")
+    report = match_committees(points, stored, file_name=_safe_name(file.filename), warnings=warnings)
+    updated = 0 if dry_run else store_committee_points(store, report, sha256=sha, crs=crs or "file/WGS84")
+    return {
+        "file_name": report.file_name, "dry_run": dry_run, "updated": updated,
+        **{status: report.count(status) for status in ("code", "name", "ambiguous", "unmatched")},
+        "not_joined": [{"row": m.row, "code": m.code, "name": m.name, "status": m.status,
+                        "candidates": list(m.candidates)} for m in report.matches
+                       if m.status in ("ambiguous", "unmatched")][:_SHOWN * 10],
+        "warnings": [{"file": w.file, "row": w.row, "field": w.field, "message": w.message} for w in report.warnings],
+    }
+
+
 @router.post("/{kind}", response_model=IngestResult, status_code=201, summary="Upload a file",
              responses={413: {"description": "The file is larger than the service accepts"},
                         422: {"description": "The file was rejected; every problem is listed in details"}})
