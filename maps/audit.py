@@ -30,8 +30,8 @@ from coverage.errors import NotFoundError
 from coverage.storage import Store
 from maps.basemaps import get_basemap
 from maps.build import MapOptions
-from maps.builders import _land_layer, _new_map, _outline_layer, _values
-from maps.elements import HtmlControl, ReadyHook, _script_json, legend_html
+from maps.builders import land_layer, new_map, outline_layer, property_values
+from maps.elements import HtmlControl, ReadyHook, legend_html, script_json
 from maps.geometry import PRECISION_DEG, SIMPLIFY_TOLERANCE_DEG, display_points, lonlat_bounds
 from maps.style import AUDIT_CLASSES, js_config
 
@@ -63,7 +63,7 @@ class AuditLayer(Layer):
     def __init__(self, data: dict[str, Any], *, name: str) -> None:
         super().__init__(name=name, overlay=True, control=True, show=True)
         self._name = "AuditLayer"
-        self.data_json = _script_json(data)
+        self.data_json = script_json(data)
 
 
 def point_classes(outcomes: pd.DataFrame) -> np.ndarray:
@@ -91,7 +91,7 @@ def audit_points(sample: Sample, outcomes: pd.DataFrame, *, gcj02: bool = False,
     joined = pd.concat([pd.DataFrame(villages.drop(columns="geometry")),
                         outcomes.reset_index(drop=True).drop(columns=[c for c in outcomes.columns
                                                                       if c in villages.columns])], axis=1)
-    columns = {prop: _values(joined[col], decimals) for prop, col, decimals in _POINT_PROPERTIES}
+    columns = {prop: property_values(joined[col], decimals) for prop, col, decimals in _POINT_PROPERTIES}
     columns["class"] = point_classes(outcomes).tolist()
     columns["label"] = order_labels(villages, sample.strata)
     names = list(columns)
@@ -130,7 +130,7 @@ def _division_lines(divisions: gpd.GeoDataFrame, villages: pd.DataFrame, shape: 
     for level, width in (("county", 1.2), ("city", 2.4)):
         codes = set(villages[f"{level}_code"].astype(str))
         frame = divisions[(divisions["level"] == level) & divisions["code"].isin(codes)]
-        layer = _outline_layer(frame, {"color": "#3b3b3b", "weight": width, "fill": False}, pane="v5g-bounds",
+        layer = outline_layer(frame, {"color": "#3b3b3b", "weight": width, "fill": False}, pane="v5g-bounds",
                                **shape)
         if layer is not None:
             layer.add_to(group)
@@ -176,13 +176,13 @@ def audit_map(sample: Sample, outcomes: pd.DataFrame, *, polygons: gpd.GeoDataFr
     outline = None
     n_polygons = len(polygons) if polygons is not None else 0
     if polygons is not None and n_polygons:
-        outline = _outline_layer(polygons, {"color": "#37474f", "weight": 1.4, "fill": True, "fillOpacity": 0.06,
+        outline = outline_layer(polygons, {"color": "#37474f", "weight": 1.4, "fill": True, "fillOpacity": 0.06,
                                             "fillColor": "#37474f"}, pane="v5g-bounds", **shape)
     config = js_config()
     config["auditClasses"] = {c.key: {"color": c.color, "zh": c.label_zh, "en": c.label_en} for c in AUDIT_CLASSES}
-    m = _new_map(lonlat_bounds(np.array(extent, dtype=object)), base, tianditu_key, config)
+    m = new_map(lonlat_bounds(np.array(extent, dtype=object)), base, tianditu_key, config)
     if divisions is not None:
-        land = _land_layer(divisions, **shape) if base.name == "none" else None
+        land = land_layer(divisions, **shape) if base.name == "none" else None
         if land is not None:
             land.add_to(m)
         _division_lines(divisions, sample.villages, shape).add_to(m)

@@ -127,7 +127,7 @@ def _require(results: pd.DataFrame, columns: Sequence[str]) -> None:
         raise NotFoundError("no villages to map")
 
 
-def _values(series: pd.Series, decimals: int | None) -> list[Any]:
+def property_values(series: pd.Series, decimals: int | None) -> list[Any]:
     """Python values with None for missing, numbers rounded (integers for ``decimals`` 0)."""
     values = series.to_numpy(dtype=object)
     missing = pd.isna(series).to_numpy()
@@ -150,7 +150,7 @@ def village_properties(results: pd.DataFrame) -> list[dict[str, Any]]:
     """The popup and style properties of each village (``class`` is its legend class)."""
     columns: dict[str, list[Any]] = {}
     for prop, col, decimals in _VILLAGE_PROPERTIES:
-        columns[prop] = _values(results[col], decimals) if col in results.columns else [None] * len(results)
+        columns[prop] = property_values(results[col], decimals) if col in results.columns else [None] * len(results)
     columns["class"] = village_classes(results["verdict"].to_numpy(), results["no_site"].to_numpy()).tolist()
     columns["search"] = [f"{n} {c}" for n, c in zip(columns["name"], columns["code"], strict=True)]
     names = list(columns)
@@ -204,8 +204,9 @@ def _link(template: str | None, *, code: str, level: str, name: str) -> str | No
 # -- map parts ----------------------------------------------------------------------------------
 
 
-def _new_map(bounds: list[list[float]], basemap: Basemap, tianditu_key: str | None,
+def new_map(bounds: list[list[float]], basemap: Basemap, tianditu_key: str | None,
              config: dict[str, Any]) -> folium.Map:
+    """An empty map fitted to ``bounds`` ([[south, west], [north, east]]) with its basemap and page setup."""
     (south, west), (north, east) = bounds
     m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=9, tiles=None,
                    prefer_canvas=True, control_scale=True, zoom_snap=0.25)
@@ -220,7 +221,7 @@ def _new_map(bounds: list[list[float]], basemap: Basemap, tianditu_key: str | No
     return m
 
 
-def _outline_layer(frame: gpd.GeoDataFrame, style: dict[str, Any], *, pane: str, tolerance_deg: float,
+def outline_layer(frame: gpd.GeoDataFrame, style: dict[str, Any], *, pane: str, tolerance_deg: float,
                    precision_deg: float, gcj02: bool) -> folium.GeoJson | None:
     """Non-interactive polygons (boundaries or land) with one style, simplified as one coverage."""
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
@@ -233,12 +234,13 @@ def _outline_layer(frame: gpd.GeoDataFrame, style: dict[str, Any], *, pane: str,
                           control=False, pane=pane, interactive=False)
 
 
-def _land_layer(divisions: gpd.GeoDataFrame | None, **kwargs: Any) -> folium.GeoJson | None:
+def land_layer(divisions: gpd.GeoDataFrame | None, **kwargs: Any) -> folium.GeoJson | None:
+    """The cities drawn as land under the villages (for the ``none`` basemap); None without divisions."""
     if divisions is None:
         return None
     cities = divisions[divisions["level"] == "city"]
     style = {"fillColor": NO_BASEMAP_LAND, "fillOpacity": 1.0, "color": "#b9b3a6", "weight": 1.0}
-    return _outline_layer(cities, style, pane="v5g-land", **kwargs)
+    return outline_layer(cities, style, pane="v5g-land", **kwargs)
 
 
 def _rate_text(covered: int, villages: int) -> str:
@@ -294,7 +296,7 @@ def _boundaries(divisions: gpd.GeoDataFrame, results: pd.DataFrame, *, level: st
         layers.append((counties, {"color": "#3b3b3b", "weight": 1.8, "fill": False}))
     layers.append((divisions[divisions["code"] == code], {"color": "#111111", "weight": 2.6, "fill": False}))
     for frame, style in layers:
-        layer = _outline_layer(frame, style, pane="v5g-bounds", **shape)
+        layer = outline_layer(frame, style, pane="v5g-bounds", **shape)
         if layer is not None:
             layer.add_to(group)
     return group
@@ -377,10 +379,10 @@ def region_map(results: gpd.GeoDataFrame, *, level: str, code: str, divisions: g
     geoms = display_geometries(results.geometry.values, **shape)
     villages_fc = feature_collection(geoms, village_properties(results))
     bounds = lonlat_bounds(geoms)
-    m = _new_map(bounds, base, tianditu_key, js_config())
+    m = new_map(bounds, base, tianditu_key, js_config())
 
     if base.name == "none":
-        land = _land_layer(divisions, **shape)
+        land = land_layer(divisions, **shape)
         if land is not None:
             land.add_to(m)
 
@@ -497,9 +499,9 @@ def province_map(results: gpd.GeoDataFrame, *, divisions: gpd.GeoDataFrame, rule
         divisions[divisions["level"] == "city"].geometry.dropna().values, tolerance_deg=0.0, gcj02=base.gcj02))
     # the colours spread over the cities' own rates (the layer shown first); counties share them
     rates = city_stats["reach_rate"].to_numpy(dtype=float)
-    m = _new_map(bounds, base, tianditu_key, js_config(target_rate=target, rates=rates))
+    m = new_map(bounds, base, tianditu_key, js_config(target_rate=target, rates=rates))
     if base.name == "none":
-        land = _land_layer(divisions, **shape)
+        land = land_layer(divisions, **shape)
         if land is not None:
             land.add_to(m)
     folium.GeoJson(counties_fc, name="区县 counties", show=False, style=JsCode("village5g.rateStyle"),

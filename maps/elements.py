@@ -16,7 +16,7 @@ from folium.template import Template
 from maps.assets import asset_url
 
 
-def _script_json(value: Any) -> str:
+def script_json(value: Any) -> str:
     """Compact JSON that is safe inside a ``<script>`` element."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
@@ -39,7 +39,7 @@ class PageSetup(folium.MacroElement):
     def __init__(self, config: dict[str, Any], *, background: str | None = None) -> None:
         super().__init__()
         self._name = "PageSetup"
-        self.config_json = _script_json(config)
+        self.config_json = script_json(config)
         self.background = background
 
 
@@ -56,7 +56,7 @@ class HtmlControl(folium.MacroElement):
     def __init__(self, html_text: str, *, position: str = "bottomright", css_class: str = "v5g-box") -> None:
         super().__init__()
         self._name = "HtmlControl"
-        self.html_json = _script_json(html_text)
+        self.html_json = script_json(html_text)
         self.position = position
         self.css_class = css_class
 
@@ -82,7 +82,7 @@ class StationLayer(JSCSSMixin, Layer):
         self._name = "StationLayer"
         self.default_js = [("markerclusterjs", asset_url("leaflet.markercluster/dist/leaflet.markercluster.js"))]
         self.default_css = [("markerclustercss", asset_url("leaflet.markercluster/dist/MarkerCluster.css"))]
-        self.data_json = _script_json(data)
+        self.data_json = script_json(data)
         self.layer_options = {"wedgeZoom": wedge_zoom}
 
 
