@@ -589,13 +589,28 @@ def _whitespace_separated(text: str) -> bool:
     return bool(first) and not any(d in first for d in (",", "\t", ";", "|")) and len(first.split()) >= 3
 
 
+_DATE_TOKEN = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}$")
+_TIME_TOKEN = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
+
+
+def _join_date_time(tokens: list[str]) -> list[str]:
+    """``2026-06-01 10:00:00`` is one field, not two: a date token followed by a time token is joined."""
+    out: list[str] = []
+    for token in tokens:
+        if out and _TIME_TOKEN.match(token) and _DATE_TOKEN.match(out[-1]):
+            out[-1] = f"{out[-1]} {token}"
+        else:
+            out.append(token)
+    return out
+
+
 def _read_whitespace(text: str, file: str, encoding: str) -> _Table:
     """Fields separated by whitespace; an empty field cannot be written, so rows shorter than the
     header (outage rows of drive tests) are read as the first columns with the rest empty, counted
     in a warning. A longer row is an error, as in CSV."""
     lines = text.lstrip("\ufeff").splitlines()
     header = lines[0].split()
-    body = [line.split() for line in lines[1:]]
+    body = [_join_date_time(line.split()) for line in lines[1:]]
     short: dict[int, int] = {}
     for record in body:
         if record and len(record) < len(header):

@@ -156,3 +156,12 @@ def test_operators_written_as_plmn_codes(tmp_path: Path) -> None:
     path.write_text("lon,lat,operator,rsrp\n119.401,32.401,46000,-90\n119.402,32.401,460-01,-91\n"
                     "119.403,32.401,46011,-92\n119.404,32.401,46015,-93\n", encoding="utf-8")
     assert list(read_input("measurements", path).frame["operator"]) == ["CMCC", "CUCC", "CTCC", "CBN"]
+
+
+def test_a_timestamp_with_a_space_is_one_field_of_whitespace_text(tmp_path: Path) -> None:
+    path = tmp_path / "log.txt"
+    path.write_text("Time Lon Lat Operator RSRP\n2026-06-01 10:00:00 119.401 32.401 CMCC -90\n"
+                    "2026/6/1 10:00:05.5 119.402 32.401 CMCC -91\n", encoding="utf-8")
+    frame = read_input("measurements", path).frame
+    assert [str(t) for t in frame["measured_at"]] == ["2026-06-01 10:00:00", "2026-06-01 10:00:05.500000"]
+    assert list(frame["rsrp_dbm"]) == [-90.0, -91.0]
