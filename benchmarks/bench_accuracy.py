@@ -152,8 +152,10 @@ def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path 
                   f"{band['slope_db_per_decade']:+.2f} dB/decade; correction (se) {curve}")
         calibrated = calibration.parameters(params)
         evidence = pd.concat([measurements, audit_evidence(store)], ignore_index=True)
+        t_cal = time.perf_counter()
         variants["calibrated"] = analyze_frames(villages, stations, evidence, rules=DEFAULT_RULES,
                                                 params=calibrated)[0]
+        print(f"  calibrated: analysis {time.perf_counter() - t_cal:.0f} s")
         variants["calibrated model"] = analyze_frames(villages, stations, None, rules=DEFAULT_RULES,
                                                       params=calibrated)[0]
         if mr is not None:

@@ -148,6 +148,10 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     return results, prediction, labels
 
 
+#: Pixels per side of the blocks a run with MR grids is kriged on (:func:`coverage.fusion.fuse`).
+MR_BLOCK_PX = 2
+
+
 def area_prior(codes: np.ndarray, params: ModelParameters) -> np.ndarray:
     """The calibrated prior of the location effect (dB) of villages by code: their county's area
     offset, else their city's, else 0 (:attr:`coverage.predict.ModelParameters.area_offsets`)."""
@@ -206,7 +210,9 @@ def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.G
                                                  prior_db=mprior)
             parts.append(mr_bins(mr_grid_points, mrow, mcol, residual, variance, grid))
     if parts:
-        posterior = fuse(combine_evidence(parts, variogram.nugget_db), grid, raster.mask, variogram)
+        # MR reaches every village pixel: krige per 2 x 2 block then (see fusion.fuse), else per pixel
+        block = MR_BLOCK_PX if mr_grid_points is not None and len(mr_grid_points) else 1
+        posterior = fuse(combine_evidence(parts, variogram.nugget_db), grid, raster.mask, variogram, block_px=block)
     effect = prior + posterior.mean_db
     apply_effect(prediction, effect, noise_figure_db=params.noise_figure_db,
                  rules_classify=lambda r, s: classify(r, s, rules))

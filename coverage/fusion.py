@@ -323,8 +323,14 @@ def krige(bins: Evidence, x: np.ndarray, y: np.ndarray, variogram: Variogram, *,
     return mean, sd, informed
 
 
-def fuse(bins: Evidence, grid: Grid, mask: np.ndarray, variogram: Variogram) -> Posterior:
-    """The posterior location effect on ``grid``'s ``mask`` pixels within reach of the bins."""
+def fuse(bins: Evidence, grid: Grid, mask: np.ndarray, variogram: Variogram, *, block_px: int = 1) -> Posterior:
+    """The posterior location effect on ``grid``'s ``mask`` pixels within reach of the bins.
+
+    ``block_px`` > 1 krige once per block of ``block_px x block_px`` pixels (at the block's centre,
+    blocks on the global lattice of pixel multiples, so partitions agree) and give the value to the
+    block's pixels: dense evidence (MR grids reach every village pixel) costs ``block_px^2`` times less,
+    at the price of values constant over 200 m blocks (the location effect's correlation length is
+    about 1 km once calibrated)."""
     shape = (grid.height, grid.width)
     mean = np.zeros(shape, dtype=np.float32)
     sd = np.full(shape, variogram.sigma_db, dtype=np.float32)
@@ -340,9 +346,23 @@ def fuse(bins: Evidence, grid: Grid, mask: np.ndarray, variogram: Variogram) -> 
     # pixel distance to the nearest bin pixel, plus a pixel's diagonal for bins off their centre
     near = mask & (distance_transform_edt(seeds) * grid.resolution_m <= variogram.radius_m + grid.resolution_m)
     rows, cols = np.nonzero(near)
-    x = grid.x0 + (cols + 0.5) * grid.resolution_m
-    y = grid.y0 - (rows + 0.5) * grid.resolution_m
-    m, s, inf = krige(bins, x, y, variogram)
+    if block_px > 1:
+        res = grid.resolution_m
+        # blocks of the global lattice: absolute pixel indices from the grid's origin in metres
+        abs_col = cols + round(grid.x0 / res)
+        abs_row = rows + round(-grid.y0 / res)
+        bc, br = np.floor_divide(abs_col, block_px), np.floor_divide(abs_row, block_px)
+        key = br.astype(np.int64) * (1 << 31) + bc
+        uniq, inverse = np.unique(key, return_inverse=True)
+        ub_row, ub_col = np.floor_divide(uniq, 1 << 31), np.mod(uniq, 1 << 31)
+        bx = (ub_col * block_px + block_px / 2.0).astype(np.float64) * res
+        by = -(ub_row * block_px + block_px / 2.0).astype(np.float64) * res
+        m, s, inf = krige(bins, bx, by, variogram)
+        m, s, inf = m[inverse], s[inverse], inf[inverse]
+    else:
+        x = grid.x0 + (cols + 0.5) * grid.resolution_m
+        y = grid.y0 - (rows + 0.5) * grid.resolution_m
+        m, s, inf = krige(bins, x, y, variogram)
     mean[rows, cols], sd[rows, cols], informed[rows, cols] = m, s, inf
     return Posterior(mean, sd, informed)
 

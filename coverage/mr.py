@@ -50,6 +50,8 @@ __all__ = ["CHUNK_ROWS", "GRID_SIZES_M", "MR_COLUMNS", "MrIngestResult", "ingest
 CHUNK_ROWS = 500_000
 #: Grid sizes (m) operators export; anything else is a wrong grid size.
 GRID_SIZES_M = (25.0, 50.0, 100.0, 200.0, 250.0, 500.0, 1000.0)
+#: SQLite page cache (KiB) of an MR ingest's connection.
+SQLITE_CACHE_KIB = 262_144
 #: Problems listed per rejected file (the rest are counted).
 MAX_PROBLEMS = 200
 #: Plausible value ranges (the measurements' ranges: SS-RSRP and RSRP, SS-SINR and SINR).
@@ -368,10 +370,13 @@ def _bands(check: _Checker, chunk: pd.DataFrame, rat: np.ndarray, arfcn: np.ndar
         whole = has_arfcn & (arfcn == np.round(arfcn)) & (arfcn >= 0)
         check.add(np.flatnonzero(has_arfcn & ~whole), "arfcn", lambda r: f"ARFCN {arfcn[r]:g} is not a channel number")
         from_arfcn = np.full(n, None, dtype=object)
-        pairs = pd.DataFrame({"r": rat, "a": np.where(whole, arfcn, -1)})
-        codes, uniques = pd.factorize(pd.MultiIndex.from_frame(pairs.fillna({"r": ""})))
-        table = np.array([None if not r or a < 0 else _downlink_band(int(a), str(r)) for r, a in uniques] + [None],
-                         dtype=object)
+        # one integer key per (RAT, channel): channel numbers are below 2^22
+        rat_code = np.where(rat == "NR", 1, np.where(rat == "LTE", 2, 0)).astype(np.int64)
+        key = np.where(whole, np.nan_to_num(arfcn, nan=-1).astype(np.int64), -1) * 4 + rat_code
+        codes, uniques = pd.factorize(key)
+        names = {1: "NR", 2: "LTE"}
+        table = np.array([None if k < 0 or k % 4 == 0 else _downlink_band(int(k // 4), names[int(k % 4)])
+                          for k in uniques] + [None], dtype=object)
         from_arfcn = _none_where(~whole, table[codes])
         no_rat = np.flatnonzero(whole & pd.isna(rat))
         check.add(no_rat, "rat", "an ARFCN needs the RAT (制式 NR or LTE) or a band to be read")
@@ -706,6 +711,9 @@ def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encodin
     stored_rows = 0
     headers: dict[str, str] | None = None
     with store.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            # a page cache that holds the index being built (the default 2 MB spills on every insert)
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         if replace:
             conn.execute(delete(mr_grids))
         stored_up_to = conn.execute(select(func.coalesce(func.max(mr_grids.c.id), 0))).scalar_one()

@@ -118,7 +118,12 @@ def mr_residuals(points: pd.DataFrame, prediction: Prediction, first_probe: int,
     well = (n_nr > 0) & np.isfinite(rsrp) & (share >= model.heard_share)
     residual = np.full(n, np.nan)
     variance = np.full(n, np.nan)
-    residual[well] = rsrp[well] + offset_db - pred[well] - prior[well]
+    # the heard samples are the upper f of the phones' levels: their mean exceeds the mean of all phones by
+    # sd phi(Phi^-1(f)) / f (0 when all are heard)
+    f_well = np.clip(share[well], 1e-6, 1.0)
+    z_well = ndtri(np.clip(f_well, 1e-6, 1 - 1e-9))
+    lift = np.where(f_well < 1.0, model.sample_sd_db * np.exp(-0.5 * z_well**2) / np.sqrt(2.0 * np.pi) / f_well, 0.0)
+    residual[well] = rsrp[well] - lift + offset_db - pred[well] - prior[well]
     variance[well] = model.floor_db**2 + model.sample_sd_db**2 / n_nr[well]
     # partly heard or not heard: the share heard places the level against the level phones hear
     part = ~well & has_lte & (n_lte >= model.min_lte_samples) & (op_index >= 0)

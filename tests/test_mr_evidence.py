@@ -65,3 +65,24 @@ def test_no_nr_among_many_lte_samples_says_not_covered() -> None:
     assert out["reasons"].tolist() == ["a;mr_no_5g", "b;mr_fused", "c;mr_fused"]
     assert out["verdict_source"].tolist() == ["measured", "fused", "measured"]
     assert "mr_nr_samples" not in out and out["mr_samples"].tolist() == [900, 400, 500]
+
+
+def test_block_kriging_gives_a_block_the_value_at_its_centre_on_the_global_lattice() -> None:
+    import pyproj
+
+    from coverage.fusion import fuse
+    from coverage.predict import Grid
+
+    vg = Variogram(sigma_db=6.0, correlation_m=1000.0, nugget_db=3.0)
+    bins = Evidence(np.array([1]), np.array([1]), np.array([150.0]), np.array([-150.0]), np.array([-4.0]),
+                    np.array([3]))
+    crs = pyproj.CRS.from_epsg(32650)
+    # a grid whose corner is one pixel off the block lattice: its pixel (0, 0) is the lower-right of a block
+    grid = Grid(crs, 100.0, 0.0, 100.0, 4, 4)
+    post = fuse(bins, grid, np.ones((4, 4), dtype=bool), vg, block_px=2)
+    # block of absolute columns 2-3 (x 200-400) and rows 0-1 (y 0 to -200): centre (300, -100)
+    expected, _, _ = krige(bins, np.array([300.0]), np.array([-100.0]), vg)
+    assert post.mean_db[0, 1] == pytest.approx(expected[0], rel=1e-6)
+    assert post.mean_db[0, 1] == post.mean_db[0, 2] == post.mean_db[1, 1] == post.mean_db[1, 2]
+    first, _, _ = krige(bins, np.array([100.0]), np.array([-100.0]), vg)  # x 0-200: pixel (0, 0) alone here
+    assert post.mean_db[0, 0] == pytest.approx(first[0], rel=1e-6) and post.mean_db[0, 0] != post.mean_db[0, 1]
