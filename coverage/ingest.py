@@ -947,9 +947,9 @@ def _alias_index(kind: Kind) -> dict[str, str]:
 EXTRA_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "stations": {
         "rs_power_dbm": ("参考信号功率", "rs功率", "rs发射功率", "参考信号发射功率", "导频功率", "rspower",
-                         "rs_power", "referencesignalpower", "crs功率", "ssb功率", "ss-pbch功率", "ssbepre",
-                         "ss_pbch_epre", "ssb_epre", "ssbpower", "同步信号功率", "ssb_epre_dbm",
-                         "rs_epre", "每re功率"),
+                         "rs_power", "referencesignalpower", "crs功率", "rs_epre", "crs_epre", "每re功率"),
+        "ssb_epre_dbm": ("ssb功率", "ss-pbch功率", "ssbepre", "ss_pbch_epre", "ssb_epre", "ssbpower", "同步信号功率",
+                         "ssb发射功率", "ss-pbch_epre", "sspbchepre"),
         "arfcn": ("频点", "下行频点", "中心频点", "earfcn", "dl_earfcn", "nrarfcn", "nr_arfcn", "ssb频点",
                   "ssb_arfcn", "arfcn", "dlarfcn", "下行中心频点"),
     },
@@ -959,7 +959,8 @@ EXTRA_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "villages": {},
 }
-_EXTRA_UNITS: dict[str, frozenset[str]] = {"rs_power_dbm": frozenset({"dbm", "0.1dbm"})}
+_EXTRA_UNITS: dict[str, frozenset[str]] = {"rs_power_dbm": frozenset({"dbm", "0.1dbm"}),
+                                           "ssb_epre_dbm": frozenset({"dbm", "0.1dbm"})}
 
 
 @cache
@@ -1451,7 +1452,7 @@ class _Validator:
         by_index = {m.index: m for m in self.matches.values()}
         shown = min(3, self.n)
         out: list[ColumnUse] = []
-        targets = {"rs_power_dbm": "power_dbm", "arfcn": "band", "no_service": "rsrp_dbm"}
+        targets = {"rs_power_dbm": "power_dbm", "ssb_epre_dbm": "power_dbm", "arfcn": "band", "no_service": "rsrp_dbm"}
         for i, header in enumerate(self.table.headers):
             match = by_index.get(i)
             raw = self.table.columns[i]
@@ -1917,45 +1918,31 @@ class _Validator:
         bands = self.values.get("band", [None] * self.n)
         bandwidth = np.asarray(self.values.get("bandwidth_mhz", np.full(self.n, np.nan)), dtype=np.float64)
         power = np.asarray(self.values.get("power_dbm", np.full(self.n, np.nan)), dtype=np.float64)
-        if "rs_power_dbm" in self.matches:
-            match = self.matches["rs_power_dbm"]
-            epre, errors = _floats(self.table.columns[match.index])
-            for i, message in errors.items():
-                self.error(i, match.header, message)
-            finite = np.isfinite(epre)
-            if match.unit == "0.1dbm":
-                epre = epre / 10.0
-                self.notes["rs_power_dbm"] = "0.1 dBm per RE -> total dBm"
-            elif finite.any():
-                tenths = finite & (np.abs(epre) > 60.0)
-                if tenths.all() or (tenths == finite).all():
-                    epre = epre / 10.0
-                    self.warn(None, match.header,
-                              f"{int(tenths.sum())} power(s) per resource element above 60 read as 0.1 dBm "
-                              "(e.g. 152 = 15.2 dBm); name the unit, e.g. 参考信号功率(0.1dBm), to say so")
-                    self.notes["rs_power_dbm"] = "0.1 dBm per RE -> total dBm"
-                else:
-                    for i in np.flatnonzero(tenths).tolist():
-                        self.error(int(i), match.header, f"{epre[i]:g} is not a power per resource element in "
-                                   "dBm (-60 to 60) and the column mixes it with dBm values")
-                    epre[tenths] = np.nan
-                    self.notes["rs_power_dbm"] = "dBm per RE -> total dBm"
+        per_re = [name for name in ("rs_power_dbm", "ssb_epre_dbm") if name in self.matches]
+        if per_re:
+            rats = self.values.get("rat", [None] * self.n)
+            epres: dict[str, NDArray[np.float64]] = {c: self._per_re_power(c) for c in per_re}
             both = 0
-            for i in np.flatnonzero(np.isfinite(epre)).tolist():
+            for i in range(self.n):
                 band = bands[i]
-                if band is None or band not in BANDS:
+                # LTE rows take the reference-signal power first, NR rows the SS-PBCH EPRE
+                order = ("ssb_epre_dbm", "rs_power_dbm") if rats[i] == "NR" else ("rs_power_dbm", "ssb_epre_dbm")
+                source = next((c for c in order if c in epres and np.isfinite(epres[c][i])), None)
+                if source is None or band is None or band not in BANDS:
                     continue
                 if np.isfinite(power[i]):
                     both += 1
                     continue
+                epre = float(epres[source][i])
                 width = float(bandwidth[i]) if np.isfinite(bandwidth[i]) else None
-                power[i] = total_power_dbm(float(epre[i]), band, width)
+                power[i] = total_power_dbm(epre, band, width)
                 if not RANGES["power_dbm"][0] <= power[i] <= RANGES["power_dbm"][1]:
-                    self.error(int(i), match.header, f"{epre[i]:g} dBm per resource element is "
+                    self.error(i, self.header(source), f"{epre:g} dBm per resource element is "
                                f"{power[i]:.1f} dBm in total, outside the plausible 0-80 dBm")
             if both:
-                self.warn(None, match.header, f"{both} row(s) give both total power and power per resource "
-                          f"element; the total power ({self.header('power_dbm')}) is used")
+                self.warn(None, "/".join(self.header(n) for n in per_re),
+                          f"{both} row(s) give both total power and power per resource element; the total power "
+                          f"({self.header('power_dbm')}) is used")
             self.values["power_dbm"] = power
         elif "power_dbm" in self.matches:
             low = np.isfinite(power) & (power < 30.0)
@@ -1965,6 +1952,35 @@ class _Validator:
                           "is the reference-signal power per resource element (参考信号功率), map it with "
                           f"--map {self.header('power_dbm')}=rs_power_dbm: it is 30.8 dB below the total for "
                           "LTE 20 MHz")
+
+    def _per_re_power(self, name: str) -> NDArray[np.float64]:
+        """A power-per-resource-element column in dBm: ``(0.1dBm)`` in its header or --map target
+        divides by 10; without a unit, a column whose values all lie beyond +-60 (no per-RE power
+        does) is read as 0.1 dBm with a warning, and a column mixing both is an error."""
+        match = self.matches[name]
+        epre, errors = _floats(self.table.columns[match.index])
+        for i, message in errors.items():
+            self.error(i, match.header, message)
+        finite = np.isfinite(epre)
+        self.notes[name] = "dBm per RE -> total dBm"
+        if match.unit == "0.1dbm":
+            self.notes[name] = "0.1 dBm per RE -> total dBm"
+            return epre / 10.0
+        if not finite.any():
+            return epre
+        tenths = finite & (np.abs(epre) > 60.0)
+        if (tenths == finite).all():
+            self.warn(None, match.header,
+                      f"{int(tenths.sum())} power(s) per resource element above 60 read as 0.1 dBm "
+                      "(e.g. 152 = 15.2 dBm); name the unit, e.g. 参考信号功率(0.1dBm), to say so")
+            self.notes[name] = "0.1 dBm per RE -> total dBm"
+            return epre / 10.0
+        if tenths.any():
+            for i in np.flatnonzero(tenths).tolist():
+                self.error(int(i), match.header, f"{epre[i]:g} is not a power per resource element in "
+                           "dBm (-60 to 60) and the column mixes it with dBm values")
+            epre[tenths] = np.nan
+        return epre
 
     def _sectors(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         """With ``three_sectors``: each row without azimuth becomes three rows at 0, 120 and 240

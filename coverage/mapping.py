@@ -47,7 +47,7 @@ IGNORE = "ignore"
 #: Extra targets a mapping may name beyond the contract's columns, per kind: values the reader
 #: converts into canonical columns (RS power per resource element, channel numbers).
 EXTRA_TARGETS: dict[str, tuple[str, ...]] = {
-    "stations": ("rs_power_dbm", "arfcn"),
+    "stations": ("rs_power_dbm", "ssb_epre_dbm", "arfcn"),
     "measurements": ("arfcn", "no_service"),
     "villages": (),
 }

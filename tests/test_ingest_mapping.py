@@ -282,3 +282,16 @@ def test_api_dry_run_and_upload_with_map_and_set(store: Store, tmp_path: Path) -
         bad = client.post("/ingest/stations", files={"file": (path.name, path.read_bytes())},
                           data={"map": "维度=latitude"}, headers=headers)
         assert bad.status_code == 400 and "not a column of stations" in bad.text
+
+
+def test_ss_pbch_epre_has_its_own_header_and_nr_rows_prefer_it(tmp_path: Path) -> None:
+    header = ["站号", "运营商", "制式", "经度", "纬度", "方位角", "参考信号功率", "SSB功率(dBm)"]
+    rows = [["S1", "移动", "NR2600", "119.405", "32.405", "0", "", "18.0"],
+            ["S2", "联通", "L1800", "119.415", "32.405", "0", "15.2", ""],
+            ["S3", "电信", "NR3500", "119.425", "32.405", "0", "12.0", "17.0"]]
+    result = read_input("stations", write_csv(tmp_path / "ssb.csv", header, rows))
+    power = result.frame["power_dbm"].to_numpy()
+    # NR 100 MHz at 30 kHz: 273 RB = 3276 subcarriers; LTE 20 MHz: 1200
+    assert power[0] == pytest.approx(18.0 + 10 * math.log10(3276), abs=1e-9)
+    assert power[1] == pytest.approx(15.2 + 10 * math.log10(1200), abs=1e-9)
+    assert power[2] == pytest.approx(17.0 + 10 * math.log10(3276), abs=1e-9)
