@@ -484,6 +484,21 @@ def _drive_test_text(d: Path) -> Path:
     return path
 
 
+def _urban_named_committees(d: Path) -> Path:
+    header = ["村代码", "村名称", "geometry"]
+    rows = [[CODES[0], "甲村", shapely.to_wkt(VILLAGE_POLYGONS[0])],
+            [CODES[1], "东关街道办事处", shapely.to_wkt(VILLAGE_POLYGONS[1])],
+            [CODES[2], "梅园社区", shapely.to_wkt(VILLAGE_POLYGONS[2])]]
+    return write_csv(d / "土地调查编码.csv", header, rows)
+
+
+def _opencellid(d: Path) -> Path:
+    path = d / "460.csv"
+    path.write_text("NR,460,0,28743,5862498305,0,119.405,32.405,1000,12,1,1690000000,1700000000,0\n"
+                    "GSM,460,0,20809,4111,0,119.425,32.405,2000,3,1,1500000000,1500000000,0\n", encoding="utf-8")
+    return path
+
+
 CORPUS: tuple[CorpusCase, ...] = (
     CorpusCase("gbk_csv_chinese_headers", "stations", "GBK CSV from Excel with Chinese headers and units",
                _gbk_csv_chinese_headers, warnings=(Expect(None, "方位角", "1 cell(s) without azimuth"),)),
@@ -602,6 +617,15 @@ CORPUS: tuple[CorpusCase, ...] = (
                          Expect(None, "SS-RSRP(db)", "1 sample(s) without service"),
                          Expect(None, "SS-RSRP(db)", "unit 'dB' read as dBm"),
                          Expect(None, None, "ignored columns not in the data contract: Cell"))),
+    CorpusCase("urban_named_committees", "villages", "land-survey codes: street office and 社区 coded 2xx",
+               _urban_named_committees,
+               warnings=(Expect(None, "村名称", "2 unit(s) coded as village committees (NBS 200-399) are named as "
+                                "urban"),)),
+    CorpusCase("opencellid_headerless", "stations", "OpenCelliD rows without a header, one GSM",
+               _opencellid,
+               warnings=(Expect(None, None, "1 NR/LTE cell(s) of China read as stations of unknown radio"),
+                         Expect(None, None, "1 GSM/UMTS/CDMA cell(s) left out"),
+                         Expect(None, "azimuth_deg", "1 cell(s) without azimuth"))),
 )
 
 
