@@ -7,7 +7,8 @@ A drop folder receives exports from the province's data platform or the operator
    with ``.`` and names ending in ``.part``, ``.partial``, ``.tmp`` or ``.crdownload`` are still being
    written and are left alone (copy under such a name, then rename);
 2. classifies each by its name (:func:`classify`): it must start with ``villages``, ``stations`` or
-   ``measurements`` (any letter case) and have a suffix :func:`coverage.ingest.read_input` reads; a
+   ``measurements`` (any letter case), or ``mr_`` for operators' MR grid statistics (:func:`is_mr_file`,
+   appended through :func:`coverage.mr.ingest_mr`) and have a suffix :func:`coverage.ingest.read_input` reads; a
    token ``gcj02``, ``wgs84``, ``cgcs2000`` or ``epsg<code>`` in the name, separated by ``_``, ``-`` or
    ``.``, declares the coordinates (``stations_gcj02_2026-05.csv``); a shapefile's sidecars
    (``.dbf``, ``.shx``, ``.prj``, ``.cpg``, ...) travel with its ``.shp``;
@@ -143,6 +144,56 @@ def classify(path: Path) -> tuple[Kind, str | None]:
     return cast(Kind, kind), crs
 
 
+#: Suffixes an MR grid-statistics file may have (coverage.mr reads them).
+MR_SUFFIXES = frozenset({".csv", ".txt", ".tsv", ".parquet", ".xlsx", ".xlsm"})
+
+
+def is_mr_file(path: Path) -> bool:
+    """A dropped file of operators' MR grid statistics: its name starts with ``mr`` then ``_``, ``-`` or
+    ``.`` (``mr_cmcc_2026-10.csv``); they are appended (a grid already stored for an overlapping
+    period rejects the file)."""
+    return re.match(r"^mr[_\-.]", path.name.lower()) is not None
+
+
+def _refresh_mr(store: Store, path: Path, drop_dir: Path, stamp: str, when: dt.datetime, result: RefreshResult,
+                say: Callable[[str], None]) -> None:
+    """Ingest one dropped MR file (:func:`coverage.mr.ingest_mr`), then move it to processed/ or rejected/."""
+    from coverage.mr import ingest_mr
+
+    sha: str | None = None
+    try:
+        if path.suffix.lower() not in MR_SUFFIXES:
+            raise ValidationError([Problem(path.name, None, None,
+                                           f"unsupported file type {path.suffix or '(none)'!r} for MR grid "
+                                           "statistics; use .csv, .parquet or .xlsx")])
+        sha = file_sha256(path)
+        if _already_ingested(store, "mr", sha):
+            _move(path, drop_dir / PROCESSED, stamp)
+            result.duplicates.append(path.name)
+            say(f"{path.name}: already ingested (same checksum); moved to {PROCESSED}/")
+            return
+        tokens = {t for t in re.split(r"[_\-.]", path.name.lower()[3:-len(path.suffix)]) if _CRS_TOKEN.match(t)}
+        if len(tokens) > 1:
+            raise ValidationError([Problem(path.name, None, None, "the name declares several coordinate systems: "
+                                                                  + ", ".join(sorted(tokens)))])
+        token = next(iter(tokens), None)
+        crs = None if token is None else (f"EPSG:{token[4:]}" if token.startswith("epsg") else token)
+        say(f"reading, validating and storing {path.name} as MR grid statistics")
+        stored = ingest_mr(store, path, crs=crs)
+    except (ValidationError, ConfigError) as exc:
+        problems = exc.problems if isinstance(exc, ValidationError) else [Problem(path.name, None, None, str(exc))]
+        target = _move(path, drop_dir / REJECTED, stamp)
+        _write_report(target, file=path.name, kind="mr", sha256=sha, when=when, problems=problems)
+        result.rejected.append({"file": path.name, "kind": "mr", "moved_to": f"{REJECTED}/{target.name}",
+                                "problems": [str(p) for p in problems]})
+        say(f"{path.name}: rejected ({len(problems)} problem(s)); report in {REJECTED}/{target.name}.error.txt")
+        return
+    _move(path, drop_dir / PROCESSED, stamp)
+    result.ingested.append({"file": path.name, "kind": "mr", "rows": stored.rows, "sha256": sha, "mode": "append",
+                            "warnings": 0})
+    say(f"stored {stored.rows:,} MR grid rows from {path.name}")
+
+
 def _already_ingested(store: Store, kind: str, sha256: str) -> bool:
     with store.engine.connect() as conn:
         return conn.execute(select(ingests.c.id).where(ingests.c.kind == kind, ingests.c.sha256 == sha256)
@@ -251,6 +302,9 @@ def refresh(store: Store, drop_dir: Path, *, rules: RuleSet, params: ModelParame
         stamp = f"{when:%Y%m%dT%H%M%S}Z"
         kind: Kind | None = None
         sha: str | None = None
+        if is_mr_file(path):
+            _refresh_mr(store, path, drop_dir, stamp, when, result, say)
+            continue
         try:
             kind, crs = classify(path)
             sha = file_sha256(path)

@@ -245,3 +245,27 @@ def test_inputs_are_compared_only_when_a_write_was_logged_since_the_run_read_the
                                                                                  .replace(tzinfo=None)))
     assert inputs_changed(store)  # a logged write: the fingerprints are compared and differ
     store.dispose()
+
+
+def test_dropped_mr_files_are_appended_or_rejected_and_the_run_uses_them(store: Store, tmp_path: Path) -> None:
+    build_row_world(store)
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    lon, lat = WEST + 0.5 * KM_LON, SOUTH + 0.5 * KM_LAT  # inside the first village of the row
+    header = "中心经度,中心纬度,栅格大小,开始日期,结束日期,运营商,制式,频段,采样点数,平均RSRP,RSRP>=-105dBm占比\n"
+    (drop / "mr_cmcc_2026-10.csv").write_text(
+        header + f"{lon},{lat},100,2026-10-01,2026-10-31,移动,LTE,B39,800,-90,0.9\n"
+                 f"{lon},{lat},100,2026-10-01,2026-10-31,移动,NR,n41,700,-99,0.7\n", encoding="utf-8")
+    (drop / "mr_bad.csv").write_text(header + f"{lon},{lat},75,2026-10-01,2026-10-31,移动,NR,n41,10,-99,0.7\n",
+                                     encoding="utf-8")
+
+    result = _refresh(store, drop)
+
+    assert [(r["file"], r["kind"], r["rows"], r["mode"]) for r in result.ingested] == [
+        ("mr_cmcc_2026-10.csv", "mr", 2, "append")]
+    assert [(r["file"], r["kind"]) for r in result.rejected] == [("mr_bad.csv", "mr")]
+    assert "wrong grid size 75" in result.rejected[0]["problems"][0]
+    assert result.run_id is not None
+    first = store.read_results(result.run_id).set_index("code").loc[FIRST]
+    assert first["mr_samples"] == 1500 and first["mr_period"] == "2026-10-01/2026-10-31"
+    assert "mr_fused" in first["reasons"]
