@@ -857,14 +857,17 @@ def mr_summary(store: Store) -> pd.DataFrame:
         return pd.read_sql(query, conn)
 
 
-def export_mr(store: Store, path: str | Path, *, fmt: str | None = None) -> int:
-    """Write the stored MR rows with canonical headers (CSV UTF-8 with BOM, Parquet or XLSX), read back exactly
-    by :func:`ingest_mr`; the file appears complete or not at all. Returns the rows written."""
+def export_mr(store: Store, path: str | Path, *, fmt: str | None = None,
+              box: tuple[float, float, float, float] | None = None,
+              period: tuple[str | dt.date, str | dt.date] | None = None) -> int:
+    """Write the stored MR rows (those of ``box`` and ``period``, as :func:`read_mr`) with canonical headers
+    (CSV UTF-8 with BOM, Parquet or XLSX), read back exactly by :func:`ingest_mr`; the file appears
+    complete or not at all. Returns the rows written."""
     from coverage.writers import write_csv, write_xlsx
 
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
-    frame = read_mr(store)
+    frame = read_mr(store, box=box, period=period)
     for name in ("period_start", "period_end"):
         frame[name] = frame[name].dt.strftime("%Y-%m-%d")
     for name in ("arfcn", "users"):

@@ -150,4 +150,10 @@ def test_post_ingest_mr_needs_an_admin_key_and_stores_or_rejects_whole(store: St
         assert len(read_mr(store)) == 0
         stored = client.post("/ingest/mr", files={"file": ("mr.csv", good)}, headers=admin)
         assert stored.status_code == 201 and stored.json()["rows"] == 3
+        # exported by box and period with the canonical headers
+        got = client.get("/exports/mr", params={"bbox": "118.8005,32.0,118.9,32.1", "start": "2026-10-01"},
+                         headers=auditor)
+        assert got.status_code == 200, got.text
+        lines = got.content.decode("utf-8-sig").splitlines()
+        assert lines[0].startswith("lon,lat,grid_m") and len(lines) == 2 and ",CTCC,NR,n78," in lines[1]
     assert len(read_mr(store)) == 3

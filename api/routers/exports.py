@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import tempfile
 from pathlib import Path
@@ -14,6 +15,8 @@ from fastapi.responses import FileResponse
 from pydantic import Field
 
 from api.deps import ReaderDep, StoreDep
+from api.errors import ApiError
+from api.ogc import parse_bbox
 from api.params import MAX_ID, REGION_PATTERN, VillageFilters, village_query
 from api.responses import MEDIA_TYPES, file_responses, send_file
 from api.routers.runs import Level, summary_frame
@@ -93,3 +96,30 @@ def export_summary(request: Request, store: StoreDep, principal: ReaderDep,
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return send_file(path, folder, format, name)
+
+
+@router.get("/mr", response_class=FileResponse, summary="Export MR grid statistics",
+            responses=file_responses(["csv", "xlsx"]))
+def export_mr_grids(store: StoreDep, principal: ReaderDep,
+                    bbox: Annotated[str | None, Query(max_length=200,
+                                                      description="lon_min,lat_min,lon_max,lat_max (WGS84)")] = None,
+                    start: Annotated[dt.date | None, Query(description="first day of the period")] = None,
+                    end: Annotated[dt.date | None, Query(description="last day of the period")] = None,
+                    format: Annotated[Literal["csv", "xlsx"], Query()] = "csv") -> FileResponse:
+    """The stored operators' MR grid statistics of a box and period, with the canonical headers
+    ``village5g ingest mr`` reads back (CSV UTF-8 with BOM; XLSX up to one sheet of rows). Grids cover
+    whole areas: a key limited to a region cannot export them."""
+    from coverage.mr import export_mr
+
+    if principal.region is not None:
+        raise ApiError(403, "MR grid statistics cover whole areas; exporting them needs a key without a region limit")
+    envelope = parse_bbox(bbox)
+    period = None if start is None and end is None else (start or dt.date(1980, 1, 1), end or dt.date(2100, 12, 31))
+    folder = Path(tempfile.mkdtemp(prefix="village5g-export-"))
+    name = f"mr.{format}"
+    try:
+        export_mr(store, folder / name, fmt=format, box=envelope, period=period)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return send_file(folder / name, folder, format, name)
