@@ -653,16 +653,21 @@ def _insert(conn: Connection, frame: pd.DataFrame) -> None:
             else:
                 listed = _none_where(missing, values).tolist() if missing.any() else values.tolist()
             columns.append(listed)
-    rows = list(zip(*columns, strict=True))
+    # the driver's cursor on the connection's own transaction, fed row tuples as they are zipped
+    raw = conn.connection.driver_connection
+    assert raw is not None
     if conn.dialect.name == "postgresql":
-        raw = conn.connection.driver_connection
-        assert raw is not None
         with raw.cursor() as cursor, cursor.copy(f"COPY mr_grids ({', '.join(STORED)}) FROM STDIN") as copy:
-            for row in rows:
+            for row in zip(*columns, strict=True):
                 copy.write_row(row)
     else:
         marks = ", ".join("?" for _ in STORED)
-        conn.exec_driver_sql(f"INSERT INTO mr_grids ({', '.join(STORED)}) VALUES ({marks})", rows)
+        cursor = raw.cursor()
+        try:
+            cursor.executemany(f"INSERT INTO mr_grids ({', '.join(STORED)}) VALUES ({marks})",
+                               zip(*columns, strict=True))
+        finally:
+            cursor.close()
 
 
 def _sha256(path: Path) -> str:
