@@ -14,12 +14,18 @@ starve legitimate callers of CPU. Checks run one at a time on a thread of their 
 
 Uploads (POST under :data:`UPLOAD_PREFIXES`) are authenticated by :class:`KeyBeforeBodyMiddleware`
 before their body is read: an anonymous or wrong-key 200 MB upload is refused at its headers.
+
+The web console signs in once (``POST /console/login`` with a key) and then holds a session in an
+HttpOnly cookie (:data:`SESSION_COOKIE`, :func:`coverage.keys.open_session`). A request with no key
+header is the session's key holder; a session's POST must also carry the session's CSRF token
+(``X-CSRF-Token``), else 403. A stale or closed session's cookie counts as no key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import secrets
 import threading
 import time
 from collections import OrderedDict, deque
@@ -34,7 +40,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import ApiError, error_response
-from coverage.keys import ApiKey, role_allows, verify_key
+from coverage.keys import ApiKey, role_allows, session_key, verify_key
 from coverage.storage import Store
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
@@ -217,6 +223,28 @@ async def authenticate(state: Any, presented: str | None, client: str) -> Princi
     return Principal(key)
 
 
+#: The console's session cookie (HttpOnly, SameSite=Strict).
+SESSION_COOKIE = "village5g_session"
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+async def session_principal(state: Any, token: str | None, method: str, csrf: str | None
+                            ) -> tuple[Principal, str] | None:
+    """The holder of the console session ``token`` and the session's CSRF token (None: no live
+    session); ApiError 403 for a write without that CSRF token."""
+    if not token:
+        return None
+    found = await asyncio.get_running_loop().run_in_executor(None, session_key, state.store, token)
+    if found is None:
+        return None
+    key, expected = found
+    if method not in _SAFE_METHODS and not (csrf and secrets.compare_digest(csrf, expected)):
+        raise ApiError(403, "this session's request needs its CSRF token (X-CSRF-Token): reload the page",
+                       code="forbidden")
+    return Principal(key), expected
+
+
 def _client(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else ""
@@ -231,10 +259,25 @@ async def get_principal(
 
     Anonymous callers cost nothing; see :func:`authenticate`.
     """
-    principal = await authenticate(request.app.state, _presented(api_key, credentials), _client(request.scope))
+    presented = _presented(api_key, credentials)
+    principal = await authenticate(request.app.state, presented, _client(request.scope))
+    if presented is None:
+        session = await session_principal(request.app.state, request.cookies.get(SESSION_COOKIE), request.method,
+                                          request.headers.get(CSRF_HEADER))
+        if session is not None:
+            principal, request.state.csrf = session
     if principal.key is not None:
         request.state.key_id = principal.key.id
     return principal
+
+
+def _cookie(header: str, name: str) -> str | None:
+    """The value of cookie ``name`` in a Cookie header, or None."""
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name and value:
+            return value
+    return None
 
 
 class KeyBeforeBodyMiddleware:
@@ -260,9 +303,13 @@ class KeyBeforeBodyMiddleware:
         if presented is None and scheme.lower() == "bearer" and token.strip():
             presented = token.strip()
         try:
+            session = None
             if presented is None:
+                cookie = _cookie(headers.get("cookie", ""), SESSION_COOKIE)
+                session = await session_principal(scope["app"].state, cookie, "POST", headers.get(CSRF_HEADER))
+            if presented is None and session is None:
                 raise ApiError(401, f"uploads need an API key with role {self.role} or above", headers=_CHALLENGE)
-            principal = await authenticate(scope["app"].state, presented, _client(scope))
+            principal = session[0] if session else await authenticate(scope["app"].state, presented, _client(scope))
             assert principal.key is not None
             if not role_allows(principal.key.role, self.role):
                 raise ApiError(403, f"uploads need role {self.role} or above; the key has role {principal.key.role}")

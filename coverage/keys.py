@@ -32,8 +32,8 @@ from sqlalchemy import Column, DateTime, LargeBinary, String, Table, select
 from coverage.errors import ConfigError, NotFoundError
 from coverage.storage import Store, metadata
 
-__all__ = ["ROLES", "ApiKey", "api_keys", "create_key", "list_keys", "revoke_key", "role_allows",
-           "validate_region", "verify_key"]
+__all__ = ["ROLES", "SESSION_HOURS", "ApiKey", "api_keys", "close_session", "create_key", "key_sessions", "list_keys",
+           "open_session", "revoke_key", "role_allows", "session_key", "validate_region", "verify_key"]
 
 #: Roles in increasing power; a role may do everything the roles before it may.
 ROLES: tuple[str, ...] = ("viewer", "auditor", "admin")
@@ -58,6 +58,22 @@ api_keys = Table(
     Column("created_at", DateTime, nullable=False),
     Column("revoked_at", DateTime),
 )
+
+
+#: Sign-in sessions of the web console: a key exchanged for a random token kept in an HttpOnly
+#: cookie. Only the token's SHA-256 is stored; the CSRF token goes with the session.
+key_sessions = Table(
+    "key_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("key_id", String(12), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+
+#: Hours a console session lasts.
+SESSION_HOURS = 12
 
 
 @dataclass(frozen=True)
@@ -157,3 +173,39 @@ def revoke_key(store: Store, key_id: str) -> ApiKey:
 def _record(row: object) -> ApiKey:
     r = dict(row)  # type: ignore[call-overload]
     return ApiKey(r["id"], r["role"], r["region_code"], r["label"], r["created_at"], r["revoked_at"])
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def open_session(store: Store, key: ApiKey, *, hours: float = SESSION_HOURS) -> tuple[str, str]:
+    """A new session of the (verified) ``key``: its token (for the cookie, never stored) and its CSRF
+    token. Expired sessions are removed on the way."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with store.engine.begin() as conn:
+        conn.execute(key_sessions.delete().where(key_sessions.c.expires_at < now))
+        conn.execute(key_sessions.insert().values(token_hash=_token_hash(token), key_id=key.id, csrf=csrf,
+                                                  created_at=now, expires_at=now + dt.timedelta(hours=hours)))
+    return token, csrf
+
+
+def session_key(store: Store, token: str) -> tuple[ApiKey, str] | None:
+    """The key and CSRF token of a live session (not expired, not closed, its key not revoked), or None."""
+    if not token or len(token) > 200:
+        return None
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            select(api_keys, key_sessions.c.csrf)
+            .join_from(key_sessions, api_keys, key_sessions.c.key_id == api_keys.c.id)
+            .where(key_sessions.c.token_hash == _token_hash(token), key_sessions.c.expires_at > now,
+                   api_keys.c.revoked_at.is_(None))).mappings().first()
+    return None if row is None else (_record(row), str(row["csrf"]))
+
+
+def close_session(store: Store, token: str) -> None:
+    """End a session (signing out): its token no longer works anywhere."""
+    with store.engine.begin() as conn:
+        conn.execute(key_sessions.delete().where(key_sessions.c.token_hash == _token_hash(token)))

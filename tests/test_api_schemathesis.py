@@ -74,13 +74,14 @@ def admin_headers(viewer_headers: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.mark.slow
-@schema.include(method="POST").parametrize()
+@schema.include(method="POST").exclude(path="/console/login").parametrize()
 @settings(max_examples=25, derandomize=True, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 def test_writes_with_an_admin_key_keep_the_contract(case: schemathesis.Case, admin_headers: dict[str, str]) -> None:
     """Every write route, past authentication (the generated key headers replaced by the admin's):
-    no server error, every answer as documented."""
+    no server error, every answer as documented. Signing in takes its key in the body (a generated one
+    is refused, as it should be): the viewer test above covers it."""
     case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() not in ("x-api-key", "authorization")}
     response = case.call_and_validate(headers=admin_headers, checks=CHECKS)
     assert response.status_code not in (401, 403, 429)

@@ -248,10 +248,13 @@ def test_an_auditor_draws_a_round_and_a_bad_upload_is_shown_row_by_row(store: St
                                                                          browser: None) -> None:
     build_row_world(store)
     auditor = key(store, "auditor")["X-API-Key"]
+    # signs in as the header's button does (the cookie is the browser's; the page takes the CSRF token)
     script = """(async () => {
       const until = async (f) => { for (let i = 0; i < 150; i++) { if (f()) return true;
                                    await new Promise(r => setTimeout(r, 200)); } return false; };
-      sessionStorage.setItem('village5g-key', 'AUDITOR_KEY');
+      const login = await fetch('/console/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                                    body: JSON.stringify({key: 'AUDITOR_KEY'})});
+      window.VILLAGE5G.csrf = (await login.json()).csrf;
       const form = document.getElementById('draw');
       form.elements.margin.value = '30';
       form.elements.seed.value = '7';
@@ -304,3 +307,38 @@ def test_predicted_rsrp_tiles_colour_the_runs_raster(store: Store, tmp_path: Pat
         tile = f"/tiles/{with_raster}/rsrp/{Z}/{X}/{Y}.png"
         assert client.get(tile, headers=key(store, "viewer", region="3210")).content == answer.content
         assert client.get(tile, headers=key(store, "viewer", region="3201")).status_code == 204
+
+
+
+def test_signing_in_exchanges_a_key_for_a_session_and_signing_out_ends_it(store: Store, tmp_path: Path) -> None:
+    build_row_world(store)
+    nanjing = key(store, "auditor", region="3201")["X-API-Key"]
+    yangzhou_code = VILLAGES[0][0]  # 3210 扬州
+    with TestClient(app_for(store, tmp_path, reads_need_key=True)) as client:
+        assert client.get("/collections/villages/items").status_code == 401
+        assert client.post("/console/login", json={"key": "v5g_000000000000_wrong"}).status_code == 401
+        answer = client.post("/console/login", json={"key": nanjing})
+        assert answer.status_code == 200 and answer.json()["region"] == "3201"
+        cookie = answer.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "village5g_session=" in cookie
+        csrf = {"X-CSRF-Token": answer.json()["csrf"]}
+        # the session stands for the key: its region only, by every read and tile
+        codes = {f["properties"]["code"] for f in client.get("/collections/villages/items").json()["features"]}
+        assert codes and all(c.startswith("3201") for c in codes)
+        assert client.get(f"/collections/villages/items/{yangzhou_code}").status_code == 404
+        assert client.get(f"/villages/{yangzhou_code}/history").status_code == 404
+        assert client.get(f"/tiles/1/{Z}/{X}/{Y}.mvt").status_code == 204  # 扬州's tile
+        assert [r["code"] for r in client.get("/summary").json()["regions"]] == ["3201"]
+        page = client.get("/console")
+        assert '"role": "auditor"' in page.text and answer.json()["csrf"] in page.text
+        # writes need the session's CSRF token, uploads included (checked before the body is read)
+        assert client.post("/audits", json={"dry_run": True, "margin": 0.3}).status_code == 403
+        assert client.post("/audits", json={"dry_run": True, "margin": 0.3}, headers=csrf).status_code == 200
+        upload = {"file": ("t.csv", b"village_code\n1\n", "text/csv")}
+        assert client.post("/audits/1/results", files=upload).status_code == 403
+        assert client.post("/console/logout").status_code == 403
+        old = client.cookies.get("village5g_session")
+        assert client.post("/console/logout", headers=csrf).status_code == 204
+        assert client.get("/collections/villages/items").status_code == 401
+        client.cookies.set("village5g_session", old)  # the old cookie replayed: the session is gone
+        assert client.get("/collections/villages/items").status_code == 401

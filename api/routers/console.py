@@ -14,15 +14,17 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from api.console_text import TEXT
 from api.deps import ReaderDep, StoreDep
 from api.errors import ApiError
 from api.params import MAX_ID
-from api.security import Principal
+from api.security import SESSION_COOKIE, Principal, authenticate
 from coverage.errors import ConfigError, NotFoundError
+from coverage.keys import SESSION_HOURS, close_session, open_session
 from coverage.labels import CONFIDENCE_LABELS, REASON_LABELS, SOURCE_LABELS, VERDICT_LABELS
 from coverage.results_query import extent, resolve_run, village_history
 from coverage.storage import Store
@@ -68,8 +70,10 @@ LangQuery = Annotated[Lang, Query(description="zh (default) or en")]
 PAGES = ("home", "villages", "map", "audits")
 
 
-def _config(store: Store, principal: Principal, lang: str, run: int | None, *, need_run: bool) -> dict[str, Any]:
-    """What every console page's script gets: texts, labels, colours, the run and the caller's region."""
+def _config(request: Request, store: Store, principal: Principal, lang: str, run: int | None, *, need_run: bool
+            ) -> dict[str, Any]:
+    """What every console page's script gets: texts, labels, colours, the run, the caller (signed-in
+    key's role and region, and the session's CSRF token for its writes)."""
     run_id = None
     target = 0.9
     try:
@@ -80,7 +84,11 @@ def _config(store: Store, principal: Principal, lang: str, run: int | None, *, n
             raise
     return {
         "run": run_id, "lang": lang, "text": TEXT[lang], "sources": SOURCE_WORDS[lang], "targetRate": target,
-        "region": principal.region, "verdicts": {"zh": VERDICT_LABELS, "en": {k: k for k in VERDICT_LABELS}}[lang],
+        "region": principal.region,
+        "user": None if principal.key is None else {"id": principal.key.id, "role": principal.key.role,
+                                                    "region": principal.key.region_code},
+        "csrf": getattr(request.state, "csrf", None),
+        "verdicts": {"zh": VERDICT_LABELS, "en": {k: k for k in VERDICT_LABELS}}[lang],
         "confidence": {"zh": CONFIDENCE_LABELS, "en": {k: k for k in CONFIDENCE_LABELS}}[lang],
         **js_config(target_rate=target),
         # after the map tables: the reasons in both languages, not only the English texts
@@ -128,28 +136,30 @@ def rsrp_tile(request: Request, store: StoreDep, principal: ReaderDep,
 
 
 @router.get("/console", response_class=HTMLResponse, summary="Console: the dashboard")
-def home_page(store: StoreDep, principal: ReaderDep, run: RunQuery = None, lang: LangQuery = "zh") -> HTMLResponse:
+def home_page(request: Request, store: StoreDep, principal: ReaderDep, run: RunQuery = None,
+              lang: LangQuery = "zh") -> HTMLResponse:
     """通达率 of the province (or the caller's region) with its interval and gap to target, the trend over
     runs, cities and counties, what changed since the previous run and the latest jobs."""
-    config = _config(store, principal, lang, run, need_run=False)
+    config = _config(request, store, principal, lang, run, need_run=False)
     return _page("home", TEXT[lang]["nav_home"], config)
 
 
 @router.get("/console/villages", response_class=HTMLResponse, summary="Console: the village list")
-def villages_page(store: StoreDep, principal: ReaderDep, run: RunQuery = None, lang: LangQuery = "zh"
+def villages_page(request: Request, store: StoreDep, principal: ReaderDep, run: RunQuery = None, lang: LangQuery = "zh"
                   ) -> HTMLResponse:
     """Villages filtered by region, verdict, no-site, probability, evidence and name or code; sortable,
     paged, and exported exactly as filtered (XLSX, CSV, KML, GeoPackage)."""
-    config = _config(store, principal, lang, run, need_run=False)
+    config = _config(request, store, principal, lang, run, need_run=False)
     return _page("villages", TEXT[lang]["nav_villages"], config)
 
 
 @router.get("/console/villages/{code}", response_class=HTMLResponse, summary="Console: one village")
-def village_page(store: StoreDep, principal: ReaderDep, code: Annotated[str, Path(pattern=r"^\d{12}$")],
+def village_page(request: Request, store: StoreDep, principal: ReaderDep,
+                 code: Annotated[str, Path(pattern=r"^\d{12}$")],
                  run: RunQuery = None, lang: LangQuery = "zh") -> HTMLResponse:
     """The village's polygon on a small map, its metrics, reasons in words, probability, evidence, its
     verdict over past runs and the sites nearest to it."""
-    config = _config(store, principal, lang, run, need_run=False)
+    config = _config(request, store, principal, lang, run, need_run=False)
     config["code"] = code
     config["tiles"] = f"/tiles/{config['run']}/{{z}}/{{x}}/{{y}}.mvt" if config["run"] else None
     config["background"], config["land"] = NO_BASEMAP_BACKGROUND, NO_BASEMAP_LAND
@@ -157,9 +167,9 @@ def village_page(store: StoreDep, principal: ReaderDep, code: Annotated[str, Pat
 
 
 @router.get("/console/audits", response_class=HTMLResponse, summary="Console: audit rounds")
-def audits_page(store: StoreDep, principal: ReaderDep, lang: LangQuery = "zh") -> HTMLResponse:
+def audits_page(request: Request, store: StoreDep, principal: ReaderDep, lang: LangQuery = "zh") -> HTMLResponse:
     """Audit rounds with their sample sizes and pass rates, the lists to download and the reports."""
-    config = _config(store, principal, lang, None, need_run=False)
+    config = _config(request, store, principal, lang, None, need_run=False)
     return _page("audits", TEXT[lang]["nav_audits"], config)
 
 
@@ -170,7 +180,7 @@ def map_page(request: Request, store: StoreDep, principal: ReaderDep, run: RunQu
                              "VILLAGE5G_TIANDITU_KEY), amap (GCJ-02: features shifted)")] = "none",
              lang: LangQuery = "zh") -> HTMLResponse:
     """Every village of the run coloured by verdict on vector tiles; click a village for its card."""
-    config = _config(store, principal, lang, run, need_run=True)
+    config = _config(request, store, principal, lang, run, need_run=True)
     run_id = config["run"]
     chosen = get_basemap(basemap)
     try:
@@ -199,6 +209,51 @@ def _rsrp_label(label: str, lang: str) -> str:
     for en, zh in ((" to ", " 至 "), ("(good)", "（良好）"), ("(weak)", "（弱覆盖）"), ("(none)", "（无覆盖）")):
         label = label.replace(en, zh)
     return label
+
+
+class SignIn(BaseModel):
+    """An API key to sign in with."""
+
+    key: str = Field(min_length=1, max_length=300)
+
+
+class SignedIn(BaseModel):
+    """Who signed in, and the session's CSRF token for its writes."""
+
+    id: str
+    role: str
+    region: str | None
+    csrf: str
+    expires_in_s: int
+
+
+@router.post("/console/login", response_model=SignedIn, summary="Sign in to the console with an API key")
+async def login(request: Request, body: SignIn) -> JSONResponse:
+    """Exchange an API key for a session: an HttpOnly, SameSite=Strict cookie (Secure over HTTPS) that
+    stands for the key on every request of this browser; writes with it also need the returned
+    CSRF token (``X-CSRF-Token``). 401 for a key that does not verify (and the address's limit on
+    invalid keys applies)."""
+    principal = await authenticate(request.app.state, body.key.strip(), request.client.host if request.client else "")
+    assert principal.key is not None
+    key = principal.key
+    token, csrf = await run_in_threadpool(open_session, request.app.state.store, key)
+    answer = JSONResponse({"id": key.id, "role": key.role, "region": key.region_code, "csrf": csrf,
+                           "expires_in_s": int(SESSION_HOURS * 3600)})
+    secure = request.url.scheme == "https" or request.app.state.settings.public_url.startswith("https://")
+    answer.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_HOURS * 3600), path="/", httponly=True,
+                      samesite="strict", secure=secure)
+    return answer
+
+
+@router.post("/console/logout", status_code=204, summary="Sign out of the console", response_class=Response)
+def logout(request: Request, store: StoreDep, _: ReaderDep) -> Response:
+    """End this browser's session (with its CSRF token): the cookie no longer works anywhere."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        close_session(store, token)
+    answer = Response(status_code=204)
+    answer.delete_cookie(SESSION_COOKIE, path="/")
+    return answer
 
 
 class VillageRun(BaseModel):

@@ -4,7 +4,6 @@
   "use strict";
   var C = window.VILLAGE5G;
   var T = C.text;
-  var KEY = "village5g-key";
 
   function esc(value) {
     return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
@@ -20,8 +19,8 @@
   function round(value, digits) {
     return value == null || isNaN(value) ? "–" : Number(value).toFixed(digits || 0);
   }
-  function key() { return window.sessionStorage.getItem(KEY); }
-  function headers() { var k = key(); return k ? { "X-API-Key": k } : {}; }
+  // the signed-in session travels in its HttpOnly cookie; its writes carry the CSRF token
+  function headers() { return C.csrf ? { "X-CSRF-Token": C.csrf } : {}; }
   function query(params) {
     var q = new URLSearchParams();
     Object.keys(params || {}).forEach(function (k) {
@@ -125,18 +124,26 @@
   url.searchParams.set("lang", C.lang === "zh" ? "en" : "zh");
   switcher.href = url.toString();
   switcher.textContent = T.switch;
+  // sign in: an API key exchanged for a session cookie; sign out ends the session on the server
   var button = document.getElementById("key-button");
-  function showKey() { button.textContent = key() ? T.key_set + " ✓" : T.key; }
-  button.addEventListener("click", function () {
-    var value = window.prompt(T.key_prompt, "");
-    if (value === null) { return; }
-    if (value.trim()) { window.sessionStorage.setItem(KEY, value.trim()); }
-    else { window.sessionStorage.removeItem(KEY); }
-    window.location.reload();
-  });
-  showKey();
+  if (C.user) {
+    button.textContent = T.sign_out + "（" + C.user.role + (C.user.region ? " · " + C.user.region : "") + "）";
+    button.addEventListener("click", function () {
+      post("/console/logout", {}).then(function () { window.location.reload(); });
+    });
+  } else {
+    button.textContent = T.sign_in;
+    button.addEventListener("click", function () {
+      var value = window.prompt(T.key_prompt, "");
+      if (value === null || !value.trim()) { return; }
+      post("/console/login", { key: value.trim() }).then(function (r) {
+        if (!r.ok) { window.alert(r.body.message || T.failed); return; }
+        window.location.reload();
+      });
+    });
+  }
 
   window.V5G = { C: C, T: T, esc: esc, pct: pct, num: num, round: round, api: api, post: post, problems: problems, headers: headers, query: query,
                  verdict: verdict, source: source, swatch: swatch, classOf: classOf, reasons: reasons, link: link,
-                 error: error, sortable: sortable, key: key };
+                 error: error, sortable: sortable };
 })();

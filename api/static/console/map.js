@@ -6,7 +6,6 @@
   var T = C.text;
   document.getElementById("app").innerHTML = '<div id="map"></div><aside id="panel"></aside>';
   var origin = window.location.origin;
-  var key = window.sessionStorage.getItem("village5g-key");
 
   function esc(value) {
     return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
@@ -75,10 +74,6 @@
     fitBoundsOptions: { padding: 20 },
     maxZoom: C.maxZoom + 1,
     attributionControl: C.rasters.length ? {} : false,
-    transformRequest: function (url) {
-      if (key && url.indexOf(origin) === 0) { return { url: url, headers: { "X-API-Key": key } }; }
-      return { url: url };
-    },
   });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
@@ -185,7 +180,7 @@
       (C.lang === "en" ? "&lang=en" : "") + '">' + esc(T.details) + " →</a>";
     card.innerHTML = html;
     var url = origin + "/collections/villages/items/" + encodeURIComponent(p.code) + "?run=" + C.run;
-    fetch(url, { headers: key ? { "X-API-Key": key } : {} }).then(function (r) { return r.ok ? r.json() : null; })
+    fetch(url).then(function (r) { return r.ok ? r.json() : null; })
       .then(function (f) {
         var more = document.getElementById("more");
         if (!more) { return; }

@@ -58,13 +58,9 @@
     }
     layers.push({ id: "this", type: "fill", source: "village", paint: { "fill-color": C.classes[V.classOf(f.properties.verdict, f.properties.no_site)].color, "fill-opacity": 0.85 } },
       { id: "this-line", type: "line", source: "village", paint: { "line-color": "#000000", "line-width": 2.5 } });
-    var key = V.key();
     var map = new maplibregl.Map({
       container: "vmap", style: { version: 8, sources: sources, layers: layers },
       bounds: [[b[0], b[1]], [b[2], b[3]]], fitBoundsOptions: { padding: 80, maxZoom: 13.5 }, attributionControl: false,
-      transformRequest: function (url) {
-        return key && url.indexOf(window.location.origin) === 0 ? { url: url, headers: { "X-API-Key": key } } : { url: url };
-      },
     });
     map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
     window.village5gMap = map;
