@@ -59,6 +59,7 @@ from coverage.summary import reach_rates
 __all__ = [
     "VILLAGE_SORT_COLUMNS", "Envelope", "PointQuery", "Rows", "VillageQuery", "compare_runs", "count_points",
     "count_villages", "data_version", "division_codes", "division_names", "ensure_village_bounds", "extent",
+    "ingest_history",
     "measurement_times", "point_rows", "query_villages", "refresh_village_bounds", "region_envelope", "resolve_run",
     "resolve_run_and_version", "result_rows", "run_counts", "stored_version", "village_bounds", "village_history",
     "village_rows", "villages_version",
@@ -452,6 +453,17 @@ def _village_order(sortby: str | None, after: str | None) -> list[Any]:
     column = villages.c[name] if name in villages.c else village_results.c[name]
     key = column.desc() if sortby.startswith("-") else column.asc()
     return [column.is_(None), key, village_results.c.code]
+
+
+def ingest_history(store: Store, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest stored writes of data (files ingested, seeds), newest first: ``id``, ``kind``,
+    ``file_name``, ``rows``, ``mode`` (append, replace, seed), ``crs``, ``encoding``, ``warnings``,
+    ``created_at``, ``sha256``."""
+    i = ingests
+    query = (select(i.c.id, i.c.kind, i.c.file_name, i.c.rows, i.c.mode, i.c.crs, i.c.encoding, i.c.warnings,
+                    i.c.created_at, i.c.sha256).order_by(i.c.id.desc()).limit(limit))
+    with store.engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
 
 
 def village_history(store: Store, code: str) -> list[dict[str, Any]]:

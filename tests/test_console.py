@@ -163,14 +163,15 @@ def test_every_console_page_answers_in_chinese_and_english(store: Store, tmp_pat
     build_row_world(store)
     code = VILLAGES[0][0]
     with TestClient(app_for(store, tmp_path)) as client:
-        for path in ("/console", "/console/villages", f"/console/villages/{code}", "/console/audits", "/console/map"):
+        for path in ("/console", "/console/villages", f"/console/villages/{code}", "/console/audits", "/console/map",
+                     "/console/data"):
             zh = client.get(path)
             assert zh.status_code == 200 and "5G通达监测" in zh.text and 'lang="zh-CN"' in zh.text, path
             assert "/console/static/console/console.js" in zh.text
             en = client.get(path, params={"lang": "en"})
             assert "5G village coverage" in en.text and 'lang="en"' in en.text, path
         assert client.get("/console/villages/12345").status_code == 400  # not a 12-digit code
-        for script in ("console", "home", "villages", "village", "audits", "map"):
+        for script in ("console", "home", "villages", "village", "audits", "map", "data"):
             assert client.get(f"/console/static/console/{script}.js").status_code == 200
 
 
@@ -342,3 +343,44 @@ def test_signing_in_exchanges_a_key_for_a_session_and_signing_out_ends_it(store:
         assert client.get("/collections/villages/items").status_code == 401
         client.cookies.set("village5g_session", old)  # the old cookie replayed: the session is gone
         assert client.get("/collections/villages/items").status_code == 401
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_data_page_previews_a_file_ingests_it_and_runs_an_analysis(store: Store, tmp_path: Path,
+                                                                    browser: None) -> None:
+    build_row_world(store)
+    admin = key(store, "admin")["X-API-Key"]
+    # a site list as an operator exports it: Chinese headers, 维度 (the common typo of 纬度)
+    csv = "站址编码,运营商,制式,频段,经度,维度,方位角,状态\\nNEW1,中国移动,NR,n41,119.48,32.405,120,在用\\n"
+    script = """(async () => {
+      const until = async (f) => { for (let i = 0; i < 300; i++) { if (f()) return true;
+                                   await new Promise(r => setTimeout(r, 200)); } return false; };
+      const login = await fetch('/console/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                                    body: JSON.stringify({key: 'ADMIN_KEY'})});
+      window.VILLAGE5G.csrf = (await login.json()).csrf;
+      const form = document.getElementById('upload');
+      form.elements.kind.value = 'stations';
+      form.elements.map.value = '维度=lat';
+      const files = new DataTransfer();
+      files.items.add(new File(['CSV_TEXT'], 'sites.csv', {type: 'text/csv'}));
+      form.elements.file.files = files.files;
+      document.getElementById('dry').click();
+      await until(() => document.querySelector('#preview-out table'));
+      const preview = document.getElementById('preview-out').innerText;
+      document.getElementById('ingest').click();
+      await until(() => /已导入|不能|stored/.test(document.getElementById('preview-out').innerText));
+      const stored = document.getElementById('preview-out').innerText;
+      document.getElementById('start').click();
+      await until(() => /succeeded|failed/.test(document.getElementById('job').innerText));
+      await until(() => document.querySelectorAll('#runs tbody tr').length >= 2);
+      return [preview, stored, document.getElementById('job').innerText,
+              document.querySelectorAll('#runs tbody tr').length, document.getElementById('ingests').innerText];
+    })()""".replace("ADMIN_KEY", admin).replace("CSV_TEXT", csv)
+    with live_server(store.url, tmp_path / "data") as url:
+        result, _ = open_page(f"{url}/console/data", prepare=script, timeout_s=180)
+    assert result.exceptions == [] and result.console_errors == []
+    preview, stored, job, n_runs, history = result.prepared
+    assert "可以导入：1 行" in preview and "维度" in preview and "--map" in preview
+    assert "已导入 1 行" in stored
+    assert "succeeded" in job and n_runs == 2
+    assert "sites.csv" in history

@@ -26,7 +26,7 @@ from api.security import SESSION_COOKIE, Principal, authenticate
 from coverage.errors import ConfigError, NotFoundError
 from coverage.keys import SESSION_HOURS, close_session, open_session
 from coverage.labels import CONFIDENCE_LABELS, REASON_LABELS, SOURCE_LABELS, VERDICT_LABELS
-from coverage.results_query import extent, resolve_run, village_history
+from coverage.results_query import extent, ingest_history, resolve_run, village_history
 from coverage.storage import Store
 from coverage.verdicts import REASONS
 from maps.basemaps import BASEMAPS, get_basemap, raster_sources
@@ -67,7 +67,7 @@ def tile(request: Request, store: StoreDep, principal: ReaderDep,
 
 RunQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Run id (default: latest)")]
 LangQuery = Annotated[Lang, Query(description="zh (default) or en")]
-PAGES = ("home", "villages", "map", "audits")
+PAGES = ("home", "villages", "map", "audits", "data")
 
 
 def _config(request: Request, store: Store, principal: Principal, lang: str, run: int | None, *, need_run: bool
@@ -171,6 +171,44 @@ def audits_page(request: Request, store: StoreDep, principal: ReaderDep, lang: L
     """Audit rounds with their sample sizes and pass rates, the lists to download and the reports."""
     config = _config(request, store, principal, lang, None, need_run=False)
     return _page("audits", TEXT[lang]["nav_audits"], config)
+
+
+@router.get("/console/data", response_class=HTMLResponse, summary="Console: data and runs")
+def data_page(request: Request, store: StoreDep, principal: ReaderDep, lang: LangQuery = "zh") -> HTMLResponse:
+    """Upload a file with a preview of how each column is read, the ingest history, the runs and
+    their differences, and (admin) an analysis started and followed to its end."""
+    config = _config(request, store, principal, lang, None, need_run=False)
+    return _page("data", TEXT[lang]["nav_data"], config)
+
+
+class IngestRecordOut(BaseModel):
+    """One stored write of data."""
+
+    id: int
+    kind: str
+    file_name: str
+    rows: int
+    mode: str = Field(description="append, replace or seed")
+    crs: str | None
+    encoding: str | None
+    warnings: int
+    created_at: dt.datetime
+    sha256: str
+
+
+class IngestHistory(BaseModel):
+    """The latest stored writes of data, newest first."""
+
+    ingests: list[IngestRecordOut]
+
+
+@router.get("/ingests", response_model=IngestHistory, tags=["Ingest"], summary="Ingest history")
+def ingests(_: ReaderDep, store: StoreDep,
+            limit: Annotated[int, Query(ge=1, le=1000, description="How many, newest first")] = 50) -> dict[str, Any]:
+    """The files ingested (and seeds stored), newest first, with their rows, mode, CRS and warnings.
+    Rejected files store nothing and are not listed (the refresh job's result names the ones it
+    rejected)."""
+    return {"ingests": ingest_history(store, limit=limit)}
 
 
 @router.get("/console/map", response_class=HTMLResponse, summary="Console: the map of villages by verdict")
