@@ -64,7 +64,9 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from coverage import crs as crs_mod
 from coverage import opencellid
-from coverage.bands import BANDS, band_rat, channel, normalize_band, parse_technology, total_power_dbm
+from coverage.bands import BANDS, band_rat, channel, total_power_dbm
+from coverage.bands import normalize_band as _normalize_band
+from coverage.bands import parse_technology as _parse_technology
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.limits import DEFAULT_LIMITS, LimitError, Limits, check_archive, check_rows, count_lines
 from coverage.mapping import IGNORE, ColumnMapping, split_target
@@ -1810,6 +1812,10 @@ class _Validator:
         rats: list[str | None] = []
         bands: list[str | None] = []
         from_technology = 0
+        # a file repeats a handful of values: each is parsed once
+        parse_technology = cache(_parse_technology)
+        normalize_band = cache(_normalize_band)
+        channel_of = cache(channel)
         for i in range(self.n):
             rat: str | None = None
             named: dict[str, str] = {}
@@ -1826,7 +1832,7 @@ class _Validator:
                     if tech.band is not None:
                         named[rat_h] = tech.band
             if arfcn is not None and not _is_missing(arfcn[i]):
-                found = channel(_text(arfcn[i]), rat)
+                found = channel_of(_text(arfcn[i]), rat)
                 if found is None:
                     self.error(i, arfcn_h, f"channel number {_show(arfcn[i])} is not "
                                + ({"LTE": "an EARFCN", "NR": "an NR-ARFCN"}.get(rat or "", "an EARFCN or NR-ARFCN")
