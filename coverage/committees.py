@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from sqlalchemy import update
 
 from coverage import crs as crs_mod
@@ -89,9 +91,10 @@ class CommitteeMatch:
     name: str | None
     lon: float
     lat: float
-    status: str  # "code", "name", "ambiguous", "unmatched"
+    status: str  # "code", "name", "ambiguous", "unmatched", "far" (a name match too far away)
     village_code: str | None
     candidates: tuple[str, ...] = ()
+    outside_m: float = float("nan")  # metres from the point to the matched village polygon (0 inside)
 
 
 @dataclass
@@ -110,8 +113,10 @@ class CommitteeReport:
         return [m for m in self.matches if m.status in ("code", "name")]
 
     def summary(self) -> str:
-        return (f"{self.count('code')} matched by code, {self.count('name')} by name, "
+        text = (f"{self.count('code')} matched by code, {self.count('name')} by name, "
                 f"{self.count('ambiguous')} ambiguous, {self.count('unmatched')} unmatched")
+        far = self.count("far")
+        return text + (f", {far} named like a village more than {MAX_OUTSIDE_M / 1000:g} km away" if far else "")
 
 
 def read_committees(path: str | Path, *, crs: object = None, encoding: str | None = None, layer: str | None = None,
@@ -200,6 +205,7 @@ def match_committees(points: pd.DataFrame, villages: pd.DataFrame, *, file_name:
     township and county named in the file; ambiguous and unmatched rows are reported, never joined."""
     stored = villages.reset_index(drop=True)
     known = set(stored["code"].astype(str))
+    position = {str(c): i for i, c in enumerate(stored["code"])}
     # the same prefixes on both sides: every stored county, township and city name
     places = tuple(sorted({str(v) for column in ("city_name", "county_name", "township_name") if column in stored
                            for v in stored[column].dropna().unique()}))
@@ -213,7 +219,8 @@ def match_committees(points: pd.DataFrame, villages: pd.DataFrame, *, file_name:
                                 "lon": float(rec["lon"]), "lat": float(rec["lat"])}
         code = rec["code"]
         if isinstance(code, str) and re.fullmatch(r"\d{12}", code) and code in known:
-            out.append(CommitteeMatch(**base, status="code", village_code=code))
+            out.append(CommitteeMatch(**base, status="code", village_code=code,
+                                      outside_m=_outside_m(stored, position[code], base["lon"], base["lat"])))
             continue
         own = tuple(str(v) for v in (rec.get("county_name"), rec.get("township_name")) if isinstance(v, str))
         core = normalize_village_name(rec["name"], prefixes=places + own)
@@ -225,13 +232,36 @@ def match_committees(points: pd.DataFrame, villages: pd.DataFrame, *, file_name:
                             and _same_place(str(stored.at[i, column]), wanted)]
                 candidates = narrowed or candidates
         if len(candidates) == 1:
-            out.append(CommitteeMatch(**base, status="name", village_code=str(stored.at[candidates[0], "code"])))
+            distance = _outside_m(stored, candidates[0], base["lon"], base["lat"])
+            if distance > MAX_OUTSIDE_M:  # a namesake elsewhere, not this village's committee
+                out.append(CommitteeMatch(**base, status="far", village_code=None,
+                                          candidates=(str(stored.at[candidates[0], "code"]),),
+                                          outside_m=distance))
+                continue
+            out.append(CommitteeMatch(**base, status="name", village_code=str(stored.at[candidates[0], "code"]),
+                                      outside_m=distance))
         elif candidates:
             out.append(CommitteeMatch(**base, status="ambiguous", village_code=None,
                                       candidates=tuple(str(stored.at[i, "code"]) for i in candidates)))
         else:
             out.append(CommitteeMatch(**base, status="unmatched", village_code=None))
     return CommitteeReport(file_name, out, list(warnings or []))
+
+
+#: A name match whose point lies farther than this outside the village's polygon is not joined
+#: (status ``far``): a namesake elsewhere. A code match is joined and the distance reported.
+MAX_OUTSIDE_M = 1000.0
+
+
+def _outside_m(stored: pd.DataFrame, i: int, lon: float, lat: float) -> float:
+    """Metres from (lon, lat) to the polygon of stored village ``i`` (0 inside; NaN without one)."""
+    geometry = stored.geometry.iloc[i] if isinstance(stored, gpd.GeoDataFrame) else None
+    if geometry is None or geometry.is_empty:
+        return float("nan")
+    metric = crs_mod.local_metric_crs(geometry.bounds)
+    point = gpd.GeoSeries([shapely.Point(lon, lat)], crs=crs_mod.WGS84).to_crs(metric)
+    polygon = gpd.GeoSeries([geometry], crs=crs_mod.WGS84).to_crs(metric)
+    return float(point.distance(polygon, align=False).iloc[0])
 
 
 def _same_place(a: str, b: str) -> bool:
@@ -267,7 +297,8 @@ def store_committee_points(store: Store, report: CommitteeReport, *, sha256: str
 
 def report_frame(report: CommitteeReport) -> pd.DataFrame:
     """The report as a table with Chinese headers (行号, 代码, 名称, 结果, 匹配村代码, 候选)."""
-    labels = {"code": "按代码匹配", "name": "按名称匹配", "ambiguous": "名称不唯一", "unmatched": "未匹配"}
+    labels = {"code": "按代码匹配", "name": "按名称匹配", "ambiguous": "名称不唯一", "unmatched": "未匹配",
+              "far": "同名村距离过远"}
     return pd.DataFrame({
         "行号": [m.row for m in report.matches], "代码": [m.code for m in report.matches],
         "名称": [m.name for m in report.matches], "结果": [labels[m.status] for m in report.matches],

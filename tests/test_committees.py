@@ -105,7 +105,8 @@ def test_cli_ingest_committees_stores_the_matched_points_only(tmp_path: Path) ->
     build_row_world(store, analyze=False)
     second = (WEST + 2.5 * KM_LON, SOUTH + 0.5 * KM_LAT)  # the middle of the second village (乙村)
     rows = [["320000000000", "江都区大桥镇乙村(新)", "0514", "大桥镇", *_gcj(*second)],
-            ["320000000001", "戊村", "0514", "", *_gcj(*second)]]
+            ["320000000001", "戊村", "0514", "", *_gcj(*second)],
+            ["320000000002", "丁庄", "0514", "", *_gcj(*second)]]  # 丁庄 is the fourth village, 4 km east
     path = _points_file(tmp_path, rows)
     runner = CliRunner()
     dry = runner.invoke(cli_app, ["--db", db, "ingest", "committees", str(path), "--crs", "gcj02", "--dry-run"],
@@ -117,6 +118,7 @@ def test_cli_ingest_committees_stores_the_matched_points_only(tmp_path: Path) ->
                         catch_exceptions=False)
     assert out.exit_code == 0, out.output
     assert "committee points of 1 villages stored" in out.output and "1 unmatched" in out.output
+    assert "1 named like a village more than 1 km away" in out.output
     after = store.read("villages").set_index("code")
     assert after.at["321012101202", "committee_lon"] == pytest.approx(second[0], abs=1e-7)
     assert after.drop(index="321012101202")["committee_lon"].equals(before.drop(index="321012101202")["committee_lon"])
@@ -141,6 +143,6 @@ def test_api_joins_committee_points_and_reports_the_rest(store: Store, tmp_path:
         done = client.post("/ingest/committees", files=files, data={"crs": "gcj02"}, headers=key(store, "admin"))
         assert done.status_code == 200 and done.json()["updated"] == 1
         assert done.json()["not_joined"] == [{"row": 2, "code": "320000000001", "name": "戊村", "status": "unmatched",
-                                              "candidates": []}]
+                                              "candidates": [], "outside_m": None}]
     lon = store.read("villages").set_index("code").at["321012101202", "committee_lon"]
     assert lon == pytest.approx(second[0], abs=1e-7)

@@ -263,9 +263,11 @@ def _ingest_committees(file: Path, mapping: Any, *, dry_run: bool) -> None:
         report = match_committees(points, stored, file_name=file.name, warnings=warnings)
         for warning in report.warnings:
             err_console.print(f"[yellow]warning:[/] {escape(str(warning))}", soft_wrap=True, highlight=False)
-        shown = [m for m in report.matches if m.status in ("ambiguous", "unmatched")]
+        shown = [m for m in report.matches if m.status in ("ambiguous", "unmatched", "far")]
         for m in shown[:20]:
-            what = ("fits " + ", ".join(m.candidates[:5])) if m.status == "ambiguous" else "fits no stored village"
+            what = {"ambiguous": "fits " + ", ".join(m.candidates[:5]), "unmatched": "fits no stored village",
+                    "far": f"is named like {''.join(m.candidates)} but lies {m.outside_m / 1000:.1f} km outside it"
+                    }[m.status]
             err_console.print(f"[yellow]{m.status}:[/] {escape(file.name)}, row {m.row}: "
                               f"{escape(m.code or '')} {escape(m.name or '')} {what}", soft_wrap=True, highlight=False)
         if len(shown) > 20:

@@ -223,10 +223,11 @@ def ingest_committees(
     updated = 0 if dry_run else store_committee_points(store, report, sha256=sha, crs=crs or "file/WGS84")
     return {
         "file_name": report.file_name, "dry_run": dry_run, "updated": updated,
-        **{status: report.count(status) for status in ("code", "name", "ambiguous", "unmatched")},
+        **{status: report.count(status) for status in ("code", "name", "ambiguous", "unmatched", "far")},
         "not_joined": [{"row": m.row, "code": m.code, "name": m.name, "status": m.status,
-                        "candidates": list(m.candidates)} for m in report.matches
-                       if m.status in ("ambiguous", "unmatched")][:_SHOWN * 10],
+                        "candidates": list(m.candidates),
+                        "outside_m": None if m.outside_m != m.outside_m else round(m.outside_m)}
+                       for m in report.matches if m.status in ("ambiguous", "unmatched", "far")][:_SHOWN * 10],
         "warnings": [{"file": w.file, "row": w.row, "field": w.field, "message": w.message} for w in report.warnings],
     }
 
