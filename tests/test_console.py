@@ -164,14 +164,14 @@ def test_every_console_page_answers_in_chinese_and_english(store: Store, tmp_pat
     code = VILLAGES[0][0]
     with TestClient(app_for(store, tmp_path)) as client:
         for path in ("/console", "/console/villages", f"/console/villages/{code}", "/console/audits", "/console/map",
-                     "/console/data"):
+                     "/console/data", "/console/planning"):
             zh = client.get(path)
             assert zh.status_code == 200 and "5G通达监测" in zh.text and 'lang="zh-CN"' in zh.text, path
             assert "/console/static/console/console.js" in zh.text
             en = client.get(path, params={"lang": "en"})
             assert "5G village coverage" in en.text and 'lang="en"' in en.text, path
         assert client.get("/console/villages/12345").status_code == 400  # not a 12-digit code
-        for script in ("console", "home", "villages", "village", "audits", "map", "data"):
+        for script in ("console", "home", "villages", "village", "audits", "map", "data", "planning"):
             assert client.get(f"/console/static/console/{script}.js").status_code == 200
 
 
@@ -384,3 +384,40 @@ def test_data_page_previews_a_file_ingests_it_and_runs_an_analysis(store: Store,
     assert "已导入 1 行" in stored
     assert "succeeded" in job and n_runs == 2
     assert "sites.csv" in history
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_planning_page_plans_sites_and_evaluates_proposed_ones(store: Store, tmp_path: Path, browser: None) -> None:
+    build_row_world(store)
+    auditor = key(store, "auditor")["X-API-Key"]
+    # a proposed three-sector site in the middle of the sixth village (江宁, no site today)
+    lon, lat = WEST + 10.5 / 94.0, SOUTH + 0.5 / 111.0
+    proposed = "site_id,cell_id,operator,rat,band,lon,lat,azimuth_deg,power_dbm,status\\n" + "".join(
+        f"P1,P1-{az},CMCC,NR,n41,{lon:.6f},{lat:.6f},{az},53,active\\n" for az in (0, 120, 240))
+    script = """(async () => {
+      const until = async (f) => { for (let i = 0; i < 600; i++) { if (f()) return true;
+                                   await new Promise(r => setTimeout(r, 200)); } return false; };
+      const login = await fetch('/console/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                                    body: JSON.stringify({key: 'AUDITOR_KEY'})});
+      window.VILLAGE5G.csrf = (await login.json()).csrf;
+      const plan = document.getElementById('plan');
+      plan.elements.sites.value = '1';
+      plan.requestSubmit();
+      await until(() => document.querySelector('#plan-out table'));
+      const planned = window.village5gPlanned.length;
+      const rows = document.querySelectorAll('#plan-out tbody tr').length;
+      const whatif = document.getElementById('whatif');
+      const files = new DataTransfer();
+      files.items.add(new File(['PROPOSED'], 'proposed.csv', {type: 'text/csv'}));
+      whatif.elements.file.files = files.files;
+      whatif.requestSubmit();
+      await until(() => /→/.test(document.getElementById('whatif-out').innerText));
+      return [planned, rows, document.getElementById('whatif-out').innerText];
+    })()""".replace("AUDITOR_KEY", auditor).replace("PROPOSED", proposed)
+    with live_server(store.url, tmp_path / "data") as url:
+        result, _ = open_page(f"{url}/console/planning", prepare=script, timeout_s=240)
+    assert result.exceptions == [] and result.console_errors == []
+    planned, rows, whatif = result.prepared
+    assert planned == rows == 1
+    assert "评估前通达村 1 → 评估后通达村" in whatif and "李庄村委会" in whatif

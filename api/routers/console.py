@@ -67,7 +67,7 @@ def tile(request: Request, store: StoreDep, principal: ReaderDep,
 
 RunQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Run id (default: latest)")]
 LangQuery = Annotated[Lang, Query(description="zh (default) or en")]
-PAGES = ("home", "villages", "map", "audits", "data")
+PAGES = ("home", "villages", "map", "audits", "planning", "data")
 
 
 def _config(request: Request, store: Store, principal: Principal, lang: str, run: int | None, *, need_run: bool
@@ -171,6 +171,18 @@ def audits_page(request: Request, store: StoreDep, principal: ReaderDep, lang: L
     """Audit rounds with their sample sizes and pass rates, the lists to download and the reports."""
     config = _config(request, store, principal, lang, None, need_run=False)
     return _page("audits", TEXT[lang]["nav_audits"], config)
+
+
+@router.get("/console/planning", response_class=HTMLResponse, summary="Console: fill-in planning and what-if")
+def planning_page(request: Request, store: StoreDep, principal: ReaderDep, lang: LangQuery = "zh") -> HTMLResponse:
+    """Plan N fill-in sites for a region (the sites and the villages they gain on a map and in a
+    table), or upload proposed sites for a what-if against the latest run."""
+    config = _config(request, store, principal, lang, None, need_run=False)
+    if config["run"]:
+        config["tiles"] = f"/tiles/{config['run']}/{{z}}/{{x}}/{{y}}.mvt"
+        config["bounds"] = extent(store, "villages") or (73.0, 18.0, 135.0, 54.0)
+        config["background"], config["land"] = NO_BASEMAP_BACKGROUND, NO_BASEMAP_LAND
+    return _page("planning", TEXT[lang]["nav_planning"], config, ("maplibre/maplibre-gl.js",))
 
 
 @router.get("/console/data", response_class=HTMLResponse, summary="Console: data and runs")
