@@ -92,6 +92,7 @@ __all__ = [
     "Inspection",
     "far_from_villages",
     "file_sha256",
+    "fill_division_names",
     "inspect_input",
     "read_input",
 ]
@@ -395,6 +396,41 @@ def far_from_villages(result: IngestResult, extent: tuple[float, float, float, f
                    f"(longitude {min_lon:.2f}-{max_lon:.2f}, latitude {min_lat:.2f}-{max_lat:.2f}; median "
                    f"{median:.0f} km) in CRS {result.crs}: check the CRS (one UTM zone off moves points "
                    "about 600 km); nothing stored")
+
+
+def fill_division_names(result: IngestResult, divisions: pd.DataFrame) -> None:
+    """Fill the empty township, county, city and province names of a village file from the stored
+    division reference (``code``, ``name``, ``level``), in place, with a warning counting them; the
+    names still empty afterwards (codes the reference does not know, e.g. a land-survey scheme's)
+    are counted in a warning too, since reports then show codes only."""
+    if result.kind != "villages" or divisions is None or not len(divisions):
+        return
+    frame = result.frame
+    names = dict(zip(divisions["code"].astype(str), divisions["name"].astype(str), strict=True))
+    filled: list[str] = []
+    unknown: list[str] = []
+    for level in ("township", "county", "city", "province"):
+        code_col, name_col = f"{level}_code", f"{level}_name"
+        empty = frame[name_col].isna().to_numpy()
+        if not empty.any():
+            continue
+        codes = frame[code_col].astype(str).to_numpy()
+        found = np.array([names.get(c) or names.get(c.ljust(12, "0")) for c in codes], dtype=object)
+        hit = empty & np.array([f is not None for f in found])
+        if hit.any():
+            values = frame[name_col].astype(object).to_numpy().copy()
+            values[hit] = found[hit]
+            frame[name_col] = pd.Series(values, index=frame.index, dtype="str")
+            filled.append(f"{int(hit.sum())} {level}")
+        if (empty & ~hit).any():
+            unknown.append(f"{int((empty & ~hit).sum())} {level}")
+    if filled:
+        result.warnings.append(Problem(result.file_name, None, None, "division names filled from the stored "
+                                       f"divisions: {', '.join(filled)} name(s)", severity="warning"))
+    if unknown:
+        result.warnings.append(Problem(result.file_name, None, None, "division names missing and their codes "
+                                       f"unknown to the stored divisions: {', '.join(unknown)} name(s); reports "
+                                       "show these units by code (are the codes NBS codes?)", severity="warning"))
 
 
 def check_encoding(encoding: str | None) -> None:

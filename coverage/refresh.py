@@ -46,7 +46,7 @@ from sqlalchemy import func, select
 
 from coverage.analysis import run_analysis
 from coverage.errors import ConfigError, Problem, ValidationError
-from coverage.ingest import SUPPORTED_SUFFIXES, far_from_villages, file_sha256, read_input
+from coverage.ingest import SUPPORTED_SUFFIXES, far_from_villages, file_sha256, fill_division_names, read_input
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.predict import DEFAULT_PARAMETERS, ModelParameters
 from coverage.results_query import extent
@@ -318,6 +318,7 @@ def refresh(store: Store, drop_dir: Path, *, rules: RuleSet, params: ModelParame
             far = far_from_villages(read, extent(store, "villages"))
             if far is not None:  # a wrong CRS or UTM zone: rejected as the CLI and the API reject it
                 raise ValidationError([far])
+            fill_division_names(read, store.read_divisions())
             replace = kind in REPLACING_KINDS
             rows = store.write(kind, read.frame, replace=replace, record=IngestRecord(
                 kind=kind, file_name=read.file_name, sha256=read.file_sha256, crs=read.crs,

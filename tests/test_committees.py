@@ -146,3 +146,26 @@ def test_api_joins_committee_points_and_reports_the_rest(store: Store, tmp_path:
                                               "candidates": [], "outside_m": None}]
     lon = store.read("villages").set_index("code").at["321012101202", "committee_lon"]
     assert lon == pytest.approx(second[0], abs=1e-7)
+
+
+def test_empty_division_names_are_filled_from_the_stored_divisions_or_counted(tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    from coverage.ingest import fill_division_names
+
+    divisions = gpd.GeoDataFrame({"code": ["32", "3210", "321012", "321012101"],
+                                  "name": ["江苏省", "扬州市", "江都区", "大桥镇"],
+                                  "level": ["province", "city", "county", "township"]},
+                                 geometry=[None] * 4, crs="EPSG:4326")
+    header = ["村代码", "村名称", "geometry"]
+    rows = [["321012101201", "甲村", VILLAGE_POLYGONS[0].wkt], ["321012999201", "乙村", VILLAGE_POLYGONS[1].wkt]]
+    result = read_input("villages", write_csv(tmp_path / "v.csv", header, rows))
+    fill_division_names(result, divisions)
+    frame = result.frame
+    assert list(frame["township_name"].fillna("-")) == ["大桥镇", "-"]  # 321012999 is no known township
+    assert list(frame["county_name"]) == ["江都区", "江都区"] and list(frame["province_name"]) == ["江苏省"] * 2
+    messages = [w.message for w in result.warnings]
+    assert "division names filled from the stored divisions: 1 township, 2 county, 2 city, 2 province name(s)" \
+        in messages
+    assert any(m.startswith("division names missing and their codes unknown to the stored divisions: 1 township")
+               for m in messages)

@@ -195,7 +195,7 @@ def ingest(
                                          replace=replace, step=step))
         return
     from coverage.errors import ValidationError
-    from coverage.ingest import far_from_villages, inspect_input, read_input
+    from coverage.ingest import far_from_villages, fill_division_names, inspect_input, read_input
     from coverage.mapping import ColumnMapping, load_profile, parse_pairs, profile_path
     from coverage.mapping import save_profile as write_profile
     from coverage.results_query import extent
@@ -237,6 +237,7 @@ def ingest(
         far = far_from_villages(result, extent(store, "villages"))
         if far is not None:
             raise ValidationError([far])
+        fill_division_names(result, store.read_divisions())
         step(f"storing {result.rows:,} {kind.value}")
         written = store.write(
             cast(Kind, kind.value), result.frame, replace=replace,

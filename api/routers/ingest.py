@@ -21,7 +21,7 @@ from api.errors import ApiError
 from api.models import IngestPreview, IngestResult
 from api.security import Principal, get_principal
 from coverage.errors import ConfigError, ValidationError, Village5gError
-from coverage.ingest import far_from_villages, inspect_input, read_input
+from coverage.ingest import far_from_villages, fill_division_names, inspect_input, read_input
 from coverage.keys import role_allows
 from coverage.limits import LimitError
 from coverage.mapping import ColumnMapping, load_profile, parse_pairs
@@ -274,6 +274,7 @@ def ingest(
     far = far_from_villages(result, extent(store, "villages"))
     if far is not None:
         raise ValidationError([far])
+    fill_division_names(result, store.read_divisions())
     check_region(store, principal, kind, result.frame, result.file_name)
     store.write(kind, result.frame, replace=replace, record=IngestRecord(
         kind=kind, file_name=result.file_name, sha256=result.file_sha256, crs=result.crs,
