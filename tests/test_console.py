@@ -271,18 +271,37 @@ def test_an_auditor_draws_a_round_and_a_bad_upload_is_shown_row_by_row(store: St
       input.files = files.files;
       input.dispatchEvent(new Event('change'));
       await until(() => document.querySelector('#upload-1 table'));
-      return [preview, drawn, document.getElementById('upload-1').innerText];
+      // the round's list, caught where the page hands the download to the browser
+      let blob = null;
+      URL.createObjectURL = (b) => { blob = b; return 'about:blank'; };
+      HTMLAnchorElement.prototype.click = function () {};
+      document.querySelector('button[data-list="1"][data-format="xlsx"]').click();
+      await until(() => blob !== null);
+      const list = await new Promise(r => {
+        const f = new FileReader(); f.onload = () => r(f.result); f.readAsDataURL(blob); });
+      return [preview, drawn, document.getElementById('upload-1').innerText, list.split(',')[1]];
     })()""".replace("AUDITOR_KEY", auditor)
     with live_server(store.url, tmp_path / "data") as url:
         result, _ = open_page(f"{url}/console/audits", prepare=script)
     assert result.exceptions == [] and result.console_errors == []
-    preview, drawn, upload = result.prepared
+    preview, drawn, upload, listed = result.prepared
     assert "扬州市" in preview and "南京市" in preview  # the two cities' strata before anything is stored
     assert drawn == "已抽取第 1 轮"
     assert "nothing was stored" in upload and "bad.csv" in upload and "lon" in upload
     with TestClient(app_for(store, tmp_path)) as client:
         rounds = client.get("/audits").json()["rounds"]
         assert [(r["round"], r["seed"], r["tests"]) for r in rounds] == [(1, 7, 0)]
+        sample = {v["code"] for v in client.get("/audits/1/villages").json()["villages"]}
+    # the downloaded list holds the round's villages (every sheet, main list and reserves)
+    import base64
+    import io
+
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(base64.b64decode(listed)))
+    in_file = {str(cell) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True) for cell in row
+               if isinstance(cell, str) and cell.isdigit() and len(cell) == 12}
+    assert sample and in_file == sample
 
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
@@ -421,3 +440,49 @@ def test_planning_page_plans_sites_and_evaluates_proposed_ones(store: Store, tmp
     planned, rows, whatif = result.prepared
     assert planned == rows == 1
     assert "评估前通达村 1 → 评估后通达村" in whatif and "李庄村委会" in whatif
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_a_filtered_list_exports_to_an_xlsx_with_the_same_villages(store: Store, tmp_path: Path,
+                                                                   browser: None) -> None:
+    import base64
+    import io
+
+    import openpyxl
+
+    build_row_world(store)
+    script = """(async () => {
+      const until = async (f) => { for (let i = 0; i < 150; i++) { if (f()) return true;
+                                   await new Promise(r => setTimeout(r, 200)); } return false; };
+      await until(() => document.querySelectorAll('#list tbody tr').length > 0);
+      const form = document.getElementById('filters');
+      form.elements.no_site.value = 'true';
+      form.requestSubmit();
+      await until(() => /共 [0-9]+ 个/.test(document.getElementById('count').textContent)
+                        && document.querySelectorAll('#list tbody tr').length < 8);
+      const shown = [...document.querySelectorAll('#list tbody tr td:first-child')].map(td => td.textContent);
+      // the download is caught where the page hands it to the browser
+      let blob = null;
+      URL.createObjectURL = (b) => { blob = b; return 'about:blank'; };
+      HTMLAnchorElement.prototype.click = function () {};
+      document.querySelector('button[data-format="xlsx"]').click();
+      await until(() => blob !== null);
+      const data = await new Promise(r => {
+        const f = new FileReader(); f.onload = () => r(f.result); f.readAsDataURL(blob); });
+      return [shown, data.split(',')[1], new URL(location.href).search];
+    })()"""
+    with live_server(store.url, tmp_path / "data") as url:
+        result, _ = open_page(f"{url}/console/villages", prepare=script)
+    assert result.exceptions == [] and result.console_errors == []
+    shown, xlsx, address = result.prepared
+    assert "no_site=true" in address  # the filter stays in the address
+    sheet = openpyxl.load_workbook(io.BytesIO(base64.b64decode(xlsx))).active
+    rows = list(sheet.iter_rows(values_only=True))
+    header_at = next(i for i, row in enumerate(rows) if "代码" in row)  # the Chinese header of the code column
+    column = rows[header_at].index("代码")
+    exported = [str(row[column]) for row in rows[header_at + 1:] if row[column]]
+    assert shown and sorted(exported) == sorted(shown)
+    with TestClient(app_for(store, tmp_path)) as client:
+        flagged = [f["properties"]["code"] for f in client.get("/collections/villages/items",
+                                                               params={"no_site": "true"}).json()["features"]]
+    assert sorted(shown) == sorted(flagged)
