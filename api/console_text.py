@@ -48,6 +48,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "sign_in": ("登录", "Sign in"),
     "nav_data": ("数据与批次", "Data & runs"),
     "nav_planning": ("补盲规划", "Planning"),
+    "audit_layer": ("抽查样本（第{n}轮）", "Audit sample (round {n})"),
+    "outcome": ("抽查结果", "Field outcome"),
     "plan_title": ("补盲站址规划", "Fill-in site plan"),
     "region_code": ("区域编码（可空）", "Region code (optional)"),
     "n_sites": ("新建站数", "New sites"),

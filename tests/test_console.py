@@ -486,3 +486,31 @@ def test_a_filtered_list_exports_to_an_xlsx_with_the_same_villages(store: Store,
         flagged = [f["properties"]["code"] for f in client.get("/collections/villages/items",
                                                                params={"no_site": "true"}).json()["features"]]
     assert sorted(shown) == sorted(flagged)
+
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_the_map_shows_the_latest_audit_sample_as_a_layer(store: Store, tmp_path: Path, browser: None) -> None:
+    from coverage.audit import SamplingPlan
+    from coverage.audit_rounds import draw_round
+
+    build_row_world(store)
+    draw_round(store, SamplingPlan(margin=0.3, seed=1))
+    show = """(async () => {
+      const until = async (f) => { for (let i = 0; i < 100; i++) { if (f()) return true;
+                                   await new Promise(r => setTimeout(r, 200)); } return false; };
+      await until(() => !document.getElementById('audit-toggle').hidden);
+      document.querySelector('input[data-layers="audit-points"]').click();
+      village5gMap.jumpTo({center: [119.48, 32.405], zoom: 11.5});
+      await new Promise(r => village5gMap.once('idle', r));
+      const shown = village5gMap.queryRenderedFeatures({layers: ['audit-points']});
+      return [document.getElementById('audit-toggle').innerText, new Set(shown.map(f => f.properties.code)).size,
+              [...new Set(shown.map(f => f.properties.cls))]];
+    })()"""
+    with live_server(store.url, tmp_path / "data") as url:
+        result, _ = open_page(f"{url}/console/map", prepare=show)
+    assert result.exceptions == [] and result.console_errors == []
+    label, n, classes = result.prepared
+    with TestClient(app_for(store, tmp_path)) as client:
+        listed = client.get("/audits/1/villages").json()["villages"]
+    assert "第1轮" in label and n == len(listed) and set(classes) <= {"untested", "reserve"}

@@ -32,7 +32,7 @@ from coverage.verdicts import REASONS
 from maps.basemaps import BASEMAPS, get_basemap, raster_sources
 from maps.build import run_rules
 from maps.raster import RSRP_MIN_ZOOM
-from maps.style import NO_BASEMAP_BACKGROUND, NO_BASEMAP_LAND, js_config, rsrp_steps
+from maps.style import AUDIT_CLASSES, NO_BASEMAP_BACKGROUND, NO_BASEMAP_LAND, js_config, rsrp_steps
 from maps.tiles import MAX_ZOOM, SITE_MIN_ZOOM, VILLAGE_MIN_ZOOM
 
 router = APIRouter(tags=["Maps"])
@@ -248,6 +248,7 @@ def map_page(request: Request, store: StoreDep, principal: ReaderDep, run: RunQu
         # MapLibre draws vector tiles at 512 px: tile zoom z shows at map zoom z + 1
         "villageMinZoom": VILLAGE_MIN_ZOOM + 1, "siteMinZoom": SITE_MIN_ZOOM + 1, "maxZoom": MAX_ZOOM,
         "basemaps": {name: b.label for name, b in BASEMAPS.items()},
+        "auditClasses": {c.key: {"color": c.color, "zh": c.label_zh, "en": c.label_en} for c in AUDIT_CLASSES},
     })
     return _page("map", TEXT[lang]["title"], config, ("maplibre/maplibre-gl.js",))
 

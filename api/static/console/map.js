@@ -120,6 +120,47 @@
   });
   map.on("load", addIcons);
 
+  // the latest audit round's sample at the committee points, coloured by field outcome (off at first)
+  var auditColor = ["match", ["get", "cls"]];
+  Object.keys(C.auditClasses).forEach(function (k) { auditColor.push(k, C.auditClasses[k].color); });
+  auditColor.push("#999999");
+  map.on("load", function () {
+    var V = window.V5G;
+    V.api("/audits", {}).then(function (a) {
+      if (!a.rounds.length) { return null; }
+      var n = a.rounds[0].round;
+      return Promise.all([V.api("/audits/" + n + "/villages", { format: "geojson" }), V.api("/audits/" + n + "/report", {})])
+        .then(function (both) {
+          var outcome = {};
+          both[1].villages.forEach(function (v) {
+            outcome[v.code] = v.passed === true ? "pass" : v.passed === false ? "fail" : v.reserve ? "reserve" : "untested";
+          });
+          var features = both[0].features.map(function (f) {
+            var p = f.properties;
+            return { type: "Feature", geometry: f.geometry,
+                     properties: { code: p.code, name: p.name, cls: outcome[p.code] || (p.reserve ? "reserve" : "untested"),
+                                   round: n, verdict: p.verdict } };
+          });
+          map.addSource("audit", { type: "geojson", data: { type: "FeatureCollection", features: features } });
+          map.addLayer({ id: "audit-points", type: "circle", source: "audit", layout: { visibility: "none" },
+                         paint: { "circle-color": auditColor, "circle-radius": ["interpolate", ["linear"], ["zoom"], 6, 3, 12, 7],
+                                  "circle-stroke-color": "#ffffff", "circle-stroke-width": 1.5 } });
+          var box = document.getElementById("audit-toggle");
+          box.hidden = false;
+          box.querySelector("span").textContent = T.audit_layer.replace("{n}", n);
+          document.getElementById("audit-legend").innerHTML = "<h2>" + esc(T.outcome) + "</h2>" + Object.keys(C.auditClasses).map(function (k) {
+            return '<div class="row"><span class="swatch" style="background:' + C.auditClasses[k].color + '"></span>' +
+              esc(C.auditClasses[k][C.lang]) + "</div>";
+          }).join("");
+          map.on("click", "audit-points", function (e) {
+            var p = e.features[0].properties;
+            card.innerHTML = "<h2>" + esc(p.name) + "</h2><table>" + row(T.code, esc(p.code)) + row(T.round, esc(p.round)) +
+              row(T.outcome, esc(C.auditClasses[p.cls][C.lang])) + row(T.verdict, esc(label(p.verdict))) + "</table>";
+          });
+        });
+    }).catch(function () { /* audits are optional on the map */ });
+  });
+
   // -- panel ------------------------------------------------------------------------------------
   var panel = document.getElementById("panel");
   var legend = Object.keys(C.classes).map(function (k) {
@@ -144,8 +185,10 @@
     '<label><input type="checkbox" data-layers="sites-circle,sites-sector" checked> ' + esc(T.sites) + "</label>" +
     '<label><input type="checkbox" data-layers="divisions-fill,divisions-line" checked> ' + esc(T.divisions) + "</label>" +
     '<label><input type="checkbox" data-layers="rsrp"> ' + esc(T.rsrp) + "</label>" +
+    '<label id="audit-toggle" hidden><input type="checkbox" data-layers="audit-points"> <span></span></label>' +
     "</fieldset>" +
     '<div class="legend"><h2>' + esc(T.villages) + "</h2>" + legend + "<h2>" + esc(T.reach) + "</h2>" + rateLegend +
+    '<div id="audit-legend"></div>' +
     "<h2>" + esc(T.rsrp) + "</h2>" + C.rsrpSteps.map(function (s) {
       return '<div class="row"><span class="swatch" style="background:' + s.color + '"></span>' + esc(s.label) + "</div>";
     }).join("") + "</div>" +
