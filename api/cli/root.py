@@ -608,8 +608,9 @@ def demo(
                   highlight=False)
     if serve_after:
         url = f"http://127.0.0.1:{port}"
-        console.print(f"starting the HTTP API at {url}/ : API docs {url}/docs, villages {url}/collections/villages/"
-                      f"items, summary {url}/summary, maps {url}/maps and {url}/maps/city/3203; Ctrl-C stops it",
+        console.print(f"starting the web console at {url}/ (dashboard, villages, map, audits, planning, data) and "
+                      f"the HTTP API: API docs {url}/docs, villages {url}/collections/villages/items, summary "
+                      f"{url}/summary, maps {url}/maps and {url}/maps/city/3203; Ctrl-C stops it",
                       soft_wrap=True, highlight=False)
         serve(host="127.0.0.1", port=port, workers=1, log_format=LogFormat.text)
 
