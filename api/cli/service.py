@@ -73,7 +73,8 @@ def serve(
     url = settings.resolved_database_url()
     with _store(settings):
         pass  # the schema exists before any worker starts, so workers never race to create it
-    err_console.print(f"serving http://{host}:{port}/ with {workers} worker(s); web console at /, API docs at /docs; Ctrl-C stops",
+    err_console.print(f"serving http://{host}:{port}/ with {workers} worker(s); web console at /, API docs at /docs; "
+                      "Ctrl-C stops",
                       soft_wrap=True, highlight=False)
     err_console.print(_scheduler_line(settings), soft_wrap=True, highlight=False)
     if workers == 1:
