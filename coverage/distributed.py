@@ -51,7 +51,9 @@ def dask_client(*, workers: int | None = None, scheduler: str | None = None,
     with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
                           "distributed.worker.profile.enabled": False}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, memory_limit=memory_limit, silence_logs=logging.ERROR)
+                               # a random port: the scheduler serves HTTP even without a dashboard, and 8787
+                               # may be another cluster's
+                               dashboard_address=":0", memory_limit=memory_limit, silence_logs=logging.ERROR)
     client = Client(cluster)
     try:
         yield client

@@ -329,7 +329,7 @@ def _initial_gains(gain: Callable[[int], float], n: int, workers: int) -> np.nda
             return np.array(_gains_task(range(n)), dtype=float)
         step = -(-n // (4 * workers))
         chunks = [range(i, min(i + step, n)) for i in range(0, n, step)]
-        with forked_pool(workers) as pool:
+        with forked_pool(workers, require_fork=True) as pool:  # the gain closure lives in this memory
             return np.array([g for part in pool.map(_gains_task, chunks) for g in part], dtype=float)
     finally:
         _GAIN = None

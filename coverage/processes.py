@@ -1,4 +1,4 @@
-"""Forked worker pools whose workers die with the process that forked them.
+"""Worker pools whose workers die with the process that started them.
 
 A prediction or planning pool forks workers that share the parent's read-only arrays. When the
 parent is killed (the kernel's OOM killer, ``kill -9``), its workers would otherwise be re-parented
@@ -42,19 +42,21 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """In a forked child: be killed when ``parent_pid`` (the forking process) dies.
+def die_with_parent(parent_pid: int | None) -> None:
+    """In a forked child: be killed when its parent dies (``parent_pid``, the forking process; None
+    for a child of the fork server, which itself exits when the process that started it does).
 
     Linux delivers SIGKILL on the death of the parent *thread* that forked the child; the pools
     here are created and used by one thread for their whole life, so that is the parent's life.
     """
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:  # the parent died before the request took effect
+    if parent_pid is not None and os.getppid() != parent_pid:  # the parent died before the request took effect
         os._exit(1)
 
 
-def _init_child(parent_pid: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+def _init_child(parent_pid: int | None, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]
+                ) -> None:
     die_with_parent(parent_pid)
     if initializer is not None:
         initializer(*initargs)
@@ -80,10 +82,21 @@ class _Pool(ProcessPoolExecutor):
 
 
 def forked_pool(workers: int, initializer: Callable[..., None] | None = None,
-                initargs: tuple[Any, ...] = ()) -> ProcessPoolExecutor:
-    """A fork-context process pool of ``workers`` whose workers die with this process.
+                initargs: tuple[Any, ...] = (), *, require_fork: bool = False) -> ProcessPoolExecutor:
+    """A process pool of ``workers`` whose workers die with this process.
+
+    The workers are forked from this process when it runs no other thread (they share its memory,
+    nothing is copied). When other threads run (a server's job runner, a lease heartbeat), a fork
+    could copy a lock another thread holds: in one of five test runs a worker hung for good while
+    the child's copy of another thread's PROJ context was freed under such a lock. Then the workers
+    come from the fork server (a clean process started for the purpose), and ``initializer`` and
+    ``initargs`` reach them pickled. ``require_fork`` keeps forking whatever runs (tasks that need the
+    parent's memory as it is, e.g. closures); the exit grace below still applies.
 
     Leaving its ``with`` block by an exception cancels the tasks not yet started.
     """
-    return _Pool(max_workers=workers, mp_context=get_context("fork"), initializer=_init_child,
-                 initargs=(os.getpid(), initializer, initargs))
+    if require_fork or threading.active_count() == 1:
+        return _Pool(max_workers=workers, mp_context=get_context("fork"), initializer=_init_child,
+                     initargs=(os.getpid(), initializer, initargs))
+    return _Pool(max_workers=workers, mp_context=get_context("forkserver"), initializer=_init_child,
+                 initargs=(None, initializer, initargs))

@@ -188,3 +188,38 @@ def test_a_worker_hung_at_start_does_not_hang_the_pool_close(tmp_path: Path, mon
     assert time.monotonic() - start < 20
     assert len(workers) == 2 and not any(_alive(w.pid) for w in workers)
     assert sorted(w.exitcode for w in workers) == [-signal.SIGKILL, 0]
+
+
+def test_with_other_threads_running_the_workers_come_from_the_fork_server_and_agree() -> None:
+    import threading
+    from dataclasses import replace
+
+    import numpy as np
+
+    import coverage.predict as predict
+    from coverage import processes
+    from coverage.crs import local_metric_crs
+    from coverage.rules import DEFAULT_RULES
+    from coverage.verdicts import village_raster
+    from tests.worlds.row import PARAMS, row_stations, row_villages
+
+    villages = row_villages()
+    raster = village_raster(villages, local_metric_crs(villages), 100.0)
+    alone = predict.predict(row_stations(), raster.grid, rules=DEFAULT_RULES,
+                            params=replace(PARAMS, workers=1, tile_px=16), mask=raster.mask)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        with processes.forked_pool(2) as pool:
+            assert pool._mp_context.get_start_method() == "forkserver"  # type: ignore[attr-defined]
+        shared = predict.predict(row_stations(), raster.grid, rules=DEFAULT_RULES,
+                                 params=replace(PARAMS, workers=2, tile_px=16), mask=raster.mask)
+        with processes.forked_pool(2, require_fork=True) as pool:
+            assert pool._mp_context.get_start_method() == "fork"  # type: ignore[attr-defined]
+    finally:
+        stop.set()
+        other.join()
+    for a, b in ((alone.rsrp_dbm, shared.rsrp_dbm), (alone.sinr_db, shared.sinr_db),
+                 (alone.coverage_class, shared.coverage_class), (alone.cell, shared.cell)):
+        np.testing.assert_array_equal(a, b)
