@@ -42,3 +42,16 @@ def seed_mr(store: Store, world: object, *, seed: int, step: Callable[[str], Non
     step(f"storing {len(frame):,} MR grid rows")
     digest = hashlib.sha256(f"seeds.mr seed={seed} rows={len(frame)}".encode()).hexdigest()
     return write_mr_frame(store, frame, file_name="seed world MR", sha256=digest)
+
+
+def mr_status_line(store: Store) -> str | None:
+    """MR grid rows and samples stored per period (None when there are none)."""
+    from coverage.mr import mr_summary
+
+    summary = mr_summary(store)
+    if summary.empty:
+        return None
+    per_period = summary.groupby(["period_start", "period_end"], sort=True)[["rows", "samples"]].sum().reset_index()
+    parts = [f"{a}..{b}: {int(n):,} rows, {int(k):,} samples"
+             for a, b, n, k in per_period[["period_start", "period_end", "rows", "samples"]].itertuples(index=False)]
+    return "MR grid statistics: " + "; ".join(parts)

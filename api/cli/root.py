@@ -344,8 +344,13 @@ def status() -> None:
         last = store.last_ingests()
         latest = store.latest_run_id()
         run = store.read_run(latest) if latest is not None else None
+        from api.cli.mr import mr_status_line
+
+        mr_line = mr_status_line(store)
     console.print(f"database: {_redact(state.url)}", soft_wrap=True)
     console.print(", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items()), soft_wrap=True)
+    if mr_line:
+        console.print(mr_line, soft_wrap=True)
     if run is not None:
         console.print(f"latest published run: {run['id']} ({run['finished_at']:%Y-%m-%d %H:%M:%S} UTC), "
                       + ", ".join(f"{v:,} {k}" for k, v in (run["counts"] or {}).items()), soft_wrap=True)
