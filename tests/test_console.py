@@ -215,6 +215,10 @@ def test_a_villages_verdict_over_runs(store: Store, tmp_path: Path) -> None:
         last = history["runs"][-1]
         assert (last["verdict"], last["p_covered"]) == (item["verdict"], item["p_covered"])
         assert last["rules"] == "default@2026.2"
+        assert last["finished_at"].endswith(("Z", "+00:00"))  # RFC 3339 with its zone
+        stored = client.get("/ingests").json()["ingests"]
+        assert [i["kind"] for i in stored] == ["measurements", "stations", "villages"]  # newest first
+        assert all(i["created_at"].endswith(("Z", "+00:00")) for i in stored)
         assert client.get("/villages/329999999999/history").status_code == 404
         outside = key(store, "viewer", region="3201")  # 甲村 is in 3210 扬州
         assert client.get(f"/villages/{code}/history", headers=outside).status_code == 404

@@ -22,6 +22,7 @@ from api.console_text import TEXT
 from api.deps import ReaderDep, StoreDep
 from api.errors import ApiError
 from api.params import MAX_ID
+from api.responses import utc
 from api.security import SESSION_COOKIE, Principal, authenticate
 from coverage.errors import ConfigError, NotFoundError
 from coverage.keys import SESSION_HOURS, close_session, open_session
@@ -220,7 +221,7 @@ def ingests(_: ReaderDep, store: StoreDep,
     """The files ingested (and seeds stored), newest first, with their rows, mode, CRS and warnings.
     Rejected files store nothing and are not listed (the refresh job's result names the ones it
     rejected)."""
-    return {"ingests": ingest_history(store, limit=limit)}
+    return {"ingests": [{**row, "created_at": utc(row["created_at"])} for row in ingest_history(store, limit=limit)]}
 
 
 @router.get("/console/map", response_class=HTMLResponse, summary="Console: the map of villages by verdict")
@@ -337,7 +338,7 @@ def village_history_json(store: StoreDep, principal: ReaderDep,
     runs = village_history(store, code)
     if not runs:
         raise ApiError(404, f"village {code} is in no published run")
-    return {"code": code, "runs": runs}
+    return {"code": code, "runs": [{**run, "finished_at": utc(run["finished_at"])} for run in runs]}
 
 
 _SHELL = """<!doctype html>
