@@ -239,7 +239,9 @@ async def session_principal(state: Any, token: str | None, method: str, csrf: st
     if found is None:
         return None
     key, expected = found
-    if method not in _SAFE_METHODS and not (csrf and secrets.compare_digest(csrf, expected)):
+    # compared as bytes: a header with characters beyond ASCII is a wrong token, not an error
+    given = (csrf or "").encode("utf-8", "surrogateescape")
+    if method not in _SAFE_METHODS and not (given and secrets.compare_digest(given, expected.encode("utf-8"))):
         raise ApiError(403, "this session's request needs its CSRF token (X-CSRF-Token): reload the page",
                        code="forbidden")
     return Principal(key), expected

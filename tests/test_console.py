@@ -357,6 +357,8 @@ def test_signing_in_exchanges_a_key_for_a_session_and_signing_out_ends_it(store:
         assert '"role": "auditor"' in page.text and answer.json()["csrf"] in page.text
         # writes need the session's CSRF token, uploads included (checked before the body is read)
         assert client.post("/audits", json={"dry_run": True, "margin": 0.3}).status_code == 403
+        wrong = {"X-CSRF-Token": ("é" + answer.json()["csrf"][1:]).encode("latin-1")}  # beyond ASCII: refused
+        assert client.post("/audits", json={"dry_run": True, "margin": 0.3}, headers=wrong).status_code == 403
         assert client.post("/audits", json={"dry_run": True, "margin": 0.3}, headers=csrf).status_code == 200
         upload = {"file": ("t.csv", b"village_code\n1\n", "text/csv")}
         assert client.post("/audits/1/results", files=upload).status_code == 403
