@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,32 +167,40 @@ class TileSource:
         text = repr((parts, last))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    @staticmethod
+    def _check(z: int, x: int, y: int) -> None:
+        if not (0 <= z <= MAX_ZOOM and 0 <= x < 2 ** z and 0 <= y < 2 ** z):
+            raise ValueError(f"tile {z}/{x}/{y} does not exist (zoom 0-{MAX_ZOOM})")
+
+    def _cached(self, run_id: int, kind: str, z: int, x: int, y: int, make: Callable[[], bytes]) -> bytes:
+        """Tile ``z/x/y`` of ``kind`` (a folder of the run's cache, with the file's extension last) from
+        the cache, else made by ``make`` and kept (written atomically)."""
+        if self.cache_dir is None:
+            return make()
+        folder, ext = kind.rsplit(".", 1)
+        path = self.cache_dir / f"run-{run_id}" / folder / str(z) / str(x) / f"{y}.{ext}"
+        if path.exists():
+            return path.read_bytes()
+        data = make()
+        with atomic_write(path) as tmp:
+            tmp.write_bytes(data)
+        return data
+
     def tile(self, run_id: int, z: int, x: int, y: int, *, regions: tuple[str, ...] = (),
              gcj02: bool = False) -> bytes:
         """MVT bytes of tile ``z/x/y`` of run ``run_id`` (empty bytes: nothing there)."""
-        if not (0 <= z <= MAX_ZOOM and 0 <= x < 2 ** z and 0 <= y < 2 ** z):
-            raise ValueError(f"tile {z}/{x}/{y} does not exist (zoom 0-{MAX_ZOOM})")
+        self._check(z, x, y)
         stamp = self._stamp()
-        path = None
-        if self.cache_dir is not None:
-            scope = "-".join(regions) or "all"
-            path = (self.cache_dir / f"run-{run_id}" / f"{stamp}-{scope}{'-gcj02' if gcj02 else ''}"
-                    / str(z) / str(x) / f"{y}.mvt")
-            if path.exists():
-                return path.read_bytes()
-        data = self._make(run_id, z, x, y, regions=regions, gcj02=gcj02, stamp=stamp)
-        if path is not None:
-            with atomic_write(path) as tmp:
-                tmp.write_bytes(data)
-        return data
+        kind = f"{stamp}-{'-'.join(regions) or 'all'}{'-gcj02' if gcj02 else ''}.mvt"
+        return self._cached(run_id, kind, z, x, y,
+                            lambda: self._make(run_id, z, x, y, regions=regions, gcj02=gcj02, stamp=stamp))
 
     def rsrp(self, run_id: int, z: int, x: int, y: int, *, regions: tuple[str, ...] = (),
              gcj02: bool = False) -> bytes:
         """PNG tile ``z/x/y`` of the run's predicted SS-RSRP (:func:`maps.raster.rsrp_tile`); empty bytes
         where it has no value, below :data:`maps.raster.RSRP_MIN_ZOOM`, for a run without a raster, and
         for a region-limited caller outside the envelope of its region's villages."""
-        if not (0 <= z <= MAX_ZOOM and 0 <= x < 2 ** z and 0 <= y < 2 ** z):
-            raise ValueError(f"tile {z}/{x}/{y} does not exist (zoom 0-{MAX_ZOOM})")
+        self._check(z, x, y)
         if z < RSRP_MIN_ZOOM:
             return b""
         west, south, east, north = tile_bounds(z, x, y)
@@ -200,20 +208,15 @@ class TileSource:
             e = region_envelope(self.store, region)
             if e[0] > east or e[2] < west or e[1] > north or e[3] < south:
                 return b""
-        path = None
-        if self.cache_dir is not None:
-            path = self.cache_dir / f"run-{run_id}" / f"rsrp{'-gcj02' if gcj02 else ''}" / str(z) / str(x) / f"{y}.png"
-            if path.exists():
-                return path.read_bytes()
-        record = self.store.read_run(run_id)
-        raster = record.get("raster_path")
-        if not raster or not Path(str(raster)).is_file():
-            return b""
-        data = rsrp_tile(Path(str(raster)), z, x, y, rules=run_rules(record), gcj02=gcj02) or b""
-        if path is not None:
-            with atomic_write(path) as tmp:
-                tmp.write_bytes(data)
-        return data
+
+        def make() -> bytes:
+            record = self.store.read_run(run_id)
+            raster = record.get("raster_path")
+            if not raster or not Path(str(raster)).is_file():
+                return b""
+            return rsrp_tile(Path(str(raster)), z, x, y, rules=run_rules(record), gcj02=gcj02) or b""
+
+        return self._cached(run_id, f"rsrp{'-gcj02' if gcj02 else ''}.png", z, x, y, make)
 
     # -- layers ---------------------------------------------------------------------------------
 

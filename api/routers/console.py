@@ -46,6 +46,20 @@ Lang = Literal["zh", "en"]
 SOURCE_WORDS = {"zh": SOURCE_LABELS, "en": {"predicted": "predicted", "fused": "fused", "measured": "measured"}}
 
 
+def _tile_answer(request: Request, store: Store, principal: Principal, kind: Literal["tile", "rsrp"], run_id: int,
+                 z: int, x: int, y: int, crs: str, media_type: str) -> Response:
+    """A tile of the app's :class:`maps.tiles.TileSource` (``kind``: its method) as the answer: 404 for a
+    tile outside the zoom's grid or a run that is not published, 204 when empty."""
+    if x >= 2 ** z or y >= 2 ** z:
+        raise ApiError(404, f"tile {z}/{x}/{y} does not exist", code="not_found")
+    make = getattr(request.app.state.tiles, kind)
+    data = make(resolve_run(store, run_id), z, x, y, regions=principal.regions, gcj02=crs == "gcj02")
+    headers = {"Cache-Control": "private, max-age=3600"}
+    if not data:
+        return Response(status_code=204, headers=headers)
+    return Response(data, media_type=media_type, headers=headers)
+
+
 @router.get("/tiles/{run_id}/{z}/{x}/{y}.mvt", summary="Vector tile of a run (villages, divisions, sites)",
             response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {"description": "empty tile"}})
 def tile(request: Request, store: StoreDep, principal: ReaderDep,
@@ -56,14 +70,7 @@ def tile(request: Request, store: StoreDep, principal: ReaderDep,
     """A Mapbox Vector Tile of run ``run_id``: layers ``divisions`` (counties, cities below zoom 7, with
     their 通达率), ``villages`` (from zoom 9, by verdict) and ``sites`` (from zoom 12). A key limited to
     a region gets that region only. Tiles are cached per run."""
-    if x >= 2 ** z or y >= 2 ** z:
-        raise ApiError(404, f"tile {z}/{x}/{y} does not exist", code="not_found")
-    run = resolve_run(store, run_id)
-    data = request.app.state.tiles.tile(run, z, x, y, regions=principal.regions, gcj02=crs == "gcj02")
-    headers = {"Cache-Control": "private, max-age=3600"}
-    if not data:
-        return Response(status_code=204, headers=headers)
-    return Response(data, media_type=MVT, headers=headers)
+    return _tile_answer(request, store, principal, "tile", run_id, z, x, y, crs, MVT)
 
 
 RunQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Run id (default: latest)")]
@@ -126,14 +133,7 @@ def rsrp_tile(request: Request, store: StoreDep, principal: ReaderDep,
               ) -> Response:
     """The run's predicted SS-RSRP (band 1 of its GeoTIFF) as a 256 px PNG in the stepped colours of
     the rule set's cut-offs, from tile zoom 9; 204 where there is none. Cached per run."""
-    if x >= 2 ** z or y >= 2 ** z:
-        raise ApiError(404, f"tile {z}/{x}/{y} does not exist", code="not_found")
-    run = resolve_run(store, run_id)
-    data = request.app.state.tiles.rsrp(run, z, x, y, regions=principal.regions, gcj02=crs == "gcj02")
-    headers = {"Cache-Control": "private, max-age=3600"}
-    if not data:
-        return Response(status_code=204, headers=headers)
-    return Response(data, media_type="image/png", headers=headers)
+    return _tile_answer(request, store, principal, "rsrp", run_id, z, x, y, crs, "image/png")
 
 
 @router.get("/console", response_class=HTMLResponse, summary="Console: the dashboard")

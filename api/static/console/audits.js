@@ -21,22 +21,6 @@
     '</form><div id="plan"></div></section>' +
     '<section class="panel"><h2>' + esc(T.rounds) + '</h2><div id="rounds"></div></section>' +
     '<section class="panel" id="report-panel" hidden><h2 id="report-title"></h2><div id="report"></div></section>';
-  function download(path, params, fallback) {
-    fetch(path + V.query(params), { headers: V.headers() }).then(function (r) {
-      if (!r.ok) { return r.json().then(function (body) { throw new Error(body.message); }); }
-      var disposition = r.headers.get("content-disposition") || "";
-      var match = /filename\*=utf-8''([^;]+)|filename="?([^";]+)"?/i.exec(disposition);
-      var name = match ? decodeURIComponent(match[1] || match[2]) : fallback;
-      return r.blob().then(function (blob) {
-        var a = document.createElement("a");
-        a.href = URL.createObjectURL(blob);
-        a.download = name;
-        document.body.appendChild(a);
-        a.click();
-        setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-      });
-    }).catch(function (e) { window.alert(e.message); });
-  }
   function bar(rate, low, high) {
     if (rate == null) { return ""; }
     return '<span class="bar-track"><span class="bar-fill" style="width:' + (100 * rate).toFixed(1) + '%"></span>' +
@@ -140,7 +124,7 @@
     box.querySelectorAll("button[data-list]").forEach(function (b) {
       b.addEventListener("click", function () {
         var n = b.getAttribute("data-list"), fmt = b.getAttribute("data-format");
-        download("/audits/" + n + "/villages", { format: fmt, lang: C.lang }, "audit_" + n + "." + fmt);
+        V.download("/audits/" + n + "/villages", { format: fmt, lang: C.lang }, "audit_" + n + "." + fmt);
       });
     });
     box.querySelectorAll("button[data-report]").forEach(function (b) {

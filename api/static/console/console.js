@@ -69,6 +69,23 @@
       esc(T.file) + '</th><th class="num">' + esc(T.row) + "</th><th>" + esc(T.field) + "</th><th>" + esc(T.problem) +
       "</th></tr></thead><tbody>" + rows + "</tbody></table>" : "");
   }
+  // a file of the API fetched with the session and saved under the server's name (else ``fallback``)
+  function download(path, params, fallback) {
+    return fetch(path + query(params), { headers: headers() }).then(function (r) {
+      if (!r.ok) { return r.json().then(function (body) { throw new Error(body.message); }); }
+      var disposition = r.headers.get("content-disposition") || "";
+      var match = /filename\*=utf-8''([^;]+)|filename="?([^";]+)"?/i.exec(disposition);
+      var name = match ? decodeURIComponent(match[1] || match[2]) : fallback;
+      return r.blob().then(function (blob) {
+        var a = document.createElement("a");
+        a.href = URL.createObjectURL(blob);
+        a.download = name;
+        document.body.appendChild(a);
+        a.click();
+        setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+      });
+    }).catch(function (e) { window.alert(e.message); });
+  }
   function verdict(v) { return C.verdicts[v] || v || "–"; }
   function source(v) { return C.sources[v] || v || "–"; }
   function swatch(cls) {
@@ -143,7 +160,7 @@
     });
   }
 
-  window.V5G = { C: C, T: T, esc: esc, pct: pct, num: num, round: round, api: api, post: post, problems: problems, headers: headers, query: query,
+  window.V5G = { C: C, T: T, esc: esc, pct: pct, num: num, round: round, api: api, post: post, download: download, problems: problems, headers: headers, query: query,
                  verdict: verdict, source: source, swatch: swatch, classOf: classOf, reasons: reasons, link: link,
                  error: error, sortable: sortable };
 })();

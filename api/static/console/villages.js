@@ -125,26 +125,13 @@
   });
   document.getElementById("prev").addEventListener("click", function () { state.offset = String(Math.max(0, Number(state.offset || 0) - LIMIT)); load(); });
   document.getElementById("next").addEventListener("click", function () { state.offset = String(Number(state.offset || 0) + LIMIT); load(); });
-  // an export of exactly this list, fetched with the key and saved under the server's file name
+  // an export of exactly this list, saved under the server's file name
   document.querySelectorAll("button[data-format]").forEach(function (b) {
     b.addEventListener("click", function () {
       var fmt = b.getAttribute("data-format");
       b.disabled = true;
-      fetch("/exports/villages" + V.query(Object.assign(apiParams(), { format: fmt, lang: C.lang })), { headers: V.headers() })
-        .then(function (r) {
-          if (!r.ok) { return r.json().then(function (body) { throw new Error(body.message); }); }
-          var disposition = r.headers.get("content-disposition") || "";
-          var match = /filename\*=utf-8''([^;]+)|filename="?([^";]+)"?/i.exec(disposition);
-          var name = match ? decodeURIComponent(match[1] || match[2]) : "villages." + fmt;
-          return r.blob().then(function (blob) {
-            var a = document.createElement("a");
-            a.href = URL.createObjectURL(blob);
-            a.download = name;
-            document.body.appendChild(a);
-            a.click();
-            setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-          });
-        }).catch(function (e) { window.alert(e.message); }).then(function () { b.disabled = false; });
+      V.download("/exports/villages", Object.assign(apiParams(), { format: fmt, lang: C.lang }), "villages." + fmt)
+        .then(function () { b.disabled = false; });
     });
   });
   load();
