@@ -38,25 +38,27 @@ import shapely
 from coverage import crs as crs_mod
 from coverage.bands import BANDS, normalize_band
 from coverage.errors import ConfigError, Problem, ValidationError
-from coverage.ingest import (
-    RANGES,
-    _accepted_values,
-    _dates,
-    _file_error,
-    _fingerprint,
-    _floats,
-    _grid_to_table,
-    _is_missing,
-    _norm_key,
-    _normalize_operator,
-    _read_csv,
-    _read_xlsx,
-    _show,
-    _split_unit,
-    _Table,
-    _text,
+from coverage.ingest.headers import split_unit
+from coverage.ingest.readers import (
+    Table,
     check_encoding,
     csv_head,
+    file_error,
+    fingerprint,
+    grid_to_table,
+    read_csv_table,
+    read_xlsx_table,
+)
+from coverage.ingest.validation import RANGES
+from coverage.ingest.values import (
+    accepted_values,
+    cell_text,
+    is_missing,
+    norm_key,
+    normalize_operator,
+    parse_dates,
+    parse_floats,
+    show_value,
 )
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.rules import DEFAULT_RULES
@@ -378,21 +380,21 @@ def read_field_tests(path: str | Path, *, round_number: int, villages: pd.DataFr
     source = crs_mod.resolve_crs(crs if crs not in (None, "") else "EPSG:4326")
     check_encoding(encoding)
     if not path.exists():
-        raise _file_error(file, "file not found")
+        raise file_error(file, "file not found")
     suffix = path.suffix.lower()
     if suffix not in _READERS:
-        raise _file_error(file, f"unsupported file type {suffix or '(no extension)'!r}; use .csv, .xlsx or .json")
+        raise file_error(file, f"unsupported file type {suffix or '(no extension)'!r}; use .csv, .xlsx or .json")
     if path.stat().st_size == 0:
-        raise _file_error(file, "file is empty")
-    sha = _fingerprint(path)
+        raise file_error(file, "file is empty")
+    sha = fingerprint(path)
     reader = _READERS[suffix]
     if reader == "csv":
         head = csv_head(path, file, encoding)
         if head is not None:  # a missing column is reported before the whole file is parsed
             _Checker(file, head, source, round_number, villages, known_codes, dt.datetime(2000, 1, 1))._map_headers()
-        table = _read_csv(path, file, encoding, limits)
+        table = read_csv_table(path, file, encoding, limits)
     elif reader == "xlsx":
-        table = _read_xlsx(path, file, "measurements", sheet, limits)
+        table = read_xlsx_table(path, file, "measurements", sheet, limits)
     else:
         table = _read_json(path, file)
     checker = _Checker(file, table, source, round_number, villages, known_codes,
@@ -401,13 +403,13 @@ def read_field_tests(path: str | Path, *, round_number: int, villages: pd.DataFr
     return FieldTests(frame=frame, warnings=checker.warnings, file_name=file, file_sha256=sha, crs=source.name)
 
 
-def _read_json(path: Path, file: str) -> _Table:
+def _read_json(path: Path, file: str) -> Table:
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError:
-        raise _file_error(file, "JSON must be UTF-8") from None
+        raise file_error(file, "JSON must be UTF-8") from None
     except ValueError as exc:
-        raise _file_error(file, f"not valid JSON: {exc}") from None
+        raise file_error(file, f"not valid JSON: {exc}") from None
     records: Any = data
     if isinstance(data, dict):
         if data.get("type") == "FeatureCollection":
@@ -416,7 +418,7 @@ def _read_json(path: Path, file: str) -> _Table:
             records = next((data[k] for k in ("tests", "records", "results", "data", "items")
                             if isinstance(data.get(k), list)), None)
     if not isinstance(records, list) or not records:
-        raise _file_error(file, "expected a non-empty array of test objects (or an object with a 'tests' array, "
+        raise file_error(file, "expected a non-empty array of test objects (or an object with a 'tests' array, "
                                 "or a GeoJSON FeatureCollection)")
     header: list[str] = []
     seen: set[str] = set()
@@ -432,7 +434,7 @@ def _read_json(path: Path, file: str) -> _Table:
     if problems:
         raise ValidationError(problems)
     body = [[_json_cell(rec.get(h)) for h in header] for rec in records]
-    return _grid_to_table(file, header, body, encoding="utf-8")
+    return grid_to_table(file, header, body, encoding="utf-8")
 
 
 def _json_cell(value: Any) -> Any:
@@ -454,17 +456,17 @@ def _feature_record(feature: Any) -> dict[str, Any]:
 _ALIASES: dict[str, str] = {}
 for _col in FIELD_TEST_COLUMNS:
     for _name in (_col.name, *_col.aliases):
-        _ALIASES[_norm_key(_name)] = _col.name
+        _ALIASES[norm_key(_name)] = _col.name
 
 
 def _alias_of(header: str) -> str | None:
-    return _ALIASES.get(_split_unit(str(header))[0])
+    return _ALIASES.get(split_unit(str(header))[0])
 
 
 class _Checker:
     """Interprets a table of field tests; collects every problem, then builds the frame."""
 
-    def __init__(self, file: str, table: _Table, source: crs_mod.CrsSpec, round_number: int,
+    def __init__(self, file: str, table: Table, source: crs_mod.CrsSpec, round_number: int,
                  villages: pd.DataFrame, known_codes: Collection[str], now: dt.datetime) -> None:
         self.file = file
         self.table = table
@@ -511,10 +513,10 @@ class _Checker:
     def _map_headers(self) -> None:
         ignored = []
         for j, header in enumerate(self.table.headers):
-            key, unit = _split_unit(header)
+            key, unit = split_unit(header)
             name = _ALIASES.get(key)
             if name is None:
-                if not (header.startswith("(column ") and all(_is_missing(v) for v in self.table.columns[j])):
+                if not (header.startswith("(column ") and all(is_missing(v) for v in self.table.columns[j])):
                     ignored.append(header)
                 continue
             allowed = _UNITS.get(name)
@@ -548,14 +550,14 @@ class _Checker:
         for column in FIELD_TEST_COLUMNS:
             raw = self._raw(column.name)
             if column.dtype == "str":
-                self.values[column.name] = [_text(v) for v in raw]
+                self.values[column.name] = [cell_text(v) for v in raw]
             elif column.dtype == "float":
-                numbers, errors = _floats(raw, dms=column.name in ("lon", "lat"))
+                numbers, errors = parse_floats(raw, dms=column.name in ("lon", "lat"))
                 for i, message in errors.items():
                     self.error(i, column.name, message)
                 self.values[column.name] = numbers
             else:
-                parsed, errors = _dates(raw, with_time=True)
+                parsed, errors = parse_dates(raw, with_time=True)
                 for i, message in errors.items():
                     self.error(i, column.name, message)
                 self.values[column.name] = parsed
@@ -580,7 +582,7 @@ class _Checker:
             if code is None:
                 self.error(i, "village_code", "missing village code")
             elif not (len(code) == 12 and code.isdigit()):
-                self.error(i, "village_code", f"village code {_show(code)} is not a 12-digit NBS code")
+                self.error(i, "village_code", f"village code {show_value(code)} is not a 12-digit NBS code")
             elif code not in self.listed:
                 if code in self.known:
                     self.error(i, "village_code", f"village {code} is not in round {self.round} "
@@ -593,7 +595,7 @@ class _Checker:
                 if isinstance(listed, str) and given not in listed and listed not in given:
                     self.warn(i, "village_name", f"name {given!r} differs from the listed {listed!r} for {code}")
             stamp = v["tested_at"][i]
-            if stamp is None and _is_missing(raw["tested_at"][i]):
+            if stamp is None and is_missing(raw["tested_at"][i]):
                 self.error(i, "tested_at", "missing test time")
             elif isinstance(stamp, dt.datetime) and stamp > self.now + dt.timedelta(days=1):
                 self.error(i, "tested_at", f"test time {stamp:%Y-%m-%d %H:%M} is in the future")
@@ -602,7 +604,7 @@ class _Checker:
             if op_text is None:
                 self.error(i, "operator", "missing operator")
             else:
-                found = _normalize_operator(op_text)
+                found = normalize_operator(op_text)
                 if isinstance(found, str):
                     op = found
                 elif isinstance(found, tuple) and found:
@@ -610,7 +612,7 @@ class _Checker:
                                "record one row per operator")
                 else:
                     self.error(i, "operator", f"unknown operator {op_text!r}; use one of "
-                               + ", ".join(_accepted_values(OPERATORS)))
+                               + ", ".join(accepted_values(OPERATORS)))
             operators.append(op)
             band_text = v["band"][i]
             band = normalize_band(band_text) if band_text is not None else None
@@ -618,17 +620,17 @@ class _Checker:
                 self.error(i, "band", f"unknown band {band_text!r}; use a band name ({', '.join(BANDS)}) "
                            "or a frequency in MHz")
             bands.append(band)
-            no_service = _is_missing(raw["rsrp_dbm"][i])
+            no_service = is_missing(raw["rsrp_dbm"][i])
             if no_service:
-                if not _is_missing(raw["sinr_db"][i]):
+                if not is_missing(raw["sinr_db"][i]):
                     self.error(i, "sinr_db", "SS-SINR given without SS-RSRP; leave both empty for no service")
                 for name in ("dl_mbps", "ul_mbps"):
-                    if _is_missing(raw[name][i]):
+                    if is_missing(raw[name][i]):
                         v[name][i] = 0.0  # no service: no throughput
             else:
                 for name, what in (("sinr_db", "SS-SINR"), ("dl_mbps", "download rate"),
                                    ("ul_mbps", "upload rate")):
-                    if _is_missing(raw[name][i]):
+                    if is_missing(raw[name][i]):
                         self.error(i, name, f"missing {what} (only a test without 5G service, with empty "
                                    "SS-RSRP, may leave it empty)")
             if v["tester"][i] is None:
@@ -648,9 +650,9 @@ class _Checker:
         y = np.asarray(self.values["lat"], dtype=float)
         raw_lon, raw_lat = self._raw("lon"), self._raw("lat")
         for i in range(self.n):
-            if _is_missing(raw_lon[i]):
+            if is_missing(raw_lon[i]):
                 self.error(i, "lon", "missing longitude of the test point")
-            if _is_missing(raw_lat[i]):
+            if is_missing(raw_lat[i]):
                 self.error(i, "lat", "missing latitude of the test point")
         ok = np.isfinite(x) & np.isfinite(y)
         swapped = ok & crs_mod.in_china(y, x) & ~crs_mod.in_china(x, y)

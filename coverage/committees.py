@@ -27,7 +27,9 @@ from sqlalchemy import update
 
 from coverage import crs as crs_mod
 from coverage.errors import Problem, ValidationError
-from coverage.ingest import SUPPORTED_SUFFIXES, _floats, _norm_key, _read_table, _split_unit, _text, check_encoding
+from coverage.ingest.headers import split_unit
+from coverage.ingest.readers import SUPPORTED_SUFFIXES, check_encoding, read_table
+from coverage.ingest.values import cell_text, norm_key, parse_floats
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.mapping import IGNORE, ColumnMapping, split_target
 from coverage.storage import Store, ingests
@@ -133,20 +135,20 @@ def read_committees(path: str | Path, *, crs: object = None, encoding: str | Non
         raise ValidationError([Problem(file, None, None, "file not found")])
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise ValidationError([Problem(file, None, None, f"unsupported file type {path.suffix!r}")])
-    table = _read_table("villages", path, file, encoding=encoding or mapping.encoding, layer=layer or mapping.layer,
+    table = read_table("villages", path, file, encoding=encoding or mapping.encoding, layer=layer or mapping.layer,
                         limits=limits)
     source = crs_mod.resolve_crs(crs) if crs not in (None, "") else (
         crs_mod.resolve_crs(table.file_crs) if table.file_crs is not None else crs_mod.resolve_crs("EPSG:4326"))
-    index = {_norm_key(a): column for column, aliases in COMMITTEE_HEADERS.items() for a in aliases}
-    renames = {_norm_key(h): split_target(t)[0] for h, t in mapping.rename.items()}
+    index = {norm_key(a): column for column, aliases in COMMITTEE_HEADERS.items() for a in aliases}
+    renames = {norm_key(h): split_target(t)[0] for h, t in mapping.rename.items()}
     found: dict[str, int] = {}
     problems: list[Problem] = []
     warnings: list[Problem] = []
     for i, header in enumerate(table.headers):
-        key = _split_unit(header)[0]
-        column = renames.get(_norm_key(header)) or renames.get(key) or index.get(key)
+        key = split_unit(header)[0]
+        column = renames.get(norm_key(header)) or renames.get(key) or index.get(key)
         if column == IGNORE or column is None:
-            if key in {_norm_key(n) for n in NOT_DIVISION_CODES}:
+            if key in {norm_key(n) for n in NOT_DIVISION_CODES}:
                 warnings.append(Problem(file, None, header, f"{header!r} is not a division code (a telephone area "
                                         "code or postcode): not used", severity="warning"))
             continue
@@ -170,7 +172,7 @@ def read_committees(path: str | Path, *, crs: object = None, encoding: str | Non
             if name not in found:
                 problems.append(Problem(file, None, name, f"missing required column {name!r}"))
                 continue
-            values, errors = _floats(table.columns[found[name]], dms=True)
+            values, errors = parse_floats(table.columns[found[name]], dms=True)
             target[:] = values
             for i, message in errors.items():
                 problems.append(Problem(file, int(table.rows[i]), table.headers[found[name]], message))
@@ -189,7 +191,7 @@ def read_committees(path: str | Path, *, crs: object = None, encoding: str | Non
     def texts(column: str) -> list[str | None]:
         if column not in found:
             return [None] * n
-        return [_text(v) for v in table.columns[found[column]]]
+        return [cell_text(v) for v in table.columns[found[column]]]
 
     codes = [re.sub(r"\.0+$", "", c) if c else None for c in texts("code")]
     frame = pd.DataFrame({"row": table.rows, "code": codes, "name": texts("name"),

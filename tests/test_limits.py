@@ -302,7 +302,7 @@ def test_a_valid_key_does_not_count_against_its_address() -> None:
 
 def test_a_missing_column_is_reported_before_the_file_is_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                  ) -> None:
-    import coverage.ingest as ingest
+    import coverage.ingest.inputs as ingest
 
     path = tmp_path / "m.csv"
     path.write_bytes(b"lon,lat,operator\n" + b"119.401,32.401,CMCC\n" * 10_000)  # 200 KB, no rsrp_dbm
@@ -310,7 +310,7 @@ def test_a_missing_column_is_reported_before_the_file_is_parsed(tmp_path: Path, 
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("the whole file was parsed")
 
-    monkeypatch.setattr(ingest, "_read_table", never)
+    monkeypatch.setattr(ingest, "read_table", never)
     with pytest.raises(ValidationError, match="missing required column 'rsrp_dbm'") as caught:
         read_input("measurements", path)
     assert [p.row for p in caught.value.problems] == [None]
@@ -330,6 +330,6 @@ def test_audit_results_check_their_header_first(store: Store, tmp_path: Path, mo
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("the whole file was parsed")
 
-    monkeypatch.setattr(audit_results, "_read_csv", never)
+    monkeypatch.setattr(audit_results, "read_csv_table", never)
     with pytest.raises(ValidationError, match="missing required column"):
         upload_results(store, drawn.round, path)
