@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.models import IngestProblem, Link
 from api.params import MAX_ID
-from coverage.audit import MIN_MARGIN
+from coverage.audit.sampling import MIN_MARGIN
 
 
 class AuditRound(BaseModel):

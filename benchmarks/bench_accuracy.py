@@ -14,7 +14,7 @@ For each seed world (``--seeds``, default the shipped seed and one other):
    - ``drive tests``: the best estimate with the drive tests fused (kriged residuals);
    - ``calibrated``: after one simulated audit round (Cochran per city, 95 % +- 5 %, simulated by
      :func:`seeds.truth.simulate_field_tests`), a calibration fitted on the drive tests and the
-     round's tests (:func:`coverage.audit_rounds.round_calibration`), then the best estimate with
+     round's tests (:func:`coverage.audit.rounds.round_calibration`), then the best estimate with
      the calibrated model and all evidence fused;
    - ``calibrated model``: the calibrated model alone (for the RSRP error of the calibration itself);
 
@@ -47,9 +47,9 @@ import numpy as np
 import pandas as pd
 
 from coverage.analysis import analyze_frames, run_analysis
-from coverage.audit import SamplingPlan
-from coverage.audit_rounds import audit_evidence, draw_round, round_calibration, upload_results
-from coverage.audit_store import AuditStore
+from coverage.audit.rounds import audit_evidence, draw_round, round_calibration, upload_results
+from coverage.audit.sampling import SamplingPlan
+from coverage.audit.store import AuditStore
 from coverage.calibration import SE_COLUMNS, VALUE_COLUMNS
 from coverage.predict import CALIBRATION_KNOTS_M, ModelParameters
 from coverage.rules import DEFAULT_RULES, PLANNING_RULES

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from coverage import __version__
-from coverage.audit_rounds import audit_evidence
+from coverage.audit.rounds import audit_evidence
 from coverage.compute import analyze_frames as analyze_frames  # re-exported: the callers' entry point
 from coverage.compute import write_geotiff
 from coverage.errors import NO_VILLAGES, Village5gError
@@ -85,7 +85,7 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         ``"committees"`` (village committees, NBS 200-399; the default) or ``"all"`` village-level units.
     calibration
         A fitted :class:`coverage.calibration.Calibration` (band path-loss terms, area offsets and the
-        variogram, :func:`coverage.audit_rounds.round_calibration`): the run's parameters take it
+        variogram, :func:`coverage.audit.rounds.round_calibration`): the run's parameters take it
         (:meth:`~coverage.calibration.Calibration.parameters`) and its summary is recorded with the
         run's inputs.
     artifacts_dir

@@ -19,7 +19,7 @@ measured SS-RSRP minus the model's prediction for the sample's operator, NR only
    added to every link of the band's cells, inside the path-loss kernels
    (:class:`coverage.predict.ModelParameters` ``calibration``).
 2. **Per area**, the mean residual of each village after the band term, shrunk city -> county by the
-   empirical-Bayes weights of :func:`coverage.audit_calibration.shrunk_means` (villages are the
+   empirical-Bayes weights of :func:`shrunk_means` (villages are the
    units: the samples of a village share its shadowing). These are the prior mean of the location
    effect at the area's pixels (``area_offsets``).
 0. **The serving layer** first: where the measurements report their serving band, the selection
@@ -49,7 +49,6 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from coverage.audit_calibration import shrunk_means
 from coverage.bands import BANDS, normalize_band
 from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import Village5gError
@@ -58,7 +57,8 @@ from coverage.predict import CALIBRATION_KNOTS_M, ModelParameters, Prediction, l
 from coverage.rules import RuleSet
 from coverage.verdicts import village_raster
 
-__all__ = ["Calibration", "CalibrationRefused", "area_offsets_of", "fit_calibration", "fit_selection_offsets"]
+__all__ = ["Calibration", "CalibrationRefused", "area_offsets_of", "fit_calibration", "fit_selection_offsets",
+           "shrunk_means"]
 
 #: Prior standard deviations of a band's values and of their second differences (dB).
 PRIOR_VALUE_DB = 10.0
@@ -325,3 +325,34 @@ def fit_calibration(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, meas
         f"sample noise {variogram.nugget_db:.2f} dB")
     return Calibration(bands=bands, areas=areas, variogram=variogram, holdout=holdout, samples=len(samples),
                        selection_offsets=selection, serving_band_agreement=serving)
+
+
+def shrunk_means(values: pd.Series, groups: pd.Series) -> pd.DataFrame:
+    """Group means shrunk towards 0 by the empirical-Bayes (Buhlmann credibility) weight.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        One value per unit (here: a village's mean residual, dB), centred on the parent's level.
+    groups : pandas.Series
+        The group of each unit (same index).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by group: ``n`` (units), ``mean``, ``weight`` = tau^2 / (tau^2 + sigma^2 / n) and
+        ``offset`` = weight x mean, where sigma^2 is the pooled within-group variance of the units
+        and tau^2 = max(0, variance of the group means - mean of sigma^2 / n) the between-group
+        variance (method of moments). Weights are 0 when there are fewer than two groups or no
+        group has two units (nothing separates area from noise then).
+    """
+    frame = pd.DataFrame({"v": values.to_numpy(float), "g": groups.astype(str).to_numpy()})
+    stats = frame.groupby("g", sort=True)["v"].agg(["count", "mean"]).rename(columns={"count": "n"})
+    within = frame["v"].to_numpy() - stats["mean"].reindex(frame["g"]).to_numpy()
+    dof = len(frame) - len(stats)
+    if len(stats) < 2 or dof < 1:
+        return stats.assign(weight=0.0, offset=0.0)
+    sigma2 = float(np.sum(within ** 2)) / dof
+    tau2 = max(0.0, float(np.var(stats["mean"].to_numpy(), ddof=1)) - float(np.mean(sigma2 / stats["n"])))
+    weight = tau2 / (tau2 + sigma2 / stats["n"]) if tau2 > 0 else stats["n"] * 0.0
+    return stats.assign(weight=weight.astype(float), offset=(weight * stats["mean"]).astype(float))

@@ -23,9 +23,9 @@ from folium.map import Layer
 from folium.plugins import Fullscreen
 from folium.template import Template
 
-from coverage.audit import Sample
-from coverage.audit_results import PassRule
-from coverage.audit_rounds import in_regions, round_outcomes
+from coverage.audit.results import PassRule
+from coverage.audit.rounds import in_regions, round_outcomes
+from coverage.audit.sampling import Sample
 from coverage.errors import NotFoundError
 from coverage.storage import Store
 from maps.basemaps import get_basemap
@@ -85,7 +85,7 @@ def audit_points(sample: Sample, outcomes: pd.DataFrame, *, gcj02: bool = False,
                  precision_deg: float = PRECISION_DEG) -> dict[str, Any]:
     """The sample list as a GeoJSON FeatureCollection of committee points with popup properties.
 
-    ``outcomes`` is :func:`coverage.audit_results.village_outcomes` of the list, row for row.
+    ``outcomes`` is :func:`coverage.audit.results.village_outcomes` of the list, row for row.
     """
     villages = sample.villages.reset_index(drop=True)
     joined = pd.concat([pd.DataFrame(villages.drop(columns="geometry")),
@@ -146,9 +146,9 @@ def audit_map(sample: Sample, outcomes: pd.DataFrame, *, polygons: gpd.GeoDataFr
     Parameters
     ----------
     sample : Sample
-        The round (:meth:`coverage.audit_store.AuditStore.read_sample`), perhaps cut to a region.
+        The round (:meth:`coverage.audit.store.AuditStore.read_sample`), perhaps cut to a region.
     outcomes : pandas.DataFrame
-        :func:`coverage.audit_results.village_outcomes` of ``sample.villages``, row for row.
+        :func:`coverage.audit.results.village_outcomes` of ``sample.villages``, row for row.
     polygons : geopandas.GeoDataFrame, optional
         Village polygons (``code`` and geometry, EPSG:4326) to outline.
     divisions : geopandas.GeoDataFrame, optional
@@ -209,7 +209,7 @@ def build_audit_map(store: Store, round_number: int, *, city: str | None = None,
                     rule: PassRule | None = None, options: MapOptions | None = None) -> folium.Map:
     """The map of a stored round (its list inside ``regions`` and, when given, ``city``, a city code).
 
-    Outcomes follow ``rule`` (default :class:`~coverage.audit_results.PassRule`). Raises
+    Outcomes follow ``rule`` (default :class:`~coverage.audit.results.PassRule`). Raises
     :class:`~coverage.errors.NotFoundError` for an unknown round or a region without its villages.
     """
     options = options or MapOptions()

@@ -1,6 +1,6 @@
 """The /audits routes on the tiny audit world (two cities of 40 villages, one published run), on SQLite and
 PostGIS: roles and region limits, a round drawn over HTTP equal to the CLI's, list downloads, uploads
-that are rejected whole, and a report equal to :func:`coverage.audit_rounds.round_report`."""
+that are rejected whole, and a report equal to :func:`coverage.audit.rounds.round_report`."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
-from coverage.audit_rounds import round_report
-from coverage.audit_store import AuditStore
+from coverage.audit.rounds import round_report
+from coverage.audit.store import AuditStore
 from coverage.storage import Store
 from tests.utils.api import app_for, key
 from tests.worlds.two_cities import field_tests, seed_two_cities

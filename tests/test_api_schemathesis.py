@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from coverage.audit import SamplingPlan
-from coverage.audit_rounds import draw_round
+from coverage.audit.rounds import draw_round
+from coverage.audit.sampling import SamplingPlan
 from coverage.storage import Store
 from tests.utils.api import app_for, key
 from tests.worlds.row import build_row_world

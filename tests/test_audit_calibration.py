@@ -10,15 +10,15 @@ import pytest
 import rasterio
 from affine import Affine
 
-from coverage.audit_calibration import (
+from coverage.audit.calibration import (
     ALL_BANDS,
     ALL_CITIES,
     calibration_offsets,
     measured_vs_predicted,
     sample_raster,
     serving_bands,
-    shrunk_means,
 )
+from coverage.calibration import shrunk_means
 from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import NotFoundError
 from tests.worlds.two_cities import two_city_stations

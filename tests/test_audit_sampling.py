@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage.audit import (
+from coverage.audit.sampling import (
     SAMPLE_COLUMNS,
     XLSX_HEADERS,
     SamplingPlan,
@@ -289,7 +289,7 @@ def test_province_sized_stratum_sizes() -> None:
 
 
 def test_uncertain_supplement_takes_the_villages_nearest_a_coin_toss_outside_the_estimate() -> None:
-    from coverage.audit import SUPPLEMENT
+    from coverage.audit.sampling import SUPPLEMENT
 
     results = two_city_results()
     k = np.arange(len(results))

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from scipy.stats import binom, binomtest
 
-from coverage.audit_results import PassRule, village_outcomes
-from coverage.audit_stats import (
+from coverage.audit.results import PassRule, village_outcomes
+from coverage.audit.stats import (
     clopper_pearson,
     confusion_matrix,
     proportion_interval,

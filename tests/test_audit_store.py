@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coverage.audit import SamplingPlan, draw_sample
-from coverage.audit_calibration import sample_raster
-from coverage.audit_results import PassRule
-from coverage.audit_rounds import draw_round, round_calibration, round_offsets, round_report, upload_results
-from coverage.audit_stats import write_report
-from coverage.audit_store import AuditStore
+from coverage.audit.calibration import sample_raster
+from coverage.audit.results import PassRule
+from coverage.audit.rounds import draw_round, round_calibration, round_offsets, round_report, upload_results
+from coverage.audit.sampling import SamplingPlan, draw_sample
+from coverage.audit.stats import write_report
+from coverage.audit.store import AuditStore
 from coverage.calibration import CalibrationRefused
 from coverage.errors import NotFoundError, ValidationError
 from coverage.predict import ModelParameters

@@ -497,8 +497,8 @@ def test_a_filtered_list_exports_to_an_xlsx_with_the_same_villages(store: Store,
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_the_map_shows_the_latest_audit_sample_as_a_layer(store: Store, tmp_path: Path, browser: None) -> None:
-    from coverage.audit import SamplingPlan
-    from coverage.audit_rounds import draw_round
+    from coverage.audit.rounds import draw_round
+    from coverage.audit.sampling import SamplingPlan
 
     build_row_world(store)
     draw_round(store, SamplingPlan(margin=0.3, seed=1))

@@ -318,9 +318,9 @@ def test_a_missing_column_is_reported_before_the_file_is_parsed(tmp_path: Path, 
 
 def test_audit_results_check_their_header_first(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                 ) -> None:
-    import coverage.audit_results as audit_results
-    from coverage.audit import SamplingPlan
-    from coverage.audit_rounds import draw_round, upload_results
+    import coverage.audit.results as audit_results
+    from coverage.audit.rounds import draw_round, upload_results
+    from coverage.audit.sampling import SamplingPlan
 
     build_row_world(store)
     drawn = draw_round(store, SamplingPlan(margin=0.3, seed=1))

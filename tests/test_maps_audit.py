@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
-from coverage.audit import SamplingPlan
-from coverage.audit_rounds import draw_round, round_outcomes, upload_results
+from coverage.audit.rounds import draw_round, round_outcomes, upload_results
+from coverage.audit.sampling import SamplingPlan
 from coverage.storage import Store
 from maps import MapOptions, render_html, write_html
 from maps.audit import audit_points, build_audit_map

@@ -21,8 +21,8 @@ from api.cli.context import resolve_cities as _resolve_cities
 if TYPE_CHECKING:
     import pandas as pd
 
-    from coverage.audit import Sample
-    from coverage.audit_stats import AuditReport
+    from coverage.audit.sampling import Sample
+    from coverage.audit.stats import AuditReport
 
 audit_app = typer.Typer(
     help="Audit sampling (抽查): fair, reproducible village samples, field results, pass rates, calibration.",
@@ -55,7 +55,7 @@ class Method(StrEnum):
 
 
 def _title(round_number: int | None, run_id: int | None) -> str:
-    from coverage.audit_rounds import list_title
+    from coverage.audit.rounds import list_title
 
     return list_title(round_number, run_id)
 
@@ -89,8 +89,8 @@ def sample(
                     ] = "zh",
 ) -> None:
     """Draw a stratified, seeded sample of villages and store it as the next audit round."""
-    from coverage.audit import SUPPLEMENT, write_sample
-    from coverage.audit_rounds import draw_round, sampling_plan
+    from coverage.audit.rounds import draw_round, sampling_plan
+    from coverage.audit.sampling import SUPPLEMENT, write_sample
 
     if rate is not None and expected_pass is not None:
         raise typer.BadParameter("give either --expected-pass (Cochran) or --rate/--min, not both",
@@ -146,7 +146,7 @@ def list_(
     limit: Annotated[int, typer.Option(help="Villages shown")] = 30,
 ) -> None:
     """List the audit rounds, or the villages of one round."""
-    from coverage.audit_store import AuditStore
+    from coverage.audit.store import AuditStore
 
     with _store() as store:
         audits = AuditStore(store)
@@ -203,8 +203,8 @@ def export(
                     ] = "zh",
 ) -> None:
     """Write a round's list: CSV (UTF-8 BOM), XLSX (a printable sheet per city), KML or GeoJSON."""
-    from coverage.audit import write_sample
-    from coverage.audit_store import AuditStore
+    from coverage.audit.sampling import write_sample
+    from coverage.audit.store import AuditStore
 
     with _store() as store:
         drawn = AuditStore(store).read_sample(round_number)
@@ -228,7 +228,7 @@ def results(
     replace: Annotated[bool, typer.Option(help="Replace the stored tests of the villages in the file")] = False,
 ) -> None:
     """Validate a field-test file against a round and store it (nothing is stored on rejection)."""
-    from coverage.audit_rounds import upload_results
+    from coverage.audit.rounds import upload_results
 
     with _store() as store:
         accepted = upload_results(store, round_number, file, crs=crs, encoding=encoding, sheet=sheet,
@@ -248,7 +248,7 @@ _RULE = "; default: the pass rule's"
 def report(
     round_number: Annotated[int, typer.Argument(metavar="ROUND", help="Round number")],
     rules: Annotated[Path | None, typer.Option(
-        help="Pass rule file (TOML or JSON with keys of coverage.audit_results.PassRule, whose defaults apply "
+        help="Pass rule file (TOML or JSON with keys of coverage.audit.results.PassRule, whose defaults apply "
              "otherwise; the report prints the bars in force)")] = None,
     rsrp_min: Annotated[float | None, typer.Option(help=f"Test bar: SS-RSRP >= this (dBm){_RULE}")] = None,
     sinr_min: Annotated[float | None, typer.Option(help=f"Test bar: SS-SINR >= this (dB){_RULE}")] = None,
@@ -266,9 +266,9 @@ def report(
     """Pass rate per stratum and overall with intervals, predicted vs measured, calibration offsets."""
     from dataclasses import replace as dc_replace
 
-    from coverage.audit_results import PassRule, load_pass_rule
-    from coverage.audit_rounds import round_report
-    from coverage.audit_stats import write_report
+    from coverage.audit.results import PassRule, load_pass_rule
+    from coverage.audit.rounds import round_report
+    from coverage.audit.stats import write_report
 
     rule = load_pass_rule(rules) if rules else PassRule()
     given = (("min_rsrp_dbm", rsrp_min), ("min_sinr_db", sinr_min), ("min_dl_mbps", dl_min),
@@ -334,7 +334,7 @@ def _print_report(result: AuditReport) -> None:
 
 
 def _print_offsets(offsets: pd.DataFrame) -> None:
-    from coverage.audit_calibration import ALL_BANDS
+    from coverage.audit.calibration import ALL_BANDS
 
     attrs = offsets.attrs
     county = (offsets["band"] == ALL_BANDS) & (offsets["city_code"].str.len() > 4)

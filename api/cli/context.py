@@ -109,7 +109,7 @@ def open_service_store(settings: ServiceSettings) -> Iterator[Store]:
 
 def resolve_cities(store: Store, values: list[str] | None) -> tuple[str, ...]:
     """City codes for codes or names (南京市 or 南京); a miss is a bad ``--city``."""
-    from coverage.audit_rounds import resolve_cities as resolve
+    from coverage.audit.rounds import resolve_cities as resolve
     from coverage.errors import ConfigError
 
     try:

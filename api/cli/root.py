@@ -422,7 +422,7 @@ def analyze(
     rule_set = load_rules(rules) if rules else DEFAULT_RULES
     params = ModelParameters(resolution_m=resolution)
     operators = _operators(operator)
-    from coverage.audit_rounds import round_calibration
+    from coverage.audit.rounds import round_calibration
 
     with _store() as store, _steps() as step:
         fitted = (round_calibration(store, calibration, rules=rule_set, params=params, scope=scope.value,

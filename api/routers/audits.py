@@ -1,6 +1,6 @@
 """Audit rounds (抽查) over HTTP: draw, read, download lists, upload field tests, report.
 
-The same operations as `village5g audit ...` (:mod:`coverage.audit_rounds`). Viewers read; auditors
+The same operations as `village5g audit ...` (:mod:`coverage.audit.rounds`). Viewers read; auditors
 and admins draw rounds and upload results. A region-limited key sees and changes only the villages
 of its region: lists, strata and reports are cut to them, a round is drawn in the key's city, and
 an upload naming a village outside the region is refused whole.
@@ -34,9 +34,8 @@ from api.params import MAX_ID
 from api.responses import file_responses, send_file, utc
 from api.routers.ingest import received_file
 from api.security import Principal
-from coverage.audit import SAMPLE_COLUMNS, Sample, write_sample
-from coverage.audit_results import FieldTests, PassRule
-from coverage.audit_rounds import (
+from coverage.audit.results import FieldTests, PassRule
+from coverage.audit.rounds import (
     draw_round,
     in_regions,
     list_title,
@@ -46,8 +45,9 @@ from coverage.audit_rounds import (
     sampling_plan,
     upload_results,
 )
-from coverage.audit_stats import report_tables
-from coverage.audit_store import AuditStore
+from coverage.audit.sampling import SAMPLE_COLUMNS, Sample, write_sample
+from coverage.audit.stats import report_tables
+from coverage.audit.store import AuditStore
 from coverage.storage import Store
 
 router = APIRouter(prefix="/audits", tags=["Audits"])

@@ -47,9 +47,9 @@ from sqlalchemy import (
 )
 
 from coverage import __version__
-from coverage.audit import SAMPLE_COLUMNS, Sample, SamplingPlan
-from coverage.audit_calibration import OFFSET_COLUMNS
-from coverage.audit_results import TEST_COLUMNS, FieldTests, tests_frame
+from coverage.audit.calibration import OFFSET_COLUMNS
+from coverage.audit.results import TEST_COLUMNS, FieldTests, tests_frame
+from coverage.audit.sampling import SAMPLE_COLUMNS, Sample, SamplingPlan
 from coverage.errors import NotFoundError, Problem, ValidationError
 from coverage.storage import Geometry, Store, _insert, _none, metadata
 
@@ -270,7 +270,7 @@ class AuditStore:
                                               "offsets"])
 
     def read_sample(self, round_number: int) -> Sample:
-        """A stored round as a :class:`~coverage.audit.Sample` (list ordered by stratum, order)."""
+        """A stored round as a :class:`~coverage.audit.sampling.Sample` (list ordered by stratum, order)."""
         record = self.read_round(round_number)
         with self.engine.connect() as conn:
             result = conn.execute(select(audit_villages).where(audit_villages.c.round == round_number)
@@ -378,7 +378,7 @@ class AuditStore:
         return len(frame)
 
     def read_tests(self, round_number: int) -> gpd.GeoDataFrame:
-        """The stored field tests of a round (:data:`~coverage.audit_results.TEST_COLUMNS`), by id."""
+        """The stored field tests of a round (:data:`~coverage.audit.results.TEST_COLUMNS`), by id."""
         with self.engine.connect() as conn:
             result = conn.execute(select(*(audit_tests.c[c] for c in TEST_COLUMNS))
                                   .where(audit_tests.c.round == round_number).order_by(audit_tests.c.id))
@@ -411,7 +411,7 @@ class AuditStore:
             _insert(conn, audit_offsets, rows)
 
     def read_offsets(self, round_number: int) -> pd.DataFrame:
-        """Stored offsets of a round (:data:`~coverage.audit_calibration.OFFSET_COLUMNS` plus
+        """Stored offsets of a round (:data:`~coverage.audit.calibration.OFFSET_COLUMNS` plus
         ``run_id, margin_db``); empty when none were computed. ``attrs["round"]`` is set."""
         with self.engine.connect() as conn:
             result = conn.execute(select(*(audit_offsets.c[c] for c in (*OFFSET_COLUMNS, "run_id", "margin_db")))

@@ -1,9 +1,9 @@
 """Audit rounds end to end over a :class:`~coverage.storage.Store`: draw, upload, report, calibrate.
 
 These are the operations the CLI (``village5g audit ...``) and the HTTP API share; each is a few
-calls into the pure modules :mod:`coverage.audit` (sampling and lists),
-:mod:`coverage.audit_results` (field tests and the pass rule), :mod:`coverage.audit_stats`
-(estimates) and :mod:`coverage.audit_calibration` (offsets), with :mod:`coverage.audit_store` for
+calls into the pure modules :mod:`coverage.audit.sampling` (sampling and lists),
+:mod:`coverage.audit.results` (field tests and the pass rule), :mod:`coverage.audit.stats`
+(estimates) and :mod:`coverage.audit.calibration` (offsets), with :mod:`coverage.audit.store` for
 persistence.
 """
 
@@ -20,11 +20,11 @@ import pandas as pd
 import shapely
 from sqlalchemy import ColumnElement, func, or_, select
 
-from coverage.audit import SUPPLEMENT, Sample, SamplingPlan, draw_sample
-from coverage.audit_calibration import MIN_TESTS, calibration_offsets, measured_vs_predicted
-from coverage.audit_results import FieldTests, PassRule, read_field_tests, village_outcomes
-from coverage.audit_stats import AuditReport, confusion_matrix, stratified_estimate, stratum_estimates
-from coverage.audit_store import AuditStore, audit_tests, audit_villages
+from coverage.audit.calibration import MIN_TESTS, calibration_offsets, measured_vs_predicted
+from coverage.audit.results import FieldTests, PassRule, read_field_tests, village_outcomes
+from coverage.audit.sampling import SUPPLEMENT, Sample, SamplingPlan, draw_sample
+from coverage.audit.stats import AuditReport, confusion_matrix, stratified_estimate, stratum_estimates
+from coverage.audit.store import AuditStore, audit_tests, audit_villages
 from coverage.calibration import Calibration, fit_calibration
 from coverage.errors import ConfigError, NotFoundError
 from coverage.limits import DEFAULT_LIMITS, Limits
@@ -61,7 +61,7 @@ def sampling_plan(*, strata: str = "city", confidence: float = 0.95, margin: flo
     Cochran's formula (``expected_pass``, default 0.9) or a fixed ``rate`` with a ``minimum``, not
     both; without a ``seed`` one is drawn at random (and stored with the round, so the list can be
     drawn again). ``uncertain``: supplementary villages where ``p_covered`` is closest to 0.5, outside
-    the pass-rate estimate (:class:`coverage.audit.SamplingPlan`).
+    the pass-rate estimate (:class:`coverage.audit.sampling.SamplingPlan`).
 
     Raises
     ------
@@ -132,7 +132,7 @@ def in_regions(sample: Sample, regions: Sequence[str]) -> Sample:
 
 
 def round_summaries(store: Store, *, regions: Sequence[str] = ()) -> pd.DataFrame:
-    """Every round, newest first (:meth:`~coverage.audit_store.AuditStore.rounds`).
+    """Every round, newest first (:meth:`~coverage.audit.store.AuditStore.rounds`).
 
     With ``regions`` (division-code prefixes) only the rounds with villages there, and ``villages``,
     ``reserves``, ``tests`` and ``tested_villages`` counted inside them.
@@ -169,7 +169,7 @@ def round_outcomes(store: Store, round_number: int, *, rule: PassRule | None = N
     Returns
     -------
     (Sample, pandas.DataFrame)
-        The list and :func:`coverage.audit_results.village_outcomes`, row for row.
+        The list and :func:`coverage.audit.results.village_outcomes`, row for row.
     """
     audits = AuditStore(store)
     sample = in_regions(audits.read_sample(round_number), regions)
@@ -217,7 +217,7 @@ def upload_results(store: Store, round_number: int, path: str | Path, *, crs: ob
     store : Store
     round_number : int
     path : str or Path
-        CSV, XLSX or JSON (see :func:`coverage.audit_results.read_field_tests`).
+        CSV, XLSX or JSON (see :func:`coverage.audit.results.read_field_tests`).
     crs : optional
         CRS of the test points (``"gcj02"`` for points from Chinese map apps; WGS84 by default).
     encoding, sheet : str, optional
@@ -275,7 +275,7 @@ def round_offsets(store: Store, round_number: int, *, raster_path: str | Path | 
     Returns
     -------
     pandas.DataFrame
-        See :func:`coverage.audit_calibration.calibration_offsets`; ``attrs`` hold ``round``,
+        See :func:`coverage.audit.calibration.calibration_offsets`; ``attrs`` hold ``round``,
         ``run_id``, ``margin_db``, ``tests`` (compared) and ``unpredicted`` (tests where the
         raster has no value).
 
@@ -318,7 +318,7 @@ def round_report(store: Store, round_number: int, *, rule: PassRule | None = Non
     store : Store
     round_number : int
     rule : PassRule, optional
-        Test and village bars (default :class:`~coverage.audit_results.PassRule`).
+        Test and village bars (default :class:`~coverage.audit.results.PassRule`).
     method : {"exact", "wilson"}
         Interval method (Clopper-Pearson or Wilson).
     confidence : float

@@ -49,6 +49,7 @@ from scipy.stats import t as student_t
 
 from coverage import crs as crs_mod
 from coverage.bands import normalize_band
+from coverage.calibration import shrunk_means
 from coverage.errors import NotFoundError
 
 __all__ = [
@@ -192,7 +193,7 @@ def measured_vs_predicted(tests: pd.DataFrame, *, raster_path: str | Path, stati
     Parameters
     ----------
     tests : pandas.DataFrame
-        Field tests (:data:`coverage.audit_results.TEST_COLUMNS`). Tests without service (no
+        Field tests (:data:`coverage.audit.results.TEST_COLUMNS`). Tests without service (no
         RSRP) are left out.
     raster_path : str or Path, keyword-only
         The run's GeoTIFF (band 1: SS-RSRP in dBm after the edge margin).
@@ -289,37 +290,6 @@ def calibration_offsets(comparison: pd.DataFrame, *, city_names: dict[str, str] 
     out = pd.DataFrame(rows, columns=list(OFFSET_COLUMNS))
     out["city_name"] = out["city_name"].astype("str")
     return out.sort_values(["band", "city_code"], kind="stable").reset_index(drop=True)
-
-
-def shrunk_means(values: pd.Series, groups: pd.Series) -> pd.DataFrame:
-    """Group means shrunk towards 0 by the empirical-Bayes (Buhlmann credibility) weight.
-
-    Parameters
-    ----------
-    values : pandas.Series
-        One value per unit (here: a village's mean residual, dB), centred on the parent's level.
-    groups : pandas.Series
-        The group of each unit (same index).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by group: ``n`` (units), ``mean``, ``weight`` = tau^2 / (tau^2 + sigma^2 / n) and
-        ``offset`` = weight x mean, where sigma^2 is the pooled within-group variance of the units
-        and tau^2 = max(0, variance of the group means - mean of sigma^2 / n) the between-group
-        variance (method of moments). Weights are 0 when there are fewer than two groups or no
-        group has two units (nothing separates area from noise then).
-    """
-    frame = pd.DataFrame({"v": values.to_numpy(float), "g": groups.astype(str).to_numpy()})
-    stats = frame.groupby("g", sort=True)["v"].agg(["count", "mean"]).rename(columns={"count": "n"})
-    within = frame["v"].to_numpy() - stats["mean"].reindex(frame["g"]).to_numpy()
-    dof = len(frame) - len(stats)
-    if len(stats) < 2 or dof < 1:
-        return stats.assign(weight=0.0, offset=0.0)
-    sigma2 = float(np.sum(within ** 2)) / dof
-    tau2 = max(0.0, float(np.var(stats["mean"].to_numpy(), ddof=1)) - float(np.mean(sigma2 / stats["n"])))
-    weight = tau2 / (tau2 + sigma2 / stats["n"]) if tau2 > 0 else stats["n"] * 0.0
-    return stats.assign(weight=weight.astype(float), offset=(weight * stats["mean"]).astype(float))
 
 
 def _area_rows(data: pd.DataFrame, band_rows: list[dict[str, object]], *, names: dict[str, str],

@@ -209,7 +209,7 @@ def stratum_estimates(outcomes: pd.DataFrame, strata: pd.DataFrame, *, method: s
     Parameters
     ----------
     outcomes : pandas.DataFrame
-        :func:`coverage.audit_results.village_outcomes` of a round.
+        :func:`coverage.audit.results.village_outcomes` of a round.
     strata : pandas.DataFrame
         The round's strata table (``stratum, city_code, city_name, verdict, population, sample,
         reserve``).
@@ -276,14 +276,14 @@ class AuditReport:
     ----------
     round : int
     outcomes : pandas.DataFrame
-        Per village (see :func:`coverage.audit_results.village_outcomes`).
+        Per village (see :func:`coverage.audit.results.village_outcomes`).
     strata : pandas.DataFrame
         Per stratum (see :func:`stratum_estimates`).
     overall : StratifiedEstimate
     confusion : pandas.DataFrame
         See :func:`confusion_matrix`.
     offsets : pandas.DataFrame or None
-        Calibration offsets (see :func:`coverage.audit_calibration.calibration_offsets`); None when
+        Calibration offsets (see :func:`coverage.audit.calibration.calibration_offsets`); None when
         they could not be computed (``offsets_note`` says why).
     rule : dict
         The pass rule applied.
