@@ -24,8 +24,10 @@ UMa (town centres)
     deterministic (our user terminals stand at 1.5 m). NLOS = max(PL_UMa-LOS, PL'_UMa-NLOS).
 Okumura-Hata (option for sub-GHz)
     Classic Hata for 150-1500 MHz, COST-231 Hata above 1500 MHz (COST 231 final report,
-    Section 4.4). COST-231 is published for 1500-2000 MHz; we accept it up to 2200 MHz so that the
-    2.1 GHz band (B1/n1, 2110-2170 MHz) can use it, as ns-3 does, and :func:`hata_valid` flags it.
+    Section 4.4). COST-231 is published for 1500-2000 MHz; we accept it up to 3500 MHz as a
+    documented extrapolation (the 2.1 GHz band B1/n1 as ns-3 does, and n41 2.6 GHz and n78 3.5 GHz
+    as planning tools commonly extrapolate it: the same 33.9 log f slope, no new term), and
+    :func:`hata_valid` flags everything above 2000 MHz as outside the published range.
     Mobile-antenna correction a(h_m) for small/medium cities by default,
     ``city_size="large"`` selects Hata's large-city form (8.29(log 1.54 h_m)^2 - 1.1 up to 200 MHz,
     3.2(log 11.75 h_m)^2 - 4.97 above) and, above 1500 MHz, the 3 dB metropolitan-centre term C_M.
@@ -45,7 +47,7 @@ Outside the validity ranges
 - Hata below 1 km (its published lower limit) is extrapolated but never drops below free-space loss
   over the 3-D distance, a physical lower bound the log-distance law would otherwise cross near the
   mast.
-- Frequencies outside the model's range (RMa 0.5-30 GHz, UMa 0.5-100 GHz, Hata 150-2200 MHz), and
+- Frequencies outside the model's range (RMa 0.5-30 GHz, UMa 0.5-100 GHz, Hata 150-3500 MHz), and
   heights for which a formula is undefined (h <= 0; UMa h_UT <= h_E = 1 m), raise
   :class:`~coverage.errors.ConfigError`: there is no sensible extrapolation in frequency.
 
@@ -128,7 +130,7 @@ UMA_MAX_DISTANCE_M = 5_000.0
 UMA_H_E_M = 1.0
 
 HATA_FREQ_MHZ = (150.0, 2000.0)
-HATA_ACCEPTED_FREQ_MHZ = (150.0, 2200.0)
+HATA_ACCEPTED_FREQ_MHZ = (150.0, 3500.0)
 HATA_COST231_FROM_MHZ = 1500.0
 HATA_DISTANCE_M = (1_000.0, 20_000.0)
 HATA_H_BS_M = (30.0, 200.0)
@@ -494,8 +496,8 @@ def hata_path_loss(
         2-D ground distance, m. Valid 1-20 km; clamped below at 10 m; below 1 km extrapolated with
         free-space loss over the 3-D distance as a floor; extrapolated beyond 20 km.
     freq_mhz : array_like
-        Carrier frequency, MHz, 150-2200 (classic Hata up to 1500, COST-231 Hata above; valid to
-        2000).
+        Carrier frequency, MHz, 150-3500 (classic Hata up to 1500, COST-231 Hata above; valid to
+        2000, extrapolated above).
     h_bs_m, h_ut_m : array_like
         Base-station and mobile antenna heights, m (valid 30-200 and 1-10).
     environment : {"urban", "suburban", "open"}
@@ -512,7 +514,7 @@ def hata_path_loss(
     Raises
     ------
     ConfigError
-        A frequency outside 150-2200 MHz, a non-positive height, an unknown environment or city
+        A frequency outside 150-3500 MHz, a non-positive height, an unknown environment or city
         size, or a large city outside the urban environment.
     """
     if environment not in ("urban", "suburban", "open"):

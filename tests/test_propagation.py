@@ -373,7 +373,7 @@ def test_out_of_range_frequency_raises_and_validity_flags() -> None:
     with pytest.raises(ConfigError):
         uma_path_loss(1000.0, 3.5, los=True, h_ut_m=1.0)
     with pytest.raises(ConfigError):
-        hata_path_loss(1000.0, 3500.0, h_bs_m=30.0, h_ut_m=1.5)
+        hata_path_loss(1000.0, 3600.0, h_bs_m=30.0, h_ut_m=1.5)
     with pytest.raises(ConfigError):
         hata_path_loss(1000.0, 900.0, h_bs_m=30.0, h_ut_m=1.5, environment="open", city_size="large")
     with pytest.raises(ConfigError):
