@@ -1,7 +1,7 @@
 """Analysis runs started over HTTP: recorded as jobs, computed on a background thread of this worker.
 
 One analysis at a time per worker (a run reads every input and uses every core); a request while
-one is queued or running anywhere is refused with 409. The job record (:mod:`coverage.jobs`) is in
+one is queued or running anywhere is refused with 409. The job record (:mod:`coverage.runs.jobs`) is in
 the database, so any worker answers ``/jobs/{id}``; the run it publishes appears under ``/runs``.
 """
 
@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from api.errors import ApiError
 from coverage.errors import Village5gError
-from coverage.jobs import create_job, fail_orphans, finish_job, job_progress, jobs, process_alive, start_job
 from coverage.limits import DEFAULT_LIMITS, Limits
-from coverage.processes import owner_id
 from coverage.rules import DEFAULT_RULES, RuleSet
+from coverage.runs.jobs import create_job, fail_orphans, finish_job, job_progress, jobs, process_alive, start_job
+from coverage.runs.processes import owner_id
 from coverage.storage import Store
 
 log = logging.getLogger("village5g.jobs")
@@ -63,7 +63,7 @@ class JobRunner:
         """Mark failed the jobs and runs of dead processes on this host (a worker or a CLI run killed
         mid-run; the runs' rasters are deleted). Cheap: called on start-up and whenever jobs or runs
         are read or an analysis is requested, so nothing stays ``running`` once its process is gone."""
-        from coverage.analysis import reap_dead_runs
+        from coverage.runs.analysis import reap_dead_runs
 
         host = self.owner.rpartition(":")[0]
         failed = fail_orphans(self.store, host=host, alive=process_alive)
@@ -93,8 +93,8 @@ class JobRunner:
 
     def _run(self, job_id: int, rules: RuleSet, resolution_m: float, operators: list[str] | None,
              scope: str) -> None:
-        from coverage.analysis import run_analysis
         from coverage.predict import ModelParameters
+        from coverage.runs.analysis import run_analysis
 
         try:
             start_job(self.store, job_id)

@@ -1,16 +1,16 @@
 """Scheduled jobs: ``refresh``, ``snapshot`` and ``report`` on APScheduler 3.x.
 
-* ``refresh`` (default daily 02:00 Asia/Shanghai): :func:`coverage.refresh.refresh` ingests new
+* ``refresh`` (default daily 02:00 Asia/Shanghai): :func:`coverage.runs.refresh.refresh` ingests new
   exports from the drop folder, analyses and publishes; when it published a run, a ``snapshot`` of
   that run follows at once (job trigger ``after-refresh``).
-* ``snapshot`` (default daily 03:00): :func:`coverage.history.record_snapshot` of the latest
+* ``snapshot`` (default daily 03:00): :func:`coverage.runs.history.record_snapshot` of the latest
   published run (idempotent per run).
 * ``report`` (default Mondays 06:00): the XLSX and HTML reports of the latest run, the province's and
   those of ``VILLAGE5G_REPORT_REGIONS``, under ``<data dir>/reports/<YYYY-MM-DD>/``.
 
 Each process that runs a :class:`JobScheduler` (every API worker with ``VILLAGE5G_SCHEDULER=1``, or
 ``village5g scheduler``) fires the same jobs at the same times; the first to claim a fire time in the
-database runs it and the others skip it (:func:`coverage.jobs.claim_fire`), and a lease per job name
+database runs it and the others skip it (:func:`coverage.runs.jobs.claim_fire`), and a lease per job name
 keeps a manual trigger from running beside it. Missed fire times coalesce into one run (within
 ``misfire_grace_s``). A failed job is recorded with its error and tried again after ``job_retry_s``,
 at most ``job_max_retries`` times; no exception leaves a job thread, so a job never takes the
@@ -31,7 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from api.schedules import due_fire_time, parse_schedule
 from coverage.errors import NotFoundError
-from coverage.jobs import (
+from coverage.runs.jobs import (
     JobBusyError,
     claim_fire,
     create_job,
@@ -209,7 +209,7 @@ class JobScheduler:
         log.warning("%s for %s failed; try %d at %s", name, scheduled_for.isoformat(), attempt + 1, when.isoformat())
 
     def _work(self, name: str, job_id: int) -> Callable[[Callable[[str], None]], dict[str, Any]]:
-        """What job ``name`` does, as :func:`coverage.jobs.execute_job` runs it."""
+        """What job ``name`` does, as :func:`coverage.runs.jobs.execute_job` runs it."""
         if name == "refresh":
             return self._refresh
         if name == "snapshot":
@@ -220,8 +220,8 @@ class JobScheduler:
     def _refresh(self, progress: Callable[[str], None]) -> dict[str, Any]:
         from coverage.limits import Limits
         from coverage.predict import ModelParameters
-        from coverage.refresh import refresh
         from coverage.rules import DEFAULT_RULES
+        from coverage.runs.refresh import refresh
 
         result = refresh(self.store, self.settings.resolved_drop_dir, rules=DEFAULT_RULES,
                          params=ModelParameters(resolution_m=self.settings.refresh_resolution_m),
@@ -230,7 +230,7 @@ class JobScheduler:
         return result.to_dict()
 
     def _snapshot(self, progress: Callable[[str], None], run_id: int | None) -> dict[str, Any]:
-        from coverage.history import record_snapshot
+        from coverage.runs.history import record_snapshot
 
         run_id = run_id if run_id is not None else self.store.latest_run_id()
         if run_id is None:

@@ -46,13 +46,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from coverage.analysis import analyze_frames, run_analysis
 from coverage.audit.rounds import audit_evidence, draw_round, round_calibration, upload_results
 from coverage.audit.sampling import SamplingPlan
 from coverage.audit.store import AuditStore
 from coverage.calibration import SE_COLUMNS, VALUE_COLUMNS
 from coverage.predict import CALIBRATION_KNOTS_M, ModelParameters
 from coverage.rules import DEFAULT_RULES, PLANNING_RULES
+from coverage.runs.analysis import analyze_frames, run_analysis
 from coverage.storage import Store
 from seeds.mr import world_mr
 from seeds.truth import simulate_field_tests, true_verdicts

@@ -7,11 +7,11 @@ Usage::
 What runs, each in a fresh subprocess (so that peak memory is that approach's alone):
 
 ``village5g analyze_frames``
-    :func:`coverage.analysis.analyze_frames` on the village committees in scope, all stations and
+    :func:`coverage.runs.analysis.analyze_frames` on the village committees in scope, all stations and
     all measurements: rasterise the villages, predict best-server SS-RSRP/SS-SINR at 100 m, decide
     verdicts. Input loading is not timed.
 ``village5g run_analysis (SQLite)``
-    :func:`coverage.analysis.run_analysis` on a seeded SQLite store: the same work plus reading the
+    :func:`coverage.runs.analysis.run_analysis` on a seeded SQLite store: the same work plus reading the
     inputs from the database, input fingerprints, publishing the results and writing the GeoTIFF.
 ``overlay: union, then overlay``
     What a GIS analyst does in plain geopandas: project the active NR stations to the local metric
@@ -167,9 +167,9 @@ def overlay_shares(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, radii
 
 def _child(approach: str, workdir: Path, out: Path) -> None:
     """Run one approach once; write seconds and a few result columns to ``out`` (JSON + pickle)."""
-    from coverage.analysis import analyze_frames, run_analysis
     from coverage.predict import ModelParameters
     from coverage.rules import DEFAULT_RULES
+    from coverage.runs.analysis import analyze_frames, run_analysis
     from coverage.storage import Store
 
     config = json.loads((workdir / "config.json").read_text())

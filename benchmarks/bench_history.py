@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from coverage.history import kpi_history, record_snapshot, run_kpis
 from coverage.reports import write_report_xlsx
+from coverage.runs.history import kpi_history, record_snapshot, run_kpis
 from coverage.storage import Store
 from maps import MapOptions, build_map, render_html
 from maps.report import write_report_html

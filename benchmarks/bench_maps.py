@@ -38,9 +38,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from coverage.analysis import run_analysis
 from coverage.predict import ModelParameters
 from coverage.rules import DEFAULT_RULES
+from coverage.runs.analysis import run_analysis
 from coverage.storage import Store
 from maps import MapOptions, MapSource, render_html
 

@@ -9,10 +9,10 @@ publishes a run of the stored inputs if the latest run does not match them (what
 Prints medians of
 
 - a refresh with an empty drop folder: listing the folder and finding no write logged since the
-  latest run read its inputs (``coverage.refresh.inputs_changed``);
+  latest run read its inputs (``coverage.runs.refresh.inputs_changed``);
 - the check a refresh makes when a write was logged after that: the stored inputs' fingerprints
-  (``coverage.refresh.stored_fingerprints``) compared with the run's;
-- the baseline: a refresh that re-analysed every time (``coverage.analysis.run_analysis``, what the
+  (``coverage.runs.refresh.stored_fingerprints``) compared with the run's;
+- the baseline: a refresh that re-analysed every time (``coverage.runs.analysis.run_analysis``, what the
   daily job would cost without the fingerprint check);
 - the once-only claim of a fire time (one INSERT; its loser's IntegrityError) against a plain
   ``SELECT 1`` round trip.
@@ -30,11 +30,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from coverage.analysis import run_analysis
-from coverage.jobs import claim_fire, job_claims
 from coverage.predict import ModelParameters
-from coverage.refresh import refresh, stored_fingerprints
 from coverage.rules import DEFAULT_RULES
+from coverage.runs.analysis import run_analysis
+from coverage.runs.jobs import claim_fire, job_claims
+from coverage.runs.refresh import refresh, stored_fingerprints
 from coverage.storage import Store
 
 

@@ -41,7 +41,6 @@ import pandas as pd
 import shapely
 
 from coverage import propagation as prop
-from coverage.analysis import analyze_frames
 from coverage.bands import BANDS, NR_BANDS, normalize_band
 from coverage.crs import in_china, local_metric_crs, project_xy, unproject_xy
 from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError, Village5gError
@@ -61,8 +60,9 @@ from coverage.predict import (
     stamp_cells,
     tile_boxes,
 )
-from coverage.processes import forked_pool
 from coverage.rules import RuleSet
+from coverage.runs.analysis import analyze_frames
+from coverage.runs.processes import forked_pool
 from coverage.schema import conform
 from coverage.storage import Store
 from coverage.summary import reach_rate

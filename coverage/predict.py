@@ -37,8 +37,8 @@ from affine import Affine
 from coverage import propagation as prop
 from coverage.bands import BANDS, OMNI_GAIN_DBI, normalize_band
 from coverage.errors import ConfigError
-from coverage.processes import forked_pool
 from coverage.rules import RuleSet
+from coverage.runs.processes import forked_pool
 
 #: Coverage classes of a pixel, as stored in the class raster.
 NO_SIGNAL, WEAK, GOOD = 0, 1, 2

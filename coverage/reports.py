@@ -21,9 +21,9 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from coverage.errors import ConfigError, NotFoundError
-from coverage.history import CODE_WIDTH, kpi_history
 from coverage.labels import CONFIDENCE_LABELS, SOURCE_LABELS, VERDICT_LABELS
 from coverage.results_query import VillageQuery, compare_runs, query_villages, resolve_run, result_rows
+from coverage.runs.history import CODE_WIDTH, kpi_history
 from coverage.storage import Store, runs
 from coverage.summary import summarize
 from coverage.writers import Sheet, append_table, atomic_write, header_cells, xlsx_cell

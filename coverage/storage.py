@@ -45,7 +45,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError
-from coverage.processes import owner_id
+from coverage.runs.processes import owner_id
 from coverage.schema import COLUMNS, GEOMETRY, Kind, conform, is_village_committee
 
 WGS84 = "EPSG:4326"
@@ -572,7 +572,7 @@ class Store:
         """Record a new run as ``running`` (invisible to readers of results) and return its id.
 
         The run names this process as its owner (``host:pid``), so that a run whose process was
-        killed can be found and failed (:func:`coverage.jobs.fail_dead_runs`).
+        killed can be found and failed (:func:`coverage.runs.jobs.fail_dead_runs`).
         """
         with self.engine.begin() as conn:
             result = conn.execute(runs.insert().values(
@@ -666,7 +666,7 @@ class Store:
         return frame
 
     def read_run_results(self, run_id: int) -> pd.DataFrame:
-        """A run's village results as :func:`coverage.analysis.analyze_frames` returns them: ``code``
+        """A run's village results as :func:`coverage.runs.analysis.analyze_frames` returns them: ``code``
         and the result columns, in code order (no village columns, no geometry)."""
         names = [c.name for c in village_results.columns if c.name != "run_id"]
         query = (select(*(village_results.c[n] for n in names)).where(village_results.c.run_id == run_id)

@@ -49,9 +49,9 @@ def seed_store(seed_world: SeedWorld, tmp_path_factory: pytest.TempPathFactory) 
 
     import seeds.world
     from api.cli import app
-    from coverage.analysis import run_analysis
     from coverage.predict import ModelParameters
     from coverage.rules import DEFAULT_RULES
+    from coverage.runs.analysis import run_analysis
 
     def built(*, seed: int, progress: object = None) -> SeedWorld:
         assert seed == seeds.world.DEFAULT_SEED

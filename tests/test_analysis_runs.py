@@ -17,16 +17,16 @@ import rasterio
 import shapely
 from sqlalchemy import func, select
 
-import coverage.analysis
-import coverage.compute
-import coverage.partition
+import coverage.runs.analysis
+import coverage.runs.compute
+import coverage.runs.partition
 import coverage.storage
 from coverage import __version__
-from coverage.analysis import RunResult, run_analysis
 from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import NotFoundError
 from coverage.predict import GOOD, NODATA, ModelParameters
 from coverage.rules import RuleSet
+from coverage.runs.analysis import RunResult, run_analysis
 from coverage.schema import Kind, conform
 from coverage.storage import IngestRecord, Store, frame_fingerprint, village_results
 
@@ -172,7 +172,7 @@ def _fail_in_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("boom in the verdicts")
 
-    monkeypatch.setattr(coverage.compute, "village_metrics", boom)
+    monkeypatch.setattr(coverage.runs.compute, "village_metrics", boom)
 
 
 def _fail_inside_publish(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,19 +263,19 @@ def test_a_partitioned_run_streams_through_the_store_and_equals_the_single_run(w
 def test_a_partitioned_run_that_fails_midway_deletes_what_it_wrote(world: Store,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     good = _run(world)
-    analyze = coverage.partition.analyze_partition
+    analyze = coverage.runs.partition.analyze_partition
     written: list[int] = []
 
     def second_fails(task: Any) -> Any:
-        if task.key != coverage.partition.plan_partitions(  # the first (largest) partition is computed
+        if task.key != coverage.runs.partition.plan_partitions(  # the first (largest) partition is computed
                 world.read("villages", committees_only=True), world.read("stations"), rules=RULES,
                 params=PARAMS, max_villages=1).partitions[0].key:
             written.append(_result_rows(world, world.list_runs()[0]["id"]))
             raise RuntimeError("boom in a partition")
         return analyze(task)
 
-    monkeypatch.setattr(coverage.partition, "analyze_partition", second_fails)
-    monkeypatch.setattr(coverage.analysis, "WRITE_BATCH", 1)  # each partition's results written at once
+    monkeypatch.setattr(coverage.runs.partition, "analyze_partition", second_fails)
+    monkeypatch.setattr(coverage.runs.analysis, "WRITE_BATCH", 1)  # each partition's results written at once
     with pytest.raises(RuntimeError, match="boom in a partition"):
         run_analysis(world, rules=RULES, params=PARAMS, partition_villages=1)
     monkeypatch.undo()

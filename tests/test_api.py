@@ -262,7 +262,7 @@ def test_summary_matches_summarize_over_the_stored_results(world: World) -> None
 
 
 def test_runs_and_the_difference_between_two_runs(world: World) -> None:
-    from coverage.analysis import run_analysis
+    from coverage.runs.analysis import run_analysis
 
     stricter = DEFAULT_RULES.__class__(**{**DEFAULT_RULES.to_dict(), "good_rsrp_dbm": -60.0, "version": "strict"})
     second = run_analysis(world.store, rules=stricter, params=PARAMS).run_id

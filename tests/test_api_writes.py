@@ -263,7 +263,7 @@ def test_an_unexpected_error_is_a_generic_500_and_is_logged(client: TestClient, 
 
 def test_jobs_of_a_dead_worker_are_marked_failed_with_their_run(store: Store) -> None:
     from api.jobs import JobRunner, owner_id
-    from coverage.jobs import create_job, read_job, set_progress, start_job
+    from coverage.runs.jobs import create_job, read_job, set_progress, start_job
 
     host = owner_id().rpartition(":")[0]
     run_id = store.start_run(rules={}, parameters={}, inputs={}, code_version="test")

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from coverage.analysis import analyze_frames
 from coverage.predict import ModelParameters
 from coverage.rules import RuleSet
+from coverage.runs.analysis import analyze_frames
 from coverage.storage import Store
 from tests.utils.frames import assert_frames_equal
 from tests.worlds.contract import contract_measurements, contract_stations, contract_villages

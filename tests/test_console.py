@@ -19,9 +19,9 @@ import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
 
-from coverage.analysis import run_analysis
 from coverage.crs import wgs84_to_gcj02
 from coverage.rules import DEFAULT_RULES
+from coverage.runs.analysis import run_analysis
 from coverage.storage import Store
 from maps import png
 from maps.style import hex_rgb, rsrp_steps

@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from coverage.analysis import analyze_frames
 from coverage.calibration import CalibrationRefused, _fit_band, _line, fit_calibration
 from coverage.fusion import Evidence, Variogram, fit_variogram, krige
 from coverage.predict import CALIBRATION_KNOTS_M, ModelParameters, make_grid
 from coverage.rules import PLANNING_RULES, RULE_SETS, load_rules
+from coverage.runs.analysis import analyze_frames
 from coverage.schema import conform
 from coverage.summary import reach_interval
 from coverage.verdicts import confidence_label, covered_probability

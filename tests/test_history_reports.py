@@ -30,12 +30,12 @@ import shapely
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from coverage.analysis import run_analysis
 from coverage.errors import ConfigError, NotFoundError
-from coverage.history import kpi_history, record_snapshot
 from coverage.reports import SHEETS, write_report_xlsx
 from coverage.results_query import compare_runs, result_rows
 from coverage.rules import DEFAULT_RULES
+from coverage.runs.analysis import run_analysis
+from coverage.runs.history import kpi_history, record_snapshot
 from coverage.storage import IngestRecord, Store
 from maps.report import CHART_HEIGHT, chart_y, render_report_html, write_report_html
 from tests.utils.api import app_for, key
@@ -183,7 +183,7 @@ def test_snapshots_are_idempotent_and_agree_with_the_computed_rows(world: World)
         columns = ["run_id", "code", "name", "villages", "covered", "weak", "uncovered", "no_site", "reach_rate"]
         pd.testing.assert_frame_equal(before[columns], after[columns])
     finally:
-        from coverage.history import kpi_snapshots
+        from coverage.runs.history import kpi_snapshots
 
         with world.store.engine.begin() as conn:  # leave the module's world as the other tests expect it
             conn.execute(kpi_snapshots.delete().where(kpi_snapshots.c.run_id == second))

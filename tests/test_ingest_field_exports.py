@@ -16,11 +16,11 @@ import shapely
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
-from coverage.analysis import analyze_frames
 from coverage.errors import ValidationError
 from coverage.ingest import NEAR_VILLAGES_KM, far_from_villages, read_input
 from coverage.mapping import ColumnMapping
 from coverage.predict import ModelParameters
+from coverage.runs.analysis import analyze_frames
 from coverage.schema import conform
 from coverage.storage import Store
 from coverage.verdicts import NO_SERVICE_RSRP_DBM

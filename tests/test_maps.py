@@ -24,11 +24,11 @@ from typer.testing import CliRunner
 
 from api.cli import root
 from api.cli.maps import map_command
-from coverage.analysis import run_analysis
 from coverage.crs import local_metric_crs, wgs84_to_gcj02
 from coverage.errors import ConfigError, NotFoundError
 from coverage.predict import ModelParameters
 from coverage.rules import DEFAULT_RULES
+from coverage.runs.analysis import run_analysis
 from coverage.schema import conform
 from coverage.storage import Store
 from coverage.verdicts import REASONS

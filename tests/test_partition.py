@@ -12,11 +12,13 @@ import pytest
 import rasterio
 import shapely
 
-from coverage.analysis import analyze_frames
 from coverage.crs import local_metric_crs, project_xy, unproject_xy
 from coverage.errors import ConfigError
 from coverage.fusion import evidence_reach_m
-from coverage.partition import (
+from coverage.predict import ModelParameters, compile_cells, make_grid
+from coverage.rules import RuleSet
+from coverage.runs.analysis import analyze_frames
+from coverage.runs.partition import (
     FrameInputs,
     PartitionPlan,
     analyze_partitioned,
@@ -26,8 +28,6 @@ from coverage.partition import (
     plan_partitions,
     stamp_radius_px,
 )
-from coverage.predict import ModelParameters, compile_cells, make_grid
-from coverage.rules import RuleSet
 from tests.worlds.contract import contract_stations, contract_villages
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ def test_dask_partitions_equal_single_process_on_the_seed_world(tmp_path: Path, 
     province edge) stored in SQLite and analysed twice: in one process, and in partitions of at most
     300 villages (at least 10) on a two-worker LocalCluster, each partition's rows read from the
     store and its results written back as it comes. Same results; rasters mosaic to the same pixels."""
-    from coverage.analysis import run_analysis
+    from coverage.runs.analysis import run_analysis
     from coverage.storage import IngestRecord, Store
 
     world = seed_world

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from coverage.jobs import create_job, read_job
+from coverage.runs.jobs import create_job, read_job
 from coverage.storage import Store
 from tests.utils.api import app_for
 from tests.worlds.row import build_row_world
@@ -96,7 +96,7 @@ def test_prediction_workers_die_with_their_parent() -> None:
 
 KILLED_BEFORE_PUBLISH = textwrap.dedent("""
     import os, signal, sys
-    import coverage.analysis as analysis
+    import coverage.runs.analysis as analysis
     from api.cli import main
 
     def die(*args, **kwargs):
@@ -178,7 +178,7 @@ def _square(x: int) -> int:
 
 
 def test_a_worker_hung_at_start_does_not_hang_the_pool_close(tmp_path: Path, monkeypatch: object) -> None:
-    from coverage import processes
+    from coverage.runs import processes
 
     monkeypatch.setattr(processes, "EXIT_GRACE_S", 1.0)  # type: ignore[attr-defined]
     start = time.monotonic()
@@ -197,9 +197,9 @@ def test_with_other_threads_running_the_workers_come_from_the_fork_server_and_ag
     import numpy as np
 
     import coverage.predict as predict
-    from coverage import processes
     from coverage.crs import local_metric_crs
     from coverage.rules import DEFAULT_RULES
+    from coverage.runs import processes
     from coverage.verdicts import village_raster
     from tests.worlds.row import PARAMS, row_stations, row_villages
 

@@ -22,7 +22,8 @@ from sqlalchemy import select
 from coverage.errors import ValidationError, Village5gError
 from coverage.export import write_output
 from coverage.ingest import file_sha256, read_input
-from coverage.jobs import (
+from coverage.rules import DEFAULT_RULES
+from coverage.runs.jobs import (
     INTERNAL_ERROR,
     acquire_lease,
     claim_fire,
@@ -35,8 +36,7 @@ from coverage.jobs import (
     set_progress,
     start_job,
 )
-from coverage.refresh import RefreshResult, classify, inputs_changed, pending_files, refresh
-from coverage.rules import DEFAULT_RULES
+from coverage.runs.refresh import RefreshResult, classify, inputs_changed, pending_files, refresh
 from coverage.storage import IngestRecord, Store, ingests, runs, stations
 from tests.worlds.row import KM_LAT, KM_LON, PARAMS, SITE, SOUTH, WEST, build_row_world, row_stations
 

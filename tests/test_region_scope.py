@@ -17,8 +17,8 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from coverage.analysis import run_analysis
 from coverage.rules import DEFAULT_RULES
+from coverage.runs.analysis import run_analysis
 from coverage.schema import conform
 from coverage.storage import IngestRecord, Store
 from tests.utils.api import app_for, key

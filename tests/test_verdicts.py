@@ -10,8 +10,8 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coverage.analysis import analyze_frames
 from coverage.predict import ModelParameters
+from coverage.runs.analysis import analyze_frames
 from coverage.schema import conform
 from tests.worlds.boxes import KM_LAT, PARAMS, RULES, A, B
 from tests.worlds.boxes import box_villages as villages

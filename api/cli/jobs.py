@@ -62,7 +62,7 @@ def jobs_list(
     """The job history, newest first (without a sub-command)."""
     if ctx.invoked_subcommand is not None:
         return
-    from coverage.jobs import list_jobs
+    from coverage.runs.jobs import list_jobs
 
     with _store(_settings()) as store:
         records = list_jobs(store, limit=limit, kind=kind)
@@ -80,7 +80,7 @@ def jobs_list(
 @jobs_app.command("run")
 def jobs_run(name: Annotated[JobName, typer.Argument(help="The job to run now")]) -> None:
     """Run a scheduled job now in this process and wait for it (it is recorded like a scheduled run)."""
-    from coverage.jobs import read_job
+    from coverage.runs.jobs import read_job
 
     settings = _settings()
     with _store(settings) as store:
@@ -99,7 +99,7 @@ def jobs_run(name: Annotated[JobName, typer.Argument(help="The job to run now")]
 
 def _followers(store: Any, record: dict[str, Any]) -> list[dict[str, Any]]:
     """The snapshot a refresh started after it published a run."""
-    from coverage.jobs import list_jobs
+    from coverage.runs.jobs import list_jobs
 
     run_id = (record.get("result") or {}).get("run_id")
     if record["kind"] != "refresh" or not run_id:

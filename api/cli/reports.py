@@ -28,8 +28,8 @@ class ReportFormat(StrEnum):
 def print_history(*, level: str, code: str | None, since: dt.datetime | None, output: Path | None,
                   lang: str = "zh") -> None:
     """Print 通达率 per published run for the regions of ``level`` (one table), optionally write it."""
-    from coverage.history import kpi_history
     from coverage.reports import local_time
+    from coverage.runs.history import kpi_history
 
     with open_store() as store:
         frame = kpi_history(store, level=level, code=code, since=since)

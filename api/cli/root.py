@@ -414,9 +414,9 @@ def analyze(
     if add_sites is not None:
         what_if_command(add_sites, output)
         return
-    from coverage.analysis import run_analysis
     from coverage.predict import ModelParameters
     from coverage.rules import DEFAULT_RULES, load_rules
+    from coverage.runs.analysis import run_analysis
     from coverage.summary import rate_text, reach_rate
 
     rule_set = load_rules(rules) if rules else DEFAULT_RULES
@@ -555,12 +555,12 @@ def demo(
     import shutil
 
     from api.cli.service import LogFormat, port_in_use
-    from coverage.analysis import run_analysis
     from coverage.export import write_table
     from coverage.predict import ModelParameters
     from coverage.queries import filter_results, village_table
     from coverage.reports import write_report_xlsx
     from coverage.rules import DEFAULT_RULES
+    from coverage.runs.analysis import run_analysis
     from coverage.summary import summarize, with_parent_city
     from maps import MapOptions, build_map, write_html
     from maps.report import write_report_html

@@ -17,8 +17,8 @@ from api.errors import ApiError
 from api.models import RegionCounts
 from api.params import MAX_ID, REGION_PATTERN, parse_since
 from api.security import Principal
-from coverage.history import kpi_history
 from coverage.reports import write_report_xlsx
+from coverage.runs.history import kpi_history
 from maps.report import render_report_html
 
 router = APIRouter()

@@ -17,8 +17,6 @@ from api.ogc import base_url, link
 from api.params import MAX_ID, REGION_PATTERN
 from api.responses import utc
 from api.security import Principal
-from coverage.analysis import check_run_grid
-from coverage.jobs import INTERNAL_ERROR, list_jobs, read_job
 from coverage.results_query import (
     compare_runs,
     resolve_run,
@@ -27,6 +25,8 @@ from coverage.results_query import (
     run_counts,
     stored_version,
 )
+from coverage.runs.analysis import check_run_grid
+from coverage.runs.jobs import INTERNAL_ERROR, list_jobs, read_job
 from coverage.storage import Store
 from coverage.summary import reach_gap, reach_interval, reach_rate, summarize
 

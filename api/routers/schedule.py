@@ -12,7 +12,7 @@ from api.models import Job, Schedule
 from api.ogc import base_url
 from api.routers.runs import job_document
 from api.scheduler import JobScheduler
-from coverage.jobs import read_job
+from coverage.runs.jobs import read_job
 
 router = APIRouter()
 

@@ -13,9 +13,9 @@ import datetime as dt
 import geopandas as gpd
 import shapely
 
-from coverage.analysis import run_analysis
 from coverage.predict import ModelParameters
 from coverage.rules import DEFAULT_RULES
+from coverage.runs.analysis import run_analysis
 from coverage.schema import conform
 from coverage.storage import IngestRecord, Store
 

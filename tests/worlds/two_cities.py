@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from coverage.analysis import run_analysis
 from coverage.predict import ModelParameters
 from coverage.rules import DEFAULT_RULES
+from coverage.runs.analysis import run_analysis
 from coverage.schema import Kind, conform
 from coverage.storage import IngestRecord, Store
 

@@ -47,12 +47,12 @@ import pyproj
 import rasterio
 import shapely
 
-from coverage.compute import analyze_frames, write_geotiff
 from coverage.crs import local_metric_crs, project_xy, to_metric
 from coverage.errors import NO_VILLAGES, ConfigError
 from coverage.fusion import evidence_reach_m
 from coverage.predict import NODATA, ModelParameters, compile_cells, make_grid
 from coverage.rules import RuleSet
+from coverage.runs.compute import analyze_frames, write_geotiff
 from coverage.schema import Kind
 from coverage.storage import Fingerprint, Store
 from coverage.verdicts import SiteIndex, active_sites, village_extents
@@ -437,7 +437,7 @@ def partition_tasks(plan: PartitionPlan, inputs: PartitionInputs, *, rules: Rule
 
 
 def analyze_partition(task: PartitionTask) -> PartitionResult:
-    """Compute one partition alone with :func:`coverage.compute.analyze_frames` (and write its
+    """Compute one partition alone with :func:`coverage.runs.compute.analyze_frames` (and write its
     GeoTIFF, masked to its own villages, when the task names a path)."""
 
     timings: dict[str, float] = {}
@@ -457,7 +457,7 @@ def run_partitions(plan: PartitionPlan, inputs: PartitionInputs, sites: gpd.GeoD
                    params: ModelParameters, operators: list[str] | None = None, map_fn: MapFunction | None = None,
                    raster_dir: Path | None = None) -> Iterator[tuple[Partition, PartitionResult]]:
     """Compute every partition of ``plan`` with ``map_fn`` (default: one after another in this
-    process; :func:`coverage.distributed.dask_map` runs them on Dask) and yield each with its final
+    process; :func:`coverage.runs.distributed.dask_map` runs them on Dask) and yield each with its final
     results, as they are done.
 
     A village whose nearest site is farther than the halo (or that has none in its partition) may
@@ -522,7 +522,7 @@ def analyze_partitioned(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                         timings: dict[str, float] | None = None) -> tuple[pd.DataFrame, list[PartitionResult]]:
     """Partition frames held in memory, compute the partitions (:func:`run_partitions`) and merge.
 
-    Returns the merged results (equal to :func:`coverage.compute.analyze_frames`' results on the
+    Returns the merged results (equal to :func:`coverage.runs.compute.analyze_frames`' results on the
     whole area) and the per-partition results (timings, raster paths). A stored run reads its rows
     partition by partition instead (:func:`survey_store`, :class:`StoreInputs`).
     """

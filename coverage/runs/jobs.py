@@ -150,7 +150,7 @@ def set_progress(store: Store, job_id: int, message: str, *, run_id: int | None 
 
 
 def job_progress(store: Store, job_id: int) -> Callable[[str], None]:
-    """A progress callback for :func:`coverage.analysis.run_analysis` that records each step of the job.
+    """A progress callback for :func:`coverage.runs.analysis.run_analysis` that records each step of the job.
 
     The step naming a run (``"run 12: ..."``) links the job to that run, so a job whose process dies
     takes its half-done run down with it (:func:`fail_orphans`).

@@ -64,7 +64,7 @@ def dask_client(*, workers: int | None = None, scheduler: str | None = None,
 
 def dask_map(client: Any, *, window: int | None = None,
              progress: Callable[[str], None] | None = None) -> Callable[[Callable[[T], R], Iterable[T]], Iterator[R]]:
-    """A ``map_fn`` for :func:`coverage.partition.run_partitions` running on ``client``.
+    """A ``map_fn`` for :func:`coverage.runs.partition.run_partitions` running on ``client``.
 
     At most ``window`` tasks (default twice the cluster's threads) are in flight, and tasks are taken
     from their iterable only when submitted, so the coordinator holds no more of them than that;

@@ -21,7 +21,7 @@ A drop folder receives exports from the province's data platform or the operator
    ``rejected/`` with ``<file>.error.txt`` and ``<file>.error.json`` naming the file, row, field and
    problem; moved names get a UTC time prefix (``20261127T020000Z_stations.csv``), so a rejected file
    is never read again;
-5. runs :func:`coverage.analysis.run_analysis` and publishes when anything was stored, or when the
+5. runs :func:`coverage.runs.analysis.run_analysis` and publishes when anything was stored, or when the
    stored inputs differ from those of the latest published run (a refresh that died after storing a
    file but before its analysis), or when nothing was published yet.
 
@@ -44,13 +44,13 @@ from typing import Any, cast
 
 from sqlalchemy import func, select
 
-from coverage.analysis import run_analysis
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.ingest import SUPPORTED_SUFFIXES, far_from_villages, file_sha256, fill_division_names, read_input
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.predict import DEFAULT_PARAMETERS, ModelParameters
 from coverage.results_query import extent
 from coverage.rules import RuleSet
+from coverage.runs.analysis import run_analysis
 from coverage.schema import KINDS, Kind
 from coverage.storage import IngestRecord, Store, ingests
 from coverage.writers import atomic_write
@@ -229,7 +229,7 @@ def _write_report(target: Path, *, file: str, kind: str | None, sha256: str | No
 
 
 def stored_fingerprints(store: Store, *, scope: str = "committees") -> dict[str, str]:
-    """Fingerprints of the stored inputs as :func:`coverage.analysis.run_analysis` records them."""
+    """Fingerprints of the stored inputs as :func:`coverage.runs.analysis.run_analysis` records them."""
     return {
         "villages": store.fingerprint("villages", committees_only=(scope == "committees")),
         "stations": store.fingerprint("stations"),
@@ -276,7 +276,7 @@ def refresh(store: Store, drop_dir: Path, *, rules: RuleSet, params: ModelParame
     drop_dir
         The drop folder (created when missing); ``processed/`` and ``rejected/`` are made inside it.
     rules, params, scope, artifacts_dir, limits
-        Passed to :func:`coverage.analysis.run_analysis` (the files of the drop folder are trusted:
+        Passed to :func:`coverage.runs.analysis.run_analysis` (the files of the drop folder are trusted:
         read without row limits).
     progress
         Called with each step (the analysis's ``"run N: ..."`` step names the run).

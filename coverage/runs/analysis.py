@@ -20,25 +20,25 @@ import pandas as pd
 
 from coverage import __version__
 from coverage.audit.rounds import audit_evidence
-from coverage.compute import analyze_frames as analyze_frames  # re-exported: the callers' entry point
-from coverage.compute import write_geotiff
 from coverage.errors import NO_VILLAGES, Village5gError
-from coverage.jobs import fail_dead_runs, process_alive
 from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bounds
 from coverage.mr import latest_mr, mr_fingerprint
 from coverage.predict import (
     DEFAULT_PARAMETERS,
     ModelParameters,
 )
-from coverage.processes import owner_id
 from coverage.results_query import extent
 from coverage.rules import RuleSet
+from coverage.runs.compute import analyze_frames as analyze_frames  # re-exported: the callers' entry point
+from coverage.runs.compute import write_geotiff
+from coverage.runs.jobs import fail_dead_runs, process_alive
+from coverage.runs.processes import owner_id
 from coverage.storage import Store, frame_fingerprint
 from coverage.verdicts import VERDICTS
 
 if TYPE_CHECKING:
     from coverage.calibration import Calibration
-    from coverage.partition import MapFunction
+    from coverage.runs.partition import MapFunction
 
 
 class RunResult:
@@ -93,7 +93,7 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         A partitioned run writes one GeoTIFF per partition (``run-<id>/partitions/``) and a VRT
         mosaic of them, ``run-<id>/prediction.vrt``.
     workers, scheduler, partition_villages
-        Partition the run by area (:mod:`coverage.partition`) and compute the partitions on Dask:
+        Partition the run by area (:mod:`coverage.runs.partition`) and compute the partitions on Dask:
         a local cluster of ``workers`` processes, or the scheduler at address ``scheduler``.
         ``partition_villages`` alone partitions in this process. The results equal the
         single-process run's (audit field tests aside: a partitioned run fuses only the stored
@@ -187,7 +187,7 @@ def _partition_map(workers: int | None, scheduler: str | None,
         yield None
         return
     # imported here: Dask is needed only for runs on a cluster
-    from coverage.distributed import dask_client, dask_map
+    from coverage.runs.distributed import dask_client, dask_map
 
     with dask_client(workers=workers, scheduler=scheduler) as client:
         yield dask_map(client, progress=progress)
@@ -200,13 +200,13 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
                   calibration: dict[str, object] | None = None) -> RunResult:
     """A partitioned run whose rows stream between the store and the partitions.
 
-    One chunked pass over the stored inputs (:func:`coverage.partition.survey_store`: fingerprints,
+    One chunked pass over the stored inputs (:func:`coverage.runs.partition.survey_store`: fingerprints,
     village extents, halo, sites) plans the partitions; each partition's rows are read from the
-    store when its task is submitted (:class:`coverage.partition.StoreInputs`) and its results are
+    store when its task is submitted (:class:`coverage.runs.partition.StoreInputs`) and its results are
     written to the (still invisible) run as they come back; the run is published at the end, or
     failed with its rows deleted.
     """
-    from coverage.partition import (
+    from coverage.runs.partition import (
         DEFAULT_PARTITION_VILLAGES,
         StoreInputs,
         halo_from_radius,

@@ -1,8 +1,8 @@
 """One analysis computed in memory on frames, with no store: predict, fuse the evidence, decide the
 verdicts (:func:`analyze_frames`), and the run's GeoTIFF (:func:`write_geotiff`).
 
-Runs over the store (:mod:`coverage.analysis`) and their partitions (:mod:`coverage.partition`) both
-call these; ``coverage.analysis`` re-exports them for its callers.
+Runs over the store (:mod:`coverage.runs.analysis`) and their partitions (:mod:`coverage.runs.partition`) both
+call these; ``coverage.runs.analysis`` re-exports them for its callers.
 """
 
 from __future__ import annotations
