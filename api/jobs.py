@@ -18,7 +18,7 @@ from sqlalchemy import select
 from api.errors import ApiError
 from coverage.errors import Village5gError
 from coverage.limits import DEFAULT_LIMITS, Limits
-from coverage.rules import DEFAULT_RULES, RuleSet
+from coverage.model.rules import DEFAULT_RULES, RuleSet
 from coverage.runs.jobs import create_job, fail_orphans, finish_job, job_progress, jobs, process_alive, start_job
 from coverage.runs.processes import owner_id
 from coverage.storage import Store
@@ -93,7 +93,7 @@ class JobRunner:
 
     def _run(self, job_id: int, rules: RuleSet, resolution_m: float, operators: list[str] | None,
              scope: str) -> None:
-        from coverage.predict import ModelParameters
+        from coverage.model.predict import ModelParameters
         from coverage.runs.analysis import run_analysis
 
         try:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.errors import ApiError
 from api.ogc import CrsName, parse_bbox
 from api.security import Principal
-from coverage.bands import normalize_band
+from coverage.model.bands import normalize_band
 from coverage.regions import did_you_mean
 from coverage.results_query import PointQuery, VillageQuery, division_codes, division_names
 from coverage.storage import Store

@@ -219,8 +219,8 @@ class JobScheduler:
 
     def _refresh(self, progress: Callable[[str], None]) -> dict[str, Any]:
         from coverage.limits import Limits
-        from coverage.predict import ModelParameters
-        from coverage.rules import DEFAULT_RULES
+        from coverage.model.predict import ModelParameters
+        from coverage.model.rules import DEFAULT_RULES
         from coverage.runs.refresh import refresh
 
         result = refresh(self.store, self.settings.resolved_drop_dir, rules=DEFAULT_RULES,

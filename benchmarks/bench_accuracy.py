@@ -49,9 +49,9 @@ import pandas as pd
 from coverage.audit.rounds import audit_evidence, draw_round, round_calibration, upload_results
 from coverage.audit.sampling import SamplingPlan
 from coverage.audit.store import AuditStore
-from coverage.calibration import SE_COLUMNS, VALUE_COLUMNS
-from coverage.predict import CALIBRATION_KNOTS_M, ModelParameters
-from coverage.rules import DEFAULT_RULES, PLANNING_RULES
+from coverage.model.calibration import SE_COLUMNS, VALUE_COLUMNS
+from coverage.model.predict import CALIBRATION_KNOTS_M, ModelParameters
+from coverage.model.rules import DEFAULT_RULES, PLANNING_RULES
 from coverage.runs.analysis import analyze_frames, run_analysis
 from coverage.storage import Store
 from seeds.mr import world_mr

@@ -26,7 +26,7 @@ What runs, each in a fresh subprocess (so that peak memory is that approach's al
 
 Overlay radii: for each NR band, the distance at which the *same* link budget as the prediction
 (band-default power, bandwidth, antenna height and gain, the prediction's planning path loss from
-:mod:`coverage.propagation` for the model of ``ModelParameters``, its other losses and the rule set's
+:mod:`coverage.model.propagation` for the model of ``ModelParameters``, its other losses and the rule set's
 edge margin) gives ``rules.good_rsrp_dbm`` (-105 dBm) at boresight. An overlay cannot see antenna
 direction, real per-cell power, interference (SINR), or a weak class, and gives no signal level at all.
 
@@ -103,12 +103,12 @@ def overlay_radii(rules: Any, params: Any) -> dict[str, BandRadius]:
 
     RSRP(d) = EPRE + G_max - PL(d) - other losses - z_p * sigma, the prediction's budget without the
     antenna pattern (boresight), with the prediction's own planning path loss (the TR 38.901 model of
-    ``params.model`` from :mod:`coverage.propagation`, as :mod:`coverage.predict` applies it), so the
+    ``params.model`` from :mod:`coverage.model.propagation`, as :mod:`coverage.model.predict` applies it), so the
     radii follow any change of the model. Capped at 10 km (the RMa validity range), as the prediction is.
     """
-    from coverage import propagation as prop
-    from coverage.bands import BANDS, NR_BANDS
-    from coverage.predict import _path_loss  # the one planning path loss of the prediction
+    from coverage.model import propagation as prop
+    from coverage.model.bands import BANDS, NR_BANDS
+    from coverage.model.predict import _path_loss  # the one planning path loss of the prediction
 
     margin = float(prop.edge_margin_db(rules.edge_probability, rules.shadow_sigma_db))
     distances = np.geomspace(10.0, 10_000.0, 4001)
@@ -135,8 +135,8 @@ def overlay_shares(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, radii
     """
     import shapely
 
-    from coverage.bands import normalize_band
     from coverage.crs import local_metric_crs, to_metric
+    from coverage.model.bands import normalize_band
 
     crs = local_metric_crs(villages)
     metric = to_metric(villages[["code", "geometry"]], crs)
@@ -167,8 +167,8 @@ def overlay_shares(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, radii
 
 def _child(approach: str, workdir: Path, out: Path) -> None:
     """Run one approach once; write seconds and a few result columns to ``out`` (JSON + pickle)."""
-    from coverage.predict import ModelParameters
-    from coverage.rules import DEFAULT_RULES
+    from coverage.model.predict import ModelParameters
+    from coverage.model.rules import DEFAULT_RULES
     from coverage.runs.analysis import analyze_frames, run_analysis
     from coverage.storage import Store
 
@@ -335,8 +335,8 @@ def _measure(approach: str, workdir: Path, repeat: int) -> Measurement:
 
 def _prepare(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     from coverage.crs import local_metric_crs, project_xy
-    from coverage.predict import ModelParameters
-    from coverage.rules import DEFAULT_RULES
+    from coverage.model.predict import ModelParameters
+    from coverage.model.rules import DEFAULT_RULES
     from coverage.schema import is_village_committee
     from coverage.storage import Store
     from seeds.world import build_world
@@ -402,7 +402,7 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def _compare(workdir: Path, overlay: str) -> dict[str, Any]:
-    from coverage.rules import DEFAULT_RULES
+    from coverage.model.rules import DEFAULT_RULES
 
     good_rsrp = DEFAULT_RULES.good_rsrp_dbm
     ours = pd.read_pickle(workdir / "ours-0.pkl")

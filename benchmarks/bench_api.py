@@ -39,8 +39,8 @@ CITIES = ["3201", "3202", "3203", "3204", "3205", "3206", "3207", "3208", "3209"
 
 def seed_and_analyze(url: str, data_dir: Path) -> None:
     """Store the seed world and publish one analysis run (the README's main command does the same)."""
-    from coverage.predict import ModelParameters
-    from coverage.rules import DEFAULT_RULES
+    from coverage.model.predict import ModelParameters
+    from coverage.model.rules import DEFAULT_RULES
     from coverage.runs.analysis import run_analysis
     from coverage.storage import Store
     from seeds.world import build_world, world_checksums

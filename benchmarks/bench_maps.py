@@ -38,8 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from coverage.predict import ModelParameters
-from coverage.rules import DEFAULT_RULES
+from coverage.model.predict import ModelParameters
+from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.storage import Store
 from maps import MapOptions, MapSource, render_html

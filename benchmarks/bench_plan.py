@@ -29,8 +29,8 @@ import geopandas as gpd
 import pandas as pd
 
 from coverage import planning
-from coverage.predict import ModelParameters
-from coverage.rules import PLANNING_RULES
+from coverage.model.predict import ModelParameters
+from coverage.model.rules import PLANNING_RULES
 from coverage.runs.analysis import analyze_frames
 from coverage.schema import is_village_committee
 from seeds import DEFAULT_SEED, build_world

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from coverage.predict import ModelParameters
-from coverage.rules import DEFAULT_RULES
+from coverage.model.predict import ModelParameters
+from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.runs.jobs import claim_fire, job_claims
 from coverage.runs.refresh import refresh, stored_fingerprints

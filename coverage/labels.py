@@ -56,7 +56,7 @@ VERDICT_WORDS = {
 #: Evidence behind a verdict, and the confidence labels of ``p_covered``, as people read them.
 SOURCE_LABELS = {"predicted": "预测", "fused": "预测+实测修正", "measured": "实测"}
 CONFIDENCE_LABELS = {"high": "高", "medium": "中", "low": "低"}
-#: The reason codes of a verdict (:data:`coverage.verdicts.REASONS`) as people read them.
+#: The reason codes of a verdict (:data:`coverage.model.verdicts.REASONS`) as people read them.
 REASON_LABELS = {
     "committee_good": "村委会处信号良好（RSRP与SINR均达标）",
     "committee_weak": "村委会处有信号但未达良好标准",

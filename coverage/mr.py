@@ -37,9 +37,9 @@ import pandas as pd
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.engine import Connection
 
-from coverage.bands import BANDS, EUTRA_CHANNELS, NR_CHANNELS, channel, normalize_band
 from coverage.crs import in_china, resolve_crs, transform_xy
 from coverage.errors import ConfigError, Problem, ValidationError
+from coverage.model.bands import BANDS, EUTRA_CHANNELS, NR_CHANNELS, channel, normalize_band
 from coverage.schema import OPERATORS, RATS
 from coverage.storage import Store, ingests, mr_grids
 

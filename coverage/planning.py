@@ -2,19 +2,19 @@
 
 A *candidate site* is a location with a band, an operator and the standard configuration
 :data:`SECTOR_AZIMUTHS` (three sectors at 0/120/240 degrees) with height, downtilt, power,
-bandwidth and antenna gain from the per-band table :data:`coverage.bands.BANDS` (n41: 35 m, 6
+bandwidth and antenna gain from the per-band table :data:`coverage.model.bands.BANDS` (n41: 35 m, 6
 degrees, 53 dBm, 100 MHz, 24 dBi). It is placed at the centre of the prediction pixel of its
 location, where the model puts any station anyway, so the planned coordinates survive a CSV round
 trip into the same pixel.
 
 Exactness. The plan evaluates a candidate with the prediction's own arithmetic
-(:func:`coverage.predict.stamp_cells`, :func:`coverage.predict.band_sinr`): the state keeps, for
+(:func:`coverage.model.predict.stamp_cells`, :func:`coverage.model.predict.band_sinr`): the state keeps, for
 the planned operator and band, the per-pixel best RSRP and the float32 running sum of linear power
 of the existing cells; the operator's other bands and the other operators are fixed. A candidate's
 three sectors are stamped onto a copy of its window of that state, the window's coverage classes
 are recomputed (new server, and the interference it adds to the existing servers), and every
 village touching the window gets its shares, committee-point class and verdict recomputed with the
-analysis' own rule (:func:`coverage.verdicts.decide_predicted`). Added after the existing stations, in rank
+analysis' own rule (:func:`coverage.model.verdicts.decide_predicted`). Added after the existing stations, in rank
 order, the planned sites therefore give a re-run of the analysis exactly the covered count the plan
 reports; villages whose verdict comes from measurements do not change.
 
@@ -40,11 +40,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from coverage import propagation as prop
-from coverage.bands import BANDS, NR_BANDS, normalize_band
 from coverage.crs import in_china, local_metric_crs, project_xy, unproject_xy
 from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError, Village5gError
-from coverage.predict import (
+from coverage.model import propagation as prop
+from coverage.model.bands import BANDS, NR_BANDS, normalize_band
+from coverage.model.predict import (
     GOOD,
     NO_SIGNAL,
     NODATA,
@@ -60,13 +60,13 @@ from coverage.predict import (
     stamp_cells,
     tile_boxes,
 )
-from coverage.rules import RuleSet
+from coverage.model.rules import RuleSet
+from coverage.model.verdicts import committee_points, decide_predicted, village_metrics, village_raster
 from coverage.runs.analysis import analyze_frames
 from coverage.runs.processes import forked_pool
 from coverage.schema import conform
 from coverage.storage import Store
 from coverage.summary import reach_rate
-from coverage.verdicts import committee_points, decide_predicted, village_metrics, village_raster
 
 #: Sector azimuths (degrees clockwise from north) of a planned site.
 SECTOR_AZIMUTHS = (0.0, 120.0, 240.0)
@@ -100,7 +100,7 @@ def site_stations(lon: np.ndarray, lat: np.ndarray, site_ids: list[str], *, band
                   operator: str) -> gpd.GeoDataFrame:
     """Canonical stations frame of planned sites: three active NR sectors each, band defaults.
 
-    Radio parameters are written out from :data:`coverage.bands.BANDS` so the file documents them.
+    Radio parameters are written out from :data:`coverage.model.bands.BANDS` so the file documents them.
     """
     d = BANDS[band]
     n = len(site_ids)
@@ -351,7 +351,7 @@ def plan_sites(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     rules, params
         The analysis' rule set and model parameters (thresholds, margin, resolution, load).
     band, operator
-        Band (an NR band of :data:`coverage.bands.BANDS`) and operator of the planned sites.
+        Band (an NR band of :data:`coverage.model.bands.BANDS`) and operator of the planned sites.
     candidates
         ``lon``, ``lat`` (WGS84) and optionally ``candidate_id``; default: the committee points of
         the villages not covered (:func:`default_candidates`). Candidates sharing a pixel count once.

@@ -7,8 +7,8 @@ import numpy as np
 import shapely
 
 from coverage.errors import NotFoundError
+from coverage.model.verdicts import committee_points
 from coverage.regions import did_you_mean, names_match
-from coverage.verdicts import committee_points
 
 #: Columns of a village list, in order (geometry last).
 LIST_COLUMNS = (

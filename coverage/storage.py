@@ -248,7 +248,7 @@ village_results = Table(
     Column("measured_rsrp_median_dbm", Float),
     Column("measured_good_share", Float),
     Column("measured_reached_share", Float),
-    Column("mr_samples", Integer),  # operators' MR samples inside the village (coverage.mr_evidence)
+    Column("mr_samples", Integer),  # operators' MR samples inside the village (coverage.model.mr_evidence)
     Column("mr_good_share", Float),
     Column("mr_period", String(24)),
     # the API's village filters within a run: status, no-site, and both

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from coverage.bands import BANDS
 from coverage.errors import ConfigError
 from coverage.ingest import RANGES
+from coverage.model.bands import BANDS
 from coverage.schema import COLUMNS, STATUSES
 from coverage.writers import atomic_write
 

@@ -15,8 +15,8 @@ import geopandas as gpd
 import pandas as pd
 
 from coverage.errors import NotFoundError
+from coverage.model.rules import RuleSet
 from coverage.queries import filter_results
-from coverage.rules import RuleSet
 from coverage.storage import Store
 from maps.builders import province_map, region_map
 

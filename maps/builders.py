@@ -27,7 +27,7 @@ from folium.template import Template
 from folium.utilities import JsCode
 
 from coverage.errors import ConfigError, NotFoundError
-from coverage.rules import DEFAULT_RULES, RuleSet
+from coverage.model.rules import DEFAULT_RULES, RuleSet
 from coverage.summary import rate_text, reach_gap, reach_rate, summarize
 from maps.assets import VillageAssets
 from maps.basemaps import Basemap, add_basemap, get_basemap

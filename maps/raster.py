@@ -24,7 +24,7 @@ from rasterio.windows import Window
 
 from coverage.crs import gcj02_to_wgs84, project_xy
 from coverage.errors import NotFoundError
-from coverage.rules import RuleSet
+from coverage.model.rules import RuleSet
 from maps import png
 from maps.style import hex_rgb, rsrp_steps, step_index
 

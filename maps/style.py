@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from coverage.rules import RuleSet
-from coverage.verdicts import REASONS
+from coverage.model.rules import RuleSet
+from coverage.model.verdicts import REASONS
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from rasterio.features import rasterize
 from scipy.ndimage import gaussian_filter, map_coordinates
 from scipy.spatial import cKDTree
 
-from coverage.bands import BANDS
+from coverage.model.bands import BANDS
 
 OPERATORS = ("CMCC", "CUCC", "CTCC", "CBN")
 BAND_ORDER = ("n28", "n41", "n78", "n79")

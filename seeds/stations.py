@@ -1,7 +1,7 @@
 """Synthetic 5G station list: physical sites shared by operators, gNBs, bands and sectors (cells).
 
 Works in the generator's metric CRS; :mod:`seeds.world` converts to WGS84. Radio defaults come from
-:data:`coverage.bands.BANDS` (the one table of per-band defaults).
+:data:`coverage.model.bands.BANDS` (the one table of per-band defaults).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import shapely
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from coverage.bands import BANDS
+from coverage.model.bands import BANDS
 from seeds.tessellate import sample_points
 
 #: Operator sets of a physical site (China Tower sharing) and their probability.

@@ -3,9 +3,9 @@
 :func:`true_verdicts` gives every village the verdict the project's rule would give it if the
 prediction were perfect: the true field (:class:`seeds.field.TrueField`) evaluated noise-free and
 outdoors at the centre of each of the run's pixels (rasterised villages on the run's grid, as
-:func:`coverage.verdicts.village_raster`) and at the committee point itself, each operator
+:func:`coverage.model.verdicts.village_raster`) and at the committee point itself, each operator
 classified by the rule set's thresholds, operators combined per pixel by the best class (5G通达
-needs any one operator), then :func:`coverage.verdicts.decide_predicted`. This is the yardstick
+needs any one operator), then :func:`coverage.model.verdicts.decide_predicted`. This is the yardstick
 of ``benchmarks/bench_accuracy.py``; nothing here changes the field.
 
 :func:`simulate_field_tests` plays an audit team: tests at and around the committee points of a
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from coverage.crs import local_metric_crs, project_xy, unproject_xy
-from coverage.predict import GOOD, NO_SIGNAL, WEAK
-from coverage.rules import DEFAULT_RULES, RuleSet
-from coverage.verdicts import committee_points, decide_predicted, village_raster
+from coverage.model.predict import GOOD, NO_SIGNAL, WEAK
+from coverage.model.rules import DEFAULT_RULES, RuleSet
+from coverage.model.verdicts import committee_points, decide_predicted, village_raster
 from seeds.field import BAND_ORDER, FIELD, OPERATORS, TrueField, throughput
 from seeds.world import METRIC_CRS
 

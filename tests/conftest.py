@@ -49,8 +49,8 @@ def seed_store(seed_world: SeedWorld, tmp_path_factory: pytest.TempPathFactory) 
 
     import seeds.world
     from api.cli import app
-    from coverage.predict import ModelParameters
-    from coverage.rules import DEFAULT_RULES
+    from coverage.model.predict import ModelParameters
+    from coverage.model.rules import DEFAULT_RULES
     from coverage.runs.analysis import run_analysis
 
     def built(*, seed: int, progress: object = None) -> SeedWorld:

@@ -24,8 +24,8 @@ import coverage.storage
 from coverage import __version__
 from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import NotFoundError
-from coverage.predict import GOOD, NODATA, ModelParameters
-from coverage.rules import RuleSet
+from coverage.model.predict import GOOD, NODATA, ModelParameters
+from coverage.model.rules import RuleSet
 from coverage.runs.analysis import RunResult, run_analysis
 from coverage.schema import Kind, conform
 from coverage.storage import IngestRecord, Store, frame_fingerprint, village_results

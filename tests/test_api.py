@@ -18,8 +18,8 @@ import shapely
 from fastapi.testclient import TestClient
 
 from coverage.crs import wgs84_to_gcj02
+from coverage.model.rules import DEFAULT_RULES
 from coverage.queries import LIST_COLUMNS, village_table
-from coverage.rules import DEFAULT_RULES
 from coverage.storage import Store
 from coverage.summary import summarize
 from tests.utils.api import app_for

@@ -18,9 +18,9 @@ from coverage.audit.calibration import (
     sample_raster,
     serving_bands,
 )
-from coverage.calibration import shrunk_means
 from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import NotFoundError
+from coverage.model.calibration import shrunk_means
 from tests.worlds.two_cities import two_city_stations
 
 CRS = local_metric_crs((118.7, 31.9, 118.9, 32.1))  # tmerc on 119 E

@@ -15,11 +15,11 @@ from coverage.audit.rounds import draw_round, round_calibration, round_offsets, 
 from coverage.audit.sampling import SamplingPlan, draw_sample
 from coverage.audit.stats import write_report
 from coverage.audit.store import AuditStore
-from coverage.calibration import CalibrationRefused
 from coverage.errors import NotFoundError, ValidationError
-from coverage.predict import ModelParameters
-from coverage.propagation import edge_margin_db
-from coverage.rules import DEFAULT_RULES
+from coverage.model.calibration import CalibrationRefused
+from coverage.model.predict import ModelParameters
+from coverage.model.propagation import edge_margin_db
+from coverage.model.rules import DEFAULT_RULES
 from coverage.storage import IngestRecord, Store
 from tests.worlds.two_cities import field_tests, seed_two_cities, two_city_results, two_city_stations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coverage.bands import (
+from coverage.model.bands import (
     BANDS,
     band_rat,
     channel,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from coverage.predict import ModelParameters
-from coverage.rules import RuleSet
+from coverage.model.predict import ModelParameters
+from coverage.model.rules import RuleSet
 from coverage.runs.analysis import analyze_frames
 from coverage.storage import Store
 from tests.utils.frames import assert_frames_equal

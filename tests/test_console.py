@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from coverage.crs import wgs84_to_gcj02
-from coverage.rules import DEFAULT_RULES
+from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.storage import Store
 from maps import png

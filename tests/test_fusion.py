@@ -14,14 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from coverage.calibration import CalibrationRefused, _fit_band, _line, fit_calibration
-from coverage.fusion import Evidence, Variogram, fit_variogram, krige
-from coverage.predict import CALIBRATION_KNOTS_M, ModelParameters, make_grid
-from coverage.rules import PLANNING_RULES, RULE_SETS, load_rules
+from coverage.model.calibration import CalibrationRefused, _fit_band, _line, fit_calibration
+from coverage.model.fusion import Evidence, Variogram, fit_variogram, krige
+from coverage.model.predict import CALIBRATION_KNOTS_M, ModelParameters, make_grid
+from coverage.model.rules import PLANNING_RULES, RULE_SETS, load_rules
+from coverage.model.verdicts import confidence_label, covered_probability
 from coverage.runs.analysis import analyze_frames
 from coverage.schema import conform
 from coverage.summary import reach_interval
-from coverage.verdicts import confidence_label, covered_probability
 from tests.worlds.boxes import KM_LAT, RULES, A
 from tests.worlds.boxes import box_villages as villages
 from tests.worlds.boxes import sector_stations as stations
@@ -245,8 +245,8 @@ def test_a_selection_offset_keeps_phones_on_the_capacity_layer() -> None:
 
 
 def test_the_selection_offset_is_fitted_from_the_serving_bands_the_samples_report() -> None:
-    from coverage.calibration import fit_selection_offsets
-    from coverage.predict import Prediction
+    from coverage.model.calibration import fit_selection_offsets
+    from coverage.model.predict import Prediction
 
     rng = np.random.default_rng(3)
     n = 400

@@ -31,9 +31,9 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from coverage.errors import ConfigError, NotFoundError
+from coverage.model.rules import DEFAULT_RULES
 from coverage.reports import SHEETS, write_report_xlsx
 from coverage.results_query import compare_runs, result_rows
-from coverage.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.runs.history import kpi_history, record_snapshot
 from coverage.storage import IngestRecord, Store

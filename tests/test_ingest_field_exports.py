@@ -19,11 +19,11 @@ from api.cli import app as cli_app
 from coverage.errors import ValidationError
 from coverage.ingest import NEAR_VILLAGES_KM, far_from_villages, read_input
 from coverage.mapping import ColumnMapping
-from coverage.predict import ModelParameters
+from coverage.model.predict import ModelParameters
+from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
 from coverage.runs.analysis import analyze_frames
 from coverage.schema import conform
 from coverage.storage import Store
-from coverage.verdicts import NO_SERVICE_RSRP_DBM
 from tests.worlds.boxes import KM_LAT, RULES, A
 from tests.worlds.boxes import box_villages as villages
 from tests.worlds.boxes import sector_stations as stations

@@ -20,7 +20,7 @@ from api.cli import app as cli_app
 from coverage.errors import ConfigError, ValidationError
 from coverage.ingest import inspect_input, read_input
 from coverage.mapping import ColumnMapping, load_profile, parse_pairs, save_profile
-from coverage.predict import prepare_cells
+from coverage.model.predict import prepare_cells
 from coverage.schema import conform
 from coverage.storage import Store
 from tests.utils.api import app_for, key

@@ -27,7 +27,7 @@ from api.security import KeyCache
 from coverage.errors import ConfigError, ValidationError
 from coverage.ingest import read_input
 from coverage.limits import LimitError, Limits, check_grid, grid_shape_of_bounds
-from coverage.rules import DEFAULT_RULES
+from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.schema import conform
 from coverage.storage import IngestRecord, Store

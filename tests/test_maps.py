@@ -26,12 +26,12 @@ from api.cli import root
 from api.cli.maps import map_command
 from coverage.crs import local_metric_crs, wgs84_to_gcj02
 from coverage.errors import ConfigError, NotFoundError
-from coverage.predict import ModelParameters
-from coverage.rules import DEFAULT_RULES
+from coverage.model.predict import ModelParameters
+from coverage.model.rules import DEFAULT_RULES
+from coverage.model.verdicts import REASONS
 from coverage.runs.analysis import run_analysis
 from coverage.schema import conform
 from coverage.storage import Store
-from coverage.verdicts import REASONS
 from maps import STATIC_DIR, AssetError, MapSource, png, province_map, region_map, render_html, write_html
 from maps.assets import PACKAGES, RESOURCES
 from maps.builders import station_data, village_properties

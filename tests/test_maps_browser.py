@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coverage.verdicts import REASONS
+from coverage.model.verdicts import REASONS
 from maps import MapOptions, MapSource, write_html
 from maps import png as pngio
 from maps.style import NO_BASEMAP_LAND, VILLAGE_CLASSES, VILLAGE_FILL_OPACITY, hex_rgb

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coverage.bands import channel, nr_arfcn_freq_mhz
 from coverage.errors import ValidationError
+from coverage.model.bands import channel, nr_arfcn_freq_mhz
 from coverage.mr import export_mr, ingest_mr, read_mr
 from coverage.storage import Store
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coverage.fusion import Evidence, Variogram, combine_evidence, krige
-from coverage.mr_evidence import MrModel, apply_mr_verdicts, fit_offset, mr_points
+from coverage.model.fusion import Evidence, Variogram, combine_evidence, krige
+from coverage.model.mr_evidence import MrModel, apply_mr_verdicts, fit_offset, mr_points
 
 
 def _mr(rows: list[tuple[float, str, str, int, float, float]]) -> pd.DataFrame:
@@ -70,8 +70,8 @@ def test_no_nr_among_many_lte_samples_says_not_covered() -> None:
 def test_block_kriging_gives_a_block_the_value_at_its_centre_on_the_global_lattice() -> None:
     import pyproj
 
-    from coverage.fusion import fuse
-    from coverage.predict import Grid
+    from coverage.model.fusion import fuse
+    from coverage.model.predict import Grid
 
     vg = Variogram(sigma_db=6.0, correlation_m=1000.0, nugget_db=3.0)
     bins = Evidence(np.array([1]), np.array([1]), np.array([150.0]), np.array([-150.0]), np.array([-4.0]),

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from coverage.errors import ConfigError, ValidationError
+from coverage.model.rules import PLANNING_RULES as RULES  # planning asks for 90 % location probability
 from coverage.planning import plan_sites, plan_stations, read_candidates, site_stations, what_if_store
-from coverage.rules import PLANNING_RULES as RULES  # planning asks for 90 % location probability
 from coverage.runs.analysis import analyze_frames, run_analysis
 from coverage.schema import is_village_committee
 from coverage.storage import IngestRecord, Store

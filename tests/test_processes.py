@@ -54,11 +54,11 @@ def _wait_until(condition: object, seconds: float) -> bool:
 
 PREDICT_SLOWLY = textwrap.dedent("""
     import sys, time
-    import coverage.predict as predict
-    from coverage.rules import DEFAULT_RULES
+    import coverage.model.predict as predict
+    from coverage.model.rules import DEFAULT_RULES
     from tests.worlds.row import PARAMS, row_stations, row_villages
     from coverage.crs import local_metric_crs
-    from coverage.verdicts import village_raster
+    from coverage.model.verdicts import village_raster
     from dataclasses import replace
 
     def slow_tile(bounds):
@@ -196,11 +196,11 @@ def test_with_other_threads_running_the_workers_come_from_the_fork_server_and_ag
 
     import numpy as np
 
-    import coverage.predict as predict
+    import coverage.model.predict as predict
     from coverage.crs import local_metric_crs
-    from coverage.rules import DEFAULT_RULES
+    from coverage.model.rules import DEFAULT_RULES
+    from coverage.model.verdicts import village_raster
     from coverage.runs import processes
-    from coverage.verdicts import village_raster
     from tests.worlds.row import PARAMS, row_stations, row_villages
 
     villages = row_villages()

@@ -44,9 +44,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from coverage.bands import BANDS
 from coverage.errors import ConfigError
-from coverage.propagation import (
+from coverage.model.bands import BANDS
+from coverage.model.propagation import (
     bearing_deg,
     edge_margin_db,
     epre_dbm,

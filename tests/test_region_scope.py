@@ -17,7 +17,7 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from coverage.rules import DEFAULT_RULES
+from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.schema import conform
 from coverage.storage import IngestRecord, Store

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from coverage.bands import BANDS
 from coverage.crs import project_xy
+from coverage.model.bands import BANDS
 from coverage.schema import OPERATORS, STATUSES, column_names, is_village_committee
 from seeds import DEFAULT_SEED, METRIC_CRS, SeedWorld, build_world, world_checksums
 from seeds.data import DATA_DIR, DEV_ZONE_HOSTS

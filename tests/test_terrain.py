@@ -1,4 +1,4 @@
-"""Terrain diffraction, effective antenna height and clutter loss (coverage.terrain).
+"""Terrain diffraction, effective antenna height and clutter loss (coverage.model.terrain).
 
 Reference values:
 - ITU-R P.526-15 eq. 31 (J(v)); J(0) = 6.03 dB is the value P.526's Figure 9 reads at v = 0.
@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from coverage.errors import ConfigError
-from coverage.propagation import hata_path_loss, hata_valid
-from coverage.terrain import (
+from coverage.model.propagation import hata_path_loss, hata_valid
+from coverage.model.terrain import (
     WORLDCOVER_CLASSES,
     ClutterClass,
     bullington_excess_loss_db,

@@ -18,8 +18,8 @@ from api.cli import app as cli_app
 from coverage.export import write_output, write_table
 from coverage.ingest import read_input
 from coverage.labels import LABELS, header
+from coverage.model.rules import DEFAULT_RULES
 from coverage.reports import write_report_xlsx
-from coverage.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.storage import IngestRecord, Store
 from coverage.writers import csv_text, csv_unescape, formula_risk, safe_frame

@@ -38,9 +38,9 @@ def plan_command(
 ) -> None:
     """Choose new sites that bring the most villages to covered (greedy maximum coverage)."""
     from coverage.export import write_output, write_table
+    from coverage.model.predict import ModelParameters
+    from coverage.model.rules import PLANNING_RULES, load_rules
     from coverage.planning import plan_sites, plan_stations, read_candidates, read_scope
-    from coverage.predict import ModelParameters
-    from coverage.rules import PLANNING_RULES, load_rules
     from coverage.summary import rate_text, reach_rate
 
     rule_set = load_rules(rules) if rules else PLANNING_RULES

@@ -414,8 +414,8 @@ def analyze(
     if add_sites is not None:
         what_if_command(add_sites, output)
         return
-    from coverage.predict import ModelParameters
-    from coverage.rules import DEFAULT_RULES, load_rules
+    from coverage.model.predict import ModelParameters
+    from coverage.model.rules import DEFAULT_RULES, load_rules
     from coverage.runs.analysis import run_analysis
     from coverage.summary import rate_text, reach_rate
 
@@ -556,10 +556,10 @@ def demo(
 
     from api.cli.service import LogFormat, port_in_use
     from coverage.export import write_table
-    from coverage.predict import ModelParameters
+    from coverage.model.predict import ModelParameters
+    from coverage.model.rules import DEFAULT_RULES
     from coverage.queries import filter_results, village_table
     from coverage.reports import write_report_xlsx
-    from coverage.rules import DEFAULT_RULES
     from coverage.runs.analysis import run_analysis
     from coverage.summary import summarize, with_parent_city
     from maps import MapOptions, build_map, write_html

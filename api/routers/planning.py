@@ -17,8 +17,8 @@ from api.errors import ApiError
 from api.params import REGION_PATTERN
 from api.routers.ingest import check_region, received_file
 from coverage.ingest import read_input
+from coverage.model.rules import PLANNING_RULES
 from coverage.planning import plan_sites, read_scope, run_settings, what_if_store
-from coverage.rules import PLANNING_RULES
 from coverage.summary import reach_rate
 
 router = APIRouter(tags=["Planning"])

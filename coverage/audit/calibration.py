@@ -7,7 +7,7 @@ default (best-estimate) rule set, 10.25 dB for ``planning-90``. The offset is ta
 predicted **median**, raster + margin, because measurements scatter around the median.
 
 This table is the round's report (measured minus predicted per band, city and area). Analyses are
-calibrated by :mod:`coverage.calibration` instead, which fits the model itself by band and distance.
+calibrated by :mod:`coverage.model.calibration` instead, which fits the model itself by band and distance.
 
     difference = measured RSRP - (raster RSRP + edge margin)                      (dB)
     offset(band, city) = mean of the differences of the tests of that band and city
@@ -48,9 +48,9 @@ from scipy.spatial import cKDTree
 from scipy.stats import t as student_t
 
 from coverage import crs as crs_mod
-from coverage.bands import normalize_band
-from coverage.calibration import shrunk_means
 from coverage.errors import NotFoundError
+from coverage.model.bands import normalize_band
+from coverage.model.calibration import shrunk_means
 
 __all__ = [
     "ALL_BANDS",

@@ -13,7 +13,7 @@ The pass rule (:class:`PassRule`) decides per test and per village. Its default 
 surroundings must show 5G with usable signal and real speed), not a published national rule:
 
 * a test passes when SS-RSRP >= -105 dBm, SS-SINR >= -3 dB (the "good" bars of the default rule
-  set, :mod:`coverage.rules`), download >= 100 Mbit/s and upload >= 10 Mbit/s;
+  set, :mod:`coverage.model.rules`), download >= 100 Mbit/s and upload >= 10 Mbit/s;
 * a village passes when at least 80 % of its tests pass (and it has at least one test).
 
 A test with no 5G service is recorded with empty SS-RSRP and SS-SINR (throughput empty or 0); it
@@ -36,7 +36,6 @@ import pandas as pd
 import shapely
 
 from coverage import crs as crs_mod
-from coverage.bands import BANDS, normalize_band
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.ingest.headers import split_unit
 from coverage.ingest.readers import (
@@ -61,7 +60,8 @@ from coverage.ingest.values import (
     show_value,
 )
 from coverage.limits import DEFAULT_LIMITS, Limits
-from coverage.rules import DEFAULT_RULES
+from coverage.model.bands import BANDS, normalize_band
+from coverage.model.rules import DEFAULT_RULES
 from coverage.schema import OPERATORS, Column
 
 __all__ = [
@@ -139,7 +139,7 @@ class PassRule:
         Identify the rule in reports.
     min_rsrp_dbm, min_sinr_db
         Signal bars of a test: SS-RSRP (dBm) and SS-SINR (dB); default the "good" bars of
-        :data:`coverage.rules.DEFAULT_RULES`.
+        :data:`coverage.model.rules.DEFAULT_RULES`.
     min_dl_mbps, min_ul_mbps
         Speed bars of a test (Mbit/s).
     village_pass_share

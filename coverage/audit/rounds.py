@@ -25,16 +25,16 @@ from coverage.audit.results import FieldTests, PassRule, read_field_tests, villa
 from coverage.audit.sampling import SUPPLEMENT, Sample, SamplingPlan, draw_sample
 from coverage.audit.stats import AuditReport, confusion_matrix, stratified_estimate, stratum_estimates
 from coverage.audit.store import AuditStore, audit_tests, audit_villages
-from coverage.calibration import Calibration, fit_calibration
 from coverage.errors import ConfigError, NotFoundError
 from coverage.limits import DEFAULT_LIMITS, Limits
-from coverage.predict import DEFAULT_PARAMETERS, ModelParameters
-from coverage.propagation import edge_margin_db
+from coverage.model.calibration import Calibration, fit_calibration
+from coverage.model.predict import DEFAULT_PARAMETERS, ModelParameters
+from coverage.model.propagation import edge_margin_db
+from coverage.model.rules import DEFAULT_RULES, RuleSet
+from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
 from coverage.regions import did_you_mean, names_match
-from coverage.rules import DEFAULT_RULES, RuleSet
 from coverage.schema import MEASUREMENT_COLUMNS, conform
 from coverage.storage import Store, villages
-from coverage.verdicts import NO_SERVICE_RSRP_DBM
 
 __all__ = [
     "audit_evidence",
@@ -408,14 +408,14 @@ def audit_evidence(store: Store, *, up_to_round: int | None = None) -> gpd.GeoDa
 def round_calibration(store: Store, round_number: int, *, rules: RuleSet = DEFAULT_RULES,
                      params: ModelParameters = DEFAULT_PARAMETERS, scope: str = "committees",
                      progress: Callable[[str], None] | None = None) -> Calibration:
-    """A calibration (:func:`coverage.calibration.fit_calibration`) fitted on the stored measurements
+    """A calibration (:func:`coverage.model.calibration.fit_calibration`) fitted on the stored measurements
     and the field tests of rounds up to ``round_number``, checked on held-out villages.
 
     Raises
     ------
     NotFoundError
         No such round.
-    coverage.calibration.CalibrationRefused
+    coverage.model.calibration.CalibrationRefused
         Too little evidence, or the held-out error would grow.
     """
     AuditStore(store).read_round(round_number)  # NotFoundError for an unknown round

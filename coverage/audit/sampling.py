@@ -44,7 +44,7 @@ from scipy.stats import norm
 from coverage import crs as crs_mod
 from coverage.errors import ConfigError, Village5gError
 from coverage.labels import show_value
-from coverage.verdicts import VERDICTS, committee_points
+from coverage.model.verdicts import VERDICTS, committee_points
 from coverage.writers import atomic_write, write_csv, xlsx_cell
 
 __all__ = [

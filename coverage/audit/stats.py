@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.stats import beta, norm
 
 from coverage.errors import ConfigError
-from coverage.verdicts import VERDICTS
+from coverage.model.verdicts import VERDICTS
 from coverage.writers import atomic_write, write_xlsx
 
 __all__ = [

@@ -12,9 +12,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from coverage.bands import BANDS, band_rat, channel, total_power_dbm
-from coverage.bands import normalize_band as _normalize_band
-from coverage.bands import parse_technology as _parse_technology
 from coverage.ingest.validation import RANGES, ValidatorBase
 from coverage.ingest.values import (
     NO_SERVICE_TOKENS,
@@ -27,6 +24,9 @@ from coverage.ingest.values import (
     show_value,
     status_of,
 )
+from coverage.model.bands import BANDS, band_rat, channel, total_power_dbm
+from coverage.model.bands import normalize_band as _normalize_band
+from coverage.model.bands import parse_technology as _parse_technology
 from coverage.schema import (
     OPERATORS,
     STATUSES,
@@ -69,9 +69,9 @@ class RadioChecks(ValidatorBase):
     def _no_service(self) -> None:
         """Samples without service are samples: an RSRP cell saying so (无服务, no service), a
         no-service column, or an empty RSRP. They are stored at the no-service level
-        (:data:`coverage.verdicts.NO_SERVICE_RSRP_DBM`), count as no coverage in a village's measured
+        (:data:`coverage.model.verdicts.NO_SERVICE_RSRP_DBM`), count as no coverage in a village's measured
         share and are never a residual; each way is counted in a warning."""
-        from coverage.verdicts import NO_SERVICE_RSRP_DBM
+        from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
 
         rsrp = np.asarray(self.values.get("rsrp_dbm", np.full(self.n, np.nan)), dtype=np.float64)
         flagged = np.zeros(self.n, dtype=bool)
@@ -182,7 +182,7 @@ class RadioChecks(ValidatorBase):
                     ok = False
                 rat = rat or band_is
                 if required and band_out not in BANDS:
-                    self.error(i, "/".join(named), f"band {band_out} has no radio defaults (coverage/bands.py: "
+                    self.error(i, "/".join(named), f"band {band_out} has no radio defaults (coverage/model/bands.py: "
                                f"{', '.join(BANDS)})")
                     ok = False
                 if rat_h in named:
@@ -200,7 +200,7 @@ class RadioChecks(ValidatorBase):
         """Station radio columns as 工参 tables write them: height 0, or tilt 0 of a sector cell,
         means unknown (band defaults, counted), azimuth 360 is 0, cells without azimuth are counted (omnidirectional, or
         three sectors with ``three_sectors``), reference-signal power per resource element becomes
-        total power (:func:`coverage.bands.total_power_dbm`), and a total power that looks like a
+        total power (:func:`coverage.model.bands.total_power_dbm`), and a total power that looks like a
         per-RE power is counted in a warning."""
         sector = np.isfinite(np.asarray(self.values.get("azimuth_deg", np.full(self.n, np.nan)), dtype=np.float64))
         for name, what in (("height_m", "antenna height"), ("tilt_deg", "downtilt")):

@@ -22,22 +22,22 @@ from coverage import __version__
 from coverage.audit.rounds import audit_evidence
 from coverage.errors import NO_VILLAGES, Village5gError
 from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bounds
-from coverage.mr import latest_mr, mr_fingerprint
-from coverage.predict import (
+from coverage.model.predict import (
     DEFAULT_PARAMETERS,
     ModelParameters,
 )
+from coverage.model.rules import RuleSet
+from coverage.model.verdicts import VERDICTS
+from coverage.mr import latest_mr, mr_fingerprint
 from coverage.results_query import extent
-from coverage.rules import RuleSet
 from coverage.runs.compute import analyze_frames as analyze_frames  # re-exported: the callers' entry point
 from coverage.runs.compute import write_geotiff
 from coverage.runs.jobs import fail_dead_runs, process_alive
 from coverage.runs.processes import owner_id
 from coverage.storage import Store, frame_fingerprint
-from coverage.verdicts import VERDICTS
 
 if TYPE_CHECKING:
-    from coverage.calibration import Calibration
+    from coverage.model.calibration import Calibration
     from coverage.runs.partition import MapFunction
 
 
@@ -84,9 +84,9 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     scope
         ``"committees"`` (village committees, NBS 200-399; the default) or ``"all"`` village-level units.
     calibration
-        A fitted :class:`coverage.calibration.Calibration` (band path-loss terms, area offsets and the
+        A fitted :class:`coverage.model.calibration.Calibration` (band path-loss terms, area offsets and the
         variogram, :func:`coverage.audit.rounds.round_calibration`): the run's parameters take it
-        (:meth:`~coverage.calibration.Calibration.parameters`) and its summary is recorded with the
+        (:meth:`~coverage.model.calibration.Calibration.parameters`) and its summary is recorded with the
         run's inputs.
     artifacts_dir
         Folder for the run's GeoTIFF (``<dir>/run-<id>/prediction.tif``); none is written when None.

@@ -17,9 +17,9 @@ import pandas as pd
 import pyproj
 import rasterio
 
-from coverage.calibration import area_offsets_of
 from coverage.crs import local_metric_crs, project_xy
-from coverage.fusion import (
+from coverage.model.calibration import area_offsets_of
+from coverage.model.fusion import (
     Posterior,
     Variogram,
     apply_effect,
@@ -28,7 +28,7 @@ from coverage.fusion import (
     evidence_residuals,
     fuse,
 )
-from coverage.mr_evidence import (
+from coverage.model.mr_evidence import (
     DEFAULT_MR_MODEL,
     MrModel,
     apply_mr_verdicts,
@@ -38,7 +38,7 @@ from coverage.mr_evidence import (
     mr_residuals,
     village_mr,
 )
-from coverage.predict import (
+from coverage.model.predict import (
     NODATA,
     ModelParameters,
     Prediction,
@@ -48,9 +48,9 @@ from coverage.predict import (
     make_grid,
     predict,
 )
-from coverage.propagation import edge_margin_db
-from coverage.rules import RuleSet
-from coverage.verdicts import VillageRaster, village_extents, village_metrics, village_raster
+from coverage.model.propagation import edge_margin_db
+from coverage.model.rules import RuleSet
+from coverage.model.verdicts import VillageRaster, village_extents, village_metrics, village_raster
 from coverage.writers import atomic_write
 
 
@@ -65,13 +65,13 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     """Predict and decide verdicts for ``villages`` (no storage): results, prediction, labels.
 
     ``mr``: operators' MR grid statistics (:func:`coverage.mr.read_mr` rows), fused as evidence with their
-    own error model (:mod:`coverage.mr_evidence`) beside the measurements, and summarised per village
+    own error model (:mod:`coverage.model.mr_evidence`) beside the measurements, and summarised per village
     (``mr_samples``, ``mr_good_share``, ``mr_period``; ``mr_no_5g`` decides where no 5G is heard).
 
     The grid is in ``crs`` (default :func:`coverage.crs.local_metric_crs` of the villages) and snapped
     to multiples of the resolution, so runs over parts of an area in the same CRS share one lattice;
-    ``lattice`` (see :func:`coverage.predict.make_grid`) also aligns its tiles with a whole run's.
-    Only village and committee pixels are predicted (:func:`coverage.verdicts.village_raster`).
+    ``lattice`` (see :func:`coverage.model.predict.make_grid`) also aligns its tiles with a whole run's.
+    Only village and committee pixels are predicted (:func:`coverage.model.verdicts.village_raster`).
     """
     timings = {} if timings is None else timings
     say = progress or (lambda _m: None)
@@ -148,13 +148,13 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     return results, prediction, labels
 
 
-#: Pixels per side of the blocks a run with MR grids is kriged on (:func:`coverage.fusion.fuse`).
+#: Pixels per side of the blocks a run with MR grids is kriged on (:func:`coverage.model.fusion.fuse`).
 MR_BLOCK_PX = 2
 
 
 def area_prior(codes: np.ndarray, params: ModelParameters) -> np.ndarray:
     """The calibrated prior of the location effect (dB) of villages by code: their county's area
-    offset, else their city's, else 0 (:attr:`coverage.predict.ModelParameters.area_offsets`)."""
+    offset, else their city's, else 0 (:attr:`coverage.model.predict.ModelParameters.area_offsets`)."""
     return area_offsets_of(codes, dict(params.area_offsets))
 
 
@@ -171,8 +171,8 @@ def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.G
                   mr_model: MrModel = DEFAULT_MR_MODEL, timings: dict[str, float] | None = None
                   ) -> tuple[np.ndarray, Posterior]:
     """Move ``prediction`` (in place) to the best estimate: the calibrated area prior plus the kriged
-    residuals of the measurements (:mod:`coverage.fusion`) and of the MR grids (``mr_grid_points``,
-    :func:`coverage.mr_evidence.mr_points`, probed from probe ``mr_first_probe`` on). Returns the
+    residuals of the measurements (:mod:`coverage.model.fusion`) and of the MR grids (``mr_grid_points``,
+    :func:`coverage.model.mr_evidence.mr_points`, probed from probe ``mr_first_probe`` on). Returns the
     model's classes before the move and the posterior (its standard deviation is the prior sigma where
     no data informs). The MR offset fitted against the measurements goes to ``timings`` as
     ``mr_offset_db`` (with ``mr_offset_pixels``)."""

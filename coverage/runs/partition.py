@@ -3,7 +3,7 @@
 Why the merged results equal a single-process run, value for value:
 
 * Every partition is predicted in the run's CRS (:func:`coverage.crs.local_metric_crs` of *all*
-  villages) on a grid snapped to multiples of the resolution (:func:`coverage.predict.make_grid`),
+  villages) on a grid snapped to multiples of the resolution (:func:`coverage.model.predict.make_grid`),
   so a partition's pixels are the run's pixels and each village rasterises to the same pixels.
 * A pixel's RSRP, SINR and class depend only on the cells stamped onto it, and a cell is stamped
   at most ``radius_px`` pixels from the pixel it stands in. A partition takes every station within
@@ -19,7 +19,7 @@ Partitions are blocks of the run's tile lattice (the ``params.tile_px`` tiles a 
 prediction computes): each village goes to the tile holding its bounding-box centre, tiles of a
 row are grouped up to ``max_villages`` and crowded tiles are quartered. A partition's grid is put
 on the same lattice and, like every prediction, computes only the boxes of its village and
-committee pixels (:func:`coverage.predict.tile_boxes`), so the partitions together stamp about
+committee pixels (:func:`coverage.model.predict.tile_boxes`), so the partitions together stamp about
 what one process stamps: no county bounding boxes overlapping each other. (The first version cut
 by county and cost twice the single process's CPU.)
 Each partition's prediction can be written as its own GeoTIFF on the run's lattice; a VRT
@@ -49,13 +49,13 @@ import shapely
 
 from coverage.crs import local_metric_crs, project_xy, to_metric
 from coverage.errors import NO_VILLAGES, ConfigError
-from coverage.fusion import evidence_reach_m
-from coverage.predict import NODATA, ModelParameters, compile_cells, make_grid
-from coverage.rules import RuleSet
+from coverage.model.fusion import evidence_reach_m
+from coverage.model.predict import NODATA, ModelParameters, compile_cells, make_grid
+from coverage.model.rules import RuleSet
+from coverage.model.verdicts import SiteIndex, active_sites, village_extents
 from coverage.runs.compute import analyze_frames, write_geotiff
 from coverage.schema import Kind
 from coverage.storage import Fingerprint, Store
-from coverage.verdicts import SiteIndex, active_sites, village_extents
 from coverage.writers import atomic_write
 
 #: Default partition size (villages): a few counties; about 300 partitions for the nation.
@@ -265,12 +265,12 @@ class StoreInputs:
 def stamp_radius_px(stations: gpd.GeoDataFrame, crs: pyproj.CRS, *, rules: RuleSet, params: ModelParameters,
                     operators: list[str] | None = None) -> int:
     """The largest stamp radius (pixels) of the active cells of ``stations`` (0 without any):
-    :func:`coverage.predict.compile_cells`, the radius the prediction uses. Cell by cell, so the
+    :func:`coverage.model.predict.compile_cells`, the radius the prediction uses. Cell by cell, so the
     largest over chunks of stations is the largest over all.
 
     A cell's radius depends only on its status, RAT, operator, band, height, power, bandwidth and
-    whether it is omnidirectional (:func:`coverage.predict.prepare_cells` fills the defaults,
-    :func:`coverage.predict.max_range_m` turns the link budget into a range), so one cell of each
+    whether it is omnidirectional (:func:`coverage.model.predict.prepare_cells` fills the defaults,
+    :func:`coverage.model.predict.max_range_m` turns the link budget into a range), so one cell of each
     such combination is compiled: thousands instead of millions for a nation.
     """
     key = stations[list(RADIUS_COLUMNS)].assign(omni=stations["azimuth_deg"].isna())
@@ -282,7 +282,7 @@ def stamp_radius_px(stations: gpd.GeoDataFrame, crs: pyproj.CRS, *, rules: RuleS
 
 def halo_from_radius(radius_px: int, *, rules: RuleSet, params: ModelParameters) -> float:
     """The halo (m) for a largest stamp radius: one pixel more for snapping stations to pixel
-    centres, plus the reach of measurements (:func:`coverage.fusion.evidence_reach_m`: a measurement
+    centres, plus the reach of measurements (:func:`coverage.model.fusion.evidence_reach_m`: a measurement
     that moves a partition's pixel needs its own prediction, from stations round it), and at least
     the no-site search radius plus one pixel."""
     return max((radius_px + 1) * params.resolution_m + evidence_reach_m(params),
@@ -329,7 +329,7 @@ def plan_extents(bounds: np.ndarray, extent: np.ndarray, crs: pyproj.CRS, halo: 
     """Split a run's villages into blocks of the run's tile lattice.
 
     ``bounds`` are the villages' polygon bounds and ``extent`` their extents (polygon and committee
-    point, :func:`coverage.verdicts.village_extents`), both ``(n, 4)`` in the metric ``crs``, in the
+    point, :func:`coverage.model.verdicts.village_extents`), both ``(n, 4)`` in the metric ``crs``, in the
     run's village order. Each village belongs to the prediction tile (``params.tile_px`` pixels of
     the run's grid) that holds the centre of its bounding box. Tiles of one tile row are grouped left
     to right up to ``max_villages`` and, when ``max_pixels`` is given, as long as the grid of the
@@ -419,7 +419,7 @@ def partition_tasks(plan: PartitionPlan, inputs: PartitionInputs, *, rules: Rule
                     ) -> Iterator[PartitionTask]:
     """The tasks of ``plan``, one at a time: each partition's villages, the stations within its
     bounds plus the halo (in their stored order) and the measurements within its bounds plus
-    :func:`coverage.fusion.evidence_reach_m`, as
+    :func:`coverage.model.fusion.evidence_reach_m`, as
     :class:`PartitionFrames` or as the :class:`StoreSlice` to read them from.
 
     Tile-level process pools are switched off inside a task (``params.workers = 1``): the
@@ -462,7 +462,7 @@ def run_partitions(plan: PartitionPlan, inputs: PartitionInputs, sites: gpd.GeoD
 
     A village whose nearest site is farther than the halo (or that has none in its partition) may
     have a nearer site outside the partition: its ``nearest_site_m`` and ``nearest_site_id`` are
-    recomputed against ``sites`` (:func:`coverage.verdicts.active_sites` of the whole run). Nothing
+    recomputed against ``sites`` (:func:`coverage.model.verdicts.active_sites` of the whole run). Nothing
     else can differ from a single-process run.
     """
     by_key = {part.key: part for part in plan.partitions}
@@ -553,7 +553,7 @@ class StoreSurvey:
     extent: np.ndarray
     #: The largest stamp radius (px) of the active cells.
     radius_px: int
-    #: :func:`coverage.verdicts.active_sites` of all stations: one point per site.
+    #: :func:`coverage.model.verdicts.active_sites` of all stations: one point per site.
     sites: gpd.GeoDataFrame
     #: :class:`coverage.storage.Fingerprint` of each kind, as run_analysis records its inputs.
     fingerprints: dict[str, str]

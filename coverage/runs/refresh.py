@@ -47,9 +47,9 @@ from sqlalchemy import func, select
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.ingest import SUPPORTED_SUFFIXES, far_from_villages, file_sha256, fill_division_names, read_input
 from coverage.limits import DEFAULT_LIMITS, Limits
-from coverage.predict import DEFAULT_PARAMETERS, ModelParameters
+from coverage.model.predict import DEFAULT_PARAMETERS, ModelParameters
+from coverage.model.rules import RuleSet
 from coverage.results_query import extent
-from coverage.rules import RuleSet
 from coverage.runs.analysis import run_analysis
 from coverage.schema import KINDS, Kind
 from coverage.storage import IngestRecord, Store, ingests

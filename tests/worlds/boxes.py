@@ -9,8 +9,8 @@ import datetime as dt
 import geopandas as gpd
 import shapely
 
-from coverage.predict import ModelParameters
-from coverage.rules import RuleSet
+from coverage.model.predict import ModelParameters
+from coverage.model.rules import RuleSet
 from coverage.schema import conform
 
 RULES = RuleSet()

@@ -13,8 +13,8 @@ import datetime as dt
 import geopandas as gpd
 import shapely
 
-from coverage.predict import ModelParameters
-from coverage.rules import DEFAULT_RULES
+from coverage.model.predict import ModelParameters
+from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.schema import conform
 from coverage.storage import IngestRecord, Store

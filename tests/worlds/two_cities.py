@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from coverage.predict import ModelParameters
-from coverage.rules import DEFAULT_RULES
+from coverage.model.predict import ModelParameters
+from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.schema import Kind, conform
 from coverage.storage import IngestRecord, Store

@@ -34,10 +34,10 @@ import pandas as pd
 import pyproj
 from affine import Affine
 
-from coverage import propagation as prop
-from coverage.bands import BANDS, OMNI_GAIN_DBI, normalize_band
 from coverage.errors import ConfigError
-from coverage.rules import RuleSet
+from coverage.model import propagation as prop
+from coverage.model.bands import BANDS, OMNI_GAIN_DBI, normalize_band
+from coverage.model.rules import RuleSet
 from coverage.runs.processes import forked_pool
 
 #: Coverage classes of a pixel, as stored in the class raster.
@@ -69,7 +69,7 @@ class ModelParameters:
     workers
         Processes computing tiles in parallel (0: one per CPU core); results do not depend on it.
     calibration
-        Path-loss corrections fitted on measurements (:mod:`coverage.calibration`): per band
+        Path-loss corrections fitted on measurements (:mod:`coverage.model.calibration`): per band
         ``(band, values)``, the correction (dB, added to every link of the band's cells) at the
         distances :data:`CALIBRATION_KNOTS_M`, linear in ``log10(d)`` between them and constant
         beyond (``d`` the ground distance). Empty: the standard's model as it is.
@@ -83,7 +83,7 @@ class ModelParameters:
         Calibrated location effect per area ``(county or city code, dB)``: the prior mean of the
         effect at a village's pixels (its county's, else its city's, else 0).
     sigma_db, correlation_m, nugget_db
-        The location effect's variogram (:class:`coverage.fusion.Variogram`): standard deviation
+        The location effect's variogram (:class:`coverage.model.fusion.Variogram`): standard deviation
         (dB; None: the rule set's ``shadow_sigma_db``, the TR 38.901 NLOS value, as prior),
         correlation length (m; prior 120 m, the TR 38.901 Table 7.5-6 RMa NLOS shadow-fading
         correlation distance) and the noise of one measured sample (dB). A calibration fits them.
@@ -245,7 +245,7 @@ class Prediction:
     probe_band_cell: np.ndarray | None = None
     band_names: list[str] = field(default_factory=list)
     #: Standard deviation (dB, float32) of the location effect per pixel, once a run has fused its
-    #: evidence (:mod:`coverage.fusion`); None for the model alone.
+    #: evidence (:mod:`coverage.model.fusion`); None for the model alone.
     sigma_db: np.ndarray | None = None
 
 
@@ -253,8 +253,8 @@ def prepare_cells(stations: gpd.GeoDataFrame, grid_crs: pyproj.CRS, *,
                   operators: list[str] | None = None) -> pd.DataFrame:
     """Active NR cells with every radio parameter filled from the band defaults, in metric x/y.
 
-    Missing height, tilt, power and bandwidth come from :data:`coverage.bands.BANDS`; a missing
-    azimuth means omnidirectional (gain :data:`coverage.bands.OMNI_GAIN_DBI`).
+    Missing height, tilt, power and bandwidth come from :data:`coverage.model.bands.BANDS`; a missing
+    azimuth means omnidirectional (gain :data:`coverage.model.bands.OMNI_GAIN_DBI`).
     """
     active = stations[(stations["status"] == "active") & (stations["rat"] == "NR")]
     if operators:

@@ -24,9 +24,9 @@ from rasterio import features
 from scipy.special import betainc, ndtr, ndtri
 
 from coverage.crs import project_xy, to_metric
-from coverage.predict import GOOD, NO_SIGNAL, WEAK, Grid, Prediction, good_headroom_db, make_grid
-from coverage.propagation import edge_margin_db
-from coverage.rules import RuleSet
+from coverage.model.predict import GOOD, NO_SIGNAL, WEAK, Grid, Prediction, good_headroom_db, make_grid
+from coverage.model.propagation import edge_margin_db
+from coverage.model.rules import RuleSet
 
 VERDICTS = ("covered", "weak", "uncovered")
 CLASS_NAMES = {GOOD: "good", WEAK: "weak", NO_SIGNAL: "none"}
@@ -52,7 +52,7 @@ REASONS = {
     "measured_good": "the share of good samples meets covered_area_share",
     "measured_reached": "the share of at least weak samples meets reached_area_share",
     "measured_short": "too few good or weak samples",
-    # operators' MR grid statistics (coverage.mr_evidence)
+    # operators' MR grid statistics (coverage.model.mr_evidence)
     "mr_fused": "operators' MR grids inside the village were fused (their residuals moved the estimate)",
     "mr_no_5g": "MR decides: many LTE samples inside the village and not one NR sample of any operator "
                 "(phones hear no 5G there), so not covered",
@@ -89,7 +89,7 @@ def village_raster(villages: gpd.GeoDataFrame, crs: pyproj.CRS, resolution_m: fl
     """Grid, labels, mask and committee pixels of ``villages`` (EPSG:4326) in the metric ``crs``.
 
     The grid (unless ``grid`` is given) covers the villages and their committee points
-    (:func:`coverage.predict.make_grid`, on ``lattice`` when given); the mask, the pixels a
+    (:func:`coverage.model.predict.make_grid`, on ``lattice`` when given); the mask, the pixels a
     prediction must compute, is every village pixel and every committee pixel, so verdicts never
     depend on pixels outside it. ``extents``: :func:`village_extents` of the villages in ``crs``, when
     the caller has them already.
@@ -201,10 +201,10 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     """Metrics, best-estimate verdicts and their probabilities for every village.
 
     The prediction is the median, corrected by the measurements around it when the run fused them
-    (:mod:`coverage.fusion`). ``p_covered`` is the probability that the village meets the covered
+    (:mod:`coverage.model.fusion`). ``p_covered`` is the probability that the village meets the covered
     rule (committee point good and ``covered_area_share`` of the area good) given the location
     effect's standard deviation at the committee pixel (the posterior's) and its correlation length
-    (:func:`covered_probability`; a pixel's headroom is :func:`coverage.predict.good_headroom_db`).
+    (:func:`covered_probability`; a pixel's headroom is :func:`coverage.model.predict.good_headroom_db`).
     The verdict is the best estimate, the most probable one: ``covered`` when ``p_covered >= 0.5``,
     else ``weak`` or ``uncovered`` by the median prediction's reach (reason codes
     ``probability_short`` / ``probability_met`` say when this differs from the median's verdict).
@@ -232,10 +232,10 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     model_class
         The model's coverage classes before fusion (default: the prediction's): ``predicted_verdict``.
     correlation_m
-        Correlation length of the location effect (m; :class:`coverage.predict.ModelParameters`).
+        Correlation length of the location effect (m; :class:`coverage.model.predict.ModelParameters`).
     noise_figure_db
-        The UE noise figure of the prediction (:class:`coverage.predict.ModelParameters`), for the
-        headroom of SS-SINR (:func:`coverage.predict.good_headroom_db`).
+        The UE noise figure of the prediction (:class:`coverage.model.predict.ModelParameters`), for the
+        headroom of SS-SINR (:func:`coverage.model.predict.good_headroom_db`).
 
     Returns
     -------

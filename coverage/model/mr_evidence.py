@@ -22,7 +22,7 @@ here (:class:`MrModel`):
   O2I, TR 38.901 7.4.3).
 
 Rows of a grid are binned per pixel of the run's grid (inverse-variance weighted), and enter the
-kriging of :mod:`coverage.fusion` beside the measurements' bins, each bin with its own noise variance.
+kriging of :mod:`coverage.model.fusion` beside the measurements' bins, each bin with its own noise variance.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ import pandas as pd
 from scipy.special import ndtri
 
 from coverage.crs import project_xy
-from coverage.fusion import Evidence
-from coverage.predict import NODATA, Grid, Prediction, probe_serving
-from coverage.verdicts import REASONS, confidence_label
+from coverage.model.fusion import Evidence
+from coverage.model.predict import NODATA, Grid, Prediction, probe_serving
+from coverage.model.verdicts import REASONS, confidence_label
 
 __all__ = ["MR_REASONS", "MrModel", "apply_mr_verdicts", "fit_offset", "mr_bins", "mr_points", "village_mr"]
 
-#: Reason codes MR adds to a verdict (listed with the others in :data:`coverage.verdicts.REASONS`).
+#: Reason codes MR adds to a verdict (listed with the others in :data:`coverage.model.verdicts.REASONS`).
 MR_REASONS = {code: REASONS[code] for code in ("mr_fused", "mr_no_5g")}
 #: Co-located pixels (MR and outdoor measurements) the per-run offset fit needs.
 MIN_OFFSET_PAIRS = 30
@@ -177,7 +177,7 @@ def fit_offset(mr_raw: Evidence, outdoor: Evidence, *, prior_db: float) -> tuple
 
 
 def village_mr(labels: np.ndarray, grid: Grid, n: int, mr: pd.DataFrame) -> pd.DataFrame:
-    """Per village (``labels``: village index + 1 per pixel of ``grid``, :func:`coverage.verdicts.label_raster`):
+    """Per village (``labels``: village index + 1 per pixel of ``grid``, :func:`coverage.model.verdicts.label_raster`):
     MR samples of the grids whose centre falls on its pixels (NR and LTE rows), NR samples, LTE samples, the
     NR share at or above the files' threshold, and the period (``mr_samples``, ``mr_nr_samples``,
     ``mr_lte_samples``, ``mr_good_share``, ``mr_period``). A grid belongs to the village its centre's pixel
@@ -218,7 +218,7 @@ def village_mr(labels: np.ndarray, grid: Grid, n: int, mr: pd.DataFrame) -> pd.D
 
 def apply_mr_verdicts(results: pd.DataFrame, stats: pd.DataFrame, *, model: MrModel = DEFAULT_MR_MODEL
                       ) -> pd.DataFrame:
-    """``results`` (:func:`coverage.verdicts.village_metrics`) with the MR figures beside them and MR's
+    """``results`` (:func:`coverage.model.verdicts.village_metrics`) with the MR figures beside them and MR's
     decision: a village with ``no_5g_lte_samples`` LTE samples inside and no NR sample is not covered
     (``mr_no_5g``; weak or uncovered as the model's reach says, ``p_covered`` at most 0.05 unless
     measurements inside decided); villages with MR inside get ``mr_fused``."""

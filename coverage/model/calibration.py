@@ -2,11 +2,11 @@
 area (county/city) offsets and the location effect's variogram, fitted on measurements and checked
 on held-out villages.
 
-What is fitted, from the residuals of :func:`coverage.fusion.evidence_residuals` (outdoor-equivalent
+What is fitted, from the residuals of :func:`coverage.model.fusion.evidence_residuals` (outdoor-equivalent
 measured SS-RSRP minus the model's prediction for the sample's operator, NR only):
 
 1. **Per band**, the error as a function of distance: ``r = f(log10(d / 1 km))`` with ``f`` linear
-   between the values at :data:`coverage.predict.CALIBRATION_KNOTS_M` (100 m to 10 km; ``d`` the
+   between the values at :data:`coverage.model.predict.CALIBRATION_KNOTS_M` (100 m to 10 km; ``d`` the
    ground distance to the predicted server). A straight line (intercept and slope) is the special
    case; the knots let the fit also follow what a line cannot: on the seed world the model is
    10-16 dB too strong within 200 m of a site (real panels have narrow vertical beams, the TR
@@ -17,17 +17,17 @@ measured SS-RSRP minus the model's prediction for the sample's operator, NR only
    not matter. Reported per band: the values with standard errors (from the fit's Jacobian), and the
    line they imply (``intercept_db`` at 1 km, ``slope_db_per_decade`` from 400 m to 3 km). The term is
    added to every link of the band's cells, inside the path-loss kernels
-   (:class:`coverage.predict.ModelParameters` ``calibration``).
+   (:class:`coverage.model.predict.ModelParameters` ``calibration``).
 2. **Per area**, the mean residual of each village after the band term, shrunk city -> county by the
    empirical-Bayes weights of :func:`shrunk_means` (villages are the
    units: the samples of a village share its shadowing). These are the prior mean of the location
    effect at the area's pixels (``area_offsets``).
 0. **The serving layer** first: where the measurements report their serving band, the selection
    offset of the coverage layers (bands below 1 GHz, n28) that best reproduces which band served
-   (:attr:`coverage.predict.ModelParameters.selection_offsets`; searched from 0 to -15 dB in 0.5 dB
+   (:attr:`coverage.model.predict.ModelParameters.selection_offsets`; searched from 0 to -15 dB in 0.5 dB
    steps, 0 kept unless another offset explains strictly more samples). The residuals below are
    then taken against the band that serves.
-3. **The variogram** of what is left (:func:`coverage.fusion.fit_variogram`): location variability
+3. **The variogram** of what is left (:func:`coverage.model.fusion.fit_variogram`): location variability
    sigma, correlation length and the noise of one sample, used by the kriging and by the village
    probabilities in place of the standard's sigma.
 
@@ -49,13 +49,13 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from coverage.bands import BANDS, normalize_band
 from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import Village5gError
-from coverage.fusion import Variogram, evidence_residuals, fit_variogram, residual_bins
-from coverage.predict import CALIBRATION_KNOTS_M, ModelParameters, Prediction, log_distance, predict
-from coverage.rules import RuleSet
-from coverage.verdicts import village_raster
+from coverage.model.bands import BANDS, normalize_band
+from coverage.model.fusion import Variogram, evidence_residuals, fit_variogram, residual_bins
+from coverage.model.predict import CALIBRATION_KNOTS_M, ModelParameters, Prediction, log_distance, predict
+from coverage.model.rules import RuleSet
+from coverage.model.verdicts import village_raster
 
 __all__ = ["Calibration", "CalibrationRefused", "area_offsets_of", "fit_calibration", "fit_selection_offsets",
            "shrunk_means"]

@@ -42,8 +42,8 @@ from scipy.ndimage import distance_transform_edt
 from scipy.optimize import least_squares
 from scipy.spatial import cKDTree
 
-from coverage.predict import NODATA, Grid, ModelParameters, Prediction, pixel_noise_mw, probe_serving
-from coverage.verdicts import NO_SERVICE_RSRP_DBM
+from coverage.model.predict import NODATA, Grid, ModelParameters, Prediction, pixel_noise_mw, probe_serving
+from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
 
 __all__ = [
     "NO_SERVICE_RSRP_DBM",
@@ -110,7 +110,7 @@ class Evidence:
     residual_db: np.ndarray
     n: np.ndarray
     #: Noise variance of each bin's mean (dB^2); None: the variogram's ``nugget^2 / n`` (measurements).
-    #: Sources with their own error model (MR grids, :mod:`coverage.mr_evidence`) set it.
+    #: Sources with their own error model (MR grids, :mod:`coverage.model.mr_evidence`) set it.
     noise_var: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -166,12 +166,12 @@ def evidence_residuals(measurements: pd.DataFrame, prediction: Prediction, rows:
     measurements
         Canonical measurements (``operator``, ``rat``, ``rsrp_dbm``, optional ``loss_db`` and
         ``measured_at``), in the order of ``rows``/``cols``: the pixels they were probed at
-        (``prediction`` must come from :func:`coverage.predict.predict` with those probes). A sample
+        (``prediction`` must come from :func:`coverage.model.predict.predict` with those probes). A sample
         measured before the predicted server's ``activated_on`` is dropped.
     prior_db
         Prior mean of the location effect per sample (the calibration's area offsets), subtracted.
     selection_offsets
-        How the serving band is chosen (:attr:`coverage.predict.ModelParameters.selection_offsets`).
+        How the serving band is chosen (:attr:`coverage.model.predict.ModelParameters.selection_offsets`).
 
     Returns
     -------

@@ -39,7 +39,7 @@ class RuleSet:
         computed with; the margin subtracted from the median prediction is z_p * sigma (0.9 and
         8 dB give 10.25 dB). The monitoring default is 0.5: no margin, the verdict is the best
         estimate (the median). ``shadow_sigma_db`` is also the prior sigma of the village
-        probabilities (:func:`coverage.verdicts.village_metrics`) where no calibration estimated
+        probabilities (:func:`coverage.model.verdicts.village_metrics`) where no calibration estimated
         one from measurements. A margin belongs to planning (:data:`PLANNING_RULES`).
     min_measurements
         Samples needed inside a village before its measured verdict decides.
