@@ -5,7 +5,7 @@ For each size (``--rows``, default 1, 2 and 5 million; the issue's province-mont
 Jiangsu, one month, four operators, NR and LTE), then ingested into a fresh SQLite database twice, each
 in its own process (peak memory is that process's maximum resident set):
 
-- ``village5g``: :func:`coverage.mr.ingest_mr` (chunks of 500,000 rows, every row validated, one
+- ``village5g``: :func:`coverage.ingest.mr.ingest_mr` (chunks of 500,000 rows, every row validated, one
   transaction, bulk insert, the area/period index maintained);
 - ``pandas``: ``pandas.read_csv`` of the whole file, then ``DataFrame.to_sql`` (chunks of 100,000
   rows, no validation, no index): the plain baseline.
@@ -79,7 +79,7 @@ def _child(mode: str, csv: Path, db: Path) -> None:
     """Run one ingest in this (child) process and print its time and peak memory as JSON."""
     t = time.perf_counter()
     if mode == "village5g":
-        from coverage.mr import ingest_mr
+        from coverage.ingest.mr import ingest_mr
         from coverage.storage import Store
 
         store = Store(f"sqlite:///{db}")
@@ -106,7 +106,7 @@ def run(mode: str, csv: Path, db: Path) -> dict[str, float]:
 
 
 def read_box(db: Path, mode: str, rows: int) -> tuple[float, int]:
-    from coverage.mr import read_mr
+    from coverage.ingest.mr import read_mr
     from coverage.storage import Store
 
     box = box_of(rows)

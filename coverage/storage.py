@@ -161,7 +161,7 @@ measurements = Table(
     Index("ix_measurements_lon_lat", "lon", "lat"),
 )
 
-#: Operators' MR grid statistics (coverage/mr.py): one row per grid, period, operator, RAT and band.
+#: Operators' MR grid statistics (coverage/ingest/mr.py): one row per grid, period, operator, RAT and band.
 #: No geometry column: the grid is its WGS84 centre and size, and the one index serves the reads by
 #: area and period (lon range first, then lat and period inside the index, no table lookups to filter).
 mr_grids = Table(

@@ -1,7 +1,7 @@
 """The seed world's operator MR grid statistics: drawn from the true field with noise, where people are.
 
 One month (:data:`PERIOD`) of 100 m grid statistics per operator, RAT and serving band, as an operator
-would hand them to the regulator (``coverage.mr`` reads them back). Nothing is copied from the field:
+would hand them to the regulator (``coverage.ingest.mr`` reads them back). Nothing is copied from the field:
 every row is the statistics of phones' samples drawn round it.
 
 - **Where**: each village-level unit has :data:`SAMPLES_PER_PERSON` samples a month per inhabitant,
@@ -86,7 +86,7 @@ def _evaluate(field: TrueField, x: np.ndarray, y: np.ndarray, operator: str, chu
 def mr_grids(rng: np.random.Generator, field: TrueField, villages: gpd.GeoDataFrame, metric_crs: Any
              ) -> pd.DataFrame:
     """A month of MR grid statistics for ``villages`` (EPSG:4326 frame with ``population`` and the
-    committee point), in the stored form of :mod:`coverage.mr` (``lon``/``lat`` the WGS84 grid centre)."""
+    committee point), in the stored form of :mod:`coverage.ingest.mr` (``lon``/``lat`` the WGS84 grid centre)."""
     metric = villages.to_crs(metric_crs)
     n = len(villages)
     polys = metric.geometry.to_numpy()

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from api.cli.service import keys_app, serve
 from coverage.errors import ConfigError
-from coverage.export import write_output
+from coverage.ingest.export import write_output
 from coverage.keys import api_keys, create_key, list_keys, revoke_key, verify_key
 from coverage.storage import Store, ingests
 from tests.utils.api import app_for, key

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
-from coverage.committees import match_committees, normalize_village_name, read_committees
 from coverage.crs import wgs84_to_gcj02
 from coverage.errors import ValidationError
 from coverage.ingest import read_input
+from coverage.ingest.committees import match_committees, normalize_village_name, read_committees
 from coverage.schema import is_village_committee, name_says_urban
 from coverage.storage import Store
 from tests.utils.api import app_for, key

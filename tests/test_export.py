@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coverage.errors import ConfigError, ValidationError
-from coverage.export import EXCEL_CELL_LIMIT, FORMATS, write_output
 from coverage.ingest import read_input
+from coverage.ingest.export import EXCEL_CELL_LIMIT, FORMATS, write_output
 from coverage.schema import conform
 from tests.utils.frames import assert_frames_equal
 from tests.worlds.contract import CONTRACT_FRAMES

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from api.cli import app as cli_app
 from coverage.errors import ConfigError, ValidationError
 from coverage.ingest import inspect_input, read_input
-from coverage.mapping import ColumnMapping, load_profile, parse_pairs, save_profile
+from coverage.ingest.mapping import ColumnMapping, load_profile, parse_pairs, save_profile
 from coverage.model.predict import prepare_cells
 from coverage.schema import conform
 from coverage.storage import Store

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from coverage.errors import ValidationError
+from coverage.ingest.mr import export_mr, ingest_mr, read_mr
 from coverage.model.bands import channel, nr_arfcn_freq_mhz
-from coverage.mr import export_mr, ingest_mr, read_mr
 from coverage.storage import Store
 
 HEADER = ("栅格ID,中心经度,中心纬度,栅格大小(m),开始日期,结束日期,运营商,制式,频点,采样点数,平均RSRP(dBm),"

@@ -8,7 +8,7 @@ import pytest
 
 from coverage.errors import ValidationError
 from coverage.ingest import read_input
-from coverage.opencellid import SOURCE
+from coverage.ingest.opencellid import SOURCE
 
 HEADER = "radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,averageSignal"
 ROWS = [

@@ -166,7 +166,7 @@ def test_seed_world_city_plan_raises_the_rate_exactly_as_reported(seed_world: Se
 def test_api_plan_and_whatif_need_an_auditor_key_and_store_nothing(store: Store, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from coverage.export import write_output
+    from coverage.ingest.export import write_output
     from tests.utils.api import app_for, key
 
     v = _world()

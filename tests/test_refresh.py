@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from coverage.errors import ValidationError, Village5gError
-from coverage.export import write_output
 from coverage.ingest import file_sha256, read_input
+from coverage.ingest.export import write_output
 from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.jobs import (
     INTERNAL_ERROR,

@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 
 from api.scheduler import JobScheduler, due_fire_time, parse_schedule
 from api.service_settings import ServiceSettings
-from coverage.export import write_output
+from coverage.ingest.export import write_output
 from coverage.runs.jobs import (
     INTERNAL_ERROR,
     acquire_lease,

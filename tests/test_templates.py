@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli_app
 from coverage.ingest import read_input
-from coverage.mr import ingest_mr, read_mr
+from coverage.ingest.mr import ingest_mr, read_mr
+from coverage.ingest.templates import TEMPLATE_KINDS, template_columns, write_template
 from coverage.storage import Store
-from coverage.templates import TEMPLATE_KINDS, template_columns, write_template
 from tests.utils.api import app_for
 
 

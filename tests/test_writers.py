@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
-from coverage.export import write_output, write_table
 from coverage.ingest import read_input
+from coverage.ingest.export import write_output, write_table
 from coverage.labels import LABELS, header
 from coverage.model.rules import DEFAULT_RULES
 from coverage.reports import write_report_xlsx

@@ -1,4 +1,4 @@
-"""The command line's MR grid statistics (``ingest mr``, ``export mr``): thin adapters over coverage.mr."""
+"""The command line's MR grid statistics (``ingest mr``, ``export mr``): thin adapters over coverage.ingest.mr."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from coverage.storage import Store
 def ingest_mr_file(store: Store, file: Path, *, crs: str | None, encoding: str | None, sheet: str | None,
                    threshold_dbm: float | None, replace: bool, step: Callable[[str], None]) -> str:
     """Validate and store an MR file; the line to print."""
-    from coverage.mr import ingest_mr
+    from coverage.ingest.mr import ingest_mr
 
     step(f"reading, validating and storing {file.name} (MR grid statistics, in chunks)")
     result = ingest_mr(store, file, crs=crs, encoding=encoding, sheet=sheet, threshold_dbm=threshold_dbm,
@@ -24,7 +24,7 @@ def ingest_mr_file(store: Store, file: Path, *, crs: str | None, encoding: str |
 
 def export_mr_file(store: Store, output: Path, fmt: str | None) -> str:
     """Write the stored MR rows; the line to print."""
-    from coverage.mr import export_mr
+    from coverage.ingest.mr import export_mr
 
     rows = export_mr(store, output, fmt=fmt)
     return f"wrote {rows:,} MR grid rows to {output}"
@@ -34,7 +34,7 @@ def seed_mr(store: Store, world: object, *, seed: int, step: Callable[[str], Non
     """Draw the seed world's month of MR grid statistics from its true field and store them (replacing)."""
     import hashlib
 
-    from coverage.mr import write_mr_frame
+    from coverage.ingest.mr import write_mr_frame
     from seeds.mr import world_mr
 
     step("drawing the operators' MR grid statistics")
@@ -46,7 +46,7 @@ def seed_mr(store: Store, world: object, *, seed: int, step: Callable[[str], Non
 
 def mr_status_line(store: Store) -> str | None:
     """MR grid rows and samples stored per period (None when there are none)."""
-    from coverage.mr import mr_summary
+    from coverage.ingest.mr import mr_summary
 
     summary = mr_summary(store)
     if summary.empty:

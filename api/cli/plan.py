@@ -37,7 +37,7 @@ def plan_command(
     scope: Annotated[str, typer.Option(help="committees (NBS 200-399) or all village-level units")] = "committees",
 ) -> None:
     """Choose new sites that bring the most villages to covered (greedy maximum coverage)."""
-    from coverage.export import write_output, write_table
+    from coverage.ingest.export import write_output, write_table
     from coverage.model.predict import ModelParameters
     from coverage.model.rules import PLANNING_RULES, load_rules
     from coverage.planning import plan_sites, plan_stations, read_candidates, read_scope
@@ -74,8 +74,8 @@ def plan_command(
 
 def what_if_command(add_sites: Path, output: Path | None) -> None:
     """``analyze --add-sites FILE``: evaluate proposed stations without storing them."""
-    from coverage.export import write_table
     from coverage.ingest import read_input
+    from coverage.ingest.export import write_table
     from coverage.planning import what_if_store
 
     added = read_input("stations", add_sites).frame

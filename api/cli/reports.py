@@ -70,7 +70,7 @@ def print_history(*, level: str, code: str | None, since: dt.datetime | None, ou
 
 
 def _written(frame: pd.DataFrame, output: Path | None, lang: str) -> None:
-    from coverage.export import write_table
+    from coverage.ingest.export import write_table
 
     if output:
         write_table(frame, output, layer="history", lang=lang)

@@ -62,7 +62,7 @@ class IngestKind(StrEnum):
     stations = "stations"
     measurements = "measurements"
     committees = "committees"  # 村委会 points joined to the stored villages
-    mr = "mr"  # operators' MR grid statistics (coverage.mr)
+    mr = "mr"  # operators' MR grid statistics (coverage.ingest.mr)
 
 
 class ExportFormat(StrEnum):
@@ -196,8 +196,8 @@ def ingest(
         return
     from coverage.errors import ValidationError
     from coverage.ingest import far_from_villages, fill_division_names, inspect_input, read_input
-    from coverage.mapping import ColumnMapping, load_profile, parse_pairs, profile_path
-    from coverage.mapping import save_profile as write_profile
+    from coverage.ingest.mapping import ColumnMapping, load_profile, parse_pairs, profile_path
+    from coverage.ingest.mapping import save_profile as write_profile
     from coverage.results_query import extent
 
     given = ColumnMapping(rename=parse_pairs(map_, "--map"), defaults=parse_pairs(set_, "--set"),
@@ -252,9 +252,9 @@ def ingest(
 
 def _ingest_committees(file: Path, mapping: Any, *, dry_run: bool) -> None:
     """Committee points joined to the stored villages by code or name; the report, then the update."""
-    from coverage.committees import match_committees, read_committees, store_committee_points
     from coverage.errors import ConfigError
     from coverage.ingest import file_sha256
+    from coverage.ingest.committees import match_committees, read_committees, store_committee_points
 
     points, warnings = read_committees(file, mapping=mapping)
     with _store() as store:
@@ -307,7 +307,7 @@ def template(
 ) -> None:
     """Write a fill-in workbook: Chinese headers with units, allowed values as data validation, two
     example rows and a sheet explaining every column; `ingest` reads it back as it is."""
-    from coverage.templates import write_template
+    from coverage.ingest.templates import write_template
 
     write_template(kind.value, output)
     console.print(f"wrote the {kind.value} template to {output} (rows 2-3 are examples: delete them)")
@@ -320,7 +320,7 @@ def export(
     fmt: Annotated[ExportFormat | None, typer.Option("--format", help="Format (default: from the file suffix)")] = None,
 ) -> None:
     """Write what is stored, in a form `ingest` reads back (CSV is UTF-8 with BOM for Excel)."""
-    from coverage.export import write_output
+    from coverage.ingest.export import write_output
 
     if kind is KindArg.mr:
         from api.cli.mr import export_mr_file
@@ -464,7 +464,7 @@ def villages(
     lang: LangOption = Lang.zh,
 ) -> None:
     """List villages of a run with their verdicts, filtered (e.g. the uncovered list of a city)."""
-    from coverage.export import write_table
+    from coverage.ingest.export import write_table
     from coverage.labels import parse_verdict
     from coverage.queries import filter_results, village_table
 
@@ -501,7 +501,7 @@ def summary(
 ) -> None:
     """通达率 (5G reach rate), verdict counts, no-site villages and gap to target per region, with a
     total row for the whole province."""
-    from coverage.export import write_table
+    from coverage.ingest.export import write_table
     from coverage.summary import summarize, with_parent_city
 
     if history:
@@ -555,7 +555,7 @@ def demo(
     import shutil
 
     from api.cli.service import LogFormat, port_in_use
-    from coverage.export import write_table
+    from coverage.ingest.export import write_table
     from coverage.model.predict import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
     from coverage.queries import filter_results, village_table

@@ -21,7 +21,7 @@ from api.params import MAX_ID, REGION_PATTERN, VillageFilters, village_query
 from api.responses import MEDIA_TYPES, file_responses, send_file
 from api.routers.runs import Level, summary_frame
 from coverage.crs import wgs84_to_gcj02
-from coverage.export import write_table
+from coverage.ingest.export import write_table
 from coverage.queries import village_table
 from coverage.results_query import query_villages, resolve_run
 
@@ -109,7 +109,7 @@ def export_mr_grids(store: StoreDep, principal: ReaderDep,
     """The stored operators' MR grid statistics of a box and period, with the canonical headers
     ``village5g ingest mr`` reads back (CSV UTF-8 with BOM; XLSX up to one sheet of rows). Grids cover
     whole areas: a key limited to a region cannot export them."""
-    from coverage.mr import export_mr
+    from coverage.ingest.mr import export_mr
 
     if principal.region is not None:
         raise ApiError(403, "MR grid statistics cover whole areas; exporting them needs a key without a region limit")

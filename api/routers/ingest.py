@@ -22,12 +22,12 @@ from api.models import IngestPreview, IngestResult
 from api.security import Principal, get_principal
 from coverage.errors import ConfigError, ValidationError, Village5gError
 from coverage.ingest import far_from_villages, fill_division_names, inspect_input, read_input
+from coverage.ingest.mapping import ColumnMapping, load_profile, parse_pairs
+from coverage.ingest.templates import write_template
 from coverage.keys import role_allows
 from coverage.limits import LimitError
-from coverage.mapping import ColumnMapping, load_profile, parse_pairs
 from coverage.results_query import extent, in_regions
 from coverage.storage import IngestRecord
-from coverage.templates import write_template
 
 router = APIRouter(prefix="/ingest", tags=["Ingest"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -205,8 +205,8 @@ def ingest_committees(
     report lists ambiguous and unmatched rows (nothing is joined for them) and, unless ``dry_run``,
     the matched villages' committee points are stored in one transaction. Needs an admin key
     without a region limit."""
-    from coverage.committees import match_committees, read_committees, store_committee_points
     from coverage.ingest import file_sha256
+    from coverage.ingest.committees import match_committees, read_committees, store_committee_points
 
     _authorize(principal, "villages", False)
     if principal.region is not None:
@@ -288,8 +288,8 @@ def ingest(
 
 def _ingest_mr(store: Any, file: UploadFile, principal: Principal, *, crs: str | None, encoding: str | None,
                sheet: str | None, threshold: float | None, replace: bool) -> dict[str, Any]:
-    """MR grid statistics (coverage.mr): validated and stored in chunks, in one transaction."""
-    from coverage.mr import ingest_mr
+    """MR grid statistics (coverage.ingest.mr): validated and stored in chunks, in one transaction."""
+    from coverage.ingest.mr import ingest_mr
 
     if principal.region is not None:
         raise ApiError(403, "MR grid statistics cover whole areas; uploading them needs a key without a region limit")

@@ -30,7 +30,11 @@ The package, one job per module: :mod:`~coverage.ingest.readers` (every format t
 cells), :mod:`~coverage.ingest.headers` (header aliases and units), :mod:`~coverage.ingest.values`
 (cell parsing), :mod:`~coverage.ingest.validation` (the validator's state and generic checks),
 :mod:`~coverage.ingest.places` (coordinates, polygons, codes), :mod:`~coverage.ingest.radio` (RAT,
-band and radio parameters) and :mod:`~coverage.ingest.inputs` (the entry points).
+band and radio parameters) and :mod:`~coverage.ingest.inputs` (the entry points); beside them
+:mod:`~coverage.ingest.mapping` (column mappings and saved profiles), :mod:`~coverage.ingest.opencellid`
+(OpenCelliD exports), :mod:`~coverage.ingest.committees` (committee points of stored villages),
+:mod:`~coverage.ingest.mr` (MR grid statistics), :mod:`~coverage.ingest.templates` (fill-in
+workbooks) and :mod:`~coverage.ingest.export` (the files that read back identically).
 """
 
 from coverage.ingest.headers import GEOMETRY_HEADERS

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from functools import cache
 
 from coverage.errors import Problem
+from coverage.ingest.mapping import IGNORE, ColumnMapping, split_target
 from coverage.ingest.readers import Table
 from coverage.ingest.values import is_missing, norm_key
-from coverage.mapping import IGNORE, ColumnMapping, split_target
 from coverage.schema import (
     COLUMNS,
     Column,

@@ -14,15 +14,15 @@ import numpy as np
 import pandas as pd
 
 from coverage import crs as crs_mod
-from coverage import opencellid
 from coverage.errors import ConfigError, Problem, ValidationError
+from coverage.ingest import opencellid
 from coverage.ingest.headers import map_headers
+from coverage.ingest.mapping import ColumnMapping
 from coverage.ingest.places import PlaceChecks
 from coverage.ingest.radio import RadioChecks
 from coverage.ingest.readers import SUPPORTED_SUFFIXES, check_encoding, csv_head, file_error, fingerprint, read_table
 from coverage.ingest.validation import IngestResult, Inspection
 from coverage.limits import DEFAULT_LIMITS, Limits
-from coverage.mapping import ColumnMapping
 from coverage.schema import (
     KINDS,
     Kind,
@@ -73,7 +73,7 @@ def read_input(
         the file is parsed.
     mapping : ColumnMapping, optional
         Header renames (``--map``), fixed values (``--set``) and options of a saved profile
-        (:mod:`coverage.mapping`); ``crs``, ``encoding`` and ``layer`` given here win over the
+        (:mod:`coverage.ingest.mapping`); ``crs``, ``encoding`` and ``layer`` given here win over the
         profile's.
 
     Returns

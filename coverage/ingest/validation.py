@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from coverage import crs as crs_mod
 from coverage.errors import Problem, ValidationError
 from coverage.ingest.headers import GEOMETRY_HEADERS, WATT_UNITS, HeaderMatch, accepted_headers, map_headers
+from coverage.ingest.mapping import ColumnMapping
 from coverage.ingest.readers import Table
 from coverage.ingest.values import (
     NO_SERVICE_TOKENS,
@@ -30,7 +31,6 @@ from coverage.ingest.values import (
     show_cell,
     show_value,
 )
-from coverage.mapping import ColumnMapping
 from coverage.schema import (
     COLUMNS,
     Kind,

@@ -21,6 +21,7 @@ import pandas as pd
 from coverage import __version__
 from coverage.audit.rounds import audit_evidence
 from coverage.errors import NO_VILLAGES, Village5gError
+from coverage.ingest.mr import latest_mr, mr_fingerprint
 from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bounds
 from coverage.model.predict import (
     DEFAULT_PARAMETERS,
@@ -28,7 +29,6 @@ from coverage.model.predict import (
 )
 from coverage.model.rules import RuleSet
 from coverage.model.verdicts import VERDICTS
-from coverage.mr import latest_mr, mr_fingerprint
 from coverage.results_query import extent
 from coverage.runs.compute import analyze_frames as analyze_frames  # re-exported: the callers' entry point
 from coverage.runs.compute import write_geotiff

@@ -64,7 +64,7 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                    ) -> tuple[pd.DataFrame, Prediction, np.ndarray]:
     """Predict and decide verdicts for ``villages`` (no storage): results, prediction, labels.
 
-    ``mr``: operators' MR grid statistics (:func:`coverage.mr.read_mr` rows), fused as evidence with their
+    ``mr``: operators' MR grid statistics (:func:`coverage.ingest.mr.read_mr` rows), fused as evidence with their
     own error model (:mod:`coverage.model.mr_evidence`) beside the measurements, and summarised per village
     (``mr_samples``, ``mr_good_share``, ``mr_period``; ``mr_no_5g`` decides where no 5G is heard).
 

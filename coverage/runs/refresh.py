@@ -8,7 +8,7 @@ A drop folder receives exports from the province's data platform or the operator
    written and are left alone (copy under such a name, then rename);
 2. classifies each by its name (:func:`classify`): it must start with ``villages``, ``stations`` or
    ``measurements`` (any letter case), or ``mr_`` for operators' MR grid statistics (:func:`is_mr_file`,
-   appended through :func:`coverage.mr.ingest_mr`) and have a suffix :func:`coverage.ingest.read_input` reads; a
+   appended through :func:`coverage.ingest.mr.ingest_mr`) and have a suffix :func:`coverage.ingest.read_input` reads; a
    token ``gcj02``, ``wgs84``, ``cgcs2000`` or ``epsg<code>`` in the name, separated by ``_``, ``-`` or
    ``.``, declares the coordinates (``stations_gcj02_2026-05.csv``); a shapefile's sidecars
    (``.dbf``, ``.shx``, ``.prj``, ``.cpg``, ...) travel with its ``.shp``;
@@ -144,7 +144,7 @@ def classify(path: Path) -> tuple[Kind, str | None]:
     return cast(Kind, kind), crs
 
 
-#: Suffixes an MR grid-statistics file may have (coverage.mr reads them).
+#: Suffixes an MR grid-statistics file may have (coverage.ingest.mr reads them).
 MR_SUFFIXES = frozenset({".csv", ".txt", ".tsv", ".parquet", ".xlsx", ".xlsm"})
 
 
@@ -157,8 +157,8 @@ def is_mr_file(path: Path) -> bool:
 
 def _refresh_mr(store: Store, path: Path, drop_dir: Path, stamp: str, when: dt.datetime, result: RefreshResult,
                 say: Callable[[str], None]) -> None:
-    """Ingest one dropped MR file (:func:`coverage.mr.ingest_mr`), then move it to processed/ or rejected/."""
-    from coverage.mr import ingest_mr
+    """Ingest one dropped MR file (:func:`coverage.ingest.mr.ingest_mr`), then move it to processed/ or rejected/."""
+    from coverage.ingest.mr import ingest_mr
 
     sha: str | None = None
     try:

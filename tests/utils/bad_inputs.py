@@ -30,7 +30,7 @@ import pyogrio
 import shapely
 
 from coverage.crs import wgs84_to_gcj02
-from coverage.mapping import ColumnMapping
+from coverage.ingest.mapping import ColumnMapping
 
 # --------------------------------------------------------------------------------------------
 # Truth data

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coverage.errors import ConfigError
-from coverage.ingest import RANGES
+from coverage.ingest.validation import RANGES
 from coverage.model.bands import BANDS
 from coverage.schema import COLUMNS, STATUSES
 from coverage.writers import atomic_write
@@ -240,7 +240,7 @@ def template_columns(kind: str) -> list[TemplateColumn]:
             TemplateColumn("来源", "source", False, "如 drive_test", examples=("drive_test", "drive_test")),
         ]
     if kind == "mr":
-        from coverage.mr import GRID_SIZES_M, RSRP_RANGE, SINR_RANGE
+        from coverage.ingest.mr import GRID_SIZES_M, RSRP_RANGE, SINR_RANGE
 
         return [
             TemplateColumn("栅格ID", "grid_id", False, "栅格编号", examples=("G0001", "G0002")),
@@ -339,7 +339,7 @@ def write_template(kind: str, path: str | Path) -> Path:
 
     columns = template_columns(kind)
     if kind == "mr":
-        from coverage.mr import MR_COLUMNS
+        from coverage.ingest.mr import MR_COLUMNS
 
         known = set(MR_COLUMNS)
     else:

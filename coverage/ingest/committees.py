@@ -28,10 +28,10 @@ from sqlalchemy import update
 from coverage import crs as crs_mod
 from coverage.errors import Problem, ValidationError
 from coverage.ingest.headers import split_unit
+from coverage.ingest.mapping import IGNORE, ColumnMapping, split_target
 from coverage.ingest.readers import SUPPORTED_SUFFIXES, check_encoding, read_table
 from coverage.ingest.values import cell_text, norm_key, parse_floats
 from coverage.limits import DEFAULT_LIMITS, Limits
-from coverage.mapping import IGNORE, ColumnMapping, split_target
 from coverage.storage import Store, ingests
 from coverage.storage import villages as villages_table
 
