@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 
 from api.security import Principal, reader, requires
 from api.service_settings import ServiceSettings
-from coverage.storage import Store
+from coverage.store.storage import Store
 
 
 async def get_store(request: Request) -> Store:

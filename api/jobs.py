@@ -21,7 +21,7 @@ from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.model.rules import DEFAULT_RULES, RuleSet
 from coverage.runs.jobs import create_job, fail_orphans, finish_job, job_progress, jobs, process_alive, start_job
 from coverage.runs.processes import owner_id
-from coverage.storage import Store
+from coverage.store.storage import Store
 
 log = logging.getLogger("village5g.jobs")
 

@@ -8,9 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import Boolean, Float, Integer
 
-from coverage.queries import LIST_COLUMNS
 from coverage.schema import COLUMNS
-from coverage.storage import village_results
+from coverage.store.queries import LIST_COLUMNS
+from coverage.store.storage import village_results
 
 
 class Link(BaseModel):

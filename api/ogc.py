@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.errors import ApiError
 from coverage.crs import gcj02_to_wgs84, wgs84_to_gcj02
-from coverage.results_query import Envelope, Rows
+from coverage.store.results_query import Envelope, Rows
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GEOJSON = "application/geo+json"

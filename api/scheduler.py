@@ -42,7 +42,7 @@ from coverage.runs.jobs import (
     process_alive,
     read_job,
 )
-from coverage.storage import Store
+from coverage.store.storage import Store
 
 if TYPE_CHECKING:
     from api.service_settings import ServiceSettings

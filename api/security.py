@@ -1,6 +1,6 @@
 """Who is asking: API keys from ``X-API-Key`` or ``Authorization: Bearer``, roles and region limits.
 
-Writes need a key whose role is strong enough (:data:`coverage.keys.ROLES`). Reads are open unless
+Writes need a key whose role is strong enough (:data:`coverage.store.keys.ROLES`). Reads are open unless
 ``VILLAGE5G_READS_NEED_KEY`` is set; a key presented on an open read still counts, so a
 region-limited key sees only its region. A wrong, revoked or malformed key is a 401 even where no
 key is needed: a client that sends one expects it to work.
@@ -16,7 +16,7 @@ Uploads (POST under :data:`UPLOAD_PREFIXES`) are authenticated by :class:`KeyBef
 before their body is read: an anonymous or wrong-key 200 MB upload is refused at its headers.
 
 The web console signs in once (``POST /console/login`` with a key) and then holds a session in an
-HttpOnly cookie (:data:`SESSION_COOKIE`, :func:`coverage.keys.open_session`). A request with no key
+HttpOnly cookie (:data:`SESSION_COOKIE`, :func:`coverage.store.keys.open_session`). A request with no key
 header is the session's key holder; a session's POST must also carry the session's CSRF token
 (``X-CSRF-Token``), else 403. A stale or closed session's cookie counts as no key.
 """
@@ -40,8 +40,8 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import ApiError, error_response
-from coverage.keys import ApiKey, role_allows, session_key, verify_key
-from coverage.storage import Store
+from coverage.store.keys import ApiKey, role_allows, session_key, verify_key
+from coverage.store.storage import Store
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="An API key made with `village5g keys create`.")

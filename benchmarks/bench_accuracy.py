@@ -53,7 +53,7 @@ from coverage.model.calibration import SE_COLUMNS, VALUE_COLUMNS
 from coverage.model.predict import CALIBRATION_KNOTS_M, ModelParameters
 from coverage.model.rules import DEFAULT_RULES, PLANNING_RULES
 from coverage.runs.analysis import analyze_frames, run_analysis
-from coverage.storage import Store
+from coverage.store.storage import Store
 from seeds.mr import world_mr
 from seeds.truth import simulate_field_tests, true_verdicts
 from seeds.world import DEFAULT_SEED, build_world, world_checksums

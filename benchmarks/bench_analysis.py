@@ -170,7 +170,7 @@ def _child(approach: str, workdir: Path, out: Path) -> None:
     from coverage.model.predict import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
     from coverage.runs.analysis import analyze_frames, run_analysis
-    from coverage.storage import Store
+    from coverage.store.storage import Store
 
     config = json.loads((workdir / "config.json").read_text())
     params = ModelParameters(resolution_m=config["resolution_m"], workers=config["workers"])
@@ -338,7 +338,7 @@ def _prepare(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     from coverage.model.predict import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
     from coverage.schema import is_village_committee
-    from coverage.storage import Store
+    from coverage.store.storage import Store
     from seeds.world import build_world
 
     t0 = time.perf_counter()

@@ -42,7 +42,7 @@ def seed_and_analyze(url: str, data_dir: Path) -> None:
     from coverage.model.predict import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
     from coverage.runs.analysis import run_analysis
-    from coverage.storage import Store
+    from coverage.store.storage import Store
     from seeds.world import build_world, world_checksums
 
     started = time.perf_counter()

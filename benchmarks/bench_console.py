@@ -54,8 +54,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_maps import seeded_store  # noqa: E402
-from coverage.results_query import VillageQuery, resolve_run, village_rows  # noqa: E402
-from coverage.storage import Store  # noqa: E402
+from coverage.store.results_query import VillageQuery, resolve_run, village_rows  # noqa: E402
+from coverage.store.storage import Store  # noqa: E402
 from maps import MapOptions, MapSource, render_html  # noqa: E402
 from maps.tiles import TileSource  # noqa: E402
 from tests.utils.api import live_server  # noqa: E402

@@ -29,7 +29,7 @@ import pandas as pd
 
 from coverage.reports import write_report_xlsx
 from coverage.runs.history import kpi_history, record_snapshot, run_kpis
-from coverage.storage import Store
+from coverage.store.storage import Store
 from maps import MapOptions, build_map, render_html
 from maps.report import write_report_html
 

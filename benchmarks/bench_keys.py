@@ -83,8 +83,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--attackers", type=int, default=10)
     args = parser.parse_args()
-    from coverage.keys import create_key
-    from coverage.storage import Store
+    from coverage.store.keys import create_key
+    from coverage.store.storage import Store
     from tests.utils.api import free_port
     from tests.worlds.row import build_row_world
 

@@ -107,8 +107,8 @@ def peak_mb(pid: int, field: str = "VmHWM") -> float:
 
 
 def main() -> None:
-    from coverage.keys import create_key
-    from coverage.storage import IngestRecord, Store
+    from coverage.store.keys import create_key
+    from coverage.store.storage import IngestRecord, Store
     from tests.utils.api import free_port
     from tests.worlds.row import row_villages
 

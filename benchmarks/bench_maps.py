@@ -41,7 +41,7 @@ from pathlib import Path
 from coverage.model.predict import ModelParameters
 from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
-from coverage.storage import Store
+from coverage.store.storage import Store
 from maps import MapOptions, MapSource, render_html
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -80,7 +80,7 @@ def _child(mode: str, csv: Path, db: Path) -> None:
     t = time.perf_counter()
     if mode == "village5g":
         from coverage.ingest.mr import ingest_mr
-        from coverage.storage import Store
+        from coverage.store.storage import Store
 
         store = Store(f"sqlite:///{db}")
         store.create_schema()
@@ -107,7 +107,7 @@ def run(mode: str, csv: Path, db: Path) -> dict[str, float]:
 
 def read_box(db: Path, mode: str, rows: int) -> tuple[float, int]:
     from coverage.ingest.mr import read_mr
-    from coverage.storage import Store
+    from coverage.store.storage import Store
 
     box = box_of(rows)
     store = Store(f"sqlite:///{db}")

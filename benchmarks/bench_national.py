@@ -63,7 +63,7 @@ def _child(step: str, db: str, provinces: list[str], workers: int, size: int | N
     from coverage.model.predict import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
     from coverage.runs.analysis import run_analysis
-    from coverage.storage import Store
+    from coverage.store.storage import Store
 
     store = Store(db)
     t = time.perf_counter()

@@ -35,7 +35,7 @@ from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.runs.jobs import claim_fire, job_claims
 from coverage.runs.refresh import refresh, stored_fingerprints
-from coverage.storage import Store
+from coverage.store.storage import Store
 
 
 def median_s(fn: Callable[[], object], repeat: int) -> float:

@@ -65,7 +65,7 @@ from coverage.model.verdicts import committee_points, decide_predicted, village_
 from coverage.runs.analysis import analyze_frames
 from coverage.runs.processes import forked_pool
 from coverage.schema import conform
-from coverage.storage import Store
+from coverage.store.storage import Store
 from coverage.summary import reach_rate
 
 #: Sector azimuths (degrees clockwise from north) of a planned site.

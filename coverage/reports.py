@@ -22,16 +22,16 @@ from sqlalchemy import func, select
 
 from coverage.errors import ConfigError, NotFoundError
 from coverage.labels import CONFIDENCE_LABELS, SOURCE_LABELS, VERDICT_LABELS
-from coverage.results_query import VillageQuery, compare_runs, query_villages, resolve_run, result_rows
 from coverage.runs.history import CODE_WIDTH, kpi_history
-from coverage.storage import Store, runs
+from coverage.store.results_query import VillageQuery, compare_runs, query_villages, resolve_run, result_rows
+from coverage.store.storage import Store, runs
 from coverage.summary import summarize
 from coverage.writers import Sheet, append_table, atomic_write, header_cells, xlsx_cell
 
 __all__ = ["CHANGE_LABELS", "REPORT_TZ", "SHEETS", "VERDICT_LABELS", "ReportData", "local_time", "parse_region",
            "previous_run", "report_data", "write_report_xlsx"]
 
-#: Kinds of change between runs (:func:`coverage.results_query.compare_runs`) as the reports name them.
+#: Kinds of change between runs (:func:`coverage.store.results_query.compare_runs`) as the reports name them.
 CHANGE_LABELS = {"flagged": "新增问题", "cleared": "已消除", "changed": "有升有降", "added": "新增村",
                  "removed": "移除村"}
 

@@ -66,7 +66,7 @@ def summarize(results: pd.DataFrame, *, level: str = "city", target_rate: float 
     Parameters
     ----------
     results
-        Village results as :meth:`coverage.storage.Store.read_results` returns them.
+        Village results as :meth:`coverage.store.storage.Store.read_results` returns them.
     level
         ``province``, ``city``, ``county`` or ``township``.
     target_rate

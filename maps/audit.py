@@ -27,7 +27,7 @@ from coverage.audit.results import PassRule
 from coverage.audit.rounds import in_regions, round_outcomes
 from coverage.audit.sampling import Sample
 from coverage.errors import NotFoundError
-from coverage.storage import Store
+from coverage.store.storage import Store
 from maps.basemaps import get_basemap
 from maps.build import MapOptions
 from maps.builders import land_layer, new_map, outline_layer, property_values

@@ -16,8 +16,8 @@ import pandas as pd
 
 from coverage.errors import NotFoundError
 from coverage.model.rules import RuleSet
-from coverage.queries import filter_results
-from coverage.storage import Store
+from coverage.store.queries import filter_results
+from coverage.store.storage import Store
 from maps.builders import province_map, region_map
 
 

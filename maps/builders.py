@@ -335,12 +335,12 @@ def region_map(results: gpd.GeoDataFrame, *, level: str, code: str, divisions: g
     Parameters
     ----------
     results
-        Village results of the region, as :meth:`coverage.storage.Store.read_results` returns them
-        (filtered, e.g. with :func:`coverage.queries.filter_results`); EPSG:4326.
+        Village results of the region, as :meth:`coverage.store.storage.Store.read_results` returns them
+        (filtered, e.g. with :func:`coverage.store.queries.filter_results`); EPSG:4326.
     level, code
         ``"city"`` (4-digit code) or ``"county"`` (6-digit code).
     divisions
-        The division reference (:meth:`~coverage.storage.Store.read_divisions`); draws the boundaries of
+        The division reference (:meth:`~coverage.store.storage.Store.read_divisions`); draws the boundaries of
         the region, its counties and townships, and (basemap ``none``) the land of every city.
     stations
         Stored stations; the active 5G cells in the region are drawn.

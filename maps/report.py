@@ -21,7 +21,7 @@ import pandas as pd
 
 from coverage.errors import ConfigError, NotFoundError
 from coverage.reports import CHANGE_LABELS, VERDICT_LABELS, ReportData, local_time, report_data
-from coverage.storage import Store
+from coverage.store.storage import Store
 from coverage.writers import atomic_write
 from maps.assets import render_html
 from maps.build import MapOptions, MapSource

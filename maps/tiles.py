@@ -41,7 +41,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import func, select
 
-from coverage.results_query import (
+from coverage.store.results_query import (
     PointQuery,
     VillageQuery,
     data_stamp,
@@ -50,7 +50,7 @@ from coverage.results_query import (
     result_rows,
     village_rows,
 )
-from coverage.storage import Store, ingests
+from coverage.store.storage import Store, ingests
 from coverage.summary import summarize
 from coverage.writers import atomic_write
 from maps.build import run_rules

@@ -35,7 +35,7 @@ from seeds.data import DATA_DIR, DEV_ZONE_HOSTS, RealData
 from seeds.stations import StationPlan, place_stations
 
 if TYPE_CHECKING:
-    from coverage.storage import Store
+    from coverage.store.storage import Store
 
 CHINA_DIR = DATA_DIR / "china"
 
@@ -232,7 +232,7 @@ def seed_national_world(store: Store, provinces: Sequence[str], *, seed: int = w
     The stored rows, and the checksum logged with them, are those of ``store.seed`` with
     :func:`build_national_world` and its :func:`seeds.world.world_checksums`; the memory is one
     province's (the largest, 37 山东省, rather than the nation). Everything is stored in one
-    transaction (:meth:`coverage.storage.Store.seed_parts`). Returns the checksum (``all``) and the
+    transaction (:meth:`coverage.store.storage.Store.seed_parts`). Returns the checksum (``all``) and the
     rows stored per table.
     """
     checksums = world.WorldChecksums()

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from coverage.storage import Store
+from coverage.store.storage import Store
 from tests.utils.db import POSTGRES_URL, require_postgis, reset_postgres
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 import coverage.runs.analysis
 import coverage.runs.compute
 import coverage.runs.partition
-import coverage.storage
+import coverage.store.storage
 from coverage import __version__
 from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import NotFoundError
@@ -28,7 +28,7 @@ from coverage.model.predict import GOOD, NODATA, ModelParameters
 from coverage.model.rules import RuleSet
 from coverage.runs.analysis import RunResult, run_analysis
 from coverage.schema import Kind, conform
-from coverage.storage import IngestRecord, Store, frame_fingerprint, village_results
+from coverage.store.storage import IngestRecord, Store, frame_fingerprint, village_results
 
 RULES = RuleSet()
 PARAMS = ModelParameters(resolution_m=100.0, workers=1)
@@ -177,14 +177,14 @@ def _fail_in_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _fail_inside_publish(monkeypatch: pytest.MonkeyPatch) -> None:
     """The results rows are inserted, then the transaction fails before the run is flipped."""
-    insert = coverage.storage._insert
+    insert = coverage.store.storage._insert
 
     def insert_then_fail(conn: Any, table: Any, rows: Any, chunk: int = 5000) -> None:
         insert(conn, table, rows, chunk)
         if table is village_results:
             raise RuntimeError("boom while publishing")
 
-    monkeypatch.setattr(coverage.storage, "_insert", insert_then_fail)
+    monkeypatch.setattr(coverage.store.storage, "_insert", insert_then_fail)
 
 
 @pytest.mark.parametrize("fail", [_fail_in_verdicts, _fail_inside_publish], ids=["verdicts", "publish"])

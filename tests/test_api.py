@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from coverage.crs import wgs84_to_gcj02
 from coverage.model.rules import DEFAULT_RULES
-from coverage.queries import LIST_COLUMNS, village_table
-from coverage.storage import Store
+from coverage.store.queries import LIST_COLUMNS, village_table
+from coverage.store.storage import Store
 from coverage.summary import summarize
 from tests.utils.api import app_for
 from tests.utils.db import POSTGRES_URL, require_postgis, reset_postgres

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from api.cli import app as cli_app
 from coverage.audit.rounds import round_report
 from coverage.audit.store import AuditStore
-from coverage.storage import Store
+from coverage.store.storage import Store
 from tests.utils.api import app_for, key
 from tests.worlds.two_cities import field_tests, seed_two_cities
 

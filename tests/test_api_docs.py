@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 
 from fastapi.testclient import TestClient
 
-from coverage.storage import Store
+from coverage.store.storage import Store
 from tests.utils.api import app_for
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from coverage.storage import Store
+from coverage.store.storage import Store
 from tests.utils.api import app_for, key
 from tests.worlds.row import build_row_world
 

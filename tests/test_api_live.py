@@ -17,8 +17,8 @@ import pyogrio
 import pytest
 import shapely
 
-from coverage.queries import LIST_COLUMNS, village_table
-from coverage.storage import Store
+from coverage.store.queries import LIST_COLUMNS, village_table
+from coverage.store.storage import Store
 from tests.utils.api import live_server
 from tests.utils.db import POSTGRES_URL, require_postgis, reset_postgres
 from tests.worlds.row import build_row_world

@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 
 from coverage.audit.rounds import draw_round
 from coverage.audit.sampling import SamplingPlan
-from coverage.storage import Store
+from coverage.store.storage import Store
 from tests.utils.api import app_for, key
 from tests.worlds.row import build_row_world
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from api.cli.audit import audit_app
 from coverage.errors import ValidationError
-from coverage.storage import Store
+from coverage.store.storage import Store
 from tests.worlds.two_cities import field_tests, seed_two_cities
 
 if not any(group.typer_instance is audit_app for group in app.registered_groups):

@@ -20,7 +20,7 @@ from coverage.model.calibration import CalibrationRefused
 from coverage.model.predict import ModelParameters
 from coverage.model.propagation import edge_margin_db
 from coverage.model.rules import DEFAULT_RULES
-from coverage.storage import IngestRecord, Store
+from coverage.store.storage import IngestRecord, Store
 from tests.worlds.two_cities import field_tests, seed_two_cities, two_city_results, two_city_stations
 
 MARGIN = float(edge_margin_db(DEFAULT_RULES.edge_probability, DEFAULT_RULES.shadow_sigma_db))

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from coverage.model.predict import ModelParameters
 from coverage.model.rules import RuleSet
 from coverage.runs.analysis import analyze_frames
-from coverage.storage import Store
+from coverage.store.storage import Store
 from tests.utils.frames import assert_frames_equal
 from tests.worlds.contract import contract_measurements, contract_stations, contract_villages
 

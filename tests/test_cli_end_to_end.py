@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-from coverage.storage import Store
+from coverage.store.storage import Store
 from tests.utils.db import POSTGRES_URL, require_postgis, reset_postgres
 from tests.utils.frames import assert_frames_equal
 

@@ -16,7 +16,7 @@ from coverage.errors import ValidationError
 from coverage.ingest import read_input
 from coverage.ingest.committees import match_committees, normalize_village_name, read_committees
 from coverage.schema import is_village_committee, name_says_urban
-from coverage.storage import Store
+from coverage.store.storage import Store
 from tests.utils.api import app_for, key
 from tests.utils.bad_inputs import VILLAGE_POLYGONS, write_csv
 from tests.worlds.row import KM_LAT, KM_LON, SOUTH, WEST, build_row_world
@@ -50,7 +50,7 @@ def test_land_survey_codes_with_urban_names_are_counted_not_committees(tmp_path:
                for w in result.warnings)
     store = Store(f"sqlite:///{tmp_path / 'v.db'}")
     store.create_schema()
-    from coverage.storage import IngestRecord
+    from coverage.store.storage import IngestRecord
 
     store.write("villages", result.frame, record=IngestRecord(kind="villages", file_name="x", sha256="0",
                                                               crs="EPSG:4326", encoding=None, warnings=0))

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from coverage.crs import wgs84_to_gcj02
 from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
-from coverage.storage import Store
+from coverage.store.storage import Store
 from maps import png
 from maps.style import hex_rgb, rsrp_steps
 from maps.tiles import EXTENT, TileSource, tile_bounds

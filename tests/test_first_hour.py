@@ -19,8 +19,8 @@ from api.cli import app, error_lines
 from api.cli.service import port_in_use
 from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError
 from coverage.labels import LABELS, header, parse_verdict, people_sheet
-from coverage.regions import did_you_mean
-from coverage.storage import Store
+from coverage.store.regions import did_you_mean
+from coverage.store.storage import Store
 from tests.worlds.row import build_row_world
 
 runner = CliRunner()

@@ -33,10 +33,10 @@ from typer.testing import CliRunner
 from coverage.errors import ConfigError, NotFoundError
 from coverage.model.rules import DEFAULT_RULES
 from coverage.reports import SHEETS, write_report_xlsx
-from coverage.results_query import compare_runs, result_rows
 from coverage.runs.analysis import run_analysis
 from coverage.runs.history import kpi_history, record_snapshot
-from coverage.storage import IngestRecord, Store
+from coverage.store.results_query import compare_runs, result_rows
+from coverage.store.storage import IngestRecord, Store
 from maps.report import CHART_HEIGHT, chart_y, render_report_html, write_report_html
 from tests.utils.api import app_for, key
 from tests.utils.db import POSTGRES_URL, require_postgis, reset_postgres

@@ -512,7 +512,7 @@ def test_tab_separated_utf16_export(tmp_path: Path) -> None:
 
 
 def test_rejected_file_leaves_the_store_unchanged(tmp_path: Path) -> None:
-    storage = pytest.importorskip("coverage.storage")
+    storage = pytest.importorskip("coverage.store.storage")
     store = storage.Store(f"sqlite:///{tmp_path / 'v.db'}")
     store.create_schema()
     try:

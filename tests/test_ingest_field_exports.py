@@ -23,7 +23,7 @@ from coverage.model.predict import ModelParameters
 from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
 from coverage.runs.analysis import analyze_frames
 from coverage.schema import conform
-from coverage.storage import Store
+from coverage.store.storage import Store
 from tests.worlds.boxes import KM_LAT, RULES, A
 from tests.worlds.boxes import box_villages as villages
 from tests.worlds.boxes import sector_stations as stations

@@ -22,7 +22,7 @@ from coverage.ingest import inspect_input, read_input
 from coverage.ingest.mapping import ColumnMapping, load_profile, parse_pairs, save_profile
 from coverage.model.predict import prepare_cells
 from coverage.schema import conform
-from coverage.storage import Store
+from coverage.store.storage import Store
 from tests.utils.api import app_for, key
 from tests.utils.bad_inputs import write_csv
 from tests.worlds.row import build_row_world

@@ -30,7 +30,7 @@ from coverage.limits import LimitError, Limits, check_grid, grid_shape_of_bounds
 from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.schema import conform
-from coverage.storage import IngestRecord, Store
+from coverage.store.storage import IngestRecord, Store
 from tests.utils.api import app_for, key
 from tests.worlds.row import PARAMS, build_row_world
 

@@ -31,7 +31,7 @@ from coverage.model.rules import DEFAULT_RULES
 from coverage.model.verdicts import REASONS
 from coverage.runs.analysis import run_analysis
 from coverage.schema import conform
-from coverage.storage import Store
+from coverage.store.storage import Store
 from maps import STATIC_DIR, AssetError, MapSource, png, province_map, region_map, render_html, write_html
 from maps.assets import PACKAGES, RESOURCES
 from maps.builders import station_data, village_properties

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from api.cli import app as cli_app
 from coverage.audit.rounds import draw_round, round_outcomes, upload_results
 from coverage.audit.sampling import SamplingPlan
-from coverage.storage import Store
+from coverage.store.storage import Store
 from maps import MapOptions, render_html, write_html
 from maps.audit import audit_points, build_audit_map
 from tests.utils.api import app_for, key

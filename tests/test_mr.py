@@ -12,7 +12,7 @@ import pytest
 from coverage.errors import ValidationError
 from coverage.ingest.mr import export_mr, ingest_mr, read_mr
 from coverage.model.bands import channel, nr_arfcn_freq_mhz
-from coverage.storage import Store
+from coverage.store.storage import Store
 
 HEADER = ("栅格ID,中心经度,中心纬度,栅格大小(m),开始日期,结束日期,运营商,制式,频点,采样点数,平均RSRP(dBm),"
           "RSRP>=-105dBm占比,平均SINR(dB),用户数")

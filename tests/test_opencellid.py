@@ -49,7 +49,7 @@ def test_an_opencellid_file_without_chinese_nr_or_lte_is_rejected(tmp_path: Path
 def test_an_analysis_records_how_many_stations_had_unknown_radio_parameters(tmp_path: Path) -> None:
     from coverage.model.rules import DEFAULT_RULES
     from coverage.runs.analysis import run_analysis
-    from coverage.storage import IngestRecord, Store
+    from coverage.store.storage import IngestRecord, Store
     from tests.worlds.row import PARAMS, build_row_world
 
     store = Store(f"sqlite:///{tmp_path / 'v.db'}")

@@ -169,7 +169,7 @@ def test_dask_partitions_equal_single_process_on_the_seed_world(tmp_path: Path, 
     300 villages (at least 10) on a two-worker LocalCluster, each partition's rows read from the
     store and its results written back as it comes. Same results; rasters mosaic to the same pixels."""
     from coverage.runs.analysis import run_analysis
-    from coverage.storage import IngestRecord, Store
+    from coverage.store.storage import IngestRecord, Store
 
     world = seed_world
     # the halo's radius from one cell per radio combination equals the largest over all 144k cells

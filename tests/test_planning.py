@@ -17,7 +17,7 @@ from coverage.model.rules import PLANNING_RULES as RULES  # planning asks for 90
 from coverage.planning import plan_sites, plan_stations, read_candidates, site_stations, what_if_store
 from coverage.runs.analysis import analyze_frames, run_analysis
 from coverage.schema import is_village_committee
-from coverage.storage import IngestRecord, Store
+from coverage.store.storage import IngestRecord, Store
 from tests.worlds.boxes import KM_LAT, PARAMS, box_villages, sector_stations
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from coverage.runs.jobs import create_job, read_job
-from coverage.storage import Store
+from coverage.store.storage import Store
 from tests.utils.api import app_for
 from tests.worlds.row import build_row_world
 

@@ -37,7 +37,7 @@ from coverage.runs.jobs import (
     start_job,
 )
 from coverage.runs.refresh import RefreshResult, classify, inputs_changed, pending_files, refresh
-from coverage.storage import IngestRecord, Store, ingests, runs, stations
+from coverage.store.storage import IngestRecord, Store, ingests, runs, stations
 from tests.worlds.row import KM_LAT, KM_LON, PARAMS, SITE, SOUTH, WEST, build_row_world, row_stations
 
 FIFTH = "320115100201"

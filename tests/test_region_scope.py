@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.schema import conform
-from coverage.storage import IngestRecord, Store
+from coverage.store.storage import IngestRecord, Store
 from tests.utils.api import app_for, key
 from tests.worlds.row import KM_LAT, KM_LON, PARAMS, SITE, SOUTH, WEST, row_measurements, row_stations, row_villages
 

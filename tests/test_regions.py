@@ -1,4 +1,4 @@
-"""One region resolver (coverage/regions.py): codes and names with or without their suffix, the same
+"""One region resolver (coverage/store/regions.py): codes and names with or without their suffix, the same
 in the CLI's filters and the API's parameters, and a "did you mean" on a miss in both."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from coverage.errors import NotFoundError
-from coverage.queries import filter_results
-from coverage.regions import did_you_mean, name_forms, short_name
-from coverage.results_query import division_codes
-from coverage.storage import IngestRecord, Store
+from coverage.store.queries import filter_results
+from coverage.store.regions import did_you_mean, name_forms, short_name
+from coverage.store.results_query import division_codes
+from coverage.store.storage import IngestRecord, Store
 from tests.utils.api import app_for
 from tests.worlds.contract import contract_villages
 from tests.worlds.row import build_row_world

@@ -41,7 +41,7 @@ from coverage.runs.jobs import (
     list_jobs,
     read_job,
 )
-from coverage.storage import Store, runs
+from coverage.store.storage import Store, runs
 from tests.utils.api import app_for, key, live_server, settings_for, stop_process
 from tests.worlds.row import KM_LAT, KM_LON, SITE, SOUTH, WEST, build_row_world, row_stations
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import coverage.storage
+import coverage.store.storage
 from coverage.errors import ValidationError
-from coverage.storage import IngestRecord, Store, frame_fingerprint
+from coverage.store.storage import IngestRecord, Store, frame_fingerprint
 from tests.utils.frames import assert_frames_equal
 from tests.worlds.contract import CONTRACT_FRAMES
 
@@ -47,7 +47,7 @@ def test_chunked_reads_and_fingerprints_equal_whole_ones(store: Store, kind: str
     frame = CONTRACT_FRAMES[kind]()
     store.write(kind, frame, record=_record(kind))  # type: ignore[arg-type]
     whole = frame_fingerprint(frame)
-    monkeypatch.setattr(coverage.storage, "READ_CHUNK", 1)
+    monkeypatch.setattr(coverage.store.storage, "READ_CHUNK", 1)
     chunks = list(store.read_chunks(kind))  # type: ignore[arg-type]
     assert [len(c) for c in chunks] == [1] * len(frame)
     assert_frames_equal(store.read(kind), frame)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from api.cli import app as cli_app
 from coverage.ingest import read_input
 from coverage.ingest.mr import ingest_mr, read_mr
 from coverage.ingest.templates import TEMPLATE_KINDS, template_columns, write_template
-from coverage.storage import Store
+from coverage.store.storage import Store
 from tests.utils.api import app_for
 
 

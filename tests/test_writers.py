@@ -21,7 +21,7 @@ from coverage.labels import LABELS, header
 from coverage.model.rules import DEFAULT_RULES
 from coverage.reports import write_report_xlsx
 from coverage.runs.analysis import run_analysis
-from coverage.storage import IngestRecord, Store
+from coverage.store.storage import IngestRecord, Store
 from coverage.writers import csv_text, csv_unescape, formula_risk, safe_frame
 from tests.utils.api import app_for, key
 from tests.worlds.row import PARAMS, row_measurements, row_stations, row_villages

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from api.service_settings import ServiceSettings
 from api.settings import Settings
-from coverage.storage import Store
+from coverage.store.storage import Store
 
 console = Console()
 err_console = Console(stderr=True)
@@ -97,7 +97,7 @@ def service_settings() -> ServiceSettings:
 @contextmanager
 def open_service_store(settings: ServiceSettings) -> Iterator[Store]:
     """The store of the service settings, with its schema (API keys included) in place."""
-    from coverage import keys as _keys  # noqa: F401  (defines the api_keys table before create_schema)
+    from coverage.store import keys as _keys  # noqa: F401  (defines the api_keys table before create_schema)
 
     store = Store(settings.resolved_database_url())
     try:

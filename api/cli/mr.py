@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from coverage.storage import Store
+from coverage.store.storage import Store
 
 
 def ingest_mr_file(store: Store, file: Path, *, crs: str | None, encoding: str | None, sheet: str | None,

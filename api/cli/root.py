@@ -31,7 +31,7 @@ from api.cli.reports import print_history, report_command
 from api.cli.service import keys_app, serve
 from coverage.errors import Village5gError
 from coverage.schema import Kind
-from coverage.storage import IngestRecord
+from coverage.store.storage import IngestRecord
 
 app = typer.Typer(
     name="village5g",
@@ -198,7 +198,7 @@ def ingest(
     from coverage.ingest import far_from_villages, fill_division_names, inspect_input, read_input
     from coverage.ingest.mapping import ColumnMapping, load_profile, parse_pairs, profile_path
     from coverage.ingest.mapping import save_profile as write_profile
-    from coverage.results_query import extent
+    from coverage.store.results_query import extent
 
     given = ColumnMapping(rename=parse_pairs(map_, "--map"), defaults=parse_pairs(set_, "--set"),
                           crs=crs, encoding=encoding, layer=layer, three_sectors=three_sectors)
@@ -466,7 +466,7 @@ def villages(
     """List villages of a run with their verdicts, filtered (e.g. the uncovered list of a city)."""
     from coverage.ingest.export import write_table
     from coverage.labels import parse_verdict
-    from coverage.queries import filter_results, village_table
+    from coverage.store.queries import filter_results, village_table
 
     try:
         verdict = parse_verdict(status_) if status_ else None
@@ -558,9 +558,9 @@ def demo(
     from coverage.ingest.export import write_table
     from coverage.model.predict import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
-    from coverage.queries import filter_results, village_table
     from coverage.reports import write_report_xlsx
     from coverage.runs.analysis import run_analysis
+    from coverage.store.queries import filter_results, village_table
     from coverage.summary import summarize, with_parent_city
     from maps import MapOptions, build_map, write_html
     from maps.report import write_report_html

@@ -59,8 +59,8 @@ def serve(
 
     from api.app import create_app, settle_heap
     from api.logs import configure_logging
-    from coverage import results_query as _bounds  # noqa: F401
     from coverage.runs import jobs as _jobs  # noqa: F401
+    from coverage.store import results_query as _bounds  # noqa: F401
 
     settings = _settings()
     busy = port_in_use(host, port)
@@ -108,7 +108,7 @@ def keys_create(
     label: Annotated[str | None, typer.Option(help="A note on who holds the key")] = None,
 ) -> None:
     """Make an API key and print it once (only a hash of it is stored)."""
-    from coverage.keys import create_key
+    from coverage.store.keys import create_key
 
     with _store(_settings()) as store:
         record, plain = create_key(store, role=role.value, region_code=region, label=label)
@@ -121,7 +121,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """Every key: id, role, region, label, when made and revoked (never the key itself)."""
-    from coverage.keys import list_keys
+    from coverage.store.keys import list_keys
 
     with _store(_settings()) as store:
         records = list_keys(store)
@@ -137,7 +137,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (the part after v5g_)")]) -> None:
     """Revoke a key; running servers stop accepting it within VILLAGE5G_KEY_CACHE_S seconds."""
-    from coverage.keys import revoke_key
+    from coverage.store.keys import revoke_key
 
     with _store(_settings()) as store:
         record = revoke_key(store, key_id)

@@ -48,7 +48,7 @@ from coverage.audit.rounds import (
 from coverage.audit.sampling import SAMPLE_COLUMNS, Sample, write_sample
 from coverage.audit.stats import report_tables
 from coverage.audit.store import AuditStore
-from coverage.storage import Store
+from coverage.store.storage import Store
 
 router = APIRouter(prefix="/audits", tags=["Audits"])
 

@@ -25,11 +25,11 @@ from api.params import MAX_ID
 from api.responses import utc
 from api.security import SESSION_COOKIE, Principal, authenticate
 from coverage.errors import ConfigError, NotFoundError
-from coverage.keys import SESSION_HOURS, close_session, open_session
 from coverage.labels import CONFIDENCE_LABELS, REASON_LABELS, SOURCE_LABELS, VERDICT_LABELS
 from coverage.model.verdicts import REASONS
-from coverage.results_query import extent, ingest_history, resolve_run, village_history
-from coverage.storage import Store
+from coverage.store.keys import SESSION_HOURS, close_session, open_session
+from coverage.store.results_query import extent, ingest_history, resolve_run, village_history
+from coverage.store.storage import Store
 from maps.basemaps import BASEMAPS, get_basemap, raster_sources
 from maps.build import run_rules
 from maps.raster import RSRP_MIN_ZOOM

@@ -22,8 +22,8 @@ from api.responses import MEDIA_TYPES, file_responses, send_file
 from api.routers.runs import Level, summary_frame
 from coverage.crs import wgs84_to_gcj02
 from coverage.ingest.export import write_table
-from coverage.queries import village_table
-from coverage.results_query import query_villages, resolve_run
+from coverage.store.queries import village_table
+from coverage.store.results_query import query_villages, resolve_run
 
 router = APIRouter(prefix="/exports", tags=["Exports"])
 

@@ -24,10 +24,10 @@ from coverage.errors import ConfigError, ValidationError, Village5gError
 from coverage.ingest import far_from_villages, fill_division_names, inspect_input, read_input
 from coverage.ingest.mapping import ColumnMapping, load_profile, parse_pairs
 from coverage.ingest.templates import write_template
-from coverage.keys import role_allows
 from coverage.limits import LimitError
-from coverage.results_query import extent, in_regions
-from coverage.storage import IngestRecord
+from coverage.store.keys import role_allows
+from coverage.store.results_query import extent, in_regions
+from coverage.store.storage import IngestRecord
 
 router = APIRouter(prefix="/ingest", tags=["Ingest"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

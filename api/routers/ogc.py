@@ -47,7 +47,7 @@ from api.params import (
     point_query,
     village_query,
 )
-from coverage.results_query import (
+from coverage.store.results_query import (
     PointKind,
     PointQuery,
     VillageQuery,
@@ -61,7 +61,7 @@ from coverage.results_query import (
     stored_version,
     village_rows,
 )
-from coverage.storage import Store
+from coverage.store.storage import Store
 
 router = APIRouter(tags=["OGC API - Features"])
 

@@ -17,7 +17,9 @@ from api.ogc import base_url, link
 from api.params import MAX_ID, REGION_PATTERN
 from api.responses import utc
 from api.security import Principal
-from coverage.results_query import (
+from coverage.runs.analysis import check_run_grid
+from coverage.runs.jobs import INTERNAL_ERROR, list_jobs, read_job
+from coverage.store.results_query import (
     compare_runs,
     resolve_run,
     resolve_run_and_version,
@@ -25,9 +27,7 @@ from coverage.results_query import (
     run_counts,
     stored_version,
 )
-from coverage.runs.analysis import check_run_grid
-from coverage.runs.jobs import INTERNAL_ERROR, list_jobs, read_job
-from coverage.storage import Store
+from coverage.store.storage import Store
 from coverage.summary import reach_gap, reach_interval, reach_rate, summarize
 
 router = APIRouter()

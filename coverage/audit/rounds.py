@@ -1,4 +1,4 @@
-"""Audit rounds end to end over a :class:`~coverage.storage.Store`: draw, upload, report, calibrate.
+"""Audit rounds end to end over a :class:`~coverage.store.storage.Store`: draw, upload, report, calibrate.
 
 These are the operations the CLI (``village5g audit ...``) and the HTTP API share; each is a few
 calls into the pure modules :mod:`coverage.audit.sampling` (sampling and lists),
@@ -32,9 +32,9 @@ from coverage.model.predict import DEFAULT_PARAMETERS, ModelParameters
 from coverage.model.propagation import edge_margin_db
 from coverage.model.rules import DEFAULT_RULES, RuleSet
 from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
-from coverage.regions import did_you_mean, names_match
 from coverage.schema import MEASUREMENT_COLUMNS, conform
-from coverage.storage import Store, villages
+from coverage.store.regions import did_you_mean, names_match
+from coverage.store.storage import Store, villages
 
 __all__ = [
     "audit_evidence",

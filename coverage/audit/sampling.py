@@ -387,7 +387,7 @@ def draw_sample(results: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, plan: Sam
     Parameters
     ----------
     results : geopandas.GeoDataFrame
-        Village results as :meth:`coverage.storage.Store.read_results` returns them (EPSG:4326).
+        Village results as :meth:`coverage.store.storage.Store.read_results` returns them (EPSG:4326).
     stations : geopandas.GeoDataFrame
         Canonical stations; the active NR sites give each village its nearest site and distance
         from the committee point.

@@ -1,6 +1,6 @@
-"""Audit tables (on :data:`coverage.storage.metadata`) and their reads and writes.
+"""Audit tables (on :data:`coverage.store.storage.metadata`) and their reads and writes.
 
-Importing this module registers the tables, so :meth:`coverage.storage.Store.create_schema`
+Importing this module registers the tables, so :meth:`coverage.store.storage.Store.create_schema`
 creates them; :class:`AuditStore` also creates them when missing, so a database made before
 audits existed gains them on first use. Every write is one transaction: a rejected upload leaves
 the database as it was.
@@ -51,7 +51,7 @@ from coverage.audit.calibration import OFFSET_COLUMNS
 from coverage.audit.results import TEST_COLUMNS, FieldTests, tests_frame
 from coverage.audit.sampling import SAMPLE_COLUMNS, Sample, SamplingPlan
 from coverage.errors import NotFoundError, Problem, ValidationError
-from coverage.storage import Geometry, Store, _insert, _none, metadata
+from coverage.store.storage import Geometry, Store, _insert, _none, metadata
 
 __all__ = ["AUDIT_TABLES", "AuditStore"]
 

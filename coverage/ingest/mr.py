@@ -9,7 +9,7 @@ download rate. A province-month is tens of millions of rows, so a file is read i
 transaction; a file with any error is rolled back whole, so nothing stored changes.
 
 Why a table and not columnar files beside the database: every reader (analysis, exports, the API,
-partitioned runs) already reads through :class:`coverage.storage.Store`, which gives the
+partitioned runs) already reads through :class:`coverage.store.storage.Store`, which gives the
 all-or-nothing write and the same behaviour on SQLite and PostgreSQL for free; a grid row is small
 (no geometry column: WGS84 centre and size), and one index ``(lon, lat, period_start)`` answers "this
 box, this period" from the index alone. Inserts go through the driver's bulk path (SQLite
@@ -41,7 +41,7 @@ from coverage.crs import in_china, resolve_crs, transform_xy
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.model.bands import BANDS, EUTRA_CHANNELS, NR_CHANNELS, channel, normalize_band
 from coverage.schema import OPERATORS, RATS
-from coverage.storage import Store, ingests, mr_grids
+from coverage.store.storage import Store, ingests, mr_grids
 
 __all__ = ["CHUNK_ROWS", "GRID_SIZES_M", "MR_COLUMNS", "MrIngestResult", "ingest_mr", "mr_summary", "read_mr",
            "write_mr_frame"]

@@ -29,12 +29,12 @@ from coverage.model.predict import (
 )
 from coverage.model.rules import RuleSet
 from coverage.model.verdicts import VERDICTS
-from coverage.results_query import extent
 from coverage.runs.compute import analyze_frames as analyze_frames  # re-exported: the callers' entry point
 from coverage.runs.compute import write_geotiff
 from coverage.runs.jobs import fail_dead_runs, process_alive
 from coverage.runs.processes import owner_id
-from coverage.storage import Store, frame_fingerprint
+from coverage.store.results_query import extent
+from coverage.store.storage import Store, frame_fingerprint
 
 if TYPE_CHECKING:
     from coverage.model.calibration import Calibration

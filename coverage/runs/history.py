@@ -22,8 +22,8 @@ from sqlalchemy import Column, DateTime, Float, Integer, String, Table, func, se
 from sqlalchemy.exc import IntegrityError
 
 from coverage.errors import ConfigError
-from coverage.results_query import resolve_run, result_rows
-from coverage.storage import Store, metadata, runs
+from coverage.store.results_query import resolve_run, result_rows
+from coverage.store.storage import Store, metadata, runs
 from coverage.summary import summarize
 
 __all__ = ["CODE_WIDTH", "HISTORY_COLUMNS", "HISTORY_LEVELS", "ensure_table", "kpi_history", "kpi_snapshots",

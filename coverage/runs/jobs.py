@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from coverage.errors import NotFoundError, Village5gError
-from coverage.storage import Store, metadata, runs, village_results
+from coverage.store.storage import Store, metadata, runs, village_results
 
 __all__ = ["JOB_STATUSES", "JobBusyError", "acquire_lease", "claim_fire", "create_job", "execute_job",
            "fail_dead_runs", "fail_orphans", "finish_job", "job_claims", "job_leases", "job_progress", "jobs",

@@ -55,7 +55,7 @@ from coverage.model.rules import RuleSet
 from coverage.model.verdicts import SiteIndex, active_sites, village_extents
 from coverage.runs.compute import analyze_frames, write_geotiff
 from coverage.schema import Kind
-from coverage.storage import Fingerprint, Store
+from coverage.store.storage import Fingerprint, Store
 from coverage.writers import atomic_write
 
 #: Default partition size (villages): a few counties; about 300 partitions for the nation.
@@ -555,7 +555,7 @@ class StoreSurvey:
     radius_px: int
     #: :func:`coverage.model.verdicts.active_sites` of all stations: one point per site.
     sites: gpd.GeoDataFrame
-    #: :class:`coverage.storage.Fingerprint` of each kind, as run_analysis records its inputs.
+    #: :class:`coverage.store.storage.Fingerprint` of each kind, as run_analysis records its inputs.
     fingerprints: dict[str, str]
     rows: dict[str, int]
 
@@ -565,7 +565,7 @@ def survey_store(store: Store, *, committees_only: bool, rules: RuleSet, params:
     """Read the stored villages, stations and measurements once, chunk by chunk, keeping only the
     fingerprints, the villages' extents, the largest stamp radius and the active sites."""
     # the run's CRS from the envelope of its villages' polygons (the table of village bounds)
-    from coverage.results_query import extent as stored_extent
+    from coverage.store.results_query import extent as stored_extent
 
     envelope = stored_extent(store, "villages", committees_only=committees_only)
     if envelope is None:

@@ -49,10 +49,10 @@ from coverage.ingest import SUPPORTED_SUFFIXES, far_from_villages, file_sha256, 
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.model.predict import DEFAULT_PARAMETERS, ModelParameters
 from coverage.model.rules import RuleSet
-from coverage.results_query import extent
 from coverage.runs.analysis import run_analysis
 from coverage.schema import KINDS, Kind
-from coverage.storage import IngestRecord, Store, ingests
+from coverage.store.results_query import extent
+from coverage.store.storage import IngestRecord, Store, ingests
 from coverage.writers import atomic_write
 
 __all__ = ["PROCESSED", "REJECTED", "REPLACING_KINDS", "RefreshResult", "classify", "inputs_changed",

@@ -18,8 +18,8 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.service_settings import ServiceSettings
-from coverage.keys import create_key
-from coverage.storage import Store
+from coverage.store.keys import create_key
+from coverage.store.storage import Store
 
 
 def key(store: Store, role: str, region: str | None = None) -> dict[str, str]:

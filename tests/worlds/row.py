@@ -17,7 +17,7 @@ from coverage.model.predict import ModelParameters
 from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.schema import conform
-from coverage.storage import IngestRecord, Store
+from coverage.store.storage import IngestRecord, Store
 
 KM_LON = 1 / 94.0  # degrees of longitude per km at 32.4 N
 KM_LAT = 1 / 111.0

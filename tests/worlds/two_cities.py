@@ -21,7 +21,7 @@ from coverage.model.predict import ModelParameters
 from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.schema import Kind, conform
-from coverage.storage import IngestRecord, Store
+from coverage.store.storage import IngestRecord, Store
 
 CITIES = {"3201": ("南京市", 118.80), "3202": ("无锡市", 119.30)}
 COLS, ROWS = 8, 5

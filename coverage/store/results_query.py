@@ -2,9 +2,9 @@
 
 Everything here filters, counts and pages in the database (SQLite and PostgreSQL alike), so a page
 of a province-wide collection reads only that page. Rows come back in the shapes the rest of the
-domain uses: village pages as :meth:`coverage.storage.Store.read_results` returns them (so
-:func:`coverage.queries.village_table` and :func:`coverage.summary.summarize` apply unchanged),
-station and measurement pages as :meth:`~coverage.storage.Store.read` does, plus their ``id``.
+domain uses: village pages as :meth:`coverage.store.storage.Store.read_results` returns them (so
+:func:`coverage.store.queries.village_table` and :func:`coverage.summary.summarize` apply unchanged),
+station and measurement pages as :meth:`~coverage.store.storage.Store.read` does, plus their ``id``.
 
 Bounding boxes
     Villages are selected by bounding box through :data:`village_bounds`, a table of each village's
@@ -40,10 +40,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnElement, Select
 
 from coverage.errors import NotFoundError
-from coverage.queries import LIST_COLUMNS
-from coverage.regions import name_forms
 from coverage.schema import COLUMNS, conform
-from coverage.storage import (
+from coverage.store.queries import LIST_COLUMNS
+from coverage.store.regions import name_forms
+from coverage.store.storage import (
     Store,
     ingests,
     measurements,
@@ -391,7 +391,7 @@ class Rows:
         return len(self.ids)
 
 
-#: Columns of a village page (:data:`coverage.queries.LIST_COLUMNS` without the computed point).
+#: Columns of a village page (:data:`coverage.store.queries.LIST_COLUMNS` without the computed point).
 def _page_columns() -> list[Any]:
     by_name = {**{c.name: c for c in village_results.columns if c.name != "run_id"},
                **{c.name: c for c in villages.columns}}
@@ -403,7 +403,7 @@ def village_rows(store: Store, run_id: int, query: VillageQuery = VillageQuery()
                  after: str | None = None, sortby: str | None = None) -> tuple[Rows, int | None]:
     """Like :func:`query_villages` but as :class:`Rows` with the columns of a village list, in order.
 
-    ``point_lon``/``point_lat`` are computed exactly as :func:`coverage.queries.village_table` does
+    ``point_lon``/``point_lat`` are computed exactly as :func:`coverage.store.queries.village_table` does
     (committee point, else a point on the polygon's surface, rounded to 1e-6 degree). ``code``
     selects one village; ``after`` starts the page after that code (then ``offset`` counts from
     there), which the key serves without skipping rows. The count ignores ``after``. ``sortby`` is one
@@ -678,7 +678,7 @@ def division_codes(store: Store, level: str, name: str) -> list[tuple[str, str]]
     """``(code, name)`` of the cities, counties or townships of the stored villages called ``name``.
 
     ``name`` matches the full name or the name without its usual suffix (南京 finds 南京市;
-    :func:`coverage.regions.name_forms`).
+    :func:`coverage.store.regions.name_forms`).
     Several results mean the name is ambiguous (township names repeat across counties).
     """
     code_col, name_col = villages.c[f"{level}_code"], villages.c[f"{level}_name"]

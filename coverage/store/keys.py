@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, DateTime, LargeBinary, String, Table, select
 
 from coverage.errors import ConfigError, NotFoundError
-from coverage.storage import Store, metadata
+from coverage.store.storage import Store, metadata
 
 __all__ = ["ROLES", "SESSION_HOURS", "ApiKey", "api_keys", "close_session", "create_key", "key_sessions", "list_keys",
            "open_session", "revoke_key", "role_allows", "session_key", "validate_region", "verify_key"]

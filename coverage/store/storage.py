@@ -256,7 +256,7 @@ village_results = Table(
     Index("ix_village_results_run_no_site", "run_id", "no_site"),
 )
 
-#: The villages' lon/lat envelopes the result queries (:mod:`coverage.results_query`) filter by, kept
+#: The villages' lon/lat envelopes the result queries (:mod:`coverage.store.results_query`) filter by, kept
 #: in step with the stored villages.
 village_bounds = Table(
     "village_bounds",

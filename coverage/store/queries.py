@@ -8,7 +8,7 @@ import shapely
 
 from coverage.errors import NotFoundError
 from coverage.model.verdicts import committee_points
-from coverage.regions import did_you_mean, names_match
+from coverage.store.regions import did_you_mean, names_match
 
 #: Columns of a village list, in order (geometry last).
 LIST_COLUMNS = (
@@ -41,7 +41,7 @@ def filter_results(results: gpd.GeoDataFrame, *, verdict: str | None = None, no_
     """Rows of ``results`` that match every filter given.
 
     ``city``, ``county`` and ``township`` accept a code or a name, with or without its suffix (南京市
-    or 南京; :mod:`coverage.regions`).
+    or 南京; :mod:`coverage.store.regions`).
     Raises :class:`NotFoundError` for a region that is not in the results.
     """
     keep = np.ones(len(results), dtype=bool)
