@@ -38,6 +38,13 @@ from coverage.errors import ConfigError
 from coverage.model import propagation as prop
 from coverage.model.bands import BANDS, OMNI_GAIN_DBI, normalize_band
 from coverage.model.rules import RuleSet
+from coverage.model.terrain import (
+    clutter_loss_table_db,
+    effective_antenna_height_m,
+    radial_terrain_v,
+    sweep_excess_loss_db,
+)
+from coverage.model.terrain_inputs import TerrainLayers
 from coverage.runs.processes import forked_pool
 
 #: Coverage classes of a pixel, as stored in the class raster.
@@ -431,16 +438,24 @@ class _Cells:
     selection_offset: np.ndarray | None = None  # per band (dB), for choosing the serving layer
     operator_names: tuple[str, ...] = ()
     band_names: tuple[str, ...] = ()
+    #: With terrain: per cell its site (a distinct pixel and mast height) and per site its pixel, mast
+    #: height above its own ground (m), largest radius (pixels) and frequencies (MHz).
+    site: np.ndarray | None = None
+    site_row: np.ndarray | None = None
+    site_col: np.ndarray | None = None
+    site_mast_m: np.ndarray | None = None
+    site_radius: np.ndarray | None = None
+    site_freqs: tuple[tuple[float, ...], ...] = ()
 
 
 #: Probe pixels (rows, columns) whose per-operator values a prediction reports, or None.
 _Probes = tuple[np.ndarray, np.ndarray] | None
-_TILE_CONTEXT: tuple[_Cells, ModelParameters, RuleSet, float, _Probes] | None = None
+_TILE_CONTEXT: tuple[_Cells, ModelParameters, RuleSet, float, _Probes, TerrainLayers | None] | None = None
 #: A tile's probes: their indices, and per operator and band the best RSRP and its cell.
 _ProbeValues = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _init_worker(context: tuple[_Cells, ModelParameters, RuleSet, float, _Probes]) -> None:
+def _init_worker(context: tuple[_Cells, ModelParameters, RuleSet, float, _Probes, TerrainLayers | None]) -> None:
     global _TILE_CONTEXT
     _TILE_CONTEXT = context
 
@@ -448,13 +463,14 @@ def _init_worker(context: tuple[_Cells, ModelParameters, RuleSet, float, _Probes
 def _tile_task(bounds: tuple[int, int, int, int]
                ) -> tuple[tuple[int, int, int, int], tuple[np.ndarray, ...], _ProbeValues | None]:
     assert _TILE_CONTEXT is not None
-    cells, params, rules, resolution, probes = _TILE_CONTEXT
+    cells, params, rules, resolution, probes, terrain = _TILE_CONTEXT
     r0, c0, r1, c1 = bounds
     tile_probes = None
     if probes is not None:
         inside = np.flatnonzero((probes[0] >= r0) & (probes[0] < r1) & (probes[1] >= c0) & (probes[1] < c1))
         tile_probes = (inside, probes[0][inside] - r0, probes[1][inside] - c0)
-    arrays, probe_values = _predict_tile(cells, params, rules, resolution, *bounds, probes=tile_probes)
+    arrays, probe_values = _predict_tile(cells, params, rules, resolution, *bounds, probes=tile_probes,
+                                         terrain=terrain)
     return bounds, arrays, probe_values
 
 
@@ -465,13 +481,16 @@ def empty_band_layer(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np
 
 
 def stamp_cells(cells: _Cells, indices: np.ndarray, params: ModelParameters, resolution: float,
-                t_row: int, t_col: int, b_rsrp: np.ndarray, b_cell: np.ndarray, b_sum: np.ndarray) -> None:
+                t_row: int, t_col: int, b_rsrp: np.ndarray, b_cell: np.ndarray, b_sum: np.ndarray, *,
+                terrain_loss: Callable[[int], tuple[np.ndarray, int] | None] | None = None) -> None:
     """Stamp ``cells[indices]`` (one operator and band), in that order, onto a layer in place.
 
     The layer covers rows ``t_row:t_row + h`` and columns ``t_col:t_col + w`` of the grid:
     ``b_rsrp`` keeps the running maximum (the earlier cell wins a tie), ``b_cell`` its cell index
     and ``b_sum`` the running float32 sum of linear power (mW), added cell by cell, so that a layer
     extended by more cells later equals the layer stamped with all of them at once, bit for bit.
+    ``terrain_loss(i)``: cell i's terrain loss on its radials (dB, ``(360 * (R + 1),)`` in whole degrees
+    of bearing and pixels of distance, :class:`_TileTerrain`) and R, or None where the ground is flat.
     """
     h, w = b_rsrp.shape
     rad = cells.radius
@@ -498,6 +517,10 @@ def stamp_cells(cells: _Cells, indices: np.ndarray, params: ModelParameters, res
             stamp = stamp + _horizontal_lut_for(int(cells.azimuth[i])).take(bearing[ks])
             np.maximum(stamp, max_attenuation, out=stamp)
         stamp = stamp - pl[ks]
+        if terrain_loss is not None:
+            polar = terrain_loss(int(i))
+            if polar is not None:
+                stamp -= polar[0].take(_polar_index(big, resolution, polar[1])[ks])
         stamp += cells.const_db[i]
         sub = b_rsrp[ts]
         better = stamp > sub
@@ -505,6 +528,70 @@ def stamp_cells(cells: _Cells, indices: np.ndarray, params: ModelParameters, res
         np.putmask(b_cell[ts], better, i)
         stamp *= ln10_10
         b_sum[ts] += np.exp(stamp)
+
+
+@cache
+def _polar_index(radius_px: int, resolution_m: float, radial_px: int) -> np.ndarray:
+    """Index of each kernel pixel in a radial table ``(360, radial_px + 1)``: whole degrees of bearing,
+    whole pixels of distance (beyond ``radial_px``: its last column)."""
+    distance, bearing = _offsets(radius_px, resolution_m)
+    step = np.minimum(np.rint(distance / resolution_m).astype(np.int64), radial_px)
+    return (bearing * (radial_px + 1) + step).astype(np.intp)
+
+
+class _TileTerrain:
+    """A tile's terrain: each site's radial terrain loss per frequency (computed once per tile, when
+    a cell of the site is first stamped) and the receivers' clutter loss per frequency."""
+
+    def __init__(self, cells: _Cells, layers: TerrainLayers, resolution: float, h_ut_m: float,
+                 t_row: int, t_col: int, shape: tuple[int, int]) -> None:
+        self.cells, self.layers, self.resolution, self.h_ut_m = cells, layers, resolution, h_ut_m
+        self.window = (t_row + layers.pad, t_col + layers.pad, shape)
+        self.tables: dict[tuple[int, float], tuple[np.ndarray, int] | None] = {}
+
+    def loss(self, i: int) -> tuple[np.ndarray, int] | None:
+        """Cell i's radial terrain loss table (float16 dB) and its radius, None on flat ground."""
+        cells = self.cells
+        assert cells.site is not None
+        site = int(cells.site[i])
+        key = (site, float(cells.freq_mhz[i]))
+        if key not in self.tables:
+            self._sweep(site)
+        return self.tables[key]
+
+    def _sweep(self, site: int) -> None:
+        cells, layers = self.cells, self.layers
+        assert cells.site_row is not None and cells.site_col is not None and cells.site_radius is not None
+        assert cells.site_mast_m is not None
+        freqs = cells.site_freqs[site]
+        elevation = layers.elevation_m
+        radius = int(cells.site_radius[site])
+        row, col = int(cells.site_row[site]) + layers.pad, int(cells.site_col[site]) + layers.pad
+        r0, c0 = max(row - radius - 1, 0), max(col - radius - 1, 0)
+        window = None if elevation is None else elevation[r0:row + radius + 2, c0:col + radius + 2]
+        flat = True
+        if window is not None and window.size:
+            with np.errstate(invalid="ignore"):
+                relief = float(np.nanmax(window) - np.nanmin(window)) if np.isfinite(window).any() else 0.0
+            flat = relief < layers.flat_relief_m
+        if flat or window is None:
+            for f in freqs:
+                self.tables[(site, f)] = None
+            return
+        v_a, v_s = radial_terrain_v(window, row - r0, col - c0, h_tx_m=float(cells.site_mast_m[site]),
+                                    h_rx_m=self.h_ut_m, radius_px=radius, resolution_m=self.resolution)
+        for f in freqs:
+            self.tables[(site, f)] = (sweep_excess_loss_db(v_a, v_s, f).astype(np.float16).ravel(), radius)
+
+    def apply_clutter(self, freq_mhz: float, b_rsrp: np.ndarray, b_sum: np.ndarray) -> None:
+        """Subtract the receivers' clutter loss at ``freq_mhz`` from a band layer of the tile."""
+        if self.layers.landcover is None:
+            return
+        r, c, (h, w) = self.window
+        loss_by_code, _sigma = clutter_loss_table_db(freq_mhz, self.h_ut_m, self.layers.classes)
+        loss = loss_by_code[self.layers.landcover[r:r + h, c:c + w]]
+        b_rsrp -= loss
+        b_sum *= np.exp(loss * np.float32(-np.log(10.0) / 10.0))
 
 
 def kernel_radius(radius_px: np.ndarray) -> int:
@@ -526,11 +613,16 @@ def band_sinr(b_rsrp: np.ndarray, reached: np.ndarray, b_sum: np.ndarray, load: 
 
 def _predict_tile(cells: _Cells, params: ModelParameters, rules: RuleSet, resolution: float,
                   t_row: int, t_col: int, r1: int, c1: int, *,
-                  probes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                  probes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                  terrain: TerrainLayers | None = None
                   ) -> tuple[tuple[np.ndarray, ...], _ProbeValues | None]:
     """Best-of-operators RSRP, SINR, class, cell and operator of rows t_row:r1, columns t_col:c1, and
     each probe's (``(index, row, col)`` in the tile) per-operator RSRP and serving cell."""
     h, w = r1 - t_row, c1 - t_col
+    tile_terrain = None if terrain is None else _TileTerrain(cells, terrain, resolution, params.h_ut_m,
+                                                             t_row, t_col, (h, w))
+    terrain_loss = (tile_terrain.loss if tile_terrain is not None and terrain is not None
+                    and terrain.elevation_m is not None and cells.site is not None else None)
     best_rsrp = np.full((h, w), NODATA, dtype=np.float32)
     best_sinr = np.full((h, w), NODATA, dtype=np.float32)
     best_class = np.zeros((h, w), dtype=np.uint8)
@@ -552,8 +644,11 @@ def _predict_tile(cells: _Cells, params: ModelParameters, rules: RuleSet, resolu
         op_score = np.full((h, w), -np.inf, dtype=np.float32)  # RSRP + the band's selection offset
         for band in np.unique(cells.band[op_cells]):
             b_rsrp, b_cell, b_sum = empty_band_layer((h, w))
-            stamp_cells(cells, op_cells[cells.band[op_cells] == band], params, resolution, t_row, t_col,
-                        b_rsrp, b_cell, b_sum)
+            in_band = op_cells[cells.band[op_cells] == band]
+            stamp_cells(cells, in_band, params, resolution, t_row, t_col, b_rsrp, b_cell, b_sum,
+                        terrain_loss=terrain_loss)
+            if tile_terrain is not None:
+                tile_terrain.apply_clutter(float(cells.freq_mhz[in_band[0]]), b_rsrp, b_sum)
             b_sinr = band_sinr(b_rsrp, b_cell >= 0, b_sum, params.load, float(cells.band_noise_mw[band]))
             b_score = b_rsrp + (cells.selection_offset[band] if cells.selection_offset is not None else np.float32(0))
             if probe_values is not None and probes is not None:
@@ -575,14 +670,26 @@ def _predict_tile(cells: _Cells, params: ModelParameters, rules: RuleSet, resolu
 
 
 def compile_cells(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet, params: ModelParameters,
-                  operators: list[str] | None = None) -> tuple[pd.DataFrame, _Cells]:
+                  operators: list[str] | None = None, terrain: TerrainLayers | None = None
+                  ) -> tuple[pd.DataFrame, _Cells]:
     """The active NR cells of ``stations`` ready for stamping on ``grid``: the frame of
     :func:`prepare_cells` with pixel, radius and link-budget columns, and its plain arrays.
 
     Operators and bands are indexed in sorted order of their names (the order the prediction
-    combines them in).
+    combines them in). With ``terrain`` holding a DEM, ``height_m`` (the path loss's and the vertical
+    pattern's) is the effective height over the surrounding terrain
+    (:func:`coverage.model.terrain.effective_antenna_height_m`) and ``mast_height_m`` the height above the
+    site's own ground, which the terrain sweep uses.
     """
     cells = prepare_cells(stations, grid.crs, operators=operators)
+    elevation = None if terrain is None else terrain.elevation_m
+    if elevation is not None:
+        row, col = grid.pixel_of(cells["x"].to_numpy(), cells["y"].to_numpy())
+        cells["mast_height_m"] = cells["height_m"].round()
+        assert terrain is not None
+        cells["height_m"] = effective_antenna_height_m(elevation, row + terrain.pad, col + terrain.pad,
+                                                       cells["height_m"].to_numpy(float),
+                                                       resolution_m=grid.resolution_m)
     cells["n_rb"] = _n_rb(cells)
     margin = float(prop.edge_margin_db(rules.edge_probability, rules.shadow_sigma_db))
     cells["epre_dbm"] = np.asarray(prop.epre_dbm(cells["power_dbm"].to_numpy(float),
@@ -596,6 +703,16 @@ def compile_cells(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet, par
     cells["row"], cells["col"] = grid.pixel_of(cells["x"].to_numpy(), cells["y"].to_numpy())
     operator_names = sorted(cells["operator"].unique().tolist())
     band_names = sorted(cells["band"].unique().tolist())
+    sites: dict[str, object] = {}
+    if elevation is not None or (terrain is not None and terrain.landcover is not None):
+        keys = cells[["row", "col"]].assign(mast=cells.get("mast_height_m", cells["height_m"]))
+        site = keys.groupby(["row", "col", "mast"], sort=False).ngroup().to_numpy()
+        first = pd.Series(np.arange(len(cells))).groupby(site).first().to_numpy()
+        freqs = pd.Series(cells["freq_mhz"].to_numpy(float)).groupby(site).unique()
+        sites = {"site": site, "site_row": keys["row"].to_numpy()[first], "site_col": keys["col"].to_numpy()[first],
+                 "site_mast_m": keys["mast"].to_numpy(float)[first],
+                 "site_radius": pd.Series(cells["radius_px"].to_numpy()).groupby(site).max().to_numpy(),
+                 "site_freqs": tuple(tuple(float(f) for f in v) for v in freqs.to_numpy())}
     arrays = _Cells(
         row=cells["row"].to_numpy(), col=cells["col"].to_numpy(), radius=cells["radius_px"].to_numpy(),
         azimuth=np.rint(cells["azimuth_deg"].to_numpy()).astype(np.int64) % 360,
@@ -614,6 +731,7 @@ def compile_cells(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet, par
         selection_offset=np.array([dict(params.selection_offsets).get(b, 0.0) for b in band_names], dtype=np.float32),
         operator_names=tuple(operator_names),
         band_names=tuple(band_names),
+        **sites,  # type: ignore[arg-type]
     )
     return cells, arrays
 
@@ -621,7 +739,7 @@ def compile_cells(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet, par
 def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
             params: ModelParameters = DEFAULT_PARAMETERS, operators: list[str] | None = None,
             mask: np.ndarray | None = None, probes: tuple[np.ndarray, np.ndarray] | None = None,
-            progress: Callable[[str], None] | None = None) -> Prediction:
+            progress: Callable[[str], None] | None = None, terrain: TerrainLayers | None = None) -> Prediction:
     """Predict best-server SS-RSRP and SS-SINR on ``grid`` from the active NR cells of ``stations``.
 
     Parameters
@@ -643,6 +761,11 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
         Optional pixel rows and columns (e.g. of measurements) whose per-operator best SS-RSRP and
         serving cell per band are reported in ``probe_band_rsrp`` / ``probe_band_cell``; they are added
         to ``mask``.
+    terrain
+        Optional DEM and land cover on ``grid`` and its halo (:func:`coverage.model.terrain_inputs.read_layers`):
+        effective antenna heights, terrain diffraction over each site's radials (Bullington excess over
+        smooth ground, :mod:`coverage.model.terrain`) and the receivers' clutter loss per land-cover class.
+        None (the default): flat ground and no land cover, the model without terrain.
 
     Returns
     -------
@@ -650,7 +773,8 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
         RSRP (dBm) includes the edge margin ``z_p * sigma``; SINR (dB) is per resource element at
         ``params.load``. Results do not depend on the tile size or the number of workers.
     """
-    cells, arrays = compile_cells(stations, grid, rules=rules, params=params, operators=operators)
+    cells, arrays = compile_cells(stations, grid, rules=rules, params=params, operators=operators,
+                                  terrain=terrain)
 
     shape = (grid.height, grid.width)
     out: tuple[np.ndarray, ...] = (
@@ -666,7 +790,7 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
             mask[prow[probe_on], pcol[probe_on]] = True
     tiles = tile_boxes(shape, params.tile_px, mask)
     context = (arrays, params, rules, grid.resolution_m,
-               None if probe_on is None else (prow[probe_on], pcol[probe_on]))
+               None if probe_on is None else (prow[probe_on], pcol[probe_on]), terrain)
     # kernels are built once here, so forked workers share them instead of rebuilding each
     big = kernel_radius(arrays.radius)
     for freq, h_bs, band in np.unique(np.column_stack([arrays.freq_mhz, arrays.height_m, arrays.band]), axis=0):

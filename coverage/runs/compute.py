@@ -50,6 +50,7 @@ from coverage.model.predict import (
 )
 from coverage.model.propagation import edge_margin_db
 from coverage.model.rules import RuleSet
+from coverage.model.terrain_inputs import TerrainSource, read_layers
 from coverage.model.verdicts import VillageRaster, village_extents, village_metrics, village_raster
 from coverage.writers import atomic_write
 
@@ -60,7 +61,8 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                    progress: Callable[[str], None] | None = None,
                    timings: dict[str, float] | None = None,
                    crs: pyproj.CRS | None = None, lattice: tuple[float, float, int] | None = None,
-                   mr: pd.DataFrame | None = None, mr_model: MrModel = DEFAULT_MR_MODEL
+                   mr: pd.DataFrame | None = None, mr_model: MrModel = DEFAULT_MR_MODEL,
+                   terrain: TerrainSource | None = None
                    ) -> tuple[pd.DataFrame, Prediction, np.ndarray]:
     """Predict and decide verdicts for ``villages`` (no storage): results, prediction, labels.
 
@@ -72,6 +74,8 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     to multiples of the resolution, so runs over parts of an area in the same CRS share one lattice;
     ``lattice`` (see :func:`coverage.model.predict.make_grid`) also aligns its tiles with a whole run's.
     Only village and committee pixels are predicted (:func:`coverage.model.verdicts.village_raster`).
+    ``terrain``: the stored DEM and land cover, read onto the grid in windows and used by the model
+    (:mod:`coverage.model.terrain`); None: flat ground, no land cover.
     """
     timings = {} if timings is None else timings
     say = progress or (lambda _m: None)
@@ -119,10 +123,15 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     grid, labels = raster.grid, raster.labels
     timings["rasterize_s"] = time.perf_counter() - t
     say(f"grid {grid.width} x {grid.height} at {params.resolution_m:g} m; predicting")
+    layers = None
+    if terrain is not None and (terrain.dem_path is not None or terrain.landcover_path is not None):
+        t = time.perf_counter()
+        layers = read_layers(terrain, grid)
+        timings["terrain_read_s"] = time.perf_counter() - t
     t = time.perf_counter()
     probes = None if mx is None or my is None else grid.pixel_of(mx, my)
     prediction = predict(stations, grid, rules=rules, params=params, operators=operators, mask=raster.mask,
-                         probes=probes)
+                         probes=probes, terrain=layers)
     timings["predict_s"] = time.perf_counter() - t
     t = time.perf_counter()
     model_class, posterior = fuse_evidence(prediction, raster, villages, meas if fusing else None,

@@ -1,0 +1,113 @@
+"""Terrain and land cover in the prediction: a hand-made ridge, flat ground, clutter (coverage.model.predict
+with coverage.model.terrain_inputs layers, through coverage.runs.compute.analyze_frames).
+
+The row world (tests/worlds/row.py): one 3-sector CMCC n41 site at the first village's committee; here
+at 53 dBm, so that its neighbour 1.5-2.5 km east is covered too. A 90 m north-south ridge at 1.2 km
+east of the site, between the two villages, must leave that neighbour weak or uncovered; a flat DEM
+(and no DEM) must give today's model exactly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from coverage.errors import ValidationError
+from coverage.model.predict import ModelParameters
+from coverage.model.rules import DEFAULT_RULES
+from coverage.model.terrain_inputs import TerrainSource, check_raster, read_class_table
+from coverage.runs.compute import analyze_frames
+from tests.worlds.row import KM_LAT, KM_LON, SITE, SOUTH, WEST, row_stations, row_villages
+
+PARAMS = ModelParameters(resolution_m=100.0, workers=1)
+PIXEL_DEG = 0.0003  # about 30 m: a DEM finer than the prediction grid, in EPSG:4326 (not the grid's CRS)
+
+
+def _write(path: Path, data: np.ndarray, west: float, north: float, dtype: str, nodata: float | None) -> Path:
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1, dtype=dtype,
+                       crs="EPSG:4326", transform=Affine(PIXEL_DEG, 0.0, west, 0.0, -PIXEL_DEG, north),
+                       nodata=nodata) as dst:
+        dst.write(data.astype(dtype), 1)
+    return path
+
+
+def _dem(tmp_path: Path, ridge_m: float, name: str) -> Path:
+    west, north = WEST - 12 * KM_LON, SOUTH + 13 * KM_LAT
+    width, height = int(40 * KM_LON / PIXEL_DEG), int(26 * KM_LAT / PIXEL_DEG)
+    lon = west + (np.arange(width) + 0.5) * PIXEL_DEG
+    east_km = (lon - SITE[0]) / KM_LON
+    row = 12.0 + ridge_m * np.exp(-(((east_km - 1.2) / 0.08) ** 2))
+    return _write(tmp_path / name, np.repeat(row[None, :], height, axis=0), west, north, "float32", -9999.0)
+
+
+def _run(stations_power: float, terrain: TerrainSource | None) -> dict[str, str]:
+    stations = row_stations()
+    stations["power_dbm"] = stations_power
+    results, _prediction, _labels = analyze_frames(row_villages(), stations, None, rules=DEFAULT_RULES,
+                                                   params=PARAMS, terrain=terrain)
+    return dict(zip(results["code"], results["verdict"], strict=True))
+
+
+def test_a_ridge_between_site_and_village_takes_its_coverage_and_removing_it_restores_it(tmp_path: Path) -> None:
+    plain = _run(53.0, None)
+    neighbour = "321012101202"
+    assert plain[neighbour] == "covered"
+    ridge = _run(53.0, TerrainSource(dem_path=_dem(tmp_path, 90.0, "ridge.tif")))
+    assert ridge[neighbour] in ("weak", "uncovered")
+    assert ridge["321012101201"] == "covered"  # the site's own village is in front of the ridge
+    flat = _run(53.0, TerrainSource(dem_path=_dem(tmp_path, 0.0, "flat.tif")))
+    assert flat == plain  # no ridge: today's model, village for village
+
+
+def test_flat_dem_gives_todays_prediction_exactly(tmp_path: Path) -> None:
+    stations = row_stations()
+    villages = row_villages()
+    _r, base, _l = analyze_frames(villages, stations, None, rules=DEFAULT_RULES, params=PARAMS)
+    _r, flat, _l = analyze_frames(villages, stations, None, rules=DEFAULT_RULES, params=PARAMS,
+                                  terrain=TerrainSource(dem_path=_dem(tmp_path, 0.0, "flat.tif")))
+    np.testing.assert_array_equal(base.rsrp_dbm, flat.rsrp_dbm)
+    np.testing.assert_array_equal(base.sinr_db, flat.sinr_db)
+
+
+def test_forest_at_the_receiver_costs_its_p2108_loss(tmp_path: Path) -> None:
+    west, north = WEST - 12 * KM_LON, SOUTH + 13 * KM_LAT
+    width, height = int(40 * KM_LON / PIXEL_DEG), int(26 * KM_LAT / PIXEL_DEG)
+    codes = np.full((height, width), 40, dtype=np.uint8)  # cropland: no clutter loss
+    lc_crop = _write(tmp_path / "crop.tif", codes, west, north, "uint8", 0)
+    lc_forest = _write(tmp_path / "forest.tif", np.full_like(codes, 10), west, north, "uint8", 0)
+    stations = row_stations()
+    villages = row_villages()
+    _r, base, _l = analyze_frames(villages, stations, None, rules=DEFAULT_RULES, params=PARAMS)
+    _r, crop, _l = analyze_frames(villages, stations, None, rules=DEFAULT_RULES, params=PARAMS,
+                                  terrain=TerrainSource(landcover_path=lc_crop))
+    _r, forest, _l = analyze_frames(villages, stations, None, rules=DEFAULT_RULES, params=PARAMS,
+                                    terrain=TerrainSource(landcover_path=lc_forest))
+    reached = base.rsrp_dbm > -999
+    np.testing.assert_array_equal(base.rsrp_dbm, crop.rsrp_dbm)
+    # P.2108 3.1 eq. 2a, trees/forest R = 15 m, w_s = 15 m, h = 1.5 m, 2.565 GHz:
+    # theta = atan(13.5 / 15) = 41.99 deg, v = 0.342 sqrt(2.565) sqrt(13.5 x 41.99) = 13.02,
+    # J(v) = 6.9 + 20 log10(sqrt(12.92^2 + 1) + 12.92) = 35.15 dB, A_h = 35.15 - 6.03 = 29.1 dB
+    drop = (base.rsrp_dbm - forest.rsrp_dbm)[reached]
+    assert drop == pytest.approx(np.full(drop.shape, 29.1), abs=0.05)
+
+
+def test_bad_rasters_and_class_tables_are_rejected_with_the_file_named(tmp_path: Path) -> None:
+    text = tmp_path / "dem.tif"
+    text.write_text("not a raster")
+    with pytest.raises(ValidationError, match=r"dem\.tif"):
+        check_raster(text, "dem")
+    floats = _write(tmp_path / "lc.tif", np.zeros((4, 4)), WEST, SOUTH, "float32", None)
+    with pytest.raises(ValidationError, match="integer class codes"):
+        check_raster(floats, "landcover")
+    table = tmp_path / "classes.csv"
+    table.write_text("code,name,clutter_type,height_m,sigma_db\n10,林地,urban_trees_forest,15,6\n11,x,jungle,3,2\n",
+                     encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"classes\.csv.*jungle"):
+        read_class_table(table)
+    table.write_text("code,name,clutter_type,height_m,sigma_db\n10,林地,urban_trees_forest,high,6\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="row 2"):
+        read_class_table(table)
