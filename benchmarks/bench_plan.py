@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_plan.py [--sites N] [--repeats R] [--baseline-picks K]
 
-``ours``: :func:`coverage.planning.plan_sites` (n41, CMCC, default candidates: committee points of
+``ours``: :func:`coverage.planning.sites.plan_sites` (n41, CMCC, default candidates: committee points of
 the villages not covered) on the seed world's village committees: build the state (one prediction
 of the other operators, the planned operator's layers), evaluate every candidate once, then after
 each pick re-evaluate only the candidates whose window or villages changed.
@@ -28,9 +28,9 @@ import time
 import geopandas as gpd
 import pandas as pd
 
-from coverage import planning
 from coverage.model.predict import ModelParameters
 from coverage.model.rules import PLANNING_RULES
+from coverage.planning import sites as planning
 from coverage.runs.analysis import analyze_frames
 from coverage.schema import is_village_committee
 from seeds import DEFAULT_SEED, build_world

@@ -13,7 +13,7 @@ from maps.assets import write_html
 
 
 def plan_map(sites: gpd.GeoDataFrame, villages: gpd.GeoDataFrame, path: Path | str) -> Path:
-    """Write the plan map of ``sites`` (a :class:`coverage.planning.Plan` table) to ``path``.
+    """Write the plan map of ``sites`` (a :class:`coverage.planning.sites.Plan` table) to ``path``.
 
     ``villages`` (EPSG:4326, with ``code`` and ``name``) supplies the outlines of the villages each
     site gains or loses. The file works without a network (assets inlined, no tile basemap).

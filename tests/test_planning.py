@@ -14,7 +14,7 @@ import pytest
 
 from coverage.errors import ConfigError, ValidationError
 from coverage.model.rules import PLANNING_RULES as RULES  # planning asks for 90 % location probability
-from coverage.planning import plan_sites, plan_stations, read_candidates, site_stations, what_if_store
+from coverage.planning.sites import plan_sites, plan_stations, read_candidates, site_stations, what_if_store
 from coverage.runs.analysis import analyze_frames, run_analysis
 from coverage.schema import is_village_committee
 from coverage.store.storage import IngestRecord, Store

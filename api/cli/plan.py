@@ -40,7 +40,7 @@ def plan_command(
     from coverage.ingest.export import write_output, write_table
     from coverage.model.predict import ModelParameters
     from coverage.model.rules import PLANNING_RULES, load_rules
-    from coverage.planning import plan_sites, plan_stations, read_candidates, read_scope
+    from coverage.planning.sites import plan_sites, plan_stations, read_candidates, read_scope
     from coverage.summary import rate_text, reach_rate
 
     rule_set = load_rules(rules) if rules else PLANNING_RULES
@@ -76,7 +76,7 @@ def what_if_command(add_sites: Path, output: Path | None) -> None:
     """``analyze --add-sites FILE``: evaluate proposed stations without storing them."""
     from coverage.ingest import read_input
     from coverage.ingest.export import write_table
-    from coverage.planning import what_if_store
+    from coverage.planning.sites import what_if_store
 
     added = read_input("stations", add_sites).frame
     with _store() as store, _steps() as step:
