@@ -241,7 +241,7 @@ class JobScheduler:
                 "note": "recorded" if rows else "this run's KPIs were recorded before"}
 
     def _report(self, progress: Callable[[str], None]) -> dict[str, Any]:
-        from coverage.reports import write_report_xlsx
+        from coverage.reports.workbook import write_report_xlsx
         from maps.report import write_report_html
 
         run_id = self.store.latest_run_id()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from coverage.reports import write_report_xlsx
+from coverage.reports.workbook import write_report_xlsx
 from coverage.runs.history import kpi_history, record_snapshot, run_kpis
 from coverage.store.storage import Store
 from maps import MapOptions, build_map, render_html

@@ -1,7 +1,7 @@
 """The HTML report of a region and run: KPIs, a chart of 通达率 over runs against the target, the villages
 newly flagged or cleared since the previous run, and the coverage map, in one self-contained page.
 
-The data come from :func:`coverage.reports.report_data` (the XLSX report shows the same). The chart
+The data come from :func:`coverage.reports.workbook.report_data` (the XLSX report shows the same). The chart
 is an inline SVG drawn here (:func:`reach_chart_svg`), so the page needs no charting library. The map
 is the map of ``village5g map`` rendered offline (every script and stylesheet inlined) and embedded
 as the ``srcdoc`` of an iframe: the report is one file that opens from disk with no network (with the
@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from coverage.errors import ConfigError, NotFoundError
-from coverage.reports import CHANGE_LABELS, VERDICT_LABELS, ReportData, local_time, report_data
+from coverage.reports.workbook import CHANGE_LABELS, VERDICT_LABELS, ReportData, local_time, report_data
 from coverage.store.storage import Store
 from coverage.writers import atomic_write
 from maps.assets import render_html

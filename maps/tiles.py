@@ -41,6 +41,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import func, select
 
+from coverage.reports.summary import summarize
 from coverage.store.results_query import (
     PointQuery,
     VillageQuery,
@@ -51,7 +52,6 @@ from coverage.store.results_query import (
     village_rows,
 )
 from coverage.store.storage import Store, ingests
-from coverage.summary import summarize
 from coverage.writers import atomic_write
 from maps.build import run_rules
 from maps.geometry import shift_to_gcj02

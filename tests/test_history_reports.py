@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 
 from coverage.errors import ConfigError, NotFoundError
 from coverage.model.rules import DEFAULT_RULES
-from coverage.reports import SHEETS, write_report_xlsx
+from coverage.reports.workbook import SHEETS, write_report_xlsx
 from coverage.runs.analysis import run_analysis
 from coverage.runs.history import kpi_history, record_snapshot
 from coverage.store.results_query import compare_runs, result_rows

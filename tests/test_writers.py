@@ -19,7 +19,7 @@ from coverage.ingest import read_input
 from coverage.ingest.export import write_output, write_table
 from coverage.labels import LABELS, header
 from coverage.model.rules import DEFAULT_RULES
-from coverage.reports import write_report_xlsx
+from coverage.reports.workbook import write_report_xlsx
 from coverage.runs.analysis import run_analysis
 from coverage.store.storage import IngestRecord, Store
 from coverage.writers import csv_text, csv_unescape, formula_risk, safe_frame

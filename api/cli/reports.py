@@ -28,7 +28,7 @@ class ReportFormat(StrEnum):
 def print_history(*, level: str, code: str | None, since: dt.datetime | None, output: Path | None,
                   lang: str = "zh") -> None:
     """Print 通达率 per published run for the regions of ``level`` (one table), optionally write it."""
-    from coverage.reports import local_time
+    from coverage.reports.workbook import local_time
     from coverage.runs.history import kpi_history
 
     with open_store() as store:
@@ -91,7 +91,7 @@ def report_command(
 ) -> None:
     """Write the report of a region: XLSX (KPIs by city/county, uncovered and weak villages, changes since
     the previous run, 通达率 history) or HTML (KPIs, chart of 通达率 over runs, changes, map; works offline)."""
-    from coverage.reports import write_report_xlsx
+    from coverage.reports.workbook import write_report_xlsx
     from maps.report import write_report_html
 
     chosen = fmt.value if fmt is not None else output.suffix.lower().lstrip(".")

@@ -416,8 +416,8 @@ def analyze(
         return
     from coverage.model.predict import ModelParameters
     from coverage.model.rules import DEFAULT_RULES, load_rules
+    from coverage.reports.summary import rate_text, reach_rate
     from coverage.runs.analysis import run_analysis
-    from coverage.summary import rate_text, reach_rate
 
     rule_set = load_rules(rules) if rules else DEFAULT_RULES
     params = ModelParameters(resolution_m=resolution)
@@ -502,7 +502,7 @@ def summary(
     """通达率 (5G reach rate), verdict counts, no-site villages and gap to target per region, with a
     total row for the whole province."""
     from coverage.ingest.export import write_table
-    from coverage.summary import summarize, with_parent_city
+    from coverage.reports.summary import summarize, with_parent_city
 
     if history:
         print_history(level=level.value if level else "province", code=code, since=None, output=output,
@@ -558,10 +558,10 @@ def demo(
     from coverage.ingest.export import write_table
     from coverage.model.predict import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
-    from coverage.reports import write_report_xlsx
+    from coverage.reports.summary import summarize, with_parent_city
+    from coverage.reports.workbook import write_report_xlsx
     from coverage.runs.analysis import run_analysis
     from coverage.store.queries import filter_results, village_table
-    from coverage.summary import summarize, with_parent_city
     from maps import MapOptions, build_map, write_html
     from maps.report import write_report_html
 

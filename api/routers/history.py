@@ -17,7 +17,7 @@ from api.errors import ApiError
 from api.models import RegionCounts
 from api.params import MAX_ID, REGION_PATTERN, parse_since
 from api.security import Principal
-from coverage.reports import write_report_xlsx
+from coverage.reports.workbook import write_report_xlsx
 from coverage.runs.history import kpi_history
 from maps.report import render_report_html
 
