@@ -13,7 +13,12 @@ in its own process (peak memory is that process's maximum resident set):
 Then the time to read one box holding 4 % of the grids (a county of a province) for the month back from each database
 (with the index, and the baseline's full scan).
 
-Run: ``.venv/bin/python benchmarks/bench_mr_ingest.py [--rows 1000000,2000000] [--folder /tmp/mr-bench]``.
+``--postgres URL`` runs both into a PostgreSQL database instead (emptied before each run: every table of
+its ``public`` schema is dropped, so give it a database of its own): village5g stores through ``COPY``, the
+baseline through ``to_sql`` (SQLAlchemy's multi-row ``INSERT``).
+
+Run: ``nice -n 10 .venv/bin/python benchmarks/bench_mr_ingest.py [--rows 1000000,2000000] [--folder /tmp/mr-bench]
+[--postgres postgresql+psycopg://postgres@127.0.0.1:5432/village5g_bench_mr]``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sqlite3
 import subprocess
 import sys
 import time
@@ -75,14 +79,15 @@ def write_csv(path: Path, rows: int, seed: int = 1) -> None:
             frame.to_csv(out, header=False, index=False)
 
 
-def _child(mode: str, csv: Path, db: Path) -> None:
-    """Run one ingest in this (child) process and print its time and peak memory as JSON."""
+def _child(mode: str, csv: Path, url: str) -> None:
+    """Run one ingest in this (child) process into the (empty) database ``url`` and print its time and peak
+    memory as JSON."""
     t = time.perf_counter()
     if mode == "village5g":
         from coverage.ingest.mr import ingest_mr
         from coverage.store.storage import Store
 
-        store = Store(f"sqlite:///{db}")
+        store = Store(url)
         store.create_schema()
         rows = ingest_mr(store, csv).rows
         store.dispose()
@@ -90,7 +95,7 @@ def _child(mode: str, csv: Path, db: Path) -> None:
         from sqlalchemy import create_engine
 
         frame = pd.read_csv(csv)
-        engine = create_engine(f"sqlite:///{db}")
+        engine = create_engine(url)
         rows = int(frame.to_sql("mr", engine, if_exists="append", index=False, chunksize=100_000) or len(frame))
         engine.dispose()
     seconds = time.perf_counter() - t
@@ -98,27 +103,44 @@ def _child(mode: str, csv: Path, db: Path) -> None:
     print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak_mb}))
 
 
-def run(mode: str, csv: Path, db: Path) -> dict[str, float]:
-    db.unlink(missing_ok=True)
-    out = subprocess.run([sys.executable, __file__, "--child", mode, str(csv), str(db)], check=True,
+def _empty_postgres(url: str) -> None:
+    """Drop every table of ``url``'s public schema (the benchmark's own database)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def run(mode: str, csv: Path, db: Path, postgres: str | None) -> dict[str, float]:
+    if postgres:
+        _empty_postgres(postgres)
+    else:
+        db.unlink(missing_ok=True)
+    url = postgres or f"sqlite:///{db}"
+    out = subprocess.run([sys.executable, __file__, "--child", mode, str(csv), url], check=True,
                          capture_output=True, text=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def read_box(db: Path, mode: str, rows: int) -> tuple[float, int]:
+def read_box(url: str, mode: str, rows: int) -> tuple[float, int]:
+    from sqlalchemy import text
+
     from coverage.ingest.mr import read_mr
     from coverage.store.storage import Store
 
     box = box_of(rows)
-    store = Store(f"sqlite:///{db}")
+    store = Store(url)
     t = time.perf_counter()
     if mode == "village5g":
         n = len(read_mr(store, box=box, period=("2026-10-01", "2026-10-31")))
     else:
-        with sqlite3.connect(db) as conn:
-            n = len(pd.read_sql(
-                'SELECT * FROM mr WHERE "中心经度" BETWEEN ? AND ? AND "中心纬度" BETWEEN ? AND ?', conn,
-                params=[box[0], box[2], box[1], box[3]]))
+        with store.engine.connect() as conn:
+            n = len(pd.read_sql(text(
+                'SELECT * FROM mr WHERE "中心经度" BETWEEN :x0 AND :x1 AND "中心纬度" BETWEEN :y0 AND :y1'), conn,
+                params={"x0": box[0], "x1": box[2], "y0": box[1], "y1": box[3]}))
     seconds = time.perf_counter() - t
     store.dispose()
     return seconds, n
@@ -126,23 +148,28 @@ def read_box(db: Path, mode: str, rows: int) -> tuple[float, int]:
 
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--child"]:
-        _child(argv[1], Path(argv[2]), Path(argv[3]))
+        _child(argv[1], Path(argv[2]), argv[3])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rows", default="1000000,2000000,5000000", help="sizes, comma-separated")
     parser.add_argument("--folder", type=Path, default=Path("/tmp/village5g-mr-bench"))
+    parser.add_argument("--postgres", default=None,
+                        help="a PostgreSQL database of the benchmark's own (emptied before each run)")
     args = parser.parse_args(argv)
     args.folder.mkdir(parents=True, exist_ok=True)
+    print(f"store: {'PostgreSQL (COPY)' if args.postgres else 'SQLite (executemany)'}")
     print(f"{'rows':>11} {'CSV MB':>7} | {'village5g s':>11} {'peak MB':>8} {'rows/s':>9} | "
           f"{'pandas s':>9} {'peak MB':>8} {'rows/s':>9} | {'box read v5g s':>14} {'pandas s':>9}")
     for rows in (int(r) for r in args.rows.split(",")):
         csv = args.folder / f"mr_{rows}.csv"
         if not csv.is_file():
             write_csv(csv, rows)
-        ours = run("village5g", csv, args.folder / f"ours_{rows}.db")
-        base = run("pandas", csv, args.folder / f"pandas_{rows}.db")
-        ours_read, n1 = read_box(args.folder / f"ours_{rows}.db", "village5g", rows)
-        base_read, n2 = read_box(args.folder / f"pandas_{rows}.db", "pandas", rows)
+        ours_db, base_db = args.folder / f"ours_{rows}.db", args.folder / f"pandas_{rows}.db"
+        # PostgreSQL: one database, so each side's box is read right after its own ingest
+        ours = run("village5g", csv, ours_db, args.postgres)
+        ours_read, n1 = read_box(args.postgres or f"sqlite:///{ours_db}", "village5g", rows)
+        base = run("pandas", csv, base_db, args.postgres)
+        base_read, n2 = read_box(args.postgres or f"sqlite:///{base_db}", "pandas", rows)
         assert n1 == n2, (n1, n2)
         print(f"{rows:>11,} {csv.stat().st_size / 1e6:>7.0f} | {ours['seconds']:>11.1f} {ours['peak_mb']:>8.0f} "
               f"{rows / ours['seconds']:>9,.0f} | {base['seconds']:>9.1f} {base['peak_mb']:>8.0f} "
