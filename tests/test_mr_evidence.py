@@ -3,12 +3,15 @@ verdict rule, on hand-made numbers."""
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
+from coverage.crs import local_metric_crs, unproject_xy
 from coverage.model.fusion import Evidence, Variogram, combine_evidence, krige
-from coverage.model.mr_evidence import MrModel, apply_mr_verdicts, fit_offset, mr_points
+from coverage.model.mr_evidence import MrModel, apply_mr_verdicts, fit_colocated_offset, mr_points
 
 
 def _mr(rows: list[tuple[float, str, str, int, float, float]]) -> pd.DataFrame:
@@ -26,15 +29,26 @@ def test_mr_points_weigh_rows_by_samples_and_pair_nr_with_lte() -> None:
     assert ctcc["n_nr"] == 0 and ctcc["n_lte"] == 800  # absence: LTE samples, no NR
 
 
-def test_offset_is_the_median_outdoor_minus_mr_on_shared_pixels() -> None:
-    rows = np.arange(40)
-    mr = Evidence(rows, rows, rows * 100.0, rows * 0.0, np.full(40, -9.0), np.ones(40, np.int64),
-                  noise_var=np.ones(40))
-    outdoor = Evidence(rows, rows, rows * 100.0, rows * 0.0, np.full(40, 1.0) + (rows % 3 - 1), np.full(40, 5))
-    offset, pairs = fit_offset(mr, outdoor, prior_db=10.4)
+def test_offset_is_the_median_outdoor_minus_mr_of_the_same_operator_on_shared_pixels() -> None:
+    crs = local_metric_crs(gpd.GeoSeries([shapely.box(119.40, 32.40, 119.45, 32.45)], crs="EPSG:4326"))
+    # 40 pixel centres 300 m apart; on each two CMCC samples (-95 and -93 dBm, 3 dB car loss: outdoor -91)
+    # and a well-heard CMCC grid (no LTE row: nothing unheard, no lift) at -101 - (i % 3 - 1) dBm
+    i = np.arange(40)
+    x, y = (i % 8) * 300.0 + 50.0, (i // 8) * 300.0 + 50.0
+    lon, lat = unproject_xy(x, y, crs)
+    meas = gpd.GeoDataFrame({"operator": "CMCC", "rat": "NR", "rsrp_dbm": np.tile([-95.0, -93.0], 40),
+                             "loss_db": 3.0}, geometry=gpd.points_from_xy(np.repeat(lon, 2), np.repeat(lat, 2)),
+                            crs="EPSG:4326")
+    mr = pd.DataFrame({"lon": lon, "lat": lat, "operator": "CMCC", "rat": "NR", "samples": 200,
+                       "rsrp_mean_dbm": -101.0 - (i % 3 - 1), "share_good": 0.5})
+    # another operator's grids on the same pixels are no pair (its signal is another network's)
+    other = mr.assign(operator="CTCC", rsrp_mean_dbm=-130.0)
+    offset, pairs = fit_colocated_offset(meas, mr_points(pd.concat([mr, other])), crs, 100.0)
+    # outdoor -91 minus MR -100/-101/-102: 9, 10, 11 dB (14, 13, 13 of each): median 10
     assert (offset, pairs) == (10.0, 40)
-    assert fit_offset(mr, Evidence(rows[:5], rows[:5], rows[:5] * 1.0, rows[:5] * 0.0, np.zeros(5), np.full(5, 5)),
-                      prior_db=10.4) == (10.4, 5)  # too few pairs: the prior
+    # one measured sample on a pixel is no pair; fewer than 30 pairs: the prior
+    assert fit_colocated_offset(meas.iloc[::2], mr_points(mr), crs, 100.0) == (10.4, 0)
+    assert fit_colocated_offset(meas.iloc[:40], mr_points(mr), crs, 100.0) == (10.4, 20)
 
 
 def test_bins_with_their_own_noise_krige_like_the_nugget_says() -> None:

@@ -157,6 +157,76 @@ def test_partitioned_equals_single_process_on_hand_made_villages() -> None:
     assert bool(merged.loc[1, "no_site"]) and merged.loc[1, "verdict"] == "uncovered"
 
 
+def _mr_world() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    """Villages A and B 20 km apart (one partition each), the contract site in A; in A 40 pixels with two
+    CMCC drive-test samples and a well-heard CMCC MR grid each (LTE beside it), CTCC grids with LTE and no
+    NR; in B only LTE samples (600 of them, no NR: "no 5G")."""
+    villages, stations = _two_counties(), contract_stations()
+    k = np.arange(40)
+    lon, lat = 119.4015 + 0.001 * (k % 8), 32.4015 + 0.0016 * (k // 8)
+    meas = gpd.GeoDataFrame({
+        "lon": np.repeat(lon, 2), "lat": np.repeat(lat, 2),
+        "measured_at": pd.Timestamp("2026-10-15 10:00:00"), "operator": "CMCC", "rat": "NR", "band": "n41",
+        "rsrp_dbm": -96.0 + np.tile([-1.0, 1.0], 40) + np.repeat(3.0 * np.sin(k), 2), "sinr_db": 8.0,
+        "dl_mbps": 300.0, "ul_mbps": 40.0, "loss_db": 3.0, "source": "drive_test"},
+        geometry=gpd.points_from_xy(np.repeat(lon, 2), np.repeat(lat, 2)), crs="EPSG:4326")
+
+    def rows(lon: np.ndarray, lat: np.ndarray, operator: str, rat: str, samples: int, rsrp: np.ndarray | float
+             ) -> pd.DataFrame:
+        return pd.DataFrame({
+            "lon": lon, "lat": lat, "grid_m": 100.0, "period_start": pd.Timestamp("2026-10-01"),
+            "period_end": pd.Timestamp("2026-10-31"), "operator": operator, "rat": rat,
+            "band": "n41" if rat == "NR" else "B39", "arfcn": 504990.0 if rat == "NR" else 38400.0, "samples": samples,
+            "rsrp_mean_dbm": rsrp, "share_good": 0.4, "threshold_dbm": -105.0, "sinr_mean_db": 5.0, "users": 5.0,
+            "dl_mbps": np.nan, "source": "test"})
+
+    b_lon, b_lat = 119.6105 + 0.002 * np.arange(4), np.full(4, 32.405)
+    mr = pd.concat([rows(lon, lat, "CMCC", "NR", 200, -107.0 + 2.0 * np.cos(k)),
+                    rows(lon, lat, "CMCC", "LTE", 210, -85.0), rows(lon[::3], lat[::3], "CTCC", "LTE", 400, -88.0),
+                    rows(b_lon, b_lat, "CMCC", "LTE", 150, -90.0)], ignore_index=True)
+    return villages, stations, meas.reset_index(drop=True), mr
+
+
+def test_partitioned_run_with_mr_equals_single_process() -> None:
+    villages, stations, meas, mr = _mr_world()
+    timings: dict[str, float] = {}
+    single, _, _ = analyze_frames(villages, stations, meas, rules=RULES, params=PARAMS, mr=mr, timings=timings)
+    parted: dict[str, float] = {}
+    merged, parts = analyze_partitioned(villages, stations, meas, rules=RULES, params=PARAMS, max_villages=1, mr=mr,
+                                        timings=parted)
+    assert len(parts) == 2
+    pd.testing.assert_frame_equal(merged, single)
+    # the offset is fitted once on the 40 co-located pixels, the same as the single process's
+    assert timings["mr_offset_pixels"] == parted["mr_offset_pixels"] == 40
+    assert timings["mr_offset_db"] == parted["mr_offset_db"]
+    assert single["mr_samples"].tolist() == [8000 + 8400 + 14 * 400, 600]
+    assert single["reasons"].str.endswith(";mr_fused")[0] and single["reasons"].str.endswith(";mr_no_5g")[1]
+    # the MR moved A's estimate: without it the results differ
+    alone, _, _ = analyze_frames(villages, stations, meas, rules=RULES, params=PARAMS)
+    assert alone.loc[0, "committee_rsrp_dbm"] != single.loc[0, "committee_rsrp_dbm"]
+
+
+def test_stored_partitioned_run_reads_mr_by_area_and_equals_single_process(tmp_path: Path) -> None:
+    from coverage.storage import IngestRecord, Store
+
+    from coverage.ingest.mr import write_mr_frame
+    from coverage.runs.analysis import run_analysis
+
+    villages, stations, meas, mr = _mr_world()
+    store = Store(f"sqlite:///{tmp_path / 'mr.db'}")
+    store.create_schema()
+    for kind, frame in (("villages", villages), ("stations", stations), ("measurements", meas)):
+        store.write(kind, frame, record=IngestRecord(kind=kind, file_name=f"{kind}.csv", sha256="0" * 64))  # type: ignore[arg-type]
+    write_mr_frame(store, mr, file_name="mr.csv", sha256="0" * 64)
+    single = run_analysis(store, rules=RULES, params=PARAMS)
+    parted = run_analysis(store, rules=RULES, params=PARAMS, partition_villages=1)
+    pd.testing.assert_frame_equal(parted.results, single.results)
+    assert single.results["mr_samples"].tolist() == [8000 + 8400 + 14 * 400, 600]
+    assert parted.timings_s["mr_offset_db"] == single.timings_s["mr_offset_db"]
+    assert store.read_run(parted.run_id)["inputs"] == store.read_run(single.run_id)["inputs"]
+    store.dispose()
+
+
 def test_bad_partition_size_is_rejected() -> None:
     with pytest.raises(ConfigError, match="max_villages"):
         plan_partitions(contract_villages(), contract_stations(), rules=RULES, params=PARAMS, max_villages=0)

@@ -833,18 +833,27 @@ EVIDENCE_COLUMNS = ("lon", "lat", "period_start", "period_end", "operator", "rat
 LATEST_DAYS = 31
 
 
-def latest_mr(store: Store, villages: Any, *, margin_deg: float = 0.05) -> pd.DataFrame:
-    """The MR rows an analysis of ``villages`` (EPSG:4326) fuses: grids in their bounds (plus ``margin_deg``)
-    whose period overlaps the last :data:`LATEST_DAYS` days before the latest stored period end."""
+def latest_mr_period(store: Store) -> tuple[dt.date, dt.date] | None:
+    """The period an analysis fuses: the last :data:`LATEST_DAYS` days up to the latest stored period end
+    (None when no MR is stored)."""
     with store.engine.connect() as conn:
         last = conn.execute(select(func.max(mr_grids.c.period_end))).scalar()
-    if last is None or len(villages) == 0:
-        return read_mr(store, box=(0.0, 0.0, -1.0, -1.0), columns=EVIDENCE_COLUMNS)
+    if last is None:
+        return None
     last_day = pd.Timestamp(str(last)).date()
-    first_day = last_day - dt.timedelta(days=LATEST_DAYS - 1)
-    b = villages.total_bounds
+    return last_day - dt.timedelta(days=LATEST_DAYS - 1), last_day
+
+
+def latest_mr(store: Store, villages: Any = None, *, bounds: tuple[float, float, float, float] | None = None,
+              margin_deg: float = 0.05) -> pd.DataFrame:
+    """The MR rows an analysis of ``villages`` (EPSG:4326; or of the lon/lat envelope ``bounds``) fuses:
+    grids in their bounds (plus ``margin_deg``) whose period overlaps :func:`latest_mr_period`."""
+    period = latest_mr_period(store)
+    b = villages.total_bounds if bounds is None and villages is not None and len(villages) else bounds
+    if period is None or b is None:
+        return read_mr(store, box=(0.0, 0.0, -1.0, -1.0), columns=EVIDENCE_COLUMNS)
     return read_mr(store, box=(b[0] - margin_deg, b[1] - margin_deg, b[2] + margin_deg, b[3] + margin_deg),
-                   period=(first_day, last_day), columns=EVIDENCE_COLUMNS)
+                   period=period, columns=EVIDENCE_COLUMNS)
 
 
 def mr_fingerprint(mr: pd.DataFrame) -> str:

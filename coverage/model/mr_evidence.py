@@ -16,10 +16,11 @@ here (:class:`MrModel`):
   method plus ``floor^2`` plus ``censored_extra_db^2``. Where no NR sample is heard among many LTE
   samples (absence: in NSA networks a phone reports the NR cells it hears) this is an upper bound of
   the level, used only when it is below the prediction: "no 5G here".
-- The **offset** is fitted per run against the outdoor reference, the drive-test and field-test bins
-  at the same pixels (:func:`fit_offset`: the median of their difference, at least
-  :data:`MIN_OFFSET_PAIRS` pixels), else the prior ``prior_offset_db`` (indoor share 0.8 x 13 dB low-loss
-  O2I, TR 38.901 7.4.3).
+- The **offset** is fitted per run against the outdoor reference: the same operator's drive-test and
+  field-test samples on the same pixels (:func:`fit_colocated_offset`: the median of their difference,
+  at least :data:`MIN_OFFSET_PAIRS` pairs; no prediction enters, so a partitioned run fits it once for
+  all partitions), else the prior ``prior_offset_db`` (indoor share 0.8 x 13 dB low-loss O2I,
+  TR 38.901 7.4.3).
 
 Rows of a grid are binned per pixel of the run's grid (inverse-variance weighted), and enter the
 kriging of :mod:`coverage.model.fusion` beside the measurements' bins, each bin with its own noise variance.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,9 +39,9 @@ from scipy.special import ndtri
 from coverage.crs import project_xy
 from coverage.model.fusion import Evidence
 from coverage.model.predict import NODATA, Grid, Prediction, probe_serving
-from coverage.model.verdicts import REASONS, confidence_label
+from coverage.model.verdicts import NO_SERVICE_RSRP_DBM, REASONS, confidence_label
 
-__all__ = ["MR_REASONS", "MrModel", "apply_mr_verdicts", "fit_offset", "mr_bins", "mr_points", "village_mr"]
+__all__ = ["MR_REASONS", "MrModel", "apply_mr_verdicts", "fit_colocated_offset", "mr_bins", "mr_points", "village_mr"]
 
 #: Reason codes MR adds to a verdict (listed with the others in :data:`coverage.model.verdicts.REASONS`).
 MR_REASONS = {code: REASONS[code] for code in ("mr_fused", "mr_no_5g")}
@@ -161,19 +163,57 @@ def mr_bins(points: pd.DataFrame, rows: np.ndarray, cols: np.ndarray, residual: 
                     noise_var=(1.0 / g["w"]).to_numpy(float))
 
 
-def fit_offset(mr_raw: Evidence, outdoor: Evidence, *, prior_db: float) -> tuple[float, int]:
-    """The MR offset (dB) from pixels holding both an MR bin (residual computed with offset 0, well-heard
-    grids) and an outdoor measurement bin: the median of outdoor minus MR. Returns (offset, pixels); the
-    prior when fewer than :data:`MIN_OFFSET_PAIRS` pixels pair up."""
-    if len(mr_raw) == 0 or len(outdoor) == 0:
-        return prior_db, 0
-    a = pd.DataFrame({"row": mr_raw.row, "col": mr_raw.col, "mr": mr_raw.residual_db})
-    b = pd.DataFrame({"row": outdoor.row, "col": outdoor.col, "out": outdoor.residual_db, "n": outdoor.n})
-    both = a.merge(b, on=["row", "col"])
-    both = both[both["n"] >= 2]
+def fit_colocated_offset(measurements: pd.DataFrame | None, points: pd.DataFrame, crs: Any, resolution_m: float,
+                         *, model: MrModel = DEFAULT_MR_MODEL) -> tuple[float, int]:
+    """The MR offset (dB) from the same operator's outdoor measurements on the same pixel: the median over
+    (pixel, operator) pairs of the measurements' mean outdoor level (SS-RSRP plus the declared
+    ``loss_db``) minus the well-heard MR grids' mean (less the lift of the phones not heard), pairs
+    with at least two measured samples. Returns (offset, pairs); the prior below
+    :data:`MIN_OFFSET_PAIRS` pairs.
+
+    Pixels are those of the run's lattice (multiples of ``resolution_m`` in ``crs``), and the same
+    operator's signal at the same place is compared, so no prediction enters: a partitioned run fits
+    the run's offset once, before its partitions, from the same rows a single process would use.
+    ``measurements``: canonical (``operator``, ``rat``, ``rsrp_dbm``, optional ``loss_db``, point
+    geometry); ``points``: :func:`mr_points`."""
+    if measurements is None or not len(measurements) or not len(points):
+        return model.prior_offset_db, 0
+    rat = measurements["rat"].to_numpy(dtype=object) if "rat" in measurements else np.full(len(measurements), "NR")
+    rsrp = measurements["rsrp_dbm"].to_numpy(float)
+    loss = np.nan_to_num(measurements["loss_db"].to_numpy(float), nan=0.0) if "loss_db" in measurements \
+        else np.zeros(len(measurements))
+    ok = (rat == "NR") & np.isfinite(rsrp) & (rsrp > NO_SERVICE_RSRP_DBM)
+    if not ok.any():
+        return model.prior_offset_db, 0
+    geometry = measurements.geometry[ok]
+    mx, my = project_xy(geometry.x.to_numpy(), geometry.y.to_numpy(), crs)
+    outdoor = pd.DataFrame({"col": np.floor(mx / resolution_m).astype(np.int64),
+                            "row": np.floor(my / resolution_m).astype(np.int64),
+                            "operator": measurements["operator"].to_numpy()[ok].astype(str),
+                            "level": rsrp[ok] + loss[ok]}).groupby(["row", "col", "operator"])["level"].agg(
+        ["mean", "size"])
+    outdoor = outdoor[outdoor["size"] >= 2]
+    n_nr = points["n_nr"].to_numpy(float)
+    n_lte = points["n_lte"].to_numpy(float)
+    level = points["rsrp_nr"].to_numpy(float)
+    has_lte = np.isfinite(n_lte) & (n_lte > 0)
+    share = np.where(has_lte, n_nr / np.where(has_lte, n_lte, 1.0), 1.0)
+    well = (n_nr > 0) & np.isfinite(level) & (share >= model.heard_share)
+    if not well.any() or outdoor.empty:
+        return model.prior_offset_db, 0
+    f = np.clip(share[well], 1e-6, 1.0)
+    z = ndtri(np.clip(f, 1e-6, 1 - 1e-9))
+    lift = np.where(f < 1.0, model.sample_sd_db * np.exp(-0.5 * z**2) / np.sqrt(2.0 * np.pi) / f, 0.0)
+    qx, qy = project_xy(points["lon"].to_numpy(float)[well], points["lat"].to_numpy(float)[well], crs)
+    w = 1.0 / (model.floor_db**2 + model.sample_sd_db**2 / n_nr[well])
+    g = pd.DataFrame({"col": np.floor(qx / resolution_m).astype(np.int64),
+                      "row": np.floor(qy / resolution_m).astype(np.int64),
+                      "operator": points["operator"].to_numpy()[well].astype(str), "w": w,
+                      "wl": w * (level[well] - lift)}).groupby(["row", "col", "operator"])[["w", "wl"]].sum()
+    both = outdoor.join(g, how="inner")
     if len(both) < MIN_OFFSET_PAIRS:
-        return prior_db, len(both)
-    return float(np.median(both["out"] - both["mr"])), len(both)
+        return model.prior_offset_db, len(both)
+    return float(np.median(both["mean"] - both["wl"] / both["w"])), len(both)
 
 
 def village_mr(labels: np.ndarray, grid: Grid, n: int, mr: pd.DataFrame) -> pd.DataFrame:

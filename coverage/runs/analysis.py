@@ -21,7 +21,7 @@ import pandas as pd
 from coverage import __version__
 from coverage.audit.rounds import audit_evidence
 from coverage.errors import NO_VILLAGES, Village5gError
-from coverage.ingest.mr import latest_mr, mr_fingerprint
+from coverage.ingest.mr import latest_mr, latest_mr_period, mr_fingerprint
 from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bounds
 from coverage.model.predict import (
     DEFAULT_PARAMETERS,
@@ -30,7 +30,7 @@ from coverage.model.predict import (
 from coverage.model.rules import RuleSet
 from coverage.model.verdicts import VERDICTS
 from coverage.runs.compute import analyze_frames as analyze_frames  # re-exported: the callers' entry point
-from coverage.runs.compute import write_geotiff
+from coverage.runs.compute import run_mr_offset, write_geotiff
 from coverage.runs.jobs import fail_dead_runs, process_alive
 from coverage.runs.processes import owner_id
 from coverage.store.results_query import extent
@@ -218,8 +218,21 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
 
     survey = survey_store(store, committees_only=scope == "committees", rules=rules, params=params,
                           operators=operators)
+    # MR: the run's period, and its offset fitted once here (the same operator's measurements and MR on
+    # the same pixels, no prediction), so every partition fuses MR as a single process does
+    mr_period = latest_mr_period(store)
+    mr_offset = None
+    mr = latest_mr(store, bounds=survey.envelope) if mr_period is not None else None
+    if mr is not None and not len(mr):
+        mr = mr_period = None
     timings["read_s"] = time.perf_counter() - t0  # reading, fingerprints and extents, in one pass
     inputs: dict[str, object] = {**survey.fingerprints, "scope": scope, "operators": operators or "all"}
+    if mr is not None:
+        inputs["mr"] = mr_fingerprint(mr)
+        mr_offset, pairs = run_mr_offset(survey.extent, store.read("measurements"), mr, crs=survey.crs,
+                                         params=params, operators=operators)
+        timings["mr_offset_db"], timings["mr_offset_pixels"] = round(mr_offset, 2), pairs
+        del mr
     if calibration is not None:
         inputs["calibration"] = calibration
     t = time.perf_counter()
@@ -246,9 +259,10 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
         write_s = 0.0
         t = time.perf_counter()
         with _partition_map(workers, scheduler, progress) as map_fn:
-            done = run_partitions(plan, StoreInputs(store, survey.codes, survey.crs), survey.sites, rules=rules,
-                                  params=params, operators=operators, map_fn=map_fn,
-                                  raster_dir=None if raster_dir is None else raster_dir / "partitions")
+            done = run_partitions(plan, StoreInputs(store, survey.codes, survey.crs, mr_period=mr_period), survey.sites,
+                                  rules=rules, params=params, operators=operators, map_fn=map_fn,
+                                  raster_dir=None if raster_dir is None else raster_dir / "partitions",
+                                  mr_offset_db=mr_offset)
             pending: list[pd.DataFrame] = []
             for i, (_part, result) in enumerate(done, start=1):
                 pending.append(result.results)

@@ -32,7 +32,7 @@ from coverage.model.mr_evidence import (
     DEFAULT_MR_MODEL,
     MrModel,
     apply_mr_verdicts,
-    fit_offset,
+    fit_colocated_offset,
     mr_bins,
     mr_points,
     mr_residuals,
@@ -62,13 +62,15 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                    timings: dict[str, float] | None = None,
                    crs: pyproj.CRS | None = None, lattice: tuple[float, float, int] | None = None,
                    mr: pd.DataFrame | None = None, mr_model: MrModel = DEFAULT_MR_MODEL,
-                   terrain: TerrainSource | None = None
+                   terrain: TerrainSource | None = None, mr_offset_db: float | None = None
                    ) -> tuple[pd.DataFrame, Prediction, np.ndarray]:
     """Predict and decide verdicts for ``villages`` (no storage): results, prediction, labels.
 
     ``mr``: operators' MR grid statistics (:func:`coverage.ingest.mr.read_mr` rows), fused as evidence with their
     own error model (:mod:`coverage.model.mr_evidence`) beside the measurements, and summarised per village
     (``mr_samples``, ``mr_good_share``, ``mr_period``; ``mr_no_5g`` decides where no 5G is heard).
+    ``mr_offset_db``: the MR offset of the whole run (a partition's run fits it once,
+    :func:`run_mr_offset`); None fits it here from these rows.
 
     The grid is in ``crs`` (default :func:`coverage.crs.local_metric_crs` of the villages) and snapped
     to multiples of the resolution, so runs over parts of an area in the same CRS share one lattice;
@@ -112,6 +114,9 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                 & (my <= bounds[3] + reach))
         meas, mx, my = meas[near].reset_index(drop=True), mx[near], my[near]
     n_meas = 0 if mx is None else len(mx)
+    if points is not None and len(points) and mr_offset_db is None:
+        mr_offset_db, pairs = fit_colocated_offset(meas, points, crs, params.resolution_m, model=mr_model)
+        timings["mr_offset_db"], timings["mr_offset_pixels"] = round(mr_offset_db, 2), pairs
     if points is not None and len(points):
         mx = qx if mx is None else np.concatenate([mx, qx])
         my = qy if my is None else np.concatenate([my, qy])
@@ -137,7 +142,7 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     model_class, posterior = fuse_evidence(prediction, raster, villages, meas if fusing else None,
                                            probes, rules=rules, params=params, use_area_prior=fusing,
                                            mr_grid_points=points, mr_first_probe=n_meas, mr_model=mr_model,
-                                           timings=timings)
+                                           mr_offset_db=mr_offset_db)
     timings["fusion_s"] = time.perf_counter() - t
     say("deciding village verdicts")
     t = time.perf_counter()
@@ -155,6 +160,28 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
         labels = crop_prediction_array(labels, grid, village_grid)
         prediction = crop_prediction(prediction, village_grid)
     return results, prediction, labels
+
+
+def run_mr_offset(extent: np.ndarray, measurements: gpd.GeoDataFrame | None, mr: pd.DataFrame | None, *,
+                  crs: pyproj.CRS, params: ModelParameters, operators: list[str] | None = None,
+                  model: MrModel = DEFAULT_MR_MODEL) -> tuple[float, int]:
+    """The MR offset (dB, and the pairs it rests on) that :func:`analyze_frames` fits for villages of
+    metric ``extent`` (n x 4, :func:`coverage.model.verdicts.village_extents`), from the measurements and MR
+    rows within reach of them: what a partitioned run fits once for all its partitions."""
+    if mr is None or not len(mr) or measurements is None or not len(measurements) or not len(extent):
+        return model.prior_offset_db, 0
+    reach = evidence_reach_m(params)
+    x0, y0 = float(extent[:, 0].min()) - reach, float(extent[:, 1].min()) - reach
+    x1, y1 = float(extent[:, 2].max()) + reach, float(extent[:, 3].max()) + reach
+    meas = measurements if not operators else measurements[measurements["operator"].isin(operators)]
+    mx, my = project_xy(meas.geometry.x.to_numpy(), meas.geometry.y.to_numpy(), crs)
+    meas = meas[(mx >= x0) & (mx <= x1) & (my >= y0) & (my <= y1)].reset_index(drop=True)
+    points = mr_points(mr if not operators else mr[mr["operator"].isin(operators)])
+    qx, qy = project_xy(points["lon"].to_numpy(float), points["lat"].to_numpy(float), crs)
+    points = points[(qx >= x0) & (qx <= x1) & (qy >= y0) & (qy <= y1)].reset_index(drop=True)
+    if not len(points):
+        return model.prior_offset_db, 0
+    return fit_colocated_offset(meas, points, crs, params.resolution_m, model=model)
 
 
 #: Pixels per side of the blocks a run with MR grids is kriged on (:func:`coverage.model.fusion.fuse`).
@@ -177,14 +204,13 @@ def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.G
                   measurements: gpd.GeoDataFrame | None,
                   probes: tuple[np.ndarray, np.ndarray] | None, *, rules: RuleSet, params: ModelParameters,
                   use_area_prior: bool = True, mr_grid_points: pd.DataFrame | None = None, mr_first_probe: int = 0,
-                  mr_model: MrModel = DEFAULT_MR_MODEL, timings: dict[str, float] | None = None
+                  mr_model: MrModel = DEFAULT_MR_MODEL, mr_offset_db: float | None = None
                   ) -> tuple[np.ndarray, Posterior]:
     """Move ``prediction`` (in place) to the best estimate: the calibrated area prior plus the kriged
     residuals of the measurements (:mod:`coverage.model.fusion`) and of the MR grids (``mr_grid_points``,
-    :func:`coverage.model.mr_evidence.mr_points`, probed from probe ``mr_first_probe`` on). Returns the
-    model's classes before the move and the posterior (its standard deviation is the prior sigma where
-    no data informs). The MR offset fitted against the measurements goes to ``timings`` as
-    ``mr_offset_db`` (with ``mr_offset_pixels``)."""
+    :func:`coverage.model.mr_evidence.mr_points`, probed from probe ``mr_first_probe`` on, with the offset
+    ``mr_offset_db``, default the model's prior). Returns the model's classes before the move and the
+    posterior (its standard deviation is the prior sigma where no data informs)."""
     model_class = prediction.coverage_class.copy()
     variogram = run_variogram(rules, params)
     grid = prediction.grid
@@ -206,14 +232,7 @@ def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.G
             parts.append(outdoor)
         if mr_grid_points is not None and len(mr_grid_points):
             mrow, mcol, mprior = rows[mr_first_probe:], cols[mr_first_probe:], prior_at[mr_first_probe:]
-            raw, raw_var, well = mr_residuals(mr_grid_points, prediction, mr_first_probe, model=mr_model, offset_db=0.0,
-                                              selection_offsets=params.selection_offsets, prior_db=mprior)
-            offset, pairs = mr_model.prior_offset_db, 0
-            if outdoor is not None:
-                raw_bins = mr_bins(mr_grid_points, mrow, mcol, np.where(well, raw, np.nan), raw_var, grid)
-                offset, pairs = fit_offset(raw_bins, outdoor, prior_db=mr_model.prior_offset_db)
-            if timings is not None:
-                timings["mr_offset_db"], timings["mr_offset_pixels"] = round(offset, 2), pairs
+            offset = mr_model.prior_offset_db if mr_offset_db is None else mr_offset_db
             residual, variance, _ = mr_residuals(mr_grid_points, prediction, mr_first_probe, model=mr_model,
                                                  offset_db=offset, selection_offsets=params.selection_offsets,
                                                  prior_db=mprior)

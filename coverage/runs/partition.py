@@ -13,7 +13,11 @@ Why the merged results equal a single-process run, value for value:
 * The no-site search (``rules.search_radius_m``) is inside the halo too, so ``sites_inside`` and
   ``no_site`` agree; a village whose nearest site lies beyond the halo gets its nearest site and
   distance from all stations when the results are merged.
-* Measurements count only inside a village, so a partition needs only those within its bounds.
+* Measurements and MR grids move pixels within the reach of evidence
+  (:func:`coverage.model.fusion.evidence_reach_m`), so a partition takes those within its bounds plus that
+  reach; the MR offset is fitted once for the run before the partitions
+  (:func:`coverage.runs.compute.run_mr_offset`: the same operator's measurements and MR on the same pixel,
+  no prediction needed) and handed to each.
 
 Partitions are blocks of the run's tile lattice (the ``params.tile_px`` tiles a single-process
 prediction computes): each village goes to the tile holding its bounding-box centre, tiles of a
@@ -29,6 +33,7 @@ memory or written as one file.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import math
 import os
@@ -49,11 +54,12 @@ import shapely
 
 from coverage.crs import local_metric_crs, project_xy, to_metric
 from coverage.errors import NO_VILLAGES, ConfigError
+from coverage.ingest.mr import EVIDENCE_COLUMNS, read_mr
 from coverage.model.fusion import evidence_reach_m
 from coverage.model.predict import NODATA, ModelParameters, compile_cells, make_grid
 from coverage.model.rules import RuleSet
 from coverage.model.verdicts import SiteIndex, active_sites, village_extents
-from coverage.runs.compute import analyze_frames, write_geotiff
+from coverage.runs.compute import analyze_frames, run_mr_offset, write_geotiff
 from coverage.schema import Kind
 from coverage.store.storage import Fingerprint, Store
 from coverage.writers import atomic_write
@@ -97,11 +103,12 @@ class PartitionPlan:
 @dataclass
 class PartitionFrames:
     """A partition's rows: its villages, the stations within its bounds plus the halo (in stored
-    order) and the measurements within its bounds plus the reach of evidence."""
+    order) and the measurements and MR grid rows within its bounds plus the reach of evidence."""
 
     villages: gpd.GeoDataFrame
     stations: gpd.GeoDataFrame
     measurements: gpd.GeoDataFrame | None
+    mr: pd.DataFrame | None = None
 
     def load(self) -> PartitionFrames:
         return self
@@ -118,11 +125,13 @@ class StoreSlice:
     station_box: Box
     measurement_box: Box
     crs: pyproj.CRS
+    #: The MR period the run fuses (first day, last day); None: the run has no MR.
+    mr_period: tuple[dt.date, dt.date] | None = None
 
     def load(self) -> PartitionFrames:
-        inputs = StoreInputs(_open_store(self.url), self.codes, self.crs)
+        inputs = StoreInputs(_open_store(self.url), self.codes, self.crs, mr_period=self.mr_period)
         return PartitionFrames(inputs.villages(np.arange(len(self.codes))), inputs.stations(self.station_box),
-                               inputs.measurements(self.measurement_box))
+                               inputs.measurements(self.measurement_box), inputs.mr(self.measurement_box))
 
 
 _STORES: dict[str, Store] = {}
@@ -148,6 +157,8 @@ class PartitionTask:
     operators: list[str] | None
     raster_path: Path | None = None
     lattice: tuple[float, float, int] | None = None
+    #: The run's MR offset (:func:`coverage.runs.compute.run_mr_offset`), fitted once for all partitions.
+    mr_offset_db: float | None = None
 
 
 class TaskStream:
@@ -189,6 +200,10 @@ class PartitionInputs(Protocol):
         """The measurements in the metric ``box`` (edges included), in stored order."""
         ...
 
+    def mr(self, box: Box) -> pd.DataFrame | None:
+        """The MR grid rows (the run's period) whose centre lies in the metric ``box``, in stored order."""
+        ...
+
     def data(self, index: np.ndarray, station_box: Box, measurement_box: Box) -> PartitionFrames | StoreSlice:
         """A partition's rows, or where the process computing it reads them."""
         ...
@@ -198,8 +213,11 @@ class FrameInputs:
     """:class:`PartitionInputs` from frames in memory (canonical, EPSG:4326)."""
 
     def __init__(self, villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
-                 measurements: gpd.GeoDataFrame | None, crs: pyproj.CRS) -> None:
-        self._villages, self._stations, self._measurements = villages, stations, measurements
+                 measurements: gpd.GeoDataFrame | None, crs: pyproj.CRS, mr: pd.DataFrame | None = None) -> None:
+        self._villages, self._stations, self._measurements, self._mr = villages, stations, measurements, mr
+        self._mr_xy = None
+        if mr is not None and len(mr):
+            self._mr_xy = project_xy(mr["lon"].to_numpy(float), mr["lat"].to_numpy(float), crs)
         sx, sy = project_xy(stations["lon"].to_numpy(float), stations["lat"].to_numpy(float), crs)
         self._station_tree = shapely.STRtree(shapely.points(sx, sy))
         self._measurement_tree = None
@@ -221,8 +239,16 @@ class FrameInputs:
         inside = np.sort(self._measurement_tree.query(shapely.box(*box)))
         return self._measurements.iloc[inside].reset_index(drop=True)
 
+    def mr(self, box: Box) -> pd.DataFrame | None:
+        if self._mr is None or self._mr_xy is None:
+            return None
+        x, y = self._mr_xy
+        inside = (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
+        return self._mr[inside].reset_index(drop=True)
+
     def data(self, index: np.ndarray, station_box: Box, measurement_box: Box) -> PartitionFrames:
-        return PartitionFrames(self.villages(index), self.stations(station_box), self.measurements(measurement_box))
+        return PartitionFrames(self.villages(index), self.stations(station_box), self.measurements(measurement_box),
+                               self.mr(measurement_box))
 
 
 class StoreInputs:
@@ -230,8 +256,9 @@ class StoreInputs:
     points by an indexed longitude/latitude range round the box, then tested exactly in the run's CRS.
     Tasks carry a :class:`StoreSlice`, read where the task runs: nobody holds the nation's rows."""
 
-    def __init__(self, store: Store, codes: np.ndarray, crs: pyproj.CRS) -> None:
-        self._store, self._codes, self._crs = store, codes, crs
+    def __init__(self, store: Store, codes: np.ndarray, crs: pyproj.CRS, *,
+                 mr_period: tuple[dt.date, dt.date] | None = None) -> None:
+        self._store, self._codes, self._crs, self._mr_period = store, codes, crs, mr_period
         _STORES.setdefault(store.url, store)  # slices loaded in this process share its engine
         self._to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
 
@@ -242,12 +269,15 @@ class StoreInputs:
             raise ConfigError("the stored villages changed during the run; run the analysis again")
         return frame
 
-    def _points(self, kind: Kind, box: Box) -> gpd.GeoDataFrame:
+    def _lonlat_box(self, box: Box) -> Box:
         # the box's longitude/latitude bounds (edges densified), widened by about 10 m for the curvature
         # between densified points; the exact test is in the run's CRS, as FrameInputs makes it
         lon0, lat0, lon1, lat1 = self._to_wgs84.transform_bounds(*box, densify_pts=21)
         pad = 1e-4
-        frame = self._store.read(kind, box=(lon0 - pad, lat0 - pad, lon1 + pad, lat1 + pad))
+        return (lon0 - pad, lat0 - pad, lon1 + pad, lat1 + pad)
+
+    def _points(self, kind: Kind, box: Box) -> gpd.GeoDataFrame:
+        frame = self._store.read(kind, box=self._lonlat_box(box))
         x, y = project_xy(frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy(), self._crs)
         inside = (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
         return frame[inside].reset_index(drop=True)
@@ -258,8 +288,17 @@ class StoreInputs:
     def measurements(self, box: Box) -> gpd.GeoDataFrame | None:
         return self._points("measurements", box)
 
+    def mr(self, box: Box) -> pd.DataFrame | None:
+        if self._mr_period is None:
+            return None
+        frame = read_mr(self._store, box=self._lonlat_box(box), period=self._mr_period, columns=EVIDENCE_COLUMNS)
+        x, y = project_xy(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), self._crs)
+        inside = (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
+        return frame[inside].reset_index(drop=True)
+
     def data(self, index: np.ndarray, station_box: Box, measurement_box: Box) -> StoreSlice:
-        return StoreSlice(self._store.url, self._codes[index], station_box, measurement_box, self._crs)
+        return StoreSlice(self._store.url, self._codes[index], station_box, measurement_box, self._crs,
+                          self._mr_period)
 
 
 def stamp_radius_px(stations: gpd.GeoDataFrame, crs: pyproj.CRS, *, rules: RuleSet, params: ModelParameters,
@@ -415,8 +454,8 @@ def _quarters(key: str, members: np.ndarray, crow: np.ndarray, ccol: np.ndarray,
 
 
 def partition_tasks(plan: PartitionPlan, inputs: PartitionInputs, *, rules: RuleSet, params: ModelParameters,
-                    operators: list[str] | None = None, raster_dir: Path | None = None
-                    ) -> Iterator[PartitionTask]:
+                    operators: list[str] | None = None, raster_dir: Path | None = None,
+                    mr_offset_db: float | None = None) -> Iterator[PartitionTask]:
     """The tasks of ``plan``, one at a time: each partition's villages, the stations within its
     bounds plus the halo (in their stored order) and the measurements within its bounds plus
     :func:`coverage.model.fusion.evidence_reach_m`, as
@@ -433,7 +472,7 @@ def partition_tasks(plan: PartitionPlan, inputs: PartitionInputs, *, rules: Rule
         raster = None if raster_dir is None else Path(raster_dir) / f"{part.key.replace('/', '_')}.tif"
         yield PartitionTask(part.key, inputs.data(part.index, (minx - h, miny - h, maxx + h, maxy + h),
                                                   (minx - e, miny - e, maxx + e, maxy + e)),
-                            plan.crs, rules, task_params, operators, raster, plan.lattice)
+                            plan.crs, rules, task_params, operators, raster, plan.lattice, mr_offset_db)
 
 
 def analyze_partition(task: PartitionTask) -> PartitionResult:
@@ -446,7 +485,8 @@ def analyze_partition(task: PartitionTask) -> PartitionResult:
     timings["load_s"] = time.perf_counter() - t
     results, prediction, labels = analyze_frames(
         frames.villages, frames.stations, frames.measurements, rules=task.rules, params=task.params,
-        operators=task.operators, timings=timings, crs=task.crs, lattice=task.lattice)
+        operators=task.operators, timings=timings, crs=task.crs, lattice=task.lattice,
+        mr=frames.mr if frames.mr is not None and len(frames.mr) else None, mr_offset_db=task.mr_offset_db)
     if task.raster_path is not None:
         write_geotiff(prediction, task.raster_path, mask=labels > 0)
     timings["total_s"] = time.perf_counter() - t
@@ -455,7 +495,8 @@ def analyze_partition(task: PartitionTask) -> PartitionResult:
 
 def run_partitions(plan: PartitionPlan, inputs: PartitionInputs, sites: gpd.GeoDataFrame, *, rules: RuleSet,
                    params: ModelParameters, operators: list[str] | None = None, map_fn: MapFunction | None = None,
-                   raster_dir: Path | None = None) -> Iterator[tuple[Partition, PartitionResult]]:
+                   raster_dir: Path | None = None, mr_offset_db: float | None = None
+                   ) -> Iterator[tuple[Partition, PartitionResult]]:
     """Compute every partition of ``plan`` with ``map_fn`` (default: one after another in this
     process; :func:`coverage.runs.distributed.dask_map` runs them on Dask) and yield each with its final
     results, as they are done.
@@ -463,12 +504,13 @@ def run_partitions(plan: PartitionPlan, inputs: PartitionInputs, sites: gpd.GeoD
     A village whose nearest site is farther than the halo (or that has none in its partition) may
     have a nearer site outside the partition: its ``nearest_site_m`` and ``nearest_site_id`` are
     recomputed against ``sites`` (:func:`coverage.model.verdicts.active_sites` of the whole run). Nothing
-    else can differ from a single-process run.
+    else can differ from a single-process run. ``mr_offset_db``: the run's MR offset
+    (:func:`coverage.runs.compute.run_mr_offset`), given to every partition.
     """
     by_key = {part.key: part for part in plan.partitions}
     index: SiteIndex | None = None
     stream = TaskStream(partition_tasks(plan, inputs, rules=rules, params=params, operators=operators,
-                                        raster_dir=raster_dir), len(plan.partitions))
+                                        raster_dir=raster_dir, mr_offset_db=mr_offset_db), len(plan.partitions))
     done = (analyze_partition(task) for task in stream) if map_fn is None else map_fn(analyze_partition, stream)
     seen = 0
     for result in done:
@@ -519,8 +561,11 @@ def analyze_partitioned(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                         operators: list[str] | None = None, max_villages: int = DEFAULT_PARTITION_VILLAGES,
                         map_fn: MapFunction | None = None, raster_dir: Path | None = None,
                         progress: Callable[[str], None] | None = None,
-                        timings: dict[str, float] | None = None) -> tuple[pd.DataFrame, list[PartitionResult]]:
+                        timings: dict[str, float] | None = None, mr: pd.DataFrame | None = None
+                        ) -> tuple[pd.DataFrame, list[PartitionResult]]:
     """Partition frames held in memory, compute the partitions (:func:`run_partitions`) and merge.
+    ``mr``: MR grid rows fused as :func:`coverage.runs.compute.analyze_frames` fuses them (the offset fitted
+    once for the run, :func:`coverage.runs.compute.run_mr_offset`).
 
     Returns the merged results (equal to :func:`coverage.runs.compute.analyze_frames`' results on the
     whole area) and the per-partition results (timings, raster paths). A stored run reads its rows
@@ -533,10 +578,17 @@ def analyze_partitioned(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                            max_villages=max_villages)
     timings["plan_s"] = time.perf_counter() - t
     say(f"{len(plan.partitions)} partitions of up to {max_villages:,} villages, halo {plan.halo_m / 1000:.1f} km")
+    mr = mr if mr is not None and len(mr) else None
+    mr_offset = None
+    if mr is not None:
+        mr_offset, pairs = run_mr_offset(village_extents(villages, plan.crs)[3], measurements, mr, crs=plan.crs,
+                                         params=params, operators=operators)
+        timings["mr_offset_db"], timings["mr_offset_pixels"] = round(mr_offset, 2), pairs
     t = time.perf_counter()
     merged, parts = merge_results(run_partitions(
-        plan, FrameInputs(villages, stations, measurements, plan.crs), active_sites(stations, operators=operators),
-        rules=rules, params=params, operators=operators, map_fn=map_fn, raster_dir=raster_dir))
+        plan, FrameInputs(villages, stations, measurements, plan.crs, mr), active_sites(stations, operators=operators),
+        rules=rules, params=params, operators=operators, map_fn=map_fn, raster_dir=raster_dir,
+        mr_offset_db=mr_offset))
     timings["partitions_s"] = time.perf_counter() - t
     return merged, parts
 
@@ -558,6 +610,8 @@ class StoreSurvey:
     #: :class:`coverage.store.storage.Fingerprint` of each kind, as run_analysis records its inputs.
     fingerprints: dict[str, str]
     rows: dict[str, int]
+    #: The envelope (lon/lat) of the run's villages' polygons.
+    envelope: tuple[float, float, float, float] | None = None
 
 
 def survey_store(store: Store, *, committees_only: bool, rules: RuleSet, params: ModelParameters,
@@ -572,8 +626,9 @@ def survey_store(store: Store, *, committees_only: bool, rules: RuleSet, params:
         raise ConfigError(NO_VILLAGES)
     crs = local_metric_crs(envelope)
     with _gc_paused():
-        return _survey(store, crs, committees_only=committees_only, rules=rules, params=params,
-                       operators=operators)
+        survey = _survey(store, crs, committees_only=committees_only, rules=rules, params=params,
+                         operators=operators)
+    return replace(survey, envelope=envelope)
 
 
 @contextmanager
