@@ -207,10 +207,9 @@ def test_partitioned_run_with_mr_equals_single_process() -> None:
 
 
 def test_stored_partitioned_run_reads_mr_by_area_and_equals_single_process(tmp_path: Path) -> None:
-    from coverage.store.storage import IngestRecord, Store
-
     from coverage.ingest.mr import write_mr_frame
     from coverage.runs.analysis import run_analysis
+    from coverage.store.storage import IngestRecord, Store
 
     villages, stations, meas, mr = _mr_world()
     store = Store(f"sqlite:///{tmp_path / 'mr.db'}")
