@@ -111,3 +111,47 @@ def test_bad_rasters_and_class_tables_are_rejected_with_the_file_named(tmp_path:
     table.write_text("code,name,clutter_type,height_m,sigma_db\n10,林地,urban_trees_forest,high,6\n", encoding="utf-8")
     with pytest.raises(ValidationError, match="row 2"):
         read_class_table(table)
+
+
+def test_cli_ingests_a_dem_and_the_runs_fingerprint_follows_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from coverage.runs.refresh import inputs_changed
+    from coverage.store.storage import Store
+    from tests.worlds.row import build_row_world
+
+    data = tmp_path / "data"
+    db = f"sqlite:///{tmp_path / 'v.db'}"
+    store = Store(db)
+    store.create_schema()
+    build_row_world(store, analyze=False)
+    runner = CliRunner(env={"VILLAGE5G_DATA_DIR": str(data)})
+
+    def cli(*args: str) -> str:
+        result = runner.invoke(app, ["--db", db, *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    bad = tmp_path / "bad.tif"
+    bad.write_text("no raster")
+    result = runner.invoke(app, ["--db", db, "ingest", "dem", str(bad)])
+    assert result.exit_code == 1 and "bad.tif" in result.output
+    assert not (data / "terrain" / "dem.tif").exists()
+
+    flat = _dem(tmp_path, 0.0, "flat.tif")
+    assert "stored dem flat.tif" in cli("ingest", "dem", str(flat))
+    assert (data / "terrain" / "dem.tif").exists()
+    cli("analyze", "--resolution", "100")
+    first = store.read_run(store.latest_run_id() or 0)
+    assert first["inputs"]["dem"] == store.last_ingests(1)["sha256"].iloc[0]
+    assert not inputs_changed(store)
+    ridge = _dem(tmp_path, 90.0, "ridge.tif")
+    cli("ingest", "dem", str(ridge))
+    assert inputs_changed(store)  # a changed DEM changes the inputs: a refresh analyses again
+    cli("analyze", "--resolution", "100")
+    second = store.read_run(store.latest_run_id() or 0)
+    assert second["inputs"]["dem"] != first["inputs"]["dem"]
+    cli("analyze", "--no-terrain")
+    assert "dem" not in store.read_run(store.latest_run_id() or 0)["inputs"]
+    store.dispose()

@@ -63,6 +63,8 @@ class IngestKind(StrEnum):
     measurements = "measurements"
     committees = "committees"  # 村委会 points joined to the stored villages
     mr = "mr"  # operators' MR grid statistics (coverage.ingest.mr)
+    dem = "dem"  # a DEM GeoTIFF (coverage.ingest.terrain)
+    landcover = "landcover"  # a land-cover GeoTIFF, ESA WorldCover codes or --classes
 
 
 class ExportFormat(StrEnum):
@@ -182,11 +184,27 @@ def ingest(
         "--dry-run", help="Show how each column is understood, with converted sample values; store nothing")] = False,
     threshold: Annotated[float | None, typer.Option(
         help="mr: the level (dBm) the file's share column counts, when its header does not say it")] = None,
+    classes: Annotated[Path | None, typer.Option(
+        help="landcover: a class table (CSV: code, name, clutter_type, height_m, sigma_db) instead of the "
+             "ESA WorldCover codes")] = None,
 ) -> None:
     """Validate FILE completely, then store it in one transaction (nothing is stored on rejection).
 
     `mr` (operators' MR grid statistics: CSV, Parquet or XLSX) is read and stored in chunks, still in
-    one transaction (--crs, --encoding, --layer for the sheet, --threshold, --replace)."""
+    one transaction (--crs, --encoding, --layer for the sheet, --threshold, --replace).
+    `dem` and `landcover` (GeoTIFF, any CRS) replace the stored raster of that kind; the next analysis
+    uses them (land cover: ESA WorldCover codes, or --classes)."""
+    if kind_arg in (IngestKind.dem, IngestKind.landcover):
+        from coverage.ingest.terrain import store_terrain
+
+        with _store() as store, _steps() as step:
+            step(f"checking and storing {file.name}")
+            stored = store_terrain(store, kind_arg.value, file, state.settings.data_dir.resolve() / "terrain",
+                                   classes=classes)
+        console.print(f"stored {stored.kind} {stored.file_name}: {stored.width:,} x {stored.height:,} pixels of "
+                      f"{stored.resolution[0]:g} x {stored.resolution[1]:g} ({stored.crs}), sha256 "
+                      f"{stored.sha256[:12]}; the next analysis uses it", soft_wrap=True)
+        return
     if kind_arg is IngestKind.mr:
         from api.cli.mr import ingest_mr_file
 
@@ -409,6 +427,8 @@ def analyze(
                             "list villages whose verdict changes against the latest run")] = None,
     output: Annotated[Path | None, typer.Option(
         "-o", "--output", help="With --add-sites: write the changed villages (.csv or .xlsx)")] = None,
+    terrain: Annotated[bool, typer.Option(
+        help="Use the stored DEM and land cover when there are any (--no-terrain: flat ground)")] = True,
 ) -> None:
     """Predict coverage, decide village verdicts and publish them as a new run (atomically)."""
     if add_sites is not None:
@@ -436,7 +456,7 @@ def analyze(
         result = run_analysis(store, rules=rule_set, params=params, operators=operators, scope=scope.value,
                               artifacts_dir=_artifacts_dir(), progress=step, calibration=fitted,
                               workers=workers or None, scheduler=scheduler, partition_villages=partition_villages,
-                              limits=state.settings.limits)
+                              limits=state.settings.limits, terrain=terrain)
     c = result.counts
     console.print(
         f"run {result.run_id} published in {result.timings_s['total_s']:.1f} s ({rule_set.label}): "

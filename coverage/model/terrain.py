@@ -29,9 +29,9 @@ Fast sweep (:func:`radial_terrain_v`)
     pixel out to the cell's radius on the DEM resampled to the prediction grid. The transmitter-side
     slope is a running maximum along each radial (exact). The receiver-side slope (NLOS) and the
     largest v (LOS) need, for every receiver, a maximum over the points before it; the sweep takes it
-    over a fixed set of lags (every point within 12 pixels of the receiver, then lags growing by
-    about 15 %) plus the transmitter's horizon point, which keeps it O(pixels x 30) instead of
-    O(pixels x radius). Missing points can only lower the receiver-side slope, i.e. the sweep may
+    over a fixed set of lags (every point within 8 pixels of the receiver, then 12 lags spaced
+    geometrically out to the site) plus the transmitter's horizon point, which keeps it O(pixels x 20)
+    instead of O(pixels x radius). Missing points can only lower the receiver-side slope, i.e. the sweep may
     under-estimate a loss, never invent one.
 
 Effective antenna height

@@ -22,6 +22,7 @@ from coverage import __version__
 from coverage.audit.rounds import audit_evidence
 from coverage.errors import NO_VILLAGES, Village5gError
 from coverage.ingest.mr import latest_mr, latest_mr_period, mr_fingerprint
+from coverage.ingest.terrain import stored_terrain_source
 from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bounds
 from coverage.model.predict import (
     DEFAULT_PARAMETERS,
@@ -70,7 +71,8 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
                  progress: Callable[[str], None] | None = None,
                  calibration: Calibration | None = None, workers: int | None = None,
                  scheduler: str | None = None, partition_villages: int | None = None,
-                 limits: Limits = DEFAULT_LIMITS) -> RunResult:
+                 limits: Limits = DEFAULT_LIMITS, terrain: bool = True,
+                 terrain_dir: Path | None = None) -> RunResult:
     """Compute a run from the stored inputs and publish it atomically.
 
     Parameters
@@ -100,6 +102,11 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         measurements). A partitioned run reads its rows partition by partition and writes each
         partition's results as they come (:func:`_run_streamed`), so this process never holds the
         whole area's villages, stations or results.
+    terrain, terrain_dir
+        Use the stored DEM and land cover (``village5g ingest dem|landcover``), kept in ``terrain_dir``
+        (default: ``terrain`` beside ``artifacts_dir``), when any is stored: their fingerprints are
+        recorded with the run's inputs. ``terrain=False`` (or neither stored): flat ground, no land
+        cover. A partitioned run does not use them yet.
     limits
         ``limits.max_grid_pixels`` bounds the prediction grid of one process (the run's, or each
         partition's); checked before the run is recorded (:class:`coverage.limits.LimitError`).
@@ -140,6 +147,12 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         inputs["stations_unknown_radio"] = unknown_radio
     if len(mr):
         inputs["mr"] = mr_fingerprint(mr)
+    source = None
+    folder = terrain_dir if terrain_dir is not None else (
+        Path(artifacts_dir).parent / "terrain" if artifacts_dir is not None else None)
+    if terrain and folder is not None:
+        source, prints = stored_terrain_source(store, folder)
+        inputs.update(prints)
     timings["fingerprint_s"] = time.perf_counter() - t
     if calibration is not None:
         inputs["calibration"] = calibration.summary()
@@ -151,7 +164,7 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         raster_path = None
         results, prediction, labels = analyze_frames(
             villages, stations, measurements, rules=rules, params=params, operators=operators,
-            progress=say, timings=timings, mr=mr if len(mr) else None)
+            progress=say, timings=timings, mr=mr if len(mr) else None, terrain=source)
         if artifacts_dir is not None:
             t = time.perf_counter()
             raster_path = Path(artifacts_dir) / f"run-{run_id}" / "prediction.tif"

@@ -46,6 +46,7 @@ from sqlalchemy import func, select
 
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.ingest import SUPPORTED_SUFFIXES, far_from_villages, file_sha256, fill_division_names, read_input
+from coverage.ingest.terrain import terrain_fingerprints
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.model.predict import DEFAULT_PARAMETERS, ModelParameters
 from coverage.model.rules import RuleSet
@@ -229,11 +230,13 @@ def _write_report(target: Path, *, file: str, kind: str | None, sha256: str | No
 
 
 def stored_fingerprints(store: Store, *, scope: str = "committees") -> dict[str, str]:
-    """Fingerprints of the stored inputs as :func:`coverage.runs.analysis.run_analysis` records them."""
+    """Fingerprints of the stored inputs as :func:`coverage.runs.analysis.run_analysis` records them
+    (the DEM and land cover only when stored)."""
     return {
         "villages": store.fingerprint("villages", committees_only=(scope == "committees")),
         "stations": store.fingerprint("stations"),
         "measurements": store.fingerprint("measurements"),
+        **terrain_fingerprints(store),
     }
 
 
