@@ -130,13 +130,15 @@ def test_the_map_draws_every_village_and_a_click_opens_its_card(store: Store, tm
         const at = {lng: 119.405, lat: 32.405};
         m.fire('click', {point: m.project(at), lngLat: at});
         await new Promise(r => setTimeout(r, 1000));
-        return [codes.size, document.getElementById('card').innerText];
+        return [codes.size, document.getElementById('card').innerText,
+                getComputedStyle(document.getElementById('audit-toggle')).display];
     })()"""
     with live_server(store.url, tmp_path / "data") as url:
         result, proxied = open_page(f"{url}/console/map", prepare=click)
     assert result.exceptions == [] and result.console_errors == []
     assert result.network_requests == [] and proxied == []  # nothing but the server itself
-    n_codes, card = result.prepared
+    n_codes, card, audit_toggle = result.prepared
+    assert audit_toggle == "none"  # no audit round: no empty switch for its layer
     assert n_codes == len(VILLAGES)
     assert "甲村村委会" in card and "5G通达" in card and "村委会处信号良好" in card
 

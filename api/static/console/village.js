@@ -79,13 +79,14 @@
           var p = s.properties, c = s.geometry.coordinates;
           var dx = (c[0] - lon0) * 111320 * Math.cos(lat0 * Math.PI / 180), dy = (c[1] - lat0) * 110540;
           var site = bySite[p.site_id] || (bySite[p.site_id] = { id: p.site_id, operators: {}, bands: {}, status: {}, m: Math.sqrt(dx * dx + dy * dy) });
-          site.operators[p.operator] = 1; site.bands[p.rat + " " + p.band] = 1; site.status[p.status] = 1;
+          site.operators[C.operators[p.operator] || p.operator] = 1; site.bands[p.rat + " " + p.band] = 1;
+          site.status[C.siteStatus[p.status] || p.status] = 1;
         });
         var list = Object.keys(bySite).map(function (k) { return bySite[k]; }).sort(function (a, b) { return a.m - b.m; }).slice(0, 10);
         var box = document.getElementById("sites");
         if (!list.length) { box.textContent = T.none_found; return; }
         box.innerHTML = '<table class="data"><thead><tr><th>' + esc(T.sites) + "</th><th>" + esc(T.operator) + "</th><th>" + esc(T.band) +
-          "</th><th>" + esc(T.status) + '</th><th class="num">' + esc(T.distance) + "(" + esc(T.m) + ")</th></tr></thead><tbody>" +
+          "</th><th>" + esc(T.status) + '</th><th class="num">' + esc(T.distance_committee) + "(" + esc(T.m) + ")</th></tr></thead><tbody>" +
           list.map(function (s) {
             return "<tr><td>" + esc(s.id) + "</td><td>" + esc(Object.keys(s.operators).join(", ")) + "</td><td>" + esc(Object.keys(s.bands).join(", ")) +
               "</td><td>" + esc(Object.keys(s.status).join(", ")) + '</td><td class="num">' + V.num(Math.round(s.m)) + "</td></tr>";
