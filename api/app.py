@@ -27,10 +27,6 @@ from api.scheduler import JobScheduler
 from api.security import UPLOAD_PREFIXES, KeyBeforeBodyMiddleware, KeyCache
 from api.service_settings import ServiceSettings
 from coverage import __version__
-from coverage.runs import history as _history_tables  # noqa: F401  (defines kpi_snapshots)
-from coverage.runs import jobs as _jobs_tables  # noqa: F401  (defines the jobs table on the metadata)
-from coverage.store import keys as _keys_tables  # noqa: F401  (defines the api_keys table)
-from coverage.store import results_query as _bounds_tables  # noqa: F401  (defines village_bounds)
 from coverage.store.storage import Store
 from maps import STATIC_DIR
 from maps.tiles import TileSource

@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, Float, Integer
 
 from coverage.schema import COLUMNS
 from coverage.store.queries import LIST_COLUMNS
-from coverage.store.storage import village_results
+from coverage.store.tables import village_results
 
 
 class Link(BaseModel):

@@ -33,9 +33,10 @@ from sqlalchemy import text
 from coverage.model.predict import ModelParameters
 from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
-from coverage.runs.jobs import claim_fire, job_claims
+from coverage.runs.jobs import claim_fire
 from coverage.runs.refresh import refresh, stored_fingerprints
 from coverage.store.storage import Store
+from coverage.store.tables import job_claims
 
 
 def median_s(fn: Callable[[], object], repeat: int) -> float:

@@ -51,7 +51,8 @@ from coverage.store.results_query import (
     result_rows,
     village_rows,
 )
-from coverage.store.storage import Store, ingests
+from coverage.store.storage import Store
+from coverage.store.tables import ingests
 from coverage.writers import atomic_write
 from maps.build import run_rules
 from maps.geometry import shift_to_gcj02

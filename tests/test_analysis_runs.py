@@ -28,7 +28,8 @@ from coverage.model.predict import GOOD, NODATA, ModelParameters
 from coverage.model.rules import RuleSet
 from coverage.runs.analysis import RunResult, run_analysis
 from coverage.schema import Kind, conform
-from coverage.store.storage import IngestRecord, Store, frame_fingerprint, village_results
+from coverage.store.storage import IngestRecord, Store, frame_fingerprint
+from coverage.store.tables import village_results
 
 RULES = RuleSet()
 PARAMS = ModelParameters(resolution_m=100.0, workers=1)
@@ -177,14 +178,14 @@ def _fail_in_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _fail_inside_publish(monkeypatch: pytest.MonkeyPatch) -> None:
     """The results rows are inserted, then the transaction fails before the run is flipped."""
-    insert = coverage.store.storage._insert
+    insert = coverage.store.storage.insert_rows
 
     def insert_then_fail(conn: Any, table: Any, rows: Any, chunk: int = 5000) -> None:
         insert(conn, table, rows, chunk)
         if table is village_results:
             raise RuntimeError("boom while publishing")
 
-    monkeypatch.setattr(coverage.store.storage, "_insert", insert_then_fail)
+    monkeypatch.setattr(coverage.store.storage, "insert_rows", insert_then_fail)
 
 
 @pytest.mark.parametrize("fail", [_fail_in_verdicts, _fail_inside_publish], ids=["verdicts", "publish"])

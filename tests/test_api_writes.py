@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 from api.cli.service import keys_app, serve
 from coverage.errors import ConfigError
 from coverage.ingest.export import write_output
-from coverage.store.keys import api_keys, create_key, list_keys, revoke_key, verify_key
-from coverage.store.storage import Store, ingests
+from coverage.store.keys import create_key, list_keys, revoke_key, verify_key
+from coverage.store.storage import Store
+from coverage.store.tables import api_keys, ingests
 from tests.utils.api import app_for, key
 from tests.worlds.row import KM_LAT, KM_LON, SOUTH, WEST, build_row_world, row_measurements, row_stations, row_villages
 

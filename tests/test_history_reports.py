@@ -183,7 +183,7 @@ def test_snapshots_are_idempotent_and_agree_with_the_computed_rows(world: World)
         columns = ["run_id", "code", "name", "villages", "covered", "weak", "uncovered", "no_site", "reach_rate"]
         pd.testing.assert_frame_equal(before[columns], after[columns])
     finally:
-        from coverage.runs.history import kpi_snapshots
+        from coverage.store.tables import kpi_snapshots
 
         with world.store.engine.begin() as conn:  # leave the module's world as the other tests expect it
             conn.execute(kpi_snapshots.delete().where(kpi_snapshots.c.run_id == second))

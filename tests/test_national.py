@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from api.cli import app
 from coverage.crs import local_metric_crs
 from coverage.schema import Kind
-from coverage.store.storage import Store, ingests
+from coverage.store.storage import Store
+from coverage.store.tables import ingests
 from seeds import world
 from seeds.national import build_national_world, load_province_data, province_codes, seed_national_world
 from seeds.world import SeedWorld, world_checksums

@@ -29,7 +29,6 @@ from coverage.runs.jobs import (
     claim_fire,
     create_job,
     execute_job,
-    job_leases,
     lease_holder,
     read_job,
     release_lease,
@@ -37,7 +36,8 @@ from coverage.runs.jobs import (
     start_job,
 )
 from coverage.runs.refresh import RefreshResult, classify, inputs_changed, pending_files, refresh
-from coverage.store.storage import IngestRecord, Store, ingests, runs, stations
+from coverage.store.storage import IngestRecord, Store
+from coverage.store.tables import ingests, job_leases, runs, stations
 from tests.worlds.row import KM_LAT, KM_LON, PARAMS, SITE, SOUTH, WEST, build_row_world, row_stations
 
 FIFTH = "320115100201"

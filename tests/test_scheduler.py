@@ -31,17 +31,9 @@ from sqlalchemy import func, select
 from api.scheduler import JobScheduler, due_fire_time, parse_schedule
 from api.service_settings import ServiceSettings
 from coverage.ingest.export import write_output
-from coverage.runs.jobs import (
-    INTERNAL_ERROR,
-    acquire_lease,
-    create_job,
-    finish_job,
-    job_claims,
-    jobs,
-    list_jobs,
-    read_job,
-)
-from coverage.store.storage import Store, runs
+from coverage.runs.jobs import INTERNAL_ERROR, acquire_lease, create_job, finish_job, list_jobs, read_job
+from coverage.store.storage import Store
+from coverage.store.tables import job_claims, jobs, runs
 from tests.utils.api import app_for, key, live_server, settings_for, stop_process
 from tests.worlds.row import KM_LAT, KM_LON, SITE, SOUTH, WEST, build_row_world, row_stations
 

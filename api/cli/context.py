@@ -97,8 +97,6 @@ def service_settings() -> ServiceSettings:
 @contextmanager
 def open_service_store(settings: ServiceSettings) -> Iterator[Store]:
     """The store of the service settings, with its schema (API keys included) in place."""
-    from coverage.store import keys as _keys  # noqa: F401  (defines the api_keys table before create_schema)
-
     store = Store(settings.resolved_database_url())
     try:
         store.create_schema()

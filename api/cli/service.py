@@ -59,8 +59,6 @@ def serve(
 
     from api.app import create_app, settle_heap
     from api.logs import configure_logging
-    from coverage.runs import jobs as _jobs  # noqa: F401
-    from coverage.store import results_query as _bounds  # noqa: F401
 
     settings = _settings()
     busy = port_in_use(host, port)

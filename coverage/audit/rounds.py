@@ -24,7 +24,7 @@ from coverage.audit.calibration import MIN_TESTS, calibration_offsets, measured_
 from coverage.audit.results import FieldTests, PassRule, read_field_tests, village_outcomes
 from coverage.audit.sampling import SUPPLEMENT, Sample, SamplingPlan, draw_sample
 from coverage.audit.stats import AuditReport, confusion_matrix, stratified_estimate, stratum_estimates
-from coverage.audit.store import AuditStore, audit_tests, audit_villages
+from coverage.audit.store import AuditStore
 from coverage.errors import ConfigError, NotFoundError
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.model.calibration import Calibration, fit_calibration
@@ -34,7 +34,8 @@ from coverage.model.rules import DEFAULT_RULES, RuleSet
 from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
 from coverage.schema import MEASUREMENT_COLUMNS, conform
 from coverage.store.regions import did_you_mean, names_match
-from coverage.store.storage import Store, villages
+from coverage.store.storage import Store
+from coverage.store.tables import audit_tests, audit_villages, villages
 
 __all__ = [
     "audit_evidence",

@@ -1,9 +1,7 @@
-"""Audit tables (on :data:`coverage.store.storage.metadata`) and their reads and writes.
-
-Importing this module registers the tables, so :meth:`coverage.store.storage.Store.create_schema`
-creates them; :class:`AuditStore` also creates them when missing, so a database made before
-audits existed gains them on first use. Every write is one transaction: a rejected upload leaves
-the database as it was.
+"""Audit rounds, their lists, field tests and calibration offsets: reads and writes of the audit
+tables (defined with every other table in :mod:`coverage.store.tables`, created by its
+:func:`~coverage.store.tables.create_schema`). Every write is one transaction: a rejected upload
+leaves the database as it was.
 
 Tables:
 
@@ -31,19 +29,9 @@ import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Column,
-    DateTime,
-    Float,
-    Integer,
-    String,
-    Table,
     delete,
     func,
     select,
-    text,
 )
 
 from coverage import __version__
@@ -51,110 +39,12 @@ from coverage.audit.calibration import OFFSET_COLUMNS
 from coverage.audit.results import TEST_COLUMNS, FieldTests, tests_frame
 from coverage.audit.sampling import SAMPLE_COLUMNS, Sample, SamplingPlan
 from coverage.errors import NotFoundError, Problem, ValidationError
-from coverage.store.storage import Geometry, Store, _insert, _none, metadata
+from coverage.store.storage import Store, insert_rows, python_value
+from coverage.store.tables import audit_offsets, audit_tests, audit_uploads, audit_villages, audits
 
-__all__ = ["AUDIT_TABLES", "AuditStore"]
+__all__ = ["AuditStore"]
 
-audits = Table(
-    "audits",
-    metadata,
-    Column("round", Integer, primary_key=True, autoincrement=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("run_id", Integer),
-    Column("seed", BigInteger, nullable=False),
-    Column("plan", JSON, nullable=False),
-    Column("strata", JSON, nullable=False),
-    Column("excluded_rounds", JSON, nullable=False),
-    Column("villages", Integer, nullable=False),
-    Column("reserves", Integer, nullable=False),
-    Column("code_version", String(40), nullable=False),
-)
 
-audit_villages = Table(
-    "audit_villages",
-    metadata,
-    Column("round", Integer, primary_key=True),
-    Column("code", String(12), primary_key=True),
-    Column("stratum", String(64), nullable=False),
-    Column("sample_order", Integer, nullable=False),
-    Column("reserve", Boolean, nullable=False),
-    Column("name", String(200)),
-    Column("township_code", String(9)),
-    Column("township_name", String(200)),
-    Column("county_code", String(6)),
-    Column("county_name", String(200)),
-    Column("city_code", String(4), index=True),
-    Column("city_name", String(200)),
-    Column("point_lon", Float),
-    Column("point_lat", Float),
-    Column("point_source", String(16)),
-    Column("gcj02_lon", Float),
-    Column("gcj02_lat", Float),
-    Column("verdict", String(12)),
-    Column("p_covered", Float),
-    Column("nearest_site_id", String(100)),
-    Column("nearest_site_m", Float),
-    Column("predicted_rsrp_dbm", Float),
-    Column("predicted_sinr_db", Float),
-    Column("geom", Geometry()),
-)
-
-audit_uploads = Table(
-    "audit_uploads",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("round", Integer, nullable=False, index=True),
-    Column("file_name", String(500), nullable=False),
-    Column("sha256", String(64), nullable=False),
-    Column("rows", Integer, nullable=False),
-    Column("crs", String(100)),
-    Column("mode", String(16), nullable=False),  # append | replace
-    Column("warnings", Integer, nullable=False),
-    Column("created_at", DateTime, nullable=False),
-)
-
-audit_tests = Table(
-    "audit_tests",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("round", Integer, nullable=False, index=True),
-    Column("upload_id", Integer, nullable=False),
-    Column("village_code", String(12), nullable=False, index=True),
-    Column("lon", Float, nullable=False),
-    Column("lat", Float, nullable=False),
-    Column("tested_at", DateTime, nullable=False),
-    Column("operator", String(8), nullable=False),
-    Column("band", String(16)),
-    Column("rsrp_dbm", Float),
-    Column("sinr_db", Float),
-    Column("dl_mbps", Float),
-    Column("ul_mbps", Float),
-    Column("tester", String(200), nullable=False),
-    Column("note", String(1000)),
-    Column("geom", Geometry(), nullable=False),
-)
-
-audit_offsets = Table(
-    "audit_offsets",
-    metadata,
-    Column("round", Integer, primary_key=True),
-    Column("band", String(16), primary_key=True),
-    Column("city_code", String(12), primary_key=True),  # a city, or a county for area rows
-    Column("city_name", String(200)),
-    Column("n_tests", Integer, nullable=False),
-    Column("n_villages", Integer, nullable=False),
-    Column("offset_db", Float, nullable=False),
-    Column("median_db", Float),
-    Column("std_db", Float),
-    Column("low_db", Float),
-    Column("high_db", Float),
-    Column("usable", Boolean, nullable=False),
-    Column("run_id", Integer),
-    Column("margin_db", Float, nullable=False),
-    Column("computed_at", DateTime, nullable=False),
-)
-
-AUDIT_TABLES = (audits, audit_villages, audit_uploads, audit_tests, audit_offsets)
 
 _LIST_DB = {"order": "sample_order"}
 
@@ -168,7 +58,7 @@ def _json_safe(value: Any) -> Any:
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
-    value = _none(value)
+    value = python_value(value)
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
@@ -180,18 +70,12 @@ class AuditStore:
     Parameters
     ----------
     store : Store
-        The deployment's database; the audit tables are created in it when missing.
+        The deployment's database, its schema created (:meth:`Store.create_schema`).
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = store.engine
-        with self.engine.begin() as conn:
-            metadata.create_all(conn, tables=list(AUDIT_TABLES))
-            if store.dialect == "postgresql":
-                for table in (audit_villages, audit_tests):
-                    conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table.name}_geom ON {table.name} "
-                                      "USING GIST (geom)"))
 
     # -- rounds --------------------------------------------------------------------------------
 
@@ -215,11 +99,11 @@ class AuditStore:
             ))
             rows = []
             for i, rec in enumerate(villages.to_dict("records")):
-                row = {_LIST_DB.get(c, c): _none(rec[c]) for c in SAMPLE_COLUMNS if c != "round"}
+                row = {_LIST_DB.get(c, c): python_value(rec[c]) for c in SAMPLE_COLUMNS if c != "round"}
                 row["round"] = number
                 row["geom"] = geoms[i]
                 rows.append(row)
-            _insert(conn, audit_villages, rows)
+            insert_rows(conn, audit_villages, rows)
         sample.round = number
         sample.villages["round"] = pd.array([number] * len(villages), dtype="Int64")
         return number
@@ -371,10 +255,10 @@ class AuditStore:
             wkb = shapely.to_wkb(np.asarray(frame.geometry.values, dtype=object)) if len(frame) else []
             rows = []
             for i, rec in enumerate(frame[list(TEST_COLUMNS)].to_dict("records")):
-                row = {c: _none(rec[c]) for c in TEST_COLUMNS}
+                row = {c: python_value(rec[c]) for c in TEST_COLUMNS}
                 row.update(round=round_number, upload_id=upload_id, geom=wkb[i])
                 rows.append(row)
-            _insert(conn, audit_tests, rows)
+            insert_rows(conn, audit_tests, rows)
         return len(frame)
 
     def read_tests(self, round_number: int) -> gpd.GeoDataFrame:
@@ -402,13 +286,13 @@ class AuditStore:
         now = _utcnow()
         rows = []
         for rec in offsets[list(OFFSET_COLUMNS)].to_dict("records"):
-            row = {c: _none(rec[c]) for c in OFFSET_COLUMNS}
+            row = {c: python_value(rec[c]) for c in OFFSET_COLUMNS}
             row.update(round=round_number, run_id=run_id, margin_db=float(margin_db), computed_at=now,
                        usable=bool(rec["usable"]))
             rows.append(row)
         with self.engine.begin() as conn:
             conn.execute(delete(audit_offsets).where(audit_offsets.c.round == round_number))
-            _insert(conn, audit_offsets, rows)
+            insert_rows(conn, audit_offsets, rows)
 
     def read_offsets(self, round_number: int) -> pd.DataFrame:
         """Stored offsets of a round (:data:`~coverage.audit.calibration.OFFSET_COLUMNS` plus

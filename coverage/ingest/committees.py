@@ -32,8 +32,9 @@ from coverage.ingest.mapping import IGNORE, ColumnMapping, split_target
 from coverage.ingest.readers import SUPPORTED_SUFFIXES, check_encoding, read_table
 from coverage.ingest.values import cell_text, norm_key, parse_floats
 from coverage.limits import DEFAULT_LIMITS, Limits
-from coverage.store.storage import Store, ingests
-from coverage.store.storage import villages as villages_table
+from coverage.store.storage import Store
+from coverage.store.tables import ingests
+from coverage.store.tables import villages as villages_table
 
 __all__ = ["CommitteeMatch", "CommitteeReport", "match_committees", "normalize_village_name", "read_committees",
            "report_frame", "store_committee_points"]

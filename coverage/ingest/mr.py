@@ -41,7 +41,8 @@ from coverage.crs import in_china, resolve_crs, transform_xy
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.model.bands import BANDS, EUTRA_CHANNELS, NR_CHANNELS, channel, normalize_band
 from coverage.schema import OPERATORS, RATS
-from coverage.store.storage import Store, ingests, mr_grids
+from coverage.store.storage import Store
+from coverage.store.tables import ingests, mr_grids
 
 __all__ = ["CHUNK_ROWS", "GRID_SIZES_M", "MR_COLUMNS", "MrIngestResult", "ingest_mr", "mr_summary", "read_mr",
            "write_mr_frame"]

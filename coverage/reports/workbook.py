@@ -25,7 +25,8 @@ from coverage.labels import CONFIDENCE_LABELS, SOURCE_LABELS, VERDICT_LABELS
 from coverage.reports.summary import summarize
 from coverage.runs.history import CODE_WIDTH, kpi_history
 from coverage.store.results_query import VillageQuery, compare_runs, query_villages, resolve_run, result_rows
-from coverage.store.storage import Store, runs
+from coverage.store.storage import Store
+from coverage.store.tables import runs
 from coverage.writers import Sheet, append_table, atomic_write, header_cells, xlsx_cell
 
 __all__ = ["CHANGE_LABELS", "REPORT_TZ", "SHEETS", "VERDICT_LABELS", "ReportData", "local_time", "parse_region",

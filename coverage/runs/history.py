@@ -18,15 +18,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Column, DateTime, Float, Integer, String, Table, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from coverage.errors import ConfigError
 from coverage.reports.summary import summarize
 from coverage.store.results_query import resolve_run, result_rows
-from coverage.store.storage import Store, metadata, runs
+from coverage.store.storage import Store
+from coverage.store.tables import kpi_snapshots, runs
 
-__all__ = ["CODE_WIDTH", "HISTORY_COLUMNS", "HISTORY_LEVELS", "ensure_table", "kpi_history", "kpi_snapshots",
+__all__ = ["CODE_WIDTH", "HISTORY_COLUMNS", "HISTORY_LEVELS", "kpi_history",
            "record_snapshot", "run_kpis"]
 
 #: Levels a snapshot records (townships are many and change names; they are left to ``/summary``).
@@ -36,33 +37,11 @@ HISTORY_LEVELS = ("province", "city", "county")
 HISTORY_COLUMNS = ("run_id", "finished_at", "level", "code", "name", "villages", "covered", "weak", "uncovered",
                    "no_site", "reach_rate", "target_rate", "source")
 
-kpi_snapshots = Table(
-    "kpi_snapshots",
-    metadata,
-    Column("run_id", Integer, primary_key=True),
-    Column("level", String(16), primary_key=True),  # province | city | county
-    Column("code", String(12), primary_key=True),
-    Column("name", String(200)),
-    Column("villages", Integer, nullable=False),
-    Column("covered", Integer, nullable=False),
-    Column("weak", Integer, nullable=False),
-    Column("uncovered", Integer, nullable=False),
-    Column("no_site", Integer, nullable=False),
-    Column("reach_rate", Float, nullable=False),  # 0-1
-    Column("target_rate", Float, nullable=False),  # 0-1, the run's rule set
-    Column("run_finished_at", DateTime),  # naive UTC, as runs.finished_at
-    Column("recorded_at", DateTime, nullable=False),
-)
 
 #: Digits of a division code at each level.
 CODE_WIDTH = {"province": 2, "city": 4, "county": 6}
 
 _COUNTS = ("villages", "covered", "weak", "uncovered", "no_site")
-
-
-def ensure_table(store: Store) -> None:
-    """Create :data:`kpi_snapshots` when it is missing (a store whose schema predates this module)."""
-    kpi_snapshots.create(store.engine, checkfirst=True)
 
 
 def _check_level(level: str) -> None:
@@ -99,7 +78,6 @@ def record_snapshot(store: Store, run_id: int | None = None) -> int:
     decides; the loser returns 0). Raises :class:`NotFoundError` when there is no such published run.
     """
     run_id = resolve_run(store, run_id)
-    ensure_table(store)
     if _snapshotted(store, run_id):
         return 0
     frame = run_kpis(store, run_id)
@@ -147,7 +125,6 @@ def kpi_history(store: Store, *, level: str = "province", code: str | None = Non
         ``source`` ``snapshot`` or ``computed``; ordered by finish time, run and code.
     """
     _check_level(level)
-    ensure_table(store)
     published = _published_runs(store, since)
     if not published:
         return _empty()

@@ -32,15 +32,16 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Integer, String, Table, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from coverage.errors import NotFoundError, Village5gError
-from coverage.store.storage import Store, metadata, runs, village_results
+from coverage.store.storage import Store
+from coverage.store.tables import job_claims, job_leases, jobs, runs, village_results
 
 __all__ = ["JOB_STATUSES", "JobBusyError", "acquire_lease", "claim_fire", "create_job", "execute_job",
-           "fail_dead_runs", "fail_orphans", "finish_job", "job_claims", "job_leases", "job_progress", "jobs",
+           "fail_dead_runs", "fail_orphans", "finish_job", "job_progress",
            "lease_holder", "list_jobs", "live_lease", "process_alive", "read_job", "release_lease", "renew_lease",
            "set_progress", "start_job"]
 
@@ -51,45 +52,6 @@ JOB_STATUSES = ("queued", "running", "succeeded", "failed", "skipped")
 #: Prefix of the error of a job that failed for a reason other than its input (the API hides the rest).
 INTERNAL_ERROR = "internal error: "
 
-jobs = Table(
-    "jobs",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(32), nullable=False),
-    Column("status", String(16), nullable=False, index=True),
-    Column("parameters", JSON, nullable=False),
-    Column("requested_by", String(40)),
-    Column("owner", String(200)),
-    Column("created_at", DateTime, nullable=False),
-    Column("started_at", DateTime),
-    Column("finished_at", DateTime),
-    Column("progress", String(500)),
-    Column("run_id", Integer),
-    Column("error", String(2000)),
-    Column("trigger", String(16)),  # api | schedule | retry | manual | after-refresh
-    Column("scheduled_for", DateTime),  # the fire time a scheduled job ran for (naive UTC)
-    Column("attempt", Integer),  # 1 for the first try, 2 for the first retry, ...
-    Column("result", JSON),  # what the job did (files ingested and rejected, run published, rows, files)
-)
-
-job_claims = Table(
-    "job_claims",
-    metadata,
-    Column("name", String(32), primary_key=True),
-    Column("scheduled_for", DateTime, primary_key=True),
-    Column("attempt", Integer, primary_key=True),
-    Column("owner", String(200), nullable=False),
-    Column("claimed_at", DateTime, nullable=False),
-)
-
-job_leases = Table(
-    "job_leases",
-    metadata,
-    Column("name", String(32), primary_key=True),
-    Column("owner", String(200), nullable=False),
-    Column("job_id", Integer),
-    Column("expires_at", DateTime, nullable=False),
-)
 
 _RUN_ID = re.compile(r"^run (\d+):")
 

@@ -53,7 +53,8 @@ from coverage.model.rules import RuleSet
 from coverage.runs.analysis import run_analysis
 from coverage.schema import KINDS, Kind
 from coverage.store.results_query import extent
-from coverage.store.storage import IngestRecord, Store, ingests
+from coverage.store.storage import IngestRecord, Store
+from coverage.store.tables import ingests
 from coverage.writers import atomic_write
 
 __all__ = ["PROCESSED", "REJECTED", "REPLACING_KINDS", "RefreshResult", "classify", "inputs_changed",

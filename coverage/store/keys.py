@@ -27,12 +27,13 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Column, DateTime, LargeBinary, String, Table, select
+from sqlalchemy import select
 
 from coverage.errors import ConfigError, NotFoundError
-from coverage.store.storage import Store, metadata
+from coverage.store.storage import Store
+from coverage.store.tables import api_keys, key_sessions
 
-__all__ = ["ROLES", "SESSION_HOURS", "ApiKey", "api_keys", "close_session", "create_key", "key_sessions", "list_keys",
+__all__ = ["ROLES", "SESSION_HOURS", "ApiKey", "close_session", "create_key", "list_keys",
            "open_session", "revoke_key", "role_allows", "session_key", "validate_region", "verify_key"]
 
 #: Roles in increasing power; a role may do everything the roles before it may.
@@ -46,31 +47,6 @@ _ID = re.compile(r"^[0-9a-f]{12}$")
 # scrypt cost: 16 MiB and some tens of milliseconds per check; the API caches verified keys briefly.
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("id", String(12), primary_key=True),
-    Column("role", String(16), nullable=False),
-    Column("region_code", String(12)),
-    Column("label", String(200)),
-    Column("salt", LargeBinary(16), nullable=False),
-    Column("secret_hash", LargeBinary(32), nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("revoked_at", DateTime),
-)
-
-
-#: Sign-in sessions of the web console: a key exchanged for a random token kept in an HttpOnly
-#: cookie. Only the token's SHA-256 is stored; the CSRF token goes with the session.
-key_sessions = Table(
-    "key_sessions",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("key_id", String(12), nullable=False, index=True),
-    Column("csrf", String(64), nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("expires_at", DateTime, nullable=False),
-)
 
 #: Hours a console session lasts.
 SESSION_HOURS = 12

@@ -44,8 +44,8 @@ from coverage.reports.summary import reach_rates
 from coverage.schema import COLUMNS, conform
 from coverage.store.queries import LIST_COLUMNS
 from coverage.store.regions import name_forms
-from coverage.store.storage import (
-    Store,
+from coverage.store.storage import Store
+from coverage.store.tables import (
     ingests,
     measurements,
     runs,

@@ -20,17 +20,9 @@ import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import (
-    JSON,
     Boolean,
-    Column,
-    Date,
-    DateTime,
     Float,
-    Index,
     Integer,
-    LargeBinary,
-    MetaData,
-    String,
     Table,
     create_engine,
     delete,
@@ -38,244 +30,26 @@ from sqlalchemy import (
     false,
     func,
     select,
-    text,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql.expression import ColumnElement
-from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError
 from coverage.runs.processes import owner_id
 from coverage.schema import COLUMNS, GEOMETRY, Kind, conform, is_village_committee
+from coverage.store.tables import (
+    TABLES,
+    Geometry,
+    create_schema,
+    divisions,
+    ingests,
+    runs,
+    stations,
+    village_results,
+    villages,
+)
 
 WGS84 = "EPSG:4326"
 
-
-class _PostGISGeometry(UserDefinedType[bytes]):
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "geometry(Geometry, 4326)"
-
-    def bind_expression(self, bindvalue: Any) -> ColumnElement[Any]:
-        return func.ST_GeomFromWKB(bindvalue, 4326, type_=self)
-
-    def column_expression(self, col: Any) -> ColumnElement[Any]:
-        return func.ST_AsBinary(col, type_=LargeBinary())
-
-
-class Geometry(TypeDecorator[bytes]):
-    """WKB in Python; a blob on SQLite, a PostGIS geometry on PostgreSQL."""
-
-    impl = LargeBinary
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Any) -> Any:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(_PostGISGeometry())
-        return dialect.type_descriptor(LargeBinary())
-
-    def bind_expression(self, bindvalue: Any) -> Any:
-        return bindvalue
-
-    def process_result_value(self, value: Any, dialect: Any) -> bytes | None:
-        return bytes(value) if value is not None else None
-
-
-metadata = MetaData()
-
-divisions = Table(
-    "divisions",
-    metadata,
-    Column("code", String(12), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("level", String(16), nullable=False),  # province | city | county | township
-    Column("parent_code", String(12), index=True),
-    Column("host_code", String(12)),  # development zones drawn inside a host county's polygon
-    Column("synthetic", Boolean, nullable=False, default=False),
-    Column("geom", Geometry()),
-)
-
-villages = Table(
-    "villages",
-    metadata,
-    Column("code", String(12), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("township_code", String(9), nullable=False, index=True),
-    Column("township_name", String(200)),
-    Column("county_code", String(6), nullable=False, index=True),
-    Column("county_name", String(200)),
-    Column("city_code", String(4), nullable=False, index=True),
-    Column("city_name", String(200)),
-    Column("province_code", String(2), nullable=False),
-    Column("province_name", String(200)),
-    Column("committee_lon", Float),
-    Column("committee_lat", Float),
-    Column("population", Integer),
-    Column("households", Integer),
-    Column("source", String(200)),
-    Column("is_committee", Boolean, nullable=False),  # NBS 200-399: 村委会 (administrative village)
-    Column("geom", Geometry(), nullable=False),
-)
-
-stations = Table(
-    "stations",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("site_id", String(100), nullable=False, index=True),
-    Column("cell_id", String(200)),
-    Column("operator", String(8), nullable=False),
-    Column("rat", String(8), nullable=False),
-    Column("band", String(16), nullable=False),
-    Column("lon", Float, nullable=False),
-    Column("lat", Float, nullable=False),
-    Column("height_m", Float),
-    Column("azimuth_deg", Float),
-    Column("tilt_deg", Float),
-    Column("power_dbm", Float),
-    Column("bandwidth_mhz", Float),
-    Column("status", String(16), nullable=False),
-    Column("activated_on", Date),
-    Column("source", String(200)),
-    Column("geom", Geometry(), nullable=False),
-    Index("ix_stations_lon_lat", "lon", "lat"),
-)
-
-measurements = Table(
-    "measurements",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("lon", Float, nullable=False),
-    Column("lat", Float, nullable=False),
-    Column("measured_at", DateTime),
-    Column("operator", String(8), nullable=False),
-    Column("rat", String(8), nullable=False),
-    Column("band", String(16)),
-    Column("rsrp_dbm", Float, nullable=False),
-    Column("sinr_db", Float),
-    Column("dl_mbps", Float),
-    Column("ul_mbps", Float),
-    Column("loss_db", Float),
-    Column("source", String(200)),
-    Column("geom", Geometry(), nullable=False),
-    Index("ix_measurements_lon_lat", "lon", "lat"),
-)
-
-#: Operators' MR grid statistics (coverage/ingest/mr.py): one row per grid, period, operator, RAT and band.
-#: No geometry column: the grid is its WGS84 centre and size, and the one index serves the reads by
-#: area and period (lon range first, then lat and period inside the index, no table lookups to filter).
-mr_grids = Table(
-    "mr_grids",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("lon", Float, nullable=False),
-    Column("lat", Float, nullable=False),
-    Column("grid_m", Float, nullable=False),
-    Column("period_start", Date, nullable=False),
-    Column("period_end", Date, nullable=False),
-    Column("operator", String(8), nullable=False),
-    Column("rat", String(8), nullable=False),
-    Column("band", String(16), nullable=False),
-    Column("arfcn", Integer),
-    Column("samples", Integer, nullable=False),
-    Column("rsrp_mean_dbm", Float),
-    Column("share_good", Float),
-    Column("threshold_dbm", Float),
-    Column("sinr_mean_db", Float),
-    Column("users", Integer),
-    Column("dl_mbps", Float),
-    Column("source", String(200)),
-    Index("ix_mr_grids_lon_lat_period", "lon", "lat", "period_start"),
-)
-
-ingests = Table(
-    "ingests",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(16), nullable=False),
-    Column("file_name", String(500), nullable=False),
-    Column("sha256", String(64), nullable=False),
-    Column("rows", Integer, nullable=False),
-    Column("mode", String(16), nullable=False),  # append | replace | seed
-    Column("crs", String(100)),
-    Column("encoding", String(40)),
-    Column("warnings", Integer, nullable=False, default=0),
-    Column("created_at", DateTime, nullable=False),
-)
-
-runs = Table(
-    "runs",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("status", String(16), nullable=False, index=True),  # running | published | failed
-    Column("started_at", DateTime, nullable=False),
-    Column("finished_at", DateTime),
-    Column("rules", JSON, nullable=False),
-    Column("parameters", JSON, nullable=False),
-    Column("inputs", JSON, nullable=False),  # fingerprints of the stored inputs
-    Column("code_version", String(40), nullable=False),
-    Column("timings", JSON),
-    Column("counts", JSON),
-    Column("raster_path", String(1000)),
-    Column("error", String(2000)),
-    Column("owner", String(300)),  # host:pid of the process computing it (a dead one's run is failed)
-)
-
-village_results = Table(
-    "village_results",
-    metadata,
-    Column("run_id", Integer, primary_key=True),
-    Column("code", String(12), primary_key=True),
-    Column("verdict", String(12), nullable=False, index=True),
-    Column("p_covered", Float),
-    Column("confidence", String(8)),
-    Column("sigma_db", Float),
-    Column("predicted_verdict", String(12), nullable=False),
-    Column("measured_verdict", String(12)),
-    Column("verdict_source", String(12), nullable=False),
-    Column("no_site", Boolean, nullable=False),
-    Column("reasons", String(400), nullable=False),
-    Column("sites_inside", Integer, nullable=False),
-    Column("nearest_site_m", Float),
-    Column("nearest_site_id", String(100)),
-    Column("good_share", Float, nullable=False),
-    Column("weak_share", Float, nullable=False),
-    Column("none_share", Float, nullable=False),
-    Column("committee_rsrp_dbm", Float),
-    Column("committee_sinr_db", Float),
-    Column("committee_class", String(8), nullable=False),
-    Column("n_measurements", Integer, nullable=False),
-    Column("measured_rsrp_median_dbm", Float),
-    Column("measured_good_share", Float),
-    Column("measured_reached_share", Float),
-    Column("mr_samples", Integer),  # operators' MR samples inside the village (coverage.model.mr_evidence)
-    Column("mr_good_share", Float),
-    Column("mr_period", String(24)),
-    # the API's village filters within a run: status, no-site, and both
-    Index("ix_village_results_run_verdict", "run_id", "verdict", "no_site"),
-    Index("ix_village_results_run_no_site", "run_id", "no_site"),
-)
-
-#: The villages' lon/lat envelopes the result queries (:mod:`coverage.store.results_query`) filter by, kept
-#: in step with the stored villages.
-village_bounds = Table(
-    "village_bounds",
-    metadata,
-    Column("code", String(12), primary_key=True),
-    Column("min_lon", Float, nullable=False, index=True),
-    Column("min_lat", Float, nullable=False),
-    Column("max_lon", Float, nullable=False),
-    Column("max_lat", Float, nullable=False),
-)
-
-village_bounds_state = Table(
-    "village_bounds_state",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("villages_version", Integer),  # ingests.id of the last village write the bounds reflect
-)
-
-TABLES: dict[Kind, Table] = {"villages": villages, "stations": stations, "measurements": measurements}
 
 #: Columns that identify a row of each kind (stations: NULL cell_id counts as one value).
 KEYS: dict[Kind, tuple[str, ...]] = {
@@ -337,22 +111,8 @@ class Store:
         return self.engine.dialect.name
 
     def create_schema(self) -> None:
-        """Create the PostGIS extension (PostgreSQL) and every table and index that is missing.
-
-        Nullable columns that a newer version added to an existing table are added too.
-        """
-        with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
-                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-            metadata.create_all(conn)
-            _add_missing_columns(conn)
-            for index in village_results.indexes:  # indexes a newer version added to an existing table
-                index.create(conn, checkfirst=True)
-            if self.dialect == "postgresql":
-                for table in (divisions, villages, stations, measurements):
-                    conn.execute(text(
-                        f"CREATE INDEX IF NOT EXISTS ix_{table.name}_geom ON {table.name} USING GIST (geom)"
-                    ))
+        """Create every table and index that is missing (:func:`coverage.store.tables.create_schema`)."""
+        create_schema(self.engine)
 
     def dispose(self) -> None:
         """Close pooled connections."""
@@ -374,7 +134,7 @@ class Store:
                 conn.execute(delete(TABLES[kind]))
             else:
                 self._check_conflicts(conn, kind, frame, record.file_name)
-            _insert(conn, TABLES[kind], rows)
+            insert_rows(conn, TABLES[kind], rows)
             conn.execute(ingests.insert().values(
                 kind=kind, file_name=record.file_name, sha256=record.sha256, rows=len(rows),
                 mode="replace" if replace and record.mode == "append" else record.mode,
@@ -411,7 +171,7 @@ class Store:
         rows = _division_rows(frame)
         with self.engine.begin() as conn:
             conn.execute(delete(divisions))
-            _insert(conn, divisions, rows)
+            insert_rows(conn, divisions, rows)
         return len(rows)
 
     def seed(self, *, divisions_frame: gpd.GeoDataFrame, frames: dict[Kind, gpd.GeoDataFrame],
@@ -593,7 +353,7 @@ class Store:
             status = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
             if status != "running":
                 raise ConfigError(f"run {run_id} is {status or 'missing'}, not running: its results are final")
-            _insert(conn, village_results, rows)
+            insert_rows(conn, village_results, rows)
         return len(rows)
 
     def publish_run(self, run_id: int, results: pd.DataFrame | None, *, timings: dict[str, float],
@@ -602,7 +362,7 @@ class Store:
         it ``published``, in one transaction."""
         rows = [] if results is None else _result_rows(run_id, results)
         with self.engine.begin() as conn:
-            _insert(conn, village_results, rows)
+            insert_rows(conn, village_results, rows)
             conn.execute(runs.update().where(runs.c.id == run_id).values(
                 status="published", finished_at=_utcnow(), timings=timings, counts=counts,
                 raster_path=raster_path,
@@ -753,29 +513,11 @@ def frame_fingerprint(frame: gpd.GeoDataFrame) -> str:
 # -- row conversion ----------------------------------------------------------------------------
 
 
-def _add_missing_columns(conn: Connection) -> None:
-    """ALTER TABLE ADD COLUMN for nullable columns the tables of an older database lack (no data changes)."""
-    if conn.dialect.name == "postgresql":
-        present: dict[str, set[str]] = {}
-        for table_name, column_name in conn.execute(text(
-                "SELECT table_name, column_name FROM information_schema.columns "
-                "WHERE table_schema = current_schema()")):
-            present.setdefault(table_name, set()).add(column_name)
-    else:
-        present = {t.name: {row[1] for row in conn.execute(text(f'PRAGMA table_info("{t.name}")'))}
-                   for t in metadata.sorted_tables}
-    for table in metadata.sorted_tables:
-        for column in table.columns:
-            if column.name not in present.get(table.name, {column.name}) and column.nullable:
-                kind = column.type.compile(dialect=conn.dialect)
-                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
-
-
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _none(value: Any) -> Any:
+def python_value(value: Any) -> Any:
     """Python scalar or None for pandas/numpy missing values."""
     if value is None or value is pd.NA or value is pd.NaT:
         return None
@@ -789,7 +531,7 @@ def _none(value: Any) -> Any:
 
 
 def _key_part(value: Any) -> Any:
-    value = _none(value)
+    value = python_value(value)
     return "" if value is None else str(value)
 
 
@@ -799,7 +541,7 @@ def _result_rows(run_id: int, results: pd.DataFrame) -> list[dict[str, Any]]:
     columns = [results[n].tolist() if n in results or not village_results.c[n].nullable else [None] * len(results)
                for n in names]
     return [
-        {"run_id": run_id, **{n: _none(v) for n, v in zip(names, values, strict=True)}}
+        {"run_id": run_id, **{n: python_value(v) for n, v in zip(names, values, strict=True)}}
         for values in zip(*columns, strict=True)
     ]
 
@@ -813,7 +555,7 @@ def _to_rows(kind: Kind, frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     columns = [frame[n].tolist() for n in names]
     for i, values in enumerate(zip(*columns, strict=True)):
-        row = {n: _none(v) for n, v in zip(names, values, strict=True)}
+        row = {n: python_value(v) for n, v in zip(names, values, strict=True)}
         row["geom"] = wkb[i]
         if kind == "villages":
             row["is_committee"] = is_village_committee(row["code"], row.get("name"))
@@ -830,7 +572,7 @@ def _division_rows(frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
         geom = geoms[i]
         rows.append({
             "code": str(rec["code"]), "name": str(rec["name"]), "level": str(rec["level"]),
-            "parent_code": _none(rec.get("parent_code")), "host_code": _none(rec.get("host_code")),
+            "parent_code": python_value(rec.get("parent_code")), "host_code": python_value(rec.get("host_code")),
             "synthetic": bool(rec.get("synthetic", False)),
             "geom": None if geom is None or geom.is_empty else shapely.to_wkb(geom),
         })
@@ -839,14 +581,14 @@ def _division_rows(frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
 
 def _insert_frame(conn: Connection, table: Table, frame: gpd.GeoDataFrame,
                   to_rows: Callable[[gpd.GeoDataFrame], list[dict[str, Any]]], chunk: int = 50_000) -> int:
-    """:func:`_insert` of a frame's rows converted ``chunk`` at a time (the Python rows of one chunk
+    """:func:`insert_rows` of a frame's rows converted ``chunk`` at a time (the Python rows of one chunk
     exist at a time); return the number of rows."""
     for start in range(0, len(frame), chunk):
-        _insert(conn, table, to_rows(frame.iloc[start:start + chunk]))
+        insert_rows(conn, table, to_rows(frame.iloc[start:start + chunk]))
     return len(frame)
 
 
-def _insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], chunk: int = 5000) -> None:
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], chunk: int = 5000) -> None:
     """Bulk insert in the caller's transaction: COPY on PostgreSQL, executemany in chunks on SQLite."""
     if conn.dialect.name == "postgresql" and rows:
         _copy_rows(conn, table, rows)
