@@ -23,7 +23,7 @@ from folium.map import Layer
 from folium.plugins import Fullscreen
 from folium.template import Template
 
-from coverage.audit.results import PassRule
+from coverage.audit.outcomes import PassRule
 from coverage.audit.rounds import in_regions, round_outcomes
 from coverage.audit.sampling import Sample
 from coverage.errors import NotFoundError

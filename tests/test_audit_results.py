@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coverage.audit.results import PassRule, load_pass_rule, passing_tests, read_field_tests
+from coverage.audit.outcomes import PassRule, load_pass_rule, passing_tests
+from coverage.audit.results import read_field_tests
 from coverage.audit.sampling import SamplingPlan, draw_sample
 from coverage.crs import wgs84_to_gcj02
 from coverage.errors import ConfigError, ValidationError

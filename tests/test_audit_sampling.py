@@ -14,16 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coverage.audit.lists import XLSX_HEADERS, write_sample
 from coverage.audit.sampling import (
     SAMPLE_COLUMNS,
-    XLSX_HEADERS,
     SamplingPlan,
     cochran_size,
     draw_sample,
     rate_size,
     reserve_size,
     stratum_size,
-    write_sample,
     z_value,
 )
 from coverage.crs import wgs84_to_gcj02

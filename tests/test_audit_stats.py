@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binom, binomtest
 
-from coverage.audit.results import PassRule, village_outcomes
+from coverage.audit.outcomes import PassRule, village_outcomes
 from coverage.audit.stats import (
     clopper_pearson,
     confusion_matrix,

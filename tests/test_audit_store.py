@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from coverage.audit.calibration import sample_raster
-from coverage.audit.results import PassRule
+from coverage.audit.outcomes import PassRule
 from coverage.audit.rounds import draw_round, round_calibration, round_offsets, round_report, upload_results
 from coverage.audit.sampling import SamplingPlan, draw_sample
 from coverage.audit.stats import write_report

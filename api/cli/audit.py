@@ -89,8 +89,9 @@ def sample(
                     ] = "zh",
 ) -> None:
     """Draw a stratified, seeded sample of villages and store it as the next audit round."""
+    from coverage.audit.lists import write_sample
     from coverage.audit.rounds import draw_round, sampling_plan
-    from coverage.audit.sampling import SUPPLEMENT, write_sample
+    from coverage.audit.sampling import SUPPLEMENT
 
     if rate is not None and expected_pass is not None:
         raise typer.BadParameter("give either --expected-pass (Cochran) or --rate/--min, not both",
@@ -203,7 +204,7 @@ def export(
                     ] = "zh",
 ) -> None:
     """Write a round's list: CSV (UTF-8 BOM), XLSX (a printable sheet per city), KML or GeoJSON."""
-    from coverage.audit.sampling import write_sample
+    from coverage.audit.lists import write_sample
     from coverage.audit.store import AuditStore
 
     with _store() as store:
@@ -266,7 +267,7 @@ def report(
     """Pass rate per stratum and overall with intervals, predicted vs measured, calibration offsets."""
     from dataclasses import replace as dc_replace
 
-    from coverage.audit.results import PassRule, load_pass_rule
+    from coverage.audit.outcomes import PassRule, load_pass_rule
     from coverage.audit.rounds import round_report
     from coverage.audit.stats import write_report
 

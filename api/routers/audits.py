@@ -34,7 +34,9 @@ from api.params import MAX_ID
 from api.responses import file_responses, send_file, utc
 from api.routers.ingest import received_file
 from api.security import Principal
-from coverage.audit.results import FieldTests, PassRule
+from coverage.audit.lists import write_sample
+from coverage.audit.outcomes import PassRule
+from coverage.audit.results import FieldTests
 from coverage.audit.rounds import (
     draw_round,
     in_regions,
@@ -45,7 +47,7 @@ from coverage.audit.rounds import (
     sampling_plan,
     upload_results,
 )
-from coverage.audit.sampling import SAMPLE_COLUMNS, Sample, write_sample
+from coverage.audit.sampling import SAMPLE_COLUMNS, Sample
 from coverage.audit.stats import report_tables
 from coverage.audit.store import AuditStore
 from coverage.store.storage import Store

@@ -21,7 +21,8 @@ import shapely
 from sqlalchemy import ColumnElement, func, or_, select
 
 from coverage.audit.calibration import MIN_TESTS, calibration_offsets, measured_vs_predicted
-from coverage.audit.results import FieldTests, PassRule, read_field_tests, village_outcomes
+from coverage.audit.outcomes import PassRule, village_outcomes
+from coverage.audit.results import FieldTests, read_field_tests
 from coverage.audit.sampling import SUPPLEMENT, Sample, SamplingPlan, draw_sample
 from coverage.audit.stats import AuditReport, confusion_matrix, stratified_estimate, stratum_estimates
 from coverage.audit.store import AuditStore
