@@ -16,8 +16,9 @@ from api.errors import ApiError
 from api.ogc import CrsName, parse_bbox
 from api.security import Principal
 from coverage.model.bands import normalize_band
+from coverage.store.point_query import PointQuery
 from coverage.store.regions import did_you_mean
-from coverage.store.results_query import PointQuery, VillageQuery, division_codes, division_names
+from coverage.store.results_query import VillageQuery, division_codes, division_names
 from coverage.store.storage import Store
 
 MAX_ID = 2**31 - 1

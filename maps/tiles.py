@@ -42,15 +42,8 @@ import shapely
 from sqlalchemy import func, select
 
 from coverage.reports.summary import summarize
-from coverage.store.results_query import (
-    PointQuery,
-    VillageQuery,
-    data_stamp,
-    point_rows,
-    region_envelope,
-    result_rows,
-    village_rows,
-)
+from coverage.store.point_query import PointQuery, point_rows
+from coverage.store.results_query import VillageQuery, data_stamp, region_envelope, result_rows, village_rows
 from coverage.store.storage import Store
 from coverage.store.tables import ingests
 from coverage.writers import atomic_write

@@ -26,7 +26,8 @@ from coverage.ingest.mapping import ColumnMapping, load_profile, parse_pairs
 from coverage.ingest.templates import write_template
 from coverage.limits import LimitError
 from coverage.store.keys import role_allows
-from coverage.store.results_query import extent, in_regions
+from coverage.store.point_query import in_regions
+from coverage.store.results_query import extent
 from coverage.store.storage import IngestRecord
 
 router = APIRouter(prefix="/ingest", tags=["Ingest"])

@@ -47,15 +47,13 @@ from api.params import (
     point_query,
     village_query,
 )
+from coverage.store.point_query import PointQuery, count_points, point_rows
 from coverage.store.results_query import (
     PointKind,
-    PointQuery,
     VillageQuery,
-    count_points,
     count_villages,
     extent,
     measurement_times,
-    point_rows,
     resolve_run,
     resolve_run_and_version,
     stored_version,
