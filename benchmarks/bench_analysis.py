@@ -106,16 +106,16 @@ def overlay_radii(rules: Any, params: Any) -> dict[str, BandRadius]:
     ``params.model`` from :mod:`coverage.model.propagation`, as :mod:`coverage.model.predict` applies it), so the
     radii follow any change of the model. Capped at 10 km (the RMa validity range), as the prediction is.
     """
-    from coverage.model import propagation as prop
+    from coverage.model import link_budget
     from coverage.model.bands import BANDS, NR_BANDS
     from coverage.model.predict import _path_loss  # the one planning path loss of the prediction
 
-    margin = float(prop.edge_margin_db(rules.edge_probability, rules.shadow_sigma_db))
+    margin = float(link_budget.edge_margin_db(rules.edge_probability, rules.shadow_sigma_db))
     distances = np.geomspace(10.0, 10_000.0, 4001)
     out: dict[str, BandRadius] = {}
     for name in NR_BANDS:
         b = BANDS[name]
-        epre = float(prop.epre_dbm(b.power_dbm, b.n_rb))
+        epre = float(link_budget.epre_dbm(b.power_dbm, b.n_rb))
         budget = epre + b.antenna_gain_dbi - params.other_losses_db - margin - rules.good_rsrp_dbm
         pl = np.asarray(_path_loss(params.model, distances, b.freq_mhz, b.height_m, params.h_ut_m), dtype=float)
         ok = pl <= budget  # path loss grows with distance

@@ -45,32 +45,29 @@ from hypothesis import strategies as st
 from scipy.stats import norm
 
 from coverage.errors import ConfigError
-from coverage.model.bands import BANDS
-from coverage.model.propagation import (
+from coverage.model.antenna import (
     bearing_deg,
-    edge_margin_db,
-    epre_dbm,
+    horizontal_attenuation_db,
+    horizontal_offset_deg,
+    sector_gain_db,
+    sector_gain_towards_db,
+    vertical_attenuation_db,
+    zenith_angle_deg,
+)
+from coverage.model.bands import BANDS
+from coverage.model.link_budget import edge_margin_db, epre_dbm, noise_per_re_dbm, rsrp_dbm, sinr_db, thermal_noise_dbm
+from coverage.model.propagation import (
     free_space_path_loss,
     hata_path_loss,
     hata_valid,
-    horizontal_attenuation_db,
-    horizontal_offset_deg,
-    noise_per_re_dbm,
     rma_breakpoint_m,
     rma_los_probability,
     rma_path_loss,
     rma_shadow_fading_sigma_db,
     rma_valid,
-    rsrp_dbm,
-    sector_gain_db,
-    sector_gain_towards_db,
-    sinr_db,
-    thermal_noise_dbm,
     uma_los_probability,
     uma_path_loss,
     uma_valid,
-    vertical_attenuation_db,
-    zenith_angle_deg,
 )
 
 HataEnvironment = Literal["urban", "suburban", "open"]

@@ -35,6 +35,7 @@ import pyproj
 from affine import Affine
 
 from coverage.errors import ConfigError
+from coverage.model import antenna, link_budget
 from coverage.model import propagation as prop
 from coverage.model.bands import BANDS, OMNI_GAIN_DBI, normalize_band
 from coverage.model.rules import RuleSet
@@ -370,7 +371,7 @@ def _vertical_kernel(radius_px: int, resolution_m: float, h_bs_m: float, h_ut_m:
     """Vertical element attenuation A_V (dB, float32) over a kernel window, for a downtilt."""
     distance, _ = _offsets(radius_px, resolution_m)
     elevation_down = np.degrees(np.arctan2(h_bs_m - h_ut_m, np.maximum(distance, 1.0)))
-    return np.asarray(prop.vertical_attenuation_db(elevation_down - tilt_deg), dtype=np.float32)
+    return np.asarray(antenna.vertical_attenuation_db(elevation_down - tilt_deg), dtype=np.float32)
 
 
 @cache
@@ -378,7 +379,7 @@ def _horizontal_lut() -> np.ndarray:
     """Horizontal attenuation (dB) for bearing offsets 0..359 degrees."""
     delta = np.arange(360, dtype=float)
     delta = np.where(delta >= 180.0, delta - 360.0, delta)
-    return np.asarray(prop.horizontal_attenuation_db(delta), dtype=np.float32)
+    return np.asarray(antenna.horizontal_attenuation_db(delta), dtype=np.float32)
 
 
 @cache
@@ -398,7 +399,7 @@ RANGE_MARGIN_DB = 0.0
 def max_range_m(cells: pd.DataFrame, params: ModelParameters, rules: RuleSet) -> np.ndarray:
     """Per cell, the distance beyond which even boresight RSRP is :data:`RANGE_MARGIN_DB` under the
     weak threshold, in metres; bounded by the RMa validity range (10 km), at least one pixel."""
-    margin = float(prop.edge_margin_db(rules.edge_probability, rules.shadow_sigma_db))
+    margin = float(link_budget.edge_margin_db(rules.edge_probability, rules.shadow_sigma_db))
     distances = np.geomspace(10.0, 10_000.0, 400)
     names = sorted(set(cells["band"].astype(str)))
     keys = cells[["freq_mhz", "height_m", "power_dbm", "gain_dbi", "n_rb"]].astype(float).assign(
@@ -410,7 +411,7 @@ def max_range_m(cells: pd.DataFrame, params: ModelParameters, rules: RuleSet) ->
     for k, (freq, h_bs, power, gain, n_rb, band) in enumerate(unique):
         pl = (_path_loss(params.model, distances, freq, h_bs, params.h_ut_m)
               - calibration_db(distances, band_calibration(params, names[int(band)])))
-        rsrp = prop.epre_dbm(power, int(n_rb)) + gain - pl - params.other_losses_db - margin
+        rsrp = link_budget.epre_dbm(power, int(n_rb)) + gain - pl - params.other_losses_db - margin
         reach = distances[rsrp >= rules.weak_rsrp_dbm - RANGE_MARGIN_DB]
         reach_m[k] = float(reach.max()) if reach.size else params.resolution_m
     out = reach_m[inverse.ravel()]
@@ -497,7 +498,7 @@ def stamp_cells(cells: _Cells, indices: np.ndarray, params: ModelParameters, res
     big = kernel_radius(rad)
     _, bearing = _offsets(big, resolution)
     ln10_10 = np.float32(np.log(10.0) / 10.0)
-    max_attenuation = np.float32(-prop.MAX_ATTENUATION_DB)
+    max_attenuation = np.float32(-antenna.MAX_ATTENUATION_DB)
     for i in indices:
         r = int(rad[i])
         wr0, wc0 = int(cells.row[i]) - r - t_row, int(cells.col[i]) - r - t_col
@@ -691,8 +692,8 @@ def compile_cells(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet, par
                                                        cells["height_m"].to_numpy(float),
                                                        resolution_m=grid.resolution_m)
     cells["n_rb"] = _n_rb(cells)
-    margin = float(prop.edge_margin_db(rules.edge_probability, rules.shadow_sigma_db))
-    cells["epre_dbm"] = np.asarray(prop.epre_dbm(cells["power_dbm"].to_numpy(float),
+    margin = float(link_budget.edge_margin_db(rules.edge_probability, rules.shadow_sigma_db))
+    cells["epre_dbm"] = np.asarray(link_budget.epre_dbm(cells["power_dbm"].to_numpy(float),
                                                  cells["n_rb"].to_numpy(int)), dtype=float)
     # kernels are cached by height, tilt and radius: whole metres, whole degrees and radii rounded
     # up to a multiple of 4 pixels keep the number of distinct kernels in the hundreds
@@ -725,7 +726,7 @@ def compile_cells(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet, par
         height_m=cells["height_m"].to_numpy(float),
         tilt_deg=cells["tilt_deg"].to_numpy(float),
         n_operators=len(operator_names),
-        band_noise_mw=10.0 ** (np.array([float(prop.noise_per_re_dbm(BANDS[b].scs_khz, params.noise_figure_db))
+        band_noise_mw=10.0 ** (np.array([float(link_budget.noise_per_re_dbm(BANDS[b].scs_khz, params.noise_figure_db))
                                           for b in band_names]) / 10.0),
         calibration=tuple(band_calibration(params, b) for b in band_names),
         selection_offset=np.array([dict(params.selection_offsets).get(b, 0.0) for b in band_names], dtype=np.float32),
@@ -879,7 +880,7 @@ def pixel_noise_mw(prediction: Prediction, cell: np.ndarray, noise_figure_db: fl
     if not len(bands):
         return np.full(np.shape(cell), np.nan)
     names, band_index = np.unique(bands, return_inverse=True)
-    noise_dbm = np.array([float(prop.noise_per_re_dbm(BANDS[b].scs_khz, noise_figure_db)) for b in names])
+    noise_dbm = np.array([float(link_budget.noise_per_re_dbm(BANDS[b].scs_khz, noise_figure_db)) for b in names])
     return 10.0 ** (noise_dbm[band_index[np.maximum(cell, 0)]] / 10.0)
 
 

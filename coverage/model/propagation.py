@@ -1,4 +1,4 @@
-"""Radio propagation and link budget: path loss, antenna gain, RSRP and SS-SINR.
+"""Radio propagation: path loss (RMa, UMa, Okumura-Hata, free space) and line-of-sight probability.
 
 Every function is vectorised: arguments may be scalars or numpy arrays and are broadcast against
 each other; results are float64 (or bool) ndarrays of the broadcast shape, 0-d for all-scalar
@@ -51,14 +51,8 @@ Outside the validity ranges
   heights for which a formula is undefined (h <= 0; UMa h_UT <= h_E = 1 m), raise
   :class:`~coverage.errors.ConfigError`: there is no sensible extrapolation in frequency.
 
-Antenna
--------
-TR 38.901 Table 7.3-1 element pattern: A_V(theta) = -min(12((theta - 90)/65)^2, 30) with theta the
-zenith angle (90 = horizon, >90 below it), A_H(phi) = -min(12(phi/65)^2, 30),
-A = -min(-(A_V + A_H), 30), plus the maximum gain. A downtilt of t degrees puts the vertical peak at
-theta = 90 + t (ns-3's convention too); the tilt shifts the vertical cut, the usual planning
-approximation of the full rotation in TR 38.901 Section 7.1.3 (exact in the vertical plane through
-the boresight). A NaN azimuth means an omnidirectional antenna: no horizontal attenuation.
+The antenna pattern is in :mod:`coverage.model.antenna`, the link budget (RSRP, noise, SS-SINR)
+in :mod:`coverage.model.link_budget`; every function there follows the conventions above.
 """
 
 from __future__ import annotations
@@ -67,40 +61,24 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import norm
 
 from coverage.errors import ConfigError
 
 __all__ = [
-    "BEAMWIDTH_DEG",
-    "MAX_ATTENUATION_DB",
-    "SIDE_LOBE_DB",
     "SPEED_OF_LIGHT_M_S",
-    "THERMAL_NOISE_DBM_PER_HZ",
-    "bearing_deg",
-    "edge_margin_db",
-    "epre_dbm",
+    "FloatArray",
+    "as_floats",
     "free_space_path_loss",
     "hata_path_loss",
     "hata_valid",
-    "horizontal_attenuation_db",
-    "horizontal_offset_deg",
-    "noise_per_re_dbm",
     "rma_breakpoint_m",
     "rma_los_probability",
     "rma_path_loss",
     "rma_shadow_fading_sigma_db",
     "rma_valid",
-    "rsrp_dbm",
-    "sector_gain_db",
-    "sector_gain_towards_db",
-    "sinr_db",
-    "thermal_noise_dbm",
     "uma_los_probability",
     "uma_path_loss",
     "uma_valid",
-    "vertical_attenuation_db",
-    "zenith_angle_deg",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -109,7 +87,6 @@ BoolArray = NDArray[np.bool_]
 SPEED_OF_LIGHT_M_S = 3.0e8
 """Propagation speed TR 38.901 prescribes for its breakpoint distances (Table 7.4.1-1, note 1)."""
 
-THERMAL_NOISE_DBM_PER_HZ = -174.0
 """Thermal noise density kT at 290 K, rounded as link budgets use it."""
 
 MIN_DISTANCE_M = 10.0
@@ -136,10 +113,6 @@ HATA_DISTANCE_M = (1_000.0, 20_000.0)
 HATA_H_BS_M = (30.0, 200.0)
 HATA_H_UT_M = (1.0, 10.0)
 
-# TR 38.901 Table 7.3-1: 3 dB beamwidths, side-lobe level and maximum attenuation.
-BEAMWIDTH_DEG = 65.0
-SIDE_LOBE_DB = 30.0
-MAX_ATTENUATION_DB = 30.0
 
 # TR 38.901 Table 7.4.1-1 shadow fading for RMa.
 RMA_SIGMA_LOS_BEFORE_BP_DB = 4.0
@@ -151,7 +124,8 @@ RMA_SIGMA_NLOS_DB = 8.0
 # input checks
 
 
-def _floats(value: ArrayLike) -> FloatArray:
+def as_floats(value: ArrayLike) -> FloatArray:
+    """An array (or scalar) as float64."""
     return np.asarray(value, dtype=np.float64)
 
 
@@ -200,8 +174,8 @@ def free_space_path_loss(distance_3d_m: ArrayLike, freq_ghz: ArrayLike) -> Float
     ndarray
         32.4 + 20 log10(f_GHz) + 20 log10(d_m), dB.
     """
-    d = _floats(distance_3d_m)
-    f = _floats(freq_ghz)
+    d = as_floats(distance_3d_m)
+    f = as_floats(freq_ghz)
     return np.asarray(32.4 + 20.0 * np.log10(f) + 20.0 * np.log10(d), dtype=np.float64)
 
 
@@ -221,8 +195,8 @@ def rma_breakpoint_m(freq_ghz: ArrayLike, h_bs_m: ArrayLike = 35.0, h_ut_m: Arra
         Breakpoint distance, m. The table compares it with d_2D; :func:`rma_path_loss` compares it
         with d_3D to stay continuous (see the module docstring).
     """
-    f_hz = _floats(freq_ghz) * 1e9
-    return np.asarray(2.0 * np.pi * _floats(h_bs_m) * _floats(h_ut_m) * f_hz / SPEED_OF_LIGHT_M_S)
+    f_hz = as_floats(freq_ghz) * 1e9
+    return np.asarray(2.0 * np.pi * as_floats(h_bs_m) * as_floats(h_ut_m) * f_hz / SPEED_OF_LIGHT_M_S)
 
 
 def _rma_pl1(d3: FloatArray, f_ghz: FloatArray, h: FloatArray) -> FloatArray:
@@ -273,15 +247,15 @@ def rma_path_loss(
         A frequency outside 0.5-30 GHz, a height, building height or street width that is not
         positive, or a non-boolean ``los``.
     """
-    f = _floats(freq_ghz)
+    f = as_floats(freq_ghz)
     _check_within("RMa frequency", f, *RMA_FREQ_GHZ, "GHz")
-    h_bs, h_ut = _floats(h_bs_m), _floats(h_ut_m)
-    h, w = _floats(building_height_m), _floats(street_width_m)
+    h_bs, h_ut = as_floats(h_bs_m), as_floats(h_ut_m)
+    h, w = as_floats(building_height_m), as_floats(street_width_m)
     for name, value in (("h_bs_m", h_bs), ("h_ut_m", h_ut), ("building_height_m", h), ("street_width_m", w)):
         _check_positive(name, value)
     los_b = _los(los)
 
-    d2 = np.maximum(_floats(distance_m), MIN_DISTANCE_M)
+    d2 = np.maximum(as_floats(distance_m), MIN_DISTANCE_M)
     d3 = np.sqrt(d2**2 + (h_bs - h_ut) ** 2)
     d_bp = rma_breakpoint_m(f, h_bs, h_ut)
 
@@ -330,17 +304,17 @@ def rma_valid(
     ndarray of bool
         True where every parameter is inside TR 38.901 Table 7.4.1-1's applicability range.
     """
-    d = _floats(distance_m)
+    d = as_floats(distance_m)
     los_b = _los(los)
     d_max = np.where(los_b, RMA_MAX_DISTANCE_LOS_M, RMA_MAX_DISTANCE_NLOS_M)
     ok = (
         (d >= MIN_DISTANCE_M)
         & (d <= d_max)
-        & _in(_floats(freq_ghz), RMA_FREQ_GHZ)
-        & _in(_floats(h_bs_m), RMA_H_BS_M)
-        & _in(_floats(h_ut_m), RMA_H_UT_M)
-        & _in(_floats(building_height_m), RMA_BUILDING_HEIGHT_M)
-        & _in(_floats(street_width_m), RMA_STREET_WIDTH_M)
+        & _in(as_floats(freq_ghz), RMA_FREQ_GHZ)
+        & _in(as_floats(h_bs_m), RMA_H_BS_M)
+        & _in(as_floats(h_ut_m), RMA_H_UT_M)
+        & _in(as_floats(building_height_m), RMA_BUILDING_HEIGHT_M)
+        & _in(as_floats(street_width_m), RMA_STREET_WIDTH_M)
     )
     return np.asarray(ok, dtype=np.bool_)
 
@@ -371,7 +345,7 @@ def rma_shadow_fading_sigma_db(
     ndarray
         4 dB in LOS up to d_BP, 6 dB in LOS beyond, 8 dB in NLOS.
     """
-    d = _floats(distance_m)
+    d = as_floats(distance_m)
     d_bp = rma_breakpoint_m(freq_ghz, h_bs_m, h_ut_m)
     sigma_los = np.where(d <= d_bp, RMA_SIGMA_LOS_BEFORE_BP_DB, RMA_SIGMA_LOS_AFTER_BP_DB)
     return np.asarray(np.where(_los(los), sigma_los, RMA_SIGMA_NLOS_DB), dtype=np.float64)
@@ -413,14 +387,14 @@ def uma_path_loss(
     ConfigError
         A frequency outside 0.5-100 GHz, h_UT <= 1 m or h_BS <= 1 m, or a non-boolean ``los``.
     """
-    f = _floats(freq_ghz)
+    f = as_floats(freq_ghz)
     _check_within("UMa frequency", f, *UMA_FREQ_GHZ, "GHz")
-    h_bs, h_ut = _floats(h_bs_m), _floats(h_ut_m)
+    h_bs, h_ut = as_floats(h_bs_m), as_floats(h_ut_m)
     _check_positive("h_bs_m", h_bs, UMA_H_E_M)
     _check_positive("h_ut_m", h_ut, UMA_H_E_M)
     los_b = _los(los)
 
-    d2 = np.maximum(_floats(distance_m), MIN_DISTANCE_M)
+    d2 = np.maximum(as_floats(distance_m), MIN_DISTANCE_M)
     dh = h_bs - h_ut
     d3 = np.sqrt(d2**2 + dh**2)
     d_bp = 4.0 * (h_bs - UMA_H_E_M) * (h_ut - UMA_H_E_M) * f * 1e9 / SPEED_OF_LIGHT_M_S
@@ -455,13 +429,13 @@ def uma_valid(
     ndarray of bool
         True where every parameter is inside TR 38.901 Table 7.4.1-1's applicability range.
     """
-    d = _floats(distance_m)
+    d = as_floats(distance_m)
     ok = (
         (d >= MIN_DISTANCE_M)
         & (d <= UMA_MAX_DISTANCE_M)
-        & _in(_floats(freq_ghz), UMA_FREQ_GHZ)
-        & (_floats(h_bs_m) == UMA_H_BS_M)
-        & _in(_floats(h_ut_m), UMA_H_UT_M)
+        & _in(as_floats(freq_ghz), UMA_FREQ_GHZ)
+        & (as_floats(h_bs_m) == UMA_H_BS_M)
+        & _in(as_floats(h_ut_m), UMA_H_UT_M)
     )
     return np.asarray(ok, dtype=np.bool_)
 
@@ -524,13 +498,13 @@ def hata_path_loss(
     large = city_size == "large"
     if large and environment != "urban":
         raise ConfigError("Hata city_size='large' applies to the urban environment only")
-    f = _floats(freq_mhz)
+    f = as_floats(freq_mhz)
     _check_within("Hata frequency", f, *HATA_ACCEPTED_FREQ_MHZ, "MHz")
-    h_bs, h_ut = _floats(h_bs_m), _floats(h_ut_m)
+    h_bs, h_ut = as_floats(h_bs_m), as_floats(h_ut_m)
     _check_positive("h_bs_m", h_bs)
     _check_positive("h_ut_m", h_ut)
 
-    d2 = np.maximum(_floats(distance_m), MIN_DISTANCE_M)
+    d2 = np.maximum(as_floats(distance_m), MIN_DISTANCE_M)
     log_f = np.log10(f)
     log_hb = np.log10(h_bs)
     common = -13.82 * log_hb - _hata_a_hm(f, h_ut, large) + (44.9 - 6.55 * log_hb) * np.log10(d2 / 1000.0)
@@ -577,10 +551,10 @@ def hata_valid(
         True where every parameter is inside Hata's (and COST 231's) applicability range.
     """
     ok = (
-        _in(_floats(distance_m), HATA_DISTANCE_M)
-        & _in(_floats(freq_mhz), HATA_FREQ_MHZ)
-        & _in(_floats(h_bs_m), HATA_H_BS_M)
-        & _in(_floats(h_ut_m), HATA_H_UT_M)
+        _in(as_floats(distance_m), HATA_DISTANCE_M)
+        & _in(as_floats(freq_mhz), HATA_FREQ_MHZ)
+        & _in(as_floats(h_bs_m), HATA_H_BS_M)
+        & _in(as_floats(h_ut_m), HATA_H_UT_M)
     )
     return np.asarray(ok, dtype=np.bool_)
 
@@ -602,7 +576,7 @@ def rma_los_probability(distance_m: ArrayLike) -> FloatArray:
     ndarray
         1 for d <= 10 m, exp(-(d - 10)/1000) beyond.
     """
-    d = _floats(distance_m)
+    d = as_floats(distance_m)
     return np.asarray(np.where(d <= 10.0, 1.0, np.exp(-(np.maximum(d, 10.0) - 10.0) / 1000.0)))
 
 
@@ -622,364 +596,12 @@ def uma_los_probability(distance_m: ArrayLike, h_ut_m: ArrayLike = 1.5) -> Float
         1 for d <= 18 m, else [18/d + exp(-d/63)(1 - 18/d)][1 + C'(h_UT) 5/4 (d/100)^3 exp(-d/150)]
         with C' = 0 for h_UT <= 13 m and ((h_UT - 13)/10)^1.5 above.
     """
-    d = np.maximum(_floats(distance_m), 18.0)
-    h_ut = _floats(h_ut_m)
+    d = np.maximum(as_floats(distance_m), 18.0)
+    h_ut = as_floats(h_ut_m)
     c_prime = np.where(h_ut <= 13.0, 0.0, (np.maximum(h_ut, 13.0) - 13.0) / 10.0) ** 1.5
     p = (18.0 / d + np.exp(-d / 63.0) * (1.0 - 18.0 / d)) * (
         1.0 + c_prime * 1.25 * (d / 100.0) ** 3 * np.exp(-d / 150.0)
     )
-    return np.asarray(np.where(_floats(distance_m) <= 18.0, 1.0, p), dtype=np.float64)
+    return np.asarray(np.where(as_floats(distance_m) <= 18.0, 1.0, p), dtype=np.float64)
 
 
-# --------------------------------------------------------------------------------------------------
-# antenna
-
-
-def bearing_deg(dx_m: ArrayLike, dy_m: ArrayLike) -> FloatArray:
-    """Bearing of a point seen from a station, clockwise from grid north.
-
-    Parameters
-    ----------
-    dx_m, dy_m : array_like
-        Easting and northing of the point minus those of the station, m (a metric CRS).
-
-    Returns
-    -------
-    ndarray
-        Bearing in [0, 360) degrees; 0 for the station's own position.
-    """
-    b = np.degrees(np.arctan2(_floats(dx_m), _floats(dy_m)))
-    return np.asarray(np.mod(b, 360.0), dtype=np.float64)
-
-
-def horizontal_offset_deg(bearing: ArrayLike, azimuth_deg: ArrayLike) -> FloatArray:
-    """Horizontal angle between a direction and an antenna's boresight.
-
-    Parameters
-    ----------
-    bearing : array_like
-        Direction station -> point, degrees clockwise from north.
-    azimuth_deg : array_like
-        Boresight azimuth, degrees clockwise from north; NaN for an omnidirectional antenna.
-
-    Returns
-    -------
-    ndarray
-        bearing - azimuth wrapped to [-180, 180) degrees; 0 where the azimuth is NaN.
-    """
-    az = _floats(azimuth_deg)
-    offset = np.mod(_floats(bearing) - np.nan_to_num(az) + 180.0, 360.0) - 180.0
-    return np.asarray(np.where(np.isnan(az), 0.0, offset), dtype=np.float64)
-
-
-def zenith_angle_deg(distance_m: ArrayLike, height_diff_m: ArrayLike) -> FloatArray:
-    """Zenith angle of a point seen from the antenna (TR 38.901 theta: 90 = horizon).
-
-    Parameters
-    ----------
-    distance_m : array_like
-        2-D ground distance, m.
-    height_diff_m : array_like
-        Antenna height above the point's antenna, m (positive when the point is lower), including
-        any ground elevation difference.
-
-    Returns
-    -------
-    ndarray
-        90 + atan2(height_diff, distance) in degrees, in [0, 180]; above 90 means below the horizon.
-    """
-    return np.asarray(90.0 + np.degrees(np.arctan2(_floats(height_diff_m), _floats(distance_m))))
-
-
-def vertical_attenuation_db(
-    angle_from_peak_deg: ArrayLike, beamwidth_deg: float = BEAMWIDTH_DEG
-) -> FloatArray:
-    """Vertical cut A_V of the TR 38.901 Table 7.3-1 element pattern.
-
-    Parameters
-    ----------
-    angle_from_peak_deg : array_like
-        Angle below the vertical peak, degrees: theta - 90 - tilt for zenith angle theta and
-        downtilt tilt (equivalently, depression angle minus downtilt); the sign does not matter.
-    beamwidth_deg : float
-        Vertical 3 dB beamwidth, degrees (65 in the table).
-
-    Returns
-    -------
-    ndarray
-        A_V = -min(12 (angle/bw)^2, 30), dB relative to the peak (<= 0).
-    """
-    x = _floats(angle_from_peak_deg) / beamwidth_deg
-    return np.asarray(-np.minimum(12.0 * x**2, SIDE_LOBE_DB), dtype=np.float64)
-
-
-def horizontal_attenuation_db(offset_deg: ArrayLike, beamwidth_deg: float = BEAMWIDTH_DEG) -> FloatArray:
-    """Horizontal cut A_H of the TR 38.901 Table 7.3-1 element pattern.
-
-    Parameters
-    ----------
-    offset_deg : array_like
-        Horizontal angle from the boresight, degrees in [-180, 180]
-        (:func:`horizontal_offset_deg`).
-    beamwidth_deg : float
-        Horizontal 3 dB beamwidth, degrees (65 in the table).
-
-    Returns
-    -------
-    ndarray
-        A_H = -min(12 (phi/bw)^2, 30), dB relative to the peak (<= 0). Combine with
-        max(A_V + A_H, -MAX_ATTENUATION_DB), as :func:`sector_gain_db` does.
-    """
-    x = _floats(offset_deg) / beamwidth_deg
-    return np.asarray(-np.minimum(12.0 * x**2, MAX_ATTENUATION_DB), dtype=np.float64)
-
-
-def sector_gain_db(
-    bearing: ArrayLike,
-    azimuth_deg: ArrayLike,
-    zenith_deg: ArrayLike,
-    *,
-    tilt_deg: ArrayLike,
-    max_gain_dbi: ArrayLike,
-    beamwidth_deg: float = BEAMWIDTH_DEG,
-) -> FloatArray:
-    """Antenna gain towards a direction, TR 38.901 Table 7.3-1 element pattern.
-
-    Parameters
-    ----------
-    bearing : array_like
-        Direction station -> point, degrees clockwise from north.
-    azimuth_deg : array_like
-        Boresight azimuth, degrees clockwise from north; NaN = omnidirectional (no horizontal
-        attenuation).
-    zenith_deg : array_like
-        Zenith angle of the direction, degrees (90 = horizon, > 90 below); see
-        :func:`zenith_angle_deg`.
-    tilt_deg : array_like
-        Downtilt, degrees (positive down): the vertical peak is at zenith 90 + tilt.
-    max_gain_dbi : array_like
-        Gain at boresight, dBi.
-    beamwidth_deg : float
-        Horizontal and vertical 3 dB beamwidth, degrees (65 in the table).
-
-    Returns
-    -------
-    ndarray
-        Gain, dBi: max_gain - min(12(phi/bw)^2 + 12((theta - 90 - tilt)/bw)^2 capped at 30 each,
-        30); never below max_gain - 30.
-    """
-    a_h = horizontal_attenuation_db(horizontal_offset_deg(bearing, azimuth_deg), beamwidth_deg)
-    a_v = vertical_attenuation_db(_floats(zenith_deg) - 90.0 - _floats(tilt_deg), beamwidth_deg)
-    return np.asarray(_floats(max_gain_dbi) + np.maximum(a_v + a_h, -MAX_ATTENUATION_DB), dtype=np.float64)
-
-
-def sector_gain_towards_db(
-    dx_m: ArrayLike,
-    dy_m: ArrayLike,
-    height_diff_m: ArrayLike,
-    *,
-    azimuth_deg: ArrayLike,
-    tilt_deg: ArrayLike,
-    max_gain_dbi: ArrayLike,
-) -> FloatArray:
-    """Antenna gain towards points given by their offset from the station.
-
-    Parameters
-    ----------
-    dx_m, dy_m : array_like
-        Easting and northing of the point minus those of the station, m.
-    height_diff_m : array_like
-        Station antenna height above the point's antenna, m.
-    azimuth_deg : array_like
-        Boresight azimuth, degrees clockwise from north; NaN = omnidirectional.
-    tilt_deg : array_like
-        Downtilt, degrees (positive down).
-    max_gain_dbi : array_like
-        Gain at boresight, dBi.
-
-    Returns
-    -------
-    ndarray
-        Gain, dBi (:func:`sector_gain_db` with bearing and zenith angle from the geometry).
-    """
-    dx, dy = _floats(dx_m), _floats(dy_m)
-    return sector_gain_db(
-        bearing_deg(dx, dy),
-        azimuth_deg,
-        zenith_angle_deg(np.hypot(dx, dy), height_diff_m),
-        tilt_deg=tilt_deg,
-        max_gain_dbi=max_gain_dbi,
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# link budget
-
-
-def epre_dbm(power_dbm: ArrayLike, n_rb: ArrayLike) -> FloatArray:
-    """Energy per resource element of a carrier whose power is spread evenly over it.
-
-    Parameters
-    ----------
-    power_dbm : array_like
-        Total transmit power of the carrier at the antenna port, dBm.
-    n_rb : array_like
-        Number of resource blocks (12 subcarriers each), e.g. 273 for 100 MHz at 30 kHz.
-
-    Returns
-    -------
-    ndarray
-        P - 10 log10(12 N_RB), dBm per resource element.
-    """
-    return np.asarray(_floats(power_dbm) - 10.0 * np.log10(12.0 * _floats(n_rb)), dtype=np.float64)
-
-
-def edge_margin_db(probability: ArrayLike, sigma_db: ArrayLike) -> FloatArray:
-    """Log-normal shadowing margin for a target coverage probability at a point.
-
-    Parameters
-    ----------
-    probability : array_like
-        Target probability that the signal exceeds the prediction minus the margin, in (0, 1).
-    sigma_db : array_like
-        Shadow-fading standard deviation, dB.
-
-    Returns
-    -------
-    ndarray
-        z_p * sigma, dB (0.9 and 8 dB give 10.25 dB).
-
-    Raises
-    ------
-    ConfigError
-        A probability outside (0, 1) or a negative sigma.
-    """
-    p = _floats(probability)
-    sigma = _floats(sigma_db)
-    if not np.all((p > 0.0) & (p < 1.0)):
-        raise ConfigError(f"edge probability must be in (0, 1); got {np.ravel(p)[:3].tolist()}")
-    if not np.all(sigma >= 0.0):
-        raise ConfigError(f"shadow sigma must be >= 0 dB; got {np.ravel(sigma)[:3].tolist()}")
-    return np.asarray(norm.ppf(p) * sigma, dtype=np.float64)
-
-
-def thermal_noise_dbm(bandwidth_hz: ArrayLike, noise_figure_db: ArrayLike) -> FloatArray:
-    """Thermal noise power in a bandwidth at the receiver input, referred through its noise figure.
-
-    Parameters
-    ----------
-    bandwidth_hz : array_like
-        Noise bandwidth, Hz.
-    noise_figure_db : array_like
-        Receiver noise figure, dB.
-
-    Returns
-    -------
-    ndarray
-        -174 + 10 log10(B) + NF, dBm.
-    """
-    return np.asarray(
-        THERMAL_NOISE_DBM_PER_HZ + 10.0 * np.log10(_floats(bandwidth_hz)) + _floats(noise_figure_db),
-        dtype=np.float64,
-    )
-
-
-def noise_per_re_dbm(scs_khz: ArrayLike, noise_figure_db: ArrayLike) -> FloatArray:
-    """Noise power in one resource element, the reference of SS-RSRP and SS-SINR.
-
-    Parameters
-    ----------
-    scs_khz : array_like
-        Subcarrier spacing, kHz (15, 30 ...).
-    noise_figure_db : array_like
-        UE noise figure, dB.
-
-    Returns
-    -------
-    ndarray
-        -174 + 10 log10(SCS_Hz) + NF, dBm.
-    """
-    return thermal_noise_dbm(_floats(scs_khz) * 1e3, noise_figure_db)
-
-
-def rsrp_dbm(
-    power_dbm: ArrayLike,
-    n_rb: ArrayLike,
-    gain_dbi: ArrayLike,
-    path_loss_db: ArrayLike,
-    *,
-    losses_db: ArrayLike = 0.0,
-    margin_db: ArrayLike = 0.0,
-) -> FloatArray:
-    """Predicted SS-RSRP: EPRE + G_tx - PL - losses - margin.
-
-    Parameters
-    ----------
-    power_dbm : array_like
-        Total carrier power, dBm.
-    n_rb : array_like
-        Resource blocks of the carrier.
-    gain_dbi : array_like
-        Transmit antenna gain towards the point, dBi (:func:`sector_gain_db`).
-    path_loss_db : array_like
-        Path loss, dB.
-    losses_db : array_like
-        Other losses (feeder, body, penetration), dB.
-    margin_db : array_like
-        Edge margin, dB (:func:`edge_margin_db`).
-
-    Returns
-    -------
-    ndarray
-        RSRP, dBm per resource element.
-    """
-    return np.asarray(
-        epre_dbm(power_dbm, n_rb)
-        + _floats(gain_dbi)
-        - _floats(path_loss_db)
-        - _floats(losses_db)
-        - _floats(margin_db),
-        dtype=np.float64,
-    )
-
-
-def sinr_db(
-    best_rsrp_dbm: ArrayLike,
-    other_rsrp_dbm: ArrayLike,
-    noise_dbm: ArrayLike,
-    load: ArrayLike,
-) -> FloatArray:
-    """SS-SINR of the best server against the other cells and thermal noise.
-
-    Parameters
-    ----------
-    best_rsrp_dbm : array_like
-        RSRP of the serving cell, dBm per RE, shape ``S``.
-    other_rsrp_dbm : array_like
-        RSRP of the interfering cells, dBm per RE, shape ``S + (k,)``: the last axis lists the
-        interferers (k may be 0). NaN and -inf entries contribute nothing.
-    noise_dbm : array_like
-        Noise per RE, dBm (:func:`noise_per_re_dbm`), broadcastable to ``S``.
-    load : array_like
-        Share of interfering resource elements that are occupied, 0-1, broadcastable to ``S``.
-
-    Returns
-    -------
-    ndarray
-        best - 10 log10(load * sum(10^(other/10)) + 10^(noise/10)), dB, shape ``S``.
-
-    Raises
-    ------
-    ConfigError
-        A load outside 0-1, or ``other_rsrp_dbm`` without the interferer axis.
-    """
-    lo = _floats(load)
-    if not np.all((lo >= 0.0) & (lo <= 1.0)):
-        raise ConfigError(f"load must be within 0-1; got {np.ravel(lo)[:3].tolist()}")
-    others = _floats(other_rsrp_dbm)
-    if others.ndim == 0:
-        raise ConfigError("other_rsrp_dbm needs a last axis listing the interferers")
-    finite = np.isfinite(others)
-    interference_mw = np.sum(np.power(10.0, np.where(finite, others, 0.0) / 10.0) * finite, axis=-1)
-    total_mw = lo * interference_mw + np.power(10.0, _floats(noise_dbm) / 10.0)
-    return np.asarray(_floats(best_rsrp_dbm) - 10.0 * np.log10(total_mw), dtype=np.float64)

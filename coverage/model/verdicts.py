@@ -24,8 +24,8 @@ from rasterio import features
 from scipy.special import betainc, ndtr, ndtri
 
 from coverage.crs import project_xy, to_metric
+from coverage.model.link_budget import edge_margin_db
 from coverage.model.predict import GOOD, NO_SIGNAL, WEAK, Grid, Prediction, good_headroom_db, make_grid
-from coverage.model.propagation import edge_margin_db
 from coverage.model.rules import RuleSet
 
 VERDICTS = ("covered", "weak", "uncovered")

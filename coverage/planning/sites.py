@@ -42,7 +42,7 @@ import shapely
 
 from coverage.crs import in_china, local_metric_crs, project_xy, unproject_xy
 from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError, Village5gError
-from coverage.model import propagation as prop
+from coverage.model import link_budget
 from coverage.model.bands import BANDS, NR_BANDS, normalize_band
 from coverage.model.predict import (
     GOOD,
@@ -508,7 +508,7 @@ def plan_sites(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
 
 def band_noise_mw(band: str, params: ModelParameters) -> float:
     """Noise per resource element (mW) of ``band``, with the prediction's arithmetic."""
-    noise_dbm = np.array([float(prop.noise_per_re_dbm(BANDS[band].scs_khz, params.noise_figure_db))])
+    noise_dbm = np.array([float(link_budget.noise_per_re_dbm(BANDS[band].scs_khz, params.noise_figure_db))])
     return float((10.0 ** (noise_dbm / 10.0))[0])
 
 

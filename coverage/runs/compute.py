@@ -28,6 +28,7 @@ from coverage.model.fusion import (
     evidence_residuals,
     fuse,
 )
+from coverage.model.link_budget import edge_margin_db
 from coverage.model.mr_evidence import (
     DEFAULT_MR_MODEL,
     MrModel,
@@ -48,7 +49,6 @@ from coverage.model.predict import (
     make_grid,
     predict,
 )
-from coverage.model.propagation import edge_margin_db
 from coverage.model.rules import RuleSet
 from coverage.model.terrain_inputs import TerrainSource, read_layers
 from coverage.model.verdicts import VillageRaster, village_extents, village_metrics, village_raster
