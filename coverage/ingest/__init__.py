@@ -33,7 +33,8 @@ cells), :mod:`~coverage.ingest.headers` (header aliases and units), :mod:`~cover
 band and radio parameters) and :mod:`~coverage.ingest.inputs` (the entry points); beside them
 :mod:`~coverage.ingest.mapping` (column mappings and saved profiles), :mod:`~coverage.ingest.opencellid`
 (OpenCelliD exports), :mod:`~coverage.ingest.committees` (committee points of stored villages),
-:mod:`~coverage.ingest.mr` (MR grid statistics), :mod:`~coverage.ingest.templates` (fill-in
+:mod:`~coverage.ingest.mr` (MR grid statistics stored and read; the file read by
+:mod:`~coverage.ingest.mr_file`), :mod:`~coverage.ingest.templates` (fill-in
 workbooks) and :mod:`~coverage.ingest.export` (the files that read back identically).
 """
 

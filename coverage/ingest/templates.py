@@ -240,7 +240,7 @@ def template_columns(kind: str) -> list[TemplateColumn]:
             TemplateColumn("来源", "source", False, "如 drive_test", examples=("drive_test", "drive_test")),
         ]
     if kind == "mr":
-        from coverage.ingest.mr import GRID_SIZES_M, RSRP_RANGE, SINR_RANGE
+        from coverage.ingest.mr_file import GRID_SIZES_M, RSRP_RANGE, SINR_RANGE
 
         return [
             TemplateColumn("栅格ID", "grid_id", False, "栅格编号", examples=("G0001", "G0002")),
@@ -339,7 +339,7 @@ def write_template(kind: str, path: str | Path) -> Path:
 
     columns = template_columns(kind)
     if kind == "mr":
-        from coverage.ingest.mr import MR_COLUMNS
+        from coverage.ingest.mr_file import MR_COLUMNS
 
         known = set(MR_COLUMNS)
     else:
