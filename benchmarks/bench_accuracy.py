@@ -98,7 +98,7 @@ def _line(name: str, m: dict[str, float]) -> str:
 
 
 def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path | None = None,
-              with_mr: bool = True) -> dict[str, dict[str, float]]:
+              with_mr: bool = True, mr_only: bool = False) -> dict[str, dict[str, float]]:
     t0 = time.perf_counter()
     world = build_world(seed=seed)
     assert world.true_field is not None
@@ -124,9 +124,10 @@ def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path 
               f"true 通达率 {np.mean(truth['true_verdict'] == 'covered'):.1%}")
         params = ModelParameters(workers=workers)
         variants: dict[str, pd.DataFrame] = {}
-        variants["planning-90"] = analyze_frames(villages, stations, measurements, rules=PLANNING_RULES,
-                                                 params=params)[0]
-        variants["model"] = analyze_frames(villages, stations, None, rules=DEFAULT_RULES, params=params)[0]
+        if not mr_only:
+            variants["planning-90"] = analyze_frames(villages, stations, measurements, rules=PLANNING_RULES,
+                                                     params=params)[0]
+            variants["model"] = analyze_frames(villages, stations, None, rules=DEFAULT_RULES, params=params)[0]
         variants["drive tests"] = analyze_frames(villages, stations, measurements, rules=DEFAULT_RULES,
                                                  params=params)[0]
         mr = world_mr(world, seed) if with_mr else None
@@ -156,8 +157,9 @@ def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path 
         variants["calibrated"] = analyze_frames(villages, stations, evidence, rules=DEFAULT_RULES,
                                                 params=calibrated)[0]
         print(f"  calibrated: analysis {time.perf_counter() - t_cal:.0f} s")
-        variants["calibrated model"] = analyze_frames(villages, stations, None, rules=DEFAULT_RULES,
-                                                      params=calibrated)[0]
+        if not mr_only:
+            variants["calibrated model"] = analyze_frames(villages, stations, None, rules=DEFAULT_RULES,
+                                                          params=calibrated)[0]
         if mr is not None:
             timings = {}
             t_mr = time.perf_counter()
@@ -227,12 +229,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=0, help="prediction processes (0: one per core)")
     parser.add_argument("--save", type=Path, default=None, help="also write every variant's results here")
     parser.add_argument("--no-mr", action="store_true", help="leave out the variants with MR grid statistics")
+    parser.add_argument("--mr-only", action="store_true",
+                        help="only the variants MR changes, and the ones they are compared with (drive tests, "
+                             "calibrated): leaves out planning-90, model and calibrated model")
     args = parser.parse_args(argv)
     if args.command == "simulate":
         simulate_only(args.db, args.round, args.output, args.audit_seed, args.world_seed)
         return
     for seed in (int(s) for s in args.seeds.split(",")):
-        one_world(seed, args.audit_seed, args.cache, args.workers, args.save, with_mr=not args.no_mr)
+        one_world(seed, args.audit_seed, args.cache, args.workers, args.save, with_mr=not args.no_mr,
+                  mr_only=args.mr_only)
 
 
 if __name__ == "__main__":

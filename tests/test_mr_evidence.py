@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from scipy.stats import truncnorm
 
 from coverage.crs import local_metric_crs, unproject_xy
 from coverage.model.fusion import Evidence, Variogram, combine_evidence, krige
-from coverage.model.mr_evidence import MrModel, apply_mr_verdicts, fit_colocated_offset, mr_points
+from coverage.model.mr_evidence import MrModel, apply_mr_verdicts, fit_colocated_offset, heard_lift, mr_points
 
 
 def _mr(rows: list[tuple[float, str, str, int, float, float]]) -> pd.DataFrame:
@@ -41,14 +42,32 @@ def test_offset_is_the_median_outdoor_minus_mr_of_the_same_operator_on_shared_pi
                             crs="EPSG:4326")
     mr = pd.DataFrame({"lon": lon, "lat": lat, "operator": "CMCC", "rat": "NR", "samples": 200,
                        "rsrp_mean_dbm": -101.0 - (i % 3 - 1), "share_good": 0.5})
-    # another operator's grids on the same pixels are no pair (its signal is another network's)
+    # as many LTE samples as NR ones: every phone heard NR, no lift; another operator's grids on the same
+    # pixels are no pair (its signal is another network's)
+    lte = mr.assign(rat="LTE", rsrp_mean_dbm=-85.0)
     other = mr.assign(operator="CTCC", rsrp_mean_dbm=-130.0)
+    mr = pd.concat([mr, lte])
     offset, pairs = fit_colocated_offset(meas, mr_points(pd.concat([mr, other])), crs, 100.0)
     # outdoor -91 minus MR -100/-101/-102: 9, 10, 11 dB (14, 13, 13 of each): median 10
     assert (offset, pairs) == (10.0, 40)
     # one measured sample on a pixel is no pair; fewer than 30 pairs: the prior
     assert fit_colocated_offset(meas.iloc[::2], mr_points(mr), crs, 100.0) == (10.4, 0)
     assert fit_colocated_offset(meas.iloc[:40], mr_points(mr), crs, 100.0) == (10.4, 20)
+
+
+def test_without_lte_rows_the_heard_mean_is_corrected_as_a_truncated_normal() -> None:
+    # phones at N(mu, 7.5 dB) report NR at or above -124 dBm: the heard samples' mean is the truncated
+    # normal's (scipy's truncnorm); without an LTE row to count the unheard, the lift is read off that mean
+    model = MrModel()
+    mu = np.array([-90.0, -110.0, -118.0, -121.0])
+    a = (model.heard_dbm - mu) / model.sample_sd_db
+    heard = truncnorm.mean(a, np.inf, loc=mu, scale=model.sample_sd_db)
+    lift, gain = heard_lift(heard, np.ones(4), np.zeros(4, bool), model)
+    np.testing.assert_allclose(heard - lift, mu, atol=1e-6)
+    assert lift[0] < 1e-3 and np.all(np.diff(lift) > 0) and np.all(np.diff(gain) > 0)
+    # with an LTE row the share heard is counted: 90 % heard, lift 7.5 phi(Phi^-1(0.9)) / 0.9 = 1.46 dB
+    lift, gain = heard_lift(np.array([-110.0]), np.array([0.9]), np.array([True]), model)
+    assert lift[0] == pytest.approx(7.5 * 0.17549833193248685 / 0.9) and gain[0] == 1.0
 
 
 def test_bins_with_their_own_noise_krige_like_the_nugget_says() -> None:

@@ -34,14 +34,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 
 from coverage.crs import project_xy
 from coverage.model.fusion import Evidence
 from coverage.model.predict import NODATA, Grid, Prediction, probe_serving
 from coverage.model.verdicts import NO_SERVICE_RSRP_DBM, REASONS, confidence_label
 
-__all__ = ["MR_REASONS", "MrModel", "apply_mr_verdicts", "fit_colocated_offset", "mr_bins", "mr_points", "village_mr"]
+__all__ = ["MR_REASONS", "MrModel", "apply_mr_verdicts", "fit_colocated_offset", "heard_lift", "mr_bins", "mr_points",
+           "village_mr"]
 
 #: Reason codes MR adds to a verdict (listed with the others in :data:`coverage.model.verdicts.REASONS`).
 MR_REASONS = {code: REASONS[code] for code in ("mr_fused", "mr_no_5g")}
@@ -120,13 +121,9 @@ def mr_residuals(points: pd.DataFrame, prediction: Prediction, first_probe: int,
     well = (n_nr > 0) & np.isfinite(rsrp) & (share >= model.heard_share)
     residual = np.full(n, np.nan)
     variance = np.full(n, np.nan)
-    # the heard samples are the upper f of the phones' levels: their mean exceeds the mean of all phones by
-    # sd phi(Phi^-1(f)) / f (0 when all are heard)
-    f_well = np.clip(share[well], 1e-6, 1.0)
-    z_well = ndtri(np.clip(f_well, 1e-6, 1 - 1e-9))
-    lift = np.where(f_well < 1.0, model.sample_sd_db * np.exp(-0.5 * z_well**2) / np.sqrt(2.0 * np.pi) / f_well, 0.0)
+    lift, gain = heard_lift(rsrp[well], share[well], has_lte[well], model)
     residual[well] = rsrp[well] - lift + offset_db - pred[well] - prior[well]
-    variance[well] = model.floor_db**2 + model.sample_sd_db**2 / n_nr[well]
+    variance[well] = model.floor_db**2 + model.sample_sd_db**2 / n_nr[well] * gain**2
     # partly heard or not heard: the share heard places the level against the level phones hear
     part = ~well & has_lte & (n_lte >= model.min_lte_samples) & (op_index >= 0)
     f = (n_nr[part] + 0.5) / (n_lte[part] + 1.0)
@@ -144,6 +141,53 @@ def mr_residuals(points: pd.DataFrame, prediction: Prediction, first_probe: int,
     variance[idx[usable]] = model.floor_db**2 + model.censored_extra_db**2 + np.minimum(var_f[usable], 100.0)
     residual = np.where(np.isfinite(pred), residual, np.nan)
     return residual, variance, well
+
+
+#: How strongly the heard mean may be corrected for the phones not heard (no LTE row to count them): the
+#: inverse below is cut where the heard mean lies within this many sample deviations of the hearing level.
+MIN_HEARD_DISTANCE = 0.3
+
+
+def _truncated_location(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a normal truncated below at ``H``, the standardised truncation point ``a = (H - mu) / s`` whose
+    heard mean lies ``t`` deviations above ``H`` (``t = lambda(a) - a``, lambda the inverse Mills ratio;
+    decreasing in ``a``, solved by bisection), and ``d t / d a`` (negative)."""
+    t = np.maximum(np.asarray(t, dtype=float), MIN_HEARD_DISTANCE)
+    lo, hi = np.full(t.shape, -40.0), np.full(t.shape, 40.0)
+    for _ in range(60):
+        a = 0.5 * (lo + hi)
+        mills = np.exp(-0.5 * a * a) / np.sqrt(2.0 * np.pi) / np.maximum(ndtr(-a), 1e-300)
+        above = mills - a > t
+        lo, hi = np.where(above, a, lo), np.where(above, hi, a)
+    a = 0.5 * (lo + hi)
+    mills = np.exp(-0.5 * a * a) / np.sqrt(2.0 * np.pi) / np.maximum(ndtr(-a), 1e-300)
+    return a, mills * (mills - a) - 1.0
+
+
+def heard_lift(heard_mean_dbm: np.ndarray, share: np.ndarray, has_lte: np.ndarray, model: MrModel
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """How far (dB) the mean of the heard NR samples lies above the mean of all phones, and the factor
+    by which the heard mean's sampling error grows in the corrected mean.
+
+    A phone reports NR only at or above ``heard_dbm``, so the heard samples are the upper part of the
+    phones' levels (normal, deviation ``sample_sd_db``). With an LTE row the share heard ``f`` is counted
+    (``n_NR / n_LTE``): the lift is ``sd phi(Phi^-1(f)) / f`` (0 when all are heard). Without one (an SA
+    operator, or a file without LTE rows) nothing counts the phones not heard: the lift follows from
+    how near the heard mean lies to the hearing level (the mean of a truncated normal, inverted): none
+    far above it, about 10 dB where the heard mean is the hearing level plus 2.5 dB; the closer, the
+    larger and the less certain (the factor, ``1 / |dt/da|``)."""
+    heard_mean_dbm = np.asarray(heard_mean_dbm, dtype=float)
+    sd = model.sample_sd_db
+    f = np.clip(np.asarray(share, dtype=float), 1e-6, 1.0)
+    z = ndtri(np.clip(f, 1e-6, 1 - 1e-9))
+    lift = np.where(f < 1.0, sd * np.exp(-0.5 * z**2) / np.sqrt(2.0 * np.pi) / f, 0.0)
+    gain = np.ones(len(heard_mean_dbm))
+    alone = ~np.asarray(has_lte, dtype=bool) & np.isfinite(heard_mean_dbm)
+    if alone.any():
+        a, slope = _truncated_location((heard_mean_dbm[alone] - model.heard_dbm) / sd)
+        lift[alone] = heard_mean_dbm[alone] - (model.heard_dbm - a * sd)
+        gain[alone] = np.minimum(1.0 / np.maximum(np.abs(slope), 1e-3), 5.0)
+    return lift, gain
 
 
 def mr_bins(points: pd.DataFrame, rows: np.ndarray, cols: np.ndarray, residual: np.ndarray, variance: np.ndarray,
@@ -201,11 +245,9 @@ def fit_colocated_offset(measurements: pd.DataFrame | None, points: pd.DataFrame
     well = (n_nr > 0) & np.isfinite(level) & (share >= model.heard_share)
     if not well.any() or outdoor.empty:
         return model.prior_offset_db, 0
-    f = np.clip(share[well], 1e-6, 1.0)
-    z = ndtri(np.clip(f, 1e-6, 1 - 1e-9))
-    lift = np.where(f < 1.0, model.sample_sd_db * np.exp(-0.5 * z**2) / np.sqrt(2.0 * np.pi) / f, 0.0)
+    lift, gain = heard_lift(level[well], share[well], has_lte[well], model)
     qx, qy = project_xy(points["lon"].to_numpy(float)[well], points["lat"].to_numpy(float)[well], crs)
-    w = 1.0 / (model.floor_db**2 + model.sample_sd_db**2 / n_nr[well])
+    w = 1.0 / (model.floor_db**2 + model.sample_sd_db**2 / n_nr[well] * gain**2)
     g = pd.DataFrame({"col": np.floor(qx / resolution_m).astype(np.int64),
                       "row": np.floor(qy / resolution_m).astype(np.int64),
                       "operator": points["operator"].to_numpy()[well].astype(str), "w": w,
