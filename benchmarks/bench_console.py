@@ -4,6 +4,7 @@ latency, and the map's vector tiles of a city against the folium city page they 
 Usage::
 
     python benchmarks/bench_console.py [--db URL [--run N]] [--city 3203] [--zooms 6,8,9,10,11,12]
+    python benchmarks/bench_console.py --db URL --city all --zooms 3,4,5,6,7   # a national world
 
 Without ``--db`` the seed world is built into a temporary SQLite file and analysed (committee scope,
 as ``make demo`` does); with ``--db`` the latest published run of that database is used as it is.
@@ -86,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", help="database URL with a published run (default: build the seed world)")
     parser.add_argument("--run", type=int, help="run id in --db (default: the latest published)")
-    parser.add_argument("--city", default="3203", help="city code (default 3203, Xuzhou)")
+    parser.add_argument("--city", default="3203",
+                        help="city code (default 3203, Xuzhou), or 'all': every village of the run (a national "
+                             "world's tiles from the lowest zooms; the folium baseline is then left out)")
     parser.add_argument("--zooms", default="6,8,9,10,11,12", help="tile zooms (default 6,8,9,10,11,12)")
     parser.add_argument("--max-tiles", type=int, default=120, help="at most this many tiles per zoom (default 120)")
     args = parser.parse_args(argv)
@@ -96,10 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         store = Store(args.db) if args.db else seeded_store(folder, "committees")
         run_id = resolve_run(store, args.run)
-        rows, _ = village_rows(store, run_id, VillageQuery(city_code=args.city), count=False)
+        whole = args.city == "all"
+        rows, _ = village_rows(store, run_id, VillageQuery() if whole else VillageQuery(city_code=args.city),
+                               count=False)
         geoms = rows.geometry
         west, south, east, north = (float(v) for v in shapely.total_bounds(geoms))
-        print(f"city {args.city}: {len(rows):,} villages of run {run_id}, envelope "
+        print(f"{'every village' if whole else 'city ' + args.city}: {len(rows):,} villages of run {run_id}, envelope "
               f"{west:.3f},{south:.3f},{east:.3f},{north:.3f}")
 
         # the served console: dashboard first paint and the village filter's latency
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                               {"p_min": "0.2", "p_max": "0.8", "sortby": "nearest_site_m"}, {"offset": "50"},
                               {"sortby": "-nearest_site_m", "no_site": "false"}):
                     chosen = {"status": status} if status else {}
-                    filters.append({"city": args.city, "limit": "50", **chosen, **extra})
+                    filters.append({**({} if whole else {"city": args.city}), "limit": "50", **chosen, **extra})
             latencies = []
             for params in filters[:30]:
                 t = time.perf_counter()
@@ -128,16 +133,18 @@ def main(argv: list[str] | None = None) -> int:
                   + ", ".join(f"{d:.0f}" for d in draws) + " (target under 1,000 ms)")
         else:
             print("dashboard: chromium is not installed, not measured")
-        print(f"village filter ({len(latencies)} filter sets of city {args.city}): median "
+        print(f"village filter ({len(latencies)} filter sets of {'the run' if whole else 'city ' + args.city}): median "
               f"{statistics.median(latencies) * 1000:.0f} ms, p95 {percentile(latencies, 0.95) * 1000:.0f} ms "
               "(target p95 under 300 ms)")
 
-        source = MapSource.load(store, run_id)
-        t = time.perf_counter()
-        page = render_html(source.region(city=args.city, options=MapOptions(basemap="none")), offline=False,
-                           asset_base="/maps/static")
-        folium_s = time.perf_counter() - t
-        print(f"baseline: folium city page {folium_s:.2f} s, {len(page) / 1e6:.1f} MB of HTML (every request)")
+        folium_s = None
+        if not whole:
+            source = MapSource.load(store, run_id)
+            t = time.perf_counter()
+            page = render_html(source.region(city=args.city, options=MapOptions(basemap="none")), offline=False,
+                               asset_base="/maps/static")
+            folium_s = time.perf_counter() - t
+            print(f"baseline: folium city page {folium_s:.2f} s, {len(page) / 1e6:.1f} MB of HTML (every request)")
 
         tiles = TileSource(store, folder / "tiles")
         first_view_s = None
@@ -161,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{percentile(cold, 0.95) * 1000:>5.0f}ms "
                   f"{max(cold) * 1000:>5.0f}ms {sum(cold):>6.2f}s {statistics.median(warm) * 1000:>9.1f}ms "
                   f"{statistics.median(sizes) / 1000:>9.1f}KB {max(sizes) / 1000:>7.1f}KB")
-        if first_view_s is not None:
+        if first_view_s is not None and folium_s is not None:
             print(f"first view of the city (tile zoom 8, cold): {first_view_s:.2f} s against the folium page's "
                   f"{folium_s:.2f} s: {folium_s / first_view_s:.1f}x faster; cached tiles answer in milliseconds")
         store.dispose()

@@ -306,6 +306,26 @@ def test_history_route_returns_the_same_numbers(world: World) -> None:
     assert world.client.get("/summary/history?level=township").status_code in (400, 422)
 
 
+def test_the_history_route_answers_anew_once_a_snapshot_or_a_run_is_stored(world: World) -> None:
+    """The route caches its answer; a snapshot stored (or deleted) changes what it says at once."""
+    second = world.runs[1]
+
+    def sources() -> list[str]:
+        series = world.client.get("/summary/history?level=county").json()["series"]
+        return [p["source"] for p in series if p["run_id"] == second]
+
+    assert sources() == ["computed", "computed"] and sources() == ["computed", "computed"]
+    try:
+        assert record_snapshot(world.store, second) == 5
+        assert sources() == ["snapshot", "snapshot"]
+    finally:
+        from coverage.store.tables import kpi_snapshots
+
+        with world.store.engine.begin() as conn:  # leave the module's world as the other tests expect it
+            conn.execute(kpi_snapshots.delete().where(kpi_snapshots.c.run_id == second))
+    assert sources() == ["computed", "computed"]
+
+
 def test_region_limited_key_sees_only_its_region(world: World) -> None:
     nanjing = key(world.store, "viewer", region="3201")
     body = world.client.get("/summary/history", headers=nanjing).json()

@@ -7,18 +7,19 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
+from api.cache import LruCache
 from api.deps import ReaderDep, StoreDep
 from api.errors import ApiError
 from api.models import RegionCounts
 from api.params import MAX_ID, REGION_PATTERN, parse_since
 from api.security import Principal
 from coverage.reports.workbook import write_report_xlsx
-from coverage.runs.history import kpi_history
+from coverage.runs.history import history_version, kpi_history
 from maps.report import render_report_html
 
 router = APIRouter()
@@ -50,24 +51,33 @@ class History(BaseModel):
 
 
 @router.get("/summary/history", response_model=History, tags=["Summaries"], summary="5G reach rate over runs")
-def history(store: StoreDep, principal: ReaderDep,
+def history(request: Request, store: StoreDep, principal: ReaderDep,
             level: Annotated[HistoryLevel, Query(description="Regions of the series")] = "province",
             code: Annotated[str | None, Query(pattern=REGION_PATTERN, description="Only regions whose code "
                                                                                    "starts with this")] = None,
             since: Annotated[str | None, Query(max_length=40, json_schema_extra={"format": "date-time"},
                                                description="Only runs published at or after this time "
                                                            "(RFC 3339 date-time; no zone means UTC)")] = None,
-            ) -> dict[str, Any]:
+            ) -> Response:
     """通达率 and verdict counts per published run for each region of ``level``, oldest run first.
 
     Runs snapshotted when published report what they reported then; older runs are computed from
     their stored results. A key limited to a region sees its region only (its villages only, as in
     ``/summary``, when it asks for a level above its region).
     """
-    frame = kpi_history(store, level=level, code=code, since=parse_since(since), regions=principal.regions)
-    series = [{**r, "finished_at": _utc(r["finished_at"]), "name": r["name"] if isinstance(r["name"], str) else None}
-              for r in frame.drop(columns="level").to_dict("records")]
-    return {"level": level, "code": code, "region": principal.region, "series": series}
+    start = parse_since(since)
+    cache: LruCache = request.app.state.report_cache
+    key = ("history", history_version(store), level, code, start, tuple(principal.regions))
+
+    def compute() -> bytes:
+        frame = kpi_history(store, level=level, code=code, since=start, regions=principal.regions)
+        series = [{**r, "finished_at": _utc(r["finished_at"]),
+                   "name": r["name"] if isinstance(r["name"], str) else None}
+                  for r in frame.drop(columns="level").to_dict("records")]
+        answer = {"level": level, "code": code, "region": principal.region, "series": series}
+        return History.model_validate(answer).model_dump_json().encode()
+
+    return Response(cache.get_or_compute(key, compute), media_type="application/json")
 
 
 def _utc(value: Any) -> dt.datetime | None:

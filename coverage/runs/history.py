@@ -23,11 +23,11 @@ from sqlalchemy.exc import IntegrityError
 
 from coverage.errors import ConfigError
 from coverage.reports.summary import summarize
-from coverage.store.results_query import resolve_run, result_rows
+from coverage.store.results_query import resolve_run, result_rows, stored_version
 from coverage.store.storage import Store
 from coverage.store.tables import kpi_snapshots, runs
 
-__all__ = ["CODE_WIDTH", "HISTORY_COLUMNS", "HISTORY_LEVELS", "kpi_history",
+__all__ = ["CODE_WIDTH", "HISTORY_COLUMNS", "HISTORY_LEVELS", "history_version", "kpi_history",
            "record_snapshot", "run_kpis"]
 
 #: Levels a snapshot records (townships are many and change names; they are left to ``/summary``).
@@ -144,6 +144,19 @@ def kpi_history(store: Store, *, level: str = "province", code: str | None = Non
         out = out[out["code"].astype(str).str.startswith(prefix)]
     out = out.sort_values(["finished_at", "run_id", "code"], kind="stable").reset_index(drop=True)
     return _typed(out)
+
+
+def history_version(store: Store) -> tuple[Any, ...]:
+    """A key that changes whenever :func:`kpi_history` could answer differently: the published runs,
+    the snapshots stored, and the version of the stored villages (computed rows join them). Three
+    small queries, so an answer can be cached under it (a province's computed history reads every
+    village result of every unsnapshotted run: 0.4 s a run for 46,000 villages)."""
+    with store.engine.connect() as conn:
+        published = tuple(conn.execute(select(runs.c.id).where(runs.c.status == "published")
+                                       .order_by(runs.c.id)).scalars().all())
+        snapshots = tuple(conn.execute(select(kpi_snapshots.c.run_id).distinct()
+                                       .order_by(kpi_snapshots.c.run_id)).scalars().all())
+    return published, snapshots, stored_version(store, "villages")
 
 
 def _published_runs(store: Store, since: dt.datetime | dt.date | None) -> list[dict[str, Any]]:
