@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 import coverage.runs.analysis
 import coverage.runs.compute
 import coverage.runs.partition
+import coverage.runs.partition_plan
 import coverage.store.storage
 from coverage import __version__
 from coverage.crs import local_metric_crs, project_xy
@@ -268,7 +269,7 @@ def test_a_partitioned_run_that_fails_midway_deletes_what_it_wrote(world: Store,
     written: list[int] = []
 
     def second_fails(task: Any) -> Any:
-        if task.key != coverage.runs.partition.plan_partitions(  # the first (largest) partition is computed
+        if task.key != coverage.runs.partition_plan.plan_partitions(  # the first (largest) partition is computed
                 world.read("villages", committees_only=True), world.read("stations"), rules=RULES,
                 params=PARAMS, max_villages=1).partitions[0].key:
             written.append(_result_rows(world, world.list_runs()[0]["id"]))

@@ -18,16 +18,8 @@ from coverage.model.fusion import evidence_reach_m
 from coverage.model.predict import ModelParameters, compile_cells, make_grid
 from coverage.model.rules import RuleSet
 from coverage.runs.analysis import analyze_frames
-from coverage.runs.partition import (
-    FrameInputs,
-    PartitionPlan,
-    analyze_partitioned,
-    halo_m,
-    partition_tasks,
-    plan_extents,
-    plan_partitions,
-    stamp_radius_px,
-)
+from coverage.runs.partition import FrameInputs, analyze_partitioned, partition_tasks
+from coverage.runs.partition_plan import PartitionPlan, halo_m, plan_extents, plan_partitions, stamp_radius_px
 from tests.worlds.contract import contract_stations, contract_villages
 
 if TYPE_CHECKING:

@@ -219,15 +219,8 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
     written to the (still invisible) run as they come back; the run is published at the end, or
     failed with its rows deleted.
     """
-    from coverage.runs.partition import (
-        DEFAULT_PARTITION_VILLAGES,
-        StoreInputs,
-        halo_from_radius,
-        plan_extents,
-        run_partitions,
-        survey_store,
-        write_mosaic_vrt,
-    )
+    from coverage.runs.partition import StoreInputs, run_partitions, survey_store, write_mosaic_vrt
+    from coverage.runs.partition_plan import DEFAULT_PARTITION_VILLAGES, halo_from_radius, plan_extents
 
     survey = survey_store(store, committees_only=scope == "committees", rules=rules, params=params,
                           operators=operators)
