@@ -94,7 +94,7 @@ class JobRunner:
 
     def _run(self, job_id: int, rules: RuleSet, resolution_m: float, operators: list[str] | None,
              scope: str) -> None:
-        from coverage.model.predict import ModelParameters
+        from coverage.model.parameters import ModelParameters
         from coverage.runs.analysis import run_analysis
 
         try:

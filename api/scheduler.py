@@ -219,7 +219,7 @@ class JobScheduler:
 
     def _refresh(self, progress: Callable[[str], None]) -> dict[str, Any]:
         from coverage.limits import Limits
-        from coverage.model.predict import ModelParameters
+        from coverage.model.parameters import ModelParameters
         from coverage.model.rules import DEFAULT_RULES
         from coverage.runs.refresh import refresh
 

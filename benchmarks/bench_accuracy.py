@@ -50,7 +50,7 @@ from coverage.audit.rounds import audit_evidence, draw_round, round_calibration,
 from coverage.audit.sampling import SamplingPlan
 from coverage.audit.store import AuditStore
 from coverage.model.calibration import SE_COLUMNS, VALUE_COLUMNS
-from coverage.model.predict import CALIBRATION_KNOTS_M, ModelParameters
+from coverage.model.parameters import CALIBRATION_KNOTS_M, ModelParameters
 from coverage.model.rules import DEFAULT_RULES, PLANNING_RULES
 from coverage.runs.analysis import analyze_frames, run_analysis
 from coverage.store.storage import Store

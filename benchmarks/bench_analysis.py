@@ -167,7 +167,7 @@ def overlay_shares(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, radii
 
 def _child(approach: str, workdir: Path, out: Path) -> None:
     """Run one approach once; write seconds and a few result columns to ``out`` (JSON + pickle)."""
-    from coverage.model.predict import ModelParameters
+    from coverage.model.parameters import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
     from coverage.runs.analysis import analyze_frames, run_analysis
     from coverage.store.storage import Store
@@ -335,7 +335,7 @@ def _measure(approach: str, workdir: Path, repeat: int) -> Measurement:
 
 def _prepare(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     from coverage.crs import local_metric_crs, project_xy
-    from coverage.model.predict import ModelParameters
+    from coverage.model.parameters import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
     from coverage.schema import is_village_committee
     from coverage.store.storage import Store

@@ -39,7 +39,7 @@ CITIES = ["3201", "3202", "3203", "3204", "3205", "3206", "3207", "3208", "3209"
 
 def seed_and_analyze(url: str, data_dir: Path) -> None:
     """Store the seed world and publish one analysis run (the README's main command does the same)."""
-    from coverage.model.predict import ModelParameters
+    from coverage.model.parameters import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
     from coverage.runs.analysis import run_analysis
     from coverage.store.storage import Store

@@ -38,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from coverage.model.predict import ModelParameters
+from coverage.model.parameters import ModelParameters
 from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.store.storage import Store

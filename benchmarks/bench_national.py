@@ -60,7 +60,7 @@ SEED_TARGET_MB = 4 * 1024  # the national seed's peak (issue 23)
 def _child(step: str, db: str, provinces: list[str], workers: int, size: int | None,
            artifacts: str | None) -> dict[str, float]:
     """Run one step in this (child) process and return its figures."""
-    from coverage.model.predict import ModelParameters
+    from coverage.model.parameters import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
     from coverage.runs.analysis import run_analysis
     from coverage.store.storage import Store

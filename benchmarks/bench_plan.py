@@ -28,7 +28,7 @@ import time
 import geopandas as gpd
 import pandas as pd
 
-from coverage.model.predict import ModelParameters
+from coverage.model.parameters import ModelParameters
 from coverage.model.rules import PLANNING_RULES
 from coverage.planning import sites as planning
 from coverage.runs.analysis import analyze_frames

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from coverage.model.predict import ModelParameters
+from coverage.model.parameters import ModelParameters
 from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.runs.jobs import claim_fire

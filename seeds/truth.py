@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from coverage.crs import local_metric_crs, project_xy, unproject_xy
-from coverage.model.predict import GOOD, NO_SIGNAL, WEAK
+from coverage.model.prediction import GOOD, NO_SIGNAL, WEAK
 from coverage.model.rules import DEFAULT_RULES, RuleSet
 from coverage.model.verdicts import committee_points, decide_predicted, village_raster
 from seeds.field import BAND_ORDER, FIELD, OPERATORS, TrueField, throughput

@@ -49,7 +49,7 @@ def seed_store(seed_world: SeedWorld, tmp_path_factory: pytest.TempPathFactory) 
 
     import seeds.world
     from api.cli import app
-    from coverage.model.predict import ModelParameters
+    from coverage.model.parameters import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
     from coverage.runs.analysis import run_analysis
 

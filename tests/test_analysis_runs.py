@@ -25,7 +25,9 @@ import coverage.store.storage
 from coverage import __version__
 from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import NotFoundError
-from coverage.model.predict import GOOD, NODATA, ModelParameters
+from coverage.model.grid import NODATA
+from coverage.model.parameters import ModelParameters
+from coverage.model.prediction import GOOD
 from coverage.model.rules import RuleSet
 from coverage.runs.analysis import RunResult, run_analysis
 from coverage.schema import Kind, conform

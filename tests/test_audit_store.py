@@ -18,7 +18,7 @@ from coverage.audit.store import AuditStore
 from coverage.errors import NotFoundError, ValidationError
 from coverage.model.calibration import CalibrationRefused
 from coverage.model.link_budget import edge_margin_db
-from coverage.model.predict import ModelParameters
+from coverage.model.parameters import ModelParameters
 from coverage.model.rules import DEFAULT_RULES
 from coverage.store.storage import IngestRecord, Store
 from tests.worlds.two_cities import field_tests, seed_two_cities, two_city_results, two_city_stations

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from coverage.model.predict import ModelParameters
+from coverage.model.parameters import ModelParameters
 from coverage.model.rules import RuleSet
 from coverage.runs.analysis import analyze_frames
 from coverage.store.storage import Store

@@ -16,7 +16,8 @@ from scipy.stats import norm
 
 from coverage.model.calibration import CalibrationRefused, _fit_band, _line, fit_calibration
 from coverage.model.fusion import Evidence, Variogram, fit_variogram, krige
-from coverage.model.predict import CALIBRATION_KNOTS_M, ModelParameters, make_grid
+from coverage.model.grid import make_grid
+from coverage.model.parameters import CALIBRATION_KNOTS_M, ModelParameters
 from coverage.model.rules import PLANNING_RULES, RULE_SETS, load_rules
 from coverage.model.verdicts import confidence_label, covered_probability
 from coverage.reports.summary import reach_interval
@@ -246,7 +247,7 @@ def test_a_selection_offset_keeps_phones_on_the_capacity_layer() -> None:
 
 def test_the_selection_offset_is_fitted_from_the_serving_bands_the_samples_report() -> None:
     from coverage.model.calibration import fit_selection_offsets
-    from coverage.model.predict import Prediction
+    from coverage.model.prediction import Prediction
 
     rng = np.random.default_rng(3)
     n = 400

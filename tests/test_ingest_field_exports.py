@@ -19,7 +19,7 @@ from api.cli import app as cli_app
 from coverage.errors import ValidationError
 from coverage.ingest import NEAR_VILLAGES_KM, far_from_villages, read_input
 from coverage.ingest.mapping import ColumnMapping
-from coverage.model.predict import ModelParameters
+from coverage.model.parameters import ModelParameters
 from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
 from coverage.runs.analysis import analyze_frames
 from coverage.schema import conform

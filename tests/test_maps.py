@@ -26,7 +26,7 @@ from api.cli import root
 from api.cli.maps import map_command
 from coverage.crs import local_metric_crs, wgs84_to_gcj02
 from coverage.errors import ConfigError, NotFoundError
-from coverage.model.predict import ModelParameters
+from coverage.model.parameters import ModelParameters
 from coverage.model.rules import DEFAULT_RULES
 from coverage.model.verdicts import REASONS
 from coverage.runs.analysis import run_analysis

@@ -104,7 +104,7 @@ def test_block_kriging_gives_a_block_the_value_at_its_centre_on_the_global_latti
     import pyproj
 
     from coverage.model.fusion import fuse
-    from coverage.model.predict import Grid
+    from coverage.model.grid import Grid
 
     vg = Variogram(sigma_db=6.0, correlation_m=1000.0, nugget_db=3.0)
     bins = Evidence(np.array([1]), np.array([1]), np.array([150.0]), np.array([-150.0]), np.array([-4.0]),

@@ -15,7 +15,9 @@ import shapely
 from coverage.crs import local_metric_crs, project_xy, unproject_xy
 from coverage.errors import ConfigError
 from coverage.model.fusion import evidence_reach_m
-from coverage.model.predict import ModelParameters, compile_cells, make_grid
+from coverage.model.grid import make_grid
+from coverage.model.parameters import ModelParameters
+from coverage.model.predict import compile_cells
 from coverage.model.rules import RuleSet
 from coverage.runs.analysis import analyze_frames
 from coverage.runs.partition import FrameInputs, analyze_partitioned, partition_tasks

@@ -17,7 +17,7 @@ import rasterio
 from affine import Affine
 
 from coverage.errors import ValidationError
-from coverage.model.predict import ModelParameters
+from coverage.model.parameters import ModelParameters
 from coverage.model.rules import DEFAULT_RULES
 from coverage.model.terrain_inputs import TerrainSource, check_raster, read_class_table
 from coverage.runs.compute import analyze_frames

@@ -10,7 +10,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coverage.model.predict import ModelParameters
+from coverage.model.parameters import ModelParameters
 from coverage.runs.analysis import analyze_frames
 from coverage.schema import conform
 from tests.worlds.boxes import KM_LAT, PARAMS, RULES, A, B

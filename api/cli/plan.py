@@ -38,7 +38,7 @@ def plan_command(
 ) -> None:
     """Choose new sites that bring the most villages to covered (greedy maximum coverage)."""
     from coverage.ingest.export import write_output, write_table
-    from coverage.model.predict import ModelParameters
+    from coverage.model.parameters import ModelParameters
     from coverage.model.rules import PLANNING_RULES, load_rules
     from coverage.planning.sites import plan_sites, plan_stations, read_candidates, read_scope
     from coverage.reports.summary import rate_text, reach_rate

@@ -434,7 +434,7 @@ def analyze(
     if add_sites is not None:
         what_if_command(add_sites, output)
         return
-    from coverage.model.predict import ModelParameters
+    from coverage.model.parameters import ModelParameters
     from coverage.model.rules import DEFAULT_RULES, load_rules
     from coverage.reports.summary import rate_text, reach_rate
     from coverage.runs.analysis import run_analysis
@@ -576,7 +576,7 @@ def demo(
 
     from api.cli.service import LogFormat, port_in_use
     from coverage.ingest.export import write_table
-    from coverage.model.predict import ModelParameters
+    from coverage.model.parameters import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
     from coverage.reports.summary import summarize, with_parent_city
     from coverage.reports.workbook import write_report_xlsx

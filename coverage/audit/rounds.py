@@ -30,7 +30,7 @@ from coverage.errors import ConfigError, NotFoundError
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.model.calibration import Calibration, fit_calibration
 from coverage.model.link_budget import edge_margin_db
-from coverage.model.predict import DEFAULT_PARAMETERS, ModelParameters
+from coverage.model.parameters import DEFAULT_PARAMETERS, ModelParameters
 from coverage.model.rules import DEFAULT_RULES, RuleSet
 from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
 from coverage.schema import MEASUREMENT_COLUMNS, conform

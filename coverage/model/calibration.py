@@ -53,7 +53,9 @@ from coverage.crs import local_metric_crs, project_xy
 from coverage.errors import Village5gError
 from coverage.model.bands import BANDS, normalize_band
 from coverage.model.fusion import Variogram, evidence_residuals, fit_variogram, residual_bins
-from coverage.model.predict import CALIBRATION_KNOTS_M, ModelParameters, Prediction, log_distance, predict
+from coverage.model.parameters import CALIBRATION_KNOTS_M, ModelParameters, log_distance
+from coverage.model.predict import predict
+from coverage.model.prediction import Prediction
 from coverage.model.rules import RuleSet
 from coverage.model.verdicts import village_raster
 

@@ -42,7 +42,9 @@ from scipy.ndimage import distance_transform_edt
 from scipy.optimize import least_squares
 from scipy.spatial import cKDTree
 
-from coverage.model.predict import NODATA, Grid, ModelParameters, Prediction, pixel_noise_mw, probe_serving
+from coverage.model.grid import NODATA, Grid
+from coverage.model.parameters import ModelParameters
+from coverage.model.prediction import Prediction, pixel_noise_mw, probe_serving
 from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
 
 __all__ = [

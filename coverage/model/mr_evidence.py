@@ -38,7 +38,8 @@ from scipy.special import ndtr, ndtri
 
 from coverage.crs import project_xy
 from coverage.model.fusion import Evidence
-from coverage.model.predict import NODATA, Grid, Prediction, probe_serving
+from coverage.model.grid import NODATA, Grid
+from coverage.model.prediction import Prediction, probe_serving
 from coverage.model.verdicts import NO_SERVICE_RSRP_DBM, REASONS, confidence_label
 
 __all__ = ["MR_REASONS", "MrModel", "apply_mr_verdicts", "fit_colocated_offset", "heard_lift", "mr_bins", "mr_points",

@@ -22,22 +22,23 @@ How it is computed, and why it is fast enough for a province:
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
-from affine import Affine
 
 from coverage.errors import ConfigError
 from coverage.model import antenna, link_budget
 from coverage.model import propagation as prop
 from coverage.model.bands import BANDS, OMNI_GAIN_DBI, normalize_band
+from coverage.model.grid import NODATA, Grid, tile_boxes
+from coverage.model.parameters import DEFAULT_PARAMETERS, ModelParameters, band_calibration, calibration_db
+from coverage.model.prediction import Prediction, classify
 from coverage.model.rules import RuleSet
 from coverage.model.terrain import (
     clutter_loss_table_db,
@@ -47,214 +48,6 @@ from coverage.model.terrain import (
 )
 from coverage.model.terrain_inputs import TerrainLayers
 from coverage.runs.processes import forked_pool
-
-#: Coverage classes of a pixel, as stored in the class raster.
-NO_SIGNAL, WEAK, GOOD = 0, 1, 2
-#: Value of RSRP/SINR pixels that no cell reaches.
-NODATA = np.float32(-999.0)
-
-
-@dataclass(frozen=True)
-class ModelParameters:
-    """Propagation parameters of a prediction (everything but thresholds, which are in the rule set).
-
-    Attributes
-    ----------
-    resolution_m
-        Pixel size in metres (default 100 m; FCC requires 100 m or finer).
-    model
-        ``"rma"`` (3GPP TR 38.901 rural macro, default), ``"uma"`` or ``"hata"``.
-    h_ut_m
-        User terminal height (m).
-    load
-        Share (0-1) of neighbouring cells' power counted as interference in SS-SINR.
-    noise_figure_db
-        UE noise figure (dB).
-    other_losses_db
-        Body, cable and penetration losses subtracted from every link (dB).
-    tile_px
-        Tile edge in pixels; bounds memory, not results.
-    workers
-        Processes computing tiles in parallel (0: one per CPU core); results do not depend on it.
-    calibration
-        Path-loss corrections fitted on measurements (:mod:`coverage.model.calibration`): per band
-        ``(band, values)``, the correction (dB, added to every link of the band's cells) at the
-        distances :data:`CALIBRATION_KNOTS_M`, linear in ``log10(d)`` between them and constant
-        beyond (``d`` the ground distance). Empty: the standard's model as it is.
-    selection_offsets
-        Per band ``(band, dB)`` added to its SS-RSRP when a phone's serving layer is chosen (not to the
-        signal itself): idle-mode reselection priorities (TS 38.304) keep phones on a capacity layer
-        (n41/n78) while it is usable, though a coverage layer (n28) is stronger; a negative offset on
-        n28 says so. Empty: the strongest band serves. A calibration fits it from the serving bands
-        the measurements report.
-    area_offsets
-        Calibrated location effect per area ``(county or city code, dB)``: the prior mean of the
-        effect at a village's pixels (its county's, else its city's, else 0).
-    sigma_db, correlation_m, nugget_db
-        The location effect's variogram (:class:`coverage.model.fusion.Variogram`): standard deviation
-        (dB; None: the rule set's ``shadow_sigma_db``, the TR 38.901 NLOS value, as prior),
-        correlation length (m; prior 120 m, the TR 38.901 Table 7.5-6 RMa NLOS shadow-fading
-        correlation distance) and the noise of one measured sample (dB). A calibration fits them.
-    """
-
-    resolution_m: float = 100.0
-    model: str = "rma"
-    h_ut_m: float = 1.5
-    load: float = 0.5
-    noise_figure_db: float = 7.0
-    other_losses_db: float = 3.0
-    tile_px: int = 512
-    workers: int = 0
-    calibration: tuple[tuple[str, tuple[float, ...]], ...] = ()
-    area_offsets: tuple[tuple[str, float], ...] = ()
-    selection_offsets: tuple[tuple[str, float], ...] = ()
-    sigma_db: float | None = None
-    correlation_m: float = 120.0
-    nugget_db: float = 3.0
-
-    def __post_init__(self) -> None:
-        # stored runs give lists back from JSON: keep the tables hashable tuples
-        object.__setattr__(self, "calibration", tuple((str(b), tuple(float(x) for x in v))
-                                                      for b, v in self.calibration))
-        if any(len(v) != len(CALIBRATION_KNOTS_M) for _b, v in self.calibration):
-            raise ConfigError(f"a band's calibration has one value per distance of {CALIBRATION_KNOTS_M} m")
-        object.__setattr__(self, "area_offsets", tuple((str(c), float(o)) for c, o in self.area_offsets))
-        object.__setattr__(self, "selection_offsets", tuple((str(b), float(o)) for b, o in self.selection_offsets))
-        if not 10.0 <= self.resolution_m <= 1000.0:
-            raise ConfigError("resolution_m must be between 10 and 1000 metres")
-        if self.model not in ("rma", "uma", "hata"):
-            raise ConfigError("model must be one of rma, uma, hata")
-        if not 0.0 <= self.load <= 1.0:
-            raise ConfigError("load must be between 0 and 1")
-
-
-DEFAULT_PARAMETERS = ModelParameters()
-
-#: Distances (m) at which a calibration gives its correction per band: closer than a pixel the
-#: corrections would extrapolate without data, beyond 10 km the path-loss models are not valid. The
-#: knots are dense near the site, where the antenna's vertical pattern (narrow beams of real
-#: panels against the TR 38.901 element's 65 degrees) makes the model's error change fastest.
-CALIBRATION_KNOTS_M = (100.0, 200.0, 400.0, 1000.0, 3000.0, 10_000.0)
-_LOG_KNOTS = np.log10(np.array(CALIBRATION_KNOTS_M) / 1000.0)
-
-
-def log_distance(distance_m: np.ndarray) -> np.ndarray:
-    """``log10(d / 1 km)`` of ground distances (m), clamped to the calibration's knots."""
-    d = np.clip(np.asarray(distance_m, dtype=float), CALIBRATION_KNOTS_M[0], CALIBRATION_KNOTS_M[-1])
-    return np.log10(d / 1000.0)
-
-
-def calibration_db(distance_m: np.ndarray, values: tuple[float, ...] | np.ndarray) -> np.ndarray:
-    """A band's calibration term (dB, added to received power) at ground distances (m): ``values``
-    at :data:`CALIBRATION_KNOTS_M`, linear in ``log10(d)`` between them, constant beyond."""
-    return np.interp(log_distance(distance_m), _LOG_KNOTS, np.asarray(values, dtype=float))
-
-
-def band_calibration(params: ModelParameters, band: str) -> tuple[float, ...]:
-    """The calibration values of ``band`` in ``params.calibration`` (zeros without)."""
-    for name, values in params.calibration:
-        if name == band:
-            return tuple(values)
-    return (0.0,) * len(CALIBRATION_KNOTS_M)
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A north-up raster in a metric CRS: ``x0, y0`` is the top-left corner in metres."""
-
-    crs: pyproj.CRS
-    x0: float
-    y0: float
-    resolution_m: float
-    width: int
-    height: int
-
-    @property
-    def transform(self) -> Affine:
-        """The affine pixel-to-CRS transform (rasterio convention)."""
-        return Affine(self.resolution_m, 0.0, self.x0, 0.0, -self.resolution_m, self.y0)
-
-    def pixel_of(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Row and column of metric coordinates (may fall outside the grid)."""
-        col = np.floor((np.asarray(x) - self.x0) / self.resolution_m).astype(np.int64)
-        row = np.floor((self.y0 - np.asarray(y)) / self.resolution_m).astype(np.int64)
-        return row, col
-
-
-def make_grid(bounds: tuple[float, float, float, float], crs: pyproj.CRS, resolution_m: float, *,
-              lattice: tuple[float, float, int] | None = None) -> Grid:
-    """The grid covering metric ``bounds`` (minx, miny, maxx, maxy), snapped to the resolution.
-
-    ``lattice`` ``(x0, y0, step_px)``: put the top-left corner on that lattice instead (the corner of
-    a run's grid and its tile size), so that the tiles of a grid over part of the area are tiles of
-    the run's grid. ``x0`` and ``y0`` must be multiples of the resolution; corners are computed in
-    whole pixels, so both grids give every pixel the same coordinates, bit for bit.
-    """
-    minx, miny, maxx, maxy = bounds
-    if lattice is None:
-        x0 = math.floor(minx / resolution_m) * resolution_m
-        y0 = math.ceil(maxy / resolution_m) * resolution_m
-    else:
-        kx, ky, step = round(lattice[0] / resolution_m), round(lattice[1] / resolution_m), int(lattice[2])
-        x0 = (kx + math.floor((minx / resolution_m - kx) / step) * step) * resolution_m
-        y0 = (ky - math.floor((ky - maxy / resolution_m) / step) * step) * resolution_m
-    width = math.ceil((maxx - x0) / resolution_m)
-    height = math.ceil((y0 - miny) / resolution_m)
-    return Grid(crs, x0, y0, resolution_m, max(width, 1), max(height, 1))
-
-
-def tile_boxes(shape: tuple[int, int], tile_px: int, mask: np.ndarray | None = None
-               ) -> list[tuple[int, int, int, int]]:
-    """The boxes ``(row0, col0, row1, col1)`` a prediction computes: the grid's tiles of ``tile_px``,
-    each cropped to the bounding box of its ``mask`` pixels (tiles without any are skipped).
-
-    Pixels are independent of each other, so the boxes decide only which pixels get values, never
-    the values; pixels outside every box stay :data:`NODATA` / :data:`NO_SIGNAL`.
-    """
-    height, width = shape
-    boxes = []
-    for r in range(0, height, tile_px):
-        for c in range(0, width, tile_px):
-            r1, c1 = min(r + tile_px, height), min(c + tile_px, width)
-            if mask is None:
-                boxes.append((r, c, r1, c1))
-                continue
-            sub = mask[r:r1, c:c1]
-            rows = np.flatnonzero(sub.any(axis=1))
-            if not rows.size:
-                continue
-            cols = np.flatnonzero(sub.any(axis=0))
-            boxes.append((r + int(rows[0]), c + int(cols[0]), r + int(rows[-1]) + 1, c + int(cols[-1]) + 1))
-    return boxes
-
-
-@dataclass
-class Prediction:
-    """Best-of-operators prediction over a grid (arrays ``(height, width)``).
-
-    ``rsrp_dbm`` and ``sinr_db`` are float32 with :data:`NODATA` where no cell reaches;
-    ``cell`` is the index into ``cells`` of the serving cell (-1 none); ``coverage_class`` holds
-    :data:`GOOD`, :data:`WEAK` or :data:`NO_SIGNAL`; ``operator`` indexes ``operators`` (-1 none).
-    """
-
-    grid: Grid
-    rsrp_dbm: np.ndarray
-    sinr_db: np.ndarray
-    coverage_class: np.ndarray
-    cell: np.ndarray
-    operator: np.ndarray
-    operators: list[str]
-    cells: pd.DataFrame
-    timings_s: dict[str, float] = field(default_factory=dict)
-    #: Per probe (the ``probes`` of :func:`predict`), operator (``operators`` order) and band
-    #: (``band_names`` order): the band's best SS-RSRP (dBm, -inf where none of its cells reaches, NaN
-    #: off the grid) and that cell (index into ``cells``, -1 none).
-    probe_band_rsrp: np.ndarray | None = None
-    probe_band_cell: np.ndarray | None = None
-    band_names: list[str] = field(default_factory=list)
-    #: Standard deviation (dB, float32) of the location effect per pixel, once a run has fused its
-    #: evidence (:mod:`coverage.model.fusion`); None for the model alone.
-    sigma_db: np.ndarray | None = None
 
 
 def prepare_cells(stations: gpd.GeoDataFrame, grid_crs: pyproj.CRS, *,
@@ -829,92 +622,3 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
                       probe_band_rsrp=probe_band, probe_band_cell=probe_cell, band_names=list(arrays.band_names))
 
 
-def crop_prediction_array(array: np.ndarray, grid: Grid, inner: Grid) -> np.ndarray:
-    """The window of ``array`` (on ``grid``) that is ``inner``, a grid on the same lattice inside it."""
-    r0 = round((grid.y0 - inner.y0) / grid.resolution_m)
-    c0 = round((inner.x0 - grid.x0) / grid.resolution_m)
-    if r0 < 0 or c0 < 0 or r0 + inner.height > grid.height or c0 + inner.width > grid.width:
-        raise ValueError("the inner grid is not inside the grid")
-    return array[r0:r0 + inner.height, c0:c0 + inner.width]
-
-
-def crop_prediction(prediction: Prediction, inner: Grid) -> Prediction:
-    """``prediction`` cut to ``inner`` (its arrays are views; probes are left out)."""
-    def cut(a: np.ndarray) -> np.ndarray:
-        return crop_prediction_array(a, prediction.grid, inner)
-
-    return Prediction(inner, cut(prediction.rsrp_dbm), cut(prediction.sinr_db), cut(prediction.coverage_class),
-                      cut(prediction.cell), cut(prediction.operator), prediction.operators, prediction.cells,
-                      timings_s=prediction.timings_s,
-                      sigma_db=None if prediction.sigma_db is None else cut(prediction.sigma_db))
-
-
-def probe_serving(prediction: Prediction, operator_index: np.ndarray,
-                  selection_offsets: tuple[tuple[str, float], ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each probe's serving SS-RSRP (dBm, -inf none, NaN off the grid), cell (-1 none) and band index
-    for the operator ``operator_index`` (-1: none), the serving band chosen by RSRP plus
-    ``selection_offsets`` as :func:`predict` chooses it."""
-    n = len(operator_index)
-    if prediction.probe_band_rsrp is None or prediction.probe_band_cell is None or n == 0:
-        return np.full(n, np.nan), np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
-    rows = np.arange(n)
-    op = np.maximum(operator_index, 0)
-    rsrp = prediction.probe_band_rsrp[rows, op].astype(float)
-    cells = prediction.probe_band_cell[rows, op]
-    offsets = np.array([dict(selection_offsets).get(b, 0.0) for b in prediction.band_names] or [0.0])
-    with np.errstate(invalid="ignore"):
-        score = np.where(np.isnan(rsrp), -np.inf, rsrp + offsets[None, :])
-    band = np.argmax(score, axis=1)
-    serving = rsrp[rows, band]
-    cell = cells[rows, band].astype(np.int64)
-    serving = np.where(operator_index >= 0, serving, -np.inf)
-    off_grid = np.isnan(rsrp).all(axis=1)
-    serving = np.where(off_grid, np.nan, serving)
-    return serving, np.where(operator_index >= 0, cell, -1), np.where(np.isfinite(serving), band, -1)
-
-
-def pixel_noise_mw(prediction: Prediction, cell: np.ndarray, noise_figure_db: float) -> np.ndarray:
-    """Noise per resource element (mW) of the serving cells ``cell`` (indices into
-    ``prediction.cells``; -1 gives the first band's), for SS-SINR arithmetic on pixels."""
-    bands = prediction.cells["band"].to_numpy().astype(str)
-    if not len(bands):
-        return np.full(np.shape(cell), np.nan)
-    names, band_index = np.unique(bands, return_inverse=True)
-    noise_dbm = np.array([float(link_budget.noise_per_re_dbm(BANDS[b].scs_khz, noise_figure_db)) for b in names])
-    return 10.0 ** (noise_dbm[band_index[np.maximum(cell, 0)]] / 10.0)
-
-
-def good_headroom_db(prediction: Prediction, rules: RuleSet, noise_figure_db: float) -> np.ndarray:
-    """Per pixel, the smallest location effect (dB, added to every link at the place) that keeps the
-    pixel good, negated: the pixel is good exactly where this is >= 0, and stays good under any
-    common loss smaller than it. -inf where nothing reaches or interference alone keeps SS-SINR below
-    the bar.
-
-    SS-RSRP moves one for one with the effect; SS-SINR = S g / (I g + N) moves only through the noise
-    (``g = 10^(effect/10)``), so an interference-limited pixel keeps its SINR however much common
-    loss it gets: the SINR bar holds for ``g >= T N / (S - T I)``.
-    """
-    reached = prediction.rsrp_dbm > NODATA
-    out = np.full(prediction.rsrp_dbm.shape, -np.inf)
-    if not reached.any():
-        return out
-    rows, cols = np.nonzero(reached)
-    s_dbm = prediction.rsrp_dbm[rows, cols].astype(np.float64)
-    sinr = prediction.sinr_db[rows, cols].astype(np.float64)
-    n_mw = pixel_noise_mw(prediction, prediction.cell[rows, cols], noise_figure_db)
-    s_mw = 10.0 ** (s_dbm / 10.0)
-    i_mw = np.maximum(s_mw / 10.0 ** (sinr / 10.0) - n_mw, 0.0)
-    t = 10.0 ** (rules.good_sinr_db / 10.0)
-    margin = s_mw - t * i_mw
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sinr_headroom = np.where(margin > 0, 10.0 * np.log10(margin / (t * n_mw)), -np.inf)
-    out[rows, cols] = np.minimum(s_dbm - rules.good_rsrp_dbm, sinr_headroom)
-    return out
-
-
-def classify(rsrp_dbm: np.ndarray, sinr_db: np.ndarray, rules: RuleSet) -> np.ndarray:
-    """:data:`GOOD` where RSRP and SINR meet the good bars, :data:`WEAK` where RSRP is at least the
-    weak bar, else :data:`NO_SIGNAL` (uint8, the shape of the inputs)."""
-    good = (rsrp_dbm >= rules.good_rsrp_dbm) & (sinr_db >= rules.good_sinr_db)
-    weak = rsrp_dbm >= rules.weak_rsrp_dbm
-    return np.where(good, GOOD, np.where(weak, WEAK, NO_SIGNAL)).astype(np.uint8)

@@ -24,8 +24,9 @@ from rasterio import features
 from scipy.special import betainc, ndtr, ndtri
 
 from coverage.crs import project_xy, to_metric
+from coverage.model.grid import Grid, make_grid
 from coverage.model.link_budget import edge_margin_db
-from coverage.model.predict import GOOD, NO_SIGNAL, WEAK, Grid, Prediction, good_headroom_db, make_grid
+from coverage.model.prediction import GOOD, NO_SIGNAL, WEAK, Prediction, good_headroom_db
 from coverage.model.rules import RuleSet
 
 VERDICTS = ("covered", "weak", "uncovered")

@@ -44,22 +44,10 @@ from coverage.crs import in_china, local_metric_crs, project_xy, unproject_xy
 from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError, Village5gError
 from coverage.model import link_budget
 from coverage.model.bands import BANDS, NR_BANDS, normalize_band
-from coverage.model.predict import (
-    GOOD,
-    NO_SIGNAL,
-    NODATA,
-    WEAK,
-    Grid,
-    ModelParameters,
-    Prediction,
-    band_sinr,
-    classify,
-    compile_cells,
-    empty_band_layer,
-    predict,
-    stamp_cells,
-    tile_boxes,
-)
+from coverage.model.grid import NODATA, Grid, tile_boxes
+from coverage.model.parameters import ModelParameters
+from coverage.model.predict import band_sinr, compile_cells, empty_band_layer, predict, stamp_cells
+from coverage.model.prediction import GOOD, NO_SIGNAL, WEAK, Prediction, classify
 from coverage.model.rules import RuleSet
 from coverage.model.verdicts import committee_points, decide_predicted, village_metrics, village_raster
 from coverage.reports.summary import reach_rate

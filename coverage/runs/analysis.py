@@ -24,10 +24,7 @@ from coverage.errors import NO_VILLAGES, Village5gError
 from coverage.ingest.mr import latest_mr, latest_mr_period, mr_fingerprint
 from coverage.ingest.terrain import stored_terrain_source
 from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bounds
-from coverage.model.predict import (
-    DEFAULT_PARAMETERS,
-    ModelParameters,
-)
+from coverage.model.parameters import DEFAULT_PARAMETERS, ModelParameters
 from coverage.model.rules import RuleSet
 from coverage.model.verdicts import VERDICTS
 from coverage.runs.compute import analyze_frames as analyze_frames  # re-exported: the callers' entry point

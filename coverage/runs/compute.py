@@ -28,6 +28,7 @@ from coverage.model.fusion import (
     evidence_residuals,
     fuse,
 )
+from coverage.model.grid import NODATA, make_grid
 from coverage.model.link_budget import edge_margin_db
 from coverage.model.mr_evidence import (
     DEFAULT_MR_MODEL,
@@ -39,16 +40,9 @@ from coverage.model.mr_evidence import (
     mr_residuals,
     village_mr,
 )
-from coverage.model.predict import (
-    NODATA,
-    ModelParameters,
-    Prediction,
-    classify,
-    crop_prediction,
-    crop_prediction_array,
-    make_grid,
-    predict,
-)
+from coverage.model.parameters import ModelParameters
+from coverage.model.predict import predict
+from coverage.model.prediction import Prediction, classify, crop_prediction, crop_prediction_array
 from coverage.model.rules import RuleSet
 from coverage.model.terrain_inputs import TerrainSource, read_layers
 from coverage.model.verdicts import VillageRaster, village_extents, village_metrics, village_raster

@@ -55,7 +55,8 @@ from coverage.crs import local_metric_crs, project_xy, to_metric
 from coverage.errors import NO_VILLAGES, ConfigError
 from coverage.ingest.mr import EVIDENCE_COLUMNS, read_mr
 from coverage.model.fusion import evidence_reach_m
-from coverage.model.predict import NODATA, ModelParameters
+from coverage.model.grid import NODATA
+from coverage.model.parameters import ModelParameters
 from coverage.model.rules import RuleSet
 from coverage.model.verdicts import SiteIndex, active_sites, village_extents
 from coverage.runs.compute import analyze_frames, run_mr_offset, write_geotiff

@@ -16,7 +16,9 @@ import shapely
 from coverage.crs import local_metric_crs
 from coverage.errors import ConfigError
 from coverage.model.fusion import evidence_reach_m
-from coverage.model.predict import ModelParameters, compile_cells, make_grid
+from coverage.model.grid import make_grid
+from coverage.model.parameters import ModelParameters
+from coverage.model.predict import compile_cells
 from coverage.model.rules import RuleSet
 from coverage.model.verdicts import village_extents
 

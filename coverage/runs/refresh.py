@@ -48,7 +48,7 @@ from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.ingest import SUPPORTED_SUFFIXES, far_from_villages, file_sha256, fill_division_names, read_input
 from coverage.ingest.terrain import terrain_fingerprints
 from coverage.limits import DEFAULT_LIMITS, Limits
-from coverage.model.predict import DEFAULT_PARAMETERS, ModelParameters
+from coverage.model.parameters import DEFAULT_PARAMETERS, ModelParameters
 from coverage.model.rules import RuleSet
 from coverage.runs.analysis import run_analysis
 from coverage.schema import KINDS, Kind

@@ -9,7 +9,7 @@ import datetime as dt
 import geopandas as gpd
 import shapely
 
-from coverage.model.predict import ModelParameters
+from coverage.model.parameters import ModelParameters
 from coverage.model.rules import RuleSet
 from coverage.schema import conform
 

@@ -13,7 +13,7 @@ import datetime as dt
 import geopandas as gpd
 import shapely
 
-from coverage.model.predict import ModelParameters
+from coverage.model.parameters import ModelParameters
 from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.schema import conform

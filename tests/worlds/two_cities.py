@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from coverage.model.predict import ModelParameters
+from coverage.model.parameters import ModelParameters
 from coverage.model.rules import DEFAULT_RULES
 from coverage.runs.analysis import run_analysis
 from coverage.schema import Kind, conform
