@@ -1,0 +1,130 @@
+"""``village5g villages`` and ``village5g summary``: a run's village lists and 通达率 per region, printed or
+written as files. The commands are registered in :mod:`api.cli.root`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from api.cli.context import console
+from api.cli.context import open_store as _store
+from api.cli.context import print_rows as _print_rows
+from api.cli.options import Lang, LangOption, Level, TableFormat
+from api.cli.reports import print_history
+from coverage.errors import Village5gError
+
+
+def villages(
+    status_: Annotated[str | None, typer.Option(
+        "--status", help="Only this verdict: covered (5G通达, 已覆盖), weak (弱覆盖) or uncovered (无覆盖)")] = None,
+    no_site: Annotated[bool, typer.Option("--no-site", help="Only villages without a site (无站址)")] = False,
+    city: Annotated[str | None, typer.Option(help="City code or name")] = None,
+    county: Annotated[str | None, typer.Option(help="County code or name")] = None,
+    run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
+    fmt: Annotated[TableFormat, typer.Option("--format", help="Output format")] = TableFormat.table,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (all formats but table)")
+                      ] = None,
+    limit: Annotated[int, typer.Option(help="Rows shown by --format table")] = 50,
+    lang: LangOption = Lang.zh,
+) -> None:
+    """List villages of a run with their verdicts, filtered (e.g. the uncovered list of a city)."""
+    from coverage.ingest.export import write_table
+    from coverage.labels import parse_verdict
+    from coverage.store.queries import filter_results, village_table
+
+    try:
+        verdict = parse_verdict(status_) if status_ else None
+    except Village5gError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--status") from None
+    with _store() as store:
+        results = store.read_results(run)
+    chosen = filter_results(results, verdict=verdict, no_site=no_site, city=city, county=county)
+    table = village_table(chosen)
+    if fmt == TableFormat.table:
+        _print_villages(table, limit)
+        return
+    if output is None:
+        raise typer.BadParameter("-o FILE is needed for this format", param_hint="--output")
+    write_table(table, output, fmt=fmt.value, layer="villages", lang=lang.value)
+    console.print(f"wrote {len(table):,} villages of run {results.attrs['run_id']} to {output}")
+
+
+def summary(
+    level: Annotated[Level | None, typer.Option(
+        help="Regions to summarise (default: city; with --history: province)")] = None,
+    run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
+    target: Annotated[float | None, typer.Option(help="Reach-rate target 0-1 (default: the run's rule set)")
+                      ] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write CSV or XLSX")] = None,
+    history: Annotated[bool, typer.Option(
+        "--history", help="通达率 of every published run instead (levels province, city, county)")] = False,
+    code: Annotated[str | None, typer.Option(help="With --history: only regions whose code starts with this")
+                    ] = None,
+    lang: LangOption = Lang.zh,
+) -> None:
+    """通达率 (5G reach rate), verdict counts, no-site villages and gap to target per region, with a
+    total row for the whole province."""
+    from coverage.ingest.export import write_table
+    from coverage.reports.summary import summarize, with_parent_city
+
+    if history:
+        print_history(level=level.value if level else "province", code=code, since=None, output=output,
+                      lang=lang.value)
+        return
+    level = level or Level.city
+    with _store() as store:
+        results = store.read_results(run)
+        record = store.read_run(results.attrs["run_id"])
+    target_rate = target if target is not None else float(record["rules"]["target_rate"])
+    frame = summarize(results, level=level.value, target_rate=target_rate)
+    total = summarize(results, level="province", target_rate=target_rate) if level != Level.province else None
+    _print_summary(frame, total, title=f"run {record['id']}: 5G reach rate (通达率) by {level.value}, "
+                                       f"target {target_rate:.0%}")
+    if output:
+        write_table(with_parent_city(frame, results), output, layer="summary", lang=lang.value)
+        console.print(f"wrote {output}")
+
+
+def _print_summary(frame: object, total: object, *, title: str) -> None:
+    """The summary as a table whose code and name are never cut, with a bold total row."""
+    import pandas as pd
+
+    assert isinstance(frame, pd.DataFrame)
+
+    def cells(row: dict[Any, Any]) -> list[str]:
+        counts = ("villages", "covered", "weak", "uncovered", "no_site")
+        expected = float(row.get("expected_rate", float("nan")))
+        interval = "" if expected != expected else (f"{expected:.1%} ({float(row['rate_low']):.1%}-"
+                                                    f"{float(row['rate_high']):.1%})")
+        return [str(row["code"]), str(row["name"] or ""), *(f"{int(row[c]):,}" for c in counts),
+                f"{float(row['reach_rate']):.1%}", interval, f"{int(row['gap_villages']):,}"]
+
+    rows = [cells(r) for r in frame.to_dict("records")]
+    totals = [cells(r) for r in total.to_dict("records")] if isinstance(total, pd.DataFrame) else []
+    _print_rows(title, ["code", "name", "villages", "covered", "weak", "uncovered", "no site", "通达率",
+                        "expected (95%)", "gap"], rows, totals=totals, left=2)
+
+
+def _print_villages(table: object, limit: int) -> None:
+    import pandas as pd
+
+    assert isinstance(table, pd.DataFrame)
+    head = table.head(limit)
+    rows = [[str(r["code"]), str(r["name"] or ""), str(r["county_name"] or ""), str(r["verdict"]),
+             _fmt(r["p_covered"], "{:.0%}"), "yes" if r["no_site"] else "", _fmt(r["nearest_site_m"], "{:,.0f}"),
+             _fmt(r["good_share"], "{:.0%}"), _fmt(r["committee_rsrp_dbm"], "{:.1f}")] for r in head.to_dict("records")]
+    _print_rows(f"{len(table):,} villages" + (f" (first {limit}; -o FILE writes them all with every column)"
+                                               if len(table) > limit else ""),
+                ["code", "name", "county", "verdict", "p", "no site", "site m", "good", "dBm"], rows, left=5, shrink=2)
+    console.print("p: probability that the village is covered (5G通达); site m: distance to the nearest active 5G "
+                  "site; good: share of the area with good coverage; dBm: predicted SS-RSRP at the village committee",
+                  style="dim", soft_wrap=True)
+
+
+def _fmt(value: object, spec: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return spec.format(value)
