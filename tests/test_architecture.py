@@ -1,6 +1,7 @@
 """The domain library never imports web, map or scheduler code (checked in a fresh interpreter); the
 packages import one way (api -> maps -> seeds -> coverage) and no module imports itself back through
-others, lazy imports inside functions included (read from the source)."""
+others, lazy imports inside functions included (read from the source); no module imports another's
+private names; one module defines and creates every table; every module is under 700 lines."""
 
 from __future__ import annotations
 
@@ -184,3 +185,22 @@ def test_every_table_is_defined_and_created_in_one_module() -> None:
             creating.add(module)
     assert defined == {"coverage.store.tables"}
     assert creating == {"coverage.store.tables"}
+
+
+#: The most lines a module of the product may have: a longer one holds more than one job.
+MAX_MODULE_LINES = 700
+
+
+def test_every_module_is_under_the_line_limit() -> None:
+    lines = {module: len(path.read_text(encoding="utf-8").splitlines()) for module, path in _modules().items()}
+    assert len(lines) > 100, "the modules were not found"
+    assert sorted(m for m, n in lines.items() if n >= MAX_MODULE_LINES) == []
+
+
+def test_coverage_modules_live_in_sub_packages() -> None:
+    """Besides its sub-packages, coverage/ keeps only the contracts every sub-package uses."""
+    top = sorted(p.stem for p in (ROOT / "coverage").glob("*.py") if p.stem != "__init__")
+    assert top == ["crs", "errors", "labels", "limits", "schema", "writers"]
+    packages = sorted(p.parent.name for p in (ROOT / "coverage").glob("*/__init__.py"))
+    assert packages == ["audit", "ingest", "model", "planning", "reports", "runs", "store"]
+
