@@ -245,7 +245,7 @@ class IngestProblem(BaseModel):
 class IngestResult(BaseModel):
     """What an upload stored."""
 
-    kind: Literal["villages", "stations", "measurements", "mr"]
+    kind: Literal["villages", "stations", "measurements", "mr", "dem", "landcover"]
     file_name: str
     rows: int
     replaced: bool

@@ -30,6 +30,7 @@ from scipy.ndimage import gaussian_filter, map_coordinates
 from scipy.spatial import cKDTree
 
 from coverage.model.bands import BANDS
+from seeds.terrain import SeedTerrain
 
 OPERATORS = ("CMCC", "CUCC", "CTCC", "CBN")
 BAND_ORDER = ("n28", "n41", "n78", "n79")
@@ -103,11 +104,13 @@ class TrueField:
     town_offset: NDArray[np.float64]  # county + township offset (dB)
     cells: pd.DataFrame  # active cells with derived radio columns
     trees: dict[str, tuple[cKDTree, NDArray[np.intp]]]
+    #: Terrain and land cover (``build_world(terrain=True)``): terrain and clutter losses per link.
+    terrain: SeedTerrain | None = None
 
     @classmethod
     def build(cls, rng: np.random.Generator, *, cells: pd.DataFrame, province: shapely.Geometry,
               towns_cells: NDArray[np.object_], town_codes: NDArray[np.str_],
-              county_codes: list[str]) -> TrueField:
+              county_codes: list[str], terrain: SeedTerrain | None = None) -> TrueField:
         sh = FIELD["shadowing"]
         res = float(sh["grid_m"])
         minx, miny, maxx, maxy = shapely.bounds(province)
@@ -153,6 +156,10 @@ class TrueField:
             "bw": bw,
             "day": act["activated_on"].to_numpy().astype("datetime64[D]").astype(np.int64),
         })
+        if terrain is not None:
+            xs, ys, hs = (derived[k].to_numpy(float) for k in ("x", "y", "h"))
+            derived["h_path"] = terrain.effective_heights(xs, ys, hs)
+            derived["terrain_table"] = terrain.tabulate_sites(xs, ys, hs)
         trees: dict[str, tuple[cKDTree, NDArray[np.intp]]] = {}
         for op in OPERATORS:
             idx = np.nonzero(derived["operator"].to_numpy() == op)[0]
@@ -166,7 +173,7 @@ class TrueField:
         clutter = np.concatenate([[0.0], t_off]).astype(np.float32)[label]
         return cls(x0=x0, y0=y0, res=res, shadow=smooth, loss=smooth + clutter,
                    county_codes=cc, county_offset=c_off, town_codes=np.asarray(town_codes),
-                   town_offset=t_off, cells=derived, trees=trees)
+                   town_offset=t_off, cells=derived, trees=trees, terrain=terrain)
 
     # -- evaluation -----------------------------------------------------------------------------
 
@@ -209,9 +216,15 @@ class TrueField:
         ue = pl_p["ue_height_m"]
         d3 = np.maximum(np.hypot(d2, h - ue), pl_p["min_distance_m"])
         freq = cl["freq"].to_numpy()[c]
+        h_path = h if self.terrain is None else cl["h_path"].to_numpy()[c]
         pl = (pl_p["a_db"] + pl_p["b_db_per_decade"] * np.log10(d3 / 1000.0)
               + pl_p["c_db_per_decade"] * np.log10(freq / 2600.0)
-              - pl_p["e_db_per_decade"] * np.log10(h / 35.0))
+              - pl_p["e_db_per_decade"] * np.log10(h_path / 35.0))
+        if self.terrain is not None:
+            sx, sy = cl["x"].to_numpy()[c], cl["y"].to_numpy()[c]
+            table = cl["terrain_table"].to_numpy()[c]
+            pl = pl + self.terrain.terrain_loss_db(table, sx, sy, x[:, None], y[:, None], freq)
+            pl = pl + self.terrain.clutter_loss_db(x[:, None], y[:, None], freq)
         ant = FIELD["antenna"]
         dx = x[:, None] - cl["x"].to_numpy()[c]
         dy = y[:, None] - cl["y"].to_numpy()[c]

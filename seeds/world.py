@@ -36,6 +36,7 @@ from coverage.schema import (
 from seeds.data import PROVINCE_CODE, PROVINCE_NAME, RealData, load_real_data
 from seeds.field import FIELD, TrueField, drive_tests
 from seeds.stations import StationPlan, Stations, place_stations
+from seeds.terrain import SeedTerrain
 from seeds.tessellate import blob_polygons, polygonal, sample_points, tile_groups
 
 #: WGS84 bounds of the shipped Jiangsu province polygon (lon_min, lat_min, lon_max, lat_max).
@@ -70,6 +71,8 @@ class SeedWorld:
     measurements: gpd.GeoDataFrame
     truth: dict[str, Any]
     true_field: TrueField | None = field(default=None, repr=False, compare=False)
+    #: The DEM and land cover of a world built with ``terrain=True`` (:meth:`SeedTerrain.write`).
+    terrain: SeedTerrain | None = field(default=None, repr=False, compare=False)
 
 
 # -- reprojection (through coverage.crs) ----------------------------------------------------------
@@ -348,7 +351,7 @@ def _statistics(st: Stations, tfield: TrueField, vil: _Villages, towns: _Townshi
 
 
 def build_world(*, seed: int = DEFAULT_SEED,
-                progress: Callable[[str], None] | None = None) -> SeedWorld:
+                progress: Callable[[str], None] | None = None, terrain: bool = False) -> SeedWorld:
     """Build the seed world for Jiangsu.
 
     Parameters
@@ -356,6 +359,9 @@ def build_world(*, seed: int = DEFAULT_SEED,
     seed : master seed; every random stream is derived from it (numpy ``SeedSequence.spawn``), so
         the same seed gives byte-identical frames on the same library versions.
     progress : optional callback receiving one short message per stage (with elapsed seconds).
+    terrain : add a synthetic DEM and land cover (:mod:`seeds.terrain`, ``world.terrain``) and put their
+        losses in the true field (so in the drive tests); off by default, which leaves the world
+        exactly as without this option (its own random stream).
 
     Returns
     -------
@@ -395,9 +401,15 @@ def build_world(*, seed: int = DEFAULT_SEED,
     st = place_stations(plan, rng_sta)
     step(f"placed {st.n_sites} sites, {st.n_gnbs} gNBs, {len(st.cells)} cells")
 
+    world_terrain = None
+    if terrain:
+        world_terrain = SeedTerrain.build(np.random.default_rng(np.random.SeedSequence([seed, 22])),
+                                          bounds_m=tuple(float(b) for b in shapely.bounds(province_m)),  # type: ignore[arg-type]
+                                          crs=METRIC_CRS, village_xy=np.column_stack([vil.x, vil.y]))
+        step("built the terrain (DEM and land cover)")
     tfield = TrueField.build(rng_field, cells=st.cells, province=province_m,
                              towns_cells=towns.cells, town_codes=towns.codes,
-                             county_codes=sorted(real.counties["code"]))
+                             county_codes=sorted(real.counties["code"]), terrain=world_terrain)
     step("built the true signal field")
     meas = drive_tests(rng_meas, tfield, plan=plan, nosite=st.nosite_village,
                        sparse=st.sparse_village)
@@ -425,10 +437,12 @@ def build_world(*, seed: int = DEFAULT_SEED,
         "measurements": copy.deepcopy(meas.params),
         "stats": stats,
     }
+    if world_terrain is not None:
+        truth["terrain"] = world_terrain.params()
     step("assembled the frames")
     truth["timings_s"] = timings
     return SeedWorld(divisions=divisions, villages=villages, stations=stations,
-                     measurements=measurements, truth=truth, true_field=tfield)
+                     measurements=measurements, truth=truth, true_field=tfield, terrain=world_terrain)
 
 
 def _canonical_csv(frame: pd.DataFrame, *, header: bool = True) -> bytes:

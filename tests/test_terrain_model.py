@@ -10,6 +10,7 @@ east of the site, between the two villages, must leave that neighbour weak or un
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -154,4 +155,39 @@ def test_cli_ingests_a_dem_and_the_runs_fingerprint_follows_it(tmp_path: Path) -
     assert second["inputs"]["dem"] != first["inputs"]["dem"]
     cli("analyze", "--no-terrain")
     assert "dem" not in store.read_run(store.latest_run_id() or 0)["inputs"]
+    # a new seed world (without --terrain) removes the stored terrain: files and fingerprints
+    from coverage.ingest.terrain import clear_terrain, stored_terrain_source, terrain_fingerprints
+
+    assert clear_terrain(store, data / "terrain") == ["dem"]
+    assert terrain_fingerprints(store) == {} and stored_terrain_source(store, data / "terrain") == (None, {})
+    assert not (data / "terrain" / "dem.tif").exists()
+    store.dispose()
+
+
+def test_api_takes_a_dem_upload_from_an_admin_only(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from coverage.ingest.terrain import terrain_fingerprints
+    from coverage.store.storage import Store
+    from tests.utils.api import app_for, key
+    from tests.worlds.row import build_row_world
+
+    store = Store(f"sqlite:///{tmp_path / 'api.db'}")
+    store.create_schema()
+    build_row_world(store, analyze=False)
+    dem = _dem(tmp_path, 90.0, "ridge.tif")
+    with TestClient(app_for(store, tmp_path)) as client:
+        def upload(headers: dict[str, str], name: str = "ridge.tif", body: bytes | None = None) -> Any:
+            return client.post("/ingest/dem", files={"file": (name, body if body is not None else dem.read_bytes())},
+                               headers=headers)
+
+        assert upload(key(store, "auditor")).status_code == 403
+        bad = upload(key(store, "admin"), "text.tif", b"no raster")
+        assert bad.status_code == 422 and "text.tif" in bad.text and "village5g-upload" not in bad.text
+        assert terrain_fingerprints(store) == {}
+        ok = upload(key(store, "admin"))
+        assert ok.status_code == 201, ok.text
+        body = ok.json()
+        assert body["kind"] == "dem" and body["sha256"] == terrain_fingerprints(store)["dem"]
+        assert (tmp_path / "data" / "terrain" / "dem.tif").exists()
     store.dispose()

@@ -68,6 +68,10 @@ def seed(
     provinces: Annotated[str | None, typer.Option(
         help="National synthetic world of these provinces instead (codes such as 32,33,34, or all); "
              "no measurements")] = None,
+    terrain: Annotated[bool, typer.Option(
+        "--terrain", help="Also a synthetic DEM and land cover (hills of 连云港, 徐州, 南京, 镇江; lakes, paddy, "
+                          "villages, forest), stored as `ingest dem|landcover` would, and a true field that "
+                          "feels them")] = False,
 ) -> None:
     """Build the Jiangsu seed world (real divisions, synthetic villages/stations/measurements)."""
     from seeds.national import parse_provinces, seed_national_world
@@ -82,7 +86,7 @@ def seed(
         if codes:  # built and stored one province at a time, in one transaction
             fingerprint, counts = seed_national_world(store, codes, seed=seed, progress=step)
         else:
-            world = build_world(seed=seed, progress=step)
+            world = build_world(seed=seed, progress=step, terrain=terrain)
             step("computing checksums")
             fingerprint = world_checksums(world)["all"]
             step("writing to the database")
@@ -94,11 +98,29 @@ def seed(
             from api.cli.mr import seed_mr
 
             counts["mr_grids"] = seed_mr(store, world, seed=seed, step=step)
+            _seed_terrain(store, world, step)
     console.print(
         f"seed world {fingerprint[:12]} stored in {time.perf_counter() - started:.1f} s: "
         + ", ".join(f"{v:,} {k}" for k, v in counts.items()),
         soft_wrap=True,
     )
+
+
+def _seed_terrain(store: Any, world: Any, step: Any) -> None:
+    """Store the seed world's DEM and land cover (``--terrain``), or remove a stored terrain."""
+    import tempfile
+
+    from coverage.ingest.terrain import clear_terrain, store_terrain
+
+    folder = state.settings.data_dir.resolve() / "terrain"
+    if world.terrain is None:
+        clear_terrain(store, folder)
+        return
+    step("writing the terrain rasters")
+    with tempfile.TemporaryDirectory() as tmp:
+        dem, landcover = world.terrain.write(Path(tmp))
+        store_terrain(store, "dem", dem, folder)
+        store_terrain(store, "landcover", landcover, folder)
 
 
 @app.command()

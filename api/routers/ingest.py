@@ -34,7 +34,8 @@ router = APIRouter(prefix="/ingest", tags=["Ingest"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 #: The role each kind of upload needs: field audit tests are measurements, so auditors may add them.
-ROLE_FOR: dict[str, str] = {"villages": "admin", "stations": "admin", "measurements": "auditor", "mr": "admin"}
+ROLE_FOR: dict[str, str] = {"villages": "admin", "stations": "admin", "measurements": "auditor", "mr": "admin",
+                            "dem": "admin", "landcover": "admin"}
 _SHOWN = 20
 
 
@@ -239,7 +240,7 @@ def ingest_committees(
 def ingest(
     store: StoreDep,
     settings: SettingsDep,
-    kind: Literal["villages", "stations", "measurements", "mr"],
+    kind: Literal["villages", "stations", "measurements", "mr", "dem", "landcover"],
     file: FileForm,
     principal: Annotated[Principal, Depends(get_principal)],
     crs: CrsForm = None,
@@ -260,6 +261,10 @@ def ingest(
     and is read in chunks, still in one transaction (``crs``, ``encoding``, ``layer`` for the sheet,
     ``threshold``).
 
+    ``dem`` and ``landcover`` (a GeoTIFF in any CRS; land cover in ESA WorldCover codes) replace the
+    stored raster of that kind, which the next analysis uses (``village5g ingest dem|landcover``);
+    admin key without a region limit. A raster larger than the upload limit goes in with the CLI.
+
     Villages and stations need an admin key, measurements an auditor key. A region-limited key may
     add only villages of its region and points inside its region's village polygons. A
     shapefile goes up as a .zip with its .shp, .shx, .dbf, .prj (and .cpg). ``map``, ``set`` and
@@ -269,6 +274,8 @@ def ingest(
     if kind == "mr":
         return _ingest_mr(store, file, principal, crs=crs, encoding=encoding, sheet=layer, threshold=threshold,
                           replace=replace)
+    if kind == "dem" or kind == "landcover":
+        return _ingest_terrain(store, settings.data_dir / "terrain", file, principal, kind)
     mapping = mapping_of(settings, kind, map, set, profile, three_sectors, crs, encoding, layer)
     with received_file(file) as path:
         result = read_input(kind, path, limits=settings.limits, mapping=mapping)
@@ -285,6 +292,18 @@ def ingest(
         "encoding": result.encoding, "sha256": result.file_sha256,
         "warnings": [{"file": w.file, "row": w.row, "field": w.field, "message": w.message} for w in result.warnings],
     }
+
+
+def _ingest_terrain(store: Any, folder: Path, file: UploadFile, principal: Principal, kind: str) -> dict[str, Any]:
+    """A DEM or land-cover raster (coverage.ingest.terrain), kept with the data for the next analysis."""
+    from coverage.ingest.terrain import store_terrain
+
+    if principal.region is not None:
+        raise ApiError(403, "terrain covers whole areas; uploading it needs a key without a region limit")
+    with received_file(file) as path:
+        stored = store_terrain(store, kind, path, folder)
+    return {"kind": kind, "file_name": stored.file_name, "rows": stored.width * stored.height, "replaced": True,
+            "crs": stored.crs, "encoding": None, "sha256": stored.sha256, "warnings": []}
 
 
 def _ingest_mr(store: Any, file: UploadFile, principal: Principal, *, crs: str | None, encoding: str | None,

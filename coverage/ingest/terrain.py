@@ -22,7 +22,8 @@ from coverage.errors import Problem, ValidationError
 from coverage.model.terrain_inputs import TerrainSource, check_raster, raster_fingerprint, read_class_table
 from coverage.store.storage import Store, ingests
 
-__all__ = ["TERRAIN_KINDS", "TerrainIngest", "store_terrain", "stored_terrain_source", "terrain_fingerprints"]
+__all__ = ["TERRAIN_KINDS", "TerrainIngest", "clear_terrain", "store_terrain", "stored_terrain_source",
+           "terrain_fingerprints"]
 
 TERRAIN_KINDS = ("dem", "landcover")
 CLASSES_FILE = "landcover_classes.csv"
@@ -97,9 +98,24 @@ def terrain_fingerprints(store: Store) -> dict[str, str]:
         for kind in TERRAIN_KINDS:
             sha = conn.execute(select(ingests.c.sha256).where(ingests.c.kind == kind)
                                .order_by(ingests.c.id.desc()).limit(1)).scalar()
-            if sha is not None:
+            if sha:  # an empty fingerprint logs a removal (clear_terrain)
                 out[kind] = str(sha)
     return out
+
+
+def clear_terrain(store: Store, folder: Path, *, file_name: str = "seed world") -> list[str]:
+    """Remove the stored DEM and land cover (a new seed world replaces what is stored): their files go
+    and the log records the removal (an empty fingerprint), so runs and refreshes see no terrain."""
+    removed = []
+    with store.engine.begin() as conn:
+        for kind in terrain_fingerprints(store):
+            conn.execute(ingests.insert().values(
+                kind=kind, file_name=file_name, sha256="", rows=0, mode="seed", crs=None, encoding=None, warnings=0,
+                created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
+            removed.append(kind)
+        for name in ("dem.tif", "landcover.tif", CLASSES_FILE):
+            (folder / name).unlink(missing_ok=True)
+    return removed
 
 
 def stored_terrain_source(store: Store, folder: Path) -> tuple[TerrainSource | None, dict[str, str]]:
