@@ -15,6 +15,7 @@ from coverage.store.results_query import division_codes
 from coverage.store.storage import IngestRecord, Store
 from tests.utils.api import app_for
 from tests.worlds.contract import contract_villages
+from tests.worlds.row import VILLAGES as ROW_VILLAGES
 from tests.worlds.row import build_row_world
 
 BANNER = "科尔沁右翼前旗"  # a county-level 旗 of Inner Mongolia
@@ -50,3 +51,39 @@ def test_the_api_suggests_a_region_on_a_misspelt_name(tmp_path: Path) -> None:
         assert miss.status_code == 400
         assert "did you mean 320115 江宁区?" in miss.text, miss.text
     store.dispose()
+
+
+def test_the_cli_list_reads_a_region_in_sql_by_code_name_or_every_county_of_a_name(tmp_path: Path) -> None:
+    """``village5g villages --county`` goes through the SQL read layer (match_divisions, query_villages):
+    a code, a name without its suffix, a miss with its suggestion from the run's villages, and a name
+    that two counties carry (both kept, as the in-memory filter kept them)."""
+    import csv
+
+    from sqlalchemy import update
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from coverage.store.results_query import match_divisions
+    from coverage.store.tables import villages
+
+    db = f"sqlite:///{tmp_path / 'row.db'}"
+    store = Store(db)
+    store.create_schema()
+    run_id = build_row_world(store)
+    assert run_id is not None
+    assert match_divisions(store, run_id, "county", "320115") == ("320115",)
+    assert match_divisions(store, run_id, "county", "江都") == ("321012",)
+    with pytest.raises(NotFoundError) as miss:
+        match_divisions(store, run_id, "county", "江宁县")
+    assert str(miss.value) == "no county with code or name '江宁县' in these results (did you mean 320115 江宁区?)"
+    with store.engine.begin() as conn:  # 江宁区 renamed: two counties (320115, 321012) are now called 江都区
+        conn.execute(update(villages).where(villages.c.county_code == "320115").values(county_name="江都区"))
+    assert match_divisions(store, run_id, "county", "江都区") == ("320115", "321012")
+    store.dispose()
+    out = tmp_path / "v.csv"
+    result = CliRunner().invoke(app, ["--db", db, "villages", "--county", "江都", "--format", "csv", "-o", str(out),
+                                      "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8-sig", newline="") as fh:
+        codes = sorted(row["code"] for row in csv.DictReader(fh))
+    assert codes == sorted(v[0] for v in ROW_VILLAGES)

@@ -33,16 +33,20 @@ def villages(
     """List villages of a run with their verdicts, filtered (e.g. the uncovered list of a city)."""
     from coverage.ingest.export import write_table
     from coverage.labels import parse_verdict
-    from coverage.store.queries import filter_results, village_table
+    from coverage.store.queries import village_table
+    from coverage.store.results_query import VillageQuery, match_divisions, query_villages
 
     try:
         verdict = parse_verdict(status_) if status_ else None
     except Village5gError as exc:
         raise typer.BadParameter(str(exc), param_hint="--status") from None
     with _store() as store:
-        results = store.read_results(run)
-    chosen = filter_results(results, verdict=verdict, no_site=no_site, city=city, county=county)
-    table = village_table(chosen)
+        run_id = store.published_run(run)
+        query = VillageQuery(verdict=verdict, no_site=True if no_site else None,
+                             city_codes=match_divisions(store, run_id, "city", city) if city else (),
+                             county_codes=match_divisions(store, run_id, "county", county) if county else ())
+        results, _ = query_villages(store, run_id, query, count=False)
+    table = village_table(results)
     if fmt == TableFormat.table:
         _print_villages(table, limit)
         return

@@ -1,4 +1,6 @@
-"""Filtering and shaping village results for lists and exports (shared by the CLI and the API)."""
+"""Shaping village results for lists and exports (:func:`village_table`, shared by the CLI and the API),
+and filters over a run already loaded whole (the maps of :mod:`maps.build`, which read a run once). The
+CLI's and the API's village lists filter in SQL (:mod:`coverage.store.results_query`)."""
 
 from __future__ import annotations
 

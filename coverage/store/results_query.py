@@ -42,7 +42,7 @@ from coverage.errors import NotFoundError
 from coverage.reports.summary import reach_rates
 from coverage.schema import COLUMNS, conform
 from coverage.store.queries import LIST_COLUMNS
-from coverage.store.regions import name_forms
+from coverage.store.regions import did_you_mean, name_forms, names_match
 from coverage.store.storage import Store
 from coverage.store.tables import (
     ingests,
@@ -58,8 +58,8 @@ from coverage.store.tables import (
 __all__ = [
     "VILLAGE_SORT_COLUMNS", "Envelope", "Rows", "VillageQuery", "code_prefix", "compare_runs",
     "count_villages", "data_version", "division_codes", "division_names", "ensure_village_bounds", "extent",
-    "ingest_history",
-    "measurement_times", "query_villages", "refresh_village_bounds", "region_envelope", "resolve_run",
+    "ingest_history", "match_divisions", "measurement_times", "query_villages", "refresh_village_bounds",
+    "region_envelope", "resolve_run",
     "resolve_run_and_version", "result_rows", "run_counts", "stored_version", "village_history",
     "village_rows", "villages_version",
 ]
@@ -81,8 +81,9 @@ class VillageQuery:
     """Filters of a village list; every one given must hold.
 
     ``regions`` are code prefixes that all must match (a caller's region limit and a requested
-    region, say). ``name`` is a substring of the village name. ``bbox`` intersects the village's
-    envelope (WGS84 degrees).
+    region, say). ``city_codes`` and ``county_codes`` keep the villages of any of these cities or
+    counties (a name that several carry, as :func:`match_divisions` finds them). ``name`` is a
+    substring of the village name. ``bbox`` intersects the village's envelope (WGS84 degrees).
     """
 
     verdict: str | None = None
@@ -91,6 +92,8 @@ class VillageQuery:
     city_code: str | None = None
     county_code: str | None = None
     township_code: str | None = None
+    city_codes: tuple[str, ...] = ()
+    county_codes: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     name: str | None = None
     bbox: Envelope | None = None
@@ -297,6 +300,9 @@ def _village_conditions(query: VillageQuery, run_id: int) -> list[ColumnElement[
                           ("township_code", query.township_code)):
         if value:
             conds += [v.c[column] == value, code_prefix(r.c.code, value)]
+    for column, values in (("city_code", query.city_codes), ("county_code", query.county_codes)):
+        if values:
+            conds.append(v.c[column].in_(values))
     for region in query.regions:
         conds.append(code_prefix(r.c.code, region))
     if query.name:
@@ -524,6 +530,28 @@ def division_codes(store: Store, level: str, name: str) -> list[tuple[str, str]]
         rows = conn.execute(select(code_col, name_col).where(name_col.in_(candidates)).distinct()
                             .order_by(code_col).limit(20)).all()
     return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def match_divisions(store: Store, run_id: int, level: str, value: str) -> tuple[str, ...]:
+    """The codes of the cities, counties or townships of run ``run_id``'s villages that ``value``
+    names: its code, else its name with or without the usual suffix (南京 finds 南京市;
+    :func:`coverage.store.regions.names_match`), every one that carries the name.
+
+    Raises :class:`NotFoundError` with the closest regions of the run ("did you mean") on a miss.
+    """
+    code_col, name_col = villages.c[f"{level}_code"], villages.c[f"{level}_name"]
+    with store.engine.connect() as conn:
+        rows = conn.execute(_village_select(code_col, name_col).where(village_results.c.run_id == run_id)
+                            .distinct().order_by(code_col, name_col)).all()
+    value = value.strip()
+    codes = [str(r[0]) for r in rows]
+    if value in codes:
+        return (value,)
+    hits = names_match(pd.Series([r[1] for r in rows], dtype=object), value, level)
+    if hits.any():
+        return tuple(sorted({c for c, hit in zip(codes, hits, strict=True) if hit}))
+    regions = list(dict.fromkeys((c, str(r[1])) for c, r in zip(codes, rows, strict=True)))
+    raise NotFoundError(f"no {level} with code or name {value!r} in these results{did_you_mean(value, regions)}")
 
 
 def division_names(store: Store, level: str) -> list[tuple[str, str]]:

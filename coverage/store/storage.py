@@ -396,19 +396,25 @@ class Store:
             rows = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
 
+    def published_run(self, run_id: int | None = None) -> int:
+        """``run_id`` when that run is published (default: the latest published run); :class:`NotFoundError`
+        naming what is missing otherwise."""
+        if run_id is None:
+            run_id = self.latest_run_id()
+            if run_id is None:
+                raise NotFoundError("no published analysis run yet: run `village5g analyze`")
+            return run_id
+        status = self.read_run(run_id)["status"]
+        if status != "published":
+            raise NotFoundError(f"run {run_id} is {status}, not published")
+        return run_id
+
     def read_results(self, run_id: int | None = None) -> gpd.GeoDataFrame:
         """Village results of a run (default: the latest published) joined with the villages.
 
         Columns: the canonical village columns, then every result column; geometry EPSG:4326.
         """
-        if run_id is None:
-            run_id = self.latest_run_id()
-            if run_id is None:
-                raise NotFoundError("no published analysis run yet: run `village5g analyze`")
-        else:
-            status = self.read_run(run_id)["status"]
-            if status != "published":
-                raise NotFoundError(f"run {run_id} is {status}, not published")
+        run_id = self.published_run(run_id)
         result_cols = [c for c in village_results.columns if c.name not in ("run_id", "code")]
         query = (select(*(villages.c[c.name] for c in COLUMNS["villages"]), villages.c.geom, *result_cols)
                  .join_from(village_results, villages, village_results.c.code == villages.c.code)
