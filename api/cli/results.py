@@ -73,15 +73,17 @@ def summary(
     total row for the whole province."""
     from coverage.ingest.export import write_table
     from coverage.reports.summary import summarize, with_parent_city
+    from coverage.store.results_query import result_rows
 
     if history:
         print_history(level=level.value if level else "province", code=code, since=None, output=output,
                       lang=lang.value)
         return
     level = level or Level.city
-    with _store() as store:
-        results = store.read_results(run)
-        record = store.read_run(results.attrs["run_id"])
+    with _store() as store:  # the rows the API's /summary reads: no geometry
+        run_id = store.published_run(run)
+        record = store.read_run(run_id)
+        results = result_rows(store, run_id)
     target_rate = target if target is not None else float(record["rules"]["target_rate"])
     frame = summarize(results, level=level.value, target_rate=target_rate)
     total = summarize(results, level="province", target_rate=target_rate) if level != Level.province else None
