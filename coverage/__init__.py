@@ -1,4 +1,5 @@
-"""village5g domain library: data contracts, CRS, ingest, storage and (later) the coverage model.
+"""village5g domain library: the contracts every sub-package uses (errors, schema, crs, limits, writers,
+labels) and one sub-package per subject: ingest, model, runs, store, audit, planning, reports.
 
 Nothing in this package imports web, map or scheduler libraries; ``api`` and ``maps`` build on it.
 """

@@ -85,7 +85,7 @@ def audit_points(sample: Sample, outcomes: pd.DataFrame, *, gcj02: bool = False,
                  precision_deg: float = PRECISION_DEG) -> dict[str, Any]:
     """The sample list as a GeoJSON FeatureCollection of committee points with popup properties.
 
-    ``outcomes`` is :func:`coverage.audit.results.village_outcomes` of the list, row for row.
+    ``outcomes`` is :func:`coverage.audit.outcomes.village_outcomes` of the list, row for row.
     """
     villages = sample.villages.reset_index(drop=True)
     joined = pd.concat([pd.DataFrame(villages.drop(columns="geometry")),
@@ -148,7 +148,7 @@ def audit_map(sample: Sample, outcomes: pd.DataFrame, *, polygons: gpd.GeoDataFr
     sample : Sample
         The round (:meth:`coverage.audit.store.AuditStore.read_sample`), perhaps cut to a region.
     outcomes : pandas.DataFrame
-        :func:`coverage.audit.results.village_outcomes` of ``sample.villages``, row for row.
+        :func:`coverage.audit.outcomes.village_outcomes` of ``sample.villages``, row for row.
     polygons : geopandas.GeoDataFrame, optional
         Village polygons (``code`` and geometry, EPSG:4326) to outline.
     divisions : geopandas.GeoDataFrame, optional
@@ -209,7 +209,7 @@ def build_audit_map(store: Store, round_number: int, *, city: str | None = None,
                     rule: PassRule | None = None, options: MapOptions | None = None) -> folium.Map:
     """The map of a stored round (its list inside ``regions`` and, when given, ``city``, a city code).
 
-    Outcomes follow ``rule`` (default :class:`~coverage.audit.results.PassRule`). Raises
+    Outcomes follow ``rule`` (default :class:`~coverage.audit.outcomes.PassRule`). Raises
     :class:`~coverage.errors.NotFoundError` for an unknown round or a region without its villages.
     """
     options = options or MapOptions()

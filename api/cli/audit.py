@@ -249,7 +249,7 @@ _RULE = "; default: the pass rule's"
 def report(
     round_number: Annotated[int, typer.Argument(metavar="ROUND", help="Round number")],
     rules: Annotated[Path | None, typer.Option(
-        help="Pass rule file (TOML or JSON with keys of coverage.audit.results.PassRule, whose defaults apply "
+        help="Pass rule file (TOML or JSON with keys of coverage.audit.outcomes.PassRule, whose defaults apply "
              "otherwise; the report prints the bars in force)")] = None,
     rsrp_min: Annotated[float | None, typer.Option(help=f"Test bar: SS-RSRP >= this (dBm){_RULE}")] = None,
     sinr_min: Annotated[float | None, typer.Option(help=f"Test bar: SS-SINR >= this (dB){_RULE}")] = None,

@@ -171,7 +171,7 @@ def round_outcomes(store: Store, round_number: int, *, rule: PassRule | None = N
     Returns
     -------
     (Sample, pandas.DataFrame)
-        The list and :func:`coverage.audit.results.village_outcomes`, row for row.
+        The list and :func:`coverage.audit.outcomes.village_outcomes`, row for row.
     """
     audits = AuditStore(store)
     sample = in_regions(audits.read_sample(round_number), regions)
@@ -320,7 +320,7 @@ def round_report(store: Store, round_number: int, *, rule: PassRule | None = Non
     store : Store
     round_number : int
     rule : PassRule, optional
-        Test and village bars (default :class:`~coverage.audit.results.PassRule`).
+        Test and village bars (default :class:`~coverage.audit.outcomes.PassRule`).
     method : {"exact", "wilson"}
         Interval method (Clopper-Pearson or Wilson).
     confidence : float

@@ -209,7 +209,7 @@ def stratum_estimates(outcomes: pd.DataFrame, strata: pd.DataFrame, *, method: s
     Parameters
     ----------
     outcomes : pandas.DataFrame
-        :func:`coverage.audit.results.village_outcomes` of a round.
+        :func:`coverage.audit.outcomes.village_outcomes` of a round.
     strata : pandas.DataFrame
         The round's strata table (``stratum, city_code, city_name, verdict, population, sample,
         reserve``).
@@ -276,7 +276,7 @@ class AuditReport:
     ----------
     round : int
     outcomes : pandas.DataFrame
-        Per village (see :func:`coverage.audit.results.village_outcomes`).
+        Per village (see :func:`coverage.audit.outcomes.village_outcomes`).
     strata : pandas.DataFrame
         Per stratum (see :func:`stratum_estimates`).
     overall : StratifiedEstimate

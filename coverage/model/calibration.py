@@ -6,7 +6,7 @@ What is fitted, from the residuals of :func:`coverage.model.fusion.evidence_resi
 measured SS-RSRP minus the model's prediction for the sample's operator, NR only):
 
 1. **Per band**, the error as a function of distance: ``r = f(log10(d / 1 km))`` with ``f`` linear
-   between the values at :data:`coverage.model.predict.CALIBRATION_KNOTS_M` (100 m to 10 km; ``d`` the
+   between the values at :data:`coverage.model.parameters.CALIBRATION_KNOTS_M` (100 m to 10 km; ``d`` the
    ground distance to the predicted server). A straight line (intercept and slope) is the special
    case; the knots let the fit also follow what a line cannot: on the seed world the model is
    10-16 dB too strong within 200 m of a site (real panels have narrow vertical beams, the TR

@@ -90,7 +90,7 @@ def village_raster(villages: gpd.GeoDataFrame, crs: pyproj.CRS, resolution_m: fl
     """Grid, labels, mask and committee pixels of ``villages`` (EPSG:4326) in the metric ``crs``.
 
     The grid (unless ``grid`` is given) covers the villages and their committee points
-    (:func:`coverage.model.predict.make_grid`, on ``lattice`` when given); the mask, the pixels a
+    (:func:`coverage.model.grid.make_grid`, on ``lattice`` when given); the mask, the pixels a
     prediction must compute, is every village pixel and every committee pixel, so verdicts never
     depend on pixels outside it. ``extents``: :func:`village_extents` of the villages in ``crs``, when
     the caller has them already.
@@ -205,7 +205,7 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
     (:mod:`coverage.model.fusion`). ``p_covered`` is the probability that the village meets the covered
     rule (committee point good and ``covered_area_share`` of the area good) given the location
     effect's standard deviation at the committee pixel (the posterior's) and its correlation length
-    (:func:`covered_probability`; a pixel's headroom is :func:`coverage.model.predict.good_headroom_db`).
+    (:func:`covered_probability`; a pixel's headroom is :func:`coverage.model.prediction.good_headroom_db`).
     The verdict is the best estimate, the most probable one: ``covered`` when ``p_covered >= 0.5``,
     else ``weak`` or ``uncovered`` by the median prediction's reach (reason codes
     ``probability_short`` / ``probability_met`` say when this differs from the median's verdict).
@@ -236,7 +236,7 @@ def village_metrics(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, pred
         Correlation length of the location effect (m; :class:`coverage.model.predict.ModelParameters`).
     noise_figure_db
         The UE noise figure of the prediction (:class:`coverage.model.predict.ModelParameters`), for the
-        headroom of SS-SINR (:func:`coverage.model.predict.good_headroom_db`).
+        headroom of SS-SINR (:func:`coverage.model.prediction.good_headroom_db`).
 
     Returns
     -------

@@ -68,7 +68,7 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
 
     The grid is in ``crs`` (default :func:`coverage.crs.local_metric_crs` of the villages) and snapped
     to multiples of the resolution, so runs over parts of an area in the same CRS share one lattice;
-    ``lattice`` (see :func:`coverage.model.predict.make_grid`) also aligns its tiles with a whole run's.
+    ``lattice`` (see :func:`coverage.model.grid.make_grid`) also aligns its tiles with a whole run's.
     Only village and committee pixels are predicted (:func:`coverage.model.verdicts.village_raster`).
     ``terrain``: the stored DEM and land cover, read onto the grid in windows and used by the model
     (:mod:`coverage.model.terrain`); None: flat ground, no land cover.

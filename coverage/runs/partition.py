@@ -3,7 +3,7 @@
 Why the merged results equal a single-process run, value for value:
 
 * Every partition is predicted in the run's CRS (:func:`coverage.crs.local_metric_crs` of *all*
-  villages) on a grid snapped to multiples of the resolution (:func:`coverage.model.predict.make_grid`),
+  villages) on a grid snapped to multiples of the resolution (:func:`coverage.model.grid.make_grid`),
   so a partition's pixels are the run's pixels and each village rasterises to the same pixels.
 * A pixel's RSRP, SINR and class depend only on the cells stamped onto it, and a cell is stamped
   at most ``radius_px`` pixels from the pixel it stands in. A partition takes every station within
