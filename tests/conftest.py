@@ -53,8 +53,8 @@ def seed_store(seed_world: SeedWorld, tmp_path_factory: pytest.TempPathFactory) 
     from coverage.model.rules import DEFAULT_RULES
     from coverage.runs.analysis import run_analysis
 
-    def built(*, seed: int, progress: object = None) -> SeedWorld:
-        assert seed == seeds.world.DEFAULT_SEED
+    def built(*, seed: int, progress: object = None, terrain: bool = False) -> SeedWorld:
+        assert seed == seeds.world.DEFAULT_SEED and not terrain
         return seed_world
 
     folder = tmp_path_factory.mktemp("seed-store")
