@@ -13,6 +13,17 @@ import pandas as pd
 
 from coverage.errors import ConfigError
 
+__all__ = [
+    "LEVELS",
+    "rate_text",
+    "reach_gap",
+    "reach_interval",
+    "reach_rate",
+    "reach_rates",
+    "summarize",
+    "with_parent_city",
+]
+
 #: Levels and the code/name columns of the village results that group them.
 LEVELS: dict[str, tuple[str, str]] = {
     "province": ("province_code", "province_name"),

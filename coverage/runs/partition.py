@@ -72,6 +72,26 @@ from coverage.schema import Kind
 from coverage.store.storage import Fingerprint, Store
 from coverage.writers import atomic_write
 
+__all__ = [
+    "FrameInputs",
+    "MapFunction",
+    "PartitionFrames",
+    "PartitionInputs",
+    "PartitionResult",
+    "PartitionTask",
+    "StoreInputs",
+    "StoreSlice",
+    "StoreSurvey",
+    "TaskStream",
+    "analyze_partition",
+    "analyze_partitioned",
+    "merge_results",
+    "partition_tasks",
+    "run_partitions",
+    "survey_store",
+    "write_mosaic_vrt",
+]
+
 #: ``map_fn(function, tasks)``: yields ``function(task)`` for every task, in any order (each result
 #: names its partition). ``tasks`` is consumed lazily (each task is built only when it is submitted)
 #: and has a ``len``.

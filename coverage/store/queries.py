@@ -12,6 +12,12 @@ from coverage.errors import NotFoundError
 from coverage.model.verdicts import committee_points
 from coverage.store.regions import did_you_mean, names_match
 
+__all__ = [
+    "LIST_COLUMNS",
+    "filter_results",
+    "village_table",
+]
+
 #: Columns of a village list, in order (geometry last).
 LIST_COLUMNS = (
     "code", "name", "township_code", "township_name", "county_code", "county_name", "city_code", "city_name",

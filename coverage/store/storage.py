@@ -1,4 +1,5 @@
-"""Relational storage through SQLAlchemy 2: one schema for SQLite (embedded) and PostgreSQL/PostGIS.
+"""Relational storage through SQLAlchemy 2: the :class:`Store` of one deployment, on SQLite (embedded) or
+PostgreSQL/PostGIS, over the one schema of :mod:`coverage.store.tables`.
 
 Geometries are WGS84 (EPSG:4326). On SQLite they are stored as WKB blobs, so the embedded default
 needs no SpatiaLite; on PostgreSQL the same columns are PostGIS ``geometry(Geometry, 4326)`` with
@@ -47,6 +48,20 @@ from coverage.store.tables import (
     village_results,
     villages,
 )
+
+__all__ = [
+    "CODES_PER_QUERY",
+    "KEYS",
+    "READ_CHUNK",
+    "WGS84",
+    "Fingerprint",
+    "IngestRecord",
+    "Store",
+    "frame_fingerprint",
+    "insert_rows",
+    "make_engine",
+    "python_value",
+]
 
 WGS84 = "EPSG:4326"
 

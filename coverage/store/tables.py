@@ -37,6 +37,35 @@ from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 from coverage.schema import Kind
 
+__all__ = [
+    "GEOMETRY_TABLES",
+    "TABLES",
+    "Geometry",
+    "api_keys",
+    "audit_offsets",
+    "audit_tests",
+    "audit_uploads",
+    "audit_villages",
+    "audits",
+    "create_schema",
+    "divisions",
+    "ingests",
+    "job_claims",
+    "job_leases",
+    "jobs",
+    "key_sessions",
+    "kpi_snapshots",
+    "measurements",
+    "metadata",
+    "mr_grids",
+    "runs",
+    "stations",
+    "village_bounds",
+    "village_bounds_state",
+    "village_results",
+    "villages",
+]
+
 
 class _PostGISGeometry(UserDefinedType[bytes]):
     cache_ok = True
