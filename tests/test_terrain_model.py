@@ -94,6 +94,10 @@ def test_forest_at_the_receiver_costs_its_p2108_loss(tmp_path: Path) -> None:
     # J(v) = 6.9 + 20 log10(sqrt(12.92^2 + 1) + 12.92) = 35.15 dB, A_h = 35.15 - 6.03 = 29.1 dB
     drop = (base.rsrp_dbm - forest.rsrp_dbm)[reached]
     assert drop == pytest.approx(np.full(drop.shape, 29.1), abs=0.05)
+    # the class's own location variability (6 dB for tree cover) adds to the 8 dB prior: sqrt(64 + 36) = 10
+    assert forest.sigma_db is not None and base.sigma_db is not None
+    np.testing.assert_allclose(forest.sigma_db[reached], 10.0, rtol=1e-6)
+    np.testing.assert_allclose(base.sigma_db[reached], 8.0, rtol=1e-6)
 
 
 def test_bad_rasters_and_class_tables_are_rejected_with_the_file_named(tmp_path: Path) -> None:

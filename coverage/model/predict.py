@@ -283,8 +283,8 @@ def stamp_cells(cells: _Cells, indices: np.ndarray, params: ModelParameters, res
     ``b_rsrp`` keeps the running maximum (the earlier cell wins a tie), ``b_cell`` its cell index
     and ``b_sum`` the running float32 sum of linear power (mW), added cell by cell, so that a layer
     extended by more cells later equals the layer stamped with all of them at once, bit for bit.
-    ``terrain_loss(i)``: cell i's terrain loss on its radials (dB, ``(360 * (R + 1),)`` in whole degrees
-    of bearing and pixels of distance, :class:`_TileTerrain`) and R, or None where the ground is flat.
+    ``terrain_loss(i)``: cell i's terrain loss on its radials (dB, ``(RADIALS * (R + 1),)`` by radial
+    and pixels of distance, :class:`_TileTerrain`) and R, or None where the ground is flat.
     """
     h, w = b_rsrp.shape
     rad = cells.radius
@@ -324,13 +324,18 @@ def stamp_cells(cells: _Cells, indices: np.ndarray, params: ModelParameters, res
         b_sum[ts] += np.exp(stamp)
 
 
+#: Radials of a site's terrain sweep (every 2 degrees: 1.7 pixels apart at 50 pixels out).
+RADIALS = 180
+
+
 @cache
 def _polar_index(radius_px: int, resolution_m: float, radial_px: int) -> np.ndarray:
-    """Index of each kernel pixel in a radial table ``(360, radial_px + 1)``: whole degrees of bearing,
-    whole pixels of distance (beyond ``radial_px``: its last column)."""
+    """Index of each kernel pixel in a radial table ``(RADIALS, radial_px + 1)``: the nearest radial to
+    its bearing (whole degrees), whole pixels of distance (beyond ``radial_px``: its last column)."""
     distance, bearing = _offsets(radius_px, resolution_m)
+    ray = np.rint(bearing * (RADIALS / 360.0)).astype(np.int64) % RADIALS
     step = np.minimum(np.rint(distance / resolution_m).astype(np.int64), radial_px)
-    return (bearing * (radial_px + 1) + step).astype(np.intp)
+    return (ray * (radial_px + 1) + step).astype(np.intp)
 
 
 class _TileTerrain:
@@ -342,6 +347,7 @@ class _TileTerrain:
         self.cells, self.layers, self.resolution, self.h_ut_m = cells, layers, resolution, h_ut_m
         self.window = (t_row + layers.pad, t_col + layers.pad, shape)
         self.tables: dict[tuple[int, float], tuple[np.ndarray, int] | None] = {}
+        self.clutter: dict[float, tuple[np.ndarray, np.ndarray]] = {}
 
     def loss(self, i: int) -> tuple[np.ndarray, int] | None:
         """Cell i's radial terrain loss table (float16 dB) and its radius, None on flat ground."""
@@ -373,7 +379,8 @@ class _TileTerrain:
                 self.tables[(site, f)] = None
             return
         v_a, v_s = radial_terrain_v(window, row - r0, col - c0, h_tx_m=float(cells.site_mast_m[site]),
-                                    h_rx_m=self.h_ut_m, radius_px=radius, resolution_m=self.resolution)
+                                    h_rx_m=self.h_ut_m, radius_px=radius, resolution_m=self.resolution,
+                                    n_rays=RADIALS)
         for f in freqs:
             self.tables[(site, f)] = (sweep_excess_loss_db(v_a, v_s, f).astype(np.float16).ravel(), radius)
 
@@ -381,11 +388,14 @@ class _TileTerrain:
         """Subtract the receivers' clutter loss at ``freq_mhz`` from a band layer of the tile."""
         if self.layers.landcover is None:
             return
-        r, c, (h, w) = self.window
-        loss_by_code, _sigma = clutter_loss_table_db(freq_mhz, self.h_ut_m, self.layers.classes)
-        loss = loss_by_code[self.layers.landcover[r:r + h, c:c + w]]
+        if freq_mhz not in self.clutter:  # the same for every operator's layer of the band
+            r, c, (h, w) = self.window
+            loss_by_code, _sigma = clutter_loss_table_db(freq_mhz, self.h_ut_m, self.layers.classes)
+            loss = loss_by_code[self.layers.landcover[r:r + h, c:c + w]]
+            self.clutter[freq_mhz] = (loss, np.exp(loss * np.float32(-np.log(10.0) / 10.0)))
+        loss, factor = self.clutter[freq_mhz]
         b_rsrp -= loss
-        b_sum *= np.exp(loss * np.float32(-np.log(10.0) / 10.0))
+        b_sum *= factor
 
 
 def kernel_radius(radius_px: np.ndarray) -> int:

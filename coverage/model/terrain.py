@@ -25,12 +25,12 @@ the transmitter to the ground under the receiver (P.1812 4.3's "delta" idea, wit
 earth term, which the base model provides), never negative. Flat or evenly sloping ground adds 0 dB.
 
 Fast sweep (:func:`radial_terrain_v`)
-    Per site, 360 radials (1 degree, the bearings of the prediction kernels) sampled at every grid
+    Per site, radials (180 in the prediction: every 2 degrees) sampled at every grid
     pixel out to the cell's radius on the DEM resampled to the prediction grid. The transmitter-side
     slope is a running maximum along each radial (exact). The receiver-side slope (NLOS) and the
     largest v (LOS) need, for every receiver, a maximum over the points before it; the sweep takes it
-    over a fixed set of lags (every point within 8 pixels of the receiver, then 12 lags spaced
-    geometrically out to the site) plus the transmitter's horizon point, which keeps it O(pixels x 20)
+    over a fixed set of lags (every point within 8 pixels of the receiver, then 8 lags spaced
+    geometrically out to the site) plus the transmitter's horizon point, which keeps it O(pixels x 16)
     instead of O(pixels x radius). Missing points can only lower the receiver-side slope, i.e. the sweep may
     under-estimate a loss, never invent one.
 
@@ -54,6 +54,7 @@ n78/n79 (3.5 and 4.9 GHz) use it extrapolated (:func:`clutter_height_gain_loss_d
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -209,7 +210,7 @@ def bullington_excess_loss_db(distance_m: ArrayLike, heights_m: ArrayLike, h_tx_
 
 def _lags(radius_px: int) -> NDArray[np.int64]:
     near = np.arange(1, min(radius_px, 8) + 1)
-    far = np.round(np.geomspace(10, max(radius_px, 10), 12)).astype(np.int64) if radius_px >= 10 else near[:0]
+    far = np.round(np.geomspace(10, max(radius_px, 10), 8)).astype(np.int64) if radius_px >= 10 else near[:0]
     return np.unique(np.concatenate([near, far])).astype(np.int64)
 
 
@@ -251,8 +252,15 @@ def radial_terrain_v(elevation_m: NDArray[np.floating], row: int, col: int, *, h
     z0 = float(z[0, 0]) if np.isfinite(z[0, 0]) else 0.0
     z = np.where(np.isfinite(z), z - z0, 0.0).astype(np.float32)  # heights relative to the site's ground
     v_actual = _sweep_v(z, h_tx_m, h_rx_m, resolution_m, earth_radius_m)
-    v_smooth = _sweep_v(np.zeros((1, n + 1), np.float32), h_tx_m, h_rx_m, resolution_m, earth_radius_m)
-    return v_actual, np.broadcast_to(v_smooth, v_actual.shape)
+    return v_actual, np.broadcast_to(_smooth_v(n, h_tx_m, h_rx_m, resolution_m, earth_radius_m), v_actual.shape)
+
+
+@cache
+def _smooth_v(n: int, h_tx: float, h_rx: float, res: float, ae: float) -> NDArray[np.float32]:
+    """The sweep's v over flat ground (one radial), the same for every site of these heights."""
+    v = _sweep_v(np.zeros((1, n + 1), np.float32), h_tx, h_rx, res, ae)
+    v.setflags(write=False)
+    return v
 
 
 def _sweep_v(z: NDArray[np.float32], h_tx: float, h_rx: float, res: float, ae: float) -> NDArray[np.float32]:

@@ -90,6 +90,16 @@ class TerrainLayers:
     classes: dict[int, ClutterClass] = field(default_factory=dict)
     flat_relief_m: float = FLAT_RELIEF_M
 
+    def class_sigma_db(self, height: int, width: int) -> np.ndarray | None:
+        """The land-cover classes' own location variability (dB, float32) on the grid (without the
+        halo), None without land cover; codes outside the table get 0."""
+        if self.landcover is None:
+            return None
+        sigma = np.zeros(256, dtype=np.float32)
+        for code, cls in self.classes.items():
+            sigma[code] = cls.sigma_db
+        return sigma[self.landcover[self.pad:self.pad + height, self.pad:self.pad + width]]
+
 
 def check_raster(path: Path, kind: str) -> dict[str, object]:
     """Open ``path`` as a single-band georeferenced raster of ``kind`` (``dem``/``landcover``) and

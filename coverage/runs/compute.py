@@ -7,6 +7,7 @@ call these; ``coverage.runs.analysis`` re-exports them for its callers.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -137,6 +138,11 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                                            probes, rules=rules, params=params, use_area_prior=fusing,
                                            mr_grid_points=points, mr_first_probe=n_meas, mr_model=mr_model,
                                            mr_offset_db=mr_offset_db)
+    class_sigma = None if layers is None else layers.class_sigma_db(grid.height, grid.width)
+    if class_sigma is not None:  # each land-cover class's own location variability adds to the effect's
+        posterior = dataclasses.replace(posterior, sd_db=np.sqrt(posterior.sd_db ** 2 + class_sigma ** 2,
+                                                                   dtype=np.float32))
+        prediction.sigma_db = posterior.sd_db
     timings["fusion_s"] = time.perf_counter() - t
     say("deciding village verdicts")
     t = time.perf_counter()
