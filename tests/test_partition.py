@@ -220,6 +220,26 @@ def test_stored_partitioned_run_reads_mr_by_area_and_equals_single_process(tmp_p
     store.dispose()
 
 
+@pytest.mark.slow
+def test_dask_workers_read_mr_by_area_and_equal_single_process(tmp_path: Path) -> None:
+    """The stored run of the MR world on a two-worker LocalCluster: each worker reads its partition's MR."""
+    from coverage.ingest.mr import write_mr_frame
+    from coverage.runs.analysis import run_analysis
+    from coverage.store.storage import IngestRecord, Store
+
+    villages, stations, meas, mr = _mr_world()
+    store = Store(f"sqlite:///{tmp_path / 'mr.db'}")
+    store.create_schema()
+    for kind, frame in (("villages", villages), ("stations", stations), ("measurements", meas)):
+        store.write(kind, frame, record=IngestRecord(kind=kind, file_name=f"{kind}.csv", sha256="0" * 64))  # type: ignore[arg-type]
+    write_mr_frame(store, mr, file_name="mr.csv", sha256="0" * 64)
+    single = run_analysis(store, rules=RULES, params=PARAMS)
+    parted = run_analysis(store, rules=RULES, params=PARAMS, workers=2, partition_villages=1)
+    pd.testing.assert_frame_equal(parted.results, single.results)
+    assert parted.results["reasons"].str.contains("mr_no_5g").tolist() == [False, True]
+    store.dispose()
+
+
 def test_bad_partition_size_is_rejected() -> None:
     with pytest.raises(ConfigError, match="max_villages"):
         plan_partitions(contract_villages(), contract_stations(), rules=RULES, params=PARAMS, max_villages=0)
