@@ -413,8 +413,11 @@ def analyze(
     from coverage.audit.rounds import round_calibration
 
     with _store() as store, _steps() as step:
+        from coverage.ingest.terrain import stored_terrain_source
+
+        source = stored_terrain_source(store, state.settings.data_dir.resolve() / "terrain")[0] if terrain else None
         fitted = (round_calibration(store, calibration, rules=rule_set, params=params, scope=scope.value,
-                                   progress=step) if calibration is not None else None)
+                                   progress=step, terrain=source) if calibration is not None else None)
         if fitted is not None:
             for band in fitted.bands.itertuples():
                 step(f"calibration {band.band}: {band.intercept_db:+.1f} dB at 1 km, "

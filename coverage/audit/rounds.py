@@ -32,6 +32,7 @@ from coverage.model.calibration import Calibration, fit_calibration
 from coverage.model.link_budget import edge_margin_db
 from coverage.model.parameters import DEFAULT_PARAMETERS, ModelParameters
 from coverage.model.rules import DEFAULT_RULES, RuleSet
+from coverage.model.terrain_inputs import TerrainSource
 from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
 from coverage.schema import MEASUREMENT_COLUMNS, conform
 from coverage.store.regions import did_you_mean, names_match
@@ -409,9 +410,11 @@ def audit_evidence(store: Store, *, up_to_round: int | None = None) -> gpd.GeoDa
 
 def round_calibration(store: Store, round_number: int, *, rules: RuleSet = DEFAULT_RULES,
                      params: ModelParameters = DEFAULT_PARAMETERS, scope: str = "committees",
-                     progress: Callable[[str], None] | None = None) -> Calibration:
+                     progress: Callable[[str], None] | None = None,
+                     terrain: TerrainSource | None = None) -> Calibration:
     """A calibration (:func:`coverage.model.calibration.fit_calibration`) fitted on the stored measurements
-    and the field tests of rounds up to ``round_number``, checked on held-out villages.
+    and the field tests of rounds up to ``round_number``, checked on held-out villages; ``terrain``: the
+    stored DEM and land cover the run will use (:func:`coverage.ingest.terrain.stored_terrain_source`).
 
     Raises
     ------
@@ -425,6 +428,7 @@ def round_calibration(store: Store, round_number: int, *, rules: RuleSet = DEFAU
     stations = store.read("stations")
     evidence = pd.concat([store.read("measurements"), audit_evidence(store, up_to_round=round_number)],
                          ignore_index=True)
-    calibration = fit_calibration(villages, stations, evidence, rules=rules, params=params, progress=progress)
+    calibration = fit_calibration(villages, stations, evidence, rules=rules, params=params, progress=progress,
+                                  terrain=terrain)
     calibration.sources = {"audit_round": round_number, "evidence_samples": len(evidence)}
     return calibration

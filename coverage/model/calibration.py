@@ -57,6 +57,7 @@ from coverage.model.parameters import CALIBRATION_KNOTS_M, ModelParameters, log_
 from coverage.model.predict import predict
 from coverage.model.prediction import Prediction
 from coverage.model.rules import RuleSet
+from coverage.model.terrain_inputs import TerrainSource, read_layers
 from coverage.model.verdicts import village_raster
 
 __all__ = ["Calibration", "CalibrationRefused", "area_offsets_of", "fit_calibration", "fit_selection_offsets",
@@ -266,10 +267,12 @@ def _held_out(codes: pd.Series, share: float, seed: int) -> np.ndarray:
 def fit_calibration(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, measurements: gpd.GeoDataFrame,
                     *, rules: RuleSet, params: ModelParameters, operators: list[str] | None = None,
                     holdout_share: float = 0.2, seed: int = 0,
-                    progress: Callable[[str], None] | None = None) -> Calibration:
+                    progress: Callable[[str], None] | None = None,
+                    terrain: TerrainSource | None = None) -> Calibration:
     """Fit a calibration of the model to ``measurements`` (canonical; NR samples with service count).
 
-    The model is predicted once (``params`` without any calibration) with the samples as probes.
+    The model is predicted once (``params`` without any calibration) with the samples as probes, over
+    ``terrain`` (the stored DEM and land cover) when given, as the run it calibrates predicts.
 
     Raises
     ------
@@ -285,8 +288,9 @@ def fit_calibration(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, meas
     mx, my = project_xy(meas.geometry.x.to_numpy(), meas.geometry.y.to_numpy(), crs)
     rows, cols = raster.grid.pixel_of(mx, my)
     say(f"calibration: predicting the model at {len(meas):,} samples")
+    layers = None if terrain is None else read_layers(terrain, raster.grid)
     prediction = predict(stations, raster.grid, rules=rules, params=base, operators=operators, mask=raster.mask,
-                         probes=(rows, cols))
+                         probes=(rows, cols), terrain=layers)
     ops = {name: i for i, name in enumerate(prediction.operators)}
     op_index = np.array([ops.get(str(o), -1) for o in meas["operator"].to_numpy()], dtype=np.int64)
     selection, serving = fit_selection_offsets(meas, prediction, op_index)
