@@ -19,8 +19,8 @@ from api.errors import ApiError
 from coverage.errors import Village5gError
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.model.rules import DEFAULT_RULES, RuleSet
+from coverage.processes import owner_id
 from coverage.runs.jobs import create_job, fail_orphans, finish_job, job_progress, process_alive, start_job
-from coverage.runs.processes import owner_id
 from coverage.store.storage import Store
 from coverage.store.tables import jobs
 

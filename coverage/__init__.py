@@ -1,5 +1,6 @@
-"""village5g domain library: the contracts every sub-package uses (errors, schema, crs, limits, writers,
-labels) and one sub-package per subject: ingest, model, runs, store, audit, planning, reports.
+"""village5g domain library: the modules every sub-package uses (errors, schema, crs, limits, writers,
+labels, summary, processes) and one sub-package per subject: model, store, ingest, audit, runs, reports,
+planning.
 
 Nothing in this package imports web, map or scheduler libraries; ``api`` and ``maps`` build on it.
 """

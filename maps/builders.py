@@ -28,7 +28,7 @@ from folium.utilities import JsCode
 
 from coverage.errors import ConfigError, NotFoundError
 from coverage.model.rules import DEFAULT_RULES, RuleSet
-from coverage.reports.summary import rate_text, reach_gap, reach_rate, summarize
+from coverage.summary import rate_text, reach_gap, reach_rate, summarize
 from maps.assets import VillageAssets
 from maps.basemaps import Basemap, add_basemap, get_basemap
 from maps.elements import FitView, HtmlControl, PageSetup, ReadyHook, StationLayer, legend_html

@@ -41,11 +41,11 @@ import pandas as pd
 import shapely
 from sqlalchemy import func, select
 
-from coverage.reports.summary import summarize
 from coverage.store.point_query import PointQuery, point_rows
 from coverage.store.results_query import VillageQuery, data_stamp, region_envelope, result_rows, village_rows
 from coverage.store.storage import Store
 from coverage.store.tables import ingests
+from coverage.summary import summarize
 from coverage.writers import atomic_write
 from maps.build import run_rules
 from maps.geometry import shift_to_gcj02

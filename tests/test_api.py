@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 
 from coverage.crs import wgs84_to_gcj02
 from coverage.model.rules import DEFAULT_RULES
-from coverage.reports.summary import summarize
 from coverage.store.queries import LIST_COLUMNS, village_table
 from coverage.store.storage import Store
+from coverage.summary import summarize
 from tests.utils.api import app_for
 from tests.utils.db import POSTGRES_URL, require_postgis, reset_postgres
 from tests.worlds.row import PARAMS, SITE, VILLAGES, build_row_world, row_village_box

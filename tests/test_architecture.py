@@ -1,7 +1,8 @@
 """The domain library never imports web, map or scheduler code (checked in a fresh interpreter); the
 packages import one way (api -> maps -> seeds -> coverage) and no module imports itself back through
 others, lazy imports inside functions included (read from the source); no module imports another's
-private names; one module defines and creates every table; every module is under 700 lines."""
+private names; one module defines and creates every table; every module is under 700 lines; the
+sub-packages of coverage/ import one way (model, store, ingest, audit, runs, reports, planning)."""
 
 from __future__ import annotations
 
@@ -197,10 +198,27 @@ def test_every_module_is_under_the_line_limit() -> None:
     assert sorted(m for m, n in lines.items() if n >= MAX_MODULE_LINES) == []
 
 
+#: The sub-packages of coverage/, lowest first: one imports only from those before it (and from the
+#: modules at the top of coverage/, which every sub-package may use).
+COVERAGE_PACKAGES = ("model", "store", "ingest", "audit", "runs", "reports", "planning")
+
+
 def test_coverage_modules_live_in_sub_packages() -> None:
-    """Besides its sub-packages, coverage/ keeps only the contracts every sub-package uses."""
+    """Besides its sub-packages, coverage/ keeps only the modules every sub-package uses."""
     top = sorted(p.stem for p in (ROOT / "coverage").glob("*.py") if p.stem != "__init__")
-    assert top == ["crs", "errors", "labels", "limits", "schema", "writers"]
+    assert top == ["crs", "errors", "labels", "limits", "processes", "schema", "summary", "writers"]
     packages = sorted(p.parent.name for p in (ROOT / "coverage").glob("*/__init__.py"))
-    assert packages == ["audit", "ingest", "model", "planning", "reports", "runs", "store"]
+    assert packages == sorted(COVERAGE_PACKAGES)
+
+
+def test_coverage_sub_packages_import_one_way() -> None:
+    rank = {name: i for i, name in enumerate(COVERAGE_PACKAGES)}
+
+    def package(module: str) -> str | None:
+        parts = module.split(".")
+        return parts[1] if parts[0] == "coverage" and len(parts) > 1 and parts[1] in rank else None
+
+    upward = sorted(f"{m} -> {t}" for m, targets in import_graph().items() for t in targets
+                    if (a := package(m)) is not None and (b := package(t)) is not None and rank[b] > rank[a])
+    assert upward == []
 

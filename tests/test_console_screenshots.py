@@ -24,8 +24,8 @@ import pytest
 
 from coverage.audit.rounds import draw_round, upload_results
 from coverage.audit.sampling import SamplingPlan
-from coverage.reports.summary import rate_text, reach_rate
 from coverage.store.storage import Store
+from coverage.summary import rate_text, reach_rate
 from maps import png as pngio
 from maps.style import NO_BASEMAP_BACKGROUND, NO_BASEMAP_LAND, VILLAGE_CLASSES, VILLAGE_FILL_OPACITY, hex_rgb
 from tests.utils.api import live_server

@@ -20,9 +20,9 @@ from coverage.model.grid import make_grid
 from coverage.model.parameters import CALIBRATION_KNOTS_M, ModelParameters
 from coverage.model.rules import PLANNING_RULES, RULE_SETS, load_rules
 from coverage.model.verdicts import confidence_label, covered_probability
-from coverage.reports.summary import reach_interval
 from coverage.runs.analysis import analyze_frames
 from coverage.schema import conform
+from coverage.summary import reach_interval
 from tests.worlds.boxes import KM_LAT, RULES, A
 from tests.worlds.boxes import box_villages as villages
 from tests.worlds.boxes import sector_stations as stations
@@ -215,7 +215,7 @@ def test_confidence_labels_and_the_reach_interval() -> None:
 
 
 def test_summaries_carry_the_expected_rate() -> None:
-    from coverage.reports.summary import summarize
+    from coverage.summary import summarize
 
     results = pd.DataFrame({"city_code": ["3201", "3201", "3202"], "city_name": ["南京市", "南京市", "无锡市"],
                             "verdict": ["covered", "weak", "covered"], "no_site": [False, False, False],

@@ -178,7 +178,7 @@ def _square(x: int) -> int:
 
 
 def test_a_worker_hung_at_start_does_not_hang_the_pool_close(tmp_path: Path, monkeypatch: object) -> None:
-    from coverage.runs import processes
+    from coverage import processes
 
     monkeypatch.setattr(processes, "EXIT_GRACE_S", 1.0)  # type: ignore[attr-defined]
     start = time.monotonic()
@@ -197,10 +197,10 @@ def test_with_other_threads_running_the_workers_come_from_the_fork_server_and_ag
     import numpy as np
 
     import coverage.model.predict as predict
+    from coverage import processes
     from coverage.crs import local_metric_crs
     from coverage.model.rules import DEFAULT_RULES
     from coverage.model.verdicts import village_raster
-    from coverage.runs import processes
     from tests.worlds.row import PARAMS, row_stations, row_villages
 
     villages = row_villages()

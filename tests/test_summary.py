@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from coverage.reports.summary import reach_gap, summarize
+from coverage.summary import reach_gap, summarize
 
 
 def test_reach_gap_by_hand() -> None:
@@ -32,7 +32,7 @@ def test_summary_per_city_and_province() -> None:
 
 
 def test_reach_rate_is_covered_over_villages_and_none_without_villages() -> None:
-    from coverage.reports.summary import rate_text, reach_rate, reach_rates
+    from coverage.summary import rate_text, reach_rate, reach_rates
 
     assert reach_rate(3, 4) == 0.75 and reach_rate(0, 4) == 0.0
     assert reach_rate(0, 0) is None

@@ -41,7 +41,7 @@ def plan_command(
     from coverage.model.parameters import ModelParameters
     from coverage.model.rules import PLANNING_RULES, load_rules
     from coverage.planning.sites import plan_sites, plan_stations, read_candidates, read_scope
-    from coverage.reports.summary import rate_text, reach_rate
+    from coverage.summary import rate_text, reach_rate
 
     rule_set = load_rules(rules) if rules else PLANNING_RULES
     params = ModelParameters(resolution_m=resolution)

@@ -72,8 +72,8 @@ def summary(
     """通达率 (5G reach rate), verdict counts, no-site villages and gap to target per region, with a
     total row for the whole province."""
     from coverage.ingest.export import write_table
-    from coverage.reports.summary import summarize, with_parent_city
     from coverage.store.results_query import result_rows
+    from coverage.summary import summarize, with_parent_city
 
     if history:
         print_history(level=level.value if level else "province", code=code, since=None, output=output,

@@ -404,8 +404,8 @@ def analyze(
         return
     from coverage.model.parameters import ModelParameters
     from coverage.model.rules import DEFAULT_RULES, load_rules
-    from coverage.reports.summary import rate_text, reach_rate
     from coverage.runs.analysis import run_analysis
+    from coverage.summary import rate_text, reach_rate
 
     rule_set = load_rules(rules) if rules else DEFAULT_RULES
     params = ModelParameters(resolution_m=resolution)
@@ -460,10 +460,10 @@ def demo(
     from coverage.ingest.export import write_table
     from coverage.model.parameters import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
-    from coverage.reports.summary import summarize, with_parent_city
     from coverage.reports.workbook import write_report_xlsx
     from coverage.runs.analysis import run_analysis
     from coverage.store.queries import filter_results, village_table
+    from coverage.summary import summarize, with_parent_city
     from maps import MapOptions, build_map, write_html
     from maps.report import write_report_html
 

@@ -19,7 +19,7 @@ from api.routers.ingest import check_region, received_file
 from coverage.ingest import read_input
 from coverage.model.rules import PLANNING_RULES
 from coverage.planning.sites import plan_sites, read_scope, run_settings, what_if_store
-from coverage.reports.summary import reach_rate
+from coverage.summary import reach_rate
 
 router = APIRouter(tags=["Planning"])
 _SHOWN = 1000

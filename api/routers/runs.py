@@ -17,7 +17,6 @@ from api.ogc import base_url, link
 from api.params import MAX_ID, REGION_PATTERN
 from api.responses import utc
 from api.security import Principal
-from coverage.reports.summary import reach_gap, reach_interval, reach_rate, summarize
 from coverage.runs.analysis import check_run_grid
 from coverage.runs.jobs import INTERNAL_ERROR, list_jobs, read_job
 from coverage.store.results_query import (
@@ -29,6 +28,7 @@ from coverage.store.results_query import (
     stored_version,
 )
 from coverage.store.storage import Store
+from coverage.summary import reach_gap, reach_interval, reach_rate, summarize
 
 router = APIRouter()
 

@@ -47,7 +47,7 @@ from coverage.model.terrain import (
     sweep_excess_loss_db,
 )
 from coverage.model.terrain_inputs import TerrainLayers
-from coverage.runs.processes import forked_pool
+from coverage.processes import forked_pool
 
 
 def prepare_cells(stations: gpd.GeoDataFrame, grid_crs: pyproj.CRS, *,

@@ -50,11 +50,11 @@ from coverage.model.predict import band_sinr, compile_cells, empty_band_layer, p
 from coverage.model.prediction import GOOD, NO_SIGNAL, WEAK, Prediction, classify
 from coverage.model.rules import RuleSet
 from coverage.model.verdicts import committee_points, decide_predicted, village_metrics, village_raster
-from coverage.reports.summary import reach_rate
+from coverage.processes import forked_pool
 from coverage.runs.analysis import analyze_frames
-from coverage.runs.processes import forked_pool
 from coverage.schema import conform
 from coverage.store.storage import Store
+from coverage.summary import reach_rate
 
 #: Sector azimuths (degrees clockwise from north) of a planned site.
 SECTOR_AZIMUTHS = (0.0, 120.0, 240.0)

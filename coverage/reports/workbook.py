@@ -22,11 +22,11 @@ from sqlalchemy import func, select
 
 from coverage.errors import ConfigError, NotFoundError
 from coverage.labels import CONFIDENCE_LABELS, SOURCE_LABELS, VERDICT_LABELS
-from coverage.reports.summary import summarize
 from coverage.runs.history import CODE_WIDTH, kpi_history
 from coverage.store.results_query import VillageQuery, compare_runs, query_villages, resolve_run, result_rows
 from coverage.store.storage import Store
 from coverage.store.tables import runs
+from coverage.summary import summarize
 from coverage.writers import Sheet, append_table, atomic_write, header_cells, xlsx_cell
 
 __all__ = ["CHANGE_LABELS", "REPORT_TZ", "SHEETS", "VERDICT_LABELS", "ReportData", "local_time", "parse_region",
@@ -50,7 +50,7 @@ _SUBLEVELS = {"province": ("city", "county"), "city": ("county",), "county": ()}
 class ReportData:
     """Everything a report of one region and run shows.
 
-    ``kpis`` maps a level (``city``, ``county``) to :func:`coverage.reports.summary.summarize` rows of the
+    ``kpis`` maps a level (``city``, ``county``) to :func:`coverage.summary.summarize` rows of the
     regions inside the report's region plus ``reach_rate_before`` and ``change`` against
     ``previous_run_id``; ``totals`` is one row of the same shape for the whole region. ``changes``
     is the village part of :func:`compare_runs` (empty without a previous run); ``history`` the

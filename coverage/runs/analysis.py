@@ -27,10 +27,10 @@ from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bo
 from coverage.model.parameters import DEFAULT_PARAMETERS, ModelParameters
 from coverage.model.rules import RuleSet
 from coverage.model.verdicts import VERDICTS
+from coverage.processes import owner_id
 from coverage.runs.compute import analyze_frames as analyze_frames  # re-exported: the callers' entry point
 from coverage.runs.compute import run_mr_offset, write_geotiff
 from coverage.runs.jobs import fail_dead_runs, process_alive
-from coverage.runs.processes import owner_id
 from coverage.store.results_query import extent
 from coverage.store.storage import Store, frame_fingerprint
 

@@ -1,7 +1,7 @@
 """KPI history: 通达率 and verdict counts per region, run after run.
 
 A snapshot (:func:`record_snapshot`) stores, for one published run, the KPIs of the province, every
-city and every county as :func:`coverage.reports.summary.summarize` computes them (the one definition of
+city and every county as :func:`coverage.summary.summarize` computes them (the one definition of
 通达率 = covered / villages in scope), with the run's target and finish time, in the table
 :data:`kpi_snapshots`. Snapshots keep the figures a run reported even when the villages stored
 later change (results are joined with the *current* villages when read).
@@ -22,10 +22,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from coverage.errors import ConfigError
-from coverage.reports.summary import summarize
 from coverage.store.results_query import resolve_run, result_rows, stored_version
 from coverage.store.storage import Store
 from coverage.store.tables import kpi_snapshots, runs
+from coverage.summary import summarize
 
 __all__ = ["CODE_WIDTH", "HISTORY_COLUMNS", "HISTORY_LEVELS", "history_version", "kpi_history",
            "record_snapshot", "run_kpis"]

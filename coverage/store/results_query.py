@@ -3,7 +3,7 @@
 Everything here filters, counts and pages in the database (SQLite and PostgreSQL alike), so a page
 of a province-wide collection reads only that page. Rows come back in the shapes the rest of the
 domain uses: village pages as :meth:`coverage.store.storage.Store.read_results` returns them (so
-:func:`coverage.store.queries.village_table` and :func:`coverage.reports.summary.summarize` apply unchanged),
+:func:`coverage.store.queries.village_table` and :func:`coverage.summary.summarize` apply unchanged),
 station and measurement pages as :meth:`~coverage.store.storage.Store.read` does, plus their ``id``.
 
 Bounding boxes
@@ -39,7 +39,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnElement, Select
 
 from coverage.errors import NotFoundError
-from coverage.reports.summary import reach_rates
 from coverage.schema import COLUMNS, conform
 from coverage.store.queries import LIST_COLUMNS
 from coverage.store.regions import did_you_mean, name_forms, names_match
@@ -54,6 +53,7 @@ from coverage.store.tables import (
     village_results,
     villages,
 )
+from coverage.summary import reach_rates
 
 __all__ = [
     "VILLAGE_SORT_COLUMNS", "Envelope", "Rows", "VillageQuery", "code_prefix", "compare_runs",
@@ -492,7 +492,7 @@ def result_rows(store: Store, run_id: int, *, regions: Sequence[str] = ()) -> pd
     """Every village of a run without geometry: code, name, division codes and names, verdict, no_site,
     p_covered.
 
-    Enough for :func:`coverage.reports.summary.summarize` and for comparing runs; cheap to read.
+    Enough for :func:`coverage.summary.summarize` and for comparing runs; cheap to read.
     """
     conds = _village_conditions(VillageQuery(regions=tuple(regions)), run_id)
     query = (_village_select(villages.c.code, villages.c.name, *(villages.c[c] for c in _LEVEL_COLUMNS),

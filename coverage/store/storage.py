@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError
-from coverage.runs.processes import owner_id
+from coverage.processes import owner_id
 from coverage.schema import COLUMNS, GEOMETRY, Kind, conform, is_village_committee
 from coverage.store.tables import (
     TABLES,
