@@ -195,3 +195,30 @@ def test_api_takes_a_dem_upload_from_an_admin_only(tmp_path: Path) -> None:
         assert body["kind"] == "dem" and body["sha256"] == terrain_fingerprints(store)["dem"]
         assert (tmp_path / "data" / "terrain" / "dem.tif").exists()
     store.dispose()
+
+
+def test_partitioned_run_with_terrain_equals_the_single_process_run(tmp_path: Path) -> None:
+    from coverage.ingest.terrain import store_terrain
+    from coverage.runs.analysis import run_analysis
+    from coverage.store.storage import Store
+    from tests.worlds.row import build_row_world
+
+    store = Store(f"sqlite:///{tmp_path / 'p.db'}")
+    store.create_schema()
+    build_row_world(store, analyze=False)
+    folder = tmp_path / "terrain"
+    store_terrain(store, "dem", _dem(tmp_path, 90.0, "ridge.tif"), folder)
+    west, north = WEST - 12 * KM_LON, SOUTH + 13 * KM_LAT
+    codes = np.full((int(26 * KM_LAT / PIXEL_DEG), int(40 * KM_LON / PIXEL_DEG)), 40, np.uint8)
+    codes[:, : codes.shape[1] // 2] = 10  # forest in the west half
+    store_terrain(store, "landcover", _write(tmp_path / "lc.tif", codes, west, north, "uint8", 0), folder)
+    single = run_analysis(store, rules=DEFAULT_RULES, params=PARAMS, terrain_dir=folder)
+    parted = run_analysis(store, rules=DEFAULT_RULES, params=PARAMS, terrain_dir=folder, partition_villages=2)
+    flat = run_analysis(store, rules=DEFAULT_RULES, params=PARAMS, terrain=False)
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(parted.results, single.results)
+    assert store.read_run(parted.run_id)["inputs"] == store.read_run(single.run_id)["inputs"]
+    assert {"dem", "landcover"} <= set(store.read_run(single.run_id)["inputs"])
+    assert not single.results["committee_rsrp_dbm"].equals(flat.results["committee_rsrp_dbm"])
+    store.dispose()

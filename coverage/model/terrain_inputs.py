@@ -36,8 +36,10 @@ __all__ = [
     "read_layers",
 ]
 
-#: The halo read around a prediction grid: the model's largest stamp range (RMa validity, 10 km).
-HALO_M = 10_000.0
+#: The halo read around a prediction grid: twice the model's largest stamp range (RMa validity,
+#: 10 km), so that a site that reaches the grid has all its own radials in the layers (runs over parts of
+#: an area then see the same terrain as a whole run).
+HALO_M = 20_000.0
 #: Rows x columns of one block read from a warped raster.
 BLOCK_PX = 1024
 #: A site whose surroundings vary less than this (m) on the DEM is on flat ground: no terrain loss.

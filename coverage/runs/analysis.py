@@ -26,6 +26,7 @@ from coverage.ingest.terrain import stored_terrain_source
 from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bounds
 from coverage.model.parameters import DEFAULT_PARAMETERS, ModelParameters
 from coverage.model.rules import RuleSet
+from coverage.model.terrain_inputs import TerrainSource
 from coverage.model.verdicts import VERDICTS
 from coverage.processes import owner_id
 from coverage.runs.compute import analyze_frames as analyze_frames  # re-exported: the callers' entry point
@@ -103,7 +104,8 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         Use the stored DEM and land cover (``village5g ingest dem|landcover``), kept in ``terrain_dir``
         (default: ``terrain`` beside ``artifacts_dir``), when any is stored: their fingerprints are
         recorded with the run's inputs. ``terrain=False`` (or neither stored): flat ground, no land
-        cover. A partitioned run does not use them yet.
+        cover. A partitioned run's workers read the files themselves (a remote cluster needs them on
+        a shared path).
     limits
         ``limits.max_grid_pixels`` bounds the prediction grid of one process (the run's, or each
         partition's); checked before the run is recorded (:class:`coverage.limits.LimitError`).
@@ -118,11 +120,18 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         params = calibration.parameters(params)
     if not partitioned:
         check_run_grid(store, resolution_m=params.resolution_m, scope=scope, limits=limits)
+    source: TerrainSource | None = None
+    terrain_prints: dict[str, str] = {}
+    folder = terrain_dir if terrain_dir is not None else (
+        Path(artifacts_dir).parent / "terrain" if artifacts_dir is not None else None)
+    if terrain and folder is not None:
+        source, terrain_prints = stored_terrain_source(store, folder)
     if partitioned:
         return _run_streamed(store, rules=rules, params=params, operators=operators, scope=scope,
                              artifacts_dir=artifacts_dir, progress=say, workers=workers, scheduler=scheduler,
                              partition_villages=partition_villages, timings=timings, t0=t0, limits=limits,
-                             calibration=None if calibration is None else calibration.summary())
+                             calibration=None if calibration is None else calibration.summary(),
+                             terrain=source, terrain_prints=terrain_prints)
     villages = store.read("villages", committees_only=committees_only)
     if villages.empty:
         raise Village5gError(NO_VILLAGES)
@@ -144,12 +153,7 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
         inputs["stations_unknown_radio"] = unknown_radio
     if len(mr):
         inputs["mr"] = mr_fingerprint(mr)
-    source = None
-    folder = terrain_dir if terrain_dir is not None else (
-        Path(artifacts_dir).parent / "terrain" if artifacts_dir is not None else None)
-    if terrain and folder is not None:
-        source, prints = stored_terrain_source(store, folder)
-        inputs.update(prints)
+    inputs.update(terrain_prints)
     timings["fingerprint_s"] = time.perf_counter() - t
     if calibration is not None:
         inputs["calibration"] = calibration.summary()
@@ -207,7 +211,8 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
                   scope: str, artifacts_dir: Path | None, progress: Callable[[str], None],
                   workers: int | None, scheduler: str | None, partition_villages: int | None,
                   timings: dict[str, float], t0: float, limits: Limits,
-                  calibration: dict[str, object] | None = None) -> RunResult:
+                  calibration: dict[str, object] | None = None, terrain: TerrainSource | None = None,
+                  terrain_prints: dict[str, str] | None = None) -> RunResult:
     """A partitioned run whose rows stream between the store and the partitions.
 
     One chunked pass over the stored inputs (:func:`coverage.runs.partition.survey_store`: fingerprints,
@@ -238,6 +243,7 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
         del mr
     if calibration is not None:
         inputs["calibration"] = calibration
+    inputs.update(terrain_prints or {})
     t = time.perf_counter()
     size = partition_villages or DEFAULT_PARTITION_VILLAGES
     plan = plan_extents(survey.bounds, survey.extent, survey.crs,
@@ -265,7 +271,7 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
             done = run_partitions(plan, StoreInputs(store, survey.codes, survey.crs, mr_period=mr_period), survey.sites,
                                   rules=rules, params=params, operators=operators, map_fn=map_fn,
                                   raster_dir=None if raster_dir is None else raster_dir / "partitions",
-                                  mr_offset_db=mr_offset)
+                                  mr_offset_db=mr_offset, terrain=terrain)
             pending: list[pd.DataFrame] = []
             for i, (_part, result) in enumerate(done, start=1):
                 pending.append(result.results)

@@ -58,6 +58,7 @@ from coverage.model.fusion import evidence_reach_m
 from coverage.model.grid import NODATA
 from coverage.model.parameters import ModelParameters
 from coverage.model.rules import RuleSet
+from coverage.model.terrain_inputs import TerrainSource
 from coverage.model.verdicts import SiteIndex, active_sites, village_extents
 from coverage.runs.compute import analyze_frames, run_mr_offset, write_geotiff
 from coverage.runs.partition_plan import (
@@ -160,6 +161,8 @@ class PartitionTask:
     lattice: tuple[float, float, int] | None = None
     #: The run's MR offset (:func:`coverage.runs.compute.run_mr_offset`), fitted once for all partitions.
     mr_offset_db: float | None = None
+    #: The stored DEM and land cover (their paths must be readable where the task runs).
+    terrain: TerrainSource | None = None
 
 
 class TaskStream:
@@ -304,7 +307,8 @@ class StoreInputs:
 
 def partition_tasks(plan: PartitionPlan, inputs: PartitionInputs, *, rules: RuleSet, params: ModelParameters,
                     operators: list[str] | None = None, raster_dir: Path | None = None,
-                    mr_offset_db: float | None = None) -> Iterator[PartitionTask]:
+                    mr_offset_db: float | None = None, terrain: TerrainSource | None = None
+                    ) -> Iterator[PartitionTask]:
     """The tasks of ``plan``, one at a time: each partition's villages, the stations within its
     bounds plus the halo (in their stored order) and the measurements within its bounds plus
     :func:`coverage.model.fusion.evidence_reach_m`, as
@@ -321,7 +325,7 @@ def partition_tasks(plan: PartitionPlan, inputs: PartitionInputs, *, rules: Rule
         raster = None if raster_dir is None else Path(raster_dir) / f"{part.key.replace('/', '_')}.tif"
         yield PartitionTask(part.key, inputs.data(part.index, (minx - h, miny - h, maxx + h, maxy + h),
                                                   (minx - e, miny - e, maxx + e, maxy + e)),
-                            plan.crs, rules, task_params, operators, raster, plan.lattice, mr_offset_db)
+                            plan.crs, rules, task_params, operators, raster, plan.lattice, mr_offset_db, terrain)
 
 
 def analyze_partition(task: PartitionTask) -> PartitionResult:
@@ -335,7 +339,8 @@ def analyze_partition(task: PartitionTask) -> PartitionResult:
     results, prediction, labels = analyze_frames(
         frames.villages, frames.stations, frames.measurements, rules=task.rules, params=task.params,
         operators=task.operators, timings=timings, crs=task.crs, lattice=task.lattice,
-        mr=frames.mr if frames.mr is not None and len(frames.mr) else None, mr_offset_db=task.mr_offset_db)
+        mr=frames.mr if frames.mr is not None and len(frames.mr) else None, mr_offset_db=task.mr_offset_db,
+        terrain=task.terrain)
     if task.raster_path is not None:
         write_geotiff(prediction, task.raster_path, mask=labels > 0)
     timings["total_s"] = time.perf_counter() - t
@@ -344,8 +349,8 @@ def analyze_partition(task: PartitionTask) -> PartitionResult:
 
 def run_partitions(plan: PartitionPlan, inputs: PartitionInputs, sites: gpd.GeoDataFrame, *, rules: RuleSet,
                    params: ModelParameters, operators: list[str] | None = None, map_fn: MapFunction | None = None,
-                   raster_dir: Path | None = None, mr_offset_db: float | None = None
-                   ) -> Iterator[tuple[Partition, PartitionResult]]:
+                   raster_dir: Path | None = None, mr_offset_db: float | None = None,
+                   terrain: TerrainSource | None = None) -> Iterator[tuple[Partition, PartitionResult]]:
     """Compute every partition of ``plan`` with ``map_fn`` (default: one after another in this
     process; :func:`coverage.runs.distributed.dask_map` runs them on Dask) and yield each with its final
     results, as they are done.
@@ -359,7 +364,8 @@ def run_partitions(plan: PartitionPlan, inputs: PartitionInputs, sites: gpd.GeoD
     by_key = {part.key: part for part in plan.partitions}
     index: SiteIndex | None = None
     stream = TaskStream(partition_tasks(plan, inputs, rules=rules, params=params, operators=operators,
-                                        raster_dir=raster_dir, mr_offset_db=mr_offset_db), len(plan.partitions))
+                                        raster_dir=raster_dir, mr_offset_db=mr_offset_db, terrain=terrain),
+                        len(plan.partitions))
     done = (analyze_partition(task) for task in stream) if map_fn is None else map_fn(analyze_partition, stream)
     seen = 0
     for result in done:
