@@ -8,9 +8,8 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from coverage.errors import NotFoundError
 from coverage.model.verdicts import committee_points
-from coverage.store.regions import did_you_mean, names_match
+from coverage.store.regions import region_codes
 
 __all__ = [
     "LIST_COLUMNS",
@@ -30,19 +29,6 @@ LIST_COLUMNS = (
 )
 
 
-def _match_region(results: gpd.GeoDataFrame, value: str, level: str) -> np.ndarray:
-    code_col, name_col = f"{level}_code", f"{level}_name"
-    value = value.strip()
-    by_code = (results[code_col] == value).to_numpy()
-    if by_code.any():
-        return by_code
-    by_name = names_match(results[name_col], value, level)
-    if by_name.any():
-        return by_name
-    regions = results[[code_col, name_col]].astype(str).drop_duplicates().itertuples(index=False, name=None)
-    raise NotFoundError(f"no {level} with code or name {value!r} in these results{did_you_mean(value, regions)}")
-
-
 def filter_results(results: gpd.GeoDataFrame, *, verdict: str | None = None, no_site: bool = False,
                    city: str | None = None, county: str | None = None,
                    township: str | None = None) -> gpd.GeoDataFrame:
@@ -57,12 +43,10 @@ def filter_results(results: gpd.GeoDataFrame, *, verdict: str | None = None, no_
         keep &= (results["verdict"] == verdict).to_numpy()
     if no_site:
         keep &= results["no_site"].astype(bool).to_numpy()
-    if city:
-        keep &= _match_region(results, city, "city")
-    if county:
-        keep &= _match_region(results, county, "county")
-    if township:
-        keep &= _match_region(results, township, "township")
+    for level, value in (("city", city), ("county", county), ("township", township)):
+        if value:
+            pairs = results[[f"{level}_code", f"{level}_name"]].drop_duplicates().itertuples(index=False, name=None)
+            keep &= results[f"{level}_code"].isin(region_codes(pairs, value, level)).to_numpy()
     out = results[keep].copy()
     out.attrs = dict(results.attrs)
     return out

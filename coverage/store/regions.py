@@ -1,4 +1,6 @@
-"""Region names and codes as people type them: the one resolver of the CLI, the API and the maps.
+"""Region names and codes as people type them: the one resolver of the CLI, the API and the maps
+(:func:`region_codes` for a run's regions, in SQL or over a loaded run; :func:`name_forms` for the API's
+lookup among the stored villages).
 
 A city, county or township is given by its code or by its name, with or without the usual suffix of
 its level (南京 for 南京市, 江都 for 江都区, 科尔沁右翼前 for 科尔沁右翼前旗, 大桥 for 大桥镇); a miss
@@ -13,7 +15,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-__all__ = ["LEVELS", "NAME_SUFFIXES", "did_you_mean", "name_forms", "names_match", "short_name"]
+from coverage.errors import NotFoundError
+
+__all__ = ["LEVELS", "NAME_SUFFIXES", "did_you_mean", "name_forms", "names_match", "region_codes", "short_name"]
 
 #: Suffixes a division name may be given without, per level.
 NAME_SUFFIXES: dict[str, tuple[str, ...]] = {
@@ -62,3 +66,18 @@ def did_you_mean(value: str, regions: Iterable[tuple[str, str]]) -> str:
     if not hits:
         return ""
     return " (did you mean " + " or ".join(f"{code} {name}".strip() for code, name in hits) + "?)"
+
+
+def region_codes(regions: Iterable[tuple[object, object]], value: str, level: str) -> tuple[str, ...]:
+    """The codes among ``regions`` (``(code, name)`` pairs of ``level``, e.g. a run's counties) that
+    ``value`` names: its code, else its name with or without the suffix, every region that carries
+    the name. Raises :class:`NotFoundError` naming the closest regions on a miss."""
+    pairs = [(str(code), str(name)) for code, name in regions]
+    value = value.strip()
+    if any(code == value for code, _ in pairs):
+        return (value,)
+    hits = names_match(np.array([name for _, name in pairs], dtype=object), value, level)
+    if hits.any():
+        return tuple(sorted({code for (code, _), hit in zip(pairs, hits, strict=True) if hit}))
+    shown = list(dict.fromkeys(pairs))
+    raise NotFoundError(f"no {level} with code or name {value!r} in these results{did_you_mean(value, shown)}")

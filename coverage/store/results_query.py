@@ -41,7 +41,7 @@ from sqlalchemy.sql.expression import ColumnElement, Select
 from coverage.errors import NotFoundError
 from coverage.schema import COLUMNS, conform
 from coverage.store.queries import LIST_COLUMNS
-from coverage.store.regions import did_you_mean, name_forms, names_match
+from coverage.store.regions import name_forms, region_codes
 from coverage.store.storage import Store
 from coverage.store.tables import (
     ingests,
@@ -535,7 +535,7 @@ def division_codes(store: Store, level: str, name: str) -> list[tuple[str, str]]
 def match_divisions(store: Store, run_id: int, level: str, value: str) -> tuple[str, ...]:
     """The codes of the cities, counties or townships of run ``run_id``'s villages that ``value``
     names: its code, else its name with or without the usual suffix (南京 finds 南京市;
-    :func:`coverage.store.regions.names_match`), every one that carries the name.
+    :func:`coverage.store.regions.region_codes`), every one that carries the name.
 
     Raises :class:`NotFoundError` with the closest regions of the run ("did you mean") on a miss.
     """
@@ -543,15 +543,7 @@ def match_divisions(store: Store, run_id: int, level: str, value: str) -> tuple[
     with store.engine.connect() as conn:
         rows = conn.execute(_village_select(code_col, name_col).where(village_results.c.run_id == run_id)
                             .distinct().order_by(code_col, name_col)).all()
-    value = value.strip()
-    codes = [str(r[0]) for r in rows]
-    if value in codes:
-        return (value,)
-    hits = names_match(pd.Series([r[1] for r in rows], dtype=object), value, level)
-    if hits.any():
-        return tuple(sorted({c for c, hit in zip(codes, hits, strict=True) if hit}))
-    regions = list(dict.fromkeys((c, str(r[1])) for c, r in zip(codes, rows, strict=True)))
-    raise NotFoundError(f"no {level} with code or name {value!r} in these results{did_you_mean(value, regions)}")
+    return region_codes(((r[0], r[1]) for r in rows), value, level)
 
 
 def division_names(store: Store, level: str) -> list[tuple[str, str]]:
