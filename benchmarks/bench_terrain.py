@@ -8,8 +8,10 @@
    varies by 20 m or more within 3 km (on the DEM).
 3. The truth of their village committees (:func:`seeds.truth.true_verdicts`) and the model alone (no
    measurements: the model's own error) without terrain, with the DEM and land cover, and with the DEM
-   only; printed: SS-RSRP RMSE and bias at committee points (predicted committee pixel against the
-   true best-operator RSRP at the point) and verdict agreement.
+   only, then calibrated on the world's drive tests (band terms, area and, with land cover, class
+   offsets; :func:`coverage.model.calibration.fit_calibration`), flat and with terrain; printed:
+   SS-RSRP RMSE and bias at committee points (predicted committee pixel against the true
+   best-operator RSRP at the point) and verdict agreement.
 4. Time: the analysis of every village committee of the province (model alone, single process, all
    cores) without terrain and with the 30 m DEM and the land cover; the ratio is the figure.
 
@@ -34,6 +36,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from scipy.ndimage import maximum_filter, minimum_filter
 
+from coverage.model.calibration import CalibrationRefused, fit_calibration
 from coverage.model.predict import ModelParameters
 from coverage.model.rules import DEFAULT_RULES
 from coverage.model.terrain_inputs import TerrainSource
@@ -147,6 +150,23 @@ def main() -> None:
             s = scores(results, truth)
             print(f"  {name:<24} {s['agreement']:>7.1%} {s['rmse']:>8.2f} {s['bias']:>+8.2f} {s['covered']:>8.1%} "
                   f"{s['true_covered']:>6.1%} {time.perf_counter() - t:>7.1f}", flush=True)
+        if truth is not None:
+            # calibrated on the world's drive tests (in a car, as stored), then the model alone again
+            for name, source in (("calibrated, flat", None),
+                                 ("calibrated, DEM + land cover", variants["DEM 90 m + land cover"])):
+                t = time.perf_counter()
+                try:
+                    fitted = fit_calibration(hilly, world.stations, world.measurements, rules=DEFAULT_RULES,
+                                             params=params, terrain=source)
+                except CalibrationRefused as exc:
+                    print(f"  {name:<24} refused: {exc}", flush=True)
+                    continue
+                results, _p, _l = analyze_frames(hilly, world.stations, None, rules=DEFAULT_RULES,
+                                                 params=fitted.parameters(params), terrain=source)
+                s = scores(results, truth)
+                print(f"  {name:<24} {s['agreement']:>7.1%} {s['rmse']:>8.2f} {s['bias']:>+8.2f} "
+                      f"{s['covered']:>8.1%} {s['true_covered']:>6.1%} {time.perf_counter() - t:>7.1f}"
+                      + (f"  classes {dict(fitted.classes)}" if fitted.classes else ""), flush=True)
         if args.skip_time:
             return
         print("\nprovince (all village committees, model alone, one process on all cores):", flush=True)

@@ -222,3 +222,33 @@ def test_partitioned_run_with_terrain_equals_the_single_process_run(tmp_path: Pa
     assert {"dem", "landcover"} <= set(store.read_run(single.run_id)["inputs"])
     assert not single.results["committee_rsrp_dbm"].equals(flat.results["committee_rsrp_dbm"])
     store.dispose()
+
+
+def test_calibration_learns_a_land_cover_class_offset_and_the_prior_applies_it(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from coverage.model.calibration import _class_offsets
+
+    rng = np.random.default_rng(3)
+    n = 600
+    rows, cols = rng.integers(0, 40, n), rng.integers(0, 40, n)
+    landcover = np.full((40, 40), 40, np.uint8)
+    landcover[:, :20] = 10  # forest in the west half: the model is 6 dB too strong there
+    left = np.where(landcover[rows, cols] == 10, -6.0, 0.0) + rng.normal(0.0, 2.0, n)
+    samples = pd.DataFrame({"row": rows, "col": cols, "village": [""] * n})
+    offsets, rest = _class_offsets(samples, left, landcover)
+    got = dict(offsets)
+    assert got[10] == pytest.approx(-6.0, abs=0.5) and got[40] == pytest.approx(0.0, abs=0.5)
+    assert float(np.std(rest)) < 2.5  # what is left is the noise
+
+    # a class offset moves the prior of the location effect at that class's pixels, nowhere else
+    west, north = WEST - 12 * KM_LON, SOUTH + 13 * KM_LAT
+    codes = np.full((int(26 * KM_LAT / PIXEL_DEG), int(40 * KM_LON / PIXEL_DEG)), 40, np.uint8)
+    source = TerrainSource(landcover_path=_write(tmp_path / "crop.tif", codes, west, north, "uint8", 0))
+    _r, base, _l = analyze_frames(row_villages(), row_stations(), None, rules=DEFAULT_RULES, params=PARAMS,
+                                  terrain=source)
+    shifted = ModelParameters(resolution_m=100.0, workers=1, class_offsets=((40, -5.0),))
+    _r, moved, _l = analyze_frames(row_villages(), row_stations(), None, rules=DEFAULT_RULES, params=shifted,
+                                   terrain=source)
+    reached = base.rsrp_dbm > -999
+    np.testing.assert_allclose((base.rsrp_dbm - moved.rsrp_dbm)[reached & (moved.rsrp_dbm > -999)], 5.0, atol=1e-4)

@@ -94,6 +94,8 @@ class Calibration:
     selection_offsets: tuple[tuple[str, float], ...] = ()
     serving_band_agreement: tuple[float, float] = (float("nan"), float("nan"))
     sources: dict[str, Any] = field(default_factory=dict)
+    #: Per land-cover code (with a land cover stored): ``(code, dB)``, the location effect's prior there.
+    classes: tuple[tuple[int, float], ...] = ()
 
     def parameters(self, params: ModelParameters) -> ModelParameters:
         """``params`` with this calibration's band terms, area offsets and variogram."""
@@ -105,6 +107,7 @@ class Calibration:
                                                                            self.areas["offset_db"].to_numpy(float),
                                                                            strict=True) if abs(o) >= 0.005),
             selection_offsets=self.selection_offsets,
+            class_offsets=tuple((int(c), round(float(o), 3)) for c, o in self.classes if abs(o) >= 0.005),
             sigma_db=round(self.variogram.sigma_db, 3), correlation_m=round(self.variogram.correlation_m, 1),
             nugget_db=round(self.variogram.nugget_db, 3))
 
@@ -120,6 +123,7 @@ class Calibration:
             "holdout": {k: round(v, 3) if isinstance(v, float) else v for k, v in self.holdout.items()},
             "selection_offsets": [list(x) for x in self.selection_offsets],
             "serving_band_agreement": [round(x, 4) for x in self.serving_band_agreement],
+            **({"class_offsets": {str(c): round(o, 2) for c, o in self.classes}} if self.classes else {}),
             **self.sources,
         }
 
@@ -323,6 +327,12 @@ def fit_calibration(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, meas
         raise CalibrationRefused(f"calibration refused: it would raise the held-out RMS error from {before:.2f} "
                                  f"to {after:.2f} dB ({holdout['villages']} villages, {len(test)} samples)")
     bands, areas, left = _fit(samples)
+    classes: tuple[tuple[int, float], ...] = ()
+    landcover = None if layers is None else layers.grid_landcover(grid.height, grid.width)
+    if landcover is not None:
+        classes, left = _class_offsets(samples, left, landcover)
+        if classes:
+            say("calibration: land-cover offsets " + ", ".join(f"{c}: {o:+.1f} dB" for c, o in classes))
 
     bins = residual_bins(samples.assign(residual_db=left), grid)
     prior = Variogram(sigma_db=rules.shadow_sigma_db, correlation_m=params.correlation_m, nugget_db=params.nugget_db)
@@ -330,7 +340,30 @@ def fit_calibration(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, meas
     say(f"calibration: sigma {variogram.sigma_db:.2f} dB, correlation {variogram.correlation_m:.0f} m, "
         f"sample noise {variogram.nugget_db:.2f} dB")
     return Calibration(bands=bands, areas=areas, variogram=variogram, holdout=holdout, samples=len(samples),
-                       selection_offsets=selection, serving_band_agreement=serving)
+                       selection_offsets=selection, serving_band_agreement=serving, classes=classes)
+
+
+def _class_offsets(samples: pd.DataFrame, left: np.ndarray, landcover: np.ndarray
+                   ) -> tuple[tuple[tuple[int, float], ...], np.ndarray]:
+    """Per land-cover class, the mean residual left after the band and area terms, shrunk towards 0 by
+    :func:`shrunk_means` over units of one village (or one pixel outside villages) and class, so a class
+    with few places stays near 0; returns the offsets and the residuals less them."""
+    r, c = samples["row"].to_numpy(), samples["col"].to_numpy()
+    on = (r >= 0) & (r < landcover.shape[0]) & (c >= 0) & (c < landcover.shape[1])
+    code = np.zeros(len(samples), dtype=np.int64)
+    code[on] = landcover[r[on], c[on]]
+    village = samples["village"].astype(str).reset_index(drop=True)
+    pixel = "p" + pd.Series(r).astype(str) + "_" + pd.Series(c).astype(str)
+    place = np.where(village.str.len() == 12, village, pixel).astype(str)
+    known = code > 0
+    if not known.any():
+        return (), left
+    unit = pd.DataFrame({"place": place[known], "code": code[known], "r": left[known]}).groupby(
+        ["place", "code"], sort=True)["r"].mean()
+    stats = shrunk_means(unit, unit.index.get_level_values("code").to_series(index=unit.index).astype(str))
+    offsets = {int(str(k)): float(v) for k, v in stats["offset"].items()}
+    out = left - np.array([offsets.get(int(k), 0.0) for k in code])
+    return tuple(sorted(offsets.items())), out
 
 
 def shrunk_means(values: pd.Series, groups: pd.Series) -> pd.DataFrame:

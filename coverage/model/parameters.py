@@ -49,6 +49,9 @@ class ModelParameters:
     area_offsets
         Calibrated location effect per area ``(county or city code, dB)``: the prior mean of the
         effect at a village's pixels (its county's, else its city's, else 0).
+    class_offsets
+        Calibrated location effect per land-cover code ``(code, dB)``, added to that prior at the
+        pixels of the class when a land cover is stored (a calibration fits it where samples allow).
     sigma_db, correlation_m, nugget_db
         The location effect's variogram (:class:`coverage.model.fusion.Variogram`): standard deviation
         (dB; None: the rule set's ``shadow_sigma_db``, the TR 38.901 NLOS value, as prior),
@@ -67,6 +70,7 @@ class ModelParameters:
     calibration: tuple[tuple[str, tuple[float, ...]], ...] = ()
     area_offsets: tuple[tuple[str, float], ...] = ()
     selection_offsets: tuple[tuple[str, float], ...] = ()
+    class_offsets: tuple[tuple[int, float], ...] = ()
     sigma_db: float | None = None
     correlation_m: float = 120.0
     nugget_db: float = 3.0
@@ -79,6 +83,7 @@ class ModelParameters:
             raise ConfigError(f"a band's calibration has one value per distance of {CALIBRATION_KNOTS_M} m")
         object.__setattr__(self, "area_offsets", tuple((str(c), float(o)) for c, o in self.area_offsets))
         object.__setattr__(self, "selection_offsets", tuple((str(b), float(o)) for b, o in self.selection_offsets))
+        object.__setattr__(self, "class_offsets", tuple((int(c), float(o)) for c, o in self.class_offsets))
         if not 10.0 <= self.resolution_m <= 1000.0:
             raise ConfigError("resolution_m must be between 10 and 1000 metres")
         if self.model not in ("rma", "uma", "hata"):

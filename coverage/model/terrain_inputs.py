@@ -92,6 +92,12 @@ class TerrainLayers:
     classes: dict[int, ClutterClass] = field(default_factory=dict)
     flat_relief_m: float = FLAT_RELIEF_M
 
+    def grid_landcover(self, height: int, width: int) -> np.ndarray | None:
+        """The land-cover codes of the grid (without the halo), None without land cover."""
+        if self.landcover is None:
+            return None
+        return self.landcover[self.pad:self.pad + height, self.pad:self.pad + width]
+
     def class_sigma_db(self, height: int, width: int) -> np.ndarray | None:
         """The land-cover classes' own location variability (dB, float32) on the grid (without the
         halo), None without land cover; codes outside the table get 0."""

@@ -137,7 +137,9 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     model_class, posterior = fuse_evidence(prediction, raster, villages, meas if fusing else None,
                                            probes, rules=rules, params=params, use_area_prior=fusing,
                                            mr_grid_points=points, mr_first_probe=n_meas, mr_model=mr_model,
-                                           mr_offset_db=mr_offset_db)
+                                           mr_offset_db=mr_offset_db,
+                                           landcover=None if layers is None else layers.grid_landcover(grid.height,
+                                                                                                       grid.width))
     class_sigma = None if layers is None else layers.class_sigma_db(grid.height, grid.width)
     if class_sigma is not None:  # each land-cover class's own location variability adds to the effect's
         posterior = dataclasses.replace(posterior, sd_db=np.sqrt(posterior.sd_db ** 2 + class_sigma ** 2,
@@ -204,12 +206,13 @@ def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.G
                   measurements: gpd.GeoDataFrame | None,
                   probes: tuple[np.ndarray, np.ndarray] | None, *, rules: RuleSet, params: ModelParameters,
                   use_area_prior: bool = True, mr_grid_points: pd.DataFrame | None = None, mr_first_probe: int = 0,
-                  mr_model: MrModel = DEFAULT_MR_MODEL, mr_offset_db: float | None = None
-                  ) -> tuple[np.ndarray, Posterior]:
+                  mr_model: MrModel = DEFAULT_MR_MODEL, mr_offset_db: float | None = None,
+                  landcover: np.ndarray | None = None) -> tuple[np.ndarray, Posterior]:
     """Move ``prediction`` (in place) to the best estimate: the calibrated area prior plus the kriged
     residuals of the measurements (:mod:`coverage.model.fusion`) and of the MR grids (``mr_grid_points``,
     :func:`coverage.model.mr_evidence.mr_points`, probed from probe ``mr_first_probe`` on, with the offset
-    ``mr_offset_db``, default the model's prior). Returns the model's classes before the move and the
+    ``mr_offset_db``, default the model's prior). ``landcover``: the grid's land-cover codes, where the
+    calibration's ``class_offsets`` add to the prior. Returns the model's classes before the move and the
     posterior (its standard deviation is the prior sigma where no data informs)."""
     model_class = prediction.coverage_class.copy()
     variogram = run_variogram(rules, params)
@@ -218,6 +221,11 @@ def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.G
     if use_area_prior and params.area_offsets:
         by_village = np.concatenate([[0.0], area_prior(villages["code"].to_numpy(), params)]).astype(np.float32)
         prior = by_village[raster.labels]
+    if use_area_prior and params.class_offsets and landcover is not None:
+        by_code = np.zeros(256, dtype=np.float32)
+        for code, offset in params.class_offsets:
+            by_code[code] = offset
+        prior = prior + by_code[landcover]
     posterior = Posterior(np.zeros_like(prior), np.full_like(prior, variogram.sigma_db), np.zeros(prior.shape, bool))
     parts = []
     if probes is not None:
