@@ -25,6 +25,7 @@ from coverage.runs.partition_plan import PartitionPlan, halo_m, plan_extents, pl
 from tests.worlds.contract import contract_stations, contract_villages
 
 if TYPE_CHECKING:
+    from coverage.store.storage import Store
     from seeds import SeedWorld
 
 RULES = RuleSet()
@@ -200,9 +201,9 @@ def test_partitioned_run_with_mr_equals_single_process() -> None:
     assert alone.loc[0, "committee_rsrp_dbm"] != single.loc[0, "committee_rsrp_dbm"]
 
 
-def test_stored_partitioned_run_reads_mr_by_area_and_equals_single_process(tmp_path: Path) -> None:
+def _stored_mr_world(tmp_path: Path) -> Store:
+    """The MR world of :func:`_mr_world` stored in a SQLite file, as the CLI's ingests would store it."""
     from coverage.ingest.mr import write_mr_frame
-    from coverage.runs.analysis import run_analysis
     from coverage.store.storage import IngestRecord, Store
 
     villages, stations, meas, mr = _mr_world()
@@ -211,6 +212,13 @@ def test_stored_partitioned_run_reads_mr_by_area_and_equals_single_process(tmp_p
     for kind, frame in (("villages", villages), ("stations", stations), ("measurements", meas)):
         store.write(kind, frame, record=IngestRecord(kind=kind, file_name=f"{kind}.csv", sha256="0" * 64))  # type: ignore[arg-type]
     write_mr_frame(store, mr, file_name="mr.csv", sha256="0" * 64)
+    return store
+
+
+def test_stored_partitioned_run_reads_mr_by_area_and_equals_single_process(tmp_path: Path) -> None:
+    from coverage.runs.analysis import run_analysis
+
+    store = _stored_mr_world(tmp_path)
     single = run_analysis(store, rules=RULES, params=PARAMS)
     parted = run_analysis(store, rules=RULES, params=PARAMS, partition_villages=1)
     pd.testing.assert_frame_equal(parted.results, single.results)
@@ -223,16 +231,9 @@ def test_stored_partitioned_run_reads_mr_by_area_and_equals_single_process(tmp_p
 @pytest.mark.slow
 def test_dask_workers_read_mr_by_area_and_equal_single_process(tmp_path: Path) -> None:
     """The stored run of the MR world on a two-worker LocalCluster: each worker reads its partition's MR."""
-    from coverage.ingest.mr import write_mr_frame
     from coverage.runs.analysis import run_analysis
-    from coverage.store.storage import IngestRecord, Store
 
-    villages, stations, meas, mr = _mr_world()
-    store = Store(f"sqlite:///{tmp_path / 'mr.db'}")
-    store.create_schema()
-    for kind, frame in (("villages", villages), ("stations", stations), ("measurements", meas)):
-        store.write(kind, frame, record=IngestRecord(kind=kind, file_name=f"{kind}.csv", sha256="0" * 64))  # type: ignore[arg-type]
-    write_mr_frame(store, mr, file_name="mr.csv", sha256="0" * 64)
+    store = _stored_mr_world(tmp_path)
     single = run_analysis(store, rules=RULES, params=PARAMS)
     parted = run_analysis(store, rules=RULES, params=PARAMS, workers=2, partition_villages=1)
     pd.testing.assert_frame_equal(parted.results, single.results)
