@@ -15,10 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.errors import ApiError
 from api.ogc import CrsName, parse_bbox
 from api.security import Principal
+from coverage.errors import NotFoundError
 from coverage.model.bands import normalize_band
 from coverage.store.point_query import PointQuery
-from coverage.store.regions import did_you_mean
-from coverage.store.results_query import VillageQuery, division_codes, division_names
+from coverage.store.regions import AmbiguousRegionError, resolve_division
+from coverage.store.results_query import VillageQuery
 from coverage.store.storage import Store
 
 MAX_ID = 2**31 - 1
@@ -47,10 +48,11 @@ class VillageFilters(_Forbid):
     city: str | None = Field(default=None, min_length=1, max_length=40,
                              description="City code (4 digits) or name (南京市 or 南京)")
     county: str | None = Field(default=None, min_length=1, max_length=40,
-                               description="County code (6 digits) or name (江都区 or 江都)")
+                               description="County code (6 digits) or name (江都区 or 江都); a name two counties "
+                                           "carry is refused, naming both: give the code, or the city too")
     township: str | None = Field(default=None, min_length=1, max_length=40,
                                  description="Township code (9 digits) or name (a name found in several "
-                                             "counties is refused as ambiguous)")
+                                             "counties is refused, naming them: give the code, or the county too)")
     region: str | None = Field(default=None, pattern=REGION_PATTERN,
                                description="Division code prefix (2, 4, 6, 9 or 12 digits)")
     name: str | None = Field(default=None, min_length=1, max_length=100,
@@ -130,9 +132,15 @@ def _bad(location: str, message: str) -> ApiError:
 
 
 _CODE_LENGTHS = {"city": 4, "county": 6, "township": 9}
+#: How a caller chooses among the candidates of an ambiguous name, per level: by code, or with the
+#: parameter of the level above (a township's county by code: county names repeat across cities).
+_CHOOSE = {"city": ("city={code}", None), "county": ("county={code}", "city={parent}&county={name}"),
+           "township": ("township={code}", "county={parent_code}&township={name}")}
 
 
-def _division(store: Store, level: str, value: str | None) -> str | None:
+def _division(store: Store, level: str, value: str | None, *, run_id: int, within: tuple[str, ...]) -> str | None:
+    """The code ``value`` names at ``level`` among the run's villages inside ``within`` (the one resolver
+    of the CLI and the maps too); a code is taken as given."""
     if value is None:
         return None
     value = value.strip()
@@ -140,24 +148,29 @@ def _division(store: Store, level: str, value: str | None) -> str | None:
         if len(value) != _CODE_LENGTHS[level]:
             raise _bad(f"query.{level}", f"a {level} code has {_CODE_LENGTHS[level]} digits")
         return value
-    found = division_codes(store, level, value)
-    if not found:
-        hint = did_you_mean(value, division_names(store, level))
-        raise _bad(f"query.{level}", f"no {level} named {value!r} among the stored villages{hint}")
-    if len(found) > 1:
-        raise ApiError(400, f"{level} name {value!r} is ambiguous; use a code", code="invalid_parameter",
-                       details=[{"location": f"query.{level}", "message": f"{code} {name}"} for code, name in found])
-    return found[0][0]
+    try:
+        return resolve_division(store, level, value, run_id=run_id, within=within)
+    except NotFoundError as exc:
+        raise _bad(f"query.{level}", str(exc)) from None
+    except AmbiguousRegionError as exc:
+        code, parent = _CHOOSE[level]
+        chosen = exc.choose(code=code, parent=parent)
+        raise ApiError(400, str(chosen), code="invalid_parameter", details=[
+            {"location": f"query.{level}", "message": c.label, "code": c.code, "name": c.name,
+             "parents": list(c.parents)} for c in exc.candidates]) from None
 
 
-def village_query(store: Store, params: VillageFilters, principal: Principal) -> VillageQuery:
-    """The domain query for these filters, inside the caller's region."""
-    regions = [*principal.regions, *((params.region,) if params.region else ())]
+def village_query(store: Store, params: VillageFilters, principal: Principal, run_id: int) -> VillageQuery:
+    """The domain query for these filters, inside the caller's region; names of regions are resolved
+    among run ``run_id``'s villages, a county inside the city given, a township inside the county."""
+    regions = (*principal.regions, *((params.region,) if params.region else ()))
+    city = _division(store, "city", params.city, run_id=run_id, within=regions)
+    county = _division(store, "county", params.county, run_id=run_id, within=(*regions, city or ""))
+    township = _division(store, "township", params.township, run_id=run_id, within=(*regions, county or city or ""))
     return VillageQuery(
-        verdict=params.status, no_site=params.no_site, verdict_source=params.verdict_source,
-        city_code=_division(store, "city", params.city), county_code=_division(store, "county", params.county),
-        township_code=_division(store, "township", params.township), regions=tuple(regions),
-        name=params.name, bbox=parse_bbox(params.bbox, params.bbox_crs), p_min=params.p_min, p_max=params.p_max,
+        verdict=params.status, no_site=params.no_site, verdict_source=params.verdict_source, city_code=city,
+        county_code=county, township_code=township, regions=regions, name=params.name,
+        bbox=parse_bbox(params.bbox, params.bbox_crs), p_min=params.p_min, p_max=params.p_max,
     )
 
 

@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/bench_maps.py [--db URL [--run N]] [--city 3203] [--repeats 3] [--scope all]
                                     [--keep DIR] [--screenshots DIR [--county 320312]]
+    python benchmarks/bench_maps.py --read-model [--db URL [--run N]] [--county 320312] [--city 3203]
 
 Without ``--db`` the seed world is built into a temporary SQLite file and analysed with ``--scope``
 (default ``all``: residents' committees too, about 2,800 units in Xuzhou); with ``--db`` the latest
@@ -12,8 +13,8 @@ published run of that database is used as it is.
 What is measured:
 
 ``build``
-    :meth:`maps.MapSource.region` (simplify, pack stations, resample the RSRP raster) for the city,
-    basemap ``none``; reading the store is not timed.
+    :meth:`maps.MapSource.region` (read the city's villages, sites and townships, simplify, pack
+    stations, resample the RSRP raster), basemap ``none``.
 ``render``
     :func:`maps.render_html` with ``offline=True`` (one self-contained file).
 ``HTML size``
@@ -27,11 +28,28 @@ What is measured:
 Exit status 1 when a budget is exceeded. ``--screenshots DIR`` also writes ``map_city_<city>.png``,
 ``map_county_<county>.png`` and ``map_province.png`` (the pictures under docs/, taken from the default
 ``committees`` scope: ``--scope committees``).
+
+``--read-model`` (no browser): how the maps read the store. For the county ``--county``, the city
+``--city`` and the province, each drawn (read, built, rendered offline) in a fresh process per repeat,
+side by side:
+
+``whole run (before)``
+    What the maps did before they read through the SQL read layer: the whole run with every column
+    and polygon (``Store.read_results``), every division and every station, then the region kept in
+    memory, then the same builders.
+``SQL read model (after)``
+    :class:`maps.MapSource`: the region's villages filtered in SQL with only the columns a map draws,
+    the sites in the region's envelope, its townships; the province's villages without geometry.
+
+Printed: median wall time, peak resident memory of the process (``VmHWM``) and what the map added to
+the memory the process had after its imports, and whether both pages are identical (byte for byte, once
+folium's random element ids are numbered in order).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -68,6 +86,86 @@ def seeded_store(folder: Path, scope: str) -> Store:
     return store
 
 
+def _rss_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _draw(url: str, run_id: int, level: str, code: str | None, path: str) -> tuple[float, float, float, str]:
+    """Draw one map in this (fresh) process: (seconds, peak RSS MB, MB added since start, HTML sha256)."""
+    import hashlib
+
+    from maps import MapOptions, MapSource, province_map, region_map
+    from maps.build import run_rules
+
+    store = Store(url)
+    options = MapOptions(basemap="none")
+    start = _rss_mb("VmRSS")
+    t = time.perf_counter()
+    if path == "before":  # the whole run in memory, then the region kept (the maps' old read path)
+        results = store.read_results(run_id)
+        record = store.read_run(run_id)
+        divisions = store.read_divisions()
+        raster = record.get("raster_path")
+        if level == "province":
+            m = province_map(results, divisions=divisions, rules=run_rules(record), basemap="none", run_id=run_id,
+                             link_template=None)
+        else:
+            stations = store.read("stations")
+            chosen = results[(results[f"{level}_code"] == code).to_numpy()].copy()
+            m = region_map(chosen, level=level, code=str(code), divisions=divisions, stations=stations,
+                           raster_path=raster if raster and Path(raster).is_file() else None,
+                           rules=run_rules(record), basemap="none", run_id=run_id)
+        del results
+    else:
+        source = MapSource.load(store, run_id)
+        m = source.province(options) if level == "province" else source.region(**{level: code}, options=options)
+    html = render_html(m, offline=True)
+    seconds = time.perf_counter() - t
+    store.dispose()
+    ids: dict[str, str] = {}  # folium names its elements with random hex ids: numbered in order of appearance
+    page = re.sub(r"[0-9a-f]{32}", lambda hit: ids.setdefault(hit.group(0), f"id{len(ids)}"), html)
+    return seconds, _rss_mb("VmHWM"), _rss_mb("VmHWM") - start, hashlib.sha256(page.encode()).hexdigest()
+
+
+def read_model(args: argparse.Namespace) -> int:
+    """``--read-model``: the maps' reads before and after, side by side (see the module docstring)."""
+    import multiprocessing
+
+    from coverage.store.results_query import resolve_run
+
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter per draw: its peak is its own
+    with tempfile.TemporaryDirectory(prefix="bench-maps-") as tmp:
+        url = args.db or f"sqlite:///{Path(tmp) / 'seed.db'}"
+        if not args.db:
+            seeded_store(Path(tmp), "committees").dispose()
+        store = Store(url)
+        run_id = resolve_run(store, args.run)
+        store.dispose()
+        print(f"run {run_id} of {url}; median of {args.repeats} fresh processes per row")
+        print(f"{'map':<16} {'read path':<24} {'time s':>7} {'peak MB':>8} {'added MB':>9}  same page")
+        for level, code in (("county", args.county), ("city", args.city), ("province", None)):
+            pages = {}
+            for path in ("before", "after"):
+                runs = []
+                for _ in range(args.repeats):
+                    with context.Pool(1) as pool:
+                        runs.append(pool.apply(_draw, (url, run_id, level, code, path)))
+                pages[path] = {r[3] for r in runs}
+                seconds = statistics.median(r[0] for r in runs)
+                peak = statistics.median(r[1] for r in runs)
+                added = statistics.median(r[2] for r in runs)
+                same = "" if path == "before" else ("yes" if pages["before"] == pages["after"] else "NO")
+                label = "whole run (before)" if path == "before" else "SQL read model (after)"
+                name = f"{level} {code or ''}"
+                print(f"{name:<16} {label:<24} {seconds:>7.2f} {peak:>8.0f} {added:>9.0f}  {same}", flush=True)
+            if pages["before"] != pages["after"]:
+                return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", help="database URL with a published run (default: build the seed world)")
@@ -78,7 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep the HTML in this folder")
     parser.add_argument("--screenshots", type=Path, help="write the city and county screenshots here")
+    parser.add_argument("--read-model", action="store_true",
+                        help="no browser: time and peak memory of the county, city and province maps read the "
+                             "old way (whole run) and through the SQL read layer, side by side")
     args = parser.parse_args(argv)
+    if args.read_model:
+        return read_model(args)
     if find_chromium() is None:
         print("chromium is not installed (apt-get install chromium)", file=sys.stderr)
         return 2
@@ -87,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         store = Store(args.db) if args.db else seeded_store(folder, args.scope)
         source = MapSource.load(store, args.run if args.db else None)
-        store.dispose()
-        units = int((source.results["city_code"] == args.city).sum())
+        units = int((source.rows["city_code"] == args.city).sum())
         options = MapOptions(basemap="none")
 
         t = time.perf_counter()
@@ -132,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 assert result.png is not None
                 (args.screenshots / f"{name}.png").write_bytes(result.png)
                 print(f"screenshot {args.screenshots / (name + '.png')}")
+        store.dispose()
 
     ok = size_mb <= SIZE_BUDGET_MB and draw_ms <= DRAW_BUDGET_MS
     print("within budget" if ok else "OVER BUDGET")

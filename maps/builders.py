@@ -82,6 +82,11 @@ _VILLAGE_PROPERTIES: tuple[tuple[str, str, int | None], ...] = (
     ("n_measurements", "n_measurements", 0), ("measured_rsrp_median_dbm", "measured_rsrp_median_dbm", 1),
     ("population", "population", 0),
 )
+#: The village columns a region map draws (and all a map source reads of each village, with its polygon).
+REGION_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys(
+    (*_RESULT_COLUMNS, *(column for _, column, _ in _VILLAGE_PROPERTIES), "p_covered")))
+#: The columns the province map counts (no village polygon: cities and counties are drawn).
+_PROVINCE_COLUMNS = ("city_code", "city_name", "county_code", "county_name", "verdict", "no_site")
 
 
 class VillageSearch(Search):
@@ -335,8 +340,8 @@ def region_map(results: gpd.GeoDataFrame, *, level: str, code: str, divisions: g
     Parameters
     ----------
     results
-        Village results of the region, as :meth:`coverage.store.storage.Store.read_results` returns them
-        (filtered, e.g. with :func:`coverage.store.queries.filter_results`); EPSG:4326.
+        Village results of the region, as :func:`coverage.store.results_query.query_villages` returns
+        them (at least the :data:`REGION_COLUMNS`); EPSG:4326.
     level, code
         ``"city"`` (4-digit code) or ``"county"`` (6-digit code).
     divisions
@@ -447,7 +452,7 @@ def region_map(results: gpd.GeoDataFrame, *, level: str, code: str, divisions: g
 _CLASS_NOTES = {"uncovered": " (site near)"}
 
 
-def province_map(results: gpd.GeoDataFrame, *, divisions: gpd.GeoDataFrame, rules: RuleSet = DEFAULT_RULES,
+def province_map(results: pd.DataFrame, *, divisions: gpd.GeoDataFrame, rules: RuleSet = DEFAULT_RULES,
                  basemap: str = "osm", tianditu_key: str | None = None,
                  link_template: str | None = "map_{code}.html", run_id: int | None = None,
                  tolerance_deg: float = SIMPLIFY_TOLERANCE_DEG, precision_deg: float = PRECISION_DEG) -> folium.Map:
@@ -457,9 +462,10 @@ def province_map(results: gpd.GeoDataFrame, *, divisions: gpd.GeoDataFrame, rule
     ``link_template`` (fields ``code``, ``level``, ``name``; e.g. ``"map_{code}.html"`` for files
     written side by side, ``"/maps/{level}/{code}"`` for the HTTP API). Counties without a polygon of
     their own (development zones drawn inside a host county) appear in their city's popup.
-    Other parameters as for :func:`region_map`.
+    ``results`` are the villages without geometry (:func:`coverage.store.results_query.result_rows`;
+    a GeoDataFrame does too). Other parameters as for :func:`region_map`.
     """
-    _require(results, _RESULT_COLUMNS)
+    _require(results, _PROVINCE_COLUMNS)
     base = get_basemap(basemap)
     shape: dict[str, Any] = {"tolerance_deg": tolerance_deg, "precision_deg": precision_deg, "gcj02": base.gcj02}
     target = rules.target_rate

@@ -200,8 +200,7 @@ def render_report_html(store: Store, *, region: str | None = None, run_id: int |
 def _map_html(store: Store, data: ReportData, *, basemap: str) -> str | None:
     """The offline map page, or None when the map cannot be drawn (no division polygons for a
     province map): the rest of the report stands without it."""
-    regional = data.level != "province"
-    source = MapSource.load(store, data.run_id, stations=regional)
+    source = MapSource.load(store, data.run_id)
     options = MapOptions(basemap=basemap)
     if data.level == "city":
         m = source.region(city=data.code, options=options)

@@ -32,7 +32,7 @@ from coverage.model.verdicts import REASONS
 from coverage.runs.analysis import run_analysis
 from coverage.schema import conform
 from coverage.store.storage import Store
-from maps import STATIC_DIR, AssetError, MapSource, png, province_map, region_map, render_html, write_html
+from maps import STATIC_DIR, AssetError, MapOptions, MapSource, png, province_map, region_map, render_html, write_html
 from maps.assets import PACKAGES, RESOURCES
 from maps.builders import station_data, village_properties
 from maps.geometry import simplify_coverage
@@ -507,10 +507,9 @@ def small_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def test_map_source_reads_a_run_once_and_builds_every_level(small_store: str) -> None:
+def test_map_source_builds_every_level_of_a_run(small_store: str) -> None:
     store = Store(small_store)
     source = MapSource.load(store)
-    store.dispose()
     assert source.raster_path is not None and source.raster_path.is_file()
     assert source.regions("city") == [("3210", "扬州市")]
     assert layer(source.region(city="扬州"), "预测 RSRP")
@@ -518,6 +517,37 @@ def test_map_source_reads_a_run_once_and_builds_every_level(small_store: str) ->
     assert layer(source.province(), "地市 cities")
     with pytest.raises(NotFoundError):
         source.region(city="9999")
+    store.dispose()
+
+
+def numbered(page: str) -> str:
+    """A page with folium's random element ids numbered in order of appearance (pages drawn from the
+    same data then compare equal)."""
+    ids: dict[str, str] = {}
+    return re.sub(r"[0-9a-f]{32}", lambda hit: ids.setdefault(hit.group(0), f"id{len(ids)}"), page)
+
+
+def drawn_from_the_whole_run(store: Store, level: str, code: str | None) -> folium.Map:
+    """A map as the maps drew it before they read through the SQL layer: the whole run, every division
+    and every station read, the region kept in memory, then the same builder."""
+    results, source = store.read_results(), MapSource.load(store)
+    divisions = store.read_divisions()
+    if code is None:
+        return province_map(results, divisions=divisions, rules=source.rules, basemap="none", link_template=None,
+                            run_id=source.run_id)
+    return region_map(results[(results[f"{level}_code"] == code).to_numpy()].copy(), level=level, code=code,
+                      divisions=divisions, stations=store.read("stations"), raster_path=source.raster_path,
+                      rules=source.rules, basemap="none", run_id=source.run_id)
+
+
+@pytest.mark.parametrize(("level", "code"), [("county", "321012"), ("city", "3210"), ("province", None)])
+def test_maps_read_in_sql_draw_the_pages_the_whole_run_drew(small_store: str, level: str, code: str | None) -> None:
+    store = Store(small_store)
+    source, options = MapSource.load(store), MapOptions(basemap="none")
+    after = source.province(options) if code is None else source.region(**{level: code}, options=options)
+    before = drawn_from_the_whole_run(store, level, code)
+    store.dispose()
+    assert numbered(render_html(after)) == numbered(render_html(before))
 
 
 def _cli_app() -> typer.Typer:

@@ -76,7 +76,7 @@ def test_popup_of_a_no_site_village_explains_its_reasons(city_page: Path) -> Non
 
 
 def test_search_finds_a_village_by_its_code(city_page: Path, source: MapSource) -> None:
-    village = source.results[source.results["city_code"] == CITY].iloc[-1]
+    village = source.rows[source.rows["city_code"] == CITY].iloc[-1]
     # type the code, then click the one suggestion, as a user would
     result, proxy_requests = open_page(city_page, screenshot=False, prepare=f"""(() => {{
         const control = window[Object.keys(window).find(k => k.startsWith('village_search_'))];

@@ -105,6 +105,19 @@ def open_service_store(settings: ServiceSettings) -> Iterator[Store]:
         store.dispose()
 
 
+@contextmanager
+def region_options() -> Iterator[None]:
+    """Regions named by ``--city``/``--county`` inside: a name two regions carry ends the command
+    naming both and how to choose with these options (``--county 321012`` or ``--city 扬州市 --county 江都区``)."""
+    from coverage.store.regions import AmbiguousRegionError
+
+    try:
+        yield
+    except AmbiguousRegionError as exc:
+        parent = "--city {parent} --county {name}" if exc.level == "county" else None
+        raise exc.choose(code=f"--{exc.level} {{code}}", parent=parent) from None
+
+
 def resolve_cities(store: Store, values: list[str] | None) -> tuple[str, ...]:
     """City codes for codes or names (南京市 or 南京); a miss is a bad ``--city``."""
     from coverage.audit.rounds import resolve_cities as resolve

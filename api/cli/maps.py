@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.context import console, open_store, resolve_cities
+from api.cli.context import console, open_store, region_options, resolve_cities
 
 if TYPE_CHECKING:
     from maps import MapOptions
@@ -28,7 +28,8 @@ class BasemapArg(StrEnum):
 def map_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write")],
     city: Annotated[str | None, typer.Option(help="City code or name (default: the province map)")] = None,
-    county: Annotated[str | None, typer.Option(help="County code or name")] = None,
+    county: Annotated[str | None, typer.Option(
+        help="County code or name (a name two counties carry: give the code, or --city too)")] = None,
     basemap: Annotated[BasemapArg, typer.Option(
         help="none (default: our own boundaries, works with no network); osm; tianditu (needs --tianditu-key); "
              "amap (features shifted to GCJ-02 for display)")] = BasemapArg.none,
@@ -61,15 +62,16 @@ def map_command(
         return
     regional = bool(city or county)
     with open_store() as store:
-        source = MapSource.load(store, run, stations=stations and (regional or drill_down))
-    if drill_down:
-        written = []
-        for name, m in drill_down_maps(source, output.name, options):
-            written.append(write_html(m, output.parent / name, offline=offline))
-        console.print(f"wrote {len(written)} maps of run {source.run_id} to {output.parent} "
+        source = MapSource.load(store, run)
+        if drill_down:
+            written = []
+            for name, m in drill_down_maps(source, output.name, options):
+                written.append(write_html(m, output.parent / name, offline=offline))
+            console.print(f"wrote {len(written)} maps of run {source.run_id} to {output.parent} "
                           f"(province: {output})", soft_wrap=True)
-        return
-    m = source.region(city=city, county=county, options=options) if regional else source.province(options)
+            return
+        with region_options():
+            m = source.region(city=city, county=county, options=options) if regional else source.province(options)
     path = write_html(m, output, offline=offline)
     size_mb = path.stat().st_size / 1e6
     console.print(f"wrote {path} ({size_mb:.1f} MB, run {source.run_id}"

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.context import console
+from api.cli.context import console, region_options
 from api.cli.context import open_store as _store
 from api.cli.context import print_rows as _print_rows
 from api.cli.options import Lang, LangOption, Level, TableFormat
@@ -22,7 +22,8 @@ def villages(
         "--status", help="Only this verdict: covered (5G通达, 已覆盖), weak (弱覆盖) or uncovered (无覆盖)")] = None,
     no_site: Annotated[bool, typer.Option("--no-site", help="Only villages without a site (无站址)")] = False,
     city: Annotated[str | None, typer.Option(help="City code or name")] = None,
-    county: Annotated[str | None, typer.Option(help="County code or name")] = None,
+    county: Annotated[str | None, typer.Option(
+        help="County code or name (a name two counties carry: give the code, or --city too)")] = None,
     run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
     fmt: Annotated[TableFormat, typer.Option("--format", help="Output format")] = TableFormat.table,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (all formats but table)")
@@ -34,17 +35,20 @@ def villages(
     from coverage.ingest.export import write_table
     from coverage.labels import parse_verdict
     from coverage.store.queries import village_table
-    from coverage.store.results_query import VillageQuery, match_divisions, query_villages
+    from coverage.store.regions import resolve_division
+    from coverage.store.results_query import VillageQuery, query_villages
 
     try:
         verdict = parse_verdict(status_) if status_ else None
     except Village5gError as exc:
         raise typer.BadParameter(str(exc), param_hint="--status") from None
-    with _store() as store:
+    with _store() as store, region_options():
         run_id = store.published_run(run)
-        query = VillageQuery(verdict=verdict, no_site=True if no_site else None,
-                             city_codes=match_divisions(store, run_id, "city", city) if city else (),
-                             county_codes=match_divisions(store, run_id, "county", county) if county else ())
+        city_code = resolve_division(store, "city", city, run_id=run_id) if city else None
+        county_code = (resolve_division(store, "county", county, run_id=run_id, within=(city_code or "",))
+                       if county else None)
+        query = VillageQuery(verdict=verdict, no_site=True if no_site else None, city_code=city_code,
+                             county_code=county_code)
         results, _ = query_villages(store, run_id, query, count=False)
     table = village_table(results)
     if fmt == TableFormat.table:

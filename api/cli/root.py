@@ -462,7 +462,8 @@ def demo(
     from coverage.model.rules import DEFAULT_RULES
     from coverage.reports.workbook import write_report_xlsx
     from coverage.runs.analysis import run_analysis
-    from coverage.store.queries import filter_results, village_table
+    from coverage.store.queries import village_table
+    from coverage.store.results_query import VillageQuery, query_villages, result_rows
     from coverage.summary import summarize, with_parent_city
     from maps import MapOptions, build_map, write_html
     from maps.report import write_report_html
@@ -477,29 +478,32 @@ def demo(
         empty = store.counts()["villages"] == 0
     if empty or reseed:
         seed(seed=20261126)
-    with _store() as store:
-        with _steps() as step:
-            result = run_analysis(store, rules=DEFAULT_RULES, params=ModelParameters(),
-                                  artifacts_dir=_artifacts_dir(), progress=step)
-        results = store.read_results(result.run_id)
+    with _store() as store, _steps() as step:
+        result = run_analysis(store, rules=DEFAULT_RULES, params=ModelParameters(),
+                              artifacts_dir=_artifacts_dir(), progress=step)
     out.mkdir(parents=True, exist_ok=True)
     target = DEFAULT_RULES.target_rate
-    files: list[tuple[Path, str]] = [
-        (write_table(village_table(filter_results(results, verdict="uncovered")), out / "uncovered.csv",
-                     layer="villages", lang=lang.value), "uncovered villages (无覆盖), Excel opens it"),
-        (write_table(village_table(filter_results(results, no_site=True)), out / "no_site.csv", layer="villages",
-                     lang=lang.value), "villages without a 5G site (无站址)"),
-        (write_table(summarize(results, level="city", target_rate=target), out / "summary_city.csv",
-                     layer="summary", lang=lang.value), "通达率 per city"),
-        (write_table(with_parent_city(summarize(results, level="county", target_rate=target), results),
-                     out / "summary_county.xlsx", layer="summary", lang=lang.value), "通达率 per county"),
-        (write_table(village_table(results), out / "villages.gpkg", layer="villages"),
-         "every village with its verdict, for QGIS"),
-    ]
-    if result.raster_path:
-        files.append((Path(shutil.copy2(result.raster_path, out / "prediction.tif")),
-                      "predicted SS-RSRP/SS-SINR/class raster"))
-    with _store() as store:
+    with _store() as store:  # every file read through the SQL read layer, as `villages` and `summary` read
+
+        def listed(query: VillageQuery) -> Any:
+            return village_table(query_villages(store, result.run_id, query, count=False)[0])
+
+        rows = result_rows(store, result.run_id)
+        files: list[tuple[Path, str]] = [
+            (write_table(listed(VillageQuery(verdict="uncovered")), out / "uncovered.csv", layer="villages",
+                         lang=lang.value), "uncovered villages (无覆盖), Excel opens it"),
+            (write_table(listed(VillageQuery(no_site=True)), out / "no_site.csv", layer="villages",
+                         lang=lang.value), "villages without a 5G site (无站址)"),
+            (write_table(summarize(rows, level="city", target_rate=target), out / "summary_city.csv",
+                         layer="summary", lang=lang.value), "通达率 per city"),
+            (write_table(with_parent_city(summarize(rows, level="county", target_rate=target), rows),
+                         out / "summary_county.xlsx", layer="summary", lang=lang.value), "通达率 per county"),
+            (write_table(listed(VillageQuery()), out / "villages.gpkg", layer="villages"),
+             "every village with its verdict, for QGIS"),
+        ]
+        if result.raster_path:
+            files.append((Path(shutil.copy2(result.raster_path, out / "prediction.tif")),
+                          "predicted SS-RSRP/SS-SINR/class raster"))
         files.append((write_report_xlsx(store, out / "report_province.xlsx", run_id=result.run_id),
                       "the province report: KPIs by city and county, village lists, changes, history"))
         files.append((write_report_html(store, out / "report_province.html", run_id=result.run_id),

@@ -54,7 +54,7 @@ def export_villages(store: StoreDep, principal: ReaderDep,
     GeoJSON, GeoPackage and KML the polygons too, in WGS84 (GCJ-02 with ``crs=gcj02``).
     """
     run_id = resolve_run(store, params.run)
-    frame, _ = query_villages(store, run_id, village_query(store, params, principal), count=False)
+    frame, _ = query_villages(store, run_id, village_query(store, params, principal, run_id), count=False)
     table = village_table(frame)
     table.insert(len(table.columns) - 1, "run_id", run_id)
     if params.crs is not None and params.crs.is_gcj02:

@@ -186,7 +186,7 @@ def village_items(request: Request, store: StoreDep, principal: ReaderDep,
                   params: Annotated[VillageItemsParams, Query()]) -> Response:
     """Villages of a run with their verdicts and metrics, filtered and paged (ordered by code)."""
     run_id, version = resolve_run_and_version(store, params.run)
-    query = village_query(store, params, principal)
+    query = village_query(store, params, principal, run_id)
     crs = _crs(params.crs)
     sortby = None if params.sortby in (None, "code") else params.sortby
     if sortby and params.after:

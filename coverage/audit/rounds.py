@@ -35,7 +35,7 @@ from coverage.model.rules import DEFAULT_RULES, RuleSet
 from coverage.model.terrain_inputs import TerrainSource
 from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
 from coverage.schema import MEASUREMENT_COLUMNS, conform
-from coverage.store.regions import did_you_mean, names_match
+from coverage.store.regions import resolve_division
 from coverage.store.storage import Store
 from coverage.store.tables import audit_tests, audit_villages, villages
 
@@ -84,24 +84,20 @@ def sampling_plan(*, strata: str = "city", confidence: float = 0.95, margin: flo
 
 
 def resolve_cities(store: Store, values: Sequence[str] | None) -> tuple[str, ...]:
-    """City codes for codes or names (南京市 or 南京), sorted and without repeats.
+    """City codes for codes or names (南京市 or 南京) among the stored villages, sorted and without
+    repeats (:func:`coverage.store.regions.resolve_division`).
 
     Raises
     ------
     ConfigError
-        Naming the value that matches no stored city.
+        Naming the value that matches no stored city, or the cities a name could mean.
     """
-    if not values:
-        return ()
-    cities = store.counts_by_city()
     out = []
-    for value in values:
-        value = value.strip()
-        hit = cities[(cities["city_code"] == value).to_numpy() | names_match(cities["city_name"], value, "city")]
-        if hit.empty:
-            regions = cities[["city_code", "city_name"]].astype(str).itertuples(index=False, name=None)
-            raise ConfigError(f"no city with code or name {value!r}{did_you_mean(value, regions)}")
-        out.append(str(hit["city_code"].iloc[0]))
+    for value in values or ():
+        try:
+            out.append(resolve_division(store, "city", value))
+        except NotFoundError as exc:
+            raise ConfigError(str(exc)) from None
     return tuple(sorted(set(out)))
 
 

@@ -1,6 +1,5 @@
-"""Shaping village results for lists and exports (:func:`village_table`, shared by the CLI and the API),
-and filters over a run already loaded whole (the maps of :mod:`maps.build`, which read a run once). The
-CLI's and the API's village lists filter in SQL (:mod:`coverage.store.results_query`)."""
+"""Shaping village results for lists and exports (:func:`village_table`, shared by the CLI, the API and
+the demo). Which villages: :mod:`coverage.store.results_query`, in SQL, for every interface."""
 
 from __future__ import annotations
 
@@ -9,11 +8,9 @@ import numpy as np
 import shapely
 
 from coverage.model.verdicts import committee_points
-from coverage.store.regions import region_codes
 
 __all__ = [
     "LIST_COLUMNS",
-    "filter_results",
     "village_table",
 ]
 
@@ -27,29 +24,6 @@ LIST_COLUMNS = (
     "measured_rsrp_median_dbm", "measured_good_share", "mr_samples", "mr_good_share", "mr_period", "point_lon",
     "point_lat", "population",
 )
-
-
-def filter_results(results: gpd.GeoDataFrame, *, verdict: str | None = None, no_site: bool = False,
-                   city: str | None = None, county: str | None = None,
-                   township: str | None = None) -> gpd.GeoDataFrame:
-    """Rows of ``results`` that match every filter given.
-
-    ``city``, ``county`` and ``township`` accept a code or a name, with or without its suffix (南京市
-    or 南京; :mod:`coverage.store.regions`).
-    Raises :class:`NotFoundError` for a region that is not in the results.
-    """
-    keep = np.ones(len(results), dtype=bool)
-    if verdict:
-        keep &= (results["verdict"] == verdict).to_numpy()
-    if no_site:
-        keep &= results["no_site"].astype(bool).to_numpy()
-    for level, value in (("city", city), ("county", county), ("township", township)):
-        if value:
-            pairs = results[[f"{level}_code", f"{level}_name"]].drop_duplicates().itertuples(index=False, name=None)
-            keep &= results[f"{level}_code"].isin(region_codes(pairs, value, level)).to_numpy()
-    out = results[keep].copy()
-    out.attrs = dict(results.attrs)
-    return out
 
 
 def village_table(results: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -41,7 +41,6 @@ from sqlalchemy.sql.expression import ColumnElement, Select
 from coverage.errors import NotFoundError
 from coverage.schema import COLUMNS, conform
 from coverage.store.queries import LIST_COLUMNS
-from coverage.store.regions import name_forms, region_codes
 from coverage.store.storage import Store
 from coverage.store.tables import (
     ingests,
@@ -57,8 +56,8 @@ from coverage.summary import reach_rates
 
 __all__ = [
     "VILLAGE_SORT_COLUMNS", "Envelope", "Rows", "VillageQuery", "code_prefix", "compare_runs",
-    "count_villages", "data_version", "division_codes", "division_names", "ensure_village_bounds", "extent",
-    "ingest_history", "match_divisions", "measurement_times", "query_villages", "refresh_village_bounds",
+    "count_villages", "data_version", "ensure_village_bounds", "extent",
+    "ingest_history", "measurement_times", "query_villages", "refresh_village_bounds",
     "region_envelope", "resolve_run",
     "resolve_run_and_version", "result_rows", "run_counts", "stored_version", "village_history",
     "village_rows", "villages_version",
@@ -81,9 +80,8 @@ class VillageQuery:
     """Filters of a village list; every one given must hold.
 
     ``regions`` are code prefixes that all must match (a caller's region limit and a requested
-    region, say). ``city_codes`` and ``county_codes`` keep the villages of any of these cities or
-    counties (a name that several carry, as :func:`match_divisions` finds them). ``name`` is a
-    substring of the village name. ``bbox`` intersects the village's envelope (WGS84 degrees).
+    region, say); division codes come from names through :func:`coverage.store.regions.resolve_division`.
+    ``name`` is a substring of the village name. ``bbox`` intersects the village's envelope (WGS84 degrees).
     """
 
     verdict: str | None = None
@@ -92,8 +90,6 @@ class VillageQuery:
     city_code: str | None = None
     county_code: str | None = None
     township_code: str | None = None
-    city_codes: tuple[str, ...] = ()
-    county_codes: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     name: str | None = None
     bbox: Envelope | None = None
@@ -300,9 +296,6 @@ def _village_conditions(query: VillageQuery, run_id: int) -> list[ColumnElement[
                           ("township_code", query.township_code)):
         if value:
             conds += [v.c[column] == value, code_prefix(r.c.code, value)]
-    for column, values in (("city_code", query.city_codes), ("county_code", query.county_codes)):
-        if values:
-            conds.append(v.c[column].in_(values))
     for region in query.regions:
         conds.append(code_prefix(r.c.code, region))
     if query.name:
@@ -322,8 +315,8 @@ def _village_select(*columns: Any) -> Select[Any]:
 
 
 def query_villages(store: Store, run_id: int, query: VillageQuery = VillageQuery(), *,
-                   limit: int | None = None, offset: int = 0, count: bool = True
-                   ) -> tuple[gpd.GeoDataFrame, int | None]:
+                   limit: int | None = None, offset: int = 0, count: bool = True,
+                   columns: Sequence[str] | None = None) -> tuple[gpd.GeoDataFrame, int | None]:
     """One page of a run's village results that match ``query``, ordered by code, and the number matched.
 
     Parameters
@@ -334,16 +327,20 @@ def query_villages(store: Store, run_id: int, query: VillageQuery = VillageQuery
         The page; ``limit=None`` returns every match from ``offset`` on.
     count
         Also count every match (the second value; None without it).
+    columns
+        Only these village and result columns are read (a map reads a third of them); default all.
 
     Returns
     -------
     (GeoDataFrame, int or None)
-        Rows shaped like :meth:`Store.read_results` (``attrs["run_id"]`` set), EPSG:4326.
+        Rows shaped like :meth:`Store.read_results` (``attrs["run_id"]`` set), EPSG:4326: the same
+        columns in the same order and dtypes, less those ``columns`` leaves out.
     """
     if query.bbox is not None:
         ensure_village_bounds(store)
+    village_cols, result_cols = _chosen_columns(columns)
     conds = _village_conditions(query, run_id)
-    page = (_village_select(*(villages.c[c.name] for c in COLUMNS["villages"]), villages.c.geom, *_RESULT_COLUMNS)
+    page = (_village_select(*(villages.c[name] for name in village_cols), villages.c.geom, *result_cols)
             .where(*conds).order_by(village_results.c.code).offset(offset))
     if limit is not None:
         page = page.limit(limit)
@@ -354,7 +351,18 @@ def query_villages(store: Store, run_id: int, query: VillageQuery = VillageQuery
         matched = None
         if count:
             matched = int(conn.execute(_village_select(func.count()).where(*conds)).scalar_one())
-    return _results_frame(keys, rows, run_id), matched
+    return _results_frame(keys, rows, run_id, village_cols, result_cols), matched
+
+
+def _chosen_columns(columns: Sequence[str] | None) -> tuple[list[str], list[Any]]:
+    village_cols = [c.name for c in COLUMNS["villages"]]
+    if columns is None:
+        return village_cols, list(_RESULT_COLUMNS)
+    wanted = set(columns)
+    unknown = wanted - set(village_cols) - {c.name for c in _RESULT_COLUMNS}
+    if unknown:
+        raise ValueError(f"villages have no column {', '.join(sorted(unknown))}")
+    return [c for c in village_cols if c in wanted], [c for c in _RESULT_COLUMNS if c.name in wanted]
 
 
 @dataclass
@@ -477,13 +485,17 @@ def count_villages(store: Store, run_id: int, query: VillageQuery = VillageQuery
         return int(conn.execute(_village_select(func.count()).where(*_village_conditions(query, run_id))).scalar_one())
 
 
-def _results_frame(keys: list[str], rows: Sequence[Any], run_id: int) -> gpd.GeoDataFrame:
+def _results_frame(keys: list[str], rows: Sequence[Any], run_id: int, village_cols: list[str],
+                   result_cols: list[Any]) -> gpd.GeoDataFrame:
     data = {k: [r[i] for r in rows] for i, k in enumerate(keys)}
     geometry = shapely.from_wkb(np.array(data["geom"], dtype=object)) if rows else np.array([], dtype=object)
-    frame = conform("villages", data, geometry)
-    for col in _RESULT_COLUMNS:
+    frame = conform("villages", data, geometry)  # the canonical dtypes; columns not read are dropped
+    if len(village_cols) < len(COLUMNS["villages"]):
+        frame = frame.drop(columns=[c.name for c in COLUMNS["villages"] if c.name not in village_cols])
+    for col in result_cols:
         frame[col.name] = data[col.name]
-    frame["nearest_site_m"] = frame["nearest_site_m"].astype(float)
+    if "nearest_site_m" in frame:
+        frame["nearest_site_m"] = frame["nearest_site_m"].astype(float)
     frame.attrs["run_id"] = run_id
     return frame
 
@@ -513,45 +525,6 @@ def result_rows(store: Store, run_id: int, *, regions: Sequence[str] = ()) -> pd
 
 
 # -- stations and measurements -------------------------------------------------------------------
-
-
-# -- divisions by name ---------------------------------------------------------------------------
-
-def division_codes(store: Store, level: str, name: str) -> list[tuple[str, str]]:
-    """``(code, name)`` of the cities, counties or townships of the stored villages called ``name``.
-
-    ``name`` matches the full name or the name without its usual suffix (南京 finds 南京市;
-    :func:`coverage.store.regions.name_forms`).
-    Several results mean the name is ambiguous (township names repeat across counties).
-    """
-    code_col, name_col = villages.c[f"{level}_code"], villages.c[f"{level}_name"]
-    candidates = name_forms(name, level)
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(code_col, name_col).where(name_col.in_(candidates)).distinct()
-                            .order_by(code_col).limit(20)).all()
-    return [(str(r[0]), str(r[1])) for r in rows]
-
-
-def match_divisions(store: Store, run_id: int, level: str, value: str) -> tuple[str, ...]:
-    """The codes of the cities, counties or townships of run ``run_id``'s villages that ``value``
-    names: its code, else its name with or without the usual suffix (南京 finds 南京市;
-    :func:`coverage.store.regions.region_codes`), every one that carries the name.
-
-    Raises :class:`NotFoundError` with the closest regions of the run ("did you mean") on a miss.
-    """
-    code_col, name_col = villages.c[f"{level}_code"], villages.c[f"{level}_name"]
-    with store.engine.connect() as conn:
-        rows = conn.execute(_village_select(code_col, name_col).where(village_results.c.run_id == run_id)
-                            .distinct().order_by(code_col, name_col)).all()
-    return region_codes(((r[0], r[1]) for r in rows), value, level)
-
-
-def division_names(store: Store, level: str) -> list[tuple[str, str]]:
-    """``(code, name)`` of every city, county or township of the stored villages (for "did you mean")."""
-    code_col, name_col = villages.c[f"{level}_code"], villages.c[f"{level}_name"]
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(code_col, name_col).where(name_col.is_not(None)).distinct()).all()
-    return [(str(r[0]), str(r[1])) for r in rows]
 
 
 # -- runs seen from a region, and what changed between runs --------------------------------------

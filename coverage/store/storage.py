@@ -287,11 +287,15 @@ class Store:
         if not produced:
             yield _from_rows(kind, {k: [] for k in keys}, 0)
 
-    def read_divisions(self, level: str | None = None) -> gpd.GeoDataFrame:
-        """The division reference (optionally one level), geometry in EPSG:4326 where known."""
+    def read_divisions(self, level: str | Sequence[str] | None = None, *, within: str | None = None
+                       ) -> gpd.GeoDataFrame:
+        """The division reference, by code (optionally of one level or several, and only the divisions
+        whose code starts with ``within``), geometry in EPSG:4326 where known."""
         query = select(divisions).order_by(divisions.c.code)
         if level:
-            query = query.where(divisions.c.level == level)
+            query = query.where(divisions.c.level.in_([level] if isinstance(level, str) else list(level)))
+        if within:
+            query = query.where(divisions.c.code.startswith(within, autoescape=True))
         with self.engine.connect() as conn:
             result = conn.execute(query)
             data = pd.DataFrame(result.fetchall(), columns=list(result.keys()))

@@ -49,15 +49,22 @@ def row_village_box(i: int) -> shapely.Polygon:
     return shapely.box(west, SOUTH, west + KM_LON, SOUTH + KM_LAT)
 
 
-def row_villages() -> gpd.GeoDataFrame:
-    """The eight villages in the canonical contract (committee point known for the first only)."""
-    n = len(VILLAGES)
-    codes = [v[0] for v in VILLAGES]
+#: The twin variant (``twins=True``): 南京市's county and township carry the names of 扬州市's, so that
+#: 江都区 and 大桥镇 each name two regions (320115 and 321012; 320115100 and 321012101).
+TWIN_VILLAGES = [(code, name, "大桥镇", "江都区", city) for code, name, _, _, city in VILLAGES]
+
+
+def row_villages(*, twins: bool = False) -> gpd.GeoDataFrame:
+    """The eight villages in the canonical contract (committee point known for the first only);
+    ``twins``: with :data:`TWIN_VILLAGES`' names."""
+    rows = TWIN_VILLAGES if twins else VILLAGES
+    n = len(rows)
+    codes = [v[0] for v in rows]
     return conform("villages", {
-        "code": codes, "name": [v[1] for v in VILLAGES],
-        "township_code": [c[:9] for c in codes], "township_name": [v[2] for v in VILLAGES],
-        "county_code": [c[:6] for c in codes], "county_name": [v[3] for v in VILLAGES],
-        "city_code": [c[:4] for c in codes], "city_name": [v[4] for v in VILLAGES],
+        "code": codes, "name": [v[1] for v in rows],
+        "township_code": [c[:9] for c in codes], "township_name": [v[2] for v in rows],
+        "county_code": [c[:6] for c in codes], "county_name": [v[3] for v in rows],
+        "city_code": [c[:4] for c in codes], "city_name": [v[4] for v in rows],
         "province_code": ["32"] * n, "province_name": ["江苏省"] * n,
         "committee_lon": [SITE[0], *([None] * (n - 1))], "committee_lat": [SITE[1], *([None] * (n - 1))],
         "population": [1000 + 10 * i for i in range(n)], "source": ["test"] * n,
@@ -91,9 +98,10 @@ def row_measurements() -> gpd.GeoDataFrame:
     }, shapely.points(lon, lat))
 
 
-def build_row_world(store: Store, *, analyze: bool = True) -> int | None:
-    """Store the small world (three ingests) and publish one analysis run; return its id."""
-    for kind, frame in (("villages", row_villages()), ("stations", row_stations()),
+def build_row_world(store: Store, *, analyze: bool = True, twins: bool = False) -> int | None:
+    """Store the small world (three ingests; ``twins``: its twin-name variant) and publish one analysis
+    run; return its id."""
+    for kind, frame in (("villages", row_villages(twins=twins)), ("stations", row_stations()),
                         ("measurements", row_measurements())):
         store.write(kind, frame, record=IngestRecord(kind=kind, file_name=f"{kind}.test", sha256="0" * 64))
     if not analyze:
