@@ -487,18 +487,26 @@ def test_palette_png_round_trip() -> None:
 # -- from a store, through the CLI ---------------------------------------------------------------------
 
 
+#: A site 0.0095 degree east of the block's edge: inside the 0.01-degree margin of STATION_MARGIN_DEG.
+MARGIN_SITE = {"site_id": ["S5"], "operator": ["CMCC"], "rat": ["NR"], "band": ["n41"], "lon": [119.4295],
+               "lat": [32.41], "status": ["active"]}
+
+
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The hand-made world stored and analysed (with a prediction raster)."""
+    """The hand-made world stored and analysed (with a prediction raster), and S5: a site east of the
+    block, outside its envelope but within the margin a map draws sites in."""
     folder = tmp_path_factory.mktemp("maps-store")
     url = f"sqlite:///{folder / 'maps.db'}"
     store = Store(url)
     store.create_schema()
     villages = results_frame()
+    stations = pd.concat([pd.DataFrame(stations_frame().drop(columns="geometry")), pd.DataFrame(MARGIN_SITE)],
+                         ignore_index=True)
     village_cols = [c for c in ("code", "name", "township_code", "township_name", "county_code", "county_name",
                                 "city_code", "city_name", "province_code", "province_name")]
     frames = {"villages": conform("villages", villages[village_cols], villages.geometry.values),
-              "stations": stations_frame(),
+              "stations": conform("stations", stations, shapely.points(stations["lon"], stations["lat"])),
               "measurements": conform("measurements", {}, [])}
     store.seed(divisions_frame=divisions_frame(), frames=frames, fingerprint="test")  # type: ignore[arg-type]
     run_analysis(store, rules=DEFAULT_RULES, params=ModelParameters(workers=1), scope="all",
@@ -548,6 +556,8 @@ def test_maps_read_in_sql_draw_the_pages_the_whole_run_drew(small_store: str, le
     before = drawn_from_the_whole_run(store, level, code)
     store.dispose()
     assert numbered(render_html(after)) == numbered(render_html(before))
+    if code is not None:  # the sites are read by envelope in SQL: the one just outside it is still drawn
+        assert json.loads(layer(after, "5G基站").data_json)["id"] == ["S1", "S2", "S5"]
 
 
 def _cli_app() -> typer.Typer:
