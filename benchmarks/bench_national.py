@@ -15,6 +15,7 @@ the coordinator's peak should stay flat as the area grows and a worker's follow 
     python benchmarks/bench_national.py --sets 3 --partition-sizes 500,2000,8000   # memory vs partition size
     python benchmarks/bench_national.py --sets all --work-dir /tmp/nation --rasters   # the whole nation, measured
     python benchmarks/bench_national.py --sets all --database-url postgresql+psycopg://postgres@127.0.0.1/nation
+    python benchmarks/bench_national.py --sets west,1 --no-baseline --before ../old   # this code against a checkout
     (the single-process run is skipped for sets of more than --baseline-max provinces, default 3:
     its rasters cover the whole area and would not fit in memory)
 
@@ -25,6 +26,12 @@ then the nation (487,144 village committees) against the targets: measured when 
 run, else a linear extrapolation. `--database-url` runs on that database instead of a temporary SQLite
 file (its stored world is replaced); `--work-dir` keeps the SQLite file and rasters there (deleted at
 the end); `--rasters` writes the run's GeoTIFFs and VRT as `village5g analyze` does.
+
+`--before DIR` times the code of another checkout (e.g. `git worktree add --detach ../old <commit>`) on
+the same stored world: each partitioned run is made with that code and with this one, alternately
+(before, this, before, this with `--repeats 2`), and the ratio of their times is printed with the load
+average at the start of each run (the machine may be shared). The `west` set is 西藏, 青海 and 新疆, the
+provinces of the largest villages.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ SETS = {
     "1": ["32"],
     "3": ["31", "32", "34"],
     "10": ["31", "32", "33", "34", "35", "36", "41", "42", "43", "44"],
+    "west": ["54", "63", "65"],  # the largest villages: 159 km² on average against 6.2 km² in the east
     "all": [],  # every province of the national list (seeds.national.province_codes)
 }
 NATION_COMMITTEES = 487_144
@@ -84,14 +92,17 @@ def _child(step: str, db: str, provinces: list[str], workers: int, size: int | N
 
 
 def _measure(step: str, db: str, provinces: list[str], workers: int, size: int | None = None,
-             artifacts: str | None = None) -> dict[str, float]:
+             artifacts: str | None = None, code: Path | None = None) -> dict[str, float]:
     """Run a step in a child process; add its wall time and the peak RSS (MB) of its process tree, of
-    the child itself (the coordinator) and of its largest other process (a Dask worker)."""
+    the child itself (the coordinator) and of its largest other process (a Dask worker). ``code``: a
+    checkout whose packages the child (and its Dask workers) import instead of this one's."""
+    env = None if code is None else {**os.environ, "PYTHONPATH": str(code.resolve())}
+    load = os.getloadavg()[0]
     cmd = [sys.executable, __file__, "--child", step, "--db", db, "--provinces", ",".join(provinces),
            "--workers", str(workers), "--partition-villages", str(size or 0), *(["--artifacts", artifacts]
                                                                               if artifacts else [])]
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT if code is None else code, stdout=subprocess.PIPE, text=True, env=env)
     peak = coordinator = worker = 0
     stop = threading.Event()
 
@@ -127,7 +138,33 @@ def _measure(step: str, db: str, provinces: list[str], workers: int, size: int |
     figures["peak_mb"] = peak / 2**20
     figures["coordinator_mb"] = coordinator / 2**20
     figures["worker_mb"] = worker / 2**20
+    figures["load_start"] = load
+    figures["load_end"] = os.getloadavg()[0]
     return figures
+
+
+def _compare(args: argparse.Namespace, db: str, provinces: list[str], size: int, artifacts: str | None,
+             units: float) -> dict[str, float]:
+    """Time the partitioned run with the ``--before`` checkout and with this code, alternately, print
+    both with their loads and the ratio, and return this code's fastest run."""
+    times: dict[str, list[float]] = {"before": [], "this": []}
+    best: dict[str, float] = {}
+    villages = 0.0
+    for k in range(args.repeats):
+        for label, code in (("before", args.before), ("this", None)):
+            part = _measure("partitioned", db, provinces, args.workers, size, artifacts, code=code)
+            villages = part["villages"]
+            times[label].append(part["wall_s"])
+            if label == "this" and part["wall_s"] <= min(times["this"]):
+                best = part
+            per_1000 = part["wall_s"] / villages * 1000
+            print(f"   {label:>6} code, run {k + 1}: {part['wall_s']:.0f} s, {per_1000:.2f} s per 1,000 villages, "
+                  f"peak {part['peak_mb']:,.0f} MB (load average {part['load_start']:.2f} at the start, "
+                  f"{part['load_end']:.2f} at the end)", flush=True)
+    before, this = min(times["before"]) / villages * 1000, min(times["this"]) / villages * 1000
+    print(f"   {villages:,.0f} village committees (of {units:,.0f} village-level units): before {before:.2f} s per "
+          f"1,000 villages, this code {this:.2f} s: {before / this:.2f}x faster (the best run of each)", flush=True)
+    return best
 
 
 def main() -> None:
@@ -146,6 +183,9 @@ def main() -> None:
                                                       "temporary folder); what the run writes there is deleted")
     parser.add_argument("--rasters", action="store_true",
                         help="write the run's GeoTIFFs and VRT mosaic, as `village5g analyze` does")
+    parser.add_argument("--before", type=Path, help="a checkout of older code: time its partitioned runs too, "
+                                                    "on the same stored world, alternating with this code's")
+    parser.add_argument("--repeats", type=int, default=1, help="partitioned runs per code with --before")
     parser.add_argument("--partition-villages", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -156,6 +196,8 @@ def main() -> None:
         print(json.dumps(_child(args.child, args.db, args.provinces.split(","), args.workers,
                                 args.partition_villages or None, args.artifacts)))
         return
+    if args.before is not None and not (args.before / "coverage" / "runs" / "analysis.py").is_file():
+        parser.error(f"--before: {args.before} is not a checkout of this project (no coverage/runs/analysis.py)")
     names = [n.strip() for n in args.sets.split(",")]
     unknown = [n for n in names if n not in SETS]
     if unknown:
@@ -181,7 +223,11 @@ def main() -> None:
                   f"and {seed['cells']:,.0f} cells one province at a time in {seed['wall_s']:.0f} s (peak "
                   f"{seed['peak_mb']:,.0f} MB, load {os.getloadavg()[0]:.2f})", flush=True)
             sizes = [int(v) for v in args.partition_sizes.split(",")]
-            runs = [(v, _measure("partitioned", db, provinces, args.workers, v, artifacts)) for v in sizes]
+            runs = []
+            if args.before is not None:  # this code's best run of the comparison is the first size's run
+                runs.append((sizes[0], _compare(args, db, provinces, sizes[0], artifacts, seed["villages"])))
+            runs += [(v, _measure("partitioned", db, provinces, args.workers, v, artifacts))
+                     for v in sizes[len(runs):]]
             skip = args.no_baseline or len(provinces) > args.baseline_max
             base = None if skip else _measure("single", db, provinces, args.workers, artifacts=artifacts)
         for partition_size, part in runs:

@@ -19,7 +19,7 @@ from coverage.model.fusion import Evidence, Variogram, fit_variogram, krige
 from coverage.model.grid import make_grid
 from coverage.model.parameters import CALIBRATION_KNOTS_M, ModelParameters
 from coverage.model.rules import PLANNING_RULES, RULE_SETS, load_rules
-from coverage.model.verdicts import confidence_label, covered_probability
+from coverage.model.verdicts import BINNED_HEADROOM_STEP_DB, BINNED_PIXELS, confidence_label, covered_probability
 from coverage.runs.analysis import analyze_frames
 from coverage.schema import conform
 from coverage.summary import reach_interval
@@ -203,6 +203,54 @@ def test_covered_probability_needs_both_committee_and_area_so_it_is_below_either
                             correlation_m=1000.0)
     # with a partly independent committee effect the joint probability is below the common-effect value
     assert 0.3 < p[0] < norm.cdf(0.5 / 8.0)
+
+
+def _large_and_small_villages() -> tuple[np.ndarray, np.ndarray, dict[str, object]]:
+    """Village 1: 150 x 150 pixels (22,500, above BINNED_PIXELS), headroom rising from -12 to +12 dB
+    west to east with a ripple, a strip nothing reaches; village 2: 20 x 20 pixels (400) beside it."""
+    labels = np.zeros((150, 170), dtype=np.int32)
+    labels[:, :150] = 1
+    labels[:20, 150:] = 2
+    rows, cols = np.mgrid[0:150, 0:170]
+    headroom = -12.0 + cols * (24.0 / 150.0) + 1.7 * np.sin(rows * 0.37) * np.cos(cols * 0.21)
+    headroom[140:, :] = -np.inf
+    pixels = np.bincount(labels.ravel(), minlength=3)[1:]
+    kwargs: dict[str, object] = {"n": 2, "share": 0.5, "correlation_m": 5_000.0}
+    return labels, headroom, {"h_committee": np.array([2.0, 1.0]), "sigma_db": np.full(2, 8.0),
+                              "area_m2": pixels * 1e4, **kwargs}
+
+
+def test_covered_probability_of_a_large_village_on_binned_headrooms_is_within_its_bound() -> None:
+    labels, headroom, args = _large_and_small_villages()
+    assert (labels == 1).sum() > BINNED_PIXELS >= (labels == 2).sum()
+    binned = covered_probability(labels, headroom, **args)  # type: ignore[arg-type]
+    exact = covered_probability(labels, headroom, **args, binned_pixels=None)  # type: ignore[arg-type]
+    half = BINNED_HEADROOM_STEP_DB / 2.0
+    lower = covered_probability(labels, headroom - half, **args, binned_pixels=None)  # type: ignore[arg-type]
+    upper = covered_probability(labels, headroom + half, **args, binned_pixels=None)  # type: ignore[arg-type]
+    # the small village takes the pixel path: the same value, bit for bit
+    assert binned[1] == exact[1]
+    # the large one: between the exact answers with every area headroom moved by half a bin either way
+    # (about 0.02 apart here: a 5 km correlation leaves a common effect of sigma 4 dB over 2.25 km²)
+    assert 0.05 < exact[0] < 0.95 and upper[0] - lower[0] < 0.03
+    assert lower[0] - 1e-9 <= binned[0] <= upper[0] + 1e-9
+    assert binned[0] != exact[0]  # the fast path did run
+    # headrooms already on bin centres lose nothing: the same answer up to the order of the sums
+    centred = (np.floor(headroom / BINNED_HEADROOM_STEP_DB) + 0.5) * BINNED_HEADROOM_STEP_DB
+    assert covered_probability(labels, centred, **args)[0] == pytest.approx(  # type: ignore[arg-type]
+        covered_probability(labels, centred, **args, binned_pixels=None)[0], abs=1e-9)  # type: ignore[arg-type]
+
+
+def test_covered_probability_leaves_unreached_pixels_out_but_counts_them_in_the_area() -> None:
+    # 4 pixels, 2 of them unreached: with half the area required, the better reached pixel decides
+    # (a common effect); the unreached ones still count, so three quarters would never be met
+    labels = np.ones((2, 2), dtype=np.int32)
+    headroom = np.array([[1.0, 3.0], [-np.inf, -np.inf]])
+    common = {"h_committee": np.array([9.0]), "sigma_db": np.array([8.0]), "area_m2": np.array([4e4]),
+              "n": 1, "correlation_m": 1e12}
+    assert covered_probability(labels, headroom, share=0.5, **common)[0] == pytest.approx(  # type: ignore[arg-type]
+        norm.cdf(1.0 / 8.0), abs=2e-3)
+    assert covered_probability(labels, headroom, share=0.75, **common)[0] == 0.0  # type: ignore[arg-type]
 
 
 def test_confidence_labels_and_the_reach_interval() -> None:

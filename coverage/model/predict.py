@@ -407,12 +407,16 @@ def kernel_radius(radius_px: np.ndarray) -> int:
 def band_sinr(b_rsrp: np.ndarray, reached: np.ndarray, b_sum: np.ndarray, load: float,
               noise_mw: float) -> np.ndarray:
     """SS-SINR (dB, float32) of the best server of a layer: the other cells' power at ``load`` plus
-    noise per resource element as interference; -inf where no cell reaches."""
-    signal = np.where(reached, np.exp(b_rsrp.astype(np.float64) * np.log(10.0) / 10.0), 0.0)
-    interference = load * np.maximum(b_sum - signal, 0.0)
+    noise per resource element as interference; -inf where no cell reaches.
+
+    Only the reached pixels are computed (in the sparse west most of a tile is out of every cell's
+    reach); each value is the same arithmetic on the same inputs as over the whole layer."""
+    out = np.full(b_rsrp.shape, -np.inf, dtype=np.float32)
+    signal = np.exp(b_rsrp[reached].astype(np.float64) * np.log(10.0) / 10.0)
+    interference = load * np.maximum(b_sum[reached] - signal, 0.0)
     with np.errstate(divide="ignore"):
-        return np.where(reached, 10.0 * np.log10(signal / (interference + noise_mw)),
-                        -np.inf).astype(np.float32)
+        out[reached] = (10.0 * np.log10(signal / (interference + noise_mw))).astype(np.float32)
+    return out
 
 
 def _predict_tile(cells: _Cells, params: ModelParameters, rules: RuleSet, resolution: float,

@@ -103,10 +103,12 @@ def pixel_noise_mw(prediction: Prediction, cell: np.ndarray, noise_figure_db: fl
         return np.full(np.shape(cell), np.nan)
     names, band_index = np.unique(bands, return_inverse=True)
     noise_dbm = np.array([float(link_budget.noise_per_re_dbm(BANDS[b].scs_khz, noise_figure_db)) for b in names])
-    return 10.0 ** (noise_dbm[band_index[np.maximum(cell, 0)]] / 10.0)
+    # per band, then gathered per pixel: the same values as raising every pixel's noise to the power
+    return (10.0 ** (noise_dbm / 10.0))[band_index[np.maximum(cell, 0)]]
 
 
-def good_headroom_db(prediction: Prediction, rules: RuleSet, noise_figure_db: float) -> np.ndarray:
+def good_headroom_db(prediction: Prediction, rules: RuleSet, noise_figure_db: float, *,
+                     where: np.ndarray | None = None) -> np.ndarray:
     """Per pixel, the smallest location effect (dB, added to every link at the place) that keeps the
     pixel good, negated: the pixel is good exactly where this is >= 0, and stays good under any
     common loss smaller than it. -inf where nothing reaches or interference alone keeps SS-SINR below
@@ -115,8 +117,13 @@ def good_headroom_db(prediction: Prediction, rules: RuleSet, noise_figure_db: fl
     SS-RSRP moves one for one with the effect; SS-SINR = S g / (I g + N) moves only through the noise
     (``g = 10^(effect/10)``), so an interference-limited pixel keeps its SINR however much common
     loss it gets: the SINR bar holds for ``g >= T N / (S - T I)``.
+
+    ``where``: a boolean ``(height, width)`` of the pixels wanted (e.g. the villages' and committee
+    points'); the others are -inf, unread.
     """
     reached = prediction.rsrp_dbm > NODATA
+    if where is not None:
+        reached &= where
     out = np.full(prediction.rsrp_dbm.shape, -np.inf)
     if not reached.any():
         return out
