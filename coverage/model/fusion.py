@@ -44,7 +44,7 @@ from scipy.spatial import cKDTree
 
 from coverage.model.grid import NODATA, Grid
 from coverage.model.parameters import ModelParameters
-from coverage.model.prediction import Prediction, pixel_noise_mw, probe_serving
+from coverage.model.prediction import Prediction, pixel_noise_mw, probe_serving, shifted_sinr_db
 from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
 
 __all__ = [
@@ -380,12 +380,8 @@ def apply_effect(prediction: Prediction, effect_db: np.ndarray, *, noise_figure_
     rows, cols = np.nonzero(reached & (effect_db != 0))
     e = effect_db[rows, cols].astype(float)
     s_dbm = prediction.rsrp_dbm[rows, cols].astype(float)
-    sinr = prediction.sinr_db[rows, cols].astype(float)
     n_mw = pixel_noise_mw(prediction, prediction.cell[rows, cols], noise_figure_db)
-    s_mw = 10.0 ** (s_dbm / 10.0)
-    i_mw = np.maximum(s_mw / 10.0 ** (sinr / 10.0) - n_mw, 0.0)
-    g = 10.0 ** (e / 10.0)
-    new_sinr = 10.0 * np.log10(s_mw * g / (i_mw * g + n_mw))
+    new_sinr = shifted_sinr_db(s_dbm, prediction.sinr_db[rows, cols], n_mw, e)
     prediction.rsrp_dbm[rows, cols] = (s_dbm + e).astype(np.float32)
     prediction.sinr_db[rows, cols] = new_sinr.astype(np.float32)
     prediction.coverage_class[rows, cols] = rules_classify(prediction.rsrp_dbm[rows, cols],

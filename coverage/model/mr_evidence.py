@@ -28,7 +28,6 @@ kriging of :mod:`coverage.model.fusion` beside the measurements' bins, each bin 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +38,7 @@ from scipy.special import ndtr, ndtri
 from coverage.crs import project_xy
 from coverage.model.fusion import Evidence
 from coverage.model.grid import NODATA, Grid
-from coverage.model.prediction import Prediction, probe_serving
+from coverage.model.prediction import Prediction, probe_serving, probe_view
 from coverage.model.verdicts import NO_SERVICE_RSRP_DBM, REASONS, confidence_label
 
 __all__ = ["MR_REASONS", "MrModel", "apply_mr_verdicts", "fit_colocated_offset", "heard_lift", "mr_bins", "mr_points",
@@ -91,16 +90,6 @@ def mr_points(mr: pd.DataFrame) -> pd.DataFrame:
     return out[["lon", "lat", "operator", "n_nr", "rsrp_nr", "good_nr", "n_lte"]]
 
 
-def _view(prediction: Prediction, start: int) -> Prediction:
-    """``prediction`` whose probes start at probe ``start`` (shallow; probes of several sources share a run)."""
-    view = copy.copy(prediction)
-    if prediction.probe_band_rsrp is not None:
-        view.probe_band_rsrp = prediction.probe_band_rsrp[start:]
-    if prediction.probe_band_cell is not None:
-        view.probe_band_cell = prediction.probe_band_cell[start:]
-    return view
-
-
 def mr_residuals(points: pd.DataFrame, prediction: Prediction, first_probe: int, *, model: MrModel,
                  offset_db: float, selection_offsets: tuple[tuple[str, float], ...] = (),
                  prior_db: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -110,7 +99,7 @@ def mr_residuals(points: pd.DataFrame, prediction: Prediction, first_probe: int,
     n = len(points)
     ops = {name: i for i, name in enumerate(prediction.operators)}
     op_index = np.array([ops.get(str(o), -1) for o in points["operator"].to_numpy()], dtype=np.int64)
-    predicted, _cell, _band = probe_serving(_view(prediction, first_probe), op_index, selection_offsets)
+    predicted, _cell, _band = probe_serving(probe_view(prediction, first_probe), op_index, selection_offsets)
     n_nr = points["n_nr"].to_numpy(float)
     n_lte = points["n_lte"].to_numpy(float)
     rsrp = points["rsrp_nr"].to_numpy(float)

@@ -245,8 +245,8 @@ class _Cells:
 #: Probe pixels (rows, columns) whose per-operator values a prediction reports, or None.
 _Probes = tuple[np.ndarray, np.ndarray] | None
 _TILE_CONTEXT: tuple[_Cells, ModelParameters, RuleSet, float, _Probes, TerrainLayers | None] | None = None
-#: A tile's probes: their indices, and per operator and band the best RSRP and its cell.
-_ProbeValues = tuple[np.ndarray, np.ndarray, np.ndarray]
+#: A tile's probes: their indices, and per operator and band the best RSRP, its cell and its SS-SINR.
+_ProbeValues = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _init_worker(context: tuple[_Cells, ModelParameters, RuleSet, float, _Probes, TerrainLayers | None]) -> None:
@@ -443,7 +443,8 @@ def _predict_tile(cells: _Cells, params: ModelParameters, rules: RuleSet, resolu
         n_ops = max(cells.n_operators, 1)
         n_bands = max(len(cells.band_names), 1)
         probe_values = (probes[0], np.full((len(probes[0]), n_ops, n_bands), -np.inf, dtype=np.float32),
-                        np.full((len(probes[0]), n_ops, n_bands), -1, dtype=np.int32))
+                        np.full((len(probes[0]), n_ops, n_bands), -1, dtype=np.int32),
+                        np.full((len(probes[0]), n_ops, n_bands), -np.inf, dtype=np.float32))
     for op in np.unique(cells.operator[near]):
         op_cells = near[cells.operator[near] == op]
         op_rsrp = np.full((h, w), -np.inf, dtype=np.float32)
@@ -462,6 +463,7 @@ def _predict_tile(cells: _Cells, params: ModelParameters, rules: RuleSet, resolu
             if probe_values is not None and probes is not None:
                 probe_values[1][:, op, band] = b_rsrp[probes[1], probes[2]]
                 probe_values[2][:, op, band] = b_cell[probes[1], probes[2]]
+                probe_values[3][:, op, band] = b_sinr[probes[1], probes[2]]
             take = b_score > op_score
             op_score[take] = b_score[take]
             op_rsrp[take] = b_rsrp[take]
@@ -566,9 +568,9 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
         Optional boolean ``(height, width)``: only the pixels in the boxes of :func:`tile_boxes`
         (each tile cropped to its True pixels) are computed.
     probes
-        Optional pixel rows and columns (e.g. of measurements) whose per-operator best SS-RSRP and
-        serving cell per band are reported in ``probe_band_rsrp`` / ``probe_band_cell``; they are added
-        to ``mask``.
+        Optional pixel rows and columns (e.g. of measurements) whose per-operator best SS-RSRP, serving
+        cell and SS-SINR per band are reported in ``probe_band_rsrp`` / ``probe_band_cell`` /
+        ``probe_band_sinr``; they are added to ``mask``.
     terrain
         Optional DEM and land cover on ``grid`` and its halo (:func:`coverage.model.terrain_inputs.read_layers`):
         effective antenna heights, terrain diffraction over each site's radials (Bullington excess over
@@ -615,24 +617,26 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
         _init_worker(context)
         results = [_tile_task(t) for t in tiles]
     n_ops = max(arrays.n_operators, 1)
-    probe_band = probe_cell = None
+    probe_band = probe_cell = probe_sinr = None
     if probe_on is not None:
         on_index = np.flatnonzero(probe_on)
         shape_p = (len(probe_on), n_ops, max(len(arrays.band_names), 1))
         probe_band = np.full(shape_p, np.nan, dtype=np.float32)
         probe_cell = np.full(shape_p, -1, dtype=np.int32)
         probe_band[on_index] = -np.inf
+        probe_sinr = probe_band.copy()
     for (r0, c0, r1, c1), arrays_out, probe_values in results:
         for target, part in zip(out, arrays_out, strict=True):
             target[r0:r1, c0:c1] = part
-        if probe_values is not None and probe_cell is not None and probe_band is not None:
+        if probe_values is not None and probe_cell is not None and probe_band is not None and probe_sinr is not None:
             idx = on_index[probe_values[0]]
-            probe_band[idx], probe_cell[idx] = probe_values[1], probe_values[2]
+            probe_band[idx], probe_cell[idx], probe_sinr[idx] = probe_values[1], probe_values[2], probe_values[3]
     if progress:
         progress(f"predicted {len(cells):,} cells on {grid.width} x {grid.height} pixels "
                  f"in {len(tiles)} tiles")
     rsrp, sinr, coverage_class, cell, operator = out
     return Prediction(grid, rsrp, sinr, coverage_class, cell, operator, list(arrays.operator_names), cells,
-                      probe_band_rsrp=probe_band, probe_band_cell=probe_cell, band_names=list(arrays.band_names))
+                      probe_band_rsrp=probe_band, probe_band_cell=probe_cell, probe_band_sinr=probe_sinr,
+                      band_names=list(arrays.band_names))
 
 

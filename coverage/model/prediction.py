@@ -5,6 +5,7 @@ headroom over the good bar and the class of RSRP/SINR values under a rule set.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ from coverage.model.rules import RuleSet
 NO_SIGNAL, WEAK, GOOD = 0, 1, 2
 
 __all__ = ["GOOD", "NO_SIGNAL", "WEAK", "Prediction", "classify", "crop_prediction", "crop_prediction_array",
-           "good_headroom_db", "pixel_noise_mw", "probe_serving"]
+           "good_headroom_db", "headroom_db", "pixel_noise_mw", "probe_serving", "probe_view", "shifted_sinr_db"]
 
 
 @dataclass
@@ -45,6 +46,8 @@ class Prediction:
     #: off the grid) and that cell (index into ``cells``, -1 none).
     probe_band_rsrp: np.ndarray | None = None
     probe_band_cell: np.ndarray | None = None
+    #: The same probes' SS-SINR (dB) of that band's best server (-inf where none reaches, NaN off the grid).
+    probe_band_sinr: np.ndarray | None = None
     band_names: list[str] = field(default_factory=list)
     #: Standard deviation (dB, float32) of the location effect per pixel, once a run has fused its
     #: evidence (:mod:`coverage.model.fusion`); None for the model alone.
@@ -95,6 +98,19 @@ def probe_serving(prediction: Prediction, operator_index: np.ndarray,
     return serving, np.where(operator_index >= 0, cell, -1), np.where(np.isfinite(serving), band, -1)
 
 
+def probe_view(prediction: Prediction, start: int) -> Prediction:
+    """``prediction`` whose probes start at probe ``start`` (shallow; probes of several sources share a run:
+    measurements, MR grids, committee points)."""
+    view = copy.copy(prediction)
+    if prediction.probe_band_rsrp is not None:
+        view.probe_band_rsrp = prediction.probe_band_rsrp[start:]
+    if prediction.probe_band_cell is not None:
+        view.probe_band_cell = prediction.probe_band_cell[start:]
+    if prediction.probe_band_sinr is not None:
+        view.probe_band_sinr = prediction.probe_band_sinr[start:]
+    return view
+
+
 def pixel_noise_mw(prediction: Prediction, cell: np.ndarray, noise_figure_db: float) -> np.ndarray:
     """Noise per resource element (mW) of the serving cells ``cell`` (indices into
     ``prediction.cells``; -1 gives the first band's), for SS-SINR arithmetic on pixels."""
@@ -128,17 +144,36 @@ def good_headroom_db(prediction: Prediction, rules: RuleSet, noise_figure_db: fl
     if not reached.any():
         return out
     rows, cols = np.nonzero(reached)
-    s_dbm = prediction.rsrp_dbm[rows, cols].astype(np.float64)
-    sinr = prediction.sinr_db[rows, cols].astype(np.float64)
     n_mw = pixel_noise_mw(prediction, prediction.cell[rows, cols], noise_figure_db)
+    out[rows, cols] = headroom_db(prediction.rsrp_dbm[rows, cols], prediction.sinr_db[rows, cols], n_mw, rules)
+    return out
+
+
+def headroom_db(rsrp_dbm: np.ndarray, sinr_db: np.ndarray, noise_mw: np.ndarray, rules: RuleSet) -> np.ndarray:
+    """The good headroom (:func:`good_headroom_db`) of serving SS-RSRP ``rsrp_dbm`` and SS-SINR ``sinr_db``
+    with noise ``noise_mw`` per resource element: ``min(RSRP - good RSRP bar, 10 log10((S - T I) / (T N)))``,
+    ``T`` the SINR bar (linear) and ``I = S / SINR - N``; -inf where interference alone keeps the SINR below it."""
+    s_dbm = np.asarray(rsrp_dbm, dtype=np.float64)
+    n_mw = np.asarray(noise_mw, dtype=np.float64)
     s_mw = 10.0 ** (s_dbm / 10.0)
-    i_mw = np.maximum(s_mw / 10.0 ** (sinr / 10.0) - n_mw, 0.0)
+    i_mw = np.maximum(s_mw / 10.0 ** (np.asarray(sinr_db, dtype=np.float64) / 10.0) - n_mw, 0.0)
     t = 10.0 ** (rules.good_sinr_db / 10.0)
     margin = s_mw - t * i_mw
     with np.errstate(divide="ignore", invalid="ignore"):
         sinr_headroom = np.where(margin > 0, 10.0 * np.log10(margin / (t * n_mw)), -np.inf)
-    out[rows, cols] = np.minimum(s_dbm - rules.good_rsrp_dbm, sinr_headroom)
-    return out
+    return np.minimum(s_dbm - rules.good_rsrp_dbm, sinr_headroom)
+
+
+def shifted_sinr_db(rsrp_dbm: np.ndarray, sinr_db: np.ndarray, noise_mw: np.ndarray, effect_db: np.ndarray
+                    ) -> np.ndarray:
+    """SS-SINR (dB) after a location effect ``effect_db`` common to every link at the place: signal and
+    interference move with it, the noise does not: ``S g / (I g + N)``, ``g = 10^(effect/10)``,
+    ``I = S / SINR - N``."""
+    s_mw = 10.0 ** (np.asarray(rsrp_dbm, dtype=np.float64) / 10.0)
+    n_mw = np.asarray(noise_mw, dtype=np.float64)
+    i_mw = np.maximum(s_mw / 10.0 ** (np.asarray(sinr_db, dtype=np.float64) / 10.0) - n_mw, 0.0)
+    g = 10.0 ** (np.asarray(effect_db, dtype=np.float64) / 10.0)
+    return 10.0 * np.log10(s_mw * g / (i_mw * g + n_mw))
 
 
 def classify(rsrp_dbm: np.ndarray, sinr_db: np.ndarray, rules: RuleSet) -> np.ndarray:

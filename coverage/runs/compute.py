@@ -20,7 +20,9 @@ import rasterio
 
 from coverage.crs import local_metric_crs, project_xy
 from coverage.model.calibration import area_offsets_of
+from coverage.model.committee_fusion import committee_estimate
 from coverage.model.fusion import (
+    Evidence,
     Posterior,
     Variogram,
     apply_effect,
@@ -28,6 +30,7 @@ from coverage.model.fusion import (
     evidence_reach_m,
     evidence_residuals,
     fuse,
+    residual_bins,
 )
 from coverage.model.grid import NODATA, make_grid
 from coverage.model.link_budget import edge_margin_db
@@ -112,9 +115,12 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     if points is not None and len(points) and mr_offset_db is None:
         mr_offset_db, pairs = fit_colocated_offset(meas, points, crs, params.resolution_m, model=mr_model)
         timings["mr_offset_db"], timings["mr_offset_pixels"] = round(mr_offset_db, 2), pairs
+    committee_first = None
     if points is not None and len(points):
-        mx = qx if mx is None else np.concatenate([mx, qx])
-        my = qy if my is None else np.concatenate([my, qy])
+        # MR grids, then the committee points: each operator is estimated there from its own evidence
+        committee_first = n_meas + len(points)
+        mx = np.concatenate([qx, extents[1]]) if mx is None else np.concatenate([mx, qx, extents[1]])
+        my = np.concatenate([qy, extents[2]]) if my is None else np.concatenate([my, qy, extents[2]])
     if mx is not None and my is not None and len(mx):
         grid = make_grid((min(bounds[0], float(mx.min())), min(bounds[1], float(my.min())),
                           max(bounds[2], float(mx.max())), max(bounds[3], float(my.max()))),
@@ -137,7 +143,7 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     model_class, posterior = fuse_evidence(prediction, raster, villages, meas if fusing else None,
                                            probes, rules=rules, params=params, use_area_prior=fusing,
                                            mr_grid_points=points, mr_first_probe=n_meas, mr_model=mr_model,
-                                           mr_offset_db=mr_offset_db,
+                                           mr_offset_db=mr_offset_db, committee_first_probe=committee_first,
                                            landcover=None if layers is None else layers.grid_landcover(grid.height,
                                                                                                        grid.width))
     class_sigma = None if layers is None else layers.class_sigma_db(grid.height, grid.width)
@@ -207,13 +213,17 @@ def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.G
                   probes: tuple[np.ndarray, np.ndarray] | None, *, rules: RuleSet, params: ModelParameters,
                   use_area_prior: bool = True, mr_grid_points: pd.DataFrame | None = None, mr_first_probe: int = 0,
                   mr_model: MrModel = DEFAULT_MR_MODEL, mr_offset_db: float | None = None,
+                  committee_first_probe: int | None = None,
                   landcover: np.ndarray | None = None) -> tuple[np.ndarray, Posterior]:
     """Move ``prediction`` (in place) to the best estimate: the calibrated area prior plus the kriged
     residuals of the measurements (:mod:`coverage.model.fusion`) and of the MR grids (``mr_grid_points``,
     :func:`coverage.model.mr_evidence.mr_points`, probed from probe ``mr_first_probe`` on, with the offset
-    ``mr_offset_db``, default the model's prior). ``landcover``: the grid's land-cover codes, where the
-    calibration's ``class_offsets`` add to the prior. Returns the model's classes before the move and the
-    posterior (its standard deviation is the prior sigma where no data informs)."""
+    ``mr_offset_db``, default the model's prior). ``committee_first_probe``: the committee points are
+    probes from there on (a run with MR): each operator is kriged there from its own bins
+    (:mod:`coverage.model.committee_fusion`) and the committee pixels take the best operator's estimate.
+    ``landcover``: the grid's land-cover codes, where the calibration's ``class_offsets`` add to the prior.
+    Returns the model's classes before the move and the posterior (its standard deviation is the prior
+    sigma where no data informs)."""
     model_class = prediction.coverage_class.copy()
     variogram = run_variogram(rules, params)
     grid = prediction.grid
@@ -228,23 +238,32 @@ def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.G
         prior = prior + by_code[landcover]
     posterior = Posterior(np.zeros_like(prior), np.full_like(prior, variogram.sigma_db), np.zeros(prior.shape, bool))
     parts = []
+    by_operator: dict[int, list[Evidence]] = {}
     if probes is not None:
         rows, cols = probes
         on = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
         prior_at = np.where(on, prior[np.clip(rows, 0, grid.height - 1), np.clip(cols, 0, grid.width - 1)], 0.0)
         outdoor = None
         if measurements is not None and len(measurements):
-            _samples, outdoor = evidence_residuals(measurements, prediction, rows[:mr_first_probe],
-                                                   cols[:mr_first_probe], prior_db=prior_at[:mr_first_probe],
-                                                   selection_offsets=params.selection_offsets)
+            samples, outdoor = evidence_residuals(measurements, prediction, rows[:mr_first_probe],
+                                                  cols[:mr_first_probe], prior_db=prior_at[:mr_first_probe],
+                                                  selection_offsets=params.selection_offsets)
             parts.append(outdoor)
+            for o, name in enumerate(prediction.operators):
+                by_operator.setdefault(o, []).append(residual_bins(samples[samples["operator"] == name], grid))
         if mr_grid_points is not None and len(mr_grid_points):
-            mrow, mcol, mprior = rows[mr_first_probe:], cols[mr_first_probe:], prior_at[mr_first_probe:]
+            mr_slice = slice(mr_first_probe, mr_first_probe + len(mr_grid_points))
+            mrow, mcol, mprior = rows[mr_slice], cols[mr_slice], prior_at[mr_slice]
             offset = mr_model.prior_offset_db if mr_offset_db is None else mr_offset_db
             residual, variance, _ = mr_residuals(mr_grid_points, prediction, mr_first_probe, model=mr_model,
                                                  offset_db=offset, selection_offsets=params.selection_offsets,
                                                  prior_db=mprior)
             parts.append(mr_bins(mr_grid_points, mrow, mcol, residual, variance, grid))
+            mr_ops = mr_grid_points["operator"].to_numpy().astype(str)
+            for o, name in enumerate(prediction.operators):
+                sel = mr_ops == name
+                by_operator.setdefault(o, []).append(mr_bins(mr_grid_points[sel], mrow[sel], mcol[sel], residual[sel],
+                                                             variance[sel], grid))
     if parts:
         # MR reaches every village pixel: krige per 2 x 2 block then (see fusion.fuse), else per pixel
         block = MR_BLOCK_PX if mr_grid_points is not None and len(mr_grid_points) else 1
@@ -252,8 +271,39 @@ def fuse_evidence(prediction: Prediction, raster: VillageRaster, villages: gpd.G
     effect = prior + posterior.mean_db
     apply_effect(prediction, effect, noise_figure_db=params.noise_figure_db,
                  rules_classify=lambda r, s: classify(r, s, rules))
+    if probes is not None and committee_first_probe is not None and by_operator:
+        posterior = _committee_operators(prediction, posterior, probes, committee_first_probe, prior_at,
+                                         {o: combine_evidence(b, variogram.nugget_db) for o, b in by_operator.items()},
+                                         variogram, rules=rules, params=params)
     prediction.sigma_db = posterior.sd_db
     return model_class, posterior
+
+
+def _committee_operators(prediction: Prediction, posterior: Posterior, probes: tuple[np.ndarray, np.ndarray],
+                         first: int, prior_at: np.ndarray, bins: dict[int, Evidence], variogram: Variogram, *,
+                         rules: RuleSet, params: ModelParameters) -> Posterior:
+    """The committee pixels (probes from ``first`` on) take their best operator's own estimate
+    (:func:`coverage.model.committee_fusion.committee_estimate`): values in ``prediction`` in place, and the
+    posterior's standard deviation there (a copy)."""
+    grid = prediction.grid
+    rows, cols = probes[0][first:], probes[1][first:]
+    on = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
+    rows, cols = rows[on], cols[on]
+    x = grid.x0 + (cols + 0.5) * grid.resolution_m
+    y = grid.y0 - (rows + 0.5) * grid.resolution_m
+    est = committee_estimate(prediction, first, x, y, prior_at[first:][on], bins, variogram, rules=rules,
+                             noise_figure_db=params.noise_figure_db, selection_offsets=params.selection_offsets)
+    take = est.operator >= 0
+    r, c = rows[take], cols[take]
+    prediction.rsrp_dbm[r, c] = est.rsrp_dbm[take].astype(np.float32)
+    prediction.sinr_db[r, c] = est.sinr_db[take].astype(np.float32)
+    prediction.coverage_class[r, c] = est.coverage_class[take]
+    prediction.cell[r, c] = est.cell[take].astype(prediction.cell.dtype)
+    prediction.operator[r, c] = est.operator[take].astype(prediction.operator.dtype)
+    sd, informed = posterior.sd_db.copy(), posterior.informed.copy()
+    sd[r, c] = est.sd_db[take].astype(np.float32)
+    informed[r, c] |= est.informed[take]
+    return Posterior(posterior.mean_db, sd, informed)
 
 
 def write_geotiff(prediction: Prediction, path: Path, *, mask: np.ndarray | None = None) -> None:
