@@ -53,6 +53,21 @@ def test_offset_is_the_median_outdoor_minus_mr_of_the_same_operator_on_shared_pi
     # one measured sample on a pixel is no pair; fewer than 30 pairs: the prior
     assert fit_colocated_offset(meas.iloc[::2], mr_points(mr), crs, 100.0) == (10.4, 0)
     assert fit_colocated_offset(meas.iloc[:40], mr_points(mr), crs, 100.0) == (10.4, 20)
+    # pixels whose outdoor level is below offset_min_dbm (-100) are no pairs: 30 more pixels with outdoor
+    # -102 dBm (two samples -105 and -105, 3 dB car loss) beside MR grids at -120 (a 18 dB difference,
+    # what weak grids still counted as well heard would pull in) leave the median and the 40 pairs as they were
+    j = np.arange(30)
+    wx, wy = (j % 8) * 300.0 + 50.0, (j // 8) * 300.0 + 2450.0
+    wlon, wlat = unproject_xy(wx, wy, crs)
+    weak_meas = gpd.GeoDataFrame({"operator": "CMCC", "rat": "NR", "rsrp_dbm": np.full(60, -105.0), "loss_db": 3.0},
+                                 geometry=gpd.points_from_xy(np.repeat(wlon, 2), np.repeat(wlat, 2)), crs="EPSG:4326")
+    weak_mr = pd.DataFrame({"lon": wlon, "lat": wlat, "operator": "CMCC", "rat": "NR", "samples": 200,
+                            "rsrp_mean_dbm": -120.0, "share_good": 0.0})
+    both_meas = pd.concat([meas, weak_meas], ignore_index=True)
+    both_mr = mr_points(pd.concat([mr, weak_mr, weak_mr.assign(rat="LTE", rsrp_mean_dbm=-95.0)]))
+    assert fit_colocated_offset(both_meas, both_mr, crs, 100.0) == (10.0, 40)
+    # with the bar lowered to -110 dBm they count: 40 pairs at 9-11 dB and 30 at 18 dB, median of 70: 11
+    assert fit_colocated_offset(both_meas, both_mr, crs, 100.0, model=MrModel(offset_min_dbm=-110.0)) == (11.0, 70)
 
 
 def test_without_lte_rows_the_heard_mean_is_corrected_as_a_truncated_normal() -> None:

@@ -17,10 +17,10 @@ here (:class:`MrModel`):
   samples (absence: in NSA networks a phone reports the NR cells it hears) this is an upper bound of
   the level, used only when it is below the prediction: "no 5G here".
 - The **offset** is fitted per run against the outdoor reference: the same operator's drive-test and
-  field-test samples on the same pixels (:func:`fit_colocated_offset`: the median of their difference,
-  at least :data:`MIN_OFFSET_PAIRS` pairs; no prediction enters, so a partitioned run fits it once for
-  all partitions), else the prior ``prior_offset_db`` (indoor share 0.8 x 13 dB low-loss O2I,
-  TR 38.901 7.4.3).
+  field-test samples on the same pixels where they measure at least ``offset_min_dbm`` outdoors
+  (:func:`fit_colocated_offset`: the median of their difference, at least :data:`MIN_OFFSET_PAIRS`
+  pairs; no prediction enters, so a partitioned run fits it once for all partitions), else the prior
+  ``prior_offset_db`` (indoor share 0.8 x 13 dB low-loss O2I, TR 38.901 7.4.3).
 
 Rows of a grid are binned per pixel of the run's grid (inverse-variance weighted), and enter the
 kriging of :mod:`coverage.model.fusion` beside the measurements' bins, each bin with its own noise variance.
@@ -63,6 +63,12 @@ class MrModel:
     censored_extra_db: float = 3.0
     #: A village with at least this many LTE samples inside and no NR sample is "no 5G" (``mr_no_5g``).
     no_5g_lte_samples: int = 300
+    #: The offset is fitted on pixels whose outdoor level (the measurements') is at least this (dBm):
+    #: there the indoor phones, some 10 dB lower, lie about two sample deviations above the hearing level,
+    #: so the difference is the indoor loss, not the lift's approximation too (which the weak grids that
+    #: still count as well heard carry). Selected on the outdoor side: on the MR side it would pick the
+    #: grids whose noise happened to be positive.
+    offset_min_dbm: float = -100.0
 
 
 DEFAULT_MR_MODEL = MrModel()
@@ -226,7 +232,7 @@ def fit_colocated_offset(measurements: pd.DataFrame | None, points: pd.DataFrame
                             "operator": measurements["operator"].to_numpy()[ok].astype(str),
                             "level": rsrp[ok] + loss[ok]}).groupby(["row", "col", "operator"])["level"].agg(
         ["mean", "size"])
-    outdoor = outdoor[outdoor["size"] >= 2]
+    outdoor = outdoor[(outdoor["size"] >= 2) & (outdoor["mean"] >= model.offset_min_dbm)]
     n_nr = points["n_nr"].to_numpy(float)
     n_lte = points["n_lte"].to_numpy(float)
     level = points["rsrp_nr"].to_numpy(float)
