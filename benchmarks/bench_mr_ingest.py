@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -99,8 +100,9 @@ def _child(mode: str, csv: Path, url: str) -> None:
         rows = int(frame.to_sql("mr", engine, if_exists="append", index=False, chunksize=100_000) or len(frame))
         engine.dispose()
     seconds = time.perf_counter() - t
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak_mb}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": usage.ru_maxrss / 1024.0,
+                      "cpu_s": usage.ru_utime + usage.ru_stime}))
 
 
 def _empty_postgres(url: str) -> None:
@@ -161,7 +163,8 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     args.folder.mkdir(parents=True, exist_ok=True)
     print(f"store: {'PostgreSQL (COPY)' if args.postgres else 'SQLite (executemany)'}")
-    print(f"{'rows':>11} {'CSV MB':>7} | {'village5g s':>11} {'peak MB':>8} {'rows/s':>9} | "
+    print(f"load average {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} cores")
+    print(f"{'rows':>11} {'CSV MB':>7} | {'village5g s':>11} {'CPU s':>6} {'peak MB':>8} {'rows/s':>9} | "
           f"{'pandas s':>9} {'peak MB':>8} {'rows/s':>9} | {'box read v5g s':>14} {'pandas s':>9}")
     for rows in (int(r) for r in args.rows.split(",")):
         csv = args.folder / f"mr_{rows}.csv"
@@ -171,17 +174,18 @@ def main(argv: list[str]) -> None:
         # PostgreSQL: one database, so each side's box is read right after its own ingest
         ours = run("village5g", csv, ours_db, args.postgres)
         ours_read, n1 = read_box(args.postgres or f"sqlite:///{ours_db}", "village5g", rows)
-        line = (f"{rows:>11,} {csv.stat().st_size / 1e6:>7.0f} | {ours['seconds']:>11.1f} {ours['peak_mb']:>8.0f} "
-                f"{rows / ours['seconds']:>9,.0f} | ")
+        line = (f"{rows:>11,} {csv.stat().st_size / 1e6:>7.0f} | {ours['seconds']:>11.1f} {ours['cpu_s']:>6.1f} "
+                f"{ours['peak_mb']:>8.0f} {rows / ours['seconds']:>9,.0f} | ")
         if rows > args.baseline_max_rows:
             print(line + f"{'not run: needs about ' + str(max(1, round(rows / 1e6))) + ' GB':>28} | {ours_read:>14.2f} "
-                  f"{'-':>9}  ({n1:,} rows in the box)", flush=True)
+                  f"{'-':>9}  ({n1:,} rows in the box; load average {os.getloadavg()[0]:.1f})", flush=True)
             continue
         base = run("pandas", csv, base_db, args.postgres)
         base_read, n2 = read_box(args.postgres or f"sqlite:///{base_db}", "pandas", rows)
         assert n1 == n2, (n1, n2)
         print(line + f"{base['seconds']:>9.1f} {base['peak_mb']:>8.0f} {rows / base['seconds']:>9,.0f} | "
-              f"{ours_read:>14.2f} {base_read:>9.2f}  ({n1:,} rows in the box)", flush=True)
+              f"{ours_read:>14.2f} {base_read:>9.2f}  ({n1:,} rows in the box; load average "
+              f"{os.getloadavg()[0]:.1f})", flush=True)
 
 
 if __name__ == "__main__":

@@ -178,3 +178,40 @@ def test_cli_ingests_exports_and_shows_mr(tmp_path: Path) -> None:
     out = tmp_path / "back.csv"
     assert runner.invoke(app, ["--db", db, "export", "mr", "-o", str(out)]).exit_code == 0
     assert out.read_text(encoding="utf-8-sig").count("\n") == 4
+
+
+def test_a_first_file_rejected_or_stored_leaves_the_area_index(store: Store, tmp_path: Path) -> None:
+    # into an empty table the index is built after the load, in the same transaction
+    from sqlalchemy import inspect
+
+    def indexed() -> bool:
+        return "ix_mr_grids_lon_lat_period" in {ix["name"] for ix in inspect(store.engine).get_indexes("mr_grids")}
+    with pytest.raises(ValidationError):
+        ingest_mr(store, _csv(tmp_path, [*ROWS, ROWS[0].replace(",100,", ",75,")], name="bad.csv"))
+    assert indexed() and len(read_mr(store)) == 0
+    ingest_mr(store, _csv(tmp_path, ROWS))
+    assert indexed() and len(read_mr(store, box=(118.8005, 32.0, 118.9, 32.1))) == 1
+
+
+def test_rows_come_back_in_file_order_whatever_their_texts_and_gaps(store: Store, tmp_path: Path) -> None:
+    # rows of different operators, RATs, bands and missing values, over chunks of two rows
+    rows = [f"g{i},{118 + i * 0.01:.2f},32.05,100,2026-10-01,2026-10-31,{op},{rat},{arfcn},{10 + i},-100,0.5,"
+            f"{sinr},{users}"
+            for i, (op, rat, arfcn, sinr, users) in enumerate([
+                ("移动", "NR", 504990, 2, 1), ("电信", "LTE", 1825, "", 3), ("广电", "NR", 152650, 4, ""),
+                ("联通", "NR", 627264, "", ""), ("移动", "LTE", 38400, 6, 7)])]
+    ingest_mr(store, _csv(tmp_path, rows), chunk_rows=2)
+    frame = read_mr(store)
+    assert frame["samples"].tolist() == [10, 11, 12, 13, 14]
+    assert frame["operator"].tolist() == ["CMCC", "CTCC", "CBN", "CUCC", "CMCC"]
+    assert frame["band"].tolist() == ["n41", "B3", "n28", "n78", "B39"]
+    assert frame["sinr_mean_db"].fillna(-1).tolist() == [2, -1, 4, -1, 6]
+    assert frame["users"].fillna(-1).tolist() == [1, 3, -1, -1, 7]
+    assert frame["lon"].tolist() == pytest.approx([118.0, 118.01, 118.02, 118.03, 118.04])
+
+
+def test_a_row_without_its_last_empty_fields_is_read_as_pandas_reads_it(store: Store, tmp_path: Path) -> None:
+    # the fast reader wants every row as long as the header; pandas fills a short row's end with missing values
+    short = ROWS[2].rsplit(",", 1)[0]  # no 用户数 field at all
+    assert ingest_mr(store, _csv(tmp_path, [*ROWS[:2], short])).rows == 3
+    assert np.isnan(read_mr(store)["users"].iloc[2])

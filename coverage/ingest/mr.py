@@ -25,18 +25,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import Index, and_, delete, func, select
 from sqlalchemy.engine import Connection
 
 from coverage.crs import resolve_crs
 from coverage.errors import ConfigError, Problem, ValidationError
+from coverage.ingest.mr_copy import COPY_COLUMNS, CopyBuffer, binary_copy, fits_int4
 from coverage.ingest.mr_file import (
     MAX_PROBLEMS,
     STORED,
@@ -52,6 +55,8 @@ from coverage.store.tables import ingests, mr_grids
 
 __all__ = ["CHUNK_ROWS", "MrIngestResult", "ingest_mr", "mr_summary", "read_mr",
            "write_mr_frame"]
+
+T = TypeVar("T")
 
 #: Rows read, validated and inserted at a time (memory: a few hundred MB per million rows at most).
 CHUNK_ROWS = 500_000
@@ -113,7 +118,7 @@ def _duplicate_problems(conn: Connection, state: FileState, file: str, problems:
     for i in _overlaps(keys, starts, ends)[:MAX_PROBLEMS]:
         problems.append(Problem(file, int(rows[i]), where, "duplicate grid: the same grid, operator, RAT and band "
                                                            "for an overlapping period appears earlier in the file"))
-    if state.period[0] is None:
+    if state.period[0] is None or stored_up_to == 0:
         return
     b = state.box
     pad = 1e-4
@@ -146,10 +151,43 @@ def _duplicate_problems(conn: Connection, state: FileState, file: str, problems:
 # -- storing ----------------------------------------------------------------------------------------
 
 
-def _insert(conn: Connection, frame: pd.DataFrame) -> None:
-    """Bulk insert of stored-form rows: SQLite executemany of one prepared statement, PostgreSQL COPY."""
+def _insert(conn: Connection, frame: pd.DataFrame, buffer: CopyBuffer | None = None) -> None:
+    """Bulk insert of stored-form rows: PostgreSQL a binary COPY built with numpy (ids in the frame's
+    order), SQLite executemany of one prepared statement."""
     if frame.empty:
         return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if conn.dialect.name == "postgresql" and all(fits_int4(frame[name].to_numpy(float, na_value=np.nan))
+                                                 for name in ("arfcn", "samples", "users")):
+        with raw.cursor() as cursor:
+            # no other writer takes ids meanwhile: the caller's transaction holds the table's write lock
+            cursor.execute("SELECT setval(pg_get_serial_sequence('mr_grids', 'id'), "
+                           "nextval(pg_get_serial_sequence('mr_grids', 'id')) + %s - 1)", (len(frame),))
+            row = cursor.fetchone()
+            assert row is not None
+            data = binary_copy(frame, int(row[0]) - len(frame) + 1, buffer)
+            with cursor.copy(f"COPY mr_grids ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(data)
+        return
+    columns = _row_values(frame)
+    # the driver's cursor on the connection's own transaction, fed row tuples as they are zipped
+    if conn.dialect.name == "postgresql":  # a count beyond PostgreSQL's integer: its own error, as before
+        with raw.cursor() as cursor, cursor.copy(f"COPY mr_grids ({', '.join(STORED)}) FROM STDIN") as copy:
+            for values in zip(*columns, strict=True):
+                copy.write_row(values)
+    else:
+        marks = ", ".join("?" for _ in STORED)
+        cursor = raw.cursor()
+        try:
+            cursor.executemany(f"INSERT INTO mr_grids ({', '.join(STORED)}) VALUES ({marks})",
+                               zip(*columns, strict=True))
+        finally:
+            cursor.close()
+
+
+def _row_values(frame: pd.DataFrame) -> list[list[Any]]:
+    """Each stored column as a list of driver values (None for missing, dates as ISO text)."""
     columns = []
     for name in STORED:
         col = frame[name]
@@ -172,21 +210,7 @@ def _insert(conn: Connection, frame: pd.DataFrame) -> None:
             else:
                 listed = none_where(missing, values).tolist() if missing.any() else values.tolist()
             columns.append(listed)
-    # the driver's cursor on the connection's own transaction, fed row tuples as they are zipped
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    if conn.dialect.name == "postgresql":
-        with raw.cursor() as cursor, cursor.copy(f"COPY mr_grids ({', '.join(STORED)}) FROM STDIN") as copy:
-            for row in zip(*columns, strict=True):
-                copy.write_row(row)
-    else:
-        marks = ", ".join("?" for _ in STORED)
-        cursor = raw.cursor()
-        try:
-            cursor.executemany(f"INSERT INTO mr_grids ({', '.join(STORED)}) VALUES ({marks})",
-                               zip(*columns, strict=True))
-        finally:
-            cursor.close()
+    return columns
 
 
 def _sha256(path: Path) -> str:
@@ -195,6 +219,101 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class _Background(Generic[T]):
+    """``work()`` run in a thread beside the ingest (hashing releases the GIL: the second core does it)."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self._result: list[T] = []
+        self._error: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._result.append(work())
+            except BaseException as exc:  # handed to the caller of result()
+                self._error.append(exc)
+        self._thread = threading.Thread(target=run, name="mr-ingest-hash", daemon=True)
+        self._thread.start()
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error:
+            raise self._error[0]
+        return self._result[0]
+
+
+def _ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items`` produced one ahead in a thread: the next chunk is read and validated while the database
+    takes the current one (the CSV parser, numpy and the driver's waits release the GIL)."""
+    slot: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand(item: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slot.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not hand((True, item)):
+                    return
+            hand((False, None))
+        except BaseException as exc:  # raised again in the consumer's thread
+            hand((False, exc))
+
+    thread = threading.Thread(target=produce, name="mr-ingest-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, item = slot.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _validated(chunks: Iterator[pd.DataFrame], file: str, source_crs: str, state: FileState,
+               problems: list[Problem], threshold_dbm: float | None, source: str | None,
+               headers_out: list[dict[str, str]]) -> Iterator[tuple[int, pd.DataFrame | None]]:
+    """Each chunk's row count and its rows in stored form (None when it had problems, which are appended);
+    the file's header mapping is put in ``headers_out``."""
+    headers: dict[str, str] | None = None
+    first_row = 1
+    for chunk in chunks:
+        if headers is None:
+            headers, header_threshold, header_problems = map_mr_headers([str(c) for c in chunk.columns], file)
+            if header_threshold is not None:
+                if threshold_dbm is not None and threshold_dbm != header_threshold:
+                    header_problems.append(Problem(file, None, "share_good",
+                                                   f"the header states {header_threshold:g} dBm, "
+                                                   f"--threshold {threshold_dbm:g} dBm"))
+                state.threshold = header_threshold
+            if header_problems:
+                raise ValidationError(header_problems)
+            headers_out.append(headers)
+        frame = validate_chunk(chunk, first_row, file, headers, source_crs, state, problems, source)
+        first_row += len(chunk)
+        yield len(chunk), frame
+
+
+def _drop_area_index(conn: Connection) -> list[Index]:
+    """Drop the area/period index of an empty ``mr_grids`` for the load (built again at its end: one sort is
+    much faster than millions of inserts into it). In the ingest's transaction: a rollback restores it;
+    PostgreSQL readers of the (empty) table wait for the commit."""
+    dropped = [index for index in mr_grids.indexes if index.name == "ix_mr_grids_lon_lat_period"]
+    for index in dropped:
+        index.drop(conn)
+    return dropped
 
 
 def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encoding: str | None = None,
@@ -230,49 +349,55 @@ def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encodin
     say = progress or (lambda _m: None)
     source_crs = crs or "wgs84"
     enc, chunks = read_chunks(path, file, encoding=encoding, sheet=sheet, chunk_rows=chunk_rows)
+    sha256 = _Background(lambda: _sha256(path))
     problems: list[Problem] = []
     state = FileState(threshold=threshold_dbm)
     stored_rows = 0
-    headers: dict[str, str] | None = None
+    found_headers: list[dict[str, str]] = []
     with store.engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             # a page cache that holds the index being built (the default 2 MB spills on every insert)
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            # the driver begins a transaction only at the first INSERT/UPDATE/DELETE: begin it now, so that
+            # dropping the index below is rolled back with everything else
+            raw = conn.connection.driver_connection
+            if raw is not None and not raw.in_transaction:
+                raw.execute("BEGIN")
+        else:
+            # MR writers take turns (the duplicate check and the ids COPY reserves need it); readers do not wait
+            conn.exec_driver_sql("LOCK TABLE mr_grids IN SHARE ROW EXCLUSIVE MODE")
         if replace:
             conn.execute(delete(mr_grids))
-        stored_up_to = conn.execute(select(func.coalesce(func.max(mr_grids.c.id), 0))).scalar_one()
-        first_row = 1
-        for chunk in chunks:
-            if headers is None:
-                headers, header_threshold, header_problems = map_mr_headers([str(c) for c in chunk.columns], file)
-                if header_threshold is not None:
-                    if threshold_dbm is not None and threshold_dbm != header_threshold:
-                        header_problems.append(Problem(file, None, "share_good",
-                                                       f"the header states {header_threshold:g} dBm, "
-                                                       f"--threshold {threshold_dbm:g} dBm"))
-                    state.threshold = header_threshold
-                if header_problems:
-                    raise ValidationError(header_problems)
-            frame = validate_chunk(chunk, first_row, file, headers, source_crs, state, problems, source)
-            first_row += len(chunk)
+        stored_up_to = int(conn.execute(select(func.coalesce(func.max(mr_grids.c.id), 0))).scalar_one())
+        empty = conn.execute(select(mr_grids.c.id).limit(1)).first() is None
+        dropped = _drop_area_index(conn) if empty else []
+        buffer = CopyBuffer()
+        read = 0
+        for rows, frame in _ahead(_validated(chunks, file, source_crs, state, problems, threshold_dbm, source,
+                                             found_headers)):
+            read += rows
             if frame is not None and not problems:
-                _insert(conn, frame)
+                _insert(conn, frame, buffer)
                 stored_rows += len(frame)
-            say(f"{file}: {first_row - 1:,} rows read")
-        if headers is None:
+            say(f"{file}: {read:,} rows read")
+        if not found_headers:
             raise ValidationError([Problem(file, None, None, "the file is empty")])
+        headers = found_headers[0]
         if not problems:
-            _duplicate_problems(conn, state, file, problems, int(stored_up_to),
+            _duplicate_problems(conn, state, file, problems, 0 if empty else stored_up_to,
                                 headers.get("lon", headers.get("corner_lon", "lon")))
         if problems:
             raise ValidationError(problems)  # rolls the transaction back: nothing stored
         if stored_rows == 0:
             raise ValidationError([Problem(file, None, None, "no data rows")])
+        for index in dropped:
+            index.create(conn)
+        digest = sha256.result()
         conn.execute(ingests.insert().values(
-            kind="mr", file_name=file, sha256=_sha256(path), rows=stored_rows, mode="replace" if replace else "append",
+            kind="mr", file_name=file, sha256=digest, rows=stored_rows, mode="replace" if replace else "append",
             crs=resolve_crs(source_crs).name, encoding=enc, warnings=0,
             created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
-    return MrIngestResult(file_name=file, file_sha256=_sha256(path), rows=stored_rows, crs=resolve_crs(source_crs).name,
+    return MrIngestResult(file_name=file, file_sha256=digest, rows=stored_rows, crs=resolve_crs(source_crs).name,
                           encoding=enc, threshold_dbm=state.threshold, periods=sorted(state.periods),
                           operators=sorted(state.operators), replaced=replace)
 
@@ -281,10 +406,13 @@ def write_mr_frame(store: Store, frame: pd.DataFrame, *, file_name: str, sha256:
                    mode: str = "seed") -> int:
     """Store already-canonical MR rows (the seed world's) in one transaction, replacing what is stored."""
     with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("LOCK TABLE mr_grids IN SHARE ROW EXCLUSIVE MODE")
         if replace:
             conn.execute(delete(mr_grids))
+        buffer = CopyBuffer()
         for start in range(0, len(frame), CHUNK_ROWS):
-            _insert(conn, frame.iloc[start:start + CHUNK_ROWS])
+            _insert(conn, frame.iloc[start:start + CHUNK_ROWS], buffer)
         conn.execute(ingests.insert().values(
             kind="mr", file_name=file_name, sha256=sha256, rows=len(frame), mode=mode, crs="EPSG:4326",
             encoding=None, warnings=0, created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))

@@ -5,7 +5,10 @@ chunk, whose problems name the file, the row and the field.
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import datetime as dt
+import io
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -100,7 +103,8 @@ def _norm(text: str) -> str:
 def _detect_encoding(path: Path, declared: str | None) -> str:
     if declared:
         return declared
-    head = path.read_bytes()[: 1 << 16]
+    with path.open("rb") as handle:  # the first 64 KB, not the whole file read into memory
+        head = handle.read(1 << 16)
     try:
         head.decode("utf-8")
         return "utf-8-sig"
@@ -119,11 +123,25 @@ def read_chunks(path: Path, file: str, *, encoding: str | None, sheet: str | Non
         sep = "\t" if suffix == ".tsv" else None
 
         def csv_chunks() -> Iterator[pd.DataFrame]:
+            done = 0
+            try:
+                for chunk in _arrow_csv_chunks(path, enc, sep or ",", chunk_rows):
+                    done += len(chunk)
+                    yield chunk
+                return
+            except (ValueError, UnicodeDecodeError, LookupError):  # pyarrow's errors are ValueErrors
+                pass  # whatever it cannot read, pandas reads or explains, from the row it stopped at on
             try:
                 # numbers parsed by the C reader; a column with any text stays text and is checked cell by cell
                 reader = pd.read_csv(path, encoding=enc, chunksize=chunk_rows, sep=sep or ",",
                                      skipinitialspace=True, engine="c", low_memory=False)
-                yield from reader
+                for chunk in reader:
+                    if done >= len(chunk):
+                        done -= len(chunk)
+                        continue
+                    chunk = chunk.iloc[done:].reset_index(drop=True)
+                    done = 0
+                    yield chunk
             except UnicodeDecodeError:
                 raise ValidationError([Problem(file, None, None, f"not readable as {enc}; give --encoding "
                                                                  "(utf-8 or gbk)")]) from None
@@ -154,6 +172,98 @@ def read_chunks(path: Path, file: str, *, encoding: str | None, sheet: str | Non
         return None, xlsx_chunks()
     raise ValidationError([Problem(file, None, None, f"unsupported file type {suffix or '(none)'!r} for MR grid "
                                                      "statistics; use .csv, .parquet or .xlsx")])
+
+
+#: The texts pandas' CSV reader takes for a missing value (its ``na_values``), for pyarrow's reader.
+_PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+              "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+
+
+def _header_names(path: Path, enc: str, sep: str) -> list[str]:
+    """The header's column names as pandas names them (leading spaces dropped, ``Unnamed: i`` for a blank
+    one, ``name.1`` for a repeated one)."""
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16).decode(enc, errors="replace")
+    row = next(csv.reader(io.StringIO(head), delimiter=sep, skipinitialspace=True), [])
+    names: list[str] = []
+    counts: dict[str, int] = {}
+    for i, raw in enumerate(row):
+        name = raw if raw != "" else f"Unnamed: {i}"
+        count = counts.get(name, 0)
+        while count > 0:
+            counts[name] = count + 1
+            name = f"{name}.{count}"
+            count = counts.get(name, 0)
+        names.append(name)
+        counts[name] = count + 1
+    return names
+
+
+def _arrow_csv_chunks(path: Path, enc: str, sep: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The CSV's rows in chunks of ``chunk_rows`` through pyarrow's multithreaded reader, typed per chunk
+    as pandas' reader types them (a column of numbers only is numbers, int64 when whole and complete; any
+    text keeps it text); raises ``ValueError`` on what pandas' reader may read differently (a row of
+    another length, bytes the encoding cannot read)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = _header_names(path, enc, sep)
+    if not names:
+        raise ValueError("no header")
+    keys = [f"c{i}" for i in range(len(names))]
+    native = enc.lower().replace("_", "-") in ("utf-8", "utf-8-sig", "utf8")
+    reader = pacsv.open_csv(
+        path, read_options=pacsv.ReadOptions(skip_rows=1, column_names=keys, encoding="utf8" if native else enc,
+                                             block_size=16 << 20),
+        parse_options=pacsv.ParseOptions(delimiter=sep),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(keys, pa.string()), strings_can_be_null=True,
+                                             null_values=_PANDAS_NA, quoted_strings_can_be_null=True))
+    pending: list[pa.RecordBatch] = []
+    held = given = 0
+    for batch in reader:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= chunk_rows:
+            table = pa.Table.from_batches(pending)
+            yield _typed(table.slice(0, chunk_rows), names)
+            given += chunk_rows
+            rest = table.slice(chunk_rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held or not given:  # the rest, or the header alone (pandas' reader gives its columns, no rows)
+        yield _typed(pa.Table.from_batches(pending, schema=reader.schema), names)
+
+
+def _typed(table: Any, names: list[str]) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns: dict[str, Any] = {}
+    for name, column in zip(names, table.columns, strict=True):
+        head = column.slice(0, 1000).drop_null()
+        # a cast that fails costs a pass over the column: a column whose first value is text is text
+        if table.num_rows == 0 or (len(head) and not _looks_numeric(head[0].as_py())):
+            columns[name] = column.to_pandas() if table.num_rows else column.to_pandas().astype(object)
+            continue
+        try:
+            floats = pc.cast(column, pa.float64())
+        except pa.ArrowInvalid:
+            columns[name] = column.to_pandas()
+            continue
+        values = floats.to_numpy(zero_copy_only=False)
+        if floats.null_count == 0 and np.all(np.abs(values) < 2.0 ** 53) and np.all(values == np.round(values)):
+            # whole numbers written as such are int64, as pandas reads them ("100.0" stays float)
+            with contextlib.suppress(pa.ArrowInvalid):
+                values = pc.cast(column, pa.int64()).to_numpy()
+        columns[name] = values
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def map_mr_headers(headers: list[str], file: str) -> tuple[dict[str, str], float | None, list[Problem]]:
@@ -225,13 +335,25 @@ def _clean(value: Any) -> str | None:
 def _by_value(series: pd.Series, convert: Callable[[str | None], Any], dtype: Any = object) -> np.ndarray:
     """``convert`` applied to each distinct (cleaned) value of ``series`` once, spread back over the rows:
     text columns of MR files have a handful of distinct values in millions of rows."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    mapped = [convert(_clean(u)) for u in uniques]
-    table = np.empty(len(mapped) + 1, dtype=dtype)
-    for i, v in enumerate(mapped):
-        table[i] = v
-    table[-1] = convert(None)
-    return table[codes]
+    return _Values(series).map(convert, dtype)[0]
+
+
+class _Values:
+    """A column's distinct values, each cleaned once, and the rows' codes into them."""
+
+    def __init__(self, series: pd.Series) -> None:
+        self.codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        self.cleaned = [_clean(u) for u in uniques] + [None]  # code -1 (missing) takes the last
+
+    def map(self, convert: Callable[[str | None], Any], dtype: Any = object) -> tuple[np.ndarray, np.ndarray]:
+        """``convert`` of each row's value, and where it is missing (None or NaT), without a pass over
+        objects per row."""
+        mapped = [convert(v) for v in self.cleaned]
+        table = np.empty(len(mapped), dtype=dtype)
+        for i, v in enumerate(mapped):
+            table[i] = v
+        none = np.array([bool(pd.isna(v)) for v in table], dtype=bool)
+        return table[self.codes], none[self.codes]
 
 
 def _text(series: pd.Series) -> np.ndarray:
@@ -282,22 +404,23 @@ def _present_raw(chunk: pd.DataFrame, check: _Checker, name: str, *, invert: boo
     raw = chunk[check.headers[name]]
     if pd.api.types.is_numeric_dtype(raw.dtype):
         empty = raw.isna().to_numpy()
-    else:
-        empty = raw.isna().to_numpy() | raw.astype(str).str.strip().str.lower().isin(_NULLS).to_numpy()
+    else:  # per distinct value: the same test as on every row, once
+        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+        table = np.array([str(u).strip().lower() in _NULLS for u in uniques] + [True], dtype=bool)
+        empty = table[codes]
     return empty if invert else ~empty
 
 
-def _lookup(series: pd.Series, table: dict[str, tuple[str, ...]]) -> np.ndarray:
+def _lookup(values: _Values, table: dict[str, tuple[str, ...]]) -> tuple[np.ndarray, np.ndarray]:
     keys = {alias.lower(): canonical for canonical, aliases in table.items() for alias in (canonical, *aliases)}
-    return _by_value(series, lambda v: None if v is None else keys.get(v.lower()))
+    return values.map(lambda v: None if v is None else keys.get(v.lower()))
 
 
 def _dates(check: _Checker, chunk: pd.DataFrame, name: str) -> np.ndarray:
     """Dates (``datetime64[D]``, NaT when bad or missing) of column ``name``, parsed per distinct value."""
-    series = chunk[check.headers[name]]
-    raw = _text(series)
-    out = _by_value(series, _parse_date, dtype="datetime64[D]")
-    missing = pd.isna(raw)
+    values = _Values(chunk[check.headers[name]])
+    raw, missing = values.map(lambda v: v)
+    out = values.map(_parse_date, dtype="datetime64[D]")[0]
     bad = np.flatnonzero(np.isnat(out) & ~missing)
     check.add(bad, name, lambda r: f"not a date: {raw[r]!r} (use YYYY-MM-DD, YYYY/M/D or YYYYMMDD)")
     check.add(np.flatnonzero(missing), name, "missing value")
@@ -323,39 +446,46 @@ def _parse_date(value: Any) -> np.datetime64:
     return np.datetime64(stamp.date(), "D")
 
 
-def _bands(check: _Checker, chunk: pd.DataFrame, rat: np.ndarray, arfcn: np.ndarray
+def _bands(check: _Checker, chunk: pd.DataFrame, rat: np.ndarray, rat_none: np.ndarray, arfcn: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray]:
-    """Band of each row (from ``band``, else from the ARFCN) and the RAT filled in from the band."""
+    """Band of each row (from ``band``, else from the ARFCN) and the RAT filled in from the band
+    (``rat_none``: where the RAT is missing). Tests run on each distinct value, spread over the rows."""
     n = len(chunk)
     band = np.full(n, None, dtype=object)
+    band_none = np.ones(n, dtype=bool)
+    is_nr_band = np.zeros(n, dtype=bool)
     lte_names = {row.band.lower(): row.band for row in EUTRA_CHANNELS}
+
+    def band_of(v: str | None) -> str | None:
+        return None if v is None else (normalize_band(v) or lte_names.get(v.lower().replace("band", "b")))
     if "band" in check.headers:
-        series = chunk[check.headers["band"]]
-        raw = _text(series)
-        band = _by_value(series, lambda v: None if v is None else
-                         (normalize_band(v) or lte_names.get(v.lower().replace("band", "b"))))
-        unknown = np.flatnonzero(~pd.isna(raw) & pd.isna(band))
+        values = _Values(chunk[check.headers["band"]])
+        raw, raw_none = values.map(lambda v: v)
+        band, band_none = values.map(band_of)
+        is_nr_band = values.map(lambda v: (band_of(v) or "").startswith("n"), dtype=bool)[0]
+        unknown = np.flatnonzero(~raw_none & band_none)
         known = sorted({*BANDS, *lte_names.values()})
         check.add(unknown, "band", lambda r: f"unknown band {raw[r]!r} (known: {', '.join(known)})")
-    is_nr_band = pd.Series(band, dtype=object).str.startswith("n").fillna(False).to_numpy(dtype=bool)
-    rat_from_band = none_where(pd.isna(band), np.where(is_nr_band, "NR", "LTE"))
-    rat = np.where(pd.isna(rat), rat_from_band, rat)
+    rat_from_band = none_where(band_none, np.where(is_nr_band, "NR", "LTE"))
+    rat = np.where(rat_none, rat_from_band, rat)
+    rat_none = rat_none & band_none
     has_arfcn = ~np.isnan(arfcn)
     if has_arfcn.any():
         whole = has_arfcn & (arfcn == np.round(arfcn)) & (arfcn >= 0)
         check.add(np.flatnonzero(has_arfcn & ~whole), "arfcn", lambda r: f"ARFCN {arfcn[r]:g} is not a channel number")
-        from_arfcn = np.full(n, None, dtype=object)
         # one integer key per (RAT, channel): channel numbers are below 2^22
-        rat_code = np.where(rat == "NR", 1, np.where(rat == "LTE", 2, 0)).astype(np.int64)
+        rat_code = _rat_codes(rat, rat_none)
         key = np.where(whole, np.nan_to_num(arfcn, nan=-1).astype(np.int64), -1) * 4 + rat_code
         codes, uniques = pd.factorize(key)
         names = {1: "NR", 2: "LTE"}
         table = np.array([None if k < 0 or k % 4 == 0 else _downlink_band(int(k // 4), names[int(k % 4)])
                           for k in uniques] + [None], dtype=object)
         from_arfcn = none_where(~whole, table[codes])
-        no_rat = np.flatnonzero(whole & pd.isna(rat))
+        from_none = ~whole | np.array([b is None for b in table], dtype=bool)[codes]
+        from_nr = np.array([b is not None and b.startswith("n") for b in table], dtype=bool)[codes]
+        no_rat = np.flatnonzero(whole & rat_none)
         check.add(no_rat, "rat", "an ARFCN needs the RAT (制式 NR or LTE) or a band to be read")
-        unknown = np.flatnonzero(whole & ~pd.isna(rat) & np.array([b is None for b in from_arfcn]))
+        unknown = np.flatnonzero(whole & ~rat_none & from_none)
 
         def say(r: int) -> str:
             if rat[r] == "NR":
@@ -365,16 +495,25 @@ def _bands(check: _Checker, chunk: pd.DataFrame, rat: np.ndarray, arfcn: np.ndar
                     + ", ".join(f"{c.band} {c.n_first}-{c.n_last}" for c in EUTRA_CHANNELS if c.link == "DL")
                     + ")")
         check.add(unknown, "arfcn", say)
-        clash = np.flatnonzero(~pd.isna(from_arfcn) & ~pd.isna(band) & (from_arfcn != band))
+        both = np.flatnonzero(~from_none & ~band_none)
+        clash = both[from_arfcn[both] != band[both]]
         check.add(clash, "arfcn", lambda r: f"ARFCN {int(arfcn[r])} is in {from_arfcn[r]}, not in the band given "
                                             f"({band[r]})")
-        band = np.where(pd.isna(band), from_arfcn, band)
-    missing = np.flatnonzero(pd.isna(band) & ~has_arfcn & _empty_band(check, chunk))
+        band = np.where(band_none, from_arfcn, band)
+        is_nr_band = np.where(band_none, from_nr, is_nr_band)
+        band_none = band_none & from_none
+    missing = np.flatnonzero(band_none & ~has_arfcn & _empty_band(check, chunk))
     check.add(missing, "band", "missing band (频段) and ARFCN (频点)")
-    is_nr_band = pd.Series(band, dtype=object).str.startswith("n").fillna(False).to_numpy(dtype=bool)
-    wrong_rat = np.flatnonzero(~pd.isna(band) & ~pd.isna(rat) & (is_nr_band != (rat == "NR")))
+    wrong_rat = np.flatnonzero(~band_none & ~rat_none & (is_nr_band != (_rat_codes(rat, rat_none) == 1)))
     check.add(wrong_rat, "rat", lambda r: f"band {band[r]} is not a {rat[r]} band")
     return band, rat
+
+
+def _rat_codes(rat: np.ndarray, rat_none: np.ndarray) -> np.ndarray:
+    """1 for NR, 2 for LTE, 0 for a missing RAT (compared per distinct value)."""
+    codes, uniques = pd.factorize(np.where(rat_none, "", rat))
+    table = np.array([{"NR": 1, "LTE": 2}.get(str(u), 0) for u in uniques] + [0], dtype=np.int64)
+    return table[codes]
 
 
 def _downlink_band(number: int, rat: str) -> str | None:
@@ -408,7 +547,8 @@ def grid_keys(frame: pd.DataFrame) -> np.ndarray:
     """A 64-bit key of the grid a row describes, per operator, RAT, band and size: centres within about a
     metre are the same grid (the same grid from files in different CRSs)."""
     return pd.util.hash_pandas_object(pd.DataFrame({
-        "o": frame["operator"].to_numpy(), "r": frame["rat"].to_numpy(), "b": frame["band"].to_numpy(),
+        # the columns' own arrays: categories are hashed per value (the same hashes as the texts')
+        "o": frame["operator"].array, "r": frame["rat"].array, "b": frame["band"].array,
         "x": np.round(frame["lon"].to_numpy() * 1e5).astype(np.int64),
         "y": np.round(frame["lat"].to_numpy() * 1e5).astype(np.int64),
         "g": frame["grid_m"].to_numpy()}), index=False).to_numpy()
@@ -431,19 +571,22 @@ def validate_chunk(chunk: pd.DataFrame, first_row: int, file: str, headers: dict
     end = _dates(check, chunk, "period_end")
     check.add(np.flatnonzero(~np.isnat(start) & ~np.isnat(end) & (end < start)), "period_end",
               lambda r: f"period ends ({end[r]}) before it starts ({start[r]})")
-    operator = _lookup(chunk[headers["operator"]], OPERATORS)
-    raw_op = _text(chunk[headers["operator"]])
-    check.add(np.flatnonzero(pd.isna(operator) & ~pd.isna(raw_op)), "operator",
+    operators = _Values(chunk[headers["operator"]])
+    operator, op_none = _lookup(operators, OPERATORS)
+    raw_op, raw_op_none = operators.map(lambda v: v)
+    check.add(np.flatnonzero(op_none & ~raw_op_none), "operator",
               lambda r: f"unknown operator {raw_op[r]!r} (CMCC/CUCC/CTCC/CBN or 移动/联通/电信/广电)")
-    check.add(np.flatnonzero(pd.isna(raw_op)), "operator", "missing value")
+    check.add(np.flatnonzero(raw_op_none), "operator", "missing value")
     rat = np.full(n, None, dtype=object)
+    rat_none = np.ones(n, dtype=bool)
     if "rat" in headers:
-        raw_rat = _text(chunk[headers["rat"]])
-        rat = _lookup(chunk[headers["rat"]], RATS)
-        check.add(np.flatnonzero(pd.isna(rat) & ~pd.isna(raw_rat)), "rat",
+        rats = _Values(chunk[headers["rat"]])
+        raw_rat, raw_rat_none = rats.map(lambda v: v)
+        rat, rat_none = _lookup(rats, RATS)
+        check.add(np.flatnonzero(rat_none & ~raw_rat_none), "rat",
                   lambda r: f"unknown RAT {raw_rat[r]!r} (NR/5G or LTE/4G)")
     arfcn = _numbers(check, chunk, "arfcn", required=False)
-    band, rat = _bands(check, chunk, rat, arfcn)
+    band, rat = _bands(check, chunk, rat, rat_none, arfcn)
     samples = _numbers(check, chunk, "samples", required=True)
     check.add(np.flatnonzero(samples < 0), "samples", lambda r: f"negative sample count {samples[r]:g}")
     check.add(np.flatnonzero((samples >= 0) & (samples != np.round(samples))), "samples",
@@ -497,13 +640,18 @@ def validate_chunk(chunk: pd.DataFrame, first_row: int, file: str, headers: dict
                                            f" in {spec.name}"))
     if check.count:
         return None
-    source = _text(chunk[headers["source"]]) if "source" in headers else np.full(n, None, dtype=object)
+    if "source" in headers:
+        source, source_none = _Values(chunk[headers["source"]]).map(lambda v: v)
+    else:
+        source, source_none = np.full(n, None, dtype=object), np.ones(n, dtype=bool)
     if default_source is not None:
-        source = np.where(pd.isna(source), default_source, source)
+        source = np.where(source_none, default_source, source)
     frame = pd.DataFrame({
         "lon": np.round(lon, 7), "lat": np.round(lat, 7), "grid_m": grid_m,
-        "period_start": start, "period_end": end, "operator": operator.astype(object), "rat": rat.astype(object),
-        "band": band.astype(object), "arfcn": arfcn, "samples": samples.astype(np.int64), "rsrp_mean_dbm": rsrp,
+        # text columns as categories: a handful of values, hashed and encoded per value, not per row
+        "period_start": start, "period_end": end, "operator": pd.Categorical(operator),
+        "rat": pd.Categorical(rat), "band": pd.Categorical(band), "arfcn": arfcn,
+        "samples": samples.astype(np.int64), "rsrp_mean_dbm": rsrp,
         "share_good": share, "threshold_dbm": np.full(n, np.nan if threshold is None else threshold),
         "sinr_mean_db": sinr, "users": users, "dl_mbps": dl, "source": source,
     })
