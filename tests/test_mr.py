@@ -215,3 +215,12 @@ def test_a_row_without_its_last_empty_fields_is_read_as_pandas_reads_it(store: S
     short = ROWS[2].rsplit(",", 1)[0]  # no 用户数 field at all
     assert ingest_mr(store, _csv(tmp_path, [*ROWS[:2], short])).rows == 3
     assert np.isnan(read_mr(store)["users"].iloc[2])
+
+
+def test_a_chunk_of_one_row_whose_values_are_all_whole_is_stored(store: Store, tmp_path: Path) -> None:
+    # values the same in every row of a chunk go into the statement (SQLite); a one-row chunk has only such
+    row = "g1,118,32,100,2026-10-01,2026-10-31,移动,NR,504990,1200,-98,1,8,35"
+    ingest_mr(store, _csv(tmp_path, [row, row.replace(",118,", ",119,")]), chunk_rows=1)
+    frame = read_mr(store)
+    assert frame["lon"].tolist() == [118.0, 119.0] and frame["samples"].tolist() == [1200, 1200]
+    assert frame["period_start"].tolist() == [pd.Timestamp("2026-10-01")] * 2 and frame["users"].tolist() == [35, 35]

@@ -88,13 +88,18 @@ class MrIngestResult:
 
 def _overlaps(keys: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Indices of rows whose grid key repeats with an overlapping period (each later row of a pair)."""
-    order = np.lexsort((starts, keys))
+    # only the rows whose key repeats are sorted and walked (a province-month has none or a few)
+    ordered = np.sort(keys)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    del ordered
+    if not len(repeated):
+        return np.zeros(0, dtype=np.int64)
+    subset = np.flatnonzero(np.isin(keys, repeated))
+    order = subset[np.lexsort((starts[subset], keys[subset]))]
     k, s, e = keys[order], starts[order], ends[order]
     same = k[1:] == k[:-1]
-    if not same.any():
-        return np.zeros(0, dtype=np.int64)
     # within a key, sorted by start: a row overlaps an earlier one when it starts before the running
-    # maximum end of the rows before it (only keys that repeat are walked)
+    # maximum end of the rows before it
     hits = []
     idx = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
     groups = np.split(idx, np.flatnonzero(np.diff(k[idx]) != 0) + 1)
@@ -107,17 +112,30 @@ def _overlaps(keys: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndar
     return np.sort(np.asarray(hits, dtype=np.int64))
 
 
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """One array of a list of chunks' arrays, the list emptied (not both held at once)."""
+    whole = np.concatenate(parts)
+    parts.clear()
+    return whole
+
+
 def _duplicate_problems(conn: Connection, state: FileState, file: str, problems: list[Problem],
                         stored_up_to: int, where: str) -> None:
     """Rows repeating a grid of the file, or of what was stored before (ids up to ``stored_up_to``), for an
     overlapping period."""
     if not state.keys:
         return
-    keys, starts = np.concatenate(state.keys), np.concatenate(state.starts)
-    ends, rows = np.concatenate(state.ends), np.concatenate(state.rows)
+    keys, starts, ends = _joined(state.keys), _joined(state.starts), _joined(state.ends)
+    # the file's row of an index: chunk by chunk, (first row, rows)
+    firsts = np.array([first for first, _n in state.rows], dtype=np.int64)
+    offsets = np.cumsum([0] + [n for _first, n in state.rows])
+
+    def row_of(i: int) -> int:
+        chunk = int(np.searchsorted(offsets, i, side="right")) - 1
+        return int(firsts[chunk] + i - offsets[chunk])
     for i in _overlaps(keys, starts, ends)[:MAX_PROBLEMS]:
-        problems.append(Problem(file, int(rows[i]), where, "duplicate grid: the same grid, operator, RAT and band "
-                                                           "for an overlapping period appears earlier in the file"))
+        problems.append(Problem(file, row_of(int(i)), where, "duplicate grid: the same grid, operator, RAT and band "
+                                                             "for an overlapping period appears earlier in the file"))
     if state.period[0] is None or stored_up_to == 0:
         return
     b = state.box
@@ -143,7 +161,7 @@ def _duplicate_problems(conn: Connection, state: FileState, file: str, problems:
     hits = hits[hits >= len(stored)] - len(stored)
     in_file = set(_overlaps(keys, starts, ends).tolist())
     for i in [h for h in hits.tolist() if h not in in_file][:MAX_PROBLEMS]:
-        problems.append(Problem(file, int(rows[i]), where, "duplicate grid: this grid, operator, RAT and band is "
+        problems.append(Problem(file, row_of(i), where, "duplicate grid: this grid, operator, RAT and band is "
                                                            "already stored for an overlapping period (--replace "
                                                            "replaces the stored MR)"))
 
@@ -170,26 +188,57 @@ def _insert(conn: Connection, frame: pd.DataFrame, buffer: CopyBuffer | None = N
             with cursor.copy(f"COPY mr_grids ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.write(data)
         return
-    columns = _row_values(frame)
     # the driver's cursor on the connection's own transaction, fed row tuples as they are zipped
     if conn.dialect.name == "postgresql":  # a count beyond PostgreSQL's integer: its own error, as before
+        columns = _row_values(frame, STORED)
         with raw.cursor() as cursor, cursor.copy(f"COPY mr_grids ({', '.join(STORED)}) FROM STDIN") as copy:
             for values in zip(*columns, strict=True):
                 copy.write_row(values)
     else:
-        marks = ", ".join("?" for _ in STORED)
+        # a value the same in every row (the period, the size, the threshold, an absent column) is written into
+        # the statement once instead of being converted and bound per row
+        same = _same_in_every_row(frame)
+        varying = tuple(name for name in STORED if name not in same)
+        marks = ", ".join(same.get(name, "?") for name in STORED)
         cursor = raw.cursor()
         try:
             cursor.executemany(f"INSERT INTO mr_grids ({', '.join(STORED)}) VALUES ({marks})",
-                               zip(*columns, strict=True))
+                               zip(*_row_values(frame, varying), strict=True))
         finally:
             cursor.close()
 
 
-def _row_values(frame: pd.DataFrame) -> list[list[Any]]:
-    """Each stored column as a list of driver values (None for missing, dates as ISO text)."""
-    columns = []
+def _same_in_every_row(frame: pd.DataFrame) -> dict[str, str]:
+    """SQL literals of the stored columns whose value is the same in every row: NULL, a text (the dates as
+    ISO text) or a whole number (exact as a literal)."""
+    same: dict[str, str] = {}
     for name in STORED:
+        if name == "samples":  # one column always bound: a row per tuple
+            continue
+        col = frame[name]
+        if name in ("period_start", "period_end") or not pd.api.types.is_numeric_dtype(col.dtype):
+            codes, uniques = pd.factorize(col)
+            if (codes == -1).all():
+                same[name] = "NULL"
+            elif len(uniques) == 1 and (codes == 0).all():
+                value = uniques[0]
+                text = pd.Timestamp(value).strftime("%Y-%m-%d") if name.startswith("period_") else str(value)
+                same[name] = "'" + text.replace("'", "''") + "'"
+        else:
+            values = col.to_numpy(float, na_value=np.nan)
+            if np.isnan(values).all():
+                same[name] = "NULL"
+            elif not np.isnan(values).any() and values.min() == values.max() and float(values[0]).is_integer() \
+                    and abs(values[0]) < 2 ** 53:
+                whole = int(values[0])
+                same[name] = str(whole) if name in ("arfcn", "users") else f"{whole}.0"
+    return same
+
+
+def _row_values(frame: pd.DataFrame, names: tuple[str, ...]) -> list[list[Any]]:
+    """Columns ``names`` as lists of driver values (None for missing, dates as ISO text)."""
+    columns = []
+    for name in names:
         col = frame[name]
         if name in ("period_start", "period_end"):
             codes, uniques = pd.factorize(col)
@@ -380,6 +429,7 @@ def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encodin
                 _insert(conn, frame, buffer)
                 stored_rows += len(frame)
             say(f"{file}: {read:,} rows read")
+        buffer.data = bytearray()  # its 80 MB are not needed for the checks that follow
         if not found_headers:
             raise ValidationError([Problem(file, None, None, "the file is empty")])
         headers = found_headers[0]

@@ -231,6 +231,8 @@ def _arrow_csv_chunks(path: Path, enc: str, sep: str, chunk_rows: int) -> Iterat
             pending, held = rest.to_batches(), rest.num_rows
     if held or not given:  # the rest, or the header alone (pandas' reader gives its columns, no rows)
         yield _typed(pa.Table.from_batches(pending, schema=reader.schema), names)
+    pending.clear()
+    pa.default_memory_pool().release_unused()  # the reader's blocks, back to the system for what follows
 
 
 def _typed(table: Any, names: list[str]) -> pd.DataFrame:
@@ -536,7 +538,7 @@ class FileState:
     keys: list[np.ndarray] = field(default_factory=list)
     starts: list[np.ndarray] = field(default_factory=list)
     ends: list[np.ndarray] = field(default_factory=list)
-    rows: list[np.ndarray] = field(default_factory=list)
+    rows: list[tuple[int, int]] = field(default_factory=list)  # (first row, rows) of each chunk
     box: list[float] = field(default_factory=lambda: [math.inf, math.inf, -math.inf, -math.inf])
     period: list[Any] = field(default_factory=lambda: [None, None])
     periods: set[tuple[str, str]] = field(default_factory=set)
@@ -664,7 +666,7 @@ def _remember(state: FileState, frame: pd.DataFrame, first_row: int) -> None:
     day0 = np.datetime64("1970-01-01", "D")
     state.starts.append((frame["period_start"].to_numpy("datetime64[D]") - day0).astype(np.int32))
     state.ends.append((frame["period_end"].to_numpy("datetime64[D]") - day0).astype(np.int32))
-    state.rows.append(np.arange(first_row, first_row + len(frame), dtype=np.int64))
+    state.rows.append((first_row, len(frame)))
     if len(frame):
         b = state.box
         b[0], b[1] = min(b[0], float(frame["lon"].min())), min(b[1], float(frame["lat"].min()))
