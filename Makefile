@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 PORT   ?= 8000
+# test processes (pytest-xdist; each test file runs whole in one of them): `make test TEST_WORKERS=1` for one
+TEST_WORKERS ?= 2
 STAMP     = $(VENV)/.installed
 DEV_STAMP = $(VENV)/.installed-dev
 # quiet installs: no progress bars, no "already satisfied" lines, no upgrade nag
@@ -34,10 +36,10 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 
 test: $(DEV_STAMP) lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -91,6 +92,30 @@ def test_plan_stops_when_no_candidate_gains_and_rejects_bad_options() -> None:
         plan_sites(v, NO_STATIONS, None, n_sites=1, rules=RULES, params=PARAMS, operator="ATT")
     with pytest.raises(ConfigError, match="region"):
         plan_sites(v, NO_STATIONS, None, n_sites=1, rules=RULES, params=PARAMS, region="3299")
+
+
+def test_a_small_plan_in_a_server_starts_no_fork_server_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    # in a server (another thread running) a pool's workers come from the fork server and took 7-8 s
+    # to start; the 21 km x 0.3 km world (a few thousand pixels) is planned in this process, with the same sites
+    import threading
+
+    import coverage.planning.sites as sites
+
+    def no_pool(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a pool was started for a few thousand pixels")
+
+    v = _world()
+    all_cores = dataclasses.replace(PARAMS, workers=0)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        monkeypatch.setattr(sites, "forked_pool", no_pool)
+        plan = plan_sites(v, NO_STATIONS, None, n_sites=2, rules=RULES, params=all_cores, candidates=CANDIDATES[:2])
+    finally:
+        stop.set()
+        other.join()
+    assert plan.sites["candidate_id"].tolist() == ["P1"]  # P2 adds nothing after P1; P3 and P4 not offered
 
 
 def test_plan_with_an_existing_network_equals_a_rerun_of_the_analysis() -> None:

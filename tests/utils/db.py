@@ -8,9 +8,16 @@ import pytest
 from sqlalchemy import URL, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
-POSTGRES_URL = os.environ.get(
+BASE_POSTGRES_URL = os.environ.get(
     "VILLAGE5G_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/village5g_test"
 )
+#: The pytest-xdist worker this process is (``gw0``, ``gw1``, ...), or None in a single-process run.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+#: The test database: ``BASE_POSTGRES_URL``'s, or under pytest-xdist one of its own per worker (``<name>_gw0``),
+#: created on first use, so workers never drop each other's tables.
+POSTGRES_URL = (BASE_POSTGRES_URL if WORKER is None else
+                make_url(BASE_POSTGRES_URL).set(database=f"{make_url(BASE_POSTGRES_URL).database}_{WORKER}")
+                .render_as_string(hide_password=False))
 REQUIRE_POSTGIS = os.environ.get("VILLAGE5G_REQUIRE_POSTGIS") == "1"
 
 
@@ -89,9 +96,32 @@ def reset_postgres() -> None:
     engine.dispose()
 
 
+def _create_worker_database() -> None:
+    """Create this xdist worker's database on the server of ``BASE_POSTGRES_URL`` when it is missing."""
+    target = make_url(POSTGRES_URL)
+    engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                  {"name": target.database}).first()
+            if exists is None:
+                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    except OperationalError:
+        pass  # no server: require_postgis() says why
+    finally:
+        engine.dispose()
+
+
+_checked: list[str | None] = []
+
+
 def require_postgis() -> None:
     """Skip (or fail in CI, where VILLAGE5G_REQUIRE_POSTGIS=1) when PostGIS cannot be reached."""
-    reason = postgis_unavailable_reason()
+    if not _checked:
+        if WORKER is not None:
+            _create_worker_database()
+        _checked.append(postgis_unavailable_reason())
+    reason = _checked[0]
     if reason is None:
         return
     if REQUIRE_POSTGIS:
