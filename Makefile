@@ -6,8 +6,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 PORT   ?= 8000
-# test processes (pytest-xdist; each test file runs whole in one of them): `make test TEST_WORKERS=1` for one
+# test processes (pytest-xdist; each test file runs whole in one of them): `make test TEST_WORKERS=1` for one.
+# The schemathesis tests run afterwards in this process: under xdist each of their functions would run
+# as one test instead of one per API operation (tests/test_api_schemathesis.py refuses to).
 TEST_WORKERS ?= 2
+SCHEMATHESIS = tests/test_api_schemathesis.py
+PYTEST = $(BIN)/python -m pytest -q
 STAMP     = $(VENV)/.installed
 DEV_STAMP = $(VENV)/.installed-dev
 # quiet installs: no progress bars, no "already satisfied" lines, no upgrade nag
@@ -36,10 +40,12 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 
 test: $(DEV_STAMP) lint
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile --ignore=$(SCHEMATHESIS)
+	$(PYTEST) $(SCHEMATHESIS)
 
 test-fast: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile --ignore=$(SCHEMATHESIS) -m "not slow"
+	$(PYTEST) $(SCHEMATHESIS) -m "not slow"
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

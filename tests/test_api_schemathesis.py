@@ -4,11 +4,15 @@ Every operation gets a bounded number of generated requests (deterministic: hypo
 derandomised). No response may be a server error, or break the document: its status, content type,
 headers and body must all be ones the document states. Requests go in through ASGI, against the
 small world on SQLite; one viewer key is sent, so the keyed paths are exercised past the 401.
+
+Not under pytest-xdist: there each test function ran as one test (of one operation) instead of one
+test per operation, 3 tests instead of 65, silently; `make test` runs this file on its own afterwards.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +35,10 @@ from coverage.audit.sampling import SamplingPlan
 from coverage.store.storage import Store
 from tests.utils.api import app_for, key
 from tests.worlds.row import build_row_world
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    pytest.fail("tests/test_api_schemathesis.py runs one test per API operation only in a single process: run it "
+                "without -n (make test does, after the other tests)", pytrace=False)
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
