@@ -5,8 +5,8 @@ For each size (``--rows``, default 1, 2 and 5 million; the issue's province-mont
 Jiangsu, one month, four operators, NR and LTE), then ingested into a fresh SQLite database twice, each
 in its own process (peak memory is that process's maximum resident set):
 
-- ``village5g``: :func:`coverage.ingest.mr.ingest_mr` (chunks of 500,000 rows, every row validated, one
-  transaction, bulk insert, the area/period index maintained);
+- ``village5g``: :func:`coverage.ingest.mr.ingest_mr` (chunks of 250,000 rows, every row validated, one
+  transaction, bulk insert, the area/period index built after the load into the empty table);
 - ``pandas``: ``pandas.read_csv`` of the whole file, then ``DataFrame.to_sql`` (chunks of 100,000
   rows, no validation, no index): the plain baseline.
 
@@ -17,8 +17,14 @@ Then the time to read one box holding 4 % of the grids (a county of a province) 
 its ``public`` schema is dropped, so give it a database of its own): village5g stores through ``COPY``, the
 baseline through ``to_sql`` (SQLAlchemy's multi-row ``INSERT``).
 
+Each line prints the ingest's wall time, its CPU seconds (all its threads, imports included) and the
+load average: on the shared 2-core machine the wall time follows the load.
+
 Run: ``nice -n 10 .venv/bin/python benchmarks/bench_mr_ingest.py [--rows 1000000,2000000] [--folder /tmp/mr-bench]
-[--postgres postgresql+psycopg://postgres@127.0.0.1:5432/village5g_bench_mr]``.
+[--postgres postgresql+psycopg://postgres@127.0.0.1:5432/village5g_bench_mr] [--baseline-max-rows 0]``.
+
+Measured 2026-12-06 (``nice -n 5 ... --rows 20000000 [--postgres URL]``, the village5g side only;
+README's MR section has the whole table): PostgreSQL 15 RESULT_PG; SQLite RESULT_SQLITE.
 """
 
 from __future__ import annotations

@@ -13,8 +13,11 @@ partitioned runs) already reads through :class:`coverage.store.storage.Store`, w
 all-or-nothing write and the same behaviour on SQLite and PostgreSQL for free; a grid row is small
 (no geometry column: WGS84 centre and size), and one index ``(lon, lat, period_start)`` answers "this
 box, this period" from the index alone. Inserts go through the driver's bulk path (SQLite
-``executemany`` of a prepared statement, PostgreSQL ``COPY``); ``benchmarks/bench_mr_ingest.py``
-measures it against pandas ``read_csv`` + ``to_sql``.
+``executemany`` of a prepared statement binding only the values that vary, PostgreSQL a binary ``COPY``
+built with numpy: :mod:`coverage.ingest.mr_copy`); into an empty table the index is built once after the
+load, in the same transaction. The next chunk is read (pyarrow's CSV reader) and validated in a thread
+while the database takes the current one; ``benchmarks/bench_mr_ingest.py`` measures it against pandas
+``read_csv`` + ``to_sql``.
 
 Grids are given by their centre (``lon``/``lat``) or their south-west corner (``corner_lon``/
 ``corner_lat``) and their size ``grid_m`` (one of :data:`GRID_SIZES_M`), in WGS84, CGCS2000, GCJ-02
@@ -59,7 +62,7 @@ __all__ = ["CHUNK_ROWS", "MrIngestResult", "ingest_mr", "mr_summary", "read_mr",
 T = TypeVar("T")
 
 #: Rows read, validated and inserted at a time (memory: a few hundred MB per million rows at most).
-CHUNK_ROWS = 500_000
+CHUNK_ROWS = 250_000
 #: SQLite page cache (KiB) of an MR ingest's connection.
 SQLITE_CACHE_KIB = 262_144
 
@@ -86,8 +89,9 @@ class MrIngestResult:
 # -- validation -------------------------------------------------------------------------------------
 
 
-def _overlaps(keys: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Indices of rows whose grid key repeats with an overlapping period (each later row of a pair)."""
+def _overlaps(keys: np.ndarray, periods: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Indices of rows whose grid key repeats with an overlapping period (each later row of a pair);
+    ``periods(indices)`` gives those rows' first and last days."""
     # only the rows whose key repeats are sorted and walked (a province-month has none or a few)
     ordered = np.sort(keys)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
@@ -95,8 +99,10 @@ def _overlaps(keys: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndar
     if not len(repeated):
         return np.zeros(0, dtype=np.int64)
     subset = np.flatnonzero(np.isin(keys, repeated))
-    order = subset[np.lexsort((starts[subset], keys[subset]))]
-    k, s, e = keys[order], starts[order], ends[order]
+    starts, ends = periods(subset)
+    by = np.lexsort((starts, keys[subset]))
+    order, s, e = subset[by], starts[by], ends[by]
+    k = keys[order]
     same = k[1:] == k[:-1]
     # within a key, sorted by start: a row overlaps an earlier one when it starts before the running
     # maximum end of the rows before it
@@ -125,7 +131,13 @@ def _duplicate_problems(conn: Connection, state: FileState, file: str, problems:
     overlapping period."""
     if not state.keys:
         return
-    keys, starts, ends = _joined(state.keys), _joined(state.starts), _joined(state.ends)
+    keys, codes = _joined(state.keys), _joined(state.period_codes)
+    # each row's period is a code into the file's few (first day, last day) pairs
+    table = np.array(sorted(state.period_index, key=state.period_index.__getitem__), dtype=np.int64)
+    table_start, table_end = (table >> 20).astype(np.int32), (table & ((1 << 20) - 1)).astype(np.int32)
+
+    def periods(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return table_start[codes[rows]], table_end[codes[rows]]
     # the file's row of an index: chunk by chunk, (first row, rows)
     firsts = np.array([first for first, _n in state.rows], dtype=np.int64)
     offsets = np.cumsum([0] + [n for _first, n in state.rows])
@@ -133,7 +145,8 @@ def _duplicate_problems(conn: Connection, state: FileState, file: str, problems:
     def row_of(i: int) -> int:
         chunk = int(np.searchsorted(offsets, i, side="right")) - 1
         return int(firsts[chunk] + i - offsets[chunk])
-    for i in _overlaps(keys, starts, ends)[:MAX_PROBLEMS]:
+    in_file = _overlaps(keys, periods)
+    for i in in_file[:MAX_PROBLEMS]:
         problems.append(Problem(file, row_of(int(i)), where, "duplicate grid: the same grid, operator, RAT and band "
                                                              "for an overlapping period appears earlier in the file"))
     if state.period[0] is None or stored_up_to == 0:
@@ -155,12 +168,19 @@ def _duplicate_problems(conn: Connection, state: FileState, file: str, problems:
     s_start = (pd.to_datetime(stored["period_start"]).to_numpy("datetime64[D]") - day0).astype(np.int32)
     s_end = (pd.to_datetime(stored["period_end"]).to_numpy("datetime64[D]") - day0).astype(np.int32)
     both_keys = np.concatenate([s_keys, keys])
-    both_start, both_end = np.concatenate([s_start, starts]), np.concatenate([s_end, ends])
+    n_stored = len(stored)
+
+    def both_periods(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mine = np.maximum(rows - n_stored, 0)
+        was = rows < n_stored
+        theirs = np.minimum(rows, n_stored - 1)
+        return (np.where(was, s_start[theirs], table_start[codes[mine]]),
+                np.where(was, s_end[theirs], table_end[codes[mine]]))
     # stored rows first: a file row that overlaps a stored one (or only its own file's) is a hit
-    hits = _overlaps(both_keys, both_start, both_end)
-    hits = hits[hits >= len(stored)] - len(stored)
-    in_file = set(_overlaps(keys, starts, ends).tolist())
-    for i in [h for h in hits.tolist() if h not in in_file][:MAX_PROBLEMS]:
+    hits = _overlaps(both_keys, both_periods)
+    hits = hits[hits >= n_stored] - n_stored
+    seen = set(in_file.tolist())
+    for i in [h for h in hits.tolist() if h not in seen][:MAX_PROBLEMS]:
         problems.append(Problem(file, row_of(i), where, "duplicate grid: this grid, operator, RAT and band is "
                                                            "already stored for an overlapping period (--replace "
                                                            "replaces the stored MR)"))

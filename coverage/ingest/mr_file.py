@@ -536,8 +536,8 @@ class FileState:
 
     threshold: float | None
     keys: list[np.ndarray] = field(default_factory=list)
-    starts: list[np.ndarray] = field(default_factory=list)
-    ends: list[np.ndarray] = field(default_factory=list)
+    period_codes: list[np.ndarray] = field(default_factory=list)  # per row: its (start, end) in period_index
+    period_index: dict[int, int] = field(default_factory=dict)  # start day << 20 | end day -> code
     rows: list[tuple[int, int]] = field(default_factory=list)  # (first row, rows) of each chunk
     box: list[float] = field(default_factory=lambda: [math.inf, math.inf, -math.inf, -math.inf])
     period: list[Any] = field(default_factory=lambda: [None, None])
@@ -664,8 +664,12 @@ def validate_chunk(chunk: pd.DataFrame, first_row: int, file: str, headers: dict
 def _remember(state: FileState, frame: pd.DataFrame, first_row: int) -> None:
     state.keys.append(grid_keys(frame))
     day0 = np.datetime64("1970-01-01", "D")
-    state.starts.append((frame["period_start"].to_numpy("datetime64[D]") - day0).astype(np.int32))
-    state.ends.append((frame["period_end"].to_numpy("datetime64[D]") - day0).astype(np.int32))
+    start = (frame["period_start"].to_numpy("datetime64[D]") - day0).astype(np.int64)
+    end = (frame["period_end"].to_numpy("datetime64[D]") - day0).astype(np.int64)
+    codes, uniques = pd.factorize(start << 20 | end)  # days 1980-2100: below 2^20
+    index = state.period_index
+    table = np.array([index.setdefault(int(u), len(index)) for u in uniques], dtype=np.int64)
+    state.period_codes.append(table[codes].astype(np.uint16 if len(index) < 1 << 16 else np.uint32))
     state.rows.append((first_row, len(frame)))
     if len(frame):
         b = state.box
