@@ -13,16 +13,13 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from api.errors import ApiError
 from coverage.errors import Village5gError
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.model.rules import DEFAULT_RULES, RuleSet
 from coverage.processes import owner_id
-from coverage.runs.jobs import create_job, fail_orphans, finish_job, job_progress, process_alive, start_job
+from coverage.runs.jobs import active_job, create_job, fail_orphans, finish_job, job_progress, process_alive, start_job
 from coverage.store.storage import Store
-from coverage.store.tables import jobs
 
 log = logging.getLogger("village5g.jobs")
 
@@ -82,9 +79,7 @@ class JobRunner:
             raise ApiError(503, "the service is shutting down; start the analysis again once it is back",
                            code="unavailable")
         self.recover()
-        with self.store.engine.connect() as conn:
-            busy = conn.execute(select(jobs.c.id).where(jobs.c.kind == "analysis",
-                                                        jobs.c.status.in_(("queued", "running")))).scalar()
+        busy = active_job(self.store, "analysis")
         if busy is not None:
             raise ApiError(409, f"analysis job {busy} is still running; wait for it (GET /jobs/{busy})")
         job_id = create_job(self.store, kind="analysis", parameters=parameters, owner=self.owner,

@@ -239,6 +239,13 @@ def test_an_analysis_started_over_http_publishes_a_new_run(client: TestClient, s
     assert run["rules"]["good_rsrp_dbm"] == -100
     assert client.get("/collections/villages/items?limit=1").json()["run_id"] == job["run_id"]
     assert client.get("/jobs").json()["jobs"][0]["id"] == job["id"]
+    # an analysis job queued by another worker (alive: this process) refuses a second one, naming it
+    from coverage.processes import owner_id
+    from coverage.runs.jobs import create_job
+
+    queued = create_job(store, kind="analysis", parameters={}, owner=owner_id())
+    busy = client.post("/runs", json={}, headers=admin)
+    assert busy.status_code == 409 and f"analysis job {queued} is still running" in busy.json()["message"]
 
 
 # -- the catch-all -----------------------------------------------------------------------------

@@ -95,6 +95,14 @@ def create_job(store: Store, *, kind: str, parameters: dict[str, Any], owner: st
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
+def active_job(store: Store, kind: str) -> int | None:
+    """The id of a ``queued`` or ``running`` job of ``kind``, or None."""
+    with store.engine.connect() as conn:
+        found = conn.execute(select(jobs.c.id).where(jobs.c.kind == kind, jobs.c.status.in_(("queued", "running")))
+                             .order_by(jobs.c.id).limit(1)).scalar()
+    return None if found is None else int(found)
+
+
 def start_job(store: Store, job_id: int) -> None:
     """Mark a job ``running``."""
     with store.engine.begin() as conn:
