@@ -24,7 +24,9 @@ Run: ``nice -n 10 .venv/bin/python benchmarks/bench_mr_ingest.py [--rows 1000000
 [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/village5g_bench_mr] [--baseline-max-rows 0]``.
 
 Measured 2026-12-06 (``nice -n 5 ... --rows 20000000 [--postgres URL]``, the village5g side only;
-README's MR section has the whole table): PostgreSQL 15 RESULT_PG; SQLite RESULT_SQLITE.
+README's MR section has the whole table), load average 8-13 from other jobs on the 2 cores:
+PostgreSQL 15 590.3 s / 2,044 MB before, 153.6 s / 1,351 MB now (43.0 CPU s); SQLite 607.6 s / 2,355 MB
+before, 239.4 s / 1,700 MB now (104.7 CPU s).
 """
 
 from __future__ import annotations
