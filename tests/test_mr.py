@@ -181,11 +181,13 @@ def test_cli_ingests_exports_and_shows_mr(tmp_path: Path) -> None:
 
 
 def test_a_first_file_rejected_or_stored_leaves_the_area_index(store: Store, tmp_path: Path) -> None:
-    # into an empty table the index is built after the load, in the same transaction
+    # into an empty table the indexes are built after the load, in the same transaction
     from sqlalchemy import inspect
 
     def indexed() -> bool:
-        return "ix_mr_grids_lon_lat_period" in {ix["name"] for ix in inspect(store.engine).get_indexes("mr_grids")}
+        found = inspect(store.engine)
+        return ("ix_mr_grids_lon_lat_period" in {ix["name"] for ix in found.get_indexes("mr_grids")}
+                and found.get_pk_constraint("mr_grids")["constrained_columns"] == ["id"])
     with pytest.raises(ValidationError):
         ingest_mr(store, _csv(tmp_path, [*ROWS, ROWS[0].replace(",100,", ",75,")], name="bad.csv"))
     assert indexed() and len(read_mr(store)) == 0

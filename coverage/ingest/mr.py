@@ -37,7 +37,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Index, and_, delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.engine import Connection
 
 from coverage.crs import resolve_crs
@@ -375,14 +375,28 @@ def _validated(chunks: Iterator[pd.DataFrame], file: str, source_crs: str, state
         yield len(chunk), frame
 
 
-def _drop_area_index(conn: Connection) -> list[Index]:
-    """Drop the area/period index of an empty ``mr_grids`` for the load (built again at its end: one sort is
-    much faster than millions of inserts into it). In the ingest's transaction: a rollback restores it;
-    PostgreSQL readers of the (empty) table wait for the commit."""
+def _drop_indexes(conn: Connection) -> Callable[[], None]:
+    """Drop the indexes of an empty ``mr_grids`` for the load; returns what builds them again at its end (one
+    sort is much faster than millions of inserts into them). In the ingest's transaction: a rollback
+    restores them; PostgreSQL readers of the (empty) table wait for the commit."""
     dropped = [index for index in mr_grids.indexes if index.name == "ix_mr_grids_lon_lat_period"]
     for index in dropped:
         index.drop(conn)
-    return dropped
+    primary = None
+    if conn.dialect.name == "postgresql":
+        # the primary key's index too (SQLite's is the table itself): explicit ids, checked unique once at the end
+        primary = conn.exec_driver_sql("SELECT conname FROM pg_constraint WHERE conrelid = 'mr_grids'::regclass "
+                                       "AND contype = 'p'").scalar()
+        if primary is not None:
+            conn.exec_driver_sql(f'ALTER TABLE mr_grids DROP CONSTRAINT "{primary}"')
+        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")  # the sorts of the builds in memory
+
+    def build() -> None:
+        if primary is not None:
+            conn.exec_driver_sql(f'ALTER TABLE mr_grids ADD CONSTRAINT "{primary}" PRIMARY KEY (id)')
+        for index in dropped:
+            index.create(conn)
+    return build
 
 
 def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encoding: str | None = None,
@@ -439,7 +453,7 @@ def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encodin
             conn.execute(delete(mr_grids))
         stored_up_to = int(conn.execute(select(func.coalesce(func.max(mr_grids.c.id), 0))).scalar_one())
         empty = conn.execute(select(mr_grids.c.id).limit(1)).first() is None
-        dropped = _drop_area_index(conn) if empty else []
+        build_indexes = _drop_indexes(conn) if empty else (lambda: None)
         buffer = CopyBuffer()
         read = 0
         for rows, frame in _ahead(_validated(chunks, file, source_crs, state, problems, threshold_dbm, source,
@@ -460,8 +474,7 @@ def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encodin
             raise ValidationError(problems)  # rolls the transaction back: nothing stored
         if stored_rows == 0:
             raise ValidationError([Problem(file, None, None, "no data rows")])
-        for index in dropped:
-            index.create(conn)
+        build_indexes()
         digest = sha256.result()
         conn.execute(ingests.insert().values(
             kind="mr", file_name=file, sha256=digest, rows=stored_rows, mode="replace" if replace else "append",
