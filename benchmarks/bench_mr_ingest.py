@@ -25,8 +25,8 @@ Run: ``nice -n 10 .venv/bin/python benchmarks/bench_mr_ingest.py [--rows 1000000
 
 Measured 2026-12-06 (``nice -n 5 ... --rows 20000000 [--postgres URL]``, the village5g side only;
 README's MR section has the whole table), load average 8-13 from other jobs on the 2 cores:
-PostgreSQL 15 590.3 s / 2,044 MB before, 153.6 s / 1,351 MB now (43.0 CPU s); SQLite 607.6 s / 2,355 MB
-before, 239.4 s / 1,700 MB now (104.7 CPU s).
+PostgreSQL 15 590.3 s / 2,044 MB before, 104.1-122.3 s / 1,323-1,327 MB now (40 CPU s; load 4-8);
+SQLite 607.6 s / 2,355 MB before, 239.4 s / 1,700 MB now (104.7 CPU s; load 8-13).
 """
 
 from __future__ import annotations
