@@ -185,7 +185,9 @@ def test_a_worker_hung_at_start_does_not_hang_the_pool_close(tmp_path: Path, mon
     with processes.forked_pool(2, _hang_in_first_worker, (str(tmp_path / "flag"),)) as pool:
         assert list(pool.map(_square, range(6))) == [0, 1, 4, 9, 16, 25]  # the other worker does it all
         workers = list(pool._processes.values())  # type: ignore[attr-defined]
-    assert time.monotonic() - start < 20
+    # a hang is for good; 120 s is only a bound on a busy machine (under pytest-xdist the workers come
+    # from the fork server, with their imports: 20 s at a load of 7)
+    assert time.monotonic() - start < 120
     assert len(workers) == 2 and not any(_alive(w.pid) for w in workers)
     assert sorted(w.exitcode for w in workers) == [-signal.SIGKILL, 0]
 
