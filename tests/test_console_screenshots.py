@@ -196,4 +196,8 @@ def test_audit_round_report_shows_the_pass_rate_with_its_interval(world: Console
     assert overall["tested"] > 0
     assert f"{100 * overall['pass_rate']:.1f}%" in result.prepared
     assert f"{100 * overall['low']:.1f}%–{100 * overall['high']:.1f}%" in result.prepared
+    # a round stratified by city: no verdict column standing empty
+    assert all(not s.get("verdict") for s in report["strata"])
+    header = result.prepared.split("\n地市", 1)[1].split("\n", 1)[0]
+    assert "结论" not in header and "样本" in header
     keep(result, "audits", tmp_path)

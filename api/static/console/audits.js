@@ -33,14 +33,16 @@
     box.textContent = T.loading;
     V.api("/audits/" + n + "/report", {}).then(function (r) {
       var o = r.overall;
+      // the verdict column only when the round was stratified by city x verdict
+      var byVerdict = r.strata.some(function (s) { return s.verdict; });
       box.innerHTML = '<div class="cards"><div class="card big"><div class="label">' + esc(T.pass_rate) + '</div><div class="value">' +
         V.pct(o.pass_rate) + '</div><div class="sub">' + (o.low == null ? "" : esc(T.interval) + " " + V.pct(o.low) + "–" + V.pct(o.high) + " · ") +
         esc(T.tested) + " " + V.num(o.tested) + " · " + esc(T.passed) + " " + V.num(o.passed) + "</div></div></div>" +
-        '<table class="data"><thead><tr><th>' + esc(T.city) + "</th><th>" + esc(T.verdict) + '</th><th class="num">' + esc(T.sample) +
+        '<table class="data"><thead><tr><th>' + esc(T.city) + "</th>" + (byVerdict ? "<th>" + esc(T.verdict) + "</th>" : "") + '<th class="num">' + esc(T.sample) +
         '</th><th class="num">' + esc(T.tested) + '</th><th class="num">' + esc(T.passed) + '</th><th class="num">' + esc(T.pass_rate) +
         "</th><th>" + esc(T.interval) + "</th></tr></thead><tbody>" + r.strata.map(function (s) {
-          return "<tr><td>" + esc(s.city_name || s.stratum) + "</td><td>" + esc(s.verdict ? V.verdict(s.verdict) : "") + '</td><td class="num">' +
-            V.num(s.sample) + '</td><td class="num">' + V.num(s.tested) + '</td><td class="num">' + V.num(s.passed) + '</td><td class="num">' +
+          return "<tr><td>" + esc(s.city_name || s.stratum) + "</td>" + (byVerdict ? "<td>" + esc(s.verdict ? V.verdict(s.verdict) : "") + "</td>" : "") +
+            '<td class="num">' + V.num(s.sample) + '</td><td class="num">' + V.num(s.tested) + '</td><td class="num">' + V.num(s.passed) + '</td><td class="num">' +
             V.pct(s.pass_rate) + "</td><td>" + (s.low == null ? "–" : bar(s.pass_rate, s.low, s.high) + " " + V.pct(s.low) + "–" + V.pct(s.high)) + "</td></tr>";
         }).join("") + "</tbody></table>";
     }).catch(function (e) { V.error(box, e); });
