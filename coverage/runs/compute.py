@@ -287,13 +287,14 @@ def _committee_operators(prediction: Prediction, posterior: Posterior, probes: t
     posterior's standard deviation there (a copy)."""
     grid = prediction.grid
     rows, cols = probes[0][first:], probes[1][first:]
+    # every committee probe is estimated (they are read by position from probe ``first`` on); only those
+    # on the grid are written back
     on = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
-    rows, cols = rows[on], cols[on]
     x = grid.x0 + (cols + 0.5) * grid.resolution_m
     y = grid.y0 - (rows + 0.5) * grid.resolution_m
-    est = committee_estimate(prediction, first, x, y, prior_at[first:][on], bins, variogram, rules=rules,
+    est = committee_estimate(prediction, first, x, y, prior_at[first:], bins, variogram, rules=rules,
                              noise_figure_db=params.noise_figure_db, selection_offsets=params.selection_offsets)
-    take = est.operator >= 0
+    take = on & (est.operator >= 0)
     r, c = rows[take], cols[take]
     prediction.rsrp_dbm[r, c] = est.rsrp_dbm[take].astype(np.float32)
     prediction.sinr_db[r, c] = est.sinr_db[take].astype(np.float32)
