@@ -38,6 +38,7 @@ simulated field tests of a stored round of a seeded database (to try ``audit res
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 import tempfile
 import time
@@ -97,12 +98,39 @@ def _line(name: str, m: dict[str, float]) -> str:
             f"{m['brier']:>6.3f} {m['confident_flags']:>8,} {m['confident_false_alarm_share']:>8.1%}")
 
 
+def _final_inputs(cache: Path, seed: int, audit_seed: int) -> Path:
+    return cache / f"final-inputs-{seed}-{audit_seed}.pickle"
+
+
+def final_only(seed: int, audit_seed: int, cache: Path, workers: int,
+               save: Path | None = None) -> dict[str, dict[str, float]]:
+    """Re-run only the "calibrated + MR" analysis on the inputs a full run of this seed saved.
+
+    The fast loop for work on the fusion: the world, its truth, the calibration, the evidence, the MR
+    grids and the held-out mask are read back as the last full run (with MR) left them, so a change to
+    the analysis is measured in minutes, with the same figures as the full benchmark's last variant.
+    """
+    path = _final_inputs(cache, seed, audit_seed)
+    if not path.is_file():
+        raise SystemExit(f"{path} 不存在：先完整运行一次本基准（含 MR）以保存输入")
+    with path.open("rb") as f:
+        saved = pickle.load(f)
+    calibrated = saved["params"]
+    calibrated.workers = workers
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    results = analyze_frames(saved["villages"], saved["stations"], saved["evidence"], rules=DEFAULT_RULES,
+                             params=calibrated, mr=saved["mr"], timings=timings)[0]
+    print(f"seed {seed}: calibrated + MR from {path.name}: offset {timings.get('mr_offset_db')} dB; "
+          f"analysis {time.perf_counter() - t0:.0f} s (fusion {timings['fusion_s']:.1f} s)")
+    return _report(seed, {"calibrated + MR": results}, saved["truth"], saved["held"], save)
+
+
 def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path | None = None,
               with_mr: bool = True, mr_only: bool = False) -> dict[str, dict[str, float]]:
     t0 = time.perf_counter()
     world = build_world(seed=seed)
     assert world.true_field is not None
-    out: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="v5g-accuracy-") as tmp:
         store = Store(f"sqlite:///{Path(tmp) / 'bench.db'}")
         store.create_schema()
@@ -171,8 +199,18 @@ def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path 
         driven = variants["drive tests"]["n_measurements"].to_numpy() > 0
         held = ~driven & ~villages["code"].astype(str).isin(listed).to_numpy()
         store.dispose()
+    if mr is not None:  # the inputs of the last variant, for --final-only
+        with _final_inputs(cache, seed, audit_seed).open("wb") as f:
+            pickle.dump({"villages": villages, "stations": stations, "evidence": evidence, "params": calibrated,
+                         "mr": mr, "truth": truth, "held": held}, f, protocol=pickle.HIGHEST_PROTOCOL)
     print(f"  held out: {held.sum():,} of {len(held):,} village committees (no drive-test sample inside, not on "
           f"the audit list) ({time.perf_counter() - t0:.0f} s)")
+    return _report(seed, variants, truth, held, save)
+
+
+def _report(seed: int, variants: dict[str, pd.DataFrame], truth: pd.DataFrame, held: np.ndarray,
+            save: Path | None) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
     print(f"  {'variant':<18} {'agree':>8} {'false al.':>10} {'flagged':>8} {'misses':>7} {'通达率':>7} "
           f"{'expected':>8} {'true':>7} {'error':>7} {'RMSE':>7} {'bias':>6} {'Brier':>6} {'p<=0.1':>8} "
           f"{'false al.':>8}")
@@ -232,11 +270,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mr-only", action="store_true",
                         help="only the variants MR changes, and the ones they are compared with (drive tests, "
                              "calibrated): leaves out planning-90, model and calibrated model")
+    parser.add_argument("--final-only", action="store_true",
+                        help="only re-run \"calibrated + MR\" on the inputs the last full run saved under --cache "
+                             "(minutes instead of half an hour; for work on the fusion)")
     args = parser.parse_args(argv)
     if args.command == "simulate":
         simulate_only(args.db, args.round, args.output, args.audit_seed, args.world_seed)
         return
     for seed in (int(s) for s in args.seeds.split(",")):
+        if args.final_only:
+            final_only(seed, args.audit_seed, args.cache, args.workers, args.save)
+            continue
         one_world(seed, args.audit_seed, args.cache, args.workers, args.save, with_mr=not args.no_mr,
                   mr_only=args.mr_only)
 
