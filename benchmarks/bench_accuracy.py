@@ -38,6 +38,7 @@ simulated field tests of a stored round of a seeded database (to try ``audit res
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pickle
 import sys
 import tempfile
@@ -115,8 +116,7 @@ def final_only(seed: int, audit_seed: int, cache: Path, workers: int,
         raise SystemExit(f"{path} 不存在：先完整运行一次本基准（含 MR）以保存输入")
     with path.open("rb") as f:
         saved = pickle.load(f)
-    calibrated = saved["params"]
-    calibrated.workers = workers
+    calibrated = dataclasses.replace(saved["params"], workers=workers)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     results = analyze_frames(saved["villages"], saved["stations"], saved["evidence"], rules=DEFAULT_RULES,
