@@ -16,6 +16,7 @@ the coordinator's peak should stay flat as the area grows and a worker's follow 
     python benchmarks/bench_national.py --sets all --work-dir /tmp/nation --rasters   # the whole nation, measured
     python benchmarks/bench_national.py --sets all --database-url postgresql+psycopg://postgres@127.0.0.1/nation
     python benchmarks/bench_national.py --sets west,1 --no-baseline --before ../old   # this code against a checkout
+    python benchmarks/bench_national.py --sets 1 --no-baseline --mr --repeats 3   # with MR against without, medians
     (the single-process run is skipped for sets of more than --baseline-max provinces, default 3:
     its rasters cover the whole area and would not fit in memory)
 
@@ -26,6 +27,11 @@ then the nation (487,144 village committees) against the targets: measured when 
 run, else a linear extrapolation. `--database-url` runs on that database instead of a temporary SQLite
 file (its stored world is replaced); `--work-dir` keeps the SQLite file and rasters there (deleted at
 the end); `--rasters` writes the run's GeoTIFFs and VRT as `village5g analyze` does.
+
+`--mr` seeds the set with its MR grid statistics (`village5g seed --provinces ... --mr`, scale data) and
+times each partitioned run with the MR and without it (the same run with no MR period, so no MR is read or
+fused), back to back, alternating (with, without, then without, with, ... `--repeats` pairs), each with the
+load average at its start, then the medians and their ratio (issue 16: within 1.5x).
 
 `--before DIR` times the code of another checkout (e.g. `git worktree add --detach ../old <commit>`) on
 the same stored world: each partitioned run is made with that code and with this one, alternately
@@ -66,7 +72,7 @@ SEED_TARGET_MB = 4 * 1024  # the national seed's peak (issue 23)
 
 
 def _child(step: str, db: str, provinces: list[str], workers: int, size: int | None,
-           artifacts: str | None) -> dict[str, float]:
+           artifacts: str | None, mr: bool = False) -> dict[str, float]:
     """Run one step in this (child) process and return its figures."""
     from coverage.model.parameters import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
@@ -79,20 +85,24 @@ def _child(step: str, db: str, provinces: list[str], workers: int, size: int | N
         from seeds.national import seed_national_world
 
         store.create_schema()
-        _, counts = seed_national_world(store, provinces)
+        _, counts = seed_national_world(store, provinces, mr=mr)
         return {"seed_s": time.perf_counter() - t, "cells": float(counts["stations"]),
-                "villages": float(counts["villages"])}
+                "villages": float(counts["villages"]), "mr_rows": float(counts.get("mr_grids", 0))}
+    if step == "partitioned-no-mr":  # the same run as if no MR were stored: no period, nothing read or fused
+        import coverage.runs.analysis as analysis
+
+        analysis.latest_mr_period = lambda _store: None  # type: ignore[assignment]
     # the same run either way (read, fingerprint, compute, publish): partitioned on Dask, or one process
     result = run_analysis(store, rules=DEFAULT_RULES, params=ModelParameters(),
                           artifacts_dir=Path(artifacts) if artifacts else None,
-                          workers=workers if step == "partitioned" else None,
-                          partition_villages=size if step == "partitioned" else None)
+                          workers=None if step == "single" else workers,
+                          partition_villages=None if step == "single" else size)
     return {"seconds": time.perf_counter() - t, "villages": float(result.counts["villages"]),
             **{k: float(v) for k, v in result.timings_s.items()}}
 
 
 def _measure(step: str, db: str, provinces: list[str], workers: int, size: int | None = None,
-             artifacts: str | None = None, code: Path | None = None) -> dict[str, float]:
+             artifacts: str | None = None, code: Path | None = None, mr: bool = False) -> dict[str, float]:
     """Run a step in a child process; add its wall time and the peak RSS (MB) of its process tree, of
     the child itself (the coordinator) and of its largest other process (a Dask worker). ``code``: a
     checkout whose packages the child (and its Dask workers) import instead of this one's."""
@@ -100,7 +110,8 @@ def _measure(step: str, db: str, provinces: list[str], workers: int, size: int |
     load = os.getloadavg()[0]
     cmd = [sys.executable, __file__, "--child", step, "--db", db, "--provinces", ",".join(provinces),
            "--workers", str(workers), "--partition-villages", str(size or 0), *(["--artifacts", artifacts]
-                                                                              if artifacts else [])]
+                                                                              if artifacts else []),
+           *(["--mr"] if mr else [])]
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT if code is None else code, stdout=subprocess.PIPE, text=True, env=env)
     peak = coordinator = worker = 0
@@ -167,6 +178,29 @@ def _compare(args: argparse.Namespace, db: str, provinces: list[str], size: int,
     return best
 
 
+def _compare_mr(args: argparse.Namespace, db: str, provinces: list[str], size: int, artifacts: str | None
+                ) -> dict[str, float]:
+    """Time the partitioned run with the stored MR and without it, back to back and alternating, print each
+    with its load, the medians and their ratio; return the with-MR run of median time."""
+    runs: dict[str, list[dict[str, float]]] = {"partitioned": [], "partitioned-no-mr": []}
+    label = {"partitioned": "with MR", "partitioned-no-mr": "without MR"}
+    for k in range(args.repeats):
+        order = ("partitioned", "partitioned-no-mr") if k % 2 == 0 else ("partitioned-no-mr", "partitioned")
+        for step in order:
+            part = _measure(step, db, provinces, args.workers, size, artifacts)
+            runs[step].append(part)
+            timing = ", ".join(f"{key[:-2]} {part[key]:.1f} s" for key in ("read_s", "partitions_s", "write_s")
+                               if key in part)
+            print(f"   {label[step]:>10}, run {k + 1}: {part['wall_s']:.0f} s ({timing}), peak "
+                  f"{part['peak_mb']:,.0f} MB, largest worker {part['worker_mb']:,.0f} MB (load average "
+                  f"{part['load_start']:.2f} at the start, {part['load_end']:.2f} at the end)", flush=True)
+    with_mr = float(np.median([r["wall_s"] for r in runs["partitioned"]]))
+    without = float(np.median([r["wall_s"] for r in runs["partitioned-no-mr"]]))
+    print(f"   median of {args.repeats}: with MR {with_mr:.0f} s, without {without:.0f} s: {with_mr / without:.2f}x "
+          f"(issue 16's bound 1.5x: {'met' if with_mr <= 1.5 * without else 'NOT met'})", flush=True)
+    return sorted(runs["partitioned"], key=lambda r: r["wall_s"])[len(runs["partitioned"]) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default="1,3", help="province sets to run: any of 1, 3, 10, all")
@@ -185,7 +219,10 @@ def main() -> None:
                         help="write the run's GeoTIFFs and VRT mosaic, as `village5g analyze` does")
     parser.add_argument("--before", type=Path, help="a checkout of older code: time its partitioned runs too, "
                                                     "on the same stored world, alternating with this code's")
-    parser.add_argument("--repeats", type=int, default=1, help="partitioned runs per code with --before")
+    parser.add_argument("--repeats", type=int, default=1, help="partitioned runs per code with --before, or per "
+                                                                 "variant with --mr")
+    parser.add_argument("--mr", action="store_true", help="seed with MR grid statistics and time each partitioned "
+                                                          "run with and without them, back to back")
     parser.add_argument("--partition-villages", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -194,7 +231,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(args.child, args.db, args.provinces.split(","), args.workers,
-                                args.partition_villages or None, args.artifacts)))
+                                args.partition_villages or None, args.artifacts, mr=args.mr)))
         return
     if args.before is not None and not (args.before / "coverage" / "runs" / "analysis.py").is_file():
         parser.error(f"--before: {args.before} is not a checkout of this project (no coverage/runs/analysis.py)")
@@ -218,13 +255,17 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
             db = args.database_url or f"sqlite:///{Path(tmp) / 'national.db'}"
             artifacts = str(Path(tmp) / "runs") if args.rasters else None
-            seed = _measure("seed", db, provinces, args.workers)
+            seed = _measure("seed", db, provinces, args.workers, mr=args.mr)
+            mr_text = f", {seed['mr_rows']:,.0f} MR grid rows" if args.mr else ""
             print(f"{name:>3} provinces ({','.join(provinces)}): built and stored {seed['villages']:,.0f} villages "
-                  f"and {seed['cells']:,.0f} cells one province at a time in {seed['wall_s']:.0f} s (peak "
-                  f"{seed['peak_mb']:,.0f} MB, load {os.getloadavg()[0]:.2f})", flush=True)
+                  f"and {seed['cells']:,.0f} cells{mr_text} one province at a time in {seed['wall_s']:.0f} s (peak "
+                  f"{seed['peak_mb']:,.0f} MB, load {seed['load_start']:.2f} at the start, "
+                  f"{os.getloadavg()[0]:.2f} at the end)", flush=True)
             sizes = [int(v) for v in args.partition_sizes.split(",")]
             runs = []
-            if args.before is not None:  # this code's best run of the comparison is the first size's run
+            if args.mr:  # every size with MR and without
+                runs += [(v, _compare_mr(args, db, provinces, v, artifacts)) for v in sizes]
+            elif args.before is not None:  # this code's best run of the comparison is the first size's run
                 runs.append((sizes[0], _compare(args, db, provinces, sizes[0], artifacts, seed["villages"])))
             runs += [(v, _measure("partitioned", db, provinces, args.workers, v, artifacts))
                      for v in sizes[len(runs):]]

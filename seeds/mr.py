@@ -26,6 +26,7 @@ every row is the statistics of phones' samples drawn round it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import geopandas as gpd
@@ -56,6 +57,8 @@ MIN_SAMPLES = 20
 NR_ARFCN = {"n28": 152650, "n41": 504990, "n78": 627264, "n79": 723360}
 LTE_EARFCN = {"CMCC": 38400, "CUCC": 1650, "CTCC": 1825}
 SOURCE = "synthetic-seed"
+#: Grids drawn at a time by :func:`iter_mr_grids` (about 7 rows and 1 KB of the frame per grid).
+CHUNK_GRIDS = 250_000
 MR_PARAMS: dict[str, Any] = {
     "period": [str(PERIOD[0]), str(PERIOD[1])], "grid_m": GRID_M, "samples_per_person": SAMPLES_PER_PERSON,
     "clusters": CLUSTERS, "hamlets": HAMLETS, "committee_share": COMMITTEE_SHARE,
@@ -83,10 +86,9 @@ def _evaluate(field: TrueField, x: np.ndarray, y: np.ndarray, operator: str, chu
     return {k: np.concatenate([p[k] for p in parts]) for k in ("rsrp", "sinr", "band", "bw")}
 
 
-def mr_grids(rng: np.random.Generator, field: TrueField, villages: gpd.GeoDataFrame, metric_crs: Any
-             ) -> pd.DataFrame:
-    """A month of MR grid statistics for ``villages`` (EPSG:4326 frame with ``population`` and the
-    committee point), in the stored form of :mod:`coverage.ingest.mr` (``lon``/``lat`` the WGS84 grid centre)."""
+def grid_samples(rng: np.random.Generator, villages: gpd.GeoDataFrame, metric_crs: Any) -> pd.DataFrame:
+    """Where the phones are: the expected samples of the month (``w``) per 100 m grid (column ``c``, row ``r``
+    of ``metric_crs``) of ``villages`` (EPSG:4326 frame with ``population`` and the committee point)."""
     metric = villages.to_crs(metric_crs)
     n = len(villages)
     polys = metric.geometry.to_numpy()
@@ -107,7 +109,12 @@ def mr_grids(rng: np.random.Generator, field: TrueField, villages: gpd.GeoDataFr
     weight = np.repeat(villages["population"].to_numpy(float) * SAMPLES_PER_PERSON / (CLUSTERS * per), CLUSTERS * per)
     col = np.floor(x / GRID_M).astype(np.int64)
     row = np.floor(y / GRID_M).astype(np.int64)
-    grids = pd.DataFrame({"c": col, "r": row, "w": weight}).groupby(["c", "r"], sort=True)["w"].sum().reset_index()
+    return pd.DataFrame({"c": col, "r": row, "w": weight}).groupby(["c", "r"], sort=True)["w"].sum().reset_index()
+
+
+def draw_grids(rng: np.random.Generator, field: TrueField, grids: pd.DataFrame, metric_crs: Any) -> pd.DataFrame:
+    """The MR rows of ``grids`` (:func:`grid_samples`): the phones' samples per operator, indoors or out, heard
+    or not, drawn round ``field``'s noise-free outdoor values at the grid centres (see the module docstring)."""
     gx = (grids["c"].to_numpy() + 0.5) * GRID_M
     gy = (grids["r"].to_numpy() + 0.5) * GRID_M
     expected = grids["w"].to_numpy()
@@ -168,6 +175,23 @@ def mr_grids(rng: np.random.Generator, field: TrueField, villages: gpd.GeoDataFr
     order = ["lon", "lat", "grid_m", "period_start", "period_end", "operator", "rat", "band", "arfcn", "samples",
              "rsrp_mean_dbm", "share_good", "threshold_dbm", "sinr_mean_db", "users", "dl_mbps", "source"]
     return out[order].sort_values(["lat", "lon", "operator", "rat"], kind="stable").reset_index(drop=True)
+
+
+def mr_grids(rng: np.random.Generator, field: TrueField, villages: gpd.GeoDataFrame, metric_crs: Any
+             ) -> pd.DataFrame:
+    """A month of MR grid statistics for ``villages`` (EPSG:4326 frame with ``population`` and the
+    committee point), in the stored form of :mod:`coverage.ingest.mr` (``lon``/``lat`` the WGS84 grid centre)."""
+    return draw_grids(rng, field, grid_samples(rng, villages, metric_crs), metric_crs)
+
+
+def iter_mr_grids(rng: np.random.Generator, field: TrueField, villages: gpd.GeoDataFrame, metric_crs: Any, *,
+                  chunk_grids: int = CHUNK_GRIDS) -> Iterator[pd.DataFrame]:
+    """:func:`mr_grids` in chunks of at most ``chunk_grids`` grids (each chunk's rows sorted as
+    :func:`mr_grids` sorts them), drawn when asked for: the memory is one chunk's. A grid's rows are all in
+    one chunk; with ``chunk_grids`` at least the number of grids the one chunk is :func:`mr_grids`'s frame."""
+    grids = grid_samples(rng, villages, metric_crs)
+    for start in range(0, len(grids), chunk_grids):
+        yield draw_grids(rng, field, grids.iloc[start:start + chunk_grids].reset_index(drop=True), metric_crs)
 
 
 def world_mr(world: Any, seed: int) -> pd.DataFrame:

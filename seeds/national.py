@@ -4,8 +4,18 @@ polygons and 5G stations generated province by province by the Jiangsu seed worl
 (:mod:`seeds.world`, :mod:`seeds.tessellate`, :mod:`seeds.stations`).
 
 Differences from the Jiangsu seed world, all for size: no drive-test measurements (the measurement
-frame is empty), no true signal field, and each province is generated in its own transverse
-Mercator (:func:`coverage.crs.local_metric_crs` of the province). Station density per village
+frame is empty), no true signal field kept or scored against, and each province is generated in its own
+transverse Mercator (:func:`coverage.crs.local_metric_crs` of the province).
+
+Operators' MR grid statistics (``mr=True``, ``village5g seed --provinces ... --mr``) are **scale data**: they
+exercise the time and memory of storing and fusing a nation's MR, not accuracy. Each province's MR is drawn
+by :func:`seeds.mr.iter_mr_grids` (the seed world's own code: phones where people are, indoor loss, phone
+noise, heard level, LTE anchor rows) from a signal field that the seed world's field generator
+(:class:`seeds.field.TrueField`: the same path loss, antennas, county/township clutter and correlated
+shadowing as Jiangsu's true field) builds over that province's stations for the purpose and drops once the
+province's MR is stored; nothing scores an analysis against it. It is not the product's own prediction: that
+would cost a second national analysis at seeding, and MR drawn from the model the analysis uses would agree
+with it by construction, where this field differs from the model as Jiangsu's MR does. Station density per village
 follows the Jiangsu generator, so the number of stations scales with the number of villages.
 County-level units without a boundary of their own (development zones, and the counties of the
 four municipalities' "县" lists) are drawn inside a host: the same city's district with the lowest
@@ -32,6 +42,8 @@ from coverage.crs import local_metric_crs
 from coverage.schema import MEASUREMENT_COLUMNS, STATION_COLUMNS, VILLAGE_COMMITTEE_MAX, VILLAGE_COMMITTEE_MIN, Kind
 from seeds import world
 from seeds.data import DATA_DIR, DEV_ZONE_HOSTS, RealData
+from seeds.field import TrueField
+from seeds.mr import iter_mr_grids
 from seeds.stations import StationPlan, place_stations
 
 if TYPE_CHECKING:
@@ -160,15 +172,19 @@ class ProvinceWorld:
     villages: gpd.GeoDataFrame
     stations: gpd.GeoDataFrame
     stats: dict[str, Any]
+    #: The province's MR grid statistics (``mr=True``), in chunks drawn when asked for (:func:`seeds.mr.iter_mr_grids`).
+    mr: Iterator[pd.DataFrame] | None = None
 
 
-def build_province(code: str, *, seed: int = world.DEFAULT_SEED) -> ProvinceWorld:
+def build_province(code: str, *, seed: int = world.DEFAULT_SEED, mr: bool = False) -> ProvinceWorld:
     """The synthetic world of one province, from its own random streams (``SeedSequence([seed, code])``),
-    so a province does not depend on which other provinces are built with it."""
+    so a province does not depend on which other provinces are built with it. ``mr``: with its MR grid
+    statistics (the module docstring), from the streams after the first four, so the frames are the same
+    with or without."""
     real = load_province_data(code)
     crs = local_metric_crs(tuple(float(b) for b in real.province.total_bounds))
-    rng_town, rng_vil, rng_pop, rng_sta = (
-        np.random.default_rng(s) for s in np.random.SeedSequence([seed, int(code)]).spawn(4))
+    rng_town, rng_vil, rng_pop, rng_sta, rng_field, rng_mr = (
+        np.random.default_rng(s) for s in np.random.SeedSequence([seed, int(code)]).spawn(6))
     towns = world._build_townships(real, rng_town, crs)
     vil = world._build_villages(real, towns, rng_vil)
     unit = np.array([int(c[9:12]) for c in vil.frame["code"].to_numpy()], np.int64)
@@ -181,17 +197,23 @@ def build_province(code: str, *, seed: int = world.DEFAULT_SEED) -> ProvinceWorl
     name = str(real.province["name"].iloc[0])
     stats = {"name": name, "villages": len(vil.frame), "village_committees": int(vil.is_vc.sum()),
              "townships": len(towns.codes), "cells": len(st.cells), "sites": st.n_sites}
+    villages = world._village_frame(real, vil, pop, hh, crs, code, name)
+    mr_chunks = None
+    if mr:
+        field = TrueField.build(rng_field, cells=st.cells, province=province_m, towns_cells=towns.cells,
+                                town_codes=towns.codes, county_codes=sorted(real.counties["code"]))
+        mr_chunks = iter_mr_grids(rng_mr, field, villages, crs)
     return ProvinceWorld(code=code, name=name, divisions=world._divisions(real, towns, crs, province_code=code),
-                         villages=world._village_frame(real, vil, pop, hh, crs, code, name),
-                         stations=world._point_frame(st.cells, STATION_COLUMNS, crs), stats=stats)
+                         villages=villages, stations=world._point_frame(st.cells, STATION_COLUMNS, crs), stats=stats,
+                         mr=mr_chunks)
 
 
 def iter_national_world(provinces: Sequence[str], *, seed: int = world.DEFAULT_SEED,
-                        progress: Callable[[str], None] | None = None) -> Iterator[ProvinceWorld]:
+                        progress: Callable[[str], None] | None = None, mr: bool = False) -> Iterator[ProvinceWorld]:
     """:func:`build_province` of each of ``provinces`` in turn, built when the next one is asked for."""
     t0 = time.perf_counter()
     for code in provinces:
-        part = build_province(code, seed=seed)
+        part = build_province(code, seed=seed, mr=mr)
         if progress is not None:
             progress(f"{code} {part.name}: {part.stats['villages']:,} villages, {part.stats['sites']:,} sites, "
                      f"{part.stats['cells']:,} cells ({time.perf_counter() - t0:.1f} s)")
@@ -226,8 +248,13 @@ def build_national_world(provinces: Sequence[str], *, seed: int = world.DEFAULT_
 
 
 def seed_national_world(store: Store, provinces: Sequence[str], *, seed: int = world.DEFAULT_SEED,
-                        progress: Callable[[str], None] | None = None) -> tuple[str, dict[str, int]]:
+                        progress: Callable[[str], None] | None = None, mr: bool = False
+                        ) -> tuple[str, dict[str, int]]:
     """Build and store the national world of ``provinces`` one province at a time, replacing what is stored.
+
+    ``mr``: also each province's MR grid statistics (scale data, see the module docstring), drawn and stored
+    in chunks after the province's rows, in the same transaction (``mr_grids`` in the counts; MR is not part
+    of the checksum, as for the seed world). Without it the stored MR is removed (it would be another world's).
 
     The stored rows, and the checksum logged with them, are those of ``store.seed`` with
     :func:`build_national_world` and its :func:`seeds.world.world_checksums`; the memory is one
@@ -235,16 +262,33 @@ def seed_national_world(store: Store, provinces: Sequence[str], *, seed: int = w
     transaction (:meth:`coverage.store.storage.Store.seed_parts`). Returns the checksum (``all``) and the
     rows stored per table.
     """
+    from coverage.ingest.mr import insert_mr_rows
+    from coverage.store.storage import SeedPart, SeedTable
+    from coverage.store.tables import mr_grids
+
     checksums = world.WorldChecksums()
     stats: dict[str, Any] = {}
 
-    def parts() -> Iterator[tuple[gpd.GeoDataFrame, dict[Kind, gpd.GeoDataFrame]]]:
+    def counted(part: ProvinceWorld, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        t, rows = time.perf_counter(), 0
+        for chunk in chunks:
+            rows += len(chunk)
+            yield chunk
+        if progress is not None:
+            progress(f"{part.code} {part.name}: {rows:,} MR grid rows drawn and stored "
+                     f"({time.perf_counter() - t:.1f} s)")
+
+    def parts() -> Iterator[SeedPart]:
         frames: dict[Kind, gpd.GeoDataFrame] = {"measurements": _empty_measurements()}
         checksums.update(measurements=frames["measurements"])
-        for part in iter_national_world(provinces, seed=seed, progress=progress):
+        for part in iter_national_world(provinces, seed=seed, progress=progress, mr=mr):
             checksums.update(divisions=part.divisions, villages=part.villages, stations=part.stations)
             stats[part.code] = part.stats
-            yield part.divisions, {**frames, "villages": part.villages, "stations": part.stations}
+            frames["villages"], frames["stations"] = part.villages, part.stations
+            if part.mr is None:
+                yield part.divisions, frames
+            else:
+                yield part.divisions, frames, {"mr_grids": counted(part, part.mr)}
             frames = {}
 
     digest: list[str] = []
@@ -253,5 +297,6 @@ def seed_national_world(store: Store, provinces: Sequence[str], *, seed: int = w
         digest.append(checksums.hexdigests(_truth(provinces, seed, stats))["all"])
         return digest[0]
 
-    counts = store.seed_parts(parts(), kinds=("villages", "stations", "measurements"), fingerprint=fingerprint)
+    counts = store.seed_parts(parts(), kinds=("villages", "stations", "measurements"), fingerprint=fingerprint,
+                              tables=(SeedTable("mr", mr_grids, insert_mr_rows),))
     return digest[0], counts

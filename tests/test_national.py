@@ -119,7 +119,7 @@ def test_seeding_province_by_province_stores_what_the_whole_world_stores(
 
     assert streamed == checksum
     assert counts == {"divisions": len(whole.divisions), "villages": len(whole.villages),
-                      "stations": len(whole.stations), "measurements": 0}
+                      "stations": len(whole.stations), "measurements": 0, "mr_grids": 0}
     assert [m.split(":")[0] for m in messages] == ["46 海南省", "64 宁夏回族自治区"]
     for key in ("villages", "stations", "measurements"):
         assert_frames_equal(after[key], before[key])

@@ -68,6 +68,10 @@ def seed(
     provinces: Annotated[str | None, typer.Option(
         help="National synthetic world of these provinces instead (codes such as 32,33,34, or all); "
              "no measurements")] = None,
+    mr: Annotated[bool, typer.Option(
+        "--mr", help="With --provinces: also a month of operators' MR grid statistics per province, drawn where "
+                     "people are from a synthetic field (scale data for time and memory, not accuracy; adds "
+                     "about a third to the seed's time). The Jiangsu seed world always has its MR")] = False,
     terrain: Annotated[bool, typer.Option(
         "--terrain", help="Also a synthetic DEM and land cover (hills of 连云港, 徐州, 南京, 镇江; lakes, paddy, "
                           "villages, forest), stored as `ingest dem|landcover` would, and a true field that "
@@ -84,7 +88,7 @@ def seed(
         raise typer.BadParameter(str(exc).removeprefix("--provinces: "), param_hint="--provinces") from None
     with _store() as store, _steps() as step:
         if codes:  # built and stored one province at a time, in one transaction
-            fingerprint, counts = seed_national_world(store, codes, seed=seed, progress=step)
+            fingerprint, counts = seed_national_world(store, codes, seed=seed, progress=step, mr=mr)
         else:
             world = build_world(seed=seed, progress=step, terrain=terrain)
             step("computing checksums")

@@ -56,7 +56,7 @@ from coverage.ingest.mr_file import (
 from coverage.store.storage import Store
 from coverage.store.tables import ingests, mr_grids
 
-__all__ = ["CHUNK_ROWS", "MrIngestResult", "ingest_mr", "mr_summary", "read_mr",
+__all__ = ["CHUNK_ROWS", "MrIngestResult", "ingest_mr", "insert_mr_rows", "mr_summary", "read_mr",
            "write_mr_frame"]
 
 T = TypeVar("T")
@@ -483,6 +483,17 @@ def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encodin
     return MrIngestResult(file_name=file, file_sha256=digest, rows=stored_rows, crs=resolve_crs(source_crs).name,
                           encoding=enc, threshold_dbm=state.threshold, periods=sorted(state.periods),
                           operators=sorted(state.operators), replaced=replace)
+
+
+def insert_mr_rows(conn: Connection, frame: pd.DataFrame) -> int:
+    """Insert already-canonical MR rows on the caller's transaction (a seed storing them with its world,
+    :class:`coverage.store.storage.SeedTable`); returns the rows inserted."""
+    if conn.dialect.name == "postgresql":  # the ids COPY reserves need the table's write lock (held to the commit)
+        conn.exec_driver_sql("LOCK TABLE mr_grids IN SHARE ROW EXCLUSIVE MODE")
+    buffer = CopyBuffer()
+    for start in range(0, len(frame), CHUNK_ROWS):
+        _insert(conn, frame.iloc[start:start + CHUNK_ROWS], buffer)
+    return len(frame)
 
 
 def write_mr_frame(store: Store, frame: pd.DataFrame, *, file_name: str, sha256: str, replace: bool = True,

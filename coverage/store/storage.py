@@ -56,6 +56,7 @@ __all__ = [
     "WGS84",
     "Fingerprint",
     "IngestRecord",
+    "SeedTable",
     "Store",
     "frame_fingerprint",
     "insert_rows",
@@ -105,6 +106,22 @@ def make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql+psycopg://...")
 
+
+
+@dataclass(frozen=True)
+class SeedTable:
+    """A table besides the kinds that :meth:`Store.seed_parts` replaces in its transaction (the MR grids):
+    the parts name it by the table's name, the ingest log by ``kind``; ``write(conn, rows)`` stores one chunk
+    of rows on the seed's connection and returns how many."""
+
+    kind: str
+    table: Table
+    write: Callable[[Connection, Any], int]
+
+
+#: One part of a seed: (divisions, {kind: rows}), optionally with {table name: row chunks} of its :class:`SeedTable`s.
+SeedPart = (tuple[gpd.GeoDataFrame, Mapping[Kind, gpd.GeoDataFrame]]
+            | tuple[gpd.GeoDataFrame, Mapping[Kind, gpd.GeoDataFrame], Mapping[str, Iterable[Any]]])
 
 class Store:
     """The database of one deployment.
@@ -194,8 +211,8 @@ class Store:
         """Replace divisions and every kind with the given frames in one transaction."""
         return self.seed_parts([(divisions_frame, frames)], kinds=tuple(frames), fingerprint=lambda: fingerprint)
 
-    def seed_parts(self, parts: Iterable[tuple[gpd.GeoDataFrame, Mapping[Kind, gpd.GeoDataFrame]]], *,
-                   kinds: Sequence[Kind], fingerprint: Callable[[], str]) -> dict[str, int]:
+    def seed_parts(self, parts: Iterable[SeedPart], *, kinds: Sequence[Kind], fingerprint: Callable[[], str],
+                   tables: Sequence[SeedTable] = ()) -> dict[str, int]:
         """Replace divisions and every kind of ``kinds`` with the rows of ``parts``, in one transaction.
 
         ``parts`` yields (divisions, {kind: rows}) pairs, e.g. one province at a time from a
@@ -204,23 +221,38 @@ class Store:
         :meth:`seed` of the parts concatenated stores them. ``fingerprint`` is called after the
         last part (a checksum of the whole world) and logged with every kind. Until the commit
         readers see what was stored before; an error, or a part that fails to build, stores nothing.
+
+        ``tables``: other tables the seed replaces too (the MR grids): each is emptied first; a part may
+        carry a third item, {table name: iterable of row chunks}, each chunk stored by the table's
+        ``write`` as it comes (so a part's rows of it need not be in memory at once). A table with rows
+        is logged like the kinds, as its ``kind``; its rows are counted under its name.
         """
-        counts: dict[str, int] = {"divisions": 0, **dict.fromkeys(kinds, 0)}
+        extra = {t.table.name: t for t in tables}
+        counts: dict[str, int] = {"divisions": 0, **dict.fromkeys(kinds, 0), **dict.fromkeys(extra, 0)}
         with self.engine.begin() as conn:
             for kind in kinds:
                 conn.execute(delete(TABLES[kind]))
+            for table in tables:
+                conn.execute(delete(table.table))
             conn.execute(delete(divisions))
-            for divisions_frame, frames in parts:
-                unknown = set(frames) - set(kinds)
+            for divisions_frame, frames, *more in parts:
+                unknown = set(frames) - set(kinds) | {k for m in more for k in m} - set(extra)
                 if unknown:
-                    raise ValueError(f"a seed part has rows of {', '.join(sorted(unknown))}, not among {kinds}")
+                    raise ValueError(f"a seed part has rows of {', '.join(sorted(unknown))}, not among "
+                                     f"{(*kinds, *extra)}")
                 counts["divisions"] += _insert_frame(conn, divisions, divisions_frame, _division_rows)
                 for kind, frame in frames.items():
                     counts[kind] += _insert_frame(conn, TABLES[kind], frame, partial(_to_rows, kind))
+                for chunks in more:
+                    for name, row_chunks in chunks.items():
+                        for chunk in row_chunks:
+                            counts[name] += extra[name].write(conn, chunk)
             sha256, now = fingerprint(), _utcnow()
-            for kind in kinds:
+            logged: list[tuple[str, int]] = [(kind, counts[kind]) for kind in kinds]
+            logged += [(t.kind, counts[name]) for name, t in extra.items() if counts[name]]
+            for logged_kind, logged_rows in logged:
                 conn.execute(ingests.insert().values(
-                    kind=kind, file_name="seed world", sha256=sha256, rows=counts[kind],
+                    kind=logged_kind, file_name="seed world", sha256=sha256, rows=logged_rows,
                     mode="seed", crs="EPSG:4326", encoding=None, warnings=0, created_at=now,
                 ))
         return counts
