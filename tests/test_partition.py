@@ -228,6 +228,36 @@ def test_stored_partitioned_run_reads_mr_by_area_and_equals_single_process(tmp_p
     store.dispose()
 
 
+def test_the_coordinator_streams_the_runs_mr(tmp_path: Path) -> None:
+    """scan_run_mr in chunks of a few ids: the fingerprint of all the rows latest_mr reads (a chunk whose rows
+    are all missing a share included), and of them only those on measured pixels, which give the same offset."""
+    from coverage.ingest.mr import latest_mr, latest_mr_period, mr_fingerprint, write_mr_frame
+    from coverage.runs.compute import run_mr_offset
+    from coverage.runs.run_mr import scan_run_mr
+
+    store = _stored_mr_world(tmp_path)
+    _v, _s, meas, mr = _mr_world()
+    write_mr_frame(store, mr.assign(share_good=np.nan, period_start=pd.Timestamp("2026-10-02")).iloc[-4:],
+                   file_name="more.csv", sha256="1" * 64, replace=False)
+    villages = store.read("villages")
+    b = tuple(float(v) for v in villages.total_bounds)
+    whole = latest_mr(store, bounds=b)  # type: ignore[arg-type]
+    period = latest_mr_period(store)
+    assert period is not None
+    crs = local_metric_crs(b)  # type: ignore[arg-type]
+    box = (b[0] - 0.05, b[1] - 0.05, b[2] + 0.05, b[3] + 0.05)
+    scan = scan_run_mr(store, box, period, meas, crs, PARAMS.resolution_m, chunk_ids=7)
+    assert scan.rows == len(whole) == len(mr) + 4
+    assert scan.fingerprint == mr_fingerprint(whole)
+    assert 0 < len(scan.near_measurements) < len(whole)
+    ex, ey = project_xy(np.array([b[0], b[2]]), np.array([b[1], b[3]]), crs)
+    extent = np.array([[ex[0], ey[0], ex[1], ey[1]]])
+    assert run_mr_offset(extent, meas, scan.near_measurements, crs=crs, params=PARAMS) == \
+        run_mr_offset(extent, meas, whole, crs=crs, params=PARAMS)
+    assert scan_run_mr(store, box, period, None, crs, PARAMS.resolution_m).near_measurements.empty
+    store.dispose()
+
+
 @pytest.mark.slow
 def test_dask_workers_read_mr_by_area_and_equal_single_process(tmp_path: Path) -> None:
     """The stored run of the MR world on a two-worker LocalCluster: each worker reads its partition's MR."""

@@ -518,7 +518,7 @@ def write_mr_frame(store: Store, frame: pd.DataFrame, *, file_name: str, sha256:
 
 def read_mr(store: Store, *, box: tuple[float, float, float, float] | None = None,
             period: tuple[str | dt.date, str | dt.date] | None = None, operators: list[str] | None = None,
-            columns: tuple[str, ...] = STORED) -> pd.DataFrame:
+            columns: tuple[str, ...] = STORED, ids: tuple[int, int] | None = None) -> pd.DataFrame:
     """Stored MR rows (``columns`` of :data:`STORED`, dates as ``datetime64``), in stored order.
 
     ``box`` (lon_min, lat_min, lon_max, lat_max) keeps grids whose centre lies in it; ``period``
@@ -533,6 +533,8 @@ def read_mr(store: Store, *, box: tuple[float, float, float, float] | None = Non
         query = query.where(mr_grids.c.period_start <= last, mr_grids.c.period_end >= first)
     if operators:
         query = query.where(mr_grids.c.operator.in_(operators))
+    if ids is not None:  # rows ids[0]..ids[1] (a reader that streams the table in id ranges)
+        query = query.where(mr_grids.c.id.between(ids[0], ids[1]))
     with store.engine.connect() as conn:
         compiled = query.order_by(mr_grids.c.id).compile(dialect=conn.dialect,
                                                          compile_kwargs={"render_postcompile": True})

@@ -176,6 +176,9 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     return RunResult(run_id, results, counts, timings, raster_path)
 
 
+#: How far (degrees) round its villages' envelope a run takes MR grids (as :func:`coverage.ingest.mr.latest_mr`).
+MR_MARGIN_DEG = 0.05
+
 #: Villages whose results a streamed partitioned run writes in one transaction.
 WRITE_BATCH = 20_000
 
@@ -227,20 +230,29 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
     survey = survey_store(store, committees_only=scope == "committees", rules=rules, params=params,
                           operators=operators)
     # MR: the run's period, and its offset fitted once here (the same operator's measurements and MR on
-    # the same pixels, no prediction), so every partition fuses MR as a single process does
+    # the same pixels, no prediction), so every partition fuses MR as a single process does. The rows
+    # latest_mr would read are streamed in chunks (a nation's month does not fit in one process): their
+    # fingerprint, and only those on a measured pixel kept for the offset
     mr_period = latest_mr_period(store)
     mr_offset = None
-    mr = latest_mr(store, bounds=survey.envelope) if mr_period is not None else None
-    if mr is not None and not len(mr):
-        mr = mr_period = None
+    scan = None
+    if mr_period is not None and survey.envelope is not None:
+        from coverage.runs.run_mr import scan_run_mr
+
+        measurements = store.read("measurements")
+        b, m = survey.envelope, MR_MARGIN_DEG
+        scan = scan_run_mr(store, (b[0] - m, b[1] - m, b[2] + m, b[3] + m), mr_period, measurements,
+                           survey.crs, params.resolution_m)
+    if scan is None or not scan.rows:
+        scan = mr_period = None
     timings["read_s"] = time.perf_counter() - t0  # reading, fingerprints and extents, in one pass
     inputs: dict[str, object] = {**survey.fingerprints, "scope": scope, "operators": operators or "all"}
-    if mr is not None:
-        inputs["mr"] = mr_fingerprint(mr)
-        mr_offset, pairs = run_mr_offset(survey.extent, store.read("measurements"), mr, crs=survey.crs,
+    if scan is not None:
+        inputs["mr"] = scan.fingerprint
+        mr_offset, pairs = run_mr_offset(survey.extent, measurements, scan.near_measurements, crs=survey.crs,
                                          params=params, operators=operators)
         timings["mr_offset_db"], timings["mr_offset_pixels"] = round(mr_offset, 2), pairs
-        del mr
+        del scan, measurements
     if calibration is not None:
         inputs["calibration"] = calibration
     inputs.update(terrain_prints or {})
