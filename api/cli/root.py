@@ -70,8 +70,9 @@ def seed(
              "no measurements")] = None,
     mr: Annotated[bool, typer.Option(
         "--mr", help="With --provinces: also a month of operators' MR grid statistics per province, drawn where "
-                     "people are from a synthetic field (scale data for time and memory, not accuracy; adds "
-                     "about a third to the seed's time). The Jiangsu seed world always has its MR")] = False,
+                     "people are from a synthetic field (scale data for time and memory, not accuracy; about "
+                     "doubles the seed's time); without it the stored MR is removed. The Jiangsu seed world "
+                     "always has its MR")] = False,
     terrain: Annotated[bool, typer.Option(
         "--terrain", help="Also a synthetic DEM and land cover (hills of 连云港, 徐州, 南京, 镇江; lakes, paddy, "
                           "villages, forest), stored as `ingest dem|landcover` would, and a true field that "
