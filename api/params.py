@@ -1,7 +1,9 @@
 """Query parameters of the collections and exports, and their translation into domain queries.
 
 Each set is a pydantic model that forbids unknown parameters, so a misspelt filter is a 400 rather
-than a silently unfiltered answer.
+than a silently unfiltered answer. A region the store does not know (a code or name of no region,
+a code prefix no village or division has) is a 400 too, naming the closest regions, rather than a
+silently empty answer; a known region without villages is an empty answer.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.errors import ApiError
 from api.ogc import CrsName, parse_bbox
 from api.security import Principal
-from coverage.errors import NotFoundError
 from coverage.model.bands import normalize_band
 from coverage.store.point_query import PointQuery
-from coverage.store.regions import AmbiguousRegionError, resolve_division
+from coverage.store.regions import AmbiguousRegionError, UnknownRegionError, check_region, resolve_division
 from coverage.store.results_query import VillageQuery
 from coverage.store.storage import Store
 
@@ -46,7 +47,8 @@ class VillageFilters(_Forbid):
         default=None, description="Only verdicts decided by the prediction alone, by the prediction corrected by "
                                   "measurements nearby (fused) or by measurements inside the village")
     city: str | None = Field(default=None, min_length=1, max_length=40,
-                             description="City code (4 digits) or name (南京市 or 南京)")
+                             description="City code (4 digits) or name (南京市 or 南京); a code or name of no "
+                                         "stored region is refused (400) naming the closest")
     county: str | None = Field(default=None, min_length=1, max_length=40,
                                description="County code (6 digits) or name (江都区 or 江都); a name two counties "
                                            "carry is refused, naming both: give the code, or the city too")
@@ -54,7 +56,8 @@ class VillageFilters(_Forbid):
                                  description="Township code (9 digits) or name (a name found in several "
                                              "counties is refused, naming them: give the code, or the county too)")
     region: str | None = Field(default=None, pattern=REGION_PATTERN,
-                               description="Division code prefix (2, 4, 6, 9 or 12 digits)")
+                               description="Division code prefix (2, 4, 6, 9 or 12 digits); a code of no stored "
+                                           "village or division is refused (400) naming the closest")
     name: str | None = Field(default=None, min_length=1, max_length=100,
                              description="Part of the village name, e.g. 村委会 or 王庄")
     p_min: float | None = Field(default=None, ge=0, le=1, description="Only villages with p_covered >= this")
@@ -95,7 +98,8 @@ class _PointFilters(_Forbid):
     band: str | None = Field(default=None, min_length=1, max_length=16,
                              description="Band: n28, n41, n78, n79, ... (2.6G, 3500 and the like are understood)")
     region: str | None = Field(default=None, pattern=REGION_PATTERN,
-                               description="Division code prefix: points inside the envelope of its villages")
+                               description="Division code prefix: points inside the envelope of its villages "
+                                           "(a code of no stored village or division is refused, 400)")
     bbox: str | None = Field(default=None, max_length=200, description="lon_min,lat_min,lon_max,lat_max")
     bbox_crs: CrsName | None = Field(default=None, alias="bbox-crs", description="CRS of bbox (default CRS84)")
     crs: CrsName | None = Field(default=None, description="CRS of the output (default CRS84)")
@@ -138,35 +142,60 @@ _CHOOSE = {"city": ("city={code}", None), "county": ("county={code}", "city={par
            "township": ("township={code}", "county={parent_code}&township={name}")}
 
 
-def _division(store: Store, level: str, value: str | None, *, run_id: int, within: tuple[str, ...]) -> str | None:
-    """The code ``value`` names at ``level`` among the run's villages inside ``within`` (the one resolver
-    of the CLI and the maps too); a code is taken as given."""
+def region_error(exc: UnknownRegionError | AmbiguousRegionError, location: str, *, status: int = 400) -> ApiError:
+    """The API's answer to a region the resolver refused: the resolver's message (Chinese first, as the
+    CLI prints it) and, in ``details``, the regions it names: the closest ones of an unknown code or
+    name (none when nothing is close), each candidate of an ambiguous name with where it lies."""
+    if isinstance(exc, AmbiguousRegionError):
+        code, parent = _CHOOSE[exc.level]
+        chosen = exc.choose(code=code, parent=parent)
+        return ApiError(status, str(chosen), code="invalid_parameter", details=[
+            {"location": location, "message": c.label, "code": c.code, "name": c.name,
+             "parents": list(c.parents)} for c in exc.candidates])
+    details = [{"location": location, "message": f"{c} {n}".strip(), "code": c, "name": n}
+               for c, n in exc.suggestions] or [{"location": location, "message": str(exc)}]
+    return ApiError(status, str(exc), code="invalid_parameter" if status == 400 else None, details=details)
+
+
+def division_code(store: Store, level: str, value: str | None, *, run_id: int | None, within: tuple[str, ...],
+                  location: str | None = None) -> str | None:
+    """The code ``value`` (a code or a name) names at ``level`` among run ``run_id``'s villages inside
+    ``within`` (the one resolver of the CLI and the maps too), or a region the store knows without
+    villages there (the filter is then empty). 400 for a code of the wrong length, a code or name of
+    no region, and a name several regions carry."""
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        if len(value) != _CODE_LENGTHS[level]:
-            raise _bad(f"query.{level}", f"a {level} code has {_CODE_LENGTHS[level]} digits")
-        return value
+    location = location or f"query.{level}"
+    if value.isdigit() and len(value) != _CODE_LENGTHS[level]:
+        raise _bad(location, f"a {level} code has {_CODE_LENGTHS[level]} digits")
     try:
-        return resolve_division(store, level, value, run_id=run_id, within=within)
-    except NotFoundError as exc:
-        raise _bad(f"query.{level}", str(exc)) from None
-    except AmbiguousRegionError as exc:
-        code, parent = _CHOOSE[level]
-        chosen = exc.choose(code=code, parent=parent)
-        raise ApiError(400, str(chosen), code="invalid_parameter", details=[
-            {"location": f"query.{level}", "message": c.label, "code": c.code, "name": c.name,
-             "parents": list(c.parents)} for c in exc.candidates]) from None
+        return resolve_division(store, level, value, run_id=run_id, within=within, known=True)
+    except (UnknownRegionError, AmbiguousRegionError) as exc:
+        raise region_error(exc, location) from None
+
+
+def region_prefix(store: Store, code: str | None, *, within: tuple[str, ...], location: str = "query.region"
+                  ) -> str | None:
+    """``code``, a division code prefix, when the store knows the region inside ``within`` (the caller's
+    region limit); 400 naming the closest regions otherwise."""
+    if code is None:
+        return None
+    try:
+        return check_region(store, code, within=within)
+    except UnknownRegionError as exc:
+        raise region_error(exc, location) from None
 
 
 def village_query(store: Store, params: VillageFilters, principal: Principal, run_id: int) -> VillageQuery:
     """The domain query for these filters, inside the caller's region; names of regions are resolved
     among run ``run_id``'s villages, a county inside the city given, a township inside the county."""
+    region_prefix(store, params.region, within=principal.regions)
     regions = (*principal.regions, *((params.region,) if params.region else ()))
-    city = _division(store, "city", params.city, run_id=run_id, within=regions)
-    county = _division(store, "county", params.county, run_id=run_id, within=(*regions, city or ""))
-    township = _division(store, "township", params.township, run_id=run_id, within=(*regions, county or city or ""))
+    city = division_code(store, "city", params.city, run_id=run_id, within=regions)
+    county = division_code(store, "county", params.county, run_id=run_id, within=(*regions, city or ""))
+    township = division_code(store, "township", params.township, run_id=run_id,
+                             within=(*regions, county or city or ""))
     return VillageQuery(
         verdict=params.status, no_site=params.no_site, verdict_source=params.verdict_source, city_code=city,
         county_code=county, township_code=township, regions=regions, name=params.name,
@@ -177,6 +206,7 @@ def village_query(store: Store, params: VillageFilters, principal: Principal, ru
 def point_query(store: Store, params: StationItemsParams | MeasurementItemsParams,
                 principal: Principal) -> PointQuery:
     """The domain query for these filters, inside the polygons of the caller's region."""
+    region_prefix(store, params.region, within=principal.regions)
     regions = (*principal.regions, *((params.region,) if params.region else ()))
     band = normalize_band(params.band) or params.band if params.band else None
     common = dict(operator=params.operator, rat=params.rat, band=band, bbox=parse_bbox(params.bbox, params.bbox_crs),

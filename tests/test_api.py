@@ -148,7 +148,61 @@ def test_filters_select_the_expected_villages(world: World) -> None:
     combined = _codes(c, "/collections/villages/items?city=3210&status=uncovered&no_site=true")
     assert combined == sorted(x for x in results.index[(results["verdict"] == "uncovered") & results["no_site"]]
                               if x.startswith("3210"))
-    assert _codes(c, "/collections/villages/items?city=9999") == []
+    # a known region with no village matching the filters is an empty list, not an error
+    assert _codes(c, "/collections/villages/items?city=南京&status=covered") == []
+    assert _codes(c, "/collections/villages/items?region=3201&status=covered") == []
+
+
+#: What the resolver says of a code of no city, in the API as in the CLI (Chinese first).
+UNKNOWN_CITY = "没有代码或名称为“9999”的地市（已存区划中） (no city with code or name '9999' among the stored regions)"
+#: A code prefix (``region=``, ``code=``) of no region; 3211 is close to both stored cities.
+UNKNOWN_PREFIX = ("没有代码为“3211”的地市（已存区划中）；是否指 3210 扬州市 或 3201 南京市？ "
+                  "(no city with code '3211' among the stored regions (did you mean 3210 扬州市 or 3201 南京市?))")
+
+
+@pytest.mark.parametrize(("url", "location"), [
+    ("/collections/villages/items?region=3211", "query.region"),
+    ("/collections/villages/items?city=3210&region=3211", "query.region"),
+    ("/collections/stations/items?region=3211", "query.region"),
+    ("/collections/measurements/items?region=3211", "query.region"),
+    ("/exports/villages?format=csv&region=3211", "query.region"),
+    ("/summary?level=county&region=3211", "query.region"),
+    ("/exports/summary?region=3211", "query.region"),
+    ("/summary/history?level=county&code=3211", "query.code"),
+    ("/maps/audits/1?city=3211", "query.city"),
+])
+def test_an_unknown_region_prefix_is_a_400_naming_the_closest_regions(world: World, url: str, location: str) -> None:
+    response = world.client.get(url)
+    assert response.status_code == 400, url
+    body = response.json()
+    assert body["code"] == "invalid_parameter" and body["message"] == UNKNOWN_PREFIX
+    assert [(d["location"], d["code"], d["message"]) for d in body["details"]] == [
+        (location, "3210", "3210 扬州市"), (location, "3201", "3201 南京市")]
+
+
+def test_an_unknown_region_code_or_name_is_the_clis_error(world: World) -> None:
+    """``city=9999`` was an empty list: now the resolver's error, word for word what the CLI prints."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    for url in ("/collections/villages/items?city=9999", "/exports/villages?format=csv&city=9999",
+                "/collections/villages/items?status=uncovered&city=9999"):
+        response = world.client.get(url)
+        assert response.status_code == 400, url
+        assert response.json() == {"code": "invalid_parameter", "message": UNKNOWN_CITY,
+                                   "details": [{"location": "query.city", "message": UNKNOWN_CITY}]}
+    cli = CliRunner().invoke(app, ["--db", world.store.url, "villages", "--city", "9999"])
+    assert str(cli.exception) == UNKNOWN_CITY
+    misspelt = world.client.get("/collections/villages/items", params={"city": "杨州"}).json()
+    assert misspelt["message"].startswith("没有代码或名称为“杨州”的地市（已存区划中）；是否指 3210 扬州市？ (")
+    assert [(d["location"], d["code"], d["name"]) for d in misspelt["details"]] == [("query.city", "3210", "扬州市")]
+    cli = CliRunner().invoke(app, ["--db", world.store.url, "villages", "--city", "杨州"])
+    assert str(cli.exception) == misspelt["message"]
+    county = world.client.get("/collections/villages/items?county=321013").json()
+    assert "是否指 321012 江都区" in county["message"] and county["details"][0]["location"] == "query.county"
+    township = world.client.get("/exports/villages", params={"township": "大乔镇", "format": "csv"})
+    assert township.status_code == 400 and "是否指 321012101 大桥镇？" in township.json()["message"]
 
 
 def test_bbox_selects_villages_whose_envelope_it_touches(world: World) -> None:
@@ -350,3 +404,43 @@ def test_city_map_page_uses_local_assets_only(world: World) -> None:
     # the served maps default to our own boundaries, like the CLI's and the demo's files; tiles on request
     assert "tile.openstreetmap.org" not in world.client.get(f"/maps/city/{city}").text
     assert "tile.openstreetmap.org" in world.client.get(f"/maps/city/{city}?basemap=osm").text
+
+
+def test_a_known_region_without_villages_is_an_empty_answer(tmp_path: Path) -> None:
+    """Regions the division reference knows but no village lies in (六合区, 无锡市) filter to nothing;
+    a region of stored villages that the run does not have filters to nothing too."""
+    import geopandas as gpd
+
+    from coverage.store.storage import IngestRecord
+    from tests.worlds.row import row_villages
+
+    store = Store(f"sqlite:///{tmp_path / 'api.db'}")
+    store.create_schema()
+    build_row_world(store)
+    rows = [("32", "江苏省", "province", None), ("3210", "扬州市", "city", "32"),
+            ("321012", "江都区", "county", "3210"), ("3201", "南京市", "city", "32"),
+            ("320115", "江宁区", "county", "3201"),
+            ("320116", "六合区", "county", "3201"), ("3202", "无锡市", "city", "32")]
+    store.write_divisions(gpd.GeoDataFrame({"code": [r[0] for r in rows], "name": [r[1] for r in rows],
+                                            "level": [r[2] for r in rows], "parent_code": [r[3] for r in rows]},
+                                           geometry=[None] * len(rows), crs="EPSG:4326"))
+    # a village stored after the run: its township is known, with no village in the run
+    late = row_villages().iloc[[0]].assign(code="321012102201", township_code="321012102", township_name="小纪镇")
+    store.write("villages", late, record=IngestRecord(kind="villages", file_name="late.csv", sha256="1" * 64))
+    with TestClient(app_for(store, tmp_path)) as client:
+        for url in ("/collections/villages/items?county=320116", "/collections/villages/items?county=六合",
+                    "/collections/villages/items?city=无锡市", "/collections/villages/items?city=南京&county=六合区",
+                    "/collections/villages/items?region=3202", "/collections/villages/items?township=小纪",
+                    "/collections/stations/items?region=320116"):
+            answer = client.get(url)
+            assert answer.status_code == 200, (url, answer.text)
+            assert answer.json()["features"] == [], url
+        exported = client.get("/exports/villages?format=csv&county=六合区")
+        assert exported.status_code == 200 and len(pd.read_csv(io.BytesIO(exported.content))) == 0
+        summary = client.get("/summary?level=county&region=3202")
+        assert summary.status_code == 200 and summary.json()["regions"] == []
+        assert client.get("/summary/history?level=county&code=320116").json()["series"] == []
+        # a county of another city is still no county of that city
+        inside = client.get("/collections/villages/items?city=扬州&county=六合区")
+        assert inside.status_code == 400 and "限 3210" in inside.json()["message"]
+    store.dispose()

@@ -451,6 +451,26 @@ def test_planning_page_plans_sites_and_evaluates_proposed_ones(store: Store, tmp
 
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_a_code_of_no_region_typed_in_the_search_shows_the_apis_message(store: Store, tmp_path: Path,
+                                                                        browser: None) -> None:
+    """Digits in the search box are a region code prefix: one of no region shows why and the regions
+    meant, where the list was (it was an empty table, as if the region had no village)."""
+    build_row_world(store)
+    script = """(async () => {
+      for (let i = 0; i < 150 && !document.querySelector('#list .error'); i++) {
+        await new Promise(r => setTimeout(r, 200)); }
+      return [document.getElementById('list').innerText, document.getElementById('count').textContent,
+              document.querySelectorAll('#list tbody tr').length];
+    })()"""
+    with live_server(store.url, tmp_path / "data") as url:
+        result, _ = open_page(f"{url}/console/villages?q=3211", prepare=script)
+    assert result.exceptions == [] and result.console_errors == []
+    message, count, rows = result.prepared
+    assert message.startswith("没有代码为“3211”的地市（已存区划中）；是否指 3210 扬州市 或 3201 南京市？")
+    assert count == "" and rows == 0
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_a_filtered_list_exports_to_an_xlsx_with_the_same_villages(store: Store, tmp_path: Path,
                                                                    browser: None) -> None:
     import base64

@@ -160,7 +160,8 @@ def test_an_unknown_verdict_word_names_the_accepted_ones(db: str) -> None:
 def test_a_misspelt_city_gets_a_suggestion(db: str) -> None:
     result = runner.invoke(app, ["--db", db, "villages", "--city", "杨州"])
     assert isinstance(result.exception, NotFoundError)
-    assert str(result.exception) == "no city with code or name '杨州' in these results (did you mean 3210 扬州市?)"
+    assert str(result.exception) == ("没有代码或名称为“杨州”的地市（已存区划中）；是否指 3210 扬州市？ (no city with "
+                                     "code or name '杨州' among the stored regions (did you mean 3210 扬州市?))")
     result = runner.invoke(app, ["--db", db, "villages", "--county", "320151"])
     assert "did you mean 320115 江宁区?" in str(result.exception)
 

@@ -17,6 +17,7 @@ from coverage.errors import NotFoundError
 from coverage.store.regions import (
     AmbiguousRegionError,
     Region,
+    UnknownRegionError,
     did_you_mean,
     name_forms,
     region_code,
@@ -101,7 +102,9 @@ def test_the_cli_list_reads_a_region_in_sql_by_code_or_name(tmp_path: Path) -> N
     assert resolve_division(store, "county", "江都", run_id=run_id) == "321012"
     with pytest.raises(NotFoundError) as miss:
         resolve_division(store, "county", "江宁县", run_id=run_id)
-    assert str(miss.value) == "no county with code or name '江宁县' in these results (did you mean 320115 江宁区?)"
+    assert str(miss.value) == ("没有代码或名称为“江宁县”的县区（本次结果中）；是否指 320115 江宁区？ "
+                               "(no county with code or name '江宁县' in these results (did you mean 320115 江宁区?))")
+    assert isinstance(miss.value, UnknownRegionError) and miss.value.suggestions == (("320115", "江宁区"),)
     store.dispose()
     assert _cli_codes(db, tmp_path, "--county", "江都") == YANGZHOU
     assert _cli_codes(db, tmp_path, "--city", "南京") == NANJING

@@ -44,8 +44,8 @@ def villages(
         raise typer.BadParameter(str(exc), param_hint="--status") from None
     with _store() as store, region_options():
         run_id = store.published_run(run)
-        city_code = resolve_division(store, "city", city, run_id=run_id) if city else None
-        county_code = (resolve_division(store, "county", county, run_id=run_id, within=(city_code or "",))
+        city_code = resolve_division(store, "city", city, run_id=run_id, known=True) if city else None
+        county_code = (resolve_division(store, "county", county, run_id=run_id, within=(city_code or "",), known=True)
                        if county else None)
         query = VillageQuery(verdict=verdict, no_site=True if no_site else None, city_code=city_code,
                              county_code=county_code)

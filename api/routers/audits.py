@@ -30,7 +30,7 @@ from api.models_audits import (
     AuditVillages,
 )
 from api.ogc import base_url, link
-from api.params import MAX_ID
+from api.params import MAX_ID, division_code
 from api.responses import file_responses, send_file, utc
 from api.routers.ingest import received_file
 from api.security import Principal
@@ -165,7 +165,8 @@ def villages(store: StoreDep, principal: ReaderDep, round_number: RoundParam,
     sample = _region_sample(store, round_number, principal)
     listed = sample.villages
     if city is not None:
-        listed = listed[listed["city_code"].isin(resolve_cities(store, [city]))]
+        listed = listed[listed["city_code"] == division_code(store, "city", city, run_id=None,
+                                                             within=principal.regions)]
     if format == "json":
         rows = _plain(pd.DataFrame(listed[list(SAMPLE_COLUMNS)]))
         return {"round": round_number, "numberReturned": len(rows), "villages": rows}

@@ -16,10 +16,12 @@ from api.cache import LruCache
 from api.deps import ReaderDep, StoreDep
 from api.errors import ApiError
 from api.models import RegionCounts
-from api.params import MAX_ID, REGION_PATTERN, parse_since
+from api.params import MAX_ID, REGION_PATTERN, parse_since, region_error, region_prefix
 from api.security import Principal
 from coverage.reports.workbook import write_report_xlsx
 from coverage.runs.history import history_version, kpi_history
+from coverage.store.regions import UnknownRegionError, check_region
+from coverage.store.storage import Store
 from maps.report import render_report_html
 
 router = APIRouter()
@@ -66,6 +68,7 @@ def history(request: Request, store: StoreDep, principal: ReaderDep,
     ``/summary``, when it asks for a level above its region).
     """
     start = parse_since(since)
+    region_prefix(store, code, within=principal.regions, location="query.code")
     cache: LruCache = request.app.state.report_cache
     key = ("history", history_version(store), level, code, start, tuple(principal.regions))
 
@@ -87,15 +90,21 @@ def _utc(value: Any) -> dt.datetime | None:
     return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp
 
 
-def _allowed(principal: Principal, region: str) -> str | None:
-    """The report region for the domain (None: the province); 403 outside the caller's region."""
+def _allowed(store: Store, principal: Principal, region: str) -> str | None:
+    """The report region for the domain (None: the province); 403 outside the caller's region, 404
+    (naming the closest regions) for a code the store knows no region of."""
     if principal.regions:
         inside = region != "province" and all(region.startswith(r) for r in principal.regions)
         limited_to_province = all(len(r) <= 2 for r in principal.regions)
         if not (inside or limited_to_province):
             raise ApiError(403, "this key is limited to its region: ask for a report of a city or county inside it",
                            code="forbidden")
-    return None if region == "province" else region
+    if region == "province":
+        return None
+    try:
+        return check_region(store, region)
+    except UnknownRegionError as exc:
+        raise region_error(exc, "path.region", status=404) from None
 
 
 RegionParam = Annotated[str, PathParam(pattern=REPORT_REGION, description="province, a city or a county code")]
@@ -107,7 +116,7 @@ RunParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Run id (def
 def report_xlsx(store: StoreDep, principal: ReaderDep, region: RegionParam, run: RunParam = None) -> Response:
     """KPIs by city and county, uncovered and weak villages, villages newly flagged or cleared since the
     previous run and the 通达率 history, as a workbook with Chinese headers."""
-    chosen = _allowed(principal, region)
+    chosen = _allowed(store, principal, region)
     with tempfile.TemporaryDirectory(prefix="village5g-report-") as folder:
         path = write_report_xlsx(store, Path(folder) / "report.xlsx", region=chosen, run_id=run)
         body = path.read_bytes()
@@ -120,5 +129,5 @@ def report_xlsx(store: StoreDep, principal: ReaderDep, region: RegionParam, run:
 def report_html(store: StoreDep, principal: ReaderDep, region: RegionParam, run: RunParam = None) -> HTMLResponse:
     """KPIs, a chart of 通达率 over runs against the target, the changes since the previous run and the
     coverage map, in one page that also works saved to disk with no network."""
-    chosen = _allowed(principal, region)
+    chosen = _allowed(store, principal, region)
     return HTMLResponse(render_report_html(store, region=chosen, run_id=run))

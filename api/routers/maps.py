@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import ReaderDep, StoreDep
 from api.errors import ApiError
-from api.params import MAX_ID
+from api.params import MAX_ID, region_prefix
 from maps import MapOptions, build_map, render_html
 from maps.audit import build_audit_map
 
@@ -44,6 +44,7 @@ def audit(store: StoreDep, principal: ReaderDep, round_number: Annotated[int, Pa
           basemap: BasemapParam = "none") -> HTMLResponse:
     """The sampled villages at their committee points, coloured by field outcome (passed, failed, not yet
     tested; reserves apart), with popups and the villages outlined. A region-limited key sees its region."""
+    region_prefix(store, city, within=principal.regions, location="query.city")
     m = build_audit_map(store, round_number, city=city, regions=principal.regions,
                         options=MapOptions(basemap=basemap))
     return HTMLResponse(render_html(m, offline=False, asset_base="/maps/static"))

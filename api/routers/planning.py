@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import AuditorDep, SettingsDep, StoreDep
 from api.errors import ApiError
-from api.params import REGION_PATTERN
+from api.params import REGION_PATTERN, region_prefix
 from api.routers.ingest import check_region, received_file
 from coverage.ingest import read_input
 from coverage.model.rules import PLANNING_RULES
@@ -122,6 +122,7 @@ def plan(request: Request, body: PlanRequest, store: StoreDep, principal: Audito
     cumulative 通达率. Takes as long as an analysis (tens of seconds for the province), hence an
     auditor or admin key. A region-limited key plans inside its region."""
     region = _region(principal.region, body.region)
+    region_prefix(store, body.region, within=(), location="body.region")
     with one_at_a_time(request):
         run_id, run_rules, params, scope, _operators = run_settings(store)
         # planning asks for 90 % location probability (the planning rule set's margin) on the run's thresholds

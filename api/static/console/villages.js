@@ -114,7 +114,14 @@
           load();
         });
       });
-    }).catch(function (e) { list.classList.remove("loading"); V.error(list, e); });
+    }).catch(function (e) {
+      // a refused filter (a code of no region: the API names the closest ones) shows the API's message, not a stale count
+      list.classList.remove("loading");
+      document.getElementById("count").textContent = "";
+      document.getElementById("page").textContent = "";
+      document.getElementById("prev").disabled = document.getElementById("next").disabled = true;
+      V.error(list, e);
+    });
   }
   form.addEventListener("submit", function (e) { e.preventDefault(); readForm(); load(); });
   document.getElementById("reset").addEventListener("click", function () {
