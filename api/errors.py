@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.patterns import PATTERN_MESSAGES
 from coverage.errors import ConfigError, NotFoundError, ValidationError, Village5gError
 from coverage.limits import LimitError
 
@@ -97,9 +98,12 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = []
     for err in exc.errors():
-        details.append({"location": _location(err.get("loc", ())), "message": str(err.get("msg", "invalid"))})
+        message = str(err.get("msg", "invalid"))
+        if err.get("type") == "string_pattern_mismatch":  # say what the value should be, not the expression
+            message = PATTERN_MESSAGES.get(str((err.get("ctx") or {}).get("pattern")), message)
+        details.append({"location": _location(err.get("loc", ())), "message": message})
     first = details[0] if details else {"location": "request", "message": "invalid"}
-    message = f"invalid {first['location']}: {first['message']}"
+    message = f"参数 {first['location']} 无效：{first['message']} (invalid {first['location']})"
     return error_response(400, message, code="invalid_parameter", details=details)
 
 

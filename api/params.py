@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.errors import ApiError
 from api.ogc import CrsName, parse_bbox
+from api.patterns import REGION_PATTERN
 from api.security import Principal
 from coverage.model.bands import normalize_band
 from coverage.store.point_query import PointQuery
@@ -27,7 +28,6 @@ MAX_ID = 2**31 - 1
 MAX_OFFSET = 1_000_000_000
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
-REGION_PATTERN = r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$"
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 

@@ -272,6 +272,21 @@ def test_invalid_parameters_are_400_in_the_error_shape(world: World) -> None:
         assert "Traceback" not in response.text and "SELECT" not in response.text
 
 
+def test_a_malformed_region_code_says_what_a_code_looks_like(world: World) -> None:
+    # the console's search box sends digits as ``region``: a user who types 3 of them reads what a code is,
+    # in Chinese first, not the regular expression it failed
+    for url, location in (("/collections/villages/items?region=321", "query.region"),
+                          ("/summary?region=3210012", "query.region")):
+        response = world.client.get(url)
+        assert response.status_code == 400, url
+        body = response.json()
+        expected = ("区划代码应为 2、4、6、9 或 12 位数字（省、地市、县区、乡镇、行政村） "
+                    "(a division code has 2, 4, 6, 9 or 12 digits)")
+        assert body["details"] == [{"location": location, "message": expected}], url
+        assert body["message"].startswith(f"参数 {location} 无效：区划代码应为"), url
+        assert "pattern" not in response.text
+
+
 def test_station_and_measurement_filters(world: World) -> None:
     c = world.client
     body = c.get("/collections/stations/items?operator=CMCC&band=2.6G&status=active").json()
