@@ -6,7 +6,8 @@ Jiangsu, one month, four operators, NR and LTE), then ingested into a fresh SQLi
 in its own process (peak memory is that process's maximum resident set):
 
 - ``village5g``: :func:`coverage.ingest.mr.ingest_mr` (chunks of 250,000 rows, every row validated, one
-  transaction, bulk insert, the area/period index built after the load into the empty table);
+  transaction, bulk insert, the area/period index built after the load into the empty table; on SQLite
+  50-row statements and, the database being the benchmark's alone, a rollback journal for that load);
 - ``pandas``: ``pandas.read_csv`` of the whole file, then ``DataFrame.to_sql`` (chunks of 100,000
   rows, no validation, no index): the plain baseline.
 
@@ -26,7 +27,8 @@ Run: ``nice -n 10 .venv/bin/python benchmarks/bench_mr_ingest.py [--rows 1000000
 Measured 2026-12-06 (``nice -n 5 ... --rows 20000000 [--postgres URL]``, the village5g side only;
 README's MR section has the whole table), load average 8-13 from other jobs on the 2 cores:
 PostgreSQL 15 590.3 s / 2,044 MB before, 104.1-122.3 s / 1,323-1,327 MB now (40 CPU s; load 4-8);
-SQLite 607.6 s / 2,355 MB before, 239.4 s / 1,700 MB now (104.7 CPU s; load 8-13).
+SQLite 607.6 s / 2,355 MB first, 239.4 s / 1,700 MB next (104.7 CPU s; load 8-13), now 89.1 s / 1,585 MB
+(77.7 CPU s; load 2.2-3.4; the previous code right after: 112.6 s, 100.1 CPU s, 1,687 MB).
 """
 
 from __future__ import annotations
@@ -170,7 +172,7 @@ def main(argv: list[str]) -> None:
                              "1 GB per million rows)")
     args = parser.parse_args(argv)
     args.folder.mkdir(parents=True, exist_ok=True)
-    print(f"store: {'PostgreSQL (COPY)' if args.postgres else 'SQLite (executemany)'}")
+    print(f"store: {'PostgreSQL (COPY)' if args.postgres else 'SQLite (executemany of 50-row statements)'}")
     print(f"load average {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} cores")
     print(f"{'rows':>11} {'CSV MB':>7} | {'village5g s':>11} {'CPU s':>6} {'peak MB':>8} {'rows/s':>9} | "
           f"{'pandas s':>9} {'peak MB':>8} {'rows/s':>9} | {'box read v5g s':>14} {'pandas s':>9}")

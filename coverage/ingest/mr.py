@@ -13,11 +13,12 @@ partitioned runs) already reads through :class:`coverage.store.storage.Store`, w
 all-or-nothing write and the same behaviour on SQLite and PostgreSQL for free; a grid row is small
 (no geometry column: WGS84 centre and size), and one index ``(lon, lat, period_start)`` answers "this
 box, this period" from the index alone. Inserts go through the driver's bulk path (SQLite
-``executemany`` of a prepared statement binding only the values that vary, PostgreSQL a binary ``COPY``
-built with numpy: :mod:`coverage.ingest.mr_copy`); into an empty table the index is built once after the
-load, in the same transaction. The next chunk is read (pyarrow's CSV reader) and validated in a thread
-while the database takes the current one; ``benchmarks/bench_mr_ingest.py`` measures it against pandas
-``read_csv`` + ``to_sql``.
+``executemany`` of 50-row statements binding only the values that vary, and a first load into an empty
+table through a rollback journal when no other connection has the database open:
+:mod:`coverage.ingest.mr_sqlite`; PostgreSQL a binary ``COPY`` built with numpy: :mod:`coverage.ingest.mr_copy`);
+into an empty table the index is built once after the load, in the same transaction. For PostgreSQL the
+next chunk is read (pyarrow's CSV reader) and validated in a thread while the server takes the current
+one; ``benchmarks/bench_mr_ingest.py`` measures it against pandas ``read_csv`` + ``to_sql``.
 
 Grids are given by their centre (``lon``/``lat``) or their south-west corner (``corner_lon``/
 ``corner_lat``) and their size ``grid_m`` (one of :data:`GRID_SIZES_M`), in WGS84, CGCS2000, GCJ-02
@@ -31,6 +32,7 @@ import hashlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -49,10 +51,10 @@ from coverage.ingest.mr_file import (
     FileState,
     grid_keys,
     map_mr_headers,
-    none_where,
     read_chunks,
     validate_chunk,
 )
+from coverage.ingest.mr_sqlite import back_to_wal, insert_sqlite, python_column, rollback_journal
 from coverage.store.storage import Store
 from coverage.store.tables import ingests, mr_grids
 
@@ -191,7 +193,7 @@ def _duplicate_problems(conn: Connection, state: FileState, file: str, problems:
 
 def _insert(conn: Connection, frame: pd.DataFrame, buffer: CopyBuffer | None = None) -> None:
     """Bulk insert of stored-form rows: PostgreSQL a binary COPY built with numpy (ids in the frame's
-    order), SQLite executemany of one prepared statement."""
+    order), SQLite many-row statements (:func:`coverage.ingest.mr_sqlite.insert_sqlite`)."""
     if frame.empty:
         return
     raw = conn.connection.driver_connection
@@ -208,78 +210,13 @@ def _insert(conn: Connection, frame: pd.DataFrame, buffer: CopyBuffer | None = N
             with cursor.copy(f"COPY mr_grids ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.write(data)
         return
-    # the driver's cursor on the connection's own transaction, fed row tuples as they are zipped
     if conn.dialect.name == "postgresql":  # a count beyond PostgreSQL's integer: its own error, as before
-        columns = _row_values(frame, STORED)
+        columns = [python_column(frame, name).tolist() for name in STORED]
         with raw.cursor() as cursor, cursor.copy(f"COPY mr_grids ({', '.join(STORED)}) FROM STDIN") as copy:
             for values in zip(*columns, strict=True):
                 copy.write_row(values)
     else:
-        # a value the same in every row (the period, the size, the threshold, an absent column) is written into
-        # the statement once instead of being converted and bound per row
-        same = _same_in_every_row(frame)
-        varying = tuple(name for name in STORED if name not in same)
-        marks = ", ".join(same.get(name, "?") for name in STORED)
-        cursor = raw.cursor()
-        try:
-            cursor.executemany(f"INSERT INTO mr_grids ({', '.join(STORED)}) VALUES ({marks})",
-                               zip(*_row_values(frame, varying), strict=True))
-        finally:
-            cursor.close()
-
-
-def _same_in_every_row(frame: pd.DataFrame) -> dict[str, str]:
-    """SQL literals of the stored columns whose value is the same in every row: NULL, a text (the dates as
-    ISO text) or a whole number (exact as a literal)."""
-    same: dict[str, str] = {}
-    for name in STORED:
-        if name == "samples":  # one column always bound: a row per tuple
-            continue
-        col = frame[name]
-        if name in ("period_start", "period_end") or not pd.api.types.is_numeric_dtype(col.dtype):
-            codes, uniques = pd.factorize(col)
-            if (codes == -1).all():
-                same[name] = "NULL"
-            elif len(uniques) == 1 and (codes == 0).all():
-                value = uniques[0]
-                text = pd.Timestamp(value).strftime("%Y-%m-%d") if name.startswith("period_") else str(value)
-                same[name] = "'" + text.replace("'", "''") + "'"
-        else:
-            values = col.to_numpy(float, na_value=np.nan)
-            if np.isnan(values).all():
-                same[name] = "NULL"
-            elif not np.isnan(values).any() and values.min() == values.max() and float(values[0]).is_integer() \
-                    and abs(values[0]) < 2 ** 53:
-                whole = int(values[0])
-                same[name] = str(whole) if name in ("arfcn", "users") else f"{whole}.0"
-    return same
-
-
-def _row_values(frame: pd.DataFrame, names: tuple[str, ...]) -> list[list[Any]]:
-    """Columns ``names`` as lists of driver values (None for missing, dates as ISO text)."""
-    columns = []
-    for name in names:
-        col = frame[name]
-        if name in ("period_start", "period_end"):
-            codes, uniques = pd.factorize(col)
-            text = np.array([pd.Timestamp(u).strftime("%Y-%m-%d") for u in uniques] + [None], dtype=object)
-            columns.append(text[codes].tolist())
-        elif name == "samples":
-            columns.append(col.to_numpy(np.int64).tolist())
-        elif not pd.api.types.is_numeric_dtype(col.dtype):
-            values = col.to_numpy(dtype=object)
-            missing = pd.isna(values)
-            columns.append(none_where(missing, values).tolist())
-        else:
-            values = col.to_numpy(float)
-            missing = np.isnan(values)
-            if name in ("arfcn", "users"):
-                whole = np.nan_to_num(values).astype(np.int64)
-                listed = none_where(missing, whole).tolist() if missing.any() else whole.tolist()
-            else:
-                listed = none_where(missing, values).tolist() if missing.any() else values.tolist()
-            columns.append(listed)
-    return columns
+        insert_sqlite(raw, frame)
 
 
 def _sha256(path: Path) -> str:
@@ -313,8 +250,11 @@ class _Background(Generic[T]):
 
 
 def _ahead(items: Iterator[T]) -> Iterator[T]:
-    """``items`` produced one ahead in a thread: the next chunk is read and validated while the database
-    takes the current one (the CSV parser, numpy and the driver's waits release the GIL)."""
+    """``items`` produced one ahead in a thread: the next chunk is read and validated while PostgreSQL takes
+    the current one (the CSV parser, numpy and the driver's waits release the GIL). Not for SQLite, which
+    works in this process: its driver hands the GIL over at every statement, and on the shared 2 cores the
+    thread cost more than it gained (20 million rows at load 5-6: 149.8 s and 93.8 CPU s with it, 135.6 s
+    and 84.4 CPU s without)."""
     slot: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
@@ -437,7 +377,7 @@ def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encodin
     state = FileState(threshold=threshold_dbm)
     stored_rows = 0
     found_headers: list[dict[str, str]] = []
-    with store.engine.begin() as conn:
+    with store.engine.connect() as conn, ExitStack() as after, conn.begin():
         if conn.dialect.name == "sqlite":
             # a page cache that holds the index being built (the default 2 MB spills on every insert)
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
@@ -445,6 +385,10 @@ def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encodin
             # dropping the index below is rolled back with everything else
             raw = conn.connection.driver_connection
             if raw is not None and not raw.in_transaction:
+                # the first load into an empty table: a rollback journal when no other connection has the
+                # database open (mr_sqlite), WAL again once the transaction has ended
+                if not raw.execute("SELECT 1 FROM mr_grids LIMIT 1").fetchall() and rollback_journal(raw):
+                    after.callback(back_to_wal, raw)
                 raw.execute("BEGIN")
         else:
             # MR writers take turns (the duplicate check and the ids COPY reserves need it); readers do not wait
@@ -456,8 +400,8 @@ def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encodin
         build_indexes = _drop_indexes(conn) if empty else (lambda: None)
         buffer = CopyBuffer()
         read = 0
-        for rows, frame in _ahead(_validated(chunks, file, source_crs, state, problems, threshold_dbm, source,
-                                             found_headers)):
+        validated = _validated(chunks, file, source_crs, state, problems, threshold_dbm, source, found_headers)
+        for rows, frame in _ahead(validated) if conn.dialect.name == "postgresql" else validated:
             read += rows
             if frame is not None and not problems:
                 _insert(conn, frame, buffer)

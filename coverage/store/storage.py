@@ -9,8 +9,10 @@ the database as it was.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -88,11 +90,19 @@ class IngestRecord:
     warnings: int = 0
 
 
+#: How long a SQLite connection waits for another's lock (ms).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")  # readers keep the last committed state during writes
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    # WAL: readers keep the last committed state during writes. A first MR load may hold the database with a
+    # rollback journal (coverage/ingest/mr_sqlite.py) and switch it back at its end: this connection cannot
+    # switch then, and waits for the load's locks as any reader
+    with contextlib.suppress(sqlite3.OperationalError):
+        cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
 
