@@ -27,8 +27,8 @@ Run: ``nice -n 10 .venv/bin/python benchmarks/bench_mr_ingest.py [--rows 1000000
 Measured 2026-12-06 (``nice -n 5 ... --rows 20000000 [--postgres URL]``, the village5g side only;
 README's MR section has the whole table), load average 8-13 from other jobs on the 2 cores:
 PostgreSQL 15 590.3 s / 2,044 MB before, 104.1-122.3 s / 1,323-1,327 MB now (40 CPU s; load 4-8);
-SQLite 607.6 s / 2,355 MB first, 239.4 s / 1,700 MB next (104.7 CPU s; load 8-13), now 89.1 s / 1,585 MB
-(77.7 CPU s; load 2.2-3.4; the previous code right after: 112.6 s, 100.1 CPU s, 1,687 MB).
+SQLite 607.6 s / 2,355 MB first, 239.4 s / 1,700 MB next (104.7 CPU s; load 8-13), now 67.5-116.1 s /
+1,585-1,603 MB (72-78 CPU s; load 1-4.5; the previous code right after each: 80.2-112.6 s, 97-107 CPU s).
 """
 
 from __future__ import annotations
