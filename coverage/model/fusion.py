@@ -325,6 +325,30 @@ def krige(bins: Evidence, x: np.ndarray, y: np.ndarray, variogram: Variogram, *,
     return mean, sd, informed
 
 
+def _within(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], resolution_m: float, reach_m: float
+            ) -> np.ndarray:
+    """Pixels whose distance to the nearest of the pixels (``rows``, ``cols``), times ``resolution_m``, is at most
+    ``reach_m``: ``distance_transform_edt(seeds) * resolution_m <= reach_m`` with those pixels the seeds, the
+    same pixels. Where the seeds are few for the grid (a partition of large villages: most of its pixels far
+    from any MR grid), the union of the discs round them is stamped instead of transforming the whole grid."""
+    radius = int(np.floor(reach_m / resolution_m))
+    dr, dc = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    disc = np.sqrt((dr * dr + dc * dc).astype(np.float64)) * resolution_m <= reach_m
+    dr, dc = dr[disc], dc[disc]
+    pixels = np.unique(rows.astype(np.int64) * shape[1] + cols)
+    if len(pixels) * len(dr) > shape[0] * shape[1]:  # dense seeds: one pass over the grid is cheaper
+        seeds = np.ones(shape, dtype=bool)
+        seeds.flat[pixels] = False
+        return np.asarray(distance_transform_edt(seeds) * resolution_m <= reach_m)
+    out = np.zeros(shape, dtype=bool)
+    r0, c0 = np.divmod(pixels, shape[1])
+    for a, b in zip(dr.tolist(), dc.tolist(), strict=True):
+        r, c = r0 + a, c0 + b
+        inside = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
+        out[r[inside], c[inside]] = True
+    return out
+
+
 def fuse(bins: Evidence, grid: Grid, mask: np.ndarray, variogram: Variogram, *, block_px: int = 1) -> Posterior:
     """The posterior location effect on ``grid``'s ``mask`` pixels within reach of the bins.
 
@@ -340,13 +364,12 @@ def fuse(bins: Evidence, grid: Grid, mask: np.ndarray, variogram: Variogram, *, 
     if len(bins) == 0:
         return Posterior(mean, sd, informed)
     # candidate pixels: mask pixels within the kriging radius of a bin (a dilation of the bins' pixels)
-    seeds = np.ones(shape, dtype=bool)
     on = (bins.row >= 0) & (bins.row < grid.height) & (bins.col >= 0) & (bins.col < grid.width)
-    seeds[bins.row[on], bins.col[on]] = False
-    if seeds.all():
+    if not on.any():
         return Posterior(mean, sd, informed)
     # pixel distance to the nearest bin pixel, plus a pixel's diagonal for bins off their centre
-    near = mask & (distance_transform_edt(seeds) * grid.resolution_m <= variogram.radius_m + grid.resolution_m)
+    near = mask & _within(bins.row[on], bins.col[on], shape, grid.resolution_m,
+                          variogram.radius_m + grid.resolution_m)
     rows, cols = np.nonzero(near)
     if block_px > 1:
         res = grid.resolution_m
