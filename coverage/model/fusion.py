@@ -349,8 +349,10 @@ def _within(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], resoluti
     return out
 
 
-def fuse(bins: Evidence, grid: Grid, mask: np.ndarray, variogram: Variogram, *, block_px: int = 1) -> Posterior:
-    """The posterior location effect on ``grid``'s ``mask`` pixels within reach of the bins.
+def fuse(bins: Evidence, grid: Grid, mask: np.ndarray, variogram: Variogram, *, block_px: int = 1,
+         neighbours: int = NEIGHBOURS) -> Posterior:
+    """The posterior location effect on ``grid``'s ``mask`` pixels within reach of the bins, each kriged from
+    its ``neighbours`` nearest bins.
 
     ``block_px`` > 1 krige once per block of ``block_px x block_px`` pixels (at the block's centre,
     blocks on the global lattice of pixel multiples, so partitions agree) and give the value to the
@@ -382,12 +384,12 @@ def fuse(bins: Evidence, grid: Grid, mask: np.ndarray, variogram: Variogram, *, 
         ub_row, ub_col = np.floor_divide(uniq, 1 << 31), np.mod(uniq, 1 << 31)
         bx = (ub_col * block_px + block_px / 2.0).astype(np.float64) * res
         by = -(ub_row * block_px + block_px / 2.0).astype(np.float64) * res
-        m, s, inf = krige(bins, bx, by, variogram)
+        m, s, inf = krige(bins, bx, by, variogram, neighbours=neighbours)
         m, s, inf = m[inverse], s[inverse], inf[inverse]
     else:
         x = grid.x0 + (cols + 0.5) * grid.resolution_m
         y = grid.y0 - (rows + 0.5) * grid.resolution_m
-        m, s, inf = krige(bins, x, y, variogram)
+        m, s, inf = krige(bins, x, y, variogram, neighbours=neighbours)
     mean[rows, cols], sd[rows, cols], informed[rows, cols] = m, s, inf
     return Posterior(mean, sd, informed)
 
