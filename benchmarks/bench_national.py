@@ -252,6 +252,8 @@ def main() -> None:
             provinces = province_codes()["code"].tolist()
         else:
             provinces = SETS[name]
+        if args.work_dir is not None:
+            args.work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
             db = args.database_url or f"sqlite:///{Path(tmp) / 'national.db'}"
             artifacts = str(Path(tmp) / "runs") if args.rasters else None
