@@ -187,11 +187,16 @@ def region_prefix(store: Store, code: str | None, *, within: tuple[str, ...], lo
         raise region_error(exc, location) from None
 
 
+def scoped_regions(store: Store, principal: Principal, region: str | None) -> tuple[str, ...]:
+    """The caller's region limit and ``region`` (400 when the store knows no such region inside the limit)."""
+    region_prefix(store, region, within=principal.regions)
+    return (*principal.regions, *((region,) if region else ()))
+
+
 def village_query(store: Store, params: VillageFilters, principal: Principal, run_id: int) -> VillageQuery:
     """The domain query for these filters, inside the caller's region; names of regions are resolved
     among run ``run_id``'s villages, a county inside the city given, a township inside the county."""
-    region_prefix(store, params.region, within=principal.regions)
-    regions = (*principal.regions, *((params.region,) if params.region else ()))
+    regions = scoped_regions(store, principal, params.region)
     city = division_code(store, "city", params.city, run_id=run_id, within=regions)
     county = division_code(store, "county", params.county, run_id=run_id, within=(*regions, city or ""))
     township = division_code(store, "township", params.township, run_id=run_id,
@@ -206,8 +211,7 @@ def village_query(store: Store, params: VillageFilters, principal: Principal, ru
 def point_query(store: Store, params: StationItemsParams | MeasurementItemsParams,
                 principal: Principal) -> PointQuery:
     """The domain query for these filters, inside the polygons of the caller's region."""
-    region_prefix(store, params.region, within=principal.regions)
-    regions = (*principal.regions, *((params.region,) if params.region else ()))
+    regions = scoped_regions(store, principal, params.region)
     band = normalize_band(params.band) or params.band if params.band else None
     common = dict(operator=params.operator, rat=params.rat, band=band, bbox=parse_bbox(params.bbox, params.bbox_crs),
                   regions=regions)

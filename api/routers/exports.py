@@ -17,7 +17,7 @@ from pydantic import Field
 from api.deps import ReaderDep, StoreDep
 from api.errors import ApiError
 from api.ogc import parse_bbox
-from api.params import MAX_ID, REGION_PATTERN, VillageFilters, region_prefix, village_query
+from api.params import MAX_ID, REGION_PATTERN, VillageFilters, scoped_regions, village_query
 from api.responses import MEDIA_TYPES, file_responses, send_file
 from api.routers.runs import Level, summary_frame
 from coverage.crs import wgs84_to_gcj02
@@ -84,10 +84,9 @@ def export_summary(request: Request, store: StoreDep, principal: ReaderDep,
                    ) -> FileResponse:
     """``/summary`` as a spreadsheet: one row per region with 通达率 (a percentage), counts and gap to target."""
     run_id = resolve_run(store, run)
-    region_prefix(store, region, within=principal.regions)
+    regions = scoped_regions(store, principal, region)
     record = store.read_run(run_id)
     target_rate = target if target is not None else float(record["rules"]["target_rate"])
-    regions = (*principal.regions, *((region,) if region else ()))
     frame, _ = summary_frame(store, run_id=run_id, level=level, target_rate=target_rate, regions=regions)
     folder = Path(tempfile.mkdtemp(prefix="village5g-export-"))
     name = f"summary-{level}-run{run_id}.{format}"

@@ -14,7 +14,7 @@ from api.errors import ApiError
 from api.jobs import JobRunner, rules_with
 from api.models import AnalysisRequest, Job, Jobs, Run, RunDiff, Runs, Summary
 from api.ogc import base_url, link
-from api.params import MAX_ID, REGION_PATTERN, region_prefix
+from api.params import MAX_ID, REGION_PATTERN, scoped_regions
 from api.responses import utc
 from api.security import Principal
 from coverage.runs.analysis import check_run_grid
@@ -34,12 +34,6 @@ router = APIRouter()
 
 Level = Literal["province", "city", "county", "township"]
 _DOMAIN_ERRORS = ("ValidationError", "NotFoundError", "ConfigError", "Village5gError", "LimitError", "interrupted:")
-
-
-def _regions(store: Store, principal: Principal, region: str | None) -> tuple[str, ...]:
-    """The caller's region limit and ``region`` (400 when the store knows no such region inside the limit)."""
-    region_prefix(store, region, within=principal.regions)
-    return (*principal.regions, *((region,) if region else ()))
 
 
 def _version(store: Store) -> int:
@@ -82,7 +76,7 @@ def summary(request: Request, store: StoreDep, principal: ReaderDep,
     A key limited to a region summarises the villages of its region only. Answers are cached per run.
     """
     run_id, version = resolve_run_and_version(store, run)
-    regions = _regions(store, principal, region)
+    regions = scoped_regions(store, principal, region)
     cache: LruCache = request.app.state.report_cache
     key = ("summary", run_id, version, level, target, regions)
 

@@ -444,13 +444,11 @@ def write_mr_frame(store: Store, frame: pd.DataFrame, *, file_name: str, sha256:
                    mode: str = "seed") -> int:
     """Store already-canonical MR rows (the seed world's) in one transaction, replacing what is stored."""
     with store.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql":  # the lock before the delete: writers queue, never deadlock
             conn.exec_driver_sql("LOCK TABLE mr_grids IN SHARE ROW EXCLUSIVE MODE")
         if replace:
             conn.execute(delete(mr_grids))
-        buffer = CopyBuffer()
-        for start in range(0, len(frame), CHUNK_ROWS):
-            _insert(conn, frame.iloc[start:start + CHUNK_ROWS], buffer)
+        insert_mr_rows(conn, frame)
         conn.execute(ingests.insert().values(
             kind="mr", file_name=file_name, sha256=sha256, rows=len(frame), mode=mode, crs="EPSG:4326",
             encoding=None, warnings=0, created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
