@@ -103,6 +103,7 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
             message = PATTERN_MESSAGES.get(str((err.get("ctx") or {}).get("pattern")), message)
         details.append({"location": _location(err.get("loc", ())), "message": message})
     first = details[0] if details else {"location": "request", "message": "invalid"}
+    # the console shows details[0]'s message instead of one that starts so (api/static/console/console.js)
     message = f"参数 {first['location']} 无效：{first['message']} (invalid {first['location']})"
     return error_response(400, message, code="invalid_parameter", details=details)
 

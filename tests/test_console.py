@@ -462,12 +462,25 @@ def test_a_code_of_no_region_typed_in_the_search_shows_the_apis_message(store: S
       return [document.getElementById('list').innerText, document.getElementById('count').textContent,
               document.querySelectorAll('#list tbody tr').length];
     })()"""
+    # a bad parameter's message reads as the parameter's own, without the API's location of it (参数
+    # query.region 无效：... (invalid query.region)), after the label of the page's field of that name
+    labelled = """window.V5G.message({code: 'invalid_parameter',
+                                      message: '参数 body.region 无效：区划代码应为 ... (invalid body.region)',
+                                      details: [{location: 'body.region', message: '区划代码应为 ...'}]})"""
     with live_server(store.url, tmp_path / "data") as url:
         result, _ = open_page(f"{url}/console/villages?q=3211", prepare=script)
-    assert result.exceptions == [] and result.console_errors == []
+        malformed, _ = open_page(f"{url}/console/villages?q=321", prepare=script)
+        planning, _ = open_page(f"{url}/console/planning", prepare=labelled)
+    for page in (result, malformed, planning):
+        assert page.exceptions == [] and page.console_errors == []
     message, count, rows = result.prepared
     assert message.startswith("没有代码为“3211”的地市（已存区划中）；是否指 3210 扬州市 或 3201 南京市？")
     assert count == "" and rows == 0
+    message, count, rows = malformed.prepared
+    assert message == ("区划代码应为 2、4、6、9 或 12 位数字（省、地市、县区、乡镇、行政村） "
+                       "(a division code has 2, 4, 6, 9 or 12 digits)")
+    assert count == "" and rows == 0
+    assert planning.prepared == "区域编码（可空）：区划代码应为 ..."
 
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)

@@ -38,13 +38,28 @@
   window.village5gReady = new Promise(function (resolve) {
     window.addEventListener("load", function () { waiting.push(resolve); setTimeout(settle, 50); });
   });
+  // what a person reads of an error body of the API: its message, except that a bad parameter's
+  // (api/errors.py: "参数 query.region 无效：<the parameter's message> (invalid query.region)") is the
+  // parameter's own message without the API's location of the parameter, after the label of the page's
+  // field of that name when there is one (the search box sends ``region``: no field carries that name)
+  function message(body) {
+    var first = body && body.details && body.details[0];
+    if (body && body.code === "invalid_parameter" && first && first.location && first.message &&
+        String(body.message).indexOf("参数 " + first.location + " 无效：") === 0) {
+      var field = document.querySelector('#app [name="' + CSS.escape(String(first.location).split(".").pop()) + '"]');
+      var label = field && field.closest("label");
+      var words = label && label.firstChild && label.firstChild.nodeType === 3 ? label.firstChild.textContent.trim() : "";
+      return (words ? words + "：" : "") + first.message;
+    }
+    return (body && body.message) || "";
+  }
   // GET a JSON document of the API; rejects with the API's own message
   function api(path, params) {
     pending += 1;
     return fetch(path + query(params), { headers: headers() }).then(function (r) {
       if (r.status === 204) { return null; }
       return r.json().then(function (body) {
-        if (!r.ok) { throw new Error((body && body.message) || r.statusText); }
+        if (!r.ok) { throw new Error(message(body) || r.statusText); }
         return body;
       });
     }).finally(function () { pending -= 1; setTimeout(settle, 50); });
@@ -59,20 +74,21 @@
       return r.json().catch(function () { return {}; }).then(function (body) { return { ok: r.ok, status: r.status, body: body }; });
     }).finally(function () { pending -= 1; setTimeout(settle, 50); });
   }
-  // an error body of the API as a message and a table of its problems (file, row, field, message)
+  // an error body of the API as a message and a table of its problems (file, row, field, message); a bad
+  // parameter's details (location, and the regions a region's message names) are in the message already
   function problems(body) {
-    var rows = (body.details || []).slice(0, 200).map(function (d) {
-      return "<tr><td>" + esc(d.file || d.location || "") + '</td><td class="num">' + esc(d.row == null ? "" : d.row) + "</td><td>" +
+    var rows = (body.details || []).filter(function (d) { return !d.location; }).slice(0, 200).map(function (d) {
+      return "<tr><td>" + esc(d.file || "") + '</td><td class="num">' + esc(d.row == null ? "" : d.row) + "</td><td>" +
         esc(d.field || "") + "</td><td>" + esc(d.message || "") + "</td></tr>";
     }).join("");
-    return '<div class="error">' + esc(body.message || T.failed) + "</div>" + (rows ? '<table class="data problems"><thead><tr><th>' +
+    return '<div class="error">' + esc(message(body) || T.failed) + "</div>" + (rows ? '<table class="data problems"><thead><tr><th>' +
       esc(T.file) + '</th><th class="num">' + esc(T.row) + "</th><th>" + esc(T.field) + "</th><th>" + esc(T.problem) +
       "</th></tr></thead><tbody>" + rows + "</tbody></table>" : "");
   }
   // a file of the API fetched with the session and saved under the server's name (else ``fallback``)
   function download(path, params, fallback) {
     return fetch(path + query(params), { headers: headers() }).then(function (r) {
-      if (!r.ok) { return r.json().then(function (body) { throw new Error(body.message); }); }
+      if (!r.ok) { return r.json().then(function (body) { throw new Error(message(body) || r.statusText); }); }
       var disposition = r.headers.get("content-disposition") || "";
       var match = /filename\*=utf-8''([^;]+)|filename="?([^";]+)"?/i.exec(disposition);
       var name = match ? decodeURIComponent(match[1] || match[2]) : fallback;
@@ -154,13 +170,13 @@
       var value = window.prompt(T.key_prompt, "");
       if (value === null || !value.trim()) { return; }
       post("/console/login", { key: value.trim() }).then(function (r) {
-        if (!r.ok) { window.alert(r.body.message || T.failed); return; }
+        if (!r.ok) { window.alert(message(r.body) || T.failed); return; }
         window.location.reload();
       });
     });
   }
 
-  window.V5G = { C: C, T: T, esc: esc, pct: pct, num: num, round: round, api: api, post: post, download: download, problems: problems, headers: headers, query: query,
+  window.V5G = { C: C, T: T, esc: esc, pct: pct, num: num, round: round, api: api, post: post, download: download, problems: problems, message: message, headers: headers, query: query,
                  verdict: verdict, source: source, swatch: swatch, classOf: classOf, reasons: reasons, link: link,
                  error: error, sortable: sortable };
 })();

@@ -121,7 +121,7 @@
   }
   document.getElementById("start").addEventListener("click", function () {
     V.post("/runs", {}).then(function (r) {
-      if (!r.ok) { jobBox.textContent = (r.body.message || T.failed) + (r.status === 401 || r.status === 403 ? " · " + T.needs_admin : ""); return; }
+      if (!r.ok) { jobBox.textContent = (V.message(r.body) || T.failed) + (r.status === 401 || r.status === 403 ? " · " + T.needs_admin : ""); return; }
       follow(r.body.id);
     });
   });
