@@ -57,7 +57,8 @@ class AuditRequest(BaseModel):
     population: Literal["all", "covered", "weak", "uncovered"] = Field(
         default="all", description="All villages of the run, or only those with this verdict")
     cities: list[str] = Field(default_factory=list, max_length=100,
-                              description="Only these cities (codes or names); a region-limited key draws in its "
+                              description="Only these cities (codes or names); one of no stored village is "
+                                          "refused (400) naming the closest; a region-limited key draws in its "
                                           "city by default")
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1,
                              description="Random seed (default: drawn at random and stored)")

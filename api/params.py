@@ -9,6 +9,7 @@ silently empty answer; a known region without villages is an empty answer.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -142,12 +143,15 @@ _CHOOSE = {"city": ("city={code}", None), "county": ("county={code}", "city={par
            "township": ("township={code}", "county={parent_code}&township={name}")}
 
 
-def region_error(exc: UnknownRegionError | AmbiguousRegionError, location: str, *, status: int = 400) -> ApiError:
+def region_error(exc: UnknownRegionError | AmbiguousRegionError, location: str, *, status: int = 400,
+                 choose: tuple[str, str | None] | None = None) -> ApiError:
     """The API's answer to a region the resolver refused: the resolver's message (Chinese first, as the
     CLI prints it) and, in ``details``, the regions it names: the closest ones of an unknown code or
-    name (none when nothing is close), each candidate of an ambiguous name with where it lies."""
+    name (none when nothing is close), each candidate of an ambiguous name with where it lies.
+    ``choose``: how the caller names a candidate instead (:meth:`AmbiguousRegionError.choose`), when
+    not with the query parameter of the level."""
     if isinstance(exc, AmbiguousRegionError):
-        code, parent = _CHOOSE[exc.level]
+        code, parent = choose or _CHOOSE[exc.level]
         chosen = exc.choose(code=code, parent=parent)
         return ApiError(status, str(chosen), code="invalid_parameter", details=[
             {"location": location, "message": c.label, "code": c.code, "name": c.name,
@@ -185,6 +189,21 @@ def region_prefix(store: Store, code: str | None, *, within: tuple[str, ...], lo
         return check_region(store, code, within=within)
     except UnknownRegionError as exc:
         raise region_error(exc, location) from None
+
+
+def city_codes(store: Store, values: Sequence[str], *, location: str = "body.cities") -> tuple[str, ...]:
+    """City codes for codes or names (南京市 or 南京) among the stored villages, sorted and without
+    repeats, as ``village5g audit sample --city`` resolves them (:func:`coverage.audit.rounds.resolve_cities`);
+    400 with the resolver's message for an entry that names no such city or several, ``details``
+    locating that entry (``body.cities.1``: the second)."""
+    codes = []
+    for i, value in enumerate(values):
+        try:
+            codes.append(resolve_division(store, "city", value))
+        except (UnknownRegionError, AmbiguousRegionError) as exc:
+            raise region_error(exc, f"{location}.{i}", choose=(f'"{location.split(".")[-1]}": ["{{code}}"]', None)
+                               ) from None
+    return tuple(sorted(set(codes)))
 
 
 def scoped_regions(store: Store, principal: Principal, region: str | None) -> tuple[str, ...]:

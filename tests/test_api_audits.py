@@ -12,6 +12,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -91,8 +92,40 @@ def test_a_round_drawn_over_http_equals_the_clis(client: TestClient, store: Stor
     assert set(http.villages["city_code"]) == {"3201"} and len(http.villages) > 0
     both = client.post("/audits", json={"rate": 0.2, "expected_pass": 0.8}, headers=key(store, "auditor"))
     assert both.status_code == 400 and "not both" in both.json()["message"]
-    unknown = client.post("/audits", json={"cities": ["上海"]}, headers=key(store, "auditor"))
-    assert unknown.status_code == 400 and "上海" in unknown.json()["message"]
+
+
+#: What the resolver says of 无钖 (钖 for 锡) among the two cities' villages: difflib's ratio of 无钖 to 无锡 is
+#: 2 x 1 / 4 = 0.5, the cut-off for names; to 无锡市 0.4, to 南京(市) 0: only 3202 无锡市 is close.
+MISSPELT = ("没有代码或名称为“无钖”的地市（已存行政村中）；是否指 3202 无锡市？ "
+            "(no city with code or name '无钖' among the stored villages (did you mean 3202 无锡市?))")
+#: Nothing is close to 上海.
+FAR = "没有代码或名称为“上海”的地市（已存行政村中） (no city with code or name '上海' among the stored villages)"
+
+
+def test_a_city_of_no_stored_village_is_a_400_naming_the_entry_and_the_closest(client: TestClient,
+                                                                                store: Store) -> None:
+    """``cities`` answers as every region filter does (400 ``invalid_parameter``, the CLI's message); it
+    was ``bad_request`` without details."""
+    auditor = key(store, "auditor")
+    answer = client.post("/audits", json={**DRAW, "cities": ["南京", "无钖"]}, headers=auditor)
+    assert answer.status_code == 400
+    assert answer.json() == {"code": "invalid_parameter", "message": MISSPELT, "details": [
+        {"location": "body.cities.1", "message": "3202 无锡市", "code": "3202", "name": "无锡市"}]}
+    answer = client.post("/audits", json={**DRAW, "cities": ["上海", "3201"], "dry_run": True}, headers=auditor)
+    assert answer.status_code == 400
+    assert answer.json() == {"code": "invalid_parameter", "message": FAR,
+                             "details": [{"location": "body.cities.0", "message": FAR}]}
+    assert AuditStore(store).latest_round() is None
+    # the CLI's --city says the same
+    from api.cli.context import resolve_cities
+
+    with pytest.raises(typer.BadParameter) as refused:
+        resolve_cities(store, ["南京", "无钖"])
+    assert refused.value.message == MISSPELT
+    result = CliRunner().invoke(cli_app, ["--db", store.url, "audit", "sample", "--city", "南京", "--city", "无钖",
+                                          "--dry-run"])
+    assert result.exit_code == 2
+    assert "".join(MISSPELT.split()) in "".join(result.output.replace("│", "").split())
 
 
 def test_region_limited_keys_see_and_change_only_their_region(client: TestClient, store: Store) -> None:

@@ -30,7 +30,7 @@ from api.models_audits import (
     AuditVillages,
 )
 from api.ogc import base_url, link
-from api.params import MAX_ID, division_code
+from api.params import MAX_ID, city_codes, division_code
 from api.responses import file_responses, send_file, utc
 from api.routers.ingest import received_file
 from api.security import Principal
@@ -41,7 +41,6 @@ from coverage.audit.rounds import (
     draw_round,
     in_regions,
     list_title,
-    resolve_cities,
     round_report,
     round_summaries,
     sampling_plan,
@@ -116,7 +115,7 @@ def create(request: Request, store: StoreDep, principal: AuditorDep, body: Audit
     (rounds are stratified by city).
     """
     region = principal.region
-    cities = resolve_cities(store, body.cities)
+    cities = city_codes(store, body.cities)
     if region is not None:
         if len(region) > 4:
             raise ApiError(403, f"the key is limited to region {region}; rounds are drawn per city, so this "
