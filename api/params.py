@@ -21,7 +21,13 @@ from api.patterns import REGION_PATTERN
 from api.security import Principal
 from coverage.model.bands import normalize_band
 from coverage.store.point_query import PointQuery
-from coverage.store.regions import AmbiguousRegionError, UnknownRegionError, check_region, resolve_division
+from coverage.store.regions import (
+    LEVEL_NAMES_ZH,
+    AmbiguousRegionError,
+    UnknownRegionError,
+    check_region,
+    resolve_division,
+)
 from coverage.store.results_query import VillageQuery
 from coverage.store.storage import Store
 
@@ -172,7 +178,8 @@ def division_code(store: Store, level: str, value: str | None, *, run_id: int | 
     value = value.strip()
     location = location or f"query.{level}"
     if value.isdigit() and len(value) != _CODE_LENGTHS[level]:
-        raise _bad(location, f"a {level} code has {_CODE_LENGTHS[level]} digits")
+        n = _CODE_LENGTHS[level]
+        raise _bad(location, f"{LEVEL_NAMES_ZH[level]}代码应为 {n} 位数字 (a {level} code has {n} digits)")
     try:
         return resolve_division(store, level, value, run_id=run_id, within=within, known=True)
     except (UnknownRegionError, AmbiguousRegionError) as exc:

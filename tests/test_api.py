@@ -287,6 +287,21 @@ def test_a_malformed_region_code_says_what_a_code_looks_like(world: World) -> No
         assert "pattern" not in response.text
 
 
+def test_a_division_code_of_the_wrong_length_is_answered_in_chinese_first(world: World) -> None:
+    for url, location, expected in (
+            ("/collections/villages/items?township=9999", "query.township",
+             "乡镇代码应为 9 位数字 (a township code has 9 digits)"),
+            ("/collections/villages/items?city=32101", "query.city",
+             "地市代码应为 4 位数字 (a city code has 4 digits)"),
+            ("/maps/city/杨州", "path.code",
+             "地市或县区代码应为 4 或 6 位数字 (a city or county code has 4 or 6 digits)")):
+        response = world.client.get(url)
+        assert response.status_code == 400, url
+        body = response.json()
+        assert body["code"] == "invalid_parameter", url
+        assert body["details"] == [{"location": location, "message": expected}], url
+
+
 def test_station_and_measurement_filters(world: World) -> None:
     c = world.client
     body = c.get("/collections/stations/items?operator=CMCC&band=2.6G&status=active").json()

@@ -90,7 +90,7 @@ def test_plan_stops_when_no_candidate_gains_and_rejects_bad_options() -> None:
         plan_sites(v, NO_STATIONS, None, n_sites=1, rules=RULES, params=PARAMS, band="B3")
     with pytest.raises(ConfigError, match="operator"):
         plan_sites(v, NO_STATIONS, None, n_sites=1, rules=RULES, params=PARAMS, operator="ATT")
-    with pytest.raises(ConfigError, match="region"):
+    with pytest.raises(ConfigError, match=r"^区域 3299：范围内没有代码以它开头的行政村 \(region '3299'"):
         plan_sites(v, NO_STATIONS, None, n_sites=1, rules=RULES, params=PARAMS, region="3299")
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from api.deps import ReaderDep, StoreDep
 from api.errors import ApiError
 from api.params import MAX_ID, region_prefix
+from api.patterns import CITY_OR_COUNTY_PATTERN
 from maps import MapOptions, build_map, render_html
 from maps.audit import build_audit_map
 
@@ -52,7 +53,7 @@ def audit(store: StoreDep, principal: ReaderDep, round_number: Annotated[int, Pa
 
 @router.get("/{level}/{code}", response_class=HTMLResponse, summary="City or county map with its villages")
 def region(store: StoreDep, principal: ReaderDep, level: Literal["city", "county"],
-           code: Annotated[str, Path(pattern=r"^\d{4}(\d{2})?$")], run: RunParam = None,
+           code: Annotated[str, Path(pattern=CITY_OR_COUNTY_PATTERN)], run: RunParam = None,
            basemap: BasemapParam = "none") -> HTMLResponse:
     """Village polygons coloured by verdict, sites, the predicted RSRP overlay, search and boundaries."""
     return _page(store, principal, level=level, code=code, run=run, basemap=basemap)

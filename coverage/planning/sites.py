@@ -364,7 +364,8 @@ def plan_sites(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if region is not None and not (villages["code"].astype(str).str.startswith(region)).any():
-        raise ConfigError(f"region {region!r}: no village in scope has a code starting with it")
+        raise ConfigError(f"区域 {region}：范围内没有代码以它开头的行政村 "
+                          f"(region {region!r}: no village in scope has a code starting with it)")
     state = _State(villages, stations, measurements, band=band, operator=operator, rules=rules,
                    params=params, say=say)
     grid = state.grid
