@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.patterns import PATTERN_MESSAGES
+from api.patterns import parameter_message
 from coverage.errors import ConfigError, NotFoundError, ValidationError, Village5gError
 from coverage.limits import LimitError
 
@@ -98,9 +98,8 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = []
     for err in exc.errors():
-        message = str(err.get("msg", "invalid"))
-        if err.get("type") == "string_pattern_mismatch":  # say what the value should be, not the expression
-            message = PATTERN_MESSAGES.get(str((err.get("ctx") or {}).get("pattern")), message)
+        # Chinese first; a pattern mismatch says what the value should be, not the expression
+        message = parameter_message(str(err.get("type")), str(err.get("msg", "invalid")), err.get("ctx"))
         details.append({"location": _location(err.get("loc", ())), "message": message})
     first = details[0] if details else {"location": "request", "message": "invalid"}
     # the console shows details[0]'s message instead of one that starts so (api/static/console/console.js)

@@ -302,6 +302,23 @@ def test_a_division_code_of_the_wrong_length_is_answered_in_chinese_first(world:
         assert body["details"] == [{"location": location, "message": expected}], url
 
 
+def test_a_bad_parameter_is_answered_in_chinese_first(world: World) -> None:
+    # pydantic's English in brackets after the Chinese; the console shows this message alone
+    for url, location, expected in (
+            ("/collections/villages/items?limit=0", "query.limit",
+             "应不小于 1 (Input should be greater than or equal to 1)"),
+            ("/collections/villages/items?status=good", "query.status",
+             "应为以下之一：'covered'、'weak'、'uncovered' (Input should be 'covered', 'weak' or 'uncovered')"),
+            ("/collections/villages/items?stauts=weak", "query.stauts",
+             "没有这个参数（拼写有误？） (Extra inputs are not permitted)"),
+            ("/runs/1/diff", "query.against", "缺少此参数 (Field required)")):
+        response = world.client.get(url)
+        assert response.status_code == 400, url
+        body = response.json()
+        assert body["details"][0] == {"location": location, "message": expected}, url
+        assert body["message"] == f"参数 {location} 无效：{expected} (invalid {location})", url
+
+
 def test_station_and_measurement_filters(world: World) -> None:
     c = world.client
     body = c.get("/collections/stations/items?operator=CMCC&band=2.6G&status=active").json()
