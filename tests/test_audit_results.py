@@ -12,6 +12,7 @@ import pytest
 
 from coverage.audit.outcomes import PassRule, load_pass_rule, passing_tests
 from coverage.audit.results import read_field_tests
+from coverage.audit.rounds import evidence_frame, field_test_evidence
 from coverage.audit.sampling import SamplingPlan, draw_sample
 from coverage.crs import wgs84_to_gcj02
 from coverage.errors import ConfigError, ValidationError
@@ -48,6 +49,23 @@ def test_csv_with_chinese_headers(tmp_path: Path) -> None:
     assert frame[["rsrp_dbm", "sinr_db", "dl_mbps", "ul_mbps"]].iloc[0].tolist() == [-90.0, 8.5, 350.0, 40.0]
     assert frame["tester"].iloc[0] == "张伟"
     assert frame.crs == "EPSG:4326" and frame.geometry.x.iloc[0] == frame["lon"].iloc[0]
+
+
+def test_field_tests_as_evidence(tmp_path: Path) -> None:
+    tests = field_tests(LISTED.head(2))
+    tests.loc[3, ["SS-RSRP(dBm)", "SS-SINR(dB)", "下载速率(Mbps)", "上传速率(Mbps)"]] = np.nan  # no service
+    path = tmp_path / "结果.csv"
+    tests.to_csv(path, index=False, encoding="utf-8-sig")
+    evidence = evidence_frame([field_test_evidence(_read(path), 3)])
+    assert len(evidence) == 4 and evidence.crs == "EPSG:4326"
+    # outdoor NR measurements of round 3; the test without service at the no-service level, -140 dBm
+    assert evidence["rsrp_dbm"].tolist() == [-90.0, -90.0, -90.0, -140.0]
+    assert evidence["dl_mbps"].tolist() == [350.0, 350.0, 350.0, 0.0]
+    assert (evidence["loss_db"] == 0.0).all() and (evidence["rat"] == "NR").all()
+    assert (evidence["source"] == "audit round 3").all() and (evidence["operator"] == "CMCC").all()
+    assert evidence["lon"].tolist() == tests["测试点经度"].tolist()
+    assert evidence.geometry.x.tolist() == tests["测试点经度"].tolist()
+    assert len(evidence_frame([])) == 0
 
 
 def test_gbk_csv_xlsx_and_json_read_alike(tmp_path: Path) -> None:

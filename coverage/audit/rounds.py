@@ -42,6 +42,8 @@ from coverage.store.tables import audit_tests, audit_villages, villages
 __all__ = [
     "audit_evidence",
     "draw_round",
+    "evidence_frame",
+    "field_test_evidence",
     "in_regions",
     "list_title",
     "resolve_cities",
@@ -382,9 +384,27 @@ def round_report(store: Store, round_number: int, *, rule: PassRule | None = Non
     return report
 
 
+def field_test_evidence(tests: pd.DataFrame, round_number: int) -> pd.DataFrame:
+    """Field tests of one round (:data:`~coverage.audit.results.TEST_COLUMNS`) as measurement rows:
+    outdoors (``loss_db`` 0), NR, ``source`` ``audit round N``; a test without SS-RSRP had no service."""
+    return pd.DataFrame({
+        "lon": tests["lon"].to_numpy(float), "lat": tests["lat"].to_numpy(float),
+        "measured_at": tests["tested_at"], "operator": tests["operator"], "rat": "NR", "band": tests["band"],
+        "rsrp_dbm": tests["rsrp_dbm"].fillna(NO_SERVICE_RSRP_DBM).to_numpy(float),
+        "sinr_db": tests["sinr_db"].to_numpy(float), "dl_mbps": tests["dl_mbps"].to_numpy(float),
+        "ul_mbps": tests["ul_mbps"].to_numpy(float), "loss_db": 0.0, "source": f"audit round {int(round_number)}"})
+
+
+def evidence_frame(frames: Sequence[pd.DataFrame]) -> gpd.GeoDataFrame:
+    """Measurement rows (:func:`field_test_evidence`) as canonical measurements (an empty frame for none)."""
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        {c.name: pd.Series(dtype=float if c.dtype == "float" else object) for c in MEASUREMENT_COLUMNS})
+    return conform("measurements", data, shapely.points(data["lon"].to_numpy(float), data["lat"].to_numpy(float)))
+
+
 def audit_evidence(store: Store, *, up_to_round: int | None = None) -> gpd.GeoDataFrame:
-    """Every stored field test (of rounds up to ``up_to_round``) as canonical measurements: outdoors
-    (``loss_db`` 0), NR, ``source`` ``audit round N``; a test without SS-RSRP had no service."""
+    """Every stored field test (of rounds up to ``up_to_round``) as canonical measurements
+    (:func:`field_test_evidence`)."""
     audit = AuditStore(store)
     rounds = audit.rounds()
     frames = []
@@ -393,15 +413,8 @@ def audit_evidence(store: Store, *, up_to_round: int | None = None) -> gpd.GeoDa
             continue
         tests = audit.read_tests(int(number))
         if len(tests):
-            frames.append(pd.DataFrame({
-                "lon": tests["lon"].to_numpy(float), "lat": tests["lat"].to_numpy(float),
-                "measured_at": tests["tested_at"], "operator": tests["operator"], "rat": "NR", "band": tests["band"],
-                "rsrp_dbm": tests["rsrp_dbm"].fillna(NO_SERVICE_RSRP_DBM).to_numpy(float),
-                "sinr_db": tests["sinr_db"].to_numpy(float), "dl_mbps": tests["dl_mbps"].to_numpy(float),
-                "ul_mbps": tests["ul_mbps"].to_numpy(float), "loss_db": 0.0, "source": f"audit round {int(number)}"}))
-    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        {c.name: pd.Series(dtype=float if c.dtype == "float" else object) for c in MEASUREMENT_COLUMNS})
-    return conform("measurements", data, shapely.points(data["lon"].to_numpy(float), data["lat"].to_numpy(float)))
+            frames.append(field_test_evidence(tests, int(number)))
+    return evidence_frame(frames)
 
 
 def round_calibration(store: Store, round_number: int, *, rules: RuleSet = DEFAULT_RULES,
