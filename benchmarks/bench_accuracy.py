@@ -48,8 +48,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from coverage.audit.rounds import audit_evidence, draw_round, round_calibration, upload_results
-from coverage.audit.sampling import SamplingPlan
+from coverage.audit.results import read_field_tests
+from coverage.audit.rounds import (
+    audit_evidence,
+    draw_round,
+    evidence_frame,
+    field_test_evidence,
+    round_calibration,
+    upload_results,
+)
+from coverage.audit.sampling import SUPPLEMENT, SamplingPlan, sample_list, uncertain_villages
 from coverage.audit.store import AuditStore
 from coverage.model.calibration import SE_COLUMNS, VALUE_COLUMNS
 from coverage.model.parameters import CALIBRATION_KNOTS_M, ModelParameters
@@ -103,6 +111,13 @@ def _final_inputs(cache: Path, seed: int, audit_seed: int) -> Path:
     return cache / f"final-inputs-{seed}-{audit_seed}.pickle"
 
 
+def _load_final(path: Path) -> dict:
+    if not path.is_file():
+        raise SystemExit(f"{path} 不存在：先完整运行一次本基准（含 MR）以保存输入")
+    with path.open("rb") as f:
+        return pickle.load(f)
+
+
 def final_only(seed: int, audit_seed: int, cache: Path, workers: int,
                save: Path | None = None) -> dict[str, dict[str, float]]:
     """Re-run only the "calibrated + MR" analysis on the inputs a full run of this seed saved.
@@ -112,10 +127,7 @@ def final_only(seed: int, audit_seed: int, cache: Path, workers: int,
     the analysis is measured in minutes, with the same figures as the full benchmark's last variant.
     """
     path = _final_inputs(cache, seed, audit_seed)
-    if not path.is_file():
-        raise SystemExit(f"{path} 不存在：先完整运行一次本基准（含 MR）以保存输入")
-    with path.open("rb") as f:
-        saved = pickle.load(f)
+    saved = _load_final(path)
     calibrated = dataclasses.replace(saved["params"], workers=workers)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -124,6 +136,116 @@ def final_only(seed: int, audit_seed: int, cache: Path, workers: int,
     print(f"seed {seed}: calibrated + MR from {path.name}: offset {timings.get('mr_offset_db')} dB; "
           f"analysis {time.perf_counter() - t0:.0f} s (fusion {timings['fusion_s']:.1f} s)")
     return _report(seed, {"calibrated + MR": results}, saved["truth"], saved["held"], save)
+
+
+#: Supplementary picks ``--field-tests`` measures: ``all``, the product's (``audit draw --uncertain N``: the
+#: villages whose p_covered is closest to 0.5, whatever their verdict), and ``flagged``, the same among the
+#: villages the run flags (weak or uncovered) only.
+PICKS = ("all", "flagged")
+#: The benchmark's audit round is round 1; the supplementary tests belong to the next.
+NEXT_ROUND = 2
+
+
+def field_tests(seed: int, audit_seed: int, cache: Path, workers: int, counts: list[int],
+                picks: tuple[str, ...] = PICKS) -> list[dict[str, object]]:
+    """What supplementary field tests buy: "calibrated + MR" again with the next round's tests fused.
+
+    On the inputs a full run saved (as :func:`final_only`): the run's result, then per pick and count N
+    the N villages the next round's supplementary list would hold (:func:`coverage.audit.sampling.
+    uncertain_villages`, the product's own choice; ``flagged``: the same among the flagged villages),
+    their field tests simulated from the truth as the benchmark's audit round simulates its own
+    (:func:`seeds.truth.simulate_field_tests`: the committee point and 4 points within 300 m, 3% of
+    villages unreachable and, with no reserves in the supplement, not tested), read as an upload is
+    (:func:`coverage.audit.results.read_field_tests`) and fused as audit evidence in the analysis
+    again, with the same calibration (the next run; not re-fitted). Scored twice: (a) the held-out
+    committees not tested (the benchmark's definition: nothing scored on its own measurements), and
+    (b) the list as issued: the held-out committees plus the tested villages, whose verdicts now
+    rest on their own tests.
+    """
+    saved = _load_final(_final_inputs(cache, seed, audit_seed))
+    params = dataclasses.replace(saved["params"], workers=workers)
+    villages, stations, truth, held = saved["villages"], saved["stations"], saved["truth"], saved["held"]
+
+    def analyse(evidence: pd.DataFrame) -> pd.DataFrame:
+        return analyze_frames(villages, stations, evidence, rules=DEFAULT_RULES, params=params,
+                              mr=saved["mr"])[0]
+
+    t0 = time.perf_counter()
+    base = analyse(saved["evidence"])
+    print(f"seed {seed}: calibrated + MR ({time.perf_counter() - t0:.0f} s); building the world for its true field")
+    world = build_world(seed=seed)
+    assert world.true_field is not None
+    codes = villages["code"].astype(str)
+    assert base["code"].astype(str).tolist() == codes.tolist()
+    known = set(codes)
+    covered = base["verdict"].to_numpy() == "covered"
+    # the run's results as the store reads them back for a sample (the village columns, then the results')
+    stored = villages.assign(**{c: base[c].to_numpy() for c in base.columns if c not in villages.columns})
+    none = np.zeros(len(held), dtype=bool)
+    rows = [_field_row(seed, "-", 0, none, 0, base, truth, held, none)]
+    with tempfile.TemporaryDirectory(prefix="v5g-field-tests-") as tmp:
+        for pick in picks:
+            for n in counts:
+                t1 = time.perf_counter()
+                exclude = np.flatnonzero(covered) if pick == "flagged" else np.array([], dtype=np.int64)
+                index = uncertain_villages(stored, n, exclude=exclude)
+                listed = sample_list(stored.iloc[index].reset_index(drop=True), stations,
+                                     stratum=np.full(len(index), SUPPLEMENT, dtype=object),
+                                     order=np.arange(1, len(index) + 1), reserve=np.zeros(len(index), dtype=bool))
+                tests = simulate_field_tests(world.true_field, listed, seed=audit_seed + NEXT_ROUND)
+                csv = Path(tmp) / f"round-{NEXT_ROUND}-{pick}-{n}.csv"
+                tests.to_csv(csv, index=False, encoding="utf-8-sig")
+                read = read_field_tests(csv, round_number=NEXT_ROUND, villages=listed, known_codes=known)
+                evidence = pd.concat([saved["evidence"],
+                                      evidence_frame([field_test_evidence(read.frame, NEXT_ROUND)])], ignore_index=True)
+                results = analyse(evidence)
+                picked = np.zeros(len(held), dtype=bool)
+                picked[index] = True
+                tested = codes.isin(set(read.frame["village_code"].astype(str))).to_numpy()
+                rows.append(_field_row(seed, pick, n, picked, len(read.frame), results, truth, held, tested,
+                                       base=base))
+                print(f"  {pick} {n}: {int(tested.sum()):,} villages tested ({time.perf_counter() - t1:.0f} s)")
+    _field_report(rows)
+    return rows
+
+
+def _field_row(seed: int, pick: str, n: int, picked: np.ndarray, tests: int, results: pd.DataFrame,
+               truth: pd.DataFrame, held: np.ndarray, tested: np.ndarray,
+               base: pd.DataFrame | None = None) -> dict[str, object]:
+    """One N's figures: (a) held-out and not tested, (b) as issued (held-out plus tested)."""
+    was = (base if base is not None else results)["verdict"].to_numpy()
+    true_covered = truth["true_verdict"].to_numpy() == "covered"
+    return {
+        "seed": seed, "pick": pick, "n": n, "tested": int(tested.sum()), "tests": tests,
+        "picked_flagged": int((picked & (was != "covered")).sum()),
+        "picked_false_alarms": int((picked & (was != "covered") & true_covered).sum()),
+        "picked_held": int((picked & held).sum()),
+        # the tested villages' own verdicts after the tests: still flagged, and of them truly covered
+        "tested_flagged": int((tested & (results["verdict"].to_numpy() != "covered")).sum()),
+        "tested_false_alarms": int((tested & (results["verdict"].to_numpy() != "covered") & true_covered).sum()),
+        "a": metrics(results, truth, held & ~tested), "b": metrics(results, truth, held | tested),
+    }
+
+
+def _field_report(rows: list[dict[str, object]]) -> None:
+    print("  (a) held-out committees not tested; (b) the flagged list as issued: held-out committees plus the "
+          "tested ones\n  picked: flagged before the tests (of them truly covered); held: picked among the held-out; "
+          "after: tested villages flagged after their tests (of them truly covered)")
+    print(f"  {'pick':<8} {'N':>5} {'tested':>6} {'tests':>6} {'picked flagged':>15} {'held':>5} "
+          f"{'after':>13} | "
+          f"{'(a) false al.':>19} {'agree':>6} {'misses':>6} {'error':>6} | "
+          f"{'(b) false al.':>19} {'agree':>6} {'misses':>6} {'error':>6}")
+    for row in rows:
+        cells = []
+        for key in ("a", "b"):
+            m = row[key]
+            assert isinstance(m, dict)
+            cells.append(f"{m['false_alarm_share']:>7.2%} of {m['flagged']:>7,} {m['agreement']:>6.1%} "
+                         f"{m['miss_share']:>6.1%} {m['rate_predicted'] - m['rate_true']:>+6.1%}")
+        print(f"  {row['pick']:<8} {row['n']:>5,} {row['tested']:>6,} {row['tests']:>6,} "
+              f"{row['picked_flagged']:>7,} ({row['picked_false_alarms']:>5,}) {row['picked_held']:>5,} "
+              f"{row['tested_flagged']:>5,} ({row['tested_false_alarms']:>4,}) | "
+              f"{cells[0]} | {cells[1]}")
 
 
 def one_world(seed: int, audit_seed: int, cache: Path, workers: int, save: Path | None = None,
@@ -273,11 +395,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--final-only", action="store_true",
                         help="only re-run \"calibrated + MR\" on the inputs the last full run saved under --cache "
                              "(minutes instead of half an hour; for work on the fusion)")
+    parser.add_argument("--field-tests", default=None, metavar="N,N,...",
+                        help="on the inputs the last full run saved (as --final-only): the analysis again with "
+                             "the simulated field tests of the next round's N supplementary villages fused, "
+                             "per N (e.g. 200,400,800), beside N = 0")
+    parser.add_argument("--picks", default=",".join(PICKS),
+                        help="supplementary picks for --field-tests: all (the product's --uncertain: p_covered "
+                             "closest to 0.5), flagged (the same among flagged villages only)")
     args = parser.parse_args(argv)
     if args.command == "simulate":
         simulate_only(args.db, args.round, args.output, args.audit_seed, args.world_seed)
         return
     for seed in (int(s) for s in args.seeds.split(",")):
+        if args.field_tests:
+            field_tests(seed, args.audit_seed, args.cache, args.workers,
+                        [int(n) for n in args.field_tests.split(",")], tuple(args.picks.split(",")))
+            continue
         if args.final_only:
             final_only(seed, args.audit_seed, args.cache, args.workers, args.save)
             continue
