@@ -30,6 +30,12 @@ confusion matrix and a reliability table of the final variant.
 
 Run: ``.venv/bin/python benchmarks/bench_accuracy.py`` (about 10 minutes per world on 2 cores; the
 truth is cached under ``--cache``, default ``/tmp/village5g-accuracy``).
+``--field-tests 200,400,800`` (on the inputs a full run with MR saved, as ``--final-only``; a few minutes
+per world) measures what the next audit round's supplementary villages (``audit draw --uncertain N``)
+buy: their field tests simulated from the truth and fused, "calibrated + MR" again per N beside N = 0,
+scored on (a) the held-out committees not tested and (b) the list as issued, the held-out committees
+plus the tested villages (``--picks all,flagged``: the product's choice, p_covered closest to 0.5
+among every village, and the same among the flagged villages only).
 ``python benchmarks/bench_accuracy.py simulate --db URL --round N -o tests.csv`` only writes the
 simulated field tests of a stored round of a seeded database (to try ``audit results`` and
 ``analyze --calibration`` by hand).
