@@ -138,11 +138,13 @@ class JobScheduler:
         Raises :class:`NotFoundError` for an unknown job and :class:`JobBusyError` while it runs.
         """
         if name not in JOB_NAMES:
-            raise NotFoundError(f"no scheduled job {name!r}; the jobs are {', '.join(JOB_NAMES)}")
+            raise NotFoundError(f"没有定时任务 {name!r}；定时任务有 {'、'.join(JOB_NAMES)} "
+                                f"(no scheduled job {name!r}; the jobs are {', '.join(JOB_NAMES)})")
         holder = live_lease(self.store, name, host=self.host, alive=process_alive)
         if holder is not None:
-            raise JobBusyError(f"{name} is running as job {holder['job_id']}; wait for it "
-                               f"(GET /jobs/{holder['job_id']})")
+            raise JobBusyError(f"定时任务 {name} 正作为任务 {holder['job_id']} 运行，请等待它完成（GET /jobs/"
+                               f"{holder['job_id']}） ({name} is running as job {holder['job_id']}; wait for it "
+                               f"(GET /jobs/{holder['job_id']}))")
         job_id = create_job(self.store, kind=name, parameters={}, owner=self.owner, requested_by=requested_by,
                             trigger="manual")
         if wait:

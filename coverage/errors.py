@@ -53,4 +53,24 @@ class ConfigError(Village5gError):
 
 
 #: What a run says when no villages are stored (in its scope).
-NO_VILLAGES = "no villages stored: run `village5g seed` or `village5g ingest villages FILE`"
+NO_VILLAGES = ("尚未存储行政村：请运行 `village5g seed` 或 `village5g ingest villages FILE` "
+               "(no villages stored: run `village5g seed` or `village5g ingest villages FILE`)")
+
+#: A read of the latest run when none is published yet.
+NO_PUBLISHED_RUN = "尚无已发布的分析运行 (no published analysis run yet)"
+#: The same, where the CLI is the way out.
+NO_PUBLISHED_RUN_ANALYZE = ("尚无已发布的分析运行：请运行 `village5g analyze` "
+                            "(no published analysis run yet: run `village5g analyze`)")
+
+#: The Chinese of a run's status.
+RUN_STATUS_NAMES = {"running": "运行中", "published": "已发布", "failed": "已失败", "missing": "不存在"}
+
+
+def run_missing(run_id: object) -> str:
+    """The message of a run id that no run has."""
+    return f"分析运行 {run_id} 不存在 (run {run_id} does not exist)"
+
+
+def run_unpublished(run_id: object, status: str) -> str:
+    """The message of a run that exists but is not published (still running, or failed)."""
+    return f"分析运行 {run_id} {RUN_STATUS_NAMES.get(status, status)}，未发布 (run {run_id} is {status}, not published)"

@@ -151,7 +151,7 @@ def parse_verdict(value: str) -> str:
         if text in (w.lower() for w in words):
             return verdict
     accepted = ", ".join(f"{k} ({'/'.join(w[1:3])})" for k, w in VERDICT_WORDS.items())
-    raise ConfigError(f"unknown verdict {value!r}; use {accepted}")
+    raise ConfigError(f"未知的结论 {value!r}；请用 {accepted} (unknown verdict {value!r}; use {accepted})")
 
 
 def header(key: str, lang: str = "zh") -> str:
@@ -224,7 +224,8 @@ def people_sheet(frame: pd.DataFrame, *, lang: str = "zh", excel: bool = False) 
     ``no_site``) is shown as a count. Raises :class:`ConfigError` for an unknown language.
     """
     if lang not in LANGS:
-        raise ConfigError(f"unknown language {lang!r}; use one of {', '.join(LANGS)}")
+        raise ConfigError(f"未知的语言 {lang!r}；请用 {'、'.join(LANGS)} 之一 (unknown language {lang!r}; use one of "
+                          f"{', '.join(LANGS)})")
     geometry = getattr(frame, "_geometry_column_name", None)
     table = pd.DataFrame(frame.drop(columns=geometry) if geometry in frame.columns else frame)
     out: dict[str, list[Any]] = {}

@@ -92,7 +92,8 @@ def summarize(results: pd.DataFrame, *, level: str = "city", target_rate: float 
         (:func:`reach_interval`).
     """
     if level not in LEVELS:
-        raise ConfigError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+        raise ConfigError(f"未知的级别 {level!r}；请用 {'、'.join(LEVELS)} 之一 (unknown level {level!r}; use one of "
+                          f"{', '.join(LEVELS)})")
     code_col, name_col = LEVELS[level]
     frame = pd.DataFrame({
         "code": results[code_col].astype(str),

@@ -167,7 +167,7 @@ def audit_map(sample: Sample, outcomes: pd.DataFrame, *, polygons: gpd.GeoDataFr
         The list is empty.
     """
     if sample.villages.empty:
-        raise NotFoundError("the audit round has no villages to map")
+        raise NotFoundError("此抽查轮次没有可绘制的行政村 (the audit round has no villages to map)")
     base = get_basemap(basemap)
     points = audit_points(sample, outcomes, gcj02=base.gcj02, precision_deg=precision_deg)
     coords = np.array([f["geometry"]["coordinates"] for f in points["features"]], dtype=float).reshape(-1, 2)
@@ -218,7 +218,8 @@ def build_audit_map(store: Store, round_number: int, *, city: str | None = None,
         keep = sample.villages["code"].astype(str).str.startswith(city).to_numpy()
         sample, outcomes = in_regions(sample, (city,)), outcomes[keep].reset_index(drop=True)
     if sample.villages.empty:
-        raise NotFoundError(f"audit round {round_number} has no villages there")
+        raise NotFoundError(f"抽查轮次 {round_number} 在该区域内没有行政村 "
+                            f"(audit round {round_number} has no villages there)")
     codes = set(sample.villages["code"].astype(str))
     polygons = pd.concat([store.read("villages", city_code=c) for c in sorted(set(sample.villages["city_code"]))])
     polygons = polygons[polygons["code"].astype(str).isin(codes)]

@@ -105,7 +105,7 @@ class MapSource:
         """``(level, code)`` of the region ``county`` (if given, inside ``city`` when that is given too)
         or ``city`` names among this run's villages."""
         if city is None and county is None:
-            raise NotFoundError("name a city or a county")
+            raise NotFoundError("请指定一个地市或县区 (name a city or a county)")
         code = resolve_division(self.store, "city", city, run_id=self.run_id) if city is not None else None
         if county is None:
             assert code is not None
@@ -120,7 +120,7 @@ class MapSource:
         query = VillageQuery(city_code=code) if level == "city" else VillageQuery(county_code=code)
         results, _ = query_villages(self.store, self.run_id, query, count=False, columns=REGION_COLUMNS)
         if results.empty:
-            raise NotFoundError("no villages of this run in that region")
+            raise NotFoundError("此分析运行在该区域内没有行政村 (no villages of this run in that region)")
         divisions = pd.concat([self._outline(), self.store.read_divisions("township", within=code)],
                               ignore_index=True)
         return region_map(results, level=level, code=code, divisions=divisions,

@@ -208,7 +208,9 @@ def test_api_plan_and_whatif_need_an_auditor_key_and_store_nothing(store: Store,
         auditor = key(store, "auditor")
         assert client.post("/plan", json={"sites": 0}, headers=auditor).status_code == 400
         bad = client.post("/plan", json={"sites": 1, "band": "B3"}, headers=auditor)
-        assert bad.status_code == 400 and "NR band" in bad.text
+        assert bad.status_code == 400 and bad.json()["message"] == (
+            "频段 'B3'：请在 NR 频段上规划（n28、n41、n78、n79、n1） "
+            "(band 'B3': plan on an NR band (n28, n41, n78, n79, n1))")
         response = client.post("/plan", json={"sites": 2}, headers=auditor)
         assert response.status_code == 200, response.text
         body = response.json()

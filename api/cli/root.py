@@ -251,7 +251,8 @@ def _ingest_committees(file: Path, mapping: Any, *, dry_run: bool) -> None:
     with _store() as store:
         stored = store.read("villages")
         if stored.empty:
-            raise ConfigError("no villages stored: ingest the village boundaries before their committee points")
+            raise ConfigError("尚未存储行政村：请先导入行政村边界，再导入村委会位置 "
+                              "(no villages stored: ingest the village boundaries before their committee points)")
         report = match_committees(points, stored, file_name=file.name, warnings=warnings)
         for warning in report.warnings:
             err_console.print(f"[yellow]warning:[/] {escape(str(warning))}", soft_wrap=True, highlight=False)

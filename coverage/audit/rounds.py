@@ -74,9 +74,10 @@ def sampling_plan(*, strata: str = "city", confidence: float = 0.95, margin: flo
         Both sizing methods given, ``minimum`` without ``rate``, or a value out of range.
     """
     if rate is not None and expected_pass is not None:
-        raise ConfigError("give either expected_pass (Cochran's formula) or rate and minimum, not both")
+        raise ConfigError("expected_pass（Cochran 公式）与 rate 和 minimum 只能给出一种 "
+                          "(give either expected_pass (Cochran's formula) or rate and minimum, not both)")
     if minimum is not None and rate is None:
-        raise ConfigError("minimum goes with rate")
+        raise ConfigError("minimum 须与 rate 一起给出 (minimum goes with rate)")
     return SamplingPlan(
         strata=strata, confidence=confidence, margin=margin,
         expected_pass=0.9 if expected_pass is None else expected_pass, rate=rate, minimum=minimum or 0,
@@ -289,13 +290,15 @@ def round_offsets(store: Store, round_number: int, *, raster_path: str | Path | 
     sample = audits.read_sample(round_number)
     tests = audits.read_tests(round_number)
     if tests["rsrp_dbm"].notna().sum() == 0:
-        raise NotFoundError(f"round {round_number} has no field tests with 5G service: upload results first")
+        raise NotFoundError(f"抽查轮次 {round_number} 没有测到 5G 信号的实测结果：请先上传结果 "
+                            f"(round {round_number} has no field tests with 5G service: upload results first)")
     if sample.run_id is None:
-        raise NotFoundError(f"round {round_number} records no analysis run")
+        raise NotFoundError(f"抽查轮次 {round_number} 没有记录分析运行 (round {round_number} records no analysis run)")
     run = store.read_run(sample.run_id)
     path = raster_path or run.get("raster_path")
     if not path:
-        raise NotFoundError(f"run {sample.run_id} has no prediction raster (it was analysed without artifacts)")
+        raise NotFoundError(f"分析运行 {sample.run_id} 没有预测栅格（运行时未保存产物） "
+                            f"(run {sample.run_id} has no prediction raster (it was analysed without artifacts))")
     rules = run["rules"]
     margin = float(edge_margin_db(float(rules["edge_probability"]), float(rules["shadow_sigma_db"])))
     comparison = measured_vs_predicted(tests, raster_path=path, stations=store.read("stations"), margin_db=margin)

@@ -68,6 +68,8 @@ STRATA_MODES = ("city", "city-verdict")
 #: Population filters: every village of the run, or only those the run gives this verdict
 #: (``covered`` verifies the run's 5G通达 claims).
 POPULATIONS = ("all", *VERDICTS)
+#: The Chinese of a population's verdict, for messages.
+_POPULATION_NAMES = {"covered": "5G通达的", "weak": "弱覆盖的", "uncovered": "无覆盖的"}
 
 #: Columns of a sample list, in order (geometry, the committee point, last).
 #: Stratum of the supplementary villages chosen where verdicts are most uncertain (``uncertain``).
@@ -377,7 +379,10 @@ def draw_sample(results: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, plan: Sam
         frame = frame[frame["verdict"] == plan.population]
     if frame.empty:
         where = f" in {', '.join(plan.cities)}" if plan.cities else ""
-        raise Village5gError(f"no {plan.population} villages{where} in these results: nothing to sample")
+        where_zh = f"地市 {'、'.join(plan.cities)} 中" if plan.cities else ""
+        which = "" if plan.population == "all" else _POPULATION_NAMES.get(plan.population, plan.population)
+        raise Village5gError(f"这些结果中{where_zh}没有{which}行政村，无可抽取 "
+                             f"(no {plan.population} villages{where} in these results: nothing to sample)")
     frame = frame.sort_values("code", kind="stable").reset_index(drop=True)
     keys = stratum_keys(frame, plan.strata)
     skip = set(excluded)

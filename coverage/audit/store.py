@@ -119,7 +119,8 @@ class AuditStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(audits).where(audits.c.round == round_number)).mappings().first()
         if row is None:
-            raise NotFoundError(f"audit round {round_number} does not exist (see `village5g audit list`)")
+            raise NotFoundError(f"抽查轮次 {round_number} 不存在（见 `village5g audit list`） "
+                                f"(audit round {round_number} does not exist (see `village5g audit list`))")
         return dict(row)
 
     def latest_round(self) -> int | None:

@@ -41,7 +41,15 @@ import pandas as pd
 import shapely
 
 from coverage.crs import in_china, local_metric_crs, project_xy, unproject_xy
-from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError, Village5gError
+from coverage.errors import (
+    NO_PUBLISHED_RUN_ANALYZE,
+    NO_VILLAGES,
+    ConfigError,
+    NotFoundError,
+    Problem,
+    ValidationError,
+    Village5gError,
+)
 from coverage.model import link_budget
 from coverage.model.bands import BANDS, NR_BANDS, normalize_band
 from coverage.model.grid import NODATA, Grid, tile_boxes
@@ -131,12 +139,14 @@ def default_candidates(villages: gpd.GeoDataFrame, verdicts: pd.Series) -> pd.Da
 def _check_options(band: str, operator: str, n_sites: int) -> tuple[str, str]:
     name = normalize_band(band)
     if name is None or BANDS[name].rat != "NR":
-        raise ConfigError(f"band {band!r}: plan on an NR band ({', '.join(NR_BANDS)})")
+        raise ConfigError(f"频段 {band!r}：请在 NR 频段上规划（{'、'.join(NR_BANDS)}） "
+                          f"(band {band!r}: plan on an NR band ({', '.join(NR_BANDS)}))")
     op = operator.upper()
     if op not in OPERATORS:
-        raise ConfigError(f"operator {operator!r}: use one of {', '.join(OPERATORS)}")
+        raise ConfigError(f"运营商 {operator!r}：请用 {'、'.join(OPERATORS)} 之一 "
+                          f"(operator {operator!r}: use one of {', '.join(OPERATORS)})")
     if n_sites < 1:
-        raise ConfigError("--sites must be at least 1")
+        raise ConfigError("--sites 应不小于 1 (--sites must be at least 1)")
     return name, op
 
 
@@ -538,7 +548,7 @@ def run_settings(store: Store) -> tuple[int, RuleSet, ModelParameters, str, list
     """Latest published run id, its rule set, parameters, scope and operators."""
     run_id = store.latest_run_id()
     if run_id is None:
-        raise NotFoundError("no published analysis run yet: run `village5g analyze`")
+        raise NotFoundError(NO_PUBLISHED_RUN_ANALYZE)
     record = store.read_run(run_id)
     rules = RuleSet(**record["rules"])
     known = {f.name for f in fields(ModelParameters)}
@@ -553,7 +563,7 @@ def read_scope(store: Store, scope: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataF
     """Stored villages of ``scope`` (``committees`` or ``all``), stations and measurements."""
     villages = store.read("villages", committees_only=(scope == "committees"))
     if villages.empty:
-        raise Village5gError("no villages stored: run `village5g seed` or `village5g ingest villages FILE`")
+        raise Village5gError(NO_VILLAGES)
     return villages, store.read("stations"), store.read("measurements")
 
 

@@ -100,7 +100,8 @@ def parse_region(region: str | None) -> tuple[str, str | None]:
         return "province", None
     widths = {w: level for level, w in CODE_WIDTH.items()}
     if not region.isdigit() or len(region) not in widths:
-        raise ConfigError(f"report region {region!r}: use 'province', a 4-digit city or a 6-digit county code")
+        raise ConfigError(f"报告区域 {region!r}：请用 'province'（全省）、4 位地市代码或 6 位县区代码 "
+                          f"(report region {region!r}: use 'province', a 4-digit city or a 6-digit county code)")
     return widths[len(region)], region
 
 
@@ -126,7 +127,8 @@ def report_data(store: Store, *, region: str | None = None, run_id: int | None =
     limits = (prefix,) if prefix else ()
     rows = result_rows(store, run, regions=limits)
     if rows.empty:
-        raise NotFoundError(f"run {run} has no village in region {region or 'province'}")
+        raise NotFoundError(f"分析运行 {run} 在区域 {region or '全省'} 内没有行政村 "
+                            f"(run {run} has no village in region {region or 'province'})")
     code = prefix or str(rows["province_code"].iloc[0])
     level_name = f"{level}_name"
     names = rows[level_name].dropna()

@@ -46,7 +46,8 @@ _COUNTS = ("villages", "covered", "weak", "uncovered", "no_site")
 
 def _check_level(level: str) -> None:
     if level not in HISTORY_LEVELS:
-        raise ConfigError(f"unknown history level {level!r}; use one of {', '.join(HISTORY_LEVELS)}")
+        raise ConfigError(f"未知的历史级别 {level!r}；请用 {'、'.join(HISTORY_LEVELS)} 之一 "
+                          f"(unknown history level {level!r}; use one of {', '.join(HISTORY_LEVELS)})")
 
 
 def run_kpis(store: Store, run_id: int, *, levels: Sequence[str] = HISTORY_LEVELS, regions: Sequence[str] = (),

@@ -156,7 +156,7 @@ def read_job(store: Store, job_id: int) -> dict[str, Any]:
     with store.engine.connect() as conn:
         row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
     if row is None:
-        raise NotFoundError(f"job {job_id} does not exist")
+        raise NotFoundError(f"任务 {job_id} 不存在 (job {job_id} does not exist)")
     return dict(row)
 
 

@@ -79,7 +79,8 @@ def validate_region(region_code: str | None) -> str | None:
         return None
     code = region_code.strip()
     if not code.isdigit() or len(code) not in REGION_LENGTHS:
-        raise ConfigError(f"region code {region_code!r} must be 2, 4, 6, 9 or 12 digits of a division code")
+        raise ConfigError(f"区域代码 {region_code!r} 应为 2、4、6、9 或 12 位数字的区划代码 "
+                          f"(region code {region_code!r} must be 2, 4, 6, 9 or 12 digits of a division code)")
     return code
 
 
@@ -91,7 +92,8 @@ def create_key(store: Store, *, role: str, region_code: str | None = None,
                label: str | None = None) -> tuple[ApiKey, str]:
     """Make and store a new key; return its record and the plain key (shown once, never stored)."""
     if role not in ROLES:
-        raise ConfigError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+        raise ConfigError(f"未知的角色 {role!r}；请用 {'、'.join(ROLES)} 之一 (unknown role {role!r}; use one of "
+                          f"{', '.join(ROLES)})")
     region = validate_region(region_code)
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
@@ -140,9 +142,9 @@ def revoke_key(store: Store, key_id: str) -> ApiKey:
                             .values(revoked_at=now))
         row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
     if row is None:
-        raise NotFoundError(f"no API key with id {key_id!r}")
+        raise NotFoundError(f"没有编号为 {key_id!r} 的 API 密钥 (no API key with id {key_id!r})")
     if done.rowcount == 0 and row["revoked_at"] is None:
-        raise NotFoundError(f"API key {key_id!r} could not be revoked")
+        raise NotFoundError(f"API 密钥 {key_id!r} 未能吊销 (API key {key_id!r} could not be revoked)")
     return _record(row)
 
 

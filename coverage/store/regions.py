@@ -239,7 +239,8 @@ def resolve_division(store: Store, level: str, value: str, *, run_id: int | None
     for "did you mean". Raises :class:`AmbiguousRegionError` or :class:`UnknownRegionError`.
     """
     if level not in _PARENT_NAMES:
-        raise ConfigError(f"unknown region level {level!r}; use city, county or township")
+        raise ConfigError(f"未知的区划级别 {level!r}；请用 city（地市）、county（县区）或 township（乡镇） "
+                          f"(unknown region level {level!r}; use city, county or township)")
     value = value.strip()
     prefixes = [p for p in within if p]
     code_col, name_col = villages.c[f"{level}_code"], villages.c[f"{level}_name"]
@@ -292,7 +293,8 @@ def check_region(store: Store, code: str, *, within: Sequence[str] = ()) -> str:
     code = code.strip()
     level = CODE_LEVELS.get(len(code))
     if level is None or not code.isdigit():
-        raise ConfigError(f"region {code!r}: a division code has 2, 4, 6, 9 or 12 digits")
+        raise ConfigError(f"区域 {code!r}：区划代码应为 2、4、6、9 或 12 位数字 "
+                          f"(region {code!r}: a division code has 2, 4, 6, 9 or 12 digits)")
     prefixes = [p for p in within if p]
     conds = [code_prefix(villages.c.code, p) for p in prefixes]
     div_conds = [divisions.c.level == level, *_within_divisions(prefixes, level)]

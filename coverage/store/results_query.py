@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ColumnElement, Select
 
-from coverage.errors import NotFoundError
+from coverage.errors import NO_PUBLISHED_RUN, NotFoundError, run_missing, run_unpublished
 from coverage.schema import COLUMNS, conform
 from coverage.store.queries import LIST_COLUMNS
 from coverage.store.storage import Store
@@ -111,13 +111,13 @@ def resolve_run(store: Store, run_id: int | None = None) -> int:
         if run_id is None:
             value = conn.execute(select(func.max(runs.c.id)).where(runs.c.status == "published")).scalar()
             if value is None:
-                raise NotFoundError("no published analysis run yet")
+                raise NotFoundError(NO_PUBLISHED_RUN)
             return int(value)
         status = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
     if status is None:
-        raise NotFoundError(f"run {run_id} does not exist")
+        raise NotFoundError(run_missing(run_id))
     if status != "published":
-        raise NotFoundError(f"run {run_id} is {status}, not published")
+        raise NotFoundError(run_unpublished(run_id, status))
     return run_id
 
 
@@ -130,12 +130,12 @@ def resolve_run_and_version(store: Store, run_id: int | None = None) -> tuple[in
         latest, run_status, villages_at = conn.execute(select(published, status, version)).one()
     if run_id is None:
         if latest is None:
-            raise NotFoundError("no published analysis run yet")
+            raise NotFoundError(NO_PUBLISHED_RUN)
         return int(latest), int(villages_at or 0)
     if run_status is None:
-        raise NotFoundError(f"run {run_id} does not exist")
+        raise NotFoundError(run_missing(run_id))
     if run_status != "published":
-        raise NotFoundError(f"run {run_id} is {run_status}, not published")
+        raise NotFoundError(run_unpublished(run_id, run_status))
     return run_id, int(villages_at or 0)
 
 

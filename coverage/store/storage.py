@@ -36,7 +36,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
-from coverage.errors import ConfigError, NotFoundError, Problem, ValidationError
+from coverage.errors import (
+    NO_PUBLISHED_RUN_ANALYZE,
+    RUN_STATUS_NAMES,
+    ConfigError,
+    NotFoundError,
+    Problem,
+    ValidationError,
+    run_missing,
+    run_unpublished,
+)
 from coverage.processes import owner_id
 from coverage.schema import COLUMNS, GEOMETRY, Kind, conform, is_village_committee
 from coverage.store.tables import (
@@ -114,7 +123,8 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql"):
         return create_engine(url, pool_pre_ping=True)
-    raise ConfigError(f"unsupported database URL {url!r}: use sqlite:///FILE or postgresql+psycopg://...")
+    raise ConfigError(f"不支持的数据库地址 {url!r}：请用 sqlite:///FILE 或 postgresql+psycopg://... "
+                      f"(unsupported database URL {url!r}: use sqlite:///FILE or postgresql+psycopg://...)")
 
 
 
@@ -413,7 +423,9 @@ class Store:
         with self.engine.begin() as conn:
             status = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
             if status != "running":
-                raise ConfigError(f"run {run_id} is {status or 'missing'}, not running: its results are final")
+                raise ConfigError(f"分析运行 {run_id} {RUN_STATUS_NAMES.get(status or 'missing', status)}，"
+                                  f"不在运行中：它的结果已定 "
+                                  f"(run {run_id} is {status or 'missing'}, not running: its results are final)")
             insert_rows(conn, village_results, rows)
         return len(rows)
 
@@ -448,7 +460,7 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
         if row is None:
-            raise NotFoundError(f"run {run_id} does not exist")
+            raise NotFoundError(run_missing(run_id))
         return dict(row)
 
     def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
@@ -463,11 +475,11 @@ class Store:
         if run_id is None:
             run_id = self.latest_run_id()
             if run_id is None:
-                raise NotFoundError("no published analysis run yet: run `village5g analyze`")
+                raise NotFoundError(NO_PUBLISHED_RUN_ANALYZE)
             return run_id
         status = self.read_run(run_id)["status"]
         if status != "published":
-            raise NotFoundError(f"run {run_id} is {status}, not published")
+            raise NotFoundError(run_unpublished(run_id, status))
         return run_id
 
     def read_results(self, run_id: int | None = None) -> gpd.GeoDataFrame:
