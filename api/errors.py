@@ -25,6 +25,9 @@ from coverage.limits import LimitError
 
 log = logging.getLogger("village5g.error")
 
+#: What a person reads of an unexpected failure (a 500's message, a failed job's error).
+INTERNAL_MESSAGE = "服务器内部错误，详情见服务器日志 (internal error; the server log has the details)"
+
 #: Machine-readable ``code`` of each status.
 STATUS_CODES: dict[int, str] = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -45,7 +48,7 @@ class ErrorBody(BaseModel):
     """The body of every error response."""
 
     model_config = ConfigDict(json_schema_extra={"example": {
-        "code": "not_found", "message": "run 7 does not exist", "details": []}})
+        "code": "not_found", "message": "分析运行 7 不存在 (run 7 does not exist)", "details": []}})
 
     code: str = Field(description="Stable machine-readable error code, e.g. `not_found`, `invalid_input`.")
     message: str = Field(description="What went wrong, for people.")
@@ -83,10 +86,11 @@ def domain_error_response(exc: Village5gError) -> JSONResponse:
     message = str(exc)
     if isinstance(exc, ValidationError):
         details = [{"file": p.file, "row": p.row, "field": p.field, "message": p.message} for p in exc.problems]
-        message = (f"{len(exc.problems)} problem(s) found; nothing was stored" if exc.problems
-                   else "the input was rejected; nothing was stored")
+        n = len(exc.problems)
+        message = (f"发现 {n} 个问题，未存储任何数据 ({n} problem(s) found; nothing was stored)" if exc.problems
+                   else "输入被拒绝，未存储任何数据 (the input was rejected; nothing was stored)")
     if isinstance(exc, LimitError):  # the limit, its setting and the amount asked for, in the message
-        return error_response(status, f"{exc}; nothing was done", code="limit_exceeded", details=details)
+        return error_response(status, exc.message_done(), code="limit_exceeded", details=details)
     return error_response(status, message, details=details)
 
 
@@ -109,13 +113,14 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    messages = {404: "no such resource", 405: "method not allowed for this resource",
-                413: "request body too large"}
+    messages = {404: "没有这个资源 (no such resource)",
+                405: "此资源不支持该请求方法 (method not allowed for this resource)",
+                413: "请求体过大 (request body too large)"}
     detail = exc.detail if isinstance(exc.detail, str) and exc.status_code not in messages else None
     headers = getattr(exc, "headers", None)
     if exc.status_code == 405 and (methods := allowed_methods(request)):
         headers = {**(headers or {}), "Allow": ", ".join(methods)}
-    return error_response(exc.status_code, detail or messages.get(exc.status_code, "request failed"),
+    return error_response(exc.status_code, detail or messages.get(exc.status_code, "请求失败 (request failed)"),
                           headers=headers)
 
 
@@ -186,6 +191,7 @@ class CatchAllMiddleware:
                           extra={"request_id": request_id})
             if started:
                 raise
-            response = error_response(500, "internal error; the server log has the details"
-                                      + (f" (request {request_id})" if request_id else ""))
+            rid = (f"（请求 {request_id}）", f" (request {request_id})") if request_id else ("", "")
+            response = error_response(500, f"服务器内部错误，详情见服务器日志{rid[0]} "
+                                           f"(internal error; the server log has the details{rid[1]})")
             await response(scope, receive, send)

@@ -13,7 +13,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from api.errors import ApiError
+from api.errors import INTERNAL_MESSAGE, ApiError
 from coverage.errors import Village5gError
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.model.rules import DEFAULT_RULES, RuleSet
@@ -33,15 +33,15 @@ def rules_with(overrides: dict[str, Any] | None) -> RuleSet:
     for key, value in overrides.items():
         kind = kinds.get(key)
         if kind is None:
-            problems.append({"location": f"body.rules.{key}", "message": "unknown rule-set key"})
+            problems.append({"location": f"body.rules.{key}", "message": "未知的规则集参数 (unknown rule-set key)"})
         elif kind is float and (isinstance(value, bool) or not isinstance(value, int | float)):
-            problems.append({"location": f"body.rules.{key}", "message": "must be a number"})
+            problems.append({"location": f"body.rules.{key}", "message": "应为数字 (must be a number)"})
         elif kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            problems.append({"location": f"body.rules.{key}", "message": "must be an integer"})
+            problems.append({"location": f"body.rules.{key}", "message": "应为整数 (must be an integer)"})
         elif kind is str and not isinstance(value, str):
-            problems.append({"location": f"body.rules.{key}", "message": "must be text"})
+            problems.append({"location": f"body.rules.{key}", "message": "应为文本 (must be text)"})
     if problems:
-        raise ApiError(400, "invalid rule-set values", code="invalid_parameter", details=problems)
+        raise ApiError(400, "规则集取值无效 (invalid rule-set values)", code="invalid_parameter", details=problems)
     values: dict[str, Any] = {k: float(v) if kinds[k] is float else v for k, v in overrides.items()}
     return replace(DEFAULT_RULES, **values)  # ConfigError (-> 400) for impossible combinations
 
@@ -76,12 +76,14 @@ class JobRunner:
         """Record an analysis job and queue it; 409 while another one is queued or running, 503
         once the service is shutting down."""
         if self._closed:
-            raise ApiError(503, "the service is shutting down; start the analysis again once it is back",
+            raise ApiError(503, "服务正在停止，请在它恢复后重新开始分析 "
+                                "(the service is shutting down; start the analysis again once it is back)",
                            code="unavailable")
         self.recover()
         busy = active_job(self.store, "analysis")
         if busy is not None:
-            raise ApiError(409, f"analysis job {busy} is still running; wait for it (GET /jobs/{busy})")
+            raise ApiError(409, f"分析任务 {busy} 仍在运行，请等待它完成（GET /jobs/{busy}） "
+                                f"(analysis job {busy} is still running; wait for it (GET /jobs/{busy}))")
         job_id = create_job(self.store, kind="analysis", parameters=parameters, owner=self.owner,
                             requested_by=requested_by)
         self._executor.submit(self._run, job_id, rules, resolution_m, operators, scope)
@@ -102,7 +104,7 @@ class JobRunner:
             finish_job(self.store, job_id, error=str(exc))
         except Exception:
             log.exception("analysis job %d failed", job_id)
-            finish_job(self.store, job_id, error="internal error; the server log has the details")
+            finish_job(self.store, job_id, error=INTERNAL_MESSAGE)
         else:
             finish_job(self.store, job_id, run_id=result.run_id)
             log.info("analysis job %d published run %d", job_id, result.run_id)

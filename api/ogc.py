@@ -146,17 +146,20 @@ def parse_bbox(text: str | None, crs: CrsName | None = None) -> Envelope | None:
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
-        raise ApiError(400, "bbox must be 4 or 6 comma-separated numbers", code="invalid_parameter",
-                       details=[{"location": "query.bbox", "message": "not a list of numbers"}]) from None
+        raise ApiError(400, "bbox 应为 4 或 6 个逗号分隔的数字 (bbox must be 4 or 6 comma-separated numbers)",
+                       code="invalid_parameter",
+                       details=[{"location": "query.bbox",
+                                 "message": "不是数字列表 (not a list of numbers)"}]) from None
     if len(values) == 6:
         values = [values[0], values[1], values[3], values[4]]
     problem = None
     if len(values) != 4:
-        problem = "bbox must be 4 or 6 comma-separated numbers"
+        problem = "bbox 应为 4 或 6 个逗号分隔的数字 (bbox must be 4 or 6 comma-separated numbers)"
     elif not all(math.isfinite(v) for v in values):
-        problem = "bbox numbers must be finite"
+        problem = "bbox 的数字应为有限值 (bbox numbers must be finite)"
     elif not (-180 <= values[0] <= 180 and -180 <= values[2] <= 180 and -90 <= values[1] <= values[3] <= 90):
-        problem = "bbox must be lon_min,lat_min,lon_max,lat_max in degrees with lat_min <= lat_max"
+        problem = ("bbox 应为以度为单位的 lon_min,lat_min,lon_max,lat_max，且 lat_min <= lat_max "
+                   "(bbox must be lon_min,lat_min,lon_max,lat_max in degrees with lat_min <= lat_max)")
     if problem:
         raise ApiError(400, problem, code="invalid_parameter",
                        details=[{"location": "query.bbox", "message": problem}])

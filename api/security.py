@@ -49,6 +49,28 @@ bearer = HTTPBearer(auto_error=False, description="The same API key as a bearer 
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="village5g"'}
 
+#: The Chinese of the roles, for messages: 审核员（auditor）.
+ROLE_NAMES = {"viewer": "查看者", "auditor": "审核员", "admin": "管理员"}
+
+
+def role_zh(role: str) -> str:
+    """A role as a Chinese message names it, its identifier in brackets: ``审核员（auditor）``."""
+    return f"{ROLE_NAMES.get(role, role)}（{role}）"
+
+
+def needs_key(action: str, role: str, english: str) -> str:
+    """The 401 of ``action`` (Chinese) without a key: it needs one of ``role`` or above."""
+    return f"{action}需要{role_zh(role)}或更高角色的 API 密钥 ({english})"
+
+
+def needs_role(action: str, role: str, held: str, english: str) -> str:
+    """The 403 of ``action`` (Chinese) with a key of too weak a role ``held``."""
+    return f"{action}需要{role_zh(role)}或更高角色，此密钥的角色是{role_zh(held)} ({english})"
+
+
+#: The 401 of a key that does not verify.
+INVALID_KEY = "API 密钥无效（不存在、已吊销或输入有误） (the API key is not valid (unknown, revoked or mistyped))"
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -206,19 +228,20 @@ async def authenticate(state: Any, presented: str | None, client: str) -> Princi
     if key is None:
         wait = cache.blocked(client)
         if wait == 0 and cache.known_invalid(presented):
-            raise ApiError(401, "the API key is not valid (unknown, revoked or mistyped)", headers=_CHALLENGE)
+            raise ApiError(401, INVALID_KEY, headers=_CHALLENGE)
         if wait == 0:
             wait = cache.admit(client)
         if wait > 0:
             # held for a moment (it costs the server a timer, not a thread): a client guessing keys
             # in a loop gets one answer a second instead of taking its share of the server
             await asyncio.sleep(min(wait, TARPIT_S))
-            raise ApiError(429, f"too many invalid API keys from this address; try again in {wait:.0f} s",
+            raise ApiError(429, f"来自此地址的无效 API 密钥过多，请 {wait:.0f} 秒后再试 "
+                                f"(too many invalid API keys from this address; try again in {wait:.0f} s)",
                            headers={"Retry-After": str(max(1, round(wait)))})
         key = await asyncio.get_running_loop().run_in_executor(cache.checks, cache.verify, state.store, presented)
         if key is None:
             cache.failed(presented)
-            raise ApiError(401, "the API key is not valid (unknown, revoked or mistyped)", headers=_CHALLENGE)
+            raise ApiError(401, INVALID_KEY, headers=_CHALLENGE)
         cache.passed(client)
     return Principal(key)
 
@@ -242,7 +265,8 @@ async def session_principal(state: Any, token: str | None, method: str, csrf: st
     # compared as bytes: a header with characters beyond ASCII is a wrong token, not an error
     given = (csrf or "").encode("utf-8", "surrogateescape")
     if method not in _SAFE_METHODS and not (given and secrets.compare_digest(given, expected.encode("utf-8"))):
-        raise ApiError(403, "this session's request needs its CSRF token (X-CSRF-Token): reload the page",
+        raise ApiError(403, "此会话的请求缺少 CSRF 令牌（X-CSRF-Token）：请刷新页面 "
+                           "(this session's request needs its CSRF token (X-CSRF-Token): reload the page)",
                        code="forbidden")
     return Principal(key), expected
 
@@ -310,11 +334,15 @@ class KeyBeforeBodyMiddleware:
                 cookie = _cookie(headers.get("cookie", ""), SESSION_COOKIE)
                 session = await session_principal(scope["app"].state, cookie, "POST", headers.get(CSRF_HEADER))
             if presented is None and session is None:
-                raise ApiError(401, f"uploads need an API key with role {self.role} or above", headers=_CHALLENGE)
+                raise ApiError(401, needs_key("上传", self.role,
+                                              f"uploads need an API key with role {self.role} or above"),
+                               headers=_CHALLENGE)
             principal = session[0] if session else await authenticate(scope["app"].state, presented, _client(scope))
             assert principal.key is not None
             if not role_allows(principal.key.role, self.role):
-                raise ApiError(403, f"uploads need role {self.role} or above; the key has role {principal.key.role}")
+                raise ApiError(403, needs_role("上传", self.role, principal.key.role,
+                                               f"uploads need role {self.role} or above; the key has role "
+                                               f"{principal.key.role}"))
         except ApiError as exc:
             response = error_response(exc.status, exc.message, code=exc.code, details=exc.details, headers=exc.headers)
             await response(scope, receive, send)
@@ -325,7 +353,8 @@ class KeyBeforeBodyMiddleware:
 async def reader(request: Request, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     """The caller of a read: anyone, or any key holder where reads need a key."""
     if principal.key is None and request.app.state.settings.reads_need_key:
-        raise ApiError(401, "reads need an API key (X-API-Key header or Authorization: Bearer)",
+        raise ApiError(401, "读取数据需要 API 密钥（X-API-Key 请求头或 Authorization: Bearer） "
+                           "(reads need an API key (X-API-Key header or Authorization: Bearer))",
                        headers=_CHALLENGE)
     return principal
 
@@ -335,9 +364,11 @@ def requires(role: str) -> Callable[[Principal], Awaitable[Principal]]:
 
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.key is None:
-            raise ApiError(401, f"this needs an API key with role {role} or above", headers=_CHALLENGE)
+            raise ApiError(401, needs_key("此操作", role, f"this needs an API key with role {role} or above"),
+                           headers=_CHALLENGE)
         if not role_allows(principal.key.role, role):
-            raise ApiError(403, f"this needs role {role} or above; the key has role {principal.key.role}")
+            raise ApiError(403, needs_role("此操作", role, principal.key.role,
+                                      f"this needs role {role} or above; the key has role {principal.key.role}"))
         return principal
 
     return check

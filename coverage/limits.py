@@ -28,15 +28,25 @@ class LimitError(ValidationError):
 
     ``setting`` names the setting (e.g. ``max_grid_pixels``), ``limit`` its value and ``found`` the
     amount asked for. A rejected input like any other: ``problems`` holds one problem of ``file``
-    (empty when no file is concerned) whose message is the error's.
+    (empty when no file is concerned) whose message is the error's: ``zh``, the Chinese of the English
+    ``message``, first, the English in brackets.
     """
 
-    def __init__(self, message: str, *, setting: str, limit: float, found: float, file: str = "") -> None:
+    def __init__(self, message: str, *, setting: str, limit: float, found: float, file: str = "",
+                 zh: str = "") -> None:
         self.setting = setting
         self.limit = limit
         self.found = found
-        self.problems = [Problem(file, None, None, message)]
-        Village5gError.__init__(self, f"{file}: {message}" if file else message)
+        self.english = f"{file}: {message}" if file else message
+        self.chinese = (f"{file}：{zh}" if file else zh) if zh else ""
+        self.problems = [Problem(file, None, None, f"{zh} ({message})" if zh else message)]
+        Village5gError.__init__(self, f"{self.chinese} ({self.english})" if zh else self.english)
+
+    def message_done(self) -> str:
+        """The message, saying that nothing was done (the API's)."""
+        if not self.chinese:
+            return f"{self.english}; nothing was done"
+        return f"{self.chinese}；未做任何处理 ({self.english}; nothing was done)"
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,14 @@ def grid_shape_of_bounds(bounds_lonlat: tuple[float, float, float, float], resol
     return max(width, 1), max(height, 1)
 
 
+def _grid_zh(what: str) -> str:
+    """The Chinese of a grid :func:`check_grid` is told of (``what``); ``what`` itself when unknown."""
+    partition = "the prediction grid of partition "
+    if what.startswith(partition):
+        return f"分区 {what[len(partition):]} 的预测栅格"
+    return {"the prediction grid": "预测栅格", "the run's prediction grid": "本次运行的预测栅格"}.get(what, what)
+
+
 def check_grid(width: int, height: int, resolution_m: float, limits: Limits = DEFAULT_LIMITS, *,
                what: str = "the prediction grid") -> None:
     """Raise :class:`LimitError` when a ``width`` x ``height`` grid exceeds ``limits.max_grid_pixels``."""
@@ -101,7 +119,9 @@ def check_grid(width: int, height: int, resolution_m: float, limits: Limits = DE
         raise LimitError(
             f"{what} at {resolution_m:g} m would be {width:,} x {height:,} = {pixels:,} pixels, more than "
             f"the limit max_grid_pixels = {limits.max_grid_pixels:,}; use a coarser resolution, a partitioned "
-            "run, or raise the limit", setting="max_grid_pixels", limit=limits.max_grid_pixels, found=pixels)
+            "run, or raise the limit", setting="max_grid_pixels", limit=limits.max_grid_pixels, found=pixels,
+            zh=f"{_grid_zh(what)}在 {resolution_m:g} 米分辨率下将有 {width:,} x {height:,} = {pixels:,} "
+               f"个像素，超过限制 max_grid_pixels = {limits.max_grid_pixels:,}；请用更粗的分辨率、分区运行，或提高限制")
 
 
 def check_rows(rows: int, file: str, limits: Limits, *, unit: str = "rows") -> None:
@@ -110,7 +130,9 @@ def check_rows(rows: int, file: str, limits: Limits, *, unit: str = "rows") -> N
         raise LimitError(
             f"the file has {'more than ' if unit == 'lines' else ''}{rows:,} {unit}, more than the "
             f"limit max_upload_rows = {limits.max_rows:,}; split it into smaller files",
-            setting="max_upload_rows", limit=limits.max_rows, found=rows, file=file)
+            setting="max_upload_rows", limit=limits.max_rows, found=rows, file=file,
+            zh=f"文件有{'超过' if unit == 'lines' else ''} {rows:,} 行，"
+               f"超过限制 max_upload_rows = {limits.max_rows:,}；请拆分成较小的文件")
 
 
 def count_lines(path: Path, stop_after: int) -> int:
@@ -143,9 +165,12 @@ def check_archive(archive: zipfile.ZipFile, file: str, limits: Limits) -> None:
                 f"archive member {member.filename!r} unpacks {member.compress_size:,} bytes to "
                 f"{member.file_size:,} (ratio {ratio:,.0f}), more than the limit max_zip_ratio = "
                 f"{limits.max_zip_ratio:g}; this looks like a zip bomb",
-                setting="max_zip_ratio", limit=limits.max_zip_ratio, found=ratio, file=file)
+                setting="max_zip_ratio", limit=limits.max_zip_ratio, found=ratio, file=file,
+                zh=f"压缩包成员 {member.filename!r} 从 {member.compress_size:,} 字节解压为 {member.file_size:,} 字节"
+                   f"（压缩比 {ratio:,.0f}），超过限制 max_zip_ratio = {limits.max_zip_ratio:g}；疑似压缩炸弹")
     if total > limits.max_unpacked_bytes:
         raise LimitError(
             f"the archive unpacks to {total:,} bytes, more than the limit max_unpacked_mb = "
             f"{limits.max_unpacked_bytes / 1024**2:g} MiB",
-            setting="max_unpacked_mb", limit=limits.max_unpacked_bytes, found=total, file=file)
+            setting="max_unpacked_mb", limit=limits.max_unpacked_bytes, found=total, file=file,
+            zh=f"压缩包解压后有 {total:,} 字节，超过限制 max_unpacked_mb = {limits.max_unpacked_bytes / 1024**2:g} MiB")

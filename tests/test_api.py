@@ -249,6 +249,17 @@ def test_one_village_by_code_and_the_errors_of_missing_things(world: World) -> N
         assert response.status_code == 404, url
         body = response.json()
         assert set(body) == {"code", "message", "details"} and body["code"] == "not_found", url
+    # Chinese first (the console shows the message as it is), the English unchanged in brackets
+    missing = world.run_id + 100
+    for url, message in (
+            (f"/runs/{missing}", f"分析运行 {missing} 不存在 (run {missing} does not exist)"),
+            ("/collections/villages/items/999999999999",
+             f"行政村 999999999999 不在分析运行 {world.run_id} 中 (village 999999999999 is not in run {world.run_id})"),
+            ("/collections/nope", "没有要素集 'nope'；现有 villages、stations、measurements "
+                                  "(no collection 'nope'; there are villages, stations, measurements)"),
+            ("/jobs/12345", "任务 12345 不存在 (job 12345 does not exist)"),
+            ("/nowhere", "没有这个资源 (no such resource)")):
+        assert world.client.get(url).json()["message"] == message, url
 
 
 def test_invalid_parameters_are_400_in_the_error_shape(world: World) -> None:
@@ -425,6 +436,8 @@ def test_reads_can_require_a_key(world: World, tmp_path: Path) -> None:
     with TestClient(app_for(world.store, tmp_path, reads_need_key=True)) as client:
         response = client.get("/collections/villages/items")
         assert response.status_code == 401 and response.json()["code"] == "unauthorized"
+        assert response.json()["message"] == ("读取数据需要 API 密钥（X-API-Key 请求头或 Authorization: Bearer） "
+                                              "(reads need an API key (X-API-Key header or Authorization: Bearer))")
         assert response.headers["www-authenticate"].startswith("Bearer")
         viewer = key(world.store, "viewer")
         assert client.get("/collections/villages/items", headers=viewer).status_code == 200

@@ -119,12 +119,17 @@ def test_writes_need_a_key_with_the_right_role(client: TestClient, store: Store,
     before = _snapshot(store)
     response = _upload(client, "measurements", file)
     assert response.status_code == 401 and response.json()["code"] == "unauthorized"  # type: ignore[attr-defined]
+    assert response.json()["message"] == (  # type: ignore[attr-defined]
+        "上传需要审核员（auditor）或更高角色的 API 密钥 (uploads need an API key with role auditor or above)")
     wrong = {"X-API-Key": "v5g_0123456789ab_not-the-secret"}
     assert _upload(client, "measurements", file, wrong).status_code == 401  # type: ignore[attr-defined]
     assert client.get("/summary", headers=wrong).status_code == 401  # a wrong key is wrong on reads too
     viewer = key(store, "viewer")
     response = _upload(client, "measurements", file, viewer)
     assert response.status_code == 403 and response.json()["code"] == "forbidden"  # type: ignore[attr-defined]
+    assert response.json()["message"] == (  # type: ignore[attr-defined]
+        "上传需要审核员（auditor）或更高角色，此密钥的角色是查看者（viewer） "
+        "(uploads need role auditor or above; the key has role viewer)")
     auditor = key(store, "auditor")
     new_site = row_stations([(WEST + 0.1, SOUTH)])
     new_site["site_id"] = "S9"
@@ -247,7 +252,9 @@ def test_an_analysis_started_over_http_publishes_a_new_run(client: TestClient, s
 
     queued = create_job(store, kind="analysis", parameters={}, owner=owner_id())
     busy = client.post("/runs", json={}, headers=admin)
-    assert busy.status_code == 409 and f"analysis job {queued} is still running" in busy.json()["message"]
+    assert busy.status_code == 409 and busy.json()["message"] == (
+        f"分析任务 {queued} 仍在运行，请等待它完成（GET /jobs/{queued}） "
+        f"(analysis job {queued} is still running; wait for it (GET /jobs/{queued}))")
 
 
 # -- the catch-all -----------------------------------------------------------------------------

@@ -90,6 +90,11 @@ def test_the_grid_limit_is_a_setting(store: Store, tmp_path: Path) -> None:
         admin = key(store, "admin")
         refused = client.post("/runs", json={"resolution_m": 10}, headers=admin)
         assert refused.status_code == 422 and "max_grid_pixels = 100,000" in refused.json()["message"]
+        # Chinese first, then the English, which says nothing was done, in brackets
+        message = refused.json()["message"]
+        assert message.startswith("本次运行的预测栅格在 10 米分辨率下将有 "), message
+        assert "超过限制 max_grid_pixels = 100,000；请用更粗的分辨率、分区运行，或提高限制；未做任何处理 (the run's " \
+               "prediction grid at 10 m would be " in message and message.endswith("; nothing was done)"), message
         assert client.post("/runs", json={"resolution_m": 100}, headers=admin).status_code == 202
 
 

@@ -203,7 +203,8 @@ def test_schedule_listing_and_admin_trigger_over_http(tmp_path: Path) -> None:
 
         hidden = create_job(store, kind="report", parameters={}, owner="x:1", trigger="schedule")
         finish_job(store, hidden, error=f"{INTERNAL_ERROR}OperationalError: /srv/secret/path")
-        assert client.get(f"/jobs/{hidden}").json()["error"] == "internal error; the server log has the details"
+        assert client.get(f"/jobs/{hidden}").json()["error"] == (
+            "服务器内部错误，详情见服务器日志 (internal error; the server log has the details)")
 
 
 # -- real processes ------------------------------------------------------------------------------

@@ -68,7 +68,8 @@ def _region_sample(store: Store, round_number: int, principal: Principal) -> Sam
     """A stored round cut to the caller's region; 404 when none of its villages lie there."""
     sample = in_regions(AuditStore(store).read_sample(round_number), principal.regions)
     if principal.regions and sample.villages.empty:
-        raise ApiError(404, f"audit round {round_number} has no villages in region {principal.region}")
+        raise ApiError(404, f"抽查轮次 {round_number} 在区域 {principal.region} 内没有行政村 "
+                            f"(audit round {round_number} has no villages in region {principal.region})")
     return sample
 
 
@@ -118,12 +119,14 @@ def create(request: Request, store: StoreDep, principal: AuditorDep, body: Audit
     cities = city_codes(store, body.cities)
     if region is not None:
         if len(region) > 4:
-            raise ApiError(403, f"the key is limited to region {region}; rounds are drawn per city, so this "
-                                "needs a key of a city or above")
+            raise ApiError(403, f"此密钥限定于区域 {region}；抽查轮次按地市抽取，需要地市或更大范围的密钥 "
+                                f"(the key is limited to region {region}; rounds are drawn per city, so this "
+                                "needs a key of a city or above)")
         outside = [c for c in cities if not c.startswith(region)]
         if outside:
-            raise ApiError(403, f"cities {', '.join(outside)} lie outside region {region}, which the key is "
-                                "limited to")
+            raise ApiError(403, f"地市 {'、'.join(outside)} 在此密钥限定的区域 {region} 之外 "
+                                f"(cities {', '.join(outside)} lie outside region {region}, which the key is "
+                                "limited to)")
         if not cities and len(region) == 4:
             cities = (region,)
     plan = sampling_plan(
@@ -189,10 +192,12 @@ def _region_guard(principal: Principal, round_number: int) -> Any:
         codes = tests.frame["village_code"].astype(str)
         bad = [i for i, code in enumerate(codes) if not code.startswith(region)]
         if bad:
-            raise ApiError(403, f"{len(bad)} tests are of villages outside region {region}, which the key is "
-                                "limited to; nothing was stored", details=[
+            raise ApiError(403, f"{len(bad)} 条实测结果的行政村在此密钥限定的区域 {region} 之外，未存储任何数据 "
+                                f"({len(bad)} tests are of villages outside region {region}, which the key is "
+                                "limited to; nothing was stored)", details=[
                 {"file": tests.file_name, "row": i + 1, "field": "village_code",
-                 "message": f"village {codes.iloc[i]} of round {round_number} is outside region {region}"}
+                 "message": f"抽查轮次 {round_number} 的行政村 {codes.iloc[i]} 在区域 {region} 之外 "
+                            f"(village {codes.iloc[i]} of round {round_number} is outside region {region})"}
                 for i in bad[:_SHOWN]])
 
     return accept

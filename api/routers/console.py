@@ -52,7 +52,7 @@ def _tile_answer(request: Request, store: Store, principal: Principal, kind: Lit
     """A tile of the app's :class:`maps.tiles.TileSource` (``kind``: its method) as the answer: 404 for a
     tile outside the zoom's grid or a run that is not published, 204 when empty."""
     if x >= 2 ** z or y >= 2 ** z:
-        raise ApiError(404, f"tile {z}/{x}/{y} does not exist", code="not_found")
+        raise ApiError(404, f"瓦片 {z}/{x}/{y} 不存在 (tile {z}/{x}/{y} does not exist)", code="not_found")
     make = getattr(request.app.state.tiles, kind)
     data = make(resolve_run(store, run_id), z, x, y, regions=principal.regions, gcj02=crs == "gcj02")
     headers = {"Cache-Control": "private, max-age=3600"}
@@ -343,10 +343,10 @@ def village_history_json(store: StoreDep, principal: ReaderDep,
                          ) -> dict[str, Any]:
     """The verdict, p_covered and evidence of the village in every published run that has it."""
     if principal.regions and not any(code.startswith(r) for r in principal.regions):
-        raise ApiError(404, f"village {code} is not in this key's region")
+        raise ApiError(404, f"行政村 {code} 不在此密钥的区域内 (village {code} is not in this key's region)")
     runs = village_history(store, code)
     if not runs:
-        raise ApiError(404, f"village {code} is in no published run")
+        raise ApiError(404, f"行政村 {code} 不在任何已发布的分析运行中 (village {code} is in no published run)")
     return {"code": code, "runs": [{**run, "finished_at": utc(run["finished_at"])} for run in runs]}
 
 

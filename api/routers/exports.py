@@ -112,7 +112,8 @@ def export_mr_grids(store: StoreDep, principal: ReaderDep,
     from coverage.ingest.mr import export_mr
 
     if principal.region is not None:
-        raise ApiError(403, "MR grid statistics cover whole areas; exporting them needs a key without a region limit")
+        raise ApiError(403, "MR 栅格统计覆盖整片区域，导出需要不限区域的密钥 "
+                            "(MR grid statistics cover whole areas; exporting them needs a key without a region limit)")
     envelope = parse_bbox(bbox)
     period = None if start is None and end is None else (start or dt.date(1980, 1, 1), end or dt.date(2100, 12, 31))
     folder = Path(tempfile.mkdtemp(prefix="village5g-export-"))

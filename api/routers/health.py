@@ -27,5 +27,5 @@ def readyz(store: StoreDep) -> dict[str, Any]:
     try:
         latest = store.latest_run_id()  # a query of the runs table: the database answers and has the schema
     except SQLAlchemyError:
-        raise ApiError(503, "the database cannot be reached", code="unavailable") from None
+        raise ApiError(503, "无法连接数据库 (the database cannot be reached)", code="unavailable") from None
     return {"status": "ready", "database": store.dialect, "latest_run": latest}

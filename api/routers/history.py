@@ -97,7 +97,8 @@ def _allowed(store: Store, principal: Principal, region: str) -> str | None:
         inside = region != "province" and all(region.startswith(r) for r in principal.regions)
         limited_to_province = all(len(r) <= 2 for r in principal.regions)
         if not (inside or limited_to_province):
-            raise ApiError(403, "this key is limited to its region: ask for a report of a city or county inside it",
+            raise ApiError(403, "此密钥限定于其区域：请查询区域内地市或县区的报告 "
+                                "(this key is limited to its region: ask for a report of a city or county inside it)",
                            code="forbidden")
     if region == "province":
         return None

@@ -19,7 +19,7 @@ from starlette.background import BackgroundTask
 from api.deps import SettingsDep, StoreDep
 from api.errors import ApiError
 from api.models import IngestPreview, IngestResult
-from api.security import Principal, get_principal
+from api.security import Principal, get_principal, needs_key, needs_role
 from coverage.errors import ConfigError, ValidationError, Village5gError
 from coverage.ingest import far_from_villages, fill_division_names, inspect_input, read_input
 from coverage.ingest.mapping import ColumnMapping, load_profile, parse_pairs
@@ -37,6 +37,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ROLE_FOR: dict[str, str] = {"villages": "admin", "stations": "admin", "measurements": "auditor", "mr": "admin",
                             "dem": "admin", "landcover": "admin"}
 _SHOWN = 20
+#: The Chinese of each kind of upload, for messages (the console's names, api/console_text.py).
+KIND_NAMES = {"villages": "行政村边界", "stations": "基站工参", "measurements": "路测/实测", "mr": "MR 栅格统计",
+              "dem": "地形高程（DEM）", "landcover": "地表覆盖"}
 
 
 def _safe_name(name: str | None) -> str:
@@ -81,18 +84,23 @@ def received_file(file: UploadFile) -> Iterator[Path]:
 def _authorize(principal: Principal, kind: str, replace: bool) -> None:
     needed = ROLE_FOR[kind]
     if principal.key is None:
-        raise ApiError(401, f"uploading {kind} needs an API key with role {needed} or above",
+        raise ApiError(401, needs_key(f"上传{KIND_NAMES.get(kind, kind)}", needed,
+                                      f"uploading {kind} needs an API key with role {needed} or above"),
                        headers={"WWW-Authenticate": 'Bearer realm="village5g"'})
     if not role_allows(principal.key.role, needed):
-        raise ApiError(403, f"uploading {kind} needs role {needed} or above; the key has role {principal.key.role}")
+        raise ApiError(403, needs_role(f"上传{KIND_NAMES.get(kind, kind)}", needed, principal.key.role,
+                                       f"uploading {kind} needs role {needed} or above; the key has role "
+                                       f"{principal.key.role}"))
     if replace and (principal.region is not None or principal.key.role != "admin"):
-        raise ApiError(403, "replacing a stored set needs an admin key without a region limit")
+        raise ApiError(403, "替换已存的数据集需要不限区域的管理员（admin）密钥 "
+                            "(replacing a stored set needs an admin key without a region limit)")
 
 
 def _outside(problems: list[dict[str, Any]], what: str, region: str) -> None:
     if problems:
-        raise ApiError(403, f"{len(problems)} {what} lie outside region {region}, which the key is limited to; "
-                            "nothing was stored", details=problems[:_SHOWN])
+        raise ApiError(403, f"{len(problems)} 条{KIND_NAMES.get(what, what)}在此密钥限定的区域 {region} 之外，"
+                            f"未存储任何数据 ({len(problems)} {what} lie outside region {region}, which the key is "
+                            "limited to; nothing was stored)", details=problems[:_SHOWN])
 
 
 def check_region(store: Any, principal: Principal, kind: str, frame: Any, file_name: str) -> None:
@@ -105,12 +113,14 @@ def check_region(store: Any, principal: Principal, kind: str, frame: Any, file_n
         codes = frame["code"].astype(str).to_numpy()
         bad = np.flatnonzero(~np.char.startswith(codes.astype(str), region))
         _outside([{"file": file_name, "row": int(i) + 1, "field": "code",
-                   "message": f"village {codes[i]} is outside region {region}"} for i in bad], "villages", region)
+                   "message": f"行政村 {codes[i]} 在区域 {region} 之外 (village {codes[i]} is outside region {region})"}
+                  for i in bad], "villages", region)
         return
     lon, lat = frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)
     bad = np.flatnonzero(~in_regions(store, [region], lon, lat))
     _outside([{"file": file_name, "row": int(i) + 1, "field": "lon",
-               "message": f"({lon[i]}, {lat[i]}) is not inside a village of region {region}"}
+               "message": f"({lon[i]}, {lat[i]}) 不在区域 {region} 的任何行政村内 "
+                          f"(({lon[i]}, {lat[i]}) is not inside a village of region {region})"}
               for i in bad], kind, region)
 
 
@@ -139,7 +149,8 @@ def mapping_of(settings: Any, kind: str, map_: str | None, set_: str | None, pro
         given.check(kind)
         return given
     if not re.fullmatch(r"[\w.\-]+", profile) or profile.startswith(".") or profile.endswith(".toml"):
-        raise ConfigError(f"profile {profile!r}: give the name of a saved profile")
+        raise ConfigError(f"映射方案 {profile!r}：请给出已保存方案的名称 "
+                          f"(profile {profile!r}: give the name of a saved profile)")
     return load_profile(profile, settings.profiles, kind=kind).merged(given)
 
 
@@ -212,7 +223,8 @@ def ingest_committees(
 
     _authorize(principal, "villages", False)
     if principal.region is not None:
-        raise ApiError(403, "joining committee points needs a key without a region limit")
+        raise ApiError(403, "关联村委会位置需要不限区域的密钥 "
+                            "(joining committee points needs a key without a region limit)")
     mapping = ColumnMapping(rename=parse_pairs(map, "map"))
     with received_file(file) as path:
         points, warnings = read_committees(path, crs=crs or None, encoding=encoding or None, layer=layer or None,
@@ -220,7 +232,8 @@ def ingest_committees(
         sha = file_sha256(path)
     stored = store.read("villages")
     if stored.empty:
-        raise ConfigError("no villages stored: upload the village boundaries before their committee points")
+        raise ConfigError("尚未存储行政村：请先上传行政村边界，再上传村委会位置 "
+                          "(no villages stored: upload the village boundaries before their committee points)")
     report = match_committees(points, stored, file_name=_safe_name(file.filename), warnings=warnings)
     updated = 0 if dry_run else store_committee_points(store, report, sha256=sha, crs=crs or "file/WGS84")
     return {
@@ -299,7 +312,8 @@ def _ingest_terrain(store: Any, folder: Path, file: UploadFile, principal: Princ
     from coverage.ingest.terrain import store_terrain
 
     if principal.region is not None:
-        raise ApiError(403, "terrain covers whole areas; uploading it needs a key without a region limit")
+        raise ApiError(403, "地形数据覆盖整片区域，上传需要不限区域的密钥 "
+                            "(terrain covers whole areas; uploading it needs a key without a region limit)")
     with received_file(file) as path:
         stored = store_terrain(store, kind, path, folder)
     return {"kind": kind, "file_name": stored.file_name, "rows": stored.width * stored.height, "replaced": True,
@@ -312,7 +326,8 @@ def _ingest_mr(store: Any, file: UploadFile, principal: Principal, *, crs: str |
     from coverage.ingest.mr import ingest_mr
 
     if principal.region is not None:
-        raise ApiError(403, "MR grid statistics cover whole areas; uploading them needs a key without a region limit")
+        raise ApiError(403, "MR 栅格统计覆盖整片区域，上传需要不限区域的密钥 "
+                            "(MR grid statistics cover whole areas; uploading them needs a key without a region limit)")
     with received_file(file) as path:
         result = ingest_mr(store, path, crs=crs or None, encoding=encoding or None, sheet=sheet or None,
                            threshold_dbm=threshold, replace=replace, file_name=_safe_name(file.filename))

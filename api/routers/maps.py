@@ -25,7 +25,8 @@ BasemapParam = Annotated[Basemap, Query(description="none (default: our own boun
 def _page(store: StoreDep, principal: ReaderDep, *, level: str | None, code: str | None, run: int | None,
           basemap: str) -> HTMLResponse:
     if principal.regions and not (code and any(code.startswith(r) for r in principal.regions)):
-        raise ApiError(403, "this key is limited to its region: ask for a map inside it", code="forbidden")
+        raise ApiError(403, "此密钥限定于其区域：请查看区域内的地图 "
+                            "(this key is limited to its region: ask for a map inside it)", code="forbidden")
     options = MapOptions(basemap=basemap, link_template="/maps/{level}/{code}", parent_link=("/maps", "province"))
     m = build_map(store, city=code if level == "city" else None, county=code if level == "county" else None,
                   run_id=run, options=options)

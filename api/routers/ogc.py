@@ -148,7 +148,8 @@ def collection(request: Request, store: StoreDep, _: ReaderDep,
                ) -> dict[str, Any]:
     """Metadata of one collection: title, description, extent and links."""
     if collection_id not in COLLECTIONS:
-        raise ApiError(404, f"no collection {collection_id!r}; there are {', '.join(COLLECTIONS)}")
+        raise ApiError(404, f"没有要素集 {collection_id!r}；现有 {'、'.join(COLLECTIONS)} "
+                            f"(no collection {collection_id!r}; there are {', '.join(COLLECTIONS)})")
     return _collection(request, store, collection_id)
 
 
@@ -190,8 +191,10 @@ def village_items(request: Request, store: StoreDep, principal: ReaderDep,
     crs = _crs(params.crs)
     sortby = None if params.sortby in (None, "code") else params.sortby
     if sortby and params.after:
-        raise ApiError(400, "a sorted page cannot continue after a code: page it with offset",
-                       code="invalid_parameter", details=[{"location": "query.after", "message": "use offset"}])
+        raise ApiError(400, "排序后的分页不能从某个代码之后继续：请用 offset 分页 "
+                            "(a sorted page cannot continue after a code: page it with offset)",
+                       code="invalid_parameter", details=[{"location": "query.after",
+                                                           "message": "请改用 offset (use offset)"}])
 
     def encode() -> tuple[list[str], Any]:
         try:
@@ -220,7 +223,7 @@ def village_item(request: Request, store: StoreDep, principal: ReaderDep,
     run_id = resolve_run(store, params.run)
     rows, _ = village_rows(store, run_id, VillageQuery(regions=principal.regions), code=code, count=False)
     if not len(rows):
-        raise ApiError(404, f"village {code} is not in run {run_id}")
+        raise ApiError(404, f"行政村 {code} 不在分析运行 {run_id} 中 (village {code} is not in run {run_id})")
     crs = _crs(params.crs)
     text = feature_strings(rows, collection=COLLECTIONS["villages"], crs=crs, extra={"run_id": run_id})[0]
     root = base_url(request)
@@ -254,11 +257,13 @@ def _point_items(request: Request, store: Any, principal: Any, kind: PointKind,
 def _point_item(request: Request, store: Any, principal: Any, kind: PointKind, item_id: int,
                 params: ItemParams) -> Response:
     if params.run is not None:
-        raise ApiError(400, "run applies to villages only", code="invalid_parameter",
-                       details=[{"location": "query.run", "message": "not a parameter of this collection"}])
+        raise ApiError(400, "run 参数只适用于行政村 (run applies to villages only)", code="invalid_parameter",
+                       details=[{"location": "query.run",
+                                 "message": "不是此要素集的参数 (not a parameter of this collection)"}])
     rows, _ = point_rows(store, kind, PointQuery(regions=principal.regions), item_id=item_id, count=False)
     if not len(rows):
-        raise ApiError(404, f"{kind[:-1]} {item_id} does not exist")
+        raise ApiError(404, f"{'基站' if kind == 'stations' else '实测记录'} {item_id} 不存在 "
+                            f"({kind[:-1]} {item_id} does not exist)")
     crs = _crs(params.crs)
     text = feature_strings(rows, collection=COLLECTIONS[kind], crs=crs)[0]
     root = base_url(request)

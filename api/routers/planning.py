@@ -89,7 +89,7 @@ def _region(principal_region: str | None, region: str | None) -> str | None:
     if region is None:
         return principal_region
     if not region.startswith(principal_region):
-        raise ApiError(403, f"the key is limited to region {principal_region}")
+        raise ApiError(403, f"此密钥限定于区域 {principal_region} (the key is limited to region {principal_region})")
     return region
 
 
@@ -107,8 +107,9 @@ def one_at_a_time(request: Request) -> Iterator[None]:
     province); 409 at once when it is taken, instead of a second one in memory beside it."""
     slot: threading.Semaphore = request.app.state.heavy
     if not slot.acquire(blocking=False):
-        raise ApiError(409, "this server process is computing another plan or what-if; try again when it has "
-                            "finished")
+        raise ApiError(409, "此服务进程正在计算另一个规划或假设分析，请在它完成后再试 "
+                            "(this server process is computing another plan or what-if; try again when it has "
+                            "finished)")
     try:
         yield
     finally:

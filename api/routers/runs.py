@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from api.cache import LruCache
 from api.deps import AdminDep, ReaderDep, SettingsDep, StoreDep
-from api.errors import ApiError
+from api.errors import INTERNAL_MESSAGE, ApiError
 from api.jobs import JobRunner, rules_with
 from api.models import AnalysisRequest, Job, Jobs, Run, RunDiff, Runs, Summary
 from api.ogc import base_url, link
@@ -103,7 +103,7 @@ def _run_document(request: Request, record: dict[str, Any], counts: dict[str, in
     root = base_url(request)
     error = record.get("error")
     if error and not error.startswith(_DOMAIN_ERRORS):
-        error = "internal error; the server log has the details"
+        error = INTERNAL_MESSAGE
     villages = (counts or {}).get("villages") or 0
     run_id = record["id"]
     links = [link(f"{root}/runs/{run_id}", "self", "application/json", f"run {run_id}")]
@@ -187,7 +187,7 @@ def job_document(request: Request, record: dict[str, Any]) -> dict[str, Any]:
         links.append(link(f"{root}/runs/{record['run_id']}", "run", "application/json", f"run {record['run_id']}"))
     error = record.get("error")
     if error and error.startswith(INTERNAL_ERROR):
-        error = "internal error; the server log has the details"
+        error = INTERNAL_MESSAGE
     return {**{k: record.get(k) for k in ("id", "kind", "status", "trigger", "attempt", "parameters", "progress",
                                           "run_id", "result")},
             **{k: utc(record.get(k)) for k in ("created_at", "started_at", "finished_at", "scheduled_for")},
@@ -205,7 +205,8 @@ def start_run(request: Request, response: Response, store: StoreDep, settings: S
     or failed. Readers keep seeing the previous run until the new one is published.
     """
     if principal.region is not None:
-        raise ApiError(403, "an analysis covers every region: it needs an admin key without a region limit")
+        raise ApiError(403, "分析运行覆盖所有区域，需要不限区域的管理员（admin）密钥 "
+                            "(an analysis covers every region: it needs an admin key without a region limit)")
     options = options or AnalysisRequest()
     rules = rules_with(options.rules)
     # decided here, before the job exists: a grid over max_grid_pixels is a 422 naming the limit

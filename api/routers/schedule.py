@@ -36,7 +36,8 @@ def run_job(request: Request, response: Response, store: StoreDep, principal: Ad
     Answers at once with the job record; follow ``/jobs/{id}``. 409 while the job runs in any process.
     """
     if principal.region is not None:
-        raise ApiError(403, "scheduled jobs cover every region: they need an admin key without a region limit")
+        raise ApiError(403, "定时任务覆盖所有区域，需要不限区域的管理员（admin）密钥 "
+                            "(scheduled jobs cover every region: they need an admin key without a region limit)")
     scheduler: JobScheduler = request.app.state.scheduler
     job_id = scheduler.trigger_now(name, requested_by=principal.key.id if principal.key else None)
     response.headers["Location"] = f"{base_url(request)}/jobs/{job_id}"

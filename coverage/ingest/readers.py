@@ -525,7 +525,9 @@ def _read_parquet(path: Path, file: str, limits: Limits) -> Table:
     if unpacked > limits.max_unpacked_bytes:
         raise LimitError(f"the Parquet file unpacks to {unpacked:,} bytes, more than the limit max_unpacked_mb = "
                          f"{limits.max_unpacked_bytes / 1024**2:g} MiB", setting="max_unpacked_mb",
-                         limit=limits.max_unpacked_bytes, found=unpacked, file=file)
+                         limit=limits.max_unpacked_bytes, found=unpacked, file=file,
+                         zh=f"Parquet 文件解压后有 {unpacked:,} 字节，超过限制 max_unpacked_mb = "
+                            f"{limits.max_unpacked_bytes / 1024**2:g} MiB")
     metadata = schema.metadata or {}
     try:
         if b"geo" in metadata:
