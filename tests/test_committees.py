@@ -15,6 +15,7 @@ from coverage.crs import wgs84_to_gcj02
 from coverage.errors import ValidationError
 from coverage.ingest import read_input
 from coverage.ingest.committees import match_committees, normalize_village_name, read_committees
+from coverage.ingest.messages import english
 from coverage.schema import is_village_committee, name_says_urban
 from coverage.store.storage import Store
 from tests.utils.api import app_for, key
@@ -165,7 +166,7 @@ def test_empty_division_names_are_filled_from_the_stored_divisions_or_counted(tm
     assert list(frame["township_name"].fillna("-")) == ["大桥镇", "-"]  # 321012999 is no known township
     assert list(frame["county_name"]) == ["江都区", "江都区"] and list(frame["province_name"]) == ["江苏省"] * 2
     messages = [w.message for w in result.warnings]
-    assert "division names filled from the stored divisions: 1 township, 2 county, 2 city, 2 province name(s)" \
-        in messages
-    assert any(m.startswith("division names missing and their codes unknown to the stored divisions: 1 township")
-               for m in messages)
+    assert ("已按已存储的行政区划补全名称：乡镇 1 个，区县 2 个，地市 2 个，省 2 个 (division names filled from the "
+            "stored divisions: 1 township, 2 county, 2 city, 2 province name(s))") in messages
+    assert any(english(m).startswith("division names missing and their codes unknown to the stored divisions: "
+                                     "1 township") for m in messages)

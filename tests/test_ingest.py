@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from coverage.crs import wgs84_to_gcj02
 from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.ingest import IngestResult, read_input
+from coverage.ingest.messages import english
 from coverage.schema import COLUMNS, column_names
 from tests.utils import bad_inputs as corpus
 from tests.utils.bad_inputs import (
@@ -330,7 +331,7 @@ def test_headers_are_trimmed_case_folded_and_units_stripped(tmp_path: Path) -> N
     assert (row["site_id"], row["operator"], row["band"]) == ("S1", "CMCC", "n41")
     assert (row["height_m"], row["tilt_deg"], row["bandwidth_mhz"]) == (35.0, 6.0, 100.0)
     assert row["power_dbm"] == pytest.approx(46.0206, abs=1e-4)  # 40 W
-    assert [w.message for w in result.warnings] == [
+    assert [english(w.message) for w in result.warnings] == [
         "ignored columns not in the data contract: 备注",
         "1 cell(s) without azimuth (方位角/方向角): each is predicted as one omnidirectional 8 dBi antenna; "
         "if they are sector sites, pass --three-sectors"]
@@ -342,13 +343,14 @@ def test_a_generic_id_column_gives_way_to_the_real_code_column(tmp_path: Path) -
     rows = [["0", c, n, shapely.to_wkt(g)] for c, n, g in zip(CODES, NAMES, VILLAGE_POLYGONS, strict=True)]
     result = read_input("villages", write_csv(tmp_path / "arcgis.csv", header, rows))
     assert result.frame["code"].tolist() == list(CODES)
-    assert [w.message for w in result.warnings] == ["ignored columns not in the data contract: Id"]
+    assert [english(w.message) for w in result.warnings] == ["ignored columns not in the data contract: Id"]
 
 
 def test_unsupported_unit_is_a_file_level_error(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "feet.csv", ["site_id", "operator", "band", "lon", "lat", "挂高(ft)"],
                      [["S1", "CMCC", "n41", "119.4", "32.4", "100"]])
-    with pytest.raises(ValidationError, match=r"feet.csv, field '挂高\(ft\)': unit 'ft' is not supported"):
+    with pytest.raises(ValidationError, match=r"feet.csv, field '挂高\(ft\)': 天线挂高不支持单位 'ft'.* "
+                                             r"\(unit 'ft' is not supported"):
         read_input("stations", path)
 
 
@@ -477,7 +479,7 @@ def test_configuration_errors(tmp_path: Path) -> None:
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match=r"nope\.csv: file not found"):
+    with pytest.raises(ValidationError, match=r"nope\.csv: 文件不存在 \(file not found\)"):
         read_input("stations", tmp_path / "nope.csv")
     with pytest.raises(ValidationError, match="is a directory"):
         read_input("stations", tmp_path)

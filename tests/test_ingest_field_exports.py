@@ -19,6 +19,7 @@ from api.cli import app as cli_app
 from coverage.errors import ValidationError
 from coverage.ingest import NEAR_VILLAGES_KM, far_from_villages, read_input
 from coverage.ingest.mapping import ColumnMapping
+from coverage.ingest.messages import english
 from coverage.model.parameters import ModelParameters
 from coverage.model.verdicts import NO_SERVICE_RSRP_DBM
 from coverage.runs.analysis import analyze_frames
@@ -69,7 +70,7 @@ def test_whitespace_utm_log_with_outage_rows_goes_in_with_one_flag(tmp_path: Pat
     messages = [w.message for w in result.warnings]
     assert any("3 row(s) have fewer fields than the 13 of the header (3 with 10)" in m for m in messages)
     assert any(m.startswith("3 sample(s) without service (3 have an empty SS-RSRP)") for m in messages)
-    assert any(m.startswith("unit 'dB' read as dBm") for m in messages)
+    assert any(english(m).startswith("unit 'dB' read as dBm") for m in messages)
 
 
 def test_no_service_written_in_the_rsrp_column_or_a_flag_column(tmp_path: Path) -> None:

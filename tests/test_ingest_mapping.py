@@ -188,7 +188,7 @@ def test_map_ignore_drops_a_column_and_set_fills_empty_cells(tmp_path: Path) -> 
                         mapping=ColumnMapping(rename={"备注": "ignore"}, defaults={"operator": "CMCC"}))
     assert list(result.frame["operator"]) == ["CMCC", "CTCC"]
     messages = [w.message for w in result.warnings]
-    assert "1 empty cell(s) filled with --set operator=CMCC" in messages
+    assert "1 个空单元格已用 --set operator=CMCC 填充 (1 empty cell(s) filled with --set operator=CMCC)" in messages
     assert not any("ignored columns" in m for m in messages)
 
 

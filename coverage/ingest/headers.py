@@ -11,6 +11,7 @@ from functools import cache
 
 from coverage.errors import Problem
 from coverage.ingest.mapping import IGNORE, ColumnMapping, split_target
+from coverage.ingest.messages import bi, column_zh
 from coverage.ingest.readers import Table
 from coverage.ingest.values import is_missing, norm_key
 from coverage.schema import (
@@ -158,8 +159,9 @@ def map_headers(kind: Kind, table: Table, file: str, mapping: ColumnMapping | No
                 if m and index.get(norm_key(m.group(1))) is not None:
                     column, unit = index[norm_key(m.group(1))], m.group(2).casefold()
         if column == "rsrp_dbm" and unit == "db":
-            problems.append(Problem(file, None, header, "unit 'dB' read as dBm: RSRP is a power (dBm), never "
-                                    "a ratio", severity="warning"))
+            problems.append(Problem(file, None, header, bi("单位 'dB' 按 dBm 读取：RSRP 是功率（dBm），不是比值",
+                                                           "unit 'dB' read as dBm: RSRP is a power (dBm), never "
+                                                           "a ratio"), severity="warning"))
             unit = "dbm"
         if column is None and unit is None and key.endswith("w") and index.get(key[:-1]) == "power_dbm":
             column, unit = "power_dbm", "w"  # power_w, 发射功率W
@@ -168,8 +170,9 @@ def map_headers(kind: Kind, table: Table, file: str, mapping: ColumnMapping | No
         if column is None:
             if not table.vector and key in geometry_keys and unit is None:
                 if wkt_index is not None:
-                    problems.append(Problem(file, None, header, f"two geometry columns: "
-                                            f"{table.headers[wkt_index]!r} and {header!r}"))
+                    problems.append(Problem(file, None, header, bi(
+                        f"有两个几何列：{table.headers[wkt_index]!r} 和 {header!r}",
+                        f"two geometry columns: {table.headers[wkt_index]!r} and {header!r}")))
                 wkt_index = i
                 continue
             if header.startswith("(column ") and all(is_missing(v) for v in table.columns[i]):
@@ -178,9 +181,9 @@ def map_headers(kind: Kind, table: Table, file: str, mapping: ColumnMapping | No
             continue
         allowed = _UNITS.get(column) or _EXTRA_UNITS.get(column)
         if unit is not None and allowed is not None and unit not in allowed:
-            problems.append(Problem(file, None, header,
-                                    f"unit {unit!r} is not supported for {column}; use "
-                                    + " or ".join(sorted(allowed))))
+            problems.append(Problem(file, None, header, bi(
+                f"{column_zh(column)}不支持单位 {unit!r}；请用 " + " 或 ".join(sorted(allowed)),
+                f"unit {unit!r} is not supported for {column}; use " + " or ".join(sorted(allowed)))))
         if column in matches:
             other = matches[column]
             if how == "--map" and other.how != "--map":  # the user's word wins over a header's name
@@ -197,18 +200,23 @@ def map_headers(kind: Kind, table: Table, file: str, mapping: ColumnMapping | No
                 ignored.append(other.header)
                 matches[column] = HeaderMatch(i, header, column, unit, how)
                 continue
-            problems.append(Problem(file, None, header,
-                                    f"columns {other.header!r} and {header!r} both map to "
-                                    f"{column}; keep one of them (or --map one of them to {IGNORE})"))
+            problems.append(Problem(file, None, header, bi(
+                f"列 {other.header!r} 和 {header!r} 都对应{column_zh(column)}（{column}）；"
+                f"请保留其中一列（或用 --map 把其中一列设为 {IGNORE}）",
+                f"columns {other.header!r} and {header!r} both map to "
+                f"{column}; keep one of them (or --map one of them to {IGNORE})")))
             continue
         matches[column] = HeaderMatch(i, header, column, unit, how)
     for key in renames.keys() - used:
         written = next(h for h in (mapping.rename if mapping else {}) if norm_key(h) == key)
-        problems.append(Problem(file, None, written, f"--map names column {written!r}, which the file does "
-                                f"not have; its columns are {', '.join(table.headers)}"))
+        problems.append(Problem(file, None, written, bi(
+            f"--map 指定的列 {written!r} 在文件中不存在；文件的列为 {'、'.join(table.headers)}",
+            f"--map names column {written!r}, which the file does "
+            f"not have; its columns are {', '.join(table.headers)}")))
     if ignored:
-        problems.append(Problem(file, None, None, "ignored columns not in the data contract: "
-                                + ", ".join(ignored), severity="warning"))
+        problems.append(Problem(file, None, None, bi("已忽略不在数据规范中的列：" + "、".join(ignored),
+                                                     "ignored columns not in the data contract: "
+                                                     + ", ".join(ignored)), severity="warning"))
     return matches, wkt_index, problems
 
 

@@ -18,6 +18,7 @@ from coverage.errors import ConfigError, Problem, ValidationError
 from coverage.ingest import opencellid
 from coverage.ingest.headers import map_headers
 from coverage.ingest.mapping import ColumnMapping
+from coverage.ingest.messages import bi
 from coverage.ingest.places import PlaceChecks
 from coverage.ingest.radio import RadioChecks
 from coverage.ingest.readers import SUPPORTED_SUFFIXES, check_encoding, csv_head, file_error, fingerprint, read_table
@@ -125,7 +126,8 @@ def _read(kind: str, path: str | Path, *, crs: object, encoding: str | None, lay
           mapping: ColumnMapping | None, stop_at_headers: bool = True,
           ) -> tuple[Validator, gpd.GeoDataFrame | None, ValidationError | None]:
     if kind not in KINDS:
-        raise ConfigError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+        raise ConfigError(bi(f"未知的数据类型 {kind!r}；应为 {'、'.join(KINDS)} 之一",
+                             f"unknown kind {kind!r}; use one of {', '.join(KINDS)}"))
     kind = cast(Kind, kind)
     mapping = mapping or ColumnMapping()
     mapping.check(kind)
@@ -137,20 +139,20 @@ def _read(kind: str, path: str | Path, *, crs: object, encoding: str | None, lay
     declared = crs_mod.resolve_crs(crs) if crs is not None and crs != "" else None
     check_encoding(encoding)
     if not path.exists():
-        raise file_error(file, "file not found")
+        raise file_error(file, bi("文件不存在", "file not found"))
     if path.is_dir():
-        raise file_error(file, "is a directory, not a file")
+        raise file_error(file, bi("这是目录，不是文件", "is a directory, not a file"))
     suffix = path.suffix.lower()
     if suffix == ".xls":
-        raise file_error(file, "old Excel .xls files are not supported; save the sheet as .xlsx or CSV")
+        raise file_error(file, bi("不支持旧版 Excel .xls 文件；请把工作表另存为 .xlsx 或 CSV",
+                                  "old Excel .xls files are not supported; save the sheet as .xlsx or CSV"))
     if suffix not in SUPPORTED_SUFFIXES:
-        raise file_error(
-            file,
+        raise file_error(file, bi(
+            f"不支持的文件类型 {suffix or '(no extension)'!r}；应为 " + "、".join(sorted(SUPPORTED_SUFFIXES)) + " 之一",
             f"unsupported file type {suffix or '(no extension)'!r}; use one of "
-            + ", ".join(sorted(SUPPORTED_SUFFIXES)),
-        )
+            + ", ".join(sorted(SUPPORTED_SUFFIXES))))
     if path.stat().st_size == 0:
-        raise file_error(file, "file is empty")
+        raise file_error(file, bi("文件为空", "file is empty"))
 
     sha = fingerprint(path)
     if suffix == ".csv" and stop_at_headers:
@@ -162,7 +164,8 @@ def _read(kind: str, path: str | Path, *, crs: object, encoding: str | None, lay
     if kind == "stations" and table.geometry is None and opencellid.is_opencellid(table.headers):
         table = opencellid.convert(table, file)
         if not table.n:
-            raise ValidationError([*table.notes, Problem(file, None, None, "no NR or LTE cell of China in the file")])
+            raise ValidationError([*table.notes, Problem(file, None, None, bi(
+                "文件中没有中国境内的 NR 或 LTE 小区", "no NR or LTE cell of China in the file"))])
     validator = Validator(kind, file, table, declared, mapping)
     validator.sha = sha
     try:
@@ -192,11 +195,14 @@ def far_from_villages(result: IngestResult, extent: tuple[float, float, float, f
     if median <= NEAR_VILLAGES_KM:
         return None
     far = int((distance > NEAR_VILLAGES_KM).sum())
-    return Problem(result.file_name, None, "lon/lat",
-                   f"{far} of {len(frame)} points lie more than {NEAR_VILLAGES_KM:g} km outside the stored villages "
-                   f"(longitude {min_lon:.2f}-{max_lon:.2f}, latitude {min_lat:.2f}-{max_lat:.2f}; median "
-                   f"{median:.0f} km) in CRS {result.crs}: check the CRS (one UTM zone off moves points "
-                   "about 600 km); nothing stored")
+    return Problem(result.file_name, None, "lon/lat", bi(
+        f"{len(frame)} 个点中有 {far} 个位于已存储行政村范围（经度 {min_lon:.2f}-{max_lon:.2f}，纬度 "
+        f"{min_lat:.2f}-{max_lat:.2f}）之外 {NEAR_VILLAGES_KM:g} 公里以上（中位数 {median:.0f} 公里），坐标系为 "
+        f"{result.crs}：请检查坐标系（UTM 分带错一个会使点偏移约 600 公里）；未存储任何数据",
+        f"{far} of {len(frame)} points lie more than {NEAR_VILLAGES_KM:g} km outside the stored villages "
+        f"(longitude {min_lon:.2f}-{max_lon:.2f}, latitude {min_lat:.2f}-{max_lat:.2f}; median "
+        f"{median:.0f} km) in CRS {result.crs}: check the CRS (one UTM zone off moves points "
+        "about 600 km); nothing stored"))
 
 
 def fill_division_names(result: IngestResult, divisions: pd.DataFrame) -> None:
@@ -210,6 +216,9 @@ def fill_division_names(result: IngestResult, divisions: pd.DataFrame) -> None:
     names = dict(zip(divisions["code"].astype(str), divisions["name"].astype(str), strict=True))
     filled: list[str] = []
     unknown: list[str] = []
+    filled_zh: list[str] = []
+    unknown_zh: list[str] = []
+    level_zh = {"township": "乡镇", "county": "区县", "city": "地市", "province": "省"}
     for level in ("township", "county", "city", "province"):
         code_col, name_col = f"{level}_code", f"{level}_name"
         empty = frame[name_col].isna().to_numpy()
@@ -223,15 +232,20 @@ def fill_division_names(result: IngestResult, divisions: pd.DataFrame) -> None:
             values[hit] = found[hit]
             frame[name_col] = pd.Series(values, index=frame.index, dtype="str")
             filled.append(f"{int(hit.sum())} {level}")
+            filled_zh.append(f"{level_zh[level]} {int(hit.sum())} 个")
         if (empty & ~hit).any():
             unknown.append(f"{int((empty & ~hit).sum())} {level}")
+            unknown_zh.append(f"{level_zh[level]} {int((empty & ~hit).sum())} 个")
     if filled:
-        result.warnings.append(Problem(result.file_name, None, None, "division names filled from the stored "
-                                       f"divisions: {', '.join(filled)} name(s)", severity="warning"))
+        result.warnings.append(Problem(result.file_name, None, None, bi(
+            f"已按已存储的行政区划补全名称：{'，'.join(filled_zh)}",
+            f"division names filled from the stored divisions: {', '.join(filled)} name(s)"), severity="warning"))
     if unknown:
-        result.warnings.append(Problem(result.file_name, None, None, "division names missing and their codes "
-                                       f"unknown to the stored divisions: {', '.join(unknown)} name(s); reports "
-                                       "show these units by code (are the codes NBS codes?)", severity="warning"))
+        result.warnings.append(Problem(result.file_name, None, None, bi(
+            f"区划名称为空，且其代码不在已存储的行政区划中：{'，'.join(unknown_zh)}；报表中这些单位只显示代码"
+            "（这些代码是国家统计局的区划代码吗？）",
+            f"division names missing and their codes unknown to the stored divisions: {', '.join(unknown)} "
+            "name(s); reports show these units by code (are the codes NBS codes?)"), severity="warning"))
 
 
 class Validator(PlaceChecks, RadioChecks):

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from openpyxl.utils.exceptions import InvalidFileException
 
 from coverage.errors import ConfigError, Problem, ValidationError
+from coverage.ingest.messages import bi
 from coverage.ingest.values import is_missing
 from coverage.limits import LimitError, Limits, check_archive, check_rows, count_lines
 from coverage.schema import (
@@ -55,9 +56,10 @@ def check_encoding(encoding: str | None) -> None:
     try:
         text_encoding = codecs.lookup(encoding)._is_text_encoding
     except LookupError:
-        raise ConfigError(f"unknown text encoding {encoding!r}") from None
+        raise ConfigError(bi(f"未知的文本编码 {encoding!r}", f"unknown text encoding {encoding!r}")) from None
     if not text_encoding:  # hex, rot13, zlib, base64: codecs, but not of text files
-        raise ConfigError(f"{encoding!r} is not a text encoding; use e.g. utf-8, gbk or gb18030")
+        raise ConfigError(bi(f"{encoding!r} 不是文本编码；请用 utf-8、gbk 或 gb18030 等",
+                             f"{encoding!r} is not a text encoding; use e.g. utf-8, gbk or gb18030"))
 
 
 def file_error(file: str, message: str, field: str | None = None) -> ValidationError:
@@ -151,7 +153,8 @@ def _decode(data: bytes, declared: str | None, file: str) -> tuple[str, str]:
         try:
             return data[len(codecs.BOM_UTF8):].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError as exc:
-            raise _decode_error(data, exc, file, "UTF-8 (the file starts with a UTF-8 BOM)") from None
+            raise _decode_error(data, exc, file, "UTF-8 (the file starts with a UTF-8 BOM)",
+                                "UTF-8（文件以 UTF-8 BOM 开头）") from None
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16").lstrip("\ufeff"), "utf-16"
@@ -175,16 +178,19 @@ def _decode(data: bytes, declared: str | None, file: str) -> tuple[str, str]:
     best = charset_normalizer.from_bytes(data).best()
     if best is not None:
         return str(best), best.encoding
-    raise file_error(file, "cannot detect the text encoding; declare it (e.g. encoding='gbk')")
+    raise file_error(file, bi("无法识别文本编码；请指定编码（如 encoding='gbk'）",
+                              "cannot detect the text encoding; declare it (e.g. encoding='gbk')"))
 
 
-def _decode_error(data: bytes, exc: UnicodeDecodeError, file: str, encoding: str) -> ValidationError:
+def _decode_error(data: bytes, exc: UnicodeDecodeError, file: str, encoding: str,
+                  encoding_zh: str | None = None) -> ValidationError:
     line = data[: exc.start].count(b"\n")
     row = line if line > 0 else None
-    message = (
+    message = bi(
+        f"无法按 {encoding_zh or encoding} 编码解码文本：偏移 {exc.start} 处的字节 0x{data[exc.start]:02x} 无效；"
+        "请指定正确的编码（如 encoding='gbk'）或把文件另存为 UTF-8",
         f"cannot decode the text as {encoding}: byte 0x{data[exc.start]:02x} at offset {exc.start} "
-        "is invalid; declare the right encoding (e.g. encoding='gbk') or re-save the file as UTF-8"
-    )
+        "is invalid; declare the right encoding (e.g. encoding='gbk') or re-save the file as UTF-8")
     return ValidationError([Problem(file, row, None, message)])
 
 
@@ -229,14 +235,14 @@ def read_csv_table(path: Path, file: str, encoding: str | None, limits: Limits) 
     data = path.read_bytes()
     text, used = _decode(data, encoding, file)
     if not text.strip():
-        raise file_error(file, "file is empty")
+        raise file_error(file, bi("文件为空", "file is empty"))
     csv.field_size_limit(1 << 30)
     if _whitespace_separated(text):
         return _read_whitespace(text, file, used)
     try:
         records = list(csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text)))
     except csv.Error as exc:
-        raise file_error(file, f"not a readable CSV file: {exc}") from None
+        raise file_error(file, bi(f"无法读取的 CSV 文件：{exc}", f"not a readable CSV file: {exc}")) from None
     header = [h.strip() for h in records[0]]
     return grid_to_table(file, header, records[1:], encoding=used)
 
@@ -276,10 +282,14 @@ def _read_whitespace(text: str, file: str, encoding: str) -> Table:
     table = grid_to_table(file, header, body, encoding=encoding)
     if short:
         counts = ", ".join(f"{n} with {k}" for k, n in sorted(short.items()))
+        counts_zh = "，".join(f"{n} 行有 {k} 个" for k, n in sorted(short.items()))
         table.notes.append(Problem(
-            file, None, None, f"whitespace-separated text: {sum(short.values())} row(s) have fewer fields than "
-            f"the {len(header)} of the header ({counts}); read as the first columns, the rest empty "
-            "(check with --dry-run that no column in the middle is missing)", severity="warning"))
+            file, None, None, bi(
+                f"空格分隔的文本：{sum(short.values())} 行的字段少于表头的 {len(header)} 个（{counts_zh}）；"
+                "按前几列读取，其余为空（请用 --dry-run 检查中间没有缺列）",
+                f"whitespace-separated text: {sum(short.values())} row(s) have fewer fields than "
+                f"the {len(header)} of the header ({counts}); read as the first columns, the rest empty "
+                "(check with --dry-run that no column in the middle is missing)"), severity="warning"))
     return table
 
 
@@ -294,7 +304,7 @@ def grid_to_table(
         width -= 1  # trailing unnamed, empty columns (common in Excel exports)
     headers = [_header_text(h, i) for i, h in enumerate(header[:width])]
     if not any(not h.startswith("(column ") for h in headers):
-        raise file_error(file, "no header row: the first row is empty")
+        raise file_error(file, bi("没有表头行：第一行为空", "no header row: the first row is empty"))
     kept: list[Sequence[object]] = []
     numbers: list[int] = []
     problems: list[Problem] = []
@@ -304,7 +314,8 @@ def grid_to_table(
         if len(record) > width:
             if any(not is_missing(v) for v in record[width:]):
                 problems.append(Problem(file, number, None,
-                                        f"row has {len(record)} fields but the header has {width}"))
+                                        bi(f"该行有 {len(record)} 个字段，但表头只有 {width} 个",
+                                           f"row has {len(record)} fields but the header has {width}")))
                 continue
             record = record[:width]
         elif len(record) < width:
@@ -314,7 +325,7 @@ def grid_to_table(
     if problems:
         raise ValidationError(problems)
     if not kept:
-        raise file_error(file, "no data rows (only a header)")
+        raise file_error(file, bi("没有数据行（只有表头）", "no data rows (only a header)"))
     columns = []
     for j in range(width):
         col = np.empty(len(kept), dtype=object)
@@ -355,12 +366,15 @@ def read_xlsx_table(path: Path, file: str, kind: Kind, sheet: str | None, limits
             warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
             workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise file_error(file, f"not a readable .xlsx workbook: {_clean_message(exc, path, file)}") from None
+        message = _clean_message(exc, path, file)
+        raise file_error(file, bi(f"无法读取的 .xlsx 工作簿：{message}",
+                                  f"not a readable .xlsx workbook: {message}")) from None
     try:
         names = workbook.sheetnames
         if sheet is not None:
             if sheet not in names:
-                raise file_error(file, f"no sheet {sheet!r}; the workbook has {', '.join(names)}")
+                raise file_error(file, bi(f"没有工作表 {sheet!r}；工作簿中的工作表为 {'、'.join(names)}",
+                                          f"no sheet {sheet!r}; the workbook has {', '.join(names)}"))
             worksheet = workbook[sheet]
         elif kind in names:
             worksheet = workbook[kind]
@@ -380,7 +394,7 @@ def read_xlsx_table(path: Path, file: str, kind: Kind, sheet: str | None, limits
     while grid and all(is_missing(v) for v in grid[-1]):
         grid.pop()
     if not grid:
-        raise file_error(file, "file is empty: the sheet has no cells")
+        raise file_error(file, bi("文件为空：工作表没有单元格", "file is empty: the sheet has no cells"))
     return grid_to_table(file, list(grid[0]), grid[1:], encoding=None)
 
 
@@ -420,7 +434,8 @@ def _read_vector(path: Path, file: str, kind: Kind, encoding: str | None, layer:
     if is_shapefile:
         dbf, cpg = _sidecar(path, ".dbf"), _sidecar(path, ".cpg")
         if _sidecar(path, ".shx") is None or dbf is None:
-            raise file_error(file, "incomplete shapefile: the .shx and .dbf files must sit next to the .shp")
+            raise file_error(file, bi("shapefile 不完整：.shx 和 .dbf 文件必须与 .shp 放在一起",
+                                      "incomplete shapefile: the .shx and .dbf files must sit next to the .shp"))
         if encoding is not None:
             read_encoding = reported = encoding
         elif cpg is None:
@@ -431,17 +446,19 @@ def _read_vector(path: Path, file: str, kind: Kind, encoding: str | None, layer:
         layers = [str(name) for name, _ in pyogrio.list_layers(path)]
     except _OGR_ERRORS as exc:
         message = _clean_message(exc, path, file)
-        raise file_error(file, f"not a readable {path.suffix} file: {message}") from None
+        raise file_error(file, _unreadable(path.suffix, message)) from None
     if layer is not None:
         if layer not in layers:
-            raise file_error(file, f"no layer {layer!r}; the file has {', '.join(layers) or 'none'}")
+            raise file_error(file, bi(f"没有图层 {layer!r}；文件中的图层为 {'、'.join(layers) or '（无）'}",
+                                      f"no layer {layer!r}; the file has {', '.join(layers) or 'none'}"))
         chosen = layer
     elif len(layers) == 1:
         chosen = layers[0]
     elif kind in layers:
         chosen = kind
     else:
-        raise file_error(file, f"the file has several layers ({', '.join(layers)}); choose one with layer=")
+        raise file_error(file, bi(f"文件有多个图层（{'、'.join(layers)}）；请用 layer= 选择一个",
+                                  f"the file has several layers ({', '.join(layers)}); choose one with layer="))
     try:
         if limits.max_rows is not None:
             features = int(pyogrio.read_info(path, layer=chosen, encoding=read_encoding)["features"])
@@ -451,14 +468,15 @@ def _read_vector(path: Path, file: str, kind: Kind, encoding: str | None, layer:
         options = {"DATE_AS_STRING": "YES"} if path.suffix.lower() in (".geojson", ".json") else {}
         frame = pyogrio.read_dataframe(path, layer=chosen, encoding=read_encoding, **options)
     except UnicodeDecodeError as exc:
-        raise file_error(
-            file, f"cannot decode the attribute table as {read_encoding or 'UTF-8'} ({exc.reason}); "
-            "declare the right encoding (e.g. encoding='gbk')") from None
+        raise file_error(file, bi(
+            f"无法按 {read_encoding or 'UTF-8'} 编码解码属性表（{exc.reason}）；请指定正确的编码（如 encoding='gbk'）",
+            f"cannot decode the attribute table as {read_encoding or 'UTF-8'} ({exc.reason}); "
+            "declare the right encoding (e.g. encoding='gbk')")) from None
     except _OGR_ERRORS as exc:
         message = _clean_message(exc, path, file)
-        raise file_error(file, f"not a readable {path.suffix} file: {message}") from None
+        raise file_error(file, _unreadable(path.suffix, message)) from None
     if len(frame) == 0:
-        raise file_error(file, "no data rows (the file has no features)")
+        raise file_error(file, bi("没有数据行（文件中没有要素）", "no data rows (the file has no features)"))
     geometry: NDArray[np.object_] | None = None
     file_crs: pyproj.CRS | None = None
     if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns:
@@ -469,6 +487,11 @@ def _read_vector(path: Path, file: str, kind: Kind, encoding: str | None, layer:
     columns = [_object_column(frame.iloc[:, j]) for j in range(frame.shape[1])]
     rows = np.arange(1, len(frame) + 1, dtype=np.int64)
     return Table(headers, columns, rows, geometry, file_crs, encoding=reported, vector=geometry is not None)
+
+
+def _unreadable(what: str, message: str) -> str:
+    """A file (``what``: its suffix or format) that its library could not read, with the library's message."""
+    return bi(f"无法读取的 {what} 文件：{message}", f"not a readable {what} file: {message}")
 
 
 def _clean_message(exc: BaseException, path: Path, file: str) -> str:
@@ -486,7 +509,7 @@ def _detect_dbf_encoding(data: bytes, file: str) -> str | None:
     ``"GB18030"`` when the bytes decode cleanly, else charset-normalizer's best guess.
     """
     if len(data) < 32:
-        raise file_error(file, "the .dbf file is truncated")
+        raise file_error(file, bi(".dbf 文件不完整（被截断）", "the .dbf file is truncated"))
     header_len = int.from_bytes(data[8:10], "little")
     names = b"".join(data[i: i + 11].split(b"\x00", 1)[0] for i in range(32, max(32, header_len - 1), 32))
     sample = names + b"\n" + data[header_len:]
@@ -500,7 +523,8 @@ def _detect_dbf_encoding(data: bytes, file: str) -> str | None:
             continue
     best = charset_normalizer.from_bytes(sample).best()
     if best is None:
-        raise file_error(file, "cannot detect the encoding of the .dbf; add a .cpg file or pass encoding=")
+        raise file_error(file, bi("无法识别 .dbf 的编码；请添加 .cpg 文件或指定 encoding=",
+                                  "cannot detect the encoding of the .dbf; add a .cpg file or pass encoding="))
     return best.encoding
 
 
@@ -519,7 +543,7 @@ def _read_parquet(path: Path, file: str, limits: Limits) -> Table:
         metadata_ = pq.read_metadata(path)
         schema = pq.read_schema(path)
     except (pa.ArrowException, OSError) as exc:
-        raise file_error(file, f"not a readable Parquet file: {_clean_message(exc, path, file)}") from None
+        raise file_error(file, _unreadable("Parquet", _clean_message(exc, path, file))) from None
     check_rows(metadata_.num_rows, file, limits)
     unpacked = sum(metadata_.row_group(i).total_byte_size for i in range(metadata_.num_row_groups))
     if unpacked > limits.max_unpacked_bytes:
@@ -535,9 +559,9 @@ def _read_parquet(path: Path, file: str, limits: Limits) -> Table:
         else:
             frame = pd.read_parquet(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise file_error(file, f"not a readable Parquet file: {_clean_message(exc, path, file)}") from None
+        raise file_error(file, _unreadable("Parquet", _clean_message(exc, path, file))) from None
     if len(frame) == 0:
-        raise file_error(file, "no data rows")
+        raise file_error(file, bi("没有数据行", "no data rows"))
     geometry: NDArray[np.object_] | None = None
     file_crs: pyproj.CRS | None = None
     if isinstance(frame, gpd.GeoDataFrame):
@@ -559,7 +583,9 @@ def _read_zip(path: Path, file: str, kind: Kind, encoding: str | None, layer: st
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise file_error(file, f"not a readable .zip archive: {_clean_message(exc, path, file)}") from None
+        message = _clean_message(exc, path, file)
+        raise file_error(file, bi(f"无法读取的 .zip 压缩包：{message}",
+                                  f"not a readable .zip archive: {message}")) from None
     with archive, tempfile.TemporaryDirectory(prefix="village5g-zip-") as tmp:
         members = [m for m in archive.infolist() if not m.is_dir()
                    and not m.filename.startswith("__MACOSX/") and not Path(m.filename).name.startswith(".")]
@@ -567,18 +593,22 @@ def _read_zip(path: Path, file: str, kind: Kind, encoding: str | None, layer: st
         for member in members:
             parts = Path(member.filename).parts
             if member.filename.startswith(("/", "\\")) or ".." in parts:
-                raise file_error(file, f"unsafe path in the archive: {member.filename!r}")
+                raise file_error(file, bi(f"压缩包中有不安全的路径：{member.filename!r}",
+                                          f"unsafe path in the archive: {member.filename!r}"))
         data_files = [m for m in members if Path(m.filename).suffix.lower() in SUPPORTED_SUFFIXES
                       and Path(m.filename).suffix.lower() not in (".zip", ".txt")]
         shapefiles = [m for m in data_files if Path(m.filename).suffix.lower() == ".shp"]
         chosen = shapefiles if shapefiles else data_files
         if len(chosen) != 1:
             names = ", ".join(m.filename for m in chosen) or "none"
-            raise file_error(file, f"the archive must hold exactly one data file; found {names}")
+            names_zh = "、".join(m.filename for m in chosen) or "无"
+            raise file_error(file, bi(f"压缩包中应恰有一个数据文件；实有：{names_zh}",
+                                      f"the archive must hold exactly one data file; found {names}"))
         try:
             archive.extractall(tmp, members=members)
         except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
-            raise file_error(file, f"cannot unpack the archive: {_clean_message(exc, path, file)}") from None
+            message = _clean_message(exc, path, file)
+            raise file_error(file, bi(f"无法解压压缩包：{message}", f"cannot unpack the archive: {message}")) from None
         # problems keep naming the archive: that is the file the user knows
         return read_table(kind, Path(tmp) / chosen[0].filename, file, encoding=encoding, layer=layer,
                            limits=limits)

@@ -20,6 +20,15 @@ from coverage import crs as crs_mod
 from coverage.errors import Problem, ValidationError
 from coverage.ingest.headers import GEOMETRY_HEADERS, WATT_UNITS, HeaderMatch, accepted_headers, map_headers
 from coverage.ingest.mapping import ColumnMapping
+from coverage.ingest.messages import (
+    bi,
+    column_zh,
+    duplicate,
+    missing_column,
+    missing_value,
+    out_of_range,
+    unknown_value,
+)
 from coverage.ingest.readers import Table
 from coverage.ingest.values import (
     NO_SERVICE_TOKENS,
@@ -63,6 +72,9 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "population": (0.0, math.inf, "persons"),
     "households": (0.0, math.inf, "households"),
 }
+
+#: The Chinese of the keys :meth:`ValidatorBase.duplicates` is told of.
+_DUPLICATE_ZH = {"village code": "行政村代码", "site_id/cell_id/operator/band": "基站小区（站址/小区/运营商/频段）"}
 
 _DEGREE_COLUMNS = frozenset({"lon", "lat", "committee_lon", "committee_lat"})
 
@@ -202,8 +214,10 @@ class ValidatorBase:
             return from_file, "file"
         self.problems.append(Problem(
             self.file, None, None,
-            f"the file's CRS is {from_file.name} but crs={declared.name!r} was given; drop the crs "
-            "option or fix the file's CRS (.prj)"))
+            bi(f"文件自带的坐标系是 {from_file.name}，但又指定了 crs={declared.name!r}；"
+               "请去掉 crs 选项或改正文件的坐标系（.prj）",
+               f"the file's CRS is {from_file.name} but crs={declared.name!r} was given; drop the crs "
+               "option or fix the file's CRS (.prj)")))
         return from_file, "file"
 
     # --- main --------------------------------------------------------------------------------
@@ -227,7 +241,9 @@ class ValidatorBase:
                 filled = raw.copy()
                 filled[empty] = value
                 self.table.columns[match.index] = filled
-                self.warn(None, match.header, f"{int(empty.sum())} empty cell(s) filled with --set {column}={value}")
+                filled_n = int(empty.sum())
+                self.warn(None, match.header, bi(f"{filled_n} 个空单元格已用 --set {column}={value} 填充",
+                                                 f"{filled_n} empty cell(s) filled with --set {column}={value}"))
                 self.notes[column] = f"empty cells: --set {value}"
 
     def column_uses(self, frame: gpd.GeoDataFrame | None) -> list[ColumnUse]:
@@ -298,12 +314,15 @@ class ValidatorBase:
                 continue
             self.problems.append(Problem(
                 self.file, None, column.name,
-                f"missing required column {column.name!r} (accepted headers: {accepted_headers(column)})"))
+                missing_column(column.name, f"missing required column {column.name!r} "
+                               f"(accepted headers: {accepted_headers(column)})")))
         if self.kind == "villages" and not has_geometry:
             self.problems.append(Problem(
                 self.file, None, "geometry",
-                "missing village boundaries: add a WKT column named one of "
-                + ", ".join(GEOMETRY_HEADERS) + " or use a GeoJSON/GeoPackage/shapefile"))
+                bi("缺少行政村边界：请添加 WKT 列（列名为 " + "、".join(GEOMETRY_HEADERS)
+                   + " 之一），或改用 GeoJSON/GeoPackage/shapefile",
+                   "missing village boundaries: add a WKT column named one of "
+                   + ", ".join(GEOMETRY_HEADERS) + " or use a GeoJSON/GeoPackage/shapefile")))
 
     # --- generic column conversion -------------------------------------------------------------
 
@@ -330,7 +349,8 @@ class ValidatorBase:
                     with np.errstate(invalid="ignore"):
                         fractional = np.isfinite(numbers) & (numbers != np.round(numbers))
                     for i in np.flatnonzero(fractional).tolist():
-                        self.error(int(i), match.header, f"not a whole number: {show_value(raw[i])}")
+                        self.error(int(i), match.header, bi(f"应为整数：{show_value(raw[i])}",
+                                                         f"not a whole number: {show_value(raw[i])}"))
                         numbers[i] = np.nan
                 if column.name == "power_dbm" and match.unit in WATT_UNITS:
                     numbers = self._watts_to_dbm(numbers, match.header)
@@ -352,7 +372,8 @@ class ValidatorBase:
         out = np.full(watts.shape, np.nan)
         for i in np.flatnonzero(np.isfinite(watts)).tolist():
             if watts[i] <= 0:
-                self.error(int(i), header, f"transmit power must be above 0 W, got {watts[i]:g} W")
+                self.error(int(i), header, bi(f"发射功率应大于 0 W，实为 {watts[i]:g} W",
+                                              f"transmit power must be above 0 W, got {watts[i]:g} W"))
             else:
                 out[i] = 10.0 * math.log10(watts[i]) + 30.0
         return out
@@ -364,7 +385,9 @@ class ValidatorBase:
             outside = np.isfinite(values) & ((values < lo) | (values > hi))
         for i in np.flatnonzero(outside).tolist():
             bound = f"at least {lo:g}" if math.isinf(hi) else f"{lo:g} to {hi:g}"
-            self.error(int(i), header, f"{values[i]:g} is out of range: {name} must be {bound} {unit}")
+            self.error(int(i), header, out_of_range(
+                f"{values[i]:g}", f"{lo:g}", None if math.isinf(hi) else f"{hi:g}", unit,
+                f"{values[i]:g} is out of range: {name} must be {bound} {unit}", what=column_zh(name)))
 
     def _check_power(self) -> None:
         values = self.values["power_dbm"]
@@ -375,12 +398,16 @@ class ValidatorBase:
             outside = np.isfinite(values) & ((values < lo) | (values > hi))
         for i in np.flatnonzero(outside).tolist():
             if in_watts:
-                message = f"{10 ** ((values[i] - 30) / 10):g} W ({values[i]:.1f} dBm) is outside 0-80 dBm"
+                watts = f"{10 ** ((values[i] - 30) / 10):g} W ({values[i]:.1f} dBm)"
+                message = bi(f"发射功率 {watts} 超出范围：应在 0 到 80 dBm 之间", f"{watts} is outside 0-80 dBm")
             else:
-                message = f"{values[i]:g} dBm is outside the plausible 0-80 dBm"
+                zh = f"发射功率 {values[i]:g} dBm 超出范围：应在 0 到 80 dBm 之间"
+                en = f"{values[i]:g} dBm is outside the plausible 0-80 dBm"
                 if values[i] > hi:
-                    message += ("; if the column is in watts, name it e.g. '发射功率(W)' or 'power_w' "
-                                "and it is converted")
+                    zh += "；若该列单位是瓦，请把列名写成如 '发射功率(W)' 或 'power_w'，即会换算"
+                    en += ("; if the column is in watts, name it e.g. '发射功率(W)' or 'power_w' "
+                           "and it is converted")
+                message = bi(zh, en)
             self.error(int(i), match.header, message)
 
     def categorical(self, name: str, lookup: Callable[[str], object], accepted: Iterable[str],
@@ -392,18 +419,20 @@ class ValidatorBase:
         for i, text in enumerate(texts):
             if text is None:
                 if required and name in self.matches:
-                    self.error(i, header, f"missing {name}")
+                    self.error(i, header, missing_value(name))
                 out.append(default)
                 continue
             found = lookup(text)
             if isinstance(found, str):
                 out.append(found)
             elif isinstance(found, tuple) and found:
-                self.error(i, header, f"{text!r} names several operators ({', '.join(found)}); "
-                           "write one row per operator for shared sites")
+                self.error(i, header, bi(f"{text!r} 包含多个运营商（{'、'.join(found)}）；共享站址请每个运营商写一行",
+                                         f"{text!r} names several operators ({', '.join(found)}); "
+                                         "write one row per operator for shared sites"))
                 out.append(None)
             else:
-                self.error(i, header, f"unknown {name} {text!r}; use one of {', '.join(accepted)}")
+                self.error(i, header, unknown_value(column_zh(name), repr(text), "、".join(accepted),
+                                                    f"unknown {name} {text!r}; use one of {', '.join(accepted)}"))
                 out.append(None)
         return out
 
@@ -416,7 +445,7 @@ class ValidatorBase:
         """Report the rows whose text column ``name`` is empty."""
         for i, value in enumerate(self.values.get(name, [])):
             if value is None:
-                self.error(i, self.header(name), f"missing {name}")
+                self.error(i, self.header(name), missing_value(name))
 
     def duplicates(self, keys: list[tuple[Any, ...]], candidates: list[int], what: str, field: str) -> None:
         """Report every candidate row whose key repeats an earlier row's."""
@@ -426,7 +455,9 @@ class ValidatorBase:
             if key in first:
                 j = first[key]
                 shown = ", ".join("" if k is None else str(k) for k in key)
-                self.error(i, field, f"duplicate {what} ({shown}): rows {self.rows[j]} and {self.rows[i]}")
+                rows = (self.rows[j], self.rows[i])
+                self.error(i, field, duplicate(_DUPLICATE_ZH.get(what, what), shown, f"{rows[0]} 和 {rows[1]}",
+                                               f"duplicate {what} ({shown}): rows {rows[0]} and {rows[1]}"))
             else:
                 first[key] = i
 

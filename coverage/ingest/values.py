@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from coverage.ingest.messages import bi, not_a_date, not_a_number
 from coverage.schema import (
     OPERATORS,
     STATUSES,
@@ -82,12 +83,12 @@ _THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 def parse_number(value: object, *, dms: bool) -> float | str:
     """A float, or an error message (the slow path of :func:`parse_floats`)."""
     if isinstance(value, (bool, np.bool_)):
-        return f"not a number: {value!r}"
+        return not_a_number(repr(value))
     if isinstance(value, (int, float, np.integer, np.floating)):
         number = float(value)
-        return number if math.isfinite(number) else f"not a finite number: {value!r}"
+        return number if math.isfinite(number) else _not_finite(repr(value))
     if not isinstance(value, str):
-        return f"not a number: {show_value(value)}"
+        return not_a_number(show_value(value))
     text = unicodedata.normalize("NFKC", value).strip().replace("−", "-")
     if _THOUSANDS_RE.match(text):
         text = text.replace(",", "")
@@ -103,8 +104,12 @@ def parse_number(value: object, *, dms: bool) -> float | str:
                     if (m.group(4) or "").upper() in ("S", "W", "南", "西"):
                         number = -number
                     return number
-        return f"not a number: {show_value(value)}"
-    return number if math.isfinite(number) else f"not a finite number: {show_value(value)}"
+        return not_a_number(show_value(value))
+    return number if math.isfinite(number) else _not_finite(show_value(value))
+
+
+def _not_finite(shown: str) -> str:
+    return bi(f"应为有限的数字：{shown}", f"not a finite number: {shown}")
 
 
 def show_cell(value: object) -> str:
@@ -168,6 +173,12 @@ _COMPACT_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:[ T]?(\d{2})(\d{2})(\d{2}))?
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 _YEAR_RANGE = (1980, 2100)
 _DATE_FORMATS = "YYYY-MM-DD, YYYY/M/D, YYYY.MM.DD, YYYYMMDD, YYYY年M月D日 or an Excel date"
+_DATE_FORMATS_ZH = "YYYY-MM-DD、YYYY/M/D、YYYY.MM.DD、YYYYMMDD、YYYY年M月D日 或 Excel 日期"
+
+
+def _not_a_date(value: object) -> str:
+    shown = show_value(value)
+    return not_a_date(shown, f"not a date: {shown}; use {_DATE_FORMATS}", _DATE_FORMATS_ZH)
 
 
 def parse_datetime(value: object) -> dt.datetime | str:
@@ -188,7 +199,7 @@ def parse_datetime(value: object) -> dt.datetime | str:
         if 20000 <= number <= 80000:  # Excel serial day number (1900 date system): 1954-2119
             result = _EXCEL_EPOCH + dt.timedelta(days=number)
         else:
-            return f"not a date: {show_value(value)}; use {_DATE_FORMATS}"
+            return _not_a_date(value)
     elif isinstance(value, str):
         text = unicodedata.normalize("NFKC", value).strip()
         m = _DATE_RE.match(text)
@@ -201,7 +212,7 @@ def parse_datetime(value: object) -> dt.datetime | str:
             if c is None:
                 if re.fullmatch(r"\d{5}(\.\d+)?", text):
                     return parse_datetime(float(text))
-                return f"not a date: {show_value(value)}; use {_DATE_FORMATS}"
+                return _not_a_date(value)
             parts = (*c.groups(), None)
         year, month, day = int(parts[0] or 0), int(parts[1] or 0), int(parts[2] or 0)
         hour, minute, second = int(parts[3] or 0), int(parts[4] or 0), int(parts[5] or 0)
@@ -209,7 +220,7 @@ def parse_datetime(value: object) -> dt.datetime | str:
         try:
             result = dt.datetime(year, month, day, hour, minute, second, micro)
         except ValueError as exc:
-            return f"not a valid date: {show_value(value)} ({exc})"
+            return bi(f"不是有效的日期：{show_value(value)}", f"not a valid date: {show_value(value)} ({exc})")
         if zone:
             sign = -1 if zone.startswith("-") else 1
             digits = zone.replace(":", "")[1:] if zone.upper() != "Z" else "0000"
@@ -217,9 +228,10 @@ def parse_datetime(value: object) -> dt.datetime | str:
             aware = result.replace(tzinfo=dt.timezone(offset))
             result = aware.astimezone(_SHANGHAI).replace(tzinfo=None)
     else:
-        return f"not a date: {show_value(value)}; use {_DATE_FORMATS}"
+        return _not_a_date(value)
     if not _YEAR_RANGE[0] <= result.year <= _YEAR_RANGE[1]:
-        return f"implausible date {show_value(value)}: the year must be {_YEAR_RANGE[0]}-{_YEAR_RANGE[1]}"
+        return bi(f"日期不合理：{show_value(value)}，年份应在 {_YEAR_RANGE[0]} 到 {_YEAR_RANGE[1]} 之间",
+                  f"implausible date {show_value(value)}: the year must be {_YEAR_RANGE[0]}-{_YEAR_RANGE[1]}")
     return result
 
 
