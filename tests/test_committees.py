@@ -47,7 +47,7 @@ def test_land_survey_codes_with_urban_names_are_counted_not_committees(tmp_path:
             ["321012101202", "东关街道办事处", VILLAGE_POLYGONS[1].wkt],
             ["321012101203", "梅园社区", VILLAGE_POLYGONS[2].wkt]]
     result = read_input("villages", write_csv(tmp_path / "土地调查.csv", header, rows))
-    assert any(w.message.startswith("2 unit(s) coded as village committees (NBS 200-399) are named as urban")
+    assert any(english(w.message).startswith("2 unit(s) coded as village committees (NBS 200-399) are named as urban")
                for w in result.warnings)
     store = Store(f"sqlite:///{tmp_path / 'v.db'}")
     store.create_schema()

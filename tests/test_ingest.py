@@ -294,8 +294,17 @@ def test_every_problem_of_a_file_is_listed_in_row_order(tmp_path: Path) -> None:
     found = [(p.row, p.field) for p in err.value.problems]
     assert found == [(1, "频段"), (2, "经度"), (3, "运营商"), (4, "方位角"), (4, "下倾角"), (4, "开通日期")]
     text = str(err.value)
-    assert text.startswith("many.csv, row 1, field '频段': unknown band 'n99'")
+    assert text.startswith("many.csv, row 1, field '频段': 无法识别的频段 'n99'；应为 频段名称（n28、n41、")
+    assert "或以 MHz 为单位的频率 (unknown band 'n99'; use a band name (n28, n41, " in text
     assert "400 is out of range: azimuth_deg must be 0 to 360 degrees" in text
+    # the whole messages: Chinese first, the English unchanged in brackets
+    messages = {p.field: p.message for p in err.value.problems}
+    assert messages["经度"] == "无法解析为数字：'abc' (not a number: 'abc')"
+    assert messages["方位角"] == ("方位角 400 超出范围：应在 0 到 360 度之间 "
+                               "(400 is out of range: azimuth_deg must be 0 to 360 degrees)")
+    assert messages["下倾角"] == ("下倾角 -45 超出范围：应在 -20 到 90 度之间 "
+                               "(-45 is out of range: tilt_deg must be -20 to 90 degrees)")
+    assert messages["运营商"].startswith("无法识别的运营商 '铁塔'；应为 CMCC (中国移动)、CUCC (中国联通)、")
 
 
 def test_file_level_problems_come_first_and_duplicated_headers_are_named(tmp_path: Path) -> None:
@@ -423,8 +432,8 @@ def test_missing_required_values_are_named(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as err:
         read_input("villages", write_csv(tmp_path / "v.csv", VILLAGE_HEADER_ZH, rows))
     messages = [(p.row, p.field, p.message) for p in err.value.problems]
-    assert (1, "村名称", "missing village name") in messages
-    assert (2, "村代码", "missing code") in messages
+    assert (1, "村名称", "缺少行政村名称 (missing village name)") in messages
+    assert (2, "村代码", "缺少行政村代码 (missing code)") in messages
 
 
 def test_measurement_point_geometry_may_replace_lon_lat(tmp_path: Path) -> None:

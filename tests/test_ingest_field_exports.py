@@ -69,7 +69,7 @@ def test_whitespace_utm_log_with_outage_rows_goes_in_with_one_flag(tmp_path: Pat
     assert np.isnan(frame["sinr_db"].iloc[2]) and frame["dl_mbps"].iloc[0] == 310.5
     messages = [w.message for w in result.warnings]
     assert any("3 row(s) have fewer fields than the 13 of the header (3 with 10)" in m for m in messages)
-    assert any(m.startswith("3 sample(s) without service (3 have an empty SS-RSRP)") for m in messages)
+    assert any(english(m).startswith("3 sample(s) without service (3 have an empty SS-RSRP)") for m in messages)
     assert any(english(m).startswith("unit 'dB' read as dBm") for m in messages)
 
 
@@ -81,7 +81,8 @@ def test_no_service_written_in_the_rsrp_column_or_a_flag_column(tmp_path: Path) 
     path.write_text(",".join(header) + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
     with pytest.raises(ValidationError) as err:
         read_input("measurements", path)
-    assert [(p.row, p.message) for p in err.value.problems] == [(4, "marked as no service but has SS-RSRP -97 dBm")]
+    assert [(p.row, p.message) for p in err.value.problems] == [
+        (4, "标记为无服务，却有 SS-RSRP -97 dBm (marked as no service but has SS-RSRP -97 dBm)")]
     path.write_text(",".join(header) + "\n" + "\n".join(rows[:3]) + "\n", encoding="utf-8")
     result = read_input("measurements", path)
     assert list(result.frame["rsrp_dbm"]) == [-95.0, NO_SERVICE_RSRP_DBM, NO_SERVICE_RSRP_DBM]

@@ -20,6 +20,7 @@ from api.cli import app as cli_app
 from coverage.errors import ConfigError, ValidationError
 from coverage.ingest import inspect_input, read_input
 from coverage.ingest.mapping import ColumnMapping, load_profile, parse_pairs, save_profile
+from coverage.ingest.messages import english
 from coverage.model.predict import prepare_cells
 from coverage.schema import conform
 from coverage.store.storage import Store
@@ -73,9 +74,9 @@ def test_map_and_set_take_the_export_without_edits(tmp_path: Path) -> None:
     assert frame["power_dbm"].iloc[2] == pytest.approx(12.2 + 10 * math.log10(600), abs=1e-9)
     assert frame["power_dbm"].iloc[3] == pytest.approx(18.0 + 10 * math.log10(1920), abs=1e-9)
     messages = [w.message for w in result.warnings]
-    assert any(m.startswith("1 cell(s) with antenna height 0 taken as unknown") for m in messages)
-    assert any(m.startswith("1 cell(s) with downtilt 0 taken as unknown") for m in messages)
-    assert any(m.startswith("4 power(s) per resource element above 60 read as 0.1 dBm") for m in messages)
+    assert any(english(m).startswith("1 cell(s) with antenna height 0 taken as unknown") for m in messages)
+    assert any(english(m).startswith("1 cell(s) with downtilt 0 taken as unknown") for m in messages)
+    assert any(english(m).startswith("4 power(s) per resource element above 60 read as 0.1 dBm") for m in messages)
 
 
 def test_the_unit_in_a_header_or_a_map_target_says_tenths_of_dbm(tmp_path: Path) -> None:
@@ -103,7 +104,7 @@ def test_rs_power_typed_as_total_power_is_counted(tmp_path: Path) -> None:
     rows = [["S1", "联通", "L1800", "119.405", "32.405", "0", "15.2"],
             ["S2", "联通", "L1800", "119.415", "32.405", "0", "46"]]
     result = read_input("stations", write_csv(tmp_path / "p.csv", header, rows))
-    assert any(w.message.startswith("1 cell(s) with a total transmit power under 30 dBm") and "rs_power_dbm"
+    assert any(english(w.message).startswith("1 cell(s) with a total transmit power under 30 dBm") and "rs_power_dbm"
                in w.message for w in result.warnings)
 
 
@@ -160,7 +161,7 @@ def test_sites_without_azimuth_are_counted_or_split_into_three_sectors(tmp_path:
     path = write_csv(tmp_path / "a.csv", header, rows)
     plain = read_input("stations", path)
     assert len(plain.frame) == 3
-    assert any(w.message.startswith("2 cell(s) without azimuth") and "--three-sectors" in w.message
+    assert any(english(w.message).startswith("2 cell(s) without azimuth") and "--three-sectors" in w.message
                for w in plain.warnings)
     split = read_input("stations", path, mapping=ColumnMapping(three_sectors=True)).frame
     assert len(split) == 7

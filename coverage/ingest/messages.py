@@ -79,8 +79,10 @@ def not_a_date(shown: str, english: str, formats: str = "YYYY-MM-DD") -> str:
 def out_of_range(value: str, lo: str, hi: str | None, unit: str, english: str, what: str = "") -> str:
     """A value outside its plausible range: ``应在 lo 到 hi unit 之间`` (``hi`` None: at least ``lo``)."""
     unit_zh = _UNIT_ZH.get(unit, unit)
-    bound = f"应不小于 {lo} {unit_zh}" if hi is None else f"应在 {lo} 到 {hi} {unit_zh} 之间"
-    return bi(f"{what}{value} 超出范围：{bound}", english)
+    if unit_zh.isascii():  # 300 dBm 之间, 300 米之间
+        unit_zh += " "
+    bound = f"应不小于 {lo} {unit_zh}".rstrip() if hi is None else f"应在 {lo} 到 {hi} {unit_zh}之间"
+    return bi(f"{what + ' ' if what else ''}{value} 超出范围：{bound}", english)
 
 
 def duplicate(what_zh: str, shown: str, rows: str, english: str) -> str:
