@@ -16,6 +16,7 @@ from coverage.audit.rounds import evidence_frame, field_test_evidence
 from coverage.audit.sampling import SamplingPlan, draw_sample
 from coverage.crs import wgs84_to_gcj02
 from coverage.errors import ConfigError, ValidationError
+from coverage.ingest.messages import english
 from tests.worlds.two_cities import field_tests, two_city_results, two_city_stations
 
 RESULTS = two_city_results()
@@ -156,9 +157,16 @@ def test_every_problem_is_reported_with_file_row_and_field(tmp_path: Path) -> No
         "bad.csv, row 11, field '村代码': village code '32010100120' is not a 12-digit NBS code",
         "bad.csv, row 13, field '测试时间': duplicate test",
     ]
+    # each problem says its file, row and field, its message Chinese first with the English in brackets
+    english_only = [f"{p.split(': ', 1)[0]}: {english(p.split(': ', 1)[1])}" for p in problems]
     for text in expected:
-        assert any(p.startswith(text) for p in problems), (text, problems)
+        assert any(p.startswith(text) for p in english_only), (text, problems)
     assert len(problems) == len(expected)
+    assert "bad.csv, row 10, field '测试人': 缺少测试人 (missing tester)" in problems
+    assert ("bad.csv, row 7, field '测试时间': 测试时间 2027-01-05 10:00 在未来 "
+            "(test time 2027-01-05 10:00 is in the future)") in problems
+    assert ("bad.csv, row 4, field 'SS-RSRP(dBm)': SS-RSRP -20 超出范围：应在 -156 到 -31 dBm 之间 "
+            "(-20 is out of range: rsrp_dbm must be -156 to -31 dBm)") in problems
 
 
 def test_missing_columns_and_empty_files(tmp_path: Path) -> None:
@@ -168,7 +176,7 @@ def test_missing_columns_and_empty_files(tmp_path: Path) -> None:
     assert any("missing required column 'ul_mbps'" in p and "上传速率" in p for p in problems)
     assert any("missing required column 'tester'" in p for p in problems)
     (tmp_path / "empty.csv").write_text("", encoding="utf-8")
-    assert _problems(tmp_path / "empty.csv") == ["empty.csv: file is empty"]
+    assert _problems(tmp_path / "empty.csv") == ["empty.csv: 文件为空 (file is empty)"]
     (tmp_path / "x.json").write_text("{\"a\": 1}", encoding="utf-8")
     assert "expected a non-empty array" in _problems(tmp_path / "x.json")[0]
     (tmp_path / "x.txt.gz").write_text("x", encoding="utf-8")

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from coverage.errors import ValidationError
+from coverage.ingest.messages import english
 from coverage.ingest.mr import export_mr, ingest_mr, read_mr
 from coverage.model.bands import channel, nr_arfcn_freq_mhz
 from coverage.store.storage import Store
@@ -75,21 +76,27 @@ def test_corner_in_a_projected_crs_gives_the_centre(store: Store, tmp_path: Path
 
 
 @pytest.mark.parametrize(("row", "line", "field", "words"), [
-    ("g9,118.9,32.1,75,2026-10-01,2026-10-31,移动,NR,504990,10,-98,0.5,1,1", 4, "栅格大小(m)", "wrong grid size 75"),
-    ("g9,118.9,32.1,100,2026-10-01,2026-10-31,移动,NR,504990,-5,-98,0.5,1,1", 4, "采样点数", "negative sample count"),
-    ("g9,118.9,32.1,100,2026-10-01,2026-10-31,移动,NR,504990,10,-98,1.2,1,1", 4, "RSRP>=-105dBm占比", "above 1"),
-    ("g9,118.9,32.1,100,2026-10-01,2026-10-31,移动,NR,123,10,-98,0.5,1,1", 4, "频点", "unknown ARFCN 123"),
-    ("g9,118.9,32.1,100,2026-10-31,2026-10-01,移动,NR,504990,10,-98,0.5,1,1", 4, "结束日期", "before it starts"),
-    ("g1,118.80,32.05,100,2026-10-15,2026-11-14,移动,NR,504990,10,-98,0.5,1,1", 4, "中心经度", "duplicate grid"),
+    ("g9,118.9,32.1,75,2026-10-01,2026-10-31,移动,NR,504990,10,-98,0.5,1,1", 4, "栅格大小(m)",
+     ("栅格大小 75 米不正确", "wrong grid size 75")),
+    ("g9,118.9,32.1,100,2026-10-01,2026-10-31,移动,NR,504990,-5,-98,0.5,1,1", 4, "采样点数",
+     ("采样点数为负：-5", "negative sample count")),
+    ("g9,118.9,32.1,100,2026-10-01,2026-10-31,移动,NR,504990,10,-98,1.2,1,1", 4, "RSRP>=-105dBm占比",
+     ("达标比例 1.2 大于 1", "above 1")),
+    ("g9,118.9,32.1,100,2026-10-01,2026-10-31,移动,NR,123,10,-98,0.5,1,1", 4, "频点",
+     ("未知的 ARFCN 123：", "unknown ARFCN 123")),
+    ("g9,118.9,32.1,100,2026-10-31,2026-10-01,移动,NR,504990,10,-98,0.5,1,1", 4, "结束日期",
+     ("统计结束日期（2026-10-01）早于开始日期（2026-10-31）", "before it starts")),
+    ("g1,118.80,32.05,100,2026-10-15,2026-11-14,移动,NR,504990,10,-98,0.5,1,1", 4, "中心经度",
+     ("栅格重复：文件中更早已有", "duplicate grid")),
 ])
 def test_bad_files_are_rejected_with_row_and_field(store: Store, tmp_path: Path, row: str, line: int, field: str,
-                                                    words: str) -> None:
+                                                    words: tuple[str, str]) -> None:
     ingest_mr(store, _csv(tmp_path, ROWS[1:2], name="before.csv"))  # something stored already
     with pytest.raises(ValidationError) as caught:
         ingest_mr(store, _csv(tmp_path, [*ROWS, row]))
     problem = caught.value.problems[0]
     assert (problem.file, problem.row, problem.field) == ("mr.csv", line, field)
-    assert words in problem.message
+    assert problem.message.startswith(words[0]) and words[1] in english(problem.message)
     assert len(read_mr(store)) == 1  # nothing of the rejected file, the stored row kept
 
 
@@ -174,7 +181,8 @@ def test_cli_ingests_exports_and_shows_mr(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["--db", db, "ingest", "mr", str(_csv(tmp_path, [ROWS[0].replace(",1200,", ",-3,")],
                                                                   name="bad.csv"))])
     # the console script prints the domain error's lines (api.cli's main); the app raises it
-    assert bad.exit_code == 1 and "bad.csv, row 1, field '采样点数': negative sample count" in str(bad.exception)
+    assert bad.exit_code == 1 and str(bad.exception) == ("bad.csv, row 1, field '采样点数': 采样点数为负：-3 "
+                                                        "(negative sample count -3)")
     out = tmp_path / "back.csv"
     assert runner.invoke(app, ["--db", db, "export", "mr", "-o", str(out)]).exit_code == 0
     assert out.read_text(encoding="utf-8-sig").count("\n") == 4

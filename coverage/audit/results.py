@@ -29,6 +29,16 @@ import shapely
 from coverage import crs as crs_mod
 from coverage.errors import Problem, ValidationError
 from coverage.ingest.headers import split_unit
+from coverage.ingest.messages import (
+    bi,
+    column_zh,
+    duplicate,
+    missing_column,
+    missing_value,
+    out_of_range,
+    outside_china,
+    unknown_value,
+)
 from coverage.ingest.readers import (
     Table,
     check_encoding,
@@ -213,12 +223,13 @@ def read_field_tests(path: str | Path, *, round_number: int, villages: pd.DataFr
     source = crs_mod.resolve_crs(crs if crs not in (None, "") else "EPSG:4326")
     check_encoding(encoding)
     if not path.exists():
-        raise file_error(file, "file not found")
+        raise file_error(file, bi("文件不存在", "file not found"))
     suffix = path.suffix.lower()
     if suffix not in _READERS:
-        raise file_error(file, f"unsupported file type {suffix or '(no extension)'!r}; use .csv, .xlsx or .json")
+        raise file_error(file, bi(f"不支持的文件类型 {suffix or '(no extension)'!r}；应为 .csv、.xlsx 或 .json",
+                                  f"unsupported file type {suffix or '(no extension)'!r}; use .csv, .xlsx or .json"))
     if path.stat().st_size == 0:
-        raise file_error(file, "file is empty")
+        raise file_error(file, bi("文件为空", "file is empty"))
     sha = fingerprint(path)
     reader = _READERS[suffix]
     if reader == "csv":
@@ -240,9 +251,9 @@ def _read_json(path: Path, file: str) -> Table:
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError:
-        raise file_error(file, "JSON must be UTF-8") from None
+        raise file_error(file, bi("JSON 文件应为 UTF-8 编码", "JSON must be UTF-8")) from None
     except ValueError as exc:
-        raise file_error(file, f"not valid JSON: {exc}") from None
+        raise file_error(file, bi(f"不是有效的 JSON：{exc}", f"not valid JSON: {exc}")) from None
     records: Any = data
     if isinstance(data, dict):
         if data.get("type") == "FeatureCollection":
@@ -251,14 +262,15 @@ def _read_json(path: Path, file: str) -> Table:
             records = next((data[k] for k in ("tests", "records", "results", "data", "items")
                             if isinstance(data.get(k), list)), None)
     if not isinstance(records, list) or not records:
-        raise file_error(file, "expected a non-empty array of test objects (or an object with a 'tests' array, "
-                                "or a GeoJSON FeatureCollection)")
+        raise file_error(file, bi("应为非空的测试记录数组（或带 'tests' 数组的对象，或 GeoJSON FeatureCollection）",
+                                  "expected a non-empty array of test objects (or an object with a 'tests' array, "
+                                  "or a GeoJSON FeatureCollection)"))
     header: list[str] = []
     seen: set[str] = set()
     problems = []
     for i, rec in enumerate(records, start=1):
         if not isinstance(rec, dict):
-            problems.append(Problem(file, i, None, f"test {i} is not an object"))
+            problems.append(Problem(file, i, None, bi(f"第 {i} 条测试记录不是对象", f"test {i} is not an object")))
             continue
         for key in rec:
             if key not in seen:
@@ -354,23 +366,25 @@ class _Checker:
                 continue
             allowed = _UNITS.get(name)
             if unit is not None and allowed is not None and unit not in allowed:
-                self.problems.append(Problem(self.file, None, header, f"unit {unit!r} is not supported for "
-                                             f"{name}; use " + " or ".join(sorted(allowed))))
+                self.problems.append(Problem(self.file, None, header, bi(
+                    f"{column_zh(name)}不支持单位 {unit!r}；请用 " + " 或 ".join(sorted(allowed)),
+                    f"unit {unit!r} is not supported for {name}; use " + " or ".join(sorted(allowed)))))
             if name in self.index:
-                self.problems.append(Problem(self.file, None, header, f"columns {self.headers[name]!r} and "
-                                             f"{header!r} both map to {name}; keep one of them"))
+                self.problems.append(Problem(self.file, None, header, bi(
+                    f"列 {self.headers[name]!r} 和 {header!r} 都对应{column_zh(name)}（{name}）；请保留其中一列",
+                    f"columns {self.headers[name]!r} and {header!r} both map to {name}; keep one of them")))
                 continue
             self.index[name] = j
             self.headers[name] = header
         for column in FIELD_TEST_COLUMNS:
             if column.required and column.name not in self.index:
                 accepted = ", ".join([column.name, *column.aliases])
-                self.problems.append(Problem(self.file, None, column.name,
-                                             f"missing required column {column.name!r} (accepted headers: "
-                                             f"{accepted})"))
+                self.problems.append(Problem(self.file, None, column.name, missing_column(
+                    column.name, f"missing required column {column.name!r} (accepted headers: {accepted})")))
         if ignored:
-            self.problems.append(Problem(self.file, None, None, "ignored columns not in the field-test "
-                                         "contract: " + ", ".join(ignored), severity="warning"))
+            self.problems.append(Problem(self.file, None, None, bi(
+                "已忽略不在现场测试数据规范中的列：" + "、".join(ignored),
+                "ignored columns not in the field-test contract: " + ", ".join(ignored)), severity="warning"))
         if any(p.severity == "error" for p in self.problems):
             raise ValidationError(self.problems)
 
@@ -401,7 +415,9 @@ class _Checker:
                 outside = np.isfinite(values) & ((values < lo) | (values > hi))
             for i in np.flatnonzero(outside).tolist():
                 bound = f"at least {lo:g}" if math.isinf(hi) else f"{lo:g} to {hi:g}"
-                self.error(i, name, f"{values[i]:g} is out of range: {name} must be {bound} {unit}")
+                self.error(i, name, out_of_range(
+                    f"{values[i]:g}", f"{lo:g}", None if math.isinf(hi) else f"{hi:g}", unit,
+                    f"{values[i]:g} is out of range: {name} must be {bound} {unit}", what=column_zh(name)))
                 values[i] = np.nan
 
     def _row_checks(self) -> None:
@@ -413,50 +429,60 @@ class _Checker:
         for i in range(self.n):
             code = v["village_code"][i]
             if code is None:
-                self.error(i, "village_code", "missing village code")
+                self.error(i, "village_code", missing_value("village_code", "missing village code"))
             elif not (len(code) == 12 and code.isdigit()):
-                self.error(i, "village_code", f"village code {show_value(code)} is not a 12-digit NBS code")
+                self.error(i, "village_code", bi(f"行政村代码 {show_value(code)} 不是 12 位统计用区划代码",
+                                                 f"village code {show_value(code)} is not a 12-digit NBS code"))
             elif code not in self.listed:
                 if code in self.known:
-                    self.error(i, "village_code", f"village {code} is not in round {self.round} "
-                               "(neither on its list nor a reserve)")
+                    self.error(i, "village_code", bi(
+                        f"行政村 {code} 不在第 {self.round} 轮审核中（既不在抽样名单上，也不是备选）",
+                        f"village {code} is not in round {self.round} (neither on its list nor a reserve)"))
                 else:
-                    self.error(i, "village_code", f"unknown village code {code}: no such village is stored")
+                    self.error(i, "village_code", bi(f"未知的行政村代码 {code}：没有存储这个行政村",
+                                                     f"unknown village code {code}: no such village is stored"))
             elif v["village_name"][i] is not None:
                 listed = self.list_names[self.listed[code]]
                 given = str(v["village_name"][i])
                 if isinstance(listed, str) and given not in listed and listed not in given:
-                    self.warn(i, "village_name", f"name {given!r} differs from the listed {listed!r} for {code}")
+                    self.warn(i, "village_name", bi(f"村名 {given!r} 与名单上 {code} 的 {listed!r} 不同",
+                                                    f"name {given!r} differs from the listed {listed!r} for {code}"))
             stamp = v["tested_at"][i]
             if stamp is None and is_missing(raw["tested_at"][i]):
-                self.error(i, "tested_at", "missing test time")
+                self.error(i, "tested_at", bi("缺少测试时间", "missing test time"))
             elif isinstance(stamp, dt.datetime) and stamp > self.now + dt.timedelta(days=1):
-                self.error(i, "tested_at", f"test time {stamp:%Y-%m-%d %H:%M} is in the future")
+                self.error(i, "tested_at", bi(f"测试时间 {stamp:%Y-%m-%d %H:%M} 在未来",
+                                              f"test time {stamp:%Y-%m-%d %H:%M} is in the future"))
             op_text = v["operator"][i]
             op: str | None = None
             if op_text is None:
-                self.error(i, "operator", "missing operator")
+                self.error(i, "operator", missing_value("operator"))
             else:
                 found = normalize_operator(op_text)
                 if isinstance(found, str):
                     op = found
                 elif isinstance(found, tuple) and found:
-                    self.error(i, "operator", f"{op_text!r} names several operators ({', '.join(found)}); "
-                               "record one row per operator")
+                    self.error(i, "operator", bi(f"{op_text!r} 包含多个运营商（{'、'.join(found)}）；"
+                                                 "请每个运营商记一行",
+                                                 f"{op_text!r} names several operators ({', '.join(found)}); "
+                                                 "record one row per operator"))
                 else:
-                    self.error(i, "operator", f"unknown operator {op_text!r}; use one of "
-                               + ", ".join(accepted_values(OPERATORS)))
+                    self.error(i, "operator", unknown_value(
+                        "运营商", repr(op_text), "、".join(accepted_values(OPERATORS)),
+                        f"unknown operator {op_text!r}; use one of " + ", ".join(accepted_values(OPERATORS))))
             operators.append(op)
             band_text = v["band"][i]
             band = normalize_band(band_text) if band_text is not None else None
             if band_text is not None and band is None:
-                self.error(i, "band", f"unknown band {band_text!r}; use a band name ({', '.join(BANDS)}) "
-                           "or a frequency in MHz")
+                self.error(i, "band", unknown_value(
+                    "频段", repr(band_text), f"频段名称（{'、'.join(BANDS)}）或以 MHz 为单位的频率",
+                    f"unknown band {band_text!r}; use a band name ({', '.join(BANDS)}) or a frequency in MHz"))
             bands.append(band)
             no_service = is_missing(raw["rsrp_dbm"][i])
             if no_service:
                 if not is_missing(raw["sinr_db"][i]):
-                    self.error(i, "sinr_db", "SS-SINR given without SS-RSRP; leave both empty for no service")
+                    self.error(i, "sinr_db", bi("有 SS-SINR 却没有 SS-RSRP；无服务时两者都留空",
+                                                "SS-SINR given without SS-RSRP; leave both empty for no service"))
                 for name in ("dl_mbps", "ul_mbps"):
                     if is_missing(raw[name][i]):
                         v[name][i] = 0.0  # no service: no throughput
@@ -464,15 +490,18 @@ class _Checker:
                 for name, what in (("sinr_db", "SS-SINR"), ("dl_mbps", "download rate"),
                                    ("ul_mbps", "upload rate")):
                     if is_missing(raw[name][i]):
-                        self.error(i, name, f"missing {what} (only a test without 5G service, with empty "
-                                   "SS-RSRP, may leave it empty)")
+                        self.error(i, name, bi(f"缺少{column_zh(name)}（只有无 5G 服务、SS-RSRP 为空的测试可以留空）",
+                                               f"missing {what} (only a test without 5G service, with empty "
+                                               "SS-RSRP, may leave it empty)"))
             if v["tester"][i] is None:
-                self.error(i, "tester", "missing tester")
+                self.error(i, "tester", missing_value("tester"))
             if code is not None and op is not None and isinstance(stamp, dt.datetime):
                 key = (code, stamp, op)
                 if key in seen:
-                    self.error(i, "tested_at", f"duplicate test of {code} by {op} at {stamp:%Y-%m-%d %H:%M:%S}: "
-                               f"rows {self.rows[seen[key]]} and {self.rows[i]}")
+                    rows = (self.rows[seen[key]], self.rows[i])
+                    self.error(i, "tested_at", duplicate(
+                        "测试记录", f"{code}，{op}，{stamp:%Y-%m-%d %H:%M:%S}", f"{rows[0]} 和 {rows[1]}",
+                        f"duplicate test of {code} by {op} at {stamp:%Y-%m-%d %H:%M:%S}: rows {rows[0]} and {rows[1]}"))
                 else:
                     seen[key] = i
         v["operator"] = operators
@@ -484,15 +513,17 @@ class _Checker:
         raw_lon, raw_lat = self._raw("lon"), self._raw("lat")
         for i in range(self.n):
             if is_missing(raw_lon[i]):
-                self.error(i, "lon", "missing longitude of the test point")
+                self.error(i, "lon", bi("缺少测试点经度", "missing longitude of the test point"))
             if is_missing(raw_lat[i]):
-                self.error(i, "lat", "missing latitude of the test point")
+                self.error(i, "lat", bi("缺少测试点纬度", "missing latitude of the test point"))
         ok = np.isfinite(x) & np.isfinite(y)
         swapped = ok & crs_mod.in_china(y, x) & ~crs_mod.in_china(x, y)
         where = f"{self.headers['lon']}/{self.headers['lat']}"
         for i in np.flatnonzero(swapped).tolist():
             self.problems.append(Problem(self.file, int(self.rows[i]), where,
-                                         f"longitude {x[i]:g} and latitude {y[i]:g} look swapped; swap the columns"))
+                                         bi(f"经度 {x[i]:g} 和纬度 {y[i]:g} 疑似颠倒；请交换这两列",
+                                            f"longitude {x[i]:g} and latitude {y[i]:g} look swapped; "
+                                            "swap the columns")))
         ok &= ~swapped
         lon = np.full(self.n, np.nan)
         lat = np.full(self.n, np.nan)
@@ -501,7 +532,8 @@ class _Checker:
         inside = crs_mod.in_china(lon, lat)
         for i in np.flatnonzero(ok & ~inside).tolist():
             self.problems.append(Problem(self.file, int(self.rows[i]), where,
-                                         f"point ({x[i]:g}, {y[i]:g}) is outside China"))
+                                         outside_china(f"测试点 ({x[i]:g}, {y[i]:g})",
+                                                       f"point ({x[i]:g}, {y[i]:g}) is outside China")))
         lon[~inside], lat[~inside] = np.nan, np.nan
         self._distances(lon, lat, where)
         self.values["lon"], self.values["lat"] = np.round(lon, 7), np.round(lat, 7)
@@ -529,9 +561,12 @@ class _Checker:
             if d > TEST_POINT_MAX_M:
                 self.problems.append(Problem(
                     self.file, int(self.rows[i]), where,
-                    f"test point is {d / 1000:.1f} km from the committee point of {code} (at most "
-                    f"{TEST_POINT_MAX_M / 1000:g} km): wrong village code or coordinates"))
+                    bi(f"测试点距 {code} 的村委会位置 {d / 1000:.1f} 公里（最多 {TEST_POINT_MAX_M / 1000:g} 公里）："
+                       "行政村代码或坐标有误",
+                       f"test point is {d / 1000:.1f} km from the committee point of {code} (at most "
+                       f"{TEST_POINT_MAX_M / 1000:g} km): wrong village code or coordinates")))
             elif d > TEST_POINT_WARN_M:
                 self.problems.append(Problem(
                     self.file, int(self.rows[i]), where,
-                    f"test point is {d:.0f} m from the committee point of {code}", severity="warning"))
+                    bi(f"测试点距 {code} 的村委会位置 {d:.0f} 米", f"test point is {d:.0f} m from the committee point "
+                       f"of {code}"), severity="warning"))

@@ -39,7 +39,7 @@ COLUMN_ZH: dict[str, str] = {
     "geometry": "几何（边界）", "corner_lon": "左下角经度", "corner_lat": "左下角纬度", "grid_id": "栅格编号",
     "grid_m": "栅格大小", "period_start": "统计开始日期", "period_end": "统计结束日期", "samples": "采样点数",
     "rsrp_mean_dbm": "平均 RSRP", "share_good": "达标比例", "threshold_dbm": "达标门限", "sinr_mean_db": "平均 SINR",
-    "users": "用户数", "tested_on": "测试日期", "verdict": "测试结论", "round": "审核轮次", "team": "测试队",
+    "users": "用户数", "tested_at": "测试时间", "tester": "测试人", "note": "备注", "village_name": "村名",
 }
 
 #: The Chinese of the units problems name.

@@ -149,8 +149,8 @@ def _duplicate_problems(conn: Connection, state: FileState, file: str, problems:
         return int(firsts[chunk] + i - offsets[chunk])
     in_file = _overlaps(keys, periods)
     for i in in_file[:MAX_PROBLEMS]:
-        problems.append(Problem(file, row_of(int(i)), where, "duplicate grid: the same grid, operator, RAT and band "
-                                                             "for an overlapping period appears earlier in the file"))
+        problems.append(Problem(file, row_of(int(i)), where, "栅格重复：文件中更早已有同一栅格、运营商、制式和频段且统计周期重叠 (duplicate grid: the same grid, operator, RAT and band "  # noqa: E501
+                                                             "for an overlapping period appears earlier in the file)"))
     if state.period[0] is None or stored_up_to == 0:
         return
     b = state.box
@@ -183,9 +183,9 @@ def _duplicate_problems(conn: Connection, state: FileState, file: str, problems:
     hits = hits[hits >= n_stored] - n_stored
     seen = set(in_file.tolist())
     for i in [h for h in hits.tolist() if h not in seen][:MAX_PROBLEMS]:
-        problems.append(Problem(file, row_of(i), where, "duplicate grid: this grid, operator, RAT and band is "
+        problems.append(Problem(file, row_of(i), where, "栅格重复：该栅格、运营商、制式和频段在重叠的统计周期内已存储（--replace 替换已存储的 MR） (duplicate grid: this grid, operator, RAT and band is "  # noqa: E501
                                                            "already stored for an overlapping period (--replace "
-                                                           "replaces the stored MR)"))
+                                                           "replaces the stored MR))"))
 
 
 # -- storing ----------------------------------------------------------------------------------------
@@ -304,8 +304,8 @@ def _validated(chunks: Iterator[pd.DataFrame], file: str, source_crs: str, state
             if header_threshold is not None:
                 if threshold_dbm is not None and threshold_dbm != header_threshold:
                     header_problems.append(Problem(file, None, "share_good",
-                                                   f"the header states {header_threshold:g} dBm, "
-                                                   f"--threshold {threshold_dbm:g} dBm"))
+                                                   f"列名中的门限为 {header_threshold:g} dBm，与 --threshold {threshold_dbm:g} dBm 不一致 (the header states {header_threshold:g} dBm, "  # noqa: E501
+                                                   f"--threshold {threshold_dbm:g} dBm)"))
                 state.threshold = header_threshold
             if header_problems:
                 raise ValidationError(header_problems)
@@ -363,7 +363,7 @@ def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encodin
     path = Path(path)
     file = file_name or path.name
     if not path.is_file():
-        raise ValidationError([Problem(file, None, None, "no such file")])
+        raise ValidationError([Problem(file, None, None, "文件不存在 (no such file)")])
     if crs is not None:
         try:
             resolve_crs(crs)
@@ -409,7 +409,7 @@ def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encodin
             say(f"{file}: {read:,} rows read")
         buffer.data = bytearray()  # its 80 MB are not needed for the checks that follow
         if not found_headers:
-            raise ValidationError([Problem(file, None, None, "the file is empty")])
+            raise ValidationError([Problem(file, None, None, "文件为空 (the file is empty)")])
         headers = found_headers[0]
         if not problems:
             _duplicate_problems(conn, state, file, problems, 0 if empty else stored_up_to,
@@ -417,7 +417,7 @@ def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encodin
         if problems:
             raise ValidationError(problems)  # rolls the transaction back: nothing stored
         if stored_rows == 0:
-            raise ValidationError([Problem(file, None, None, "no data rows")])
+            raise ValidationError([Problem(file, None, None, "没有数据行 (no data rows)")])
         build_indexes()
         digest = sha256.result()
         conn.execute(ingests.insert().values(

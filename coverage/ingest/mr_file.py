@@ -21,7 +21,9 @@ import pandas as pd
 
 from coverage.crs import in_china, resolve_crs, transform_xy
 from coverage.errors import Problem, ValidationError
-from coverage.model.bands import BANDS, EUTRA_CHANNELS, NR_CHANNELS, channel, normalize_band
+from coverage.ingest import mr_messages as say
+from coverage.ingest.messages import bi, missing_column, missing_value, not_a_date, not_a_number, unknown_value
+from coverage.model.bands import BANDS, EUTRA_CHANNELS, channel, normalize_band
 from coverage.schema import OPERATORS, RATS
 
 __all__ = ["GRID_SIZES_M", "MAX_PROBLEMS", "MR_COLUMNS", "STORED", "FileState", "grid_keys", "map_mr_headers",
@@ -143,10 +145,9 @@ def read_chunks(path: Path, file: str, *, encoding: str | None, sheet: str | Non
                     done = 0
                     yield chunk
             except UnicodeDecodeError:
-                raise ValidationError([Problem(file, None, None, f"not readable as {enc}; give --encoding "
-                                                                 "(utf-8 or gbk)")]) from None
+                raise ValidationError([Problem(file, None, None, say.unreadable("encoding", enc))]) from None
             except pd.errors.ParserError as exc:
-                raise ValidationError([Problem(file, None, None, f"not a readable CSV file: {exc}")]) from None
+                raise ValidationError([Problem(file, None, None, say.unreadable("csv", exc))]) from None
         return enc, csv_chunks()
     if suffix == ".parquet":
         import pyarrow.parquet as pq
@@ -155,7 +156,7 @@ def read_chunks(path: Path, file: str, *, encoding: str | None, sheet: str | Non
             try:
                 parquet = pq.ParquetFile(path)
             except Exception as exc:
-                raise ValidationError([Problem(file, None, None, f"not a readable Parquet file ({type(exc).__name__})")]
+                raise ValidationError([Problem(file, None, None, say.unreadable("parquet", type(exc).__name__))]
                                       ) from None
             for batch in parquet.iter_batches(batch_size=chunk_rows):
                 yield batch.to_pandas()
@@ -165,13 +166,11 @@ def read_chunks(path: Path, file: str, *, encoding: str | None, sheet: str | Non
             try:
                 frame = pd.read_excel(path, sheet_name=sheet or 0, dtype=object, engine="openpyxl")
             except (ValueError, KeyError, OSError) as exc:
-                raise ValidationError([Problem(file, None, None, f"not a readable workbook or sheet: {exc}")]
-                                      ) from None
+                raise ValidationError([Problem(file, None, None, say.unreadable("xlsx", exc))]) from None
             for start in range(0, max(len(frame), 1), chunk_rows):
                 yield frame.iloc[start:start + chunk_rows]
         return None, xlsx_chunks()
-    raise ValidationError([Problem(file, None, None, f"unsupported file type {suffix or '(none)'!r} for MR grid "
-                                                     "statistics; use .csv, .parquet or .xlsx")])
+    raise ValidationError([Problem(file, None, None, say.unsupported(suffix))])
 
 
 #: The texts pandas' CSV reader takes for a missing value (its ``na_values``), for pyarrow's reader.
@@ -289,22 +288,23 @@ def map_mr_headers(headers: list[str], file: str) -> tuple[dict[str, str], float
             if m:
                 threshold = float(m.group(1))
         if name in found:
-            problems.append(Problem(file, None, header, f"two columns mean {name}: {found[name]!r} and {header!r}"))
+            problems.append(Problem(file, None, header, say.two_columns(name, found[name], header)))
             continue
         found[name] = header
     for name, (required, aliases) in MR_COLUMNS.items():
         if required and name not in found:
-            problems.append(Problem(file, None, name, f"missing column {name} (or {', '.join(aliases[:3])})"))
+            problems.append(Problem(file, None, name, missing_column(
+                name, f"missing column {name} (or {', '.join(aliases[:3])})")))
     has_centre = "lon" in found and "lat" in found
     has_corner = "corner_lon" in found and "corner_lat" in found
     if not has_centre and not has_corner:
-        problems.append(Problem(file, None, "lon", "the grid needs its centre (lon, lat / 中心经度, 中心纬度) "
-                                                   "or its south-west corner (corner_lon, corner_lat / "
-                                                   "左下角经度, 左下角纬度)"))
+        problems.append(Problem(file, None, "lon", say.GRID_PLACE))
     if has_centre and has_corner:
-        problems.append(Problem(file, None, "corner_lon", "both the grid centre and its corner are given; keep one"))
+        problems.append(Problem(file, None, "corner_lon", bi(
+            "同时给出了栅格中心和西南角；请只保留一种", "both the grid centre and its corner are given; keep one")))
     if "band" not in found and "arfcn" not in found:
-        problems.append(Problem(file, None, "band", "missing column band (频段) or arfcn (频点)"))
+        problems.append(Problem(file, None, "band", bi("缺少必需的列：频段或频点（ARFCN）",
+                                                        "missing column band (频段) or arfcn (频点)")))
     return found, threshold, problems
 
 
@@ -394,10 +394,10 @@ def _numbers(check: _Checker, chunk: pd.DataFrame, name: str, *, required: bool,
             bad = odd[~missing & np.isnan(fixed)]
             if len(bad):
                 shown = text.to_numpy()
-                check.add(bad, name, lambda r: f"not a number: {shown[r]!r}")
+                check.add(bad, name, lambda r: not_a_number(repr(shown[r])))
     if required:
         check.add(np.flatnonzero(np.isnan(values) & _present_raw(chunk, check, name, invert=True)), name,
-                  "missing value")
+                  missing_value(name, "missing value"))
     return values
 
 
@@ -424,8 +424,9 @@ def _dates(check: _Checker, chunk: pd.DataFrame, name: str) -> np.ndarray:
     raw, missing = values.map(lambda v: v)
     out = values.map(_parse_date, dtype="datetime64[D]")[0]
     bad = np.flatnonzero(np.isnat(out) & ~missing)
-    check.add(bad, name, lambda r: f"not a date: {raw[r]!r} (use YYYY-MM-DD, YYYY/M/D or YYYYMMDD)")
-    check.add(np.flatnonzero(missing), name, "missing value")
+    check.add(bad, name, lambda r: not_a_date(repr(raw[r]), f"not a date: {raw[r]!r} (use YYYY-MM-DD, YYYY/M/D or "
+                                              "YYYYMMDD)", "YYYY-MM-DD、YYYY/M/D 或 YYYYMMDD"))
+    check.add(np.flatnonzero(missing), name, missing_value(name, "missing value"))
     return out
 
 
@@ -467,14 +468,15 @@ def _bands(check: _Checker, chunk: pd.DataFrame, rat: np.ndarray, rat_none: np.n
         is_nr_band = values.map(lambda v: (band_of(v) or "").startswith("n"), dtype=bool)[0]
         unknown = np.flatnonzero(~raw_none & band_none)
         known = sorted({*BANDS, *lte_names.values()})
-        check.add(unknown, "band", lambda r: f"unknown band {raw[r]!r} (known: {', '.join(known)})")
+        check.add(unknown, "band", lambda r: unknown_value("频段", repr(raw[r]), "、".join(known),
+                                                           f"unknown band {raw[r]!r} (known: {', '.join(known)})"))
     rat_from_band = none_where(band_none, np.where(is_nr_band, "NR", "LTE"))
     rat = np.where(rat_none, rat_from_band, rat)
     rat_none = rat_none & band_none
     has_arfcn = ~np.isnan(arfcn)
     if has_arfcn.any():
         whole = has_arfcn & (arfcn == np.round(arfcn)) & (arfcn >= 0)
-        check.add(np.flatnonzero(has_arfcn & ~whole), "arfcn", lambda r: f"ARFCN {arfcn[r]:g} is not a channel number")
+        check.add(np.flatnonzero(has_arfcn & ~whole), "arfcn", lambda r: say.not_a_channel(arfcn[r]))
         # one integer key per (RAT, channel): channel numbers are below 2^22
         rat_code = _rat_codes(rat, rat_none)
         key = np.where(whole, np.nan_to_num(arfcn, nan=-1).astype(np.int64), -1) * 4 + rat_code
@@ -486,28 +488,20 @@ def _bands(check: _Checker, chunk: pd.DataFrame, rat: np.ndarray, rat_none: np.n
         from_none = ~whole | np.array([b is None for b in table], dtype=bool)[codes]
         from_nr = np.array([b is not None and b.startswith("n") for b in table], dtype=bool)[codes]
         no_rat = np.flatnonzero(whole & rat_none)
-        check.add(no_rat, "rat", "an ARFCN needs the RAT (制式 NR or LTE) or a band to be read")
+        check.add(no_rat, "rat", say.NO_RAT_FOR_ARFCN)
         unknown = np.flatnonzero(whole & ~rat_none & from_none)
-
-        def say(r: int) -> str:
-            if rat[r] == "NR":
-                return (f"unknown ARFCN {int(arfcn[r])}: in no downlink NR-ARFCN range of TS 38.104 Table "
-                        "5.4.2.3-1 (" + ", ".join(f"{b} {lo}-{hi}" for b, lo, hi in NR_CHANNELS[:8]) + ", ...)")
-            return (f"unknown ARFCN {int(arfcn[r])}: in no downlink EARFCN range of TS 36.101 Table 5.7.3-1 ("
-                    + ", ".join(f"{c.band} {c.n_first}-{c.n_last}" for c in EUTRA_CHANNELS if c.link == "DL")
-                    + ")")
-        check.add(unknown, "arfcn", say)
+        check.add(unknown, "arfcn", lambda r: say.unknown_arfcn(int(arfcn[r]), str(rat[r])))
         both = np.flatnonzero(~from_none & ~band_none)
         clash = both[from_arfcn[both] != band[both]]
-        check.add(clash, "arfcn", lambda r: f"ARFCN {int(arfcn[r])} is in {from_arfcn[r]}, not in the band given "
-                                            f"({band[r]})")
+        check.add(clash, "arfcn", lambda r: say.arfcn_clash(int(arfcn[r]), from_arfcn[r], band[r]))
         band = np.where(band_none, from_arfcn, band)
         is_nr_band = np.where(band_none, from_nr, is_nr_band)
         band_none = band_none & from_none
     missing = np.flatnonzero(band_none & ~has_arfcn & _empty_band(check, chunk))
-    check.add(missing, "band", "missing band (频段) and ARFCN (频点)")
+    check.add(missing, "band", bi("缺少频段和频点（ARFCN）", "missing band (频段) and ARFCN (频点)"))
     wrong_rat = np.flatnonzero(~band_none & ~rat_none & (is_nr_band != (_rat_codes(rat, rat_none) == 1)))
-    check.add(wrong_rat, "rat", lambda r: f"band {band[r]} is not a {rat[r]} band")
+    check.add(wrong_rat, "rat", lambda r: bi(f"频段 {band[r]} 不是 {rat[r]} 频段",
+                                             f"band {band[r]} is not a {rat[r]} band"))
     return band, rat
 
 
@@ -567,18 +561,19 @@ def validate_chunk(chunk: pd.DataFrame, first_row: int, file: str, headers: dict
     y = _numbers(check, chunk, "lat" if centre else "corner_lat", required=True)
     grid_m = _numbers(check, chunk, "grid_m", required=True)
     bad_size = np.flatnonzero(~np.isnan(grid_m) & ~np.isin(grid_m, GRID_SIZES_M))
-    check.add(bad_size, "grid_m", lambda r: f"wrong grid size {grid_m[r]:g} m (operators' grids are "
-                                            f"{', '.join(f'{g:g}' for g in GRID_SIZES_M)} m)")
+    check.add(bad_size, "grid_m", lambda r: say.bad_grid_size(grid_m[r], GRID_SIZES_M))
     start = _dates(check, chunk, "period_start")
     end = _dates(check, chunk, "period_end")
     check.add(np.flatnonzero(~np.isnat(start) & ~np.isnat(end) & (end < start)), "period_end",
-              lambda r: f"period ends ({end[r]}) before it starts ({start[r]})")
+              lambda r: bi(f"统计结束日期（{end[r]}）早于开始日期（{start[r]}）",
+                           f"period ends ({end[r]}) before it starts ({start[r]})"))
     operators = _Values(chunk[headers["operator"]])
     operator, op_none = _lookup(operators, OPERATORS)
     raw_op, raw_op_none = operators.map(lambda v: v)
     check.add(np.flatnonzero(op_none & ~raw_op_none), "operator",
-              lambda r: f"unknown operator {raw_op[r]!r} (CMCC/CUCC/CTCC/CBN or 移动/联通/电信/广电)")
-    check.add(np.flatnonzero(raw_op_none), "operator", "missing value")
+              lambda r: unknown_value("运营商", repr(raw_op[r]), "CMCC/CUCC/CTCC/CBN 或 移动/联通/电信/广电",
+                                      f"unknown operator {raw_op[r]!r} (CMCC/CUCC/CTCC/CBN or 移动/联通/电信/广电)"))
+    check.add(np.flatnonzero(raw_op_none), "operator", missing_value("operator", "missing value"))
     rat = np.full(n, None, dtype=object)
     rat_none = np.ones(n, dtype=bool)
     if "rat" in headers:
@@ -586,29 +581,35 @@ def validate_chunk(chunk: pd.DataFrame, first_row: int, file: str, headers: dict
         raw_rat, raw_rat_none = rats.map(lambda v: v)
         rat, rat_none = _lookup(rats, RATS)
         check.add(np.flatnonzero(rat_none & ~raw_rat_none), "rat",
-                  lambda r: f"unknown RAT {raw_rat[r]!r} (NR/5G or LTE/4G)")
+                  lambda r: unknown_value("制式", repr(raw_rat[r]), "NR/5G 或 LTE/4G",
+                                          f"unknown RAT {raw_rat[r]!r} (NR/5G or LTE/4G)"))
     arfcn = _numbers(check, chunk, "arfcn", required=False)
     band, rat = _bands(check, chunk, rat, rat_none, arfcn)
     samples = _numbers(check, chunk, "samples", required=True)
-    check.add(np.flatnonzero(samples < 0), "samples", lambda r: f"negative sample count {samples[r]:g}")
+    check.add(np.flatnonzero(samples < 0), "samples",
+              lambda r: bi(f"采样点数为负：{samples[r]:g}", f"negative sample count {samples[r]:g}"))
     check.add(np.flatnonzero((samples >= 0) & (samples != np.round(samples))), "samples",
-              lambda r: f"sample count {samples[r]:g} is not a whole number")
+              lambda r: bi(f"采样点数 {samples[r]:g} 应为整数", f"sample count {samples[r]:g} is not a whole number"))
     rsrp = _numbers(check, chunk, "rsrp_mean_dbm", required=False)
     check.add(np.flatnonzero(np.isnan(rsrp) & (samples > 0)), "rsrp_mean_dbm",
-              "missing mean RSRP of a grid with samples")
+              bi("有采样点的栅格缺少平均 RSRP", "missing mean RSRP of a grid with samples"))
     check.add(np.flatnonzero((rsrp < RSRP_RANGE[0]) | (rsrp > RSRP_RANGE[1])), "rsrp_mean_dbm",
-              lambda r: f"mean RSRP {rsrp[r]:g} dBm outside {RSRP_RANGE[0]:g}..{RSRP_RANGE[1]:g}")
+              lambda r: say.range_problem("mean RSRP", rsrp[r], "dBm", RSRP_RANGE))
     share = _numbers(check, chunk, "share_good", required=False, percent=True)
     check.add(np.flatnonzero(share > 1.0), "share_good",
-              lambda r: f"share {share[r]:g} above 1 (a share is 0-1: write 0.85 or 85%)")
-    check.add(np.flatnonzero(share < 0.0), "share_good", lambda r: f"negative share {share[r]:g}")
+              lambda r: bi(f"达标比例 {share[r]:g} 大于 1（比例应在 0 到 1 之间：写 0.85 或 85%）",
+                           f"share {share[r]:g} above 1 (a share is 0-1: write 0.85 or 85%)"))
+    check.add(np.flatnonzero(share < 0.0), "share_good",
+              lambda r: bi(f"达标比例为负：{share[r]:g}", f"negative share {share[r]:g}"))
     sinr = _numbers(check, chunk, "sinr_mean_db", required=False)
     check.add(np.flatnonzero((sinr < SINR_RANGE[0]) | (sinr > SINR_RANGE[1])), "sinr_mean_db",
-              lambda r: f"mean SINR {sinr[r]:g} dB outside {SINR_RANGE[0]:g}..{SINR_RANGE[1]:g}")
+              lambda r: say.range_problem("mean SINR", sinr[r], "dB", SINR_RANGE))
     users = _numbers(check, chunk, "users", required=False)
-    check.add(np.flatnonzero(users < 0), "users", lambda r: f"negative user count {users[r]:g}")
+    check.add(np.flatnonzero(users < 0), "users",
+              lambda r: bi(f"用户数为负：{users[r]:g}", f"negative user count {users[r]:g}"))
     dl = _numbers(check, chunk, "dl_mbps", required=False)
-    check.add(np.flatnonzero(dl < 0), "dl_mbps", lambda r: f"negative download rate {dl[r]:g}")
+    check.add(np.flatnonzero(dl < 0), "dl_mbps",
+              lambda r: bi(f"下载速率为负：{dl[r]:g}", f"negative download rate {dl[r]:g}"))
     threshold = state.threshold
     if "threshold_dbm" in headers:
         column = _numbers(check, chunk, "threshold_dbm", required=False)
@@ -617,14 +618,11 @@ def validate_chunk(chunk: pd.DataFrame, first_row: int, file: str, headers: dict
             if threshold is None:
                 threshold = state.threshold = float(given[0])
             other = np.flatnonzero(~np.isnan(column) & (column != threshold))
-            check.add(other, "threshold_dbm", lambda r: f"threshold {column[r]:g} dBm differs from the file's "
-                                                        f"{threshold:g} dBm (one threshold per file)")
+            check.add(other, "threshold_dbm", lambda r: say.other_threshold(column[r], threshold))
     if "share_good" in headers and threshold is None and len(chunk):
-        check.add(np.array([0]), "share_good", "the share's threshold is not stated: name it in the header "
-                                               "(RSRP>=-105dBm占比), a threshold_dbm column or --threshold")
+        check.add(np.array([0]), "share_good", say.NO_THRESHOLD)
     if threshold is not None and not (THRESHOLD_RANGE[0] <= threshold <= THRESHOLD_RANGE[1]):
-        check.add(np.array([0]), "threshold_dbm", f"threshold {threshold:g} dBm outside "
-                                                  f"{THRESHOLD_RANGE[0]:g}..{THRESHOLD_RANGE[1]:g}")
+        check.add(np.array([0]), "threshold_dbm", say.range_problem("threshold", threshold, "dBm", THRESHOLD_RANGE))
     # coordinates: to WGS84, then the corner to the centre (half a grid north-east)
     ok = ~np.isnan(x) & ~np.isnan(y)
     spec = resolve_crs(source_crs)
@@ -637,9 +635,7 @@ def validate_chunk(chunk: pd.DataFrame, first_row: int, file: str, headers: dict
     outside = np.flatnonzero(ok & ~in_china(lon, lat))
     swapped = in_china(y, x) if spec.is_geographic else np.zeros(n, dtype=bool)
     coord = "lon" if centre else "corner_lon"
-    check.add(outside, coord, lambda r: f"({x[r]:g}, {y[r]:g}) is outside China"
-                                        + (" (latitude and longitude swapped?)" if swapped[r] else
-                                           f" in {spec.name}"))
+    check.add(outside, coord, lambda r: say.outside(x[r], y[r], bool(swapped[r]), spec.name))
     if check.count:
         return None
     if "source" in headers:
