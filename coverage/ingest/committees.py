@@ -29,6 +29,7 @@ from coverage import crs as crs_mod
 from coverage.errors import Problem, ValidationError
 from coverage.ingest.headers import split_unit
 from coverage.ingest.mapping import IGNORE, ColumnMapping, split_target
+from coverage.ingest.messages import bi, column_zh, missing_column, outside_china
 from coverage.ingest.readers import SUPPORTED_SUFFIXES, check_encoding, read_table
 from coverage.ingest.values import cell_text, norm_key, parse_floats
 from coverage.limits import DEFAULT_LIMITS, Limits
@@ -133,9 +134,10 @@ def read_committees(path: str | Path, *, crs: object = None, encoding: str | Non
     crs = crs if crs not in (None, "") else mapping.crs
     check_encoding(encoding or mapping.encoding)
     if not path.is_file():
-        raise ValidationError([Problem(file, None, None, "file not found")])
+        raise ValidationError([Problem(file, None, None, bi("文件不存在", "file not found"))])
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise ValidationError([Problem(file, None, None, f"unsupported file type {path.suffix!r}")])
+        raise ValidationError([Problem(file, None, None, bi(f"不支持的文件类型 {path.suffix!r}",
+                                                            f"unsupported file type {path.suffix!r}"))])
     table = read_table("villages", path, file, encoding=encoding or mapping.encoding, layer=layer or mapping.layer,
                         limits=limits)
     source = crs_mod.resolve_crs(crs) if crs not in (None, "") else (
@@ -150,17 +152,23 @@ def read_committees(path: str | Path, *, crs: object = None, encoding: str | Non
         column = renames.get(norm_key(header)) or renames.get(key) or index.get(key)
         if column == IGNORE or column is None:
             if key in {norm_key(n) for n in NOT_DIVISION_CODES}:
-                warnings.append(Problem(file, None, header, f"{header!r} is not a division code (a telephone area "
-                                        "code or postcode): not used", severity="warning"))
+                warnings.append(Problem(file, None, header, bi(
+                    f"{header!r} 不是区划代码（是电话区号或邮政编码）：未使用",
+                    f"{header!r} is not a division code (a telephone area code or postcode): not used"),
+                    severity="warning"))
             continue
         if column in found:
-            problems.append(Problem(file, None, header, f"columns {table.headers[found[column]]!r} and {header!r} "
-                                    f"both map to {column}; keep one of them"))
+            first = table.headers[found[column]]
+            problems.append(Problem(file, None, header, bi(
+                f"列 {first!r} 和 {header!r} 都对应{column_zh(column)}（{column}）；请保留其中一列",
+                f"columns {first!r} and {header!r} both map to {column}; keep one of them")))
             continue
         found[column] = i
     if "code" not in found and "name" not in found:
-        problems.append(Problem(file, None, None, "no code or name column: accepted headers "
-                                + ", ".join(COMMITTEE_HEADERS["code"] + COMMITTEE_HEADERS["name"])))
+        accepted = COMMITTEE_HEADERS["code"] + COMMITTEE_HEADERS["name"]
+        problems.append(Problem(file, None, None, bi(
+            "缺少行政村代码列或名称列：可用的列名为 " + "、".join(accepted),
+            "no code or name column: accepted headers " + ", ".join(accepted))))
     n = table.n
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
@@ -171,7 +179,7 @@ def read_committees(path: str | Path, *, crs: object = None, encoding: str | Non
     else:
         for name, target in (("lon", x), ("lat", y)):
             if name not in found:
-                problems.append(Problem(file, None, name, f"missing required column {name!r}"))
+                problems.append(Problem(file, None, name, missing_column(name, f"missing required column {name!r}")))
                 continue
             values, errors = parse_floats(table.columns[found[name]], dms=True)
             target[:] = values
@@ -182,10 +190,13 @@ def read_committees(path: str | Path, *, crs: object = None, encoding: str | Non
     if ok.any():
         lon[ok], lat[ok] = crs_mod.transform_xy(x[ok], y[ok], source)
     for i in np.flatnonzero(~ok).tolist():
-        problems.append(Problem(file, int(table.rows[i]), "lon/lat", "missing or unreadable committee point"))
+        problems.append(Problem(file, int(table.rows[i]), "lon/lat", bi(
+            "缺少村委会位置或无法读取", "missing or unreadable committee point")))
     for i in np.flatnonzero(ok & ~crs_mod.in_china(lon, lat)).tolist():
         problems.append(Problem(file, int(table.rows[i]), "lon/lat",
-                                f"point ({x[i]:g}, {y[i]:g}) is outside China; check the CRS ({source.name})"))
+                                outside_china(f"点 ({x[i]:g}, {y[i]:g})",
+                                              f"point ({x[i]:g}, {y[i]:g}) is outside China; "
+                                              f"check the CRS ({source.name})", f"；请检查坐标系（{source.name}）")))
     if problems:
         raise ValidationError(problems)
 
@@ -281,8 +292,11 @@ def store_committee_points(store: Store, report: CommitteeReport, *, sha256: str
     problems = []
     for m in matched:
         if m.village_code in seen:
-            problems.append(Problem(report.file_name, m.row, None, f"village {m.village_code} is matched by rows "
-                                    f"{seen[m.village_code]} and {m.row}; keep one committee point per village"))
+            problems.append(Problem(report.file_name, m.row, None, bi(
+                f"行政村 {m.village_code} 同时匹配到第 {seen[m.village_code]} 和 {m.row} 行；"
+                "每个行政村只保留一个村委会位置",
+                f"village {m.village_code} is matched by rows "
+                f"{seen[m.village_code]} and {m.row}; keep one committee point per village")))
         else:
             seen[str(m.village_code)] = m.row
     if problems:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from coverage.errors import ConfigError
+from coverage.ingest.messages import KIND_ZH, bi
 from coverage.schema import COLUMNS, KINDS, Kind
 from coverage.writers import atomic_write
 
@@ -91,19 +92,25 @@ class ColumnMapping:
     def check(self, kind: str) -> None:
         """Raise :class:`ConfigError` for a target or default column ``kind`` does not have."""
         if kind not in KINDS:
-            raise ConfigError(f"unknown kind {kind!r}")
+            raise ConfigError(bi(f"未知的数据类型 {kind!r}", f"unknown kind {kind!r}"))
         known = [c.name for c in COLUMNS[cast(Kind, kind)]]
         targets = [*known, *EXTRA_TARGETS.get(kind, ())]
         where = f" (profile {self.name})" if self.name else ""
+        where_zh = f"（配置 {self.name}）" if self.name else ""
+        kind_zh = KIND_ZH.get(kind, kind)
         for header, written in self.rename.items():
             target = split_target(written)[0]
             if target != IGNORE and target not in targets:
-                raise ConfigError(f"--map {header}={target}{where}: {target!r} is not a column of {kind}; "
-                                  f"use one of {', '.join(targets)} or {IGNORE}")
+                raise ConfigError(bi(f"--map {header}={target}{where_zh}：{target!r} 不是{kind_zh}的列；"
+                                     f"应为 {'、'.join(targets)} 或 {IGNORE} 之一",
+                                     f"--map {header}={target}{where}: {target!r} is not a column of {kind}; "
+                                     f"use one of {', '.join(targets)} or {IGNORE}"))
         for column in self.defaults:
             if column not in targets:
-                raise ConfigError(f"--set {column}=...{where}: {column!r} is not a column of {kind}; "
-                                  f"use one of {', '.join(targets)}")
+                raise ConfigError(bi(f"--set {column}=...{where_zh}：{column!r} 不是{kind_zh}的列；"
+                                     f"应为 {'、'.join(targets)} 之一",
+                                     f"--set {column}=...{where}: {column!r} is not a column of {kind}; "
+                                     f"use one of {', '.join(targets)}"))
 
     def merged(self, other: ColumnMapping) -> ColumnMapping:
         """This mapping with ``other``'s entries and options taking precedence."""
@@ -138,7 +145,8 @@ def parse_pairs(values: list[str] | str | None, option: str) -> dict[str, str]:
                 key, sep, value = pair.partition("＝")
             key, value = key.strip(), value.strip()
             if not sep or not key or not value:
-                raise ConfigError(f"{option} {pair.strip()!r}: write NAME=VALUE, e.g. {option} 维度=lat")
+                raise ConfigError(bi(f"{option} {pair.strip()!r}：请写成 名称=值，如 {option} 维度=lat",
+                                     f"{option} {pair.strip()!r}: write NAME=VALUE, e.g. {option} 维度=lat"))
             out[key] = value
     return out
 
@@ -148,7 +156,8 @@ def profile_path(name: str, folder: Path) -> Path:
     if name.endswith(".toml"):
         return Path(name)
     if not re.fullmatch(r"[\w.\-]+", name) or name.startswith("."):
-        raise ConfigError(f"profile name {name!r}: use letters, digits, '-', '_' or '.', or give a .toml path")
+        raise ConfigError(bi(f"配置名 {name!r}：只能用字母、数字、'-'、'_' 或 '.'，或给出 .toml 路径",
+                             f"profile name {name!r}: use letters, digits, '-', '_' or '.', or give a .toml path"))
     return folder / f"{name}.toml"
 
 
@@ -157,20 +166,24 @@ def load_profile(name: str, folder: Path, *, kind: str | None = None) -> ColumnM
     malformed, or when it was written for another kind than ``kind``."""
     path = profile_path(name, folder)
     if not path.is_file():
-        raise ConfigError(f"no profile {name!r}: {path} does not exist")
+        raise ConfigError(bi(f"没有配置 {name!r}：{path} 不存在", f"no profile {name!r}: {path} does not exist"))
     try:
         data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"profile {path}: not a readable TOML file ({exc})") from None
+        raise ConfigError(bi(f"配置 {path}：无法读取的 TOML 文件（{exc}）",
+                             f"profile {path}: not a readable TOML file ({exc})")) from None
     allowed = {"kind", "crs", "encoding", "layer", "three_sectors", "map", "set", "description"}
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise ConfigError(f"profile {path}: unknown key(s) {', '.join(unknown)}; use {', '.join(sorted(allowed))}")
+        raise ConfigError(bi(f"配置 {path}：未知的键 {'、'.join(unknown)}；应为 {'、'.join(sorted(allowed))}",
+                             f"profile {path}: unknown key(s) {', '.join(unknown)}; use {', '.join(sorted(allowed))}"))
     for table in ("map", "set"):
         if not isinstance(data.get(table, {}), dict):
-            raise ConfigError(f"profile {path}: [{table}] must be a table of NAME = VALUE")
+            raise ConfigError(bi(f"配置 {path}：[{table}] 应为 名称 = 值 的表",
+                                 f"profile {path}: [{table}] must be a table of NAME = VALUE"))
     if kind is not None and data.get("kind") not in (None, kind):
-        raise ConfigError(f"profile {name!r} is for {data['kind']}, not {kind}")
+        raise ConfigError(bi(f"配置 {name!r} 用于 {data['kind']}，不是 {kind}",
+                             f"profile {name!r} is for {data['kind']}, not {kind}"))
     mapping = ColumnMapping(
         rename={str(k): str(v) for k, v in data.get("map", {}).items()},
         defaults={str(k): str(v) for k, v in data.get("set", {}).items()},

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = [
     "COLUMN_ZH",
+    "KIND_ZH",
     "bi",
     "column_zh",
     "duplicate",
@@ -41,6 +42,9 @@ COLUMN_ZH: dict[str, str] = {
     "rsrp_mean_dbm": "平均 RSRP", "share_good": "达标比例", "threshold_dbm": "达标门限", "sinr_mean_db": "平均 SINR",
     "users": "用户数", "tested_at": "测试时间", "tester": "测试人", "note": "备注", "village_name": "村名",
 }
+
+#: The Chinese of the kinds of input.
+KIND_ZH = {"villages": "行政村", "stations": "基站", "measurements": "测试数据"}
 
 #: The Chinese of the units problems name.
 _UNIT_ZH = {"m": "米", "degrees": "度", "persons": "人", "households": "户"}

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from coverage import crs as crs_mod
 from coverage.errors import Problem
-from coverage.ingest.messages import bi, column_zh, missing_value, outside_china
+from coverage.ingest.messages import KIND_ZH, bi, column_zh, missing_value, outside_china
 from coverage.ingest.validation import ValidatorBase
 from coverage.ingest.values import cell_text, is_missing
 from coverage.schema import (
@@ -35,7 +35,6 @@ COMMITTEE_MAX_OUTSIDE_M = 1000.0
 
 #: Division levels above the village: name of the code column and its number of digits.
 _LEVELS = (("township_code", 9), ("county_code", 6), ("city_code", 4), ("province_code", 2))
-_KIND_ZH = {"villages": "行政村", "stations": "基站", "measurements": "测试数据"}
 _SCI_RE = re.compile(r"^[+-]?\d(?:\.\d+)?[eE][+-]?\d+$")
 
 
@@ -69,7 +68,7 @@ class PlaceChecks(ValidatorBase):
                 if shapely.get_type_id(geom) == 4 and shapely.get_num_geometries(geom) == 1:
                     geom = shapely.get_geometry(geom, 0)
                 if shapely.get_type_id(geom) != 0:
-                    self.error(i, "geometry", bi(f"几何类型为 {geom.geom_type}；{_KIND_ZH[self.kind]}需要点",
+                    self.error(i, "geometry", bi(f"几何类型为 {geom.geom_type}；{KIND_ZH[self.kind]}需要点",
                                                  f"geometry is a {geom.geom_type}; {self.kind} need points"))
                     unreadable[i] = True
                     continue

@@ -51,9 +51,12 @@ def store_terrain(store: Store, kind: str, path: Path, folder: Path, *, classes:
     it, and nothing is stored.
     """
     if kind not in TERRAIN_KINDS:
-        raise ValidationError([Problem(path.name, None, None, f"terrain kind must be dem or landcover, not {kind!r}")])
+        raise ValidationError([Problem(path.name, None, None,
+                                       f"地形数据类型应为 dem（高程）或 landcover（地物），不是 {kind!r} "
+                                       f"(terrain kind must be dem or landcover, not {kind!r})")])
     if classes is not None and kind != "landcover":
-        raise ValidationError([Problem(classes.name, None, None, "a class table belongs to a land-cover raster")])
+        raise ValidationError([Problem(classes.name, None, None, "地物分类表只能配地物（landcover）栅格 "
+                                                                 "(a class table belongs to a land-cover raster)")])
     info = check_raster(path, kind)
     if classes is not None:
         read_class_table(classes)  # checked before anything is stored

@@ -116,22 +116,25 @@ def check_raster(path: Path, kind: str) -> dict[str, object]:
     try:
         with rasterio.open(path) as src:
             if src.crs is None:
-                raise _reject(path, "the raster has no CRS; give it one (e.g. gdal_edit.py -a_srs EPSG:4326)")
+                raise _reject(path, "栅格没有坐标系；请为其指定坐标系（如 gdal_edit.py -a_srs EPSG:4326） "
+                                    "(the raster has no CRS; give it one (e.g. gdal_edit.py -a_srs EPSG:4326))")
             if src.count < 1:
-                raise _reject(path, "the raster has no band")
+                raise _reject(path, "栅格没有波段 (the raster has no band)")
             if kind == "landcover" and np.dtype(src.dtypes[0]).kind not in "ui":
-                raise _reject(path, f"land cover must hold integer class codes, not {src.dtypes[0]}")
+                raise _reject(path, f"地物栅格应为整数分类代码，不是 {src.dtypes[0]} "
+                                    f"(land cover must hold integer class codes, not {src.dtypes[0]})")
             # one small window proves the data is readable
             window = Window(0, 0, min(src.width, 16), min(src.height, 16))
             sample = src.read(1, window=window, masked=True)
             if kind == "dem" and sample.count() and (float(sample.max()) > 9000 or float(sample.min()) < -500):
-                raise _reject(path, f"elevations {float(sample.min()):g}-{float(sample.max()):g} m are "
-                                 "not ground heights (expected -500 to 9000 m)")
+                heights = f"{float(sample.min()):g}-{float(sample.max()):g}"
+                raise _reject(path, f"高程 {heights} 米不是地面高度（应在 -500 到 9000 米之间） "
+                                    f"(elevations {heights} m are not ground heights (expected -500 to 9000 m))")
             return {"crs": src.crs.to_string(), "width": src.width, "height": src.height,
                     "resolution": [abs(src.transform.a), abs(src.transform.e)],
                     "bounds": [float(b) for b in src.bounds], "dtype": src.dtypes[0], "nodata": src.nodata}
     except RasterioError as exc:
-        raise _reject(path, f"not a raster rasterio can read ({exc})") from exc
+        raise _reject(path, f"无法读取的栅格文件（{exc}） (not a raster rasterio can read ({exc}))") from exc
 
 
 def raster_fingerprint(path: Path) -> str:
@@ -153,7 +156,8 @@ def read_class_table(path: Path) -> tuple[tuple[int, ClutterClass], ...]:
         reader = csv.DictReader(fh)
         need = {"code", "name", "clutter_type", "height_m", "sigma_db"}
         if not need <= set(reader.fieldnames or []):
-            raise _reject(path, f"a class table needs the columns {', '.join(sorted(need))}")
+            raise _reject(path, f"地物分类表需要以下列：{'、'.join(sorted(need))} "
+                                f"(a class table needs the columns {', '.join(sorted(need))})")
         for line, row in enumerate(reader, start=2):
             try:
                 rows.append((int(row["code"]), ClutterClass(row["name"], row["clutter_type"].strip(),
