@@ -8,6 +8,7 @@ import pytest
 
 from coverage.errors import ValidationError
 from coverage.ingest import read_input
+from coverage.ingest.messages import english
 from coverage.ingest.opencellid import SOURCE
 
 HEADER = "radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,averageSignal"
@@ -35,8 +36,9 @@ def test_opencellid_rows_become_flagged_stations(tmp_path: Path, with_header: bo
     assert frame["azimuth_deg"].isna().all() and frame["power_dbm"].isna().all()
     messages = [w.message for w in result.warnings]
     assert any("3 NR/LTE cell(s) of China read as stations of unknown radio parameters" in m for m in messages)
-    assert "OpenCelliD format: 1 GSM/UMTS/CDMA cell(s) left out" in messages
-    assert "OpenCelliD format: 1 cell(s) outside MCC 460 left out" in messages
+    assert ("OpenCelliD 格式：1 个 GSM/UMTS/CDMA 小区未读入 "
+            "(OpenCelliD format: 1 GSM/UMTS/CDMA cell(s) left out)") in messages
+    assert "OpenCelliD format: 1 cell(s) outside MCC 460 left out" in [english(m) for m in messages]
 
 
 def test_an_opencellid_file_without_chinese_nr_or_lte_is_rejected(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from coverage.errors import Problem
+from coverage.ingest.messages import bi
 
 
 class _Table(Protocol):
@@ -96,7 +97,7 @@ def convert(table: _T, file: str) -> _T:
             mcc, net = int(float(str(columns[1][i]))), int(float(str(columns[2][i])))
             area, cid = int(float(str(columns[3][i]))), int(float(str(columns[4][i])))
         except (TypeError, ValueError):
-            problems.append(Problem(file, int(rows[i]), "mcc/net/area/cell", "not whole numbers"))
+            problems.append(Problem(file, int(rows[i]), "mcc/net/area/cell", bi("应为整数", "not whole numbers")))
             continue
         if mcc != 460:
             other_country += 1
@@ -117,11 +118,17 @@ def convert(table: _T, file: str) -> _T:
         + [columns[6][keep], columns[7][keep], np.full(int(keep.sum()), SOURCE, dtype=object)],
         rows=rows[keep], geometry=None, file_crs=None, vector=False, notes=[])
     out.notes.extend(problems)
-    out.notes.append(Problem(file, None, None, f"OpenCelliD format: {int(keep.sum())} NR/LTE cell(s) of China read "
-                             "as stations of unknown radio parameters (band assumed per operator, defaults, "
-                             f"omnidirectional; source {SOURCE!r})", severity="warning"))
-    for count, what in ((other_radio, "GSM/UMTS/CDMA cell(s) left out"), (other_country, "cell(s) outside MCC 460 "
-                        "left out"), (unknown_net, "cell(s) of an MNC no operator here uses left out")):
+    out.notes.append(Problem(file, None, None, bi(
+        f"OpenCelliD 格式：读入中国境内 {int(keep.sum())} 个 NR/LTE 小区，作为无线参数未知的基站（频段按运营商假定，"
+        f"参数取默认值，全向；来源 {SOURCE!r}）",
+        f"OpenCelliD format: {int(keep.sum())} NR/LTE cell(s) of China read "
+        "as stations of unknown radio parameters (band assumed per operator, defaults, "
+        f"omnidirectional; source {SOURCE!r})"), severity="warning"))
+    for count, what, what_zh in ((other_radio, "GSM/UMTS/CDMA cell(s) left out", "个 GSM/UMTS/CDMA 小区未读入"),
+                                 (other_country, "cell(s) outside MCC 460 left out", "个 MCC 460 以外的小区未读入"),
+                                 (unknown_net, "cell(s) of an MNC no operator here uses left out",
+                                  "个小区的 MNC 不属于任何本地运营商，未读入")):
         if count:
-            out.notes.append(Problem(file, None, None, f"OpenCelliD format: {count} {what}", severity="warning"))
+            out.notes.append(Problem(file, None, None, bi(f"OpenCelliD 格式：{count} {what_zh}",
+                                                          f"OpenCelliD format: {count} {what}"), severity="warning"))
     return out
