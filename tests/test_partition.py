@@ -228,12 +228,13 @@ def test_stored_partitioned_run_reads_mr_by_area_and_equals_single_process(tmp_p
     store.dispose()
 
 
-def test_the_coordinator_streams_the_runs_mr(tmp_path: Path) -> None:
-    """scan_run_mr in chunks of a few ids: the fingerprint of all the rows latest_mr reads (a chunk whose rows
-    are all missing a share included), and of them only those on measured pixels, which give the same offset."""
-    from coverage.ingest.mr import latest_mr, latest_mr_period, mr_fingerprint, write_mr_frame
+def test_the_coordinator_reads_only_the_runs_mr_on_measured_pixels(tmp_path: Path) -> None:
+    """mr_near_measurements in chunks of a few ids: of the rows latest_mr reads (a chunk whose rows are all
+    missing a share included) only those on measured pixels, which give the same offset as all of them; the
+    database's count and fingerprint of those rows, as of the whole frame read; nothing without measurements."""
+    from coverage.ingest.mr import latest_mr, latest_mr_period, mr_box, stored_mr_fingerprint, write_mr_frame
     from coverage.runs.compute import run_mr_offset
-    from coverage.runs.run_mr import scan_run_mr
+    from coverage.runs.run_mr import mr_near_measurements
 
     store = _stored_mr_world(tmp_path)
     _v, _s, meas, mr = _mr_world()
@@ -245,16 +246,17 @@ def test_the_coordinator_streams_the_runs_mr(tmp_path: Path) -> None:
     period = latest_mr_period(store)
     assert period is not None
     crs = local_metric_crs(b)  # type: ignore[arg-type]
-    box = (b[0] - 0.05, b[1] - 0.05, b[2] + 0.05, b[3] + 0.05)
-    scan = scan_run_mr(store, box, period, meas, crs, PARAMS.resolution_m, chunk_ids=7)
-    assert scan.rows == len(whole) == len(mr) + 4
-    assert scan.fingerprint == mr_fingerprint(whole)
-    assert 0 < len(scan.near_measurements) < len(whole)
+    box = mr_box(b, 0.05)
+    stored = stored_mr_fingerprint(store, box, period)
+    assert stored.rows == len(whole) == len(mr) + 4
+    near = mr_near_measurements(store, box, period, meas, crs, PARAMS.resolution_m, chunk_ids=7)
+    assert 0 < len(near) < len(whole)
     ex, ey = project_xy(np.array([b[0], b[2]]), np.array([b[1], b[3]]), crs)
     extent = np.array([[ex[0], ey[0], ex[1], ey[1]]])
-    assert run_mr_offset(extent, meas, scan.near_measurements, crs=crs, params=PARAMS) == \
+    assert run_mr_offset(extent, meas, near, crs=crs, params=PARAMS) == \
         run_mr_offset(extent, meas, whole, crs=crs, params=PARAMS)
-    assert scan_run_mr(store, box, period, None, crs, PARAMS.resolution_m).near_measurements.empty
+    assert mr_near_measurements(store, box, period, None, crs, PARAMS.resolution_m).empty
+    assert mr_near_measurements(store, box, period, meas.iloc[:0], crs, PARAMS.resolution_m).empty
     store.dispose()
 
 

@@ -39,11 +39,13 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import BigInteger, and_, cast, delete, func, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from coverage.crs import resolve_crs
 from coverage.errors import ConfigError, Problem, ValidationError
+from coverage.ingest.mr_arrow import read_columns
 from coverage.ingest.mr_copy import COPY_COLUMNS, CopyBuffer, binary_copy, fits_int4
 from coverage.ingest.mr_file import (
     MAX_PROBLEMS,
@@ -58,8 +60,8 @@ from coverage.ingest.mr_sqlite import back_to_wal, insert_sqlite, python_column,
 from coverage.store.storage import Store
 from coverage.store.tables import ingests, mr_grids
 
-__all__ = ["CHUNK_ROWS", "MrIngestResult", "ingest_mr", "insert_mr_rows", "mr_summary", "read_mr",
-           "write_mr_frame"]
+__all__ = ["CHUNK_ROWS", "MrIngestResult", "StoredMr", "ingest_mr", "insert_mr_rows", "mr_box", "mr_summary", "read_mr",
+           "stored_mr_fingerprint", "write_mr_frame"]
 
 T = TypeVar("T")
 
@@ -460,38 +462,53 @@ def write_mr_frame(store: Store, frame: pd.DataFrame, *, file_name: str, sha256:
 
 def read_mr(store: Store, *, box: tuple[float, float, float, float] | None = None,
             period: tuple[str | dt.date, str | dt.date] | None = None, operators: list[str] | None = None,
-            columns: tuple[str, ...] = STORED, ids: tuple[int, int] | None = None) -> pd.DataFrame:
+            columns: tuple[str, ...] = STORED, ids: tuple[int, int] | None = None,
+            columnar: bool = True) -> pd.DataFrame:
     """Stored MR rows (``columns`` of :data:`STORED`, dates as ``datetime64``), in stored order.
 
     ``box`` (lon_min, lat_min, lon_max, lat_max) keeps grids whose centre lies in it; ``period``
     (first day, last day) keeps rows whose period overlaps it; both are answered from the index. Rows
-    come through the driver's cursor (no per-row objects): a province-month reads in seconds.
+    are read column by column (:mod:`coverage.ingest.mr_arrow`: SQLite through ADBC, PostgreSQL through
+    ``COPY``; ``columnar=False``, an in-memory SQLite database or no matching row: through the driver's
+    cursor, the same frame): a province-month reads in about 3 s.
     """
-    query = select(*(mr_grids.c[name] for name in columns))
+    conditions: list[ColumnElement[bool]] = []
     if box is not None:
-        query = query.where(mr_grids.c.lon.between(box[0], box[2]), mr_grids.c.lat.between(box[1], box[3]))
+        conditions += [mr_grids.c.lon.between(box[0], box[2]), mr_grids.c.lat.between(box[1], box[3])]
     if period is not None:
         first, last = (pd.Timestamp(p).date() for p in period)
-        query = query.where(mr_grids.c.period_start <= last, mr_grids.c.period_end >= first)
+        conditions += [mr_grids.c.period_start <= last, mr_grids.c.period_end >= first]
     if operators:
-        query = query.where(mr_grids.c.operator.in_(operators))
+        conditions.append(mr_grids.c.operator.in_(operators))
     if ids is not None:  # rows ids[0]..ids[1] (a reader that streams the table in id ranges)
-        query = query.where(mr_grids.c.id.between(ids[0], ids[1]))
+        conditions.append(mr_grids.c.id.between(ids[0], ids[1]))
     with store.engine.connect() as conn:
-        compiled = query.order_by(mr_grids.c.id).compile(dialect=conn.dialect,
-                                                         compile_kwargs={"render_postcompile": True})
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        cursor = raw.cursor()
-        try:
-            if compiled.positiontup is not None:
-                params: Any = [_driver_value(compiled.params[k]) for k in compiled.positiontup]
-            else:
-                params = {k: _driver_value(v) for k, v in compiled.params.items()}
-            cursor.execute(str(compiled), params)
-            frame = pd.DataFrame.from_records(cursor.fetchall(), columns=list(columns), coerce_float=True)
-        finally:
-            cursor.close()
+        frame = read_columns(conn, columns, conditions) if columnar else None
+        if frame is None:
+            frame = _read_rows(conn, columns, conditions)
+    return _typed(frame, columns)
+
+
+def _read_rows(conn: Connection, columns: tuple[str, ...], conditions: list[ColumnElement[bool]]) -> pd.DataFrame:
+    """:func:`read_mr`'s rows through the driver's cursor (one Python tuple per row)."""
+    query = select(*(mr_grids.c[name] for name in columns)).where(*conditions).order_by(mr_grids.c.id)
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        if compiled.positiontup is not None:
+            params: Any = [_driver_value(compiled.params[k]) for k in compiled.positiontup]
+        else:
+            params = {k: _driver_value(v) for k, v in compiled.params.items()}
+        cursor.execute(str(compiled), params)
+        return pd.DataFrame.from_records(cursor.fetchall(), columns=list(columns), coerce_float=True)
+    finally:
+        cursor.close()
+
+
+def _typed(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Dates as ``datetime64``, numbers as floats (``samples`` as integers)."""
     for name in columns:
         if name.startswith("period_"):
             codes, uniques = pd.factorize(frame[name])
@@ -537,13 +554,67 @@ def latest_mr(store: Store, villages: Any = None, *, bounds: tuple[float, float,
     b = villages.total_bounds if bounds is None and villages is not None and len(villages) else bounds
     if period is None or b is None:
         return read_mr(store, box=(0.0, 0.0, -1.0, -1.0), columns=EVIDENCE_COLUMNS)
-    return read_mr(store, box=(b[0] - margin_deg, b[1] - margin_deg, b[2] + margin_deg, b[3] + margin_deg),
-                   period=period, columns=EVIDENCE_COLUMNS)
+    return read_mr(store, box=mr_box(b, margin_deg), period=period, columns=EVIDENCE_COLUMNS)
 
 
 def mr_fingerprint(mr: pd.DataFrame) -> str:
-    """SHA-256 of the MR rows an analysis used (their values, in order)."""
+    """SHA-256 of a frame of MR rows (their values, in order)."""
     return hashlib.sha256(pd.util.hash_pandas_object(mr, index=False).to_numpy().tobytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredMr:
+    """The stored MR rows of a box and period, described by the database: how many, and their fingerprint."""
+
+    rows: int
+    fingerprint: str
+
+
+def mr_box(bounds: Any, margin_deg: float = 0.05) -> tuple[float, float, float, float]:
+    """The lon/lat box an analysis takes MR grids from: ``bounds`` (lon_min, lat_min, lon_max, lat_max)
+    widened by ``margin_deg``."""
+    b = [float(v) for v in bounds]
+    return b[0] - margin_deg, b[1] - margin_deg, b[2] + margin_deg, b[3] + margin_deg
+
+
+#: Fixed precisions of the fingerprint's integer sums (per unit of the stored value): lon/lat 1e-6 degree,
+#: RSRP 0.01 dB, share 1e-4.
+_PRINT_SCALES = {"lon": 1e6, "lat": 1e6, "rsrp_mean_dbm": 100.0, "share_good": 1e4}
+
+
+def stored_mr_fingerprint(store: Store, box: tuple[float, float, float, float],
+                          period: tuple[dt.date, dt.date]) -> StoredMr:
+    """The rows :func:`read_mr` would give for ``box`` and ``period`` (the rows an analysis fuses), counted
+    and fingerprinted by one aggregate query in the database: no row leaves it.
+
+    The fingerprint is the SHA-256 of these aggregates of the rows (of the rows, not of the query: two boxes
+    that hold the same rows print the same): their number,
+    the least, greatest and sum of their ids, the earliest period start and latest period end, how many have
+    an RSRP and a share, and integer sums (exact and the same on SQLite and PostgreSQL, whatever the order
+    the database adds in) of ``samples``, of the lengths of operator + RAT + band, and of lon, lat, RSRP and
+    share at fixed precisions (:data:`_PRINT_SCALES`), each plain and weighted by ``id % 101 + 1`` (values
+    moved between rows show). It changes when rows of the box and period are added, deleted or replaced
+    (ids are never reused while the table holds rows; replaced rows differ in their values) and not when
+    rows elsewhere change. It is a checksum, not a hash of every value: an edit made by hand in the database
+    that keeps all these sums (say an operator renamed to another of the same length) would not show.
+    """
+    t = mr_grids
+    weight = t.c.id % 101 + 1
+    aggregates: list[Any] = [func.count(), func.min(t.c.id), func.max(t.c.id), func.sum(t.c.id),
+                             func.min(t.c.period_start), func.max(t.c.period_end), func.count(t.c.rsrp_mean_dbm),
+                             func.count(t.c.share_good), func.sum(t.c.samples), func.sum(weight * t.c.samples),
+                             func.sum(weight * func.length(t.c.operator + t.c.rat + t.c.band))]
+    for name, scale in _PRINT_SCALES.items():
+        value = cast(func.round(t.c[name] * scale), BigInteger)
+        aggregates += [func.sum(value), func.sum(weight * value)]
+    first, last = period
+    query = select(*aggregates).where(t.c.lon.between(box[0], box[2]), t.c.lat.between(box[1], box[3]),
+                                      t.c.period_start <= last, t.c.period_end >= first)
+    with store.engine.connect() as conn:
+        values = conn.execute(query).one()
+    rows = int(values[0])
+    described = [None if v is None else str(v) if isinstance(v, dt.date) else int(v) for v in values]
+    return StoredMr(rows, hashlib.sha256(repr(described).encode()).hexdigest())
 
 
 def mr_summary(store: Store) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import pandas as pd
 from coverage import __version__
 from coverage.audit.rounds import audit_evidence
 from coverage.errors import NO_VILLAGES, Village5gError
-from coverage.ingest.mr import latest_mr, latest_mr_period, mr_fingerprint
+from coverage.ingest.mr import latest_mr, latest_mr_period, mr_box, stored_mr_fingerprint
 from coverage.ingest.terrain import stored_terrain_source
 from coverage.limits import DEFAULT_LIMITS, Limits, check_grid, grid_shape_of_bounds
 from coverage.model.parameters import DEFAULT_PARAMETERS, ModelParameters
@@ -151,8 +151,9 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     unknown_radio = int(stations["source"].fillna("").astype(str).str.startswith("opencellid").sum())
     if unknown_radio:  # OpenCelliD cells: band assumed, every radio parameter a default
         inputs["stations_unknown_radio"] = unknown_radio
-    if len(mr):
-        inputs["mr"] = mr_fingerprint(mr)
+    mr_period = latest_mr_period(store)
+    if len(mr) and mr_period is not None:  # the database's print of the rows read (as a partitioned run's)
+        inputs["mr"] = stored_mr_fingerprint(store, mr_box(villages.total_bounds, MR_MARGIN_DEG), mr_period).fingerprint
     inputs.update(terrain_prints)
     timings["fingerprint_s"] = time.perf_counter() - t
     if calibration is not None:
@@ -231,28 +232,28 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
                           operators=operators)
     # MR: the run's period, and its offset fitted once here (the same operator's measurements and MR on
     # the same pixels, no prediction), so every partition fuses MR as a single process does. The rows
-    # latest_mr would read are streamed in chunks (a nation's month does not fit in one process): their
-    # fingerprint, and only those on a measured pixel kept for the offset
+    # latest_mr would read are counted and fingerprinted by the database (none leaves it); of them only
+    # those on a measured pixel are read, in chunks (a nation's month does not fit in one process), for the offset
     mr_period = latest_mr_period(store)
     mr_offset = None
-    scan = None
-    if mr_period is not None and survey.envelope is not None:
-        from coverage.runs.run_mr import scan_run_mr
-
-        measurements = store.read("measurements")
-        b, m = survey.envelope, MR_MARGIN_DEG
-        scan = scan_run_mr(store, (b[0] - m, b[1] - m, b[2] + m, b[3] + m), mr_period, measurements,
-                           survey.crs, params.resolution_m)
-    if scan is None or not scan.rows:
-        scan = mr_period = None
-    timings["read_s"] = time.perf_counter() - t0  # reading, fingerprints and extents, in one pass
     inputs: dict[str, object] = {**survey.fingerprints, "scope": scope, "operators": operators or "all"}
-    if scan is not None:
-        inputs["mr"] = scan.fingerprint
-        mr_offset, pairs = run_mr_offset(survey.extent, measurements, scan.near_measurements, crs=survey.crs,
-                                         params=params, operators=operators)
-        timings["mr_offset_db"], timings["mr_offset_pixels"] = round(mr_offset, 2), pairs
-        del scan, measurements
+    stored = None
+    if mr_period is not None and survey.envelope is not None:
+        box = mr_box(survey.envelope, MR_MARGIN_DEG)
+        stored = stored_mr_fingerprint(store, box, mr_period)
+        if stored.rows:
+            from coverage.runs.run_mr import mr_near_measurements
+
+            inputs["mr"] = stored.fingerprint
+            measurements = store.read("measurements")
+            near = mr_near_measurements(store, box, mr_period, measurements, survey.crs, params.resolution_m)
+            mr_offset, pairs = run_mr_offset(survey.extent, measurements, near, crs=survey.crs,
+                                             params=params, operators=operators)
+            timings["mr_offset_db"], timings["mr_offset_pixels"] = round(mr_offset, 2), pairs
+            del near, measurements
+    if stored is None or not stored.rows:
+        mr_period = None
+    timings["read_s"] = time.perf_counter() - t0  # reading, fingerprints, extents and the MR offset
     if calibration is not None:
         inputs["calibration"] = calibration
     inputs.update(terrain_prints or {})
