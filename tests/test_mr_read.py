@@ -84,14 +84,14 @@ def test_the_fingerprint_changes_with_the_boxs_stored_mr_and_only_then(store: St
     write_mr_frame(store, _rows(1, lon0=119.5), file_name="one.csv", sha256="3" * 64, replace=False)
     more = stored_mr_fingerprint(store, BOX, OCTOBER)
     assert more.rows == 301 and more.fingerprint != first.fingerprint
-    # rows replaced by rows that differ in one value, in a value moved between two rows, in a band
+    # all rows replaced (SQLite numbers them from 1 again) by rows that differ in one value, in a value moved
+    # between two rows, in a missing share, in the samples
     prints = {first.fingerprint, more.fingerprint}
     swapped = base.copy()
     swapped.loc[[10, 11], "rsrp_mean_dbm"] = base.loc[[11, 10], "rsrp_mean_dbm"].to_numpy()
-    banded = base.copy()
-    banded.loc[4, "band"] = "n41x"
     for changed in (base.assign(rsrp_mean_dbm=base["rsrp_mean_dbm"].where(base.index != 7, -90.0)), swapped,
-                    base.assign(share_good=base["share_good"].where(base.index != 3, np.nan)), banded):
+                    base.assign(share_good=base["share_good"].where(base.index != 3, np.nan)),
+                    base.assign(samples=base["samples"] + (base.index == 5))):
         write_mr_frame(store, changed, file_name="changed.csv", sha256="4" * 64)
         again = stored_mr_fingerprint(store, BOX, OCTOBER)
         assert again.rows == 300 and again.fingerprint not in prints

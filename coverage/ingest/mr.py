@@ -577,36 +577,35 @@ def mr_box(bounds: Any, margin_deg: float = 0.05) -> tuple[float, float, float, 
     return b[0] - margin_deg, b[1] - margin_deg, b[2] + margin_deg, b[3] + margin_deg
 
 
-#: Fixed precisions of the fingerprint's integer sums (per unit of the stored value): lon/lat 1e-6 degree,
-#: RSRP 0.01 dB, share 1e-4.
-_PRINT_SCALES = {"lon": 1e6, "lat": 1e6, "rsrp_mean_dbm": 100.0, "share_good": 1e4}
+#: Fixed precisions of the fingerprint's integer sums (per unit of the stored value): RSRP 0.01 dB, share 1e-4.
+_PRINT_SCALES = {"rsrp_mean_dbm": 100.0, "share_good": 1e4}
 
 
 def stored_mr_fingerprint(store: Store, box: tuple[float, float, float, float],
                           period: tuple[dt.date, dt.date]) -> StoredMr:
     """The rows :func:`read_mr` would give for ``box`` and ``period`` (the rows an analysis fuses), counted
-    and fingerprinted by one aggregate query in the database: no row leaves it.
+    and fingerprinted by one aggregate query in the database: no row leaves it (江苏's month of the national
+    world, 1.4 million rows: about 1.5 s on SQLite, where reading them took 5-7 s).
 
     The fingerprint is the SHA-256 of these aggregates of the rows (of the rows, not of the query: two boxes
-    that hold the same rows print the same): their number,
-    the least, greatest and sum of their ids, the earliest period start and latest period end, how many have
-    an RSRP and a share, and integer sums (exact and the same on SQLite and PostgreSQL, whatever the order
-    the database adds in) of ``samples``, of the lengths of operator + RAT + band, and of lon, lat, RSRP and
-    share at fixed precisions (:data:`_PRINT_SCALES`), each plain and weighted by ``id % 101 + 1`` (values
-    moved between rows show). It changes when rows of the box and period are added, deleted or replaced
-    (ids are never reused while the table holds rows; replaced rows differ in their values) and not when
-    rows elsewhere change. It is a checksum, not a hash of every value: an edit made by hand in the database
-    that keeps all these sums (say an operator renamed to another of the same length) would not show.
+    that hold the same rows print the same): their number; the least, greatest and sum of their ids; the
+    earliest period start and latest period end; how many have an RSRP and a share; and integer sums
+    weighted by ``id % 101 + 1`` (exact, so the same whatever order the database adds in) of ``samples``
+    and of RSRP and share at fixed precisions (:data:`_PRINT_SCALES`). Stored MR is never updated in place:
+    ingests add rows under new ids or replace them all, so the ids tell which rows these are and the sums
+    whether replaced rows under reused ids (SQLite numbers a table emptied by a replace from 1 again) carry
+    other values. It changes when rows of the box and period are added, deleted or replaced by other values
+    and not when rows elsewhere change; the same values stored again under other ids (PostgreSQL never reuses
+    them) print differently. It is a checksum, not a hash of every value: rows edited in place by hand in the
+    database, in a column it does not sum (coordinates, operator, band) or keeping every sum, would not show.
     """
     t = mr_grids
     weight = t.c.id % 101 + 1
     aggregates: list[Any] = [func.count(), func.min(t.c.id), func.max(t.c.id), func.sum(t.c.id),
                              func.min(t.c.period_start), func.max(t.c.period_end), func.count(t.c.rsrp_mean_dbm),
-                             func.count(t.c.share_good), func.sum(t.c.samples), func.sum(weight * t.c.samples),
-                             func.sum(weight * func.length(t.c.operator + t.c.rat + t.c.band))]
-    for name, scale in _PRINT_SCALES.items():
-        value = cast(func.round(t.c[name] * scale), BigInteger)
-        aggregates += [func.sum(value), func.sum(weight * value)]
+                             func.count(t.c.share_good), func.sum(weight * t.c.samples)]
+    aggregates += [func.sum(weight * cast(func.round(t.c[name] * scale), BigInteger))
+                   for name, scale in _PRINT_SCALES.items()]
     first, last = period
     query = select(*aggregates).where(t.c.lon.between(box[0], box[2]), t.c.lat.between(box[1], box[3]),
                                       t.c.period_start <= last, t.c.period_end >= first)
