@@ -11,6 +11,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -228,19 +229,27 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
     from coverage.runs.partition import StoreInputs, run_partitions, survey_store, write_mosaic_vrt
     from coverage.runs.partition_plan import DEFAULT_PARTITION_VILLAGES, halo_from_radius, plan_extents
 
-    survey = survey_store(store, committees_only=scope == "committees", rules=rules, params=params,
-                          operators=operators)
-    # MR: the run's period, and its offset fitted once here (the same operator's measurements and MR on
-    # the same pixels, no prediction), so every partition fuses MR as a single process does. The rows
-    # latest_mr would read are counted and fingerprinted by the database (none leaves it); of them only
-    # those on a measured pixel are read, in chunks (a nation's month does not fit in one process), for the offset
+    # MR: the database counts and fingerprints the run's rows (the box round its villages' envelope, the
+    # same the survey finds) in a thread while this process surveys the other inputs (the query leaves
+    # the interpreter's lock to the survey; its 1-2 s on a province-month then cost no wall time)
+    committees_only = scope == "committees"
     mr_period = latest_mr_period(store)
+    envelope = extent(store, "villages", committees_only=committees_only) if mr_period is not None else None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        printing = (None if envelope is None or mr_period is None else
+                    pool.submit(stored_mr_fingerprint, store, mr_box(envelope, MR_MARGIN_DEG), mr_period))
+        survey = survey_store(store, committees_only=committees_only, rules=rules, params=params,
+                              operators=operators)
+        stored = None if printing is None else printing.result()
+    # the run's MR offset fitted once here (the same operator's measurements and MR on the same pixels, no
+    # prediction), so every partition fuses MR as a single process does: of the rows latest_mr would read
+    # only those on a measured pixel are read, in chunks (a nation's month does not fit in one process)
     mr_offset = None
     inputs: dict[str, object] = {**survey.fingerprints, "scope": scope, "operators": operators or "all"}
-    stored = None
     if mr_period is not None and survey.envelope is not None:
         box = mr_box(survey.envelope, MR_MARGIN_DEG)
-        stored = stored_mr_fingerprint(store, box, mr_period)
+        if stored is None or survey.envelope != envelope:  # the villages changed in between: count again
+            stored = stored_mr_fingerprint(store, box, mr_period)
         if stored.rows:
             from coverage.runs.run_mr import mr_near_measurements
 
