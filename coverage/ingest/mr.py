@@ -468,9 +468,9 @@ def read_mr(store: Store, *, box: tuple[float, float, float, float] | None = Non
 
     ``box`` (lon_min, lat_min, lon_max, lat_max) keeps grids whose centre lies in it; ``period``
     (first day, last day) keeps rows whose period overlaps it; both are answered from the index. Rows
-    are read column by column (:mod:`coverage.ingest.mr_arrow`: SQLite through ADBC, PostgreSQL through
-    ``COPY``; ``columnar=False``, an in-memory SQLite database or no matching row: through the driver's
-    cursor, the same frame): a province-month reads in about 3 s.
+    come through the driver's cursor, on PostgreSQL column by column (:mod:`coverage.ingest.mr_arrow`:
+    ``COPY``, the same frame; ``columnar=False`` or no matching row: the cursor): a province-month reads in
+    3-7 s.
     """
     conditions: list[ColumnElement[bool]] = []
     if box is not None:
