@@ -317,3 +317,42 @@ def test_dask_partitions_equal_single_process_on_the_seed_world(tmp_path: Path, 
         # the partitions' grids are pieces of the single grid: the mosaic covers the same pixels
         assert (b.transform.c, b.transform.f, b.width, b.height) == (a.transform.c, a.transform.f, a.width, a.height)
         np.testing.assert_array_equal(b.read(), a.read())
+
+
+def test_mr_grids_beyond_the_kriging_reach_of_every_village_are_not_probed_and_change_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import coverage.runs.compute as compute
+    from coverage.model.mr_evidence import mr_points
+
+    villages, stations, meas, mr = _mr_world()
+    well_heard = mr[(mr["operator"] == "CMCC") & (mr["rat"] == "NR")].iloc[:8]
+    # 8 grids 280 m north of village A's edge (within the kriging radius, 3 x 120 m, of its edge pixels) and
+    # 8 halfway between A and B, 8 km from both (inside the run's box, beyond every village's reach)
+    near = well_heard.assign(lat=32.41 + 0.0025, rsrp_mean_dbm=-80.0)
+    far = well_heard.assign(lon=119.5 + 0.001 * np.arange(8), lat=32.405, rsrp_mean_dbm=-80.0)
+    probed: list[int] = []
+    real_predict = compute.predict
+
+    def predict(*args: object, **kwargs: object) -> object:
+        probes = kwargs["probes"]
+        probed.append(len(probes[0]))  # type: ignore[index]
+        return real_predict(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compute, "predict", predict)
+    run = lambda frame: analyze_frames(villages, stations, meas, rules=RULES, params=PARAMS,  # noqa: E731
+                                       mr=frame)
+    with_near = pd.concat([mr, near], ignore_index=True)
+    results, prediction, _ = run(pd.concat([with_near, far], ignore_index=True))
+    _, without_far, _ = run(with_near)
+    _, without_near, _ = run(mr)
+    monkeypatch.setattr(compute, "near_mask", lambda rows, cols, mask, reach_px: np.ones(len(rows), dtype=bool))
+    every, every_prediction, _ = run(pd.concat([with_near, far], ignore_index=True))
+    # every grid kept: the far ones predicted as well, and the same results to the last bit
+    assert probed[3] - probed[0] == len(mr_points(far)) == 8
+    assert probed[0] == probed[1]
+    pd.testing.assert_frame_equal(results, every)
+    for name in ("rsrp_dbm", "sinr_db", "coverage_class", "sigma_db"):
+        np.testing.assert_array_equal(getattr(prediction, name), getattr(every_prediction, name))
+        np.testing.assert_array_equal(getattr(prediction, name), getattr(without_far, name))
+    # the near grids were kept and moved A's edge pixels
+    assert not np.array_equal(prediction.rsrp_dbm, without_near.rsrp_dbm)

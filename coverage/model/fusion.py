@@ -59,6 +59,7 @@ __all__ = [
     "fit_variogram",
     "fuse",
     "krige",
+    "near_mask",
     "residual_bins",
 ]
 
@@ -347,6 +348,30 @@ def _within(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], resoluti
         inside = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
         out[r[inside], c[inside]] = True
     return out
+
+
+def near_mask(rows: np.ndarray, cols: np.ndarray, mask: np.ndarray, reach_px: int, *, cell_px: int = 4
+              ) -> np.ndarray:
+    """Whether a True pixel of ``mask`` may lie within ``reach_px`` pixels of each pixel (``rows``, ``cols``;
+    they may lie off the grid): True where some True pixel lies in a cell of ``cell_px`` x ``cell_px``
+    pixels that the square of half-side ``reach_px`` round the pixel touches. A superset of the pixels
+    within ``reach_px`` of the mask in distance (and within ``reach_px + cell_px - 1`` of it along rows and
+    along columns), from one pass over the mask: evidence it leaves out lies beyond the kriging radius of
+    every pixel :func:`fuse` estimates, so it is never a neighbour there."""
+    height, width = mask.shape
+    if height == 0 or width == 0:
+        return np.zeros(len(rows), dtype=bool)
+    cells = np.logical_or.reduceat(np.logical_or.reduceat(mask, np.arange(0, height, cell_px), axis=0),
+                                   np.arange(0, width, cell_px), axis=1)
+    table = np.zeros((cells.shape[0] + 1, cells.shape[1] + 1), dtype=np.int64)
+    np.cumsum(np.cumsum(cells, axis=0, dtype=np.int64), axis=1, out=table[1:, 1:])
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    r0, r1 = np.clip(rows - reach_px, 0, height), np.clip(rows + reach_px + 1, 0, height)
+    c0, c1 = np.clip(cols - reach_px, 0, width), np.clip(cols + reach_px + 1, 0, width)
+    on = (r1 > r0) & (c1 > c0)  # the square touches the grid
+    r0, c0 = r0 // cell_px, c0 // cell_px
+    r1, c1 = np.maximum((r1 - 1) // cell_px + 1, r0), np.maximum((c1 - 1) // cell_px + 1, c0)
+    return np.asarray(on & (table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0] > 0))
 
 
 def fuse(bins: Evidence, grid: Grid, mask: np.ndarray, variogram: Variogram, *, block_px: int = 1,

@@ -31,6 +31,7 @@ from coverage.model.fusion import (
     evidence_reach_m,
     evidence_residuals,
     fuse,
+    near_mask,
     residual_bins,
 )
 from coverage.model.grid import NODATA, make_grid
@@ -116,6 +117,16 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     if points is not None and len(points) and mr_offset_db is None:
         mr_offset_db, pairs = fit_colocated_offset(meas, points, crs, params.resolution_m, model=mr_model)
         timings["mr_offset_db"], timings["mr_offset_pixels"] = round(mr_offset_db, 2), pairs
+    village_mask = None
+    if points is not None and len(points):
+        # only MR grids within the kriging's reach of a village or committee pixel can move an estimate
+        # (fuse and the committee kriging take no bin beyond the radius); the rest would only be predicted
+        # (in the west most grids round a partition lie outside its villages)
+        village_mask = village_raster(villages, crs, params.resolution_m, lattice=lattice, grid=village_grid,
+                                      extents=extents)
+        reach_px = int(np.ceil(run_variogram(rules, params).radius_m / params.resolution_m)) + MR_REACH_SPARE_PX
+        keep = near_mask(*village_grid.pixel_of(qx, qy), village_mask.mask, reach_px)
+        points, qx, qy = points[keep].reset_index(drop=True), qx[keep], qy[keep]
     committee_first = None
     if points is not None and len(points):
         # MR grids, then the committee points: each operator is estimated there from its own evidence
@@ -126,7 +137,8 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
         grid = make_grid((min(bounds[0], float(mx.min())), min(bounds[1], float(my.min())),
                           max(bounds[2], float(mx.max())), max(bounds[3], float(my.max()))),
                          crs, params.resolution_m, lattice=lattice)
-    raster = village_raster(villages, crs, params.resolution_m, lattice=lattice, grid=grid, extents=extents)
+    raster = (village_mask if village_mask is not None and grid == village_grid
+              else village_raster(villages, crs, params.resolution_m, lattice=lattice, grid=grid, extents=extents))
     grid, labels = raster.grid, raster.labels
     timings["rasterize_s"] = time.perf_counter() - t
     say(f"grid {grid.width} x {grid.height} at {params.resolution_m:g} m; predicting")
@@ -193,6 +205,10 @@ def run_mr_offset(extent: np.ndarray, measurements: gpd.GeoDataFrame | None, mr:
     return fit_colocated_offset(meas, points, crs, params.resolution_m, model=model)
 
 
+#: Pixels beyond the kriging radius that an MR grid may lie from the nearest village or committee pixel and
+#: still be fused (:func:`coverage.model.fusion.near_mask`): a block's centre lies up to a pixel's half
+#: diagonal off its pixels, a committee point half a pixel off its pixel.
+MR_REACH_SPARE_PX = 2
 #: Pixels per side of the blocks a run with MR grids is kriged on (:func:`coverage.model.fusion.fuse`).
 MR_BLOCK_PX = 2
 #: Neighbouring bins each block of a run with MR grids is kriged from: MR grids lie about every 100 m where
