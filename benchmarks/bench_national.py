@@ -33,6 +33,10 @@ times each partitioned run with the MR and without it (the same run with no MR p
 fused), back to back, alternating (with, without, then without, with, ... `--repeats` pairs), each with the
 load average at its start, then the medians and their ratio (issue 16: within 1.5x).
 
+`--seeded --database-url URL` times the world already stored there (seeded by an earlier run's seed step,
+e.g. `python benchmarks/bench_national.py --child seed --db sqlite:////tmp/west.db --provinces 54,63,65 --mr`)
+instead of seeding it again; with `--before` or `--mr` it saves the seed's minute for each comparison.
+
 `--before DIR` times the code of another checkout (e.g. `git worktree add --detach ../old <commit>`) on
 the same stored world: each partitioned run is made with that code and with this one, alternately
 (before, this, before, this with `--repeats 2`), and the ratio of their times is printed with the load
@@ -223,6 +227,9 @@ def main() -> None:
                                                                  "variant with --mr")
     parser.add_argument("--mr", action="store_true", help="seed with MR grid statistics and time each partitioned "
                                                           "run with and without them, back to back")
+    parser.add_argument("--seeded", action="store_true",
+                        help="time the world already stored at --database-url (seeded for these sets, with --mr "
+                             "if given) instead of seeding it again")
     parser.add_argument("--partition-villages", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -233,6 +240,8 @@ def main() -> None:
         print(json.dumps(_child(args.child, args.db, args.provinces.split(","), args.workers,
                                 args.partition_villages or None, args.artifacts, mr=args.mr)))
         return
+    if args.seeded and not args.database_url:
+        parser.error("--seeded needs --database-url (the stored world to time)")
     if args.before is not None and not (args.before / "coverage" / "runs" / "analysis.py").is_file():
         parser.error(f"--before: {args.before} is not a checkout of this project (no coverage/runs/analysis.py)")
     names = [n.strip() for n in args.sets.split(",")]
@@ -257,12 +266,17 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
             db = args.database_url or f"sqlite:///{Path(tmp) / 'national.db'}"
             artifacts = str(Path(tmp) / "runs") if args.rasters else None
-            seed = _measure("seed", db, provinces, args.workers, mr=args.mr)
-            mr_text = f", {seed['mr_rows']:,.0f} MR grid rows" if args.mr else ""
-            print(f"{name:>3} provinces ({','.join(provinces)}): built and stored {seed['villages']:,.0f} villages "
-                  f"and {seed['cells']:,.0f} cells{mr_text} one province at a time in {seed['wall_s']:.0f} s (peak "
-                  f"{seed['peak_mb']:,.0f} MB, load {seed['load_start']:.2f} at the start, "
-                  f"{os.getloadavg()[0]:.2f} at the end)", flush=True)
+            if args.seeded:  # the stored world as it is: no seed figures
+                seed = {"wall_s": float("nan"), "peak_mb": float("nan"), "villages": float("nan")}
+                print(f"{name:>3} provinces ({','.join(provinces)}): the world stored at {db}, not seeded again",
+                      flush=True)
+            else:
+                seed = _measure("seed", db, provinces, args.workers, mr=args.mr)
+                mr_text = f", {seed['mr_rows']:,.0f} MR grid rows" if args.mr else ""
+                print(f"{name:>3} provinces ({','.join(provinces)}): built and stored {seed['villages']:,.0f} "
+                      f"villages and {seed['cells']:,.0f} cells{mr_text} one province at a time in "
+                      f"{seed['wall_s']:.0f} s (peak {seed['peak_mb']:,.0f} MB, load {seed['load_start']:.2f} at the "
+                      f"start, {os.getloadavg()[0]:.2f} at the end)", flush=True)
             sizes = [int(v) for v in args.partition_sizes.split(",")]
             runs = []
             if args.mr:  # every size with MR and without
