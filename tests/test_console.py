@@ -378,7 +378,10 @@ def test_data_page_previews_a_file_ingests_it_and_runs_an_analysis(store: Store,
     build_row_world(store)
     admin = key(store, "admin")["X-API-Key"]
     # a site list as an operator exports it: Chinese headers, 维度 (the common typo of 纬度)
-    csv = "站址编码,运营商,制式,频段,经度,维度,方位角,状态\\nNEW1,中国移动,NR,n41,119.48,32.405,120,在用\\n"
+    # the second cell has no azimuth: a warning, not a failure (an accepted file's warnings are listed under
+    # no failure heading)
+    csv = ("站址编码,运营商,制式,频段,经度,维度,方位角,状态\\nNEW1,中国移动,NR,n41,119.48,32.405,120,在用\\n"
+           "NEW2,中国移动,NR,n41,119.481,32.405,,在用\\n")
     script = """(async () => {
       const until = async (f) => { for (let i = 0; i < 300; i++) { if (f()) return true;
                                    await new Promise(r => setTimeout(r, 200)); } return false; };
@@ -394,21 +397,26 @@ def test_data_page_previews_a_file_ingests_it_and_runs_an_analysis(store: Store,
       document.getElementById('dry').click();
       await until(() => document.querySelector('#preview-out table'));
       const preview = document.getElementById('preview-out').innerText;
+      const previewErrors = document.querySelectorAll('#preview-out .error').length;
       document.getElementById('ingest').click();
       await until(() => /已导入|不能|stored/.test(document.getElementById('preview-out').innerText));
       const stored = document.getElementById('preview-out').innerText;
+      const storedErrors = document.querySelectorAll('#preview-out .error').length;
       document.getElementById('start').click();
       await until(() => /succeeded|failed/.test(document.getElementById('job').innerText));
       await until(() => document.querySelectorAll('#runs tbody tr').length >= 2);
-      return [preview, stored, document.getElementById('job').innerText,
+      return [preview, previewErrors, stored, storedErrors, document.getElementById('job').innerText,
               document.querySelectorAll('#runs tbody tr').length, document.getElementById('ingests').innerText];
     })()""".replace("ADMIN_KEY", admin).replace("CSV_TEXT", csv)
     with live_server(store.url, tmp_path / "data") as url:
         result, _ = open_page(f"{url}/console/data", prepare=script, timeout_s=180)
     assert result.exceptions == [] and result.console_errors == []
-    preview, stored, job, n_runs, history = result.prepared
-    assert "可以导入：1 行" in preview and "维度" in preview and "--map" in preview
-    assert "已导入 1 行" in stored
+    preview, preview_errors, stored, stored_errors, job, n_runs, history = result.prepared
+    assert "可以导入：2 行" in preview and "维度" in preview and "--map" in preview
+    assert "已导入 2 行" in stored
+    # the warning of the cell without azimuth under both, and no failure heading above it
+    assert "1 个小区没有方位角" in preview and "1 个小区没有方位角" in stored
+    assert preview_errors == 0 and stored_errors == 0
     assert "succeeded" in job and n_runs == 2
     assert "sites.csv" in history
 

@@ -77,13 +77,18 @@
   // an error body of the API as a message and a table of its problems (file, row, field, message); a bad
   // parameter's details (location, and the regions a region's message names) are in the message already
   function problems(body) {
-    var rows = (body.details || []).filter(function (d) { return !d.location; }).slice(0, 200).map(function (d) {
+    return '<div class="error">' + esc(message(body) || T.failed) + "</div>" + problemTable(body.details || []);
+  }
+  // a file's problems or warnings (file, row, field, message) as a table, without a heading: an accepted
+  // file's warnings are no failure
+  function problemTable(details) {
+    var rows = details.filter(function (d) { return !d.location; }).slice(0, 200).map(function (d) {
       return "<tr><td>" + esc(d.file || "") + '</td><td class="num">' + esc(d.row == null ? "" : d.row) + "</td><td>" +
         esc(d.field || "") + "</td><td>" + esc(d.message || "") + "</td></tr>";
     }).join("");
-    return '<div class="error">' + esc(message(body) || T.failed) + "</div>" + (rows ? '<table class="data problems"><thead><tr><th>' +
+    return rows ? '<table class="data problems"><thead><tr><th>' +
       esc(T.file) + '</th><th class="num">' + esc(T.row) + "</th><th>" + esc(T.field) + "</th><th>" + esc(T.problem) +
-      "</th></tr></thead><tbody>" + rows + "</tbody></table>" : "");
+      "</th></tr></thead><tbody>" + rows + "</tbody></table>" : "";
   }
   // a file of the API fetched with the session and saved under the server's name (else ``fallback``)
   function download(path, params, fallback) {
@@ -176,7 +181,7 @@
     });
   }
 
-  window.V5G = { C: C, T: T, esc: esc, pct: pct, num: num, round: round, api: api, post: post, download: download, problems: problems, message: message, headers: headers, query: query,
+  window.V5G = { C: C, T: T, esc: esc, pct: pct, num: num, round: round, api: api, post: post, download: download, problems: problems, problemTable: problemTable, message: message, headers: headers, query: query,
                  verdict: verdict, source: source, swatch: swatch, classOf: classOf, reasons: reasons, link: link,
                  error: error, sortable: sortable };
 })();

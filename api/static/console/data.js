@@ -40,10 +40,6 @@
           "</td><td>" + esc(c.note || "") + "</td><td>" + c.samples.slice(0, 3).map(function (s) { return esc(s[0]) + " → " + esc(s[1]); }).join("<br>") + "</td></tr>";
       }).join("") + "</tbody></table>";
   }
-  function problemRows(list) {
-    if (!list.length) { return ""; }
-    return V.problems({ message: "", details: list });
-  }
   document.getElementById("dry").addEventListener("click", function () {
     var data = formData(), kind = form.elements.kind.value;
     if (!data) { out.innerHTML = '<div class="error">' + esc(T.choose_file) + "</div>"; return; }
@@ -53,7 +49,7 @@
       if (!r.ok) { out.innerHTML = V.problems(r.body); return; }
       var p = r.body;
       out.innerHTML = (p.accepted ? '<div class="ok">' + esc(T.accepted.replace("{n}", V.num(p.rows))) + "</div>"
-                                  : '<div class="error">' + esc(T.rejected) + "</div>") + columnsTable(p) + problemRows(p.problems);
+                                  : '<div class="error">' + esc(T.rejected) + "</div>") + columnsTable(p) + V.problemTable(p.problems || []);
     });
   });
   document.getElementById("ingest").addEventListener("click", function () {
@@ -63,7 +59,7 @@
     V.post("/ingest/" + kind, data).then(function (r) {
       if (!r.ok) { out.innerHTML = V.problems(r.body); return; }
       out.innerHTML = '<div class="ok">' + esc(T.stored.replace("{n}", V.num(r.body.rows))) + "</div>" +
-        problemRows((r.body.warnings || []).map(function (w) { return w; }));
+        V.problemTable(r.body.warnings || []);
       ingests();
     });
   });
