@@ -4,6 +4,7 @@ as a partition reads them, deterministic by seed."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from coverage.crs import local_metric_crs, project_xy
-from coverage.ingest.mr import EVIDENCE_COLUMNS, insert_mr_rows, latest_mr_period, mr_fingerprint, read_mr
+from coverage.ingest.mr import EVIDENCE_COLUMNS, insert_mr_rows, latest_mr_period, read_mr
 from coverage.runs.partition import StoreInputs
 from coverage.schema import Kind
 from coverage.store.storage import SeedPart, SeedTable, Store
@@ -45,6 +46,11 @@ class _Field:
 
     def location_loss_at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.zeros(len(x))
+
+
+def mr_fingerprint(mr: pd.DataFrame) -> str:
+    """SHA-256 of a frame of MR rows (their values, in order)."""
+    return hashlib.sha256(pd.util.hash_pandas_object(mr, index=False).to_numpy().tobytes()).hexdigest()
 
 
 def _villages() -> gpd.GeoDataFrame:

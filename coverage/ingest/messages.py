@@ -9,6 +9,8 @@ Chinese.
 
 from __future__ import annotations
 
+from coverage.crs import CHINA_BOUNDS
+
 __all__ = [
     "COLUMN_ZH",
     "KIND_ZH",
@@ -101,7 +103,8 @@ def unknown_value(what_zh: str, shown: str, accepted: str, english: str) -> str:
 
 def outside_china(where: str, english: str, hint: str = "") -> str:
     """A point or polygon outside China's longitude/latitude box."""
-    return bi(f"{where} 坐标超出范围：不在中国境内（经度 73.3-135.1，纬度 3.8-53.6）{hint}", english)
+    west, south, east, north = CHINA_BOUNDS
+    return bi(f"{where} 坐标超出范围：不在中国境内（经度 {west:g}-{east:g}，纬度 {south:g}-{north:g}）{hint}", english)
 
 
 def english(message: str) -> str:

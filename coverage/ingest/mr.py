@@ -557,11 +557,6 @@ def latest_mr(store: Store, villages: Any = None, *, bounds: tuple[float, float,
     return read_mr(store, box=mr_box(b, margin_deg), period=period, columns=EVIDENCE_COLUMNS)
 
 
-def mr_fingerprint(mr: pd.DataFrame) -> str:
-    """SHA-256 of a frame of MR rows (their values, in order)."""
-    return hashlib.sha256(pd.util.hash_pandas_object(mr, index=False).to_numpy().tobytes()).hexdigest()
-
-
 @dataclass(frozen=True)
 class StoredMr:
     """The stored MR rows of a box and period, described by the database: how many, and their fingerprint."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coverage.errors import ConfigError
+from coverage.ingest.messages import KIND_ZH
 from coverage.ingest.validation import RANGES
 from coverage.model.bands import BANDS
 from coverage.schema import COLUMNS, STATUSES
@@ -19,7 +20,7 @@ from coverage.writers import atomic_write
 __all__ = ["TEMPLATE_KINDS", "TemplateColumn", "template_columns", "write_template"]
 
 TEMPLATE_KINDS = ("villages", "stations", "measurements", "mr")
-_SHEET = {"villages": "行政村", "stations": "基站", "measurements": "测试数据", "mr": "MR栅格"}
+_SHEET = {**KIND_ZH, "mr": "MR栅格"}
 #: Rows given data validation below the header (the template's practical length).
 VALIDATED_ROWS = 5000
 _LON = (73.3, 135.1)
