@@ -154,7 +154,42 @@ def _tests() -> pd.DataFrame:
         # village 5 untested; reserve 6 tested instead: UL 9 < 10 -> fails; RSRP -110 -> weak
         ("320101001206", -110.0, 2.0, 150.0, 9.0),
     ]
-    return pd.DataFrame(rows, columns=["village_code", "rsrp_dbm", "sinr_db", "dl_mbps", "ul_mbps"])
+    tests = pd.DataFrame(rows, columns=["village_code", "rsrp_dbm", "sinr_db", "dl_mbps", "ul_mbps"])
+    # each test at a point of its own, 0.001 degrees (about 100 m) apart
+    return tests.assign(lon=118.8 + 0.001 * np.arange(len(tests)), lat=32.0)
+
+
+def test_a_point_with_several_operators_passes_when_one_passes() -> None:
+    """Rows of several operators at one test point (same village, same place to 1e-4 degrees) are one
+    point: it passes when any of them passes, and its reading is a passing row's, else the strongest."""
+    ok, low_dl = (5.0, 300.0, 30.0), (5.0, 80.0, 30.0)
+    rows = [
+        # village 1, 3 points. A: CMCC passes, CBN weak -> passes, reading -100
+        ("320101001201", 118.80001, 32.0, "CMCC", -100.0, *ok), ("320101001201", 118.80001, 32.0, "CBN", -110.0, *ok),
+        # B, 100 m east: CMCC -108 fails, CUCC -95 with DL 80 fails -> fails, reading the strongest, -95
+        ("320101001201", 118.801, 32.0, "CMCC", -108.0, *ok), ("320101001201", 118.801, 32.0, "CUCC", -95.0, *low_dl),
+        # C: CTCC alone passes, -99
+        ("320101001201", 118.802, 32.0, "CTCC", -99.0, *ok),
+        # village 2, 5 points of two rows each, one passing: every point passes; the rows 2 m apart
+        # (118.80301 and 118.80303 round to 118.8030) are at the same point
+        *[r for i in range(5) for r in (
+            ("320101001202", 118.80301 + 0.001 * i, 32.0, "CMCC", -112.0, *ok),
+            ("320101001202", 118.80303 + 0.001 * i, 32.0, "CTCC", -101.0 - i, *ok))],
+    ]
+    tests = pd.DataFrame(rows, columns=["village_code", "lon", "lat", "operator", "rsrp_dbm", "sinr_db", "dl_mbps",
+                                        "ul_mbps"])
+    out = village_outcomes(_list(), tests, PassRule()).set_index("code")
+    assert out["n_tests"].tolist()[:2] == [3, 5]
+    assert out["n_pass"].tolist()[:2] == [2, 5]
+    # village 1: 2 of 3 points (0.67 < 0.8) fails; by rows it would be 2 of 5. Median of -100, -95, -99: -99
+    assert out.loc["320101001201", "pass_share"] == pytest.approx(2 / 3)
+    assert out.loc["320101001201", "passed"] == False  # noqa: E712
+    assert out.loc["320101001201", "rsrp_median_dbm"] == -99.0
+    assert out.loc["320101001201", "measured_class"] == "weak"
+    assert out.loc["320101001201", "dl_median_mbps"] == 300.0  # A 300, B 80 (CUCC, the strongest), C 300
+    # village 2: 5 of 5 points pass (by rows 5 of 10, 0.5, it would fail); readings CTCC's -101 ... -105
+    assert out.loc["320101001202", "passed"] == True  # noqa: E712
+    assert out.loc["320101001202", "rsrp_median_dbm"] == -103.0
 
 
 def test_village_outcomes_and_confusion_by_hand() -> None:

@@ -256,7 +256,8 @@ def report(
     dl_min: Annotated[float | None, typer.Option(help=f"Test bar: download >= this (Mbit/s){_RULE}")] = None,
     ul_min: Annotated[float | None, typer.Option(help=f"Test bar: upload >= this (Mbit/s){_RULE}")] = None,
     village_share: Annotated[float | None, typer.Option(
-        help=f"A village passes when this share (0-1) of its tests pass{_RULE}")] = None,
+        help=f"A village passes when this share (0-1) of its test points pass (a point passes when any "
+             f"operator's test there passes){_RULE}")] = None,
     method: Annotated[Method, typer.Option(help="Interval: exact (Clopper-Pearson) or wilson")] = Method.exact,
     confidence: Annotated[float, typer.Option(help="Interval level")] = 0.95,
     raster: Annotated[Path | None, typer.Option(help="The run's GeoTIFF, if not where the run record says")] = None,

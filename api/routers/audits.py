@@ -252,7 +252,7 @@ def report(
     dl_min: Annotated[float | None, Query(ge=0, le=100_000, description="Test bar: download (Mbit/s)")] = None,
     ul_min: Annotated[float | None, Query(ge=0, le=100_000, description="Test bar: upload (Mbit/s)")] = None,
     village_share: Annotated[float | None, Query(ge=0, le=1, description="A village passes when this share of "
-                                                                         "its tests pass")] = None,
+                                                                         "its test points pass")] = None,
     calibrate: Annotated[bool, Query(description="Include the calibration offsets: those stored with the round, "
                                                  "else computed now (not stored)")] = True,
 ) -> dict[str, Any]:

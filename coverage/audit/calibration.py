@@ -48,6 +48,7 @@ from scipy.spatial import cKDTree
 from scipy.stats import t as student_t
 
 from coverage import crs as crs_mod
+from coverage.audit.results import field_test_points
 from coverage.errors import NotFoundError
 from coverage.model.bands import normalize_band
 from coverage.model.calibration import shrunk_means
@@ -202,8 +203,9 @@ def measured_vs_predicted(tests: pd.DataFrame, *, raster_path: str | Path, stati
     margin_db : float, keyword-only
         The run's edge margin z_p sigma (dB), added back to the raster to get the median.
     best_of_operators : bool, keyword-only
-        Keep only the strongest test per village and test point (rounded to 1e-4 degrees, about
-        10 m), since the prediction is the best of all operators.
+        Keep only the strongest test per test point (:func:`coverage.audit.results.field_test_points`:
+        same village, coordinates equal to 1e-4 degrees, about 10 m), since the prediction is the
+        best of all operators.
 
     Returns
     -------
@@ -216,11 +218,9 @@ def measured_vs_predicted(tests: pd.DataFrame, *, raster_path: str | Path, stati
                                                             "rsrp_dbm")})
     frame = frame[frame["rsrp_dbm"].notna()].reset_index(drop=True)
     if best_of_operators and len(frame):
-        frame["_px"] = np.round(frame["lon"].to_numpy(float), 4)
-        frame["_py"] = np.round(frame["lat"].to_numpy(float), 4)
+        frame["_point"] = field_test_points(frame)
         order = frame.sort_values("rsrp_dbm", ascending=False, kind="stable")
-        frame = order.drop_duplicates(["village_code", "_px", "_py"]).sort_index().drop(columns=["_px", "_py"])
-        frame = frame.reset_index(drop=True)
+        frame = order.drop_duplicates("_point").sort_index().drop(columns="_point").reset_index(drop=True)
     bands, sources = serving_bands(frame, stations)
     predicted = sample_raster(raster_path, frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)) \
         if len(frame) else np.array([], dtype=float)

@@ -6,7 +6,10 @@ surroundings must show 5G with usable signal and real speed), not a published na
 
 * a test passes when SS-RSRP >= -105 dBm, SS-SINR >= -3 dB (the "good" bars of the default rule
   set, :mod:`coverage.model.rules`), download >= 100 Mbit/s and upload >= 10 Mbit/s;
-* a village passes when at least 80 % of its tests pass (and it has at least one test).
+* a test point passes when any of its tests passes: a form may record several operators' phones at
+  one point (one row each, :func:`coverage.audit.results.field_test_points`), and 5G通达 needs any one
+  operator, as the rule set's verdicts do;
+* a village passes when at least 80 % of its test points pass (and it has at least one).
 
 A test with no 5G service is recorded with empty SS-RSRP and SS-SINR (throughput empty or 0); it
 fails.
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from coverage.audit.results import field_test_points
 from coverage.errors import ConfigError
 from coverage.ingest.validation import RANGES
 from coverage.model.rules import DEFAULT_RULES
@@ -42,12 +46,12 @@ class PassRule:
     min_dl_mbps, min_ul_mbps
         Speed bars of a test (Mbit/s).
     village_pass_share
-        Share (0-1) of a village's tests that must pass for the village to pass.
+        Share (0-1) of a village's test points that must pass for the village to pass.
     min_tests
-        Tests a village needs to count as audited; villages with fewer are "not tested".
+        Test points a village needs to count as audited; villages with fewer are "not tested".
     weak_rsrp_dbm
-        A failing village whose median SS-RSRP is at least this is measured ``weak``, else
-        ``uncovered`` (for the predicted-versus-measured comparison).
+        A failing village whose median SS-RSRP (over its test points) is at least this is measured
+        ``weak``, else ``uncovered`` (for the predicted-versus-measured comparison).
     """
 
     name: str = "spot-check"
@@ -118,7 +122,11 @@ def passing_tests(tests: pd.DataFrame, rule: PassRule) -> np.ndarray:
 
 
 def village_outcomes(villages: pd.DataFrame, tests: pd.DataFrame, rule: PassRule) -> pd.DataFrame:
-    """Per sampled village: tests, passing tests, pass/fail and the measured class.
+    """Per sampled village: test points, passing points, pass/fail and the measured class.
+
+    A test point is the rows of one village at one place (:func:`coverage.audit.results.
+    field_test_points`); it passes when any of them passes, and stands in the medians with its
+    reading: a passing row's, else the strongest SS-RSRP's (one row per point: each row is a point).
 
     Parameters
     ----------
@@ -132,15 +140,15 @@ def village_outcomes(villages: pd.DataFrame, tests: pd.DataFrame, rule: PassRule
     -------
     pandas.DataFrame
         One row per village of the list, in its order: ``code, name, city_code, city_name, stratum,
-        order, reserve, verdict`` (the run's), ``n_tests, n_pass, pass_share`` (0-1, NaN without
-        tests), ``tested`` (at least ``rule.min_tests`` tests), ``passed`` (nullable boolean, NA
-        when not tested), ``measured_class`` (``covered`` when passed, else ``weak`` or
-        ``uncovered`` by the median SS-RSRP; None when not tested), and the medians
-        ``rsrp_median_dbm, sinr_median_db, dl_median_mbps, ul_median_mbps``.
+        order, reserve, verdict`` (the run's), ``n_tests, n_pass`` (test points, and those that pass),
+        ``pass_share`` (0-1, NaN without tests), ``tested`` (at least ``rule.min_tests`` points),
+        ``passed`` (nullable boolean, NA when not tested), ``measured_class`` (``covered`` when
+        passed, else ``weak`` or ``uncovered`` by the median SS-RSRP; None when not tested), and the
+        medians over the points ``rsrp_median_dbm, sinr_median_db, dl_median_mbps, ul_median_mbps``.
     """
     base = pd.DataFrame({c: villages[c].to_numpy() for c in
                          ("code", "name", "city_code", "city_name", "stratum", "order", "reserve", "verdict")})
-    t = pd.DataFrame({"code": tests["village_code"].astype(str).to_numpy(),
+    t = pd.DataFrame({"code": tests["village_code"].astype(str).to_numpy(), "point": field_test_points(tests),
                       "pass": passing_tests(tests, rule) if len(tests) else np.array([], dtype=bool),
                       "rsrp": tests["rsrp_dbm"].to_numpy(float), "sinr": tests["sinr_db"].to_numpy(float),
                       "dl": tests["dl_mbps"].to_numpy(float), "ul": tests["ul_mbps"].to_numpy(float)})
@@ -148,6 +156,8 @@ def village_outcomes(villages: pd.DataFrame, tests: pd.DataFrame, rule: PassRule
     t["rsrp"] = t["rsrp"].fillna(RANGES["rsrp_dbm"][0])
     t["dl"] = t["dl"].fillna(0.0)
     t["ul"] = t["ul"].fillna(0.0)
+    # one reading per test point: a passing one first (the point passes), then the strongest
+    t = t.sort_values(["pass", "rsrp"], ascending=False, kind="stable").drop_duplicates("point").sort_index()
     grouped = t.groupby("code", sort=False)
     stats = pd.DataFrame({
         "n_tests": grouped.size(), "n_pass": grouped["pass"].sum(),

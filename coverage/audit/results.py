@@ -1,7 +1,9 @@
 """Field results of an audit round: reading per-test records.
 
 A field team records one row per test (one phone, one place, one time): the village code, the test
-point, the time, the operator, SS-RSRP, SS-SINR, download and upload throughput and the tester.
+point, the time, the operator, SS-RSRP, SS-SINR, download and upload throughput and the tester. A
+form may hold several operators' readings at one test point, one row per operator with the point's
+coordinates (:func:`field_test_points` groups them).
 :func:`read_field_tests` reads such a file (CSV in UTF-8/GBK, XLSX or JSON), maps Chinese and
 English headers (村代码, 测试时间, 下载速率 ...), validates every row against the round it belongs
 to and either returns the whole file or raises :class:`~coverage.errors.ValidationError` listing
@@ -68,6 +70,7 @@ __all__ = [
     "FIELD_TEST_COLUMNS",
     "TEST_COLUMNS",
     "FieldTests",
+    "field_test_points",
     "read_field_tests",
     "tests_frame",
 ]
@@ -104,6 +107,9 @@ FIELD_TEST_COLUMNS: tuple[Column, ...] = (
 TEST_COLUMNS = ("village_code", "lon", "lat", "tested_at", "operator", "band", "rsrp_dbm", "sinr_db",
                 "dl_mbps", "ul_mbps", "tester", "note")
 
+#: Rows of one village whose coordinates agree when rounded to this many decimals of a degree (1e-4
+#: degrees, about 10 m) are readings at one test point (several operators' phones at the same place).
+TEST_POINT_DECIMALS = 4
 #: A test point farther than this from its village's list point is reported as a warning (m).
 TEST_POINT_WARN_M = 1500.0
 #: ... and farther than this is an error: a wrong village code or a wrong CRS (m).
@@ -178,6 +184,18 @@ def tests_frame(values: dict[str, Any], geometry: np.ndarray) -> gpd.GeoDataFram
     data["note"] = pd.Series(values.get("note", [None] * n), dtype="str")
     frame = pd.DataFrame(data, index=pd.RangeIndex(n))
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(list(geometry), crs="EPSG:4326").values, crs="EPSG:4326")
+
+
+def field_test_points(tests: pd.DataFrame) -> np.ndarray:
+    """The test point of each row (int64 ids, 0 ... in order of first appearance): rows of one village
+    at the same place (``lon``/``lat`` rounded to :data:`TEST_POINT_DECIMALS` decimals, about 10 m)
+    are one point, e.g. the readings of several operators' phones there."""
+    if len(tests) == 0:
+        return np.zeros(0, dtype=np.int64)
+    key = pd.DataFrame({"code": tests["village_code"].astype(str).to_numpy(),
+                        "lon": np.round(tests["lon"].to_numpy(float), TEST_POINT_DECIMALS),
+                        "lat": np.round(tests["lat"].to_numpy(float), TEST_POINT_DECIMALS)})
+    return key.groupby(["code", "lon", "lat"], sort=False, dropna=False).ngroup().to_numpy(np.int64)
 
 
 def read_field_tests(path: str | Path, *, round_number: int, villages: pd.DataFrame,

@@ -115,7 +115,7 @@
       var c = cfg.auditClasses[p['class']] || {color: '#999999', zh: p['class'], en: ''};
       var outcome = '<span class="v5g-chip" style="background:' + c.color + '"></span>' + esc(c.zh + ' ' + c.en) +
         (p.reserve ? ' <small>(备选 reserve)</small>' : '');
-      var measured = p.n_tests ? count(p.n_pass) + ' / ' + count(p.n_tests) + ' tests pass · RSRP ' +
+      var measured = p.n_tests ? count(p.n_pass) + ' / ' + count(p.n_tests) + ' 个测试点通过 (test points pass) · RSRP ' +
         fixed(p.rsrp_median_dbm, 1, ' dBm') + ' · SINR ' + fixed(p.sinr_median_db, 1, ' dB') + ' · DL/UL ' +
         fixed(p.dl_median_mbps, 0) + ' / ' + fixed(p.ul_median_mbps, 0) + ' Mbit/s (medians)' : '–';
       return '<div class="v5g-popup"><div class="v5g-popup-title">' + esc(p.label) + ' · ' + esc(p.name) +
