@@ -9,7 +9,9 @@ needs any one operator), then :func:`coverage.model.verdicts.decide_predicted`. 
 of ``benchmarks/bench_accuracy.py``; nothing here changes the field.
 
 :func:`simulate_field_tests` plays an audit team: tests at and around the committee points of a
-round's list with the strongest operator's phone, outdoors, with the generator's measurement noise.
+round's list with every operator's phone, outdoors, with the generator's measurement noise, recording
+the strongest reading at each point (or, ``every_operator``, every operator's); :func:`true_readings`
+gives the noise-free value of each recorded reading.
 """
 
 from __future__ import annotations
@@ -80,15 +82,20 @@ def true_verdicts(field: TrueField, villages: gpd.GeoDataFrame, *, resolution_m:
                          "true_committee_rsrp_dbm": np.where(np.isfinite(c_rsrp), c_rsrp, np.nan)})
 
 
-def best_operator(field: TrueField, x: np.ndarray, y: np.ndarray, *, rng: np.random.Generator | None
-                  ) -> dict[str, np.ndarray]:
-    """The strongest operator's serving values at metric points (outdoors; noise with ``rng``)."""
+def operator_readings(field: TrueField, x: np.ndarray, y: np.ndarray, *, rng: np.random.Generator | None
+                      ) -> dict[str, dict[str, np.ndarray]]:
+    """Every operator's serving values at metric points (outdoors, on the test day; noise with ``rng``,
+    drawn operator by operator in :data:`seeds.field.OPERATORS` order)."""
+    return {op: field.evaluate(x, y, op, TEST_DAY, vehicle=False, rng=rng) for op in OPERATORS}
+
+
+def strongest(readings: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The strongest operator's values per point of :func:`operator_readings` (the first on a tie)."""
     best: dict[str, np.ndarray] = {}
-    for op in OPERATORS:
-        r = field.evaluate(x, y, op, TEST_DAY, vehicle=False, rng=rng)
+    for op, r in readings.items():
         if not best:
             best = {k: v.copy() for k, v in r.items()}
-            best["operator"] = np.full(len(x), op, dtype=object)
+            best["operator"] = np.full(len(r["rsrp"]), op, dtype=object)
             continue
         take = r["rsrp"] > best["rsrp"]
         for k in ("rsrp", "sinr", "band", "bw"):
@@ -97,14 +104,39 @@ def best_operator(field: TrueField, x: np.ndarray, y: np.ndarray, *, rng: np.ran
     return best
 
 
+def best_operator(field: TrueField, x: np.ndarray, y: np.ndarray, *, rng: np.random.Generator | None
+                  ) -> dict[str, np.ndarray]:
+    """The strongest operator's serving values at metric points (outdoors; noise with ``rng``)."""
+    return strongest(operator_readings(field, x, y, rng=rng))
+
+
+def _every_operator(readings: dict[str, dict[str, np.ndarray]], best: dict[str, np.ndarray]
+                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Rows of every operator with service at each point (point by point, operators in order); a point
+    where none has service keeps one row, the strongest operator's (no service)."""
+    ops = list(readings)
+    served = np.column_stack([np.round(readings[op]["rsrp"], 1) > FIELD["no_service_rsrp_dbm"] for op in ops])
+    strongest_op = np.equal(np.array(ops, dtype=object)[None, :], best["operator"][:, None])
+    nobody = ~np.asarray(served.any(axis=1), dtype=bool)
+    keep = served | (nobody[:, None] & strongest_op)
+    point, j = np.nonzero(keep)
+    vals = {k: np.column_stack([readings[op][k] for op in ops])[point, j] for k in ("rsrp", "sinr", "band", "bw")}
+    vals["operator"] = np.array(ops, dtype=object)[j]
+    return point, vals
+
+
 def simulate_field_tests(field: TrueField, villages: pd.DataFrame, *, seed: int, points_per_village: int = 5,
-                         unreachable: float = 0.03) -> pd.DataFrame:
+                         unreachable: float = 0.03, every_operator: bool = False) -> pd.DataFrame:
     """Field tests of a round's list as a team would record them (Chinese headers, one row per test).
 
     ``villages`` is the round's list (``code``, ``name``, ``stratum``, ``reserve``, ``order``,
     ``point_lon``, ``point_lat``). Main villages are tested; a share ``unreachable`` is skipped and the
     stratum's next reserve is tested instead. Test points: the committee point and
-    ``points_per_village - 1`` points within 300 m of it.
+    ``points_per_village - 1`` points within 300 m of it. Each operator's phone reads the point with
+    its own measurement noise; by default only the strongest *reading* is recorded (one row per
+    point: a team that writes down the best phone), with ``every_operator`` one row per operator with
+    service there (the same points and readings, the point's coordinates and time on each row; a
+    point where no operator has service keeps one row without service).
     """
     rng = np.random.default_rng(seed)
     main = villages[~villages["reserve"].astype(bool)]
@@ -121,22 +153,25 @@ def simulate_field_tests(field: TrueField, villages: pd.DataFrame, *, seed: int,
     radius[:, 0] = 0.0
     x = (cx[:, None] + radius * np.sin(angle)).ravel()
     y = (cy[:, None] + radius * np.cos(angle)).ravel()
-    vals = best_operator(field, x, y, rng=rng)
+    readings = operator_readings(field, x, y, rng=rng)
+    best = strongest(readings)
+    point, vals = _every_operator(readings, best) if every_operator else (np.arange(len(x)), best)
     rsrp = np.round(vals["rsrp"], 1)
     served = rsrp > FIELD["no_service_rsrp_dbm"]
     band_idx = np.where(vals["band"] >= 0, vals["band"], 0)
     dl, ul = throughput(rng, vals["sinr"], rsrp, band_idx, np.nan_to_num(vals["bw"]))
     lon, lat = unproject_xy(x, y, METRIC_CRS)
-    codes = np.repeat(visit["code"].to_numpy(), k)
-    names = np.repeat(visit["name"].to_numpy(), k)
-    day_offset = np.repeat(rng.integers(0, 5, len(visit)), k)
-    start = np.repeat(rng.integers(9 * 3600, 16 * 3600, len(visit)), k) + np.tile(np.arange(k) * 600, len(visit))
+    village = point // k
+    codes = visit["code"].to_numpy()[village]
+    names = visit["name"].to_numpy()[village]
+    day_offset = rng.integers(0, 5, len(visit))[village]
+    start = rng.integers(9 * 3600, 16 * 3600, len(visit))[village] + (point % k) * 600
     stamps = (TEST_DAY + day_offset.astype("timedelta64[D]")).astype("datetime64[s]") + start.astype("timedelta64[s]")
     band_name = np.array(BAND_ORDER, dtype=object)[band_idx]
-    shown = served & (rng.random(len(x)) < 0.5)  # half the phones show the serving band
+    shown = served & (rng.random(len(point)) < 0.5)  # half the phones show the serving band
     return pd.DataFrame({
         "村代码": codes, "村名称": names,
-        "测试点经度": np.round(lon, 6), "测试点纬度": np.round(lat, 6),
+        "测试点经度": np.round(lon[point], 6), "测试点纬度": np.round(lat[point], 6),
         "测试时间": pd.to_datetime(stamps).strftime("%Y-%m-%d %H:%M:%S"),
         "运营商": [OPERATOR_ZH[o] for o in vals["operator"]],
         "频段": [b if s else None for b, s in zip(band_name, shown, strict=True)],
@@ -144,6 +179,21 @@ def simulate_field_tests(field: TrueField, villages: pd.DataFrame, *, seed: int,
         "SS-SINR(dB)": np.where(served, np.round(np.clip(vals["sinr"], -20, 35), 1), np.nan),
         "下载速率(Mbps)": np.where(served, np.round(dl, 1), 0.0),
         "上传速率(Mbps)": np.where(served, np.round(ul, 1), 0.0),
-        "测试人": np.repeat(rng.choice(TESTERS, len(visit)), k),
+        "测试人": rng.choice(TESTERS, len(visit))[village],
         "备注": None,
     })
+
+
+def true_readings(field: TrueField, tests: pd.DataFrame) -> np.ndarray:
+    """Noise-free SS-RSRP (dBm, outdoors, on the test day) of each row's operator at its test point, for
+    rows as :func:`simulate_field_tests` writes them (-inf where the operator has no cell on air)."""
+    lon = tests["测试点经度"].to_numpy(float)
+    lat = tests["测试点纬度"].to_numpy(float)
+    x, y = project_xy(lon, lat, METRIC_CRS)
+    code = {zh: op for op, zh in OPERATOR_ZH.items()}
+    ops = np.array([code[o] for o in tests["运营商"]], dtype=object)
+    out = np.full(len(tests), np.nan)
+    for op in OPERATORS:
+        rows = ops == op
+        out[rows] = field.evaluate(x[rows], y[rows], op, TEST_DAY, vehicle=False)["rsrp"]
+    return out
