@@ -31,11 +31,12 @@ confusion matrix and a reliability table of the final variant.
 Run: ``.venv/bin/python benchmarks/bench_accuracy.py`` (about 10 minutes per world on 2 cores; the
 truth is cached under ``--cache``, default ``/tmp/village5g-accuracy``).
 ``--field-tests 200,400,800`` (on the inputs a full run with MR saved, as ``--final-only``; a few minutes
-per world) measures what the next audit round's supplementary villages (``audit draw --uncertain N``)
+per world) measures what the next audit round's supplementary villages (``audit sample --uncertain N``)
 buy: their field tests simulated from the truth and fused, "calibrated + MR" again per N beside N = 0,
 scored on (a) the held-out committees not tested and (b) the list as issued, the held-out committees
-plus the tested villages (``--picks all,flagged``: the product's choice, p_covered closest to 0.5
-among every village, and the same among the flagged villages only).
+plus the tested villages (``--picks all,flagged``: the product's two choices, ``--uncertain-from all``,
+p_covered closest to 0.5 among every village, and ``--uncertain-from flagged``, the same among the
+flagged villages only).
 ``python benchmarks/bench_accuracy.py simulate --db URL --round N -o tests.csv`` only writes the
 simulated field tests of a stored round of a seeded database (to try ``audit results`` and
 ``analyze --calibration`` by hand).
@@ -144,9 +145,9 @@ def final_only(seed: int, audit_seed: int, cache: Path, workers: int,
     return _report(seed, {"calibrated + MR": results}, saved["truth"], saved["held"], save)
 
 
-#: Supplementary picks ``--field-tests`` measures: ``all``, the product's (``audit draw --uncertain N``: the
-#: villages whose p_covered is closest to 0.5, whatever their verdict), and ``flagged``, the same among the
-#: villages the run flags (weak or uncovered) only.
+#: Supplementary picks ``--field-tests`` measures, the product's two (``audit sample --uncertain N
+#: --uncertain-from all|flagged``): ``all``, the villages whose p_covered is closest to 0.5 whatever their
+#: verdict, and ``flagged``, the same among the villages the run flags (weak or uncovered) only.
 PICKS = ("all", "flagged")
 #: The benchmark's audit round is round 1; the supplementary tests belong to the next.
 NEXT_ROUND = 2
@@ -158,7 +159,8 @@ def field_tests(seed: int, audit_seed: int, cache: Path, workers: int, counts: l
 
     On the inputs a full run saved (as :func:`final_only`): the run's result, then per pick and count N
     the N villages the next round's supplementary list would hold (:func:`coverage.audit.sampling.
-    uncertain_villages`, the product's own choice; ``flagged``: the same among the flagged villages),
+    uncertain_villages`, the product's own choice: ``among="flagged"`` for ``audit sample --uncertain-from
+    flagged``),
     their field tests simulated from the truth as the benchmark's audit round simulates its own
     (:func:`seeds.truth.simulate_field_tests`: the committee point and 4 points within 300 m, 3% of
     villages unreachable and, with no reserves in the supplement, not tested), read as an upload is
@@ -184,7 +186,6 @@ def field_tests(seed: int, audit_seed: int, cache: Path, workers: int, counts: l
     codes = villages["code"].astype(str)
     assert base["code"].astype(str).tolist() == codes.tolist()
     known = set(codes)
-    covered = base["verdict"].to_numpy() == "covered"
     # the run's results as the store reads them back for a sample (the village columns, then the results')
     stored = villages.assign(**{c: base[c].to_numpy() for c in base.columns if c not in villages.columns})
     none = np.zeros(len(held), dtype=bool)
@@ -193,8 +194,7 @@ def field_tests(seed: int, audit_seed: int, cache: Path, workers: int, counts: l
         for pick in picks:
             for n in counts:
                 t1 = time.perf_counter()
-                exclude = np.flatnonzero(covered) if pick == "flagged" else np.array([], dtype=np.int64)
-                index = uncertain_villages(stored, n, exclude=exclude)
+                index = uncertain_villages(stored, n, among=pick)
                 listed = sample_list(stored.iloc[index].reset_index(drop=True), stations,
                                      stratum=np.full(len(index), SUPPLEMENT, dtype=object),
                                      order=np.arange(1, len(index) + 1), reserve=np.zeros(len(index), dtype=bool))
@@ -406,8 +406,8 @@ def main(argv: list[str] | None = None) -> None:
                              "the simulated field tests of the next round's N supplementary villages fused, "
                              "per N (e.g. 200,400,800), beside N = 0")
     parser.add_argument("--picks", default=",".join(PICKS),
-                        help="supplementary picks for --field-tests: all (the product's --uncertain: p_covered "
-                             "closest to 0.5), flagged (the same among flagged villages only)")
+                        help="supplementary picks for --field-tests, the product's --uncertain-from: all "
+                             "(p_covered closest to 0.5), flagged (the same among flagged villages only)")
     args = parser.parse_args(argv)
     if args.command == "simulate":
         simulate_only(args.db, args.round, args.output, args.audit_seed, args.world_seed)

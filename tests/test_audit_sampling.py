@@ -17,12 +17,14 @@ from hypothesis import strategies as st
 from coverage.audit.lists import XLSX_HEADERS, write_sample
 from coverage.audit.sampling import (
     SAMPLE_COLUMNS,
+    SUPPLEMENT,
     SamplingPlan,
     cochran_size,
     draw_sample,
     rate_size,
     reserve_size,
     stratum_size,
+    uncertain_villages,
     z_value,
 )
 from coverage.crs import wgs84_to_gcj02
@@ -307,3 +309,87 @@ def test_uncertain_supplement_takes_the_villages_nearest_a_coin_toss_outside_the
     assert not extra["reserve"].any()
     with pytest.raises(ConfigError, match="uncertain"):
         SamplingPlan(uncertain=-1)
+
+
+#: Seven villages by hand, rows out of code order; |p - 0.5| in the comment.
+COIN_TOSSES = pd.DataFrame({
+    "code": ["003", "001", "002", "006", "004", "005", "007"],
+    "verdict": ["uncovered", "covered", "weak", "covered", "weak", "uncovered", "weak"],
+    "p_covered": [0.60, 0.50, 0.40, 0.55, 0.45, 0.05, np.nan],
+    # distance:   0.10  0.00  0.10  0.05  0.05  0.45  none
+})
+
+
+def _codes(positions: np.ndarray) -> list[str]:
+    return COIN_TOSSES["code"].iloc[positions].tolist()
+
+
+def test_the_flagged_pick_takes_the_coin_tosses_among_weak_and_uncovered_only() -> None:
+    # every village: 001 (0.00), then 004 and 006 (0.05, by code)
+    assert _codes(uncertain_villages(COIN_TOSSES, 3)) == ["001", "004", "006"]
+    assert _codes(uncertain_villages(COIN_TOSSES, 3, among="all")) == ["001", "004", "006"]
+    # flagged only: 001 and 006 are covered; 004 (0.05), then 002 and 003 tied at 0.10, by code not by row
+    assert _codes(uncertain_villages(COIN_TOSSES, 3, among="flagged")) == ["004", "002", "003"]
+    # fewer flagged villages with a probability (004 002 003 005; 007 has none) than asked: what there is
+    assert _codes(uncertain_villages(COIN_TOSSES, 10, among="flagged")) == ["004", "002", "003", "005"]
+    # already listed (row 4, village 004) stays out
+    assert _codes(uncertain_villages(COIN_TOSSES, 3, among="flagged", exclude=np.array([4]))) == ["002", "003", "005"]
+    assert len(uncertain_villages(COIN_TOSSES, 0, among="flagged")) == 0
+    with pytest.raises(ConfigError, match=r"补充村范围.*among must be all or flagged"):
+        uncertain_villages(COIN_TOSSES, 3, among="weak")
+
+
+@settings(max_examples=60, deadline=None)
+@given(verdicts=st.lists(st.sampled_from(["covered", "weak", "uncovered"]), min_size=1, max_size=40),
+       count=st.integers(0, 45), data=st.data())
+def test_the_flagged_pick_is_the_pick_with_the_covered_villages_excluded(verdicts: list[str], count: int,
+                                                                          data: st.DataObject) -> None:
+    """The benchmark's former pick (``exclude`` the covered villages) and ``among="flagged"`` agree."""
+    n = len(verdicts)
+    p = data.draw(st.lists(st.sampled_from([0.0, 0.1, 0.4, 0.5, 0.6, 0.9, 1.0, math.nan]), min_size=n, max_size=n))
+    listed = data.draw(st.sets(st.integers(0, n - 1)))
+    frame = pd.DataFrame({"code": [f"{i:03d}" for i in data.draw(st.permutations(range(n)))],
+                          "verdict": verdicts, "p_covered": p})
+    covered = np.flatnonzero(frame["verdict"].to_numpy() == "covered")
+    exclude = np.array(sorted(listed), dtype=np.int64)
+    old = uncertain_villages(frame, count, exclude=np.union1d(exclude, covered))
+    new = uncertain_villages(frame, count, exclude=exclude, among="flagged")
+    assert new.tolist() == old.tolist()
+    assert set(frame["verdict"].iloc[new]) <= {"weak", "uncovered"}
+
+
+def test_a_round_draws_its_supplement_among_the_flagged_villages_when_asked() -> None:
+    results = two_city_results()
+    k = np.arange(len(results))
+    results["p_covered"] = np.round(np.abs(np.sin(k)), 4)
+    plan = SamplingPlan(rate=0.1, minimum=1, seed=5, uncertain=3, uncertain_from="flagged")
+    sample = draw_sample(results, two_city_stations(), plan)
+    plain = draw_sample(results, two_city_stations(), SamplingPlan(rate=0.1, minimum=1, seed=5, uncertain=3))
+    random_part = sample.villages[sample.villages["stratum"] != SUPPLEMENT]
+    assert random_part["code"].tolist() == plain.villages[plain.villages["stratum"] != SUPPLEMENT]["code"].tolist()
+    extra = sample.villages[sample.villages["stratum"] == SUPPLEMENT]
+    # the flagged villages are every 10th (uncovered) and every 10th + 5 (weak): 16 of 80
+    flagged = results[(k % 5 == 0) & ~results["code"].isin(set(random_part["code"]))]
+    expected = flagged.assign(d=(flagged["p_covered"] - 0.5).abs()).sort_values(["d", "code"])["code"].head(3)
+    assert extra["code"].tolist() == expected.tolist() and set(extra["verdict"]) <= {"weak", "uncovered"}
+    # asking for more than there are flagged villages left gives every one of them, in the same order
+    many = draw_sample(results, two_city_stations(), SamplingPlan(rate=0.1, minimum=1, seed=5, uncertain=50,
+                                                                  uncertain_from="flagged"))
+    supplement = many.villages[many.villages["stratum"] == SUPPLEMENT]
+    assert len(flagged) < 50 and len(supplement) == len(flagged)
+    assert supplement["code"].tolist()[:3] == expected.tolist()
+
+
+def test_the_plan_keeps_where_its_supplement_comes_from() -> None:
+    plan = SamplingPlan(uncertain=5, uncertain_from="flagged")
+    assert plan.to_dict()["uncertain_from"] == "flagged" and SamplingPlan.from_dict(plan.to_dict()) == plan
+    # a round stored before the choice existed drew among every village
+    old = plan.to_dict()
+    del old["uncertain_from"]
+    assert SamplingPlan.from_dict(old).uncertain_from == "all"
+    with pytest.raises(ConfigError, match=r"补充村范围 uncertain_from 应为 all 或 flagged.*not 'weak'"):
+        SamplingPlan(uncertain_from="weak")
+    # a population of covered villages holds no flagged one: refused rather than an empty supplement
+    with pytest.raises(ConfigError, match="population covered leaves no flagged village"):
+        SamplingPlan(population="covered", uncertain=5, uncertain_from="flagged")
+    assert SamplingPlan(population="weak", uncertain=5, uncertain_from="flagged").population == "weak"

@@ -60,13 +60,15 @@ __all__ = [
 def sampling_plan(*, strata: str = "city", confidence: float = 0.95, margin: float = 0.05,
                   expected_pass: float | None = None, rate: float | None = None, minimum: int | None = None,
                   reserve_share: float = 0.2, reserve_min: int = 2, exclude_rounds: int = 0, population: str = "all",
-                  cities: Sequence[str] = (), seed: int | None = None, uncertain: int = 0) -> SamplingPlan:
+                  cities: Sequence[str] = (), seed: int | None = None, uncertain: int = 0,
+                  uncertain_from: str = "all") -> SamplingPlan:
     """The plan of a sample request as the CLI and the API take it.
 
     Cochran's formula (``expected_pass``, default 0.9) or a fixed ``rate`` with a ``minimum``, not
     both; without a ``seed`` one is drawn at random (and stored with the round, so the list can be
     drawn again). ``uncertain``: supplementary villages where ``p_covered`` is closest to 0.5, outside
-    the pass-rate estimate (:class:`coverage.audit.sampling.SamplingPlan`).
+    the pass-rate estimate, chosen among every village or, with ``uncertain_from="flagged"``, among the
+    flagged ones only (:class:`coverage.audit.sampling.SamplingPlan`).
 
     Raises
     ------
@@ -83,7 +85,7 @@ def sampling_plan(*, strata: str = "city", confidence: float = 0.95, margin: flo
         expected_pass=0.9 if expected_pass is None else expected_pass, rate=rate, minimum=minimum or 0,
         reserve_share=reserve_share, reserve_min=reserve_min, exclude_rounds=exclude_rounds, population=population,
         cities=tuple(sorted(set(cities))), seed=seed if seed is not None else secrets.randbelow(2**31),
-        uncertain=uncertain)
+        uncertain=uncertain, uncertain_from=uncertain_from)
 
 
 def resolve_cities(store: Store, values: Sequence[str] | None) -> tuple[str, ...]:
@@ -356,7 +358,8 @@ def round_report(store: Store, round_number: int, *, rule: PassRule | None = Non
     overall = stratified_estimate(strata["population"], strata["tested"], strata["passed"], method=method,
                                   confidence=confidence)
     report = AuditReport(round=round_number, outcomes=outcomes, strata=strata, overall=overall,
-                         confusion=confusion_matrix(outcomes), rule=rule.to_dict())
+                         confusion=confusion_matrix(outcomes), rule=rule.to_dict(),
+                         uncertain_from=sample.plan.uncertain_from if sample.plan.uncertain else None)
     report.counts = {
         "villages": int((~outcomes["reserve"].astype(bool)).sum()),
         "reserves": int(outcomes["reserve"].astype(bool).sum()),

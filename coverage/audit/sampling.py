@@ -48,6 +48,7 @@ __all__ = [
     "SAMPLE_COLUMNS",
     "STRATA_MODES",
     "SUPPLEMENT",
+    "UNCERTAIN_FROM",
     "Sample",
     "SamplingPlan",
     "cochran_size",
@@ -74,6 +75,9 @@ _POPULATION_NAMES = {"covered": "5G通达的", "weak": "弱覆盖的", "uncovere
 #: Columns of a sample list, in order (geometry, the committee point, last).
 #: Stratum of the supplementary villages chosen where verdicts are most uncertain (``uncertain``).
 SUPPLEMENT = "uncertain"
+#: Where the supplementary villages are chosen: among every village of the run, or among the villages it
+#: flags (verdict weak or uncovered: not ``covered``), which field teams verify before a site is built.
+UNCERTAIN_FROM = ("all", "flagged")
 
 SAMPLE_COLUMNS = (
     "round", "stratum", "order", "reserve", "code", "name", "township_code", "township_name",
@@ -196,6 +200,12 @@ class SamplingPlan:
         They form the stratum :data:`SUPPLEMENT` and are left out of the pass-rate estimate, which
         rests on the random sample alone (a targeted choice would bias it); their tests still serve
         as evidence and calibration.
+    uncertain_from : {"all", "flagged"}
+        Where the supplementary villages are chosen: among every village (``all``), or among the
+        villages the run flags only (``flagged``: verdict weak or uncovered), so field tests verify
+        the flagged list before money goes to build a site. The supplement comes from the plan's
+        population (``covered`` leaves none flagged: refused); fewer flagged villages than
+        ``uncertain`` give a shorter supplement.
     """
 
     strata: str = "city"
@@ -211,6 +221,7 @@ class SamplingPlan:
     cities: tuple[str, ...] = ()
     seed: int = 0
     uncertain: int = 0
+    uncertain_from: str = "all"
 
     def __post_init__(self) -> None:
         problems = []
@@ -232,6 +243,13 @@ class SamplingPlan:
             problems.append("reserve_share must be between 0 and 1")
         if not 0 <= self.seed < 2**63:
             problems.append("seed must be between 0 and 2^63 - 1")
+        if self.uncertain and self.uncertain_from == "flagged" and self.population == "covered":
+            problems.append("抽样范围为 5G通达的村时没有标记村可补充：补充村范围请用 all "
+                            "(population covered leaves no flagged village to supplement: use uncertain_from all)")
+        if self.uncertain_from not in UNCERTAIN_FROM:
+            problems.append(f"补充村范围 uncertain_from 应为 {' 或 '.join(UNCERTAIN_FROM)}，而非 "
+                            f"{self.uncertain_from!r} (uncertain_from must be {' or '.join(UNCERTAIN_FROM)}, "
+                            f"not {self.uncertain_from!r})")
         if problems:
             raise ConfigError("sampling plan: " + "; ".join(problems))
 
@@ -416,7 +434,8 @@ def draw_sample(results: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, plan: Sam
     orders = np.concatenate(order) if order else np.array([], dtype=np.int64)
     reserves = np.concatenate(reserve) if reserve else np.array([], dtype=bool)
     if plan.uncertain:
-        extra = uncertain_villages(frame, plan.uncertain, exclude=np.union1d(index, np.flatnonzero(is_excluded)))
+        extra = uncertain_villages(frame, plan.uncertain, exclude=np.union1d(index, np.flatnonzero(is_excluded)),
+                                   among=plan.uncertain_from)
         index = np.concatenate([index, extra])
         stratum_of = np.concatenate([stratum_of, np.full(len(extra), SUPPLEMENT, dtype=object)])
         orders = np.concatenate([orders, np.arange(1, len(extra) + 1)])
@@ -429,14 +448,39 @@ def draw_sample(results: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, plan: Sam
                   excluded_rounds=sorted(set(int(r) for r in excluded_rounds)))
 
 
-def uncertain_villages(results: pd.DataFrame, count: int, *, exclude: np.ndarray) -> np.ndarray:
-    """Row positions of the ``count`` villages of ``results`` whose ``p_covered`` is closest to 0.5
-    (ties: smaller code first), leaving out the positions ``exclude``; none without probabilities."""
+def uncertain_villages(results: pd.DataFrame, count: int, *, exclude: np.ndarray | None = None,
+                       among: str = "all") -> np.ndarray:
+    """Row positions of the ``count`` villages of ``results`` whose ``p_covered`` is closest to 0.5.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Village results with ``code``, ``verdict`` and ``p_covered`` (0-1).
+    count : int
+        Villages wanted; fewer come back when fewer are eligible.
+    exclude : numpy.ndarray of int, keyword-only, optional
+        Row positions to leave out (already listed, or sampled in recent rounds).
+    among : {"all", "flagged"}, keyword-only
+        Choose among every village, or among the flagged ones only (verdict not ``covered``:
+        weak or uncovered).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        Positions ordered by ``|p_covered - 0.5|``, ties by smaller code first; villages without a
+        probability are never chosen (none at all without the column).
+    """
+    if among not in UNCERTAIN_FROM:
+        raise ConfigError(f"补充村范围应为 {' 或 '.join(UNCERTAIN_FROM)}，而非 {among!r} "
+                          f"(among must be {' or '.join(UNCERTAIN_FROM)}, not {among!r})")
     if "p_covered" not in results or count <= 0:
         return np.array([], dtype=np.int64)
     p = pd.to_numeric(results["p_covered"], errors="coerce").to_numpy(float)
     distance = np.abs(p - 0.5)
-    distance[np.asarray(exclude, dtype=np.int64)] = np.nan
+    if exclude is not None:
+        distance[np.asarray(exclude, dtype=np.int64)] = np.nan
+    if among == "flagged":
+        distance[(results["verdict"].astype(str) == "covered").to_numpy()] = np.nan
     candidates = np.flatnonzero(~np.isnan(distance))
     ranked = candidates[np.lexsort((results["code"].astype(str).to_numpy()[candidates], distance[candidates]))]
     return ranked[:count].astype(np.int64)

@@ -287,6 +287,11 @@ class AuditReport:
         they could not be computed (``offsets_note`` says why).
     rule : dict
         The pass rule applied.
+    counts : dict
+        Villages listed, reserves, tests, and the supplementary villages listed, tested and passed.
+    uncertain_from : {"all", "flagged"} or None
+        Where the round's supplementary villages were chosen (the plan's ``uncertain_from``); None
+        when the round asked for none.
     """
 
     round: int
@@ -298,11 +303,13 @@ class AuditReport:
     offsets: pd.DataFrame | None = None
     offsets_note: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    uncertain_from: str | None = None
 
 
 def report_tables(report: AuditReport) -> dict[str, pd.DataFrame]:
     """The report as named tables: ``overall, strata, confusion, villages, offsets, rule``."""
-    overall = pd.DataFrame([{"round": report.round, **report.overall.to_dict(), **report.counts}])
+    overall = pd.DataFrame([{"round": report.round, **report.overall.to_dict(), **report.counts,
+                             "uncertain_from": report.uncertain_from}])
     confusion = report.confusion.reset_index()
     tables = {"overall": overall, "strata": report.strata, "confusion": confusion, "villages": report.outcomes}
     if report.offsets is not None:
