@@ -54,6 +54,10 @@ class AuditRequest(BaseModel):
     exclude_rounds: int = Field(default=0, ge=0, le=1000, description="Leave out villages of the last K rounds")
     uncertain: int = Field(default=0, ge=0, le=10_000, description="Supplementary villages whose p_covered is "
                            "closest to 0.5 (stratum 'uncertain'), left out of the pass-rate estimate")
+    uncertain_from: Literal["all", "flagged"] = Field(
+        default="all", description="Where the supplementary villages are chosen: all villages, or the flagged "
+                                   "ones only (verdict weak or uncovered: the list field teams verify before a "
+                                   "site is built); fewer flagged villages than `uncertain` give fewer")
     population: Literal["all", "covered", "weak", "uncovered"] = Field(
         default="all", description="All villages of the run, or only those with this verdict")
     cities: list[str] = Field(default_factory=list, max_length=100,
@@ -82,6 +86,8 @@ class AuditPlan(BaseModel):
     cities: list[str]
     seed: int
     uncertain: int = 0
+    uncertain_from: Literal["all", "flagged"] = Field(default="all", description="Where the supplementary "
+                                                      "villages were chosen: all villages, or the flagged ones")
 
 
 class AuditStratum(BaseModel):
@@ -109,8 +115,10 @@ class AuditRoundDetail(BaseModel):
     plan: AuditPlan
     method: Literal["cochran", "rate"]
     excluded_rounds: list[int]
-    villages: int
+    villages: int = Field(description="Villages listed, not reserves (the supplementary villages included)")
     reserves: int
+    supplementary: int = Field(description="Supplementary villages listed (stratum 'uncertain'); fewer than "
+                                           "plan.uncertain when fewer were eligible")
     strata: list[AuditStratum]
     links: list[Link]
 
@@ -250,6 +258,8 @@ class AuditReport(BaseModel):
     round: int
     rule: dict[str, Any] = Field(description="The pass rule applied")
     counts: dict[str, int]
+    uncertain_from: Literal["all", "flagged"] | None = Field(
+        default=None, description="Where the round's supplementary villages were chosen (null: none asked)")
     overall: AuditEstimate
     strata: list[AuditStratumEstimate]
     confusion: list[AuditConfusionRow]

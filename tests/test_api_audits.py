@@ -94,6 +94,40 @@ def test_a_round_drawn_over_http_equals_the_clis(client: TestClient, store: Stor
     assert both.status_code == 400 and "not both" in both.json()["message"]
 
 
+def test_a_supplement_drawn_among_the_flagged_villages_over_http(client: TestClient, store: Store) -> None:
+    auditor = key(store, "auditor")
+    body = {**DRAW, "uncertain": 10, "uncertain_from": "flagged"}
+    drawn = client.post("/audits", json=body, headers=auditor)
+    assert drawn.status_code == 201, drawn.text
+    detail = drawn.json()
+    assert detail["plan"]["uncertain"] == 10 and detail["plan"]["uncertain_from"] == "flagged"
+    # the run flags 6 villages (weak); those not on the random list or its reserves are all there is
+    results = store.read_results(None)
+    listed = _listed(client)
+    random_part = set(listed.loc[listed["stratum"] != "uncertain", "code"])
+    flagged = results[(results["verdict"] != "covered") & ~results["code"].isin(random_part)]
+    expected = flagged.assign(d=(flagged["p_covered"] - 0.5).abs()).sort_values(["d", "code"])["code"].tolist()
+    assert 0 < len(expected) < 10 and detail["supplementary"] == len(expected)
+    assert listed.loc[listed["stratum"] == "uncertain", "code"].tolist() == expected
+    assert detail["villages"] == 24 + len(expected) and detail["reserves"] == 6
+    assert client.get("/audits/1", headers=auditor).json()["plan"]["uncertain_from"] == "flagged"
+    report = client.get("/audits/1/report", params={"calibrate": False}, headers=auditor).json()
+    assert report["uncertain_from"] == "flagged" and report["counts"]["supplementary"] == len(expected)
+    # the default draws among every village; a round without a supplement reports none
+    plain = client.post("/audits", json={**DRAW, "uncertain": 3, "dry_run": True}, headers=auditor).json()
+    assert plain["plan"]["uncertain_from"] == "all" and plain["supplementary"] == 3
+    none = client.post("/audits", json=DRAW, headers=auditor).json()
+    assert none["plan"]["uncertain_from"] == "all" and none["supplementary"] == 0
+    assert client.get("/audits/2/report", params={"calibrate": False}, headers=auditor).json()["uncertain_from"] is None
+    # a bad choice: the one 400 shape, Chinese first, nothing stored
+    bad = client.post("/audits", json={**DRAW, "uncertain": 3, "uncertain_from": "weak"}, headers=auditor)
+    assert bad.status_code == 400
+    message = "应为以下之一：'all'、'flagged' (Input should be 'all' or 'flagged')"
+    assert bad.json()["code"] == "invalid_parameter"
+    assert bad.json()["details"] == [{"location": "body.uncertain_from", "message": message}]
+    assert AuditStore(store).latest_round() == 2
+
+
 #: What the resolver says of 无钖 (钖 for 锡) among the two cities' villages: difflib's ratio of 无钖 to 无锡 is
 #: 2 x 1 / 4 = 0.5, the cut-off for names; to 无锡市 0.4, to 南京(市) 0: only 3202 无锡市 is close.
 MISSPELT = ("没有代码或名称为“无钖”的地市（已存行政村中）；是否指 3202 无锡市？ "

@@ -97,3 +97,41 @@ def test_bad_results_file_is_one_error_and_nothing_stored(db: str, tmp_path: Pat
     assert "0 tests" not in _cli(db, "list")
     both = runner.invoke(app, ["--db", db, "audit", "sample", "--rate", "0.1", "--expected-pass", "0.8"])
     assert both.exit_code != 0 and "not both" in both.output
+
+
+def test_uncertain_from_flagged_draws_the_supplement_among_flagged_villages(db: str, tmp_path: Path) -> None:
+    from coverage.audit.sampling import SUPPLEMENT
+    from coverage.audit.store import AuditStore
+
+    out = _cli(db, "sample", "--margin", "0.15", "--seed", "8", "--uncertain", "10", "--uncertain-from", "flagged")
+    store = Store(db)
+    results = store.read_results(None)
+    sample = AuditStore(store).read_sample(1)
+    store.dispose()
+    assert sample.plan.uncertain == 10 and sample.plan.uncertain_from == "flagged"
+    # the run flags 6 of the 80 villages (weak); those not already on the random list or its reserves are all
+    # there is to add, fewer than the 10 asked
+    random_part = set(sample.villages.loc[sample.villages["stratum"] != SUPPLEMENT, "code"])
+    flagged = results[(results["verdict"] != "covered") & ~results["code"].isin(random_part)]
+    extra = sample.villages[sample.villages["stratum"] == SUPPLEMENT]
+    assert len(results[results["verdict"] != "covered"]) == 6 and 0 < len(flagged) < 10
+    expected = flagged.assign(d=(flagged["p_covered"] - 0.5).abs()).sort_values(["d", "code"])["code"]
+    assert extra["code"].tolist() == expected.tolist()
+    assert (f"plus {len(flagged)} supplementary villages where p_covered is closest to 0.5 among the flagged "
+            "villages (weak or uncovered)") in out
+    assert f"10 supplementary villages asked, {len(flagged)} eligible among the flagged villages" in out
+    assert "supplementary villages: 10 asked among the flagged villages" in _cli(db, "list", "1")
+    # the report says how the supplement was drawn, on screen and in the workbook
+    tests = field_tests(extra, per_village=2)
+    tests.to_csv(tmp_path / "tests.csv", index=False, encoding="utf-8-sig")
+    _cli(db, "results", "1", str(tmp_path / "tests.csv"))
+    report = _cli(db, "report", "1", "--no-calibrate", "-o", str(tmp_path / "report.xlsx"))
+    assert (f"supplementary villages (where p_covered was closest to 0.5 among the flagged villages (weak or "
+            f"uncovered)): {len(flagged)} listed, {len(flagged)} tested") in report
+    overall = list(openpyxl.load_workbook(tmp_path / "report.xlsx")["overall"].iter_rows(values_only=True))
+    assert dict(zip(overall[0], overall[1], strict=True))["uncertain_from"] == "flagged"
+    # the default is unchanged, and a bad choice is refused before anything is drawn
+    assert "among the flagged" not in _cli(db, "sample", "--margin", "0.15", "--seed", "8", "--uncertain", "3",
+                                           "--dry-run")
+    bad = runner.invoke(app, ["--db", db, "audit", "sample", "--uncertain", "3", "--uncertain-from", "weak"])
+    assert bad.exit_code == 2 and "--uncertain-from" in bad.output

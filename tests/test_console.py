@@ -311,6 +311,51 @@ def test_an_auditor_draws_a_round_and_a_bad_upload_is_shown_row_by_row(store: St
 
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_an_auditor_draws_the_supplement_among_the_flagged_villages(store: Store, tmp_path: Path,
+                                                                    browser: None) -> None:
+    build_row_world(store)
+    auditor = key(store, "auditor")["X-API-Key"]
+    script = """(async () => {
+      const until = async (f) => { for (let i = 0; i < 150; i++) { if (f()) return true;
+                                   await new Promise(r => setTimeout(r, 200)); } return false; };
+      const login = await fetch('/console/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                                    body: JSON.stringify({key: 'AUDITOR_KEY'})});
+      window.VILLAGE5G.csrf = (await login.json()).csrf;
+      const form = document.getElementById('draw');
+      const choice = form.elements.uncertain_from;
+      const labels = [choice.value, choice.closest('label').innerText, [...choice.options].map(o => o.text)];
+      // p = 100% asks for 1 village per city of 4, with 2 reserves: one village per city is left to supplement
+      form.elements.expected_pass.value = '100';
+      form.elements.margin.value = '30';
+      form.elements.seed.value = '7';
+      form.elements.uncertain.value = '50';
+      choice.value = 'flagged';
+      document.getElementById('preview').click();
+      await until(() => !document.getElementById('confirm').disabled);
+      const preview = document.querySelector('#plan .sub').innerText;
+      document.getElementById('confirm').click();
+      await until(() => document.querySelector('#plan .ok'));
+      return [labels, preview];
+    })()""".replace("AUDITOR_KEY", auditor)
+    with live_server(store.url, tmp_path / "data") as url:
+        result, _ = open_page(f"{url}/console/audits", prepare=script)
+    assert result.exceptions == [] and result.console_errors == []
+    (default, label, options), preview = result.prepared
+    assert default == "all" and label.startswith("补充村范围")
+    assert options == ["全部村", "仅标记村（弱覆盖或无覆盖）"]
+    with TestClient(app_for(store, tmp_path)) as client:
+        detail = client.get("/audits/1").json()
+        listed = client.get("/audits/1/villages").json()["villages"]
+    assert detail["plan"]["uncertain"] == 50 and detail["plan"]["uncertain_from"] == "flagged"
+    extra = [v for v in listed if v["stratum"] == "uncertain"]
+    assert extra and all(v["verdict"] != "covered" for v in extra)
+    # the preview counts the supplement apart from the sample, says where it came from and that it is short
+    main = detail["villages"] - len(extra)
+    assert (f"样本 {main} + 备选 {detail['reserves']} + 补充 {len(extra)} · 补充村范围 仅标记村（弱覆盖或无覆盖） · "
+            f"要求 50 个，可选仅 {len(extra)} 个") in preview
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_predicted_rsrp_tiles_colour_the_runs_raster(store: Store, tmp_path: Path) -> None:
     build_row_world(store, analyze=False)
     with_raster = run_analysis(store, rules=DEFAULT_RULES, params=PARAMS, artifacts_dir=tmp_path / "runs").run_id

@@ -42,6 +42,11 @@ class Population(StrEnum):
     uncovered = "uncovered"
 
 
+class UncertainFrom(StrEnum):
+    all = "all"
+    flagged = "flagged"
+
+
 class ListFormat(StrEnum):
     csv = "csv"
     xlsx = "xlsx"
@@ -81,6 +86,10 @@ def sample(
     uncertain: Annotated[int, typer.Option(
         help="Also list N supplementary villages whose p_covered is closest to 0.5 (tests there change most "
              "verdicts); they are left out of the pass-rate estimate")] = 0,
+    uncertain_from: Annotated[UncertainFrom, typer.Option(
+        "--uncertain-from", help="补充村范围：all 全部村，flagged 仅标记村（弱覆盖或无覆盖），即建站前现场核实的村 "
+                                 "(choose the --uncertain villages among all villages, or among the flagged ones "
+                                 "only: weak or uncovered)")] = UncertainFrom.all,
     run: Annotated[int | None, typer.Option(help="Run to sample (default: the latest published)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the sample without storing a round")] = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the list (.csv .xlsx .kml "
@@ -102,7 +111,8 @@ def sample(
         plan = sampling_plan(
             strata=strata.value, confidence=confidence, margin=margin, expected_pass=expected_pass, rate=rate,
             minimum=minimum, reserve_share=reserve_share, reserve_min=reserve_min, exclude_rounds=exclude_rounds,
-            population=population.value, cities=_resolve_cities(store, city), seed=seed, uncertain=uncertain)
+            population=population.value, cities=_resolve_cities(store, city), seed=seed, uncertain=uncertain,
+            uncertain_from=uncertain_from.value)
         drawn = draw_round(store, plan, run_id=run, save=not dry_run)
     supplementary = int((drawn.villages["stratum"].astype(str) == SUPPLEMENT).sum())
     main = len(drawn.main) - supplementary
@@ -117,13 +127,21 @@ def sample(
         + (f"; excluded {int(drawn.strata['excluded'].sum()):,} villages of round"
            f"{'s' if len(drawn.excluded_rounds) > 1 else ''} "
            f"{', '.join(map(str, drawn.excluded_rounds))}" if drawn.excluded_rounds else "")
-        + (f"; plus {supplementary:,} supplementary villages where p_covered is closest to 0.5 (stratum "
-           f"'{SUPPLEMENT}': evidence for the model, not part of the pass-rate estimate)" if supplementary else ""),
+        + (f"; plus {supplementary:,} supplementary villages where p_covered is closest to 0.5"
+           f"{_among(plan.uncertain_from)} (stratum '{SUPPLEMENT}': evidence for the model, not part of the "
+           "pass-rate estimate)" if supplementary else "")
+        + (f"; {plan.uncertain:,} supplementary villages asked, {supplementary:,} eligible"
+           f"{_among(plan.uncertain_from)}" if supplementary < plan.uncertain else ""),
         soft_wrap=True)
     _print_strata(drawn)
     if output is not None:
         write_sample(drawn.villages, output, title=_title(drawn.round, drawn.run_id), lang=_lang(lang))
         console.print(f"wrote {len(drawn.villages):,} villages to {output}")
+
+
+def _among(uncertain_from: str | None) -> str:
+    """How a round's supplementary villages were chosen, for the printed summaries."""
+    return " among the flagged villages (weak or uncovered)" if uncertain_from == "flagged" else ""
 
 
 def _print_strata(drawn: Sample) -> None:
@@ -175,7 +193,9 @@ def list_(
     plan = drawn.plan
     console.print(f"round {round_number}: run {drawn.run_id}, seed {plan.seed}, strata {plan.strata}, "
                   f"population {plan.population}, {len(drawn.main):,} villages + "
-                  f"{len(drawn.villages) - len(drawn.main):,} reserves", soft_wrap=True)
+                  f"{len(drawn.villages) - len(drawn.main):,} reserves"
+                  + (f"; supplementary villages: {plan.uncertain:,} asked{_among(plan.uncertain_from)}"
+                     if plan.uncertain else ""), soft_wrap=True)
     _print_strata(drawn)
     table = Table(title=f"{len(villages):,} villages" + (f" (first {limit})" if len(villages) > limit else ""))
     by_stratum = plan.strata != "city"
@@ -301,7 +321,8 @@ def _print_report(result: AuditReport) -> None:
         f"village >= {r['village_pass_share']:.0%} of tests", soft_wrap=True)
     if c.get("supplementary"):
         console.print(
-            f"supplementary villages (where p_covered was closest to 0.5): {c['supplementary']:,} listed, "
+            f"supplementary villages (where p_covered was closest to 0.5{_among(result.uncertain_from)}): "
+            f"{c['supplementary']:,} listed, "
             f"{c['supplementary_tested']:,} tested, {c['supplementary_passed']:,} passed; they are evidence for the "
             "model (fusion, calibration), not part of the pass-rate estimate below, which rests on the random "
             "sample alone", soft_wrap=True)

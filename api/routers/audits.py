@@ -46,7 +46,7 @@ from coverage.audit.rounds import (
     sampling_plan,
     upload_results,
 )
-from coverage.audit.sampling import SAMPLE_COLUMNS, Sample
+from coverage.audit.sampling import SAMPLE_COLUMNS, SUPPLEMENT, Sample
 from coverage.audit.stats import report_tables
 from coverage.audit.store import AuditStore
 from coverage.store.storage import Store
@@ -87,7 +87,8 @@ def _detail(request: Request, sample: Sample, created_at: Any) -> dict[str, Any]
     return {
         "round": sample.round, "created_at": utc(created_at), "run_id": sample.run_id, "seed": sample.plan.seed,
         "plan": sample.plan.to_dict(), "method": sample.plan.method, "excluded_rounds": sample.excluded_rounds,
-        "villages": int((~reserve).sum()), "reserves": int(reserve.sum()), "strata": _plain(sample.strata),
+        "villages": int((~reserve).sum()), "reserves": int(reserve.sum()),
+        "supplementary": int((villages["stratum"].astype(str) == SUPPLEMENT).sum()), "strata": _plain(sample.strata),
         "links": links,
     }
 
@@ -133,7 +134,7 @@ def create(request: Request, store: StoreDep, principal: AuditorDep, body: Audit
         strata=body.strata, confidence=body.confidence, margin=body.margin, expected_pass=body.expected_pass,
         rate=body.rate, minimum=body.minimum, reserve_share=body.reserve_share, reserve_min=body.reserve_min,
         exclude_rounds=body.exclude_rounds, population=body.population, cities=cities, seed=body.seed,
-        uncertain=body.uncertain)
+        uncertain=body.uncertain, uncertain_from=body.uncertain_from)
     drawn = draw_round(store, plan, run_id=body.run, save=not body.dry_run)
     created = AuditStore(store).read_round(drawn.round)["created_at"] if drawn.round is not None else None
     detail = _detail(request, drawn, created)
@@ -272,7 +273,7 @@ def report(
                           save_offsets=False, stored_offsets=True, regions=principal.regions)
     tables = report_tables(result)
     return {
-        "round": round_number, "rule": result.rule, "counts": result.counts,
+        "round": round_number, "rule": result.rule, "counts": result.counts, "uncertain_from": result.uncertain_from,
         "overall": _plain(pd.DataFrame([result.overall.to_dict()]))[0], "strata": _plain(tables["strata"]),
         "confusion": _plain(tables["confusion"]), "villages": _plain(tables["villages"]),
         "offsets": _plain(tables["offsets"]) if "offsets" in tables else None, "offsets_note": result.offsets_note,

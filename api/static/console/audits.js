@@ -16,6 +16,8 @@
     "<label>" + esc(T.margin) + ' <input name="margin" type="number" min="1" max="50" step="0.5" value="5"> %</label>' +
     "<label>" + esc(T.expected_pass) + ' <input name="expected_pass" type="number" min="0" max="100" step="1" value="90"> %</label>' +
     "<label>" + esc(T.uncertain) + ' <input name="uncertain" type="number" min="0" max="10000" step="1" value="0"></label>' +
+    "<label>" + esc(T.uncertain_from) + ' <select name="uncertain_from"><option value="all">' + esc(T.uncertain_from_all) +
+    '</option><option value="flagged">' + esc(T.uncertain_from_flagged) + "</option></select></label>" +
     "<label>" + esc(T.seed) + ' <input name="seed" type="number" min="0" step="1"></label>' +
     '<button type="button" id="preview">' + esc(T.preview) + '</button> <button type="button" id="confirm" disabled>' + esc(T.confirm) + "</button>" +
     '</form><div id="plan"></div></section>' +
@@ -54,14 +56,22 @@
     var f = drawForm.elements;
     var body = { strata: f.strata.value, population: f.population.value, confidence: Number(f.confidence.value),
                  margin: Number(f.margin.value) / 100, expected_pass: Number(f.expected_pass.value) / 100,
-                 uncertain: Number(f.uncertain.value || 0), dry_run: dry };
+                 uncertain: Number(f.uncertain.value || 0), uncertain_from: f.uncertain_from.value, dry_run: dry };
     if (f.seed.value !== "") { body.seed = Number(f.seed.value); }
     if (C.run) { body.run = C.run; }
     return body;
   }
+  // the supplementary villages, with how they were chosen, and a word when fewer were eligible than asked
+  function supplement(d) {
+    if (!d.plan.uncertain) { return ""; }
+    var from = d.plan.uncertain_from === "flagged" ? T.uncertain_from_flagged : T.uncertain_from_all;
+    return " + " + esc(T.supplementary) + " " + V.num(d.supplementary) + " · " + esc(T.uncertain_from) + " " + esc(from) +
+      (d.supplementary < d.plan.uncertain ? " · " + esc(T.supplementary_short.replace("{asked}", V.num(d.plan.uncertain)).replace("{n}", V.num(d.supplementary))) : "");
+  }
   function strataTable(d) {
     return '<div class="sub">' + esc(T.run_label) + " " + esc(d.run_id) + " · " + esc(T.seed_short) + " " + esc(d.seed) + " · " + esc(T.sample) + " " +
-      V.num(d.villages) + " + " + esc(T.reserve) + " " + V.num(d.reserves) + '</div><table class="data"><thead><tr><th>' + esc(T.strata) +
+      V.num(d.villages - d.supplementary) + " + " + esc(T.reserve) + " " + V.num(d.reserves) + supplement(d) +
+      '</div><table class="data"><thead><tr><th>' + esc(T.strata) +
       '</th><th class="num">N</th><th class="num">' + esc(T.eligible) + '</th><th class="num">' + esc(T.required) + '</th><th class="num">' +
       esc(T.sample) + '</th><th class="num">' + esc(T.reserve) + "</th></tr></thead><tbody>" + d.strata.map(function (s) {
         return "<tr><td>" + esc((s.city_name || s.stratum) + (s.verdict ? " · " + V.verdict(s.verdict) : "")) + '</td><td class="num">' +
