@@ -123,6 +123,7 @@ def create_app(settings: ServiceSettings, *, store: Store | None = None) -> Fast
     app.include_router(maps.router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-assets")
     app.include_router(console.router)
+    app.include_router(console.pages)
     install_docs(app)
     install_openapi(app)
     return app

@@ -193,6 +193,16 @@ WORDS: dict[str, tuple[str, str]] = {
     "failed": ("失败，未保存任何数据", "Rejected; nothing was stored"),
     "needs_auditor": ("需要审核员（auditor）或管理员密钥", "Needs an auditor or admin key"),
     "total": ("合计", "Total"),
+    # a console page's error (api/routers/console.py _error_page): a heading by status, the ways back
+    "error_400": ("请求参数有误", "Invalid request"),
+    "error_401": ("需要登录", "Sign-in needed"),
+    "error_403": ("无权查看", "Not allowed"),
+    "error_404": ("未找到", "Not found"),
+    "error_405": ("不支持此请求方法", "Method not allowed"),
+    "error_other": ("请求失败", "Request failed"),
+    "error_without": ("打开此页（不带 {names}）", "Open this page without {names}"),
+    "error_home": ("返回首页", "Back to the dashboard"),
+    "language": ("语言", "Language"),
 }
 
 #: The words of each language: ``TEXT[lang][key]``.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -75,11 +76,30 @@ def error_response(status: int, message: str, *, code: str | None = None,
                    details: list[dict[str, Any]] | None = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     """The one error shape as a response."""
-    body = ErrorBody(code=code or STATUS_CODES.get(status, "error"), message=message, details=details or [])
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    return ErrorAnswer.of(status, message, code=code, details=details, headers=headers).response()
 
 
-def domain_error_response(exc: Village5gError) -> JSONResponse:
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """What the API answers an error with: its status, body and headers (the console's pages show the
+    same as a page: api/routers/console.py)."""
+
+    status: int
+    body: ErrorBody
+    headers: dict[str, str] | None = None
+
+    @classmethod
+    def of(cls, status: int, message: str, *, code: str | None = None, details: list[dict[str, Any]] | None = None,
+           headers: dict[str, str] | None = None) -> ErrorAnswer:
+        body = ErrorBody(code=code or STATUS_CODES.get(status, "error"), message=message, details=details or [])
+        return cls(status, body, headers)
+
+    def response(self) -> JSONResponse:
+        """The answer as the API's JSON."""
+        return JSONResponse(self.body.model_dump(), status_code=self.status, headers=self.headers)
+
+
+def domain_error_answer(exc: Village5gError) -> ErrorAnswer:
     """A domain exception as its HTTP error; a rejected file lists every problem found."""
     status = next(code for cls, code in DOMAIN_STATUS if isinstance(exc, cls))
     details: list[dict[str, Any]] = []
@@ -90,29 +110,27 @@ def domain_error_response(exc: Village5gError) -> JSONResponse:
         message = (f"发现 {n} 个问题，未存储任何数据 ({n} problem(s) found; nothing was stored)" if exc.problems
                    else "输入被拒绝，未存储任何数据 (the input was rejected; nothing was stored)")
     if isinstance(exc, LimitError):  # the limit, its setting and the amount asked for, in the message
-        return error_response(status, exc.message_done(), code="limit_exceeded", details=details)
-    return error_response(status, message, details=details)
+        return ErrorAnswer.of(status, exc.message_done(), code="limit_exceeded", details=details)
+    return ErrorAnswer.of(status, message, details=details)
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def _validation_answer(request: Request, exc: RequestValidationError) -> ErrorAnswer:
     details = []
     for err in exc.errors():
         # Chinese first; a pattern mismatch says what the value should be, not the expression
         message = parameter_message(str(err.get("type")), str(err.get("msg", "invalid")), err.get("ctx"))
         details.append({"location": _location(err.get("loc", ())), "message": message})
     first = details[0] if details else {"location": "request", "message": "invalid"}
-    # the console shows details[0]'s message instead of one that starts so (api/static/console/console.js)
+    # the console shows every detail's message instead of one that starts so (api/static/console/console.js)
     message = f"参数 {first['location']} 无效：{first['message']} (invalid {first['location']})"
-    return error_response(400, message, code="invalid_parameter", details=details)
+    return ErrorAnswer.of(400, message, code="invalid_parameter", details=details)
 
 
-async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+def _http_answer(request: Request, exc: StarletteHTTPException) -> ErrorAnswer:
     messages = {404: "没有这个资源 (no such resource)",
                 405: "此资源不支持该请求方法 (method not allowed for this resource)",
                 413: "请求体过大 (request body too large)"}
@@ -120,7 +138,7 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     headers = getattr(exc, "headers", None)
     if exc.status_code == 405 and (methods := allowed_methods(request)):
         headers = {**(headers or {}), "Allow": ", ".join(methods)}
-    return error_response(exc.status_code, detail or messages.get(exc.status_code, "请求失败 (request failed)"),
+    return ErrorAnswer.of(exc.status_code, detail or messages.get(exc.status_code, "请求失败 (request failed)"),
                           headers=headers)
 
 
@@ -143,22 +161,30 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-async def _api_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.message, code=exc.code, details=exc.details, headers=exc.headers)
+def error_answer(request: Request, exc: Exception) -> ErrorAnswer | None:
+    """What the API answers ``exc`` with: a bad parameter, an HTTP error, an :class:`ApiError` or a domain
+    error; None for anything else (unexpected: :class:`CatchAllMiddleware` answers it with a 500)."""
+    if isinstance(exc, RequestValidationError):
+        return _validation_answer(request, exc)
+    if isinstance(exc, StarletteHTTPException):
+        return _http_answer(request, exc)
+    if isinstance(exc, ApiError):
+        return ErrorAnswer.of(exc.status, exc.message, code=exc.code, details=exc.details, headers=exc.headers)
+    if isinstance(exc, Village5gError):
+        return domain_error_answer(exc)
+    return None
 
 
-async def _domain_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, Village5gError)
-    return domain_error_response(exc)
+async def _handler(request: Request, exc: Exception) -> JSONResponse:
+    answer = error_answer(request, exc)
+    assert answer is not None
+    return answer.response()
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error to the one shape; :class:`CatchAllMiddleware` takes what nothing else does."""
-    app.add_exception_handler(RequestValidationError, _validation_handler)
-    app.add_exception_handler(StarletteHTTPException, _http_handler)
-    app.add_exception_handler(ApiError, _api_handler)
-    app.add_exception_handler(Village5gError, _domain_handler)
+    for kind in (RequestValidationError, StarletteHTTPException, ApiError, Village5gError):
+        app.add_exception_handler(kind, _handler)
 
 
 class CatchAllMiddleware:

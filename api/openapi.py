@@ -2,7 +2,8 @@
 
 FastAPI documents request-validation errors as 422 with its own schema; this service answers them
 with 400 and :class:`api.errors.ErrorBody`, like every other error, and says so here, so clients
-(and schemathesis) can hold every response to the document.
+(and schemathesis) can hold every response to the document. The console's pages answer their errors
+as pages (:class:`api.routers.console.PageRoute`, whose operations carry :data:`HTML_ERRORS`): HTML.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ COMMON_ERRORS: dict[str, str] = {
     "500": "Internal error (details are in the server log, never in the response)",
 }
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
+#: The mark (``openapi_extra``) of an operation whose errors are HTML pages; taken out of the document.
+HTML_ERRORS = "x-html-errors"
+#: The errors of a console page: a console page saying what went wrong.
+_HTML_PAGE = {"text/html": {"schema": {"type": "string"}}}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -49,9 +54,11 @@ def install_openapi(app: FastAPI) -> None:
                     responses.setdefault("413", {"description": "The request body is larger than accepted here"})
                     responses.setdefault("422", {"description": "The input was rejected, or asks for more than a "
                                                                 "limit allows (code limit_exceeded)"})
+                html = operation.pop(HTML_ERRORS, False)
+                content = _HTML_PAGE if html else {"application/json": {"schema": _ERROR_REF}}
                 for status, response in responses.items():
                     if status[0] in "45":
-                        response["content"] = {"application/json": {"schema": _ERROR_REF}}
+                        response["content"] = content
         app.openapi_schema = schema
         return schema
 

@@ -105,8 +105,9 @@ def test_tiles_and_the_map_page_over_http(store: Store, tmp_path: Path) -> None:
         assert "5G coverage map" in client.get("/console/map", params={"lang": "en"}).text
         amap = client.get("/console/map", params={"basemap": "amap"}).text
         assert "crs=gcj02" in amap and "autonavi.com" in amap
-        missing_key = client.get("/console/map", params={"basemap": "tianditu"})
-        assert missing_key.status_code == 400 and "VILLAGE5G_TIANDITU_KEY" in missing_key.json()["message"]
+        missing_key = client.get("/console/map", params={"basemap": "tianditu"})  # a console page saying so
+        assert missing_key.status_code == 400 and "VILLAGE5G_TIANDITU_KEY" in missing_key.text
+        assert '<a href="/console/map">打开此页（不带 basemap）</a>' in missing_key.text
 
 
 @pytest.fixture
@@ -175,6 +176,78 @@ def test_every_console_page_answers_in_chinese_and_english(store: Store, tmp_pat
         assert client.get("/console/villages/12345").status_code == 400  # not a 12-digit code
         for script in ("console", "home", "villages", "village", "audits", "map", "data", "planning"):
             assert client.get(f"/console/static/console/{script}.js").status_code == 200
+
+
+def _main(page: str) -> str:
+    """The ``<main>`` of a console page as served (an error page's message is there, not drawn by a script)."""
+    return page.split('<main id="app">', 1)[1].split("</main>", 1)[0]
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_a_console_page_of_a_run_or_page_that_does_not_exist_is_a_console_page(store: Store, tmp_path: Path) -> None:
+    """A console page asked for a run that does not exist, a malformed value or an address of no page
+    answers a console page (header, navigation, what went wrong in Chinese first, the way back) with the
+    API's status; it answered the API's JSON body. The JSON routes keep their JSON."""
+    run_id = build_row_world(store)
+    assert run_id == 1
+    with TestClient(app_for(store, tmp_path)) as client:
+        missing = client.get("/console/villages", params={"run": 999})
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+        assert '<a href="/console/villages" class="active">行政村</a>' in missing.text  # the console's navigation
+        assert "/console/static/console/console.js" in missing.text and "villages.js" not in missing.text
+        assert _main(missing.text) == (
+            '<section class="panel failure"><h1>未找到</h1>'
+            '<p class="error">分析运行 999 不存在 (run 999 does not exist)</p>'
+            '<p class="back"><a href="/console/villages">打开此页（不带 run）</a> · <a href="/console">返回首页</a></p>'
+            "</section>")
+        # the other parameters stay on the way back; the page's language too
+        other = client.get("/console/map", params={"run": 999, "basemap": "osm", "lang": "en"})
+        assert other.status_code == 404 and 'lang="en"' in other.text
+        assert "<h1>Not found</h1>" in other.text and "分析运行 999 不存在 (run 999 does not exist)" in other.text
+        assert '<a href="/console/map?basemap=osm&amp;lang=en">Open this page without run</a>' in other.text
+        assert client.get("/console", params={"run": 999}).status_code == 404
+        # malformed values: the parameter's own message after the console's word for it, not JSON
+        for value, problem in (("abc", "应为整数 (Input should be a valid integer, unable to parse string as an "
+                                       "integer)"),
+                               ("-1", "应不小于 1 (Input should be greater than or equal to 1)")):
+            bad = client.get("/console/villages", params={"run": value})
+            assert bad.status_code == 400 and bad.headers["content-type"].startswith("text/html"), value
+            assert f'<h1>请求参数有误</h1><p class="error">分析批次（run）：{problem}</p>' in _main(bad.text)
+        # every bad parameter, each on its own line
+        both = _main(client.get("/console/map", params={"run": "x", "basemap": "google"}).text)
+        assert both.count('<p class="error">') == 2 and "分析批次（run）：应为整数" in both
+        assert "底图（basemap）：应为以下之一：&#x27;none&#x27;、&#x27;osm&#x27;、&#x27;tianditu&#x27;" in both
+        # a fault in the address itself: the dashboard is the way back
+        code = client.get("/console/villages/12345")
+        assert code.status_code == 400
+        assert "编码（code）：行政村代码应为 12 位数字 (a village code has 12 digits)" in code.text
+        assert '<p class="back"><a href="/console">返回首页</a></p>' in code.text
+        nowhere = client.get("/console/vilages")
+        assert nowhere.status_code == 404
+        assert "控制台没有页面 /console/vilages (the console has no page /console/vilages)" in nowhere.text
+        wrong_method = client.get("/console/login")
+        assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+        assert "<h1>不支持此请求方法</h1>" in wrong_method.text
+        slash = client.get("/console/?lang=en", follow_redirects=False)
+        assert slash.status_code == 307 and slash.headers["location"] == "/console?lang=en"
+        # the JSON API answers JSON, and the OpenAPI document says which is which
+        api = client.get("/collections/villages/items", params={"run": 999})
+        assert api.status_code == 404 and api.json()["message"] == "分析运行 999 不存在 (run 999 does not exist)"
+        assert client.get("/summary", params={"run": "abc"}).json()["code"] == "invalid_parameter"
+        paths = client.get("/openapi.json").json()["paths"]
+        assert list(paths["/console/villages"]["get"]["responses"]["404"]["content"]) == ["text/html"]
+        assert list(paths["/collections/villages/items"]["get"]["responses"]["404"]["content"]) == ["application/json"]
+        # a signed-in browser stays signed in on the error page (its header's sign-out needs the CSRF token)
+        signed = client.post("/console/login", json={"key": key(store, "viewer")["X-API-Key"]}).json()
+        page = client.get("/console/villages", params={"run": 999})
+        assert page.status_code == 404 and '"role": "viewer"' in page.text
+        assert f'"csrf": "{signed["csrf"]}"' in page.text
+    # where reads need a key, the console's pages say so with the header's sign-in button (it was JSON:
+    # no page, no button to sign in with)
+    with TestClient(app_for(store, tmp_path, reads_need_key=True)) as client:
+        locked = client.get("/console/villages")
+        assert locked.status_code == 401 and "<h1>需要登录</h1>" in locked.text and 'id="key-button"' in locked.text
+        assert "读取数据需要 API 密钥" in _main(locked.text)
 
 
 def test_village_lists_sort_and_filter_by_probability(store: Store, tmp_path: Path) -> None:

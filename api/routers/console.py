@@ -3,6 +3,10 @@
 ``/tiles/{run}/{z}/{x}/{y}.mvt`` serves :class:`maps.tiles.TileSource` tiles (cached per run on disk),
 ``/console/map`` the page. The page loads MapLibre GL from the vendored files under
 ``/console/static`` (``api/static``), so it works on an intranet with no internet access.
+
+The console's pages (:data:`pages`) answer an error (a run that does not exist, a malformed parameter,
+a key needed, a page that does not exist) as a console page with the API's status and message
+(:class:`PageRoute`); the JSON routes (:data:`router`) answer JSON.
 """
 
 from __future__ import annotations
@@ -10,20 +14,25 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+from collections.abc import Callable, Coroutine
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.console_text import TEXT
 from api.deps import ReaderDep, StoreDep
-from api.errors import ApiError
+from api.errors import ApiError, ErrorAnswer, allowed_methods, error_answer
+from api.openapi import HTML_ERRORS
 from api.params import MAX_ID
 from api.responses import utc
-from api.security import SESSION_COOKIE, Principal, authenticate
+from api.security import SESSION_COOKIE, Principal, authenticate, session_principal
 from coverage.errors import ConfigError, NotFoundError
 from coverage.labels import CONFIDENCE_LABELS, REASON_LABELS, SOURCE_LABELS, VERDICT_LABELS
 from coverage.model.verdicts import REASONS
@@ -37,7 +46,35 @@ from maps.raster import RSRP_MIN_ZOOM
 from maps.style import AUDIT_CLASSES, NO_BASEMAP_BACKGROUND, NO_BASEMAP_LAND, js_config, rsrp_steps
 from maps.tiles import MAX_ZOOM, SITE_MIN_ZOOM, VILLAGE_MIN_ZOOM
 
+
+class PageRoute(APIRoute):
+    """The route of a console page: an error, whether of a parameter (``?run=abc``), of the caller (a
+    key needed) or of the handler (``?run=999``, a run that does not exist), answers as a console page
+    (:func:`_error_page`) with the status and message the API gives it, not the API's JSON."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        # the OpenAPI document says the errors are HTML (api/openapi.py)
+        kwargs["openapi_extra"] = {**(kwargs.get("openapi_extra") or {}), HTML_ERRORS: True}
+        super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_or_error(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:
+                answer = error_answer(request, exc)
+                if answer is None:  # unexpected: the generic 500 of CatchAllMiddleware, logged in full
+                    raise
+                return await _error_page(request, answer)
+
+        return page_or_error
+
+
 router = APIRouter(tags=["Maps"])
+#: The console's pages (HTML, their errors too); after :data:`router` in the app, whose paths they would take.
+pages = APIRouter(tags=["Maps"], route_class=PageRoute)
 
 #: The console's own assets (page script and style) and the vendored MapLibre GL.
 STATIC_DIR = FilePath(__file__).resolve().parent.parent / "static"
@@ -88,15 +125,14 @@ def _config(request: Request, store: Store, principal: Principal, lang: str, run
     try:
         run_id = resolve_run(store, run)
         target = float(store.read_run(run_id)["rules"].get("target_rate", 0.9))
-    except NotFoundError:
-        if need_run or run is not None:
+    except NotFoundError as exc:
+        if run is not None:  # the page without ?run (the latest run) is the way back
+            raise ApiError(404, str(exc), details=[{"location": "query.run", "message": str(exc)}]) from None
+        if need_run:
             raise
     return {
         "run": run_id, "lang": lang, "text": TEXT[lang], "sources": SOURCE_WORDS[lang], "targetRate": target,
-        "region": principal.region,
-        "user": None if principal.key is None else {"id": principal.key.id, "role": principal.key.role,
-                                                    "region": principal.key.region_code},
-        "csrf": getattr(request.state, "csrf", None),
+        "region": principal.region, "user": _user(principal), "csrf": getattr(request.state, "csrf", None),
         "verdicts": {"zh": VERDICT_LABELS, "en": {k: k for k in VERDICT_LABELS}}[lang],
         "confidence": {"zh": CONFIDENCE_LABELS, "en": {k: k for k in CONFIDENCE_LABELS}}[lang],
         # operators and site states as a Chinese user reads them (the first Chinese name of each)
@@ -108,6 +144,12 @@ def _config(request: Request, store: Store, principal: Principal, lang: str, run
     }
 
 
+def _user(principal: Principal) -> dict[str, Any] | None:
+    """The signed-in key as the header shows it (None: nobody signed in)."""
+    key = principal.key
+    return None if key is None else {"id": key.id, "role": key.role, "region": key.region_code}
+
+
 def _chinese(names: tuple[str, ...]) -> str:
     """The first name of an alias list written in Chinese characters."""
     return next(n for n in names if any("\u4e00" <= c <= "\u9fff" for c in n))
@@ -115,21 +157,84 @@ def _chinese(names: tuple[str, ...]) -> str:
 
 def _page(page: str, title: str, config: dict[str, Any], scripts: tuple[str, ...] = ()) -> HTMLResponse:
     """A console page: the shared header and navigation, ``config`` for the scripts, the page's own script."""
+    return HTMLResponse(_shell(page, title, config, (*scripts, "console/console.js", f"console/{page}.js")))
+
+
+def _shell(page: str, title: str, config: dict[str, Any], scripts: tuple[str, ...], *, main: str = "",
+           active: str | None = None) -> str:
+    """The HTML of a console page: the header with the navigation (``active``, default ``page``, marked),
+    ``main`` in its body, ``config`` for ``scripts``."""
     text = config["text"]
     lang = config["lang"]
     suffix = "?lang=en" if lang == "en" else ""
-    active = ' class="active"'
+    current = active or page
+    mark = ' class="active"'
     links = "".join(
         f'<a href="/console{"" if name == "home" else "/" + name}{suffix}"'
-        f'{active if name in (page, page + "s") else ""}>{html.escape(text["nav_" + name])}</a>' for name in PAGES)
+        f'{mark if name in (current, current + "s") else ""}>{html.escape(text["nav_" + name])}</a>' for name in PAGES)
     head = "".join(f'<link rel="stylesheet" href="/console/static/{css}">' for css in
                    (("maplibre/maplibre-gl.css",) if "maplibre" in " ".join(scripts) else ()))
-    body_scripts = "".join(f'<script src="/console/static/{src}"></script>' for src in
-                           (*scripts, "console/console.js", f"console/{page}.js"))
-    return HTMLResponse(_SHELL.format(
+    body_scripts = "".join(f'<script src="/console/static/{src}"></script>' for src in scripts)
+    return _SHELL.format(
         lang="zh-CN" if lang == "zh" else "en", title=html.escape(f"{title} · {text['app']}"), head=head,
-        page=page, app=html.escape(text["app"]), links=links, docs=html.escape(text["nav_api"]),
-        config=json.dumps(config, ensure_ascii=False, default=str).replace("</", "<\\/"), scripts=body_scripts))
+        page=page, app=html.escape(text["app"]), links=links, docs=html.escape(text["nav_api"]), main=main,
+        config=json.dumps(config, ensure_ascii=False, default=str).replace("</", "<\\/"), scripts=body_scripts)
+
+
+#: A console page's parameters (query or path) and the console's word for each (``TEXT`` keys).
+PARAMETER_WORDS = {"run": "run", "lang": "language", "basemap": "basemap", "code": "code"}
+
+
+async def _error_page(request: Request, answer: ErrorAnswer) -> HTMLResponse:
+    """The API's error ``answer`` to a console page's request as a console page with its status: the
+    header (signed in as the browser's session is), what went wrong, Chinese first (every bad parameter
+    with the console's word for it), and the way back: the page without the parameters at fault, the
+    dashboard."""
+    lang: Lang = "en" if request.query_params.get("lang") == "en" else "zh"
+    text = TEXT[lang]
+    user, csrf = None, None
+    if not request.headers.get("x-api-key") and not request.headers.get("authorization"):
+        try:
+            session = await session_principal(request.app.state, request.cookies.get(SESSION_COOKIE), "GET", None)
+        except ApiError:
+            session = None
+        if session is not None:
+            user, csrf = _user(session[0]), session[1]
+    body = answer.body
+    located = [d for d in body.details if d.get("location") and d.get("message")]
+    lines = [body.message]
+    if body.code == "invalid_parameter" and located:
+        lines = [_parameter_words(str(d["location"]), lang) + str(d["message"]) for d in located]
+    # the parameters at fault are left out of the way back; a fault in the path leaves only the dashboard
+    parts = [str(d["location"]).split(".") for d in located]
+    dropped = {part[1] for part in parts if part[0] == "query" and len(part) > 1}
+    back = []
+    if dropped and all(part[0] == "query" for part in parts):
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k not in dropped]
+        href = request.url.path + ("?" + urlencode(kept) if kept else "")
+        names = ("、" if lang == "zh" else ", ").join(sorted(dropped))
+        back.append((href, text["error_without"].format(names=names)))
+    back.append(("/console" + ("?lang=en" if lang == "en" else ""), text["error_home"]))
+    heading = text.get(f"error_{answer.status}", text["error_other"])
+    main = ('<section class="panel failure"><h1>' + html.escape(heading) + "</h1>" +
+            "".join(f'<p class="error">{html.escape(line)}</p>' for line in lines) + '<p class="back">' +
+            " · ".join(f'<a href="{html.escape(href)}">{html.escape(words)}</a>' for href, words in back) +
+            "</p></section>")
+    config = {"run": None, "lang": lang, "text": text, "user": user, "csrf": csrf}
+    parts_of_path = request.url.path.strip("/").split("/")
+    active = parts_of_path[1] if len(parts_of_path) > 1 else "home"
+    return HTMLResponse(_shell("error", heading, config, ("console/console.js",), main=main, active=active),
+                        status_code=answer.status, headers=answer.headers)
+
+
+def _parameter_words(location: str, lang: Lang) -> str:
+    """A parameter's location (``query.run``) as a person reads it before its message on a console page:
+    the console's word for it and its name in the address (``分析批次（run）：``, ``Run (run): ``)."""
+    name = location.split(".")[-1]
+    word = TEXT[lang].get(PARAMETER_WORDS.get(name, ""))
+    if lang == "zh":
+        return f"{word}（{name}）：" if word else f"{name}："
+    return f"{word} ({name}): " if word else f"{name}: "
 
 
 @router.get("/tiles/{run_id}/rsrp/{z}/{x}/{y}.png", summary="Raster tile of a run's predicted SS-RSRP",
@@ -145,7 +250,7 @@ def rsrp_tile(request: Request, store: StoreDep, principal: ReaderDep,
     return _tile_answer(request, store, principal, "rsrp", run_id, z, x, y, crs, "image/png")
 
 
-@router.get("/console", response_class=HTMLResponse, summary="Console: the dashboard")
+@pages.get("/console", response_class=HTMLResponse, summary="Console: the dashboard")
 def home_page(request: Request, store: StoreDep, principal: ReaderDep, run: RunQuery = None,
               lang: LangQuery = "zh") -> HTMLResponse:
     """通达率 of the province (or the caller's region) with its interval and gap to target, the trend over
@@ -154,7 +259,7 @@ def home_page(request: Request, store: StoreDep, principal: ReaderDep, run: RunQ
     return _page("home", TEXT[lang]["nav_home"], config)
 
 
-@router.get("/console/villages", response_class=HTMLResponse, summary="Console: the village list")
+@pages.get("/console/villages", response_class=HTMLResponse, summary="Console: the village list")
 def villages_page(request: Request, store: StoreDep, principal: ReaderDep, run: RunQuery = None, lang: LangQuery = "zh"
                   ) -> HTMLResponse:
     """Villages filtered by region, verdict, no-site, probability, evidence and name or code; sortable,
@@ -163,7 +268,7 @@ def villages_page(request: Request, store: StoreDep, principal: ReaderDep, run: 
     return _page("villages", TEXT[lang]["nav_villages"], config)
 
 
-@router.get("/console/villages/{code}", response_class=HTMLResponse, summary="Console: one village")
+@pages.get("/console/villages/{code}", response_class=HTMLResponse, summary="Console: one village")
 def village_page(request: Request, store: StoreDep, principal: ReaderDep,
                  code: Annotated[str, Path(pattern=r"^\d{12}$")],
                  run: RunQuery = None, lang: LangQuery = "zh") -> HTMLResponse:
@@ -176,14 +281,14 @@ def village_page(request: Request, store: StoreDep, principal: ReaderDep,
     return _page("village", code, config, ("maplibre/maplibre-gl.js",))
 
 
-@router.get("/console/audits", response_class=HTMLResponse, summary="Console: audit rounds")
+@pages.get("/console/audits", response_class=HTMLResponse, summary="Console: audit rounds")
 def audits_page(request: Request, store: StoreDep, principal: ReaderDep, lang: LangQuery = "zh") -> HTMLResponse:
     """Audit rounds with their sample sizes and pass rates, the lists to download and the reports."""
     config = _config(request, store, principal, lang, None, need_run=False)
     return _page("audits", TEXT[lang]["nav_audits"], config)
 
 
-@router.get("/console/planning", response_class=HTMLResponse, summary="Console: fill-in planning and what-if")
+@pages.get("/console/planning", response_class=HTMLResponse, summary="Console: fill-in planning and what-if")
 def planning_page(request: Request, store: StoreDep, principal: ReaderDep, lang: LangQuery = "zh") -> HTMLResponse:
     """Plan N fill-in sites for a region (the sites and the villages they gain on a map and in a
     table), or upload proposed sites for a what-if against the latest run."""
@@ -195,7 +300,7 @@ def planning_page(request: Request, store: StoreDep, principal: ReaderDep, lang:
     return _page("planning", TEXT[lang]["nav_planning"], config, ("maplibre/maplibre-gl.js",))
 
 
-@router.get("/console/data", response_class=HTMLResponse, summary="Console: data and runs")
+@pages.get("/console/data", response_class=HTMLResponse, summary="Console: data and runs")
 def data_page(request: Request, store: StoreDep, principal: ReaderDep, lang: LangQuery = "zh") -> HTMLResponse:
     """Upload a file with a preview of how each column is read, the ingest history, the runs and
     their differences, and (admin) an analysis started and followed to its end."""
@@ -233,7 +338,7 @@ def ingests(_: ReaderDep, store: StoreDep,
     return {"ingests": [{**row, "created_at": utc(row["created_at"])} for row in ingest_history(store, limit=limit)]}
 
 
-@router.get("/console/map", response_class=HTMLResponse, summary="Console: the map of villages by verdict")
+@pages.get("/console/map", response_class=HTMLResponse, summary="Console: the map of villages by verdict")
 def map_page(request: Request, store: StoreDep, principal: ReaderDep, run: RunQuery = None,
              basemap: Annotated[Literal["none", "osm", "tianditu", "amap"], Query(
                  description="none (default: our own boundaries, offline), osm, tianditu (needs "
@@ -245,8 +350,9 @@ def map_page(request: Request, store: StoreDep, principal: ReaderDep, run: RunQu
     chosen = get_basemap(basemap)
     try:
         sources = raster_sources(chosen, tianditu_key=request.app.state.settings.tianditu_key)
-    except ConfigError as exc:
-        raise ApiError(400, str(exc), code="bad_request") from None
+    except ConfigError as exc:  # the page with another basemap is the way back
+        raise ApiError(400, str(exc), code="bad_request", details=[{"location": "query.basemap", "message": str(exc)}]
+                       ) from None
     config.update({
         "tiles": f"/tiles/{run_id}/{{z}}/{{x}}/{{y}}.mvt" + ("?crs=gcj02" if chosen.gcj02 else ""),
         "rsrpTiles": f"/tiles/{run_id}/rsrp/{{z}}/{{x}}/{{y}}.png" + ("?crs=gcj02" if chosen.gcj02 else ""),
@@ -350,6 +456,17 @@ def village_history_json(store: StoreDep, principal: ReaderDep,
     return {"code": code, "runs": [{**run, "finished_at": utc(run["finished_at"])} for run in runs]}
 
 
+@pages.get("/console/{rest:path}", include_in_schema=False)
+def no_such_page(request: Request, rest: str) -> Response:
+    """Any other address under /console (its assets are mounted before): a 404 console page (a 405 one
+    for an address of the console's writes), ``/console/`` the dashboard. Last of the pages."""
+    if not rest:
+        return RedirectResponse("/console" + (f"?{request.url.query}" if request.url.query else ""), status_code=307)
+    if allowed_methods(request):
+        raise StarletteHTTPException(405)
+    raise ApiError(404, f"控制台没有页面 {request.url.path} (the console has no page {request.url.path})")
+
+
 _SHELL = """<!doctype html>
 <html lang="{lang}">
 <head>
@@ -361,7 +478,7 @@ _SHELL = """<!doctype html>
 <body class="page-{page}">
 <header class="top"><a class="brand" href="/console">{app}</a><nav>{links}<a href="/docs">{docs}</a></nav>
 <span class="tools"><a id="lang-switch" href="#"></a> <button id="key-button" type="button"></button></span></header>
-<main id="app"></main>
+<main id="app">{main}</main>
 <script>window.VILLAGE5G = {config};</script>
 {scripts}
 </body>
