@@ -50,6 +50,8 @@ def parameter_message(error_type: str, message: str, context: dict[str, object] 
     template = ERROR_MESSAGES.get(error_type)
     if template is None:
         return message
+    # a bound of a float field as the English says it: 1, not 1.0
+    ctx = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in ctx.items()}
     if isinstance(ctx.get("expected"), str):  # "'a', 'b' or 'c'" as a Chinese list
         ctx = {**ctx, "expected": str(ctx["expected"]).replace(" or ", ", ").replace(", ", "、")}
     try:

@@ -318,6 +318,8 @@ def test_a_bad_parameter_is_answered_in_chinese_first(world: World) -> None:
     for url, location, expected in (
             ("/collections/villages/items?limit=0", "query.limit",
              "应不小于 1 (Input should be greater than or equal to 1)"),
+            ("/collections/villages/items?p_max=2", "query.p_max",  # a float's bound as the English says it
+             "应不大于 1 (Input should be less than or equal to 1)"),
             ("/collections/villages/items?status=good", "query.status",
              "应为以下之一：'covered'、'weak'、'uncovered' (Input should be 'covered', 'weak' or 'uncovered')"),
             ("/collections/villages/items?stauts=weak", "query.stauts",

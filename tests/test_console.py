@@ -610,6 +610,57 @@ def test_a_code_of_no_region_typed_in_the_search_shows_the_apis_message(store: S
 
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_every_bad_parameter_is_shown_after_its_fields_label(store: Store, tmp_path: Path, browser: None) -> None:
+    """Several bad parameters at once show every one, each after the label of its field, where only the
+    first one's message was shown; and the page of a run that does not exist draws as a console page."""
+    build_row_world(store)
+    auditor = key(store, "auditor")["X-API-Key"]
+    listed = """(async () => {
+      for (let i = 0; i < 150 && !document.querySelector('#list .error'); i++) {
+        await new Promise(r => setTimeout(r, 200)); }
+      return document.querySelector('#list .error').innerText;
+    })()"""
+    # the audit round's form with three values out of range (typed into number boxes, the browser sends them)
+    drawn = """(async () => {
+      const login = await fetch('/console/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                                    body: JSON.stringify({key: 'AUDITOR_KEY'})});
+      window.VILLAGE5G.csrf = (await login.json()).csrf;
+      const form = document.getElementById('draw');
+      form.elements.margin.value = '150';
+      form.elements.expected_pass.value = '200';
+      form.elements.uncertain.value = '-5';
+      document.getElementById('preview').click();
+      for (let i = 0; i < 150 && !document.querySelector('#plan .error'); i++) {
+        await new Promise(r => setTimeout(r, 200)); }
+      return document.querySelector('#plan .error').innerText;
+    })()""".replace("AUDITOR_KEY", auditor)
+    missing_run = """[document.querySelector('main').innerText, document.getElementById('key-button').textContent,
+                      document.getElementById('lang-switch').href]"""
+    with live_server(store.url, tmp_path / "data") as url:
+        villages, _ = open_page(f"{url}/console/villages?status=bad&no_site=maybe&p_min=abc&p_max=xyz", prepare=listed)
+        audits, _ = open_page(f"{url}/console/audits", prepare=drawn)
+        missing, _ = open_page(f"{url}/console/villages?run=999", prepare=missing_run)
+    for page in (villages, audits, missing):
+        assert page.exceptions == [] and page.network_requests == []
+    assert villages.console_errors == [] and audits.console_errors == [] and missing.console_errors == []
+    assert villages.prepared.split("\n") == [
+        "结论：应为以下之一：'covered'、'weak'、'uncovered' (Input should be 'covered', 'weak' or 'uncovered')",
+        "无站址：应为 true 或 false (Input should be a valid boolean, unable to interpret input)",
+        # p_min and p_max share the label 通达概率 and are wrong alike: the line once
+        "通达概率：应为数字 (Input should be a valid number, unable to parse string as a number)",
+    ]
+    assert audits.prepared.split("\n") == [
+        "允许误差：应小于 1 (Input should be less than 1)",
+        "预期通过率：应不大于 1 (Input should be less than or equal to 1)",
+        "补充不确定村（个）：应不小于 0 (Input should be greater than or equal to 0)",
+    ]
+    text, button, switch = missing.prepared
+    assert [line for line in text.split("\n") if line] == [
+        "未找到", "分析运行 999 不存在 (run 999 does not exist)", "打开此页（不带 run） · 返回首页"]
+    assert button == "登录" and switch.endswith("/console/villages?run=999&lang=en")  # the header's scripts ran
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_a_filtered_list_exports_to_an_xlsx_with_the_same_villages(store: Store, tmp_path: Path,
                                                                    browser: None) -> None:
     import base64

@@ -38,20 +38,32 @@
   window.village5gReady = new Promise(function (resolve) {
     window.addEventListener("load", function () { waiting.push(resolve); setTimeout(settle, 50); });
   });
-  // what a person reads of an error body of the API: its message, except that a bad parameter's
-  // (api/errors.py: "参数 query.region 无效：<the parameter's message> (invalid query.region)") is the
-  // parameter's own message without the API's location of the parameter, after the label of the page's
-  // field of that name when there is one (the search box sends ``region``: no field carries that name)
+  // what a person reads of an error body of the API: its message, except that bad parameters'
+  // (api/errors.py: "参数 query.region 无效：<the first parameter's message> (invalid query.region)", and
+  // every bad parameter in ``details``) are each parameter's own message without the API's location of it,
+  // one a line, after the label of the page's field of that name when there is one (the search box sends
+  // ``region``: no field carries that name)
   function message(body) {
-    var first = body && body.details && body.details[0];
+    var details = (body && body.details) || [];
+    var first = details[0];
     if (body && body.code === "invalid_parameter" && first && first.location && first.message &&
         String(body.message).indexOf("参数 " + first.location + " 无效：") === 0) {
-      var field = document.querySelector('#app [name="' + CSS.escape(String(first.location).split(".").pop()) + '"]');
-      var label = field && field.closest("label");
-      var words = label && label.firstChild && label.firstChild.nodeType === 3 ? label.firstChild.textContent.trim() : "";
-      return (words ? words + "：" : "") + first.message;
+      var lines = details.filter(function (d) { return d.location && d.message; }).map(function (d) {
+        var words = fieldLabel(d.location);
+        return (words ? words + "：" : "") + d.message;
+      });
+      // two fields of one label (通达概率 from and to) wrong alike read once
+      return lines.filter(function (line, i) { return lines.indexOf(line) === i; }).join("\n");
     }
     return (body && body.message) || "";
+  }
+  // the words of the label of the page's field that a parameter's location names (body.cities.1: the
+  // field cities), "" when the page has no such field or its label starts with no words
+  function fieldLabel(location) {
+    var name = String(location).split(".").filter(function (part) { return !/^\d+$/.test(part); }).pop();
+    var field = name && document.querySelector('#app [name="' + CSS.escape(name) + '"]');
+    var label = field && field.closest("label");
+    return label && label.firstChild && label.firstChild.nodeType === 3 ? label.firstChild.textContent.trim() : "";
   }
   // GET a JSON document of the API; rejects with the API's own message
   function api(path, params) {
