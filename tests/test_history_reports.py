@@ -362,8 +362,13 @@ def test_cli_prints_history_and_writes_reports(world: World, tmp_path: Path, mon
     db = ["--db", world.store.url]
     result = runner.invoke(app, [*db, "summary", "--history"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
-    assert [line.split("│")[8].strip() for line in result.output.splitlines() if re.match(r"^│\s+\d", line)] == [
+    # a row per run: run, finished (date and time), counts, then 通达率; columns two cells apart at least
+    lines = result.output.splitlines()
+    assert [re.split(r"\s{2,}", line.strip())[7] for line in lines if re.match(r"^\d+\s", line)] == [
         "12.5%", "25.0%", "75.0%", "75.0%"]
+    header = next(i for i, line in enumerate(lines) if line.startswith("运行"))
+    assert re.split(r"\s{2,}", lines[header].strip())[:3] == ["运行", "完成时间", "行政村数"]
+    assert re.split(r"\s{2,}", lines[header + 1].strip())[:3] == ["run", "finished", "villages"]
     counties = runner.invoke(app, [*db, "summary", "--history", "--level", "county"], env={"COLUMNS": "160"})
     assert counties.exit_code == 0 and re.search(r"320115\s+江宁区\s.*100.0%", counties.output)  # a row per county
     for name in ("r.xlsx", "r.html"):

@@ -129,18 +129,26 @@ def resolve_cities(store: Store, values: list[str] | None) -> tuple[str, ...]:
         raise typer.BadParameter(str(exc), param_hint="--city") from None
 
 
+def heading(chinese: str, english: str) -> str:
+    """A column header of a printed table: the Chinese, the English on a second line under it (a column
+    is as wide as the wider of the two, not both side by side)."""
+    return f"{chinese}\n{english}"
+
+
 def print_rows(title: str, headers: list[str], rows: list[list[str]], *, totals: list[list[str]] | None = None,
                left: int, shrink: int | None = None) -> None:
-    """A compact table (no outer or vertical rules) whose columns are as wide as their widest cell:
-    nothing is cut or wrapped. The first ``left`` columns are left-aligned (codes, names), the rest
-    right-aligned; column ``shrink`` alone may be cut with an ellipsis on a narrow terminal. When
+    """A compact table (no outer or vertical rules) whose columns are as wide as their widest cell
+    (in terminal cells: a Chinese character takes two): nothing is cut or wrapped. A header may have
+    several lines (:func:`heading`). The first ``left`` columns are left-aligned (codes, names), the
+    rest right-aligned; column ``shrink`` alone may be cut with an ellipsis on a narrow terminal. When
     the table is still wider than the terminal it is printed whole (the terminal wraps its lines)
     rather than cutting a code or a name. ``totals`` rows follow a rule, in bold."""
     from rich import box
 
     totals = totals or []
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    widths = [max(cell_len(str(v)) for v in (h, *(r[j] for r in [*rows, *totals]))) for j, h in enumerate(headers)]
+    widths = [max(cell_len(line) for v in (h, *(r[j] for r in [*rows, *totals])) for line in str(v).split("\n"))
+              for j, h in enumerate(headers)]
     for j, (name, width) in enumerate(zip(headers, widths, strict=True)):
         if j == shrink:
             table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=min(width, 4), max_width=width)

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from api.cli.context import console, open_store, print_rows
+from api.cli.context import console, heading, open_store, print_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,44 +27,49 @@ class ReportFormat(StrEnum):
 def print_history(*, level: str, code: str | None, since: dt.datetime | None, output: Path | None,
                   lang: str = "zh") -> None:
     """Print 通达率 per published run for the regions of ``level`` (one table), optionally write it."""
+    from coverage.ingest.messages import bi
     from coverage.reports.workbook import local_time
     from coverage.runs.history import kpi_history
+    from coverage.store.regions import LEVEL_NAMES_ZH
 
     with open_store() as store:
         frame = kpi_history(store, level=level, code=code, since=since)
     if frame.empty:
-        console.print(f"no published run{' since ' + str(since) if since else ''} has villages at level {level}"
-                          + (f" in {code}" if code else ""))
+        since_zh, since_en = (f"自 {since} 起", f" since {since}") if since else ("", "")
+        console.print(bi(f"{since_zh}没有已发布的分析运行含{LEVEL_NAMES_ZH.get(level, level)}级行政村"
+                         + (f"（{code}）" if code else ""),
+                         f"no published run{since_en} has villages at level {level}" + (f" in {code}" if code else "")))
         return
     regions = frame.drop_duplicates("code")[["code", "name"]]
-    title = f"5G reach rate (通达率) by run, {level}" + (f" {code}" if code else "") + " (times: Beijing)"
-    table = Table(title=title)
+    where = f" {code}" if code else ""
+    title_zh = f"各次分析运行的{LEVEL_NAMES_ZH.get(level, level)} 5G 通达率{where}（北京时间）"
+    title_en = f"5G reach rate by run, {level}{where} (times: Beijing)"
     runs = frame.drop_duplicates("run_id")[["run_id", "finished_at", "target_rate"]]
     if len(regions) == 1:
-        for col in ("run", "finished", "villages", "covered", "weak", "uncovered", "no site", "通达率", "target",
-                    "change"):
-            table.add_column(col, justify="left" if col == "finished" else "right", no_wrap=True)
-        previous: float | None = None
+        headers = [heading(zh, en) for zh, en in (
+            ("运行", "run"), ("完成时间", "finished"), ("行政村数", "villages"), ("5G通达", "covered"),
+            ("弱覆盖", "weak"), ("无覆盖", "uncovered"), ("无站址", "no site"), ("通达率", "reach rate"),
+            ("目标", "target"), ("变化", "change"))]
+        rows, previous = [], None
         for row in frame.to_dict("records"):
             rate = float(row["reach_rate"])
-            change = "" if previous is None else f"{rate - previous:+.1%}"
-            table.add_row(str(row["run_id"]), _when(local_time(row["finished_at"])), f"{row['villages']:,}",
-                          f"{row['covered']:,}", f"{row['weak']:,}", f"{row['uncovered']:,}", f"{row['no_site']:,}",
-                          f"{rate:.1%}", f"{row['target_rate']:.0%}", change)
+            rows.append([str(row["run_id"]), _when(local_time(row["finished_at"])), f"{row['villages']:,}",
+                         f"{row['covered']:,}", f"{row['weak']:,}", f"{row['uncovered']:,}", f"{row['no_site']:,}",
+                         f"{rate:.1%}", f"{row['target_rate']:.0%}",
+                         "" if previous is None else f"{rate - previous:+.1%}"])
             previous = rate
+        print_rows(bi(title_zh, title_en), headers, rows, left=2)
     else:
         # one row per region (code and name whole), one column per run: regions outnumber runs
         rates = frame.pivot(index="code", columns="run_id", values="reach_rate")
-        headers = ["code", "name", *(f"run {r['run_id']} {_when(local_time(r['finished_at']))}"
-                                     for r in runs.to_dict("records"))]
+        headers = [heading("代码", "code"), heading("名称", "name"),
+                   *(heading(f"运行 {r['run_id']} (run {r['run_id']})", _when(local_time(r["finished_at"])))
+                     for r in runs.to_dict("records"))]
         rows = [[str(rec["code"]), str(rec["name"] or ""),
                  *("" if v != v else f"{v:.1%}" for v in rates.loc[rec["code"]].reindex(runs["run_id"]).tolist())]
                 for rec in regions.to_dict("records")]
         target = ", ".join(sorted({f"{t:.0%}" for t in runs["target_rate"]}))
-        print_rows(f"{title}, target {target}", headers, rows, left=2)
-        _written(frame, output, lang)
-        return
-    console.print(table)
+        print_rows(bi(f"{title_zh}，目标 {target}", f"{title_en}, target {target}"), headers, rows, left=2)
     _written(frame, output, lang)
 
 

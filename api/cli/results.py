@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.context import console, region_options
+from api.cli.context import console, heading, region_options
 from api.cli.context import open_store as _store
 from api.cli.context import print_rows as _print_rows
 from api.cli.options import Lang, LangOption, Level, TableFormat
@@ -76,6 +76,7 @@ def summary(
     """通达率 (5G reach rate), verdict counts, no-site villages and gap to target per region, with a
     total row for the whole province."""
     from coverage.ingest.export import write_table
+    from coverage.store.regions import LEVEL_NAMES_ZH
     from coverage.store.results_query import result_rows
     from coverage.summary import summarize, with_parent_city
 
@@ -91,8 +92,9 @@ def summary(
     target_rate = target if target is not None else float(record["rules"]["target_rate"])
     frame = summarize(results, level=level.value, target_rate=target_rate)
     total = summarize(results, level="province", target_rate=target_rate) if level != Level.province else None
-    _print_summary(frame, total, title=f"run {record['id']}: 5G reach rate (通达率) by {level.value}, "
-                                       f"target {target_rate:.0%}")
+    _print_summary(frame, total, title=f"分析运行 {record['id']}：各{LEVEL_NAMES_ZH[level.value]} 5G 通达率，目标 "
+                                       f"{target_rate:.0%} (run {record['id']}: 5G reach rate by {level.value}, "
+                                       f"target {target_rate:.0%})")
     if output:
         write_table(with_parent_city(frame, results), output, layer="summary", lang=lang.value)
         console.print(f"wrote {output}")
@@ -114,23 +116,37 @@ def _print_summary(frame: object, total: object, *, title: str) -> None:
 
     rows = [cells(r) for r in frame.to_dict("records")]
     totals = [cells(r) for r in total.to_dict("records")] if isinstance(total, pd.DataFrame) else []
-    _print_rows(title, ["code", "name", "villages", "covered", "weak", "uncovered", "no site", "通达率",
-                        "expected (95%)", "gap"], rows, totals=totals, left=2)
+    _print_rows(title, [heading("代码", "code"), heading("名称", "name"), heading("行政村数", "villages"),
+                        heading("5G通达", "covered"), heading("弱覆盖", "weak"), heading("无覆盖", "uncovered"),
+                        heading("无站址", "no site"), heading("通达率", "reach rate"),
+                        heading("期望通达率(95%)", "expected (95%)"), heading("距目标差(村)", "gap")],
+                rows, totals=totals, left=2)
 
 
 def _print_villages(table: object, limit: int) -> None:
     import pandas as pd
 
+    from coverage.ingest.messages import bi
+    from coverage.labels import VERDICT_LABELS
+
     assert isinstance(table, pd.DataFrame)
     head = table.head(limit)
-    rows = [[str(r["code"]), str(r["name"] or ""), str(r["county_name"] or ""), str(r["verdict"]),
-             _fmt(r["p_covered"], "{:.0%}"), "yes" if r["no_site"] else "", _fmt(r["nearest_site_m"], "{:,.0f}"),
-             _fmt(r["good_share"], "{:.0%}"), _fmt(r["committee_rsrp_dbm"], "{:.1f}")] for r in head.to_dict("records")]
-    _print_rows(f"{len(table):,} villages" + (f" (first {limit}; -o FILE writes them all with every column)"
-                                               if len(table) > limit else ""),
-                ["code", "name", "county", "verdict", "p", "no site", "site m", "good", "dBm"], rows, left=5, shrink=2)
-    console.print("p: probability that the village is covered (5G通达); site m: distance to the nearest active 5G "
-                  "site; good: share of the area with good coverage; dBm: predicted SS-RSRP at the village committee",
+    rows = [[str(r["code"]), str(r["name"] or ""), str(r["county_name"] or ""),
+             VERDICT_LABELS.get(str(r["verdict"]), str(r["verdict"])), _fmt(r["p_covered"], "{:.0%}"),
+             "是" if r["no_site"] else "", _fmt(r["nearest_site_m"], "{:,.0f}"), _fmt(r["good_share"], "{:.0%}"),
+             _fmt(r["committee_rsrp_dbm"], "{:.1f}")] for r in head.to_dict("records")]
+    n = f"{len(table):,}"
+    title = (bi(f"{n} 个行政村（显示前 {limit} 个；-o FILE 写出全部行及所有列）",
+                f"{n} villages (first {limit}; -o FILE writes them all with every column)") if len(table) > limit
+             else bi(f"{n} 个行政村", f"{n} villages"))
+    _print_rows(title, [heading("代码", "code"), heading("名称", "name"), heading("区县", "county"),
+                        heading("结论", "verdict"), heading("通达概率", "p"), heading("无站址", "no site"),
+                        heading("最近站点(米)", "site m"), heading("良好占比", "good"), heading("村委会RSRP", "dBm")],
+                rows, left=5, shrink=2)
+    console.print(bi("通达概率：该村 5G 通达的概率；最近站点(米)：到最近在用 5G 站址的距离；"
+                     "良好占比：良好覆盖面积占比；村委会RSRP：村委会处预测 SS-RSRP (dBm)",
+                     "p: probability that the village is covered; site m: distance to the nearest active 5G site; "
+                     "good: share of the area with good coverage; dBm: predicted SS-RSRP at the village committee"),
                   style="dim", soft_wrap=True)
 
 
