@@ -236,6 +236,10 @@ _NAMED: dict[str, int | None] = {
 }
 
 
+#: What a CRS option or column may name, in Chinese (errors say it first, the English follows in brackets).
+_CRS_CHOICES_ZH = "应为 wgs84、cgcs2000、gcj02 或 EPSG:<代码>"
+
+
 def resolve_crs(spec: object) -> CrsSpec:
     """Resolve a user's CRS option into a :class:`CrsSpec`.
 
@@ -260,11 +264,12 @@ def resolve_crs(spec: object) -> CrsSpec:
     if isinstance(spec, pyproj.CRS):
         return CrsSpec(spec, False, _label(spec))
     if isinstance(spec, bool) or spec is None:
-        raise ConfigError(f"unknown CRS {spec!r}; use wgs84, cgcs2000, gcj02 or EPSG:<code>")
+        raise ConfigError(f"无法识别的坐标系 {spec!r}；{_CRS_CHOICES_ZH} (unknown CRS {spec!r}; use wgs84, cgcs2000, "
+                          "gcj02 or EPSG:<code>)")
     text = f"EPSG:{spec}" if isinstance(spec, int) else str(spec).strip()
     key = text.lower()
     if not key:
-        raise ConfigError("empty CRS; use wgs84, cgcs2000, gcj02 or EPSG:<code>")
+        raise ConfigError(f"坐标系为空；{_CRS_CHOICES_ZH} (empty CRS; use wgs84, cgcs2000, gcj02 or EPSG:<code>)")
     if key in _NAMED:
         epsg = _NAMED[key]
         if epsg is None:
@@ -272,15 +277,16 @@ def resolve_crs(spec: object) -> CrsSpec:
         crs = pyproj.CRS.from_epsg(epsg)
         return CrsSpec(crs, False, f"EPSG:{epsg}")
     if key.replace("-", "").replace("_", "") in {"bd09", "bd09ll", "baidu"}:
-        raise ConfigError(
-            "BD-09 (Baidu) coordinates are not supported; convert them to GCJ-02 or WGS84 first")
+        raise ConfigError("不支持 BD-09（百度）坐标，请先转换为 GCJ-02 或 WGS84 (BD-09 (Baidu) coordinates are not "
+                          "supported; convert them to GCJ-02 or WGS84 first)")
     if key.isdigit():
         text = f"EPSG:{text}"
     try:
         crs = pyproj.CRS.from_user_input(text)
     except CRSError as exc:
         raise ConfigError(
-            f"unknown CRS {spec!r}; use wgs84, cgcs2000, gcj02, EPSG:<code> or a PROJ/WKT string ({exc})"
+            f"无法识别的坐标系 {spec!r}；应为 wgs84、cgcs2000、gcj02、EPSG:<代码> 或 PROJ/WKT 字符串 "
+            f"(unknown CRS {spec!r}; use wgs84, cgcs2000, gcj02, EPSG:<code> or a PROJ/WKT string ({exc}))"
         ) from None
     return CrsSpec(crs, False, _label(crs))
 
@@ -395,7 +401,8 @@ def to_wgs84(gdf: _G, source_crs_spec: object = None) -> _G:
     """
     if source_crs_spec is None:
         if gdf.crs is None:
-            raise ConfigError("the data have no CRS; pass one (wgs84, cgcs2000, gcj02 or EPSG:<code>)")
+            raise ConfigError(f"数据未声明坐标系：请指定，{_CRS_CHOICES_ZH} "
+                              "(the data have no CRS; pass one (wgs84, cgcs2000, gcj02 or EPSG:<code>))")
         spec = resolve_crs(gdf.crs)
     else:
         spec = resolve_crs(source_crs_spec)

@@ -48,6 +48,7 @@ from openpyxl.utils.exceptions import IllegalCharacterError
 
 from coverage import crs as crs_mod
 from coverage.errors import ConfigError, Problem, ValidationError
+from coverage.ingest.messages import bi
 from coverage.schema import COLUMNS, GEOMETRY, KINDS, Kind, column_names, conform
 from coverage.writers import atomic_write, write_csv, write_xlsx, xlsx_cell
 
@@ -98,7 +99,8 @@ def write_output(kind: str, frame: gpd.GeoDataFrame, path: str | Path, *, fmt: s
         cannot store; names the rows.
     """
     if kind not in KINDS:
-        raise ConfigError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+        raise ConfigError(bi(f"无法识别的数据类型 {kind!r}；应为以下之一：{'、'.join(KINDS)}",
+                             f"unknown kind {kind!r}; use one of {', '.join(KINDS)}"))
     kind = cast(Kind, kind)
     path = Path(path)
     fmt = _resolve_format(path, fmt)
@@ -115,15 +117,17 @@ def _resolve_format(path: Path, fmt: str | None) -> str:
         key = fmt.lower().lstrip(".")
         key = {"json": "geojson", "geopackage": "gpkg", "geoparquet": "parquet"}.get(key, key)
         if key not in FORMATS:
-            raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+            raise ConfigError(bi(f"无法识别的导出格式 {fmt!r}；应为以下之一：{'、'.join(FORMATS)}",
+                                 f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}"))
         return key
     suffix = path.suffix.lower()
     for key, suffixes in FORMATS.items():
         if suffix in suffixes:
             return key
-    raise ConfigError(
-        f"cannot tell the export format from {path.name!r}; use a suffix "
-        f"({', '.join(s for ss in FORMATS.values() for s in ss)}) or pass fmt")
+    known = [s for ss in FORMATS.values() for s in ss]
+    raise ConfigError(bi(
+        f"无法从文件名 {path.name!r} 判断导出格式：请使用后缀（{'、'.join(known)}）或指定格式",
+        f"cannot tell the export format from {path.name!r}; use a suffix ({', '.join(known)}) or pass fmt"))
 
 
 def _canonical(kind: Kind, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -328,10 +332,13 @@ def write_table(frame: pd.DataFrame, path: str | Path, *, fmt: str | None = None
     path = Path(path)
     key = (fmt or TABLE_FORMATS.get(path.suffix.lower(), "")).lower()
     if key not in set(TABLE_FORMATS.values()):
-        raise ConfigError(f"cannot write {path.name!r}: use one of {', '.join(sorted(set(TABLE_FORMATS.values())))}")
+        formats = sorted(set(TABLE_FORMATS.values()))
+        raise ConfigError(bi(f"无法写出 {path.name!r}：格式应为以下之一：{'、'.join(formats)}",
+                             f"cannot write {path.name!r}: use one of {', '.join(formats)}"))
     geographic = isinstance(frame, gpd.GeoDataFrame)
     if key in ("geojson", "gpkg", "kml") and not geographic:
-        raise ConfigError(f"{key} needs geometries; this table has none")
+        raise ConfigError(bi(f"{key} 格式需要几何（边界或点位），此表没有",
+                             f"{key} needs geometries; this table has none"))
     sheet = people_sheet(frame, lang=lang, excel=key == "xlsx") if key in ("csv", "xlsx") else None
     with atomic_write(path, suffix=path.suffix or "." + key) as tmp:
         if sheet is not None and key == "csv":
