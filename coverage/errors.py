@@ -20,12 +20,24 @@ class Problem:
     severity: str = "error"  # "error" rejects the file, "warning" is reported and repaired
 
     def __str__(self) -> str:
-        where = self.file
-        if self.row is not None:
-            where += f", row {self.row}"
-        if self.field:
-            where += f", field {self.field!r}"
-        return f"{where}: {self.message}"
+        """``file，第 N 行，字段 'X'：message`` (row and field when known): where in Chinese, the message as
+        it is (Chinese first, its English in brackets)."""
+        return f"{where(self.file, self.row, self.field)}：{self.message}"
+
+
+def where(file: str, row: int | None = None, field: str | None = None) -> str:
+    """Where in a file a problem lies, in Chinese: ``file，第 N 行，字段 'X'`` (row and field when known)."""
+    parts = [file]
+    if row is not None:
+        parts.append(f"第 {row} 行")
+    if field:
+        parts.append(f"字段 {field!r}")
+    return "，".join(parts)
+
+
+def more_problems(count: int) -> str:
+    """The line after the problems shown: how many more there are."""
+    return f"另有 {count} 个问题 (and {count} more problem(s))"
 
 
 class Village5gError(Exception):
@@ -37,10 +49,10 @@ class ValidationError(Village5gError):
 
     def __init__(self, problems: list[Problem], *, limit: int = 20) -> None:
         self.problems = [p for p in problems if p.severity == "error"] or list(problems)
-        shown = "; ".join(str(p) for p in self.problems[:limit])
+        shown = "；".join(str(p) for p in self.problems[:limit])
         more = len(self.problems) - limit
         if more > 0:
-            shown += f"; and {more} more problem(s)"
+            shown += "；" + more_problems(more)
         super().__init__(shown)
 
 

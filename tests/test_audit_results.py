@@ -143,29 +143,29 @@ def test_every_problem_is_reported_with_file_row_and_field(tmp_path: Path) -> No
     tests.to_csv(path, index=False, encoding="utf-8-sig")
     problems = _problems(path)
     expected = [
-        "bad.csv, row 1, field '村代码': unknown village code 320101001999",
-        "bad.csv, row 2, field '村代码': village 320101001299 is not in round 3",
-        "bad.csv, row 3, field 'SS-RSRP(dBm)': not a number: 'abc'",
-        "bad.csv, row 4, field 'SS-RSRP(dBm)': -20 is out of range",
-        "bad.csv, row 5, field '测试点经度/测试点纬度': longitude",
-        "bad.csv, row 6, field '测试点经度/测试点纬度': test point is 11.1 km from the committee point of "
+        "bad.csv，第 1 行，字段 '村代码'：unknown village code 320101001999",
+        "bad.csv，第 2 行，字段 '村代码'：village 320101001299 is not in round 3",
+        "bad.csv，第 3 行，字段 'SS-RSRP(dBm)'：not a number: 'abc'",
+        "bad.csv，第 4 行，字段 'SS-RSRP(dBm)'：-20 is out of range",
+        "bad.csv，第 5 行，字段 '测试点经度/测试点纬度'：longitude",
+        "bad.csv，第 6 行，字段 '测试点经度/测试点纬度'：test point is 11.1 km from the committee point of "
         f"{listed[5]}",
-        "bad.csv, row 7, field '测试时间': test time 2027-01-05 10:00 is in the future",
-        "bad.csv, row 8, field 'SS-SINR(dB)': missing SS-SINR",
-        "bad.csv, row 9, field '运营商': unknown operator '中国铁通'",
-        "bad.csv, row 10, field '测试人': missing tester",
-        "bad.csv, row 11, field '村代码': village code '32010100120' is not a 12-digit NBS code",
-        "bad.csv, row 13, field '测试时间': duplicate test",
+        "bad.csv，第 7 行，字段 '测试时间'：test time 2027-01-05 10:00 is in the future",
+        "bad.csv，第 8 行，字段 'SS-SINR(dB)'：missing SS-SINR",
+        "bad.csv，第 9 行，字段 '运营商'：unknown operator '中国铁通'",
+        "bad.csv，第 10 行，字段 '测试人'：missing tester",
+        "bad.csv，第 11 行，字段 '村代码'：village code '32010100120' is not a 12-digit NBS code",
+        "bad.csv，第 13 行，字段 '测试时间'：duplicate test",
     ]
     # each problem says its file, row and field, its message Chinese first with the English in brackets
-    english_only = [f"{p.split(': ', 1)[0]}: {english(p.split(': ', 1)[1])}" for p in problems]
+    english_only = [f"{p.split('：', 1)[0]}：{english(p.split('：', 1)[1])}" for p in problems]
     for text in expected:
         assert any(p.startswith(text) for p in english_only), (text, problems)
     assert len(problems) == len(expected)
-    assert "bad.csv, row 10, field '测试人': 缺少测试人 (missing tester)" in problems
-    assert ("bad.csv, row 7, field '测试时间': 测试时间 2027-01-05 10:00 在未来 "
+    assert "bad.csv，第 10 行，字段 '测试人'：缺少测试人 (missing tester)" in problems
+    assert ("bad.csv，第 7 行，字段 '测试时间'：测试时间 2027-01-05 10:00 在未来 "
             "(test time 2027-01-05 10:00 is in the future)") in problems
-    assert ("bad.csv, row 4, field 'SS-RSRP(dBm)': SS-RSRP -20 超出范围：应在 -156 到 -31 dBm 之间 "
+    assert ("bad.csv，第 4 行，字段 'SS-RSRP(dBm)'：SS-RSRP -20 超出范围：应在 -156 到 -31 dBm 之间 "
             "(-20 is out of range: rsrp_dbm must be -156 to -31 dBm)") in problems
 
 
@@ -176,7 +176,7 @@ def test_missing_columns_and_empty_files(tmp_path: Path) -> None:
     assert any("missing required column 'ul_mbps'" in p and "上传速率" in p for p in problems)
     assert any("missing required column 'tester'" in p for p in problems)
     (tmp_path / "empty.csv").write_text("", encoding="utf-8")
-    assert _problems(tmp_path / "empty.csv") == ["empty.csv: 文件为空 (file is empty)"]
+    assert _problems(tmp_path / "empty.csv") == ["empty.csv：文件为空 (file is empty)"]
     (tmp_path / "x.json").write_text("{\"a\": 1}", encoding="utf-8")
     assert "expected a non-empty array" in _problems(tmp_path / "x.json")[0]
     (tmp_path / "x.txt.gz").write_text("x", encoding="utf-8")

@@ -76,7 +76,7 @@ def test_rejected_upload_stores_nothing_and_duplicates_are_refused(store: Store,
     bad = good.astype(object)
     bad.loc[5, "SS-RSRP(dBm)"] = "weak"
     bad.to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(ValidationError, match=r"bad.csv, row 6, field 'SS-RSRP\(dBm\)'"):
+    with pytest.raises(ValidationError, match=r"bad.csv，第 6 行，字段 'SS-RSRP\(dBm\)'"):
         upload_results(store, 1, tmp_path / "bad.csv")
     assert audits.read_tests(1).empty and audits.uploads(1).empty
 
@@ -85,11 +85,11 @@ def test_rejected_upload_stores_nothing_and_duplicates_are_refused(store: Store,
     stored = audits.read_tests(1)
     assert len(stored) == 8 and stored["tested_at"].dtype == "datetime64[ns]"
     assert stored["village_code"].tolist() == good["村代码"].tolist()
-    with pytest.raises(ValidationError, match=r"good.csv: all 8 tests are already stored for round 1 \(the same file"):
+    with pytest.raises(ValidationError, match=r"good.csv：.*all 8 tests are already stored for round 1 \(the "):
         upload_results(store, 1, tmp_path / "good.csv")
     partly = pd.concat([good.head(1), field_tests(sample.main.iloc[[5]])], ignore_index=True)
     partly.to_csv(tmp_path / "partly.csv", index=False)
-    with pytest.raises(ValidationError, match=r"partly.csv, row 1, field 'tested_at': the test of .* already stored"):
+    with pytest.raises(ValidationError, match=r"partly.csv，第 1 行，字段 'tested_at'：.*the test of .* stored"):
         upload_results(store, 1, tmp_path / "partly.csv")
     assert len(audits.read_tests(1)) == 8
 

@@ -131,6 +131,57 @@ def test_summary_table_ends_with_the_province_total(db: str) -> None:
     assert lines.index(total) > max(i for i, line in enumerate(lines) if "扬州市" in line or "南京市" in line)
 
 
+def test_summary_table_heads_each_column_in_chinese_then_english(db: str) -> None:
+    lines = _cli(db, "summary").splitlines()
+    title = next(line for line in lines if "分析运行" in line)
+    assert title.strip().startswith("分析运行 ") and "各地市 5G 通达率，目标 " in title and "(run " in title
+    head = next(i for i, line in enumerate(lines) if line.startswith("代码"))
+    assert lines[head].split() == ["代码", "名称", "行政村数", "5G通达", "弱覆盖", "无覆盖", "无站址", "通达率",
+                                   "期望通达率(95%)", "距目标差(村)"]
+    assert lines[head + 1].split()[:4] == ["code", "name", "villages", "covered"]
+
+
+def test_a_two_line_heading_is_as_wide_as_its_wider_line_in_terminal_cells() -> None:
+    from api.cli import context as cli
+
+    with cli.console.capture() as captured:
+        cli.print_rows("t", [cli.heading("代码", "code"), cli.heading("行政村数", "villages")],
+                       [["3201", "344"], ["32", "江苏省"]], left=1)
+    # 代码 and code are 4 cells, 行政村数 and villages 8 (a Chinese character takes two); two cells apart
+    assert captured.get().splitlines()[1:] == ["代码  行政村数", "code  villages", "─" * 14, "3201       344",
+                                               "32      江苏省"]
+
+
+def test_the_village_list_says_its_verdicts_and_flags_in_chinese(db: str) -> None:
+    out = _cli(db, "villages", "--status", "weak")
+    row = next(line for line in out.splitlines() if WEAK in line)
+    assert "弱覆盖" in row and "weak" not in row
+    assert "通达概率：该村 5G 通达的概率" in out and "(p: probability that the village is covered" in out
+
+
+@pytest.mark.parametrize(("argv", "usage", "message"), [
+    (["summary", "--level", "x"], "village5g summary",
+     "选项 '--level' 的值无效 (Invalid value for '--level': "),
+    (["summary", "--levle", "city"], "village5g summary",
+     "没有选项 --levle（是否指 --level、--help？） (No such option: --levle"),
+    (["summry"], "village5g", "命令行有误 (No such command 'summry'."),
+    (["export"], "village5g export", "缺少参数 'kind' (Missing argument 'kind'."),
+])
+def test_a_refused_command_line_is_said_chinese_first(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str], argv: list[str],
+                                                       usage: str, message: str) -> None:
+    from api.cli import main
+
+    monkeypatch.setattr("sys.argv", ["village5g", *argv])
+    with pytest.raises(SystemExit) as ended:
+        main()
+    assert ended.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(f"Usage: {usage} ")
+    assert lines[1] == f"用 '{usage} --help' 查看帮助 (Try '{usage} --help' for help.)"
+    assert lines[2].startswith(f"error: {message}")
+
+
 def test_progress_lines_carry_no_log_location(db: str) -> None:
     result = runner.invoke(app, ["--db", db, "analyze"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -176,8 +227,10 @@ def test_did_you_mean_matches_names_with_or_without_their_suffix() -> None:
 def test_each_problem_of_a_rejected_file_is_its_own_line() -> None:
     problems = [Problem("s.csv", i, "lon", f"problem {i}") for i in range(1, 24)]
     lines = error_lines(ValidationError(problems))
-    assert lines[:2] == ["s.csv, row 1, field 'lon': problem 1", "s.csv, row 2, field 'lon': problem 2"]
-    assert len(lines) == 21 and lines[-1] == "and 3 more problem(s)"
+    assert lines[:2] == ["s.csv，第 1 行，字段 'lon'：problem 1", "s.csv，第 2 行，字段 'lon'：problem 2"]
+    assert len(lines) == 21 and lines[-1] == "另有 3 个问题 (and 3 more problem(s))"
+    assert str(Problem("s.csv", None, None, "empty")) == "s.csv：empty"
+    assert str(Problem("s.csv", None, "lon", "x")) == "s.csv，字段 'lon'：x"
     assert error_lines(NotFoundError("no run 7")) == ["no run 7"]
 
 

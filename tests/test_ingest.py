@@ -99,7 +99,7 @@ def test_corpus_case(case: CorpusCase, tmp_path: Path) -> None:
         assert path.name in message and str(tmp_path) not in message
         rows = [e.row for e in case.errors if e.row is not None]
         if rows:
-            assert f"row {rows[0]}" in message
+            assert f"第 {rows[0]} 行" in message
     else:
         result = read_input(case.kind, path, **case.options)
         assert result.rows == len(result.frame) > 0
@@ -294,7 +294,7 @@ def test_every_problem_of_a_file_is_listed_in_row_order(tmp_path: Path) -> None:
     found = [(p.row, p.field) for p in err.value.problems]
     assert found == [(1, "频段"), (2, "经度"), (3, "运营商"), (4, "方位角"), (4, "下倾角"), (4, "开通日期")]
     text = str(err.value)
-    assert text.startswith("many.csv, row 1, field '频段': 无法识别的频段 'n99'；应为 频段名称（n28、n41、")
+    assert text.startswith("many.csv，第 1 行，字段 '频段'：无法识别的频段 'n99'；应为 频段名称（n28、n41、")
     assert "或以 MHz 为单位的频率 (unknown band 'n99'; use a band name (n28, n41, " in text
     assert "400 is out of range: azimuth_deg must be 0 to 360 degrees" in text
     # the whole messages: Chinese first, the English unchanged in brackets
@@ -358,7 +358,7 @@ def test_a_generic_id_column_gives_way_to_the_real_code_column(tmp_path: Path) -
 def test_unsupported_unit_is_a_file_level_error(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "feet.csv", ["site_id", "operator", "band", "lon", "lat", "挂高(ft)"],
                      [["S1", "CMCC", "n41", "119.4", "32.4", "100"]])
-    with pytest.raises(ValidationError, match=r"feet.csv, field '挂高\(ft\)': 天线挂高不支持单位 'ft'.* "
+    with pytest.raises(ValidationError, match=r"feet.csv，字段 '挂高\(ft\)'：天线挂高不支持单位 'ft'.* "
                                              r"\(unit 'ft' is not supported"):
         read_input("stations", path)
 
@@ -488,7 +488,7 @@ def test_configuration_errors(tmp_path: Path) -> None:
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match=r"nope\.csv: 文件不存在 \(file not found\)"):
+    with pytest.raises(ValidationError, match=r"nope\.csv：文件不存在 \(file not found\)"):
         read_input("stations", tmp_path / "nope.csv")
     with pytest.raises(ValidationError, match="is a directory"):
         read_input("stations", tmp_path)

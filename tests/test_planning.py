@@ -146,7 +146,7 @@ def test_candidate_file_errors_name_the_row(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as info:
         read_candidates(bad)
     text = str(info.value)
-    assert "bad.csv" in text and "row 2" in text and "not in China" in text and "row 3" in text
+    assert "bad.csv" in text and "第 2 行" in text and "not in China" in text and "第 3 行" in text
 
 
 def _record(kind: str) -> IngestRecord:

@@ -101,7 +101,7 @@ def test_broken_file_is_moved_aside_with_a_report_and_the_previous_run_stays(sto
     assert [r["file"] for r in result.rejected] == ["readme.txt", "stations_broken.csv"]
     rejected = drop / "rejected"
     report = (rejected / "20261127T020000Z_stations_broken.csv.error.txt").read_text(encoding="utf-8")
-    assert "stations_broken.csv, row 2, field 'operator'" in report and "XYZ" in report
+    assert "stations_broken.csv，第 2 行，字段 'operator'" in report and "XYZ" in report
     document = json.loads((rejected / "20261127T020000Z_stations_broken.csv.error.json").read_text(encoding="utf-8"))
     assert document["kind"] == "stations"
     assert [(p["row"], p["field"]) for p in document["problems"]] == [(2, "operator")]

@@ -245,7 +245,7 @@ def test_two_server_processes_publish_a_dropped_export_once_and_reject_a_broken_
             return None
 
         item = _wait_for(rejection, timeout=60, what="the rejection of the broken file", interval=0.5)
-        assert "row 2" in item["problems"][0] and "n99" in item["problems"][0]
+        assert "第 2 行" in item["problems"][0] and "n99" in item["problems"][0]
         assert (drop / "rejected" / f"{Path(item['moved_to']).name}.error.txt").exists()
         time.sleep(2)  # one more fire time with both processes up
         assert client.get("/runs", params={"limit": 1}).json()["runs"][0]["id"] == run["id"]
@@ -337,7 +337,7 @@ def test_jobs_run_and_jobs_list_on_the_command_line(tmp_path: Path, monkeypatch:
     assert new_run is not None and new_run != first_run
     assert f"job 1 refresh: succeeded; 1 ingested; 1 rejected; published run {new_run}" in ran.output
     assert "job 2 snapshot: succeeded; recorded; 5 KPI rows" in ran.output
-    assert "measurements_bad.csv, row 1, field 'rsrp_dbm'" in ran.output
+    assert "measurements_bad.csv，第 1 行，字段 'rsrp_dbm'" in ran.output
 
     listed = runner.invoke(app, ["--db", store.url, "jobs", "--limit", "1"], catch_exceptions=False)
     assert listed.exit_code == 0 and "1 job(s)" in listed.output and "snapshot" in listed.output

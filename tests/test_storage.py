@@ -92,7 +92,7 @@ def test_second_append_of_same_keys_is_rejected_and_changes_nothing(store: Store
     ingests_before = len(store.last_ingests())
     with pytest.raises(ValidationError) as err:
         store.write(kind, frame.iloc[:1], record=_record(kind))  # type: ignore[arg-type]
-    assert "row 1" in str(err.value) and "already stored" in str(err.value)
+    assert "第 1 行" in str(err.value) and "already stored" in str(err.value)
     assert_frames_equal(store.read(kind), before)  # type: ignore[arg-type]
     assert len(store.last_ingests()) == ingests_before
 

@@ -114,7 +114,7 @@ def test_bad_rasters_and_class_tables_are_rejected_with_the_file_named(tmp_path:
     with pytest.raises(ValidationError, match=r"classes\.csv.*jungle"):
         read_class_table(table)
     table.write_text("code,name,clutter_type,height_m,sigma_db\n10,林地,urban_trees_forest,high,6\n", encoding="utf-8")
-    with pytest.raises(ValidationError, match="row 2"):
+    with pytest.raises(ValidationError, match="第 2 行"):
         read_class_table(table)
 
 

@@ -243,9 +243,10 @@ def ingest(
 
 def _ingest_committees(file: Path, mapping: Any, *, dry_run: bool) -> None:
     """Committee points joined to the stored villages by code or name; the report, then the update."""
-    from coverage.errors import ConfigError
+    from coverage.errors import ConfigError, where
     from coverage.ingest import file_sha256
     from coverage.ingest.committees import match_committees, read_committees, store_committee_points
+    from coverage.ingest.messages import bi
 
     points, warnings = read_committees(file, mapping=mapping)
     with _store() as store:
@@ -258,10 +259,13 @@ def _ingest_committees(file: Path, mapping: Any, *, dry_run: bool) -> None:
             err_console.print(f"[yellow]warning:[/] {escape(str(warning))}", soft_wrap=True, highlight=False)
         shown = [m for m in report.matches if m.status in ("ambiguous", "unmatched", "far")]
         for m in shown[:20]:
-            what = {"ambiguous": "fits " + ", ".join(m.candidates[:5]), "unmatched": "fits no stored village",
-                    "far": f"is named like {''.join(m.candidates)} but lies {m.outside_m / 1000:.1f} km outside it"
+            what = {"ambiguous": bi("符合多个已存行政村：" + "、".join(m.candidates[:5]),
+                                    "fits " + ", ".join(m.candidates[:5])),
+                    "unmatched": bi("没有符合的已存行政村", "fits no stored village"),
+                    "far": bi(f"名称与 {''.join(m.candidates)} 相符，但位于其外 {m.outside_m / 1000:.1f} 公里",
+                              f"is named like {''.join(m.candidates)} but lies {m.outside_m / 1000:.1f} km outside it"),
                     }[m.status]
-            err_console.print(f"[yellow]{m.status}:[/] {escape(file.name)}, row {m.row}: "
+            err_console.print(f"[yellow]{m.status}:[/] {escape(where(file.name, m.row))}："
                               f"{escape(m.code or '')} {escape(m.name or '')} {what}", soft_wrap=True, highlight=False)
         if len(shown) > 20:
             err_console.print(f"and {len(shown) - 20} more ambiguous or unmatched row(s)")
@@ -558,29 +562,80 @@ def _terminated(signum: int, _frame: object) -> None:
 
 
 def main() -> None:
-    """Console-script entry point: domain errors become one red line and exit code 1.
+    """Console-script entry point: domain errors become one red line and exit code 1; a command line
+    click refuses (a bad or missing option, an unknown command) is said Chinese first
+    (:func:`usage_error_lines`) and exits 2.
 
     SIGTERM ends the command like Ctrl-C does, through the code's cleanup: a run being computed is
     marked failed and its rasters are deleted.
     """
     signal.signal(signal.SIGTERM, _terminated)
     try:
-        app(standalone_mode=True)
+        # not standalone: click's own errors come back here instead of being printed in English
+        code = app(standalone_mode=False, prog_name="village5g")
     except Village5gError as exc:
         for line in error_lines(exc):
             err_console.print(f"[red]error:[/] {escape(line)}", soft_wrap=True, highlight=False)
         raise SystemExit(1) from None
+    except typer.TyperException as exc:  # the parser's: a bad or missing option, an unknown command
+        if type(exc).__name__ == "NoArgsIsHelpError":  # no arguments: the help is printed already
+            raise SystemExit(getattr(exc, "exit_code", 2)) from None
+        *usage, message = usage_error_lines(exc)
+        for line in usage:
+            err_console.print(escape(line), soft_wrap=True, highlight=False)
+        err_console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+        raise SystemExit(getattr(exc, "exit_code", 2)) from None
+    except typer.Abort:
+        err_console.print("已中止 (Aborted!)")
+        raise SystemExit(1) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+#: What each kind of the parser's errors is, in Chinese, by class name (typer keeps them in its own
+#: copy of click, which has no Chinese catalogue); ``{hint}`` is the option or argument it names.
+USAGE_ERRORS_ZH = {
+    "NoSuchOption": "没有选项 {hint}", "MissingParameter": "缺少{what} {hint}",
+    "BadParameter": "{what} {hint} 的值无效", "BadOptionUsage": "选项 {hint} 的用法有误",
+    "BadArgumentUsage": "参数用法有误", "FileError": "无法打开文件 {hint}", "UsageError": "命令行有误",
+}
+
+
+def usage_error_lines(exc: Exception) -> list[str]:
+    """What the parser says of a refused command line, Chinese first: the usage and the help hint of
+    the command (when it knows the command), then the problem with the parser's English in brackets
+    (``选项 '--level' 的值无效 (Invalid value for '--level': ...)``)."""
+    english = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    kind = next((k.__name__ for k in type(exc).__mro__ if k.__name__ in USAGE_ERRORS_ZH), None)
+    param = getattr(exc, "param", None)
+    ctx = getattr(exc, "ctx", None)
+    hint = getattr(exc, "param_hint", None) or getattr(exc, "option_name", None) or getattr(exc, "ui_filename", None)
+    if hint is None and getattr(param, "opts", None):  # as the parser names it: '--level', 'kind'
+        hint = getattr(param, "opts", [])
+    if hint is not None and not isinstance(hint, str):
+        hint = " / ".join(repr(h) for h in hint)
+    what = "选项" if str(hint or "").lstrip("'\"").startswith("-") else "参数"
+    zh = USAGE_ERRORS_ZH[kind].format(hint=hint or "", what=what).replace("  ", " ").strip() if kind else "命令失败"
+    close = getattr(exc, "possibilities", None)
+    if kind == "NoSuchOption" and close:
+        zh += f"（是否指 {'、'.join(close)}？）"
+    lines = []
+    if ctx is not None:
+        lines.append(ctx.get_usage())
+        if ctx.command.get_help_option(ctx) is not None:
+            command = f"{ctx.command_path} {ctx.help_option_names[0]}"
+            lines.append(f"用 '{command}' 查看帮助 (Try '{command}' for help.)")
+    return [*lines, f"{zh} ({english})"]
 
 
 def error_lines(exc: Village5gError, *, limit: int = 20) -> list[str]:
     """One line per problem of a rejected file (the first ``limit``, then how many more), else the message."""
-    from coverage.errors import ValidationError
+    from coverage.errors import ValidationError, more_problems
 
     if not isinstance(exc, ValidationError):
         return [str(exc)]
     lines = [str(p) for p in exc.problems[:limit]]
     if len(exc.problems) > limit:
-        lines.append(f"and {len(exc.problems) - limit} more problem(s)")
+        lines.append(more_problems(len(exc.problems) - limit))
     return lines
 
 
