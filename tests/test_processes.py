@@ -123,7 +123,8 @@ def test_a_killed_cli_run_is_failed_and_its_geotiff_removed(tmp_path: Path) -> N
     assert raster.exists()
     with TestClient(app_for(store, tmp_path)) as client:  # anything that looks at runs settles it
         seen = client.get(f"/runs/{run['id']}").json()
-    assert seen["status"] == "failed" and "interrupted" in seen["error"]
+    assert seen["status"] == "failed"
+    assert seen["error"] == "已中断：计算它的进程已停止 (interrupted: the process computing it stopped)"
     assert not raster.parent.exists()
     store.dispose()
 

@@ -31,7 +31,16 @@ from sqlalchemy import func, select
 from api.scheduler import JobScheduler, due_fire_time, parse_schedule
 from api.service_settings import ServiceSettings
 from coverage.ingest.export import write_output
-from coverage.runs.jobs import INTERNAL_ERROR, acquire_lease, create_job, finish_job, list_jobs, read_job
+from coverage.runs.jobs import (
+    INTERNAL_ERROR,
+    INTERRUPTED,
+    acquire_lease,
+    create_job,
+    error_is,
+    finish_job,
+    list_jobs,
+    read_job,
+)
 from coverage.store.storage import Store
 from coverage.store.tables import job_claims, jobs, runs
 from tests.utils.api import app_for, key, live_server, settings_for, stop_process
@@ -201,10 +210,22 @@ def test_schedule_listing_and_admin_trigger_over_http(tmp_path: Path) -> None:
         busy = client.post("/jobs/report/run", headers=admin)
         assert busy.status_code == 409 and "job 41" in busy.json()["message"]
 
-        hidden = create_job(store, kind="report", parameters={}, owner="x:1", trigger="schedule")
-        finish_job(store, hidden, error=f"{INTERNAL_ERROR}OperationalError: /srv/secret/path")
-        assert client.get(f"/jobs/{hidden}").json()["error"] == (
-            "服务器内部错误，详情见服务器日志 (internal error; the server log has the details)")
+        # an internal error is hidden, as it is said now and as it was said before (stored then)
+        for prefix in (INTERNAL_ERROR, "internal error: "):
+            hidden = create_job(store, kind="report", parameters={}, owner="x:1", trigger="schedule")
+            finish_job(store, hidden, error=f"{prefix}OperationalError: /srv/secret/path")
+            assert client.get(f"/jobs/{hidden}").json()["error"] == (
+                "服务器内部错误，详情见服务器日志 (internal error; the server log has the details)")
+        assert INTERNAL_ERROR == "内部错误 (internal error): "
+
+
+def test_stored_error_prefixes_match_as_said_now_and_as_said_before() -> None:
+    assert error_is("已中断：其进程 h:1 已停止 (interrupted: its process h:1 stopped)", INTERRUPTED)
+    assert error_is("interrupted: its process h:1 stopped", INTERRUPTED)  # stored before the Chinese
+    assert error_is("内部错误 (internal error): KeyError: 'x'", INTERNAL_ERROR)
+    assert error_is("internal error: KeyError: 'x'", INTERNAL_ERROR)
+    assert not error_is("ConfigError: interrupted: no", INTERRUPTED) and not error_is(None, INTERNAL_ERROR)
+    assert not error_is("ValidationError: internal error: no", INTERNAL_ERROR)
 
 
 # -- real processes ------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from api.params import MAX_ID, REGION_PATTERN, scoped_regions
 from api.responses import utc
 from api.security import Principal
 from coverage.runs.analysis import check_run_grid
-from coverage.runs.jobs import INTERNAL_ERROR, list_jobs, read_job
+from coverage.runs.jobs import INTERNAL_ERROR, INTERRUPTED, error_is, list_jobs, read_job
 from coverage.store.results_query import (
     compare_runs,
     resolve_run,
@@ -33,7 +33,8 @@ from coverage.summary import reach_gap, reach_interval, reach_rate, summarize
 router = APIRouter()
 
 Level = Literal["province", "city", "county", "township"]
-_DOMAIN_ERRORS = ("ValidationError", "NotFoundError", "ConfigError", "Village5gError", "LimitError", "interrupted:")
+#: The errors of a failed run the API shows (the domain's, and a stopped process's); any other is hidden.
+_DOMAIN_ERRORS = ("ValidationError", "NotFoundError", "ConfigError", "Village5gError", "LimitError")
 
 
 def _version(store: Store) -> int:
@@ -102,7 +103,7 @@ def _json(body: bytes) -> Response:
 def _run_document(request: Request, record: dict[str, Any], counts: dict[str, int] | None) -> dict[str, Any]:
     root = base_url(request)
     error = record.get("error")
-    if error and not error.startswith(_DOMAIN_ERRORS):
+    if error and not (error.startswith(_DOMAIN_ERRORS) or error_is(error, INTERRUPTED)):
         error = INTERNAL_MESSAGE
     villages = (counts or {}).get("villages") or 0
     run_id = record["id"]
@@ -186,7 +187,7 @@ def job_document(request: Request, record: dict[str, Any]) -> dict[str, Any]:
     if record.get("run_id"):
         links.append(link(f"{root}/runs/{record['run_id']}", "run", "application/json", f"run {record['run_id']}"))
     error = record.get("error")
-    if error and error.startswith(INTERNAL_ERROR):
+    if error_is(error, INTERNAL_ERROR):
         error = INTERNAL_MESSAGE
     return {**{k: record.get(k) for k in ("id", "kind", "status", "trigger", "attempt", "parameters", "progress",
                                           "run_id", "result")},

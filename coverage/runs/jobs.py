@@ -40,8 +40,9 @@ from coverage.errors import NotFoundError, Village5gError
 from coverage.store.storage import Store
 from coverage.store.tables import job_claims, job_leases, jobs, runs, village_results
 
-__all__ = ["JOB_STATUSES", "JobBusyError", "acquire_lease", "claim_fire", "create_job", "execute_job",
-           "fail_dead_runs", "fail_orphans", "finish_job", "job_progress",
+__all__ = ["INTERNAL_ERROR", "INTERRUPTED", "JOB_STATUSES", "JobBusyError", "acquire_lease", "claim_fire",
+           "create_job", "error_is", "execute_job", "fail_dead_runs", "fail_orphans", "finish_job", "interrupted",
+           "job_progress",
            "lease_holder", "list_jobs", "live_lease", "process_alive", "read_job", "release_lease", "renew_lease",
            "set_progress", "start_job"]
 
@@ -50,7 +51,23 @@ log = logging.getLogger("village5g.jobs")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "skipped")
 
 #: Prefix of the error of a job that failed for a reason other than its input (the API hides the rest).
-INTERNAL_ERROR = "internal error: "
+INTERNAL_ERROR = "内部错误 (internal error): "
+#: Prefix of the error of a job or run whose process stopped before it finished (:func:`interrupted`).
+INTERRUPTED = "已中断："
+#: The prefixes the two had before they were said in Chinese first; errors stored then still carry them.
+_EARLIER = {INTERNAL_ERROR: "internal error: ", INTERRUPTED: "interrupted:"}
+
+
+def interrupted(chinese: str, english: str) -> str:
+    """The error of a job or run whose process stopped: :data:`INTERRUPTED`, then ``chinese``, the English
+    in brackets (``已中断：… (interrupted: …)``)."""
+    return f"{INTERRUPTED}{chinese} (interrupted: {english})"
+
+
+def error_is(error: str | None, prefix: str) -> bool:
+    """Whether a stored error begins with ``prefix`` (:data:`INTERNAL_ERROR` or :data:`INTERRUPTED`), as
+    it is said now or was said before."""
+    return bool(error) and str(error).startswith((prefix, _EARLIER[prefix]))
 
 
 _RUN_ID = re.compile(r"^run (\d+):")
@@ -200,7 +217,7 @@ def fail_orphans(store: Store, *, host: str, alive: Callable[[int], bool]) -> in
             owner_host, _, pid = (owner or "").rpartition(":")
             if owner_host == host and pid.isdigit() and not alive(int(pid)):
                 dead.append((job_id, run_id))
-        _fail_jobs(conn, dead, "interrupted: the server process running it stopped")
+        _fail_jobs(conn, dead, interrupted("运行它的服务器进程已停止", "the server process running it stopped"))
     return len(dead)
 
 
@@ -219,8 +236,9 @@ def fail_dead_runs(store: Store, *, host: str, alive: Callable[[int], bool]) -> 
                 dead.append(int(run_id))
         if dead:
             conn.execute(delete(village_results).where(village_results.c.run_id.in_(dead)))
+            stopped = interrupted("计算它的进程已停止", "the process computing it stopped")
             conn.execute(runs.update().where(runs.c.id.in_(dead), runs.c.status == "running").values(
-                status="failed", finished_at=_now(), error="interrupted: the process computing it stopped"))
+                status="failed", finished_at=_now(), error=stopped))
     return dead
 
 
@@ -295,7 +313,8 @@ def acquire_lease(store: Store, name: str, *, owner: str, ttl_s: float, alive: C
             return False
         stale = conn.execute(select(jobs.c.id, jobs.c.run_id).where(
             jobs.c.kind == name, jobs.c.owner == holder["owner"], jobs.c.status.in_(("queued", "running")))).all()
-        _fail_jobs(conn, [(j, r) for j, r in stale], f"interrupted: its process {holder['owner']} stopped")
+        _fail_jobs(conn, [(j, r) for j, r in stale],
+                   interrupted(f"其进程 {holder['owner']} 已停止", f"its process {holder['owner']} stopped"))
     log.warning("took over the lease on %s from %s", name, holder["owner"])
     return True
 
@@ -332,7 +351,8 @@ def execute_job(store: Store, job_id: int, work: Callable[[Callable[[str], None]
     if not acquire_lease(store, name, owner=owner, ttl_s=lease_ttl_s, alive=alive, job_id=job_id):
         holder = lease_holder(store, name) or {}
         finish_job(store, job_id, status="skipped",
-                   error=f"{name} was already running (job {holder.get('job_id')} of {holder.get('owner')})")
+                   error=f"{name} 已在运行（进程 {holder.get('owner')} 的作业 {holder.get('job_id')}） "
+                         f"({name} was already running (job {holder.get('job_id')} of {holder.get('owner')}))")
         return read_job(store, job_id)
     stop = threading.Event()
 
