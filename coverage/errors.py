@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def bi(chinese: str, english: str) -> str:
+    """``chinese (english)``: the project's way of saying a message in both languages."""
+    return f"{chinese} ({english})"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One finding about an input file.

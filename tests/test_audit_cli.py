@@ -93,7 +93,7 @@ def test_bad_results_file_is_one_error_and_nothing_stored(db: str, tmp_path: Pat
     result = runner.invoke(app, ["--db", db, "audit", "results", "1", str(tmp_path / "bad.csv")])
     assert result.exit_code != 0
     assert isinstance(result.exception, ValidationError)
-    assert "bad.csv, field 'lat': 缺少必需的列：纬度 (missing required column 'lat'" in str(result.exception)
+    assert "bad.csv，字段 'lat'：缺少必需的列：纬度 (missing required column 'lat'" in str(result.exception)
     assert "0 tests" not in _cli(db, "list")
     both = runner.invoke(app, ["--db", db, "audit", "sample", "--rate", "0.1", "--expected-pass", "0.8"])
     assert both.exit_code != 0 and "not both" in both.output

@@ -181,7 +181,7 @@ def test_cli_ingests_exports_and_shows_mr(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["--db", db, "ingest", "mr", str(_csv(tmp_path, [ROWS[0].replace(",1200,", ",-3,")],
                                                                   name="bad.csv"))])
     # the console script prints the domain error's lines (api.cli's main); the app raises it
-    assert bad.exit_code == 1 and str(bad.exception) == ("bad.csv, row 1, field '采样点数': 采样点数为负：-3 "
+    assert bad.exit_code == 1 and str(bad.exception) == ("bad.csv，第 1 行，字段 '采样点数'：采样点数为负：-3 "
                                                         "(negative sample count -3)")
     out = tmp_path / "back.csv"
     assert runner.invoke(app, ["--db", db, "export", "mr", "-o", str(out)]).exit_code == 0

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from coverage.audit.sampling import SAMPLE_COLUMNS, text_or_none
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, bi
 from coverage.labels import show_value
 from coverage.writers import atomic_write, write_csv, xlsx_cell
 
@@ -67,12 +67,14 @@ def _format(path: Path, fmt: str | None) -> str:
         key = fmt.lower().lstrip(".")
         key = {"json": "geojson"}.get(key, key)
         if key not in SAMPLE_FORMATS:
-            raise ConfigError(f"unknown sample-list format {fmt!r}; use one of {', '.join(SAMPLE_FORMATS)}")
+            raise ConfigError(bi(f"无法识别的抽样清单格式 {fmt!r}；应为 {'、'.join(SAMPLE_FORMATS)} 之一",
+                                 f"unknown sample-list format {fmt!r}; use one of {', '.join(SAMPLE_FORMATS)}"))
         return key
     for key, suffixes in SAMPLE_FORMATS.items():
         if path.suffix.lower() in suffixes:
             return key
-    raise ConfigError(f"cannot tell the format from {path.name!r}; use .csv, .xlsx, .kml or .geojson")
+    raise ConfigError(bi(f"无法从文件名 {path.name!r} 判断格式：请使用 .csv、.xlsx、.kml 或 .geojson",
+                         f"cannot tell the format from {path.name!r}; use .csv, .xlsx, .kml or .geojson"))
 
 
 def write_sample(villages: gpd.GeoDataFrame, path: str | Path, *, fmt: str | None = None,

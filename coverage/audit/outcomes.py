@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from coverage.audit.results import field_test_points
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, bi
 from coverage.ingest.validation import RANGES
 from coverage.model.rules import DEFAULT_RULES
 
@@ -67,13 +67,13 @@ class PassRule:
     def __post_init__(self) -> None:
         problems = []
         if not 0.0 <= self.village_pass_share <= 1.0:
-            problems.append("village_pass_share must be between 0 and 1")
+            problems.append(bi("village_pass_share 应在 0 到 1 之间", "village_pass_share must be between 0 and 1"))
         if self.min_tests < 1:
-            problems.append("min_tests must be at least 1")
+            problems.append(bi("min_tests 应不小于 1", "min_tests must be at least 1"))
         if self.min_dl_mbps < 0 or self.min_ul_mbps < 0:
-            problems.append("speed bars must not be negative")
+            problems.append(bi("速率门限不能为负数", "speed bars must not be negative"))
         if problems:
-            raise ConfigError(f"pass rule {self.name!r}: " + "; ".join(problems))
+            raise ConfigError(f"合格规则 {self.name!r} (pass rule {self.name!r})：" + "；".join(problems))
 
     @property
     def label(self) -> str:
@@ -100,16 +100,17 @@ def load_pass_rule(path: Path | str) -> PassRule:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path.name}: cannot read pass rule: {exc}") from None
+        raise ConfigError(bi(f"{path.name}：无法读取合格规则", f"cannot read pass rule: {exc}")) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path.name}: a pass rule is a table of key = value")
+        raise ConfigError(bi(f"{path.name}：合格规则应为“键 = 值”的表", "a pass rule is a table of key = value"))
     unknown = sorted(set(data) - {f.name for f in fields(PassRule)})
     if unknown:
-        raise ConfigError(f"{path.name}: unknown pass-rule keys {', '.join(unknown)}")
+        raise ConfigError(bi(f"{path.name}：未知的合格规则参数 {'、'.join(unknown)}",
+                             f"unknown pass-rule keys {', '.join(unknown)}"))
     try:
         return replace(PassRule(), **data)
     except TypeError as exc:
-        raise ConfigError(f"{path.name}: {exc}") from None
+        raise ConfigError(bi(f"{path.name}：合格规则参数的类型有误", str(exc))) from None
 
 
 def passing_tests(tests: pd.DataFrame, rule: PassRule) -> np.ndarray:

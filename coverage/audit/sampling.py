@@ -40,7 +40,7 @@ import shapely
 from scipy.stats import norm
 
 from coverage import crs as crs_mod
-from coverage.errors import ConfigError, Village5gError
+from coverage.errors import ConfigError, Village5gError, bi
 from coverage.model.verdicts import VERDICTS, committee_points
 
 __all__ = [
@@ -95,7 +95,8 @@ SAMPLE_COLUMNS = (
 def z_value(confidence: float) -> float:
     """Two-sided standard-normal quantile of ``confidence`` (0.95 -> 1.959964)."""
     if not 0.0 < confidence < 1.0:
-        raise ConfigError(f"confidence must be between 0 and 1 (exclusive), got {confidence}")
+        raise ConfigError(bi(f"置信度应在 0 与 1 之间（不含端点），实为 {confidence}",
+                             f"confidence must be between 0 and 1 (exclusive), got {confidence}"))
     return float(norm.ppf(0.5 + confidence / 2.0))
 
 
@@ -131,11 +132,13 @@ def cochran_size(population: int, *, confidence: float = 0.95, margin: float = 0
         Example: N = 1000, 95 %, e = 0.05, p = 0.9 gives n0 = 138.3 and n = 122.
     """
     if population < 0:
-        raise ConfigError("population must not be negative")
+        raise ConfigError(bi("总体数不能为负数", "population must not be negative"))
     if not MIN_MARGIN <= margin < 1.0:
-        raise ConfigError(f"margin must be at least {MIN_MARGIN} and below 1, got {margin}")
+        raise ConfigError(bi(f"允许误差应不小于 {MIN_MARGIN} 且小于 1，实为 {margin}",
+                             f"margin must be at least {MIN_MARGIN} and below 1, got {margin}"))
     if not 0.0 <= expected_pass <= 1.0:
-        raise ConfigError(f"expected_pass must be between 0 and 1, got {expected_pass}")
+        raise ConfigError(bi(f"预期合格率应在 0 到 1 之间，实为 {expected_pass}",
+                             f"expected_pass must be between 0 and 1, got {expected_pass}"))
     if population == 0:
         return 0
     z = z_value(confidence)
@@ -157,11 +160,11 @@ def rate_size(population: int, *, rate: float, minimum: int = 0) -> int:
         Smallest sample per stratum (a small stratum gets at least this many, or all of it).
     """
     if population < 0:
-        raise ConfigError("population must not be negative")
+        raise ConfigError(bi("总体数不能为负数", "population must not be negative"))
     if not 0.0 < rate <= 1.0:
-        raise ConfigError(f"rate must be in (0, 1], got {rate}")
+        raise ConfigError(bi(f"抽样比例应大于 0 且不大于 1，实为 {rate}", f"rate must be in (0, 1], got {rate}"))
     if minimum < 0:
-        raise ConfigError("minimum must not be negative")
+        raise ConfigError(bi("每层最少抽样数不能为负数", "minimum must not be negative"))
     return min(population, max(_ceil(rate * population), minimum))
 
 
@@ -226,23 +229,26 @@ class SamplingPlan:
     def __post_init__(self) -> None:
         problems = []
         if self.strata not in STRATA_MODES:
-            problems.append(f"strata must be one of {', '.join(STRATA_MODES)}")
+            problems.append(_strata_problem())
         if self.population not in POPULATIONS:
-            problems.append(f"population must be one of {', '.join(POPULATIONS)}")
+            problems.append(bi(f"抽样总体 population 应为 {'、'.join(POPULATIONS)} 之一",
+                               f"population must be one of {', '.join(POPULATIONS)}"))
         if not 0.0 < self.confidence < 1.0:
-            problems.append("confidence must be between 0 and 1 (exclusive)")
+            problems.append(bi("置信度应在 0 与 1 之间（不含端点）", "confidence must be between 0 and 1 (exclusive)"))
         if not MIN_MARGIN <= self.margin < 1.0:
-            problems.append(f"margin must be at least {MIN_MARGIN} and below 1")
+            problems.append(bi(f"允许误差应不小于 {MIN_MARGIN} 且小于 1",
+                               f"margin must be at least {MIN_MARGIN} and below 1"))
         if not 0.0 <= self.expected_pass <= 1.0:
-            problems.append("expected_pass must be between 0 and 1")
+            problems.append(bi("预期合格率应在 0 到 1 之间", "expected_pass must be between 0 and 1"))
         if self.rate is not None and not 0.0 < self.rate <= 1.0:
-            problems.append("rate must be in (0, 1]")
+            problems.append(bi("抽样比例应大于 0 且不大于 1", "rate must be in (0, 1]"))
         if self.minimum < 0 or self.reserve_min < 0 or self.exclude_rounds < 0 or self.uncertain < 0:
-            problems.append("minimum, reserve_min, exclude_rounds and uncertain must not be negative")
+            problems.append(bi("minimum、reserve_min、exclude_rounds 和 uncertain 不能为负数",
+                               "minimum, reserve_min, exclude_rounds and uncertain must not be negative"))
         if not 0.0 <= self.reserve_share <= 1.0:
-            problems.append("reserve_share must be between 0 and 1")
+            problems.append(bi("备选比例应在 0 到 1 之间", "reserve_share must be between 0 and 1"))
         if not 0 <= self.seed < 2**63:
-            problems.append("seed must be between 0 and 2^63 - 1")
+            problems.append(bi("随机种子应在 0 到 2^63 - 1 之间", "seed must be between 0 and 2^63 - 1"))
         if self.uncertain and self.uncertain_from == "flagged" and self.population == "covered":
             problems.append("抽样范围为 5G通达的村时没有标记村可补充：补充村范围请用 all "
                             "(population covered leaves no flagged village to supplement: use uncertain_from all)")
@@ -251,7 +257,7 @@ class SamplingPlan:
                             f"{self.uncertain_from!r} (uncertain_from must be {' or '.join(UNCERTAIN_FROM)}, "
                             f"not {self.uncertain_from!r})")
         if problems:
-            raise ConfigError("sampling plan: " + "; ".join(problems))
+            raise ConfigError("抽样方案 (sampling plan)：" + "；".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable values (``cities`` as a list)."""
@@ -347,10 +353,15 @@ def _check_results(results: pd.DataFrame) -> None:
         raise ValueError(f"village results lack columns: {', '.join(missing)}")
 
 
+def _strata_problem() -> str:
+    return bi(f"分层方式 strata 应为 {'、'.join(STRATA_MODES)} 之一",
+              f"strata must be one of {', '.join(STRATA_MODES)}")
+
+
 def stratum_keys(results: pd.DataFrame, mode: str) -> np.ndarray:
     """Stratum key of each village: the city code (``"3201"``) or city/verdict (``"3201/covered"``)."""
     if mode not in STRATA_MODES:
-        raise ConfigError(f"strata must be one of {', '.join(STRATA_MODES)}")
+        raise ConfigError(_strata_problem())
     city = results["city_code"].astype(str).to_numpy()
     if mode == "city":
         return city.astype(object)

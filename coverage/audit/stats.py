@@ -31,7 +31,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import beta, norm
 
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, bi
 from coverage.model.verdicts import VERDICTS
 from coverage.writers import atomic_write, write_xlsx
 
@@ -54,7 +54,8 @@ _MEASURED = ("covered", "weak", "uncovered")
 
 def _alpha(confidence: float) -> float:
     if not 0.0 < confidence < 1.0:
-        raise ConfigError(f"confidence must be between 0 and 1 (exclusive), got {confidence}")
+        raise ConfigError(bi(f"置信度应在 0 与 1 之间（不含端点），实为 {confidence}",
+                             f"confidence must be between 0 and 1 (exclusive), got {confidence}"))
     return 1.0 - confidence
 
 
@@ -123,7 +124,8 @@ def proportion_interval(k: ArrayLike, n: ArrayLike, *, method: str = "exact", co
         return clopper_pearson(k, n, confidence)
     if method == "wilson":
         return wilson(k, n, confidence)
-    raise ConfigError(f"unknown interval method {method!r}; use one of {', '.join(INTERVAL_METHODS)}")
+    raise ConfigError(bi(f"无法识别的区间方法 {method!r}；应为 {'、'.join(INTERVAL_METHODS)} 之一",
+                         f"unknown interval method {method!r}; use one of {', '.join(INTERVAL_METHODS)}"))
 
 
 @dataclass(frozen=True)
@@ -328,7 +330,8 @@ def write_report(report: AuditReport, path: str | Path) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".xlsx", ".json"):
-        raise ConfigError(f"cannot write a report to {path.name!r}: use .xlsx or .json")
+        raise ConfigError(bi(f"无法写出报告 {path.name!r}：文件名应以 .xlsx 或 .json 结尾",
+                             f"cannot write a report to {path.name!r}: use .xlsx or .json"))
     tables = report_tables(report)
     with atomic_write(path, suffix=suffix) as tmp:
         if suffix == ".xlsx":

@@ -1,15 +1,16 @@
 """The wording of ingest problems: Chinese first, the English unchanged in brackets (users and tests
 grep the English), e.g. ``缺少必需的列 运营商 (missing required column 'operator' ...)``.
 
-:func:`bi` joins a Chinese and an English text; the helpers below serve the shapes many checks share
-(a missing column or value, a cell that is not a number or a date, a value out of range, a duplicate,
-an unknown value) so that each says it the same way; :func:`column_zh` names a canonical column in
-Chinese.
+:func:`bi` (from :mod:`coverage.errors`, for every package) joins a Chinese and an English text;
+the helpers below serve the shapes many checks share (a missing column or value, a cell that is not a
+number or a date, a value out of range, a duplicate, an unknown value) so that each says it the same
+way; :func:`column_zh` names a canonical column in Chinese.
 """
 
 from __future__ import annotations
 
 from coverage.crs import CHINA_BOUNDS
+from coverage.errors import bi
 
 __all__ = [
     "COLUMN_ZH",
@@ -50,11 +51,6 @@ KIND_ZH = {"villages": "行政村", "stations": "基站", "measurements": "测�
 
 #: The Chinese of the units problems name.
 _UNIT_ZH = {"m": "米", "degrees": "度", "persons": "人", "households": "户"}
-
-
-def bi(chinese: str, english: str) -> str:
-    """``chinese (english)``: the project's way of saying a message in both languages."""
-    return f"{chinese} ({english})"
 
 
 def column_zh(name: str) -> str:

@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from coverage.crs import resolve_crs
-from coverage.errors import ConfigError, Problem, ValidationError
+from coverage.errors import ConfigError, Problem, ValidationError, bi
 from coverage.ingest.mr_arrow import read_columns
 from coverage.ingest.mr_copy import COPY_COLUMNS, CopyBuffer, binary_copy, fits_int4
 from coverage.ingest.mr_file import (
@@ -638,8 +638,10 @@ def export_mr(store: Store, path: str | Path, *, fmt: str | None = None,
         frame[name] = frame[name].round().astype("Int64")
     threshold = frame["threshold_dbm"].dropna().unique()
     if len(threshold) > 1:
-        raise ConfigError(f"the stored MR has several share thresholds ({', '.join(f'{t:g}' for t in threshold)} "
-                          "dBm); one file states one threshold")
+        shown = ", ".join(f"{t:g}" for t in threshold)
+        raise ConfigError(bi(f"已存的 MR 数据有多个达标门限（{shown} dBm），一个文件只能有一个门限",
+                             f"the stored MR has several share thresholds ({shown} dBm); "
+                             "one file states one threshold"))
     tmp = path.with_name(f".{path.name}.part")
     if fmt == "csv":
         write_csv(frame, tmp)
@@ -647,9 +649,11 @@ def export_mr(store: Store, path: str | Path, *, fmt: str | None = None,
         frame.to_parquet(tmp, index=False)
     elif fmt == "xlsx":
         if len(frame) > 1_048_575:
-            raise ConfigError(f"{len(frame):,} MR rows do not fit one XLSX sheet; use csv or parquet")
+            raise ConfigError(bi(f"{len(frame):,} 行 MR 数据超出一个 XLSX 工作表的容量：请用 csv 或 parquet",
+                                 f"{len(frame):,} MR rows do not fit one XLSX sheet; use csv or parquet"))
         write_xlsx({"mr": frame}, tmp)
     else:
-        raise ConfigError(f"MR exports as csv, parquet or xlsx, not {fmt!r}")
+        raise ConfigError(bi(f"MR 数据只能导出为 csv、parquet 或 xlsx，不能为 {fmt!r}",
+                             f"MR exports as csv, parquet or xlsx, not {fmt!r}"))
     tmp.replace(path)
     return len(frame)

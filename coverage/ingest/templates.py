@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, bi
 from coverage.ingest.messages import KIND_ZH
 from coverage.ingest.validation import RANGES
 from coverage.model.bands import BANDS
@@ -328,7 +328,8 @@ def template_columns(kind: str) -> list[TemplateColumn]:
                 examples=(8.5, 2.1),
             ),
         ]
-    raise ConfigError(f"no template for {kind!r}; use one of {', '.join(TEMPLATE_KINDS)}")
+    raise ConfigError(bi(f"没有 {kind!r} 的模板；应为 {'、'.join(TEMPLATE_KINDS)} 之一",
+                         f"no template for {kind!r}; use one of {', '.join(TEMPLATE_KINDS)}"))
 
 
 def write_template(kind: str, path: str | Path) -> Path:

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import norm
 
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, bi
 from coverage.model.propagation import FloatArray, as_floats
 
 __all__ = [
@@ -65,9 +65,13 @@ def edge_margin_db(probability: ArrayLike, sigma_db: ArrayLike) -> FloatArray:
     p = as_floats(probability)
     sigma = as_floats(sigma_db)
     if not np.all((p > 0.0) & (p < 1.0)):
-        raise ConfigError(f"edge probability must be in (0, 1); got {np.ravel(p)[:3].tolist()}")
+        shown = np.ravel(p)[:3].tolist()
+        raise ConfigError(bi(f"边缘覆盖概率应在 0 与 1 之间（不含端点），实为 {shown}",
+                             f"edge probability must be in (0, 1); got {shown}"))
     if not np.all(sigma >= 0.0):
-        raise ConfigError(f"shadow sigma must be >= 0 dB; got {np.ravel(sigma)[:3].tolist()}")
+        shown = np.ravel(sigma)[:3].tolist()
+        raise ConfigError(bi(f"阴影衰落标准差应不小于 0 dB，实为 {shown}",
+                             f"shadow sigma must be >= 0 dB; got {shown}"))
     return np.asarray(norm.ppf(p) * sigma, dtype=np.float64)
 
 
@@ -183,7 +187,8 @@ def sinr_db(
     """
     lo = as_floats(load)
     if not np.all((lo >= 0.0) & (lo <= 1.0)):
-        raise ConfigError(f"load must be within 0-1; got {np.ravel(lo)[:3].tolist()}")
+        shown = np.ravel(lo)[:3].tolist()
+        raise ConfigError(bi(f"小区负荷应在 0 到 1 之间，实为 {shown}", f"load must be within 0-1; got {shown}"))
     others = as_floats(other_rsrp_dbm)
     if others.ndim == 0:
         raise ConfigError("other_rsrp_dbm needs a last axis listing the interferers")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, bi
 
 __all__ = ["CALIBRATION_KNOTS_M", "DEFAULT_PARAMETERS", "ModelParameters", "band_calibration", "calibration_db",
            "log_distance"]
@@ -80,16 +80,18 @@ class ModelParameters:
         object.__setattr__(self, "calibration", tuple((str(b), tuple(float(x) for x in v))
                                                       for b, v in self.calibration))
         if any(len(v) != len(CALIBRATION_KNOTS_M) for _b, v in self.calibration):
-            raise ConfigError(f"a band's calibration has one value per distance of {CALIBRATION_KNOTS_M} m")
+            raise ConfigError(bi(f"每个频段的校准应在每个距离点（{CALIBRATION_KNOTS_M} 米）各有一个值",
+                                 f"a band's calibration has one value per distance of {CALIBRATION_KNOTS_M} m"))
         object.__setattr__(self, "area_offsets", tuple((str(c), float(o)) for c, o in self.area_offsets))
         object.__setattr__(self, "selection_offsets", tuple((str(b), float(o)) for b, o in self.selection_offsets))
         object.__setattr__(self, "class_offsets", tuple((int(c), float(o)) for c, o in self.class_offsets))
         if not 10.0 <= self.resolution_m <= 1000.0:
-            raise ConfigError("resolution_m must be between 10 and 1000 metres")
+            raise ConfigError(bi("栅格分辨率 resolution_m 应在 10 到 1000 米之间",
+                                 "resolution_m must be between 10 and 1000 metres"))
         if self.model not in ("rma", "uma", "hata"):
-            raise ConfigError("model must be one of rma, uma, hata")
+            raise ConfigError(bi("传播模型 model 应为 rma、uma 或 hata 之一", "model must be one of rma, uma, hata"))
         if not 0.0 <= self.load <= 1.0:
-            raise ConfigError("load must be between 0 and 1")
+            raise ConfigError(bi("小区负荷 load 应在 0 到 1 之间", "load must be between 0 and 1"))
 
 
 DEFAULT_PARAMETERS = ModelParameters()

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, bi
 from coverage.model import antenna, link_budget
 from coverage.model import propagation as prop
 from coverage.model.bands import BANDS, OMNI_GAIN_DBI, normalize_band
@@ -64,7 +64,8 @@ def prepare_cells(stations: gpd.GeoDataFrame, grid_crs: pyproj.CRS, *,
     stored, stored_index = np.unique(active["band"].to_numpy(dtype=object).astype(str), return_inverse=True)
     band_names = np.array([normalize_band(b) for b in stored], dtype=object)
     if any(n is None for n in band_names):
-        raise ConfigError("stations include a band without defaults; re-ingest them")
+        raise ConfigError(bi("基站中有没有默认参数的频段：请重新导入这些基站",
+                             "stations include a band without defaults; re-ingest them"))
     bands = band_names[stored_index].astype(str)
     to_metric = pyproj.Transformer.from_crs("EPSG:4326", grid_crs, always_xy=True)
     x, y = to_metric.transform(active["lon"].to_numpy(float), active["lat"].to_numpy(float))
@@ -81,8 +82,10 @@ def prepare_cells(stations: gpd.GeoDataFrame, grid_crs: pyproj.CRS, *,
     if len(low):  # stored before ingest read a 0 as unknown; name the cells, not a bare array
         shown = ", ".join(f"site {active['site_id'].iat[i]} cell {active['cell_id'].iat[i]} "
                           f"({active['operator'].iat[i]} {bands[i]}): {height[i]:g} m" for i in low[:5])
-        raise ConfigError(f"height_m must be greater than 0 m; {len(low)} station(s) have no positive "
-                          f"antenna height: {shown}; re-ingest them (a height of 0 now reads as unknown)")
+        raise ConfigError(bi(f"天线挂高应大于 0 米：{len(low)} 个小区的挂高不是正数（{shown}）；请重新导入"
+                             "（现在挂高 0 按未知读入）",
+                             f"height_m must be greater than 0 m; {len(low)} station(s) have no positive "
+                             f"antenna height: {shown}; re-ingest them (a height of 0 now reads as unknown)"))
     omni = np.isnan(active["azimuth_deg"].to_numpy(float))
     return pd.DataFrame({
         "station_index": active.index.to_numpy(),

@@ -62,7 +62,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, bi
 
 __all__ = [
     "SPEED_OF_LIGHT_M_S",
@@ -129,10 +129,17 @@ def as_floats(value: ArrayLike) -> FloatArray:
     return np.asarray(value, dtype=np.float64)
 
 
+#: The Chinese of the inputs the models check.
+_INPUT_ZH = {"RMa frequency": "RMa 模型频率", "UMa frequency": "UMa 模型频率", "Hata frequency": "Hata 模型频率",
+             "h_bs_m": "基站天线高度", "h_ut_m": "终端高度", "building_height_m": "平均建筑高度",
+             "street_width_m": "街道宽度"}
+
+
 def _los(value: ArrayLike) -> BoolArray:
     arr = np.asarray(value)
     if arr.dtype.kind != "b":
-        raise ConfigError(f"los must be a bool or a boolean array, got dtype {arr.dtype}")
+        raise ConfigError(bi(f"视距标记 los 应为布尔值或布尔数组，实为 {arr.dtype}",
+                             f"los must be a bool or a boolean array, got dtype {arr.dtype}"))
     return arr
 
 
@@ -141,14 +148,16 @@ def _check_within(name: str, value: FloatArray, low: float, high: float, unit: s
     inside = (value >= low) & (value <= high)
     if not np.all(inside):
         bad = np.ravel(value)[~np.ravel(inside)][:3].tolist()
-        raise ConfigError(f"{name} must be within {low:g}-{high:g} {unit}; got {bad}")
+        raise ConfigError(bi(f"{_INPUT_ZH.get(name, name)}应在 {low:g}-{high:g} {unit} 之间，实为 {bad}",
+                             f"{name} must be within {low:g}-{high:g} {unit}; got {bad}"))
 
 
 def _check_positive(name: str, value: FloatArray, minimum: float = 0.0) -> None:
     ok = value > minimum
     if not np.all(ok):
         bad = np.ravel(value)[~np.ravel(ok)][:3].tolist()
-        raise ConfigError(f"{name} must be greater than {minimum:g} m; got {bad}")
+        raise ConfigError(bi(f"{_INPUT_ZH.get(name, name)}应大于 {minimum:g} 米，实为 {bad}",
+                             f"{name} must be greater than {minimum:g} m; got {bad}"))
 
 
 def _in(value: FloatArray, bounds: tuple[float, float]) -> BoolArray:
@@ -492,12 +501,16 @@ def hata_path_loss(
         size, or a large city outside the urban environment.
     """
     if environment not in ("urban", "suburban", "open"):
-        raise ConfigError(f"Hata environment must be urban, suburban or open; got {environment!r}")
+        raise ConfigError(bi(f"Hata 模型环境应为 urban（市区）、suburban（郊区）或 open（开阔地），"
+                             f"实为 {environment!r}",
+                             f"Hata environment must be urban, suburban or open; got {environment!r}"))
     if city_size not in ("small_medium", "large"):
-        raise ConfigError(f"Hata city_size must be small_medium or large; got {city_size!r}")
+        raise ConfigError(bi(f"Hata 模型城市规模应为 small_medium（中小城市）或 large（大城市），实为 {city_size!r}",
+                             f"Hata city_size must be small_medium or large; got {city_size!r}"))
     large = city_size == "large"
     if large and environment != "urban":
-        raise ConfigError("Hata city_size='large' applies to the urban environment only")
+        raise ConfigError(bi("Hata 模型的大城市修正只适用于市区环境",
+                             "Hata city_size='large' applies to the urban environment only"))
     f = as_floats(freq_mhz)
     _check_within("Hata frequency", f, *HATA_ACCEPTED_FREQ_MHZ, "MHz")
     h_bs, h_ut = as_floats(h_bs_m), as_floats(h_ut_m)

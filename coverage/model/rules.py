@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, bi
 
 
 @dataclass(frozen=True)
@@ -63,16 +63,19 @@ class RuleSet:
     def __post_init__(self) -> None:
         problems = []
         if self.weak_rsrp_dbm > self.good_rsrp_dbm:
-            problems.append("weak_rsrp_dbm must not exceed good_rsrp_dbm")
+            problems.append(bi("弱覆盖门限 weak_rsrp_dbm 不应高于良好门限 good_rsrp_dbm",
+                               "weak_rsrp_dbm must not exceed good_rsrp_dbm"))
         for share in ("covered_area_share", "reached_area_share", "target_rate"):
             if not 0.0 <= getattr(self, share) <= 1.0:
-                problems.append(f"{share} must be between 0 and 1")
+                problems.append(bi(f"{share} 应在 0 到 1 之间", f"{share} must be between 0 and 1"))
         if not 0.5 <= self.edge_probability < 1.0:
-            problems.append("edge_probability must be in [0.5, 1)")
+            problems.append(bi("edge_probability 应不小于 0.5 且小于 1", "edge_probability must be in [0.5, 1)"))
         if self.search_radius_m <= 0 or self.shadow_sigma_db < 0 or self.min_measurements < 1:
-            problems.append("search_radius_m, shadow_sigma_db and min_measurements must be positive")
+            problems.append(bi("search_radius_m、shadow_sigma_db 和 min_measurements 应为正数",
+                               "search_radius_m, shadow_sigma_db and min_measurements must be positive"))
         if problems:
-            raise ConfigError(f"rule set {self.name!r} {self.version}: " + "; ".join(problems))
+            raise ConfigError(f"判定规则集 {self.name!r} {self.version} (rule set {self.name!r} {self.version})："
+                              + "；".join(problems))
 
     @property
     def label(self) -> str:
@@ -110,14 +113,15 @@ def load_rules(path: Path | str) -> RuleSet:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path.name}: cannot read rule set: {exc}") from None
+        raise ConfigError(bi(f"{path.name}：无法读取判定规则集", f"cannot read rule set: {exc}")) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path.name}: a rule set is a table of key = value")
+        raise ConfigError(bi(f"{path.name}：判定规则集应为“键 = 值”的表", "a rule set is a table of key = value"))
     known = {f.name: f.type for f in fields(RuleSet)}
     unknown = sorted(set(data) - set(known))
     if unknown:
-        raise ConfigError(f"{path.name}: unknown rule-set keys {', '.join(unknown)}")
+        raise ConfigError(bi(f"{path.name}：未知的规则集参数 {'、'.join(unknown)}",
+                             f"unknown rule-set keys {', '.join(unknown)}"))
     try:
         return replace(DEFAULT_RULES, **data)
     except TypeError as exc:
-        raise ConfigError(f"{path.name}: {exc}") from None
+        raise ConfigError(bi(f"{path.name}：规则集参数的类型有误", str(exc))) from None

@@ -61,7 +61,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.ndimage import map_coordinates
 from scipy.special import ndtri
 
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, bi
 
 __all__ = [
     "CLUTTER_TYPES",
@@ -112,7 +112,8 @@ def knife_edge_loss_db(v: ArrayLike) -> FloatArray:
 def _wavelength_m(freq_mhz: ArrayLike) -> FloatArray:
     f = np.asarray(freq_mhz, dtype=np.float64)
     if not np.all(f > 0):
-        raise ConfigError(f"frequency must be positive; got {np.ravel(f)[:3].tolist()}")
+        shown = np.ravel(f)[:3].tolist()
+        raise ConfigError(bi(f"频率应为正数，实为 {shown}", f"frequency must be positive; got {shown}"))
     return np.asarray(_C / (f * 1e6))
 
 
@@ -430,12 +431,16 @@ def class_table(table: dict[int, ClutterClass] | None = None) -> dict[int, Clutt
     out = dict(WORLDCOVER_CLASSES if table is None else table)
     for code, cls in out.items():
         if not 1 <= int(code) <= 255:
-            raise ConfigError(f"land-cover code {code}: codes are 1-255 (0 is nodata)")
+            raise ConfigError(bi(f"地物类型代码 {code}：代码应为 1-255（0 表示无数据）",
+                                 f"land-cover code {code}: codes are 1-255 (0 is nodata)"))
         if cls.clutter_type != "none" and cls.clutter_type not in CLUTTER_TYPES:
-            raise ConfigError(f"land-cover code {code}: unknown clutter type {cls.clutter_type!r}; "
-                              f"one of none, {', '.join(CLUTTER_TYPES)}")
+            raise ConfigError(bi(f"地物类型代码 {code}：无法识别的地物损耗类型 {cls.clutter_type!r}；应为 none、"
+                                 f"{'、'.join(CLUTTER_TYPES)} 之一",
+                                 f"land-cover code {code}: unknown clutter type {cls.clutter_type!r}; "
+                                 f"one of none, {', '.join(CLUTTER_TYPES)}"))
         if not cls.height_m >= 0 or not 0 <= cls.sigma_db <= 20:
-            raise ConfigError(f"land-cover code {code}: height must be >= 0 m and sigma 0-20 dB")
+            raise ConfigError(bi(f"地物类型代码 {code}：高度应不小于 0 米，标准差应在 0-20 dB 之间",
+                                 f"land-cover code {code}: height must be >= 0 m and sigma 0-20 dB"))
     return out
 
 
@@ -466,7 +471,8 @@ def clutter_height_gain_loss_db(freq_ghz: ArrayLike, h_m: ArrayLike, clutter_hei
     r = np.asarray(clutter_height_m, dtype=np.float64)
     ws = np.asarray(street_width_m, dtype=np.float64)
     if not np.all(h > 0) or not np.all(f > 0):
-        raise ConfigError("P.2108 3.1 needs a positive frequency and terminal height")
+        raise ConfigError(bi("P.2108 3.1 需要正的频率和终端高度",
+                             "P.2108 3.1 needs a positive frequency and terminal height"))
     h_dif = np.maximum(r - h, 0.0)
     if equation == "2a":
         theta = np.degrees(np.arctan(h_dif / ws))
@@ -475,7 +481,8 @@ def clutter_height_gain_loss_db(freq_ghz: ArrayLike, h_m: ArrayLike, clutter_hei
         with np.errstate(divide="ignore"):
             loss = -(21.8 + 6.2 * np.log10(f)) * np.log10(h / np.where(r > 0, r, h))
     else:
-        raise ConfigError(f"P.2108 3.1 equation must be 2a or 2b; got {equation!r}")
+        raise ConfigError(bi(f"P.2108 3.1 的公式应为 2a 或 2b，实为 {equation!r}",
+                             f"P.2108 3.1 equation must be 2a or 2b; got {equation!r}"))
     return np.asarray(np.where(h < r, loss, 0.0), dtype=np.float64)
 
 
@@ -503,7 +510,8 @@ def terrestrial_clutter_loss_db(freq_ghz: ArrayLike, distance_km: ArrayLike,
     d = np.asarray(distance_km, dtype=np.float64)
     p = np.asarray(location_percent, dtype=np.float64)
     if not (np.all((f >= 0.5) & (f <= 67.0)) and np.all(d >= 0.25) and np.all((p > 0) & (p < 100))):
-        raise ConfigError("P.2108 3.2 is defined for 0.5-67 GHz, paths of at least 0.25 km and 0 < p < 100")
+        raise ConfigError(bi("P.2108 3.2 只适用于 0.5-67 GHz、不短于 0.25 公里的路径和 0 < p < 100",
+                             "P.2108 3.2 is defined for 0.5-67 GHz, paths of at least 0.25 km and 0 < p < 100"))
 
     def at(dist: FloatArray) -> FloatArray:
         l_l = -2.0 * np.log10(10.0 ** (-5.0 * np.log10(f) - 12.5) + 10.0 ** -16.5)

@@ -49,7 +49,9 @@ from coverage.errors import (
     Problem,
     ValidationError,
     Village5gError,
+    bi,
 )
+from coverage.ingest.messages import outside_china
 from coverage.model import link_budget
 from coverage.model.bands import BANDS, NR_BANDS, normalize_band
 from coverage.model.grid import NODATA, Grid, tile_boxes
@@ -606,7 +608,7 @@ def read_candidates(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     file = path.name
     if not path.is_file():
-        raise ValidationError([Problem(file, None, None, "file not found")])
+        raise ValidationError([Problem(file, None, None, bi("文件不存在", "file not found"))])
     suffix = path.suffix.lower()
     try:
         if suffix in (".geojson", ".json", ".gpkg", ".shp"):
@@ -615,7 +617,8 @@ def read_candidates(path: str | Path) -> pd.DataFrame:
                 gdf = gdf.to_crs("EPSG:4326")
             if not (gdf.geom_type == "Point").all():
                 bad = int(np.flatnonzero((gdf.geom_type != "Point").to_numpy())[0]) + 1
-                raise ValidationError([Problem(file, bad, "geometry", "candidates must be points")])
+                raise ValidationError([Problem(file, bad, "geometry",
+                                               bi("候选站址应为点", "candidates must be points"))])
             table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
             table["lon"], table["lat"] = gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()
         elif suffix == ".csv":
@@ -628,10 +631,11 @@ def read_candidates(path: str | Path) -> pd.DataFrame:
         elif suffix == ".xlsx":
             table = pd.read_excel(path, dtype=str)
         else:
-            raise ValidationError([Problem(file, None, None, f"unsupported file type {suffix!r}; use .csv, "
-                                           ".xlsx, .geojson or .gpkg")])
+            raise ValidationError([Problem(file, None, None, bi(
+                f"不支持的文件类型 {suffix!r}；应为 .csv、.xlsx、.geojson 或 .gpkg",
+                f"unsupported file type {suffix!r}; use .csv, .xlsx, .geojson or .gpkg"))])
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError([Problem(file, None, None, f"cannot read: {exc}")]) from None
+        raise ValidationError([Problem(file, None, None, bi("无法读取", f"cannot read: {exc}"))]) from None
     lookup = {str(c).strip().lower(): c for c in table.columns}
 
     def column(names: tuple[str, ...]) -> str | None:
@@ -639,16 +643,18 @@ def read_candidates(path: str | Path) -> pd.DataFrame:
 
     lon_col, lat_col, id_col = column(_LON), column(_LAT), column(_ID)
     if lon_col is None or lat_col is None:
-        raise ValidationError([Problem(file, None, "lon/lat", "needs longitude and latitude columns (lon, lat)")])
+        raise ValidationError([Problem(file, None, "lon/lat", bi(
+            "缺少经度和纬度列（lon、lat 或 经度、纬度）", "needs longitude and latitude columns (lon, lat)"))])
     lon = pd.to_numeric(table[lon_col], errors="coerce").to_numpy(float)
     lat = pd.to_numeric(table[lat_col], errors="coerce").to_numpy(float)
     problems = []
     for i in np.flatnonzero(np.isnan(lon) | np.isnan(lat)):
-        problems.append(Problem(file, int(i) + 1, "lon/lat", "missing or not a number"))
+        problems.append(Problem(file, int(i) + 1, "lon/lat", bi("经纬度缺失或不是数字", "missing or not a number")))
     outside = ~np.isnan(lon) & ~np.isnan(lat) & ~in_china(lon, lat)
     for i in np.flatnonzero(outside):
-        problems.append(Problem(file, int(i) + 1, "lon/lat",
-                                f"({lon[i]}, {lat[i]}) is not in China (swapped or projected coordinates?)"))
+        problems.append(Problem(file, int(i) + 1, "lon/lat", outside_china(
+            f"({lon[i]}, {lat[i]})", f"({lon[i]}, {lat[i]}) is not in China (swapped or projected coordinates?)",
+            "（经纬度颠倒或是投影坐标？）")))
     if problems:
         raise ValidationError(problems)
     ids = (table[id_col].astype(str).to_numpy() if id_col is not None

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from sqlalchemy import func, select
 
-from coverage.errors import ConfigError, NotFoundError
+from coverage.errors import ConfigError, NotFoundError, bi
 from coverage.labels import CONFIDENCE_LABELS, SOURCE_LABELS, VERDICT_LABELS
 from coverage.runs.history import CODE_WIDTH, kpi_history
 from coverage.store.results_query import VillageQuery, compare_runs, query_villages, resolve_run, result_rows
@@ -291,7 +291,8 @@ def write_report_xlsx(store: Store, path: str | Path, *, region: str | None = No
 
     path = Path(path)
     if path.suffix.lower() != ".xlsx":
-        raise ConfigError(f"cannot write an XLSX report to {path.name!r}: use a .xlsx file name")
+        raise ConfigError(bi(f"无法写出 XLSX 报告 {path.name!r}：文件名应以 .xlsx 结尾",
+                             f"cannot write an XLSX report to {path.name!r}: use a .xlsx file name"))
     data = report_data(store, region=region, run_id=run_id)
     workbook = openpyxl.Workbook(write_only=True)  # rows streamed: a province's weak list is 50k+ cells
     _overview(workbook, data)

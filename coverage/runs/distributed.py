@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, bi
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -26,9 +26,10 @@ def dask_client(*, workers: int | None = None, scheduler: str | None = None,
     """A ``dask.distributed.Client``: on ``scheduler`` (an address such as ``tcp://host:8786``) when
     given, else on a new ``LocalCluster`` of ``workers`` single-threaded processes, closed on exit."""
     if (workers is None) == (scheduler is None):
-        raise ConfigError("give either a number of workers or a scheduler address")
+        raise ConfigError(bi("请指定进程数（--workers）或调度器地址（--scheduler）之一",
+                             "give either a number of workers or a scheduler address"))
     if workers is not None and workers < 1:
-        raise ConfigError("workers must be at least 1")
+        raise ConfigError(bi("进程数应不小于 1", "workers must be at least 1"))
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - dask is a declared dependency

@@ -52,7 +52,7 @@ import rasterio
 import shapely
 
 from coverage.crs import local_metric_crs, project_xy, to_metric
-from coverage.errors import NO_VILLAGES, ConfigError
+from coverage.errors import NO_VILLAGES, ConfigError, bi
 from coverage.ingest.mr import EVIDENCE_COLUMNS, read_mr
 from coverage.model.fusion import evidence_reach_m
 from coverage.model.grid import NODATA
@@ -270,7 +270,8 @@ class StoreInputs:
         codes = self._codes[index]
         frame = self._store.read("villages", codes=codes.tolist())
         if len(frame) != len(codes) or not np.array_equal(frame["code"].to_numpy().astype(str), codes):
-            raise ConfigError("the stored villages changed during the run; run the analysis again")
+            raise ConfigError(bi("分析期间已存的行政村发生了变化：请重新运行分析",
+                                 "the stored villages changed during the run; run the analysis again"))
         return frame
 
     def _lonlat_box(self, box: Box) -> Box:

@@ -14,7 +14,7 @@ import pyproj
 import shapely
 
 from coverage.crs import local_metric_crs
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, bi
 from coverage.model.fusion import evidence_reach_m
 from coverage.model.grid import make_grid
 from coverage.model.parameters import ModelParameters
@@ -119,7 +119,7 @@ def plan_partitions(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, *, r
         The run's metric CRS (default :func:`coverage.crs.local_metric_crs` of the villages).
     """
     if villages.empty:
-        raise ConfigError("no villages to partition")
+        raise ConfigError(bi("没有可分区的行政村", "no villages to partition"))
     crs = local_metric_crs(villages) if crs is None else crs
     metric, _, _, extent = village_extents(villages, crs)
     return plan_extents(shapely.bounds(metric.geometry.values), extent, crs,
@@ -143,9 +143,9 @@ def plan_extents(bounds: np.ndarray, extent: np.ndarray, crs: pyproj.CRS, halo: 
     returned largest first, so the longest tasks start first and a cluster's workers finish together.
     """
     if max_villages < 1:
-        raise ConfigError("max_villages must be at least 1")
+        raise ConfigError(bi("每个分区的行政村数上限应不小于 1", "max_villages must be at least 1"))
     if len(bounds) == 0:
-        raise ConfigError("no villages to partition")
+        raise ConfigError(bi("没有可分区的行政村", "no villages to partition"))
     res = params.resolution_m
     grid = make_grid((float(extent[:, 0].min()), float(extent[:, 1].min()), float(extent[:, 2].max()),
                       float(extent[:, 3].max())), crs, res)

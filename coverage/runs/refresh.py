@@ -44,7 +44,7 @@ from typing import Any, cast
 
 from sqlalchemy import func, select
 
-from coverage.errors import ConfigError, Problem, ValidationError
+from coverage.errors import ConfigError, Problem, ValidationError, bi
 from coverage.ingest import SUPPORTED_SUFFIXES, far_from_villages, file_sha256, fill_division_names, read_input
 from coverage.ingest.terrain import terrain_fingerprints
 from coverage.limits import DEFAULT_LIMITS, Limits
@@ -122,6 +122,12 @@ def _shp_stem(path: Path) -> str:
     return name[:-len(".shp.xml")] if name.endswith(".shp.xml") else path.stem.lower()
 
 
+def several_crs(tokens: list[str]) -> str:
+    """The problem of a dropped file whose name declares more than one coordinate system."""
+    return bi(f"文件名声明了多个坐标系：{'、'.join(tokens)}",
+              f"the name declares several coordinate systems: {', '.join(tokens)}")
+
+
 def classify(path: Path) -> tuple[Kind, str | None]:
     """The kind of a dropped file and the CRS its name declares (None: the file's own, else WGS84).
 
@@ -131,15 +137,17 @@ def classify(path: Path) -> tuple[Kind, str | None]:
     lower = name.lower()
     kind = next((k for k in KINDS if lower.startswith(k)), None)
     if kind is None:
-        raise ValidationError([Problem(name, None, None, "the name must start with villages, stations or "
-                                                         "measurements, so the refresh knows what the file holds")])
+        raise ValidationError([Problem(name, None, None, bi(
+            "文件名应以 villages、stations 或 measurements 开头，刷新才知道文件内容是什么",
+            "the name must start with villages, stations or measurements, so the refresh knows what the file holds"))])
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise ValidationError([Problem(name, None, None, f"unsupported file type {path.suffix or '(none)'!r}; use "
-                                                         + ", ".join(sorted(SUPPORTED_SUFFIXES)))])
+        suffix = path.suffix or "(none)"
+        raise ValidationError([Problem(name, None, None, bi(
+            f"不支持的文件类型 {suffix!r}；应为 {'、'.join(sorted(SUPPORTED_SUFFIXES))} 之一",
+            f"unsupported file type {suffix!r}; use " + ", ".join(sorted(SUPPORTED_SUFFIXES))))])
     tokens = [t for t in re.split(r"[_\-.]", lower[len(kind):-len(path.suffix)]) if _CRS_TOKEN.match(t)]
     if len(set(tokens)) > 1:
-        raise ValidationError([Problem(name, None, None, f"the name declares several coordinate systems: "
-                                                         f"{', '.join(sorted(set(tokens)))}")])
+        raise ValidationError([Problem(name, None, None, several_crs(sorted(set(tokens))))])
     crs = None
     if tokens:
         crs = f"EPSG:{tokens[0][4:]}" if tokens[0].startswith("epsg") else tokens[0]
@@ -165,9 +173,10 @@ def _refresh_mr(store: Store, path: Path, drop_dir: Path, stamp: str, when: dt.d
     sha: str | None = None
     try:
         if path.suffix.lower() not in MR_SUFFIXES:
-            raise ValidationError([Problem(path.name, None, None,
-                                           f"unsupported file type {path.suffix or '(none)'!r} for MR grid "
-                                           "statistics; use .csv, .parquet or .xlsx")])
+            suffix = path.suffix or "(none)"
+            raise ValidationError([Problem(path.name, None, None, bi(
+                f"MR 栅格统计不支持文件类型 {suffix!r}：应为 .csv、.parquet 或 .xlsx",
+                f"unsupported file type {suffix!r} for MR grid statistics; use .csv, .parquet or .xlsx"))])
         sha = file_sha256(path)
         if _already_ingested(store, "mr", sha):
             _move(path, drop_dir / PROCESSED, stamp)
@@ -176,8 +185,7 @@ def _refresh_mr(store: Store, path: Path, drop_dir: Path, stamp: str, when: dt.d
             return
         tokens = {t for t in re.split(r"[_\-.]", path.name.lower()[3:-len(path.suffix)]) if _CRS_TOKEN.match(t)}
         if len(tokens) > 1:
-            raise ValidationError([Problem(path.name, None, None, "the name declares several coordinate systems: "
-                                                                  + ", ".join(sorted(tokens)))])
+            raise ValidationError([Problem(path.name, None, None, several_crs(sorted(tokens)))])
         token = next(iter(tokens), None)
         crs = None if token is None else (f"EPSG:{token[4:]}" if token.startswith("epsg") else token)
         say(f"reading, validating and storing {path.name} as MR grid statistics")
