@@ -467,6 +467,7 @@ def demo(
     import shutil
 
     from api.cli.service import LogFormat, port_in_use
+    from coverage.errors import bi
     from coverage.ingest.export import write_table
     from coverage.model.parameters import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
@@ -501,32 +502,37 @@ def demo(
         rows = result_rows(store, result.run_id)
         files: list[tuple[Path, str]] = [
             (write_table(listed(VillageQuery(verdict="uncovered")), out / "uncovered.csv", layer="villages",
-                         lang=lang.value), "uncovered villages (无覆盖), Excel opens it"),
+                         lang=lang.value),
+             bi("无覆盖行政村清单，Excel 可直接打开", "uncovered villages, Excel opens it")),
             (write_table(listed(VillageQuery(no_site=True)), out / "no_site.csv", layer="villages",
-                         lang=lang.value), "villages without a 5G site (无站址)"),
+                         lang=lang.value), bi("无站址行政村清单", "villages without a 5G site")),
             (write_table(summarize(rows, level="city", target_rate=target), out / "summary_city.csv",
-                         layer="summary", lang=lang.value), "通达率 per city"),
+                         layer="summary", lang=lang.value), bi("各地市通达率", "reach rate per city")),
             (write_table(with_parent_city(summarize(rows, level="county", target_rate=target), rows),
-                         out / "summary_county.xlsx", layer="summary", lang=lang.value), "通达率 per county"),
+                         out / "summary_county.xlsx", layer="summary", lang=lang.value),
+             bi("各县区通达率", "reach rate per county")),
             (write_table(listed(VillageQuery()), out / "villages.gpkg", layer="villages"),
-             "every village with its verdict, for QGIS"),
+             bi("全部行政村及结论，供 QGIS 使用", "every village with its verdict, for QGIS")),
         ]
         if result.raster_path:
             files.append((Path(shutil.copy2(result.raster_path, out / "prediction.tif")),
-                          "predicted SS-RSRP/SS-SINR/class raster"))
+                          bi("预测 SS-RSRP/SS-SINR/覆盖等级栅格", "predicted SS-RSRP/SS-SINR/class raster")))
         files.append((write_report_xlsx(store, out / "report_province.xlsx", run_id=result.run_id),
-                      "the province report: KPIs by city and county, village lists, changes, history"))
+                      bi("全省报告：各地市、县区指标，行政村清单，变化，历史",
+                         "the province report: KPIs by city and county, village lists, changes, history")))
         files.append((write_report_html(store, out / "report_province.html", run_id=result.run_id),
-                      "the same report as a page with a chart and a map (offline)"))
+                      bi("同一报告的网页版，含图表和地图（离线）",
+                         "the same report as a page with a chart and a map (offline)")))
         for city in (None, "3203"):
             path = out / ("map_province.html" if city is None else f"map_{city}.html")
             write_html(build_map(store, city=city, run_id=result.run_id, options=MapOptions(basemap="none")),
                        path, offline=True)
-            files.append((path, "offline map: cities by 通达率" if city is None else "offline map: 徐州市's villages"))
+            files.append((path, bi("离线地图：各地市通达率", "offline map: cities by reach rate") if city is None
+                          else bi("离线地图：徐州市各行政村", "offline map: 徐州市's villages")))
     summary(level=Level.city, run=result.run_id, target=None, output=None)
     width = max(len(str(p)) for p, _ in files)
-    console.print("outputs:\n" + "\n".join(f"  {p!s:<{width}}  {what}" for p, what in files), soft_wrap=True,
-                  highlight=False)
+    console.print("输出文件 (outputs)：\n" + "\n".join(f"  {p!s:<{width}}  {what}" for p, what in files),
+                  soft_wrap=True, highlight=False)
     if serve_after:
         url = f"http://127.0.0.1:{port}"
         console.print(f"starting the web console at {url}/ (dashboard, villages, map, audits, planning, data) and "
