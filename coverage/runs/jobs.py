@@ -344,7 +344,7 @@ def execute_job(store: Store, job_id: int, work: Callable[[Callable[[str], None]
     ``run_id`` key links the run it published). While it works, a thread renews the lease every
     third of ``lease_ttl_s``. When another live process holds the lease the job is recorded
     ``skipped``. A :class:`Village5gError` is recorded as the job's error; any other exception as
-    ``internal error: Type: message`` and logged with its traceback. Nothing is raised: the caller
+    ``内部错误 (internal error): Type: message`` and logged with its traceback. Nothing is raised: the caller
     reads the returned record (and may retry a failed job).
     """
     name = read_job(store, job_id)["kind"]
