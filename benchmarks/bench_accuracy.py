@@ -36,7 +36,8 @@ buy: their field tests simulated from the truth and fused, "calibrated + MR" aga
 scored on (a) the held-out committees not tested and (b) the list as issued, the held-out committees
 plus the tested villages (``--picks all,flagged``: the product's two choices, ``--uncertain-from all``,
 p_covered closest to 0.5 among every village, and ``--uncertain-from flagged``, the same among the
-flagged villages only).
+flagged villages only; ``--form best,every``: each test point recorded with the strongest operator's
+reading only, as the audit round, or with every operator's, with the readings' mean error near the bar).
 ``python benchmarks/bench_accuracy.py simulate --db URL --round N -o tests.csv`` only writes the
 simulated field tests of a stored round of a seeded database (to try ``audit results`` and
 ``analyze --calibration`` by hand).
@@ -71,8 +72,9 @@ from coverage.model.parameters import CALIBRATION_KNOTS_M, ModelParameters
 from coverage.model.rules import DEFAULT_RULES, PLANNING_RULES
 from coverage.runs.analysis import analyze_frames, run_analysis
 from coverage.store.storage import Store
+from seeds.field import TrueField
 from seeds.mr import world_mr
-from seeds.truth import simulate_field_tests, true_verdicts
+from seeds.truth import simulate_field_tests, true_readings, true_strongest, true_verdicts
 from seeds.world import DEFAULT_SEED, build_world, world_checksums
 
 ORDER = ["covered", "weak", "uncovered"]
@@ -149,12 +151,18 @@ def final_only(seed: int, audit_seed: int, cache: Path, workers: int,
 #: --uncertain-from all|flagged``): ``all``, the villages whose p_covered is closest to 0.5 whatever their
 #: verdict, and ``flagged``, the same among the villages the run flags (weak or uncovered) only.
 PICKS = ("all", "flagged")
+#: Field-test forms ``--form`` measures: ``best``, one row per test point, the operator whose (noisy) reading
+#: is the strongest (what the benchmark's audit round records), and ``every``, one row per operator with
+#: service at each point (:func:`seeds.truth.simulate_field_tests` ``every_operator``).
+FORMS = ("best", "every")
+#: Readings whose noise-free value lies within this of the "good" SS-RSRP bar are near the bar (dB).
+NEAR_BAR_DB = 3.0
 #: The benchmark's audit round is round 1; the supplementary tests belong to the next.
 NEXT_ROUND = 2
 
 
 def field_tests(seed: int, audit_seed: int, cache: Path, workers: int, counts: list[int],
-                picks: tuple[str, ...] = PICKS) -> list[dict[str, object]]:
+                picks: tuple[str, ...] = PICKS, forms: tuple[str, ...] = ("best",)) -> list[dict[str, object]]:
     """What supplementary field tests buy: "calibrated + MR" again with the next round's tests fused.
 
     On the inputs a full run saved (as :func:`final_only`): the run's result, then per pick and count N
@@ -168,7 +176,9 @@ def field_tests(seed: int, audit_seed: int, cache: Path, workers: int, counts: l
     again, with the same calibration (the next run; not re-fitted). Scored twice: (a) the held-out
     committees not tested (the benchmark's definition: nothing scored on its own measurements), and
     (b) the list as issued: the held-out committees plus the tested villages, whose verdicts now
-    rest on their own tests.
+    rest on their own tests. Per form (:data:`FORMS`, the same points and readings): the strongest
+    reading of each test point only, or every operator's; and the mean error of the form's readings
+    against their noise-free values (:func:`seeds.truth.true_readings`) near the bar.
     """
     saved = _load_final(_final_inputs(cache, seed, audit_seed))
     params = dataclasses.replace(saved["params"], workers=workers)
@@ -189,7 +199,7 @@ def field_tests(seed: int, audit_seed: int, cache: Path, workers: int, counts: l
     # the run's results as the store reads them back for a sample (the village columns, then the results')
     stored = villages.assign(**{c: base[c].to_numpy() for c in base.columns if c not in villages.columns})
     none = np.zeros(len(held), dtype=bool)
-    rows = [_field_row(seed, "-", 0, none, 0, base, truth, held, none)]
+    rows = [_field_row(seed, "-", 0, "-", none, 0, base, truth, held, none)]
     with tempfile.TemporaryDirectory(prefix="v5g-field-tests-") as tmp:
         for pick in picks:
             for n in counts:
@@ -198,31 +208,59 @@ def field_tests(seed: int, audit_seed: int, cache: Path, workers: int, counts: l
                 listed = sample_list(stored.iloc[index].reset_index(drop=True), stations,
                                      stratum=np.full(len(index), SUPPLEMENT, dtype=object),
                                      order=np.arange(1, len(index) + 1), reserve=np.zeros(len(index), dtype=bool))
-                tests = simulate_field_tests(world.true_field, listed, seed=audit_seed + NEXT_ROUND)
-                csv = Path(tmp) / f"round-{NEXT_ROUND}-{pick}-{n}.csv"
-                tests.to_csv(csv, index=False, encoding="utf-8-sig")
-                read = read_field_tests(csv, round_number=NEXT_ROUND, villages=listed, known_codes=known)
-                evidence = pd.concat([saved["evidence"],
-                                      evidence_frame([field_test_evidence(read.frame, NEXT_ROUND)])], ignore_index=True)
-                results = analyse(evidence)
                 picked = np.zeros(len(held), dtype=bool)
                 picked[index] = True
-                tested = codes.isin(set(read.frame["village_code"].astype(str))).to_numpy()
-                rows.append(_field_row(seed, pick, n, picked, len(read.frame), results, truth, held, tested,
-                                       base=base))
-                print(f"  {pick} {n}: {int(tested.sum()):,} villages tested ({time.perf_counter() - t1:.0f} s)")
+                for form in forms:
+                    tests = simulate_field_tests(world.true_field, listed, seed=audit_seed + NEXT_ROUND,
+                                                 every_operator=form == "every")
+                    csv = Path(tmp) / f"round-{NEXT_ROUND}-{pick}-{n}-{form}.csv"
+                    tests.to_csv(csv, index=False, encoding="utf-8-sig")
+                    read = read_field_tests(csv, round_number=NEXT_ROUND, villages=listed, known_codes=known)
+                    supplement = evidence_frame([field_test_evidence(read.frame, NEXT_ROUND)])
+                    evidence = pd.concat([saved["evidence"], supplement], ignore_index=True)
+                    results = analyse(evidence)
+                    tested = codes.isin(set(read.frame["village_code"].astype(str))).to_numpy()
+                    rows.append(_field_row(seed, pick, n, form, picked, len(read.frame), results, truth, held, tested,
+                                           base=base, bias=reading_bias(world.true_field, tests)))
+                    print(f"  {pick} {n} {form}: {int(tested.sum()):,} villages tested, {len(read.frame):,} rows "
+                          f"({time.perf_counter() - t1:.0f} s)")
     _field_report(rows)
     return rows
 
 
-def _field_row(seed: int, pick: str, n: int, picked: np.ndarray, tests: int, results: pd.DataFrame,
-               truth: pd.DataFrame, held: np.ndarray, tested: np.ndarray,
-               base: pd.DataFrame | None = None) -> dict[str, object]:
+def reading_bias(field: TrueField, tests: pd.DataFrame) -> dict[str, float]:
+    """Mean errors (dB) of simulated field-test readings near the bar, and their counts.
+
+    ``reading``: each reading with service against its noise-free value (its operator at its point: what
+    the fusion compares it with, against its operator's prediction), over the readings whose noise-free
+    value lies within :data:`NEAR_BAR_DB` of the "good" SS-RSRP bar. ``point``: each test point's strongest
+    reading against the noise-free strongest operator there (what the true verdict uses), over the points
+    whose noise-free strongest lies near the bar; the same for both forms, which read the same points.
+    """
+    bar = DEFAULT_RULES.good_rsrp_dbm
+    reading = tests["SS-RSRP(dBm)"].to_numpy(float)
+    truth = true_readings(field, tests)
+    near = np.isfinite(reading) & (np.abs(truth - bar) <= NEAR_BAR_DB)
+    points = tests.assign(r=reading).groupby(["村代码", "测试点经度", "测试点纬度"], sort=False)["r"].max()
+    top = true_strongest(field, points.index.get_level_values(1).to_numpy(float),
+                         points.index.get_level_values(2).to_numpy(float))
+    best = points.to_numpy(float)
+    near_point = np.isfinite(best) & (np.abs(top - bar) <= NEAR_BAR_DB)
+    return {"reading_db": float(np.mean(reading[near] - truth[near])) if near.any() else float("nan"),
+            "readings": int(near.sum()),
+            "point_db": float(np.mean(best[near_point] - top[near_point])) if near_point.any() else float("nan"),
+            "points": int(near_point.sum())}
+
+
+def _field_row(seed: int, pick: str, n: int, form: str, picked: np.ndarray, tests: int, results: pd.DataFrame,
+               truth: pd.DataFrame, held: np.ndarray, tested: np.ndarray, base: pd.DataFrame | None = None,
+               bias: dict[str, float] | None = None) -> dict[str, object]:
     """One N's figures: (a) held-out and not tested, (b) as issued (held-out plus tested)."""
     was = (base if base is not None else results)["verdict"].to_numpy()
     true_covered = truth["true_verdict"].to_numpy() == "covered"
     return {
-        "seed": seed, "pick": pick, "n": n, "tested": int(tested.sum()), "tests": tests,
+        "seed": seed, "pick": pick, "n": n, "form": form, "tested": int(tested.sum()), "tests": tests,
+        "bias": bias or {"reading_db": float("nan"), "readings": 0, "point_db": float("nan"), "points": 0},
         "picked_flagged": int((picked & (was != "covered")).sum()),
         "picked_false_alarms": int((picked & (was != "covered") & true_covered).sum()),
         "picked_held": int((picked & held).sum()),
@@ -236,21 +274,27 @@ def _field_row(seed: int, pick: str, n: int, picked: np.ndarray, tests: int, res
 def _field_report(rows: list[dict[str, object]]) -> None:
     print("  (a) held-out committees not tested; (b) the flagged list as issued: held-out committees plus the "
           "tested ones\n  picked: flagged before the tests (of them truly covered); held: picked among the held-out; "
-          "after: tested villages flagged after their tests (of them truly covered)")
-    print(f"  {'pick':<8} {'N':>5} {'tested':>6} {'tests':>6} {'picked flagged':>15} {'held':>5} "
-          f"{'after':>13} | "
+          "after: tested villages flagged after their tests (of them truly covered)\n  bias: mean error (dB) of the "
+          f"form's readings against their noise-free values within {NEAR_BAR_DB:g} dB of the bar (readings); "
+          "point: of each test point's strongest reading against the strongest noise-free operator there")
+    print(f"  {'pick':<8} {'N':>5} {'form':<5} {'tested':>6} {'tests':>6} {'picked flagged':>15} {'held':>5} "
+          f"{'after':>13} {'bias':>15} {'point':>15} | "
           f"{'(a) false al.':>19} {'agree':>6} {'misses':>6} {'error':>6} | "
           f"{'(b) false al.':>19} {'agree':>6} {'misses':>6} {'error':>6}")
     for row in rows:
+        bias = row["bias"]
+        assert isinstance(bias, dict)
         cells = []
         for key in ("a", "b"):
             m = row[key]
             assert isinstance(m, dict)
             cells.append(f"{m['false_alarm_share']:>7.2%} of {m['flagged']:>7,} {m['agreement']:>6.1%} "
                          f"{m['miss_share']:>6.1%} {m['rate_predicted'] - m['rate_true']:>+6.1%}")
-        print(f"  {row['pick']:<8} {row['n']:>5,} {row['tested']:>6,} {row['tests']:>6,} "
+        print(f"  {row['pick']:<8} {row['n']:>5,} {row['form']:<5} {row['tested']:>6,} {row['tests']:>6,} "
               f"{row['picked_flagged']:>7,} ({row['picked_false_alarms']:>5,}) {row['picked_held']:>5,} "
-              f"{row['tested_flagged']:>5,} ({row['tested_false_alarms']:>4,}) | "
+              f"{row['tested_flagged']:>5,} ({row['tested_false_alarms']:>4,}) "
+              f"{bias['reading_db']:>+6.2f} ({bias['readings']:>6,}) "
+              f"{bias['point_db']:>+6.2f} ({bias['points']:>6,}) | "
               f"{cells[0]} | {cells[1]}")
 
 
@@ -408,14 +452,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--picks", default=",".join(PICKS),
                         help="supplementary picks for --field-tests, the product's --uncertain-from: all "
                              "(p_covered closest to 0.5), flagged (the same among flagged villages only)")
+    parser.add_argument("--form", default="best",
+                        help="field-test forms for --field-tests: best (one row per test point, the strongest "
+                             "operator's reading), every (one row per operator with service at each point)")
     args = parser.parse_args(argv)
+    for option, given, allowed in (("--picks", args.picks, PICKS), ("--form", args.form, FORMS)):
+        unknown = sorted(set(given.split(",")) - set(allowed))
+        if unknown:
+            parser.error(f"{option}: unknown {', '.join(unknown)} (use {', '.join(allowed)})")
     if args.command == "simulate":
         simulate_only(args.db, args.round, args.output, args.audit_seed, args.world_seed)
         return
     for seed in (int(s) for s in args.seeds.split(",")):
         if args.field_tests:
             field_tests(seed, args.audit_seed, args.cache, args.workers,
-                        [int(n) for n in args.field_tests.split(",")], tuple(args.picks.split(",")))
+                        [int(n) for n in args.field_tests.split(",")], tuple(args.picks.split(",")),
+                        tuple(args.form.split(",")))
             continue
         if args.final_only:
             final_only(seed, args.audit_seed, args.cache, args.workers, args.save)

@@ -184,6 +184,13 @@ def simulate_field_tests(field: TrueField, villages: pd.DataFrame, *, seed: int,
     })
 
 
+def true_strongest(field: TrueField, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Noise-free SS-RSRP (dBm, outdoors, on the test day) of the strongest operator at WGS84 points: what
+    the best of a test point's readings measures."""
+    x, y = project_xy(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), METRIC_CRS)
+    return strongest(operator_readings(field, x, y, rng=None))["rsrp"]
+
+
 def true_readings(field: TrueField, tests: pd.DataFrame) -> np.ndarray:
     """Noise-free SS-RSRP (dBm, outdoors, on the test day) of each row's operator at its test point, for
     rows as :func:`simulate_field_tests` writes them (-inf where the operator has no cell on air)."""
