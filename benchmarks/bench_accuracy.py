@@ -267,6 +267,9 @@ def _field_row(seed: int, pick: str, n: int, form: str, picked: np.ndarray, test
         # the tested villages' own verdicts after the tests: still flagged, and of them truly covered
         "tested_flagged": int((tested & (results["verdict"].to_numpy() != "covered")).sum()),
         "tested_false_alarms": int((tested & (results["verdict"].to_numpy() != "covered") & true_covered).sum()),
+        # ... and the tested villages truly not covered, of them said covered after their tests (misses)
+        "tested_not_covered": int((tested & ~true_covered).sum()),
+        "tested_misses": int((tested & ~true_covered & (results["verdict"].to_numpy() == "covered")).sum()),
         "a": metrics(results, truth, held & ~tested), "b": metrics(results, truth, held | tested),
     }
 
@@ -274,11 +277,13 @@ def _field_row(seed: int, pick: str, n: int, form: str, picked: np.ndarray, test
 def _field_report(rows: list[dict[str, object]]) -> None:
     print("  (a) held-out committees not tested; (b) the flagged list as issued: held-out committees plus the "
           "tested ones\n  picked: flagged before the tests (of them truly covered); held: picked among the held-out; "
-          "after: tested villages flagged after their tests (of them truly covered)\n  bias: mean error (dB) of the "
+          "after: tested villages flagged after their tests (of them truly covered); missed: tested villages truly "
+          "not covered said covered after their tests (of the tested truly not covered)\n"
+          "  bias: mean error (dB) of the "
           f"form's readings against their noise-free values within {NEAR_BAR_DB:g} dB of the bar (readings); "
           "point: of each test point's strongest reading against the strongest noise-free operator there")
     print(f"  {'pick':<8} {'N':>5} {'form':<5} {'tested':>6} {'tests':>6} {'picked flagged':>15} {'held':>5} "
-          f"{'after':>13} {'bias':>15} {'point':>15} | "
+          f"{'after':>13} {'missed':>11} {'bias':>15} {'point':>15} | "
           f"{'(a) false al.':>19} {'agree':>6} {'misses':>6} {'error':>6} | "
           f"{'(b) false al.':>19} {'agree':>6} {'misses':>6} {'error':>6}")
     for row in rows:
@@ -293,6 +298,7 @@ def _field_report(rows: list[dict[str, object]]) -> None:
         print(f"  {row['pick']:<8} {row['n']:>5,} {row['form']:<5} {row['tested']:>6,} {row['tests']:>6,} "
               f"{row['picked_flagged']:>7,} ({row['picked_false_alarms']:>5,}) {row['picked_held']:>5,} "
               f"{row['tested_flagged']:>5,} ({row['tested_false_alarms']:>4,}) "
+              f"{row['tested_misses']:>4,} ({row['tested_not_covered']:>4,}) "
               f"{bias['reading_db']:>+6.2f} ({bias['readings']:>6,}) "
               f"{bias['point_db']:>+6.2f} ({bias['points']:>6,}) | "
               f"{cells[0]} | {cells[1]}")
