@@ -27,7 +27,7 @@ from maps import png
 from maps.style import hex_rgb, rsrp_steps
 from maps.tiles import EXTENT, TileSource, tile_bounds
 from tests.utils.api import app_for, key, live_server
-from tests.utils.browser import open_page
+from tests.utils.browser import open_page, page_script
 from tests.worlds.row import PARAMS, SITE, SOUTH, VILLAGES, WEST, build_row_world
 
 Z, X, Y = 12, 3406, 1657
@@ -329,12 +329,7 @@ def test_an_auditor_draws_a_round_and_a_bad_upload_is_shown_row_by_row(store: St
     build_row_world(store)
     auditor = key(store, "auditor")["X-API-Key"]
     # signs in as the header's button does (the cookie is the browser's; the page takes the CSRF token)
-    script = """(async () => {
-      const until = async (f) => { for (let i = 0; i < 150; i++) { if (f()) return true;
-                                   await new Promise(r => setTimeout(r, 200)); } return false; };
-      const login = await fetch('/console/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                                    body: JSON.stringify({key: 'AUDITOR_KEY'})});
-      window.VILLAGE5G.csrf = (await login.json()).csrf;
+    script = page_script("""
       const form = document.getElementById('draw');
       form.elements.margin.value = '30';
       form.elements.seed.value = '7';
@@ -359,7 +354,7 @@ def test_an_auditor_draws_a_round_and_a_bad_upload_is_shown_row_by_row(store: St
       const list = await new Promise(r => {
         const f = new FileReader(); f.onload = () => r(f.result); f.readAsDataURL(blob); });
       return [preview, drawn, document.getElementById('upload-1').innerText, list.split(',')[1]];
-    })()""".replace("AUDITOR_KEY", auditor)
+""", key=auditor)
     with live_server(store.url, tmp_path / "data") as url:
         result, _ = open_page(f"{url}/console/audits", prepare=script)
     assert result.exceptions == [] and result.console_errors == []
@@ -388,12 +383,7 @@ def test_an_auditor_draws_the_supplement_among_the_flagged_villages(store: Store
                                                                     browser: None) -> None:
     build_row_world(store)
     auditor = key(store, "auditor")["X-API-Key"]
-    script = """(async () => {
-      const until = async (f) => { for (let i = 0; i < 150; i++) { if (f()) return true;
-                                   await new Promise(r => setTimeout(r, 200)); } return false; };
-      const login = await fetch('/console/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                                    body: JSON.stringify({key: 'AUDITOR_KEY'})});
-      window.VILLAGE5G.csrf = (await login.json()).csrf;
+    script = page_script("""
       const form = document.getElementById('draw');
       const choice = form.elements.uncertain_from;
       const labels = [choice.value, choice.closest('label').innerText, [...choice.options].map(o => o.text)];
@@ -409,7 +399,7 @@ def test_an_auditor_draws_the_supplement_among_the_flagged_villages(store: Store
       document.getElementById('confirm').click();
       await until(() => document.querySelector('#plan .ok'));
       return [labels, preview];
-    })()""".replace("AUDITOR_KEY", auditor)
+""", key=auditor)
     with live_server(store.url, tmp_path / "data") as url:
         result, _ = open_page(f"{url}/console/audits", prepare=script)
     assert result.exceptions == [] and result.console_errors == []
@@ -500,12 +490,7 @@ def test_data_page_previews_a_file_ingests_it_and_runs_an_analysis(store: Store,
     # no failure heading)
     csv = ("站址编码,运营商,制式,频段,经度,维度,方位角,状态\\nNEW1,中国移动,NR,n41,119.48,32.405,120,在用\\n"
            "NEW2,中国移动,NR,n41,119.481,32.405,,在用\\n")
-    script = """(async () => {
-      const until = async (f) => { for (let i = 0; i < 300; i++) { if (f()) return true;
-                                   await new Promise(r => setTimeout(r, 200)); } return false; };
-      const login = await fetch('/console/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                                    body: JSON.stringify({key: 'ADMIN_KEY'})});
-      window.VILLAGE5G.csrf = (await login.json()).csrf;
+    script = page_script("""
       const form = document.getElementById('upload');
       form.elements.kind.value = 'stations';
       form.elements.map.value = '维度=lat';
@@ -525,7 +510,7 @@ def test_data_page_previews_a_file_ingests_it_and_runs_an_analysis(store: Store,
       await until(() => document.querySelectorAll('#runs tbody tr').length >= 2);
       return [preview, previewErrors, stored, storedErrors, document.getElementById('job').innerText,
               document.querySelectorAll('#runs tbody tr').length, document.getElementById('ingests').innerText];
-    })()""".replace("ADMIN_KEY", admin).replace("CSV_TEXT", csv)
+""", key=admin, polls=300).replace("CSV_TEXT", csv)
     with live_server(store.url, tmp_path / "data") as url:
         result, _ = open_page(f"{url}/console/data", prepare=script, timeout_s=180)
     assert result.exceptions == [] and result.console_errors == []
@@ -548,12 +533,7 @@ def test_planning_page_plans_sites_and_evaluates_proposed_ones(store: Store, tmp
     lon, lat = WEST + 10.5 / 94.0, SOUTH + 0.5 / 111.0
     proposed = "site_id,cell_id,operator,rat,band,lon,lat,azimuth_deg,power_dbm,status\\n" + "".join(
         f"P1,P1-{az},CMCC,NR,n41,{lon:.6f},{lat:.6f},{az},53,active\\n" for az in (0, 120, 240))
-    script = """(async () => {
-      const until = async (f) => { for (let i = 0; i < 600; i++) { if (f()) return true;
-                                   await new Promise(r => setTimeout(r, 200)); } return false; };
-      const login = await fetch('/console/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                                    body: JSON.stringify({key: 'AUDITOR_KEY'})});
-      window.VILLAGE5G.csrf = (await login.json()).csrf;
+    script = page_script("""
       const plan = document.getElementById('plan');
       plan.elements.sites.value = '1';
       plan.requestSubmit();
@@ -567,7 +547,7 @@ def test_planning_page_plans_sites_and_evaluates_proposed_ones(store: Store, tmp
       whatif.requestSubmit();
       await until(() => /→/.test(document.getElementById('whatif-out').innerText));
       return [planned, rows, document.getElementById('whatif-out').innerText];
-    })()""".replace("AUDITOR_KEY", auditor).replace("PROPOSED", proposed)
+""", key=auditor, polls=600).replace("PROPOSED", proposed)
     with live_server(store.url, tmp_path / "data") as url:
         result, _ = open_page(f"{url}/console/planning", prepare=script, timeout_s=240)
     assert result.exceptions == [] and result.console_errors == []
@@ -615,25 +595,20 @@ def test_every_bad_parameter_is_shown_after_its_fields_label(store: Store, tmp_p
     first one's message was shown; and the page of a run that does not exist draws as a console page."""
     build_row_world(store)
     auditor = key(store, "auditor")["X-API-Key"]
-    listed = """(async () => {
-      for (let i = 0; i < 150 && !document.querySelector('#list .error'); i++) {
-        await new Promise(r => setTimeout(r, 200)); }
+    listed = page_script("""
+      await until(() => document.querySelector('#list .error'));
       return document.querySelector('#list .error').innerText;
-    })()"""
+""")
     # the audit round's form with three values out of range (typed into number boxes, the browser sends them)
-    drawn = """(async () => {
-      const login = await fetch('/console/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                                    body: JSON.stringify({key: 'AUDITOR_KEY'})});
-      window.VILLAGE5G.csrf = (await login.json()).csrf;
+    drawn = page_script("""
       const form = document.getElementById('draw');
       form.elements.margin.value = '150';
       form.elements.expected_pass.value = '200';
       form.elements.uncertain.value = '-5';
       document.getElementById('preview').click();
-      for (let i = 0; i < 150 && !document.querySelector('#plan .error'); i++) {
-        await new Promise(r => setTimeout(r, 200)); }
+      await until(() => document.querySelector('#plan .error'));
       return document.querySelector('#plan .error').innerText;
-    })()""".replace("AUDITOR_KEY", auditor)
+""", key=auditor)
     missing_run = """[document.querySelector('main').innerText, document.getElementById('key-button').textContent,
                       document.getElementById('lang-switch').href]"""
     with live_server(store.url, tmp_path / "data") as url:
@@ -669,9 +644,7 @@ def test_a_filtered_list_exports_to_an_xlsx_with_the_same_villages(store: Store,
     import openpyxl
 
     build_row_world(store)
-    script = """(async () => {
-      const until = async (f) => { for (let i = 0; i < 150; i++) { if (f()) return true;
-                                   await new Promise(r => setTimeout(r, 200)); } return false; };
+    script = page_script("""
       await until(() => document.querySelectorAll('#list tbody tr').length > 0);
       const form = document.getElementById('filters');
       form.elements.no_site.value = 'true';
@@ -688,7 +661,7 @@ def test_a_filtered_list_exports_to_an_xlsx_with_the_same_villages(store: Store,
       const data = await new Promise(r => {
         const f = new FileReader(); f.onload = () => r(f.result); f.readAsDataURL(blob); });
       return [shown, data.split(',')[1], new URL(location.href).search];
-    })()"""
+""", )
     with live_server(store.url, tmp_path / "data") as url:
         result, _ = open_page(f"{url}/console/villages", prepare=script)
     assert result.exceptions == [] and result.console_errors == []
@@ -714,9 +687,7 @@ def test_the_map_shows_the_latest_audit_sample_as_a_layer(store: Store, tmp_path
 
     build_row_world(store)
     draw_round(store, SamplingPlan(margin=0.3, seed=1))
-    show = """(async () => {
-      const until = async (f) => { for (let i = 0; i < 100; i++) { if (f()) return true;
-                                   await new Promise(r => setTimeout(r, 200)); } return false; };
+    show = page_script("""
       await until(() => !document.getElementById('audit-toggle').hidden);
       document.querySelector('input[data-layers="audit-points"]').click();
       village5gMap.jumpTo({center: [119.48, 32.405], zoom: 11.5});
@@ -724,7 +695,7 @@ def test_the_map_shows_the_latest_audit_sample_as_a_layer(store: Store, tmp_path
       const shown = village5gMap.queryRenderedFeatures({layers: ['audit-points']});
       return [document.getElementById('audit-toggle').innerText, new Set(shown.map(f => f.properties.code)).size,
               [...new Set(shown.map(f => f.properties.cls))]];
-    })()"""
+""", polls=100)
     with live_server(store.url, tmp_path / "data") as url:
         result, _ = open_page(f"{url}/console/map", prepare=show)
     assert result.exceptions == [] and result.console_errors == []

@@ -29,7 +29,7 @@ from coverage.summary import rate_text, reach_rate
 from maps import png as pngio
 from maps.style import NO_BASEMAP_BACKGROUND, NO_BASEMAP_LAND, VILLAGE_CLASSES, VILLAGE_FILL_OPACITY, hex_rgb
 from tests.utils.api import live_server
-from tests.utils.browser import PageResult, assert_offline, open_page, require_browser
+from tests.utils.browser import PageResult, assert_offline, open_page, page_script, require_browser
 
 if TYPE_CHECKING:
     from seeds import SeedWorld
@@ -39,9 +39,6 @@ pytestmark = pytest.mark.slow
 #: Donghai county (东海县, Lianyungang): hills and fields, villages of every verdict.
 COUNTY = "320722"
 AUDIT_SEED = 20261201
-#: Wait up to 40 s for a condition in the page.
-UNTIL = """const until = async (f) => { for (let i = 0; i < 200; i++) { if (f()) return true;
-                                    await new Promise(r => setTimeout(r, 200)); } return false; };"""
 
 
 class ConsoleWorld:
@@ -76,8 +73,8 @@ def world(seed_store: Store, seed_world: SeedWorld, tmp_path_factory: pytest.Tem
 
 
 def script(body: str) -> str:
-    """A page script: ``body`` in an async function with ``until(condition)`` at hand."""
-    return "(async () => {\n" + UNTIL + body + "})()"
+    """A page script: ``body`` in an async function with ``until(condition)`` at hand (up to 40 s)."""
+    return page_script(body, polls=200)
 
 
 def shots() -> Path | None:

@@ -324,3 +324,16 @@ def assert_offline(result: PageResult, proxy_requests: list[str]) -> None:
     assert proxy_requests == [], f"requests reached the network proxy: {proxy_requests}"
     assert result.network_requests == [], f"the page asked for: {result.network_requests}"
     assert result.exceptions == [] and result.console_errors == []
+
+
+def page_script(body: str, *, key: str | None = None, polls: int = 150) -> str:
+    """An async script for :func:`open_page`'s ``prepare``: ``body`` (JavaScript statements ending in a
+    ``return``) after ``until(f)``, which polls ``f`` every 200 ms, ``polls`` times at most (none: 0), and,
+    with ``key``, the console's sign-in as the header's button does it (the session cookie is the
+    browser's; the page takes the CSRF token)."""
+    until = ("const until = async (f) => { for (let i = 0; i < POLLS; i++) { if (f()) return true;\n"
+             "  await new Promise(r => setTimeout(r, 200)); } return false; };\n").replace("POLLS", str(polls))
+    sign_in = ("const login = await fetch('/console/login', {method: 'POST', headers: "
+               "{'Content-Type': 'application/json'}, body: JSON.stringify({key: KEY})});\n"
+               "window.VILLAGE5G.csrf = (await login.json()).csrf;\n").replace("KEY", json.dumps(key))
+    return "(async () => {\n" + (until if polls else "") + (sign_in if key else "") + body + "})()"
