@@ -179,7 +179,7 @@ def test_a_refused_command_line_is_said_chinese_first(monkeypatch: pytest.Monkey
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith(f"Usage: {usage} ")
     assert lines[1] == f"用 '{usage} --help' 查看帮助 (Try '{usage} --help' for help.)"
-    assert lines[2].startswith(f"error: {message}")
+    assert lines[2].startswith(f"错误 (error): {message}")
 
 
 def test_progress_lines_carry_no_log_location(db: str) -> None:
@@ -276,8 +276,9 @@ def test_the_demo_checks_its_port_before_any_work(tmp_path: Path) -> None:
         result = runner.invoke(app, ["--db", db, "demo", "--serve", "--port", str(port), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"error: cannot serve on 127.0.0.1:{port}: address already in use (another server is listening there?); "
-        f"choose another port with --port {port + 1} (make demo PORT={port + 1})"]
+        f"错误 (error): 无法在 127.0.0.1:{port} 上提供服务：端口已被占用，请用 --port {port + 1} 换一个端口（make demo "
+        f"PORT={port + 1}） (cannot serve on 127.0.0.1:{port}: address already in use (another server is listening "
+        f"there?); choose another port with --port {port + 1} (make demo PORT={port + 1}))"]
     assert not (tmp_path / "o").exists() and not (tmp_path / "empty.db").exists()
 
 

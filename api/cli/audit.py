@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli.context import console, err_console
+from api.cli.context import console, err_console, tag
 from api.cli.context import open_store as _store
 from api.cli.context import resolve_cities as _resolve_cities
 
@@ -255,7 +255,7 @@ def results(
         accepted = upload_results(store, round_number, file, crs=crs, encoding=encoding, sheet=sheet,
                                   replace=replace)
     for warning in accepted.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        err_console.print(f"{tag('warning')} {warning}", soft_wrap=True)
     frame = accepted.frame
     console.print(f"stored {accepted.rows:,} tests of {frame['village_code'].nunique():,} villages for round "
                      f"{round_number} from {accepted.file_name}" + (" (replacing those villages' tests)"

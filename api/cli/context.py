@@ -22,10 +22,23 @@ from rich.table import Table
 
 from api.service_settings import ServiceSettings
 from api.settings import Settings
+from coverage.errors import bi
 from coverage.store.storage import Store
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+#: The Chinese of the tags before a printed problem line, by the English tag (kept in brackets after it).
+TAGS_ZH = {"error": "错误", "warning": "警告", "rejected": "已拒收", "ambiguous": "不唯一", "unmatched": "未匹配",
+           "far": "位置过远"}
+
+
+def tag(severity: str) -> str:
+    """The coloured tag before a problem line, Chinese first: ``错误 (error):`` in red, ``警告 (warning):``
+    and the other tags in yellow; every command prints its tags through this."""
+    colour = "red" if severity == "error" else "yellow"
+    return f"[{colour}]{escape(bi(TAGS_ZH.get(severity, severity), severity))}:[/]"
 
 
 class _State:
@@ -90,7 +103,7 @@ def service_settings() -> ServiceSettings:
         return ServiceSettings(database_url=url) if url else ServiceSettings()
     except SettingsError as exc:
         problems = "; ".join(f"VILLAGE5G_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        err_console.print(f"[red]error:[/] invalid settings: {problems}", soft_wrap=True)
+        err_console.print(f"{tag('error')} 设置无效 (invalid settings)：{escape(problems)}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli.context import console, err_console
+from api.cli.context import console, err_console, tag
 from api.cli.context import open_service_store as _store
 from api.cli.context import service_settings as _settings
 from api.jobs import owner_id
@@ -91,7 +91,7 @@ def jobs_run(name: Annotated[JobName, typer.Argument(help="The job to run now")]
     for r in (record, *follow):
         console.print(f"job {r['id']} {r['kind']}: {r['status']}; {_outcome(r)}", soft_wrap=True)
         for rejected in (r.get("result") or {}).get("rejected", []):
-            err_console.print(f"[yellow]rejected:[/] {rejected['file']} -> {rejected['moved_to']}: "
+            err_console.print(f"{tag('rejected')} {rejected['file']} -> {rejected['moved_to']}: "
                               + "; ".join(rejected["problems"][:3]), soft_wrap=True)
     if record["status"] != "succeeded":
         raise typer.Exit(1)

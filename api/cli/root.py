@@ -21,7 +21,7 @@ from rich.table import Table
 
 from api.cli.audit import audit_app
 from api.cli.context import artifacts_dir as _artifacts_dir
-from api.cli.context import configure, console, err_console, state
+from api.cli.context import configure, console, err_console, state, tag
 from api.cli.context import open_store as _store
 from api.cli.context import steps as _steps
 from api.cli.jobs import jobs_app, scheduler
@@ -212,8 +212,7 @@ def ingest(
                 inspection.result = None
         _print_columns(inspection)
         for problem in inspection.problems:
-            colour = "yellow" if problem.severity == "warning" else "red"
-            console.print(f"[{colour}]{problem.severity}:[/] {escape(str(problem))}", soft_wrap=True,
+            console.print(f"{tag(problem.severity)} {escape(str(problem))}", soft_wrap=True,
                           highlight=False)
         if inspection.result is None:
             console.print(f"dry run: {file.name} would be rejected ({len(inspection.problems)} problem(s)); "
@@ -236,7 +235,7 @@ def ingest(
                                 crs=result.crs, encoding=result.encoding, warnings=len(result.warnings)),
         )
     for warning in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        err_console.print(f"{tag('warning')} {warning}", soft_wrap=True)
     console.print(f"stored {written:,} {kind.value} from {file.name}"
                   + (" (replacing the previous set)" if replace else ""))
 
@@ -256,7 +255,7 @@ def _ingest_committees(file: Path, mapping: Any, *, dry_run: bool) -> None:
                               "(no villages stored: ingest the village boundaries before their committee points)")
         report = match_committees(points, stored, file_name=file.name, warnings=warnings)
         for warning in report.warnings:
-            err_console.print(f"[yellow]warning:[/] {escape(str(warning))}", soft_wrap=True, highlight=False)
+            err_console.print(f"{tag('warning')} {escape(str(warning))}", soft_wrap=True, highlight=False)
         shown = [m for m in report.matches if m.status in ("ambiguous", "unmatched", "far")]
         for m in shown[:20]:
             what = {"ambiguous": bi("符合多个已存行政村：" + "、".join(m.candidates[:5]),
@@ -265,7 +264,7 @@ def _ingest_committees(file: Path, mapping: Any, *, dry_run: bool) -> None:
                     "far": bi(f"名称与 {''.join(m.candidates)} 相符，但位于其外 {m.outside_m / 1000:.1f} 公里",
                               f"is named like {''.join(m.candidates)} but lies {m.outside_m / 1000:.1f} km outside it"),
                     }[m.status]
-            err_console.print(f"[yellow]{m.status}:[/] {escape(where(file.name, m.row))}："
+            err_console.print(f"{tag(m.status)} {escape(where(file.name, m.row))}："
                               f"{escape(m.code or '')} {escape(m.name or '')} {what}", soft_wrap=True, highlight=False)
         if len(shown) > 20:
             err_console.print(f"and {len(shown) - 20} more ambiguous or unmatched row(s)")
@@ -466,7 +465,7 @@ def demo(
     GeoPackage, GeoTIFF, maps) and optionally serve the API: the README's main job."""
     import shutil
 
-    from api.cli.service import LogFormat, port_in_use
+    from api.cli.service import LogFormat, port_in_use, refuse_port
     from coverage.errors import bi
     from coverage.ingest.export import write_table
     from coverage.model.parameters import ModelParameters
@@ -481,10 +480,7 @@ def demo(
 
     if serve_after and (busy := port_in_use("127.0.0.1", port)) is not None:
         # said before minutes of work, not after
-        err_console.print(f"[red]error:[/] cannot serve on 127.0.0.1:{port}: {busy.lower()} (another server is "
-                          f"listening there?); choose another port with --port {port + 1} (make demo "
-                          f"PORT={port + 1})", soft_wrap=True, highlight=False)
-        raise typer.Exit(1)
+        refuse_port("127.0.0.1", port, busy)
     with _store() as store:
         empty = store.counts()["villages"] == 0
     if empty or reseed:
@@ -581,7 +577,7 @@ def main() -> None:
         code = app(standalone_mode=False, prog_name="village5g")
     except Village5gError as exc:
         for line in error_lines(exc):
-            err_console.print(f"[red]error:[/] {escape(line)}", soft_wrap=True, highlight=False)
+            err_console.print(f"{tag('error')} {escape(line)}", soft_wrap=True, highlight=False)
         raise SystemExit(1) from None
     except typer.TyperException as exc:  # the parser's: a bad or missing option, an unknown command
         if type(exc).__name__ == "NoArgsIsHelpError":  # no arguments: the help is printed already
@@ -589,7 +585,7 @@ def main() -> None:
         *usage, message = usage_error_lines(exc)
         for line in usage:
             err_console.print(escape(line), soft_wrap=True, highlight=False)
-        err_console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+        err_console.print(f"{tag('error')} {escape(message)}", soft_wrap=True, highlight=False)
         raise SystemExit(getattr(exc, "exit_code", 2)) from None
     except typer.Abort:
         err_console.print("已中止 (Aborted!)")

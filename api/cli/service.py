@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli.context import console, err_console
+from api.cli.context import console, err_console, tag
 from api.cli.context import open_service_store as _store
 from api.cli.context import service_settings as _settings
 from api.service_settings import ServiceSettings
@@ -46,6 +46,15 @@ def port_in_use(host: str, port: int) -> str | None:
     return None
 
 
+def refuse_port(host: str, port: int, busy: str) -> None:
+    """End the command: ``host:port`` is taken (``busy``: the system's words), with the next port to try."""
+    err_console.print(f"{tag('error')} 无法在 {host}:{port} 上提供服务：端口已被占用，请用 --port {port + 1} 换一个端口"
+                      f"（make demo PORT={port + 1}） (cannot serve on {host}:{port}: {busy.lower()} (another server "
+                      f"is listening there?); choose another port with --port {port + 1} (make demo PORT={port + 1}))",
+                      soft_wrap=True, highlight=False)
+    raise typer.Exit(1)
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0: every interface)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
@@ -63,10 +72,7 @@ def serve(
     settings = _settings()
     busy = port_in_use(host, port)
     if busy is not None:
-        err_console.print(f"[red]error:[/] cannot serve on {host}:{port}: {busy.lower()} (another server is "
-                          f"listening there?); choose another port with --port {port + 1} "
-                          f"(make demo PORT={port + 1})", soft_wrap=True, highlight=False)
-        raise typer.Exit(1)
+        refuse_port(host, port, busy)
     configure_logging(settings.log_level, fmt=(log_format.value if log_format else settings.log_format))
     url = settings.resolved_database_url()
     with _store(settings):
