@@ -205,7 +205,7 @@ def test_the_seed_command_draws_mr_only_when_asked_and_by_seed(
     db = f"sqlite:///{tmp_path / 'nation.db'}"
     result = CliRunner().invoke(app, ["--db", db, "seed", "--provinces", "64", "--mr"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert f"seed world {checksum[:12]} stored" in result.output and "mr_grids" in result.output
+    assert f"seed world {checksum[:12]} stored" in result.output and "mr grids" in result.output
     assert "MR grid rows drawn and stored" in result.output
     again = Store(db)
     assert mr_fingerprint(read_mr(again)) == mr_fingerprint(read_mr(store))
@@ -214,6 +214,6 @@ def test_the_seed_command_draws_mr_only_when_asked_and_by_seed(
 
     result = CliRunner().invoke(app, ["--db", db, "seed", "--provinces", "64"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert f"seed world {checksum[:12]} stored" in result.output and "0 mr_grids" in result.output
+    assert f"seed world {checksum[:12]} stored" in result.output and "0 mr grids" in result.output
     assert read_mr(again).empty and latest_mr_period(again) is None
     again.dispose()

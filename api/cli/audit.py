@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from api.cli.context import console, err_console, tag
+from api.cli.context import console, err_console, heading, print_rows, tag, wrote
 from api.cli.context import open_store as _store
 from api.cli.context import resolve_cities as _resolve_cities
+from coverage.errors import bi
+from coverage.labels import VERDICT_LABELS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -120,8 +121,14 @@ def sample(
     how = (f"Cochran n for {plan.confidence:.0%} ± {plan.margin:.0%}, p {plan.expected_pass:g}" if plan.rate is None
            else f"rate {plan.rate:g}, min {plan.minimum}")
     head = "preview (not stored)" if dry_run else f"round {drawn.round}"
+    head_zh = "预览（未存储）" if dry_run else f"第 {drawn.round} 轮"
+    how_zh = (f"Cochran 样本量，置信度 {plan.confidence:.0%} ± {plan.margin:.0%}，预期通过率 {plan.expected_pass:g}"
+              if plan.rate is None else f"抽样比例 {plan.rate:g}，每层至少 {plan.minimum}")
     console.print(
-        f"{head}: {main:,} villages and {reserves:,} reserves in {len(drawn.strata)} strata from run "
+        f"{head_zh}：{main:,} 个行政村、{reserves:,} 个备选，{len(drawn.strata)} 个分层，来自运行 {drawn.run_id}；"
+        f"种子 {plan.seed}{'' if seed is not None else '（随机抽取，已存储）'}；{how_zh}"
+        + (f"；另有 {supplementary:,} 个补充村" if supplementary else "")
+        + f" ({head}: {main:,} villages and {reserves:,} reserves in {len(drawn.strata)} strata from run "
         f"{drawn.run_id}; seed {plan.seed}{'' if seed is not None else ' (drawn at random, stored)'}; {how}; "
         f"population {plan.population}"
         + (f"; excluded {int(drawn.strata['excluded'].sum()):,} villages of round"
@@ -131,12 +138,13 @@ def sample(
            f"{_among(plan.uncertain_from)} (stratum '{SUPPLEMENT}': evidence for the model, not part of the "
            "pass-rate estimate)" if supplementary else "")
         + (f"; {plan.uncertain:,} supplementary villages asked, {supplementary:,} eligible"
-           f"{_among(plan.uncertain_from)}" if supplementary < plan.uncertain else ""),
+           f"{_among(plan.uncertain_from)}" if supplementary < plan.uncertain else "") + ")",
         soft_wrap=True)
     _print_strata(drawn)
     if output is not None:
         write_sample(drawn.villages, output, title=_title(drawn.round, drawn.run_id), lang=_lang(lang))
-        console.print(f"wrote {len(drawn.villages):,} villages to {output}")
+        console.print(bi(f"已写出 {len(drawn.villages):,} 个行政村到 {output}",
+                         f"wrote {len(drawn.villages):,} villages to {output}"), soft_wrap=True)
 
 
 def _among(uncertain_from: str | None) -> str:
@@ -145,17 +153,18 @@ def _among(uncertain_from: str | None) -> str:
 
 
 def _print_strata(drawn: Sample) -> None:
-    table = Table(title="strata")
-    for col in ("stratum", "city", "N", "excluded", "required n", "sample", "reserve"):
-        table.add_column(col, justify="left" if col in ("stratum", "city") else "right")
+    rows = []
     for r in drawn.strata.to_dict("records"):
-        short = " (short)" if r["sample"] < r["required"] else ""
-        table.add_row(str(r["stratum"]), str(r["city_name"] or ""), f"{r['population']:,}", f"{r['excluded']:,}",
-                      f"{r['required']:,}", f"{r['sample']:,}{short}", f"{r['reserve']:,}")
+        short = " 不足 (short)" if r["sample"] < r["required"] else ""
+        rows.append([str(r["stratum"]), str(r["city_name"] or ""), f"{r['population']:,}", f"{r['excluded']:,}",
+                     f"{r['required']:,}", f"{r['sample']:,}{short}", f"{r['reserve']:,}"])
     s = drawn.strata
-    table.add_row("all", "", f"{int(s['population'].sum()):,}", f"{int(s['excluded'].sum()):,}",
-                  f"{int(s['required'].sum()):,}", f"{int(s['sample'].sum()):,}", f"{int(s['reserve'].sum()):,}")
-    console.print(table)
+    total = ["全部 (all)", "", *(f"{int(s[c].sum()):,}" for c in ("population", "excluded", "required", "sample",
+                                                                   "reserve"))]
+    print_rows(bi("分层", "strata"),
+               [heading("分层", "stratum"), heading("地市", "city"), heading("总数", "N"),
+                heading("已排除", "excluded"), heading("需抽数", "required n"), heading("样本", "sample"),
+                heading("备选", "reserve")], rows, totals=[total], left=2)
 
 
 @audit_app.command("list")
@@ -172,17 +181,18 @@ def list_(
         if round_number is None:
             rounds = audits.rounds()
             if rounds.empty:
-                console.print("no audit rounds yet: draw one with `village5g audit sample`")
+                console.print(bi("尚无抽查轮次：用 `village5g audit sample` 抽取一轮",
+                                 "no audit rounds yet: draw one with `village5g audit sample`"))
                 return
-            table = Table(title="audit rounds")
-            for col in ("round", "drawn (UTC)", "run", "seed", "design", "villages", "reserves", "tests",
-                        "tested", "offsets"):
-                table.add_column(col, justify="left" if col in ("design", "drawn (UTC)") else "right")
-            for r in rounds.itertuples(index=False):
-                table.add_row(str(r.round), f"{r.created_at:%Y-%m-%d %H:%M}", str(r.run_id), str(r.seed),
-                              f"{r.strata}/{r.population}/{r.method}", f"{r.villages:,}", f"{r.reserves:,}",
-                              f"{r.tests:,}", f"{r.tested_villages:,}", f"{r.offsets:,}")
-            console.print(table)
+            print_rows(bi("抽查轮次", "audit rounds"),
+                       [heading("轮次", "round"), heading("抽取 (UTC)", "drawn (UTC)"), heading("运行", "run"),
+                        heading("种子", "seed"), heading("设计", "design"), heading("行政村", "villages"),
+                        heading("备选", "reserves"), heading("测试", "tests"), heading("已测村", "tested"),
+                        heading("偏差", "offsets")],
+                       [[str(r.round), f"{r.created_at:%Y-%m-%d %H:%M}", str(r.run_id), str(r.seed),
+                         f"{r.strata}/{r.population}/{r.method}", f"{r.villages:,}", f"{r.reserves:,}", f"{r.tests:,}",
+                         f"{r.tested_villages:,}", f"{r.offsets:,}"] for r in rounds.itertuples(index=False)],
+                       left=0, also_left=(1, 4))
             return
         drawn = audits.read_sample(round_number)
         codes = _resolve_cities(store, [city]) if city else ()
@@ -191,27 +201,36 @@ def list_(
         villages = villages[villages["city_code"].isin(codes)]
         drawn.strata = drawn.strata[drawn.strata["city_code"].isin(codes)]
     plan = drawn.plan
-    console.print(f"round {round_number}: run {drawn.run_id}, seed {plan.seed}, strata {plan.strata}, "
-                  f"population {plan.population}, {len(drawn.main):,} villages + "
-                  f"{len(drawn.villages) - len(drawn.main):,} reserves"
-                  + (f"; supplementary villages: {plan.uncertain:,} asked{_among(plan.uncertain_from)}"
-                     if plan.uncertain else ""), soft_wrap=True)
+    reserves = len(drawn.villages) - len(drawn.main)
+    console.print(bi(f"第 {round_number} 轮：运行 {drawn.run_id}，种子 {plan.seed}，{len(drawn.main):,} 个行政村 + "
+                     f"{reserves:,} 个备选" + (f"；补充村 {plan.uncertain:,} 个" if plan.uncertain else ""),
+                     f"round {round_number}: run {drawn.run_id}, seed {plan.seed}, strata {plan.strata}, "
+                     f"population {plan.population}, {len(drawn.main):,} villages + {reserves:,} reserves"
+                     + (f"; supplementary villages: {plan.uncertain:,} asked{_among(plan.uncertain_from)}"
+                        if plan.uncertain else "")), soft_wrap=True)
     _print_strata(drawn)
-    table = Table(title=f"{len(villages):,} villages" + (f" (first {limit})" if len(villages) > limit else ""))
+    first = len(villages) > limit
+    title = bi(f"{len(villages):,} 个行政村" + (f"（前 {limit} 个）" if first else ""),
+               f"{len(villages):,} villages" + (f" (first {limit})" if first else ""))
     by_stratum = plan.strata != "city"
     main_size = dict(zip(drawn.strata["stratum"], drawn.strata["sample"], strict=True))
-    for col in (*(("stratum",) if by_stratum else ()), "order", "code", "name", "township", "verdict", "p",
-                "WGS84 lon,lat", "GCJ-02 lon,lat", "site m", "RSRP dBm"):
-        table.add_column(col, no_wrap=True)
+    headers = [*((heading("分层", "stratum"),) if by_stratum else ()), heading("顺序", "order"),
+               heading("代码", "code"), heading("名称", "name"), heading("乡镇", "township"),
+               heading("结论", "verdict"), heading("通达概率", "p"), heading("WGS84 经度,纬度", "WGS84 lon,lat"),
+               heading("GCJ-02 经度,纬度", "GCJ-02 lon,lat"), heading("最近站点(米)", "site m"),
+               heading("RSRP (dBm)", "RSRP dBm")]
+    rows = []
     for r in villages.head(limit).itertuples(index=False):
         order = f"R{r.order - main_size.get(r.stratum, 0)}" if r.reserve else str(r.order)
-        table.add_row(*((str(r.stratum),) if by_stratum else ()), order, str(r.code), str(r.name),
-                      _fmt(r.township_name), str(r.verdict),
-                      "" if r.p_covered != r.p_covered else f"{r.p_covered:.0%}",
-                      f"{r.point_lon:.6f},{r.point_lat:.6f}",
-                      f"{r.gcj02_lon:.6f},{r.gcj02_lat:.6f}", _fmt(r.nearest_site_m), _fmt(r.predicted_rsrp_dbm))
-    console.print(table)
-    console.print("order Rk: the stratum's k-th reserve (use reserves in order when a village cannot be reached)")
+        rows.append([*((str(r.stratum),) if by_stratum else ()), order, str(r.code), str(r.name),
+                     _fmt(r.township_name), VERDICT_LABELS.get(str(r.verdict), str(r.verdict)),
+                     "" if r.p_covered != r.p_covered else f"{r.p_covered:.0%}",
+                     f"{r.point_lon:.6f},{r.point_lat:.6f}", f"{r.gcj02_lon:.6f},{r.gcj02_lat:.6f}",
+                     _fmt(r.nearest_site_m), _fmt(r.predicted_rsrp_dbm)])
+    print_rows(title, headers, rows, left=len(headers))
+    console.print(bi("顺序 Rk：该分层的第 k 个备选（某村无法到达时按顺序启用备选）",
+                     "order Rk: the stratum's k-th reserve (use reserves in order when a village cannot be reached)"),
+                  soft_wrap=True)
 
 
 @audit_app.command()
@@ -235,7 +254,8 @@ def export(
         villages = villages[villages["city_code"].isin(codes)]
     write_sample(villages, output, fmt=fmt.value if fmt else None, title=_title(round_number, drawn.run_id),
                  lang=_lang(lang))
-    console.print(f"wrote {len(villages):,} villages of round {round_number} to {output}")
+    console.print(bi(f"已写出第 {round_number} 轮的 {len(villages):,} 个行政村到 {output}",
+                     f"wrote {len(villages):,} villages of round {round_number} to {output}"), soft_wrap=True)
 
 
 @audit_app.command()
@@ -257,9 +277,13 @@ def results(
     for warning in accepted.warnings:
         err_console.print(f"{tag('warning')} {warning}", soft_wrap=True)
     frame = accepted.frame
-    console.print(f"stored {accepted.rows:,} tests of {frame['village_code'].nunique():,} villages for round "
-                     f"{round_number} from {accepted.file_name}" + (" (replacing those villages' tests)"
-                                                                    if replace else ""), soft_wrap=True)
+    tested = frame["village_code"].nunique()
+    console.print(bi(f"已从 {accepted.file_name} 存储第 {round_number} 轮 {tested:,} 个行政村的 "
+                     f"{accepted.rows:,} 条测试"
+                     + ("，替换这些村原有的测试" if replace else ""),
+                     f"stored {accepted.rows:,} tests of {tested:,} villages for round {round_number} from "
+                     f"{accepted.file_name}" + (" (replacing those villages' tests)" if replace else "")),
+                  soft_wrap=True)
 
 
 _RULE = "; default: the pass rule's"
@@ -303,7 +327,7 @@ def report(
     _print_report(result)
     if output is not None:
         write_report(result, output)
-        console.print(f"wrote {output}")
+        wrote(output)
 
 
 def _pct(value: float) -> str:
@@ -314,46 +338,51 @@ def _print_report(result: AuditReport) -> None:
     r = result.rule
     c = result.counts
     console.print(
+        f"第 {result.round} 轮：{c['tests']:,} 条测试，{c['tested_villages']:,} 个行政村 ("
         f"round {result.round}: {c['tests']:,} tests in {c['tested_villages']:,} villages "
         f"({c['reserves_tested']:,} reserves used, {c['untested_villages']:,} listed villages untested); pass rule "
         f"{r['name']}@{r['version']}: RSRP >= {r['min_rsrp_dbm']:g} dBm, SINR >= {r['min_sinr_db']:g} dB, "
         f"DL >= {r['min_dl_mbps']:g} Mbit/s, UL >= {r['min_ul_mbps']:g} Mbit/s per test; "
-        f"village >= {r['village_pass_share']:.0%} of tests", soft_wrap=True)
+        f"village >= {r['village_pass_share']:.0%} of tests)", soft_wrap=True)
     if c.get("supplementary"):
         console.print(
+            f"补充村：{c['supplementary']:,} 个，已测 {c['supplementary_tested']:,}，"
+            f"通过 {c['supplementary_passed']:,}；"
+            "用作模型证据，不计入通达率估计 ("
             f"supplementary villages (where p_covered was closest to 0.5{_among(result.uncertain_from)}): "
             f"{c['supplementary']:,} listed, "
             f"{c['supplementary_tested']:,} tested, {c['supplementary_passed']:,} passed; they are evidence for the "
             "model (fusion, calibration), not part of the pass-rate estimate below, which rests on the random "
-            "sample alone", soft_wrap=True)
+            "sample alone)", soft_wrap=True)
     o = result.overall
     level = f"{o.confidence:.0%} {o.method}"
-    table = Table(title=f"pass rate by stratum ({level} intervals)")
-    for col in ("stratum", "city", "N", "weight", "tested", "passed", "pass rate", "low", "high"):
-        table.add_column(col, justify="left" if col in ("stratum", "city") else "right")
-    for s in result.strata.to_dict("records"):
-        table.add_row(str(s["stratum"]), str(s["city_name"] or ""), f"{s['population']:,}", f"{s['weight']:.3f}",
-                      f"{s['tested']:,}", f"{s['passed']:,}", _pct(s["pass_rate"]), _pct(s["low"]), _pct(s["high"]))
-    table.add_row("overall (stratified)", "", f"{o.population:,}", f"{o.population_share:.3f}", f"{o.tested:,}",
-                  f"{o.passed:,}", _pct(o.pass_rate), _pct(o.low), _pct(o.high))
-    console.print(table)
+    rows = [[str(x["stratum"]), str(x["city_name"] or ""), f"{x['population']:,}", f"{x['weight']:.3f}",
+             f"{x['tested']:,}", f"{x['passed']:,}", _pct(x["pass_rate"]), _pct(x["low"]), _pct(x["high"])]
+            for x in result.strata.to_dict("records")]
+    total = ["总体（分层加权） (overall (stratified))", "", f"{o.population:,}", f"{o.population_share:.3f}",
+             f"{o.tested:,}", f"{o.passed:,}", _pct(o.pass_rate), _pct(o.low), _pct(o.high)]
+    print_rows(bi(f"各分层通过率（{level} 区间）", f"pass rate by stratum ({level} intervals)"),
+               [heading("分层", "stratum"), heading("地市", "city"), heading("总数", "N"), heading("权重", "weight"),
+                heading("已测", "tested"), heading("通过", "passed"), heading("通过率", "pass rate"),
+                heading("下限", "low"), heading("上限", "high")], rows, totals=[total], left=2)
     if o.tested:
-        console.print(f"overall pass rate {_pct(o.pass_rate)} ({level} interval {_pct(o.low)} - {_pct(o.high)}, "
-                      f"effective n {o.effective_n:,.1f}"
-                      + (f", strata with results cover {o.population_share:.1%} of the population"
-                         if o.population_share < 1 else "") + ")", soft_wrap=True)
+        console.print(bi(f"总体通过率 {_pct(o.pass_rate)}（{level} 区间 {_pct(o.low)} - {_pct(o.high)}）",
+                         f"overall pass rate {_pct(o.pass_rate)} ({level} interval {_pct(o.low)} - {_pct(o.high)}, "
+                         f"effective n {o.effective_n:,.1f}"
+                         + (f", strata with results cover {o.population_share:.1%} of the population"
+                            if o.population_share < 1 else "") + ")"), soft_wrap=True)
     conf = result.confusion
-    table = Table(title="predicted (run verdict) vs measured (audit)")
-    for col in ("predicted", "measured covered", "measured weak", "measured uncovered", "tested", "pass rate"):
-        table.add_column(col, justify="left" if col == "predicted" else "right")
-    for name, counts in zip(conf.index, conf.to_dict("records"), strict=True):
-        table.add_row(str(name), *(f"{int(counts[c]):,}" for c in ("covered", "weak", "uncovered", "tested")),
-                      _pct(counts["pass_rate"]))
-    console.print(table)
+    rows = [[bi(VERDICT_LABELS.get(str(name), str(name)), str(name)),
+             *(f"{int(counts[c]):,}" for c in ("covered", "weak", "uncovered", "tested")), _pct(counts["pass_rate"])]
+            for name, counts in zip(conf.index, conf.to_dict("records"), strict=True)]
+    print_rows(bi("预测（运行结论）与实测（抽查）", "predicted (run verdict) vs measured (audit)"),
+               [heading("预测", "predicted"), heading("实测 5G通达", "measured covered"),
+                heading("实测弱覆盖", "measured weak"), heading("实测无覆盖", "measured uncovered"),
+                heading("已测", "tested"), heading("通过率", "pass rate")], rows, left=1)
     if result.offsets is not None:
         _print_offsets(result.offsets)
     elif result.offsets_note:
-        console.print(f"calibration offsets not computed: {result.offsets_note}", soft_wrap=True)
+        console.print(f"未计算校准偏差 (calibration offsets not computed)：{result.offsets_note}", soft_wrap=True)
 
 
 def _print_offsets(offsets: pd.DataFrame) -> None:
@@ -363,16 +392,18 @@ def _print_offsets(offsets: pd.DataFrame) -> None:
     county = (offsets["band"] == ALL_BANDS) & (offsets["city_code"].str.len() > 4)
     counties, offsets = offsets[county], offsets[~county]
     bands = sorted(offsets["band"].unique())
-    table = Table(title=f"calibration offsets (dB): mean measured - predicted median SS-RSRP (tests); run "
-                        f"{attrs.get('run_id')}, edge margin {attrs.get('margin_db', float('nan')):.2f} dB added back; "
-                        "* too few tests, the all-cities value applies")
-    table.add_column("city")
-    for band in bands:
-        table.add_column("area (all bands, shrunk)" if band == ALL_BANDS else str(band), justify="right")
+    title = bi(f"校准偏差 (dB)：实测均值 - 预测 SS-RSRP 中位数（测试数）；运行 {attrs.get('run_id')}，"
+               f"已加回边缘余量 {attrs.get('margin_db', float('nan')):.2f} dB；* 测试太少，采用全部地市的值",
+               f"calibration offsets (dB): mean measured - predicted median SS-RSRP (tests); run "
+               f"{attrs.get('run_id')}, edge margin {attrs.get('margin_db', float('nan')):.2f} dB added back; "
+               "* too few tests, the all-cities value applies")
+    headers = [heading("地市", "city"), *(heading("区域（全部频段，收缩）", "area (all bands, shrunk)")
+                                          if band == ALL_BANDS else str(band) for band in bands)]
     cities = offsets[["city_code", "city_name"]].drop_duplicates().sort_values("city_code", key=lambda c: c != "*",
                                                                                 kind="stable")
+    rows = []
     for city_code, city_name in cities.itertuples(index=False):
-        label = "all cities" if city_code == "*" else f"{city_code} {city_name or ''}"
+        label = "全部地市 (all cities)" if city_code == "*" else f"{city_code} {city_name or ''}"
         cells = []
         for band in bands:
             hit = offsets[(offsets["band"] == band) & (offsets["city_code"] == city_code)]
@@ -381,15 +412,19 @@ def _print_offsets(offsets: pd.DataFrame) -> None:
                 continue
             row = hit.iloc[0]
             cells.append(f"{row['offset_db']:+.1f} ({row['n_tests']:,}){'' if row['usable'] else '*'}")
-        table.add_row(label, *cells)
-    console.print(table)
+        rows.append([label, *cells])
+    print_rows(title, headers, rows, left=1)
     if len(counties):
-        console.print(f"{len(counties):,} county clutter offsets (all bands, shrunk towards their city): "
-                         f"{counties['offset_db'].min():+.1f} .. {counties['offset_db'].max():+.1f} dB; a cell "
-                         "moves by its band's all-cities offset plus its county's", soft_wrap=True)
-    console.print(f"{attrs.get('tests', 0):,} tests compared ({attrs.get('unpredicted', 0):,} without a "
-                     f"prediction at the test point); apply with `village5g analyze --calibration "
-                     f"{attrs.get('round')}`", soft_wrap=True)
+        low, high = counties["offset_db"].min(), counties["offset_db"].max()
+        console.print(bi(f"区县地物偏差 {len(counties):,} 个（全部频段，向所在地市收缩）：{low:+.1f} .. {high:+.1f} dB",
+                         f"{len(counties):,} county clutter offsets (all bands, shrunk towards their city): "
+                         f"{low:+.1f} .. {high:+.1f} dB; a cell moves by its band's all-cities offset plus its "
+                         "county's"), soft_wrap=True)
+    n, unpredicted, round_ = attrs.get("tests", 0), attrs.get("unpredicted", 0), attrs.get("round")
+    console.print(bi(f"比较了 {n:,} 条测试（{unpredicted:,} 条在测试点无预测）；用 `village5g analyze --calibration "
+                     f"{round_}` 应用",
+                     f"{n:,} tests compared ({unpredicted:,} without a prediction at the test point); apply with "
+                     f"`village5g analyze --calibration {round_}`"), soft_wrap=True)
 
 
 def _fmt(value: object) -> str:

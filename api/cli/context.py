@@ -142,6 +142,25 @@ def resolve_cities(store: Store, values: list[str] | None) -> tuple[str, ...]:
         raise typer.BadParameter(str(exc), param_hint="--city") from None
 
 
+#: The Chinese of what the CLI counts (stored rows, a run's verdicts), by the English key.
+COUNTS_ZH = {"divisions": "行政区划", "villages": "行政村", "village_committees": "村委会", "stations": "小区",
+             "measurements": "测量", "mr_grids": "MR 栅格", "covered": "有覆盖", "weak": "弱覆盖",
+             "uncovered": "无覆盖", "no_site": "无站址", "measured": "实测定论", "tests": "测试"}
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """Counts Chinese first, the English list unchanged in brackets:
+    ``行政村 21,958，村委会 13,263 (21,958 villages, 13,263 village committees)``."""
+    return bi("，".join(f"{COUNTS_ZH.get(k, k)} {v:,}" for k, v in counts.items()),
+              ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items()))
+
+
+def wrote(path: object, chinese: str = "", english: str = "") -> None:
+    """The line after a file is written, Chinese first: ``已写出 out.csv (wrote out.csv)``, what it holds
+    after the path when said (``chinese`` and ``english`` start with their own separator)."""
+    console.print(bi(f"已写出 {path}{chinese}", f"wrote {path}{english}"), soft_wrap=True, highlight=False)
+
+
 def heading(chinese: str, english: str) -> str:
     """A column header of a printed table: the Chinese, the English on a second line under it (a column
     is as wide as the wider of the two, not both side by side)."""
@@ -149,13 +168,16 @@ def heading(chinese: str, english: str) -> str:
 
 
 def print_rows(title: str, headers: list[str], rows: list[list[str]], *, totals: list[list[str]] | None = None,
-               left: int, shrink: int | None = None) -> None:
+               left: int, also_left: tuple[int, ...] = (), shrink: int | None = None,
+               fold: int | None = None) -> None:
     """A compact table (no outer or vertical rules) whose columns are as wide as their widest cell
     (in terminal cells: a Chinese character takes two): nothing is cut or wrapped. A header may have
-    several lines (:func:`heading`). The first ``left`` columns are left-aligned (codes, names), the
-    rest right-aligned; column ``shrink`` alone may be cut with an ellipsis on a narrow terminal. When
+    several lines (:func:`heading`). The first ``left`` columns and those of ``also_left`` are
+    left-aligned (codes, names, text), the rest right-aligned; column ``shrink`` alone may be cut with
+    an ellipsis on a narrow terminal, and column ``fold`` (long free text) wrapped within itself. When
     the table is still wider than the terminal it is printed whole (the terminal wraps its lines)
-    rather than cutting a code or a name. ``totals`` rows follow a rule, in bold."""
+    rather than cutting a code or a name. ``totals`` rows follow a rule, in bold. A title wider than
+    the table is printed on its own line above it."""
     from rich import box
 
     totals = totals or []
@@ -165,12 +187,18 @@ def print_rows(title: str, headers: list[str], rows: list[list[str]], *, totals:
     for j, (name, width) in enumerate(zip(headers, widths, strict=True)):
         if j == shrink:
             table.add_column(name, no_wrap=True, overflow="ellipsis", min_width=min(width, 4), max_width=width)
+        elif j == fold:
+            table.add_column(name, overflow="fold", min_width=min(width, 24), max_width=width)
         else:
-            table.add_column(name, no_wrap=True, min_width=width, justify="left" if j < left else "right")
+            table.add_column(name, no_wrap=True, min_width=width,
+                             justify="left" if j < left or j in also_left else "right")
     for i, row in enumerate(rows):
         table.add_row(*row, end_section=bool(totals) and i == len(rows) - 1)
     for row in totals:
         table.add_row(*row, style="bold")
-    needed = sum(widths if shrink is None else [w if j != shrink else min(w, 4) for j, w in enumerate(widths)])
+    needed = sum(min(w, 4) if j == shrink else min(w, 24) if j == fold else w for j, w in enumerate(widths))
     needed += 2 * (len(headers) - 1)
+    if cell_len(title) > needed:  # a title wider than the table: a line of its own, not wrapped over two
+        table.title = None
+        console.print(title, soft_wrap=True, highlight=False)
     console.print(table, width=max(console.width, needed), crop=False)

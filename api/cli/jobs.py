@@ -12,13 +12,14 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from api.cli.context import console, err_console, tag
+from api.cli.context import console, err_console, heading, print_rows, tag
 from api.cli.context import open_service_store as _store
 from api.cli.context import service_settings as _settings
 from api.jobs import owner_id
 from api.scheduler import JobScheduler
+from coverage.errors import bi
 
 jobs_app = typer.Typer(name="jobs", help="Job history (analyses, refresh, snapshot, report); run a scheduled job now.",
                        invoke_without_command=True)
@@ -66,15 +67,13 @@ def jobs_list(
 
     with _store(_settings()) as store:
         records = list_jobs(store, limit=limit, kind=kind)
-    table = Table(title=f"{len(records)} job(s), newest first (times UTC)")
-    for col in ("id", "kind", "status", "trigger", "fire/start", "try", "run"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("outcome", overflow="fold")
-    for r in records:
-        table.add_row(str(r["id"]), r["kind"], r["status"], r.get("trigger") or "",
-                      _when(r.get("scheduled_for") or r["started_at"] or r["created_at"]),
-                      str(r.get("attempt") or ""), str(r["run_id"] or ""), _outcome(r))
-    console.print(table)
+    rows = [[str(r["id"]), r["kind"], r["status"], r.get("trigger") or "",
+             _when(r.get("scheduled_for") or r["started_at"] or r["created_at"]), str(r.get("attempt") or ""),
+             str(r["run_id"] or ""), escape(_outcome(r))] for r in records]
+    print_rows(bi(f"{len(records)} 个作业，最新的在前（UTC 时间）", f"{len(records)} job(s), newest first (times UTC)"),
+               [heading("编号", "id"), heading("类型", "kind"), heading("状态", "status"), heading("触发", "trigger"),
+                heading("触发/开始", "fire/start"), heading("次数", "try"), heading("运行", "run"),
+                heading("结果", "outcome")], rows, left=5, fold=7)
 
 
 @jobs_app.command("run")
@@ -89,7 +88,7 @@ def jobs_run(name: Annotated[JobName, typer.Argument(help="The job to run now")]
         record = read_job(store, job_id)
         follow = _followers(store, record)
     for r in (record, *follow):
-        console.print(f"job {r['id']} {r['kind']}: {r['status']}; {_outcome(r)}", soft_wrap=True)
+        console.print(f"作业 (job) {r['id']} {r['kind']}: {r['status']}; {escape(_outcome(r))}", soft_wrap=True)
         for rejected in (r.get("result") or {}).get("rejected", []):
             err_console.print(f"{tag('rejected')} {rejected['file']} -> {rejected['moved_to']}: "
                               + "; ".join(rejected["problems"][:3]), soft_wrap=True)
@@ -123,11 +122,11 @@ def scheduler() -> None:
         jobs = JobScheduler(store, settings, owner=owner_id())
         jobs.start()
         for name in jobs.schedules:
-            err_console.print(f"{name}: {jobs.schedules[name]} ({settings.schedule_timezone}); next "
-                              f"{jobs.next_fire_time(name) or 'never'}", soft_wrap=True)
-        err_console.print(f"drop folder: {settings.resolved_drop_dir}", soft_wrap=True)
+            err_console.print(f"{name}: {jobs.schedules[name]} ({settings.schedule_timezone})；下次 (next) "
+                              f"{jobs.next_fire_time(name) or '不再运行 (never)'}", soft_wrap=True)
+        err_console.print(f"投放文件夹 (drop folder)：{settings.resolved_drop_dir}", soft_wrap=True)
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         stop.wait()
-        err_console.print("stopping: a job that is running finishes first")
+        err_console.print(bi("正在停止：运行中的作业先完成", "stopping: a job that is running finishes first"))
         jobs.shutdown(wait=True)

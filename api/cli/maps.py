@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.context import console, open_store, region_options, resolve_cities
+from api.cli.context import console, open_store, region_options, resolve_cities, wrote
+from coverage.errors import bi
 
 if TYPE_CHECKING:
     from maps import MapOptions
@@ -67,16 +68,17 @@ def map_command(
             written = []
             for name, m in drill_down_maps(source, output.name, options):
                 written.append(write_html(m, output.parent / name, offline=offline))
-            console.print(f"wrote {len(written)} maps of run {source.run_id} to {output.parent} "
-                          f"(province: {output})", soft_wrap=True)
+            console.print(bi(f"已写出运行 {source.run_id} 的 {len(written)} 张地图到 {output.parent}（全省：{output}）",
+                             f"wrote {len(written)} maps of run {source.run_id} to {output.parent} "
+                             f"(province: {output})"), soft_wrap=True)
             return
         with region_options():
             m = source.region(city=city, county=county, options=options) if regional else source.province(options)
     path = write_html(m, output, offline=offline)
     size_mb = path.stat().st_size / 1e6
-    console.print(f"wrote {path} ({size_mb:.1f} MB, run {source.run_id}"
-                      + (", self-contained" if offline else ", assets in village5g-static/") + ")",
-                      soft_wrap=True)
+    wrote(path, f"（{size_mb:.1f} MB，运行 {source.run_id}，" + ("自包含" if offline else "资源在 village5g-static/")
+          + "）", f" ({size_mb:.1f} MB, run {source.run_id}"
+          + (", self-contained" if offline else ", assets in village5g-static/") + ")")
 
 
 def _audit_map(round_number: int, output: Path, *, city: str | None, county: str | None, drill_down: bool,
@@ -90,5 +92,8 @@ def _audit_map(round_number: int, output: Path, *, city: str | None, county: str
         codes = resolve_cities(store, [city] if city else None)
         m = build_audit_map(store, round_number, city=codes[0] if codes else None, options=options)
     path = write_html(m, output, offline=offline)
-    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, audit round {round_number}"
-                      + (", self-contained" if offline else ", assets in village5g-static/") + ")", soft_wrap=True)
+    size_mb = path.stat().st_size / 1e6
+    wrote(path, f"（{size_mb:.1f} MB，第 {round_number} 轮抽查，"
+          + ("自包含" if offline else "资源在 village5g-static/") + "）",
+          f" ({size_mb:.1f} MB, audit round {round_number}"
+          + (", self-contained" if offline else ", assets in village5g-static/") + ")")

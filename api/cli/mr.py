@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from coverage.errors import bi
 from coverage.store.storage import Store
 
 
@@ -13,13 +14,19 @@ def ingest_mr_file(store: Store, file: Path, *, crs: str | None, encoding: str |
     """Validate and store an MR file; the line to print."""
     from coverage.ingest.mr import ingest_mr
 
-    step(f"reading, validating and storing {file.name} (MR grid statistics, in chunks)")
+    step(bi(f"分块读取、校验并存储 {file.name}（MR 栅格统计）",
+            f"reading, validating and storing {file.name} (MR grid statistics, in chunks)"))
     result = ingest_mr(store, file, crs=crs, encoding=encoding, sheet=sheet, threshold_dbm=threshold_dbm,
                        replace=replace, progress=step)
     periods = ", ".join(f"{a}..{b}" for a, b in result.periods[:4]) + (" ..." if len(result.periods) > 4 else "")
-    threshold = f"; share counted at >= {result.threshold_dbm:g} dBm" if result.threshold_dbm is not None else ""
-    return (f"stored {result.rows:,} MR grid rows from {file.name} ({', '.join(result.operators)}; {periods}"
-            f"{threshold})" + (" (replacing the stored MR)" if replace else ""))
+    level = result.threshold_dbm
+    operators = ", ".join(result.operators)
+    return bi(f"已从 {file.name} 存储 {result.rows:,} 行 MR 栅格数据（{operators}；{periods}"
+              + (f"；占比按 >= {level:g} dBm 统计" if level is not None else "") + "）"
+              + ("，替换原有 MR" if replace else ""),
+              f"stored {result.rows:,} MR grid rows from {file.name} ({operators}; {periods}"
+              + (f"; share counted at >= {level:g} dBm" if level is not None else "") + ")"
+              + (" (replacing the stored MR)" if replace else ""))
 
 
 def export_mr_file(store: Store, output: Path, fmt: str | None) -> str:
@@ -27,7 +34,7 @@ def export_mr_file(store: Store, output: Path, fmt: str | None) -> str:
     from coverage.ingest.mr import export_mr
 
     rows = export_mr(store, output, fmt=fmt)
-    return f"wrote {rows:,} MR grid rows to {output}"
+    return bi(f"已写出 {rows:,} 行 MR 栅格数据到 {output}", f"wrote {rows:,} MR grid rows to {output}")
 
 
 def seed_mr(store: Store, world: object, *, seed: int, step: Callable[[str], None]) -> int:
@@ -37,9 +44,9 @@ def seed_mr(store: Store, world: object, *, seed: int, step: Callable[[str], Non
     from coverage.ingest.mr import write_mr_frame
     from seeds.mr import world_mr
 
-    step("drawing the operators' MR grid statistics")
+    step(bi("生成运营商 MR 栅格统计", "drawing the operators' MR grid statistics"))
     frame = world_mr(world, seed)
-    step(f"storing {len(frame):,} MR grid rows")
+    step(bi(f"存储 {len(frame):,} 行 MR 栅格数据", f"storing {len(frame):,} MR grid rows"))
     digest = hashlib.sha256(f"seeds.mr seed={seed} rows={len(frame)}".encode()).hexdigest()
     return write_mr_frame(store, frame, file_name="seed world MR", sha256=digest)
 
@@ -52,6 +59,7 @@ def mr_status_line(store: Store) -> str | None:
     if summary.empty:
         return None
     per_period = summary.groupby(["period_start", "period_end"], sort=True)[["rows", "samples"]].sum().reset_index()
-    parts = [f"{a}..{b}: {int(n):,} rows, {int(k):,} samples"
-             for a, b, n, k in per_period[["period_start", "period_end", "rows", "samples"]].itertuples(index=False)]
-    return "MR grid statistics: " + "; ".join(parts)
+    periods = list(per_period[["period_start", "period_end", "rows", "samples"]].itertuples(index=False))
+    return bi("MR 栅格统计：" + "；".join(f"{a}..{b}：{int(n):,} 行，{int(k):,} 个采样" for a, b, n, k in periods),
+              "MR grid statistics: " + "; ".join(f"{a}..{b}: {int(n):,} rows, {int(k):,} samples"
+                                                 for a, b, n, k in periods))

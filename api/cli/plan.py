@@ -10,9 +10,10 @@ from typing import Annotated
 
 import typer
 
-from api.cli.context import console
+from api.cli.context import console, wrote
 from api.cli.context import open_store as _store
 from api.cli.context import steps as _steps
+from coverage.errors import bi
 
 
 def plan_command(
@@ -51,11 +52,13 @@ def plan_command(
         plan = plan_sites(villages, stations, measurements, n_sites=sites, rules=rule_set, params=params,
                           band=band, operator=operator, candidates=points, region=region, progress=step)
     before = plan.covered_before
-    console.print(f"{len(plan.sites)} sites planned from {plan.candidates:,} candidates in "
-                  f"{plan.timings_s['total_s']:.1f} s ({rule_set.label}); covered {before:,} -> "
-                  f"{before + int(plan.sites['gained'].sum()):,} of {plan.villages:,} villages; 通达率 "
-                  f"{rate_text(reach_rate(before, plan.villages))} -> "
-                  f"{rate_text(reach_rate(before + int(plan.sites['gained'].sum()), plan.villages))}", soft_wrap=True)
+    after, seconds = before + int(plan.sites["gained"].sum()), plan.timings_s["total_s"]
+    rates = f"{rate_text(reach_rate(before, plan.villages))} -> {rate_text(reach_rate(after, plan.villages))}"
+    console.print(bi(f"从 {plan.candidates:,} 个候选点规划 {len(plan.sites)} 个站点，用时 {seconds:.1f} 秒"
+                     f"（{rule_set.label}）；{plan.villages:,} 个行政村中通达 {before:,} -> {after:,}；通达率 {rates}",
+                     f"{len(plan.sites)} sites planned from {plan.candidates:,} candidates in {seconds:.1f} s "
+                     f"({rule_set.label}); covered {before:,} -> {after:,} of {plan.villages:,} villages; 通达率 "
+                     f"{rates}"), soft_wrap=True)
     for row in plan.sites.itertuples():
         console.print(f"{row.rank:>3} {row.site_id} {row.lon:.6f},{row.lat:.6f} {row.band} {row.operator} "
                       f"+{row.gained} -> {row.reach_rate:.2%}", soft_wrap=True)
@@ -66,10 +69,10 @@ def plan_command(
             plan_map(plan.sites, villages, path)
         else:
             write_table(plan.sites, path, layer="plan")
-        console.print(f"wrote {path}", soft_wrap=True)
+        wrote(path)
     if sites_file:
         write_output("stations", plan_stations(plan), sites_file)
-        console.print(f"wrote {sites_file}", soft_wrap=True)
+        wrote(sites_file)
 
 
 def what_if_command(add_sites: Path, output: Path | None) -> None:
@@ -80,14 +83,18 @@ def what_if_command(add_sites: Path, output: Path | None) -> None:
 
     added = read_input("stations", add_sites).frame
     with _store() as store, _steps() as step:
-        step(f"what-if: {len(added):,} proposed cells from {add_sites.name}")
+        step(bi(f"假设分析：{add_sites.name} 中拟建小区 {len(added):,} 个",
+                f"what-if: {len(added):,} proposed cells from {add_sites.name}"))
         run_id, changed, counts = what_if_store(store, added)
     n = max(counts["villages"], 1)
-    console.print(f"what-if against run {run_id} (nothing stored): covered {counts['before']:,} -> "
-                  f"{counts['after']:,} of {counts['villages']:,}; 通达率 {counts['before'] / n:.1%} -> "
-                  f"{counts['after'] / n:.1%}; {len(changed):,} villages change verdict", soft_wrap=True)
+    covered = f"{counts['before']:,} -> {counts['after']:,}"
+    rates = f"{counts['before'] / n:.1%} -> {counts['after'] / n:.1%}"
+    console.print(bi(f"对照运行 {run_id} 的假设分析（未存储）：{counts['villages']:,} 个行政村中通达 {covered}；"
+                     f"通达率 {rates}；{len(changed):,} 个行政村结论改变",
+                     f"what-if against run {run_id} (nothing stored): covered {covered} of {counts['villages']:,}; "
+                     f"通达率 {rates}; {len(changed):,} villages change verdict"), soft_wrap=True)
     for row in changed.head(50).itertuples():
         console.print(f"{row.code} {row.name} {row.verdict_before} -> {row.verdict_after}", soft_wrap=True)
     if output:
         write_table(changed, output, layer="whatif")
-        console.print(f"wrote {output}", soft_wrap=True)
+        wrote(output)

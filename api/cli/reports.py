@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.context import console, heading, open_store, print_rows
+from api.cli.context import console, heading, open_store, print_rows, wrote
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,7 +78,7 @@ def _written(frame: pd.DataFrame, output: Path | None, lang: str) -> None:
 
     if output:
         write_table(frame, output, layer="history", lang=lang)
-        console.print(f"wrote {output}")
+        wrote(output)
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -109,5 +109,5 @@ def report_command(
             path = write_report_xlsx(store, output, region=region, run_id=run)
         else:
             path = write_report_html(store, output, region=region, run_id=run)
-    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, region {region or 'province'})",
-                      soft_wrap=True)
+    size_mb = path.stat().st_size / 1e6
+    wrote(path, f"（{size_mb:.2f} MB，区域 {region or '全省'}）", f" ({size_mb:.2f} MB, region {region or 'province'})")

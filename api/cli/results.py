@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.context import console, heading, region_options
+from api.cli.context import console, heading, region_options, wrote
 from api.cli.context import open_store as _store
 from api.cli.context import print_rows as _print_rows
 from api.cli.options import Lang, LangOption, Level, TableFormat
 from api.cli.reports import print_history
-from coverage.errors import Village5gError
+from coverage.errors import Village5gError, bi
 
 
 def villages(
@@ -57,7 +57,9 @@ def villages(
     if output is None:
         raise typer.BadParameter("-o FILE is needed for this format", param_hint="--output")
     write_table(table, output, fmt=fmt.value, layer="villages", lang=lang.value)
-    console.print(f"wrote {len(table):,} villages of run {results.attrs['run_id']} to {output}")
+    run_id = results.attrs["run_id"]
+    console.print(bi(f"已写出运行 {run_id} 的 {len(table):,} 个行政村到 {output}",
+                     f"wrote {len(table):,} villages of run {run_id} to {output}"), soft_wrap=True)
 
 
 def summary(
@@ -97,7 +99,7 @@ def summary(
                                        f"target {target_rate:.0%})")
     if output:
         write_table(with_parent_city(frame, results), output, layer="summary", lang=lang.value)
-        console.print(f"wrote {output}")
+        wrote(output)
 
 
 def _print_summary(frame: object, total: object, *, title: str) -> None:

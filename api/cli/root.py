@@ -17,11 +17,10 @@ from typing import Annotated, Any, cast
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from api.cli.audit import audit_app
+from api.cli.context import COUNTS_ZH, configure, console, counts_text, err_console, heading, print_rows, state, tag
 from api.cli.context import artifacts_dir as _artifacts_dir
-from api.cli.context import configure, console, err_console, state, tag
 from api.cli.context import open_store as _store
 from api.cli.context import steps as _steps
 from api.cli.jobs import jobs_app, scheduler
@@ -31,7 +30,7 @@ from api.cli.plan import plan_command, what_if_command
 from api.cli.reports import report_command
 from api.cli.results import summary, villages
 from api.cli.service import keys_app, serve
-from coverage.errors import Village5gError
+from coverage.errors import Village5gError, bi
 from coverage.schema import Kind
 from coverage.store.storage import IngestRecord
 
@@ -92,9 +91,9 @@ def seed(
             fingerprint, counts = seed_national_world(store, codes, seed=seed, progress=step, mr=mr)
         else:
             world = build_world(seed=seed, progress=step, terrain=terrain)
-            step("computing checksums")
+            step(bi("计算校验和", "computing checksums"))
             fingerprint = world_checksums(world)["all"]
-            step("writing to the database")
+            step(bi("写入数据库", "writing to the database"))
             counts = store.seed(
                 divisions_frame=world.divisions,
                 frames={"villages": world.villages, "stations": world.stations, "measurements": world.measurements},
@@ -104,11 +103,10 @@ def seed(
 
             counts["mr_grids"] = seed_mr(store, world, seed=seed, step=step)
             _seed_terrain(store, world, step)
-    console.print(
-        f"seed world {fingerprint[:12]} stored in {time.perf_counter() - started:.1f} s: "
-        + ", ".join(f"{v:,} {k}" for k, v in counts.items()),
-        soft_wrap=True,
-    )
+    seconds = time.perf_counter() - started
+    console.print(bi(f"种子世界 {fingerprint[:12]} 已存储，用时 {seconds:.1f} 秒",
+                     f"seed world {fingerprint[:12]} stored in {seconds:.1f} s") + "：" + counts_text(counts),
+                  soft_wrap=True)
 
 
 def _seed_terrain(store: Any, world: Any, step: Any) -> None:
@@ -121,7 +119,7 @@ def _seed_terrain(store: Any, world: Any, step: Any) -> None:
     if world.terrain is None:
         clear_terrain(store, folder)
         return
-    step("writing the terrain rasters")
+    step(bi("写入地形栅格", "writing the terrain rasters"))
     with tempfile.TemporaryDirectory() as tmp:
         dem, landcover = world.terrain.write(Path(tmp))
         store_terrain(store, "dem", dem, folder)
@@ -171,12 +169,14 @@ def ingest(
         from coverage.ingest.terrain import store_terrain
 
         with _store() as store, _steps() as step:
-            step(f"checking and storing {file.name}")
+            step(bi(f"检查并存储 {file.name}", f"checking and storing {file.name}"))
             stored = store_terrain(store, kind_arg.value, file, state.settings.data_dir.resolve() / "terrain",
                                    classes=classes)
-        console.print(f"stored {stored.kind} {stored.file_name}: {stored.width:,} x {stored.height:,} pixels of "
-                      f"{stored.resolution[0]:g} x {stored.resolution[1]:g} ({stored.crs}), sha256 "
-                      f"{stored.sha256[:12]}; the next analysis uses it", soft_wrap=True)
+        size = (f"{stored.width:,} x {stored.height:,}", f"{stored.resolution[0]:g} x {stored.resolution[1]:g}")
+        console.print(bi(f"已存储 {stored.kind} {stored.file_name}：{size[0]} 像素，像素 {size[1]}（{stored.crs}），"
+                         f"sha256 {stored.sha256[:12]}；下次分析即使用",
+                         f"stored {stored.kind} {stored.file_name}: {size[0]} pixels of {size[1]} ({stored.crs}), "
+                         f"sha256 {stored.sha256[:12]}; the next analysis uses it"), soft_wrap=True)
         return
     if kind_arg is IngestKind.mr:
         from api.cli.mr import ingest_mr_file
@@ -197,11 +197,13 @@ def ingest(
         _ingest_committees(file, given, dry_run=dry_run)
         return
     kind = KindArg(kind_arg.value)
+    what = COUNTS_ZH.get(kind.value, kind.value)  # 行政村, 小区, 测量: what the lines say is stored
     mapping = load_profile(profile, state.settings.profiles, kind=kind.value).merged(given) if profile else given
     mapping.check(kind.value)
     if save_profile:
         saved = write_profile(mapping, profile_path(save_profile, state.settings.profiles), kind=kind.value)
-        console.print(f"profile {save_profile} saved to {saved}")
+        console.print(bi(f"映射方案 {save_profile} 已保存到 {saved}", f"profile {save_profile} saved to {saved}"),
+                      soft_wrap=True)
     if dry_run:
         inspection = inspect_input(kind.value, file, mapping=mapping)
         if inspection.result is not None:
@@ -215,20 +217,24 @@ def ingest(
             console.print(f"{tag(problem.severity)} {escape(str(problem))}", soft_wrap=True,
                           highlight=False)
         if inspection.result is None:
-            console.print(f"dry run: {file.name} would be rejected ({len(inspection.problems)} problem(s)); "
-                          "nothing stored")
+            n = len(inspection.problems)
+            console.print(bi(f"试运行：{file.name} 将被拒收（{n} 个问题）；未存储任何数据",
+                             f"dry run: {file.name} would be rejected ({n} problem(s)); nothing stored"),
+                          soft_wrap=True)
             raise typer.Exit(1)
-        console.print(f"dry run: {inspection.result.rows:,} {kind.value} would be stored from {file.name}; "
-                      "nothing stored")
+        rows = inspection.result.rows
+        console.print(bi(f"试运行：将从 {file.name} 存储 {rows:,} 行{what}数据；未存储任何数据",
+                         f"dry run: {rows:,} {kind.value} would be stored from {file.name}; nothing stored"),
+                      soft_wrap=True)
         return
     with _store() as store, _steps() as step:
-        step(f"reading and validating {file.name}")
+        step(bi(f"读取并校验 {file.name}", f"reading and validating {file.name}"))
         result = read_input(kind.value, file, mapping=mapping)
         far = far_from_villages(result, extent(store, "villages"))
         if far is not None:
             raise ValidationError([far])
         fill_division_names(result, store.read_divisions())
-        step(f"storing {result.rows:,} {kind.value}")
+        step(bi(f"存储 {result.rows:,} 行{what}数据", f"storing {result.rows:,} {kind.value}"))
         written = store.write(
             cast(Kind, kind.value), result.frame, replace=replace,
             record=IngestRecord(kind=cast(Kind, kind.value), file_name=result.file_name, sha256=result.file_sha256,
@@ -236,8 +242,9 @@ def ingest(
         )
     for warning in result.warnings:
         err_console.print(f"{tag('warning')} {warning}", soft_wrap=True)
-    console.print(f"stored {written:,} {kind.value} from {file.name}"
-                  + (" (replacing the previous set)" if replace else ""))
+    console.print(bi(f"已从 {file.name} 存储 {written:,} 行{what}数据" + ("，替换原有数据" if replace else ""),
+                     f"stored {written:,} {kind.value} from {file.name}"
+                     + (" (replacing the previous set)" if replace else "")), soft_wrap=True)
 
 
 def _ingest_committees(file: Path, mapping: Any, *, dry_run: bool) -> None:
@@ -245,7 +252,6 @@ def _ingest_committees(file: Path, mapping: Any, *, dry_run: bool) -> None:
     from coverage.errors import ConfigError, where
     from coverage.ingest import file_sha256
     from coverage.ingest.committees import match_committees, read_committees, store_committee_points
-    from coverage.ingest.messages import bi
 
     points, warnings = read_committees(file, mapping=mapping)
     with _store() as store:
@@ -267,25 +273,29 @@ def _ingest_committees(file: Path, mapping: Any, *, dry_run: bool) -> None:
             err_console.print(f"{tag(m.status)} {escape(where(file.name, m.row))}："
                               f"{escape(m.code or '')} {escape(m.name or '')} {what}", soft_wrap=True, highlight=False)
         if len(shown) > 20:
-            err_console.print(f"and {len(shown) - 20} more ambiguous or unmatched row(s)")
+            err_console.print(bi(f"另有 {len(shown) - 20} 行不唯一或未匹配",
+                                 f"and {len(shown) - 20} more ambiguous or unmatched row(s)"))
         if dry_run:
-            console.print(f"dry run: {report.summary()}; nothing stored")
+            console.print(bi("试运行：未存储任何数据", f"dry run: {report.summary()}; nothing stored"), soft_wrap=True)
             return
         updated = store_committee_points(store, report, sha256=file_sha256(file), crs=str(mapping.crs or "file/WGS84"))
-    console.print(f"committee points of {updated:,} villages stored from {file.name} ({report.summary()})")
+    console.print(bi(f"已从 {file.name} 存储 {updated:,} 个行政村的村委会位置",
+                     f"committee points of {updated:,} villages stored from {file.name} ({report.summary()})"),
+                  soft_wrap=True)
 
 
 def _print_columns(inspection: Any) -> None:
     """The dry run's table: each file column, what it was read as, and sample cells converted."""
-    table = Table(title=f"{inspection.file_name}: how each column is read", show_lines=False)
-    for name in ("file column", "read as", "because", "unit / conversion", "first rows: cell -> value"):
-        table.add_column(name, overflow="fold")
+    rows = []
     for use in inspection.columns:
         conversion = "; ".join(x for x in (use.unit or "", use.note) if x)
         samples = ", ".join(f"{raw or '(empty)'} -> {value or '(empty)'}" if use.column else raw or "(empty)"
                             for raw, value in use.samples)
-        table.add_row(escape(use.header), use.column or "-", use.how, escape(conversion), escape(samples))
-    console.print(table)
+        rows.append([escape(use.header), use.column or "-", use.how, escape(conversion), escape(samples)])
+    print_rows(bi(f"{inspection.file_name}：各列如何读取", f"{inspection.file_name}: how each column is read"),
+               [heading("文件列", "file column"), heading("读作", "read as"), heading("依据", "because"),
+                heading("单位/换算", "unit / conversion"),
+                heading("前几行：单元格 -> 值", "first rows: cell -> value")], rows, left=5, fold=4)
 
 
 class TemplateKind(StrEnum):
@@ -305,7 +315,9 @@ def template(
     from coverage.ingest.templates import write_template
 
     write_template(kind.value, output)
-    console.print(f"wrote the {kind.value} template to {output} (rows 2-3 are examples: delete them)")
+    console.print(bi(f"已写出{COUNTS_ZH.get(kind.value, kind.value)}模板 {output}（第 2-3 行是示例，请删除）",
+                     f"wrote the {kind.value} template to {output} (rows 2-3 are examples: delete them)"),
+                  soft_wrap=True)
 
 
 @app.command()
@@ -326,7 +338,8 @@ def export(
     with _store() as store:
         frame = store.read(cast(Kind, kind.value))
     write_output(kind.value, frame, output, fmt=fmt.value if fmt else None)
-    console.print(f"wrote {len(frame):,} {kind.value} to {output}")
+    console.print(bi(f"已写出 {len(frame):,} 行{COUNTS_ZH.get(kind.value, kind.value)}数据到 {output}",
+                     f"wrote {len(frame):,} {kind.value} to {output}"), soft_wrap=True)
 
 
 @app.command()
@@ -342,41 +355,42 @@ def status() -> None:
         from api.cli.mr import mr_status_line
 
         mr_line = mr_status_line(store)
-    console.print(f"database: {_redact(state.url)}", soft_wrap=True)
-    console.print(", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in counts.items()), soft_wrap=True)
+    console.print(f"数据库 (database)：{_redact(state.url)}", soft_wrap=True)
+    console.print(counts_text(counts), soft_wrap=True)
     if mr_line:
         console.print(mr_line, soft_wrap=True)
     if run is not None:
-        console.print(f"latest published run: {run['id']} ({run['finished_at']:%Y-%m-%d %H:%M:%S} UTC), "
-                      + ", ".join(f"{v:,} {k}" for k, v in (run["counts"] or {}).items()), soft_wrap=True)
+        when = f"{run['finished_at']:%Y-%m-%d %H:%M:%S} UTC"
+        console.print(bi(f"最新发布的运行：{run['id']}（{when}）", f"latest published run: {run['id']} ({when})")
+                      + "：" + counts_text(run["counts"] or {}), soft_wrap=True)
     if not cities.empty:
-        table = Table(title="villages per city")
-        for col in ("city code", "city", "village-level units", "village committees"):
-            table.add_column(col, justify="right" if "units" in col or "committees" in col else "left")
-        for row in cities.itertuples(index=False):
-            table.add_row(str(row.city_code), str(row.city_name or ""), f"{row.units:,}",
-                          f"{row.village_committees:,}")
-        console.print(table)
+        print_rows(bi("各地市行政村", "villages per city"),
+                   [heading("地市代码", "city code"), heading("地市", "city"),
+                    heading("村级单位", "village-level units"), heading("村委会", "village committees")],
+                   [[str(row.city_code), str(row.city_name or ""), f"{row.units:,}", f"{row.village_committees:,}"]
+                    for row in cities.itertuples(index=False)], left=2)
     if not cells.empty:
         pivot = cells.pivot_table(index=["operator", "band"], columns="status", values="cells",
                                   aggfunc="sum", fill_value=0)
-        table = Table(title="cells per operator and band")
-        table.add_column("operator")
-        table.add_column("band")
-        for status_name in pivot.columns:
-            table.add_column(str(status_name), justify="right")
+        rows = []
         for key, values in pivot.iterrows():
             labels = [str(k) for k in key] if isinstance(key, tuple) else [str(key), ""]
-            table.add_row(*labels, *(f"{int(v):,}" for v in values))
-        console.print(table)
+            rows.append([*labels, *(f"{int(v):,}" for v in values)])
+        print_rows(bi("各运营商、频段的小区数", "cells per operator and band"),
+                   [heading("运营商", "operator"), heading("频段", "band"),
+                    *(heading(STATUS_ZH.get(str(name), str(name)), str(name)) for name in pivot.columns)],
+                   rows, left=2)
     if not last.empty:
-        table = Table(title="last ingests")
-        for col in ("when (UTC)", "kind", "file", "rows", "mode", "sha256"):
-            table.add_column(col)
-        for row in last.itertuples(index=False):
-            table.add_row(f"{row.created_at:%Y-%m-%d %H:%M:%S}", str(row.kind), str(row.file_name),
-                          f"{row.rows:,}", str(row.mode), str(row.sha256)[:12])
-        console.print(table)
+        print_rows(bi("最近导入", "last ingests"),
+                   [heading("时间 (UTC)", "when (UTC)"), heading("类型", "kind"), heading("文件", "file"),
+                    heading("行数", "rows"), heading("方式", "mode"), "sha256"],
+                   [[f"{row.created_at:%Y-%m-%d %H:%M:%S}", str(row.kind), escape(str(row.file_name)),
+                     f"{row.rows:,}", str(row.mode), str(row.sha256)[:12]] for row in last.itertuples(index=False)],
+                   left=3, also_left=(4, 5))
+
+
+#: The Chinese of the stations' statuses, over the English in the status table.
+STATUS_ZH = {"active": "在网", "planned": "规划", "retired": "退网"}
 
 
 @app.command()
@@ -429,7 +443,7 @@ def analyze(
                                    progress=step, terrain=source) if calibration is not None else None)
         if fitted is not None:
             for band in fitted.bands.itertuples():
-                step(f"calibration {band.band}: {band.intercept_db:+.1f} dB at 1 km, "
+                step(f"校准 (calibration) {band.band}: {band.intercept_db:+.1f} dB at 1 km, "
                      f"{band.slope_db_per_decade:+.1f} dB/decade (400 m-3 km), {band.at_100m_db:+.1f} dB at 100 m "
                      f"(se {band.se_100m_db:.1f}), "
                      f"{band.samples:,} samples")
@@ -438,15 +452,16 @@ def analyze(
                               workers=workers or None, scheduler=scheduler, partition_villages=partition_villages,
                               limits=state.settings.limits, terrain=terrain)
     c = result.counts
+    seconds, rate = result.timings_s["total_s"], rate_text(reach_rate(c["covered"], c["villages"]))
     console.print(
-        f"run {result.run_id} published in {result.timings_s['total_s']:.1f} s ({rule_set.label}): "
-        f"{c['villages']:,} villages, {c['covered']:,} covered, {c['weak']:,} weak, "
-        f"{c['uncovered']:,} uncovered, {c['no_site']:,} without a site; 通达率 "
-        f"{rate_text(reach_rate(c['covered'], c['villages']))}",
-        soft_wrap=True,
-    )
+        bi(f"运行 {result.run_id} 已发布，用时 {seconds:.1f} 秒（{rule_set.label}）：行政村 {c['villages']:,}，"
+           f"有覆盖 {c['covered']:,}，弱覆盖 {c['weak']:,}，无覆盖 {c['uncovered']:,}，无站址 {c['no_site']:,}；"
+           f"通达率 {rate}",
+           f"run {result.run_id} published in {seconds:.1f} s ({rule_set.label}): {c['villages']:,} villages, "
+           f"{c['covered']:,} covered, {c['weak']:,} weak, {c['uncovered']:,} uncovered, {c['no_site']:,} without "
+           f"a site; 通达率 {rate}"), soft_wrap=True)
     if result.raster_path:
-        console.print(f"prediction raster: {result.raster_path}", soft_wrap=True)
+        console.print(f"预测栅格 (prediction raster)：{result.raster_path}", soft_wrap=True)
 
 
 app.command()(villages)
@@ -466,7 +481,6 @@ def demo(
     import shutil
 
     from api.cli.service import LogFormat, port_in_use, refuse_port
-    from coverage.errors import bi
     from coverage.ingest.export import write_table
     from coverage.model.parameters import ModelParameters
     from coverage.model.rules import DEFAULT_RULES
@@ -531,9 +545,11 @@ def demo(
                   soft_wrap=True, highlight=False)
     if serve_after:
         url = f"http://127.0.0.1:{port}"
-        console.print(f"starting the web console at {url}/ (dashboard, villages, map, audits, planning, data) and "
-                      f"the HTTP API: API docs {url}/docs, villages {url}/collections/villages/items, summary "
-                      f"{url}/summary, maps {url}/maps and {url}/maps/city/3203; Ctrl-C stops it",
+        console.print(bi(f"启动网页控制台 {url}/（总览、行政村、地图、抽查、规划、数据）和 HTTP API：API 文档 "
+                         f"{url}/docs；按 Ctrl-C 停止",
+                         f"starting the web console at {url}/ (dashboard, villages, map, audits, planning, data) "
+                         f"and the HTTP API: API docs {url}/docs, villages {url}/collections/villages/items, "
+                         f"summary {url}/summary, maps {url}/maps and {url}/maps/city/3203; Ctrl-C stops it"),
                       soft_wrap=True, highlight=False)
         serve(host="127.0.0.1", port=port, workers=1, log_format=LogFormat.text)
 

@@ -12,12 +12,13 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from api.cli.context import console, err_console, tag
+from api.cli.context import console, err_console, heading, print_rows, tag
 from api.cli.context import open_service_store as _store
 from api.cli.context import service_settings as _settings
 from api.service_settings import ServiceSettings
+from coverage.errors import bi
 
 keys_app = typer.Typer(name="keys", help="API keys of the HTTP service: create, list, revoke.",
                        no_args_is_help=True)
@@ -77,9 +78,10 @@ def serve(
     url = settings.resolved_database_url()
     with _store(settings):
         pass  # the schema exists before any worker starts, so workers never race to create it
-    err_console.print(f"serving http://{host}:{port}/ with {workers} worker(s); web console at /, API docs at /docs; "
-                      "Ctrl-C stops",
-                      soft_wrap=True, highlight=False)
+    err_console.print(bi(f"在 http://{host}:{port}/ 提供服务，{workers} 个工作进程；网页控制台在 /，API 文档在 /docs；"
+                         "按 Ctrl-C 停止",
+                         f"serving http://{host}:{port}/ with {workers} worker(s); web console at /, API docs at "
+                         "/docs; Ctrl-C stops"), soft_wrap=True, highlight=False)
     err_console.print(_scheduler_line(settings), soft_wrap=True, highlight=False)
     if workers == 1:
         app = create_app(settings)
@@ -94,14 +96,16 @@ def serve(
 def _scheduler_line(settings: ServiceSettings) -> str:
     """What the in-process scheduler will run, or that it is off."""
     if not settings.scheduler:
-        return "scheduler: off (VILLAGE5G_SCHEDULER=0)"
-    jobs = {"refresh": (settings.refresh_schedule, f"ingests new exports from {settings.resolved_drop_dir}, "
-                                                   "analyses and publishes"),
-            "snapshot": (settings.snapshot_schedule, "records the 通达率 history"),
-            "report": (settings.report_schedule, "writes the reports")}
-    parts = [f"{name} '{when}' ({what})" for name, (when, what) in jobs.items() if when != "off"]
-    return (f"scheduler ({settings.schedule_timezone}): " + "; ".join(parts) if parts else "scheduler: every job off"
-            ) + " (VILLAGE5G_SCHEDULER=0 turns it off)"
+        return "定时任务 (scheduler)：关闭 (off) (VILLAGE5G_SCHEDULER=0)"
+    drop = settings.resolved_drop_dir
+    jobs = {"refresh": (settings.refresh_schedule, bi(f"导入 {drop} 中的新导出文件，分析并发布",
+                                                      f"ingests new exports from {drop}, analyses and publishes")),
+            "snapshot": (settings.snapshot_schedule, bi("记录通达率历史", "records the 通达率 history")),
+            "report": (settings.report_schedule, bi("写出报告", "writes the reports"))}
+    parts = [f"{name} '{when}'：{what}" for name, (when, what) in jobs.items() if when != "off"]
+    return (f"定时任务 (scheduler, {settings.schedule_timezone})：" + "；".join(parts) if parts
+            else "定时任务 (scheduler)：所有作业均关闭 (every job off)"
+            ) + "；VILLAGE5G_SCHEDULER=0 可关闭 (turns it off)"
 
 
 @keys_app.command("create")
@@ -116,9 +120,11 @@ def keys_create(
 
     with _store(_settings()) as store:
         record, plain = create_key(store, role=role.value, region_code=region, label=label)
-    err_console.print(f"key {record.id}: role {record.role}"
-                      + (f", limited to region {record.region_code}" if record.region_code else "")
-                      + ". It is shown once; store it now.", soft_wrap=True)
+    region = record.region_code
+    err_console.print(bi(f"密钥 {record.id}：角色 {record.role}" + (f"，限于区域 {region}" if region else "")
+                         + "。只显示这一次，请立即保存。",
+                         f"key {record.id}: role {record.role}" + (f", limited to region {region}" if region else "")
+                         + ". It is shown once; store it now."), soft_wrap=True)
     print(plain)
 
 
@@ -129,13 +135,11 @@ def keys_list() -> None:
 
     with _store(_settings()) as store:
         records = list_keys(store)
-    table = Table(title=f"{len(records)} API key(s)")
-    for col in ("id", "role", "region", "label", "created (UTC)", "revoked (UTC)"):
-        table.add_column(col)
-    for r in records:
-        table.add_row(r.id, r.role, r.region_code or "", r.label or "", f"{r.created_at:%Y-%m-%d %H:%M}",
-                      f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "")
-    console.print(table)
+    rows = [[r.id, r.role, r.region_code or "", escape(r.label or ""), f"{r.created_at:%Y-%m-%d %H:%M}",
+             f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else ""] for r in records]
+    print_rows(bi(f"{len(records)} 个 API 密钥", f"{len(records)} API key(s)"),
+               [heading("编号", "id"), heading("角色", "role"), heading("区域", "region"), heading("备注", "label"),
+                heading("创建 (UTC)", "created (UTC)"), heading("吊销 (UTC)", "revoked (UTC)")], rows, left=6)
 
 
 @keys_app.command("revoke")
@@ -145,4 +149,4 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (the pa
 
     with _store(_settings()) as store:
         record = revoke_key(store, key_id)
-    console.print(f"revoked key {record.id} ({record.role})")
+    console.print(bi(f"已吊销密钥 {record.id}（{record.role}）", f"revoked key {record.id} ({record.role})"))
