@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from coverage.audit.stats import AuditReport
 
 audit_app = typer.Typer(
-    help="Audit sampling (抽查): fair, reproducible village samples, field results, pass rates, calibration.",
+    help="抽查：公平、可复现的行政村样本，现场结果，通过率，校准。\n\nAudit sampling (抽查): fair, reproducible "
+         "village samples, field results, pass rates, calibration.",
     no_args_is_help=True,
 )
 
@@ -98,7 +99,9 @@ def sample(
     lang: Annotated[str, typer.Option("--lang", help="CSV headers and labels: zh (Chinese) or en (column keys)")
                     ] = "zh",
 ) -> None:
-    """Draw a stratified, seeded sample of villages and store it as the next audit round."""
+    """分层抽取可复现的行政村样本，存为下一轮抽查。
+
+    Draw a stratified, seeded sample of villages and store it as the next audit round."""
     from coverage.audit.lists import write_sample
     from coverage.audit.rounds import draw_round, sampling_plan
     from coverage.audit.sampling import SUPPLEMENT
@@ -173,7 +176,9 @@ def list_(
     city: Annotated[str | None, typer.Option(help="Only this city (code or name)")] = None,
     limit: Annotated[int, typer.Option(help="Villages shown")] = 30,
 ) -> None:
-    """List the audit rounds, or the villages of one round."""
+    """列出抽查轮次，或某一轮的行政村。
+
+    List the audit rounds, or the villages of one round."""
     from coverage.audit.store import AuditStore
 
     with _store() as store:
@@ -242,7 +247,9 @@ def export(
     lang: Annotated[str, typer.Option("--lang", help="CSV headers and labels: zh (Chinese) or en (column keys)")
                     ] = "zh",
 ) -> None:
-    """Write a round's list: CSV (UTF-8 BOM), XLSX (a printable sheet per city), KML or GeoJSON."""
+    """写出某轮抽查清单：CSV、XLSX（每市一页，可打印）、KML 或 GeoJSON。
+
+    Write a round's list: CSV (UTF-8 BOM), XLSX (a printable sheet per city), KML or GeoJSON."""
     from coverage.audit.lists import write_sample
     from coverage.audit.store import AuditStore
 
@@ -268,7 +275,9 @@ def results(
     sheet: Annotated[str | None, typer.Option(help="Worksheet of an XLSX (default: the first)")] = None,
     replace: Annotated[bool, typer.Option(help="Replace the stored tests of the villages in the file")] = False,
 ) -> None:
-    """Validate a field-test file against a round and store it (nothing is stored on rejection)."""
+    """按某轮校验现场测试文件并存储（被拒收时不存储任何数据）。
+
+    Validate a field-test file against a round and store it (nothing is stored on rejection)."""
     from coverage.audit.rounds import upload_results
 
     with _store() as store:
@@ -309,7 +318,9 @@ def report(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the report (.xlsx or .json)")
                       ] = None,
 ) -> None:
-    """Pass rate per stratum and overall with intervals, predicted vs measured, calibration offsets."""
+    """各分层及总体通过率和区间，预测与实测对比，校准偏差。
+
+    Pass rate per stratum and overall with intervals, predicted vs measured, calibration offsets."""
     from dataclasses import replace as dc_replace
 
     from coverage.audit.outcomes import PassRule, load_pass_rule

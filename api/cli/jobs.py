@@ -21,7 +21,8 @@ from api.jobs import owner_id
 from api.scheduler import JobScheduler
 from coverage.errors import bi
 
-jobs_app = typer.Typer(name="jobs", help="Job history (analyses, refresh, snapshot, report); run a scheduled job now.",
+jobs_app = typer.Typer(name="jobs", help="作业历史（分析、刷新、快照、报告）；立即运行定时作业。\n\n"
+                                        "Job history (analyses, refresh, snapshot, report); run a scheduled job now.",
                        invoke_without_command=True)
 
 
@@ -60,7 +61,9 @@ def jobs_list(
     limit: Annotated[int, typer.Option(help="Jobs shown, newest first", min=1)] = 20,
     kind: Annotated[str | None, typer.Option(help="Only analysis, refresh, snapshot or report jobs")] = None,
 ) -> None:
-    """The job history, newest first (without a sub-command)."""
+    """作业历史，最新的在前（不带子命令时）。
+
+    The job history, newest first (without a sub-command)."""
     if ctx.invoked_subcommand is not None:
         return
     from coverage.runs.jobs import list_jobs
@@ -78,7 +81,9 @@ def jobs_list(
 
 @jobs_app.command("run")
 def jobs_run(name: Annotated[JobName, typer.Argument(help="The job to run now")]) -> None:
-    """Run a scheduled job now in this process and wait for it (it is recorded like a scheduled run)."""
+    """立即在本进程中运行一个定时作业并等待。
+
+    Run a scheduled job now in this process and wait for it (it is recorded like a scheduled run)."""
     from coverage.runs.jobs import read_job
 
     settings = _settings()
@@ -108,7 +113,9 @@ def _followers(store: Any, record: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def scheduler() -> None:
-    """Run the scheduled jobs (refresh, snapshot, report) in this process until Ctrl-C or SIGTERM.
+    """在本进程中运行定时作业（刷新、快照、报告），直到 Ctrl-C 或 SIGTERM。
+
+    Run the scheduled jobs (refresh, snapshot, report) in this process until Ctrl-C or SIGTERM.
 
     For deployments whose API runs with VILLAGE5G_SCHEDULER=0, or without an API. Several scheduler
     processes (and API workers) may run against one database: each due job runs once.

@@ -51,7 +51,9 @@ def map_command(
         "--audit", metavar="ROUND", help="The map of an audit round's sample instead: villages by field outcome "
                                          "(--city narrows it to one city)")] = None,
 ) -> None:
-    """Write a coverage map: the province by 5G通达率 (default), or a city or county with its villages."""
+    """写出覆盖地图：全省各地市通达率（默认），或一个地市、区县及其行政村。
+
+    Write a coverage map: the province by 5G通达率 (default), or a city or county with its villages."""
     from maps import MapOptions, MapSource, drill_down_maps, write_html
 
     if drill_down and (city or county):

@@ -37,7 +37,9 @@ def plan_command(
              "probability, 10.25 dB margin) otherwise")] = None,
     scope: Annotated[str, typer.Option(help="committees (NBS 200-399) or all village-level units")] = "committees",
 ) -> None:
-    """Choose new sites that bring the most villages to covered (greedy maximum coverage)."""
+    """选择让最多行政村达到通达的新站址（贪心最大覆盖）。
+
+    Choose new sites that bring the most villages to covered (greedy maximum coverage)."""
     from coverage.ingest.export import write_output, write_table
     from coverage.model.parameters import ModelParameters
     from coverage.model.rules import PLANNING_RULES, load_rules

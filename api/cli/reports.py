@@ -93,7 +93,9 @@ def report_command(
         "--format", help="xlsx or html (default: from the file name)")] = None,
     run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
 ) -> None:
-    """Write the report of a region: XLSX (KPIs by city/county, uncovered and weak villages, changes since
+    """写出区域报告：XLSX 或 HTML（离线可用）。
+
+    Write the report of a region: XLSX (KPIs by city/county, uncovered and weak villages, changes since
     the previous run, 通达率 history) or HTML (KPIs, chart of 通达率 over runs, changes, map; works offline)."""
     from coverage.reports.workbook import write_report_xlsx
     from maps.report import write_report_html

@@ -31,7 +31,9 @@ def villages(
     limit: Annotated[int, typer.Option(help="Rows shown by --format table")] = 50,
     lang: LangOption = Lang.zh,
 ) -> None:
-    """List villages of a run with their verdicts, filtered (e.g. the uncovered list of a city)."""
+    """列出某次运行的行政村及结论，可筛选（如某市的无覆盖清单）。
+
+    List villages of a run with their verdicts, filtered (e.g. the uncovered list of a city)."""
     from coverage.ingest.export import write_table
     from coverage.labels import parse_verdict
     from coverage.store.queries import village_table
@@ -75,7 +77,9 @@ def summary(
                     ] = None,
     lang: LangOption = Lang.zh,
 ) -> None:
-    """通达率 (5G reach rate), verdict counts, no-site villages and gap to target per region, with a
+    """各区域 5G 通达率、结论计数、无站址行政村和距目标差距，含全省合计行。
+
+    通达率 (5G reach rate), verdict counts, no-site villages and gap to target per region, with a
     total row for the whole province."""
     from coverage.ingest.export import write_table
     from coverage.store.regions import LEVEL_NAMES_ZH

@@ -36,7 +36,8 @@ from coverage.store.storage import IngestRecord
 
 app = typer.Typer(
     name="village5g",
-    help="5G rural coverage monitoring: villages x 5G stations, coverage verdicts, 5G reach rate.",
+    help="5G 农村覆盖监测：行政村 × 5G 基站，覆盖结论，5G 通达率。\n\n5G rural coverage monitoring: villages x 5G "
+         "stations, coverage verdicts, 5G reach rate.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -77,7 +78,9 @@ def seed(
                           "villages, forest), stored as `ingest dem|landcover` would, and a true field that "
                           "feels them")] = False,
 ) -> None:
-    """Build the Jiangsu seed world (real divisions, synthetic villages/stations/measurements)."""
+    """构建江苏种子世界（真实区划，合成的行政村、基站、测量）。
+
+    Build the Jiangsu seed world (real divisions, synthetic villages/stations/measurements)."""
     from seeds.national import parse_provinces, seed_national_world
     from seeds.world import build_world, world_checksums
 
@@ -159,7 +162,9 @@ def ingest(
         help="landcover: a class table (CSV: code, name, clutter_type, height_m, sigma_db) instead of the "
              "ESA WorldCover codes")] = None,
 ) -> None:
-    """Validate FILE completely, then store it in one transaction (nothing is stored on rejection).
+    """完整校验文件，再在一个事务中存储（被拒收时不存储任何数据）。
+
+    Validate FILE completely, then store it in one transaction (nothing is stored on rejection).
 
     `mr` (operators' MR grid statistics: CSV, Parquet or XLSX) is read and stored in chunks, still in
     one transaction (--crs, --encoding, --layer for the sheet, --threshold, --replace).
@@ -310,7 +315,9 @@ def template(
     kind: Annotated[TemplateKind, typer.Argument(help="Which data the workbook collects")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Workbook to write (.xlsx)")],
 ) -> None:
-    """Write a fill-in workbook: Chinese headers with units, allowed values as data validation, two
+    """写出填报模板：带单位的中文表头、下拉校验、两行示例和逐列说明。
+
+    Write a fill-in workbook: Chinese headers with units, allowed values as data validation, two
     example rows and a sheet explaining every column; `ingest` reads it back as it is."""
     from coverage.ingest.templates import write_template
 
@@ -326,7 +333,9 @@ def export(
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write")],
     fmt: Annotated[ExportFormat | None, typer.Option("--format", help="Format (default: from the file suffix)")] = None,
 ) -> None:
-    """Write what is stored, in a form `ingest` reads back (CSV is UTF-8 with BOM for Excel)."""
+    """导出已存储的数据，ingest 可原样读回（CSV 为带 BOM 的 UTF-8）。
+
+    Write what is stored, in a form `ingest` reads back (CSV is UTF-8 with BOM for Excel)."""
     from coverage.ingest.export import write_output
 
     if kind is KindArg.mr:
@@ -344,7 +353,9 @@ def export(
 
 @app.command()
 def status() -> None:
-    """What is stored: counts, villages per city, cells per operator and band, last ingests and runs."""
+    """已存储的内容：数量、各地市行政村、各运营商频段小区、最近导入和运行。
+
+    What is stored: counts, villages per city, cells per operator and band, last ingests and runs."""
     with _store() as store:
         counts = store.counts()
         cities = store.counts_by_city()
@@ -421,7 +432,9 @@ def analyze(
     terrain: Annotated[bool, typer.Option(
         help="Use the stored DEM and land cover when there are any (--no-terrain: flat ground)")] = True,
 ) -> None:
-    """Predict coverage, decide village verdicts and publish them as a new run (atomically)."""
+    """预测覆盖、判定行政村结论，并原子地发布为新的运行。
+
+    Predict coverage, decide village verdicts and publish them as a new run (atomically)."""
     if add_sites is not None:
         what_if_command(add_sites, output)
         return
@@ -476,7 +489,9 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the HTTP API with --serve", min=1, max=65535)] = 8000,
     lang: LangOption = Lang.zh,
 ) -> None:
-    """Seed (if empty), analyze, write the key outputs (uncovered list, summaries, the province report,
+    """演示：播种（库为空时）、分析、写出主要输出，可选启动服务。
+
+    Seed (if empty), analyze, write the key outputs (uncovered list, summaries, the province report,
     GeoPackage, GeoTIFF, maps) and optionally serve the API: the README's main job."""
     import shutil
 

@@ -20,7 +20,8 @@ from api.cli.context import service_settings as _settings
 from api.service_settings import ServiceSettings
 from coverage.errors import bi
 
-keys_app = typer.Typer(name="keys", help="API keys of the HTTP service: create, list, revoke.",
+keys_app = typer.Typer(name="keys", help="HTTP 服务的 API 密钥：创建、列出、吊销。\n\n"
+                                        "API keys of the HTTP service: create, list, revoke.",
                        no_args_is_help=True)
 
 
@@ -64,7 +65,9 @@ def serve(
         help="Logs on standard error: json (one object per line, for log collectors) or text (for people); "
              "default VILLAGE5G_LOG_FORMAT, else json")] = None,
 ) -> None:
-    """Serve the HTTP API (OGC API - Features, summaries, runs, exports, ingest) with uvicorn."""
+    """启动 HTTP API 服务（uvicorn）。
+
+    Serve the HTTP API (OGC API - Features, summaries, runs, exports, ingest) with uvicorn."""
     import uvicorn
 
     from api.app import create_app, settle_heap
@@ -115,7 +118,9 @@ def keys_create(
         help="Limit the key to this division code prefix (2, 4, 6, 9 or 12 digits, e.g. 3201 for 南京市)")] = None,
     label: Annotated[str | None, typer.Option(help="A note on who holds the key")] = None,
 ) -> None:
-    """Make an API key and print it once (only a hash of it is stored)."""
+    """生成 API 密钥并只显示一次（只存储其哈希）。
+
+    Make an API key and print it once (only a hash of it is stored)."""
     from coverage.store.keys import create_key
 
     with _store(_settings()) as store:
@@ -130,7 +135,9 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """Every key: id, role, region, label, when made and revoked (never the key itself)."""
+    """列出所有密钥（从不显示密钥本身）。
+
+    Every key: id, role, region, label, when made and revoked (never the key itself)."""
     from coverage.store.keys import list_keys
 
     with _store(_settings()) as store:
@@ -144,7 +151,9 @@ def keys_list() -> None:
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (the part after v5g_)")]) -> None:
-    """Revoke a key; running servers stop accepting it within VILLAGE5G_KEY_CACHE_S seconds."""
+    """吊销密钥。
+
+    Revoke a key; running servers stop accepting it within VILLAGE5G_KEY_CACHE_S seconds."""
     from coverage.store.keys import revoke_key
 
     with _store(_settings()) as store:
