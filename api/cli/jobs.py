@@ -58,8 +58,9 @@ def _outcome(record: dict[str, Any]) -> str:
 @jobs_app.callback()
 def jobs_list(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(help="Jobs shown, newest first", min=1)] = 20,
-    kind: Annotated[str | None, typer.Option(help="Only analysis, refresh, snapshot or report jobs")] = None,
+    limit: Annotated[int, typer.Option(help=bi("显示的作业数", "Jobs shown, newest first"), min=1)] = 20,
+    kind: Annotated[str | None, typer.Option(help=bi("只列该类作业",
+                                                     "Only analysis, refresh, snapshot or report jobs"))] = None,
 ) -> None:
     """作业历史，最新的在前（不带子命令时）。
 
@@ -80,7 +81,7 @@ def jobs_list(
 
 
 @jobs_app.command("run")
-def jobs_run(name: Annotated[JobName, typer.Argument(help="The job to run now")]) -> None:
+def jobs_run(name: Annotated[JobName, typer.Argument(help=bi("要立即运行的作业", "The job to run now"))]) -> None:
     """立即在本进程中运行一个定时作业并等待。
 
     Run a scheduled job now in this process and wait for it (it is recorded like a scheduled run)."""

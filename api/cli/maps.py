@@ -27,29 +27,37 @@ class BasemapArg(StrEnum):
 
 
 def map_command(
-    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write")],
-    city: Annotated[str | None, typer.Option(help="City code or name (default: the province map)")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help=bi("要写出的 HTML 文件", "HTML file to write"))],
+    city: Annotated[str | None, typer.Option(help=bi("地市代码或名称",
+                                                     "City code or name (default: the province map)"))] = None,
     county: Annotated[str | None, typer.Option(
-        help="County code or name (a name two counties carry: give the code, or --city too)")] = None,
+        help=bi("区县代码或名称",
+                "County code or name (a name two counties carry: give the code, or --city too)"))] = None,
     basemap: Annotated[BasemapArg, typer.Option(
-        help="none (default: our own boundaries, works with no network); osm; tianditu (needs --tianditu-key); "
-             "amap (features shifted to GCJ-02 for display)")] = BasemapArg.none,
+        help=bi("底图",
+                "none (default: our own boundaries, works with no network); osm; tianditu (needs --tianditu-key); "
+                "amap (features shifted to GCJ-02 for display)"))] = BasemapArg.none,
     tianditu_key: Annotated[str | None, typer.Option(
-        "--tianditu-key", envvar="VILLAGE5G_TIANDITU_KEY", help="Tianditu (天地图) browser key")] = None,
+        "--tianditu-key", envvar="VILLAGE5G_TIANDITU_KEY", help=bi("天地图浏览器密钥",
+                                                                   "Tianditu (天地图) browser key"))] = None,
     offline: Annotated[bool, typer.Option(
-        "--offline/--assets-folder", help="--offline (default): one self-contained file with every script and "
-                                          "style inlined, fit to mail; --assets-folder: smaller pages sharing a "
-                                          "village5g-static folder copied next to FILE. Either way nothing comes "
-                                          "from a CDN; with --basemap none no network is needed at all")] = True,
+        "--offline/--assets-folder", help=bi("单个离线文件，或资源放在旁边的文件夹",
+                                             "--offline (default): one self-contained file with every script and "
+                                             "style inlined, fit to mail; --assets-folder: smaller pages sharing a "
+                                             "village5g-static folder copied next to FILE. Either way nothing comes "
+                                             "from a CDN; with --basemap none no network is needed at all"))] = True,
     drill_down: Annotated[bool, typer.Option(
-        "--drill-down", help="Province map only: also write map_<code>.html for every city and county "
-                             "next to FILE, linked both ways")] = False,
-    run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
-    stations: Annotated[bool, typer.Option(help="Draw the active 5G sites")] = True,
-    raster: Annotated[bool, typer.Option(help="Add the predicted RSRP overlay (when the run has one)")] = True,
+        "--drill-down", help=bi("仅全省地图：同时写出各地市、区县的地图",
+                                "Province map only: also write map_<code>.html for every city and county "
+                                "next to FILE, linked both ways"))] = False,
+    run: Annotated[int | None, typer.Option(help=bi("运行编号", "Run id (default: the latest published)"))] = None,
+    stations: Annotated[bool, typer.Option(help=bi("绘制在网 5G 站点", "Draw the active 5G sites"))] = True,
+    raster: Annotated[bool, typer.Option(help=bi("叠加预测 RSRP",
+                                                 "Add the predicted RSRP overlay (when the run has one)"))] = True,
     audit: Annotated[int | None, typer.Option(
-        "--audit", metavar="ROUND", help="The map of an audit round's sample instead: villages by field outcome "
-                                         "(--city narrows it to one city)")] = None,
+        "--audit", metavar="ROUND", help=bi("改为某轮抽查样本的地图",
+                                            "The map of an audit round's sample instead: villages by field outcome "
+                                            "(--city narrows it to one city)"))] = None,
 ) -> None:
     """写出覆盖地图：全省各地市通达率（默认），或一个地市、区县及其行政村。
 

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from coverage.errors import bi
+
 
 class KindArg(StrEnum):
     villages = "villages"
@@ -44,8 +46,9 @@ class Lang(StrEnum):
 
 
 LangOption = Annotated[Lang, typer.Option(
-    "--lang", help="Headers and labels of CSV/XLSX files: zh (Chinese, 是/否, 5G通达/弱覆盖/无覆盖) "
-                   "or en (column keys)")]
+    "--lang", help=bi("CSV/XLSX 的表头和标签语言",
+                      "Headers and labels of CSV/XLSX files: zh (Chinese, 是/否, 5G通达/弱覆盖/无覆盖) "
+                      "or en (column keys)"))]
 
 
 class Level(StrEnum):

@@ -17,25 +17,32 @@ from coverage.errors import bi
 
 
 def plan_command(
-    sites: Annotated[int, typer.Option("--sites", help="Number of new sites to plan")],
-    band: Annotated[str, typer.Option(help="NR band of the new sites: n28 n41 n78 n79")] = "n41",
-    operator: Annotated[str, typer.Option(help="Operator of the new sites: CMCC CUCC CTCC CBN")] = "CMCC",
+    sites: Annotated[int, typer.Option("--sites", help=bi("规划的新站数", "Number of new sites to plan"))],
+    band: Annotated[str, typer.Option(help=bi("新站的 NR 频段", "NR band of the new sites: n28 n41 n78 n79"))] = "n41",
+    operator: Annotated[str, typer.Option(help=bi("新站的运营商",
+                                                  "Operator of the new sites: CMCC CUCC CTCC CBN"))] = "CMCC",
     candidates: Annotated[Path | None, typer.Option(
-        help="Candidate locations (CSV/XLSX/GeoJSON/GPKG with lon/lat, WGS84), e.g. tower-company sites; "
-             "default: committee points of the villages not covered")] = None,
+        help=bi("候选站址",
+                "Candidate locations (CSV/XLSX/GeoJSON/GPKG with lon/lat, WGS84), e.g. tower-company sites; "
+                "default: committee points of the villages not covered"))] = None,
     region: Annotated[str | None, typer.Option(
-        help="Division code prefix (city 3203, county 320321): count gains there only")] = None,
+        help=bi("区划代码前缀：只统计该处的增益",
+                "Division code prefix (city 3203, county 320321): count gains there only"))] = None,
     output: Annotated[list[Path] | None, typer.Option(
-        "-o", "--output", help="Ranked list: .csv (UTF-8 BOM), .xlsx, .geojson, .gpkg or .html (map); "
-                               "repeatable")] = None,
+        "-o", "--output", help=bi("排名清单文件（可重复）",
+                                  "Ranked list: .csv (UTF-8 BOM), .xlsx, .geojson, .gpkg or .html (map); "
+                                  "repeatable"))] = None,
     sites_file: Annotated[Path | None, typer.Option(
-        "--sites-file", help="Also write the planned sites as a stations file (3 sectors each) for "
-                             "`analyze --add-sites` or `ingest stations`")] = None,
-    resolution: Annotated[float, typer.Option(help="Pixel size of the prediction (m)")] = 100.0,
+        "--sites-file", help=bi("同时把规划站点写成基站文件",
+                                "Also write the planned sites as a stations file (3 sectors each) for "
+                                "`analyze --add-sites` or `ingest stations`"))] = None,
+    resolution: Annotated[float, typer.Option(help=bi("预测像素大小（米）",
+                                                      "Pixel size of the prediction (m)"))] = 100.0,
     rules: Annotated[str | None, typer.Option(
-        help="Rule set: a name (planning-90, default) or a TOML/JSON file; planning-90 (90 % location "
-             "probability, 10.25 dB margin) otherwise")] = None,
-    scope: Annotated[str, typer.Option(help="committees (NBS 200-399) or all village-level units")] = "committees",
+        help=bi("规则集", "Rule set: a name (planning-90, default) or a TOML/JSON file; planning-90 (90 % location "
+                "probability, 10.25 dB margin) otherwise"))] = None,
+    scope: Annotated[str, typer.Option(help=bi("分析范围",
+                                               "committees (NBS 200-399) or all village-level units"))] = "committees",
 ) -> None:
     """选择让最多行政村达到通达的新站址（贪心最大覆盖）。
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from api.cli.context import console, heading, open_store, print_rows, wrote
+from coverage.errors import bi
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +28,6 @@ class ReportFormat(StrEnum):
 def print_history(*, level: str, code: str | None, since: dt.datetime | None, output: Path | None,
                   lang: str = "zh") -> None:
     """Print 通达率 per published run for the regions of ``level`` (one table), optionally write it."""
-    from coverage.ingest.messages import bi
     from coverage.reports.workbook import local_time
     from coverage.runs.history import kpi_history
     from coverage.store.regions import LEVEL_NAMES_ZH
@@ -86,12 +86,12 @@ def _when(value: dt.datetime | None) -> str:
 
 
 def report_command(
-    output: Annotated[Path, typer.Option("-o", "--output", help="File to write (.xlsx or .html)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help=bi("要写出的文件", "File to write (.xlsx or .html)"))],
     region: Annotated[str | None, typer.Option(
-        help="province (default), a 4-digit city or a 6-digit county code")] = None,
+        help=bi("区域", "province (default), a 4-digit city or a 6-digit county code"))] = None,
     fmt: Annotated[ReportFormat | None, typer.Option(
-        "--format", help="xlsx or html (default: from the file name)")] = None,
-    run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
+        "--format", help=bi("格式", "xlsx or html (default: from the file name)"))] = None,
+    run: Annotated[int | None, typer.Option(help=bi("运行编号", "Run id (default: the latest published)"))] = None,
 ) -> None:
     """写出区域报告：XLSX 或 HTML（离线可用）。
 

@@ -19,16 +19,20 @@ from coverage.errors import Village5gError, bi
 
 def villages(
     status_: Annotated[str | None, typer.Option(
-        "--status", help="Only this verdict: covered (5G通达, 已覆盖), weak (弱覆盖) or uncovered (无覆盖)")] = None,
-    no_site: Annotated[bool, typer.Option("--no-site", help="Only villages without a site (无站址)")] = False,
-    city: Annotated[str | None, typer.Option(help="City code or name")] = None,
+        "--status", help=bi("只列该结论", "Only this verdict: covered (5G通达, 已覆盖), weak (弱覆盖) or "
+                                          "uncovered (无覆盖)"))] = None,
+    no_site: Annotated[bool, typer.Option("--no-site", help=bi("只列无站址行政村",
+                                                               "Only villages without a site (无站址)"))] = False,
+    city: Annotated[str | None, typer.Option(help=bi("地市代码或名称", "City code or name"))] = None,
     county: Annotated[str | None, typer.Option(
-        help="County code or name (a name two counties carry: give the code, or --city too)")] = None,
-    run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
-    fmt: Annotated[TableFormat, typer.Option("--format", help="Output format")] = TableFormat.table,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (all formats but table)")
+        help=bi("区县代码或名称",
+                "County code or name (a name two counties carry: give the code, or --city too)"))] = None,
+    run: Annotated[int | None, typer.Option(help=bi("运行编号", "Run id (default: the latest published)"))] = None,
+    fmt: Annotated[TableFormat, typer.Option("--format", help=bi("输出格式", "Output format"))] = TableFormat.table,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help=bi("要写出的文件",
+                                                                          "File to write (all formats but table)"))
                       ] = None,
-    limit: Annotated[int, typer.Option(help="Rows shown by --format table")] = 50,
+    limit: Annotated[int, typer.Option(help=bi("--format table 显示的行数", "Rows shown by --format table"))] = 50,
     lang: LangOption = Lang.zh,
 ) -> None:
     """列出某次运行的行政村及结论，可筛选（如某市的无覆盖清单）。
@@ -66,14 +70,18 @@ def villages(
 
 def summary(
     level: Annotated[Level | None, typer.Option(
-        help="Regions to summarise (default: city; with --history: province)")] = None,
-    run: Annotated[int | None, typer.Option(help="Run id (default: the latest published)")] = None,
-    target: Annotated[float | None, typer.Option(help="Reach-rate target 0-1 (default: the run's rule set)")
+        help=bi("汇总的区域级别", "Regions to summarise (default: city; with --history: province)"))] = None,
+    run: Annotated[int | None, typer.Option(help=bi("运行编号", "Run id (default: the latest published)"))] = None,
+    target: Annotated[float | None, typer.Option(help=bi("通达率目标 0-1",
+                                                         "Reach-rate target 0-1 (default: the run's rule set)"))
                       ] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write CSV or XLSX")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help=bi("同时写出 CSV 或 XLSX",
+                                                                          "Also write CSV or XLSX"))] = None,
     history: Annotated[bool, typer.Option(
-        "--history", help="通达率 of every published run instead (levels province, city, county)")] = False,
-    code: Annotated[str | None, typer.Option(help="With --history: only regions whose code starts with this")
+        "--history", help=bi("改为列出每次发布运行的通达率",
+                             "通达率 of every published run instead (levels province, city, county)"))] = False,
+    code: Annotated[str | None, typer.Option(help=bi("与 --history 一起：只列代码以此开头的区域",
+                                                     "With --history: only regions whose code starts with this"))
                     ] = None,
     lang: LangOption = Lang.zh,
 ) -> None:

@@ -56,7 +56,8 @@ app.command()(scheduler)
 def _global(
     db: Annotated[str | None, typer.Option(
         "--db", envvar="VILLAGE5G_DATABASE_URL",
-        help="Database URL (default: SQLite file data/village5g.db; postgresql+psycopg://... for PostGIS)",
+        help=bi("数据库 URL",
+                "Database URL (default: SQLite file data/village5g.db; postgresql+psycopg://... for PostGIS)"),
     )] = None,
 ) -> None:
     configure(db)
@@ -64,19 +65,22 @@ def _global(
 
 @app.command()
 def seed(
-    seed: Annotated[int, typer.Option(help="Random seed of the synthetic parts")] = 20261126,
+    seed: Annotated[int, typer.Option(help=bi("合成部分的随机种子", "Random seed of the synthetic parts"))] = 20261126,
     provinces: Annotated[str | None, typer.Option(
-        help="National synthetic world of these provinces instead (codes such as 32,33,34, or all); "
-             "no measurements")] = None,
+        help=bi("改为这些省份的全国合成世界",
+                "National synthetic world of these provinces instead (codes such as 32,33,34, or all); "
+                "no measurements"))] = None,
     mr: Annotated[bool, typer.Option(
-        "--mr", help="With --provinces: also a month of operators' MR grid statistics per province, drawn where "
-                     "people are from a synthetic field (scale data for time and memory, not accuracy; about "
-                     "doubles the seed's time); without it the stored MR is removed. The Jiangsu seed world "
-                     "always has its MR")] = False,
+        "--mr", help=bi("同时生成各省一个月的运营商 MR 栅格统计",
+                        "With --provinces: also a month of operators' MR grid statistics per province, drawn where "
+                        "people are from a synthetic field (scale data for time and memory, not accuracy; about "
+                        "doubles the seed's time); without it the stored MR is removed. The Jiangsu seed world "
+                        "always has its MR"))] = False,
     terrain: Annotated[bool, typer.Option(
-        "--terrain", help="Also a synthetic DEM and land cover (hills of 连云港, 徐州, 南京, 镇江; lakes, paddy, "
-                          "villages, forest), stored as `ingest dem|landcover` would, and a true field that "
-                          "feels them")] = False,
+        "--terrain", help=bi("同时生成合成的高程和地物",
+                             "Also a synthetic DEM and land cover (hills of 连云港, 徐州, 南京, 镇江; lakes, paddy, "
+                             "villages, forest), stored as `ingest dem|landcover` would, and a true field that "
+                             "feels them"))] = False,
 ) -> None:
     """构建江苏种子世界（真实区划，合成的行政村、基站、测量）。
 
@@ -132,35 +136,50 @@ def _seed_terrain(store: Any, world: Any, step: Any) -> None:
 @app.command()
 def ingest(
     kind_arg: Annotated[IngestKind, typer.Argument(
-        metavar="KIND", help="What the file holds (committees: 村委会 points joined to the stored villages)")],
-    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, shapefile, CSV, XLSX or GeoParquet")],
+        metavar="KIND", help=bi("文件内容类型",
+                                "What the file holds (committees: 村委会 points joined to the stored villages)"))],
+    file: Annotated[Path, typer.Argument(help=bi("输入文件",
+                                                 "GeoJSON, GeoPackage, shapefile, CSV, XLSX or GeoParquet"))],
     crs: Annotated[str | None, typer.Option(
-        help="Coordinates of the file: wgs84, cgcs2000, gcj02 or EPSG:n (default: the file's own, else WGS84)",
+        help=bi("文件坐标系",
+                "Coordinates of the file: wgs84, cgcs2000, gcj02 or EPSG:n (default: the file's own, else WGS84)"),
     )] = None,
-    encoding: Annotated[str | None, typer.Option(help="Text encoding of CSV/DBF (default: detected)")] = None,
-    layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file (GeoPackage)")] = None,
-    replace: Annotated[bool, typer.Option(help="Replace everything stored of this kind")] = False,
+    encoding: Annotated[str | None, typer.Option(help=bi("CSV/DBF 文本编码",
+                                                         "Text encoding of CSV/DBF (default: detected)"))] = None,
+    layer: Annotated[str | None, typer.Option(help=bi("多图层文件的图层",
+                                                      "Layer of a multi-layer file (GeoPackage)"))] = None,
+    replace: Annotated[bool, typer.Option(help=bi("替换该类型的全部已存数据",
+                                                  "Replace everything stored of this kind"))] = False,
     map_: Annotated[list[str] | None, typer.Option(
-        "--map", help="Which file column is which: HEADER=column[,HEADER=column] (e.g. 维度=lat,A=site_id; "
-                      "column 'ignore' drops one; a unit may follow in brackets: "
-                      "参考信号功率=rs_power_dbm(0.1dBm))")] = None,
+        "--map", help=bi("文件列与字段的对应",
+                         "Which file column is which: HEADER=column[,HEADER=column] (e.g. 维度=lat,A=site_id; "
+                         "column 'ignore' drops one; a unit may follow in brackets: "
+                         "参考信号功率=rs_power_dbm(0.1dBm))"))] = None,
     set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="A value for a column the file lacks, and for its empty cells: column=VALUE[,...] "
-                      "(e.g. operator=CUCC,rat=LTE)")] = None,
+        "--set", help=bi("为缺少的列和空单元格指定值",
+                         "A value for a column the file lacks, and for its empty cells: column=VALUE[,...] "
+                         "(e.g. operator=CUCC,rat=LTE)"))] = None,
     profile: Annotated[str | None, typer.Option(
-        help="A saved mapping profile: NAME (<data dir>/profiles/NAME.toml) or a .toml path")] = None,
+        help=bi("已保存的映射方案",
+                "A saved mapping profile: NAME (<data dir>/profiles/NAME.toml) or a .toml path"))] = None,
     save_profile: Annotated[str | None, typer.Option(
-        help="Save this --map/--set/--crs/--encoding/--layer as profile NAME for the next export")] = None,
+        help=bi("把本次映射保存为方案",
+                "Save this --map/--set/--crs/--encoding/--layer as profile NAME for the next export"))] = None,
     three_sectors: Annotated[bool, typer.Option(
         "--three-sectors",
-        help="Stations: a row without azimuth is a three-sector site (0, 120, 240 degrees)")] = False,
+        help=bi("基站：无方位角的行视为三扇区站",
+                "Stations: a row without azimuth is a three-sector site (0, 120, 240 degrees)"))] = False,
     dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Show how each column is understood, with converted sample values; store nothing")] = False,
+        "--dry-run", help=bi("试运行：显示各列如何读取，不存储",
+                             "Show how each column is understood, with converted sample values; store nothing")
+    )] = False,
     threshold: Annotated[float | None, typer.Option(
-        help="mr: the level (dBm) the file's share column counts, when its header does not say it")] = None,
+        help=bi("mr：占比列统计的电平门限",
+                "mr: the level (dBm) the file's share column counts, when its header does not say it"))] = None,
     classes: Annotated[Path | None, typer.Option(
-        help="landcover: a class table (CSV: code, name, clutter_type, height_m, sigma_db) instead of the "
-             "ESA WorldCover codes")] = None,
+        help=bi("landcover：地物分类表",
+                "landcover: a class table (CSV: code, name, clutter_type, height_m, sigma_db) instead of the "
+                "ESA WorldCover codes"))] = None,
 ) -> None:
     """完整校验文件，再在一个事务中存储（被拒收时不存储任何数据）。
 
@@ -312,8 +331,8 @@ class TemplateKind(StrEnum):
 
 @app.command()
 def template(
-    kind: Annotated[TemplateKind, typer.Argument(help="Which data the workbook collects")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Workbook to write (.xlsx)")],
+    kind: Annotated[TemplateKind, typer.Argument(help=bi("模板收集的数据", "Which data the workbook collects"))],
+    output: Annotated[Path, typer.Option("-o", "--output", help=bi("要写出的工作簿", "Workbook to write (.xlsx)"))],
 ) -> None:
     """写出填报模板：带单位的中文表头、下拉校验、两行示例和逐列说明。
 
@@ -329,9 +348,10 @@ def template(
 
 @app.command()
 def export(
-    kind: Annotated[KindArg, typer.Argument(help="What to export")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="File to write")],
-    fmt: Annotated[ExportFormat | None, typer.Option("--format", help="Format (default: from the file suffix)")] = None,
+    kind: Annotated[KindArg, typer.Argument(help=bi("导出的数据", "What to export"))],
+    output: Annotated[Path, typer.Option("-o", "--output", help=bi("要写出的文件", "File to write"))],
+    fmt: Annotated[ExportFormat | None, typer.Option(
+        "--format", help=bi("格式", "Format (default: from the file suffix)"))] = None,
 ) -> None:
     """导出已存储的数据，ingest 可原样读回（CSV 为带 BOM 的 UTF-8）。
 
@@ -406,31 +426,42 @@ STATUS_ZH = {"active": "在网", "planned": "规划", "retired": "退网"}
 
 @app.command()
 def analyze(
-    resolution: Annotated[float, typer.Option(help="Pixel size of the prediction (m)")] = 100.0,
+    resolution: Annotated[float, typer.Option(help=bi("预测像素大小（米）",
+                                                      "Pixel size of the prediction (m)"))] = 100.0,
     rules: Annotated[str | None, typer.Option(
-        help="Rule set: a name (default, planning-90) or a TOML/JSON file; default (best estimate) otherwise")] = None,
+        help=bi("规则集",
+                "Rule set: a name (default, planning-90) or a TOML/JSON file; default (best estimate) otherwise")
+    )] = None,
     operator: Annotated[list[str] | None, typer.Option(
-        help="Only this operator (repeatable): CMCC CUCC CTCC CBN")] = None,
+        help=bi("只分析该运营商（可重复）", "Only this operator (repeatable): CMCC CUCC CTCC CBN"))] = None,
     scope: Annotated[Scope, typer.Option(
-        help="committees: village committees (NBS 200-399); all: every village-level unit")] = Scope.committees,
+        help=bi("分析范围",
+                "committees: village committees (NBS 200-399); all: every village-level unit"))] = Scope.committees,
     workers: Annotated[int, typer.Option(
-        help="Partition by area and compute the partitions on a local Dask cluster of N worker processes "
-             "(0: one process, prediction tiles on every core)")] = 0,
+        help=bi("按区域分区，在本地 Dask 集群上计算",
+                "Partition by area and compute the partitions on a local Dask cluster of N worker processes "
+                "(0: one process, prediction tiles on every core)"))] = 0,
     scheduler: Annotated[str | None, typer.Option(
-        help="Partition by area and compute on the Dask cluster at this scheduler address (tcp://host:8786)")] = None,
+        help=bi("按区域分区，在该地址的 Dask 集群上计算",
+                "Partition by area and compute on the Dask cluster at this scheduler address (tcp://host:8786)")
+    )] = None,
     partition_villages: Annotated[int | None, typer.Option(
-        help="Villages per partition of a partitioned run (default 2000)")] = None,
+        help=bi("分区运行每个分区的行政村数", "Villages per partition of a partitioned run (default 2000)"))] = None,
     calibration: Annotated[int | None, typer.Option(
-        help="Calibrate the model on the stored measurements and the field tests of audit rounds up to this "
-             "one (path-loss intercept and slope per band, area offsets, variogram; refused when held-out "
-             "error would grow)")] = None,
+        help=bi("用已存测量和抽查测试校准模型",
+                "Calibrate the model on the stored measurements and the field tests of audit rounds up to this "
+                "one (path-loss intercept and slope per band, area offsets, variogram; refused when held-out "
+                "error would grow)"))] = None,
     add_sites: Annotated[Path | None, typer.Option(
-        "--add-sites", help="What-if: add these proposed stations (any ingest format) in memory, store nothing, "
-                            "list villages whose verdict changes against the latest run")] = None,
+        "--add-sites", help=bi("假设分析：加入拟建基站，不存储",
+                               "What-if: add these proposed stations (any ingest format) in memory, store nothing, "
+                               "list villages whose verdict changes against the latest run"))] = None,
     output: Annotated[Path | None, typer.Option(
-        "-o", "--output", help="With --add-sites: write the changed villages (.csv or .xlsx)")] = None,
+        "-o", "--output", help=bi("与 --add-sites 一起：写出结论改变的行政村",
+                                  "With --add-sites: write the changed villages (.csv or .xlsx)"))] = None,
     terrain: Annotated[bool, typer.Option(
-        help="Use the stored DEM and land cover when there are any (--no-terrain: flat ground)")] = True,
+        help=bi("使用已存储的高程和地物",
+                "Use the stored DEM and land cover when there are any (--no-terrain: flat ground)"))] = True,
 ) -> None:
     """预测覆盖、判定行政村结论，并原子地发布为新的运行。
 
@@ -483,10 +514,13 @@ app.command()(summary)
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the outputs")] = Path("out"),
-    reseed: Annotated[bool, typer.Option(help="Rebuild the seed world even if villages are stored")] = False,
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Then start the HTTP API")] = False,
-    port: Annotated[int, typer.Option(help="Port of the HTTP API with --serve", min=1, max=65535)] = 8000,
+    out: Annotated[Path, typer.Option(help=bi("输出文件夹", "Folder for the outputs"))] = Path("out"),
+    reseed: Annotated[bool, typer.Option(help=bi("即使已有行政村也重建种子世界",
+                                                 "Rebuild the seed world even if villages are stored"))] = False,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help=bi("然后启动 HTTP API",
+                                                                            "Then start the HTTP API"))] = False,
+    port: Annotated[int, typer.Option(help=bi("--serve 时 HTTP API 的端口",
+                                              "Port of the HTTP API with --serve"), min=1, max=65535)] = 8000,
     lang: LangOption = Lang.zh,
 ) -> None:
     """演示：播种（库为空时）、分析、写出主要输出，可选启动服务。

@@ -58,12 +58,15 @@ def refuse_port(host: str, port: int, busy: str) -> None:
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0: every interface)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes (one per core is a good start)", min=1)] = 1,
+    host: Annotated[str, typer.Option(help=bi("监听的网络接口",
+                                              "Interface to listen on (0.0.0.0: every interface)"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help=bi("TCP 端口", "TCP port"), min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help=bi("工作进程数",
+                                                 "Worker processes (one per core is a good start)"), min=1)] = 1,
     log_format: Annotated[LogFormat | None, typer.Option(
-        help="Logs on standard error: json (one object per line, for log collectors) or text (for people); "
-             "default VILLAGE5G_LOG_FORMAT, else json")] = None,
+        help=bi("日志格式",
+                "Logs on standard error: json (one object per line, for log collectors) or text (for people); "
+                "default VILLAGE5G_LOG_FORMAT, else json"))] = None,
 ) -> None:
     """启动 HTTP API 服务（uvicorn）。
 
@@ -113,10 +116,12 @@ def _scheduler_line(settings: ServiceSettings) -> str:
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[Role, typer.Option(help="viewer: reads; auditor: reads and measurements; admin: everything")],
+    role: Annotated[Role, typer.Option(help=bi("角色",
+                                               "viewer: reads; auditor: reads and measurements; admin: everything"))],
     region: Annotated[str | None, typer.Option(
-        help="Limit the key to this division code prefix (2, 4, 6, 9 or 12 digits, e.g. 3201 for 南京市)")] = None,
-    label: Annotated[str | None, typer.Option(help="A note on who holds the key")] = None,
+        help=bi("把密钥限于该区划代码前缀",
+                "Limit the key to this division code prefix (2, 4, 6, 9 or 12 digits, e.g. 3201 for 南京市)"))] = None,
+    label: Annotated[str | None, typer.Option(help=bi("密钥持有人备注", "A note on who holds the key"))] = None,
 ) -> None:
     """生成 API 密钥并只显示一次（只存储其哈希）。
 
@@ -150,7 +155,8 @@ def keys_list() -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (the part after v5g_)")]) -> None:
+def keys_revoke(key_id: Annotated[str, typer.Argument(help=bi("密钥编号",
+                                                              "The key's id (the part after v5g_)"))]) -> None:
     """吊销密钥。
 
     Revoke a key; running servers stop accepting it within VILLAGE5G_KEY_CACHE_S seconds."""
