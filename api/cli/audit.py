@@ -69,34 +69,49 @@ def _title(round_number: int | None, run_id: int | None) -> str:
 
 @audit_app.command()
 def sample(
-    strata: Annotated[Strata, typer.Option(help="Strata: city, or city x the run's verdict")] = Strata.city,
-    confidence: Annotated[float, typer.Option(help="Confidence level of Cochran's formula")] = 0.95,
-    margin: Annotated[float, typer.Option(help="Margin of error (proportion, 0.05 = 5 points)")] = 0.05,
+    strata: Annotated[Strata, typer.Option(help=bi("分层方式",
+                                                   "Strata: city, or city x the run's verdict"))] = Strata.city,
+    confidence: Annotated[float, typer.Option(help=bi("Cochran 公式的置信度",
+                                                      "Confidence level of Cochran's formula"))] = 0.95,
+    margin: Annotated[float, typer.Option(help=bi("误差范围", "Margin of error (proportion, 0.05 = 5 points)"))] = 0.05,
     expected_pass: Annotated[float | None, typer.Option(
-        "--expected-pass", help="Expected pass rate p of Cochran's formula (default 0.9)")] = None,
-    rate: Annotated[float | None, typer.Option(help="Fixed sampling rate per stratum instead (0-1]")] = None,
-    minimum: Annotated[int | None, typer.Option("--min", help="Minimum per stratum with --rate")] = None,
-    reserve_share: Annotated[float, typer.Option(help="Reserve villages as a share of each stratum's sample")
+        "--expected-pass", help=bi("Cochran 公式的预期通过率",
+                                   "Expected pass rate p of Cochran's formula (default 0.9)"))] = None,
+    rate: Annotated[float | None, typer.Option(help=bi("改用每层固定抽样比例",
+                                                       "Fixed sampling rate per stratum instead (0-1]"))] = None,
+    minimum: Annotated[int | None, typer.Option("--min", help=bi("与 --rate 一起：每层最少抽样数",
+                                                                 "Minimum per stratum with --rate"))] = None,
+    reserve_share: Annotated[float, typer.Option(help=bi("备选村占各层样本的比例",
+                                                         "Reserve villages as a share of each stratum's sample"))
                              ] = 0.2,
-    reserve_min: Annotated[int, typer.Option(help="At least this many reserves per stratum")] = 2,
-    exclude_rounds: Annotated[int, typer.Option(help="Leave out villages sampled in the last K rounds")] = 0,
+    reserve_min: Annotated[int, typer.Option(help=bi("每层至少的备选村数",
+                                                     "At least this many reserves per stratum"))] = 2,
+    exclude_rounds: Annotated[int, typer.Option(help=bi("排除最近 K 轮抽过的行政村",
+                                                        "Leave out villages sampled in the last K rounds"))] = 0,
     population: Annotated[Population, typer.Option(
-        help="Sample all villages of the run, or only those it calls covered (to verify claims), weak, "
-             "uncovered")] = Population.all,
-    city: Annotated[list[str] | None, typer.Option(help="Only this city (code or name; repeatable)")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default: drawn at random and stored)")] = None,
+        help=bi("抽样总体", "Sample all villages of the run, or only those it calls covered (to verify claims), weak, "
+                "uncovered"))] = Population.all,
+    city: Annotated[list[str] | None, typer.Option(help=bi("只抽该地市（可重复）",
+                                                           "Only this city (code or name; repeatable)"))] = None,
+    seed: Annotated[int | None, typer.Option(help=bi("随机种子",
+                                                     "Random seed (default: drawn at random and stored)"))] = None,
     uncertain: Annotated[int, typer.Option(
-        help="Also list N supplementary villages whose p_covered is closest to 0.5 (tests there change most "
-             "verdicts); they are left out of the pass-rate estimate")] = 0,
+        help=bi("另列 N 个通达概率最接近 0.5 的补充村",
+                "Also list N supplementary villages whose p_covered is closest to 0.5 (tests there change most "
+                "verdicts); they are left out of the pass-rate estimate"))] = 0,
     uncertain_from: Annotated[UncertainFrom, typer.Option(
         "--uncertain-from", help="补充村范围：all 全部村，flagged 仅标记村（弱覆盖或无覆盖），即建站前现场核实的村 "
                                  "(choose the --uncertain villages among all villages, or among the flagged ones "
                                  "only: weak or uncovered)")] = UncertainFrom.all,
-    run: Annotated[int | None, typer.Option(help="Run to sample (default: the latest published)")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the sample without storing a round")] = False,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the list (.csv .xlsx .kml "
-                                                                        ".geojson)")] = None,
-    lang: Annotated[str, typer.Option("--lang", help="CSV headers and labels: zh (Chinese) or en (column keys)")
+    run: Annotated[int | None, typer.Option(help=bi("抽样的运行",
+                                                    "Run to sample (default: the latest published)"))] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=bi("试运行：只显示样本，不存储",
+                                                               "Show the sample without storing a round"))] = False,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help=bi("同时写出清单",
+                                                                          "Also write the list (.csv .xlsx .kml "
+                                                                           ".geojson)"))] = None,
+    lang: Annotated[str, typer.Option("--lang", help=bi("CSV 表头和标签语言",
+                                                        "CSV headers and labels: zh (Chinese) or en (column keys)"))
                     ] = "zh",
 ) -> None:
     """分层抽取可复现的行政村样本，存为下一轮抽查。
@@ -172,9 +187,10 @@ def _print_strata(drawn: Sample) -> None:
 
 @audit_app.command("list")
 def list_(
-    round_number: Annotated[int | None, typer.Argument(metavar="[ROUND]", help="Show this round's list")] = None,
-    city: Annotated[str | None, typer.Option(help="Only this city (code or name)")] = None,
-    limit: Annotated[int, typer.Option(help="Villages shown")] = 30,
+    round_number: Annotated[int | None, typer.Argument(metavar="[ROUND]", help=bi("显示该轮清单",
+                                                                                  "Show this round's list"))] = None,
+    city: Annotated[str | None, typer.Option(help=bi("只列该地市", "Only this city (code or name)"))] = None,
+    limit: Annotated[int, typer.Option(help=bi("显示的行政村数", "Villages shown"))] = 30,
 ) -> None:
     """列出抽查轮次，或某一轮的行政村。
 
@@ -240,11 +256,13 @@ def list_(
 
 @audit_app.command()
 def export(
-    round_number: Annotated[int, typer.Argument(metavar="ROUND", help="Round number")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="File to write")],
-    fmt: Annotated[ListFormat | None, typer.Option("--format", help="Format (default: from the suffix)")] = None,
-    city: Annotated[str | None, typer.Option(help="Only this city (code or name)")] = None,
-    lang: Annotated[str, typer.Option("--lang", help="CSV headers and labels: zh (Chinese) or en (column keys)")
+    round_number: Annotated[int, typer.Argument(metavar="ROUND", help=bi("轮次", "Round number"))],
+    output: Annotated[Path, typer.Option("-o", "--output", help=bi("要写出的文件", "File to write"))],
+    fmt: Annotated[ListFormat | None, typer.Option("--format", help=bi("格式",
+                                                                       "Format (default: from the suffix)"))] = None,
+    city: Annotated[str | None, typer.Option(help=bi("只列该地市", "Only this city (code or name)"))] = None,
+    lang: Annotated[str, typer.Option("--lang", help=bi("CSV 表头和标签语言",
+                                                        "CSV headers and labels: zh (Chinese) or en (column keys)"))
                     ] = "zh",
 ) -> None:
     """写出某轮抽查清单：CSV、XLSX（每市一页，可打印）、KML 或 GeoJSON。
@@ -267,13 +285,17 @@ def export(
 
 @audit_app.command()
 def results(
-    round_number: Annotated[int, typer.Argument(metavar="ROUND", help="Round number")],
-    file: Annotated[Path, typer.Argument(help="Field tests: CSV, XLSX or JSON")],
+    round_number: Annotated[int, typer.Argument(metavar="ROUND", help=bi("轮次", "Round number"))],
+    file: Annotated[Path, typer.Argument(help=bi("现场测试文件", "Field tests: CSV, XLSX or JSON"))],
     crs: Annotated[str | None, typer.Option(
-        help="CRS of the test points: wgs84 (default) or gcj02 (points copied from Chinese map apps)")] = None,
-    encoding: Annotated[str | None, typer.Option(help="Text encoding of a CSV (default: detected)")] = None,
-    sheet: Annotated[str | None, typer.Option(help="Worksheet of an XLSX (default: the first)")] = None,
-    replace: Annotated[bool, typer.Option(help="Replace the stored tests of the villages in the file")] = False,
+        help=bi("测试点坐标系",
+                "CRS of the test points: wgs84 (default) or gcj02 (points copied from Chinese map apps)"))] = None,
+    encoding: Annotated[str | None, typer.Option(help=bi("CSV 文本编码",
+                                                         "Text encoding of a CSV (default: detected)"))] = None,
+    sheet: Annotated[str | None, typer.Option(help=bi("XLSX 工作表",
+                                                      "Worksheet of an XLSX (default: the first)"))] = None,
+    replace: Annotated[bool, typer.Option(help=bi("替换文件中各村已存的测试",
+                                                  "Replace the stored tests of the villages in the file"))] = False,
 ) -> None:
     """按某轮校验现场测试文件并存储（被拒收时不存储任何数据）。
 
@@ -300,22 +322,32 @@ _RULE = "; default: the pass rule's"
 
 @audit_app.command()
 def report(
-    round_number: Annotated[int, typer.Argument(metavar="ROUND", help="Round number")],
+    round_number: Annotated[int, typer.Argument(metavar="ROUND", help=bi("轮次", "Round number"))],
     rules: Annotated[Path | None, typer.Option(
-        help="Pass rule file (TOML or JSON with keys of coverage.audit.outcomes.PassRule, whose defaults apply "
-             "otherwise; the report prints the bars in force)")] = None,
-    rsrp_min: Annotated[float | None, typer.Option(help=f"Test bar: SS-RSRP >= this (dBm){_RULE}")] = None,
-    sinr_min: Annotated[float | None, typer.Option(help=f"Test bar: SS-SINR >= this (dB){_RULE}")] = None,
-    dl_min: Annotated[float | None, typer.Option(help=f"Test bar: download >= this (Mbit/s){_RULE}")] = None,
-    ul_min: Annotated[float | None, typer.Option(help=f"Test bar: upload >= this (Mbit/s){_RULE}")] = None,
+        help=bi("通过规则文件",
+                "Pass rule file (TOML or JSON with keys of coverage.audit.outcomes.PassRule, whose defaults apply "
+                "otherwise; the report prints the bars in force)"))] = None,
+    rsrp_min: Annotated[float | None, typer.Option(help=bi("测试门限：SS-RSRP",
+                                                           f"Test bar: SS-RSRP >= this (dBm){_RULE}"))] = None,
+    sinr_min: Annotated[float | None, typer.Option(help=bi("测试门限：SS-SINR",
+                                                           f"Test bar: SS-SINR >= this (dB){_RULE}"))] = None,
+    dl_min: Annotated[float | None, typer.Option(help=bi("测试门限：下载速率",
+                                                         f"Test bar: download >= this (Mbit/s){_RULE}"))] = None,
+    ul_min: Annotated[float | None, typer.Option(help=bi("测试门限：上传速率",
+                                                         f"Test bar: upload >= this (Mbit/s){_RULE}"))] = None,
     village_share: Annotated[float | None, typer.Option(
-        help=f"A village passes when this share (0-1) of its test points pass (a point passes when any "
-             f"operator's test there passes){_RULE}")] = None,
-    method: Annotated[Method, typer.Option(help="Interval: exact (Clopper-Pearson) or wilson")] = Method.exact,
-    confidence: Annotated[float, typer.Option(help="Interval level")] = 0.95,
-    raster: Annotated[Path | None, typer.Option(help="The run's GeoTIFF, if not where the run record says")] = None,
-    calibrate: Annotated[bool, typer.Option(help="Compute and store calibration offsets")] = True,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Also write the report (.xlsx or .json)")
+        help=bi("行政村通过所需的测试点比例",
+                f"A village passes when this share (0-1) of its test points pass (a point passes when any "
+                f"operator's test there passes){_RULE}"))] = None,
+    method: Annotated[Method, typer.Option(help=bi("区间方法",
+                                                   "Interval: exact (Clopper-Pearson) or wilson"))] = Method.exact,
+    confidence: Annotated[float, typer.Option(help=bi("区间置信度", "Interval level"))] = 0.95,
+    raster: Annotated[Path | None, typer.Option(help=bi("运行的 GeoTIFF",
+                                                        "The run's GeoTIFF, if not where the run record says"))] = None,
+    calibrate: Annotated[bool, typer.Option(help=bi("计算并存储校准偏差",
+                                                    "Compute and store calibration offsets"))] = True,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help=bi("同时写出报告",
+                                                                          "Also write the report (.xlsx or .json)"))
                       ] = None,
 ) -> None:
     """各分层及总体通过率和区间，预测与实测对比，校准偏差。
