@@ -145,7 +145,7 @@ def sample(
     console.print(
         f"{head_zh}：{main:,} 个行政村、{reserves:,} 个备选，{len(drawn.strata)} 个分层，来自运行 {drawn.run_id}；"
         f"种子 {plan.seed}{'' if seed is not None else '（随机抽取，已存储）'}；{how_zh}"
-        + (f"；另有 {supplementary:,} 个补充村" if supplementary else "")
+        + f"；总体 {plan.population}" + (f"；另有 {supplementary:,} 个补充村" if supplementary else "")
         + f" ({head}: {main:,} villages and {reserves:,} reserves in {len(drawn.strata)} strata from run "
         f"{drawn.run_id}; seed {plan.seed}{'' if seed is not None else ' (drawn at random, stored)'}; {how}; "
         f"population {plan.population}"
@@ -248,7 +248,8 @@ def list_(
                      "" if r.p_covered != r.p_covered else f"{r.p_covered:.0%}",
                      f"{r.point_lon:.6f},{r.point_lat:.6f}", f"{r.gcj02_lon:.6f},{r.gcj02_lat:.6f}",
                      _fmt(r.nearest_site_m), _fmt(r.predicted_rsrp_dbm)])
-    print_rows(title, headers, rows, left=len(headers))
+    o = int(by_stratum)  # the coordinates left-aligned with the text; p, site m and RSRP right-aligned
+    print_rows(title, headers, rows, left=5 + o, also_left=(6 + o, 7 + o))
     console.print(bi("顺序 Rk：该分层的第 k 个备选（某村无法到达时按顺序启用备选）",
                      "order Rk: the stratum's k-th reserve (use reserves in order when a village cannot be reached)"),
                   soft_wrap=True)
