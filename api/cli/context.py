@@ -144,7 +144,7 @@ def resolve_cities(store: Store, values: list[str] | None) -> tuple[str, ...]:
 
 #: The Chinese of what the CLI counts (stored rows, a run's verdicts), by the English key.
 COUNTS_ZH = {"divisions": "行政区划", "villages": "行政村", "village_committees": "村委会", "stations": "小区",
-             "measurements": "测量", "mr_grids": "MR 栅格", "covered": "有覆盖", "weak": "弱覆盖",
+             "measurements": "测量", "mr_grids": "MR 栅格", "covered": "5G通达", "weak": "弱覆盖",
              "uncovered": "无覆盖", "no_site": "无站址", "measured": "实测定论", "tests": "测试"}
 
 

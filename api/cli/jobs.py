@@ -130,9 +130,11 @@ def scheduler() -> None:
         jobs = JobScheduler(store, settings, owner=owner_id())
         jobs.start()
         for name in jobs.schedules:
-            err_console.print(f"{name}: {jobs.schedules[name]} ({settings.schedule_timezone})；下次 (next) "
-                              f"{jobs.next_fire_time(name) or '不再运行 (never)'}", soft_wrap=True)
-        err_console.print(f"投放文件夹 (drop folder)：{settings.resolved_drop_dir}", soft_wrap=True)
+            when, upcoming = f"{jobs.schedules[name]} ({settings.schedule_timezone})", jobs.next_fire_time(name)
+            err_console.print(bi(f"{name}：{when}；下次 {upcoming or '不再运行'}",
+                                 f"{name}: {when}; next {upcoming or 'never'}"), soft_wrap=True)
+        drop = settings.resolved_drop_dir  # 'drop folder: ' is the line that says the process is ready
+        err_console.print(bi(f"投放文件夹：{drop}", f"drop folder: {drop}"), soft_wrap=True)
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         stop.wait()

@@ -499,7 +499,7 @@ def analyze(
     seconds, rate = result.timings_s["total_s"], rate_text(reach_rate(c["covered"], c["villages"]))
     console.print(
         bi(f"运行 {result.run_id} 已发布，用时 {seconds:.1f} 秒（{rule_set.label}）：行政村 {c['villages']:,}，"
-           f"有覆盖 {c['covered']:,}，弱覆盖 {c['weak']:,}，无覆盖 {c['uncovered']:,}，无站址 {c['no_site']:,}；"
+           f"5G通达 {c['covered']:,}，弱覆盖 {c['weak']:,}，无覆盖 {c['uncovered']:,}，无站址 {c['no_site']:,}；"
            f"通达率 {rate}",
            f"run {result.run_id} published in {seconds:.1f} s ({rule_set.label}): {c['villages']:,} villages, "
            f"{c['covered']:,} covered, {c['weak']:,} weak, {c['uncovered']:,} uncovered, {c['no_site']:,} without "
