@@ -122,10 +122,11 @@ def sample(
     from coverage.audit.sampling import SUPPLEMENT
 
     if rate is not None and expected_pass is not None:
-        raise typer.BadParameter("give either --expected-pass (Cochran) or --rate/--min, not both",
+        raise typer.BadParameter(bi("--expected-pass（Cochran）与 --rate/--min 只能给一个",
+                                    "give either --expected-pass (Cochran) or --rate/--min, not both"),
                                  param_hint="--rate")
     if minimum is not None and rate is None:
-        raise typer.BadParameter("--min goes with --rate", param_hint="--min")
+        raise typer.BadParameter(bi("--min 须与 --rate 一起用", "--min goes with --rate"), param_hint="--min")
     with _store() as store:
         plan = sampling_plan(
             strata=strata.value, confidence=confidence, margin=margin, expected_pass=expected_pass, rate=rate,
@@ -483,5 +484,5 @@ def _fmt(value: object) -> str:
 
 def _lang(value: str) -> str:
     if value not in ("zh", "en"):
-        raise typer.BadParameter(f"{value!r}: use zh or en", param_hint="--lang")
+        raise typer.BadParameter(bi(f"{value!r}：请用 zh 或 en", f"{value!r}: use zh or en"), param_hint="--lang")
     return value

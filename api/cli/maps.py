@@ -65,8 +65,9 @@ def map_command(
     from maps import MapOptions, MapSource, drill_down_maps, write_html
 
     if drill_down and (city or county):
-        raise typer.BadParameter("--drill-down writes the province map and every region below it; "
-                                 "leave out --city and --county", param_hint="--drill-down")
+        raise typer.BadParameter(bi("--drill-down 写出全省地图及其下各区域的地图：请去掉 --city 和 --county",
+                                    "--drill-down writes the province map and every region below it; "
+                                    "leave out --city and --county"), param_hint="--drill-down")
     options = MapOptions(basemap=basemap.value, tianditu_key=tianditu_key, stations=stations, raster=raster)
     if audit is not None:
         _audit_map(audit, output, city=city, county=county, drill_down=drill_down, options=options, offline=offline)
@@ -97,7 +98,8 @@ def _audit_map(round_number: int, output: Path, *, city: str | None, county: str
     from maps.audit import build_audit_map
 
     if county or drill_down:
-        raise typer.BadParameter("an audit map takes --city at most", param_hint="--audit")
+        raise typer.BadParameter(bi("抽查地图最多只接受 --city", "an audit map takes --city at most"),
+                                 param_hint="--audit")
     with open_store() as store:
         codes = resolve_cities(store, [city] if city else None)
         m = build_audit_map(store, round_number, city=codes[0] if codes else None, options=options)

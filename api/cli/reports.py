@@ -104,7 +104,8 @@ def report_command(
     if chosen == "htm":
         chosen = "html"
     if chosen not in ("xlsx", "html"):
-        raise typer.BadParameter(f"cannot tell the format from {output.name!r}: use .xlsx or .html, or --format",
+        raise typer.BadParameter(bi(f"无法从 {output.name!r} 判断格式：请用 .xlsx 或 .html，或指定 --format",
+                                    f"cannot tell the format from {output.name!r}: use .xlsx or .html, or --format"),
                                  param_hint="--format")
     with open_store() as store:
         if chosen == "xlsx":

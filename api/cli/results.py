@@ -61,7 +61,7 @@ def villages(
         _print_villages(table, limit)
         return
     if output is None:
-        raise typer.BadParameter("-o FILE is needed for this format", param_hint="--output")
+        raise typer.BadParameter(bi("该格式需要 -o 文件", "-o FILE is needed for this format"), param_hint="--output")
     write_table(table, output, fmt=fmt.value, layer="villages", lang=lang.value)
     run_id = results.attrs["run_id"]
     console.print(bi(f"已写出运行 {run_id} 的 {len(table):,} 个行政村到 {output}",

@@ -610,7 +610,8 @@ def _operators(values: list[str] | None) -> list[str] | None:
         return None
     unknown = [v for v in values if v.upper() not in OPERATORS]
     if unknown:
-        raise typer.BadParameter(f"unknown operator {', '.join(unknown)}; use {', '.join(OPERATORS)}",
+        raise typer.BadParameter(bi(f"未知运营商 {'、'.join(unknown)}；应为 {'、'.join(OPERATORS)}",
+                                    f"unknown operator {', '.join(unknown)}; use {', '.join(OPERATORS)}"),
                                  param_hint="--operator")
     return [v.upper() for v in values]
 
