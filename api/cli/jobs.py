@@ -32,6 +32,10 @@ class JobName(StrEnum):
     report = "report"
 
 
+#: The Chinese of a job's status, in the line ``jobs run`` prints.
+STATUS_ZH = {"queued": "排队中", "running": "运行中", "succeeded": "成功", "failed": "失败", "skipped": "已跳过"}
+
+
 def _when(value: dt.datetime | None) -> str:
     return f"{value:%m-%d %H:%M:%S}" if value is not None else ""
 
@@ -94,7 +98,9 @@ def jobs_run(name: Annotated[JobName, typer.Argument(help=bi("要立即运行的
         record = read_job(store, job_id)
         follow = _followers(store, record)
     for r in (record, *follow):
-        console.print(f"作业 (job) {r['id']} {r['kind']}: {r['status']}; {escape(_outcome(r))}", soft_wrap=True)
+        head = bi(f"作业 {r['id']} {r['kind']}：{STATUS_ZH.get(r['status'], r['status'])}",
+                  f"job {r['id']} {r['kind']}: {r['status']}")
+        console.print(f"{head}；{escape(_outcome(r))}", soft_wrap=True)
         for rejected in (r.get("result") or {}).get("rejected", []):
             err_console.print(f"{tag('rejected')} {rejected['file']} -> {rejected['moved_to']}: "
                               + "; ".join(rejected["problems"][:3]), soft_wrap=True)
