@@ -1,9 +1,9 @@
 """The ``village5g`` command line: an interface over the domain, like the HTTP API.
 
 The main app, its global ``--db`` option and the commands on the data (seed, ingest, export,
-status, analyze, demo); the other commands live in their own modules of :mod:`api.cli` (``villages``
-and ``summary`` in :mod:`api.cli.results`, the shared choices in :mod:`api.cli.options`) and are
-registered here. Every command prints one clear line and exits non-zero on a
+analyze, demo); the other commands live in their own modules of :mod:`api.cli` (``villages``
+and ``summary`` in :mod:`api.cli.results`, ``status`` in :mod:`api.cli.status`, the shared choices
+in :mod:`api.cli.options`) and are registered here. Every command prints one clear line and exits non-zero on a
 domain error; no traceback reaches the user for a problem in their input.
 """
 
@@ -30,6 +30,7 @@ from api.cli.plan import plan_command, what_if_command
 from api.cli.reports import report_command
 from api.cli.results import summary, villages
 from api.cli.service import keys_app, serve
+from api.cli.status import status
 from coverage.errors import Village5gError, bi
 from coverage.schema import Kind
 from coverage.store.storage import IngestRecord
@@ -371,57 +372,7 @@ def export(
                      f"wrote {len(frame):,} {kind.value} to {output}"), soft_wrap=True)
 
 
-@app.command()
-def status() -> None:
-    """已存储的内容：数量、各地市行政村、各运营商频段小区、最近导入和运行。
-
-    What is stored: counts, villages per city, cells per operator and band, last ingests and runs."""
-    with _store() as store:
-        counts = store.counts()
-        cities = store.counts_by_city()
-        cells = store.station_counts()
-        last = store.last_ingests()
-        latest = store.latest_run_id()
-        run = store.read_run(latest) if latest is not None else None
-        from api.cli.mr import mr_status_line
-
-        mr_line = mr_status_line(store)
-    console.print(f"数据库 (database)：{_redact(state.url)}", soft_wrap=True)
-    console.print(counts_text(counts), soft_wrap=True)
-    if mr_line:
-        console.print(mr_line, soft_wrap=True)
-    if run is not None:
-        when = f"{run['finished_at']:%Y-%m-%d %H:%M:%S} UTC"
-        console.print(bi(f"最新发布的运行：{run['id']}（{when}）", f"latest published run: {run['id']} ({when})")
-                      + "：" + counts_text(run["counts"] or {}), soft_wrap=True)
-    if not cities.empty:
-        print_rows(bi("各地市行政村", "villages per city"),
-                   [heading("地市代码", "city code"), heading("地市", "city"),
-                    heading("村级单位", "village-level units"), heading("村委会", "village committees")],
-                   [[str(row.city_code), str(row.city_name or ""), f"{row.units:,}", f"{row.village_committees:,}"]
-                    for row in cities.itertuples(index=False)], left=2)
-    if not cells.empty:
-        pivot = cells.pivot_table(index=["operator", "band"], columns="status", values="cells",
-                                  aggfunc="sum", fill_value=0)
-        rows = []
-        for key, values in pivot.iterrows():
-            labels = [str(k) for k in key] if isinstance(key, tuple) else [str(key), ""]
-            rows.append([*labels, *(f"{int(v):,}" for v in values)])
-        print_rows(bi("各运营商、频段的小区数", "cells per operator and band"),
-                   [heading("运营商", "operator"), heading("频段", "band"),
-                    *(heading(STATUS_ZH.get(str(name), str(name)), str(name)) for name in pivot.columns)],
-                   rows, left=2)
-    if not last.empty:
-        print_rows(bi("最近导入", "last ingests"),
-                   [heading("时间 (UTC)", "when (UTC)"), heading("类型", "kind"), heading("文件", "file"),
-                    heading("行数", "rows"), heading("方式", "mode"), "sha256"],
-                   [[f"{row.created_at:%Y-%m-%d %H:%M:%S}", str(row.kind), escape(str(row.file_name)),
-                     f"{row.rows:,}", str(row.mode), str(row.sha256)[:12]] for row in last.itertuples(index=False)],
-                   left=3, also_left=(4, 5))
-
-
-#: The Chinese of the stations' statuses, over the English in the status table.
-STATUS_ZH = {"active": "在网", "planned": "规划", "retired": "退网"}
+app.command()(status)
 
 
 @app.command()
@@ -614,15 +565,6 @@ def _operators(values: list[str] | None) -> list[str] | None:
                                     f"unknown operator {', '.join(unknown)}; use {', '.join(OPERATORS)}"),
                                  param_hint="--operator")
     return [v.upper() for v in values]
-
-
-def _redact(url: str) -> str:
-    """The URL without a password."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
-    return url
 
 
 def _terminated(signum: int, _frame: object) -> None:
