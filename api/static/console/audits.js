@@ -80,7 +80,10 @@
       }).join("") + "</tbody></table>";
   }
   drawForm.addEventListener("change", function () { confirm.disabled = true; });
+  // the form's fields in percent and counts are checked against their bounds by the browser first (its
+  // own message beside the field, in the browser's language): the API's bounds are proportions (0-1)
   document.getElementById("preview").addEventListener("click", function () {
+    if (!drawForm.reportValidity()) { return; }
     // the draw repeats the preview exactly: without a seed given, one is chosen here and shown
     if (drawForm.elements.seed.value === "") { drawForm.elements.seed.value = String(Math.floor(Math.random() * 2147483647)); }
     V.post("/audits", request(true)).then(function (r) {
@@ -90,6 +93,7 @@
     });
   });
   confirm.addEventListener("click", function () {
+    if (!drawForm.reportValidity()) { return; }
     confirm.disabled = true;
     var body = request(false);
     V.post("/audits", body).then(function (r) {
