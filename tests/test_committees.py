@@ -88,6 +88,7 @@ def test_committee_points_join_by_code_then_by_name(tmp_path: Path) -> None:
                    ("ambiguous", None, ("321012101201", "321012101203")), ("name", "321012101201", ()),
                    ("unmatched", None, ())]
     assert report.summary() == "1 matched by code, 2 by name, 1 ambiguous, 1 unmatched"
+    assert report.summary_zh() == "按代码匹配 1，按名称匹配 2，不唯一 1，未匹配 1"
 
 
 def test_committee_file_problems_name_row_and_field(tmp_path: Path) -> None:
@@ -113,6 +114,8 @@ def test_cli_ingest_committees_stores_the_matched_points_only(tmp_path: Path) ->
     dry = runner.invoke(cli_app, ["--db", db, "ingest", "committees", str(path), "--crs", "gcj02", "--dry-run"],
                         catch_exceptions=False)
     assert dry.exit_code == 0 and "1 by name" in dry.output and "nothing stored" in dry.output
+    assert ("试运行：按代码匹配 0，按名称匹配 1，不唯一 0，未匹配 1，名称相符但相距 1 公里以上 1；未存储任何数据"
+            in dry.output)
     before = store.read("villages").set_index("code")
     assert pd.isna(before.at["321012101202", "committee_lon"])
     out = runner.invoke(cli_app, ["--db", db, "ingest", "committees", str(path), "--crs", "gcj02"],

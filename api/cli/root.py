@@ -301,10 +301,11 @@ def _ingest_committees(file: Path, mapping: Any, *, dry_run: bool) -> None:
             err_console.print(bi(f"另有 {len(shown) - 20} 行不唯一或未匹配",
                                  f"and {len(shown) - 20} more ambiguous or unmatched row(s)"))
         if dry_run:
-            console.print(bi("试运行：未存储任何数据", f"dry run: {report.summary()}; nothing stored"), soft_wrap=True)
+            console.print(bi(f"试运行：{report.summary_zh()}；未存储任何数据",
+                             f"dry run: {report.summary()}; nothing stored"), soft_wrap=True)
             return
         updated = store_committee_points(store, report, sha256=file_sha256(file), crs=str(mapping.crs or "file/WGS84"))
-    console.print(bi(f"已从 {file.name} 存储 {updated:,} 个行政村的村委会位置",
+    console.print(bi(f"已从 {file.name} 存储 {updated:,} 个行政村的村委会位置（{report.summary_zh()}）",
                      f"committee points of {updated:,} villages stored from {file.name} ({report.summary()})"),
                   soft_wrap=True)
 
@@ -438,10 +439,12 @@ def analyze(
                                    progress=step, terrain=source) if calibration is not None else None)
         if fitted is not None:
             for band in fitted.bands.itertuples():
-                step(f"校准 (calibration) {band.band}: {band.intercept_db:+.1f} dB at 1 km, "
-                     f"{band.slope_db_per_decade:+.1f} dB/decade (400 m-3 km), {band.at_100m_db:+.1f} dB at 100 m "
-                     f"(se {band.se_100m_db:.1f}), "
-                     f"{band.samples:,} samples")
+                step(bi(f"校准 {band.band}：1 km 处 {band.intercept_db:+.1f} dB，"
+                        f"每十倍距离 {band.slope_db_per_decade:+.1f} dB（400 m-3 km），"
+                        f"100 m 处 {band.at_100m_db:+.1f} dB（标准误 {band.se_100m_db:.1f}），测量 {band.samples:,} 个",
+                        f"calibration {band.band}: {band.intercept_db:+.1f} dB at 1 km, "
+                        f"{band.slope_db_per_decade:+.1f} dB/decade (400 m-3 km), {band.at_100m_db:+.1f} dB at 100 m "
+                        f"(se {band.se_100m_db:.1f}), {band.samples:,} samples"))
         result = run_analysis(store, rules=rule_set, params=params, operators=operators, scope=scope.value,
                               artifacts_dir=_artifacts_dir(), progress=step, calibration=fitted,
                               workers=workers or None, scheduler=scheduler, partition_villages=partition_villages,

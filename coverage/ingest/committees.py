@@ -117,10 +117,19 @@ class CommitteeReport:
         return [m for m in self.matches if m.status in ("code", "name")]
 
     def summary(self) -> str:
+        """How the rows were joined, in English: ``3 matched by code, 1 by name, 0 ambiguous, 1 unmatched``
+        (and the rows named like a village too far from it, when there are any)."""
         text = (f"{self.count('code')} matched by code, {self.count('name')} by name, "
                 f"{self.count('ambiguous')} ambiguous, {self.count('unmatched')} unmatched")
         far = self.count("far")
         return text + (f", {far} named like a village more than {MAX_OUTSIDE_M / 1000:g} km away" if far else "")
+
+    def summary_zh(self) -> str:
+        """:meth:`summary` in Chinese: ``按代码匹配 3，按名称匹配 1，不唯一 0，未匹配 1``."""
+        text = (f"按代码匹配 {self.count('code')}，按名称匹配 {self.count('name')}，"
+                f"不唯一 {self.count('ambiguous')}，未匹配 {self.count('unmatched')}")
+        far = self.count("far")
+        return text + (f"，名称相符但相距 {MAX_OUTSIDE_M / 1000:g} 公里以上 {far}" if far else "")
 
 
 def read_committees(path: str | Path, *, crs: object = None, encoding: str | None = None, layer: str | None = None,
