@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import folium
 
-from coverage.errors import ConfigError
+from coverage.errors import ConfigError, bi
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,13 @@ def get_basemap(name: str) -> Basemap:
     try:
         return BASEMAPS[name]
     except KeyError:
-        raise ConfigError(f"unknown basemap {name!r}; use one of {', '.join(BASEMAPS)}") from None
+        raise ConfigError(bi(f"未知底图 {name!r}：应为 {'、'.join(BASEMAPS)} 之一",
+                             f"unknown basemap {name!r}; use one of {', '.join(BASEMAPS)}")) from None
+
+
+def _needs_key(chinese: str, english: str) -> str:
+    """The refusal of the Tianditu basemap without a key, naming where to give one."""
+    return bi(f"天地图底图需要密钥：请用 {chinese} 提供", f"the tianditu basemap needs a key: {english}")
 
 
 def add_basemap(m: folium.Map, basemap: Basemap, *, tianditu_key: str | None = None) -> None:
@@ -70,7 +76,8 @@ def add_basemap(m: folium.Map, basemap: Basemap, *, tianditu_key: str | None = N
     elif basemap.name == "tianditu":
         key = (tianditu_key or "").strip()
         if not key:
-            raise ConfigError("the tianditu basemap needs a key: --tianditu-key KEY or VILLAGE5G_TIANDITU_KEY")
+            raise ConfigError(_needs_key("--tianditu-key KEY 或 VILLAGE5G_TIANDITU_KEY",
+                                         "--tianditu-key KEY or VILLAGE5G_TIANDITU_KEY"))
         folium.TileLayer(_TIANDITU_URL.replace("{layer}", "vec").replace("{key}", key), attr=_TIANDITU_ATTR,
                          name=basemap.label, subdomains="01234567", max_zoom=18).add_to(m)
         folium.TileLayer(_TIANDITU_URL.replace("{layer}", "cva").replace("{key}", key), attr=_TIANDITU_ATTR,
@@ -94,7 +101,7 @@ def raster_sources(basemap: Basemap, *, tianditu_key: str | None = None) -> list
     if basemap.name == "tianditu":
         key = (tianditu_key or "").strip()
         if not key:
-            raise ConfigError("the tianditu basemap needs a key: VILLAGE5G_TIANDITU_KEY")
+            raise ConfigError(_needs_key("VILLAGE5G_TIANDITU_KEY", "VILLAGE5G_TIANDITU_KEY"))
         return [{"tiles": spell(_TIANDITU_URL.replace("{layer}", layer).replace("{key}", key), "01234567"),
                  "attribution": _TIANDITU_ATTR, "maxzoom": 18} for layer in ("vec", "cva")]
     if basemap.name == "amap":

@@ -107,6 +107,7 @@ def test_tiles_and_the_map_page_over_http(store: Store, tmp_path: Path) -> None:
         assert "crs=gcj02" in amap and "autonavi.com" in amap
         missing_key = client.get("/console/map", params={"basemap": "tianditu"})  # a console page saying so
         assert missing_key.status_code == 400 and "VILLAGE5G_TIANDITU_KEY" in missing_key.text
+        assert "天地图底图需要密钥：请用 VILLAGE5G_TIANDITU_KEY 提供" in missing_key.text
         assert '<a href="/console/map">打开此页（不带 basemap）</a>' in missing_key.text
 
 

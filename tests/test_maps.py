@@ -214,8 +214,10 @@ def test_amap_shifts_villages_stations_and_bounds_to_gcj02() -> None:
 
 
 def test_tianditu_needs_a_key_and_puts_it_in_the_tile_url() -> None:
-    with pytest.raises(ConfigError, match="key"):
+    with pytest.raises(ConfigError) as refused:
         city_map(basemap="tianditu")
+    assert str(refused.value) == ("天地图底图需要密钥：请用 --tianditu-key KEY 或 VILLAGE5G_TIANDITU_KEY 提供 "
+                                  "(the tianditu basemap needs a key: --tianditu-key KEY or VILLAGE5G_TIANDITU_KEY)")
     html = render_html(city_map(basemap="tianditu", tianditu_key="k123"))
     assert "tianditu.gov.cn/vec_w" in html and "tk=k123" in html
 
