@@ -30,7 +30,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor as PoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from api.schedules import due_fire_time, parse_schedule
-from coverage.errors import NotFoundError
+from coverage.errors import NO_PUBLISHED_RUN, NotFoundError, bi
 from coverage.runs.jobs import (
     JobBusyError,
     claim_fire,
@@ -236,11 +236,12 @@ class JobScheduler:
 
         run_id = run_id if run_id is not None else self.store.latest_run_id()
         if run_id is None:
-            return {"rows": 0, "note": "no published run yet"}
-        progress(f"recording the KPIs of run {run_id}")
+            return {"rows": 0, "note": NO_PUBLISHED_RUN}
+        progress(bi(f"记录运行 {run_id} 的 KPI", f"recording the KPIs of run {run_id}"))
         rows = record_snapshot(self.store, run_id)
         return {"run_id": run_id, "rows": rows,
-                "note": "recorded" if rows else "this run's KPIs were recorded before"}
+                "note": bi("已记录", "recorded") if rows else bi("该运行的 KPI 此前已记录",
+                                                                  "this run's KPIs were recorded before")}
 
     def _report(self, progress: Callable[[str], None]) -> dict[str, Any]:
         from coverage.reports.workbook import write_report_xlsx
@@ -248,12 +249,13 @@ class JobScheduler:
 
         run_id = self.store.latest_run_id()
         if run_id is None:
-            return {"files": [], "note": "no published run yet"}
+            return {"files": [], "note": NO_PUBLISHED_RUN}
         folder = self.settings.data_dir.resolve() / "reports" / dt.datetime.now(self.timezone).date().isoformat()
         files = []
         for region in (None, *self.settings.report_region_codes):
             stem = region or "province"
-            progress(f"writing the {stem} report of run {run_id}")
+            progress(bi(f"写出运行 {run_id} 的报告：{'全省' if region is None else region}",
+                        f"writing the {stem} report of run {run_id}"))
             files.append(write_report_xlsx(self.store, folder / f"{stem}.xlsx", region=region, run_id=run_id))
             files.append(write_report_html(self.store, folder / f"{stem}.html", region=region, run_id=run_id))
         return {"run_id": run_id, "files": [str(p) for p in files]}

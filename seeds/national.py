@@ -39,6 +39,7 @@ import pandas as pd
 import shapely
 
 from coverage.crs import local_metric_crs
+from coverage.errors import bi
 from coverage.schema import MEASUREMENT_COLUMNS, STATION_COLUMNS, VILLAGE_COMMITTEE_MAX, VILLAGE_COMMITTEE_MIN, Kind
 from seeds import world
 from seeds.data import DATA_DIR, DEV_ZONE_HOSTS, RealData
@@ -215,8 +216,11 @@ def iter_national_world(provinces: Sequence[str], *, seed: int = world.DEFAULT_S
     for code in provinces:
         part = build_province(code, seed=seed, mr=mr)
         if progress is not None:
-            progress(f"{code} {part.name}: {part.stats['villages']:,} villages, {part.stats['sites']:,} sites, "
-                     f"{part.stats['cells']:,} cells ({time.perf_counter() - t0:.1f} s)")
+            stats, took = part.stats, time.perf_counter() - t0
+            progress(bi(f"{code} {part.name}：行政村 {stats['villages']:,}，站址 {stats['sites']:,}，"
+                        f"小区 {stats['cells']:,}（{took:.1f} 秒）",
+                        f"{code} {part.name}: {stats['villages']:,} villages, {stats['sites']:,} sites, "
+                        f"{stats['cells']:,} cells ({took:.1f} s)"))
         yield part
 
 
@@ -275,8 +279,9 @@ def seed_national_world(store: Store, provinces: Sequence[str], *, seed: int = w
             rows += len(chunk)
             yield chunk
         if progress is not None:
-            progress(f"{part.code} {part.name}: {rows:,} MR grid rows drawn and stored "
-                     f"({time.perf_counter() - t:.1f} s)")
+            took = time.perf_counter() - t
+            progress(bi(f"{part.code} {part.name}：已生成并存储 MR 栅格 {rows:,} 行（{took:.1f} 秒）",
+                        f"{part.code} {part.name}: {rows:,} MR grid rows drawn and stored ({took:.1f} s)"))
 
     def parts() -> Iterator[SeedPart]:
         frames: dict[Kind, gpd.GeoDataFrame] = {"measurements": _empty_measurements()}

@@ -26,6 +26,7 @@ import shapely
 from numpy.typing import NDArray
 
 from coverage.crs import WGS84, local_metric_crs, to_lonlat, to_metric, unproject_xy
+from coverage.errors import bi
 from coverage.schema import (
     MEASUREMENT_COLUMNS,
     STATION_COLUMNS,
@@ -372,11 +373,11 @@ def build_world(*, seed: int = DEFAULT_SEED,
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
 
-    def step(name: str) -> None:
+    def step(chinese: str, english: str) -> None:
         now = time.perf_counter() - t0
-        timings[name.split(" (")[0]] = round(now, 3)
+        timings[english.split(" (")[0]] = round(now, 3)  # the truth's timings keep their English keys
         if progress is not None:
-            progress(f"{name} ({now:.1f} s)")
+            progress(bi(f"{chinese}（{now:.1f} 秒）", f"{english} ({now:.1f} s)"))
 
     rng_town, rng_vil, rng_pop, rng_sta, rng_field, rng_meas = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6))
@@ -386,34 +387,38 @@ def build_world(*, seed: int = DEFAULT_SEED,
     bounds = (lon0, lat0, lon1, lat1)
     if local_metric_crs(bounds) != METRIC_CRS:
         raise ValueError("the shipped province polygon moved: update JIANGSU_BOUNDS")
-    step("read the real divisions")
+    step("读取真实行政区划", "read the real divisions")
     towns = _build_townships(real, rng_town)
-    step(f"tiled {len(real.counties) - len(real.hosts)} county polygons with "
-         f"{len(towns.codes)} townships")
+    counties = len(real.counties) - len(real.hosts)
+    step(f"用 {len(towns.codes):,} 个乡镇铺满 {counties:,} 个县级区划",
+         f"tiled {counties:,} county polygons with {len(towns.codes):,} townships")
     vil = _build_villages(real, towns, rng_vil)
     unit = np.array([int(c[9:12]) for c in vil.frame["code"].to_numpy()], np.int64)
     pop, hh = _population(rng_pop, unit)
-    step(f"tiled the townships with {len(vil.frame)} village-level units")
+    step(f"用 {len(vil.frame):,} 个村级单位铺满各乡镇",
+         f"tiled the townships with {len(vil.frame):,} village-level units")
 
     province_m = _geoms_to_metric(real.province.geometry.to_numpy())[0]
     plan = StationPlan(cells=vil.cells, x=vil.x, y=vil.y, is_vc=vil.is_vc, population=pop,
                        county_codes=vil.frame["county_code"].to_numpy(), province=province_m)
     st = place_stations(plan, rng_sta)
-    step(f"placed {st.n_sites} sites, {st.n_gnbs} gNBs, {len(st.cells)} cells")
+    step(f"布设站址 {st.n_sites:,} 个、gNB {st.n_gnbs:,} 个、小区 {len(st.cells):,} 个",
+         f"placed {st.n_sites:,} sites, {st.n_gnbs:,} gNBs, {len(st.cells):,} cells")
 
     world_terrain = None
     if terrain:
         world_terrain = SeedTerrain.build(np.random.default_rng(np.random.SeedSequence([seed, 22])),
                                           bounds_m=tuple(float(b) for b in shapely.bounds(province_m)),  # type: ignore[arg-type]
                                           crs=METRIC_CRS, village_xy=np.column_stack([vil.x, vil.y]))
-        step("built the terrain (DEM and land cover)")
+        step("生成地形（DEM 与土地覆盖）", "built the terrain (DEM and land cover)")
     tfield = TrueField.build(rng_field, cells=st.cells, province=province_m,
                              towns_cells=towns.cells, town_codes=towns.codes,
                              county_codes=sorted(real.counties["code"]), terrain=world_terrain)
-    step("built the true signal field")
+    step("生成真实信号场", "built the true signal field")
     meas = drive_tests(rng_meas, tfield, plan=plan, nosite=st.nosite_village,
                        sparse=st.sparse_village)
-    step(f"drove {meas.n_routes} routes, {len(meas.frame)} samples")
+    step(f"路测 {meas.n_routes:,} 条路线，采样 {len(meas.frame):,} 个",
+         f"drove {meas.n_routes:,} routes, {len(meas.frame):,} samples")
 
     divisions = _divisions(real, towns)
     villages = _village_frame(real, vil, pop, hh)
@@ -439,7 +444,7 @@ def build_world(*, seed: int = DEFAULT_SEED,
     }
     if world_terrain is not None:
         truth["terrain"] = world_terrain.params()
-    step("assembled the frames")
+    step("组装数据表", "assembled the frames")
     truth["timings_s"] = timings
     return SeedWorld(divisions=divisions, villages=villages, stations=stations,
                      measurements=measurements, truth=truth, true_field=tfield, terrain=world_terrain)

@@ -120,7 +120,9 @@ def test_seeding_province_by_province_stores_what_the_whole_world_stores(
     assert streamed == checksum
     assert counts == {"divisions": len(whole.divisions), "villages": len(whole.villages),
                       "stations": len(whole.stations), "measurements": 0, "mr_grids": 0}
-    assert [m.split(":")[0] for m in messages] == ["46 海南省", "64 宁夏回族自治区"]
+    assert [m.split("：")[0] for m in messages] == ["46 海南省", "64 宁夏回族自治区"]
+    villages = whole.villages["code"].str[:2].value_counts()
+    assert all(f"行政村 {villages[m[:2]]:,}，" in m and f"{villages[m[:2]]:,} villages, " in m for m in messages)
     for key in ("villages", "stations", "measurements"):
         assert_frames_equal(after[key], before[key])
     # divisions: a hosted county has no geometry (None), which equals_exact does not call equal

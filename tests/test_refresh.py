@@ -23,15 +23,19 @@ from coverage.errors import ValidationError, Village5gError
 from coverage.ingest import file_sha256, read_input
 from coverage.ingest.export import write_output
 from coverage.model.rules import DEFAULT_RULES
+from coverage.runs.analysis import run_analysis
 from coverage.runs.jobs import (
     INTERNAL_ERROR,
     acquire_lease,
     claim_fire,
     create_job,
     execute_job,
+    job_progress,
     lease_holder,
     read_job,
     release_lease,
+    run_of_step,
+    run_step,
     set_progress,
     start_job,
 )
@@ -102,6 +106,8 @@ def test_broken_file_is_moved_aside_with_a_report_and_the_previous_run_stays(sto
     rejected = drop / "rejected"
     report = (rejected / "20261127T020000Z_stations_broken.csv.error.txt").read_text(encoding="utf-8")
     assert "stations_broken.csv，第 2 行，字段 'operator'" in report and "XYZ" in report
+    assert report.startswith("文件 (file): stations_broken.csv\n类型 (kind): 基站 (stations)\n")
+    assert "此文件的内容均未存储，问题如下 (nothing of this file was stored; problems):\n" in report
     document = json.loads((rejected / "20261127T020000Z_stations_broken.csv.error.json").read_text(encoding="utf-8"))
     assert document["kind"] == "stations"
     assert [(p["row"], p["field"]) for p in document["problems"]] == [(2, "operator")]
@@ -183,6 +189,39 @@ def test_first_claim_of_a_fire_time_wins_and_dead_or_expired_leases_are_taken_ov
     with store.engine.begin() as conn:
         conn.execute(job_leases.update().values(expires_at=dt.datetime(2000, 1, 1)))
     assert acquire_lease(store, "report", owner=me, ttl_s=600, alive=alive)
+
+
+def test_the_step_naming_the_run_links_the_job_to_it(store: Store) -> None:
+    """run_analysis says which run it records in the step job_progress reads the run id from (one
+    definition, run_step/run_of_step), Chinese first, in one process and partitioned; other steps link
+    nothing. The row world: 8 villages, 3 cells, 7 measurements."""
+    assert run_step(12, "行政村 3", "3 villages") == "运行 12：行政村 3 (run 12: 3 villages)"
+    assert run_of_step(run_step(12, "行政村 3", "3 villages")) == 12
+    assert run_of_step("run 12: 3 villages") is None and run_of_step("栅格 运行 12：") is None
+    build_row_world(store, analyze=False)
+    me = f"{HOST}:{os.getpid()}"
+    for partition_villages in (None, 1):
+        job_id = create_job(store, kind="analysis", parameters={}, owner=me)
+        start_job(store, job_id)
+        record, steps, linked = job_progress(store, job_id), [], []
+
+        def progress(message: str, record: Callable[[str], None] = record, steps: list[str] = steps,
+                     linked: list[str] = linked, job_id: int = job_id) -> None:
+            steps.append(message)
+            record(message)
+            run_id = read_job(store, job_id)["run_id"]
+            if run_id is not None:  # linked while the run is still running (fail_orphans can fail both)
+                assert store.read_run(run_id)["status"] == "running"
+                linked.append(message)
+
+        run = run_analysis(store, rules=DEFAULT_RULES, params=PARAMS, progress=progress,
+                           partition_villages=partition_villages)
+        assert read_job(store, job_id)["run_id"] == run.run_id
+        assert read_job(store, job_id)["progress"] == steps[-1]
+        named = [m for m in steps if run_of_step(m) is not None]
+        assert named == [f"运行 {run.run_id}：行政村 8，小区 3，测量 7 (run {run.run_id}: 8 villages, 3 cells, "
+                         "7 measurements)"]
+        assert linked[0] == named[0]  # linked from that step on, not before
 
 
 def test_execute_job_records_success_failure_and_skip(store: Store) -> None:

@@ -356,9 +356,9 @@ def test_jobs_run_and_jobs_list_on_the_command_line(tmp_path: Path, monkeypatch:
     assert ran.exit_code == 0, ran.output
     new_run = store.latest_run_id()
     assert new_run is not None and new_run != first_run
-    assert (f"作业 1 refresh：成功 (job 1 refresh: succeeded)；1 ingested; 1 rejected; published run {new_run}"
-            in ran.output)
-    assert "作业 2 snapshot：成功 (job 2 snapshot: succeeded)；recorded; 5 KPI rows" in ran.output
+    assert (f"作业 1 refresh：成功 (job 1 refresh: succeeded)；入库 1 个文件 (1 ingested)；拒收 1 个文件 (1 rejected)；"
+            f"已发布运行 {new_run} (published run {new_run})" in ran.output)
+    assert "作业 2 snapshot：成功 (job 2 snapshot: succeeded)；已记录 (recorded)；KPI 5 行 (5 KPI rows)" in ran.output
     assert "measurements_bad.csv，第 1 行，字段 'rsrp_dbm'" in ran.output
 
     listed = runner.invoke(app, ["--db", store.url, "jobs", "--limit", "1"], catch_exceptions=False)

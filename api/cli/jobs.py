@@ -40,23 +40,30 @@ def _when(value: dt.datetime | None) -> str:
     return f"{value:%m-%d %H:%M:%S}" if value is not None else ""
 
 
+#: How the file lists of a refresh's result are counted: ``入库 2 个文件 (2 ingested)``.
+_FILES_ZH = {"ingested": "入库", "duplicates": "重复", "rejected": "拒收"}
+
+
 def _outcome(record: dict[str, Any]) -> str:
-    """One line of what a job did: its error, or a digest of its result."""
+    """One line of what a job did: its error, or a digest of its result, each part Chinese first
+    (``入库 1 个文件 (1 ingested)；已发布运行 5 (published run 5)``; an analysis or note a job stored
+    before these were said in Chinese is shown as stored)."""
     if record.get("error"):
         return str(record["error"])
     result = record.get("result") or {}
     parts = []
-    for key in ("ingested", "duplicates", "rejected"):
+    for key, zh in _FILES_ZH.items():
         if result.get(key):
-            parts.append(f"{len(result[key])} {key}")
+            n = len(result[key])
+            parts.append(bi(f"{zh} {n} 个文件", f"{n} {key}"))
     for key in ("analysis", "note"):
         if result.get(key):
             parts.append(str(result[key]))
     if "rows" in result:
-        parts.append(f"{result['rows']} KPI rows")
+        parts.append(bi(f"KPI {result['rows']} 行", f"{result['rows']} KPI rows"))
     if result.get("files"):
-        parts.append(f"{len(result['files'])} files")
-    return "; ".join(parts) or str(record.get("progress") or "")
+        parts.append(bi(f"写出文件 {len(result['files'])} 个", f"{len(result['files'])} files"))
+    return "；".join(parts) or str(record.get("progress") or "")
 
 
 @jobs_app.callback()

@@ -408,7 +408,7 @@ def ingest_mr(store: Store, path: str | Path, *, crs: str | None = None, encodin
             if frame is not None and not problems:
                 _insert(conn, frame, buffer)
                 stored_rows += len(frame)
-            say(f"{file}: {read:,} rows read")
+            say(bi(f"{file}：已读 {read:,} 行", f"{file}: {read:,} rows read"))
         buffer.data = bytearray()  # its 80 MB are not needed for the checks that follow
         if not found_headers:
             raise ValidationError([Problem(file, None, None, "文件为空 (the file is empty)")])

@@ -50,7 +50,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from coverage.crs import local_metric_crs, project_xy
-from coverage.errors import Village5gError
+from coverage.errors import Village5gError, bi
 from coverage.model.bands import BANDS, normalize_band
 from coverage.model.fusion import Variogram, evidence_residuals, fit_variogram, residual_bins
 from coverage.model.parameters import CALIBRATION_KNOTS_M, ModelParameters, log_distance
@@ -291,19 +291,24 @@ def fit_calibration(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, meas
     meas = meas.reset_index(drop=True)
     mx, my = project_xy(meas.geometry.x.to_numpy(), meas.geometry.y.to_numpy(), crs)
     rows, cols = raster.grid.pixel_of(mx, my)
-    say(f"calibration: predicting the model at {len(meas):,} samples")
+    say(bi(f"校准：在 {len(meas):,} 个测量点上预测模型", f"calibration: predicting the model at {len(meas):,} samples"))
     layers = None if terrain is None else read_layers(terrain, raster.grid)
     prediction = predict(stations, raster.grid, rules=rules, params=base, operators=operators, mask=raster.mask,
                          probes=(rows, cols), terrain=layers)
     ops = {name: i for i, name in enumerate(prediction.operators)}
     op_index = np.array([ops.get(str(o), -1) for o in meas["operator"].to_numpy()], dtype=np.int64)
     selection, serving = fit_selection_offsets(meas, prediction, op_index)
-    say(f"calibration: serving band of {serving[0]:.1%} of the samples with a reported band explained by the "
-        f"strongest band, {serving[1]:.1%} with selection offsets {dict(selection) or 'none'}")
+    offsets = dict(selection) or None
+    say(bi(f"校准：报告了频段的测量中，{serving[0]:.1%} 的服务频段可由最强频段解释，"
+           f"加选择偏置 {offsets or '无'} 后为 {serving[1]:.1%}",
+           f"calibration: serving band of {serving[0]:.1%} of the samples with a reported band explained by the "
+           f"strongest band, {serving[1]:.1%} with selection offsets {offsets or 'none'}"))
     samples, _ = evidence_residuals(meas, prediction, rows, cols, selection_offsets=selection)
     if len(samples) < MIN_BAND_SAMPLES:
-        raise CalibrationRefused(f"calibration refused: {len(samples)} usable NR samples with service, "
-                                 f"at least {MIN_BAND_SAMPLES} needed")
+        raise CalibrationRefused(bi(f"拒绝校准：有服务的可用 NR 测量仅 {len(samples)} 个，"
+                                    f"至少需要 {MIN_BAND_SAMPLES} 个",
+                                    f"calibration refused: {len(samples)} usable NR samples with service, "
+                                    f"at least {MIN_BAND_SAMPLES} needed"))
     grid = raster.grid
     r, c = samples["row"].to_numpy(), samples["col"].to_numpy()
     on = (r >= 0) & (r < grid.height) & (c >= 0) & (c < grid.width)
@@ -315,30 +320,38 @@ def fit_calibration(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame, meas
     held = _held_out(samples["village"], holdout_share, seed)
     train, test = samples[~held].reset_index(drop=True), samples[held].reset_index(drop=True)
     if len(train) < MIN_BAND_SAMPLES or len(test) < MIN_BAND_SAMPLES:
-        raise CalibrationRefused(f"calibration refused: {len(train)} training and {len(test)} held-out samples; "
-                                 f"at least {MIN_BAND_SAMPLES} each are needed")
+        raise CalibrationRefused(bi(f"拒绝校准：训练测量 {len(train)} 个、留出测量 {len(test)} 个，"
+                                    f"各至少需要 {MIN_BAND_SAMPLES} 个",
+                                    f"calibration refused: {len(train)} training and {len(test)} held-out samples; "
+                                    f"at least {MIN_BAND_SAMPLES} each are needed"))
     bands, areas, _ = _fit(train)
     before = float(np.sqrt(np.mean(test["residual_db"].to_numpy(float) ** 2)))
     after = float(np.sqrt(np.mean(_apply(test, bands, areas) ** 2)))
     holdout = {"villages": int(test["village"].nunique()), "samples": len(test), "rms_before_db": before,
                "rms_after_db": after}
-    say(f"calibration: held-out RMS residual {before:.2f} -> {after:.2f} dB on {holdout['villages']:,} villages")
+    say(bi(f"校准：留出的 {holdout['villages']:,} 个行政村上残差均方根 {before:.2f} -> {after:.2f} dB",
+           f"calibration: held-out RMS residual {before:.2f} -> {after:.2f} dB on {holdout['villages']:,} villages"))
     if not after < before:
-        raise CalibrationRefused(f"calibration refused: it would raise the held-out RMS error from {before:.2f} "
-                                 f"to {after:.2f} dB ({holdout['villages']} villages, {len(test)} samples)")
+        raise CalibrationRefused(bi(f"拒绝校准：留出数据的均方根误差将由 {before:.2f} 升至 {after:.2f} dB"
+                                    f"（行政村 {holdout['villages']} 个，测量 {len(test)} 个）",
+                                    f"calibration refused: it would raise the held-out RMS error from {before:.2f} "
+                                    f"to {after:.2f} dB ({holdout['villages']} villages, {len(test)} samples)"))
     bands, areas, left = _fit(samples)
     classes: tuple[tuple[int, float], ...] = ()
     landcover = None if layers is None else layers.grid_landcover(grid.height, grid.width)
     if landcover is not None:
         classes, left = _class_offsets(samples, left, landcover)
         if classes:
-            say("calibration: land-cover offsets " + ", ".join(f"{c}: {o:+.1f} dB" for c, o in classes))
+            offsets_text = ", ".join(f"{c}: {o:+.1f} dB" for c, o in classes)
+            say(bi(f"校准：地物类别偏置 {offsets_text}", f"calibration: land-cover offsets {offsets_text}"))
 
     bins = residual_bins(samples.assign(residual_db=left), grid)
     prior = Variogram(sigma_db=rules.shadow_sigma_db, correlation_m=params.correlation_m, nugget_db=params.nugget_db)
     variogram = fit_variogram(bins, prior=prior)
-    say(f"calibration: sigma {variogram.sigma_db:.2f} dB, correlation {variogram.correlation_m:.0f} m, "
-        f"sample noise {variogram.nugget_db:.2f} dB")
+    say(bi(f"校准：标准差 {variogram.sigma_db:.2f} dB，相关距离 {variogram.correlation_m:.0f} m，"
+           f"测量噪声 {variogram.nugget_db:.2f} dB",
+           f"calibration: sigma {variogram.sigma_db:.2f} dB, correlation {variogram.correlation_m:.0f} m, "
+           f"sample noise {variogram.nugget_db:.2f} dB"))
     return Calibration(bands=bands, areas=areas, variogram=variogram, holdout=holdout, samples=len(samples),
                        selection_offsets=selection, serving_band_agreement=serving, classes=classes)
 

@@ -635,8 +635,8 @@ def predict(stations: gpd.GeoDataFrame, grid: Grid, *, rules: RuleSet,
             idx = on_index[probe_values[0]]
             probe_band[idx], probe_cell[idx], probe_sinr[idx] = probe_values[1], probe_values[2], probe_values[3]
     if progress:
-        progress(f"predicted {len(cells):,} cells on {grid.width} x {grid.height} pixels "
-                 f"in {len(tiles)} tiles")
+        progress(bi(f"已预测小区 {len(cells):,} 个，{grid.width} x {grid.height} 像素，分 {len(tiles)} 块",
+                    f"predicted {len(cells):,} cells on {grid.width} x {grid.height} pixels in {len(tiles)} tiles"))
     rsrp, sinr, coverage_class, cell, operator = out
     return Prediction(grid, rsrp, sinr, coverage_class, cell, operator, list(arrays.operator_names), cells,
                       probe_band_rsrp=probe_band, probe_band_cell=probe_cell, probe_band_sinr=probe_sinr,

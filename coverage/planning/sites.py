@@ -209,7 +209,8 @@ class _State:
             self.live[r0:r1, c0:c1] = True
         nr_active = (stations["status"] == "active") & (stations["rat"] == "NR")
         mine = nr_active & (stations["operator"] == operator)
-        say(f"grid {grid.width} x {grid.height}; predicting the other operators")
+        say(bi(f"栅格 {grid.width} x {grid.height}；预测其他运营商",
+               f"grid {grid.width} x {grid.height}; predicting the other operators"))
         other_stations = stations[~(stations["operator"] == operator)]
         if (nr_active & ~mine).any():
             self.other_class = predict(other_stations, grid, rules=rules, params=params,
@@ -217,7 +218,7 @@ class _State:
         else:
             self.other_class = np.zeros(shape, dtype=np.uint8)
         # the planned operator, band by band in name order (the prediction's order)
-        say(f"stamping {int(mine.sum()):,} {operator} cells")
+        say(bi(f"叠加 {operator} 小区 {int(mine.sum()):,} 个", f"stamping {int(mine.sum()):,} {operator} cells"))
         self.noise_mw = band_noise_mw(band, params)
         self.selection_offset = np.float32(dict(params.selection_offsets).get(band, 0.0))
         cells = compile_cells(stations[mine], grid, rules=rules, params=params)[1] if mine.any() else None
@@ -446,7 +447,7 @@ def plan_sites(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     gains = _initial_gains(lambda i: evaluate(i).gain, n_cand, params.workers or os.cpu_count() or 1)
     evaluations = n_cand
     timings["initial_s"] = time.perf_counter() - t
-    say(f"evaluated {n_cand:,} candidate sites")
+    say(bi(f"已评估候选站址 {n_cand:,} 个", f"evaluated {n_cand:,} candidate sites"))
     covered = int((state.verdict == "covered").sum())
     region_covered = int(((state.verdict == "covered") & in_region).sum())
     plan = Plan(sites=gpd.GeoDataFrame(), villages=len(villages), covered_before=covered, region=region,
@@ -456,7 +457,8 @@ def plan_sites(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     for rank in range(1, n_sites + 1):
         masked = np.where(used, -np.inf, gains)
         if not n_cand or masked.max() <= 0:
-            say(f"no candidate gains a village after {rank - 1} sites")
+            say(bi(f"选出 {rank - 1} 个站址后，再无候选能使行政村增加 5G通达",
+                   f"no candidate gains a village after {rank - 1} sites"))
             break
         best = int(np.argmax(masked))  # first of the ties: the earlier candidate
         out = evaluate(best)

@@ -32,7 +32,7 @@ from coverage.model.verdicts import VERDICTS
 from coverage.processes import owner_id
 from coverage.runs.compute import analyze_frames as analyze_frames  # re-exported: the callers' entry point
 from coverage.runs.compute import run_mr_offset, write_geotiff
-from coverage.runs.jobs import fail_dead_runs, process_alive
+from coverage.runs.jobs import fail_dead_runs, process_alive, run_step
 from coverage.store.results_query import extent
 from coverage.store.storage import Store, frame_fingerprint
 
@@ -162,8 +162,7 @@ def run_analysis(store: Store, *, rules: RuleSet, params: ModelParameters = DEFA
     run_id = store.start_run(rules=rules.to_dict(), parameters=asdict(params), inputs=inputs,
                              code_version=__version__)
     with _failing_run(store, run_id, artifacts_dir):
-        say(f"run {run_id}: {len(villages):,} villages, {len(stations):,} cells, "
-            f"{len(measurements):,} measurements" + (f", {len(mr):,} MR grid rows" if len(mr) else ""))
+        say(_run_started(run_id, len(villages), len(stations), len(measurements), len(mr)))
         raster_path = None
         results, prediction, labels = analyze_frames(
             villages, stations, measurements, rules=rules, params=params, operators=operators,
@@ -183,6 +182,17 @@ MR_MARGIN_DEG = 0.05
 
 #: Villages whose results a streamed partitioned run writes in one transaction.
 WRITE_BATCH = 20_000
+
+def _run_started(run_id: int, villages: int, cells: int, measurements: int, mr_rows: int = 0) -> str:
+    """The step that names a run once it is recorded (:func:`coverage.runs.jobs.run_step`: a job reads its
+    run id from it): ``运行 7：行政村 812，小区 2,406，测量 9,100 (run 7: 812 villages, 2,406 cells, 9,100
+    measurements)``, the MR grid rows after them when there are any."""
+    chinese = (f"行政村 {villages:,}，小区 {cells:,}，测量 {measurements:,}"
+               + (f"，MR 栅格 {mr_rows:,}" if mr_rows else ""))
+    english = (f"{villages:,} villages, {cells:,} cells, {measurements:,} measurements"
+               + (f", {mr_rows:,} MR grid rows" if mr_rows else ""))
+    return run_step(run_id, chinese, english)
+
 
 def check_run_grid(store: Store, *, resolution_m: float, scope: str = "committees",
                    limits: Limits = DEFAULT_LIMITS) -> None:
@@ -281,9 +291,8 @@ def _run_streamed(store: Store, *, rules: RuleSet, params: ModelParameters, oper
                              code_version=__version__)
     with _failing_run(store, run_id, artifacts_dir):
         rows = survey.rows
-        progress(f"run {run_id}: {rows['villages']:,} villages, {rows['stations']:,} cells, "
-                 f"{rows['measurements']:,} measurements")
-        progress(f"{len(plan.partitions)} partitions of up to {size:,} villages, halo {plan.halo_m / 1000:.1f} km")
+        progress(_run_started(run_id, rows["villages"], rows["stations"], rows["measurements"]))
+        progress(plan.step(size))
         raster_dir = None if artifacts_dir is None else Path(artifacts_dir) / f"run-{run_id}"
         counts: dict[str, int] = {}
         rasters: list[Path] = []

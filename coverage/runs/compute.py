@@ -19,6 +19,7 @@ import pyproj
 import rasterio
 
 from coverage.crs import local_metric_crs, project_xy
+from coverage.errors import bi
 from coverage.model.calibration import area_offsets_of
 from coverage.model.committee_fusion import committee_estimate
 from coverage.model.fusion import (
@@ -141,7 +142,8 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
               else village_raster(villages, crs, params.resolution_m, lattice=lattice, grid=grid, extents=extents))
     grid, labels = raster.grid, raster.labels
     timings["rasterize_s"] = time.perf_counter() - t
-    say(f"grid {grid.width} x {grid.height} at {params.resolution_m:g} m; predicting")
+    say(bi(f"栅格 {grid.width} x {grid.height}，像素 {params.resolution_m:g} m；预测中",
+           f"grid {grid.width} x {grid.height} at {params.resolution_m:g} m; predicting"))
     layers = None
     if terrain is not None and (terrain.dem_path is not None or terrain.landcover_path is not None):
         t = time.perf_counter()
@@ -165,7 +167,7 @@ def analyze_frames(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
                                                                    dtype=np.float32))
         prediction.sigma_db = posterior.sd_db
     timings["fusion_s"] = time.perf_counter() - t
-    say("deciding village verdicts")
+    say(bi("判定各村结论", "deciding village verdicts"))
     t = time.perf_counter()
     results = village_metrics(villages, stations, prediction, rules=rules, measurements=meas,
                               operators=operators, raster=raster, sigma_db=posterior.sd_db,

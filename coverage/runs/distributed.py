@@ -90,7 +90,8 @@ def dask_map(client: Any, *, window: int | None = None,
             result = future.result()
             future.release()
             if progress:
-                progress(f"partition {done}/{total if total is not None else '?'} done")
+                of = total if total is not None else "?"
+                progress(bi(f"分区 {done}/{of} 已完成", f"partition {done}/{of} done"))
             following = next(source, None)
             if following is not None:
                 running.add(submit(following))

@@ -36,7 +36,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from coverage.errors import NotFoundError, Village5gError
+from coverage.errors import NotFoundError, Village5gError, bi
 from coverage.store.storage import Store
 from coverage.store.tables import job_claims, job_leases, jobs, runs, village_results
 
@@ -44,11 +44,14 @@ __all__ = ["INTERNAL_ERROR", "INTERRUPTED", "JOB_STATUSES", "JobBusyError", "acq
            "create_job", "error_is", "execute_job", "fail_dead_runs", "fail_orphans", "finish_job", "interrupted",
            "job_progress",
            "lease_holder", "list_jobs", "live_lease", "process_alive", "read_job", "release_lease", "renew_lease",
-           "set_progress", "start_job"]
+           "run_of_step", "run_step", "set_progress", "start_job"]
 
 log = logging.getLogger("village5g.jobs")
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "skipped")
+#: A job's progress before its first step and after its last.
+_STAGE = {"queued": bi("排队中", "queued"), "started": bi("已开始", "started"), "succeeded": bi("完成", "done"),
+          "failed": bi("失败", "failed"), "skipped": bi("已跳过", "skipped")}
 
 #: Prefix of the error of a job that failed for a reason other than its input (the API hides the rest).
 INTERNAL_ERROR = "内部错误 (internal error): "
@@ -70,7 +73,24 @@ def error_is(error: str | None, prefix: str) -> bool:
     return bool(error) and str(error).startswith((prefix, _EARLIER[prefix]))
 
 
-_RUN_ID = re.compile(r"^run (\d+):")
+#: How a progress step that names the run a job works on begins (:func:`run_step`); :func:`run_of_step`
+#: reads the run id back from the same text, so the step and its reader cannot drift apart.
+_RUN_STEP = "运行 {run_id}："
+_RUN_ID = re.compile("^" + re.escape(_RUN_STEP).replace(re.escape("{run_id}"), r"(\d+)"))
+
+
+def run_step(run_id: int, chinese: str, english: str) -> str:
+    """The progress step that names the run a job works on: ``运行 N：chinese (run N: english)``.
+
+    :func:`job_progress` links the job to run N when it sees this step (:func:`run_of_step`).
+    """
+    return bi(_RUN_STEP.format(run_id=run_id) + chinese, f"run {run_id}: {english}")
+
+
+def run_of_step(message: str) -> int | None:
+    """The run a progress step made by :func:`run_step` names; ``None`` for any other step."""
+    match = _RUN_ID.match(message)
+    return int(match.group(1)) if match else None
 
 
 class JobBusyError(Village5gError):
@@ -106,7 +126,7 @@ def create_job(store: Store, *, kind: str, parameters: dict[str, Any], owner: st
     with store.engine.begin() as conn:
         result = conn.execute(jobs.insert().values(
             kind=kind, status="queued", parameters=parameters, requested_by=requested_by, owner=owner,
-            created_at=_now(), progress="queued", trigger=trigger, attempt=attempt,
+            created_at=_now(), progress=_STAGE["queued"], trigger=trigger, attempt=attempt,
             scheduled_for=_naive_utc(scheduled_for) if scheduled_for is not None else None,
         ))
         return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -124,7 +144,7 @@ def start_job(store: Store, job_id: int) -> None:
     """Mark a job ``running``."""
     with store.engine.begin() as conn:
         conn.execute(jobs.update().where(jobs.c.id == job_id).values(status="running", started_at=_now(),
-                                                                     progress="started"))
+                                                                     progress=_STAGE["started"]))
 
 
 def set_progress(store: Store, job_id: int, message: str, *, run_id: int | None = None) -> None:
@@ -139,12 +159,11 @@ def set_progress(store: Store, job_id: int, message: str, *, run_id: int | None 
 def job_progress(store: Store, job_id: int) -> Callable[[str], None]:
     """A progress callback for :func:`coverage.runs.analysis.run_analysis` that records each step of the job.
 
-    The step naming a run (``"run 12: ..."``) links the job to that run, so a job whose process dies
-    takes its half-done run down with it (:func:`fail_orphans`).
+    The step naming a run (:func:`run_step`: ``"运行 12：… (run 12: …)"``) links the job to that run, so a
+    job whose process dies takes its half-done run down with it (:func:`fail_orphans`).
     """
     def progress(message: str) -> None:
-        match = _RUN_ID.match(message)
-        set_progress(store, job_id, message, run_id=int(match.group(1)) if match else None)
+        set_progress(store, job_id, message, run_id=run_of_step(message))
 
     return progress
 
@@ -157,7 +176,7 @@ def finish_job(store: Store, job_id: int, *, run_id: int | None = None, error: s
     """
     final = status or ("failed" if error else "succeeded")
     values: dict[str, Any] = {"finished_at": _now(), "status": final,
-                              "progress": {"succeeded": "done"}.get(final, final)}
+                              "progress": _STAGE.get(final, final)}
     if run_id is not None:
         values["run_id"] = run_id
     if error:
@@ -192,7 +211,7 @@ def _fail_jobs(conn: Connection, dead: list[tuple[int, int | None]], message: st
     if not dead:
         return
     conn.execute(jobs.update().where(jobs.c.id.in_([j for j, _ in dead])).values(
-        status="failed", finished_at=_now(), progress="failed", error=message))
+        status="failed", finished_at=_now(), progress=_STAGE["failed"], error=message))
     started = [r for _, r in dead if r is not None]
     if started:
         stale = [int(r) for r in conn.execute(select(runs.c.id).where(runs.c.id.in_(started),

@@ -433,7 +433,7 @@ def analyze_partitioned(villages: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
     plan = plan_partitions(villages, stations, rules=rules, params=params, operators=operators,
                            max_villages=max_villages)
     timings["plan_s"] = time.perf_counter() - t
-    say(f"{len(plan.partitions)} partitions of up to {max_villages:,} villages, halo {plan.halo_m / 1000:.1f} km")
+    say(plan.step(max_villages))
     mr = mr if mr is not None and len(mr) else None
     mr_offset = None
     if mr is not None:

@@ -65,6 +65,13 @@ class PartitionPlan:
     #: The run's tile lattice ``(x0, y0, tile_px)``: partition grids are put on it (make_grid).
     lattice: tuple[float, float, int] | None = None
 
+    def step(self, max_villages: int) -> str:
+        """The progress step that announces the plan: ``12 个分区，每区至多 2,000 个行政村，缓冲 4.5 km
+        (12 partitions of up to 2,000 villages, halo 4.5 km)``."""
+        n, halo_km = len(self.partitions), self.halo_m / 1000
+        return bi(f"{n} 个分区，每区至多 {max_villages:,} 个行政村，缓冲 {halo_km:.1f} km",
+                  f"{n} partitions of up to {max_villages:,} villages, halo {halo_km:.1f} km")
+
 
 def stamp_radius_px(stations: gpd.GeoDataFrame, crs: pyproj.CRS, *, rules: RuleSet, params: ModelParameters,
                     operators: list[str] | None = None) -> int:

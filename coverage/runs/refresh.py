@@ -46,6 +46,7 @@ from sqlalchemy import func, select
 
 from coverage.errors import ConfigError, Problem, ValidationError, bi
 from coverage.ingest import SUPPORTED_SUFFIXES, far_from_villages, file_sha256, fill_division_names, read_input
+from coverage.ingest.messages import KIND_ZH
 from coverage.ingest.terrain import terrain_fingerprints
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.model.parameters import DEFAULT_PARAMETERS, ModelParameters
@@ -181,14 +182,15 @@ def _refresh_mr(store: Store, path: Path, drop_dir: Path, stamp: str, when: dt.d
         if _already_ingested(store, "mr", sha):
             _move(path, drop_dir / PROCESSED, stamp)
             result.duplicates.append(path.name)
-            say(f"{path.name}: already ingested (same checksum); moved to {PROCESSED}/")
+            say(_duplicate_step(path.name))
             return
         tokens = {t for t in re.split(r"[_\-.]", path.name.lower()[3:-len(path.suffix)]) if _CRS_TOKEN.match(t)}
         if len(tokens) > 1:
             raise ValidationError([Problem(path.name, None, None, several_crs(sorted(tokens)))])
         token = next(iter(tokens), None)
         crs = None if token is None else (f"EPSG:{token[4:]}" if token.startswith("epsg") else token)
-        say(f"reading, validating and storing {path.name} as MR grid statistics")
+        say(bi(f"读取、校验并存储 {path.name}（MR 栅格统计）",
+               f"reading, validating and storing {path.name} as MR grid statistics"))
         stored = ingest_mr(store, path, crs=crs)
     except (ValidationError, ConfigError) as exc:
         problems = exc.problems if isinstance(exc, ValidationError) else [Problem(path.name, None, None, str(exc))]
@@ -196,12 +198,25 @@ def _refresh_mr(store: Store, path: Path, drop_dir: Path, stamp: str, when: dt.d
         _write_report(target, file=path.name, kind="mr", sha256=sha, when=when, problems=problems)
         result.rejected.append({"file": path.name, "kind": "mr", "moved_to": f"{REJECTED}/{target.name}",
                                 "problems": [str(p) for p in problems]})
-        say(f"{path.name}: rejected ({len(problems)} problem(s)); report in {REJECTED}/{target.name}.error.txt")
+        say(_rejected_step(path.name, len(problems), target.name))
         return
     _move(path, drop_dir / PROCESSED, stamp)
     result.ingested.append({"file": path.name, "kind": "mr", "rows": stored.rows, "sha256": sha, "mode": "append",
                             "warnings": 0})
-    say(f"stored {stored.rows:,} MR grid rows from {path.name}")
+    say(bi(f"已从 {path.name} 存储 {stored.rows:,} 行 MR 栅格数据",
+           f"stored {stored.rows:,} MR grid rows from {path.name}"))
+
+
+def _duplicate_step(name: str) -> str:
+    """The step of a file already ingested (same checksum), moved to ``processed/`` unread."""
+    return bi(f"{name}：已入库过（校验和相同）；已移至 {PROCESSED}/",
+              f"{name}: already ingested (same checksum); moved to {PROCESSED}/")
+
+
+def _rejected_step(name: str, problems: int, moved_as: str) -> str:
+    """The step of a rejected file, moved to ``rejected/`` as ``moved_as`` beside its report."""
+    return bi(f"{name}：已拒收（{problems} 个问题）；报告见 {REJECTED}/{moved_as}.error.txt",
+              f"{name}: rejected ({problems} problem(s)); report in {REJECTED}/{moved_as}.error.txt")
 
 
 def _already_ingested(store: Store, kind: str, sha256: str) -> bool:
@@ -226,8 +241,10 @@ def _move(path: Path, folder: Path, stamp: str) -> Path:
 def _write_report(target: Path, *, file: str, kind: str | None, sha256: str | None, when: dt.datetime,
                   problems: list[Problem]) -> None:
     """``<target>.error.txt`` (one line per problem) and ``<target>.error.json`` beside a rejected file."""
-    lines = [f"file: {file}", f"kind: {kind or 'unknown'}", f"sha256: {sha256 or ''}",
-             f"rejected at: {when:%Y-%m-%d %H:%M:%S} UTC", "nothing of this file was stored; problems:"]
+    kind_text = bi(KIND_ZH[kind], kind) if kind in KIND_ZH else bi("未知", "unknown")
+    lines = [f"文件 (file): {file}", f"类型 (kind): {kind_text}", f"sha256: {sha256 or ''}",
+             f"拒收时间 (rejected at): {when:%Y-%m-%d %H:%M:%S} UTC",
+             bi("此文件的内容均未存储，问题如下", "nothing of this file was stored; problems") + ":"]
     lines += [f"  {p}" for p in problems]
     with atomic_write(target.with_name(target.name + ".error.txt")) as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -323,9 +340,9 @@ def refresh(store: Store, drop_dir: Path, *, rules: RuleSet, params: ModelParame
             if _already_ingested(store, kind, sha):
                 _move(path, drop_dir / PROCESSED, stamp)
                 result.duplicates.append(path.name)
-                say(f"{path.name}: already ingested (same checksum); moved to {PROCESSED}/")
+                say(_duplicate_step(path.name))
                 continue
-            say(f"reading and validating {path.name} as {kind}")
+            say(bi(f"读取并校验 {path.name}（{KIND_ZH[kind]}）", f"reading and validating {path.name} as {kind}"))
             read = read_input(kind, path, crs=crs)
             far = far_from_villages(read, extent(store, "villages"))
             if far is not None:  # a wrong CRS or UTM zone: rejected as the CLI and the API reject it
@@ -341,20 +358,22 @@ def refresh(store: Store, drop_dir: Path, *, rules: RuleSet, params: ModelParame
             _write_report(target, file=path.name, kind=kind, sha256=sha, when=when, problems=problems)
             result.rejected.append({"file": path.name, "kind": kind, "moved_to": f"{REJECTED}/{target.name}",
                                     "problems": [str(p) for p in problems]})
-            say(f"{path.name}: rejected ({len(problems)} problem(s)); report in {REJECTED}/{target.name}.error.txt")
+            say(_rejected_step(path.name, len(problems), target.name))
             continue
         _move(path, drop_dir / PROCESSED, stamp)
         result.ingested.append({"file": path.name, "kind": kind, "rows": rows, "sha256": sha,
                                 "mode": "replace" if replace else "append", "warnings": len(read.warnings)})
-        say(f"stored {rows:,} {kind} from {path.name}" + (" (replacing the previous set)" if replace else ""))
+        say(bi(f"已从 {path.name} 存储 {rows:,} 行{KIND_ZH[kind]}数据" + ("（替换原有数据）" if replace else ""),
+               f"stored {rows:,} {kind} from {path.name}" + (" (replacing the previous set)" if replace else "")))
     if store.counts()["villages"] == 0:
-        result.analysis = "no villages stored yet; nothing to analyse"
+        result.analysis = bi("尚未存储行政村；无需分析", "no villages stored yet; nothing to analyse")
     elif result.ingested or inputs_changed(store, scope=scope):
         run = run_analysis(store, rules=rules, params=params, scope=scope, artifacts_dir=artifacts_dir,
                            progress=say, limits=limits)
         result.run_id = run.run_id
-        result.analysis = f"published run {run.run_id}"
+        result.analysis = bi(f"已发布运行 {run.run_id}", f"published run {run.run_id}")
     else:
-        result.analysis = "inputs unchanged since the latest published run; no new run"
+        result.analysis = bi("输入自最近发布的运行以来未变；不新建运行",
+                             "inputs unchanged since the latest published run; no new run")
     say(result.analysis)
     return result
