@@ -507,7 +507,7 @@ def test_data_page_previews_a_file_ingests_it_and_runs_an_analysis(store: Store,
       const stored = document.getElementById('preview-out').innerText;
       const storedErrors = document.querySelectorAll('#preview-out .error').length;
       document.getElementById('start').click();
-      await until(() => /succeeded|failed/.test(document.getElementById('job').innerText));
+      await until(() => /成功|失败/.test(document.getElementById('job').innerText));
       await until(() => document.querySelectorAll('#runs tbody tr').length >= 2);
       return [preview, previewErrors, stored, storedErrors, document.getElementById('job').innerText,
               document.querySelectorAll('#runs tbody tr').length, document.getElementById('ingests').innerText];
@@ -521,7 +521,7 @@ def test_data_page_previews_a_file_ingests_it_and_runs_an_analysis(store: Store,
     # the warning of the cell without azimuth under both, and no failure heading above it
     assert "1 个小区没有方位角" in preview and "1 个小区没有方位角" in stored
     assert preview_errors == 0 and stored_errors == 0
-    assert "succeeded" in job and n_runs == 2
+    assert job.startswith("#1 成功 · 完成 (done)") and n_runs == 2
     assert "sites.csv" in history
 
 

@@ -363,5 +363,6 @@ def test_jobs_run_and_jobs_list_on_the_command_line(tmp_path: Path, monkeypatch:
 
     listed = runner.invoke(app, ["--db", store.url, "jobs", "--limit", "1"], catch_exceptions=False)
     assert listed.exit_code == 0 and "1 job(s)" in listed.output and "snapshot" in listed.output
+    assert "成功 (succeeded)" in listed.output
     unknown = runner.invoke(app, ["--db", store.url, "jobs", "run", "nightly"])
     assert unknown.exit_code == 2

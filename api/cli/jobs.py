@@ -82,7 +82,7 @@ def jobs_list(
 
     with _store(_settings()) as store:
         records = list_jobs(store, limit=limit, kind=kind)
-    rows = [[str(r["id"]), r["kind"], r["status"], r.get("trigger") or "",
+    rows = [[str(r["id"]), r["kind"], bi(STATUS_ZH.get(r["status"], r["status"]), r["status"]), r.get("trigger") or "",
              _when(r.get("scheduled_for") or r["started_at"] or r["created_at"]), str(r.get("attempt") or ""),
              str(r["run_id"] or ""), escape(_outcome(r))] for r in records]
     print_rows(bi(f"{len(records)} 个作业，最新的在前（UTC 时间）", f"{len(records)} job(s), newest first (times UTC)"),

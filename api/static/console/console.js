@@ -16,6 +16,10 @@
   function num(value) {
     return value == null || isNaN(value) ? "–" : Number(value).toLocaleString(C.lang === "zh" ? "zh-CN" : "en-US");
   }
+  // a status or kind the API gives in English, in the console's language (as given when no word is known)
+  function word(prefix, value) {
+    return T[prefix + value] || value;
+  }
   function round(value, digits) {
     return value == null || isNaN(value) ? "–" : Number(value).toFixed(digits || 0);
   }
@@ -193,7 +197,7 @@
     });
   }
 
-  window.V5G = { C: C, T: T, esc: esc, pct: pct, num: num, round: round, api: api, post: post, download: download, problems: problems, problemTable: problemTable, message: message, headers: headers, query: query,
+  window.V5G = { C: C, T: T, esc: esc, pct: pct, num: num, round: round, word: word, api: api, post: post, download: download, problems: problems, problemTable: problemTable, message: message, headers: headers, query: query,
                  verdict: verdict, source: source, swatch: swatch, classOf: classOf, reasons: reasons, link: link,
                  error: error, sortable: sortable };
 })();

@@ -95,7 +95,7 @@
         "</th><th>" + esc(T.finished) + "</th><th>" + esc(T.rules) + '</th><th class="num">' + esc(T.villages_count) + '</th><th class="num">' +
         esc(T.reach) + "</th><th></th></tr></thead><tbody>" + r.runs.map(function (x) {
           var before = published.filter(function (y) { return y.id < x.id; })[0];
-          return "<tr><td>" + x.id + "</td><td>" + esc(x.status) + "</td><td>" + time(x.started_at) + "</td><td>" + time(x.finished_at) + "</td><td>" +
+          return "<tr><td>" + x.id + "</td><td>" + esc(V.word("status_", x.status)) + "</td><td>" + time(x.started_at) + "</td><td>" + time(x.finished_at) + "</td><td>" +
             esc(x.rules.name + "@" + x.rules.version) + '</td><td class="num">' + V.num((x.counts || {}).villages) + '</td><td class="num">' +
             V.pct(x.reach_rate) + "</td><td>" + (x.status === "published" && before ? '<button type="button" data-diff="' + x.id + '" data-against="' +
             before.id + '">' + esc(T.compare) + "</button>" : "") + "</td></tr>";
@@ -110,7 +110,7 @@
   var jobBox = document.getElementById("job");
   function follow(id) {
     V.api("/jobs/" + id, {}).then(function (j) {
-      jobBox.textContent = "#" + j.id + " " + j.status + (j.progress ? " · " + j.progress : "") + (j.error ? " · " + j.error : "");
+      jobBox.textContent = "#" + j.id + " " + V.word("status_", j.status) + (j.progress ? " · " + j.progress : "") + (j.error ? " · " + j.error : "");
       if (j.status === "queued" || j.status === "running") { setTimeout(function () { follow(id); }, 2000); }
       else { runs(); }
     }).catch(function (e) { jobBox.textContent = e.message; });

@@ -105,7 +105,7 @@
     box.innerHTML = '<table class="data"><thead><tr><th>#</th><th>' + esc(T.kind) + "</th><th>" + esc(T.state) + "</th><th>" +
       esc(T.created) + "</th><th>" + esc(T.finished) + "</th><th>" + esc(T.run_label) + "</th></tr></thead><tbody>" +
       j.jobs.map(function (x) {
-        return "<tr><td>" + x.id + "</td><td>" + esc(x.kind) + "</td><td>" + esc(x.status) + "</td><td>" +
+        return "<tr><td>" + x.id + "</td><td>" + esc(V.word("kind_", x.kind)) + "</td><td>" + esc(V.word("status_", x.status)) + "</td><td>" +
           esc(String(x.created_at || "").replace("T", " ").slice(0, 16)) + "</td><td>" +
           esc(String(x.finished_at || "").replace("T", " ").slice(0, 16)) + "</td><td>" + esc(x.run_id || "") + "</td></tr>";
       }).join("") + "</tbody></table>";
