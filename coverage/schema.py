@@ -1,7 +1,9 @@
-"""Data contracts: the canonical columns of villages, stations and measurements.
+"""Data contracts: the canonical columns of villages, stations, measurements and field tests.
 
 Every reader (ingest, storage, export, seed generator) produces and consumes GeoDataFrames with
-exactly these columns, in WGS84 (EPSG:4326). Column order here is the order of exports.
+exactly these columns, in WGS84 (EPSG:4326). Column order here is the order of exports. The field-test
+columns are a file's (``coverage.audit.results`` reads them, ``coverage.ingest.templates`` writes
+their fill-in form).
 """
 
 from __future__ import annotations
@@ -138,6 +140,35 @@ MEASUREMENT_COLUMNS: tuple[Column, ...] = (
            "outdoors): added back before the sample is compared with the prediction"),
     Column("source", "str", False, ("来源", "数据来源", "测试来源"),
            "drive_test, mr, audit, synthetic-seed, ..."),
+)
+
+#: Columns of a field-test file of an audit round (read by :mod:`coverage.audit.results`; the field-test
+#: template's headers are the first Chinese alias of each): canonical name, type, required, header aliases.
+FIELD_TEST_COLUMNS: tuple[Column, ...] = (
+    Column("village_code", "str", True, ("村代码", "行政村代码", "村编码", "村委会代码", "区划代码",
+                                         "统计用区划代码", "code", "village_code", "村庄代码"),
+           "12-digit NBS code of the sampled village"),
+    Column("village_name", "str", False, ("村名", "村名称", "行政村", "行政村名称", "村委会", "name",
+                                          "village", "village_name"), "checked against the list"),
+    Column("lon", "float", True, ("测试点经度", "经度", "测试经度", "lng", "longitude", "x", "long"),
+           "test point longitude (degrees; WGS84 unless crs says otherwise)"),
+    Column("lat", "float", True, ("测试点纬度", "纬度", "测试纬度", "latitude", "y"),
+           "test point latitude (degrees)"),
+    Column("tested_at", "datetime", True, ("测试时间", "时间", "测试日期", "采样时间", "time", "timestamp",
+                                           "datetime", "tested_at", "measured_at"),
+           "local time of the test (Asia/Shanghai when naive)"),
+    Column("operator", "str", True, ("运营商", "carrier", "operator"), "CMCC, CUCC, CTCC or CBN"),
+    Column("band", "str", False, ("频段", "服务频段", "工作频段", "band"), "serving band, when the phone shows it"),
+    Column("rsrp_dbm", "float", True, ("ss-rsrp", "ss_rsrp", "ssrsrp", "rsrp", "nr_rsrp", "参考信号接收功率",
+                                       "信号强度"), "SS-RSRP (dBm); empty means no 5G service"),
+    Column("sinr_db", "float", True, ("ss-sinr", "ss_sinr", "sssinr", "sinr", "nr_sinr", "信噪比"),
+           "SS-SINR (dB)"),
+    Column("dl_mbps", "float", True, ("下载速率", "下行速率", "下载速度", "下行速度", "dl", "download",
+                                      "download_mbps"), "download throughput (Mbit/s)"),
+    Column("ul_mbps", "float", True, ("上传速率", "上行速率", "上传速度", "上行速度", "ul", "upload",
+                                      "upload_mbps"), "upload throughput (Mbit/s)"),
+    Column("tester", "str", True, ("测试人", "测试人员", "测试员", "tester"), "who ran the test"),
+    Column("note", "str", False, ("备注", "note", "notes", "remark"), ""),
 )
 
 COLUMNS: dict[Kind, tuple[Column, ...]] = {

@@ -299,9 +299,10 @@ def results(
     replace: Annotated[bool, typer.Option(help=bi("替换文件中各村已存的测试",
                                                   "Replace the stored tests of the villages in the file"))] = False,
 ) -> None:
-    """按某轮校验现场测试文件并存储（被拒收时不存储任何数据）。
+    """按某轮校验现场测试文件并存储（被拒收时不存储任何数据）；填报模板：village5g template field_tests。
 
-    Validate a field-test file against a round and store it (nothing is stored on rejection)."""
+    Validate a field-test file against a round and store it (nothing is stored on rejection); the
+    form to record tests on: `village5g template field_tests -o FILE.xlsx`."""
     from coverage.audit.rounds import upload_results
 
     with _store() as store:

@@ -329,6 +329,7 @@ class TemplateKind(StrEnum):
     stations = "stations"
     measurements = "measurements"
     mr = "mr"
+    field_tests = "field_tests"
 
 
 @app.command()
@@ -339,11 +340,12 @@ def template(
     """写出填报模板：带单位的中文表头、下拉校验、两行示例和逐列说明。
 
     Write a fill-in workbook: Chinese headers with units, allowed values as data validation, two
-    example rows and a sheet explaining every column; `ingest` reads it back as it is."""
-    from coverage.ingest.templates import write_template
+    example rows and a sheet explaining every column; `ingest` reads it back as it is (field_tests:
+    `audit results`, the example rows every operator's reading at one test point)."""
+    from coverage.ingest.templates import TEMPLATE_TITLES, write_template
 
     write_template(kind.value, output)
-    console.print(bi(f"已写出{COUNTS_ZH.get(kind.value, kind.value)}模板 {output}（第 2-3 行是示例，请删除）",
+    console.print(bi(f"已写出{TEMPLATE_TITLES[kind.value]}模板 {output}（第 2-3 行是示例，请删除）",
                      f"wrote the {kind.value} template to {output} (rows 2-3 are examples: delete them)"),
                   soft_wrap=True)
 

@@ -156,9 +156,13 @@ def mapping_of(settings: Any, kind: str, map_: str | None, set_: str | None, pro
 
 @router.get("/{kind}/template", summary="A fill-in workbook", response_class=FileResponse,
             responses={200: {"content": {XLSX: {}}, "description": "The template workbook"}})
-def template(kind: Literal["villages", "stations", "measurements", "mr"]) -> FileResponse:
+def template(kind: Literal["villages", "stations", "measurements", "mr", "field_tests"]) -> FileResponse:
     """The workbook `village5g template KIND` writes: Chinese headers with units, allowed values as
-    data validation, two example rows and a sheet explaining every column. No key needed."""
+    data validation, two example rows and a sheet explaining every column. No key needed.
+
+    `field_tests` is the form of an audit round's field results (uploaded to
+    `POST /audits/{round}/results`): it is the same for every round and holds no data, so it is served
+    here with the other forms."""
     folder = Path(tempfile.mkdtemp(prefix="village5g-template-"))
     path = write_template(kind, folder / f"village5g-{kind}-template.xlsx")
     return FileResponse(path, media_type=XLSX, filename=path.name,

@@ -64,7 +64,7 @@ from coverage.ingest.values import (
 )
 from coverage.limits import DEFAULT_LIMITS, Limits
 from coverage.model.bands import BANDS, normalize_band
-from coverage.schema import OPERATORS, Column
+from coverage.schema import FIELD_TEST_COLUMNS, OPERATORS
 
 __all__ = [
     "FIELD_TEST_COLUMNS",
@@ -74,34 +74,6 @@ __all__ = [
     "read_field_tests",
     "tests_frame",
 ]
-
-#: Columns of a field-test file: canonical name, type, required, header aliases.
-FIELD_TEST_COLUMNS: tuple[Column, ...] = (
-    Column("village_code", "str", True, ("村代码", "行政村代码", "村编码", "村委会代码", "区划代码",
-                                         "统计用区划代码", "code", "village_code", "村庄代码"),
-           "12-digit NBS code of the sampled village"),
-    Column("village_name", "str", False, ("村名", "村名称", "行政村", "行政村名称", "村委会", "name",
-                                          "village", "village_name"), "checked against the list"),
-    Column("lon", "float", True, ("经度", "测试点经度", "测试经度", "lng", "longitude", "x", "long"),
-           "test point longitude (degrees; WGS84 unless crs says otherwise)"),
-    Column("lat", "float", True, ("纬度", "测试点纬度", "测试纬度", "latitude", "y"),
-           "test point latitude (degrees)"),
-    Column("tested_at", "datetime", True, ("测试时间", "时间", "测试日期", "采样时间", "time", "timestamp",
-                                           "datetime", "tested_at", "measured_at"),
-           "local time of the test (Asia/Shanghai when naive)"),
-    Column("operator", "str", True, ("运营商", "carrier", "operator"), "CMCC, CUCC, CTCC or CBN"),
-    Column("band", "str", False, ("频段", "服务频段", "工作频段", "band"), "serving band, when the phone shows it"),
-    Column("rsrp_dbm", "float", True, ("ss-rsrp", "ss_rsrp", "ssrsrp", "rsrp", "nr_rsrp", "参考信号接收功率",
-                                       "信号强度"), "SS-RSRP (dBm); empty means no 5G service"),
-    Column("sinr_db", "float", True, ("ss-sinr", "ss_sinr", "sssinr", "sinr", "nr_sinr", "信噪比"),
-           "SS-SINR (dB)"),
-    Column("dl_mbps", "float", True, ("下载速率", "下行速率", "下载速度", "下行速度", "dl", "download",
-                                      "download_mbps"), "download throughput (Mbit/s)"),
-    Column("ul_mbps", "float", True, ("上传速率", "上行速率", "上传速度", "上行速度", "ul", "upload",
-                                      "upload_mbps"), "upload throughput (Mbit/s)"),
-    Column("tester", "str", True, ("测试人", "测试人员", "测试员", "tester"), "who ran the test"),
-    Column("note", "str", False, ("备注", "note", "notes", "remark"), ""),
-)
 
 #: Columns of the normalised frame of field tests (geometry, the test point, last).
 TEST_COLUMNS = ("village_code", "lon", "lat", "tested_at", "operator", "band", "rsrp_dbm", "sinr_db",

@@ -2,11 +2,15 @@
 Excel data validation, two example rows, and a sheet that explains every column.
 
 A template filled in goes back through ``village5g ingest`` unchanged: its headers are aliases of
-:mod:`coverage.schema` and its example rows are valid (a test reads every template back).
+:mod:`coverage.schema` and its example rows are valid (a test reads every template back). The
+field-test form (``field_tests``) goes back through ``village5g audit results``: its columns are
+:data:`coverage.schema.FIELD_TEST_COLUMNS` (headers, types, operators and ranges taken from there), its
+two example rows every operator's reading at one test point, one row per operator.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,13 +18,14 @@ from coverage.errors import ConfigError, bi
 from coverage.ingest.messages import KIND_ZH
 from coverage.ingest.validation import RANGES
 from coverage.model.bands import BANDS
-from coverage.schema import COLUMNS, STATUSES
+from coverage.schema import COLUMNS, FIELD_TEST_COLUMNS, OPERATORS, STATUSES
 from coverage.writers import atomic_write
 
-__all__ = ["TEMPLATE_KINDS", "TemplateColumn", "template_columns", "write_template"]
+__all__ = ["TEMPLATE_KINDS", "TEMPLATE_TITLES", "TemplateColumn", "template_columns", "write_template"]
 
-TEMPLATE_KINDS = ("villages", "stations", "measurements", "mr")
-_SHEET = {**KIND_ZH, "mr": "MR栅格"}
+TEMPLATE_KINDS = ("villages", "stations", "measurements", "mr", "field_tests")
+#: Each template's sheet name, what the CLI calls it.
+TEMPLATE_TITLES = {**KIND_ZH, "mr": "MR栅格", "field_tests": "现场测试"}
 #: Rows given data validation below the header (the template's practical length).
 VALIDATED_ROWS = 5000
 _LON = (73.3, 135.1)
@@ -42,7 +47,7 @@ class TemplateColumn:
     examples: tuple[object, object] = (None, None)
 
 
-_OPERATORS = ("中国移动", "中国联通", "中国电信", "中国广电")
+_OPERATORS = tuple(next(a for a in aliases if not a.isascii()) for aliases in OPERATORS.values())
 _STATUS = tuple(next(a for a in aliases if not a.isascii()) for aliases in STATUSES.values())
 _SQUARE = "POLYGON (({0} 32.40, {1} 32.40, {1} 32.41, {0} 32.41, {0} 32.40))"
 
@@ -240,6 +245,8 @@ def template_columns(kind: str) -> list[TemplateColumn]:
             ),
             TemplateColumn("来源", "source", False, "如 drive_test", examples=("drive_test", "drive_test")),
         ]
+    if kind == "field_tests":
+        return _field_test_columns()
     if kind == "mr":
         from coverage.ingest.mr_file import GRID_SIZES_M, RSRP_RANGE, SINR_RANGE
 
@@ -332,6 +339,67 @@ def template_columns(kind: str) -> list[TemplateColumn]:
                          f"no template for {kind!r}; use one of {', '.join(TEMPLATE_KINDS)}"))
 
 
+#: The field-test form's Chinese note and two example values per column of
+#: :data:`coverage.schema.FIELD_TEST_COLUMNS` (headers, types, operators and ranges come from there): every
+#: operator's reading at one test point of 甲村 (the villages template's first village, about 130 m from its
+#: committee point), one row per operator. 中国电信's reading misses the bar and 中国移动's passes, so the
+#: point passes: a point passes when any operator's test there does, and each row is compared with its own
+#: operator's prediction (README, "Field results").
+_FIELD_TEST_FORM: dict[str, tuple[str, tuple[object, object]]] = {
+    "village_code": ("抽查名单上的12位统计用区划代码, 文本", ("321012101201", "321012101201")),
+    "village_name": ("与名单上的村名核对; 可空", ("甲村村委会", "甲村村委会")),
+    "lon": ("测试点 WGS84 经度; 同一测试点的各运营商行填相同坐标 (GCJ-02 请在上传时声明 --crs gcj02)",
+            (119.4061, 119.4061)),
+    "lat": ("测试点 WGS84 纬度", (32.4057, 32.4057)),
+    "tested_at": ("YYYY-MM-DD HH:MM:SS (北京时间)", ("2026-06-01 10:00:00", "2026-06-01 10:00:00")),
+    "operator": ("每个运营商一行: 测试点有几个运营商的手机就记几行, 不要只记读数最好的一个",
+                 ("中国移动", "中国电信")),
+    "band": ("手机显示的服务频段; 不知道可空", ("n41", "n78")),
+    "rsrp_dbm": ("SS-RSRP; 无5G服务: 留空 (信噪比也留空, 速率留空按0计)", (-88.5, -108.0)),
+    "sinr_db": ("SS-SINR", (12.5, 1.5)),
+    "dl_mbps": ("下载速率", (310.2, 42.3)),
+    "ul_mbps": ("上传速率", (45.1, 5.8)),
+    "tester": ("测试人员姓名", ("张伟", "张伟")),
+    "note": ("可空", ("同一测试点: 每个运营商一行", "电信未达标, 移动达标: 此测试点通过")),
+}
+
+
+def _field_test_columns() -> list[TemplateColumn]:
+    """The field-test form: one column per :data:`FIELD_TEST_COLUMNS` entry, headed by its first
+    Chinese alias with the unit of its range (coordinates in degrees)."""
+    columns = []
+    for col in FIELD_TEST_COLUMNS:
+        note, examples = _FIELD_TEST_FORM[col.name]
+        header = next(a for a in col.aliases if not a.isascii())
+        bounds: tuple[float, float] | None = None
+        unit = ""
+        if col.name in ("lon", "lat"):
+            bounds, unit = (_LON if col.name == "lon" else _LAT), "°"
+        elif col.name in RANGES:
+            lo, hi, unit = RANGES[col.name]
+            bounds = (lo, hi)
+        allowed = {"operator": _OPERATORS, "band": tuple(BANDS)}.get(col.name, ())
+        columns.append(TemplateColumn(f"{header}({unit})" if unit else header, col.name, col.required, note,
+                                      allowed, bounds, "decimal" if col.dtype == "float" else "text", examples))
+    return columns
+
+
+def _range_text(bounds: tuple[float, float]) -> str:
+    """``-156 ~ -31``, or ``≥ 0`` for a range open above."""
+    lo, hi = bounds
+    return f"≥ {lo:g}" if math.isinf(hi) else f"{lo:g} ~ {hi:g}"
+
+
+#: The notes sheet's closing lines: what to do with the filled-in workbook.
+_HOW_TO = {
+    "field_tests": [
+        "第2、3行是示例 (同一测试点两个运营商各一行), 填写前请删除。",
+        "每行与该运营商的预测比较; 一个测试点只要有一个运营商的测试达标即通过 (5G通达只需任一运营商)。",
+        "上传: village5g audit results 轮次 文件.xlsx (GCJ-02 坐标加 --crs gcj02), 或控制台 抽查 页面的 上传实测结果",
+    ],
+}
+
+
 def write_template(kind: str, path: str | Path) -> Path:
     """Write the fill-in workbook of ``kind`` to ``path`` (.xlsx), atomically."""
     import openpyxl
@@ -344,13 +412,15 @@ def write_template(kind: str, path: str | Path) -> Path:
         from coverage.ingest.mr_file import MR_COLUMNS
 
         known = set(MR_COLUMNS)
+    elif kind == "field_tests":
+        known = {c.name for c in FIELD_TEST_COLUMNS}
     else:
         known = {c.name for c in COLUMNS[kind]} | {"geometry"}  # type: ignore[index]
     assert all(c.column in known for c in columns)
     path = Path(path)
     workbook = openpyxl.Workbook()
     sheet = workbook.active
-    sheet.title = _SHEET[kind]
+    sheet.title = TEMPLATE_TITLES[kind]
     header_font, fill = Font(bold=True), PatternFill("solid", fgColor="DDEBF7")
     required_fill = PatternFill("solid", fgColor="FCE4D6")
     for j, col in enumerate(columns, start=1):
@@ -368,6 +438,11 @@ def write_template(kind: str, path: str | Path) -> Path:
         if col.allowed:
             validation = DataValidation(type="list", formula1='"' + ",".join(col.allowed) + '"', allow_blank=True)
             validation.error = f"{col.header}: 请从下拉列表中选择"
+        elif col.bounds is not None and col.kind in ("decimal", "whole") and math.isinf(col.bounds[1]):
+            validation = DataValidation(
+                type=col.kind, operator="greaterThanOrEqual", formula1=f"{col.bounds[0]:g}", allow_blank=True
+            )
+            validation.error = f"{col.header}: 应不小于 {col.bounds[0]:g}"
         elif col.bounds is not None and col.kind in ("decimal", "whole"):
             validation = DataValidation(
                 type=col.kind,
@@ -393,14 +468,12 @@ def write_template(kind: str, path: str | Path) -> Path:
     for cell in notes[1]:
         cell.font, cell.fill = header_font, fill
     for col in columns:
-        allowed = (
-            "、".join(col.allowed)
-            if col.allowed
-            else (f"{col.bounds[0]:g} ~ {col.bounds[1]:g}" if col.bounds is not None else "")
-        )
+        allowed = "、".join(col.allowed) if col.allowed else (_range_text(col.bounds) if col.bounds is not None else "")
         notes.append([col.header, col.column, "是" if col.required else "否", col.note, allowed])
     notes.append([])
-    notes.append(["第2、3行是示例, 填写前请删除。导入: village5g ingest " + kind + " 文件.xlsx (先用 --dry-run 检查)"])
+    ingest = f"第2、3行是示例, 填写前请删除。导入: village5g ingest {kind} 文件.xlsx (先用 --dry-run 检查)"
+    for line in _HOW_TO.get(kind, [ingest]):
+        notes.append([line])
     for letter, width in zip("ABCDE", (22, 16, 6, 48, 40), strict=True):
         notes.column_dimensions[letter].width = width
     try:
