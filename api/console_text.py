@@ -196,6 +196,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "reserve": ("备选", "Reserves"),
     "eligible": ("可抽", "Eligible"),
     "upload": ("上传实测结果", "Upload field results"),
+    "field_template": ("下载现场测试填报模板", "Download the field-test form"),
     "uploaded": ("已保存 {rows} 行，涉及 {n} 个行政村", "Stored {rows} rows for {n} villages"),
     "file": ("文件", "File"),
     "row": ("行", "Row"),

@@ -354,12 +354,18 @@ def test_an_auditor_draws_a_round_and_a_bad_upload_is_shown_row_by_row(store: St
       await until(() => blob !== null);
       const list = await new Promise(r => {
         const f = new FileReader(); f.onload = () => r(f.result); f.readAsDataURL(blob); });
-      return [preview, drawn, document.getElementById('upload-1').innerText, list.split(',')[1]];
+      // the form to record the results on, beside the upload
+      const template = document.querySelector('input[data-upload="1"]').closest('td').querySelector('a.field-template');
+      const served = await fetch(template.getAttribute('href'));
+      return [preview, drawn, document.getElementById('upload-1').innerText, list.split(',')[1],
+              [template.textContent, template.getAttribute('href'), served.status, served.headers.get('content-type')]];
 """, key=auditor)
     with live_server(store.url, tmp_path / "data") as url:
         result, _ = open_page(f"{url}/console/audits", prepare=script)
     assert result.exceptions == [] and result.console_errors == []
-    preview, drawn, upload, listed = result.prepared
+    preview, drawn, upload, listed, form = result.prepared
+    assert form == ["下载现场测试填报模板", "/ingest/field_tests/template", 200,
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]
     assert "扬州市" in preview and "南京市" in preview  # the two cities' strata before anything is stored
     assert drawn == "已抽取第 1 轮"
     assert "nothing was stored" in upload and "bad.csv" in upload and "lon" in upload

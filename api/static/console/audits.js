@@ -1,5 +1,6 @@
-// Console audits: the rounds with their sample and progress, the lists to download, the map, and a
-// round's report (stratified pass rates with their intervals, drawn as bars).
+// Console audits: the rounds with their sample and progress, the lists to download, the map, the upload
+// of a round's field results beside the form to record them on (the field-test template), and a round's
+// report (stratified pass rates with their intervals, drawn as bars).
 (function () {
   "use strict";
   var V = window.V5G, C = V.C, T = V.T, esc = V.esc;
@@ -129,7 +130,8 @@
           '<button type="button" data-list="' + r.round + '" data-format="csv">CSV</button> ' +
           '<a href="/maps/audits/' + r.round + '" target="_blank">' + esc(T.nav_map) + '</a></td><td><button type="button" data-report="' +
           r.round + '">' + esc(T.report) + '</button></td><td><label class="upload">' + esc(T.upload) + ' <input type="file" data-upload="' +
-          r.round + '" accept=".csv,.xlsx,.json"></label></td></tr><tr class="upload-result"><td colspan="8" id="upload-' + r.round + '"></td></tr>';
+          r.round + '" accept=".csv,.xlsx,.json"></label> <a class="field-template" href="/ingest/field_tests/template" download>' +
+          esc(T.field_template) + '</a></td></tr><tr class="upload-result"><td colspan="8" id="upload-' + r.round + '"></td></tr>';
       }).join("") + "</tbody></table>";
     box.querySelectorAll("input[data-upload]").forEach(function (input) {
       input.addEventListener("change", function () {
