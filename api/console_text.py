@@ -197,6 +197,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "eligible": ("可抽", "Eligible"),
     "upload": ("上传实测结果", "Upload field results"),
     "field_template": ("下载现场测试填报模板", "Download the field-test form"),
+    "template_link": ("下载该类数据的填报模板", "Download the fill-in workbook of this kind"),
     "uploaded": ("已保存 {rows} 行，涉及 {n} 个行政村", "Stored {rows} rows for {n} villages"),
     "file": ("文件", "File"),
     "row": ("行", "Row"),

@@ -500,6 +500,9 @@ def test_data_page_previews_a_file_ingests_it_and_runs_an_analysis(store: Store,
     script = page_script("""
       const form = document.getElementById('upload');
       form.elements.kind.value = 'stations';
+      form.elements.kind.dispatchEvent(new Event('change'));
+      const link = document.getElementById('template'), got = await fetch(link.getAttribute('href'));
+      const template = [link.getAttribute('href'), link.innerText, got.status, got.headers.get('content-type')];
       form.elements.map.value = '维度=lat';
       const files = new DataTransfer();
       files.items.add(new File(['CSV_TEXT'], 'sites.csv', {type: 'text/csv'}));
@@ -516,12 +519,15 @@ def test_data_page_previews_a_file_ingests_it_and_runs_an_analysis(store: Store,
       await until(() => /成功|失败/.test(document.getElementById('job').innerText));
       await until(() => document.querySelectorAll('#runs tbody tr').length >= 2);
       return [preview, previewErrors, stored, storedErrors, document.getElementById('job').innerText,
-              document.querySelectorAll('#runs tbody tr').length, document.getElementById('ingests').innerText];
+              document.querySelectorAll('#runs tbody tr').length, document.getElementById('ingests').innerText, template];
 """, key=admin, polls=300).replace("CSV_TEXT", csv)
     with live_server(store.url, tmp_path / "data") as url:
         result, _ = open_page(f"{url}/console/data", prepare=script, timeout_s=180)
     assert result.exceptions == [] and result.console_errors == []
-    preview, preview_errors, stored, stored_errors, job, n_runs, history = result.prepared
+    preview, preview_errors, stored, stored_errors, job, n_runs, history, template = result.prepared
+    # the fill-in workbook of the kind chosen, beside the select
+    assert template[:3] == ["/ingest/stations/template", "下载该类数据的填报模板", 200]
+    assert template[3].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     assert "可以导入：2 行" in preview and "维度" in preview and "--map" in preview
     assert "已导入 2 行" in stored
     # the warning of the cell without azimuth under both, and no failure heading above it

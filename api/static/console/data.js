@@ -11,6 +11,8 @@
     "<label>" + esc(T.kind) + ' <select name="kind">' + ["villages", "stations", "measurements", "mr"].map(function (k) {
       return '<option value="' + k + '">' + esc(T["kind_" + k]) + "</option>";
     }).join("") + "</select></label>" +
+    // the fill-in workbook of the chosen kind (GET /ingest/{kind}/template), following the select
+    '<a id="template" href="/ingest/villages/template" download>' + esc(T.template_link) + "</a>" +
     '<label><input type="file" name="file" accept=".csv,.txt,.xlsx,.xls,.parquet,.gpkg,.geojson,.json,.zip,.shp,.kml"></label>' +
     "<label>" + esc(T.crs_label) + ' <input name="crs" size="10" placeholder="EPSG:4326"></label>' +
     "<label>" + esc(T.encoding_label) + ' <input name="encoding" size="6" placeholder="GBK"></label>' +
@@ -24,6 +26,9 @@
     '<section class="panel"><h2>' + esc(T.ingests_title) + '</h2><div id="ingests"></div></section>';
 
   var form = document.getElementById("upload"), out = document.getElementById("preview-out");
+  form.elements.kind.addEventListener("change", function () {
+    document.getElementById("template").href = "/ingest/" + form.elements.kind.value + "/template";
+  });
   function formData() {
     var f = form.elements, data = new FormData();
     if (!f.file.files.length) { return null; }
