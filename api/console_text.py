@@ -212,8 +212,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "error_403": ("无权查看", "Not allowed"),
     "error_404": ("未找到", "Not found"),
     "error_405": ("不支持此请求方法", "Method not allowed"),
+    "error_500": ("服务器内部错误", "Internal error"),
     "error_other": ("请求失败", "Request failed"),
     "error_without": ("打开此页（不带 {names}）", "Open this page without {names}"),
+    "error_again": ("重新打开此页", "Open this page again"),
     "error_home": ("返回首页", "Back to the dashboard"),
     "language": ("语言", "Language"),
 }

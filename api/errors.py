@@ -3,7 +3,8 @@
 Every error response is ``{"code": ..., "message": ..., "details": [...]}`` with
 ``Content-Type: application/json``. Messages say what the user can change; they never carry a stack
 trace, SQL or a server path. Anything unexpected is logged with its traceback (and the request id)
-and answered with a generic 500.
+and answered with a generic 500 (:func:`log_unexpected`; a console page answers it as a page, see
+api/routers/console.py).
 """
 
 from __future__ import annotations
@@ -212,12 +213,18 @@ class CatchAllMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception:
-            request_id = scope.get("state", {}).get("request_id")
-            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"),
-                          extra={"request_id": request_id})
+            request_id = log_unexpected(scope)
             if started:
                 raise
             rid = (f"（请求 {request_id}）", f" (request {request_id})") if request_id else ("", "")
             response = error_response(500, f"服务器内部错误，详情见服务器日志{rid[0]} "
                                            f"(internal error; the server log has the details{rid[1]})")
             await response(scope, receive, send)
+
+
+def log_unexpected(scope: Scope) -> str | None:
+    """Log the exception being handled, unexpected in answering the request of ``scope``, with its traceback
+    and the request id (:class:`api.logs.AccessLogMiddleware`'s); the id, None without one."""
+    request_id: str | None = scope.get("state", {}).get("request_id")
+    log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"), extra={"request_id": request_id})
+    return request_id

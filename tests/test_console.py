@@ -11,6 +11,7 @@ At z = 12, lon 119.405 gives x = floor(3406.54) = 3406 and lat 32.405 gives y = 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -249,6 +250,61 @@ def test_a_console_page_of_a_run_or_page_that_does_not_exist_is_a_console_page(s
         locked = client.get("/console/villages")
         assert locked.status_code == 401 and "<h1>需要登录</h1>" in locked.text and 'id="key-button"' in locked.text
         assert "读取数据需要 API 密钥" in _main(locked.text)
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_an_unexpected_failure_of_a_console_page_is_a_console_page_and_is_logged(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """An exception no handler expects, raised while a console page is built, answers the console's error page
+    with status 500 (it was the API's JSON 500) and is logged as the API logs one: traceback and request
+    id. The JSON and tile routes keep the JSON 500."""
+    import api.routers.console as console
+    import api.security as security
+
+    build_row_world(store)
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("SELECT secret FROM /etc/passwd")
+
+    monkeypatch.setattr(console, "resolve_run", explode)  # the run of every page with a run, and of the tiles
+    with TestClient(app_for(store, tmp_path)) as client:
+        with caplog.at_level(logging.ERROR, logger="village5g.error"):
+            page = client.get("/console/villages", params={"city": "3210", "verdict": "covered"},
+                              headers={"X-Request-ID": "req-42"})
+        assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+        assert page.headers["x-request-id"] == "req-42"
+        assert '<a href="/console/villages" class="active">行政村</a>' in page.text
+        assert _main(page.text) == (
+            '<section class="panel failure"><h1>服务器内部错误</h1>'
+            '<p class="error">内部错误，已记录（请求 req-42）；请稍后重试或联系管理员 (internal error; it has been '
+            'logged (request req-42); try again later or ask an administrator)</p>'
+            '<p class="back"><a href="/console/villages?city=3210&amp;verdict=covered">重新打开此页</a> · '
+            '<a href="/console">返回首页</a></p></section>')
+        assert "SELECT" not in page.text and "passwd" not in page.text and "Traceback" not in page.text
+        [record] = [r for r in caplog.records if r.name == "village5g.error"]
+        assert record.getMessage() == "unhandled error in GET /console/villages"
+        assert record.request_id == "req-42"  # type: ignore[attr-defined]
+        assert record.exc_info is not None and str(record.exc_info[1]) == "SELECT secret FROM /etc/passwd"
+        # the dashboard's own failure: its address once, as the way back; English headings with ?lang=en
+        home = client.get("/console", params={"lang": "en"})
+        assert home.status_code == 500 and "<h1>Internal error</h1>" in home.text
+        assert '<p class="back"><a href="/console?lang=en">Open this page again</a></p>' in home.text
+        # a signed-in browser stays signed in on it
+        signed = client.post("/console/login", json={"key": key(store, "viewer")["X-API-Key"]}).json()
+        mine = client.get("/console/map")
+        assert mine.status_code == 500 and '"role": "viewer"' in mine.text and signed["csrf"] in mine.text
+        # the JSON routes answer JSON
+        tile = client.get(f"/tiles/1/{Z}/{X}/{Y}.mvt")
+        assert tile.status_code == 500 and tile.json()["code"] == "internal_error"
+        # where the store fails the session's lookup too (the page's key and the error page's header), the
+        # page still answers, its header signed out
+        monkeypatch.setattr(security, "session_key", explode)
+        with caplog.at_level(logging.ERROR, logger="village5g.error"):
+            caplog.clear()
+            down = client.get("/console/audits")
+        assert down.status_code == 500 and "<h1>服务器内部错误</h1>" in down.text and '"user": null' in down.text
+        assert [r.getMessage() for r in caplog.records if r.name == "village5g.error"] == [
+            "unhandled error in GET /console/audits"]
 
 
 def test_village_lists_sort_and_filter_by_probability(store: Store, tmp_path: Path) -> None:

@@ -4,8 +4,9 @@
 ``/console/map`` the page. The page loads MapLibre GL from the vendored files under
 ``/console/static`` (``api/static``), so it works on an intranet with no internet access.
 
-The console's pages (:data:`pages`) answer an error (a run that does not exist, a malformed parameter,
-a key needed, a page that does not exist) as a console page with the API's status and message
+The console's pages (:data:`pages`) answer an error (a run that does not exist, a malformed
+parameter, a key needed, a page that does not exist) as a console page with the API's status and message,
+and an unexpected failure, logged as the API logs it, as a console page with status 500
 (:class:`PageRoute`); the JSON routes (:data:`router`) answer JSON.
 """
 
@@ -28,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.console_text import TEXT
 from api.deps import ReaderDep, StoreDep
-from api.errors import ApiError, ErrorAnswer, allowed_methods, error_answer
+from api.errors import ApiError, ErrorAnswer, allowed_methods, error_answer, log_unexpected
 from api.openapi import HTML_ERRORS
 from api.params import MAX_ID
 from api.responses import utc
@@ -50,7 +51,9 @@ from maps.tiles import MAX_ZOOM, SITE_MIN_ZOOM, VILLAGE_MIN_ZOOM
 class PageRoute(APIRoute):
     """The route of a console page: an error, whether of a parameter (``?run=abc``), of the caller (a
     key needed) or of the handler (``?run=999``, a run that does not exist), answers as a console page
-    (:func:`_error_page`) with the status and message the API gives it, not the API's JSON."""
+    (:func:`_error_page`) with the status and message the API gives it, not the API's JSON; an unexpected
+    exception is logged as :class:`api.errors.CatchAllMiddleware` logs one and answers a console page
+    with status 500 (:func:`_internal_answer`)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         # the OpenAPI document says the errors are HTML (api/openapi.py)
@@ -65,8 +68,8 @@ class PageRoute(APIRoute):
                 return await handler(request)
             except Exception as exc:
                 answer = error_answer(request, exc)
-                if answer is None:  # unexpected: the generic 500 of CatchAllMiddleware, logged in full
-                    raise
+                if answer is None:  # unexpected: logged in full (traceback, request id), said in a page
+                    answer = _internal_answer(log_unexpected(request.scope))
                 return await _error_page(request, answer)
 
         return page_or_error
@@ -185,11 +188,19 @@ def _shell(page: str, title: str, config: dict[str, Any], scripts: tuple[str, ..
 PARAMETER_WORDS = {"run": "run", "lang": "language", "basemap": "basemap", "code": "code"}
 
 
+def _internal_answer(request_id: str | None) -> ErrorAnswer:
+    """What a console page says of an unexpected failure (logged under ``request_id``): nothing of the
+    exception, the id to quote to an administrator."""
+    rid = (f"（请求 {request_id}）", f" (request {request_id})") if request_id else ("", "")
+    return ErrorAnswer.of(500, f"内部错误，已记录{rid[0]}；请稍后重试或联系管理员 (internal error; it has been "
+                               f"logged{rid[1]}; try again later or ask an administrator)")
+
+
 async def _error_page(request: Request, answer: ErrorAnswer) -> HTMLResponse:
     """The API's error ``answer`` to a console page's request as a console page with its status: the
     header (signed in as the browser's session is), what went wrong, Chinese first (every bad parameter
-    with the console's word for it), and the way back: the page without the parameters at fault, the
-    dashboard."""
+    with the console's word for it), and the way back: the page without the parameters at fault (after
+    a failure of the server, the same page again), the dashboard."""
     lang: Lang = "en" if request.query_params.get("lang") == "en" else "zh"
     text = TEXT[lang]
     user, csrf = None, None
@@ -197,6 +208,11 @@ async def _error_page(request: Request, answer: ErrorAnswer) -> HTMLResponse:
         try:
             session = await session_principal(request.app.state, request.cookies.get(SESSION_COOKIE), "GET", None)
         except ApiError:
+            session = None
+        except Exception:
+            if answer.status < 500:
+                raise
+            # the failure this page reports (logged) may be the store's, which this lookup needs too
             session = None
         if session is not None:
             user, csrf = _user(session[0]), session[1]
@@ -209,12 +225,16 @@ async def _error_page(request: Request, answer: ErrorAnswer) -> HTMLResponse:
     parts = [str(d["location"]).split(".") for d in located]
     dropped = {part[1] for part in parts if part[0] == "query" and len(part) > 1}
     back = []
-    if dropped and all(part[0] == "query" for part in parts):
+    if answer.status >= 500:  # the fault may pass: the same address, parameters and all
+        back.append((request.url.path + (f"?{request.url.query}" if request.url.query else ""), text["error_again"]))
+    elif dropped and all(part[0] == "query" for part in parts):
         kept = [(k, v) for k, v in request.query_params.multi_items() if k not in dropped]
         href = request.url.path + ("?" + urlencode(kept) if kept else "")
         names = ("、" if lang == "zh" else ", ").join(sorted(dropped))
         back.append((href, text["error_without"].format(names=names)))
-    back.append(("/console" + ("?lang=en" if lang == "en" else ""), text["error_home"]))
+    home = "/console" + ("?lang=en" if lang == "en" else "")
+    if home not in (href for href, _ in back):  # the dashboard's own failure: once
+        back.append((home, text["error_home"]))
     heading = text.get(f"error_{answer.status}", text["error_other"])
     main = ('<section class="panel failure"><h1>' + html.escape(heading) + "</h1>" +
             "".join(f'<p class="error">{html.escape(line)}</p>' for line in lines) + '<p class="back">' +
