@@ -28,7 +28,7 @@ from coverage.store.regions import (
     check_region,
     resolve_division,
 )
-from coverage.store.results_query import VillageQuery
+from coverage.store.results_query import Rows, VillageQuery, village_rows
 from coverage.store.storage import Store
 
 MAX_ID = 2**31 - 1
@@ -232,6 +232,16 @@ def village_query(store: Store, params: VillageFilters, principal: Principal, ru
         county_code=county, township_code=township, regions=regions, name=params.name,
         bbox=parse_bbox(params.bbox, params.bbox_crs), p_min=params.p_min, p_max=params.p_max,
     )
+
+
+def one_village(store: Store, principal: Principal, run_id: int, code: str) -> Rows:
+    """Village ``code`` of run ``run_id`` as a village list's one row (:func:`village_rows`, one indexed
+    read), inside the caller's region; 404 when the run has no such village there (the API's village and
+    the console's village page)."""
+    rows, _ = village_rows(store, run_id, VillageQuery(regions=principal.regions), code=code, count=False)
+    if not len(rows):
+        raise ApiError(404, f"行政村 {code} 不在分析运行 {run_id} 中 (village {code} is not in run {run_id})")
+    return rows
 
 
 def point_query(store: Store, params: StationItemsParams | MeasurementItemsParams,

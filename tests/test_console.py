@@ -208,6 +208,22 @@ def test_a_console_page_of_a_run_or_page_that_does_not_exist_is_a_console_page(s
         assert "<h1>Not found</h1>" in other.text and "分析运行 999 不存在 (run 999 does not exist)" in other.text
         assert '<a href="/console/map?basemap=osm&amp;lang=en">Open this page without run</a>' in other.text
         assert client.get("/console", params={"run": 999}).status_code == 404
+        # a well-formed code of no village of the run: the API's 404 for it (the page opened, with status 200,
+        # and its panels said so); a village outside the key's region is not told apart from one of none
+        absent = client.get("/console/villages/329999999999")
+        assert absent.status_code == 404 and absent.headers["content-type"].startswith("text/html")
+        assert _main(absent.text) == (
+            '<section class="panel failure"><h1>未找到</h1>'
+            '<p class="error">行政村 329999999999 不在分析运行 1 中 (village 329999999999 is not in run 1)</p>'
+            '<p class="back"><a href="/console">返回首页</a></p></section>')
+        assert '<a href="/console/villages" class="active">行政村</a>' in absent.text
+        assert client.get("/console/villages/329999999999", params={"run": 1}).status_code == 404
+        assert client.get("/collections/villages/items/329999999999").json()["message"] == (
+            "行政村 329999999999 不在分析运行 1 中 (village 329999999999 is not in run 1)")
+        assert client.get(f"/console/villages/{VILLAGES[0][0]}").status_code == 200
+        nanjing = key(store, "viewer", region="3201")  # 甲村 is in 3210 扬州, 王庄 in 3201 南京
+        assert client.get(f"/console/villages/{VILLAGES[0][0]}", headers=nanjing).status_code == 404
+        assert client.get(f"/console/villages/{VILLAGES[4][0]}", headers=nanjing).status_code == 200
         # malformed values: the parameter's own message after the console's word for it, not JSON
         for value, problem in (("abc", "应为整数 (Input should be a valid integer, unable to parse string as an "
                                        "integer)"),

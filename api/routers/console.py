@@ -4,7 +4,7 @@
 ``/console/map`` the page. The page loads MapLibre GL from the vendored files under
 ``/console/static`` (``api/static``), so it works on an intranet with no internet access.
 
-The console's pages (:data:`pages`) answer an error (a run that does not exist, a malformed
+The console's pages (:data:`pages`) answer an error (a run or village that does not exist, a malformed
 parameter, a key needed, a page that does not exist) as a console page with the API's status and message,
 and an unexpected failure, logged as the API logs it, as a console page with status 500
 (:class:`PageRoute`); the JSON routes (:data:`router`) answer JSON.
@@ -31,7 +31,7 @@ from api.console_text import TEXT
 from api.deps import ReaderDep, StoreDep
 from api.errors import ApiError, ErrorAnswer, allowed_methods, error_answer, log_unexpected
 from api.openapi import HTML_ERRORS
-from api.params import MAX_ID
+from api.params import MAX_ID, one_village
 from api.responses import utc
 from api.security import SESSION_COOKIE, Principal, authenticate, session_principal
 from coverage.errors import ConfigError, NotFoundError
@@ -295,6 +295,8 @@ def village_page(request: Request, store: StoreDep, principal: ReaderDep,
     """The village's polygon on a small map, its metrics, reasons in words, probability, evidence, its
     verdict over past runs and the sites nearest to it."""
     config = _config(request, store, principal, lang, run, need_run=False)
+    if config["run"] is not None:  # a code of no village of the run (or of none in the key's region): 404
+        one_village(store, principal, config["run"], code)
     config["code"] = code
     config["tiles"] = f"/tiles/{config['run']}/{{z}}/{{x}}/{{y}}.mvt" if config["run"] else None
     config["background"], config["land"] = NO_BASEMAP_BACKGROUND, NO_BASEMAP_LAND

@@ -44,13 +44,13 @@ from api.params import (
     MeasurementItemsParams,
     StationItemsParams,
     VillageItemsParams,
+    one_village,
     point_query,
     village_query,
 )
 from coverage.store.point_query import PointQuery, count_points, point_rows
 from coverage.store.results_query import (
     PointKind,
-    VillageQuery,
     count_villages,
     extent,
     measurement_times,
@@ -221,9 +221,7 @@ def village_item(request: Request, store: StoreDep, principal: ReaderDep,
                  params: Annotated[ItemParams, Query()]) -> Response:
     """One village of a run (default: the latest published) by its code."""
     run_id = resolve_run(store, params.run)
-    rows, _ = village_rows(store, run_id, VillageQuery(regions=principal.regions), code=code, count=False)
-    if not len(rows):
-        raise ApiError(404, f"行政村 {code} 不在分析运行 {run_id} 中 (village {code} is not in run {run_id})")
+    rows = one_village(store, principal, run_id, code)
     crs = _crs(params.crs)
     text = feature_strings(rows, collection=COLLECTIONS["villages"], crs=crs, extra={"run_id": run_id})[0]
     root = base_url(request)
