@@ -591,7 +591,8 @@ def test_data_page_previews_a_file_ingests_it_and_runs_an_analysis(store: Store,
       await until(() => /成功|失败/.test(document.getElementById('job').innerText));
       await until(() => document.querySelectorAll('#runs tbody tr').length >= 2);
       return [preview, previewErrors, stored, storedErrors, document.getElementById('job').innerText,
-              document.querySelectorAll('#runs tbody tr').length, document.getElementById('ingests').innerText, template];
+              document.querySelectorAll('#runs tbody tr').length, document.getElementById('ingests').innerText,
+              template];
 """, key=admin, polls=300).replace("CSV_TEXT", csv)
     with live_server(store.url, tmp_path / "data") as url:
         result, _ = open_page(f"{url}/console/data", prepare=script, timeout_s=180)
