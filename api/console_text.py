@@ -132,8 +132,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "nearby_sites": ("附近站点", "Sites nearby"),
     "good_share": ("良好面积占比", "Good area share"),
     "weak_share": ("弱覆盖面积占比", "Weak area share"),
-    "committee_rsrp": ("村委会RSRP", "Committee RSRP"),
-    "committee_sinr": ("村委会SINR", "Committee SINR"),
+    "committee_rsrp": ("村委会处 SS-RSRP", "SS-RSRP at the committee"),
+    "committee_sinr": ("村委会处 SS-SINR", "SS-SINR at the committee"),
     "measured_rsrp": ("实测RSRP中位数", "Measured RSRP median"),
     "measured_good": ("实测良好占比", "Measured good share"),
     "population": ("人口", "Population"),
@@ -144,6 +144,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "rules": ("规则", "Rules"),
     "kind": ("类型", "Kind"),
     "state": ("状态", "Status"),
+    # an ingest's mode, as the API gives it (word("mode_", i.mode))
+    "mode_append": ("追加", "append"),
+    "mode_replace": ("替换", "replace"),
+    "mode_seed": ("种子世界", "seed world"),
     # a job's or run's status and a job's kind, as the API gives them (word("status_", x.status))
     "status_queued": ("排队中", "queued"),
     "status_running": ("运行中", "running"),

@@ -607,7 +607,7 @@ def test_data_page_previews_a_file_ingests_it_and_runs_an_analysis(store: Store,
     assert "1 个小区没有方位角" in preview and "1 个小区没有方位角" in stored
     assert preview_errors == 0 and stored_errors == 0
     assert job.startswith("#1 成功 · 完成 (done)") and n_runs == 2
-    assert "sites.csv" in history
+    assert "sites.csv" in history and "追加" in history and "种子世界" not in history  # the mode in words
 
 
 @pytest.mark.slow

@@ -75,7 +75,7 @@
         esc(T.file) + '</th><th class="num">' + esc(T.row) + "</th><th>" + esc(T.mode) + '</th><th class="num">' + esc(T.warnings) +
         "</th><th>" + esc(T.created) + "</th></tr></thead><tbody>" + h.ingests.map(function (i) {
           return "<tr><td>" + i.id + "</td><td>" + esc(T["kind_" + i.kind] || i.kind) + "</td><td>" + esc(i.file_name) + '</td><td class="num">' +
-            V.num(i.rows) + "</td><td>" + esc(i.mode) + '</td><td class="num">' + V.num(i.warnings) + "</td><td>" + time(i.created_at) + "</td></tr>";
+            V.num(i.rows) + "</td><td>" + esc(V.word("mode_", i.mode)) + '</td><td class="num">' + V.num(i.warnings) + "</td><td>" + time(i.created_at) + "</td></tr>";
         }).join("") + "</tbody></table>";
     }).catch(function (e) { V.error(document.getElementById("ingests"), e); });
   }
