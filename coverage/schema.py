@@ -41,6 +41,11 @@ STATUSES: dict[str, tuple[str, ...]] = {
     "retired": ("retired", "退网", "退服", "拆除", "已拆除", "decommissioned"),
 }
 
+
+def chinese_name(aliases: tuple[str, ...]) -> str | None:
+    """The first name of an alias list written in Chinese (``中国移动`` of the CMCC aliases), None without one."""
+    return next((a for a in aliases if not a.isascii()), None)
+
 #: NBS village-level code ranges: 001-199 residents' committees, 200-399 village committees.
 VILLAGE_COMMITTEE_MIN = 200
 VILLAGE_COMMITTEE_MAX = 399

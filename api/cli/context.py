@@ -23,6 +23,7 @@ from rich.table import Table
 from api.service_settings import ServiceSettings
 from api.settings import Settings
 from coverage.errors import bi
+from coverage.labels import VERDICT_LABELS
 from coverage.store.storage import Store
 
 console = Console()
@@ -144,8 +145,8 @@ def resolve_cities(store: Store, values: list[str] | None) -> tuple[str, ...]:
 
 #: The Chinese of what the CLI counts (stored rows, a run's verdicts), by the English key.
 COUNTS_ZH = {"divisions": "行政区划", "villages": "行政村", "village_committees": "村委会", "stations": "小区",
-             "measurements": "测量", "mr_grids": "MR 栅格", "covered": "5G通达", "weak": "弱覆盖",
-             "uncovered": "无覆盖", "no_site": "无站址", "measured": "实测定论", "tests": "测试"}
+             "measurements": "测量", "mr_grids": "MR 栅格", **VERDICT_LABELS, "no_site": "无站址",
+             "measured": "实测定论", "tests": "测试"}
 
 
 def counts_text(counts: dict[str, int]) -> str:

@@ -37,7 +37,7 @@ from api.security import SESSION_COOKIE, Principal, authenticate, session_princi
 from coverage.errors import ConfigError, NotFoundError
 from coverage.labels import CONFIDENCE_LABELS, REASON_LABELS, SOURCE_LABELS, VERDICT_LABELS
 from coverage.model.verdicts import REASONS
-from coverage.schema import OPERATORS, STATUSES
+from coverage.schema import OPERATORS, STATUSES, chinese_name
 from coverage.store.keys import SESSION_HOURS, close_session, open_session
 from coverage.store.results_query import extent, ingest_history, resolve_run, village_history
 from coverage.store.storage import Store
@@ -139,8 +139,8 @@ def _config(request: Request, store: Store, principal: Principal, lang: str, run
         "verdicts": {"zh": VERDICT_LABELS, "en": {k: k for k in VERDICT_LABELS}}[lang],
         "confidence": {"zh": CONFIDENCE_LABELS, "en": {k: k for k in CONFIDENCE_LABELS}}[lang],
         # operators and site states as a Chinese user reads them (the first Chinese name of each)
-        "operators": {k: (_chinese(v) if lang == "zh" else k) for k, v in OPERATORS.items()},
-        "siteStatus": {k: (_chinese(v) if lang == "zh" else k) for k, v in STATUSES.items()},
+        "operators": {k: (chinese_name(v) if lang == "zh" else k) for k, v in OPERATORS.items()},
+        "siteStatus": {k: (chinese_name(v) if lang == "zh" else k) for k, v in STATUSES.items()},
         **js_config(target_rate=target),
         # after the map tables: the reasons in both languages, not only the English texts
         "reasons": {code: [REASON_LABELS.get(code, text), text] for code, text in REASONS.items()},
@@ -151,11 +151,6 @@ def _user(principal: Principal) -> dict[str, Any] | None:
     """The signed-in key as the header shows it (None: nobody signed in)."""
     key = principal.key
     return None if key is None else {"id": key.id, "role": key.role, "region": key.region_code}
-
-
-def _chinese(names: tuple[str, ...]) -> str:
-    """The first name of an alias list written in Chinese characters."""
-    return next(n for n in names if any("\u4e00" <= c <= "\u9fff" for c in n))
 
 
 def _page(page: str, title: str, config: dict[str, Any], scripts: tuple[str, ...] = ()) -> HTMLResponse:

@@ -18,7 +18,7 @@ from coverage.errors import ConfigError, bi
 from coverage.ingest.messages import KIND_ZH
 from coverage.ingest.validation import RANGES
 from coverage.model.bands import BANDS
-from coverage.schema import COLUMNS, FIELD_TEST_COLUMNS, OPERATORS, STATUSES
+from coverage.schema import COLUMNS, FIELD_TEST_COLUMNS, OPERATORS, STATUSES, chinese_name
 from coverage.writers import atomic_write
 
 __all__ = ["TEMPLATE_KINDS", "TEMPLATE_TITLES", "TemplateColumn", "template_columns", "write_template"]
@@ -47,8 +47,8 @@ class TemplateColumn:
     examples: tuple[object, object] = (None, None)
 
 
-_OPERATORS = tuple(next(a for a in aliases if not a.isascii()) for aliases in OPERATORS.values())
-_STATUS = tuple(next(a for a in aliases if not a.isascii()) for aliases in STATUSES.values())
+_OPERATORS = tuple(str(chinese_name(aliases)) for aliases in OPERATORS.values())
+_STATUS = tuple(str(chinese_name(aliases)) for aliases in STATUSES.values())
 _SQUARE = "POLYGON (({0} 32.40, {1} 32.40, {1} 32.41, {0} 32.41, {0} 32.40))"
 
 
@@ -370,7 +370,7 @@ def _field_test_columns() -> list[TemplateColumn]:
     columns = []
     for col in FIELD_TEST_COLUMNS:
         note, examples = _FIELD_TEST_FORM[col.name]
-        header = next(a for a in col.aliases if not a.isascii())
+        header = str(chinese_name(col.aliases))
         bounds: tuple[float, float] | None = None
         unit = ""
         if col.name in ("lon", "lat"):

@@ -16,10 +16,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from coverage.ingest.messages import bi, not_a_date, not_a_number
-from coverage.schema import (
-    OPERATORS,
-    STATUSES,
-)
+from coverage.schema import OPERATORS, STATUSES, chinese_name
 from coverage.writers import csv_unescape
 
 #: What an RSRP cell or a no-service column of a drive-test export says for "no service".
@@ -268,7 +265,7 @@ def accepted_values(table: dict[str, tuple[str, ...]]) -> list[str]:
     """'CMCC (中国移动)', ...: each canonical value with its first Chinese name, for messages."""
     out = []
     for canonical, aliases in table.items():
-        chinese = next((a for a in aliases if not a.isascii()), None)
+        chinese = chinese_name(aliases)
         out.append(f"{canonical} ({chinese})" if chinese else canonical)
     return out
 
